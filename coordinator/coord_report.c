@@ -1,0 +1,185 @@
+/* coordinator/coord_report.c — see coord_report.h. Means are formed only
+ * here, once, from global sums and the global image count. */
+#include "coord_report.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsutil.h"
+
+struct curves {
+    double del_acc[JOB_MAX_RATIOS], ins_acc[JOB_MAX_RATIOS], del_logit[JOB_MAX_RATIOS], ins_logit[JOB_MAX_RATIOS];
+};
+
+static void slot_curves(const struct job *job, const double *total, int s, struct curves *c) {
+    int nr = job->n_diffid_ratios;
+    double n = total[WK_REC_IMAGES] > 0 ? total[WK_REC_IMAGES] : 1;
+    const double *r = total + WK_REC_HEADER + (size_t)s * 4 * nr;
+    for (int i = 0; i < nr; i++) {
+        c->del_acc[i] = r[i] / n;
+        c->ins_acc[i] = r[nr + i] / n;
+        c->del_logit[i] = r[2 * nr + i] / n;
+        c->ins_logit[i] = r[3 * nr + i] / n;
+    }
+}
+
+/* Trapezoidal area over the configured ratio grid. */
+static double area(const double *x, const double *y, int n) {
+    double a = 0;
+    for (int i = 1; i < n; i++) a += 0.5 * (y[i] + y[i - 1]) * (x[i] - x[i - 1]);
+    return a;
+}
+
+static double mean(const double *y, int n) {
+    double s = 0;
+    for (int i = 0; i < n; i++) s += y[i];
+    return n ? s / n : 0;
+}
+
+/* A growing string buffer: metrics.json is built in memory, then written
+ * atomically, so a reader never sees half a file. */
+struct sbuf {
+    char *p;
+    size_t n, cap;
+};
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static void sb_printf(struct sbuf *b, const char *fmt, ...);
+#include <stdarg.h>
+static void sb_printf(struct sbuf *b, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int w = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
+        va_end(ap);
+        if (w < 0) return;
+        if (b->p && b->n + (size_t)w < b->cap) {
+            b->n += (size_t)w;
+            return;
+        }
+        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)w;
+        char *np = realloc(b->p, cap);
+        if (!np) return;
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+static void sb_array(struct sbuf *b, const char *key, const double *v, int n) {
+    sb_printf(b, "\"%s\": [", key);
+    for (int i = 0; i < n; i++) sb_printf(b, "%s%.10g", i ? ", " : "", v[i]);
+    sb_printf(b, "]");
+}
+
+static void sb_json_string(struct sbuf *b, const char *s) {
+    sb_printf(b, "\"");
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') sb_printf(b, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) sb_printf(b, "\\u%04x", (unsigned char)*s);
+        else sb_printf(b, "%c", *s);
+    }
+    sb_printf(b, "\"");
+}
+
+int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,
+                        const struct coord_run_info *info, char *err, size_t errlen) {
+    int nr = job->n_diffid_ratios;
+    double n = total[WK_REC_IMAGES];
+    struct sbuf b = {0}, csv = {0};
+    sb_printf(&b, "{\n  \"run_id\": ");
+    sb_json_string(&b, info->run_id);
+    sb_printf(&b, ",\n  \"config\": ");
+    sb_json_string(&b, job->file);
+    sb_printf(&b, ",\n  \"config_sha256\": \"%s\",\n  \"images\": %.0f,\n  \"ranks\": %d,\n", job->sha256, n,
+              info->ranks);
+    sb_printf(&b, "  \"accuracy\": %.10g,\n  \"device\": \"%s\",\n  \"libtorch\": \"%s\",\n",
+              n > 0 ? total[WK_REC_CORRECT] / n : 0.0, info->device, info->libtorch);
+    sb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n", info->wall_seconds,
+              info->wall_seconds > 0 ? n / info->wall_seconds : 0.0);
+    sb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n  \"model\": ", job->dataset_name,
+              job->split);
+    sb_json_string(&b, job->model_path);
+    sb_printf(&b, ",\n  \"seed\": %llu,\n  \"results\": [", (unsigned long long)job->seed);
+    sb_printf(&csv, "method,estimator,refs,steps,objective,ratio,deletion_acc,insertion_acc,diff_acc,"
+                    "deletion_logit,insertion_logit,diff_logit\n");
+    for (int s = 0; s < n_slots; s++) {
+        const struct job_method *m = &job->methods[slots[s].method];
+        struct curves c;
+        slot_curves(job, total, s, &c);
+        double diff_acc[JOB_MAX_RATIOS], diff_logit[JOB_MAX_RATIOS];
+        for (int i = 0; i < nr; i++) {
+            diff_acc[i] = c.ins_acc[i] - c.del_acc[i];
+            diff_logit[i] = c.ins_logit[i] - c.del_logit[i];
+        }
+        const char *mn = job_method_name(m->kind), *en = job_estimator_name((enum job_estimator)slots[s].estimator);
+        sb_printf(&b, "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", \"refs\": %d, \"steps\": %d, "
+                      "\"objective\": \"%s\"",
+                  s ? "," : "", mn, en, m->refs, m->steps, job_objective_name(m->objective));
+        if (job->diffid) {
+            sb_printf(&b, ",\n     \"diffid\": {");
+            sb_array(&b, "ratios", job->diffid_ratios, nr);
+            sb_printf(&b, ",\n        ");
+            sb_array(&b, "deletion_acc", c.del_acc, nr);
+            sb_printf(&b, ",\n        ");
+            sb_array(&b, "insertion_acc", c.ins_acc, nr);
+            sb_printf(&b, ",\n        ");
+            sb_array(&b, "diff_acc", diff_acc, nr);
+            sb_printf(&b, ",\n        ");
+            sb_array(&b, "deletion_logit", c.del_logit, nr);
+            sb_printf(&b, ",\n        ");
+            sb_array(&b, "insertion_logit", c.ins_logit, nr);
+            sb_printf(&b, ",\n        ");
+            sb_array(&b, "diff_logit", diff_logit, nr);
+            sb_printf(&b, ",\n        \"auc\": {\"deletion_acc\": %.10g, \"insertion_acc\": %.10g, \"diff_acc\": %.10g, "
+                          "\"deletion_logit\": %.10g, \"insertion_logit\": %.10g, \"diff_logit\": %.10g},",
+                      area(job->diffid_ratios, c.del_acc, nr), area(job->diffid_ratios, c.ins_acc, nr),
+                      area(job->diffid_ratios, diff_acc, nr), area(job->diffid_ratios, c.del_logit, nr),
+                      area(job->diffid_ratios, c.ins_logit, nr), area(job->diffid_ratios, diff_logit, nr));
+            sb_printf(&b, "\n        \"mean\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}}",
+                      mean(diff_acc, nr), mean(diff_logit, nr));
+            for (int i = 0; i < nr; i++)
+                sb_printf(&csv, "%s,%s,%d,%d,%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", mn, en, m->refs,
+                          m->steps, job_objective_name(m->objective), job->diffid_ratios[i], c.del_acc[i],
+                          c.ins_acc[i], diff_acc[i], c.del_logit[i], c.ins_logit[i], diff_logit[i]);
+        }
+        sb_printf(&b, "}");
+    }
+    sb_printf(&b, "\n  ]\n}\n");
+    int rc = -1;
+    char path[4096];
+    if (!b.p || !csv.p) {
+        snprintf(err, errlen, "out of memory writing metrics");
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/metrics.json", info->run_dir);
+    if (fs_write_atomic(path, b.p, b.n, err, errlen)) goto out;
+    snprintf(path, sizeof path, "%s/metrics.csv", info->run_dir);
+    if (fs_write_atomic(path, csv.p, csv.n, err, errlen)) goto out;
+    rc = 0;
+out:
+    free(b.p);
+    free(csv.p);
+    return rc;
+}
+
+void coord_print_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+                       const double *total) {
+    int nr = job->n_diffid_ratios;
+    double n = total[WK_REC_IMAGES];
+    fprintf(f, "\n%.0f images, clean accuracy %.4f\n", n, n > 0 ? total[WK_REC_CORRECT] / n : 0.0);
+    if (!job->diffid) return;
+    fprintf(f, "DiffID (mean over %d ratios; Diff = insertion - deletion, higher is better)\n", nr);
+    fprintf(f, "%-12s %-10s %9s %9s %9s %11s %11s %11s\n", "method", "estimator", "del_acc", "ins_acc", "Diff_acc",
+            "del_logit", "ins_logit", "Diff_logit");
+    for (int s = 0; s < n_slots; s++) {
+        const struct job_method *m = &job->methods[slots[s].method];
+        struct curves c;
+        slot_curves(job, total, s, &c);
+        double da = mean(c.del_acc, nr), ia = mean(c.ins_acc, nr), dl = mean(c.del_logit, nr),
+               il = mean(c.ins_logit, nr);
+        fprintf(f, "%-12s %-10s %9.4f %9.4f %9.4f %11.4f %11.4f %11.4f\n", job_method_name(m->kind),
+                m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator), da, ia,
+                ia - da, dl, il, il - dl);
+    }
+}

@@ -1,0 +1,22 @@
+/* coordinator/coord_report.h — turn the reduced record into metrics.json,
+ * metrics.csv and the printed table (CLI.md "metrics.json"). */
+#ifndef RECAL_COORD_REPORT_H
+#define RECAL_COORD_REPORT_H
+#include <stdio.h>
+
+#include "engine.h"
+
+struct coord_run_info {
+    const char *run_id;
+    const char *run_dir;
+    int ranks;
+    const char *device;
+    const char *libtorch;
+    double wall_seconds;
+};
+
+int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,
+                        const struct coord_run_info *info, char *err, size_t errlen);
+void coord_print_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+                       const double *total);
+#endif

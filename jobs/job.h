@@ -1,0 +1,105 @@
+/* jobs/job.h — a validated job: what a YAML config (plus --set overrides)
+ * means, in plain C types. Everything downstream reads this struct, never
+ * the YAML, so validation happens once, with file:line:col in every error. */
+#ifndef RECAL_JOB_H
+#define RECAL_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define JOB_PATH_MAX 1024
+#define JOB_NAME_MAX 128
+#define JOB_MAX_METHODS 32
+#define JOB_MAX_RATIOS 32
+#define JOB_MAX_SETS 64
+
+enum job_method_kind {
+    JOB_M_RANDOM = 0,
+    JOB_M_INPUT_GRAD,
+    JOB_M_INPUT_X_GRAD,
+    JOB_M_SMOOTHGRAD,
+    JOB_M_IG,
+    JOB_M_IG_UNIFORM,
+    JOB_M_IG_SG,
+    JOB_M_IG_SQ,
+    JOB_M_EG,
+    JOB_M_AGI,
+    JOB_M_GRADCAM,
+    JOB_M_LIME,
+    JOB_M_KERNEL_SHAP,
+    JOB_M_COUNT
+};
+
+enum job_estimator {
+    JOB_EST_VANILLA = 0,
+    JOB_EST_VALID_REF = 1,
+    JOB_EST_VALID_IP = 2,
+    JOB_EST_COUNT
+};
+
+enum job_objective { JOB_OBJ_LOGIT = 0, JOB_OBJ_PROB = 1, JOB_OBJ_CONTRAST = 2 };
+
+struct job_method {
+    enum job_method_kind kind;
+    unsigned estimators;      /* bit mask of (1u << enum job_estimator) */
+    int refs;                 /* R; default 10 for path methods, 1 otherwise */
+    int steps;                /* K; default 5 */
+    enum job_objective objective; /* default logit */
+    bool reference_compat;    /* default false */
+};
+
+struct job_train {
+    bool present;             /* a `train:` section was given */
+    int epochs;               /* default 3 */
+    double lr;                /* default 0.05 */
+    double momentum;          /* default 0.9 */
+    double weight_decay;      /* default 0 */
+    int batch_size;           /* default 64 */
+    char out[JOB_PATH_MAX];   /* where the trained TorchScript goes; required */
+};
+
+struct job {
+    char file[JOB_PATH_MAX];  /* the config path as given */
+    char name[JOB_NAME_MAX];  /* default "recal" */
+    uint64_t seed;            /* default 0 */
+    char device[16];          /* auto | cpu | cuda; default auto */
+    int threads;              /* intra-op threads per rank; 0 = auto */
+    char model_path[JOB_PATH_MAX];   /* model.path, required */
+    char dataset_name[32];    /* fashion-mnist | mnist | cifar10 | cifar100 | imagenet | npy */
+    char dataset_path[JOB_PATH_MAX];
+    char split[16];           /* test | train | val; default test */
+    long limit;               /* 0 = all */
+    int batch_size;           /* default 64 */
+    long memory_budget_mb;    /* default 2048 */
+    int shard_images;         /* default 256 */
+    int n_methods;
+    struct job_method methods[JOB_MAX_METHODS];
+    bool diffid;              /* metrics.diffid present */
+    int n_diffid_ratios;
+    double diffid_ratios[JOB_MAX_RATIOS]; /* default 0.1..0.9 */
+    bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
+    struct job_train train;
+    char sha256[65];          /* of the file bytes and the --set list, hex */
+};
+
+/* Load and validate CONFIG with --set overrides ("a.b.c=value", applied in
+ * order, value parsed as a YAML scalar or flow sequence). On error returns
+ * -1 and writes one message "file:line:col: what (did you mean 'x'?)" to
+ * err. 0 on success. */
+int job_load(const char *path, const char *const *sets, int n_sets,
+             struct job *out, char *err, size_t errlen);
+
+const char *job_method_name(enum job_method_kind k);
+const char *job_estimator_name(enum job_estimator e);
+const char *job_objective_name(enum job_objective o);
+
+/* true when the method is implemented in this build (others are refused
+ * at load with a message that says so). */
+bool job_method_implemented(enum job_method_kind k);
+
+/* Levenshtein-closest of candidates to s, or NULL when nothing is close
+ * (distance > max(2, strlen(s)/3)). Case-insensitive. */
+const char *job_suggest(const char *s, const char *const *candidates, int n);
+
+#endif

@@ -1,0 +1,192 @@
+/* jobs/job_methods.c — the `methods:` list and the `metrics:` section. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "job_internal.h"
+
+static bool is_path_method(enum job_method_kind k)
+{
+    return k == JOB_M_IG || k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ ||
+           k == JOB_M_EG || k == JOB_M_AGI;
+}
+
+/* Methods that average over sampled references default to R = 10. */
+static int default_refs(enum job_method_kind k)
+{
+    return (k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG)
+               ? 10 : 1;
+}
+
+static int read_name(const struct job_err *e, const struct job_node *v, enum job_method_kind *out)
+{
+    const char *names[JOB_M_COUNT];
+    for (int i = 0; i < JOB_M_COUNT; i++)
+        names[i] = job_method_name((enum job_method_kind)i);
+    if (!v || v->kind != JOB_N_SCALAR)
+        return job_bad(e, v, "name", "a method name");
+    int k = -1;
+    for (int i = 0; i < JOB_M_COUNT && k < 0; i++)
+        if (!job_casecmp(v->text, names[i]))
+            k = i;
+    if (k < 0) {
+        const char *hint = job_suggest(v->text, names, JOB_M_COUNT);
+        if (hint)
+            return job_errf(e, v, "unknown method '%.80s' (did you mean '%s'?)", v->text, hint);
+        return job_errf(e, v, "unknown method '%.80s'", v->text);
+    }
+    if (!job_method_implemented((enum job_method_kind)k)) {
+        char impl[256] = "";
+        for (int i = 0; i < JOB_M_COUNT; i++)
+            if (job_method_implemented((enum job_method_kind)i)) {
+                if (impl[0])
+                    strncat(impl, ", ", sizeof impl - strlen(impl) - 1);
+                strncat(impl, names[i], sizeof impl - strlen(impl) - 1);
+            }
+        return job_errf(e, v,
+                        "method '%s' is not implemented yet in this version of recal "
+                        "(implemented: %s)",
+                        names[k], impl);
+    }
+    *out = (enum job_method_kind)k;
+    return 0;
+}
+
+static int read_estimators(const struct job_err *e, const struct job_node *v,
+                           enum job_method_kind kind, unsigned *out)
+{
+    const char *names[JOB_EST_COUNT];
+    for (int i = 0; i < JOB_EST_COUNT; i++)
+        names[i] = job_estimator_name((enum job_estimator)i);
+    if (v->kind != JOB_N_SEQ || v->n == 0)
+        return job_bad(e, v, "estimators", "a non-empty list of vanilla, valid_ref, valid_ip");
+    unsigned mask = 0;
+    for (size_t i = 0; i < v->n; i++) {
+        const struct job_node *it = v->kids[i];
+        int est;
+        if (job_want_enum(e, it, "estimators", names, JOB_EST_COUNT, &est))
+            return -1;
+        if (mask & (1u << est))
+            return job_errf(e, it, "duplicate estimator '%s'", names[est]);
+        mask |= 1u << est;
+    }
+    /* valid_ref / valid_ip reweight points along an integration path; a
+     * method without a path has nothing for them to act on. */
+    if (!is_path_method(kind) && mask != (1u << JOB_EST_VANILLA))
+        return job_errf(e, v,
+                        "method '%s' only supports estimators [vanilla] "
+                        "(valid_ref and valid_ip need a path method: ig, ig_uniform, ig_sg, "
+                        "ig_sq, eg, agi)",
+                        job_method_name(kind));
+    *out = mask;
+    return 0;
+}
+
+static int read_method(const struct job_err *e, const struct job_node *m, int idx,
+                       struct job_method *out)
+{
+    static const char *const keys[] = {"name", "steps", "refs", "estimators", "objective",
+                                       "reference_compat"};
+    static const char *const objectives[] = {"logit", "prob", "contrast"};
+    char where[48];
+    snprintf(where, sizeof where, "'methods.%d'", idx);
+    if (m->kind != JOB_N_MAP) {
+        char what[48];
+        snprintf(what, sizeof what, "methods.%d", idx);
+        return job_bad(e, m, what, "a mapping such as {name: ig_uniform}");
+    }
+    if (job_check_keys(e, m, keys, 6, NULL, 0, "key", where))
+        return -1;
+    const struct job_node *v = job_map_get(m, "name", NULL);
+    if (!v)
+        return job_errf(e, m, "missing required key 'methods.%d.name'", idx);
+    if (read_name(e, v, &out->kind))
+        return -1;
+    out->estimators = 1u << JOB_EST_VANILLA;
+    out->refs = default_refs(out->kind);
+    out->steps = 5;
+    out->objective = JOB_OBJ_LOGIT;
+    out->reference_compat = false;
+
+    long long x;
+    if ((v = job_map_get(m, "estimators", NULL)) &&
+        read_estimators(e, v, out->kind, &out->estimators))
+        return -1;
+    if ((v = job_map_get(m, "refs", NULL))) {
+        if (job_want_int(e, v, "refs", 1, INT_MAX, &x))
+            return -1;
+        out->refs = (int)x;
+    }
+    if ((v = job_map_get(m, "steps", NULL))) {
+        if (job_want_int(e, v, "steps", 1, INT_MAX, &x))
+            return -1;
+        out->steps = (int)x;
+    }
+    if ((v = job_map_get(m, "objective", NULL))) {
+        int o;
+        if (job_want_enum(e, v, "objective", objectives, 3, &o))
+            return -1;
+        out->objective = (enum job_objective)o;
+    }
+    if ((v = job_map_get(m, "reference_compat", NULL)) &&
+        job_want_bool(e, v, "reference_compat", &out->reference_compat))
+        return -1;
+    return 0;
+}
+
+int job_read_methods(const struct job_err *e, const struct job_node *v, struct job *j)
+{
+    j->n_methods = 0;
+    if (v->kind != JOB_N_SEQ)
+        return job_bad(e, v, "methods", "a list of methods");
+    if (v->n > JOB_MAX_METHODS)
+        return job_errf(e, v, "'methods' lists %zu methods; at most %d are allowed", v->n,
+                        JOB_MAX_METHODS);
+    for (size_t i = 0; i < v->n; i++)
+        if (read_method(e, v->kids[i], (int)i, &j->methods[i]))
+            return -1;
+    j->n_methods = (int)v->n;
+    return 0;
+}
+
+static int read_ratios(const struct job_err *e, const struct job_node *v, struct job *j)
+{
+    if (v->kind != JOB_N_SEQ || v->n == 0)
+        return job_bad(e, v, "ratios", "a non-empty list of numbers in (0, 1)");
+    if (v->n > JOB_MAX_RATIOS)
+        return job_errf(e, v, "'ratios' lists %zu values; at most %d are allowed", v->n,
+                        JOB_MAX_RATIOS);
+    for (size_t i = 0; i < v->n; i++) {
+        double r;
+        if (job_want_double(e, v->kids[i], "ratios", &r))
+            return -1;
+        if (!(r > 0.0 && r < 1.0))
+            return job_bad(e, v->kids[i], "ratios", "a number in (0, 1)");
+        if (i > 0 && r <= j->diffid_ratios[i - 1])
+            return job_errf(e, v->kids[i], "'ratios' must be strictly increasing, got %g after %g",
+                            r, j->diffid_ratios[i - 1]);
+        j->diffid_ratios[i] = r;
+    }
+    j->n_diffid_ratios = (int)v->n;
+    return 0;
+}
+
+int job_read_metrics(const struct job_err *e, const struct job_node *v, struct job *j)
+{
+    static const char *const known[] = {"diffid"};
+    static const char *const later[] = {"sensitivity_n", "lipschitz", "infidelity",
+                                        "max_sensitivity", "faithfulness", "roar"};
+    static const char *const diffid_keys[] = {"ratios"};
+    if (job_want_section(e, v, "metrics") ||
+        job_check_keys(e, v, known, 1, later, 6, "metric", "'metrics'"))
+        return -1;
+    const struct job_node *d = job_map_get(v, "diffid", NULL);
+    if (!d)
+        return 0;
+    if (job_want_section(e, d, "diffid") ||
+        job_check_keys(e, d, diffid_keys, 1, NULL, 0, "key", "'metrics.diffid'"))
+        return -1;
+    j->diffid = true;
+    const struct job_node *r = job_map_get(d, "ratios", NULL);
+    return r ? read_ratios(e, r, j) : 0;
+}

@@ -1,0 +1,122 @@
+/* jobs/job_names.c — the names users type for methods, estimators and
+ * objectives, and the "did you mean" helper every unknown-name error uses. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "job.h"
+
+static const char *const method_names[JOB_M_COUNT] = {
+    [JOB_M_RANDOM] = "random",
+    [JOB_M_INPUT_GRAD] = "input_grad",
+    [JOB_M_INPUT_X_GRAD] = "input_x_grad",
+    [JOB_M_SMOOTHGRAD] = "smoothgrad",
+    [JOB_M_IG] = "ig",
+    [JOB_M_IG_UNIFORM] = "ig_uniform",
+    [JOB_M_IG_SG] = "ig_sg",
+    [JOB_M_IG_SQ] = "ig_sq",
+    [JOB_M_EG] = "eg",
+    [JOB_M_AGI] = "agi",
+    [JOB_M_GRADCAM] = "gradcam",
+    [JOB_M_LIME] = "lime",
+    [JOB_M_KERNEL_SHAP] = "kernel_shap",
+};
+
+static const char *const estimator_names[JOB_EST_COUNT] = {
+    [JOB_EST_VANILLA] = "vanilla",
+    [JOB_EST_VALID_REF] = "valid_ref",
+    [JOB_EST_VALID_IP] = "valid_ip",
+};
+
+static const char *const objective_names[] = {
+    [JOB_OBJ_LOGIT] = "logit",
+    [JOB_OBJ_PROB] = "prob",
+    [JOB_OBJ_CONTRAST] = "contrast",
+};
+
+const char *job_method_name(enum job_method_kind k)
+{
+    if ((int)k < 0 || k >= JOB_M_COUNT)
+        return "unknown";
+    return method_names[k];
+}
+
+const char *job_estimator_name(enum job_estimator e)
+{
+    if ((int)e < 0 || e >= JOB_EST_COUNT)
+        return "unknown";
+    return estimator_names[e];
+}
+
+const char *job_objective_name(enum job_objective o)
+{
+    if ((int)o < 0 || o > JOB_OBJ_CONTRAST)
+        return "unknown";
+    return objective_names[o];
+}
+
+bool job_method_implemented(enum job_method_kind k)
+{
+    /* Grows as worker/methods/ gains kernels; the loader refuses the rest so
+     * a long run never dies halfway on a method that does not exist. */
+    return k == JOB_M_RANDOM || k == JOB_M_IG_UNIFORM;
+}
+
+static int lower(int ch)
+{
+    return (ch >= 'A' && ch <= 'Z') ? ch - 'A' + 'a' : ch;
+}
+
+/* Case-insensitive Levenshtein distance; two rolling rows keep it O(|b|). */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    size_t *prev = malloc((lb + 1) * sizeof *prev);
+    size_t *cur = malloc((lb + 1) * sizeof *cur);
+    if (!prev || !cur) {
+        free(prev);
+        free(cur);
+        return (size_t)-1;
+    }
+    for (size_t j = 0; j <= lb; j++)
+        prev[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cost = lower((unsigned char)a[i - 1]) == lower((unsigned char)b[j - 1]) ? 0 : 1;
+            size_t best = prev[j] + 1;
+            if (cur[j - 1] + 1 < best)
+                best = cur[j - 1] + 1;
+            if (prev[j - 1] + cost < best)
+                best = prev[j - 1] + cost;
+            cur[j] = best;
+        }
+        size_t *t = prev;
+        prev = cur;
+        cur = t;
+    }
+    size_t d = prev[lb];
+    free(prev);
+    free(cur);
+    return d;
+}
+
+const char *job_suggest(const char *s, const char *const *candidates, int n)
+{
+    if (!s || !candidates || n <= 0)
+        return NULL;
+    size_t limit = strlen(s) / 3;
+    if (limit < 2)
+        limit = 2;
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    for (int i = 0; i < n; i++) {
+        if (!candidates[i])
+            continue;
+        size_t d = distance(s, candidates[i]);
+        if (d < best_d) { /* strict: ties keep the earlier candidate */
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    return best_d <= limit ? best : NULL;
+}

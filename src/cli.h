@@ -1,0 +1,16 @@
+/* src/cli.h — subcommands of the recal executable and their exit codes
+ * (CLI.md: 0 ok, 1 user error, 2 internal error, 3 interrupted-resumable). */
+#ifndef RECAL_CLI_H
+#define RECAL_CLI_H
+
+enum { EXIT_OK = 0, EXIT_USER = 1, EXIT_INTERNAL = 2, EXIT_RESUMABLE = 3 };
+
+int cmd_run(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_attribute(int argc, char **argv);
+
+/* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; advances *i. NULL
+ * when argv[*i] is not that option. Sets *missing when the value is absent. */
+const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing);
+int cli_is_help(const char *a);
+#endif

@@ -1,0 +1,247 @@
+/* src/cmd_attribute.c — `recal attribute`: explain a handful of images given
+ * as numpy arrays; the way other tools' numbers are reproduced (explicit
+ * references) and how the oracle tests drive the engine's methods. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli.h"
+#include "diffid.h"
+#include "job.h"
+#include "methods.h"
+#include "npy.h"
+#include "torch_shim.h"
+
+static const char *HELP =
+    "usage: recal attribute --model M.pt --input X.npy --method NAME --out A.npy [options]\n"
+    "\n"
+    "  --input X.npy          N×C×H×W float32, already normalized for the model\n"
+    "  --labels L.npy         N explained classes (int); default: the model's prediction\n"
+    "  --method NAME          ig_uniform | random (others: later versions)\n"
+    "  --estimator E          vanilla (default) | valid_ref | valid_ip\n"
+    "  --refs R --steps K     references and interpolation steps (default 10 and 5)\n"
+    "  --references REFS.npy  explicit references, R×C×H×W (shared) or N×R×C×H×W, in model space\n"
+    "  --mean a,b,c --std a,b,c  normalization of the model's inputs: IG-Uniform's U[0,1] references\n"
+    "                         are normalized with it (default mean 0, std 1)\n"
+    "  --objective O          logit (default) | prob | contrast\n"
+    "  --seed S               run seed (default 0); image i of the batch uses image id i\n"
+    "  --device D             auto (default) | cpu | cuda\n"
+    "  --out A.npy            N×C×H×W float32 attributions\n";
+
+static int parse_floats(const char *s, float *v, int max) {
+    int n = 0;
+    char *end;
+    while (*s && n < max) {
+        v[n++] = strtof(s, &end);
+        if (end == s) return -1;
+        s = *end == ',' ? end + 1 : end;
+        if (*end && *end != ',') return -1;
+    }
+    return n;
+}
+
+int cmd_attribute(int argc, char **argv) {
+    const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
+               *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL;
+    long refs = 10, steps = 5;
+    unsigned long long seed = 0;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            fputs(HELP, stdout);
+            return EXIT_OK;
+        }
+#define OPT(name, var)                                                                        \
+    if ((v = cli_opt(argc, argv, &i, name, &missing)) || missing) {                           \
+        if (missing) {                                                                        \
+            fprintf(stderr, "recal attribute: %s needs a value (see --help)\n", name);        \
+            return EXIT_USER;                                                                 \
+        }                                                                                     \
+        var;                                                                                  \
+        continue;                                                                             \
+    }
+        OPT("--model", model = v)
+        OPT("--input", input = v)
+        OPT("--labels", labels = v)
+        OPT("--method", method = v)
+        OPT("--estimator", est = v)
+        OPT("--references", refs_path = v)
+        OPT("--objective", objective = v)
+        OPT("--device", device_s = v)
+        OPT("--out", out_path = v)
+        OPT("--mean", mean_s = v)
+        OPT("--std", std_s = v)
+        OPT("--refs", refs = atol(v))
+        OPT("--steps", steps = atol(v))
+        OPT("--seed", seed = strtoull(v, NULL, 10))
+#undef OPT
+        fprintf(stderr, "recal attribute: unexpected argument '%s' (see --help)\n", argv[i]);
+        return EXIT_USER;
+    }
+    if (!model || !input || !method || !out_path) {
+        fprintf(stderr, "recal attribute: --model, --input, --method and --out are required\n\n%s", HELP);
+        return EXIT_USER;
+    }
+    struct job_method jm = {.refs = (int)refs, .steps = (int)steps};
+    static const char *const methods[] = {"ig_uniform", "random"};
+    if (!strcasecmp(method, "ig_uniform")) {
+        jm.kind = JOB_M_IG_UNIFORM;
+    } else if (!strcasecmp(method, "random")) {
+        jm.kind = JOB_M_RANDOM;
+    } else {
+        const char *s = job_suggest(method, methods, 2);
+        fprintf(stderr, "recal attribute: method '%s' is not available here%s%s%s (available: ig_uniform, random)\n",
+                method, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        return EXIT_USER;
+    }
+    int e = -1;
+    for (int k = 0; k < JOB_EST_COUNT; k++)
+        if (!strcasecmp(est, job_estimator_name((enum job_estimator)k))) e = k;
+    int obj = !strcasecmp(objective, "logit") ? 0 : !strcasecmp(objective, "prob") ? 1 : !strcasecmp(objective, "contrast") ? 2 : -1;
+    if (e < 0 || obj < 0 || refs < 1 || steps < 1) {
+        fprintf(stderr, "recal attribute: need --estimator vanilla|valid_ref|valid_ip, --objective logit|prob|contrast, "
+                        "--refs >= 1, --steps >= 1\n");
+        return EXIT_USER;
+    }
+    jm.estimators = 1u << e;
+    jm.objective = (enum job_objective)obj;
+
+    int code = EXIT_USER, device;
+    char err[2048];
+    struct npy_array xa = {0}, la = {0}, ra = {0};
+    float *x = NULL, *a = NULL, *rf = NULL, *lg = NULL;
+    int64_t *y = NULL;
+    ts_module *m = NULL;
+    ts_tensor *xt = NULL, *lt = NULL;
+    if (ts_device_parse(device_s, &device)) {
+        fprintf(stderr, "recal attribute: --device %s: %s\n", device_s, ts_last_error());
+        return EXIT_USER;
+    }
+    if (npy_read(input, &xa, err, sizeof err)) {
+        fprintf(stderr, "recal attribute: %s\n", err);
+        goto out;
+    }
+    if (xa.ndim != 4 || xa.dtype != NPY_F32) {
+        fprintf(stderr, "recal attribute: %s: expected an N×C×H×W float32 array\n", input);
+        goto out;
+    }
+    const long n = (long)xa.shape[0], c = (long)xa.shape[1], h = (long)xa.shape[2], w = (long)xa.shape[3];
+    const long d = c * h * w;
+    x = npy_to_f32(&xa);
+    y = malloc((size_t)(n ? n : 1) * sizeof *y);
+    a = malloc((size_t)(n * d > 0 ? n * d : 1) * sizeof *a);
+    for (long i = 0; x && i < n * d; i++)
+        if (x[i] != x[i] || x[i] - x[i] != 0) {
+            fprintf(stderr, "recal attribute: %s: element %ld is NaN or Inf\n", input, i);
+            goto out;
+        }
+    if (ts_module_load(model, device, &m)) {
+        fprintf(stderr, "recal attribute: %s: %s\n", model, ts_last_error());
+        goto out;
+    }
+    int64_t xs[4] = {n, c, h, w};
+    if (!x || !y || !a || ts_from_f32(x, xs, 4, device, &xt)) {
+        fprintf(stderr, "recal attribute: %s\n", ts_last_error());
+        goto out;
+    }
+    /* Labels: given, or the model's prediction. */
+    {
+        ts_tensor *out = NULL;
+        int64_t os[2];
+        int nd;
+        if (ts_module_forward(m, xt, &out) || ts_shape(out, os, &nd)) {
+            fprintf(stderr, "recal attribute: %s does not accept %s: %s\n", model, input, ts_last_error());
+            ts_tensor_free(out);
+            goto out;
+        }
+        lg = malloc((size_t)(n * os[1] + 1) * sizeof *lg);
+        ts_to_f32(out, lg, (size_t)(n * os[1]));
+        ts_tensor_free(out);
+        if (labels) {
+            if (npy_read(labels, &la, err, sizeof err)) {
+                fprintf(stderr, "recal attribute: %s\n", err);
+                goto out;
+            }
+            int64_t *ly = npy_to_i64(&la);
+            if (!ly || la.ndim != 1 || la.shape[0] != n) {
+                fprintf(stderr, "recal attribute: %s: expected %ld labels, one per input image\n", labels, n);
+                free(ly);
+                goto out;
+            }
+            memcpy(y, ly, (size_t)n * sizeof *y);
+            free(ly);
+            for (long i = 0; i < n; i++)
+                if (y[i] < 0 || y[i] >= os[1]) {
+                    fprintf(stderr, "recal attribute: %s: label %lld of image %ld is outside the model's %lld classes\n",
+                            labels, (long long)y[i], i, (long long)os[1]);
+                    goto out;
+                }
+        } else {
+            for (long i = 0; i < n; i++) y[i] = diffid_argmax(lg + i * os[1], (int)os[1]);
+        }
+    }
+    struct wk_method_ctx ctx = {.model = m, .device = device, .seed = seed, .chunk_samples = 256};
+    for (int ch = 0; ch < 3; ch++) {
+        ctx.norm_scale[ch] = 1;
+        ctx.norm_shift[ch] = 0;
+    }
+    float mv[3] = {0, 0, 0}, sv[3] = {1, 1, 1};
+    int nm = mean_s ? parse_floats(mean_s, mv, 3) : (int)c, ns = std_s ? parse_floats(std_s, sv, 3) : (int)c;
+    if (nm != c || ns != c || c > 3) {
+        fprintf(stderr, "recal attribute: --mean and --std need one value per channel (%ld)\n", c);
+        goto out;
+    }
+    for (int ch = 0; ch < c; ch++) {
+        ctx.norm_scale[ch] = 1.0f / sv[ch];
+        ctx.norm_shift[ch] = -mv[ch] / sv[ch];
+    }
+    if (refs_path) {
+        if (npy_read(refs_path, &ra, err, sizeof err)) {
+            fprintf(stderr, "recal attribute: %s\n", err);
+            goto out;
+        }
+        int shared = ra.ndim == 4 && ra.shape[1] == c && ra.shape[2] == h && ra.shape[3] == w;
+        int per = ra.ndim == 5 && ra.shape[0] == n && ra.shape[2] == c && ra.shape[3] == h && ra.shape[4] == w;
+        if (!shared && !per) {
+            fprintf(stderr, "recal attribute: %s: expected R×%ld×%ld×%ld or %ld×R×%ld×%ld×%ld references\n", refs_path,
+                    c, h, w, n, c, h, w);
+            goto out;
+        }
+        jm.refs = (int)(shared ? ra.shape[0] : ra.shape[1]);
+        rf = npy_to_f32(&ra);
+        ctx.references = rf;
+        ctx.references_per_image = per;
+    }
+    int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+    for (long i = 0; ids && i < n; i++) ids[i] = i;
+    struct wk_batch bt = {xt, y, ids, n, (int)c, (int)h, (int)w};
+    float *outs[JOB_EST_COUNT] = {0};
+    outs[e] = a;
+    int rc = jm.kind == JOB_M_IG_UNIFORM ? wk_ig_uniform(&ctx, &jm, &bt, outs, err, sizeof err)
+                                         : wk_random_attr(&ctx, &bt, a, err, sizeof err);
+    free(ids);
+    if (rc) {
+        fprintf(stderr, "recal attribute: %s\n", err);
+        goto out;
+    }
+    if (npy_write(out_path, NPY_F32, 4, xs, a, err, sizeof err)) {
+        fprintf(stderr, "recal attribute: %s\n", err);
+        goto out;
+    }
+    code = EXIT_OK;
+out:
+    npy_free(&xa);
+    npy_free(&la);
+    npy_free(&ra);
+    free(x);
+    free(y);
+    free(a);
+    free(rf);
+    free(lg);
+    ts_tensor_free(xt);
+    ts_tensor_free(lt);
+    ts_module_free(m);
+    return code;
+}

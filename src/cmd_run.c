@@ -1,0 +1,205 @@
+/* src/cmd_run.c — `recal run CONFIG`: one job under the current MPI world. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "coord.h"
+#include "coord_report.h"
+#include "fsutil.h"
+#include "log.h"
+#include "mpi_util.h"
+
+static const char *HELP =
+    "usage: recal run CONFIG.yaml [--set key=value]... [--run-dir DIR] [--resume] [--limit N]\n"
+    "\n"
+    "Evaluate the job's methods and metrics over its dataset under the current MPI world\n"
+    "(mpirun -n N recal run ...). Rank 0 hands out shards and computes too; results are\n"
+    "written to the run directory: metrics.json, metrics.csv, logs/rank-<r>.log.\n"
+    "\n"
+    "  --set key=value  override a config key by dotted path (dataset.limit=256, methods.0.steps=3)\n"
+    "  --run-dir DIR    where results go (default runs/<name>-<date>-<time>-<config hash>)\n"
+    "  --limit N        evaluate only the first N images (same as --set dataset.limit=N)\n"
+    "  --resume         continue a run in --run-dir (not in this version yet)\n";
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Rank 0 picks and creates the run directory; refuses a non-empty one. */
+static int make_run_dir(const struct job *job, const char *given, char *dir, size_t n, char *run_id, size_t idn,
+                        char *err, size_t errlen) {
+    if (given) {
+        snprintf(dir, n, "%s", given);
+        const char *slash = strrchr(given, '/');
+        snprintf(run_id, idn, "%s", slash && slash[1] ? slash + 1 : given);
+    } else {
+        char stamp[32];
+        time_t t = time(NULL);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+        snprintf(run_id, idn, "%s-%s-%.8s", job->name, stamp, job->sha256);
+        snprintf(dir, n, "runs/%s", run_id);
+    }
+    if (fs_dir_nonempty(dir)) {
+        snprintf(err, errlen,
+                 "%s: run directory exists and is not empty; pass a new --run-dir (resuming is not in this version "
+                 "yet), nothing was modified",
+                 dir);
+        return -1;
+    }
+    char logs[4200];
+    snprintf(logs, sizeof logs, "%s/logs", dir);
+    return fs_mkdirs(logs, err, errlen);
+}
+
+int cmd_run(int argc, char **argv) {
+    const char *config = NULL, *run_dir_opt = NULL;
+    const char *sets[JOB_MAX_SETS + 1];
+    int n_sets = 0, resume = 0;
+    char limit_set[64];
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            fputs(HELP, stdout);
+            return EXIT_OK;
+        } else if ((v = cli_opt(argc, argv, &i, "--set", &missing)) || missing) {
+            if (missing || n_sets >= JOB_MAX_SETS) {
+                fprintf(stderr, "recal run: --set needs key=value (at most %d)\n", JOB_MAX_SETS);
+                return EXIT_USER;
+            }
+            sets[n_sets++] = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--run-dir", &missing)) || missing) {
+            if (missing) {
+                fprintf(stderr, "recal run: --run-dir needs a directory\n");
+                return EXIT_USER;
+            }
+            run_dir_opt = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--limit", &missing)) || missing) {
+            char *end;
+            long lim = missing ? -1 : strtol(v, &end, 10);
+            if (missing || lim < 0 || *end || n_sets >= JOB_MAX_SETS) {
+                fprintf(stderr, "recal run: --limit needs a number of images >= 0\n");
+                return EXIT_USER;
+            }
+            snprintf(limit_set, sizeof limit_set, "dataset.limit=%ld", lim);
+            sets[n_sets++] = limit_set;
+        } else if (!strcmp(argv[i], "--resume")) {
+            resume = 1;
+        } else if (argv[i][0] == '-' || config) {
+            fprintf(stderr, "recal run: unexpected argument '%s' (see recal run --help)\n", argv[i]);
+            return EXIT_USER;
+        } else {
+            config = argv[i];
+        }
+    }
+    if (!config) {
+        fputs(HELP, stderr);
+        return EXIT_USER;
+    }
+
+    int provided = 0, rank = 0, size = 1;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    double t0 = now_s();
+    int code = EXIT_USER, failed = 0;
+    char err[2048] = "";
+    static struct job job;
+    static struct wk_engine eng;
+    int eng_open = 0;
+    double *total = NULL;
+
+    /* Every rank parses the config itself (cheap, and identical), so only
+     * rank 0 needs to speak. */
+    failed = job_load(config, sets, n_sets, &job, err, sizeof err) != 0;
+    if (!failed && resume) {
+        snprintf(err, sizeof err, "--resume is not available in this version yet; start a new run");
+        failed = 1;
+    }
+    if (!failed && job.n_methods == 0) {
+        snprintf(err, sizeof err, "%s: no methods to evaluate (a train-only config? use recal train)", config);
+        failed = 1;
+    }
+    const char *ntasks = getenv("SLURM_NTASKS");
+    if (!failed && ntasks && atoi(ntasks) != size) {
+        snprintf(err, sizeof err,
+                 "MPI world has %d ranks but SLURM_NTASKS=%s: launch with srun or mpirun -n %s inside the allocation",
+                 size, ntasks, ntasks);
+        failed = 1;
+    }
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+
+    char run_dir[2048] = "", run_id[512] = "";
+    if (rank == 0) failed = make_run_dir(&job, run_dir_opt, run_dir, sizeof run_dir, run_id, sizeof run_id, err,
+                                         sizeof err) != 0;
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+    MPI_Bcast(run_dir, (int)sizeof run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
+    MPI_Bcast(run_id, (int)sizeof run_id, MPI_CHAR, 0, MPI_COMM_WORLD);
+
+    char logpath[2200];
+    snprintf(logpath, sizeof logpath, "%s/logs/rank-%d.log", run_dir, rank);
+    failed = log_open(logpath, rank, err, sizeof err) != 0;
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+
+    /* Split the node's cores between its ranks unless the job says. */
+    int local_rank, local_size;
+    mpi_node_local(MPI_COMM_WORLD, &local_rank, &local_size);
+    if (job.threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        job.threads = (int)(cores / local_size > 0 ? cores / local_size : 1);
+    }
+    char host[256] = "?";
+    gethostname(host, sizeof host);
+    log_printf("recal run %s on %s (local rank %d of %d), %d threads, config sha256 %s", config, host, local_rank,
+               local_size, job.threads, job.sha256);
+
+    failed = wk_engine_open(&eng, &job, err, sizeof err) != 0;
+    eng_open = !failed;
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+    log_printf("engine: %ld images, model %d classes, device %s, chunk %ld samples", eng.ds.n, eng.classes,
+               ts_device_name(eng.device), eng.chunk_samples);
+    if (rank == 0)
+        fprintf(stderr, "recal: %s, %ld images of %s/%s on %d rank(s), device %s -> %s\n", job.name, eng.ds.n,
+                job.dataset_name, job.split, size, ts_device_name(eng.device), run_dir);
+
+    total = calloc(wk_record_len(&eng), sizeof *total);
+    struct coord_opts co = {eng.ds.n, job.shard_images, rank == 0 && isatty(2), 10.0};
+    if (coord_run(&eng, &co, MPI_COMM_WORLD, total, err, sizeof err)) {
+        code = EXIT_USER;
+        goto out;
+    }
+    if (rank == 0) {
+        struct coord_run_info info = {run_id, run_dir, size, ts_device_name(eng.device), ts_version(),
+                                      now_s() - t0};
+        if (coord_write_metrics(&job, eng.slots, eng.n_slots, total, &info, err, sizeof err)) {
+            fprintf(stderr, "recal run: %s\n", err);
+            code = EXIT_USER;
+        } else {
+            coord_print_table(stdout, &job, eng.slots, eng.n_slots, total);
+            printf("\nwrote %s/metrics.json and metrics.csv (%.1f s)\n", run_dir, info.wall_seconds);
+            code = EXIT_OK;
+        }
+    } else {
+        code = EXIT_OK;
+    }
+    MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    err[0] = '\0';
+out:
+    if (err[0]) {
+        log_printf("error: %s", err);
+        if (rank == 0) fprintf(stderr, "recal run: %s\n", err);
+    }
+    free(total);
+    if (eng_open) wk_engine_close(&eng);
+    log_close();
+    MPI_Finalize();
+    return code;
+}

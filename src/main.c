@@ -1,0 +1,55 @@
+/* src/main.c — `recal` dispatches to its subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "torch_shim.h"
+
+static const char *USAGE =
+    "recal — evaluate feature-attribution methods (vanilla and re-calibrated) at dataset scale\n"
+    "\n"
+    "usage: recal <command> [options]        (run under mpirun/srun for several ranks)\n"
+    "\n"
+    "commands:\n"
+    "  run CONFIG.yaml       evaluate the methods and metrics of a job; writes runs/<run-id>/\n"
+    "  train CONFIG.yaml     train a TorchScript model (SGD with momentum) and save it\n"
+    "  attribute ...         attribute a small batch given as .npy arrays\n"
+    "  submit, report, bench planned; not in this version\n"
+    "\n"
+    "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
+    "input (the message says what to fix), 2 internal error, 3 interrupted but resumable.\n";
+
+const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing) {
+    size_t n = strlen(name);
+    *missing = 0;
+    if (strncmp(argv[*i], name, n) != 0) return NULL;
+    if (argv[*i][n] == '=') return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0') return NULL;
+    if (*i + 1 >= argc) {
+        *missing = 1;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+int cli_is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+int main(int argc, char **argv) {
+    if (argc < 2 || cli_is_help(argv[1])) {
+        fputs(USAGE, argc < 2 ? stderr : stdout);
+        return argc < 2 ? EXIT_USER : EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("recal 0.1.0 (libtorch %s)\n", ts_version());
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "attribute")) return cmd_attribute(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "submit") || !strcmp(argv[1], "report") || !strcmp(argv[1], "bench")) {
+        fprintf(stderr, "recal %s: not available in this version yet (see README.md, Known limits)\n", argv[1]);
+        return EXIT_USER;
+    }
+    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute; see recal --help)\n", argv[1]);
+    return EXIT_USER;
+}

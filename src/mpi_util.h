@@ -1,0 +1,13 @@
+/* src/mpi_util.h — collective error agreement: every rank learns whether any
+ * rank failed, and rank 0 gets the lowest failing rank's message to print. */
+#ifndef RECAL_MPI_UTIL_H
+#define RECAL_MPI_UTIL_H
+#include <mpi.h>
+#include <stddef.h>
+
+/* Collective. Returns 1 on every rank when `failed` was set on any rank; on
+ * rank 0 err then holds "rank r: message" (or rank 0's own message). */
+int mpi_any_failed(int failed, char *err, size_t errlen, MPI_Comm comm);
+/* Ranks on this node and this rank's index among them. */
+void mpi_node_local(MPI_Comm comm, int *local_rank, int *local_size);
+#endif

@@ -1,0 +1,447 @@
+/* tests/unit/test_job_yaml.c — job_load: every field, defaults, each error
+ * class with its exact "file:line:col" prefix, --set overrides, sha256. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "job.h"
+
+static struct job J; /* ~6 KiB; static keeps test stacks small */
+static char ERR[1024];
+static char PATHBUF[1024];
+
+/* Fixtures live in tests/data/yaml; ctest sets RECAL_TEST_DATA, and a bare
+ * run falls back to the path next to this source file. */
+static const char *data_path(const char *name)
+{
+    static char buf[4096];
+    const char *dir = getenv("RECAL_TEST_DATA");
+    if (dir && *dir) {
+        snprintf(buf, sizeof buf, "%s/yaml/%s", dir, name);
+    } else {
+        char src[2048];
+        snprintf(src, sizeof src, "%s", __FILE__);
+        char *slash = strrchr(src, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(buf, sizeof buf, "%s/../data/yaml/%s", slash ? src : "tests/unit", name);
+    }
+    return buf;
+}
+
+/* Write TEXT to $RECAL_TEST_TMP/NAME and return its path. */
+static const char *tmp_file(const char *name, const char *text)
+{
+    const char *dir = getenv("RECAL_TEST_TMP");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    snprintf(PATHBUF, sizeof PATHBUF, "%s/job_yaml_%s", dir, name);
+    FILE *f = fopen(PATHBUF, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
+    fclose(f);
+    return PATHBUF;
+}
+
+#define BASE "model: {path: m.pt}\ndataset: {name: mnist, path: /d}\n"
+
+static int load_text(const char *text, const char *const *sets, int n)
+{
+    const char *p = tmp_file("t.yaml", text);
+    return job_load(p, sets, n, &J, ERR, sizeof ERR);
+}
+
+/* Load TEXT expecting failure; ERR must equal "<tmp path><suffix>". */
+static void expect_err(const char *text, const char *const *sets, int n, const char *suffix)
+{
+    int rc = load_text(text, sets, n);
+    if (rc == 0)
+        fail_msg("expected an error ending in \"%s\"", suffix);
+    char want[4096];
+    snprintf(want, sizeof want, "%s%s", PATHBUF, suffix);
+    assert_string_equal(ERR, want);
+}
+
+/* Same, but for messages that name a --set instead of the file. */
+static void expect_set_err(const char *text, const char *const *sets, int n, const char *msg)
+{
+    assert_int_equal(load_text(text, sets, n), -1);
+    assert_string_equal(ERR, msg);
+}
+
+static void test_full_roundtrip(void **state)
+{
+    (void)state;
+    const char *p = data_path("full.yaml");
+    int rc = job_load(p, NULL, 0, &J, ERR, sizeof ERR);
+    if (rc)
+        fail_msg("%s", ERR);
+    assert_string_equal(J.file, p);
+    assert_string_equal(J.name, "fashion-ig");
+    assert_true(J.seed == 42);
+    assert_string_equal(J.device, "cuda");
+    assert_int_equal(J.threads, 4);
+    assert_string_equal(J.model_path, "models/fashion-cnn.pt");
+    assert_string_equal(J.dataset_name, "fashion-mnist");
+    assert_string_equal(J.dataset_path, "/usr/share/datasets/fashion-mnist");
+    assert_string_equal(J.split, "val");
+    assert_int_equal(J.limit, 1000);
+    assert_int_equal(J.batch_size, 32);
+    assert_int_equal(J.memory_budget_mb, 4096);
+    assert_int_equal(J.shard_images, 128);
+    assert_int_equal(J.n_methods, 2);
+    const struct job_method *m = &J.methods[0];
+    assert_int_equal(m->kind, JOB_M_IG_UNIFORM);
+    assert_int_equal(m->estimators, 7u);
+    assert_int_equal(m->refs, 20);
+    assert_int_equal(m->steps, 7);
+    assert_int_equal(m->objective, JOB_OBJ_PROB);
+    assert_true(m->reference_compat);
+    m = &J.methods[1];
+    assert_int_equal(m->kind, JOB_M_RANDOM);
+    assert_int_equal(m->estimators, 1u << JOB_EST_VANILLA);
+    assert_int_equal(m->refs, 1);
+    assert_int_equal(m->steps, 5);
+    assert_int_equal(m->objective, JOB_OBJ_CONTRAST);
+    assert_false(m->reference_compat);
+    assert_true(J.diffid);
+    assert_int_equal(J.n_diffid_ratios, 3);
+    assert_true(J.diffid_ratios[0] == 0.25 && J.diffid_ratios[2] == 0.75);
+    assert_true(J.out_attributions);
+    assert_true(J.out_masks);
+    assert_false(J.out_figures);
+    assert_true(J.train.present);
+    assert_int_equal(J.train.epochs, 5);
+    assert_true(J.train.lr == 0.01 && J.train.momentum == 0.5);
+    assert_true(J.train.weight_decay == 0.0001);
+    assert_int_equal(J.train.batch_size, 128);
+    assert_string_equal(J.train.out, "models/trained.pt");
+    assert_int_equal(strlen(J.sha256), 64);
+    assert_int_equal(strspn(J.sha256, "0123456789abcdef"), 64);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    int rc = job_load(data_path("minimal.yaml"), NULL, 0, &J, ERR, sizeof ERR);
+    if (rc)
+        fail_msg("%s", ERR);
+    assert_string_equal(J.name, "recal");
+    assert_true(J.seed == 0);
+    assert_string_equal(J.device, "auto");
+    assert_int_equal(J.threads, 0);
+    assert_string_equal(J.split, "test");
+    assert_int_equal(J.limit, 0);
+    assert_int_equal(J.batch_size, 64);
+    assert_int_equal(J.memory_budget_mb, 2048);
+    assert_int_equal(J.shard_images, 256);
+    assert_int_equal(J.n_methods, 1);
+    assert_int_equal(J.methods[0].refs, 1);
+    assert_false(J.diffid);
+    assert_int_equal(J.n_diffid_ratios, 9);
+    assert_true(J.diffid_ratios[0] == 0.1 && J.diffid_ratios[8] == 0.9);
+    assert_false(J.out_attributions);
+    assert_false(J.out_masks);
+    assert_true(J.out_figures);
+    assert_false(J.train.present);
+    assert_int_equal(J.train.epochs, 3);
+    assert_true(J.train.lr == 0.05 && J.train.momentum == 0.9);
+
+    /* ig_uniform's R defaults to 10; `diffid:` and `diffid: {}` mean defaults */
+    assert_int_equal(load_text(BASE "methods: [{name: ig_uniform}]\nmetrics: {diffid: {}}\n",
+                               NULL, 0), 0);
+    assert_int_equal(J.methods[0].refs, 10);
+    assert_int_equal(J.methods[0].steps, 5);
+    assert_int_equal(J.methods[0].estimators, 1u);
+    assert_true(J.diffid);
+    assert_int_equal(J.n_diffid_ratios, 9);
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  diffid:\n", NULL, 0), 0);
+    assert_true(J.diffid);
+    assert_int_equal(J.n_diffid_ratios, 9);
+}
+
+static void test_train_only(void **state)
+{
+    (void)state;
+    int rc = load_text(BASE "train: {out: t.pt}\n", NULL, 0);
+    if (rc)
+        fail_msg("%s", ERR);
+    assert_true(J.train.present);
+    assert_int_equal(J.n_methods, 0);
+    assert_string_equal(J.train.out, "t.pt");
+    expect_err(BASE "train: {epochs: 2}\n", NULL, 0, ":3:8: missing required key 'train.out'");
+    expect_err(BASE "train: {out: t.pt, momentum: 1.0}\n", NULL, 0,
+               ":3:30: 'momentum' must be a number in [0, 1), got '1.0'");
+    expect_err(BASE "train: {out: t.pt, lr: 0}\n", NULL, 0,
+               ":3:24: 'lr' must be a number > 0, got '0'");
+}
+
+static void test_case_insensitive_methods(void **state)
+{
+    (void)state;
+    int rc = load_text(BASE "methods:\n  - name: IG_Uniform\n    estimators: [VANILLA, Valid_IP]\n"
+                       "  - name: RANDOM\n", NULL, 0);
+    if (rc)
+        fail_msg("%s", ERR);
+    assert_int_equal(J.methods[0].kind, JOB_M_IG_UNIFORM);
+    assert_int_equal(J.methods[0].estimators, (1u << JOB_EST_VANILLA) | (1u << JOB_EST_VALID_IP));
+    assert_int_equal(J.methods[1].kind, JOB_M_RANDOM);
+}
+
+static void test_booleans(void **state)
+{
+    (void)state;
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\n"
+                               "outputs: {attributions: YES, masks: On, figures: False}\n",
+                               NULL, 0), 0);
+    assert_true(J.out_attributions && J.out_masks && !J.out_figures);
+    expect_err(BASE "methods: [{name: random}]\noutputs: {masks: maybe}\n", NULL, 0,
+               ":4:18: 'masks' must be a boolean (true/false), got 'maybe'");
+}
+
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    expect_err(BASE "batchsize: 3\n", NULL, 0,
+               ":3:1: unknown key 'batchsize' in top level (did you mean 'batch_size'?)");
+    expect_err("model:\n  path: m.pt\ndataset:\n  name: mnist\n  pth: /d\n", NULL, 0,
+               ":5:3: unknown key 'pth' in 'dataset' (did you mean 'path'?)");
+    expect_err(BASE "methods:\n  - {name: random, step: 3}\n", NULL, 0,
+               ":4:20: unknown key 'step' in 'methods.0' (did you mean 'steps'?)");
+    expect_err(BASE "zzzzzzzzzz: 1\n", NULL, 0, ":3:1: unknown key 'zzzzzzzzzz' in top level");
+    expect_err(BASE "methods: [{name: random}]\nmetrics: {difid: {}}\n", NULL, 0,
+               ":4:11: unknown key 'difid' in 'metrics' (did you mean 'diffid'?)");
+}
+
+static void test_methods_errors(void **state)
+{
+    (void)state;
+    expect_err(BASE "methods:\n  - name: ig_unifrom\n", NULL, 0,
+               ":4:11: unknown method 'ig_unifrom' (did you mean 'ig_uniform'?)");
+    expect_err(BASE "methods:\n  - name: EG\n", NULL, 0,
+               ":4:11: method 'eg' is not implemented yet in this version of recal "
+               "(implemented: random, ig_uniform)");
+    expect_err(BASE "methods:\n  - name: random\n    estimators: [valid_ref]\n", NULL, 0,
+               ":5:17: method 'random' only supports estimators [vanilla] (valid_ref and "
+               "valid_ip need a path method: ig, ig_uniform, ig_sg, ig_sq, eg, agi)");
+    expect_err(BASE "methods: [{name: ig_uniform, estimators: [vanilla, vanilla]}]\n", NULL, 0,
+               ":3:52: duplicate estimator 'vanilla'");
+    expect_err(BASE "methods: [{name: ig_uniform, estimators: [vanila]}]\n", NULL, 0,
+               ":3:43: 'estimators' must be one of vanilla, valid_ref, valid_ip, got 'vanila' "
+               "(did you mean 'vanilla'?)");
+    expect_err(BASE "methods: [{name: ig_uniform, steps: 0}]\n", NULL, 0,
+               ":3:37: 'steps' must be an integer >= 1, got '0'");
+    expect_err(BASE "methods: [{steps: 2}]\n", NULL, 0,
+               ":3:11: missing required key 'methods.0.name'");
+    expect_err(BASE "methods: [random]\n", NULL, 0,
+               ":3:11: 'methods.0' must be a mapping such as {name: ig_uniform}, got 'random'");
+    expect_err(BASE, NULL, 0, ": 'methods' must list at least one method");
+    expect_err(BASE "methods: []\n", NULL, 0, ":3:10: 'methods' must list at least one method");
+    expect_err(BASE "methods:\n", NULL, 0, ":3:9: 'methods' must list at least one method");
+}
+
+static void test_not_implemented_keys(void **state)
+{
+    (void)state;
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  roar: {}\n", NULL, 0,
+               ":5:3: metric 'roar' is not implemented yet in this version of recal; "
+               "remove it from the config");
+    expect_err(BASE "sweep: {seed: [1, 2]}\n", NULL, 0,
+               ":3:1: key 'sweep' is not implemented yet in this version of recal; "
+               "remove it from the config");
+}
+
+static void test_type_errors(void **state)
+{
+    (void)state;
+    expect_err(BASE "methods: [{name: random}]\nbatch_size: abc\n", NULL, 0,
+               ":4:13: 'batch_size' must be an integer >= 1, got 'abc'");
+    expect_err(BASE "methods: [{name: random}]\nseed: 12x\n", NULL, 0,
+               ":4:7: 'seed' must be an integer >= 0, got '12x'");
+    expect_err(BASE "methods: [{name: random}]\ndevice: metal\n", NULL, 0,
+               ":4:9: 'device' must be one of auto, cpu, cuda, got 'metal'");
+    expect_err(BASE "methods: [{name: random}]\ndevice: cudaa\n", NULL, 0,
+               ":4:9: 'device' must be one of auto, cpu, cuda, got 'cudaa' "
+               "(did you mean 'cuda'?)");
+    expect_err(BASE "methods: [{name: random}]\nthreads: [1]\n", NULL, 0,
+               ":4:10: 'threads' must be an integer >= 0, got a sequence");
+    expect_err("model: m.pt\n", NULL, 0, ":1:8: 'model' must be a mapping, got 'm.pt'");
+    expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [0.5, 0.2]}}\n",
+               NULL, 0, ":4:34: 'ratios' must be strictly increasing, got 0.2 after 0.5");
+    expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [1.0]}}\n",
+               NULL, 0, ":4:29: 'ratios' must be a number in (0, 1), got '1.0'");
+}
+
+static void test_missing_required(void **state)
+{
+    (void)state;
+    expect_err("dataset: {name: mnist, path: /d}\nmethods: [{name: random}]\n", NULL, 0,
+               ": missing required key 'model.path'");
+    expect_err("model: {}\n", NULL, 0, ":1:8: missing required key 'model.path'");
+    expect_err("model: {path: m}\ndataset:\n  name: mnist\n", NULL, 0,
+               ":3:3: missing required key 'dataset.path'");
+    expect_err("model: {path: m}\n", NULL, 0, ": missing required key 'dataset.name'");
+}
+
+static void test_syntax_and_io(void **state)
+{
+    (void)state;
+    expect_err("model: {path: m\n", NULL, 0,
+               ":2:1: YAML syntax error: did not find expected ',' or '}' "
+               "while parsing a flow mapping");
+    expect_err("", NULL, 0, ":1:1: config is empty; expected a mapping of settings");
+    expect_err("- a\n- b\n", NULL, 0,
+               ":1:1: 'the top level' must be a mapping of settings, got a sequence");
+    expect_err("a: 1\n---\nb: 2\n", NULL, 0, ":3:1: only one YAML document is allowed");
+    expect_err("a: 1\na: 2\n", NULL, 0, ":2:1: duplicate key 'a'");
+    assert_int_equal(job_load("/nonexistent/x.yaml", NULL, 0, &J, ERR, sizeof ERR), -1);
+    assert_string_equal(ERR, "/nonexistent/x.yaml: cannot read: No such file or directory");
+    /* A tiny error buffer truncates but never overflows. */
+    char small[8];
+    assert_int_equal(job_load("/nonexistent/x.yaml", NULL, 0, &J, small, sizeof small), -1);
+    assert_string_equal(small, "/nonexi");
+}
+
+static void test_set_overrides(void **state)
+{
+    (void)state;
+    const char *text = BASE "methods:\n  - {name: ig_uniform, steps: 5}\n  - {name: random}\n"
+                       "metrics: {diffid: {}}\n";
+    const char *sets[] = {"dataset.limit=256", "methods.0.steps=3",
+                          "metrics.diffid.ratios=[0.5, 0.7]", "train.epochs=1",
+                          "train.out=t.pt", "methods.1={name: IG_UNIFORM, refs: 4}",
+                          "name='quoted name'", "outputs.masks=on"};
+    int rc = load_text(text, sets, 8);
+    if (rc)
+        fail_msg("%s", ERR);
+    assert_int_equal(J.limit, 256);
+    assert_int_equal(J.methods[0].steps, 3);
+    assert_int_equal(J.n_diffid_ratios, 2);
+    assert_true(J.diffid_ratios[0] == 0.5 && J.diffid_ratios[1] == 0.7);
+    assert_true(J.train.present);
+    assert_int_equal(J.train.epochs, 1);
+    assert_string_equal(J.train.out, "t.pt");
+    assert_int_equal(J.methods[1].kind, JOB_M_IG_UNIFORM);
+    assert_int_equal(J.methods[1].refs, 4);
+    assert_string_equal(J.name, "quoted name");
+    assert_true(J.out_masks);
+
+    /* Later --set wins; a --set through an empty value makes a mapping. */
+    const char *twice[] = {"seed=1", "seed=2"};
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\n", twice, 2), 0);
+    assert_true(J.seed == 2);
+    const char *deep[] = {"metrics.diffid.ratios=[0.3]"};
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n", deep, 1), 0);
+    assert_true(J.diffid && J.n_diffid_ratios == 1);
+}
+
+static void test_set_errors(void **state)
+{
+    (void)state;
+    const char *text = BASE "methods: [{name: random}]\n";
+    const char *bad_value[] = {"dataset.limit=abc"};
+    expect_set_err(text, bad_value, 1,
+                   "--set dataset.limit=abc: 'limit' must be an integer >= 0, got 'abc'");
+    const char *no_eq[] = {"dataset.limit"};
+    expect_set_err(text, no_eq, 1,
+                   "--set dataset.limit: expected 'dotted.path=value' (no '=' found)");
+    const char *range[] = {"methods.3.steps=2"};
+    expect_set_err(text, range, 1,
+                   "--set methods.3.steps=2: index 3 out of range for 'methods' (1 items)");
+    const char *not_index[] = {"methods.first.steps=2"};
+    expect_set_err(text, not_index, 1,
+                   "--set methods.first.steps=2: 'methods' is a sequence; 'first' is not an index");
+    const char *through_scalar[] = {"model.path.x=1"};
+    expect_set_err(text, through_scalar, 1,
+                   "--set model.path.x=1: 'path' is a scalar; cannot set 'x' inside it");
+    const char *empty_seg[] = {"dataset..limit=1"};
+    expect_set_err(text, empty_seg, 1, "--set dataset..limit=1: empty key in the dotted path");
+    const char *unknown[] = {"dataset.limt=5"};
+    expect_set_err(text, unknown, 1,
+                   "--set dataset.limt=5: unknown key 'limt' in 'dataset' (did you mean 'limit'?)");
+    const char *syntax[] = {"metrics.diffid.ratios=[0.5"};
+    assert_int_equal(load_text(text, syntax, 1), -1);
+    assert_non_null(strstr(ERR, "--set metrics.diffid.ratios=[0.5: YAML syntax error: "));
+    const char *method[] = {"methods.0.name=eg"};
+    expect_set_err(text, method, 1,
+                   "--set methods.0.name=eg: method 'eg' is not implemented yet in this "
+                   "version of recal (implemented: random, ig_uniform)");
+    const char *train[] = {"train.epochs=2"};
+    assert_int_equal(load_text(BASE, train, 1), -1);
+    assert_string_equal(ERR, "--set train.epochs=2: missing required key 'train.out'");
+}
+
+static void test_sha256(void **state)
+{
+    (void)state;
+    const char *text = BASE "methods: [{name: random}]\n";
+    char a[65], b[65], c[65];
+    assert_int_equal(load_text(text, NULL, 0), 0);
+    memcpy(a, J.sha256, 65);
+    const char *sets[] = {"seed=1", "batch_size=8"};
+    assert_int_equal(load_text(text, sets, 2), 0);
+    memcpy(b, J.sha256, 65);
+    assert_int_equal(load_text(text, sets, 1), 0);
+    memcpy(c, J.sha256, 65);
+    assert_string_not_equal(a, b);
+    assert_string_not_equal(b, c);
+    assert_string_not_equal(a, c);
+
+    /* The documented recipe: file bytes, then "\n--set " + each set. */
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s\n--set seed=1\n--set batch_size=8", text);
+    unsigned char md[32];
+    unsigned mdlen = 0;
+    assert_true(EVP_Digest(buf, strlen(buf), md, &mdlen, EVP_sha256(), NULL));
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    assert_string_equal(b, hex);
+}
+
+static void test_names_and_suggest(void **state)
+{
+    (void)state;
+    assert_string_equal(job_method_name(JOB_M_KERNEL_SHAP), "kernel_shap");
+    assert_string_equal(job_method_name(JOB_M_IG_UNIFORM), "ig_uniform");
+    assert_string_equal(job_estimator_name(JOB_EST_VALID_IP), "valid_ip");
+    assert_string_equal(job_objective_name(JOB_OBJ_CONTRAST), "contrast");
+    assert_true(job_method_implemented(JOB_M_RANDOM));
+    assert_true(job_method_implemented(JOB_M_IG_UNIFORM));
+    assert_false(job_method_implemented(JOB_M_EG));
+    static const char *const c[] = {"batch_size", "seed", "device"};
+    assert_string_equal(job_suggest("BATCHSIZE", c, 3), "batch_size");
+    assert_string_equal(job_suggest("sed", c, 3), "seed");
+    assert_null(job_suggest("completely_else", c, 3));
+    assert_null(job_suggest("x", NULL, 0));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_full_roundtrip),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_train_only),
+        cmocka_unit_test(test_case_insensitive_methods),
+        cmocka_unit_test(test_booleans),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_methods_errors),
+        cmocka_unit_test(test_not_implemented_keys),
+        cmocka_unit_test(test_type_errors),
+        cmocka_unit_test(test_missing_required),
+        cmocka_unit_test(test_syntax_and_io),
+        cmocka_unit_test(test_set_overrides),
+        cmocka_unit_test(test_set_errors),
+        cmocka_unit_test(test_sha256),
+        cmocka_unit_test(test_names_and_suggest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

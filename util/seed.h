@@ -1,0 +1,28 @@
+/* util/seed.h — per-(run seed, image id, purpose) random seeds.
+ * Every random draw in recal is seeded from these three numbers, never from a
+ * global stream, so an image's result is the same on 1 rank or 64 and in any
+ * batch (METHODS.md, "Randomness that does not depend on the cluster"). */
+#ifndef RECAL_SEED_H
+#define RECAL_SEED_H
+#include <stdint.h>
+
+enum seed_purpose {
+    SEED_REFERENCES = 1, /* IG-Uniform / IG-SG references */
+    SEED_RANDOM_ATTR = 2, /* the random-attribution control */
+    SEED_ALPHA = 3,
+    SEED_NOISE = 4,
+    SEED_TRAIN_SHUFFLE = 5,
+};
+
+/* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */
+static inline uint64_t seed_mix(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t seed_for(uint64_t run_seed, int64_t image_id, uint32_t purpose) {
+    return seed_mix(seed_mix(seed_mix(run_seed) ^ (uint64_t)image_id) ^ purpose);
+}
+#endif

@@ -1,0 +1,223 @@
+/* worker/engine.c — see engine.h. */
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diffid.h"
+#include "wk_pool.h"
+
+/* Activation memory per sample is estimated as this many times the input
+ * size (forward+backward of small CNNs and ResNets at fp32 stays below it);
+ * memory_budget_mb divided by that bounds a chunk. */
+#define WK_ACT_FACTOR 64
+/* On CPU, measured: chunks beyond a few hundred samples get slower (cache),
+ * so the chunk is also capped there (issue #8 will measure per model). */
+#define WK_CPU_CHUNK_CAP 256
+#define WK_GPU_CHUNK_CAP 4096
+
+int wk_plan_slots(const struct job *job, struct wk_slot *slots) {
+    int n = 0;
+    for (int i = 0; i < job->n_methods; i++) {
+        const struct job_method *m = &job->methods[i];
+        for (int e = 0; e < JOB_EST_COUNT; e++) {
+            if (!((m->estimators >> e) & 1)) continue;
+            slots[n].method = i;
+            slots[n].estimator = e;
+            n++;
+        }
+    }
+    return n;
+}
+
+size_t wk_record_len(const struct wk_engine *e) {
+    return WK_REC_HEADER + (size_t)e->n_slots * 4 * (size_t)e->job->n_diffid_ratios;
+}
+
+int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
+    memset(e, 0, sizeof *e);
+    e->job = job;
+    e->n_slots = wk_plan_slots(job, e->slots);
+    if (ts_device_parse(job->device, &e->device) != TS_OK) {
+        snprintf(err, errlen, "%s: device '%s': %s", job->file, job->device, ts_last_error());
+        return -1;
+    }
+    if (job->threads > 0) ts_set_num_threads(job->threads);
+    if (ds_open(job->dataset_name, job->dataset_path, job->split, job->limit, &e->ds, err, errlen)) return -1;
+    if (ts_module_load(job->model_path, e->device, &e->model) != TS_OK) {
+        snprintf(err, errlen, "%s: cannot load TorchScript model: %s (export it with tools/, or run `recal train`)",
+                 job->model_path, ts_last_error());
+        goto fail;
+    }
+    /* Probe: one image through the model tells the class count and catches
+     * channel/size mismatches before any shard is started. */
+    {
+        long d = (long)e->ds.c * e->ds.h * e->ds.w;
+        float *x = malloc((size_t)d * sizeof *x);
+        ts_tensor *xt = NULL, *lg = NULL;
+        int64_t shape[4] = {1, e->ds.c, e->ds.h, e->ds.w}, lshape[2];
+        int nd = 0, ok = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0;
+        if (ok) ok = ts_from_f32(x, shape, 4, e->device, &xt) == TS_OK && ts_module_forward(e->model, xt, &lg) == TS_OK &&
+                     ts_shape(lg, lshape, &nd) == TS_OK;
+        if (!ok && x)
+            snprintf(err, errlen, "%s: the model does not accept %s images of shape 1x%dx%dx%d: %s", job->model_path,
+                     job->dataset_name, e->ds.c, e->ds.h, e->ds.w, ts_last_error());
+        free(x);
+        ts_tensor_free(xt);
+        ts_tensor_free(lg);
+        if (!ok) goto fail;
+        e->classes = (int)lshape[1];
+        if (e->classes < e->ds.classes) {
+            snprintf(err, errlen, "%s: the model outputs %d classes but %s has %d labels (wrong model for this dataset?)",
+                     job->model_path, e->classes, job->dataset_name, e->ds.classes);
+            goto fail;
+        }
+    }
+    long in_bytes = (long)e->ds.c * e->ds.h * e->ds.w * 4;
+    long chunk = (long)((job->memory_budget_mb << 20) / (in_bytes * WK_ACT_FACTOR));
+    long cap = e->device == TS_DEV_CUDA ? WK_GPU_CHUNK_CAP : WK_CPU_CHUNK_CAP;
+    e->chunk_samples = chunk < 1 ? 1 : chunk > cap ? cap : chunk;
+    e->mctx.model = e->model;
+    e->mctx.device = e->device;
+    e->mctx.seed = job->seed;
+    e->mctx.chunk_samples = e->chunk_samples;
+    for (int ch = 0; ch < e->ds.c && ch < 3; ch++) {
+        e->mctx.norm_scale[ch] = 1.0f / e->ds.std[ch];
+        e->mctx.norm_shift[ch] = -e->ds.mean[ch] / e->ds.std[ch];
+    }
+    return 0;
+fail:
+    wk_engine_close(e);
+    return -1;
+}
+
+void wk_engine_close(struct wk_engine *e) {
+    ts_module_free(e->model);
+    e->model = NULL;
+    if (e->ds.impl) ds_close(&e->ds);
+}
+
+/* DiffID for one slot over a batch: 2·n_ratios perturbed copies per image,
+ * as many images per forward as the chunk allows. */
+static int run_diffid(struct wk_engine *e, const float *x, const float *attr, const int64_t *labels,
+                      const float *orig_logit, long b, struct diffid_acc *acc, char *err, size_t errlen) {
+    const struct job *job = e->job;
+    const int nr = job->n_diffid_ratios, copies = 2 * nr;
+    const long hw = (long)e->ds.h * e->ds.w, d = (long)e->ds.c * hw;
+    long group = e->chunk_samples / copies;
+    if (group < 1) group = 1;
+    if (group > b) group = b;
+    int rc = -1;
+    float *pert = malloc((size_t)(group * copies * d) * sizeof *pert);
+    float *logits = malloc((size_t)(group * copies * e->classes) * sizeof *logits);
+    long *order = malloc((size_t)d * sizeof *order);
+    float *sal = malloc((size_t)d * sizeof *sal);
+    struct wk_pool pool = {0};
+    if (!pert || !logits || !order || !sal) {
+        snprintf(err, errlen, "out of host memory for DiffID copies (lower memory_budget_mb)");
+        goto fail;
+    }
+    for (long i0 = 0; i0 < b; i0 += group) {
+        long g = b - i0 < group ? b - i0 : group;
+        for (long i = 0; i < g; i++)
+            diffid_perturb(x + (i0 + i) * d, attr + (i0 + i) * d, e->ds.c, hw, job->diffid_ratios, nr,
+                           pert + i * copies * d, order, sal);
+        ts_tensor *pt, *lg;
+        int64_t shape[4] = {g * copies, e->ds.c, e->ds.h, e->ds.w};
+        WK_T(&pool, ts_from_f32(pert, shape, 4, e->device, &pt), pt);
+        WK_T(&pool, ts_module_forward(e->model, pt, &lg), lg);
+        WK_CHECK(ts_to_f32(lg, logits, (size_t)(g * copies * e->classes)));
+        for (long i = 0; i < g; i++)
+            diffid_score(logits + i * copies * e->classes, e->classes, labels[i0 + i], orig_logit[i0 + i], nr, acc);
+        wk_pool_free(&pool);
+    }
+    rc = 0;
+fail:
+    wk_pool_free(&pool);
+    free(pert);
+    free(logits);
+    free(order);
+    free(sal);
+    return rc;
+}
+
+int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen) {
+    const struct job *job = e->job;
+    const long d = (long)e->ds.c * e->ds.h * e->ds.w;
+    const long bmax = job->batch_size;
+    const int nr = job->n_diffid_ratios;
+    int rc = -1;
+    memset(record, 0, wk_record_len(e) * sizeof *record);
+    float *x = malloc((size_t)(bmax * d) * sizeof *x);
+    int64_t *y = malloc((size_t)bmax * sizeof *y), *ids = malloc((size_t)bmax * sizeof *ids);
+    float *clean = malloc((size_t)(bmax * e->classes) * sizeof *clean), *orig = malloc((size_t)bmax * sizeof *orig);
+    float *attr[WK_MAX_SLOTS] = {0};
+    struct diffid_acc *acc = calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
+    struct wk_pool pool = {0};
+    int ok = x && y && ids && clean && orig && acc;
+    for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = malloc((size_t)(bmax * d) * sizeof(float))) != NULL;
+    if (!ok) {
+        snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
+        goto fail;
+    }
+    for (long b0 = first; b0 < first + count; b0 += bmax) {
+        long b = first + count - b0 < bmax ? first + count - b0 : bmax;
+        if (ds_get(&e->ds, b0, b, x, y, err, errlen)) goto fail;
+        for (long i = 0; i < b; i++) ids[i] = b0 + i;
+        ts_tensor *xt, *lg;
+        int64_t shape[4] = {b, e->ds.c, e->ds.h, e->ds.w};
+        WK_T(&pool, ts_from_f32(x, shape, 4, e->device, &xt), xt);
+        WK_T(&pool, ts_module_forward(e->model, xt, &lg), lg);
+        WK_CHECK(ts_to_f32(lg, clean, (size_t)(b * e->classes)));
+        for (long i = 0; i < b; i++) {
+            record[WK_REC_CORRECT] += diffid_argmax(clean + i * e->classes, e->classes) == y[i];
+            orig[i] = clean[i * e->classes + y[i]];
+        }
+        record[WK_REC_IMAGES] += (double)b;
+
+        struct wk_batch bt = {xt, y, ids, b, e->ds.c, e->ds.h, e->ds.w};
+        for (int s = 0; s < e->n_slots;) {
+            const struct job_method *m = &job->methods[e->slots[s].method];
+            /* All slots of one method come from one call: the estimators
+             * share the gradients. */
+            int s_end = s;
+            float *out[JOB_EST_COUNT] = {0};
+            while (s_end < e->n_slots && e->slots[s_end].method == e->slots[s].method) {
+                out[e->slots[s_end].estimator] = attr[s_end];
+                s_end++;
+            }
+            if (m->kind == JOB_M_IG_UNIFORM) {
+                if (wk_ig_uniform(&e->mctx, m, &bt, out, err, errlen)) goto fail;
+            } else if (m->kind == JOB_M_RANDOM) {
+                if (wk_random_attr(&e->mctx, &bt, attr[s], err, errlen)) goto fail;
+            } else {
+                snprintf(err, errlen, "method '%s' is not implemented in this build", job_method_name(m->kind));
+                goto fail;
+            }
+            s = s_end;
+        }
+        if (job->diffid)
+            for (int s = 0; s < e->n_slots; s++)
+                if (run_diffid(e, x, attr[s], y, orig, b, &acc[s], err, errlen)) goto fail;
+        wk_pool_free(&pool);
+    }
+    for (int s = 0; s < e->n_slots; s++) {
+        double *r = record + WK_REC_HEADER + (size_t)s * 4 * nr;
+        memcpy(r, acc[s].del_correct, (size_t)nr * sizeof *r);
+        memcpy(r + nr, acc[s].ins_correct, (size_t)nr * sizeof *r);
+        memcpy(r + 2 * nr, acc[s].del_logit, (size_t)nr * sizeof *r);
+        memcpy(r + 3 * nr, acc[s].ins_logit, (size_t)nr * sizeof *r);
+    }
+    rc = 0;
+fail:
+    wk_pool_free(&pool);
+    free(x);
+    free(y);
+    free(ids);
+    free(clean);
+    free(orig);
+    free(acc);
+    for (int s = 0; s < e->n_slots; s++) free(attr[s]);
+    return rc;
+}

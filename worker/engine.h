@@ -1,0 +1,50 @@
+/* worker/engine.h — one rank's evaluation engine: owns the model, the
+ * dataset reader and the device; turns a shard (a range of image ids) into a
+ * fixed-size result record of sums and counts. */
+#ifndef RECAL_ENGINE_H
+#define RECAL_ENGINE_H
+#include <stddef.h>
+
+#include "dataset.h"
+#include "job.h"
+#include "methods.h"
+#include "torch_shim.h"
+
+/* One row of results: a method with one estimator (random has one). */
+struct wk_slot {
+    int method;     /* index into job->methods */
+    int estimator;  /* enum job_estimator */
+};
+
+#define WK_MAX_SLOTS (JOB_MAX_METHODS * JOB_EST_COUNT)
+
+struct wk_engine {
+    const struct job *job;
+    struct ds_dataset ds;
+    ts_module *model;
+    int device;
+    int classes;
+    long chunk_samples;
+    int n_slots;
+    struct wk_slot slots[WK_MAX_SLOTS];
+    struct wk_method_ctx mctx;
+};
+
+/* Record layout (doubles): [0] images, [1] clean correct, then per slot
+ * 4·n_ratios sums: deletion correct, insertion correct, deletion logit
+ * ratio, insertion logit ratio (each n_ratios long). */
+#define WK_REC_IMAGES 0
+#define WK_REC_CORRECT 1
+#define WK_REC_HEADER 2
+size_t wk_record_len(const struct wk_engine *e);
+
+/* Plan the result slots of a job without opening anything (rank 0 needs
+ * them to label the report). */
+int wk_plan_slots(const struct job *job, struct wk_slot *slots);
+
+int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen);
+/* Evaluate images [first, first+count); record must hold wk_record_len()
+ * doubles and is overwritten. */
+int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen);
+void wk_engine_close(struct wk_engine *e);
+#endif

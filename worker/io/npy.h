@@ -1,0 +1,54 @@
+/* npy.h - NumPy .npy reader/writer (format 1.0; little-endian, C order).
+ *
+ * Readers accept the header layouts numpy writes (any key order, 1-tuples,
+ * 0-d shapes). The writer produces byte-for-byte what np.save writes for the
+ * same array, so np.load (and mmap_mode='r') read our files. */
+#ifndef RECAL_NPY_H
+#define RECAL_NPY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum npy_dtype { NPY_F32, NPY_F64, NPY_I64, NPY_I32, NPY_U8, NPY_F16 };
+
+#define NPY_MAX_DIMS 8
+
+struct npy_array {
+    enum npy_dtype dtype;
+    int ndim;
+    int64_t shape[NPY_MAX_DIMS];
+    void *data;           /* malloc'd; NPY_F16 holds IEEE half bit patterns (uint16_t) */
+    size_t nbytes;
+};
+
+/* Read path into out. Returns 0, or -1 with a message naming the file: missing
+ * file, bad magic, unsupported version, header parse errors, big-endian or
+ * fortran_order True, unsupported dtype, truncated body, trailing bytes. */
+int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen);
+
+/* Free out->data and zero the struct; safe on a zeroed struct. */
+void npy_free(struct npy_array *a);
+
+/* Bytes per element of a dtype (0 for an invalid value). */
+size_t npy_itemsize(enum npy_dtype dtype);
+
+/* Elements in the array (product of shape; 1 for 0-d). */
+size_t npy_count(const struct npy_array *a);
+
+/* Convert any numeric dtype to a newly malloc'd float32 / int64 buffer of
+ * npy_count(a) elements (caller frees; NULL on out of memory). Floats go to
+ * int64 by truncation toward zero. */
+float *npy_to_f32(const struct npy_array *a);
+int64_t *npy_to_i64(const struct npy_array *a);
+
+/* IEEE half <-> float, for callers building NPY_F16 data. */
+float npy_f16_to_f32(uint16_t h);
+uint16_t npy_f32_to_f16(float f);
+
+/* Write atomically: to "<path>.tmp.<pid>", fsync, rename over path. Header
+ * padded as numpy pads it (multiple of 64 bytes, '\n' terminated). Data is
+ * given already in dtype, C order. 0 or -1 with message naming the file. */
+int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *shape,
+              const void *data, char *err, size_t errlen);
+
+#endif

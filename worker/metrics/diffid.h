@@ -1,0 +1,39 @@
+/* worker/metrics/diffid.h — pixel-perturbation insertion/deletion ("DiffID"),
+ * METRICS.md §1. The perturbation and the scoring are plain C over host
+ * buffers so that they can be checked by hand; the model forward of the
+ * 2·n_ratios copies happens in the engine, batched. */
+#ifndef RECAL_DIFFID_H
+#define RECAL_DIFFID_H
+#include <stdint.h>
+
+#define DIFFID_MAX_RATIOS 32
+
+/* Sums over images for one (method, estimator): reduced across ranks as is. */
+struct diffid_acc {
+    double del_correct[DIFFID_MAX_RATIOS];
+    double ins_correct[DIFFID_MAX_RATIOS];
+    double del_logit[DIFFID_MAX_RATIOS];
+    double ins_logit[DIFFID_MAX_RATIOS];
+};
+
+/* Number of elements removed at ratio r of d elements: floor(r·d), robust to
+ * r·d landing a hair below an integer in binary floating point. */
+long diffid_count(double ratio, long d);
+
+/* Build the perturbed copies of one image. x and a are C×HW (d = c·hw).
+ * out receives 2·n_ratios images of d floats: deletion copies for each ratio,
+ * then insertion copies. scratch_idx must hold d longs, scratch_s d floats.
+ * Ranking: saliency s = Σ_c |a|, min–max normalised per image (ε = 1e-10),
+ * repeated over channels; ties keep flat-index order (stable). Removed
+ * elements take the mean of the preserved elements of the same copy. */
+void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
+                    float *out, long *scratch_idx, float *scratch_s);
+
+/* Score one image: logits is 2·n_ratios rows of `classes` (same order as
+ * diffid_perturb's output); orig_logit = f(x)[label]. Adds to acc. */
+void diffid_score(const float *logits, int classes, int64_t label, float orig_logit, int n_ratios,
+                  struct diffid_acc *acc);
+
+/* Index of the largest of n values (first one on ties). */
+int diffid_argmax(const float *v, int n);
+#endif

@@ -1,0 +1,416 @@
+// worker/torch/torch_shim.cpp — the only C++ in recal: libtorch behind a C ABI.
+// Every entry point is wrapped in TS_GUARD so that no exception escapes into C;
+// the message lands in a thread-local buffer that ts_last_error() returns.
+#include "torch_shim.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/jit/python/update_graph_executor_opt.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+struct ts_tensor {
+    at::Tensor t;
+};
+struct ts_module {
+    torch::jit::Module m;
+    c10::Device dev;
+};
+struct ts_sgd {
+    std::unique_ptr<torch::optim::SGD> opt;
+};
+
+static thread_local char g_err[2048];
+
+static void set_err(const char *msg) {
+    // Keep the first lines only: libtorch messages end in long C++ backtraces
+    // that help nobody running a job (CLI.md: no C++ stack trace).
+    std::string s(msg ? msg : "unknown error");
+    size_t cut = s.find("\nException raised from");
+    if (cut != std::string::npos) s.resize(cut);
+    snprintf(g_err, sizeof g_err, "%s", s.c_str());
+}
+
+#define TS_GUARD(...)                                                  \
+    do {                                                                \
+        g_err[0] = '\0';                                                \
+        try {                                                           \
+            __VA_ARGS__                                                 \
+        } catch (const c10::Error &e) {                                 \
+            set_err(e.what_without_backtrace());                        \
+            return TS_ERR;                                              \
+        } catch (const std::exception &e) {                             \
+            set_err(e.what());                                          \
+            return TS_ERR;                                              \
+        } catch (...) {                                                 \
+            set_err("unknown C++ exception in libtorch");               \
+            return TS_ERR;                                              \
+        }                                                               \
+    } while (0)
+
+static int fail(int code, const char *msg) {
+    set_err(msg);
+    return code;
+}
+
+static c10::Device to_dev(int device) {
+    return device == TS_DEV_CUDA ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+}
+
+static ts_tensor *wrap(at::Tensor t) { return new ts_tensor{std::move(t)}; }
+
+static std::vector<int64_t> dims(const int64_t *shape, int ndim) {
+    return std::vector<int64_t>(shape, shape + ndim);
+}
+
+template <typename T>
+static int to_host(const ts_tensor *t, T *dst, size_t n, c10::ScalarType st) {
+    if (!t || !dst) return fail(TS_EINVAL, "ts_to_host: NULL argument");
+    TS_GUARD({
+        if ((size_t)t->t.numel() != n) return fail(TS_EINVAL, "ts_to_host: element count mismatch");
+        at::Tensor h = t->t.to(c10::kCPU, st).contiguous();
+        memcpy(dst, h.data_ptr<T>(), n * sizeof(T));
+    });
+    return TS_OK;
+}
+
+extern "C" {
+
+const char *ts_last_error(void) { return g_err; }
+
+const char *ts_version(void) {
+#ifdef RECAL_TORCH_VERSION
+    return RECAL_TORCH_VERSION;
+#else
+    return TORCH_VERSION;
+#endif
+}
+
+int ts_cuda_device_count(void) {
+    try {
+        return torch::cuda::is_available() ? (int)torch::cuda::device_count() : 0;
+    } catch (...) {
+        return 0;
+    }
+}
+
+int ts_device_parse(const char *name, int *device_out) {
+    if (!name || !device_out) return fail(TS_EINVAL, "ts_device_parse: NULL argument");
+    if (!strcmp(name, "cpu")) {
+        *device_out = TS_DEV_CPU;
+    } else if (!strcmp(name, "cuda")) {
+        if (ts_cuda_device_count() == 0)
+            return fail(TS_EINVAL, "device 'cuda' requested but this libtorch sees no CUDA device "
+                                   "(use device: cpu or auto, or build against a CUDA libtorch)");
+        *device_out = TS_DEV_CUDA;
+    } else if (!strcmp(name, "auto")) {
+        *device_out = ts_cuda_device_count() > 0 ? TS_DEV_CUDA : TS_DEV_CPU;
+    } else {
+        return fail(TS_EINVAL, "unknown device (expected auto, cpu or cuda)");
+    }
+    return TS_OK;
+}
+
+const char *ts_device_name(int device) { return device == TS_DEV_CUDA ? "cuda" : "cpu"; }
+
+int ts_set_num_threads(int n) {
+    TS_GUARD({
+        if (n > 0) {
+            at::set_num_threads(n);
+            at::set_num_interop_threads(1);
+        }
+    });
+    return TS_OK;
+}
+
+int ts_manual_seed(uint64_t seed) {
+    TS_GUARD({ torch::manual_seed(seed); });
+    return TS_OK;
+}
+
+void ts_tensor_free(ts_tensor *t) { delete t; }
+
+int ts_from_f32(const float *data, const int64_t *shape, int ndim, int device, ts_tensor **out) {
+    if (!data || !shape || !out || ndim < 0 || ndim > TS_MAX_DIMS)
+        return fail(TS_EINVAL, "ts_from_f32: bad argument");
+    TS_GUARD({
+        at::Tensor h = torch::from_blob(const_cast<float *>(data), dims(shape, ndim), torch::kFloat32);
+        *out = wrap(h.to(to_dev(device), /*non_blocking=*/false, /*copy=*/true));
+    });
+    return TS_OK;
+}
+
+int ts_from_i64(const int64_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out) {
+    if (!data || !shape || !out || ndim < 0 || ndim > TS_MAX_DIMS)
+        return fail(TS_EINVAL, "ts_from_i64: bad argument");
+    TS_GUARD({
+        at::Tensor h = torch::from_blob(const_cast<int64_t *>(data), dims(shape, ndim), torch::kInt64);
+        *out = wrap(h.to(to_dev(device), false, true));
+    });
+    return TS_OK;
+}
+
+int ts_to_f32(const ts_tensor *t, float *dst, size_t n) { return to_host(t, dst, n, torch::kFloat32); }
+int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n) { return to_host(t, dst, n, torch::kInt64); }
+
+int ts_shape(const ts_tensor *t, int64_t *shape, int *ndim) {
+    if (!t || !shape || !ndim) return fail(TS_EINVAL, "ts_shape: NULL argument");
+    int d = (int)t->t.dim();
+    if (d > TS_MAX_DIMS) return fail(TS_EINVAL, "ts_shape: too many dimensions");
+    for (int i = 0; i < d; i++) shape[i] = t->t.size(i);
+    *ndim = d;
+    return TS_OK;
+}
+
+int64_t ts_numel(const ts_tensor *t) { return t ? t->t.numel() : 0; }
+
+int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(torch::zeros(dims(shape, ndim), torch::TensorOptions().device(to_dev(device)))); });
+    return TS_OK;
+}
+
+int ts_rand_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out) {
+    TS_GUARD({
+        at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
+        at::Tensor r = at::rand(dims(shape, ndim), g, torch::kFloat32);
+        *out = wrap(r.to(to_dev(device)));
+    });
+    return TS_OK;
+}
+
+int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out) {
+    TS_GUARD({
+        at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
+        at::Tensor r = at::randn(dims(shape, ndim), g, torch::kFloat32);
+        *out = wrap(r.to(to_dev(device)));
+    });
+    return TS_OK;
+}
+
+#define TS_BINOP(name, expr)                                                     \
+    int name(const ts_tensor *a, const ts_tensor *b, ts_tensor **out) {          \
+        if (!a || !b || !out) return fail(TS_EINVAL, #name ": NULL argument");   \
+        TS_GUARD({ *out = wrap(expr); });                                        \
+        return TS_OK;                                                            \
+    }
+TS_BINOP(ts_add, a->t + b->t)
+TS_BINOP(ts_sub, a->t - b->t)
+TS_BINOP(ts_mul, a->t * b->t)
+TS_BINOP(ts_div, a->t / b->t)
+
+int ts_mul_scalar(const ts_tensor *a, double s, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t * s); });
+    return TS_OK;
+}
+
+int ts_clamp_min(const ts_tensor *a, double lo, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.clamp_min(lo)); });
+    return TS_OK;
+}
+
+int ts_ge_scalar(const ts_tensor *a, double s, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.ge(s).to(a->t.scalar_type())); });
+    return TS_OK;
+}
+
+int ts_sum_dim(const ts_tensor *a, int dim, int keepdim, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.sum(dim, keepdim != 0)); });
+    return TS_OK;
+}
+
+int ts_mean_dim(const ts_tensor *a, int dim, int keepdim, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.mean(dim, keepdim != 0)); });
+    return TS_OK;
+}
+
+int ts_affine_channels(const ts_tensor *a, const float *scale, const float *shift, int c, ts_tensor **out) {
+    if (!a || !scale || !shift || !out || c < 1) return fail(TS_EINVAL, "ts_affine_channels: bad argument");
+    TS_GUARD({
+        if (a->t.dim() < 2 || a->t.size(1) != c) return fail(TS_ESHAPE, "ts_affine_channels: channel dim mismatch");
+        std::vector<int64_t> bshape((size_t)a->t.dim(), 1);
+        bshape[1] = c;
+        auto opts = a->t.options();
+        at::Tensor sc = torch::from_blob(const_cast<float *>(scale), {c}, torch::kFloat32).to(opts).view(bshape);
+        at::Tensor sh = torch::from_blob(const_cast<float *>(shift), {c}, torch::kFloat32).to(opts).view(bshape);
+        *out = wrap(a->t * sc + sh);
+    });
+    return TS_OK;
+}
+
+int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_tensor *src) {
+    if (!self || !index || !src) return fail(TS_EINVAL, "ts_index_add_: NULL argument");
+    TS_GUARD({ self->t.index_add_(dim, index->t, src->t); });
+    return TS_OK;
+}
+
+int ts_all_finite(const ts_tensor *a, int *finite) {
+    TS_GUARD({ *finite = torch::isfinite(a->t).all().item<bool>() ? 1 : 0; });
+    return TS_OK;
+}
+
+int ts_reshape(const ts_tensor *a, const int64_t *shape, int ndim, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.reshape(dims(shape, ndim))); });
+    return TS_OK;
+}
+
+int ts_narrow(const ts_tensor *a, int dim, int64_t start, int64_t length, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.narrow(dim, start, length)); });
+    return TS_OK;
+}
+
+int ts_cat(const ts_tensor *const *parts, int n, int dim, ts_tensor **out) {
+    if (!parts || n < 1 || !out) return fail(TS_EINVAL, "ts_cat: bad argument");
+    TS_GUARD({
+        std::vector<at::Tensor> v;
+        v.reserve((size_t)n);
+        for (int i = 0; i < n; i++) v.push_back(parts[i]->t);
+        *out = wrap(torch::cat(v, dim));
+    });
+    return TS_OK;
+}
+
+static void set_requires_grad(torch::jit::Module &m, bool on) {
+    for (auto p : m.parameters()) p.requires_grad_(on);
+}
+
+int ts_module_load(const char *path, int device, ts_module **out) {
+    if (!path || !out) return fail(TS_EINVAL, "ts_module_load: NULL argument");
+    TS_GUARD({
+        // Profiling/fusion passes re-specialise per input shape: they make the
+        // first calls slow and results depend on chunk size. Off for
+        // reproducibility; plain interpretation is what the reference measures.
+        torch::jit::setGraphExecutorOptimize(false);
+        c10::Device dev = to_dev(device);
+        torch::jit::Module m = torch::jit::load(path, dev);
+        m.eval();
+        set_requires_grad(m, false);
+        *out = new ts_module{std::move(m), dev};
+    });
+    return TS_OK;
+}
+
+void ts_module_free(ts_module *m) { delete m; }
+
+int ts_module_save(ts_module *m, const char *path) {
+    if (!m || !path) return fail(TS_EINVAL, "ts_module_save: NULL argument");
+    TS_GUARD({ m->m.save(path); });
+    return TS_OK;
+}
+
+int ts_module_set_train(ts_module *m, int train) {
+    TS_GUARD({
+        m->m.train(train != 0);
+        set_requires_grad(m->m, train != 0);
+    });
+    return TS_OK;
+}
+
+static at::Tensor run_forward(ts_module *m, const at::Tensor &x) {
+    c10::IValue r = m->m.forward({x});
+    if (!r.isTensor()) throw std::runtime_error("model forward did not return a tensor (expected N×classes logits)");
+    at::Tensor out = r.toTensor();
+    if (out.dim() != 2 || out.size(0) != x.size(0)) {
+        std::string s = "model output has shape [";
+        for (int64_t i = 0; i < out.dim(); i++) s += (i ? ", " : "") + std::to_string(out.size(i));
+        s += "] for a batch of " + std::to_string(x.size(0)) + " inputs; expected [N, classes] logits";
+        throw std::invalid_argument(s);
+    }
+    return out;
+}
+
+int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits) {
+    if (!m || !x || !logits) return fail(TS_EINVAL, "ts_module_forward: NULL argument");
+    TS_GUARD({
+        torch::NoGradGuard ng;
+        *logits = wrap(run_forward(m, x->t));
+    });
+    return TS_OK;
+}
+
+// F per sample for the objectives of METHODS.md.
+static at::Tensor objective(const at::Tensor &logits, const at::Tensor &labels, int obj) {
+    at::Tensor idx = labels.view({-1, 1});
+    switch (obj) {
+    case TS_OBJ_LOGIT:
+        return logits.gather(1, idx).squeeze(1);
+    case TS_OBJ_PROB:
+        return torch::log_softmax(logits, 1).gather(1, idx).squeeze(1);
+    case TS_OBJ_CONTRAST: {
+        at::Tensor ft = logits.gather(1, idx).squeeze(1);
+        at::Tensor mask = torch::zeros_like(logits, torch::kBool).scatter_(1, idx, true);
+        at::Tensor w = torch::softmax(logits.masked_fill(mask, -std::numeric_limits<float>::infinity()), 1);
+        return ft - (w * logits.masked_fill(mask, 0)).sum(1);
+    }
+    }
+    throw std::invalid_argument("unknown objective");
+}
+
+int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
+                      ts_tensor **grad, ts_tensor **fvals) {
+    if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_objective_grad: NULL argument");
+    TS_GUARD({
+        at::Tensor xi = x->t.detach().requires_grad_(true);
+        at::Tensor logits = run_forward(m, xi);
+        int64_t classes = logits.size(1);
+        if (labels->t.numel() != xi.size(0))
+            return fail(TS_ESHAPE, "ts_objective_grad: one label per input is required");
+        if (labels->t.numel() > 0 && (labels->t.min().item<int64_t>() < 0 || labels->t.max().item<int64_t>() >= classes)) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "a label is outside the model's %lld classes (check dataset and model match)",
+                     (long long)classes);
+            return fail(TS_ESHAPE, msg);
+        }
+        at::Tensor f = objective(logits, labels->t, objective_kind);
+        auto g = torch::autograd::grad({f.sum()}, {xi});
+        at::Tensor gr = g[0].detach();
+        if (!torch::isfinite(gr).all().item<bool>())
+            return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
+        *grad = wrap(gr);
+        if (fvals) *fvals = wrap(f.detach());
+    });
+    return TS_OK;
+}
+
+int ts_sgd_new(ts_module *m, double lr, double momentum, double weight_decay, ts_sgd **out) {
+    if (!m || !out) return fail(TS_EINVAL, "ts_sgd_new: NULL argument");
+    TS_GUARD({
+        std::vector<at::Tensor> params;
+        for (auto p : m->m.parameters()) params.push_back(p);
+        auto opts = torch::optim::SGDOptions(lr).momentum(momentum).weight_decay(weight_decay);
+        *out = new ts_sgd{std::make_unique<torch::optim::SGD>(params, opts)};
+    });
+    return TS_OK;
+}
+
+void ts_sgd_free(ts_sgd *opt) { delete opt; }
+
+int ts_sgd_set_lr(ts_sgd *opt, double lr) {
+    TS_GUARD({
+        for (auto &group : opt->opt->param_groups())
+            static_cast<torch::optim::SGDOptions &>(group.options()).lr(lr);
+    });
+    return TS_OK;
+}
+
+int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor *labels, double *loss_sum,
+                  int64_t *correct) {
+    if (!m || !opt || !x || !labels) return fail(TS_EINVAL, "ts_train_step: NULL argument");
+    TS_GUARD({
+        at::Tensor logits = run_forward(m, x->t);
+        at::Tensor loss = torch::nn::functional::cross_entropy(logits, labels->t);
+        opt->opt->zero_grad();
+        loss.backward();
+        opt->opt->step();
+        if (!std::isfinite(loss.item<double>()))
+            return fail(TS_ENOTFINITE, "training loss became NaN or Inf (lower train.lr)");
+        if (loss_sum) *loss_sum = loss.item<double>() * (double)x->t.size(0);
+        if (correct) *correct = logits.argmax(1).eq(labels->t).sum().item<int64_t>();
+    });
+    return TS_OK;
+}
+
+} // extern "C"

@@ -1,0 +1,121 @@
+/* worker/torch/torch_shim.h — the C face of libtorch.
+ *
+ * Rules (ARCHITECTURE.md, "The libtorch shim"):
+ * - Every function returns int status: TS_OK (0) or a negative TS_E* code; the
+ *   message of the last failure on this thread is ts_last_error(). Every C++
+ *   exception is caught inside the shim; none ever crosses into C. The last
+ *   error is cleared on entry of every call.
+ * - Handles are opaque. A function that hands back a tensor through `out`
+ *   gives the caller a NEW reference that the caller must ts_tensor_free().
+ *   Tensor arguments are borrowed: the callee never frees them.
+ * - Tensors stay on their device; C composes the math from the ops below, so
+ *   the same C code runs on CPU and CUDA.
+ */
+#ifndef RECAL_TORCH_SHIM_H
+#define RECAL_TORCH_SHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TS_OK 0
+#define TS_ERR -1     /* libtorch threw: see ts_last_error() */
+#define TS_EINVAL -2  /* bad argument from the C side */
+#define TS_ESHAPE -3  /* a model or tensor had an unexpected shape */
+#define TS_ENOTFINITE -4 /* NaN or Inf where finite numbers are required */
+
+#define TS_MAX_DIMS 8
+
+typedef struct ts_tensor ts_tensor;
+typedef struct ts_module ts_module;
+typedef struct ts_sgd ts_sgd;
+
+enum ts_device { TS_DEV_CPU = 0, TS_DEV_CUDA = 1 };
+enum ts_objective { TS_OBJ_LOGIT = 0, TS_OBJ_PROB = 1, TS_OBJ_CONTRAST = 2 };
+
+/* ---- runtime ----------------------------------------------------------- */
+const char *ts_last_error(void);
+const char *ts_version(void);          /* libtorch version string, static */
+int ts_cuda_device_count(void);        /* 0 when built/run without CUDA */
+/* "auto" → cuda when available else cpu; "cpu"; "cuda" (error if absent). */
+int ts_device_parse(const char *name, int *device_out);
+const char *ts_device_name(int device);
+int ts_set_num_threads(int n);
+int ts_manual_seed(uint64_t seed);     /* global generator: training init only */
+
+/* ---- tensor life and host copies ---------------------------------------- */
+void ts_tensor_free(ts_tensor *t);     /* NULL ok */
+/* Copy host float32/int64 data into a new tensor on `device`. */
+int ts_from_f32(const float *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
+int ts_from_i64(const int64_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
+/* Copy a float32 (or int64) tensor to host memory; n must equal numel. */
+int ts_to_f32(const ts_tensor *t, float *dst, size_t n);
+int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n);
+int ts_shape(const ts_tensor *t, int64_t *shape, int *ndim);
+int64_t ts_numel(const ts_tensor *t);
+
+/* ---- creation ----------------------------------------------------------- */
+int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out);
+/* U[0,1) float32 from a private CPU generator seeded with `seed`, moved to
+ * `device`: the same numbers on every device and for any batch layout. */
+int ts_rand_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out);
+int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out);
+
+/* ---- element-wise and reductions (broadcasting as in PyTorch) ----------- */
+int ts_add(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
+int ts_sub(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
+int ts_mul(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
+int ts_div(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
+int ts_mul_scalar(const ts_tensor *a, double s, ts_tensor **out);
+int ts_clamp_min(const ts_tensor *a, double lo, ts_tensor **out);
+/* 1.0 where a >= s else 0.0, same dtype as a. */
+int ts_ge_scalar(const ts_tensor *a, double s, ts_tensor **out);
+int ts_sum_dim(const ts_tensor *a, int dim, int keepdim, ts_tensor **out);
+int ts_mean_dim(const ts_tensor *a, int dim, int keepdim, ts_tensor **out);
+/* out[:, c] = a[:, c] * scale[c] + shift[c] for an N×C×… tensor. */
+int ts_affine_channels(const ts_tensor *a, const float *scale, const float *shift, int c, ts_tensor **out);
+/* In place: self.index_add_(dim, index, src); index is an int64 tensor. */
+int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_tensor *src);
+/* 1 when every element is finite, 0 otherwise. */
+int ts_all_finite(const ts_tensor *a, int *finite);
+
+/* ---- views and layout (results are new handles; data may be shared) ---- */
+int ts_reshape(const ts_tensor *a, const int64_t *shape, int ndim, ts_tensor **out);
+int ts_narrow(const ts_tensor *a, int dim, int64_t start, int64_t length, ts_tensor **out);
+int ts_cat(const ts_tensor *const *parts, int n, int dim, ts_tensor **out);
+
+/* ---- modules ------------------------------------------------------------ */
+/* Load a TorchScript file onto `device`, in eval mode with parameters frozen
+ * (requires_grad false: attribution needs input gradients only). */
+int ts_module_load(const char *path, int device, ts_module **out);
+void ts_module_free(ts_module *m);     /* NULL ok */
+int ts_module_save(ts_module *m, const char *path);
+/* Forward without autograd. Checks the output is N×classes (2-D, N rows). */
+int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits);
+/* Gradient of the explained objective F (see METHODS.md) w.r.t. x, summed
+ * over independent samples: grad[i] = dF(x[i], label[i]) / dx[i].
+ * labels: int64 tensor [N] on the module's device. `fvals` (optional, may be
+ * NULL) receives F per sample [N]. Fails with TS_ENOTFINITE on NaN/Inf
+ * gradients and TS_ESHAPE when the output is not N×classes or a label is out
+ * of range. */
+int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
+                      int objective, ts_tensor **grad, ts_tensor **fvals);
+
+/* ---- training ----------------------------------------------------------- */
+int ts_sgd_new(ts_module *m, double lr, double momentum, double weight_decay, ts_sgd **out);
+void ts_sgd_free(ts_sgd *opt);          /* NULL ok */
+int ts_sgd_set_lr(ts_sgd *opt, double lr);
+/* One step of cross-entropy SGD in train mode. loss_sum: sum of per-sample
+ * losses; correct: number of argmax hits (both over the batch). */
+int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor *labels,
+                  double *loss_sum, int64_t *correct);
+/* Switch train/eval mode (BatchNorm, Dropout) and parameter requires_grad. */
+int ts_module_set_train(ts_module *m, int train);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

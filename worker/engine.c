@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "diffid.h"
+#include "fsutil.h"
 #include "wk_pool.h"
 
 /* Activation memory per sample is estimated as this many times the input
@@ -45,6 +46,12 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
     if (ds_open(job->dataset_name, job->dataset_path, job->split, job->limit, &e->ds, err, errlen)) return -1;
+    if (!fs_exists(job->model_path)) {
+        snprintf(err, errlen, "%s: model.path: no such file (train the default with `recal train "
+                 "configs/fashion-mnist-train.yaml`, or export yours to TorchScript with torch.jit.save)",
+                 job->model_path);
+        goto fail;
+    }
     if (ts_module_load(job->model_path, e->device, &e->model) != TS_OK) {
         snprintf(err, errlen, "%s: cannot load TorchScript model: %s (export it with tools/, or run `recal train`)",
                  job->model_path, ts_last_error());

@@ -8,6 +8,8 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include <dlfcn.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -121,7 +123,12 @@ int ts_set_num_threads(int n) {
     TS_GUARD({
         if (n > 0) {
             at::set_num_threads(n);
-            at::set_num_interop_threads(1);
+            // The BLAS behind libtorch (OpenBLAS on Debian) keeps its own
+            // thread pool, sized to all cores: with several ranks per node
+            // that oversubscribes them. Found at run time so that any BLAS
+            // links.
+            using set_fn = void (*)(int);
+            if (auto f = reinterpret_cast<set_fn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
         }
     });
     return TS_OK;

@@ -1,0 +1,91 @@
+#!/usr/bin/python3
+"""DiffID oracle: recompute METRICS.md §1 in PyTorch for the random
+attribution control (whose draws the oracle re-derives from the seed hash)
+over the first 64 Fashion-MNIST test images, read with numpy straight from
+the IDX files, and compare with recal's metrics.json.
+
+usage: check_diffid.py RECAL SRC_DIR WORK_DIR MODEL"""
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
+import ig_uniform_oracle as seeds  # noqa: E402
+
+SEED_RANDOM_ATTR = 2
+N = 64
+RATIOS = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+
+
+def idx(path):
+    with gzip.open(path) as f:
+        data = f.read()
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def main():
+    recal, src, work, model_path = sys.argv[1:5]
+    run = os.path.join(work, "diffid-run")
+    subprocess.run(["rm", "-rf", run], check=True)
+    subprocess.run([recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"), "--limit", str(N),
+                    "--set", f"model.path={model_path}", "--set", "methods=[{name: random}]",
+                    "--set", "seed=5", "--run-dir", run], check=True)
+    got = json.load(open(os.path.join(run, "metrics.json")))["results"][0]["diffid"]
+
+    root = "/usr/share/datasets/fashion-mnist"
+    imgs = idx(f"{root}/t10k-images-idx3-ubyte.gz")[:N].astype(np.float32) / 255.0
+    labels = idx(f"{root}/t10k-labels-idx1-ubyte.gz")[:N].astype(np.int64)
+    x = torch.from_numpy((imgs - np.float32(0.2860)) / np.float32(0.3530)).view(N, 1, 28, 28)
+    model = torch.jit.load(model_path).eval()
+    d = 784
+    sums = {k: np.zeros(len(RATIOS)) for k in ("del_acc", "ins_acc", "del_logit", "ins_logit")}
+    with torch.no_grad():
+        orig = model(x)
+        for i in range(N):
+            g = torch.Generator()
+            s = seeds.seed_for(5, i, SEED_RANDOM_ATTR)
+            g.manual_seed(s - (1 << 64) if s >= (1 << 63) else s)
+            a = torch.rand((d,), generator=g, dtype=torch.float32)
+            sal = a.abs()  # Σ over the single channel
+            sal = (sal - sal.min()) / (sal.max() - sal.min() + 1e-10)
+            order = torch.sort(sal, descending=True, stable=True).indices
+            xi = x[i].reshape(-1).double()
+            copies = []
+            for mode in ("del", "ins"):
+                for r in RATIOS:
+                    n = int(np.floor(r * d + 1e-9))
+                    removed = order[:n] if mode == "del" else order[d - n:]
+                    keep = torch.ones(d, dtype=torch.bool)
+                    keep[removed] = False
+                    c = xi.clone()
+                    c[removed] = xi[keep].mean()
+                    copies.append(c.float().view(1, 28, 28))
+            out = model(torch.stack(copies))
+            t = int(labels[i])
+            for k, r in enumerate(RATIOS):
+                for mode, row in (("del", k), ("ins", len(RATIOS) + k)):
+                    sums[f"{mode}_acc"][k] += int(out[row].argmax()) == t
+                    sums[f"{mode}_logit"][k] += float(out[row, t]) / float(orig[i, t])
+    want = {"deletion_acc": sums["del_acc"] / N, "insertion_acc": sums["ins_acc"] / N,
+            "deletion_logit": sums["del_logit"] / N, "insertion_logit": sums["ins_logit"] / N}
+    bad = 0
+    for key, w in want.items():
+        err = float(np.max(np.abs(np.array(got[key]) - w)))
+        tol = 1e-9 if key.endswith("acc") else 1e-4
+        ok = err <= tol
+        bad += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {key}: max abs difference {err:.2e} (tolerance {tol})")
+    if bad:
+        sys.exit(f"{bad} DiffID curves differ from the PyTorch oracle")
+    print("DiffID matches the PyTorch oracle")
+
+
+if __name__ == "__main__":
+    main()

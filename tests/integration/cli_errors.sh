@@ -1,0 +1,64 @@
+#!/bin/sh
+# Bad input gets exit 1 and a message that names the place; nothing is
+# overwritten. Usage: cli_errors.sh RECAL SRC_DIR WORK_DIR MODEL
+set -u
+recal=$1 src=$2 work=$3 model=$4
+fails=0
+rm -rf "$work/cli" && mkdir -p "$work/cli"
+cd "$work/cli"
+
+expect() { # expect CODE PATTERN -- command...
+    code=$1 pat=$2
+    shift 3
+    "$@" >out.txt 2>err.txt
+    rc=$?
+    if [ "$rc" != "$code" ] || ! cat out.txt err.txt | grep -q -- "$pat"; then
+        echo "FAIL: $* -> exit $rc (want $code), stderr:"; cat err.txt
+        fails=$((fails + 1))
+    else
+        echo "ok   exit $rc: $(cat err.txt out.txt | head -1)"
+    fi
+}
+
+cfg="$src/configs/fashion-mnist.yaml"
+printf 'name: x\nmodel:\n  path: m.pt\ndataset:\n  name: fashion-mnist\n  path: /usr/share/datasets/fashion-mnist\nbatchsize: 4\nmethods: [{name: random}]\n' > typo.yaml
+expect 1 "typo.yaml:7:1: unknown key 'batchsize'.*did you mean 'batch_size'" -- "$recal" run typo.yaml
+printf 'model: {path: m.pt}\ndataset: {name: fashion-mnist, path: /usr/share/datasets/fashion-mnist}\nmethods:\n  - {name: ig_unifrom}\n' > method.yaml
+expect 1 "method.yaml:4:12: unknown method 'ig_unifrom' (did you mean 'ig_uniform'?)" -- "$recal" run method.yaml
+printf 'model: {path: m.pt\n' > syntax.yaml
+expect 1 "syntax.yaml:" -- "$recal" run syntax.yaml
+expect 1 "dataset.limit" -- "$recal" run "$cfg" --set dataset.limit=abc
+expect 1 "missing.pt: model.path: no such file" -- "$recal" run "$cfg" --set model.path=missing.pt --limit 4 --run-dir r-missing-model
+
+# a truncated dataset file: exit 1 naming the file
+mkdir -p badds
+cp /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz badds/
+head -c 100000 /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz > badds/t10k-images-idx3-ubyte.gz
+expect 1 "badds/t10k-images-idx3-ubyte.gz" -- "$recal" run "$cfg" --set dataset.path="$work/cli/badds" --set model.path="$model" --run-dir r-bad-ds
+
+# a model whose output has the wrong shape
+cat > wrongshape.py <<'PY'
+import torch
+class M(torch.nn.Module):
+    def forward(self, x):
+        return x.flatten(1)[:, :3].sum(1)
+torch.jit.script(M()).save('wrongshape.pt')
+PY
+/usr/bin/python3 wrongshape.py
+expect 1 "expected \[N, classes\]" -- "$recal" run "$cfg" --set model.path="$work/cli/wrongshape.pt" --limit 4 --run-dir r-wrong-shape
+
+# an existing non-empty run dir is refused and left untouched
+mkdir -p taken && echo keep > taken/metrics.json
+expect 1 "not empty" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 --run-dir taken
+if [ "$(cat taken/metrics.json)" != keep ] || [ "$(ls taken)" != metrics.json ]; then
+    echo "FAIL: the existing run dir was modified"; fails=$((fails + 1))
+fi
+
+expect 0 "usage" -- "$recal" --help
+expect 0 "usage" -- "$recal" run --help
+expect 0 "usage" -- "$recal" train --help
+expect 0 "usage" -- "$recal" attribute --help
+expect 1 "unknown command" -- "$recal" frobnicate
+
+[ $fails -eq 0 ] && echo "all CLI error checks passed"
+exit $fails

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Install the Debian 12 packages recal needs, only those that are missing.
+# Runtime: libtorch, Open MPI, libyaml, zlib, OpenSSL's libcrypto, OpenBLAS
+# (Debian's default reference BLAS makes libtorch's linear layers ~30x
+# slower). Build: cmake, a C/C++ compiler. Tests and tools: python3-torch
+# (model export, oracles), cmocka, the Fashion-MNIST dataset.
+set -eu
+PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy
+      libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
+      libopenblas0-pthread dataset-fashion-mnist"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "install-deps: all Debian packages present"
+    exit 0
+fi
+echo "install-deps: installing$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,13 @@
+#!/bin/sh
+# README command 2: install what is missing, build with warnings as errors,
+# run every test (unit, oracle, MPI integration), then the unit tests again
+# under AddressSanitizer + UBSan.
+set -eu
+cd "$(dirname "$0")/.."
+sh tools/install-deps.sh
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRECAL_WERROR=ON >/dev/null
+cmake --build build -j"$(nproc)"
+(cd build && ctest --output-on-failure)
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRECAL_WERROR=ON -DRECAL_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$(nproc)" --target unit_tests
+(cd build-asan && ctest --output-on-failure -R '^unit/')

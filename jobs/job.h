@@ -40,6 +40,8 @@ enum job_estimator {
 
 enum job_objective { JOB_OBJ_LOGIT = 0, JOB_OBJ_PROB = 1, JOB_OBJ_CONTRAST = 2 };
 
+enum job_baseline { JOB_BASE_ZERO = 0, JOB_BASE_BLACK = 1 };
+
 struct job_method {
     enum job_method_kind kind;
     unsigned estimators;      /* bit mask of (1u << enum job_estimator) */
@@ -47,6 +49,11 @@ struct job_method {
     int steps;                /* K; default 5 */
     enum job_objective objective; /* default logit */
     bool reference_compat;    /* default false */
+    enum job_baseline baseline; /* ig only: zero (default) | black */
+    double noise;             /* ig_sg, ig_sq, smoothgrad: σ as a fraction of the
+                                 image's pixel range (default 0.15) */
+    double sigma;             /* same, absolute in [0,1] pixel units; > 0 overrides noise */
+    int samples;              /* smoothgrad: N noisy samples (default 30) */
 };
 
 struct job_train {

@@ -86,7 +86,8 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
                        struct job_method *out)
 {
     static const char *const keys[] = {"name", "steps", "refs", "estimators", "objective",
-                                       "reference_compat"};
+                                       "reference_compat", "baseline", "noise", "sigma", "samples"};
+    static const char *const baselines[] = {"zero", "black"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
     char where[48];
     snprintf(where, sizeof where, "'methods.%d'", idx);
@@ -95,7 +96,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         snprintf(what, sizeof what, "methods.%d", idx);
         return job_bad(e, m, what, "a mapping such as {name: ig_uniform}");
     }
-    if (job_check_keys(e, m, keys, 6, NULL, 0, "key", where))
+    if (job_check_keys(e, m, keys, 10, NULL, 0, "key", where))
         return -1;
     const struct job_node *v = job_map_get(m, "name", NULL);
     if (!v)
@@ -107,6 +108,13 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     out->steps = 5;
     out->objective = JOB_OBJ_LOGIT;
     out->reference_compat = false;
+    out->baseline = JOB_BASE_ZERO;
+    out->noise = 0.15;
+    out->sigma = 0;
+    out->samples = 30;
+    /* Expected Gradients: one random α per reference (METHODS.md table). */
+    if (out->kind == JOB_M_EG)
+        out->steps = 1;
 
     long long x;
     if ((v = job_map_get(m, "estimators", NULL)) &&
@@ -131,6 +139,38 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     if ((v = job_map_get(m, "reference_compat", NULL)) &&
         job_want_bool(e, v, "reference_compat", &out->reference_compat))
         return -1;
+    if ((v = job_map_get(m, "baseline", NULL))) {
+        int b;
+        if (out->kind != JOB_M_IG)
+            return job_errf(e, v, "'baseline' applies to method ig only");
+        if (job_want_enum(e, v, "baseline", baselines, 2, &b))
+            return -1;
+        out->baseline = (enum job_baseline)b;
+    }
+    bool noisy = out->kind == JOB_M_IG_SG || out->kind == JOB_M_IG_SQ || out->kind == JOB_M_SMOOTHGRAD;
+    if ((v = job_map_get(m, "noise", NULL))) {
+        if (!noisy)
+            return job_errf(e, v, "'noise' applies to ig_sg, ig_sq and smoothgrad only");
+        if (job_want_double(e, v, "noise", &out->noise))
+            return -1;
+        if (!(out->noise > 0))
+            return job_bad(e, v, "noise", "a number > 0 (fraction of the pixel range)");
+    }
+    if ((v = job_map_get(m, "sigma", NULL))) {
+        if (!noisy)
+            return job_errf(e, v, "'sigma' applies to ig_sg, ig_sq and smoothgrad only");
+        if (job_want_double(e, v, "sigma", &out->sigma))
+            return -1;
+        if (!(out->sigma > 0))
+            return job_bad(e, v, "sigma", "a number > 0 (pixel units)");
+    }
+    if ((v = job_map_get(m, "samples", NULL))) {
+        if (out->kind != JOB_M_SMOOTHGRAD)
+            return job_errf(e, v, "'samples' applies to smoothgrad only");
+        if (job_want_int(e, v, "samples", 1, INT_MAX, &x))
+            return -1;
+        out->samples = (int)x;
+    }
     return 0;
 }
 

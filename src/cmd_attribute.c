@@ -18,12 +18,18 @@ static const char *HELP =
     "\n"
     "  --input X.npy          N×C×H×W float32, already normalized for the model\n"
     "  --labels L.npy         N explained classes (int); default: the model's prediction\n"
-    "  --method NAME          ig_uniform | random (others: later versions)\n"
-    "  --estimator E          vanilla (default) | valid_ref | valid_ip\n"
-    "  --refs R --steps K     references and interpolation steps (default 10 and 5)\n"
+    "  --method NAME          random | input_grad | input_x_grad | smoothgrad | ig | ig_uniform |\n"
+    "                         ig_sg | ig_sq | eg (eg needs --references: training images)\n"
+    "  --estimator E          vanilla (default) | valid_ref | valid_ip (path methods)\n"
+    "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
+    "  --baseline B           ig: zero (default, 0 in model space) | black (normalize(0))\n"
+    "  --noise F | --sigma S  ig_sg, ig_sq, smoothgrad: sigma = F x the image's pixel range\n"
+    "                         (default 0.15), or S in pixel units\n"
+    "  --samples N            smoothgrad: noisy samples (default 30)\n"
+    "  --reference-compat     the reference implementation's reference pairing (METHODS.md)\n"
     "  --references REFS.npy  explicit references, R×C×H×W (shared) or N×R×C×H×W, in model space\n"
-    "  --mean a,b,c --std a,b,c  normalization of the model's inputs: IG-Uniform's U[0,1] references\n"
-    "                         are normalized with it (default mean 0, std 1)\n"
+    "  --mean a,b,c --std a,b,c  the model's input normalization (pixel - mean) / std, used by the\n"
+    "                         samplers that work in pixel space (default mean 0, std 1)\n"
     "  --objective O          logit (default) | prob | contrast\n"
     "  --seed S               run seed (default 0); image i of the batch uses image id i\n"
     "  --device D             auto (default) | cpu | cuda\n"
@@ -44,7 +50,10 @@ static int parse_floats(const char *s, float *v, int max) {
 int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
                *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL;
-    long refs = 10, steps = 5;
+    long refs = -1, steps = -1, samples = 30;
+    double noise = 0.15, sigma = 0;
+    const char *baseline = "zero";
+    int compat = 0;
     unsigned long long seed = 0;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
@@ -76,7 +85,15 @@ int cmd_attribute(int argc, char **argv) {
         OPT("--refs", refs = atol(v))
         OPT("--steps", steps = atol(v))
         OPT("--seed", seed = strtoull(v, NULL, 10))
+        OPT("--samples", samples = atol(v))
+        OPT("--noise", noise = atof(v))
+        OPT("--sigma", sigma = atof(v))
+        OPT("--baseline", baseline = v)
 #undef OPT
+        if (!strcmp(argv[i], "--reference-compat")) {
+            compat = 1;
+            continue;
+        }
         fprintf(stderr, "recal attribute: unexpected argument '%s' (see --help)\n", argv[i]);
         return EXIT_USER;
     }
@@ -84,28 +101,49 @@ int cmd_attribute(int argc, char **argv) {
         fprintf(stderr, "recal attribute: --model, --input, --method and --out are required\n\n%s", HELP);
         return EXIT_USER;
     }
-    struct job_method jm = {.refs = (int)refs, .steps = (int)steps};
-    static const char *const methods[] = {"ig_uniform", "random"};
-    if (!strcasecmp(method, "ig_uniform")) {
-        jm.kind = JOB_M_IG_UNIFORM;
-    } else if (!strcasecmp(method, "random")) {
-        jm.kind = JOB_M_RANDOM;
-    } else {
-        const char *s = job_suggest(method, methods, 2);
-        fprintf(stderr, "recal attribute: method '%s' is not available here%s%s%s (available: ig_uniform, random)\n",
-                method, s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+    struct job_method jm = {.refs = 10, .steps = 5, .noise = noise, .sigma = sigma, .samples = (int)samples,
+                            .reference_compat = compat};
+    const char *names[JOB_M_COUNT];
+    int kind = -1;
+    for (int k = 0; k < JOB_M_COUNT; k++) {
+        names[k] = job_method_name((enum job_method_kind)k);
+        if (!strcasecmp(method, names[k])) kind = k;
+    }
+    if (kind < 0 || !job_method_implemented((enum job_method_kind)kind)) {
+        const char *s = kind < 0 ? job_suggest(method, names, JOB_M_COUNT) : NULL;
+        fprintf(stderr, "recal attribute: method '%s' is %s%s%s%s (see --help)\n", method,
+                kind < 0 ? "unknown" : "not implemented yet", s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
+        return EXIT_USER;
+    }
+    jm.kind = (enum job_method_kind)kind;
+    if (jm.kind == JOB_M_EG) jm.steps = 1;
+    if (refs > 0) jm.refs = (int)refs;
+    if (steps > 0) jm.steps = (int)steps;
+    if (!strcasecmp(baseline, "black")) jm.baseline = JOB_BASE_BLACK;
+    else if (strcasecmp(baseline, "zero")) {
+        fprintf(stderr, "recal attribute: --baseline must be zero or black\n");
+        return EXIT_USER;
+    }
+    if (jm.kind == JOB_M_EG && !refs_path) {
+        fprintf(stderr, "recal attribute: method eg draws references from training images: pass them with "
+                        "--references REFS.npy\n");
         return EXIT_USER;
     }
     int e = -1;
     for (int k = 0; k < JOB_EST_COUNT; k++)
         if (!strcasecmp(est, job_estimator_name((enum job_estimator)k))) e = k;
     int obj = !strcasecmp(objective, "logit") ? 0 : !strcasecmp(objective, "prob") ? 1 : !strcasecmp(objective, "contrast") ? 2 : -1;
-    if (e < 0 || obj < 0 || refs < 1 || steps < 1) {
-        fprintf(stderr, "recal attribute: need --estimator vanilla|valid_ref|valid_ip, --objective logit|prob|contrast, "
-                        "--refs >= 1, --steps >= 1\n");
+    int path = jm.kind == JOB_M_IG || jm.kind == JOB_M_IG_UNIFORM || jm.kind == JOB_M_IG_SG || jm.kind == JOB_M_IG_SQ ||
+               jm.kind == JOB_M_EG;
+    if (e > 0 && !path) {
+        fprintf(stderr, "recal attribute: --estimator %s needs a path method (ig, ig_uniform, ig_sg, ig_sq, eg)\n", est);
         return EXIT_USER;
     }
-    jm.estimators = 1u << e;
+    if (e < 0 || obj < 0 || jm.refs < 1 || jm.steps < 1 || jm.samples < 1 || !(jm.noise > 0) || jm.sigma < 0) {
+        fprintf(stderr, "recal attribute: need --estimator vanilla|valid_ref|valid_ip, --objective logit|prob|contrast, "
+                        "--refs >= 1, --steps >= 1, --samples >= 1, --noise > 0, --sigma >= 0\n");
+        return EXIT_USER;
+    }
     jm.objective = (enum job_objective)obj;
 
     int code = EXIT_USER, device;
@@ -183,19 +221,15 @@ int cmd_attribute(int argc, char **argv) {
         }
     }
     struct wk_method_ctx ctx = {.model = m, .device = device, .seed = seed, .chunk_samples = 256};
-    for (int ch = 0; ch < 3; ch++) {
-        ctx.norm_scale[ch] = 1;
-        ctx.norm_shift[ch] = 0;
-    }
     float mv[3] = {0, 0, 0}, sv[3] = {1, 1, 1};
     int nm = mean_s ? parse_floats(mean_s, mv, 3) : (int)c, ns = std_s ? parse_floats(std_s, sv, 3) : (int)c;
     if (nm != c || ns != c || c > 3) {
         fprintf(stderr, "recal attribute: --mean and --std need one value per channel (%ld)\n", c);
         goto out;
     }
-    for (int ch = 0; ch < c; ch++) {
-        ctx.norm_scale[ch] = 1.0f / sv[ch];
-        ctx.norm_shift[ch] = -mv[ch] / sv[ch];
+    for (int ch = 0; ch < 3; ch++) {
+        ctx.mean[ch] = mv[ch];
+        ctx.std[ch] = sv[ch];
     }
     if (refs_path) {
         if (npy_read(refs_path, &ra, err, sizeof err)) {
@@ -209,18 +243,18 @@ int cmd_attribute(int argc, char **argv) {
                     c, h, w, n, c, h, w);
             goto out;
         }
-        jm.refs = (int)(shared ? ra.shape[0] : ra.shape[1]);
+        ctx.references_r = shared ? ra.shape[0] : ra.shape[1];
         rf = npy_to_f32(&ra);
         ctx.references = rf;
         ctx.references_per_image = per;
     }
     int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
     for (long i = 0; ids && i < n; i++) ids[i] = i;
-    struct wk_batch bt = {xt, y, ids, n, (int)c, (int)h, (int)w};
+    struct wk_batch bt = {xt, x, y, ids, n, (int)c, (int)h, (int)w};
     float *outs[JOB_EST_COUNT] = {0};
     outs[e] = a;
-    int rc = jm.kind == JOB_M_IG_UNIFORM ? wk_ig_uniform(&ctx, &jm, &bt, outs, err, sizeof err)
-                                         : wk_random_attr(&ctx, &bt, a, err, sizeof err);
+    jm.estimators = 1u << e;
+    int rc = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
     free(ids);
     if (rc) {
         fprintf(stderr, "recal attribute: %s\n", err);

@@ -12,6 +12,7 @@ enum seed_purpose {
     SEED_ALPHA = 3,
     SEED_NOISE = 4,
     SEED_TRAIN_SHUFFLE = 5,
+    SEED_EG_INDEX = 6,    /* Expected Gradients: which training images */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

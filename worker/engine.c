@@ -90,9 +90,19 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     e->mctx.seed = job->seed;
     e->mctx.chunk_samples = e->chunk_samples;
     for (int ch = 0; ch < e->ds.c && ch < 3; ch++) {
-        e->mctx.norm_scale[ch] = 1.0f / e->ds.std[ch];
-        e->mctx.norm_shift[ch] = -e->ds.mean[ch] / e->ds.std[ch];
+        e->mctx.mean[ch] = e->ds.mean[ch];
+        e->mctx.std[ch] = e->ds.std[ch];
     }
+    /* Expected Gradients draws its references from the training split. */
+    for (int i = 0; i < job->n_methods; i++)
+        if (job->methods[i].kind == JOB_M_EG && !e->ref_ds.impl) {
+            if (ds_open(job->dataset_name, job->dataset_path, "train", 0, &e->ref_ds, err, errlen)) {
+                size_t n = strlen(err);
+                snprintf(err + n, errlen - n, " (Expected Gradients needs the dataset's train split)");
+                goto fail;
+            }
+            e->mctx.ref_ds = &e->ref_ds;
+        }
     return 0;
 fail:
     wk_engine_close(e);
@@ -103,6 +113,7 @@ void wk_engine_close(struct wk_engine *e) {
     ts_module_free(e->model);
     e->model = NULL;
     if (e->ds.impl) ds_close(&e->ds);
+    if (e->ref_ds.impl) ds_close(&e->ref_ds);
 }
 
 /* DiffID for one slot over a batch: 2·n_ratios perturbed copies per image,
@@ -183,7 +194,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         }
         record[WK_REC_IMAGES] += (double)b;
 
-        struct wk_batch bt = {xt, y, ids, b, e->ds.c, e->ds.h, e->ds.w};
+        struct wk_batch bt = {xt, x, y, ids, b, e->ds.c, e->ds.h, e->ds.w};
         for (int s = 0; s < e->n_slots;) {
             const struct job_method *m = &job->methods[e->slots[s].method];
             /* All slots of one method come from one call: the estimators
@@ -194,14 +205,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                 out[e->slots[s_end].estimator] = attr[s_end];
                 s_end++;
             }
-            if (m->kind == JOB_M_IG_UNIFORM) {
-                if (wk_ig_uniform(&e->mctx, m, &bt, out, err, errlen)) goto fail;
-            } else if (m->kind == JOB_M_RANDOM) {
-                if (wk_random_attr(&e->mctx, &bt, attr[s], err, errlen)) goto fail;
-            } else {
-                snprintf(err, errlen, "method '%s' is not implemented in this build", job_method_name(m->kind));
-                goto fail;
-            }
+            if (wk_method_run(&e->mctx, m, &bt, out, err, errlen)) goto fail;
             s = s_end;
         }
         if (job->diffid)

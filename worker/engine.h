@@ -21,6 +21,7 @@ struct wk_slot {
 struct wk_engine {
     const struct job *job;
     struct ds_dataset ds;
+    struct ds_dataset ref_ds;   /* train split, when a method needs reference images (EG) */
     ts_module *model;
     int device;
     int classes;

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
-import ig_uniform_oracle as seeds  # noqa: E402
+import methods_oracle as seeds  # noqa: E402
 
 SEED_RANDOM_ATTR = 2
 N = 64

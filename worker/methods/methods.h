@@ -1,16 +1,19 @@
 /* worker/methods/methods.h — attribution methods over a batch of images.
- * Inputs are device tensors; outputs are host float buffers (B×C×H×W per
- * estimator) because the metrics that follow read them on the host. */
+ * Inputs are device tensors (plus a host copy of x for the samplers);
+ * outputs are host float buffers (B×C×H×W per estimator) because the
+ * metrics that follow read them on the host. */
 #ifndef RECAL_METHODS_H
 #define RECAL_METHODS_H
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dataset.h"
 #include "job.h"
 #include "torch_shim.h"
 
 struct wk_batch {
     const ts_tensor *x;      /* B×C×H×W normalized, on device */
+    const float *xh;         /* the same on the host */
     const int64_t *labels;   /* B explained classes (host) */
     const int64_t *ids;      /* B image ids (host): seeds come from these */
     long b;                  /* images */
@@ -22,17 +25,47 @@ struct wk_method_ctx {
     int device;
     uint64_t seed;
     long chunk_samples;      /* max samples per forward+backward */
-    float norm_scale[3], norm_shift[3]; /* normalize(u) = u*scale + shift per channel */
+    float mean[3], std[3];   /* the model's input normalization: x = (pixel − mean) / std */
     /* Explicit references (recal attribute --references): R×D shared by all
      * images, or N×R×D indexed by batch position; NULL = the method's sampler. */
     const float *references;
     int references_per_image;
+    long references_r;       /* R of the explicit references */
+    const struct ds_dataset *ref_ds; /* Expected Gradients draws references from it */
 };
 
-/* ig_uniform (and the other path methods later): fills out[e] (B·C·H·W floats)
- * for every estimator e set in m->estimators; out[e] for unset e is ignored. */
-int wk_ig_uniform(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+/* Any implemented method: fills out[e] (B·C·H·W floats) for every estimator
+ * e set in m->estimators (methods without estimators use out[vanilla]). */
+int wk_method_run(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
                   float *out[JOB_EST_COUNT], char *err, size_t errlen);
+
+/* ---- building blocks (path.c, refs.c, grad_methods.c) ------------------- */
+
+/* The path engine behind IG, IG-Uniform, IG-SG, IG-SQ and EG: R references
+ * per image (refs: host B·R·D, normalized), K points per path with α per
+ * point (alpha: host B·R·K, path-major). One set of gradients feeds every
+ * requested estimator. squared: the IG-SQ combination. */
+int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                      const float *refs, const float *alpha, int squared, float *out[JOB_EST_COUNT], char *err,
+                      size_t errlen);
+
+/* Reference samplers (host, normalized, B·R·D floats into out). */
+int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
+                    size_t errlen);
+void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base,
+                      float *out);
+int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long r,
+                     float *out, char *err, size_t errlen);
+int wk_refs_dataset(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
+                    size_t errlen);
+/* σ in pixel units for image i: m->sigma, or m->noise × its pixel range. */
+float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long i);
+
+/* Gradient methods: InputGrad (times_input 0), Input×Gradient (1), SmoothGrad. */
+int wk_input_grad(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                  int times_input, float *out, char *err, size_t errlen);
+int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                  float *out, char *err, size_t errlen);
 
 /* The random-attribution control: U[0,1) per element, seeded per image. */
 int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err,

@@ -254,6 +254,12 @@ int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_ten
     return TS_OK;
 }
 
+int ts_index_select(const ts_tensor *a, int dim, const ts_tensor *index, ts_tensor **out) {
+    if (!a || !index || !out) return fail(TS_EINVAL, "ts_index_select: NULL argument");
+    TS_GUARD({ *out = wrap(a->t.index_select(dim, index->t)); });
+    return TS_OK;
+}
+
 int ts_all_finite(const ts_tensor *a, int *finite) {
     TS_GUARD({ *finite = torch::isfinite(a->t).all().item<bool>() ? 1 : 0; });
     return TS_OK;

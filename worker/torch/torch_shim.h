@@ -79,6 +79,8 @@ int ts_mean_dim(const ts_tensor *a, int dim, int keepdim, ts_tensor **out);
 int ts_affine_channels(const ts_tensor *a, const float *scale, const float *shift, int c, ts_tensor **out);
 /* In place: self.index_add_(dim, index, src); index is an int64 tensor. */
 int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_tensor *src);
+/* out = a.index_select(dim, index); index is an int64 tensor (a gather of rows). */
+int ts_index_select(const ts_tensor *a, int dim, const ts_tensor *index, ts_tensor **out);
 /* 1 when every element is finite, 0 otherwise. */
 int ts_all_finite(const ts_tensor *a, int *finite);
 

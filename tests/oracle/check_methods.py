@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """Oracle test: `recal attribute` (float32, batched, chunked) against the
-float64 loop implementation in ig_uniform_oracle.py, for every estimator,
-with explicit shared and per-image references, with recal's own seeded
-references, and a linear model where IG's completeness is exact.
+float64 loop implementations in methods_oracle.py: every implemented method
+and estimator, explicit shared and per-image references, recal's own seeded
+samplers (re-derived by the oracle), the reference implementation's pairing
+(reference_compat), and a linear model where IG's completeness is exact.
 
-usage: check_ig_uniform.py RECAL WORKDIR
+usage: check_methods.py RECAL WORKDIR
 """
 import os
 import subprocess
@@ -16,7 +17,7 @@ import torch.nn as nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
-import ig_uniform_oracle as oracle  # noqa: E402
+import methods_oracle as oracle  # noqa: E402
 from export_fashion_cnn import FashionCNN  # noqa: E402
 
 TOL = 1e-4
@@ -28,7 +29,7 @@ def rel_l2(a, b):
 
 
 def recal_attr(recal, work, name, args):
-    out = os.path.join(work, name + ".npy")
+    out = os.path.join(work, name.replace("/", "_") + ".npy")
     cmd = [recal, "attribute", "--out", out] + args
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -82,17 +83,66 @@ def main():
                 for i in range(n)])
             check(f"ig_uniform/{est} ({refs_name} references)", got, want)
 
-    # recal's own sampler: U[0,1] references normalized with --mean/--std,
-    # seeded per (seed, image id); the oracle re-derives the same draws.
+    # recal's own samplers, re-derived by the oracle from the seed hash.
     mean, std = 0.2860, 0.3530
+    norm = ["--mean", str(mean), "--std", str(std), "--seed", "42"]
+    lin = lambda R, K: oracle.linspace_alpha(R, K)  # noqa: E731
     for est in ("vanilla", "valid_ip"):
-        got = recal_attr(recal, work, f"{est}-sampled", base + [
-            "--estimator", est, "--refs", "5", "--seed", "42", "--mean", str(mean), "--std", str(std)])
+        got = recal_attr(recal, work, f"{est}-sampled", base + ["--estimator", est, "--refs", "5"] + norm)
         want = np.stack([
             oracle.ig_uniform(model64, x64[i], int(labels[i]),
-                              oracle.sampled_references(42, i, 5, (1, 28, 28), [mean], [std]), K, est).numpy()
+                              oracle.sampled_uniform(42, i, 5, (1, 28, 28), [mean], [std]), K, est).numpy()
             for i in range(n)])
         check(f"ig_uniform/{est} (seeded U[0,1] references)", got, want)
+
+    def run_method(tag, method, est, extra, want_fn):
+        args = [a for a in base if a not in ("ig_uniform",)]
+        args[args.index("--method") + 1:args.index("--method") + 1] = [method]
+        got = recal_attr(recal, work, tag, args + ["--estimator", est] + extra)
+        want = np.stack([want_fn(i).numpy() for i in range(n)])
+        check(tag, got, want)
+
+    for est in ("vanilla", "valid_ref", "valid_ip"):
+        for bl, val in (("zero", 0.0), ("black", -mean / std)):
+            run_method(f"ig/{est} ({bl} baseline)", "ig", est, ["--baseline", bl, "--steps", "5"] + norm,
+                       lambda i, val=val, est=est: oracle.path_attr(
+                           model64, x64[i], int(labels[i]), torch.full((1, 1, 28, 28), val, dtype=torch.float64),
+                           lin(1, 5), est))
+        for method, sq in (("ig_sg", False), ("ig_sq", True)):
+            run_method(f"{method}/{est} (seeded Gaussian references)", method, est, ["--refs", "3"] + norm,
+                       lambda i, est=est, sq=sq: oracle.path_attr(
+                           model64, x64[i], int(labels[i]),
+                           oracle.sampled_gaussian(42, i, x64[i], 3, [mean], [std]), lin(3, K), est, squared=sq))
+        # EG: references given (training images), one seeded U(0,1) α per reference
+        run_method(f"eg/{est} (given references, seeded alpha)", "eg", est,
+                   ["--references", os.path.join(work, "per.npy"), "--steps", "1"] + norm,
+                   lambda i, est=est: oracle.path_attr(
+                       model64, x64[i], int(labels[i]), torch.from_numpy(per[i]).double(),
+                       oracle.sampled_alpha(42, i, R, 1), est))
+
+    # The reference implementation's pairing; and proof the check can fail:
+    # the correct formula must differ from it here.
+    for est in ("vanilla", "valid_ref", "valid_ip"):
+        run_method(f"ig_uniform/{est} reference_compat", "ig_uniform", est,
+                   ["--references", os.path.join(work, "shared.npy"), "--reference-compat"],
+                   lambda i, est=est: oracle.path_attr(model64, x64[i], int(labels[i]),
+                                                       torch.from_numpy(shared).double(), lin(R, K), est,
+                                                       compat=True))
+    plain = np.load(os.path.join(work, "vanilla-shared.npy"))
+    compat = np.load(os.path.join(work, "ig_uniform/vanilla reference_compat.npy".replace("/", "_")))
+    d = rel_l2(compat, plain)
+    print(f"{'ok  ' if d > 1e-2 else 'FAIL'} reference_compat differs from the correct pairing (relative L2 {d:.2e})")
+    if d <= 1e-2:
+        failures.append("compat indistinguishable")
+
+    run_method("input_grad", "input_grad", "vanilla", norm,
+               lambda i: oracle.input_grad(model64, x64[i], int(labels[i])))
+    run_method("input_x_grad", "input_x_grad", "vanilla", norm,
+               lambda i: oracle.input_grad(model64, x64[i], int(labels[i]), times_input=True))
+    run_method("smoothgrad (noise 0.15 of the range, N=8)", "smoothgrad", "vanilla", ["--samples", "8"] + norm,
+               lambda i: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i, 8, [mean], [std]))
+    run_method("smoothgrad (sigma 0.03, N=30)", "smoothgrad", "vanilla", ["--sigma", "0.03"] + norm,
+               lambda i: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i, 30, [mean], [std], sigma=0.03))
 
     # Hand-derived case: for a linear model the gradient is constant, so
     # vanilla IG is exactly (x - mean_j r_j) ⊙ w_t and completeness holds:

@@ -1,0 +1,138 @@
+#!/usr/bin/python3
+"""Independent float64 PyTorch implementations of the methods of
+../shared/spec/METHODS.md, written with plain loops over references j and
+steps k (no batching, no code shared with recal), plus re-derivations of
+recal's seeded draws (seed hash + torch's CPU generator) so that the tests
+can also check the samplers.
+"""
+import torch
+
+MASK64 = (1 << 64) - 1
+SEED_REFERENCES, SEED_RANDOM_ATTR, SEED_ALPHA, SEED_NOISE, SEED_EG_INDEX = 1, 2, 3, 4, 6
+
+
+def splitmix(z):
+    z = (z + 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    return z ^ (z >> 31)
+
+
+def seed_for(run_seed, image_id, purpose):
+    return splitmix(splitmix(splitmix(run_seed) ^ image_id) ^ purpose)
+
+
+def generator(run_seed, image_id, purpose):
+    g = torch.Generator()
+    s = seed_for(run_seed, image_id, purpose)
+    g.manual_seed(s - (1 << 64) if s >= (1 << 63) else s)  # manual_seed takes a signed 64-bit value
+    return g
+
+
+def _chan(v):
+    return torch.tensor(v, dtype=torch.float64).view(1, -1, 1, 1)
+
+
+def sampled_uniform(run_seed, image_id, r, shape, mean, std):
+    """IG-Uniform: normalize(U[0,1]^{C×H×W})."""
+    n = r * int(torch.tensor(shape).prod())
+    u = torch.rand((n,), generator=generator(run_seed, image_id, SEED_REFERENCES), dtype=torch.float32)
+    return (u.view(r, *shape).double() - _chan(mean)) / _chan(std)
+
+
+def noise_sigma(x, mean, std, noise, sigma):
+    """σ in pixel units: absolute, or noise × this image's pixel range."""
+    if sigma > 0:
+        return sigma
+    px = x.double() * _chan(std)[0] + _chan(mean)[0]
+    return noise * float(px.max() - px.min())
+
+
+def sampled_gaussian(run_seed, image_id, x, r, mean, std, noise=0.15, sigma=0.0):
+    """IG-SG / IG-SQ: normalize(clamp(x̃ + N(0, σ²), 0, 1))."""
+    n = r * x.numel()
+    e = torch.randn((n,), generator=generator(run_seed, image_id, SEED_NOISE), dtype=torch.float32)
+    s = noise_sigma(x, mean, std, noise, sigma)
+    px = x.double() * _chan(std)[0] + _chan(mean)[0]
+    ref = torch.clamp(px.unsqueeze(0) + s * e.view(r, *x.shape).double(), 0, 1)
+    return (ref - _chan(mean)) / _chan(std)
+
+
+def sampled_alpha(run_seed, image_id, r, k):
+    """Expected Gradients: one U(0,1) α per (reference, step)."""
+    return torch.rand((r * k,), generator=generator(run_seed, image_id, SEED_ALPHA),
+                      dtype=torch.float32).double().view(r, k)
+
+
+def linspace_alpha(r, k):
+    a = [1.0] if k == 1 else [i / (k - 1) for i in range(k)]
+    return torch.tensor([a] * r, dtype=torch.float64)
+
+
+def grad_at(model, z, label):
+    z = z.clone().detach().requires_grad_(True)
+    f = model(z.unsqueeze(0))[0, label]
+    (g,) = torch.autograd.grad(f, z)
+    return g
+
+
+def path_attr(model, x, label, refs, alpha, estimator, squared=False, compat=False):
+    """x: C×H×W float64, refs: R×C×H×W, alpha: R×K. METHODS.md's three
+    estimators; squared = IG-SQ; compat = the reference implementation's
+    pairing (slot j averages flat points j·K..j·K+K−1, point i using
+    reference i mod R and step i div R, while the product uses x − r_j)."""
+    R, K = alpha.shape
+
+    def point(i_flat_or_jk):
+        j, k = i_flat_or_jk
+        return refs[j] + alpha[j, k] * (x - refs[j]), j, k
+
+    def slot_points(j):
+        if not compat:
+            return [point((j, k)) for k in range(K)]
+        return [point(((j * K + k) % R, (j * K + k) // R)) for k in range(K)]
+
+    if estimator in ("vanilla", "valid_ref"):
+        num, cnt = torch.zeros_like(x), torch.zeros_like(x)
+        for j in range(R):
+            gbar = sum(grad_at(model, z, label) for z, _, _ in slot_points(j)) / K
+            m = (x - refs[j]) * gbar
+            if estimator == "vanilla":
+                num += (x - refs[j]) * gbar * gbar if squared else m
+                cnt += 1
+            else:
+                keep = (m >= 0).double()
+                num += keep * (m * m if squared else m)
+                cnt += keep
+        return num / torch.clamp(cnt, min=1)
+    if estimator == "valid_ip":
+        num, cnt = torch.zeros_like(x), torch.zeros_like(x)
+        for j in range(R):
+            for k in range(K):
+                z = refs[j] + alpha[j, k] * (x - refs[j])
+                # x − z written as (1 − α)(x − r_j): equal in exact math, and
+                # exactly 0 at α = 1, where "x - z" would leave rounding
+                # noise whose sign decides keep = [m >= 0] at random.
+                m = (1 - alpha[j, k]) * (x - refs[j]) * grad_at(model, z, label) / K
+                keep = (m >= 0).double()
+                num += keep * (m * m if squared else m)
+                cnt += keep
+        return num / torch.clamp(cnt, min=1)
+    raise ValueError(estimator)
+
+
+def ig_uniform(model, x, label, refs, steps, estimator):
+    return path_attr(model, x, label, refs, linspace_alpha(refs.shape[0], steps), estimator)
+
+
+def input_grad(model, x, label, times_input=False):
+    g = grad_at(model, x, label)
+    return x * g if times_input else g
+
+
+def smoothgrad(model, x, label, run_seed, image_id, n, mean, std, noise=0.15, sigma=0.0):
+    """(1/N) Σ g(x + ε_i), ε ~ N(0, σ²) in pixel units, i.e. ε/std in model space."""
+    e = torch.randn((n * x.numel(),), generator=generator(run_seed, image_id, SEED_NOISE),
+                    dtype=torch.float32).double().view(n, *x.shape)
+    s = noise_sigma(x, mean, std, noise, sigma)
+    return sum(grad_at(model, x + s * e[i] / _chan(std)[0], label) for i in range(n)) / n

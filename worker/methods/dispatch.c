@@ -1,0 +1,91 @@
+/* worker/methods/dispatch.c — one entry point for every implemented method:
+ * picks the reference sampler and α schedule of a path method, or the
+ * gradient method, per METHODS.md. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "methods.h"
+#include "seed.h"
+
+/* α per point, path-major (B·R·K): linspace(0, 1, K) (K = 1 → α = 1), or
+ * for Expected Gradients one U(0,1) draw per point from the image's seed. */
+static int make_alpha(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                      float *alpha, char *err, size_t errlen) {
+    const long R = m->refs, K = m->steps;
+    for (long i = 0; i < bt->b; i++) {
+        float *a = alpha + i * R * K;
+        if (m->kind == JOB_M_EG) {
+            int64_t shape[1] = {R * K};
+            ts_tensor *u = NULL;
+            if (ts_rand_seeded(seed_for(ctx->seed, bt->ids[i], SEED_ALPHA), shape, 1, TS_DEV_CPU, &u) != TS_OK ||
+                ts_to_f32(u, a, (size_t)(R * K)) != TS_OK) {
+                snprintf(err, errlen, "drawing α: %s", ts_last_error());
+                ts_tensor_free(u);
+                return -1;
+            }
+            ts_tensor_free(u);
+            continue;
+        }
+        for (long j = 0; j < R; j++)
+            for (long k = 0; k < K; k++) a[j * K + k] = K == 1 ? 1.0f : (float)k / (float)(K - 1);
+    }
+    return 0;
+}
+
+static int path_method(const struct wk_method_ctx *ctx, const struct job_method *m0, const struct wk_batch *bt,
+                       float *out[JOB_EST_COUNT], char *err, size_t errlen) {
+    struct job_method m = *m0;
+    if (m.kind == JOB_M_IG) m.refs = 1; /* one fixed baseline */
+    if (ctx->references) m.refs = (int)ctx->references_r;
+    const long R = m.refs, K = m.steps, d = (long)bt->c * bt->h * bt->w;
+    int rc = -1;
+    float *refs = malloc((size_t)(bt->b * R * d) * sizeof *refs);
+    float *alpha = malloc((size_t)(bt->b * R * K) * sizeof *alpha);
+    if (!refs || !alpha) {
+        snprintf(err, errlen, "out of host memory for %ld references per image (lower batch_size)", R);
+        goto out;
+    }
+    if (ctx->references) {
+        for (long i = 0; i < bt->b; i++)
+            memcpy(refs + i * R * d, ctx->references + (ctx->references_per_image ? i * R * d : 0),
+                   (size_t)(R * d) * sizeof *refs);
+    } else if (m.kind == JOB_M_IG) {
+        wk_refs_baseline(ctx, bt, m.baseline, refs);
+    } else if (m.kind == JOB_M_IG_UNIFORM) {
+        if (wk_refs_uniform(ctx, bt, R, refs, err, errlen)) goto out;
+    } else if (m.kind == JOB_M_IG_SG || m.kind == JOB_M_IG_SQ) {
+        if (wk_refs_gaussian(ctx, &m, bt, R, refs, err, errlen)) goto out;
+    } else if (m.kind == JOB_M_EG) {
+        if (wk_refs_dataset(ctx, bt, R, refs, err, errlen)) goto out;
+    }
+    if (make_alpha(ctx, &m, bt, alpha, err, errlen)) goto out;
+    rc = wk_path_attribute(ctx, &m, bt, refs, alpha, m.kind == JOB_M_IG_SQ, out, err, errlen);
+out:
+    free(refs);
+    free(alpha);
+    return rc;
+}
+
+int wk_method_run(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                  float *out[JOB_EST_COUNT], char *err, size_t errlen) {
+    switch (m->kind) {
+    case JOB_M_RANDOM:
+        return wk_random_attr(ctx, bt, out[JOB_EST_VANILLA], err, errlen);
+    case JOB_M_INPUT_GRAD:
+        return wk_input_grad(ctx, m, bt, 0, out[JOB_EST_VANILLA], err, errlen);
+    case JOB_M_INPUT_X_GRAD:
+        return wk_input_grad(ctx, m, bt, 1, out[JOB_EST_VANILLA], err, errlen);
+    case JOB_M_SMOOTHGRAD:
+        return wk_smoothgrad(ctx, m, bt, out[JOB_EST_VANILLA], err, errlen);
+    case JOB_M_IG:
+    case JOB_M_IG_UNIFORM:
+    case JOB_M_IG_SG:
+    case JOB_M_IG_SQ:
+    case JOB_M_EG:
+        return path_method(ctx, m, bt, out, err, errlen);
+    default:
+        snprintf(err, errlen, "method '%s' is not implemented in this build", job_method_name(m->kind));
+        return -1;
+    }
+}

@@ -1,0 +1,111 @@
+/* worker/methods/refs.c — reference samplers of the path methods
+ * (METHODS.md table). All draws come from a generator seeded by (run seed,
+ * image id, purpose) so an image's references never depend on its batch. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "methods.h"
+#include "seed.h"
+
+/* u (pixel space) → normalized model space, per channel, in place. */
+static void normalize(const struct wk_method_ctx *ctx, int c, long hw, long n_images, float *v) {
+    for (long j = 0; j < n_images; j++)
+        for (int ch = 0; ch < c; ch++) {
+            float *p = v + (j * c + ch) * hw;
+            for (long k = 0; k < hw; k++) p[k] = (p[k] - ctx->mean[ch]) / ctx->std[ch];
+        }
+}
+
+static int draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen) {
+    int64_t shape[1] = {n};
+    ts_tensor *u = NULL;
+    int rc = gaussian ? ts_randn_seeded(seed, shape, 1, TS_DEV_CPU, &u) : ts_rand_seeded(seed, shape, 1, TS_DEV_CPU, &u);
+    if (rc != TS_OK || ts_to_f32(u, dst, (size_t)n) != TS_OK) {
+        snprintf(err, errlen, "drawing random numbers: %s", ts_last_error());
+        ts_tensor_free(u);
+        return -1;
+    }
+    ts_tensor_free(u);
+    return 0;
+}
+
+int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
+                    size_t errlen) {
+    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    for (long i = 0; i < bt->b; i++) {
+        if (draw(seed_for(ctx->seed, bt->ids[i], SEED_REFERENCES), r * d, 0, out + i * r * d, err, errlen)) return -1;
+        normalize(ctx, bt->c, hw, r, out + i * r * d); /* normalize(U[0,1]^{C×H×W}) */
+    }
+    return 0;
+}
+
+void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base, float *out) {
+    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    for (long i = 0; i < bt->b; i++)
+        for (int ch = 0; ch < bt->c; ch++) {
+            /* zero: 0 in model space; black: normalize(0) */
+            float v = base == JOB_BASE_BLACK ? -ctx->mean[ch] / ctx->std[ch] : 0.0f;
+            for (long k = 0; k < hw; k++) out[i * d + ch * hw + k] = v;
+        }
+}
+
+float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long i) {
+    if (m->sigma > 0) return (float)m->sigma;
+    /* The reference takes the range over the whole batch; per image keeps an
+     * image's result independent of its batch (METHODS.md). */
+    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    float lo = INFINITY, hi = -INFINITY;
+    for (int ch = 0; ch < bt->c; ch++)
+        for (long k = 0; k < hw; k++) {
+            float p = bt->xh[i * d + ch * hw + k] * ctx->std[ch] + ctx->mean[ch];
+            if (p < lo) lo = p;
+            if (p > hi) hi = p;
+        }
+    return (float)m->noise * (hi - lo);
+}
+
+int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long r,
+                     float *out, char *err, size_t errlen) {
+    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    for (long i = 0; i < bt->b; i++) {
+        float *o = out + i * r * d;
+        if (draw(seed_for(ctx->seed, bt->ids[i], SEED_NOISE), r * d, 1, o, err, errlen)) return -1;
+        const float sigma = wk_noise_sigma(ctx, m, bt, i);
+        for (long j = 0; j < r; j++)
+            for (int ch = 0; ch < bt->c; ch++)
+                for (long k = 0; k < hw; k++) {
+                    float px = bt->xh[i * d + ch * hw + k] * ctx->std[ch] + ctx->mean[ch];
+                    float v = px + sigma * o[j * d + ch * hw + k];
+                    v = v < 0 ? 0 : v > 1 ? 1 : v; /* clamp(x̃ + N(0, σ²), 0, 1) */
+                    o[j * d + ch * hw + k] = v;
+                }
+        normalize(ctx, bt->c, hw, r, o);
+    }
+    return 0;
+}
+
+int wk_refs_dataset(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
+                    size_t errlen) {
+    const long d = (long)bt->c * bt->h * bt->w;
+    const struct ds_dataset *ds = ctx->ref_ds;
+    if (!ds || ds->n < 1) {
+        snprintf(err, errlen, "Expected Gradients needs reference images (the dataset's train split, or --references)");
+        return -1;
+    }
+    if (ds->c != bt->c || ds->h != bt->h || ds->w != bt->w) {
+        snprintf(err, errlen, "Expected Gradients: reference images are %dx%dx%d, inputs %dx%dx%d", ds->c, ds->h,
+                 ds->w, bt->c, bt->h, bt->w);
+        return -1;
+    }
+    for (long i = 0; i < bt->b; i++) {
+        uint64_t s = seed_for(ctx->seed, bt->ids[i], SEED_EG_INDEX);
+        for (long j = 0; j < r; j++) {
+            s = seed_mix(s);
+            long id = (long)(s % (uint64_t)ds->n);
+            if (ds_get(ds, id, 1, out + (i * r + j) * d, NULL, err, errlen)) return -1;
+        }
+    }
+    return 0;
+}

@@ -14,7 +14,9 @@ static const char *USAGE =
     "  run CONFIG.yaml       evaluate the methods and metrics of a job; writes runs/<run-id>/\n"
     "  train CONFIG.yaml     train a TorchScript model (SGD with momentum) and save it\n"
     "  attribute ...         attribute a small batch given as .npy arrays\n"
-    "  submit, report, bench planned; not in this version\n"
+    "  bench [--quick]       throughput side by side: recal, raw forward+backward, the\n"
+    "                        reference loop and Captum on the same model and samples\n"
+    "  submit, report        planned; not in this version\n"
     "\n"
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
     "input (the message says what to fix), 2 internal error, 3 interrupted but resumable.\n";
@@ -46,10 +48,11 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "attribute")) return cmd_attribute(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "submit") || !strcmp(argv[1], "report") || !strcmp(argv[1], "bench")) {
+    if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "submit") || !strcmp(argv[1], "report")) {
         fprintf(stderr, "recal %s: not available in this version yet (see README.md, Known limits)\n", argv[1]);
         return EXIT_USER;
     }
-    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute; see recal --help)\n", argv[1]);
+    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench; see recal --help)\n", argv[1]);
     return EXIT_USER;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "diffid.h"
+#include "diffid_batch.h"
 #include "fsutil.h"
 #include "wk_pool.h"
 
@@ -17,6 +18,13 @@
  * so the chunk is also capped there (issue #8 will measure per model). */
 #define WK_CPU_CHUNK_CAP 256
 #define WK_GPU_CHUNK_CAP 4096
+
+long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
+    long in_bytes = (long)c * h * w * 4;
+    long chunk = (long)((memory_budget_mb << 20) / (in_bytes * WK_ACT_FACTOR));
+    long cap = device == TS_DEV_CUDA ? WK_GPU_CHUNK_CAP : WK_CPU_CHUNK_CAP;
+    return chunk < 1 ? 1 : chunk > cap ? cap : chunk;
+}
 
 int wk_plan_slots(const struct job *job, struct wk_slot *slots) {
     int n = 0;
@@ -81,10 +89,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
             goto fail;
         }
     }
-    long in_bytes = (long)e->ds.c * e->ds.h * e->ds.w * 4;
-    long chunk = (long)((job->memory_budget_mb << 20) / (in_bytes * WK_ACT_FACTOR));
-    long cap = e->device == TS_DEV_CUDA ? WK_GPU_CHUNK_CAP : WK_CPU_CHUNK_CAP;
-    e->chunk_samples = chunk < 1 ? 1 : chunk > cap ? cap : chunk;
+    e->chunk_samples = wk_chunk_samples(e->device, e->ds.c, e->ds.h, e->ds.w, job->memory_budget_mb);
     e->mctx.model = e->model;
     e->mctx.device = e->device;
     e->mctx.seed = job->seed;
@@ -114,50 +119,6 @@ void wk_engine_close(struct wk_engine *e) {
     e->model = NULL;
     if (e->ds.impl) ds_close(&e->ds);
     if (e->ref_ds.impl) ds_close(&e->ref_ds);
-}
-
-/* DiffID for one slot over a batch: 2·n_ratios perturbed copies per image,
- * as many images per forward as the chunk allows. */
-static int run_diffid(struct wk_engine *e, const float *x, const float *attr, const int64_t *labels,
-                      const float *orig_logit, long b, struct diffid_acc *acc, char *err, size_t errlen) {
-    const struct job *job = e->job;
-    const int nr = job->n_diffid_ratios, copies = 2 * nr;
-    const long hw = (long)e->ds.h * e->ds.w, d = (long)e->ds.c * hw;
-    long group = e->chunk_samples / copies;
-    if (group < 1) group = 1;
-    if (group > b) group = b;
-    int rc = -1;
-    float *pert = malloc((size_t)(group * copies * d) * sizeof *pert);
-    float *logits = malloc((size_t)(group * copies * e->classes) * sizeof *logits);
-    long *order = malloc((size_t)d * sizeof *order);
-    float *sal = malloc((size_t)d * sizeof *sal);
-    struct wk_pool pool = {0};
-    if (!pert || !logits || !order || !sal) {
-        snprintf(err, errlen, "out of host memory for DiffID copies (lower memory_budget_mb)");
-        goto fail;
-    }
-    for (long i0 = 0; i0 < b; i0 += group) {
-        long g = b - i0 < group ? b - i0 : group;
-        for (long i = 0; i < g; i++)
-            diffid_perturb(x + (i0 + i) * d, attr + (i0 + i) * d, e->ds.c, hw, job->diffid_ratios, nr,
-                           pert + i * copies * d, order, sal);
-        ts_tensor *pt, *lg;
-        int64_t shape[4] = {g * copies, e->ds.c, e->ds.h, e->ds.w};
-        WK_T(&pool, ts_from_f32(pert, shape, 4, e->device, &pt), pt);
-        WK_T(&pool, ts_module_forward(e->model, pt, &lg), lg);
-        WK_CHECK(ts_to_f32(lg, logits, (size_t)(g * copies * e->classes)));
-        for (long i = 0; i < g; i++)
-            diffid_score(logits + i * copies * e->classes, e->classes, labels[i0 + i], orig_logit[i0 + i], nr, acc);
-        wk_pool_free(&pool);
-    }
-    rc = 0;
-fail:
-    wk_pool_free(&pool);
-    free(pert);
-    free(logits);
-    free(order);
-    free(sal);
-    return rc;
 }
 
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen) {
@@ -210,7 +171,10 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         }
         if (job->diffid)
             for (int s = 0; s < e->n_slots; s++)
-                if (run_diffid(e, x, attr[s], y, orig, b, &acc[s], err, errlen)) goto fail;
+                if (wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples,
+                                     job->diffid_ratios, job->n_diffid_ratios, x, attr[s], y, orig, b, &acc[s], err,
+                                     errlen))
+                    goto fail;
         wk_pool_free(&pool);
     }
     for (int s = 0; s < e->n_slots; s++) {

@@ -43,6 +43,9 @@ size_t wk_record_len(const struct wk_engine *e);
  * them to label the report). */
 int wk_plan_slots(const struct job *job, struct wk_slot *slots);
 
+/* Samples per forward+backward for inputs of c×h×w under a memory budget. */
+long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb);
+
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen);
 /* Evaluate images [first, first+count); record must hold wk_record_len()
  * doubles and is overwritten. */

@@ -1,0 +1,307 @@
+/* src/cmd_bench.c — `recal bench`: throughput measured side by side in one
+ * run, on the same TorchScript model, inputs shape and sample counts:
+ *   recal          the engine's own method / DiffID code path;
+ *   raw bound      plain forward+backward (or forward) of the same number of
+ *                  samples at the best of a few chunk sizes;
+ *   reference loop the reference implementation's one-slice-at-a-time loop,
+ *                  re-created in tools/bench_reference.py (PyTorch);
+ *   Captum         IntegratedGradients, when importable (PYTHONPATH).
+ * One JSON object per case on stdout (CLI.md "Bench output"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "diffid_batch.h"
+#include "engine.h"
+#include "methods.h"
+#include "torch_shim.h"
+
+static const char *HELP =
+    "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--no-python]\n"
+    "\n"
+    "Prints one JSON line per case: recal's images/s, the raw forward+backward bound of the same\n"
+    "samples, the reference implementation's loop and Captum (tools/bench_reference.py, run with\n"
+    "/usr/bin/python3; put Captum on PYTHONPATH to include it), their ratios, and peak RSS.\n"
+    "  --quick       small counts, under 2 minutes on 2 cores\n"
+    "  --models DIR  where benchmark models are exported (default build/bench-models)\n"
+    "  --no-python   skip the PyTorch baselines\n";
+
+struct bench_model {
+    const char *name, *file;
+    int c, h, w;
+    float mean[3], std[3];
+};
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double peak_rss_mb(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_maxrss / 1024.0;
+}
+
+/* Gaussian-ish test inputs from a fixed LCG: timing does not depend on the
+ * values, and the same seed gives the same bytes on every run. */
+static void fill_inputs(float *x, long n) {
+    uint64_t s = 0x1234567;
+    for (long i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+}
+
+/* Plain forward+backward (grad=1) or forward (grad=0) of `samples` inputs in
+ * chunks of `chunk`; returns seconds, or -1. */
+static double raw_pass(ts_module *m, int device, const struct bench_model *bm, long samples, long chunk, int grad) {
+    const long d = (long)bm->c * bm->h * bm->w;
+    float *x = malloc((size_t)(chunk * d) * sizeof *x);
+    int64_t *lab = calloc((size_t)chunk, sizeof *lab);
+    ts_tensor *xt = NULL, *lt = NULL;
+    double t = -1;
+    int64_t s4[4] = {chunk, bm->c, bm->h, bm->w}, s1[1] = {chunk};
+    if (!x || !lab) goto out;
+    fill_inputs(x, chunk * d);
+    if (ts_from_f32(x, s4, 4, device, &xt) || ts_from_i64(lab, s1, 1, device, &lt)) goto out;
+    double t0 = now_s();
+    for (long done = 0; done < samples; done += chunk) {
+        ts_tensor *g = NULL;
+        int rc = grad ? ts_objective_grad(m, xt, lt, TS_OBJ_LOGIT, &g, NULL) : ts_module_forward(m, xt, &g);
+        ts_tensor_free(g);
+        if (rc) goto out;
+    }
+    t = now_s() - t0;
+out:
+    free(x);
+    free(lab);
+    ts_tensor_free(xt);
+    ts_tensor_free(lt);
+    return t;
+}
+
+static double best_raw(ts_module *m, int device, const struct bench_model *bm, long samples, int grad, long *best_chunk) {
+    static const long chunks[] = {32, 64, 128, 256};
+    double best = -1;
+    for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+        raw_pass(m, device, bm, chunks[i], chunks[i], grad); /* warm-up at this shape */
+        double t = raw_pass(m, device, bm, samples, chunks[i], grad);
+        if (t > 0 && (best < 0 || t < best)) {
+            best = t;
+            *best_chunk = chunks[i];
+        }
+    }
+    return best;
+}
+
+/* Run the PyTorch baselines; fills ref / captum (negative when absent). */
+static void python_baselines(const char *model_path, const struct bench_model *bm, long images, const char *kase,
+                             int refs, int steps, int threads, double *ref, double *captum) {
+    char cmd[2048], line[512] = "";
+    *ref = *captum = -1;
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 tools/bench_reference.py --model '%s' --shape %d,%d,%d --images %ld --case %s "
+             "--refs %d --steps %d --threads %d",
+             model_path, bm->c, bm->h, bm->w, images, kase, refs, steps, threads);
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    while (fgets(line, sizeof line, p))
+        if (line[0] == '{') break;
+    pclose(p);
+    const char *r = strstr(line, "\"reference_loop_images_per_s\": "), *c = strstr(line, "\"captum_images_per_s\": ");
+    if (r) *ref = atof(r + strlen("\"reference_loop_images_per_s\": "));
+    if (c && strncmp(c + strlen("\"captum_images_per_s\": "), "null", 4)) *captum = atof(c + strlen("\"captum_images_per_s\": "));
+}
+
+static void print_opt(const char *key, double v) {
+    if (v > 0) printf(", \"%s\": %.3f", key, v);
+    else printf(", \"%s\": null", key);
+}
+
+static int bench_ig(ts_module *m, int device, const struct bench_model *bm, const char *path, long images, int refs,
+                    int steps, int threads, int python) {
+    const long d = (long)bm->c * bm->h * bm->w, B = 64;
+    struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .estimators = 1u << JOB_EST_VALID_IP, .refs = refs, .steps = steps};
+    struct wk_method_ctx ctx = {.model = m, .device = device, .seed = 0,
+                                .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048)};
+    memcpy(ctx.mean, bm->mean, sizeof ctx.mean);
+    memcpy(ctx.std, bm->std, sizeof ctx.std);
+    float *x = malloc((size_t)(B * d) * sizeof *x), *a = malloc((size_t)(B * d) * sizeof *a);
+    int64_t *y = calloc((size_t)B, sizeof *y), *ids = calloc((size_t)B, sizeof *ids);
+    char err[1024];
+    int rc = -1;
+    if (!x || !a || !y || !ids) goto out;
+    fill_inputs(x, B * d);
+    double t = 0;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: warm-up on 2 images */
+        long todo = pass ? images : 2;
+        double t0 = now_s();
+        for (long i0 = 0; i0 < todo; i0 += B) {
+            long b = todo - i0 < B ? todo - i0 : B;
+            ts_tensor *xt = NULL;
+            int64_t s4[4] = {b, bm->c, bm->h, bm->w};
+            for (long i = 0; i < b; i++) ids[i] = i0 + i;
+            if (ts_from_f32(x, s4, 4, device, &xt)) goto out;
+            struct wk_batch bt = {xt, x, y, ids, b, bm->c, bm->h, bm->w};
+            float *outs[JOB_EST_COUNT] = {0};
+            outs[JOB_EST_VALID_IP] = a;
+            int r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
+            ts_tensor_free(xt);
+            if (r) {
+                fprintf(stderr, "recal bench: %s\n", err);
+                goto out;
+            }
+        }
+        t = now_s() - t0;
+    }
+    long chunk = 0;
+    double raw = best_raw(m, device, bm, images * refs * steps, 1, &chunk);
+    double ref = -1, cap = -1;
+    if (python) python_baselines(path, bm, images, "ig", refs, steps, threads, &ref, &cap);
+    double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
+    printf("{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, "
+           "\"images\": %ld, \"images_per_s\": %.3f",
+           refs, steps, bm->name, ts_device_name(device), threads, images, ips);
+    print_opt("raw_bound_images_per_s", raw_ips);
+    printf(", \"raw_bound_chunk\": %ld", chunk);
+    print_opt("ratio_to_raw_bound", raw_ips > 0 ? ips / raw_ips : -1);
+    print_opt("reference_loop_images_per_s", ref);
+    print_opt("speedup_vs_reference_loop", ref > 0 ? ips / ref : -1);
+    print_opt("captum_images_per_s", cap);
+    print_opt("speedup_vs_captum", cap > 0 ? ips / cap : -1);
+    printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
+    fflush(stdout);
+    rc = 0;
+out:
+    free(x);
+    free(a);
+    free(y);
+    free(ids);
+    return rc;
+}
+
+static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, const char *path, long images,
+                        int threads, int python) {
+    const long d = (long)bm->c * bm->h * bm->w;
+    const double ratios[9] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+    float *x = malloc((size_t)(images * d) * sizeof *x), *a = malloc((size_t)(images * d) * sizeof *a);
+    float *orig = calloc((size_t)images, sizeof *orig);
+    int64_t *y = calloc((size_t)images, sizeof *y);
+    struct diffid_acc acc;
+    char err[1024];
+    int rc = -1;
+    long chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048);
+    if (!x || !a || !orig || !y) goto out;
+    fill_inputs(x, images * d);
+    fill_inputs(a, images * d);
+    for (long i = 0; i < images; i++) orig[i] = 1.0f;
+    memset(&acc, 0, sizeof acc);
+    wk_diffid_batch(m, device, 10, bm->c, bm->h, bm->w, chunk, ratios, 9, x, a, y, orig, 2, &acc, err, sizeof err);
+    double t0 = now_s();
+    if (wk_diffid_batch(m, device, 10, bm->c, bm->h, bm->w, chunk, ratios, 9, x, a, y, orig, images, &acc, err,
+                        sizeof err)) {
+        fprintf(stderr, "recal bench: %s\n", err);
+        goto out;
+    }
+    double t = now_s() - t0;
+    long best_chunk = 0;
+    double raw = best_raw(m, device, bm, images * 18, 0, &best_chunk);
+    double ref = -1, cap = -1;
+    if (python) python_baselines(path, bm, images, "diffid", 0, 0, threads, &ref, &cap);
+    double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
+    printf("{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"images\": %ld, "
+           "\"images_per_s\": %.3f",
+           bm->name, ts_device_name(device), threads, images, ips);
+    print_opt("raw_bound_images_per_s", raw_ips);
+    print_opt("ratio_to_raw_bound", raw_ips > 0 ? ips / raw_ips : -1);
+    print_opt("reference_loop_images_per_s", ref);
+    print_opt("speedup_vs_reference_loop", ref > 0 ? ips / ref : -1);
+    printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
+    fflush(stdout);
+    rc = 0;
+out:
+    free(x);
+    free(a);
+    free(orig);
+    free(y);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    int quick = 0, threads = 0, python = 1;
+    const char *device_s = "auto", *dir = "build/bench-models";
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            fputs(HELP, stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--quick")) {
+            quick = 1;
+        } else if (!strcmp(argv[i], "--no-python")) {
+            python = 0;
+        } else if ((v = cli_opt(argc, argv, &i, "--threads", &missing)) && !missing) {
+            threads = atoi(v);
+        } else if ((v = cli_opt(argc, argv, &i, "--device", &missing)) && !missing) {
+            device_s = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--models", &missing)) && !missing) {
+            dir = v;
+        } else {
+            fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", argv[i]);
+            return EXIT_USER;
+        }
+    }
+    int device;
+    if (ts_device_parse(device_s, &device)) {
+        fprintf(stderr, "recal bench: --device %s: %s\n", device_s, ts_last_error());
+        return EXIT_USER;
+    }
+    if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    ts_set_num_threads(threads);
+    /* Models come from tools/ (architectures live in PyTorch); random
+     * weights are enough for timing. */
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && { [ -f '%s/fashion-cnn.pt' ] || /usr/bin/python3 tools/export_fashion_cnn.py "
+             "'%s/fashion-cnn.pt' >/dev/null; } && { [ -f '%s/preact_resnet18.pt' ] || /usr/bin/python3 "
+             "tools/export_models.py '%s' >/dev/null; }",
+             dir, dir, dir, dir, dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "recal bench: exporting the benchmark models into %s failed (run from the source tree, "
+                        "with python3-torch installed)\n", dir);
+        return EXIT_USER;
+    }
+    static const struct bench_model models[] = {
+        {"fashion-cnn 1x28x28", "fashion-cnn.pt", 1, 28, 28, {0.2860f}, {0.3530f}},
+        {"preact_resnet18 3x32x32", "preact_resnet18.pt", 3, 32, 32, {0.4914f, 0.4822f, 0.4465f},
+         {0.2471f, 0.2435f, 0.2616f}},
+        {"resnet50 3x224x224", "resnet50.pt", 3, 224, 224, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
+    };
+    const long n_ig[] = {quick ? 128 : 1024, quick ? 8 : 64, quick ? 0 : 4};
+    for (int k = 0; k < 3; k++) {
+        if (!n_ig[k]) continue;
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s", dir, models[k].file);
+        if (access(path, R_OK)) {
+            fprintf(stderr, "recal bench: %s missing (install python3-torchvision for ResNet-50); skipped\n", path);
+            continue;
+        }
+        ts_module *m = NULL;
+        if (ts_module_load(path, device, &m)) {
+            fprintf(stderr, "recal bench: %s: %s\n", path, ts_last_error());
+            return EXIT_USER;
+        }
+        int rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 5, threads, python);
+        if (!rc && k == 1) rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 3, threads, python);
+        if (!rc && k == 0) rc = bench_diffid(m, device, &models[k], path, n_ig[k] * 4, threads, python);
+        ts_module_free(m);
+        if (rc) return EXIT_INTERNAL;
+    }
+    return EXIT_OK;
+}

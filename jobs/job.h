@@ -54,6 +54,7 @@ struct job_method {
                                  image's pixel range (default 0.15) */
     double sigma;             /* same, absolute in [0,1] pixel units; > 0 overrides noise */
     int samples;              /* smoothgrad: N noisy samples (default 30) */
+    double epsilon;           /* agi: step size in pixel units (default 0.05) */
 };
 
 struct job_train {
@@ -80,6 +81,7 @@ struct job {
     int batch_size;           /* default 64 */
     long memory_budget_mb;    /* default 2048 */
     int shard_images;         /* default 256 */
+    long chunk_samples;       /* samples per forward+backward; 0 = measured at start (default) */
     int n_methods;
     struct job_method methods[JOB_MAX_METHODS];
     bool diffid;              /* metrics.diffid present */

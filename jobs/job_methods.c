@@ -86,7 +86,8 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
                        struct job_method *out)
 {
     static const char *const keys[] = {"name", "steps", "refs", "estimators", "objective",
-                                       "reference_compat", "baseline", "noise", "sigma", "samples"};
+                                       "reference_compat", "baseline", "noise", "sigma", "samples",
+                                       "epsilon"};
     static const char *const baselines[] = {"zero", "black"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
     char where[48];
@@ -96,7 +97,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         snprintf(what, sizeof what, "methods.%d", idx);
         return job_bad(e, m, what, "a mapping such as {name: ig_uniform}");
     }
-    if (job_check_keys(e, m, keys, 10, NULL, 0, "key", where))
+    if (job_check_keys(e, m, keys, 11, NULL, 0, "key", where))
         return -1;
     const struct job_node *v = job_map_get(m, "name", NULL);
     if (!v)
@@ -115,6 +116,12 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     /* Expected Gradients: one random α per reference (METHODS.md table). */
     if (out->kind == JOB_M_EG)
         out->steps = 1;
+    /* AGI: T = 5 target classes, K = 10 steps of ε = 0.05 (the paper's setting). */
+    out->epsilon = 0.05;
+    if (out->kind == JOB_M_AGI) {
+        out->refs = 5;
+        out->steps = 10;
+    }
 
     long long x;
     if ((v = job_map_get(m, "estimators", NULL)) &&
@@ -163,6 +170,14 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
             return -1;
         if (!(out->sigma > 0))
             return job_bad(e, v, "sigma", "a number > 0 (pixel units)");
+    }
+    if ((v = job_map_get(m, "epsilon", NULL))) {
+        if (out->kind != JOB_M_AGI)
+            return job_errf(e, v, "'epsilon' applies to agi only");
+        if (job_want_double(e, v, "epsilon", &out->epsilon))
+            return -1;
+        if (!(out->epsilon > 0))
+            return job_bad(e, v, "epsilon", "a number > 0 (pixel units)");
     }
     if ((v = job_map_get(m, "samples", NULL))) {
         if (out->kind != JOB_M_SMOOTHGRAD)

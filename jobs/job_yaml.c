@@ -223,14 +223,14 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     static const char *const keys[] = {"name", "seed", "device", "threads", "model",
                                        "dataset", "batch_size", "memory_budget_mb",
                                        "shard_images", "methods", "metrics", "outputs",
-                                       "train"};
+                                       "train", "chunk_samples"};
     static const char *const later[] = {"sweep"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb,
-              shard = j->shard_images;
+              shard = j->shard_images, chunk = 0;
 
-    if (job_check_keys(e, root, keys, 13, later, 1, "key", "top level"))
+    if (job_check_keys(e, root, keys, 14, later, 1, "key", "top level"))
         return -1;
     if ((v = job_map_get(root, "name", NULL)) && job_want_str(e, v, "name", j->name, sizeof j->name))
         return -1;
@@ -239,8 +239,10 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         opt_int(e, root, "threads", 0, INT_MAX, &threads) ||
         opt_int(e, root, "batch_size", 1, INT_MAX, &bs) ||
         opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem) ||
-        opt_int(e, root, "shard_images", 1, INT_MAX, &shard))
+        opt_int(e, root, "shard_images", 1, INT_MAX, &shard) ||
+        opt_int(e, root, "chunk_samples", 0, INT_MAX, &chunk))
         return -1;
+    j->chunk_samples = (long)chunk;
     j->seed = (uint64_t)seed;
     j->threads = (int)threads;
     j->batch_size = (int)bs;

@@ -19,13 +19,15 @@ static const char *HELP =
     "  --input X.npy          N×C×H×W float32, already normalized for the model\n"
     "  --labels L.npy         N explained classes (int); default: the model's prediction\n"
     "  --method NAME          random | input_grad | input_x_grad | smoothgrad | ig | ig_uniform |\n"
-    "                         ig_sg | ig_sq | eg (eg needs --references: training images)\n"
+    "                         ig_sg | ig_sq | eg | agi (eg needs --references: training images)\n"
     "  --estimator E          vanilla (default) | valid_ref | valid_ip (path methods)\n"
     "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
     "  --baseline B           ig: zero (default, 0 in model space) | black (normalize(0))\n"
     "  --noise F | --sigma S  ig_sg, ig_sq, smoothgrad: sigma = F x the image's pixel range\n"
     "                         (default 0.15), or S in pixel units\n"
     "  --samples N            smoothgrad: noisy samples (default 30)\n"
+    "  --epsilon E            agi: step size in pixel units (default 0.05); --refs = target\n"
+    "                         classes (default 5), --steps = steps (default 10)\n"
     "  --reference-compat     the reference implementation's reference pairing (METHODS.md)\n"
     "  --references REFS.npy  explicit references, R×C×H×W (shared) or N×R×C×H×W, in model space\n"
     "  --mean a,b,c --std a,b,c  the model's input normalization (pixel - mean) / std, used by the\n"
@@ -51,7 +53,7 @@ int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
                *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL;
     long refs = -1, steps = -1, samples = 30;
-    double noise = 0.15, sigma = 0;
+    double noise = 0.15, sigma = 0, epsilon = 0.05;
     const char *baseline = "zero";
     int compat = 0;
     unsigned long long seed = 0;
@@ -88,6 +90,7 @@ int cmd_attribute(int argc, char **argv) {
         OPT("--samples", samples = atol(v))
         OPT("--noise", noise = atof(v))
         OPT("--sigma", sigma = atof(v))
+        OPT("--epsilon", epsilon = atof(v))
         OPT("--baseline", baseline = v)
 #undef OPT
         if (!strcmp(argv[i], "--reference-compat")) {
@@ -102,7 +105,7 @@ int cmd_attribute(int argc, char **argv) {
         return EXIT_USER;
     }
     struct job_method jm = {.refs = 10, .steps = 5, .noise = noise, .sigma = sigma, .samples = (int)samples,
-                            .reference_compat = compat};
+                            .reference_compat = compat, .epsilon = epsilon};
     const char *names[JOB_M_COUNT];
     int kind = -1;
     for (int k = 0; k < JOB_M_COUNT; k++) {
@@ -117,6 +120,10 @@ int cmd_attribute(int argc, char **argv) {
     }
     jm.kind = (enum job_method_kind)kind;
     if (jm.kind == JOB_M_EG) jm.steps = 1;
+    if (jm.kind == JOB_M_AGI) {
+        jm.refs = 5;
+        jm.steps = 10;
+    }
     if (refs > 0) jm.refs = (int)refs;
     if (steps > 0) jm.steps = (int)steps;
     if (!strcasecmp(baseline, "black")) jm.baseline = JOB_BASE_BLACK;
@@ -134,19 +141,20 @@ int cmd_attribute(int argc, char **argv) {
         if (!strcasecmp(est, job_estimator_name((enum job_estimator)k))) e = k;
     int obj = !strcasecmp(objective, "logit") ? 0 : !strcasecmp(objective, "prob") ? 1 : !strcasecmp(objective, "contrast") ? 2 : -1;
     int path = jm.kind == JOB_M_IG || jm.kind == JOB_M_IG_UNIFORM || jm.kind == JOB_M_IG_SG || jm.kind == JOB_M_IG_SQ ||
-               jm.kind == JOB_M_EG;
+               jm.kind == JOB_M_EG || jm.kind == JOB_M_AGI;
     if (e > 0 && !path) {
-        fprintf(stderr, "recal attribute: --estimator %s needs a path method (ig, ig_uniform, ig_sg, ig_sq, eg)\n", est);
+        fprintf(stderr, "recal attribute: --estimator %s needs a path method (ig, ig_uniform, ig_sg, ig_sq, eg, agi)\n", est);
         return EXIT_USER;
     }
-    if (e < 0 || obj < 0 || jm.refs < 1 || jm.steps < 1 || jm.samples < 1 || !(jm.noise > 0) || jm.sigma < 0) {
+    if (e < 0 || obj < 0 || jm.refs < 1 || jm.steps < 1 || jm.samples < 1 || !(jm.noise > 0) || jm.sigma < 0 ||
+        !(jm.epsilon > 0)) {
         fprintf(stderr, "recal attribute: need --estimator vanilla|valid_ref|valid_ip, --objective logit|prob|contrast, "
                         "--refs >= 1, --steps >= 1, --samples >= 1, --noise > 0, --sigma >= 0\n");
         return EXIT_USER;
     }
     jm.objective = (enum job_objective)obj;
 
-    int code = EXIT_USER, device;
+    int code = EXIT_USER, device, ncls = 0;
     char err[2048];
     struct npy_array xa = {0}, la = {0}, ra = {0};
     float *x = NULL, *a = NULL, *rf = NULL, *lg = NULL;
@@ -194,6 +202,7 @@ int cmd_attribute(int argc, char **argv) {
             ts_tensor_free(out);
             goto out;
         }
+        ncls = (int)os[1];
         lg = malloc((size_t)(n * os[1] + 1) * sizeof *lg);
         ts_to_f32(out, lg, (size_t)(n * os[1]));
         ts_tensor_free(out);
@@ -220,7 +229,7 @@ int cmd_attribute(int argc, char **argv) {
             for (long i = 0; i < n; i++) y[i] = diffid_argmax(lg + i * os[1], (int)os[1]);
         }
     }
-    struct wk_method_ctx ctx = {.model = m, .device = device, .seed = seed, .chunk_samples = 256};
+    struct wk_method_ctx ctx = {.model = m, .device = device, .seed = seed, .chunk_samples = 256, .classes = ncls};
     float mv[3] = {0, 0, 0}, sv[3] = {1, 1, 1};
     int nm = mean_s ? parse_floats(mean_s, mv, 3) : (int)c, ns = std_s ? parse_floats(std_s, sv, 3) : (int)c;
     if (nm != c || ns != c || c > 3) {

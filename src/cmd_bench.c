@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chunk_tune.h"
 #include "cli.h"
 #include "diffid_batch.h"
 #include "engine.h"
@@ -58,42 +59,16 @@ static void fill_inputs(float *x, long n) {
     }
 }
 
-/* Plain forward+backward (grad=1) or forward (grad=0) of `samples` inputs in
- * chunks of `chunk`; returns seconds, or -1. */
-static double raw_pass(ts_module *m, int device, const struct bench_model *bm, long samples, long chunk, int grad) {
-    const long d = (long)bm->c * bm->h * bm->w;
-    float *x = malloc((size_t)(chunk * d) * sizeof *x);
-    int64_t *lab = calloc((size_t)chunk, sizeof *lab);
-    ts_tensor *xt = NULL, *lt = NULL;
-    double t = -1;
-    int64_t s4[4] = {chunk, bm->c, bm->h, bm->w}, s1[1] = {chunk};
-    if (!x || !lab) goto out;
-    fill_inputs(x, chunk * d);
-    if (ts_from_f32(x, s4, 4, device, &xt) || ts_from_i64(lab, s1, 1, device, &lt)) goto out;
-    double t0 = now_s();
-    for (long done = 0; done < samples; done += chunk) {
-        ts_tensor *g = NULL;
-        int rc = grad ? ts_objective_grad(m, xt, lt, TS_OBJ_LOGIT, &g, NULL) : ts_module_forward(m, xt, &g);
-        ts_tensor_free(g);
-        if (rc) goto out;
-    }
-    t = now_s() - t0;
-out:
-    free(x);
-    free(lab);
-    ts_tensor_free(xt);
-    ts_tensor_free(lt);
-    return t;
-}
-
+/* Seconds for `samples` plain forward+backward (grad = 1) or forward
+ * (grad = 0) passes at the best of a few chunk sizes. */
 static double best_raw(ts_module *m, int device, const struct bench_model *bm, long samples, int grad, long *best_chunk) {
-    static const long chunks[] = {32, 64, 128, 256};
+    static const long chunks[] = {16, 32, 64, 128, 256};
     double best = -1;
     for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
-        raw_pass(m, device, bm, chunks[i], chunks[i], grad); /* warm-up at this shape */
-        double t = raw_pass(m, device, bm, samples, chunks[i], grad);
-        if (t > 0 && (best < 0 || t < best)) {
-            best = t;
+        long reps = samples / chunks[i] > 0 ? samples / chunks[i] : 1;
+        double rate = wk_probe_rate(m, device, bm->c, bm->h, bm->w, chunks[i], grad, (int)reps);
+        if (rate > 0 && (best < 0 || samples / rate < best)) {
+            best = samples / rate;
             *best_chunk = chunks[i];
         }
     }
@@ -128,8 +103,10 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
                     int steps, int threads, int python) {
     const long d = (long)bm->c * bm->h * bm->w, B = 64;
     struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .estimators = 1u << JOB_EST_VALID_IP, .refs = refs, .steps = steps};
+    /* The engine's own choice: measured within the memory budget. */
+    long chunk_max = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048);
     struct wk_method_ctx ctx = {.model = m, .device = device, .seed = 0,
-                                .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048)};
+                                .chunk_samples = wk_tune_chunk(m, device, bm->c, bm->h, bm->w, chunk_max, 1, NULL)};
     memcpy(ctx.mean, bm->mean, sizeof ctx.mean);
     memcpy(ctx.std, bm->std, sizeof ctx.std);
     float *x = malloc((size_t)(B * d) * sizeof *x), *a = malloc((size_t)(B * d) * sizeof *a);
@@ -166,8 +143,8 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     if (python) python_baselines(path, bm, images, "ig", refs, steps, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     printf("{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, "
-           "\"images\": %ld, \"images_per_s\": %.3f",
-           refs, steps, bm->name, ts_device_name(device), threads, images, ips);
+           "\"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
+           refs, steps, bm->name, ts_device_name(device), threads, images, ips, ctx.chunk_samples);
     print_opt("raw_bound_images_per_s", raw_ips);
     printf(", \"raw_bound_chunk\": %ld", chunk);
     print_opt("ratio_to_raw_bound", raw_ips > 0 ? ips / raw_ips : -1);
@@ -196,7 +173,8 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     struct diffid_acc acc;
     char err[1024];
     int rc = -1;
-    long chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048);
+    long chunk = wk_tune_chunk(m, device, bm->c, bm->h, bm->w, wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048), 0,
+                               NULL);
     if (!x || !a || !orig || !y) goto out;
     fill_inputs(x, images * d);
     fill_inputs(a, images * d);

@@ -13,6 +13,7 @@ enum seed_purpose {
     SEED_NOISE = 4,
     SEED_TRAIN_SHUFFLE = 5,
     SEED_EG_INDEX = 6,    /* Expected Gradients: which training images */
+    SEED_AGI_TARGETS = 7, /* AGI: which adversarial target classes */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

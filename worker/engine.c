@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "diffid.h"
+#include "chunk_tune.h"
 #include "diffid_batch.h"
 #include "fsutil.h"
 #include "wk_pool.h"
@@ -14,9 +15,9 @@
  * size (forward+backward of small CNNs and ResNets at fp32 stays below it);
  * memory_budget_mb divided by that bounds a chunk. */
 #define WK_ACT_FACTOR 64
-/* On CPU, measured: chunks beyond a few hundred samples get slower (cache),
- * so the chunk is also capped there (issue #8 will measure per model). */
-#define WK_CPU_CHUNK_CAP 256
+/* Upper bounds of the measured search (chunk_tune.c): on CPU, chunks beyond
+ * a few hundred samples only got slower in every model measured so far. */
+#define WK_CPU_CHUNK_CAP 512
 #define WK_GPU_CHUNK_CAP 4096
 
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
@@ -89,11 +90,19 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
             goto fail;
         }
     }
+    /* The memory budget bounds the chunk; within it the size is measured
+     * (cmd_run makes every rank use rank 0's choice). */
     e->chunk_samples = wk_chunk_samples(e->device, e->ds.c, e->ds.h, e->ds.w, job->memory_budget_mb);
+    if (job->chunk_samples > 0) {
+        if (job->chunk_samples < e->chunk_samples) e->chunk_samples = job->chunk_samples;
+    } else {
+        e->chunk_samples = wk_tune_chunk(e->model, e->device, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples, 1, NULL);
+    }
     e->mctx.model = e->model;
     e->mctx.device = e->device;
     e->mctx.seed = job->seed;
     e->mctx.chunk_samples = e->chunk_samples;
+    e->mctx.classes = e->classes;
     for (int ch = 0; ch < e->ds.c && ch < 3; ch++) {
         e->mctx.mean[ch] = e->ds.mean[ch];
         e->mctx.std[ch] = e->ds.std[ch];
@@ -112,6 +121,11 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
 fail:
     wk_engine_close(e);
     return -1;
+}
+
+void wk_engine_set_chunk(struct wk_engine *e, long n) {
+    e->chunk_samples = n;
+    e->mctx.chunk_samples = n;
 }
 
 void wk_engine_close(struct wk_engine *e) {

@@ -50,5 +50,8 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
 /* Evaluate images [first, first+count); record must hold wk_record_len()
  * doubles and is overwritten. */
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen);
+/* Use n samples per forward+backward (every rank must use the same n, or
+ * float summation order differs between rank counts). */
+void wk_engine_set_chunk(struct wk_engine *e, long n);
 void wk_engine_close(struct wk_engine *e);
 #endif

@@ -120,6 +120,13 @@ def main():
                        model64, x64[i], int(labels[i]), torch.from_numpy(per[i]).double(),
                        oracle.sampled_alpha(42, i, R, 1), est))
 
+    # AGI: targets re-derived from the seed; T = 3 targets, K = 4 steps.
+    for est in ("vanilla", "valid_ref", "valid_ip"):
+        run_method(f"agi/{est} (seeded targets)", "agi", est, ["--refs", "3", "--steps", "4"] + norm,
+                   lambda i, est=est: oracle.agi(model64, x64[i], int(labels[i]),
+                                                 oracle.agi_targets(42, i, 10, int(labels[i]), 3), 4, 0.05,
+                                                 [mean], [std], est))
+
     # The reference implementation's pairing; and proof the check can fail:
     # the correct formula must differ from it here.
     for est in ("vanilla", "valid_ref", "valid_ip"):

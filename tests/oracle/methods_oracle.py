@@ -136,3 +136,51 @@ def smoothgrad(model, x, label, run_seed, image_id, n, mean, std, noise=0.15, si
                     dtype=torch.float32).double().view(n, *x.shape)
     s = noise_sigma(x, mean, std, noise, sigma)
     return sum(grad_at(model, x + s * e[i] / _chan(std)[0], label) for i in range(n)) / n
+
+
+SEED_AGI_TARGETS = 7
+
+
+def agi_targets(run_seed, image_id, classes, label, t):
+    """T distinct classes ≠ label: a partial Fisher–Yates driven by the
+    image's splitmix stream."""
+    pool = [c for c in range(classes) if c != label]
+    s = seed_for(run_seed, image_id, SEED_AGI_TARGETS)
+    for i in range(t):
+        s = splitmix(s)
+        j = i + s % (len(pool) - i)
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:t]
+
+
+def agi(model, x, label, targets, steps, eps, mean, std, estimator):
+    """AGI as METHODS.md states it: per target class, K steps of
+    x̃ ← clamp(x̃ + ε·sign(∂ log p_target/∂x̃), 0, 1) in pixel space, each adding
+    g(step point) ⊙ (previous − step point) in model space."""
+    m, s = _chan(mean)[0], _chan(std)[0]
+    px = x * s + m
+    van = torch.zeros_like(x)
+    num_ref, cnt_ref = torch.zeros_like(x), torch.zeros_like(x)
+    num_ip, cnt_ip = torch.zeros_like(x), torch.zeros_like(x)
+    for t in targets:
+        cur, per_target = px.clone(), torch.zeros_like(x)
+        for _ in range(steps):
+            z = ((cur - m) / s).detach().requires_grad_(True)
+            lp = torch.log_softmax(model(z.unsqueeze(0)), 1)[0, t]
+            (gt,) = torch.autograd.grad(lp, z)
+            nxt = torch.clamp(cur + eps * torch.sign(gt), 0, 1)
+            term = grad_at(model, (nxt - m) / s, label) * (cur - nxt) / s
+            van += term
+            per_target += term
+            keep = (term >= 0).double()
+            num_ip += keep * term
+            cnt_ip += keep
+            cur = nxt
+        keep = (per_target >= 0).double()
+        num_ref += keep * per_target
+        cnt_ref += keep
+    if estimator == "vanilla":
+        return van / len(targets)
+    if estimator == "valid_ref":
+        return num_ref / torch.clamp(cnt_ref, min=1)
+    return num_ip / torch.clamp(cnt_ip, min=1)

@@ -32,6 +32,7 @@ struct wk_method_ctx {
     int references_per_image;
     long references_r;       /* R of the explicit references */
     const struct ds_dataset *ref_ds; /* Expected Gradients draws references from it */
+    int classes;             /* the model's output classes (AGI picks targets among them) */
 };
 
 /* Any implemented method: fills out[e] (B·C·H·W floats) for every estimator
@@ -66,6 +67,10 @@ int wk_input_grad(const struct wk_method_ctx *ctx, const struct job_method *m, c
                   int times_input, float *out, char *err, size_t errlen);
 int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
                   float *out, char *err, size_t errlen);
+
+/* AGI: T = m->refs target classes, K = m->steps signed steps of m->epsilon. */
+int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+           float *out[JOB_EST_COUNT], char *err, size_t errlen);
 
 /* The random-attribution control: U[0,1) per element, seeded per image. */
 int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err,

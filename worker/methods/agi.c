@@ -1,0 +1,152 @@
+/* worker/methods/agi.c — Adversarial Gradient Integration (METHODS.md):
+ * for T target classes ≠ t, walk K signed-gradient steps on the
+ * unnormalized image toward the target (ascent on log p_target, clamped to
+ * [0,1]); every step adds g(step point) ⊙ (previous point − step point) for
+ * the explained objective. We follow the AGI paper: the path is cumulative
+ * and the model always sees normalized input.
+ *
+ * Estimators: vanilla = mean over targets of the per-target sums; valid_ref
+ * keeps per-target sums ≥ 0; valid_ip keeps per-step terms ≥ 0 — each
+ * divided elementwise by max(1, kept count). All T targets of all B images
+ * advance together: 2 backprops per step for B·T points, chunked. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "methods.h"
+#include "seed.h"
+#include "wk_pool.h"
+
+/* T distinct classes ≠ label from the image's own stream (a partial
+ * Fisher–Yates over the other classes). */
+static void pick_targets(uint64_t seed, int classes, int64_t label, int t, int64_t *out) {
+    int64_t pool[4096];
+    int n = 0;
+    for (int c = 0; c < classes && n < 4096; c++)
+        if (c != label) pool[n++] = c;
+    uint64_t s = seed;
+    for (int i = 0; i < t; i++) {
+        s = seed_mix(s);
+        int j = i + (int)(s % (uint64_t)(n - i));
+        int64_t tmp = pool[i];
+        pool[i] = pool[j];
+        pool[j] = tmp;
+        out[i] = pool[i];
+    }
+}
+
+/* Gradients of an objective at n host points (model space), chunked. */
+static int grads(const struct wk_method_ctx *ctx, int objective, const float *pts, const int64_t *lab, long n,
+                 int c, int h, int w, float *g_out, char *err, size_t errlen) {
+    const long d = (long)c * h * w;
+    long per = ctx->chunk_samples < 1 ? 1 : ctx->chunk_samples;
+    for (long i0 = 0; i0 < n; i0 += per) {
+        long k = n - i0 < per ? n - i0 : per;
+        struct wk_pool pool = {0};
+        ts_tensor *z, *l, *g;
+        int64_t s4[4] = {k, c, h, w}, s1[1] = {k};
+        WK_T(&pool, ts_from_f32(pts + i0 * d, s4, 4, ctx->device, &z), z);
+        WK_T(&pool, ts_from_i64(lab + i0, s1, 1, ctx->device, &l), l);
+        WK_T(&pool, ts_objective_grad(ctx->model, z, l, objective, &g, NULL), g);
+        WK_CHECK(ts_to_f32(g, g_out + i0 * d, (size_t)(k * d)));
+        wk_pool_free(&pool);
+        continue;
+    fail:
+        wk_pool_free(&pool);
+        return -1;
+    }
+    return 0;
+}
+
+int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+           float *out[JOB_EST_COUNT], char *err, size_t errlen) {
+    const long B = bt->b, T = m->refs, K = m->steps, hw = (long)bt->h * bt->w, D = bt->c * hw, P = B * T;
+    const float eps = (float)m->epsilon;
+    if (ctx->classes < 2 || T > ctx->classes - 1) {
+        snprintf(err, errlen, "agi: refs (target classes) = %ld but the model has only %d other classes", T,
+                 ctx->classes - 1);
+        return -1;
+    }
+    int rc = -1;
+    int64_t *tgt = malloc((size_t)P * sizeof *tgt), *lab = malloc((size_t)P * sizeof *lab);
+    float *cur = malloc((size_t)(P * D) * sizeof *cur), *nxt = malloc((size_t)(P * D) * sizeof *nxt);
+    float *zn = malloc((size_t)(P * D) * sizeof *zn), *g = malloc((size_t)(P * D) * sizeof *g);
+    float *psum = calloc((size_t)(P * D), sizeof *psum);          /* per-target sums (valid_ref) */
+    float *acc = calloc((size_t)(3 * B * D), sizeof *acc), *cnt = calloc((size_t)(2 * B * D), sizeof *cnt);
+    if (!tgt || !lab || !cur || !nxt || !zn || !g || !psum || !acc || !cnt) {
+        snprintf(err, errlen, "out of host memory for AGI paths (lower batch_size)");
+        goto out;
+    }
+    float *acc_van = acc, *acc_vr = acc + B * D, *acc_ip = acc + 2 * B * D, *cnt_vr = cnt, *cnt_ip = cnt + B * D;
+    for (long i = 0; i < B; i++) {
+        pick_targets(seed_for(ctx->seed, bt->ids[i], SEED_AGI_TARGETS), ctx->classes, bt->labels[i], (int)T,
+                     tgt + i * T);
+        for (long j = 0; j < T; j++) {
+            lab[i * T + j] = bt->labels[i];
+            for (int ch = 0; ch < bt->c; ch++)
+                for (long k = 0; k < hw; k++)
+                    cur[(i * T + j) * D + ch * hw + k] = bt->xh[i * D + ch * hw + k] * ctx->std[ch] + ctx->mean[ch];
+        }
+    }
+    for (long step = 0; step < K; step++) {
+        /* 1. direction: sign of ∂ log p_target / ∂x̃ (std > 0 keeps the sign of ∂/∂z) */
+        for (long p = 0; p < P; p++)
+            for (int ch = 0; ch < bt->c; ch++)
+                for (long k = 0; k < hw; k++)
+                    zn[p * D + ch * hw + k] = (cur[p * D + ch * hw + k] - ctx->mean[ch]) / ctx->std[ch];
+        if (grads(ctx, TS_OBJ_PROB, zn, tgt, P, bt->c, bt->h, bt->w, g, err, errlen)) goto out;
+        for (long q = 0; q < P * D; q++) {
+            float sgn = g[q] > 0 ? 1.0f : g[q] < 0 ? -1.0f : 0.0f;
+            float v = cur[q] + eps * sgn;
+            nxt[q] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
+        /* 2. the explained objective's gradient at the step point */
+        for (long p = 0; p < P; p++)
+            for (int ch = 0; ch < bt->c; ch++)
+                for (long k = 0; k < hw; k++)
+                    zn[p * D + ch * hw + k] = (nxt[p * D + ch * hw + k] - ctx->mean[ch]) / ctx->std[ch];
+        if (grads(ctx, (int)m->objective, zn, lab, P, bt->c, bt->h, bt->w, g, err, errlen)) goto out;
+        /* 3. term = g ⊙ (previous − step), both in model space */
+        for (long p = 0; p < P; p++) {
+            long i = p / T;
+            for (int ch = 0; ch < bt->c; ch++)
+                for (long k = 0; k < hw; k++) {
+                    long q = p * D + ch * hw + k, o = i * D + ch * hw + k;
+                    float term = g[q] * ((cur[q] - nxt[q]) / ctx->std[ch]);
+                    acc_van[o] += term;
+                    psum[q] += term;
+                    if (term >= 0) {
+                        acc_ip[o] += term;
+                        cnt_ip[o] += 1;
+                    }
+                }
+        }
+        float *t = cur;
+        cur = nxt;
+        nxt = t;
+    }
+    for (long p = 0; p < P; p++)
+        for (long k = 0; k < D; k++)
+            if (psum[p * D + k] >= 0) {
+                acc_vr[(p / T) * D + k] += psum[p * D + k];
+                cnt_vr[(p / T) * D + k] += 1;
+            }
+    for (long o = 0; o < B * D; o++) {
+        if (out[JOB_EST_VANILLA]) out[JOB_EST_VANILLA][o] = acc_van[o] / (float)T;
+        if (out[JOB_EST_VALID_REF]) out[JOB_EST_VALID_REF][o] = acc_vr[o] / (cnt_vr[o] > 1 ? cnt_vr[o] : 1);
+        if (out[JOB_EST_VALID_IP]) out[JOB_EST_VALID_IP][o] = acc_ip[o] / (cnt_ip[o] > 1 ? cnt_ip[o] : 1);
+    }
+    rc = 0;
+out:
+    free(tgt);
+    free(lab);
+    free(cur); /* cur and nxt may have swapped: still two distinct blocks */
+    free(nxt);
+    free(zn);
+    free(g);
+    free(psum);
+    free(acc);
+    free(cnt);
+    return rc;
+}

@@ -7,6 +7,7 @@
 #include <mpi.h>
 #include <stddef.h>
 
+#include "coord_book.h"
 #include "engine.h"
 
 struct coord_opts {
@@ -14,12 +15,25 @@ struct coord_opts {
     long shard_images;
     int progress_tty;     /* rank 0: redraw one progress line on stderr */
     double log_every_s;   /* otherwise a progress line every this many seconds */
+    struct coord_book *book; /* rank 0: per-shard records + journal; NULL on the others */
 };
 
-/* Run every shard of the plan over the communicator. On rank 0, total
- * (wk_record_len doubles) receives the sums. Returns 0 on every rank when
- * the run succeeded, -1 on every rank when any rank failed (rank 0's err
+enum { COORD_INTERRUPTED = 1 };
+
+/* Run every shard of the plan that the book does not hold yet over the
+ * communicator, journaling each before it counts. On rank 0, total
+ * (wk_record_len doubles) receives the sums in shard order. Returns 0 on
+ * every rank when every shard is done; COORD_INTERRUPTED on every rank when
+ * a signal (coord_catch_signals) stopped the hand-out and the finished
+ * shards are journaled; -1 on every rank when any rank failed (rank 0's err
  * then holds the first failure, prefixed with the rank). Collective. */
 int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, double *total, char *err,
               size_t errlen);
+
+/* SIGTERM, SIGINT, SIGUSR1 (Slurm's --signal=B:USR1@T, mpirun forwards
+ * USR1 as-is) ask for a clean stop: no new shards, in-flight ones finish
+ * and are journaled. Install on every rank; the handlers only set a flag. */
+int coord_catch_signals(void);
+/* The signal that asked for a stop, or 0. */
+int coord_stop_signal(void);
 #endif

@@ -4,10 +4,13 @@
  * own share of the compute runs on a second thread that takes shards from
  * the same counter under a mutex. The main thread polls with MPI_Iprobe and
  * sleeps between polls: a blocking receive would spin a core that the
- * compute threads need. */
+ * compute threads need. A finished shard is appended to the journal (and
+ * fsync'ed) before it counts; a stop signal ends the hand-out while the
+ * shards in flight finish, so they are journaled too. */
 #include "coord.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,32 +21,54 @@
 #include "shard_plan.h"
 
 enum { TAG_REQ = 11, TAG_ASSIGN = 12, TAG_ERR = 13 };
+/* A worker's request: [shard done or -1, stop asked, record...]. */
+enum { MSG_SHARD = 0, MSG_STOP = 1, MSG_RECORD = 2 };
 
 struct coord_state {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu;    /* the counters, flags and records below */
+    pthread_mutex_t jmu;   /* the journal: its fsync must not stall the MPI poll */
     struct wk_engine *e;
     const struct coord_opts *o;
+    struct coord_book *book;
     size_t len;
-    long n_shards, next, shards_done, images_done;
-    double *records;       /* n_shards × len */
-    int failed;
+    long n_shards, next, taken, shards_done, images_done, images_before;
+    int failed, stopping;
     char err[1100];
     int local_done;
 };
 
-static long take_shard(struct coord_state *st) {
-    pthread_mutex_lock(&st->mu);
-    long s = (!st->failed && st->next < st->n_shards) ? st->next++ : -1;
-    pthread_mutex_unlock(&st->mu);
-    return s;
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_stop_signal(int sig) {
+    if (!g_stop_signal) g_stop_signal = sig;
 }
 
-static void finish_shard(struct coord_state *st, long s, const double *rec) {
+int coord_catch_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART; /* file reads in the engine must not see EINTR */
+    const int sigs[] = {SIGTERM, SIGINT, SIGUSR1};
+    for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+        if (sigaction(sigs[i], &sa, NULL)) return -1;
+    return 0;
+}
+
+int coord_stop_signal(void) { return (int)g_stop_signal; }
+
+static long take_shard(struct coord_state *st) {
     pthread_mutex_lock(&st->mu);
-    memcpy(st->records + (size_t)s * st->len, rec, st->len * sizeof *rec);
-    st->shards_done++;
-    st->images_done += (long)rec[WK_REC_IMAGES];
+    long s = -1;
+    if (!st->failed && !st->stopping) {
+        while (st->next < st->n_shards && st->book->done[st->next]) st->next++; /* journaled earlier */
+        if (st->next < st->n_shards) {
+            s = st->next++;
+            st->taken++;
+        }
+    }
     pthread_mutex_unlock(&st->mu);
+    return s;
 }
 
 static void fail_run(struct coord_state *st, int rank, const char *msg) {
@@ -53,6 +78,45 @@ static void fail_run(struct coord_state *st, int rank, const char *msg) {
         snprintf(st->err, sizeof st->err, "rank %d: %s", rank, msg);
     }
     pthread_mutex_unlock(&st->mu);
+}
+
+/* Journal first, then count: a shard in the per-shard array is a shard on
+ * disk, so an interrupted run never reports one it would lose. */
+static void finish_shard(struct coord_state *st, long s, const double *rec) {
+    struct shard sh;
+    char err[1024];
+    if (shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh)) {
+        snprintf(err, sizeof err, "internal error: a result for shard %ld, outside the plan of %ld", s,
+                 st->n_shards);
+        fail_run(st, 0, err);
+        return;
+    }
+    pthread_mutex_lock(&st->jmu);
+    int rc = journal_append(&st->book->jn, s, sh.first, sh.count, rec, err, sizeof err);
+    pthread_mutex_unlock(&st->jmu);
+    if (rc) {
+        fail_run(st, 0, err);
+        return;
+    }
+    pthread_mutex_lock(&st->mu);
+    memcpy(st->book->records + (size_t)s * st->len, rec, st->len * sizeof *rec);
+    st->book->done[s] = 1;
+    st->shards_done++;
+    st->images_done += (long)rec[WK_REC_IMAGES];
+    pthread_mutex_unlock(&st->mu);
+}
+
+/* No new shards from now on; the ones handed out still finish. */
+static void begin_stop(struct coord_state *st, const char *why) {
+    pthread_mutex_lock(&st->mu);
+    int first = !st->stopping && !st->failed;
+    st->stopping = 1;
+    long in_flight = st->taken - st->shards_done;
+    pthread_mutex_unlock(&st->mu);
+    if (!first) return;
+    log_printf("stop asked (%s): no new shards; waiting for %ld in flight", why, in_flight);
+    fprintf(stderr, "%srecal: %s: no new shards; finishing the %ld in flight, then stopping\n",
+            st->o->progress_tty ? "\n" : "", why, in_flight);
 }
 
 static double now_s(void) {
@@ -84,12 +148,12 @@ static void *local_worker(void *arg) {
     return NULL;
 }
 
-
 static void show_progress(struct coord_state *st, double t0, int final) {
     pthread_mutex_lock(&st->mu);
-    long done = st->images_done, total = st->o->n_images;
+    long fresh = st->images_done, done = st->images_before + fresh, total = st->o->n_images;
     pthread_mutex_unlock(&st->mu);
-    double el = now_s() - t0, rate = el > 0 ? (double)done / el : 0;
+    /* The rate counts this session's images only: journaled ones cost nothing. */
+    double el = now_s() - t0, rate = el > 0 ? (double)fresh / el : 0;
     double eta = rate > 0 ? (double)(total - done) / rate : 0;
     char line[256];
     snprintf(line, sizeof line, "%ld/%ld images (%.1f%%)  %.1f images/s  elapsed %.0fs  ETA %.0fs", done, total,
@@ -111,9 +175,11 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     }
     int active = size - 1;
     double t0 = now_s(), last = t0;
-    double *buf = malloc((st->len + 1) * sizeof *buf);
+    double *buf = malloc((st->len + MSG_RECORD) * sizeof *buf);
     char msg[1024];
     for (;;) {
+        int sig = coord_stop_signal();
+        if (sig) begin_stop(st, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1");
         pthread_mutex_lock(&st->mu);
         int local_done = st->local_done;
         pthread_mutex_unlock(&st->mu);
@@ -141,10 +207,14 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
             active--;
             continue;
         }
-        /* TAG_REQ: [shard index done or -1, record...] */
-        MPI_Recv(buf, (int)st->len + 1, MPI_DOUBLE, status.MPI_SOURCE, TAG_REQ, comm, MPI_STATUS_IGNORE);
-        long done = (long)buf[0];
-        if (done >= 0) finish_shard(st, done, buf + 1);
+        MPI_Recv(buf, (int)st->len + MSG_RECORD, MPI_DOUBLE, status.MPI_SOURCE, TAG_REQ, comm, MPI_STATUS_IGNORE);
+        long done = (long)buf[MSG_SHARD];
+        if (done >= 0) finish_shard(st, done, buf + MSG_RECORD);
+        if (buf[MSG_STOP] != 0) { /* a signal reached that rank (e.g. srun --signal) */
+            char why[64];
+            snprintf(why, sizeof why, "signal on rank %d", status.MPI_SOURCE);
+            begin_stop(st, why);
+        }
         long next = take_shard(st);
         MPI_Send(&next, 1, MPI_LONG, status.MPI_SOURCE, TAG_ASSIGN, comm);
         if (next < 0) active--;
@@ -152,30 +222,32 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     pthread_join(th, NULL);
     free(buf);
     show_progress(st, t0, 1);
-    return st->failed ? -1 : 0;
+    if (st->failed) return -1;
+    return st->book->n_resumed + st->shards_done == st->n_shards ? 0 : COORD_INTERRUPTED;
 }
 
 static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, size_t len) {
-    double *buf = calloc(len + 1, sizeof *buf);
+    double *buf = calloc(len + MSG_RECORD, sizeof *buf);
     char err[1024];
     int rc = 0;
-    buf[0] = -1;
+    buf[MSG_SHARD] = -1;
     for (;;) {
         long s;
-        MPI_Send(buf, (int)len + 1, MPI_DOUBLE, 0, TAG_REQ, comm);
+        buf[MSG_STOP] = coord_stop_signal() != 0;
+        MPI_Send(buf, (int)len + MSG_RECORD, MPI_DOUBLE, 0, TAG_REQ, comm);
         MPI_Recv(&s, 1, MPI_LONG, 0, TAG_ASSIGN, comm, MPI_STATUS_IGNORE);
         if (s < 0) break;
         struct shard sh;
         shard_plan_get(o->n_images, o->shard_images, s, &sh);
         double t = now_s();
-        if (wk_engine_run(e, sh.first, sh.count, buf + 1, err, sizeof err)) {
+        if (wk_engine_run(e, sh.first, sh.count, buf + MSG_RECORD, err, sizeof err)) {
             log_printf("error: %s", err);
             MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, comm);
             rc = -1;
             break;
         }
         log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, now_s() - t);
-        buf[0] = (double)s;
+        buf[MSG_SHARD] = (double)s;
     }
     free(buf);
     return rc;
@@ -187,33 +259,38 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
     size_t len = wk_record_len(e);
-    int failed = 0;
+    int state = 0; /* 0 done, 1 interrupted, 2 failed: the worst wins everywhere */
     if (rank == 0) {
         struct coord_state st;
         memset(&st, 0, sizeof st);
         pthread_mutex_init(&st.mu, NULL);
+        pthread_mutex_init(&st.jmu, NULL);
         st.e = e;
         st.o = o;
+        st.book = o->book;
         st.len = len;
         st.n_shards = shard_plan_count(o->n_images, o->shard_images);
-        st.records = calloc((size_t)(st.n_shards ? st.n_shards : 1) * len, sizeof *st.records);
-        if (!st.records) {
-            failed = 1;
-            snprintf(err, errlen, "rank 0: out of memory for %ld shard records", st.n_shards);
-        } else if (coordinator(&st, comm, size)) {
-            failed = 1;
+        for (long s = 0; s < st.n_shards; s++)
+            if (st.book->done[s]) st.images_before += (long)st.book->records[(size_t)s * len + WK_REC_IMAGES];
+        st.book->images_resumed = st.images_before;
+        int rc = coordinator(&st, comm, size);
+        st.book->n_done = st.book->n_resumed + st.shards_done;
+        if (rc < 0) {
+            state = 2;
             snprintf(err, errlen, "%s", st.err);
+        } else if (rc == COORD_INTERRUPTED) {
+            state = 1;
         } else {
             memset(total, 0, len * sizeof *total);
             for (long s = 0; s < st.n_shards; s++)
-                for (size_t i = 0; i < len; i++) total[i] += st.records[(size_t)s * len + i];
+                for (size_t i = 0; i < len; i++) total[i] += st.book->records[(size_t)s * len + i];
         }
-        free(st.records);
+        pthread_mutex_destroy(&st.jmu);
         pthread_mutex_destroy(&st.mu);
     } else {
-        failed = worker(e, o, comm, len) != 0;
+        state = worker(e, o, comm, len) != 0 ? 2 : 0;
     }
-    int any = 0;
-    MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, comm);
-    return any ? -1 : 0;
+    int worst = 0;
+    MPI_Allreduce(&state, &worst, 1, MPI_INT, MPI_MAX, comm);
+    return worst == 2 ? -1 : worst == 1 ? COORD_INTERRUPTED : 0;
 }

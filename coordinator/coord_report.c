@@ -95,8 +95,9 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
               info->ranks);
     sb_printf(&b, "  \"accuracy\": %.10g,\n  \"device\": \"%s\",\n  \"libtorch\": \"%s\",\n",
               n > 0 ? total[WK_REC_CORRECT] / n : 0.0, info->device, info->libtorch);
-    sb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n", info->wall_seconds,
-              info->wall_seconds > 0 ? n / info->wall_seconds : 0.0);
+    sb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n  \"resumed_shards\": %ld,\n",
+              info->wall_seconds, info->wall_seconds > 0 ? (double)info->images_computed / info->wall_seconds : 0.0,
+              info->resumed_shards);
     sb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n  \"model\": ", job->dataset_name,
               job->split);
     sb_json_string(&b, job->model_path);

@@ -12,7 +12,9 @@ struct coord_run_info {
     int ranks;
     const char *device;
     const char *libtorch;
-    double wall_seconds;
+    double wall_seconds;     /* of this invocation */
+    long images_computed;    /* by this invocation (a resume skips journaled shards) */
+    long resumed_shards;     /* taken from the journal */
 };
 
 int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,

@@ -12,6 +12,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "mpi_util.h"
+#include "shard_plan.h"
 
 static const char *HELP =
     "usage: recal run CONFIG.yaml [--set key=value]... [--run-dir DIR] [--resume] [--limit N]\n"
@@ -23,7 +24,12 @@ static const char *HELP =
     "  --set key=value  override a config key by dotted path (dataset.limit=256, methods.0.steps=3)\n"
     "  --run-dir DIR    where results go (default runs/<name>-<date>-<time>-<config hash>)\n"
     "  --limit N        evaluate only the first N images (same as --set dataset.limit=N)\n"
-    "  --resume         continue a run in --run-dir (not in this version yet)\n";
+    "  --resume         continue the run in --run-dir: shards in its journal are not computed again\n"
+    "\n"
+    "Every finished shard is appended to RUN_DIR/journal before it counts. SIGTERM, SIGINT or\n"
+    "SIGUSR1 stop the hand-out of shards; those in flight finish and are journaled, and the run\n"
+    "exits 3 with the command that resumes it. Under mpirun prefer SIGUSR1 (forwarded as-is);\n"
+    "on SIGTERM/SIGINT mpirun kills the ranks after odls_base_sigkill_timeout (1 s by default).\n";
 
 static double now_s(void) {
     struct timespec ts;
@@ -31,13 +37,16 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Rank 0 picks and creates the run directory; refuses a non-empty one. */
-static int make_run_dir(const struct job *job, const char *given, char *dir, size_t n, char *run_id, size_t idn,
+/* Rank 0 picks the run directory, then prepares and locks it. */
+static int make_run_dir(const struct job *job, const char *given, const char *config, const char *const *sets,
+                        int n_sets, int resume, char *dir, size_t n, char *run_id, size_t idn, int *lock_fd,
                         char *err, size_t errlen) {
     if (given) {
         snprintf(dir, n, "%s", given);
-        const char *slash = strrchr(given, '/');
-        snprintf(run_id, idn, "%s", slash && slash[1] ? slash + 1 : given);
+        size_t len = strlen(dir);
+        while (len > 1 && dir[len - 1] == '/') dir[--len] = '\0';
+        const char *slash = strrchr(dir, '/');
+        snprintf(run_id, idn, "%s", slash && slash[1] ? slash + 1 : dir);
     } else {
         char stamp[32];
         time_t t = time(NULL);
@@ -47,16 +56,49 @@ static int make_run_dir(const struct job *job, const char *given, char *dir, siz
         snprintf(run_id, idn, "%s-%s-%.8s", job->name, stamp, job->sha256);
         snprintf(dir, n, "runs/%s", run_id);
     }
-    if (fs_dir_nonempty(dir)) {
-        snprintf(err, errlen,
-                 "%s: run directory exists and is not empty; pass a new --run-dir (resuming is not in this version "
-                 "yet), nothing was modified",
-                 dir);
-        return -1;
+    return coord_rundir_open(dir, config, sets, n_sets, resume, lock_fd, err, errlen);
+}
+
+/* RUN_DIR/chunk_samples remembers the chunk of a run: written when the run
+ * starts, read back by --resume (when present). */
+static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_t errlen) {
+    char path[2200], buf[32];
+    snprintf(path, sizeof path, "%s/chunk_samples", dir);
+    FILE *f = resume ? fopen(path, "r") : NULL;
+    if (f) {
+        long v = 0;
+        int ok = fscanf(f, "%ld", &v) == 1 && v > 0;
+        fclose(f);
+        if (ok) *chunk = v;
+        return 0;
     }
-    char logs[4200];
-    snprintf(logs, sizeof logs, "%s/logs", dir);
-    return fs_mkdirs(logs, err, errlen);
+    int n = snprintf(buf, sizeof buf, "%ld\n", *chunk);
+    return fs_write_atomic(path, buf, (size_t)n, err, errlen);
+}
+
+/* One argument, quoted for a POSIX shell when it needs it. */
+static void put_shell_arg(FILE *f, const char *a) {
+    if (a[0] && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=./,:@%") == strlen(a)) {
+        fprintf(f, " %s", a);
+        return;
+    }
+    fputs(" '", f);
+    for (; *a; a++) *a == '\'' ? fputs("'\\''", f) : fputc(*a, f);
+    fputc('\'', f);
+}
+
+/* The exact command that continues this run: same config and --set list,
+ * hence the same config sha256. */
+static void print_resume_hint(FILE *f, const char *config, const char *const *sets, int n_sets, const char *dir) {
+    fputs("recal run", f);
+    put_shell_arg(f, config);
+    for (int i = 0; i < n_sets; i++) {
+        fputs(" --set", f);
+        put_shell_arg(f, sets[i]);
+    }
+    fputs(" --run-dir", f);
+    put_shell_arg(f, dir);
+    fputs(" --resume\n", f);
 }
 
 int cmd_run(int argc, char **argv) {
@@ -104,26 +146,32 @@ int cmd_run(int argc, char **argv) {
         fputs(HELP, stderr);
         return EXIT_USER;
     }
+    if (resume && !run_dir_opt) {
+        fprintf(stderr, "recal run: --resume needs --run-dir DIR, the run directory to continue\n");
+        return EXIT_USER;
+    }
 
     int provided = 0, rank = 0, size = 1;
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    /* After MPI_Init, so ours are the handlers in place; every rank, since
+     * mpirun and srun signal each of them. */
+    coord_catch_signals();
     double t0 = now_s();
     int code = EXIT_USER, failed = 0;
     char err[2048] = "";
     static struct job job;
     static struct wk_engine eng;
-    int eng_open = 0;
+    int eng_open = 0, lock_fd = -1;
     double *total = NULL;
+    struct coord_book book;
+    memset(&book, 0, sizeof book);
+    book.jn.fd = -1;
 
     /* Every rank parses the config itself (cheap, and identical), so only
      * rank 0 needs to speak. */
     failed = job_load(config, sets, n_sets, &job, err, sizeof err) != 0;
-    if (!failed && resume) {
-        snprintf(err, sizeof err, "--resume is not available in this version yet; start a new run");
-        failed = 1;
-    }
     if (!failed && job.n_methods == 0) {
         snprintf(err, sizeof err, "%s: no methods to evaluate (a train-only config? use recal train)", config);
         failed = 1;
@@ -138,8 +186,9 @@ int cmd_run(int argc, char **argv) {
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
 
     char run_dir[2048] = "", run_id[512] = "";
-    if (rank == 0) failed = make_run_dir(&job, run_dir_opt, run_dir, sizeof run_dir, run_id, sizeof run_id, err,
-                                         sizeof err) != 0;
+    if (rank == 0)
+        failed = make_run_dir(&job, run_dir_opt, config, sets, n_sets, resume, run_dir, sizeof run_dir, run_id,
+                              sizeof run_id, &lock_fd, err, sizeof err) != 0;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(run_dir, (int)sizeof run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
     MPI_Bcast(run_id, (int)sizeof run_id, MPI_CHAR, 0, MPI_COMM_WORLD);
@@ -164,27 +213,65 @@ int cmd_run(int argc, char **argv) {
     failed = wk_engine_open(&eng, &job, err, sizeof err) != 0;
     eng_open = !failed;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+    /* Every rank takes rank 0's measured chunk, and a resumed run the chunk
+     * its first invocation measured: the chunk decides float summation
+     * order, so one run uses one. */
+    long chunk = eng.chunk_samples;
+    if (rank == 0) failed = keep_chunk(run_dir, resume, &chunk, err, sizeof err) != 0;
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+    MPI_Bcast(&chunk, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    wk_engine_set_chunk(&eng, chunk);
     log_printf("engine: %ld images, model %d classes, device %s, chunk %ld samples", eng.ds.n, eng.classes,
                ts_device_name(eng.device), eng.chunk_samples);
-    if (rank == 0)
+    if (rank == 0) {
+        struct journal_meta jm = {"", eng.ds.n, shard_plan_count(eng.ds.n, job.shard_images), job.shard_images,
+                                  wk_record_len(&eng)};
+        snprintf(jm.sha256, sizeof jm.sha256, "%s", job.sha256);
+        failed = coord_book_open(&book, run_dir, resume, &jm, err, sizeof err) != 0;
+    }
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+    if (rank == 0) {
         fprintf(stderr, "recal: %s, %ld images of %s/%s on %d rank(s), device %s -> %s\n", job.name, eng.ds.n,
                 job.dataset_name, job.split, size, ts_device_name(eng.device), run_dir);
+        if (book.jn.dropped_bytes)
+            fprintf(stderr, "recal: dropped a torn last journal record (%ld bytes); that shard is computed again\n",
+                    book.jn.dropped_bytes);
+        if (resume)
+            fprintf(stderr, "recal: resuming: %ld of %ld shards already done (journal), %ld to compute\n",
+                    book.n_resumed, book.n_shards, book.n_shards - book.n_resumed);
+    }
 
     total = calloc(wk_record_len(&eng), sizeof *total);
-    struct coord_opts co = {eng.ds.n, job.shard_images, rank == 0 && isatty(2), 10.0};
-    if (coord_run(&eng, &co, MPI_COMM_WORLD, total, err, sizeof err)) {
+    struct coord_opts co = {eng.ds.n, job.shard_images, rank == 0 && isatty(2), 10.0, rank == 0 ? &book : NULL};
+    int rc = coord_run(&eng, &co, MPI_COMM_WORLD, total, err, sizeof err);
+    if (rc < 0) {
         code = EXIT_USER;
         goto out;
     }
+    if (rc == COORD_INTERRUPTED) {
+        if (rank == 0) {
+            log_printf("interrupted: %ld of %ld shards done", book.n_done, book.n_shards);
+            fprintf(stderr, "interrupted: %ld of %ld shards done; resume with: ", book.n_done, book.n_shards);
+            print_resume_hint(stderr, config, sets, n_sets, run_dir);
+        }
+        code = EXIT_RESUMABLE;
+        goto out;
+    }
+    if (rank == 0 && resume)
+        log_printf("resume: %ld shards from the journal, %ld computed now", book.n_resumed,
+                   book.n_done - book.n_resumed);
     if (rank == 0) {
         struct coord_run_info info = {run_id, run_dir, size, ts_device_name(eng.device), ts_version(),
-                                      now_s() - t0};
+                                      now_s() - t0, (long)total[WK_REC_IMAGES] - book.images_resumed,
+                                      book.n_resumed};
         if (coord_write_metrics(&job, eng.slots, eng.n_slots, total, &info, err, sizeof err)) {
             fprintf(stderr, "recal run: %s\n", err);
             code = EXIT_USER;
         } else {
             coord_print_table(stdout, &job, eng.slots, eng.n_slots, total);
-            printf("\nwrote %s/metrics.json and metrics.csv (%.1f s)\n", run_dir, info.wall_seconds);
+            printf("\nwrote %s/metrics.json and metrics.csv (%.1f s", run_dir, info.wall_seconds);
+            if (resume) printf("; %ld of %ld shards from the journal", book.n_resumed, book.n_shards);
+            printf(")\n");
             code = EXIT_OK;
         }
     } else {
@@ -198,8 +285,10 @@ out:
         if (rank == 0) fprintf(stderr, "recal run: %s\n", err);
     }
     free(total);
+    coord_book_close(&book);
     if (eng_open) wk_engine_close(&eng);
     log_close();
+    if (lock_fd >= 0) close(lock_fd); /* the run is over: the next may start */
     MPI_Finalize();
     return code;
 }

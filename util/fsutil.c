@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -80,4 +81,52 @@ int fs_write_atomic(const char *path, const void *data, size_t n, char *err, siz
         return -1;
     }
     return 0;
+}
+
+int fs_fsync_parent(const char *path) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    /* Some filesystems refuse fsync on directories; the entry is then as
+     * durable as they make it, which is not an error of ours. */
+    int rc = fsync(fd) && errno != EINVAL && errno != EROFS ? -1 : 0;
+    close(fd);
+    return rc;
+}
+
+int fs_lock(const char *path, int create, char *err, size_t errlen) {
+    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0666);
+    if (fd < 0) {
+        if (errno == ENOENT && !create) return FS_LOCK_ABSENT;
+        snprintf(err, errlen, "%s: cannot open the lock file: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB)) {
+        int busy = errno == EWOULDBLOCK;
+        char who[256] = "";
+        ssize_t n = busy ? pread(fd, who, sizeof who - 1, 0) : -1;
+        who[n > 0 ? n : 0] = '\0';
+        who[strcspn(who, "\n")] = '\0';
+        if (busy)
+            snprintf(err, errlen, "%s", who[0] ? who : "pid ? on host ?");
+        else
+            snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
+        close(fd);
+        return busy ? FS_LOCK_BUSY : -1;
+    }
+    /* Name the holder for whoever finds the lock taken. */
+    char host[256] = "?", who[400];
+    gethostname(host, sizeof host - 1);
+    int n = snprintf(who, sizeof who, "pid %ld on host %s\n", (long)getpid(), host);
+    if (ftruncate(fd, 0) || pwrite(fd, who, (size_t)n, 0) != n) {
+        snprintf(err, errlen, "%s: cannot write the lock file: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
 }

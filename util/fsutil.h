@@ -10,4 +10,13 @@ int fs_dir_nonempty(const char *path);
 int fs_exists(const char *path);
 /* Write a whole file atomically: PATH.tmp, fsync, rename. */
 int fs_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);
+/* fsync the directory holding PATH, so a new entry in it survives a crash. */
+int fs_fsync_parent(const char *path);
+/* Take an exclusive flock(LOCK_NB) on PATH, created when create is set, and
+ * write "pid N on host H" into it. Returns the open fd, which holds the lock
+ * until closed or the process ends (a crash frees it); FS_LOCK_ABSENT when
+ * PATH is missing and !create; FS_LOCK_BUSY when another process holds it
+ * (err then holds that process's "pid N on host H"); -1 with a message. */
+enum { FS_LOCK_ABSENT = -2, FS_LOCK_BUSY = -3 };
+int fs_lock(const char *path, int create, char *err, size_t errlen);
 #endif

@@ -1,0 +1,164 @@
+/* coordinator/coord_book.c — see coord_book.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "coord_book.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "shard_plan.h"
+
+/* err holds the holder ("pid N on host H") on the way in. */
+static int in_use(const char *dir, char *err, size_t errlen) {
+    char holder[300];
+    snprintf(holder, sizeof holder, "%s", err);
+    snprintf(err, errlen,
+             "%s is in use by another recal run (%s): wait for it to end, or stop it (kill -TERM) and resume "
+             "with --resume",
+             dir, holder);
+    return -1;
+}
+
+/* config.yaml and overrides.txt say what made the directory; the journal
+ * header's sha256 is what a resume is checked against. */
+static int write_copies(const char *dir, const char *config, const char *const *sets, int n_sets, char *err,
+                        size_t errlen) {
+    char path[4200];
+    FILE *f = fopen(config, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read the config again: %s", config, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
+        n += r;
+        if (n == cap) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "%s: out of memory copying the config", config);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    int rc = fs_write_atomic(path, buf, n, err, errlen);
+    free(buf);
+    if (rc) return -1;
+    size_t total = 1;
+    for (int i = 0; i < n_sets; i++) total += strlen(sets[i]) + 1;
+    char *ov = malloc(total);
+    if (!ov) {
+        snprintf(err, errlen, "out of memory writing overrides.txt");
+        return -1;
+    }
+    size_t at = 0;
+    for (int i = 0; i < n_sets; i++) at += (size_t)sprintf(ov + at, "%s\n", sets[i]);
+    snprintf(path, sizeof path, "%s/overrides.txt", dir);
+    rc = fs_write_atomic(path, ov, at, err, errlen);
+    free(ov);
+    return rc;
+}
+
+int coord_rundir_open(const char *dir, const char *config, const char *const *sets, int n_sets, int resume,
+                      int *lock_fd, char *err, size_t errlen) {
+    char lock[4200], path[4200];
+    struct stat st;
+    *lock_fd = -1;
+    snprintf(lock, sizeof lock, "%s/.lock", dir);
+    if (resume) {
+        if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "%s: no such run directory, nothing to resume (drop --resume to start a new run)",
+                     dir);
+            return -1;
+        }
+        snprintf(path, sizeof path, "%s/journal", dir);
+        int fd = fs_lock(lock, 1, err, errlen);
+        if (fd == FS_LOCK_BUSY) return in_use(dir, err, errlen);
+        if (fd < 0) return -1;
+        if (!fs_exists(path)) {
+            close(fd);
+            snprintf(err, errlen,
+                     "%s has no journal, so nothing to resume (the run stopped before it planned its shards, or "
+                     "recal did not make it): start again with a new --run-dir",
+                     dir);
+            return -1;
+        }
+        snprintf(path, sizeof path, "%s/logs", dir);
+        if (fs_mkdirs(path, err, errlen)) {
+            close(fd);
+            return -1;
+        }
+        *lock_fd = fd;
+        return 0;
+    }
+    /* Look at an existing lock without creating one: a refused directory
+     * must be left exactly as it was. */
+    int fd = fs_lock(lock, 0, err, errlen);
+    if (fd == FS_LOCK_BUSY) return in_use(dir, err, errlen);
+    if (fd >= 0) close(fd);
+    if (fd == -1) return -1;
+    if (fs_dir_nonempty(dir)) {
+        snprintf(err, errlen,
+                 "%s: run directory exists and is not empty; pass a new --run-dir, or add --resume to continue "
+                 "the run in it (nothing was modified)",
+                 dir);
+        return -1;
+    }
+    snprintf(path, sizeof path, "%s/logs", dir);
+    if (fs_mkdirs(path, err, errlen)) return -1;
+    fd = fs_lock(lock, 1, err, errlen);
+    if (fd == FS_LOCK_BUSY) return in_use(dir, err, errlen); /* lost a race with a run just started */
+    if (fd < 0) return -1;
+    if (write_copies(dir, config, sets, n_sets, err, errlen)) {
+        close(fd);
+        return -1;
+    }
+    *lock_fd = fd;
+    return 0;
+}
+
+int coord_book_open(struct coord_book *b, const char *dir, int resume, const struct journal_meta *m, char *err,
+                    size_t errlen) {
+    memset(b, 0, sizeof *b);
+    b->jn.fd = -1;
+    b->n_shards = (long)m->n_shards;
+    b->len = (size_t)m->record_len;
+    size_t n = (size_t)(b->n_shards ? b->n_shards : 1);
+    b->records = calloc(n * b->len, sizeof *b->records);
+    b->done = calloc(n, 1);
+    if (!b->records || !b->done) {
+        snprintf(err, errlen, "rank 0: out of memory for %ld shard records", b->n_shards);
+        coord_book_close(b);
+        return -1;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/journal", dir);
+    int rc = resume ? journal_resume(&b->jn, path, m, b->records, b->done, &b->n_resumed, err, errlen)
+                    : journal_create(&b->jn, path, m, err, errlen);
+    if (rc) {
+        coord_book_close(b);
+        return -1;
+    }
+    b->n_done = b->n_resumed;
+    if (resume)
+        log_printf("resume: %ld of %ld shards already in the journal (%ld records)", b->n_resumed, b->n_shards,
+                   b->jn.n_records);
+    return 0;
+}
+
+void coord_book_close(struct coord_book *b) {
+    journal_close(&b->jn);
+    free(b->records);
+    free(b->done);
+    b->records = NULL;
+    b->done = NULL;
+}

@@ -1,0 +1,36 @@
+/* coordinator/coord_book.h — rank 0's files in the run directory: the lock
+ * that keeps a second run out, the copies of the config for humans, and the
+ * book of per-shard records backed by the journal. No MPI. */
+#ifndef RECAL_COORD_BOOK_H
+#define RECAL_COORD_BOOK_H
+#include <stddef.h>
+
+#include "journal.h"
+
+struct coord_book {
+    long n_shards;
+    size_t len;            /* doubles per record */
+    double *records;       /* n_shards × len, in shard order */
+    unsigned char *done;   /* n_shards flags: the record is in the journal */
+    long n_resumed;        /* shards found in the journal at the start */
+    long n_done;           /* shards done at the end of coord_run */
+    long images_resumed;   /* images in the n_resumed shards (set by coord_run) */
+    struct journal jn;
+};
+
+/* Prepare DIR for a run and lock it (RUN_DIR/.lock, held until *lock_fd is
+ * closed or the process ends). A new run needs DIR missing or empty and
+ * writes config.yaml (the config file's bytes) and overrides.txt (the --set
+ * list); a resume needs DIR/journal. A locked DIR is refused at once ("DIR
+ * is in use by another recal run (pid N on host H)"); a non-empty DIR
+ * without --resume is left untouched. 0, or -1 with a message. */
+int coord_rundir_open(const char *dir, const char *config, const char *const *sets, int n_sets, int resume,
+                      int *lock_fd, char *err, size_t errlen);
+
+/* Allocate the book and create DIR/journal, or with resume load it (same
+ * config and plan only) and pre-fill the done shards. 0, or -1 with a
+ * message. */
+int coord_book_open(struct coord_book *b, const char *dir, int resume, const struct journal_meta *m, char *err,
+                    size_t errlen);
+void coord_book_close(struct coord_book *b);
+#endif

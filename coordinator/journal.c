@@ -1,0 +1,292 @@
+/* coordinator/journal.c — see journal.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "fsutil.h"
+#include "log.h"
+#include "shard_plan.h"
+
+#define MAGIC_HEADER 0x484a4352u /* "RCJH" in a little-endian file */
+#define MAGIC_RECORD 0x524a4352u /* "RCJR" */
+#define RECORD_HEAD 40u          /* record bytes before the doubles */
+
+static uint32_t crc_of(const unsigned char *p, size_t n) {
+    uLong c = crc32(0L, Z_NULL, 0);
+    /* zlib takes uInt lengths; records stay far below 4 GiB, but be exact. */
+    while (n > 0) {
+        uInt k = n > 0x40000000u ? 0x40000000u : (uInt)n;
+        c = crc32(c, p, k);
+        p += k;
+        n -= k;
+    }
+    return (uint32_t)c;
+}
+
+/* Serialization helpers: memcpy keeps unaligned access defined. */
+static unsigned char *put(unsigned char *p, const void *v, size_t n) {
+    memcpy(p, v, n);
+    return p + n;
+}
+static const unsigned char *get(const unsigned char *p, void *v, size_t n) {
+    memcpy(v, p, n);
+    return p + n;
+}
+
+static void encode_header(unsigned char *b, const struct journal_meta *m) {
+    uint32_t magic = MAGIC_HEADER, version = JOURNAL_VERSION;
+    char sha[64];
+    memset(sha, '0', sizeof sha);
+    memcpy(sha, m->sha256, strnlen(m->sha256, sizeof sha));
+    unsigned char *p = put(b, &magic, 4);
+    p = put(p, &version, 4);
+    p = put(p, sha, 64);
+    p = put(p, &m->n_images, 8);
+    p = put(p, &m->n_shards, 8);
+    p = put(p, &m->shard_images, 8);
+    p = put(p, &m->record_len, 8);
+    uint32_t crc = crc_of(b, (size_t)(p - b));
+    put(p, &crc, 4);
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int init_handle(struct journal *j, const char *path, const struct journal_meta *m, char *err,
+                       size_t errlen) {
+    memset(j, 0, sizeof *j);
+    j->fd = -1;
+    snprintf(j->path, sizeof j->path, "%s", path);
+    j->meta = *m;
+    j->buf = malloc(JOURNAL_RECORD_BYTES(m->record_len));
+    if (!j->buf) {
+        snprintf(err, errlen, "%s: out of memory for a journal record", path);
+        return -1;
+    }
+    return 0;
+}
+
+int journal_create(struct journal *j, const char *path, const struct journal_meta *m, char *err, size_t errlen) {
+    if (init_handle(j, path, m, err, errlen)) return -1;
+    j->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0666);
+    if (j->fd < 0) {
+        snprintf(err, errlen, "%s: cannot create the journal: %s", path, strerror(errno));
+        journal_close(j);
+        return -1;
+    }
+    unsigned char hdr[JOURNAL_HEADER_BYTES];
+    encode_header(hdr, m);
+    if (write_all(j->fd, hdr, sizeof hdr) || fsync(j->fd) || fs_fsync_parent(path)) {
+        snprintf(err, errlen, "%s: cannot write the journal: %s (free disk space and start again)", path,
+                 strerror(errno));
+        journal_close(j);
+        return -1;
+    }
+    return 0;
+}
+
+/* The header must be ours and describe the same job and plan. */
+static int check_header(const struct journal *j, const unsigned char *b, size_t size, char *err, size_t errlen) {
+    uint32_t magic, version, crc;
+    char sha[65];
+    struct journal_meta f;
+    if (size < JOURNAL_HEADER_BYTES) {
+        snprintf(err, errlen, "%s: %zu bytes, shorter than a journal header: not a recal journal (use a new --run-dir)",
+                 j->path, size);
+        return -1;
+    }
+    const unsigned char *p = get(b, &magic, 4);
+    p = get(p, &version, 4);
+    p = get(p, sha, 64);
+    sha[64] = '\0';
+    p = get(p, &f.n_images, 8);
+    p = get(p, &f.n_shards, 8);
+    p = get(p, &f.shard_images, 8);
+    p = get(p, &f.record_len, 8);
+    get(p, &crc, 4);
+    if (magic != MAGIC_HEADER || version != JOURNAL_VERSION) {
+        snprintf(err, errlen,
+                 "%s: not a version-%u recal journal (magic %08" PRIx32 ", version %" PRIu32 "): use a new --run-dir",
+                 j->path, JOURNAL_VERSION, magic, version);
+        return -1;
+    }
+    if (crc != crc_of(b, (size_t)(p - b))) {
+        snprintf(err, errlen, "%s: journal corrupt at its header (byte offset 0): use a new --run-dir", j->path);
+        return -1;
+    }
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", j->path);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    if (strcmp(sha, j->meta.sha256) != 0) {
+        snprintf(err, errlen,
+                 "%s was made by config sha256 %s; this config is %s: use a new --run-dir (or resume with the "
+                 "same config file and --set/--limit values)",
+                 dir, sha, j->meta.sha256);
+        return -1;
+    }
+    if (f.n_images != j->meta.n_images || f.n_shards != j->meta.n_shards ||
+        f.shard_images != j->meta.shard_images || f.record_len != j->meta.record_len) {
+        snprintf(err, errlen,
+                 "%s was planned as %" PRId64 " images in %" PRId64 " shards of %" PRId64 " (record %" PRIu64
+                 " doubles); this run plans %" PRId64 " in %" PRId64 " of %" PRId64 " (record %" PRIu64
+                 "): the dataset or the program changed, use a new --run-dir",
+                 dir, f.n_images, f.n_shards, f.shard_images, f.record_len, j->meta.n_images, j->meta.n_shards,
+                 j->meta.shard_images, j->meta.record_len);
+        return -1;
+    }
+    return 0;
+}
+
+/* 0 when the record at b is intact and belongs to the plan (fills *shard),
+ * 1 when its checksum or framing is bad, 2 when intact but off-plan. */
+static int check_record(const struct journal *j, const unsigned char *b, int64_t *shard) {
+    size_t len = (size_t)j->meta.record_len, body = RECORD_HEAD + 8 * len;
+    uint32_t magic, version, crc;
+    int64_t first, count;
+    uint64_t rlen;
+    const unsigned char *p = get(b, &magic, 4);
+    p = get(p, &version, 4);
+    p = get(p, shard, 8);
+    p = get(p, &first, 8);
+    p = get(p, &count, 8);
+    get(p, &rlen, 8);
+    get(b + body, &crc, 4);
+    if (magic != MAGIC_RECORD || version != JOURNAL_VERSION || rlen != j->meta.record_len || crc != crc_of(b, body))
+        return 1;
+    struct shard sh;
+    if (shard_plan_get((long)j->meta.n_images, (long)j->meta.shard_images, (long)*shard, &sh) ||
+        sh.first != first || sh.count != count)
+        return 2;
+    return 0;
+}
+
+static int read_file(const char *path, int fd, unsigned char **out, size_t *size, char *err, size_t errlen) {
+    struct stat st;
+    if (fstat(fd, &st)) {
+        snprintf(err, errlen, "%s: cannot stat: %s", path, strerror(errno));
+        return -1;
+    }
+    *size = (size_t)st.st_size;
+    *out = malloc(*size ? *size : 1);
+    if (!*out) {
+        snprintf(err, errlen, "%s: out of memory reading %zu bytes", path, *size);
+        return -1;
+    }
+    size_t got = 0;
+    while (got < *size) {
+        ssize_t r = pread(fd, *out + got, *size - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            snprintf(err, errlen, "%s: read failed: %s", path, r < 0 ? strerror(errno) : "file shrank");
+            return -1;
+        }
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+int journal_resume(struct journal *j, const char *path, const struct journal_meta *m, double *records,
+                   unsigned char *done, long *n_done, char *err, size_t errlen) {
+    *n_done = 0;
+    if (init_handle(j, path, m, err, errlen)) return -1;
+    j->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
+    if (j->fd < 0) {
+        snprintf(err, errlen, "%s: cannot open the journal: %s (nothing to resume? start without --resume)", path,
+                 strerror(errno));
+        journal_close(j);
+        return -1;
+    }
+    unsigned char *b = NULL;
+    size_t size = 0;
+    int rc = read_file(path, j->fd, &b, &size, err, errlen);
+    if (!rc) rc = check_header(j, b, size, err, errlen);
+    size_t rb = JOURNAL_RECORD_BYTES(m->record_len), off = JOURNAL_HEADER_BYTES, len = (size_t)m->record_len;
+    while (!rc && off < size) {
+        int64_t s = -1;
+        int bad = off + rb > size ? 1 : check_record(j, b + off, &s);
+        if (bad == 1 && off + rb >= size) { /* a write cut short by a crash or a full disk */
+            log_printf("journal %s: dropping a torn last record (%zu bytes at offset %zu); its shard will be "
+                       "computed again", path, size - off, off);
+            j->dropped_bytes = (long)(size - off);
+            break;
+        }
+        if (bad) {
+            snprintf(err, errlen,
+                     "%s: journal corrupt at record %ld (byte offset %zu)%s: the run directory was damaged; start "
+                     "again with a new --run-dir",
+                     path, j->n_records + 1, off, bad == 2 ? ", a shard outside the plan" : "");
+            rc = -1;
+            break;
+        }
+        /* A shard is journaled once; a repeat (never written by this
+         * version) must not be counted twice, so the first copy stands. */
+        if (!done[s]) {
+            memcpy(records + (size_t)s * len, b + off + RECORD_HEAD, len * sizeof *records);
+            done[s] = 1;
+            ++*n_done;
+        } else {
+            log_printf("journal %s: shard %" PRId64 " appears twice; keeping its first record", path, s);
+        }
+        j->n_records++;
+        off += rb;
+    }
+    free(b);
+    if (!rc && j->dropped_bytes && (ftruncate(j->fd, (off_t)off) || fsync(j->fd))) {
+        snprintf(err, errlen, "%s: cannot cut the torn last record: %s", path, strerror(errno));
+        rc = -1;
+    }
+    if (rc) journal_close(j);
+    return rc;
+}
+
+int journal_append(struct journal *j, int64_t shard, int64_t first, int64_t count, const double *rec, char *err,
+                   size_t errlen) {
+    uint32_t magic = MAGIC_RECORD, version = JOURNAL_VERSION;
+    size_t body = RECORD_HEAD + 8 * (size_t)j->meta.record_len;
+    unsigned char *p = put(j->buf, &magic, 4);
+    p = put(p, &version, 4);
+    p = put(p, &shard, 8);
+    p = put(p, &first, 8);
+    p = put(p, &count, 8);
+    p = put(p, &j->meta.record_len, 8);
+    put(p, rec, 8 * (size_t)j->meta.record_len);
+    uint32_t crc = crc_of(j->buf, body);
+    put(j->buf + body, &crc, 4);
+    off_t before = lseek(j->fd, 0, SEEK_END);
+    if (write_all(j->fd, j->buf, body + 4) || fsync(j->fd)) {
+        int e = errno;
+        /* Leave no half record for the next append to follow. */
+        if (before >= 0 && ftruncate(j->fd, before) == 0) fsync(j->fd);
+        snprintf(err, errlen, "%s: cannot journal shard %" PRId64 ": %s (free disk space, then resume with --resume)",
+                 j->path, shard, strerror(e));
+        return -1;
+    }
+    j->n_records++;
+    return 0;
+}
+
+void journal_close(struct journal *j) {
+    if (j->fd >= 0) close(j->fd);
+    j->fd = -1;
+    free(j->buf);
+    j->buf = NULL;
+}

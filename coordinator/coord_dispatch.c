@@ -9,6 +9,8 @@
  * shards in flight finish, so they are journaled too. */
 #include "coord.h"
 
+#include "clock.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -119,12 +121,6 @@ static void begin_stop(struct coord_state *st, const char *why) {
             st->o->progress_tty ? "\n" : "", why, in_flight);
 }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void *local_worker(void *arg) {
     struct coord_state *st = arg;
     double *rec = malloc(st->len * sizeof *rec);
@@ -133,12 +129,12 @@ static void *local_worker(void *arg) {
     for (long s; rec && (s = take_shard(st)) >= 0;) {
         struct shard sh;
         shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh);
-        double t = now_s();
+        double t = clock_now_s();
         if (wk_engine_run(st->e, sh.first, sh.count, rec, err, sizeof err)) {
             fail_run(st, 0, err);
             break;
         }
-        log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, now_s() - t);
+        log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, clock_now_s() - t);
         finish_shard(st, s, rec);
     }
     free(rec);
@@ -153,7 +149,7 @@ static void show_progress(struct coord_state *st, double t0, int final) {
     long fresh = st->images_done, done = st->images_before + fresh, total = st->o->n_images;
     pthread_mutex_unlock(&st->mu);
     /* The rate counts this session's images only: journaled ones cost nothing. */
-    double el = now_s() - t0, rate = el > 0 ? (double)fresh / el : 0;
+    double el = clock_now_s() - t0, rate = el > 0 ? (double)fresh / el : 0;
     double eta = rate > 0 ? (double)(total - done) / rate : 0;
     char line[256];
     snprintf(line, sizeof line, "%ld/%ld images (%.1f%%)  %.1f images/s  elapsed %.0fs  ETA %.0fs", done, total,
@@ -174,7 +170,7 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
         return -1;
     }
     int active = size - 1;
-    double t0 = now_s(), last = t0;
+    double t0 = clock_now_s(), last = t0;
     double *buf = malloc((st->len + MSG_RECORD) * sizeof *buf);
     char msg[1024];
     for (;;) {
@@ -188,7 +184,7 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
         MPI_Status status;
         if (active > 0) MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &status);
         if (!flag) {
-            double t = now_s();
+            double t = clock_now_s();
             if ((st->o->progress_tty && t - last > 0.5) || t - last > st->o->log_every_s) {
                 show_progress(st, t0, 0);
                 last = t;
@@ -239,14 +235,14 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
         if (s < 0) break;
         struct shard sh;
         shard_plan_get(o->n_images, o->shard_images, s, &sh);
-        double t = now_s();
+        double t = clock_now_s();
         if (wk_engine_run(e, sh.first, sh.count, buf + MSG_RECORD, err, sizeof err)) {
             log_printf("error: %s", err);
             MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, comm);
             rc = -1;
             break;
         }
-        log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, now_s() - t);
+        log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, clock_now_s() - t);
         buf[MSG_SHARD] = (double)s;
     }
     free(buf);

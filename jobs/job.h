@@ -81,7 +81,8 @@ struct job {
     int batch_size;           /* default 64 */
     long memory_budget_mb;    /* default 2048 */
     int shard_images;         /* default 256 */
-    long chunk_samples;       /* samples per forward+backward; 0 = measured at start (default) */
+    long chunk_samples;       /* samples per forward+backward: N; 0 = from memory_budget_mb
+                                 (default); -1 = measured at start ("auto") */
     int n_methods;
     struct job_method methods[JOB_MAX_METHODS];
     bool diffid;              /* metrics.diffid present */

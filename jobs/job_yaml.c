@@ -239,8 +239,13 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         opt_int(e, root, "threads", 0, INT_MAX, &threads) ||
         opt_int(e, root, "batch_size", 1, INT_MAX, &bs) ||
         opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem) ||
-        opt_int(e, root, "shard_images", 1, INT_MAX, &shard) ||
-        opt_int(e, root, "chunk_samples", 0, INT_MAX, &chunk))
+        opt_int(e, root, "shard_images", 1, INT_MAX, &shard))
+        return -1;
+    /* chunk_samples: N, 0 (from memory_budget_mb) or "auto" (measured). */
+    if ((v = job_map_get(root, "chunk_samples", NULL)) && v->kind == JOB_N_SCALAR && v->text &&
+        !job_casecmp(v->text, "auto"))
+        chunk = -1;
+    else if (opt_int(e, root, "chunk_samples", 0, INT_MAX, &chunk))
         return -1;
     j->chunk_samples = (long)chunk;
     j->seed = (uint64_t)seed;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "chunk_tune.h"
 #include "cli.h"
 #include "diffid_batch.h"
@@ -36,12 +37,6 @@ struct bench_model {
     int c, h, w;
     float mean[3], std[3];
 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double peak_rss_mb(void) {
     struct rusage ru;
@@ -103,10 +98,9 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
                     int steps, int threads, int python) {
     const long d = (long)bm->c * bm->h * bm->w, B = 64;
     struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .estimators = 1u << JOB_EST_VALID_IP, .refs = refs, .steps = steps};
-    /* The engine's own choice: measured within the memory budget. */
-    long chunk_max = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048);
+    /* The engine's default choice: from the memory budget. */
     struct wk_method_ctx ctx = {.model = m, .device = device, .seed = 0,
-                                .chunk_samples = wk_tune_chunk(m, device, bm->c, bm->h, bm->w, chunk_max, 1, NULL)};
+                                .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048)};
     memcpy(ctx.mean, bm->mean, sizeof ctx.mean);
     memcpy(ctx.std, bm->std, sizeof ctx.std);
     float *x = malloc((size_t)(B * d) * sizeof *x), *a = malloc((size_t)(B * d) * sizeof *a);
@@ -118,7 +112,7 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     double t = 0;
     for (int pass = 0; pass < 2; pass++) { /* pass 0: warm-up on 2 images */
         long todo = pass ? images : 2;
-        double t0 = now_s();
+        double t0 = clock_now_s();
         for (long i0 = 0; i0 < todo; i0 += B) {
             long b = todo - i0 < B ? todo - i0 : B;
             ts_tensor *xt = NULL;
@@ -135,7 +129,7 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
                 goto out;
             }
         }
-        t = now_s() - t0;
+        t = clock_now_s() - t0;
     }
     long chunk = 0;
     double raw = best_raw(m, device, bm, images * refs * steps, 1, &chunk);
@@ -173,21 +167,20 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     struct diffid_acc acc;
     char err[1024];
     int rc = -1;
-    long chunk = wk_tune_chunk(m, device, bm->c, bm->h, bm->w, wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048), 0,
-                               NULL);
+    long chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048);
     if (!x || !a || !orig || !y) goto out;
     fill_inputs(x, images * d);
     fill_inputs(a, images * d);
     for (long i = 0; i < images; i++) orig[i] = 1.0f;
     memset(&acc, 0, sizeof acc);
     wk_diffid_batch(m, device, 10, bm->c, bm->h, bm->w, chunk, ratios, 9, x, a, y, orig, 2, &acc, err, sizeof err);
-    double t0 = now_s();
+    double t0 = clock_now_s();
     if (wk_diffid_batch(m, device, 10, bm->c, bm->h, bm->w, chunk, ratios, 9, x, a, y, orig, images, &acc, err,
                         sizeof err)) {
         fprintf(stderr, "recal bench: %s\n", err);
         goto out;
     }
-    double t = now_s() - t0;
+    double t = clock_now_s() - t0;
     long best_chunk = 0;
     double raw = best_raw(m, device, bm, images * 18, 0, &best_chunk);
     double ref = -1, cap = -1;

@@ -6,6 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "coord.h"
 #include "coord_report.h"
@@ -30,12 +31,6 @@ static const char *HELP =
     "SIGUSR1 stop the hand-out of shards; those in flight finish and are journaled, and the run\n"
     "exits 3 with the command that resumes it. Under mpirun prefer SIGUSR1 (forwarded as-is);\n"
     "on SIGTERM/SIGINT mpirun kills the ranks after odls_base_sigkill_timeout (1 s by default).\n";
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Rank 0 picks the run directory, then prepares and locks it. */
 static int make_run_dir(const struct job *job, const char *given, const char *config, const char *const *sets,
@@ -158,7 +153,7 @@ int cmd_run(int argc, char **argv) {
     /* After MPI_Init, so ours are the handlers in place; every rank, since
      * mpirun and srun signal each of them. */
     coord_catch_signals();
-    double t0 = now_s();
+    double t0 = clock_now_s();
     int code = EXIT_USER, failed = 0;
     char err[2048] = "";
     static struct job job;
@@ -262,7 +257,7 @@ int cmd_run(int argc, char **argv) {
                    book.n_done - book.n_resumed);
     if (rank == 0) {
         struct coord_run_info info = {run_id, run_dir, size, ts_device_name(eng.device), ts_version(),
-                                      now_s() - t0, (long)total[WK_REC_IMAGES] - book.images_resumed,
+                                      clock_now_s() - t0, (long)total[WK_REC_IMAGES] - book.images_resumed,
                                       book.n_resumed};
         if (coord_write_metrics(&job, eng.slots, eng.n_slots, total, &info, err, sizeof err)) {
             fprintf(stderr, "recal run: %s\n", err);

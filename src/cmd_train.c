@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "cli.h"
 #include "dataset.h"
 #include "job.h"
@@ -22,12 +23,6 @@ static const char *HELP =
     "momentum (train.epochs, train.lr, train.momentum, train.weight_decay, train.batch_size),\n"
     "report test accuracy after every epoch, and save the trained model to train.out.\n"
     "The data order comes from `seed`, so a run is repeatable for a given thread count.\n";
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Fisher–Yates with a splitmix64 stream seeded per (seed, epoch). */
 static void shuffle(long *idx, long n, uint64_t seed) {
@@ -168,7 +163,7 @@ int cmd_train(int argc, char **argv) {
             ts_device_name(device));
     double test_acc = 0;
     for (int ep = 0; ep < tr->epochs; ep++) {
-        double t0 = now_s(), loss = 0;
+        double t0 = clock_now_s(), loss = 0;
         int64_t correct = 0;
         shuffle(order, train.n, seed_for(job.seed, ep, SEED_TRAIN_SHUFFLE));
         ts_module_set_train(m, 1);
@@ -200,7 +195,7 @@ int cmd_train(int argc, char **argv) {
             goto out;
         }
         printf("epoch %d/%d: loss %.4f  train acc %.4f  test acc %.4f  (%.1f s)\n", ep + 1, tr->epochs,
-               loss / (double)train.n, (double)correct / (double)train.n, test_acc, now_s() - t0);
+               loss / (double)train.n, (double)correct / (double)train.n, test_acc, clock_now_s() - t0);
         fflush(stdout);
     }
     /* Save next to the target and rename: a half-written model is never

@@ -1,15 +1,11 @@
 /* worker/chunk_tune.c — see chunk_tune.h. */
 #include "chunk_tune.h"
 
+#include "clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double wk_probe_rate(ts_module *m, int device, int c, int h, int w, long n, int grad, int reps) {
     const long d = (long)c * h * w;
@@ -24,13 +20,13 @@ double wk_probe_rate(ts_module *m, int device, int c, int h, int w, long n, int 
     if (ts_from_f32(x, s4, 4, device, &xt) || ts_from_i64(lab, s1, 1, device, &lt)) goto out;
     double t0 = 0;
     for (int r = -1; r < reps; r++) {
-        if (r == 0) t0 = now_s();
+        if (r == 0) t0 = clock_now_s();
         ts_tensor *g = NULL;
         int rc = grad ? ts_objective_grad(m, xt, lt, TS_OBJ_LOGIT, &g, NULL) : ts_module_forward(m, xt, &g);
         ts_tensor_free(g);
         if (rc) goto out;
     }
-    rate = (double)(n * reps) / (now_s() - t0);
+    rate = (double)(n * reps) / (clock_now_s() - t0);
 out:
     free(x);
     free(lab);

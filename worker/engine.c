@@ -15,9 +15,9 @@
  * size (forward+backward of small CNNs and ResNets at fp32 stays below it);
  * memory_budget_mb divided by that bounds a chunk. */
 #define WK_ACT_FACTOR 64
-/* Upper bounds of the measured search (chunk_tune.c): on CPU, chunks beyond
- * a few hundred samples only got slower in every model measured so far. */
-#define WK_CPU_CHUNK_CAP 512
+/* Upper bounds of the chunk: on CPU, chunks beyond a few hundred samples
+ * only got slower in every model measured so far (issue #8's anchors). */
+#define WK_CPU_CHUNK_CAP 256
 #define WK_GPU_CHUNK_CAP 4096
 
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
@@ -90,12 +90,14 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
             goto fail;
         }
     }
-    /* The memory budget bounds the chunk; within it the size is measured
-     * (cmd_run makes every rank use rank 0's choice). */
+    /* The memory budget bounds the chunk. Measuring within it ("auto") is
+     * opt-in: on a busy or 2-core machine the probe is noisy, and the chunk
+     * sets float summation order (cmd_run makes every rank use rank 0's
+     * choice and keeps it for --resume). */
     e->chunk_samples = wk_chunk_samples(e->device, e->ds.c, e->ds.h, e->ds.w, job->memory_budget_mb);
     if (job->chunk_samples > 0) {
         if (job->chunk_samples < e->chunk_samples) e->chunk_samples = job->chunk_samples;
-    } else {
+    } else if (job->chunk_samples < 0) {
         e->chunk_samples = wk_tune_chunk(e->model, e->device, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples, 1, NULL);
     }
     e->mctx.model = e->model;

@@ -47,6 +47,22 @@ PY
 /usr/bin/python3 wrongshape.py
 expect 1 "expected \[N, classes\]" -- "$recal" run "$cfg" --set model.path="$work/cli/wrongshape.pt" --limit 4 --run-dir r-wrong-shape
 
+# a model whose input gradients are not finite: log(0) = -inf, d/dx = inf
+cat > nangrad.py <<'PY'
+import torch
+class M(torch.nn.Module):
+    def forward(self, x):
+        return torch.log(x.flatten(1)[:, :10] * 0.0)
+torch.jit.script(M()).save('nangrad.pt')
+PY
+/usr/bin/python3 nangrad.py
+expect 1 "NaN or Inf input gradients" -- "$recal" run "$cfg" --set model.path="$work/cli/nangrad.pt" --limit 4 --run-dir r-nan
+
+# an empty config, and an MPI world that does not match the Slurm allocation
+: > empty.yaml
+expect 1 "empty.yaml:1:1: config is empty" -- "$recal" run empty.yaml
+expect 1 "SLURM_NTASKS=2" -- env SLURM_NTASKS=2 "$recal" run "$cfg" --set model.path="$model" --limit 4 --run-dir r-slurm
+
 # an existing non-empty run dir is refused and left untouched
 mkdir -p taken && echo keep > taken/metrics.json
 expect 1 "not empty" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 --run-dir taken

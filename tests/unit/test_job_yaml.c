@@ -248,6 +248,53 @@ static void test_methods_errors(void **state)
     expect_err(BASE "methods:\n", NULL, 0, ":3:9: 'methods' must list at least one method");
 }
 
+/* Per-method keys: defaults, values, and where they are refused. */
+static void test_method_keys(void **state)
+{
+    (void)state;
+    assert_int_equal(load_text(BASE "methods:\n  - {name: ig}\n  - {name: eg}\n  - {name: agi}\n"
+                                    "  - {name: smoothgrad}\n  - {name: ig_sg}\n",
+                               NULL, 0),
+                     0);
+    assert_int_equal(J.methods[0].baseline, JOB_BASE_ZERO);
+    assert_int_equal(J.methods[0].refs, 1);
+    assert_int_equal(J.methods[1].steps, 1);   /* EG: one α per reference */
+    assert_int_equal(J.methods[1].refs, 10);
+    assert_int_equal(J.methods[2].refs, 5);    /* AGI: T = 5, K = 10, ε = 0.05 */
+    assert_int_equal(J.methods[2].steps, 10);
+    assert_float_equal(J.methods[2].epsilon, 0.05, 1e-12);
+    assert_int_equal(J.methods[3].samples, 30);
+    assert_float_equal(J.methods[3].noise, 0.15, 1e-12);
+    assert_float_equal(J.methods[4].sigma, 0.0, 0.0);
+    assert_int_equal(load_text(BASE "methods:\n  - {name: ig, baseline: black, steps: 50}\n"
+                                    "  - {name: smoothgrad, sigma: 0.03, samples: 7}\n"
+                                    "  - {name: agi, epsilon: 0.1}\nchunk_samples: 32\n",
+                               NULL, 0),
+                     0);
+    assert_int_equal(J.methods[0].baseline, JOB_BASE_BLACK);
+    assert_int_equal(J.methods[0].steps, 50);
+    assert_float_equal(J.methods[1].sigma, 0.03, 1e-12);
+    assert_int_equal(J.methods[1].samples, 7);
+    assert_float_equal(J.methods[2].epsilon, 0.1, 1e-12);
+    assert_int_equal(J.chunk_samples, 32);
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nchunk_samples: auto\n", NULL, 0), 0);
+    assert_int_equal(J.chunk_samples, -1);
+    expect_err(BASE "methods: [{name: random}]\nchunk_samples: big\n", NULL, 0,
+               ":4:16: 'chunk_samples' must be an integer >= 0, got 'big'");
+    expect_err(BASE "methods: [{name: ig_uniform, baseline: black}]\n", NULL, 0,
+               ":3:40: 'baseline' applies to method ig only");
+    expect_err(BASE "methods: [{name: ig, baseline: white}]\n", NULL, 0,
+               ":3:32: 'baseline' must be one of zero, black, got 'white'");
+    expect_err(BASE "methods: [{name: random, noise: 0.1}]\n", NULL, 0,
+               ":3:33: 'noise' applies to ig_sg, ig_sq and smoothgrad only");
+    expect_err(BASE "methods: [{name: smoothgrad, sigma: -1}]\n", NULL, 0,
+               ":3:37: 'sigma' must be a number > 0 (pixel units), got '-1'");
+    expect_err(BASE "methods: [{name: ig, epsilon: 0.1}]\n", NULL, 0,
+               ":3:31: 'epsilon' applies to agi only");
+    expect_err(BASE "methods: [{name: agi, samples: 3}]\n", NULL, 0,
+               ":3:32: 'samples' applies to smoothgrad only");
+}
+
 static void test_not_implemented_keys(void **state)
 {
     (void)state;
@@ -436,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_booleans),
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_methods_errors),
+        cmocka_unit_test(test_method_keys),
         cmocka_unit_test(test_not_implemented_keys),
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_missing_required),

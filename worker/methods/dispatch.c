@@ -16,15 +16,7 @@ static int make_alpha(const struct wk_method_ctx *ctx, const struct job_method *
     for (long i = 0; i < bt->b; i++) {
         float *a = alpha + i * R * K;
         if (m->kind == JOB_M_EG) {
-            int64_t shape[1] = {R * K};
-            ts_tensor *u = NULL;
-            if (ts_rand_seeded(seed_for(ctx->seed, bt->ids[i], SEED_ALPHA), shape, 1, TS_DEV_CPU, &u) != TS_OK ||
-                ts_to_f32(u, a, (size_t)(R * K)) != TS_OK) {
-                snprintf(err, errlen, "drawing α: %s", ts_last_error());
-                ts_tensor_free(u);
-                return -1;
-            }
-            ts_tensor_free(u);
+            if (wk_draw(seed_for(ctx->seed, bt->ids[i], SEED_ALPHA), R * K, 0, a, err, errlen)) return -1;
             continue;
         }
         for (long j = 0; j < R; j++)

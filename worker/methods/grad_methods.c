@@ -55,15 +55,7 @@ int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, c
     }
     memset(out, 0, (size_t)(bt->b * d) * sizeof *out);
     for (long i = 0; i < bt->b; i++) {
-        int64_t shape[1] = {N * d};
-        ts_tensor *t = NULL;
-        if (ts_randn_seeded(seed_for(ctx->seed, bt->ids[i], SEED_NOISE), shape, 1, TS_DEV_CPU, &t) != TS_OK ||
-            ts_to_f32(t, noise, (size_t)(N * d)) != TS_OK) {
-            snprintf(err, errlen, "SmoothGrad noise: %s", ts_last_error());
-            ts_tensor_free(t);
-            goto out;
-        }
-        ts_tensor_free(t);
+        if (wk_draw(seed_for(ctx->seed, bt->ids[i], SEED_NOISE), N * d, 1, noise, err, errlen)) goto out;
         /* ε ~ N(0, σ²) in pixel units is ε / std_c in model space. */
         const float sigma = wk_noise_sigma(ctx, m, bt, i);
         const float *x = bt->xh + i * d;

@@ -50,6 +50,10 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
                       const float *refs, const float *alpha, int squared, float *out[JOB_EST_COUNT], char *err,
                       size_t errlen);
 
+/* n floats U[0,1) (gaussian = 0) or N(0,1) from a CPU generator seeded
+ * with `seed`, into host dst. */
+int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen);
+
 /* Reference samplers (host, normalized, B·R·D floats into out). */
 int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
                     size_t errlen);

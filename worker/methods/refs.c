@@ -18,7 +18,7 @@ static void normalize(const struct wk_method_ctx *ctx, int c, long hw, long n_im
         }
 }
 
-static int draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen) {
+int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen) {
     int64_t shape[1] = {n};
     ts_tensor *u = NULL;
     int rc = gaussian ? ts_randn_seeded(seed, shape, 1, TS_DEV_CPU, &u) : ts_rand_seeded(seed, shape, 1, TS_DEV_CPU, &u);
@@ -35,7 +35,7 @@ int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, 
                     size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = bt->c * hw;
     for (long i = 0; i < bt->b; i++) {
-        if (draw(seed_for(ctx->seed, bt->ids[i], SEED_REFERENCES), r * d, 0, out + i * r * d, err, errlen)) return -1;
+        if (wk_draw(seed_for(ctx->seed, bt->ids[i], SEED_REFERENCES), r * d, 0, out + i * r * d, err, errlen)) return -1;
         normalize(ctx, bt->c, hw, r, out + i * r * d); /* normalize(U[0,1]^{C×H×W}) */
     }
     return 0;
@@ -71,7 +71,7 @@ int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m
     const long hw = (long)bt->h * bt->w, d = bt->c * hw;
     for (long i = 0; i < bt->b; i++) {
         float *o = out + i * r * d;
-        if (draw(seed_for(ctx->seed, bt->ids[i], SEED_NOISE), r * d, 1, o, err, errlen)) return -1;
+        if (wk_draw(seed_for(ctx->seed, bt->ids[i], SEED_NOISE), r * d, 1, o, err, errlen)) return -1;
         const float sigma = wk_noise_sigma(ctx, m, bt, i);
         for (long j = 0; j < r; j++)
             for (int ch = 0; ch < bt->c; ch++)

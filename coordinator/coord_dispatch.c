@@ -9,8 +9,6 @@
  * shards in flight finish, so they are journaled too. */
 #include "coord.h"
 
-#include "clock.h"
-
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "shard_plan.h"
 

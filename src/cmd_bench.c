@@ -23,13 +23,14 @@
 #include "torch_shim.h"
 
 static const char *HELP =
-    "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--no-python]\n"
+    "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--only NAME] [--no-python]\n"
     "\n"
     "Prints one JSON line per case: recal's images/s, the raw forward+backward bound of the same\n"
     "samples, the reference implementation's loop and Captum (tools/bench_reference.py, run with\n"
     "/usr/bin/python3; put Captum on PYTHONPATH to include it), their ratios, and peak RSS.\n"
     "  --quick       small counts, under 2 minutes on 2 cores\n"
     "  --models DIR  where benchmark models are exported (default build/bench-models)\n"
+    "  --only NAME   only the models whose name contains NAME (fashion-cnn, preact_resnet18, resnet50)\n"
     "  --no-python   skip the PyTorch baselines\n";
 
 struct bench_model {
@@ -58,8 +59,10 @@ static void fill_inputs(float *x, long n) {
  * (grad = 0) passes at the best of a few chunk sizes. */
 static double best_raw(ts_module *m, int device, const struct bench_model *bm, long samples, int grad, long *best_chunk) {
     static const long chunks[] = {16, 32, 64, 128, 256};
+    const long max_chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048); /* stay in the memory budget */
     double best = -1;
     for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
+        if (chunks[i] > max_chunk && i > 0) break;
         long reps = samples / chunks[i] > 0 ? samples / chunks[i] : 1;
         double rate = wk_probe_rate(m, device, bm->c, bm->h, bm->w, chunks[i], grad, (int)reps);
         if (rate > 0 && (best < 0 || samples / rate < best)) {
@@ -206,7 +209,7 @@ out:
 
 int cmd_bench(int argc, char **argv) {
     int quick = 0, threads = 0, python = 1;
-    const char *device_s = "auto", *dir = "build/bench-models";
+    const char *device_s = "auto", *dir = "build/bench-models", *only = NULL;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -223,6 +226,8 @@ int cmd_bench(int argc, char **argv) {
             device_s = v;
         } else if ((v = cli_opt(argc, argv, &i, "--models", &missing)) && !missing) {
             dir = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--only", &missing)) && !missing) {
+            only = v;
         } else {
             fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", argv[i]);
             return EXIT_USER;
@@ -256,7 +261,7 @@ int cmd_bench(int argc, char **argv) {
     };
     const long n_ig[] = {quick ? 128 : 1024, quick ? 8 : 64, quick ? 0 : 4};
     for (int k = 0; k < 3; k++) {
-        if (!n_ig[k]) continue;
+        if (!n_ig[k] || (only && !strstr(models[k].name, only))) continue;
         char path[1200];
         snprintf(path, sizeof path, "%s/%s", dir, models[k].file);
         if (access(path, R_OK)) {

@@ -1,11 +1,11 @@
 /* worker/chunk_tune.c — see chunk_tune.h. */
 #include "chunk_tune.h"
 
-#include "clock.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "clock.h"
 
 double wk_probe_rate(ts_module *m, int device, int c, int h, int w, long n, int grad, int reps) {
     const long d = (long)c * h * w;

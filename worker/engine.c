@@ -12,12 +12,13 @@
 #include "wk_pool.h"
 
 /* Activation memory per sample is estimated as this many times the input
- * size (forward+backward of small CNNs and ResNets at fp32 stays below it);
- * memory_budget_mb divided by that bounds a chunk. */
-#define WK_ACT_FACTOR 64
-/* Upper bounds of the chunk: on CPU, chunks beyond a few hundred samples
- * only got slower in every model measured so far (issue #8's anchors). */
-#define WK_CPU_CHUNK_CAP 256
+ * size: ResNet-50 at 224×224 keeps ~100 MB per sample for the backward pass,
+ * about 170× its input; memory_budget_mb divided by that bounds a chunk. */
+#define WK_ACT_FACTOR 256
+/* Upper bounds of the chunk. On CPU, measured on 2 cores: the demo CNN is
+ * fastest at 128 (64: 1.6x slower), PreActResNet-18 at 64 (128: 0.77x,
+ * 256: 0.6x); 128 is the compromise, `chunk_samples` sets it per job. */
+#define WK_CPU_CHUNK_CAP 128
 #define WK_GPU_CHUNK_CAP 4096
 
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {

@@ -97,6 +97,21 @@ static void print_opt(const char *key, double v) {
     else printf(", \"%s\": null", key);
 }
 
+/* The comparison fields every case line ends with (Captum only where it
+ * has a counterpart); a missing measurement prints null. */
+static void print_comparisons(double ips, double raw_ips, double ref, double cap, int with_captum) {
+    print_opt("raw_bound_images_per_s", raw_ips);
+    print_opt("ratio_to_raw_bound", raw_ips > 0 ? ips / raw_ips : -1);
+    print_opt("reference_loop_images_per_s", ref);
+    print_opt("speedup_vs_reference_loop", ref > 0 ? ips / ref : -1);
+    if (with_captum) {
+        print_opt("captum_images_per_s", cap);
+        print_opt("speedup_vs_captum", cap > 0 ? ips / cap : -1);
+    }
+    printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
+    fflush(stdout);
+}
+
 static int bench_ig(ts_module *m, int device, const struct bench_model *bm, const char *path, long images, int refs,
                     int steps, int threads, int python) {
     const long d = (long)bm->c * bm->h * bm->w, B = 64;
@@ -142,15 +157,8 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     printf("{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, "
            "\"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
            refs, steps, bm->name, ts_device_name(device), threads, images, ips, ctx.chunk_samples);
-    print_opt("raw_bound_images_per_s", raw_ips);
     printf(", \"raw_bound_chunk\": %ld", chunk);
-    print_opt("ratio_to_raw_bound", raw_ips > 0 ? ips / raw_ips : -1);
-    print_opt("reference_loop_images_per_s", ref);
-    print_opt("speedup_vs_reference_loop", ref > 0 ? ips / ref : -1);
-    print_opt("captum_images_per_s", cap);
-    print_opt("speedup_vs_captum", cap > 0 ? ips / cap : -1);
-    printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
-    fflush(stdout);
+    print_comparisons(ips, raw_ips, ref, cap, 1);
     rc = 0;
 out:
     free(x);
@@ -192,12 +200,7 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     printf("{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"images\": %ld, "
            "\"images_per_s\": %.3f",
            bm->name, ts_device_name(device), threads, images, ips);
-    print_opt("raw_bound_images_per_s", raw_ips);
-    print_opt("ratio_to_raw_bound", raw_ips > 0 ? ips / raw_ips : -1);
-    print_opt("reference_loop_images_per_s", ref);
-    print_opt("speedup_vs_reference_loop", ref > 0 ? ips / ref : -1);
-    printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
-    fflush(stdout);
+    print_comparisons(ips, raw_ips, ref, cap, 0);
     rc = 0;
 out:
     free(x);

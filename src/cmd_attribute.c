@@ -160,7 +160,7 @@ int cmd_attribute(int argc, char **argv) {
     float *x = NULL, *a = NULL, *rf = NULL, *lg = NULL;
     int64_t *y = NULL;
     ts_module *m = NULL;
-    ts_tensor *xt = NULL, *lt = NULL;
+    ts_tensor *xt = NULL;
     if (ts_device_parse(device_s, &device)) {
         fprintf(stderr, "recal attribute: --device %s: %s\n", device_s, ts_last_error());
         return EXIT_USER;
@@ -284,7 +284,6 @@ out:
     free(rf);
     free(lg);
     ts_tensor_free(xt);
-    ts_tensor_free(lt);
     ts_module_free(m);
     return code;
 }

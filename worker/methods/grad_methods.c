@@ -1,5 +1,7 @@
 /* worker/methods/grad_methods.c — gradient-only methods: InputGrad,
- * Input×Gradient and SmoothGrad (METHODS.md), chunked like the path engine. */
+ * Input×Gradient and SmoothGrad (METHODS.md). InputGrad batches images up
+ * to the chunk size; SmoothGrad sends one image's noisy samples per call
+ * (its noise is drawn per image, from the image's own generator). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -206,6 +206,7 @@ int cmd_run(int argc, char **argv) {
                local_size, job.threads, job.sha256);
 
     failed = wk_engine_open(&eng, &job, err, sizeof err) != 0;
+    snprintf(eng.run_dir, sizeof eng.run_dir, "%s", run_dir);
     eng_open = !failed;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     /* Every rank takes rank 0's measured chunk, and a resumed run the chunk

@@ -9,6 +9,7 @@
 #include "chunk_tune.h"
 #include "diffid_batch.h"
 #include "fsutil.h"
+#include "npy.h"
 #include "wk_pool.h"
 
 /* Activation memory per sample is estimated as this many times the input
@@ -50,6 +51,13 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     memset(e, 0, sizeof *e);
     e->job = job;
     e->n_slots = wk_plan_slots(job, e->slots);
+    /* ROAR rank maps come with the ROAR metric; refuse now rather than
+     * finish a long run without the files that were asked for. */
+    if (job->out_masks) {
+        snprintf(err, errlen, "%s: outputs.masks (ROAR rank maps) is not implemented yet in this version of recal; "
+                 "set it to false", job->file);
+        return -1;
+    }
     if (ts_device_parse(job->device, &e->device) != TS_OK) {
         snprintf(err, errlen, "%s: device '%s': %s", job->file, job->device, ts_last_error());
         return -1;
@@ -151,7 +159,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     float *attr[WK_MAX_SLOTS] = {0};
     struct diffid_acc *acc = calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
     struct wk_pool pool = {0};
-    int ok = x && y && ids && clean && orig && acc;
+    /* count × slots × D, image-major, as numpy users index it */
+    float *maps = job->out_attributions ? malloc((size_t)(count * e->n_slots * d) * sizeof *maps) : NULL;
+    int ok = x && y && ids && clean && orig && acc && (maps || !job->out_attributions);
     for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = malloc((size_t)(bmax * d) * sizeof(float))) != NULL;
     if (!ok) {
         snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
@@ -186,6 +196,10 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             if (wk_method_run(&e->mctx, m, &bt, out, err, errlen)) goto fail;
             s = s_end;
         }
+        if (maps)
+            for (long i = 0; i < b; i++)
+                for (int s = 0; s < e->n_slots; s++)
+                    memcpy(maps + ((b0 - first + i) * e->n_slots + s) * d, attr[s] + i * d, (size_t)d * sizeof *maps);
         if (job->diffid)
             for (int s = 0; s < e->n_slots; s++)
                 if (wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples,
@@ -193,6 +207,14 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                                      errlen))
                     goto fail;
         wk_pool_free(&pool);
+    }
+    if (maps) {
+        char path[1200];
+        int64_t shape[5] = {count, e->n_slots, e->ds.c, e->ds.h, e->ds.w};
+        snprintf(path, sizeof path, "%s/attributions", e->run_dir);
+        if (fs_mkdirs(path, err, errlen)) goto fail;
+        snprintf(path, sizeof path, "%s/attributions/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
+        if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
     }
     for (int s = 0; s < e->n_slots; s++) {
         double *r = record + WK_REC_HEADER + (size_t)s * 4 * nr;
@@ -210,6 +232,7 @@ fail:
     free(clean);
     free(orig);
     free(acc);
+    free(maps);
     for (int s = 0; s < e->n_slots; s++) free(attr[s]);
     return rc;
 }

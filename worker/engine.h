@@ -29,6 +29,7 @@ struct wk_engine {
     int n_slots;
     struct wk_slot slots[WK_MAX_SLOTS];
     struct wk_method_ctx mctx;
+    char run_dir[1024];         /* where shard artefacts go (outputs.attributions) */
 };
 
 /* Record layout (doubles): [0] images, [1] clean correct, then per slot
@@ -48,7 +49,10 @@ long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb);
 
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen);
 /* Evaluate images [first, first+count); record must hold wk_record_len()
- * doubles and is overwritten. */
+ * doubles and is overwritten. With outputs.attributions, the shard's maps
+ * are first written to RUN_DIR/attributions/shard-<first>-<last>.npy
+ * (float32, count × slots × C × H × W, temp + fsync + rename), so a shard
+ * in the journal always has its file. */
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen);
 /* Use n samples per forward+backward (every rank must use the same n, or
  * float summation order differs between rank counts). */

@@ -36,7 +36,8 @@ def main():
     subprocess.run(["rm", "-rf", run], check=True)
     subprocess.run([recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"), "--limit", str(N),
                     "--set", f"model.path={model_path}", "--set", "methods=[{name: random}]",
-                    "--set", "seed=5", "--run-dir", run], check=True)
+                    "--set", "seed=5", "--set", "shard_images=24", "--set", "outputs.attributions=true",
+                    "--run-dir", run], check=True)
     got = json.load(open(os.path.join(run, "metrics.json")))["results"][0]["diffid"]
 
     root = "/usr/share/datasets/fashion-mnist"
@@ -45,6 +46,14 @@ def main():
     x = torch.from_numpy((imgs - np.float32(0.2860)) / np.float32(0.3530)).view(N, 1, 28, 28)
     model = torch.jit.load(model_path).eval()
     d = 784
+    # outputs.attributions: numpy-readable shards named by image-id range,
+    # holding exactly the maps that were scored.
+    import glob
+    files = sorted(glob.glob(os.path.join(run, "attributions", "shard-*.npy")))
+    names = [os.path.basename(f) for f in files]
+    assert names == ["shard-00000000-00000023.npy", "shard-00000024-00000047.npy", "shard-00000048-00000063.npy"], names
+    maps = np.concatenate([np.load(f, mmap_mode="r") for f in files])
+    assert maps.shape == (N, 1, 1, 28, 28) and maps.dtype == np.float32, (maps.shape, maps.dtype)
     sums = {k: np.zeros(len(RATIOS)) for k in ("del_acc", "ins_acc", "del_logit", "ins_logit")}
     with torch.no_grad():
         orig = model(x)
@@ -53,6 +62,7 @@ def main():
             s = seeds.seed_for(5, i, SEED_RANDOM_ATTR)
             g.manual_seed(s - (1 << 64) if s >= (1 << 63) else s)
             a = torch.rand((d,), generator=g, dtype=torch.float32)
+            assert np.array_equal(maps[i].reshape(-1), a.numpy()), f"saved attribution of image {i} differs"
             sal = a.abs()  # Σ over the single channel
             sal = (sal - sal.min()) / (sal.max() - sal.min() + 1e-10)
             order = torch.sort(sal, descending=True, stable=True).indices
@@ -84,7 +94,7 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} {key}: max abs difference {err:.2e} (tolerance {tol})")
     if bad:
         sys.exit(f"{bad} DiffID curves differ from the PyTorch oracle")
-    print("DiffID matches the PyTorch oracle")
+    print("DiffID matches the PyTorch oracle; saved attributions match the seeded draws")
 
 
 if __name__ == "__main__":

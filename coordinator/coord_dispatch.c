@@ -278,7 +278,7 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
         } else {
             memset(total, 0, len * sizeof *total);
             for (long s = 0; s < st.n_shards; s++)
-                for (size_t i = 0; i < len; i++) total[i] += st.book->records[(size_t)s * len + i];
+                wk_record_fold(e->job, e->n_slots, total, st.book->records + (size_t)s * len);
         }
         pthread_mutex_destroy(&st.jmu);
         pthread_mutex_destroy(&st.mu);

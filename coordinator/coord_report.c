@@ -2,6 +2,7 @@
  * here, once, from global sums and the global image count. */
 #include "coord_report.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,10 +12,12 @@ struct curves {
     double del_acc[JOB_MAX_RATIOS], ins_acc[JOB_MAX_RATIOS], del_logit[JOB_MAX_RATIOS], ins_logit[JOB_MAX_RATIOS];
 };
 
-static void slot_curves(const struct job *job, const double *total, int s, struct curves *c) {
+static void slot_curves(const struct job *job, int n_slots, const double *total, int s, struct curves *c) {
     int nr = job->n_diffid_ratios;
     double n = total[WK_REC_IMAGES] > 0 ? total[WK_REC_IMAGES] : 1;
-    const double *r = total + WK_REC_HEADER + (size_t)s * 4 * nr;
+    struct wk_layout l;
+    wk_layout_of(job, n_slots, &l);
+    const double *r = total + wk_slot_base(&l, s) + l.diffid;
     for (int i = 0; i < nr; i++) {
         c->del_acc[i] = r[i] / n;
         c->ins_acc[i] = r[nr + i] / n;
@@ -82,11 +85,88 @@ static void sb_json_string(struct sbuf *b, const char *s) {
     sb_printf(b, "\"");
 }
 
+/* sum / n, or JSON null when no image defined the value. */
+static void sb_ratio(struct sbuf *b, double sum, double n) {
+    if (n > 0) sb_printf(b, "%.10g", sum / n);
+    else sb_printf(b, "null");
+}
+
+/* Pearson from pooled sums (all image × mask pairs of all ranks). */
+static double pooled_pearson(const double *q, int *ok) {
+    double n = q[WK_SN_PAIRS], sx = q[WK_SN_SX], sy = q[WK_SN_SY];
+    double vx = n * q[WK_SN_SXX] - sx * sx, vy = n * q[WK_SN_SYY] - sy * sy;
+    *ok = n > 1 && vx > 0 && vy > 0;
+    return *ok ? (n * q[WK_SN_SXY] - sx * sy) / sqrt(vx * vy) : 0.0;
+}
+
+/* The metrics of METRICS.md §2 and §4 for slot block q (JSON members). */
+static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct wk_layout *l, const double *q) {
+    if (job->sensn.on) {
+        const struct job_sensn *sn = &job->sensn;
+        sb_printf(b, ",\n     \"sensitivity_n\": {");
+        sb_array(b, "ratios", sn->ratios, sn->n_ratios);
+        sb_printf(b, ", \"correlation\": [");
+        for (int r = 0; r < sn->n_ratios; r++) {
+            const double *v = q + l->sensn + (size_t)r * WK_SN_FIELDS;
+            sb_printf(b, "%s", r ? ", " : "");
+            sb_ratio(b, v[WK_SN_CORR_SUM], v[WK_SN_CORR_N]);
+        }
+        sb_printf(b, "], \"pooled_correlation\": [");
+        for (int r = 0; r < sn->n_ratios; r++) {
+            int ok;
+            double p = pooled_pearson(q + l->sensn + (size_t)r * WK_SN_FIELDS, &ok);
+            if (ok) sb_printf(b, "%s%.10g", r ? ", " : "", p);
+            else sb_printf(b, "%snull", r ? ", " : "");
+        }
+        sb_printf(b, "], \"images\": %.0f, \"samples\": %d, \"baseline\": \"%s\", \"post_hoc\": \"%s\"}",
+                  q[l->sensn + WK_SN_PAIRS] / sn->samples, sn->samples,
+                  sn->baseline == JOB_SN_RAND ? "rand" : "zero", sn->post_hoc == JOB_PH_ABS ? "abs" : "sum");
+    }
+    const struct { bool on; const char *name; size_t off; } st[2] = {
+        {job->lipschitz.on, "lipschitz", l->lips}, {job->max_sens.on, "max_sensitivity", l->maxs}};
+    for (int k = 0; k < 2; k++) {
+        if (!st[k].on) continue;
+        const double *v = q + st[k].off;
+        sb_printf(b, ",\n     \"%s\": {\"mean\": ", st[k].name);
+        sb_ratio(b, v[WK_ST_SUM], v[WK_ST_N]);
+        sb_printf(b, ", \"max\": ");
+        sb_ratio(b, v[WK_ST_MAX] * v[WK_ST_N], v[WK_ST_N]);
+        sb_printf(b, ", \"images\": %.0f}", v[WK_ST_N]);
+    }
+    if (job->infidelity.on) {
+        const double *v = q + l->infid;
+        sb_printf(b, ",\n     \"infidelity\": {\"mean\": ");
+        sb_ratio(b, v[WK_IF_SUM], v[WK_IF_N]);
+        sb_printf(b, ", \"images\": %.0f}", v[WK_IF_N]);
+    }
+    if (job->faith.on) {
+        const double *v = q + l->faith;
+        sb_printf(b, ",\n     \"faithfulness\": {\"pearson\": ");
+        sb_ratio(b, v[WK_FA_PEARSON], v[WK_FA_PEARSON_N]);
+        sb_printf(b, ", \"spearman\": ");
+        sb_ratio(b, v[WK_FA_SPEARMAN], v[WK_FA_SPEARMAN_N]);
+        sb_printf(b, ", \"inv_distance\": ");
+        sb_ratio(b, v[WK_FA_INV], v[WK_FA_INV_N]);
+        sb_printf(b, ", \"images\": %.0f, \"groups\": %d}", v[WK_FA_PEARSON_N], job->faith.groups);
+    }
+}
+
+/* One value of summary.csv: empty when undefined (pandas reads NaN). */
+static void csv_ratio(struct sbuf *b, double sum, double n) {
+    if (n > 0) sb_printf(b, ",%.10g", sum / n);
+    else sb_printf(b, ",");
+}
+
 int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,
                         const struct coord_run_info *info, char *err, size_t errlen) {
     int nr = job->n_diffid_ratios;
     double n = total[WK_REC_IMAGES];
-    struct sbuf b = {0}, csv = {0};
+    struct sbuf b = {0}, csv = {0}, sum = {0};
+    struct wk_layout lay;
+    wk_layout_of(job, n_slots, &lay);
+    sb_printf(&sum, "method,estimator,refs,steps,objective,diffid_diff_acc,diffid_diff_logit,"
+                    "sensitivity_n_correlation,lipschitz_mean,lipschitz_max,max_sensitivity_mean,"
+                    "max_sensitivity_max,infidelity_mean,faithfulness_pearson,faithfulness_spearman\n");
     sb_printf(&b, "{\n  \"run_id\": ");
     sb_json_string(&b, info->run_id);
     sb_printf(&b, ",\n  \"config\": ");
@@ -107,7 +187,7 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
     for (int s = 0; s < n_slots; s++) {
         const struct job_method *m = &job->methods[slots[s].method];
         struct curves c;
-        slot_curves(job, total, s, &c);
+        slot_curves(job, n_slots, total, s, &c);
         double diff_acc[JOB_MAX_RATIOS], diff_logit[JOB_MAX_RATIOS];
         for (int i = 0; i < nr; i++) {
             diff_acc[i] = c.ins_acc[i] - c.del_acc[i];
@@ -144,12 +224,36 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
                           m->steps, job_objective_name(m->objective), job->diffid_ratios[i], c.del_acc[i],
                           c.ins_acc[i], diff_acc[i], c.del_logit[i], c.ins_logit[i], diff_logit[i]);
         }
+        const double *q = total + wk_slot_base(&lay, s);
+        sb_extra_metrics(&b, job, &lay, q);
         sb_printf(&b, "}");
+        /* summary.csv: one row per (method, estimator), every metric's headline */
+        sb_printf(&sum, "%s,%s,%d,%d,%s", mn, en, m->refs, m->steps, job_objective_name(m->objective));
+        if (job->diffid) sb_printf(&sum, ",%.10g,%.10g", mean(diff_acc, nr), mean(diff_logit, nr));
+        else sb_printf(&sum, ",,");
+        double cs = 0, cn = 0;
+        for (int r = 0; job->sensn.on && r < job->sensn.n_ratios; r++) {
+            const double *v = q + lay.sensn + (size_t)r * WK_SN_FIELDS;
+            if (v[WK_SN_CORR_N] > 0) {
+                cs += v[WK_SN_CORR_SUM] / v[WK_SN_CORR_N];
+                cn += 1;
+            }
+        }
+        csv_ratio(&sum, cs, cn);
+        const double *lp = q + lay.lips, *ms = q + lay.maxs, *inf = q + lay.infid, *fa = q + lay.faith;
+        csv_ratio(&sum, job->lipschitz.on ? lp[WK_ST_SUM] : 0, job->lipschitz.on ? lp[WK_ST_N] : 0);
+        csv_ratio(&sum, job->lipschitz.on ? lp[WK_ST_MAX] : 0, job->lipschitz.on && lp[WK_ST_N] > 0);
+        csv_ratio(&sum, job->max_sens.on ? ms[WK_ST_SUM] : 0, job->max_sens.on ? ms[WK_ST_N] : 0);
+        csv_ratio(&sum, job->max_sens.on ? ms[WK_ST_MAX] : 0, job->max_sens.on && ms[WK_ST_N] > 0);
+        csv_ratio(&sum, job->infidelity.on ? inf[WK_IF_SUM] : 0, job->infidelity.on ? inf[WK_IF_N] : 0);
+        csv_ratio(&sum, job->faith.on ? fa[WK_FA_PEARSON] : 0, job->faith.on ? fa[WK_FA_PEARSON_N] : 0);
+        csv_ratio(&sum, job->faith.on ? fa[WK_FA_SPEARMAN] : 0, job->faith.on ? fa[WK_FA_SPEARMAN_N] : 0);
+        sb_printf(&sum, "\n");
     }
     sb_printf(&b, "\n  ]\n}\n");
     int rc = -1;
     char path[4096];
-    if (!b.p || !csv.p) {
+    if (!b.p || !csv.p || !sum.p) {
         snprintf(err, errlen, "out of memory writing metrics");
         goto out;
     }
@@ -157,26 +261,75 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
     if (fs_write_atomic(path, b.p, b.n, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/metrics.csv", info->run_dir);
     if (fs_write_atomic(path, csv.p, csv.n, err, errlen)) goto out;
+    snprintf(path, sizeof path, "%s/summary.csv", info->run_dir);
+    if (fs_write_atomic(path, sum.p, sum.n, err, errlen)) goto out;
     rc = 0;
 out:
     free(b.p);
     free(csv.p);
+    free(sum.p);
     return rc;
 }
 
+static void pr_ratio(FILE *f, double sum, double n) {
+    if (n > 0) fprintf(f, " %11.4g", sum / n);
+    else fprintf(f, " %11s", "-");
+}
+
+/* The robustness / faithfulness metrics, one row per slot (means over the
+ * images each metric covered; sensitivity-n averaged over its ratios). */
+static void print_extra_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+                              const double *total) {
+    struct wk_layout l;
+    wk_layout_of(job, n_slots, &l);
+    if (!job->sensn.on && !job->lipschitz.on && !job->max_sens.on && !job->infidelity.on && !job->faith.on) return;
+    fprintf(f, "Robustness and faithfulness (lower is more robust; higher correlation is more faithful)\n");
+    fprintf(f, "%-12s %-10s %11s %11s %11s %11s %11s %11s\n", "method", "estimator", "sens_n_corr", "lipschitz",
+            "max_sens", "infidelity", "faith_pear", "faith_spear");
+    for (int s = 0; s < n_slots; s++) {
+        const struct job_method *m = &job->methods[slots[s].method];
+        const double *q = total + wk_slot_base(&l, s);
+        fprintf(f, "%-12s %-10s", job_method_name(m->kind),
+                m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator));
+        double cs = 0, cn = 0;
+        for (int r = 0; job->sensn.on && r < job->sensn.n_ratios; r++) {
+            const double *v = q + l.sensn + (size_t)r * WK_SN_FIELDS;
+            if (v[WK_SN_CORR_N] > 0) {
+                cs += v[WK_SN_CORR_SUM] / v[WK_SN_CORR_N];
+                cn += 1;
+            }
+        }
+        pr_ratio(f, cs, cn);
+        pr_ratio(f, job->lipschitz.on ? q[l.lips + WK_ST_SUM] : 0, job->lipschitz.on ? q[l.lips + WK_ST_N] : 0);
+        pr_ratio(f, job->max_sens.on ? q[l.maxs + WK_ST_SUM] : 0, job->max_sens.on ? q[l.maxs + WK_ST_N] : 0);
+        pr_ratio(f, job->infidelity.on ? q[l.infid + WK_IF_SUM] : 0, job->infidelity.on ? q[l.infid + WK_IF_N] : 0);
+        pr_ratio(f, job->faith.on ? q[l.faith + WK_FA_PEARSON] : 0, job->faith.on ? q[l.faith + WK_FA_PEARSON_N] : 0);
+        pr_ratio(f, job->faith.on ? q[l.faith + WK_FA_SPEARMAN] : 0, job->faith.on ? q[l.faith + WK_FA_SPEARMAN_N] : 0);
+        fprintf(f, "\n");
+    }
+}
+
+static void print_diffid_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+                               const double *total);
+
 void coord_print_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
                        const double *total) {
-    int nr = job->n_diffid_ratios;
     double n = total[WK_REC_IMAGES];
     fprintf(f, "\n%.0f images, clean accuracy %.4f\n", n, n > 0 ? total[WK_REC_CORRECT] / n : 0.0);
-    if (!job->diffid) return;
+    if (job->diffid) print_diffid_table(f, job, slots, n_slots, total);
+    print_extra_table(f, job, slots, n_slots, total);
+}
+
+static void print_diffid_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+                               const double *total) {
+    int nr = job->n_diffid_ratios;
     fprintf(f, "DiffID (mean over %d ratios; Diff = insertion - deletion, higher is better)\n", nr);
     fprintf(f, "%-12s %-10s %9s %9s %9s %11s %11s %11s\n", "method", "estimator", "del_acc", "ins_acc", "Diff_acc",
             "del_logit", "ins_logit", "Diff_logit");
     for (int s = 0; s < n_slots; s++) {
         const struct job_method *m = &job->methods[slots[s].method];
         struct curves c;
-        slot_curves(job, total, s, &c);
+        slot_curves(job, n_slots, total, s, &c);
         double da = mean(c.del_acc, nr), ia = mean(c.ins_acc, nr), dl = mean(c.del_logit, nr),
                il = mean(c.ins_logit, nr);
         fprintf(f, "%-12s %-10s %9.4f %9.4f %9.4f %11.4f %11.4f %11.4f\n", job_method_name(m->kind),

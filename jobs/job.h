@@ -57,6 +57,35 @@ struct job_method {
     double epsilon;           /* agi: step size in pixel units (default 0.05) */
 };
 
+/* metrics.sensitivity_n (METRICS.md §2). */
+enum job_sn_baseline { JOB_SN_ZERO = 0, JOB_SN_RAND = 1 };
+enum job_post_hoc { JOB_PH_SUM = 0, JOB_PH_ABS = 1 };
+struct job_sensn {
+    bool on;
+    int n_ratios;
+    double ratios[JOB_MAX_RATIOS]; /* default 0.1..0.9 */
+    int samples;              /* S random masks per ratio; default 10 */
+    enum job_sn_baseline baseline; /* zero (default): 0 in model space; rand: normalize(U[0,1]) */
+    enum job_post_hoc post_hoc;    /* sum (default) | abs */
+    long images;              /* only image ids < images (0 = all) */
+};
+
+/* metrics.lipschitz / max_sensitivity / infidelity (METRICS.md §4). */
+struct job_robust {
+    bool on;
+    int samples;              /* lipschitz 50, max_sensitivity 10, infidelity 50 */
+    double sigma;             /* lipschitz: 0.03 in pixel units; infidelity: 0.003 in model space */
+    double radius;            /* max_sensitivity: L-inf ball radius in model space, 0.02 */
+    long images;              /* only image ids < images (0 = all) */
+};
+
+/* metrics.faithfulness (METRICS.md §4). */
+struct job_faith {
+    bool on;
+    int groups;               /* pixel groups on a grid, default 100 (10×10) */
+    long images;
+};
+
 struct job_train {
     bool present;             /* a `train:` section was given */
     int epochs;               /* default 3 */
@@ -88,6 +117,9 @@ struct job {
     bool diffid;              /* metrics.diffid present */
     int n_diffid_ratios;
     double diffid_ratios[JOB_MAX_RATIOS]; /* default 0.1..0.9 */
+    struct job_sensn sensn;
+    struct job_robust lipschitz, max_sens, infidelity;
+    struct job_faith faith;
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
     struct job_train train;
     char sha256[65];          /* of the file bytes and the --set list, hex */

@@ -1,4 +1,4 @@
-/* jobs/job_methods.c — the `methods:` list and the `metrics:` section. */
+/* jobs/job_methods.c — the `methods:` list. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -202,46 +202,4 @@ int job_read_methods(const struct job_err *e, const struct job_node *v, struct j
             return -1;
     j->n_methods = (int)v->n;
     return 0;
-}
-
-static int read_ratios(const struct job_err *e, const struct job_node *v, struct job *j)
-{
-    if (v->kind != JOB_N_SEQ || v->n == 0)
-        return job_bad(e, v, "ratios", "a non-empty list of numbers in (0, 1)");
-    if (v->n > JOB_MAX_RATIOS)
-        return job_errf(e, v, "'ratios' lists %zu values; at most %d are allowed", v->n,
-                        JOB_MAX_RATIOS);
-    for (size_t i = 0; i < v->n; i++) {
-        double r;
-        if (job_want_double(e, v->kids[i], "ratios", &r))
-            return -1;
-        if (!(r > 0.0 && r < 1.0))
-            return job_bad(e, v->kids[i], "ratios", "a number in (0, 1)");
-        if (i > 0 && r <= j->diffid_ratios[i - 1])
-            return job_errf(e, v->kids[i], "'ratios' must be strictly increasing, got %g after %g",
-                            r, j->diffid_ratios[i - 1]);
-        j->diffid_ratios[i] = r;
-    }
-    j->n_diffid_ratios = (int)v->n;
-    return 0;
-}
-
-int job_read_metrics(const struct job_err *e, const struct job_node *v, struct job *j)
-{
-    static const char *const known[] = {"diffid"};
-    static const char *const later[] = {"sensitivity_n", "lipschitz", "infidelity",
-                                        "max_sensitivity", "faithfulness", "roar"};
-    static const char *const diffid_keys[] = {"ratios"};
-    if (job_want_section(e, v, "metrics") ||
-        job_check_keys(e, v, known, 1, later, 6, "metric", "'metrics'"))
-        return -1;
-    const struct job_node *d = job_map_get(v, "diffid", NULL);
-    if (!d)
-        return 0;
-    if (job_want_section(e, d, "diffid") ||
-        job_check_keys(e, d, diffid_keys, 1, NULL, 0, "key", "'metrics.diffid'"))
-        return -1;
-    j->diffid = true;
-    const struct job_node *r = job_map_get(d, "ratios", NULL);
-    return r ? read_ratios(e, r, j) : 0;
 }

@@ -170,7 +170,7 @@ int job_check_keys(const struct job_err *e, const struct job_node *map,
                                 "remove it from the config",
                                 kind, later[j]);
         /* Suggest among everything recognised, implemented or not. */
-        const char *all[64];
+        const char *all[64] = {0};
         int n = 0;
         for (int j = 0; j < n_known && n < 64; j++)
             all[n++] = known[j];
@@ -180,6 +180,16 @@ int job_check_keys(const struct job_err *e, const struct job_node *map,
         if (hint)
             return job_errf(e, k, "unknown key '%.80s' in %s (did you mean '%s'?)", k->text,
                             section, hint);
+        /* No close name: list what the section takes, when that is short. */
+        if (n_known <= 12) {
+            char list[512];
+            size_t w = 0;
+            list[0] = '\0';
+            for (int j = 0; j < n_known && w < sizeof list; j++)
+                w += (size_t)snprintf(list + w, sizeof list - w, "%s%s", j ? ", " : "", known[j]);
+            return job_errf(e, k, "unknown key '%.80s' in %s (expected one of: %s)", k->text, section,
+                            list);
+        }
         return job_errf(e, k, "unknown key '%.80s' in %s", k->text, section);
     }
     return 0;

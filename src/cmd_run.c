@@ -20,7 +20,7 @@ static const char *HELP =
     "\n"
     "Evaluate the job's methods and metrics over its dataset under the current MPI world\n"
     "(mpirun -n N recal run ...). Rank 0 hands out shards and computes too; results are\n"
-    "written to the run directory: metrics.json, metrics.csv, logs/rank-<r>.log.\n"
+    "written to the run directory: metrics.json, metrics.csv, summary.csv, logs/rank-<r>.log.\n"
     "\n"
     "  --set key=value  override a config key by dotted path (dataset.limit=256, methods.0.steps=3)\n"
     "  --run-dir DIR    where results go (default runs/<name>-<date>-<time>-<config hash>)\n"
@@ -265,7 +265,7 @@ int cmd_run(int argc, char **argv) {
             code = EXIT_USER;
         } else {
             coord_print_table(stdout, &job, eng.slots, eng.n_slots, total);
-            printf("\nwrote %s/metrics.json and metrics.csv (%.1f s", run_dir, info.wall_seconds);
+            printf("\nwrote %s/metrics.json, metrics.csv and summary.csv (%.1f s", run_dir, info.wall_seconds);
             if (resume) printf("; %ld of %ld shards from the journal", book.n_resumed, book.n_shards);
             printf(")\n");
             code = EXIT_OK;

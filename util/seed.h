@@ -14,6 +14,11 @@ enum seed_purpose {
     SEED_TRAIN_SHUFFLE = 5,
     SEED_EG_INDEX = 6,    /* Expected Gradients: which training images */
     SEED_AGI_TARGETS = 7, /* AGI: which adversarial target classes */
+    SEED_SENSN_MASK = 8,  /* sensitivity-n: which pixels each mask removes */
+    SEED_SENSN_BASE = 9,  /* sensitivity-n `rand` baseline pixels */
+    SEED_INFIDELITY = 10, /* infidelity perturbations I */
+    SEED_LIPSCHITZ = 11,  /* local Lipschitz Gaussian samples */
+    SEED_MAXSENS = 12,    /* max-sensitivity uniform-ball samples */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

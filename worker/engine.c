@@ -8,6 +8,7 @@
 #include "diffid.h"
 #include "chunk_tune.h"
 #include "diffid_batch.h"
+#include "metric_batch.h"
 #include "fsutil.h"
 #include "npy.h"
 #include "wk_pool.h"
@@ -43,14 +44,51 @@ int wk_plan_slots(const struct job *job, struct wk_slot *slots) {
     return n;
 }
 
-size_t wk_record_len(const struct wk_engine *e) {
-    return WK_REC_HEADER + (size_t)e->n_slots * 4 * (size_t)e->job->n_diffid_ratios;
+void wk_layout_of(const struct job *job, int n_slots, struct wk_layout *l) {
+    size_t o = 0;
+    l->diffid = o;
+    if (job->diffid) o += 4 * (size_t)job->n_diffid_ratios;
+    l->sensn = o;
+    if (job->sensn.on) o += WK_SN_FIELDS * (size_t)job->sensn.n_ratios;
+    l->lips = o;
+    if (job->lipschitz.on) o += WK_ST_FIELDS;
+    l->maxs = o;
+    if (job->max_sens.on) o += WK_ST_FIELDS;
+    l->infid = o;
+    if (job->infidelity.on) o += WK_IF_FIELDS;
+    l->faith = o;
+    if (job->faith.on) o += WK_FA_FIELDS;
+    l->per_slot = o;
+    l->len = WK_REC_HEADER + (size_t)n_slots * o;
+}
+
+size_t wk_record_len(const struct wk_engine *e) { return e->layout.len; }
+
+void wk_record_fold(const struct job *job, int n_slots, double *total, const double *rec) {
+    struct wk_layout l;
+    wk_layout_of(job, n_slots, &l);
+    for (size_t i = 0; i < l.len; i++) total[i] += rec[i];
+    /* The maxima were just added: undo that and take the max instead. */
+    for (int s = 0; s < n_slots; s++) {
+        size_t b = wk_slot_base(&l, s);
+        if (job->lipschitz.on) {
+            double *t = &total[b + l.lips + WK_ST_MAX], r = rec[b + l.lips + WK_ST_MAX];
+            *t -= r;
+            if (r > *t) *t = r;
+        }
+        if (job->max_sens.on) {
+            double *t = &total[b + l.maxs + WK_ST_MAX], r = rec[b + l.maxs + WK_ST_MAX];
+            *t -= r;
+            if (r > *t) *t = r;
+        }
+    }
 }
 
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
     memset(e, 0, sizeof *e);
     e->job = job;
     e->n_slots = wk_plan_slots(job, e->slots);
+    wk_layout_of(job, e->n_slots, &e->layout);
     /* ROAR rank maps come with the ROAR metric; refuse now rather than
      * finish a long run without the files that were asked for. */
     if (job->out_masks) {
@@ -206,6 +244,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                                      job->diffid_ratios, job->n_diffid_ratios, x, attr[s], y, orig, b, &acc[s], err,
                                      errlen))
                     goto fail;
+        if (wk_perturb_metrics(e, &bt, orig, attr, record, err, errlen) ||
+            wk_stability_metrics(e, &bt, attr, record, err, errlen))
+            goto fail;
         wk_pool_free(&pool);
     }
     if (maps) {
@@ -216,8 +257,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         snprintf(path, sizeof path, "%s/attributions/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
         if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
     }
-    for (int s = 0; s < e->n_slots; s++) {
-        double *r = record + WK_REC_HEADER + (size_t)s * 4 * nr;
+    for (int s = 0; s < e->n_slots && job->diffid; s++) {
+        double *r = record + wk_slot_base(&e->layout, s) + e->layout.diffid;
         memcpy(r, acc[s].del_correct, (size_t)nr * sizeof *r);
         memcpy(r + nr, acc[s].ins_correct, (size_t)nr * sizeof *r);
         memcpy(r + 2 * nr, acc[s].del_logit, (size_t)nr * sizeof *r);

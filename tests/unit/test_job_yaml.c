@@ -295,6 +295,35 @@ static void test_method_keys(void **state)
                ":3:32: 'samples' applies to smoothgrad only");
 }
 
+static void test_metric_sections(void **state)
+{
+    (void)state;
+    /* an empty section switches the metric on with the defaults */
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  sensitivity_n: {}\n"
+                               "  lipschitz: {}\n  max_sensitivity: {}\n  infidelity: {}\n  faithfulness: {}\n",
+                               NULL, 0), 0);
+    assert_true(J.sensn.on && J.sensn.n_ratios == 9 && J.sensn.samples == 10);
+    assert_true(J.sensn.baseline == JOB_SN_ZERO && J.sensn.post_hoc == JOB_PH_SUM);
+    assert_true(J.lipschitz.on && J.lipschitz.samples == 50 && J.lipschitz.sigma == 0.03);
+    assert_true(J.max_sens.on && J.max_sens.samples == 10 && J.max_sens.radius == 0.02);
+    assert_true(J.infidelity.on && J.infidelity.samples == 50 && J.infidelity.sigma == 0.003);
+    assert_true(J.faith.on && J.faith.groups == 100 && !J.diffid);
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  sensitivity_n: {ratios: [0.1, 0.5], "
+                               "samples: 4, baseline: RAND, post_hoc: abs, images: 100}\n",
+                               NULL, 0), 0);
+    assert_true(J.sensn.n_ratios == 2 && J.sensn.ratios[1] == 0.5 && J.sensn.samples == 4);
+    assert_true(J.sensn.baseline == JOB_SN_RAND && J.sensn.post_hoc == JOB_PH_ABS && J.sensn.images == 100);
+    assert_true(!J.lipschitz.on && !J.faith.on);
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  sensitivity_n: {baseline: mean}\n", NULL, 0,
+               ":5:29: 'baseline' must be one of zero, rand, got 'mean'");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma: 0}\n", NULL, 0,
+               ":5:22: 'sigma' must be a number > 0, got '0'");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {radius: 0.1}\n", NULL, 0,
+               ":5:15: unknown key 'radius' in 'metrics.lipschitz' (expected one of: samples, sigma, images)");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulnes: {}\n", NULL, 0,
+               ":5:3: unknown key 'faithfulnes' in 'metrics' (did you mean 'faithfulness'?)");
+}
+
 static void test_not_implemented_keys(void **state)
 {
     (void)state;
@@ -484,6 +513,7 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_methods_errors),
         cmocka_unit_test(test_method_keys),
+        cmocka_unit_test(test_metric_sections),
         cmocka_unit_test(test_not_implemented_keys),
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_missing_required),

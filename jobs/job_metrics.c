@@ -1,0 +1,182 @@
+/* jobs/job_metrics.c — the `metrics:` section. A metric is on when its key
+ * is present (an empty mapping means "all defaults"); each sub-key is
+ * checked with the same file:line:col messages as the rest of the job. */
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "job_internal.h"
+
+static const double default_ratios[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+
+static int read_ratios(const struct job_err *e, const struct job_node *v, double *dst, int *n)
+{
+    if (v->kind != JOB_N_SEQ || v->n == 0)
+        return job_bad(e, v, "ratios", "a non-empty list of numbers in (0, 1)");
+    if (v->n > JOB_MAX_RATIOS)
+        return job_errf(e, v, "'ratios' lists %zu values; at most %d are allowed", v->n,
+                        JOB_MAX_RATIOS);
+    for (size_t i = 0; i < v->n; i++) {
+        double r;
+        if (job_want_double(e, v->kids[i], "ratios", &r))
+            return -1;
+        if (!(r > 0.0 && r < 1.0))
+            return job_bad(e, v->kids[i], "ratios", "a number in (0, 1)");
+        if (i > 0 && r <= dst[i - 1])
+            return job_errf(e, v->kids[i], "'ratios' must be strictly increasing, got %g after %g",
+                            r, dst[i - 1]);
+        dst[i] = r;
+    }
+    *n = (int)v->n;
+    return 0;
+}
+
+static int opt_int(const struct job_err *e, const struct job_node *map, const char *key,
+                   long long min, long long max, long long *dst)
+{
+    const struct job_node *v = job_map_get(map, key, NULL);
+    return v ? job_want_int(e, v, key, min, max, dst) : 0;
+}
+
+/* A number > 0 (and <= max when max > 0). */
+static int opt_pos(const struct job_err *e, const struct job_node *map, const char *key, double max,
+                   const char *rule, double *dst)
+{
+    const struct job_node *v = job_map_get(map, key, NULL);
+    double x;
+    if (!v)
+        return 0;
+    if (job_want_double(e, v, key, &x))
+        return -1;
+    if (!(x > 0.0) || (max > 0 && x > max))
+        return job_bad(e, v, key, rule);
+    *dst = x;
+    return 0;
+}
+
+/* The section of metric NAME: NULL when absent, else checked against KEYS. */
+static int section(const struct job_err *e, const struct job_node *metrics, const char *name,
+                   const char *const *keys, int n_keys, const struct job_node **out)
+{
+    char where[64];
+    *out = job_map_get(metrics, name, NULL);
+    if (!*out)
+        return 0;
+    snprintf(where, sizeof where, "'metrics.%s'", name);
+    if (job_want_section(e, *out, name) || job_check_keys(e, *out, keys, n_keys, NULL, 0, "key", where))
+        return -1;
+    return 0;
+}
+
+static int read_sensn(const struct job_err *e, const struct job_node *v, struct job_sensn *s)
+{
+    static const char *const keys[] = {"ratios", "samples", "baseline", "post_hoc", "images"};
+    static const char *const bases[] = {"zero", "rand"};
+    static const char *const posts[] = {"sum", "abs"};
+    const struct job_node *sec, *x;
+    long long n;
+    int k;
+    if (section(e, v, "sensitivity_n", keys, 5, &sec) || !sec)
+        return sec ? -1 : 0;
+    s->on = true;
+    s->n_ratios = 9;
+    memcpy(s->ratios, default_ratios, sizeof default_ratios);
+    s->samples = 10;
+    if ((x = job_map_get(sec, "ratios", NULL)) && read_ratios(e, x, s->ratios, &s->n_ratios))
+        return -1;
+    n = s->samples;
+    if (opt_int(e, sec, "samples", 2, 100000, &n))
+        return -1;
+    s->samples = (int)n;
+    if ((x = job_map_get(sec, "baseline", NULL))) {
+        if (job_want_enum(e, x, "baseline", bases, 2, &k))
+            return -1;
+        s->baseline = (enum job_sn_baseline)k;
+    }
+    if ((x = job_map_get(sec, "post_hoc", NULL))) {
+        if (job_want_enum(e, x, "post_hoc", posts, 2, &k))
+            return -1;
+        s->post_hoc = (enum job_post_hoc)k;
+    }
+    n = 0;
+    if (opt_int(e, sec, "images", 0, LONG_MAX, &n))
+        return -1;
+    s->images = (long)n;
+    return 0;
+}
+
+/* lipschitz, max_sensitivity and infidelity share one shape. */
+static int read_robust(const struct job_err *e, const struct job_node *v, const char *name, int samples,
+                       double sigma, double radius, struct job_robust *r)
+{
+    static const char *const lip_keys[] = {"samples", "sigma", "images"};
+    static const char *const ms_keys[] = {"samples", "radius", "images"};
+    const struct job_node *sec;
+    long long n;
+    if (section(e, v, name, radius > 0 ? ms_keys : lip_keys, 3, &sec) || !sec)
+        return sec ? -1 : 0;
+    r->on = true;
+    r->samples = samples;
+    r->sigma = sigma;
+    r->radius = radius;
+    n = samples;
+    if (opt_int(e, sec, "samples", 1, 1000000, &n))
+        return -1;
+    r->samples = (int)n;
+    if (radius > 0) {
+        if (opt_pos(e, sec, "radius", 0, "a number > 0 (model input units)", &r->radius))
+            return -1;
+    } else if (opt_pos(e, sec, "sigma", 0, "a number > 0", &r->sigma)) {
+        return -1;
+    }
+    n = 0;
+    if (opt_int(e, sec, "images", 0, LONG_MAX, &n))
+        return -1;
+    r->images = (long)n;
+    return 0;
+}
+
+static int read_faith(const struct job_err *e, const struct job_node *v, struct job_faith *f)
+{
+    static const char *const keys[] = {"groups", "images"};
+    const struct job_node *sec;
+    long long n;
+    if (section(e, v, "faithfulness", keys, 2, &sec) || !sec)
+        return sec ? -1 : 0;
+    f->on = true;
+    n = 100;
+    if (opt_int(e, sec, "groups", 4, 65536, &n))
+        return -1;
+    f->groups = (int)n;
+    n = 0;
+    if (opt_int(e, sec, "images", 0, LONG_MAX, &n))
+        return -1;
+    f->images = (long)n;
+    return 0;
+}
+
+int job_read_metrics(const struct job_err *e, const struct job_node *v, struct job *j)
+{
+    static const char *const known[] = {"diffid", "sensitivity_n", "lipschitz", "infidelity",
+                                        "max_sensitivity", "faithfulness"};
+    static const char *const later[] = {"roar"};
+    static const char *const diffid_keys[] = {"ratios"};
+    if (job_want_section(e, v, "metrics") ||
+        job_check_keys(e, v, known, 6, later, 1, "metric", "'metrics'"))
+        return -1;
+    if (read_sensn(e, v, &j->sensn) ||
+        read_robust(e, v, "lipschitz", 50, 0.03, 0, &j->lipschitz) ||
+        read_robust(e, v, "max_sensitivity", 10, 0, 0.02, &j->max_sens) ||
+        read_robust(e, v, "infidelity", 50, 0.003, 0, &j->infidelity) ||
+        read_faith(e, v, &j->faith))
+        return -1;
+    const struct job_node *d = job_map_get(v, "diffid", NULL);
+    if (!d)
+        return 0;
+    if (job_want_section(e, d, "diffid") ||
+        job_check_keys(e, d, diffid_keys, 1, NULL, 0, "key", "'metrics.diffid'"))
+        return -1;
+    j->diffid = true;
+    const struct job_node *r = job_map_get(d, "ratios", NULL);
+    return r ? read_ratios(e, r, j->diffid_ratios, &j->n_diffid_ratios) : 0;
+}

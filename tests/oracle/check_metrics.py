@@ -1,0 +1,291 @@
+#!/usr/bin/python3
+"""Metrics oracle (METRICS.md §2, §4): sensitivity-n, faithfulness,
+infidelity, local Lipschitz and max-sensitivity recomputed in float64
+PyTorch with plain loops over images and samples, recal's seeded draws
+re-derived from the seed hash, and compared with the metrics.json of a
+2-rank `recal run` (so the cross-rank sums and the max reduction are in the
+path too).
+
+Two models:
+  * a linear model, where the sanity anchors of METRICS.md are exact:
+    InputGrad has Lipschitz, max-sensitivity and infidelity 0, and IG with
+    the zero baseline has sensitivity-n (post-hoc sum, zero baseline) and
+    faithfulness correlation 1;
+  * the trained Fashion-MNIST CNN (nonlinear), against the full oracle, for
+    InputGrad, IG-Uniform valid_ip (seeded references, also on the
+    perturbed copies' pseudo ids) and the random control.
+
+usage: check_metrics.py RECAL SRC_DIR WORK_DIR MODEL"""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import methods_oracle as mo  # noqa: E402
+from check_diffid import idx  # noqa: E402
+
+MASK64 = (1 << 64) - 1
+SEED_RANDOM_ATTR, SEED_SENSN_MASK, SEED_SENSN_BASE = 2, 8, 9
+SEED_INFIDELITY, SEED_LIPSCHITZ, SEED_MAXSENS = 10, 11, 12
+MEAN, STD = [0.2860], [0.3530]
+SEED = 7
+N = 6  # images
+failures = []
+
+
+def gen(image_id, purpose):
+    return mo.generator(SEED, image_id & MASK64, purpose)
+
+
+def rand(n, image_id, purpose, gaussian=False):
+    f = torch.randn if gaussian else torch.rand
+    return f((n,), generator=gen(image_id, purpose), dtype=torch.float32)
+
+
+def copy_id(image_id, j):
+    return -1 - (image_id * 1048576 + j)
+
+
+def pearson(x, y):
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    dx, dy = x - x.mean(), y - y.mean()
+    sxx, syy = (dx * dx).sum(), (dy * dy).sum()
+    if len(x) < 2 or sxx <= 0 or syy <= 0:
+        return None
+    return float((dx * dy).sum() / math.sqrt(sxx * syy))
+
+
+def avg_ranks(v):
+    v = np.asarray(v, float)
+    order = np.argsort(v, kind="stable")
+    ranks = np.empty(len(v))
+    i = 0
+    while i < len(v):
+        j = i + 1
+        while j < len(v) and v[order[j]] == v[order[i]]:
+            j += 1
+        ranks[order[i:j]] = 0.5 * (i + 1 + j)
+        i = j
+    return ranks
+
+
+class Oracle:
+    def __init__(self, model, x32, labels, cfg):
+        self.m, self.x32, self.y, self.cfg = model, x32, labels, cfg
+        self.c, self.h, self.w = x32.shape[1:]
+
+    def f(self, z32, t):
+        """logit t of float32 inputs (1 or more), evaluated in float64"""
+        with torch.no_grad():
+            return self.m(z32.double().reshape(-1, self.c, self.h, self.w))[:, t]
+
+    def attr(self, method, z32, t, image_id):
+        z = z32.double()
+        if method == "input_grad":
+            return mo.input_grad(self.m, z, t)
+        if method == "ig":
+            return mo.path_attr(self.m, z, t, torch.zeros(1, *z.shape, dtype=torch.float64),
+                                mo.linspace_alpha(1, 4), "vanilla")
+        if method == "ig_uniform":
+            refs = mo.sampled_uniform(SEED, image_id & MASK64, 2, tuple(z.shape), MEAN, STD)
+            return mo.ig_uniform(self.m, z, t, refs, 2, "valid_ip")
+        if method == "random":
+            return rand(z.numel(), image_id, SEED_RANDOM_ATTR).double().view(z.shape)
+        raise ValueError(method)
+
+    def sensn(self, method, ratios, S):
+        hw, d = self.h * self.w, self.c * self.h * self.w
+        per_img, pooled = [[] for _ in ratios], [([], []) for _ in ratios]
+        for i in range(len(self.y)):
+            x, t = self.x32[i], int(self.y[i])
+            a = self.attr(method, x, t, i)
+            fx = float(self.f(x, t))
+            u = rand(len(ratios) * S * hw, i, SEED_SENSN_MASK).numpy()
+            for r, ratio in enumerate(ratios):
+                k = int(math.floor(ratio * hw + 1e-9))
+                xs, ys = [], []
+                for j in range(S):
+                    uj = u[(r * S + j) * hw:(r * S + j + 1) * hw]
+                    removed = np.argsort(uj, kind="stable")[:k]
+                    mask = torch.zeros(hw, dtype=torch.bool)
+                    mask[removed] = True
+                    mask = mask.view(self.h, self.w)
+                    z = x.clone()
+                    z[:, mask] = 0.0
+                    xs.append(float(a[:, mask].sum()))
+                    ys.append(fx - float(self.f(z, t)))
+                p = pearson(xs, ys)
+                if p is not None:
+                    per_img[r].append(p)
+                pooled[r][0].extend(xs)
+                pooled[r][1].extend(ys)
+        return ([sum(v) / len(v) if v else None for v in per_img], [pearson(*p) for p in pooled])
+
+    def faith(self, method, groups):
+        gh = max(1, min(self.h, int(round(math.sqrt(groups)))))
+        gw = min(self.w, (groups + gh - 1) // gh)
+        gid = np.array([[(r * gh // self.h) * gw + (q * gw // self.w) for q in range(self.w)]
+                        for r in range(self.h)])
+        G = gh * gw
+        pe, sp, inv = [], [], []
+        for i in range(len(self.y)):
+            x, t = self.x32[i], int(self.y[i])
+            a = self.attr(method, x, t, i)
+            fx = float(self.f(x, t))
+            p, s = [], []
+            for g in range(G):
+                m = torch.from_numpy(gid == g)
+                z = x.clone()
+                z[:, m] = 0.0
+                p.append(fx - float(self.f(z, t)))
+                s.append(float(a[:, m].sum()))
+            v = pearson(s, p)
+            if v is not None:
+                pe.append(v)
+            v = pearson(avg_ranks(s), avg_ranks(p))
+            if v is not None:
+                sp.append(v)
+            dist = math.sqrt(sum((si - pi) ** 2 for si, pi in zip(s, p)))
+            if dist > 0:
+                inv.append(1 / dist)
+        mean = lambda v: sum(v) / len(v) if v else None  # noqa: E731
+        return mean(pe), mean(sp), mean(inv)
+
+    def infidelity(self, method, M, sigma):
+        d = self.c * self.h * self.w
+        out = []
+        for i in range(len(self.y)):
+            x, t = self.x32[i], int(self.y[i])
+            a = self.attr(method, x, t, i)
+            noise = rand(M * d, i, SEED_INFIDELITY, gaussian=True) * torch.tensor(sigma, dtype=torch.float32)
+            noise = noise.view(M, *x.shape)
+            fx = float(self.f(x, t))
+            df = [fx - float(self.f(x - noise[j], t)) for j in range(M)]
+            s = [float((noise[j].double() * a).sum()) for j in range(M)]
+            num, den = sum(si * di for si, di in zip(s, df)), sum(si * si for si in s)
+            beta = num / den if den > 0 else 0.0
+            out.append(sum((beta * si - di) ** 2 for si, di in zip(s, df)) / M)
+        return sum(out) / len(out)
+
+    def stability(self, method, kind, M, scale):
+        d = self.c * self.h * self.w
+        std = torch.tensor(STD, dtype=torch.float32).view(-1, 1, 1)
+        best = []
+        for i in range(len(self.y)):
+            x, t = self.x32[i], int(self.y[i])
+            a0 = self.attr(method, x, t, i)
+            purpose = SEED_LIPSCHITZ if kind == "lipschitz" else SEED_MAXSENS
+            z = rand(M * d, i, purpose, gaussian=(kind == "lipschitz")).view(M, *x.shape)
+            sc = torch.tensor(scale, dtype=torch.float32)
+            b = -1.0
+            for j in range(M):
+                if kind == "lipschitz":
+                    xj = x + sc * z[j] / std
+                    den = scale * float(torch.linalg.vector_norm(z[j].double()))
+                else:
+                    xj = x + sc * (2.0 * z[j] - 1.0)
+                    den = float(torch.linalg.vector_norm(a0))
+                aj = self.attr(method, xj, t, copy_id(i, j))
+                if den > 0:
+                    b = max(b, float(torch.linalg.vector_norm(a0 - aj)) / den)
+            if b >= 0:
+                best.append(b)
+        return sum(best) / len(best), max(best)
+
+
+def close(label, got, want, rtol, atol=0.0):
+    if want is None or got is None:
+        ok = want is None and got is None
+        err = float("nan")
+    else:
+        err = abs(got - want)
+        ok = err <= atol + rtol * abs(want)
+    print(f"{'ok  ' if ok else 'FAIL'} {label}: recal {got} oracle {want} (|diff| {err:.2e})")
+    if not ok:
+        failures.append(label)
+
+
+def run_recal(recal, src, work, name, model, methods, metrics):
+    run = os.path.join(work, name)
+    subprocess.run(["rm", "-rf", run], check=True)
+    env = dict(os.environ)
+    cmd = ["mpirun", "-n", "2", recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"),
+           "--limit", str(N), "--set", f"model.path={model}", "--set", f"methods={methods}",
+           "--set", f"metrics={metrics}", "--set", f"seed={SEED}", "--set", "shard_images=2",
+           "--set", "batch_size=2", "--run-dir", run]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if r.returncode != 0:
+        print("FAILED:", " ".join(cmd), "\n", r.stdout[-3000:], r.stderr[-3000:])
+        sys.exit(1)
+    return {(x["method"], x["estimator"]): x for x in json.load(open(os.path.join(run, "metrics.json")))["results"]}
+
+
+def main():
+    recal, src, work, model_path = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    root = "/usr/share/datasets/fashion-mnist"
+    pix = torch.from_numpy(idx(f"{root}/t10k-images-idx3-ubyte.gz")[:N].copy()).float().unsqueeze(1)
+    x32 = (pix / 255.0 - MEAN[0]) / STD[0]
+    labels = idx(f"{root}/t10k-labels-idx1-ubyte.gz")[:N].astype(np.int64)
+
+    # ---- 1. linear model: the exact anchors -------------------------------
+    torch.manual_seed(11)
+    lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)).eval()
+    lin_path = os.path.join(work, "linear.pt")
+    torch.jit.script(lin).save(lin_path)
+    metrics = ("{sensitivity_n: {ratios: [0.2, 0.6], samples: 6}, faithfulness: {groups: 49}, "
+               "infidelity: {samples: 8}, lipschitz: {samples: 3}, max_sensitivity: {samples: 3}}")
+    got = run_recal(recal, src, work, "linear-run", lin_path,
+                    "[{name: input_grad}, {name: ig, steps: 4}]", metrics)
+    ig, ing = got[("ig", "vanilla")], got[("input_grad", "vanilla")]
+    for r, c in enumerate(ig["sensitivity_n"]["correlation"]):
+        close(f"linear: IG sensitivity-n correlation = 1 at ratio {ig['sensitivity_n']['ratios'][r]}", c, 1.0, 0,
+              1e-5)
+    close("linear: IG faithfulness Pearson = 1", ig["faithfulness"]["pearson"], 1.0, 0, 1e-5)
+    close("linear: InputGrad Lipschitz = 0", ing["lipschitz"]["max"], 0.0, 0, 1e-6)
+    close("linear: InputGrad max-sensitivity = 0", ing["max_sensitivity"]["max"], 0.0, 0, 1e-6)
+    close("linear: InputGrad infidelity = 0", ing["infidelity"]["mean"], 0.0, 0, 1e-10)
+
+    # ---- 2. the trained CNN against the float64 loops ---------------------
+    model = torch.jit.load(model_path).double().eval()
+    orc = Oracle(model, x32, labels, None)
+    metrics = ("{sensitivity_n: {ratios: [0.1, 0.5], samples: 5}, faithfulness: {groups: 25}, "
+               "infidelity: {samples: 6, sigma: 0.01}, lipschitz: {samples: 3}, "
+               "max_sensitivity: {samples: 2, radius: 0.05}}")
+    got = run_recal(recal, src, work, "cnn-run", model_path,
+                    "[{name: input_grad}, {name: ig_uniform, estimators: [valid_ip], refs: 2, steps: 2}, "
+                    "{name: random}]", metrics)
+    for method, est in [("input_grad", "vanilla"), ("ig_uniform", "valid_ip"), ("random", "vanilla")]:
+        g = got[(method, est)]
+        per, pooled = orc.sensn(method, [0.1, 0.5], 5)
+        for r in range(2):
+            close(f"{method}: sensitivity-n correlation[{r}]", g["sensitivity_n"]["correlation"][r], per[r], 1e-4, 1e-5)
+            close(f"{method}: sensitivity-n pooled[{r}]", g["sensitivity_n"]["pooled_correlation"][r], pooled[r],
+                  1e-4, 1e-5)
+        pe, sp, inv = orc.faith(method, 25)
+        close(f"{method}: faithfulness pearson", g["faithfulness"]["pearson"], pe, 1e-4, 1e-5)
+        close(f"{method}: faithfulness spearman", g["faithfulness"]["spearman"], sp, 1e-3, 1e-3)
+        close(f"{method}: faithfulness 1/distance", g["faithfulness"]["inv_distance"], inv, 1e-4)
+        close(f"{method}: infidelity", g["infidelity"]["mean"], orc.infidelity(method, 6, 0.01), 1e-3)
+        mean, mx = orc.stability(method, "lipschitz", 3, 0.03)
+        close(f"{method}: Lipschitz mean", g["lipschitz"]["mean"], mean, 1e-4)
+        close(f"{method}: Lipschitz max", g["lipschitz"]["max"], mx, 1e-4)
+        mean, mx = orc.stability(method, "max_sensitivity", 2, 0.05)
+        close(f"{method}: max-sensitivity mean", g["max_sensitivity"]["mean"], mean, 1e-4)
+        close(f"{method}: max-sensitivity max", g["max_sensitivity"]["max"], mx, 1e-4)
+
+    if failures:
+        print(f"{len(failures)} check(s) failed: {failures}")
+        sys.exit(1)
+    print("all metric checks passed")
+
+
+if __name__ == "__main__":
+    main()

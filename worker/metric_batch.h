@@ -1,0 +1,28 @@
+/* worker/metric_batch.h — the metrics beyond DiffID (METRICS.md §2, §4) over
+ * one batch of explained images, adding per-image scores into the shard's
+ * record at the engine's layout. Images with id >= the metric's `images`
+ * bound are skipped, so a costly metric can cover a prefix of the split.
+ *
+ * perturb: sensitivity-n, faithfulness, infidelity. Their perturbed copies
+ *   depend only on the image, so one set of forwards serves every method.
+ * stability: local Lipschitz and max-sensitivity. They re-run each method on
+ *   perturbed copies; every copy draws its own method randomness (a pseudo
+ *   image id per copy), as Captum's sensitivity_max re-runs the explainer —
+ *   so the random-attribution control is not trivially stable. */
+#ifndef RECAL_METRIC_BATCH_H
+#define RECAL_METRIC_BATCH_H
+#include <stddef.h>
+
+#include "engine.h"
+
+/* orig[i] = f(x_i)[label_i] of the clean images; attr[s] holds slot s's
+ * attributions (B·D). */
+int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const float *orig, float *const *attr,
+                       double *record, char *err, size_t errlen);
+int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *const *attr, double *record,
+                         char *err, size_t errlen);
+
+/* Image id of perturbed copy j of image id: negative, so it never meets a
+ * real image's seeds, and unique per (id, j) for j < 2^20. */
+static inline long long wk_copy_id(long long id, long j) { return -1 - (id * 1048576 + j); }
+#endif

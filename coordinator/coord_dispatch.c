@@ -150,9 +150,12 @@ static void show_progress(struct coord_state *st, double t0, int final) {
     /* The rate counts this session's images only: journaled ones cost nothing. */
     double el = clock_now_s() - t0, rate = el > 0 ? (double)fresh / el : 0;
     double eta = rate > 0 ? (double)(total - done) / rate : 0;
-    char line[256];
-    snprintf(line, sizeof line, "%ld/%ld images (%.1f%%)  %.1f images/s  elapsed %.0fs  ETA %.0fs", done, total,
-             total ? 100.0 * (double)done / (double)total : 100.0, rate, el, eta);
+    char line[256], eta_s[32];
+    /* Before the first shard lands there is no rate: say so, not "ETA 0s". */
+    if (rate > 0 || done >= total) snprintf(eta_s, sizeof eta_s, "%.0fs", eta);
+    else snprintf(eta_s, sizeof eta_s, "unknown (first shard running)");
+    snprintf(line, sizeof line, "%ld/%ld images (%.1f%%)  %.1f images/s  elapsed %.0fs  ETA %s", done, total,
+             total ? 100.0 * (double)done / (double)total : 100.0, rate, el, eta_s);
     if (st->o->progress_tty) {
         fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
         fflush(stderr);

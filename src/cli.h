@@ -9,6 +9,9 @@ int cmd_run(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+/* Run tools/report.py on a finished run directory; an EXIT_* code. */
+int report_render(const char *run_dir);
 
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; advances *i. NULL
  * when argv[*i] is not that option. Sets *missing when the value is absent. */

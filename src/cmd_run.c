@@ -269,6 +269,14 @@ int cmd_run(int argc, char **argv) {
             if (resume) printf("; %ld of %ld shards from the journal", book.n_resumed, book.n_shards);
             printf(")\n");
             code = EXIT_OK;
+            /* Figures are a convenience: a missing matplotlib costs the
+             * pictures, never the run (metrics.json is already written). */
+            if (job.out_figures) {
+                fflush(stdout);
+                if (report_render(run_dir) != EXIT_OK)
+                    fprintf(stderr, "recal run: figures skipped (see the message above); the metrics are complete — "
+                                    "run `recal report %s` after installing python3-matplotlib\n", run_dir);
+            }
         }
     } else {
         code = EXIT_OK;

@@ -22,6 +22,8 @@
  * 256: 0.6x); 128 is the compromise, `chunk_samples` sets it per job. */
 #define WK_CPU_CHUNK_CAP 128
 #define WK_GPU_CHUNK_CAP 4096
+/* Images of the split kept for the report's heatmap grid (outputs.figures). */
+#define WK_FIG_EXAMPLES 8
 
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
     long in_bytes = (long)c * h * w * 4;
@@ -199,7 +201,12 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     struct wk_pool pool = {0};
     /* count × slots × D, image-major, as numpy users index it */
     float *maps = job->out_attributions ? malloc((size_t)(count * e->n_slots * d) * sizeof *maps) : NULL;
-    int ok = x && y && ids && clean && orig && acc && (maps || !job->out_attributions);
+    /* outputs.figures: the first WK_FIG_EXAMPLES images of the split and
+     * their maps, for the report's heatmap grid */
+    long n_ex = job->out_figures && first < WK_FIG_EXAMPLES
+                    ? (count < WK_FIG_EXAMPLES - first ? count : WK_FIG_EXAMPLES - first) : 0;
+    float *ex = n_ex ? malloc((size_t)(n_ex * (1 + e->n_slots) * d) * sizeof *ex) : NULL;
+    int ok = x && y && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex);
     for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = malloc((size_t)(bmax * d) * sizeof(float))) != NULL;
     if (!ok) {
         snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
@@ -238,6 +245,12 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             for (long i = 0; i < b; i++)
                 for (int s = 0; s < e->n_slots; s++)
                     memcpy(maps + ((b0 - first + i) * e->n_slots + s) * d, attr[s] + i * d, (size_t)d * sizeof *maps);
+        for (long i = 0; i < b && b0 - first + i < n_ex; i++) {
+            float *dst = ex + (b0 - first + i) * (1 + e->n_slots) * d;
+            const long hw = (long)e->ds.h * e->ds.w;
+            for (long k = 0; k < d; k++) dst[k] = x[i * d + k] * e->ds.std[k / hw] + e->ds.mean[k / hw];
+            for (int s = 0; s < e->n_slots; s++) memcpy(dst + (1 + s) * d, attr[s] + i * d, (size_t)d * sizeof *dst);
+        }
         if (job->diffid)
             for (int s = 0; s < e->n_slots; s++)
                 if (wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples,
@@ -257,6 +270,14 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         snprintf(path, sizeof path, "%s/attributions/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
         if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
     }
+    if (n_ex) {
+        char path[1200];
+        int64_t shape[5] = {n_ex, 1 + e->n_slots, e->ds.c, e->ds.h, e->ds.w};
+        snprintf(path, sizeof path, "%s/figures", e->run_dir);
+        if (fs_mkdirs(path, err, errlen)) goto fail;
+        snprintf(path, sizeof path, "%s/figures/examples-%08ld.npy", e->run_dir, first);
+        if (npy_write(path, NPY_F32, 5, shape, ex, err, errlen)) goto fail;
+    }
     for (int s = 0; s < e->n_slots && job->diffid; s++) {
         double *r = record + wk_slot_base(&e->layout, s) + e->layout.diffid;
         memcpy(r, acc[s].del_correct, (size_t)nr * sizeof *r);
@@ -274,6 +295,7 @@ fail:
     free(orig);
     free(acc);
     free(maps);
+    free(ex);
     for (int s = 0; s < e->n_slots; s++) free(attr[s]);
     return rc;
 }

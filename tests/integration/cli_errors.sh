@@ -78,6 +78,10 @@ expect 0 "usage" -- "$recal" run --help
 expect 0 "usage" -- "$recal" train --help
 expect 0 "usage" -- "$recal" attribute --help
 expect 1 "unknown command" -- "$recal" frobnicate
+expect 1 "nowhere/metrics.json: no such file" -- "$recal" report nowhere
+expect 0 "usage: recal report" -- "$recal" report --help
+expect 1 "metrics.lipschitz.*expected one of: samples, sigma, images" -- "$recal" run "$cfg" \
+    --set model.path="$model" --set metrics.lipschitz.radius=1
 
 [ $fails -eq 0 ] && echo "all CLI error checks passed"
 exit $fails

@@ -16,6 +16,7 @@ Two models:
     perturbed copies' pseudo ids) and the random control.
 
 usage: check_metrics.py RECAL SRC_DIR WORK_DIR MODEL"""
+import glob
 import json
 import math
 import os
@@ -253,6 +254,7 @@ def main():
     close("linear: InputGrad max-sensitivity = 0", ing["max_sensitivity"]["max"], 0.0, 0, 1e-6)
     close("linear: InputGrad infidelity = 0", ing["infidelity"]["mean"], 0.0, 0, 1e-10)
 
+    # diffid is off in these runs; the curves figure needs it, the others not
     # ---- 2. the trained CNN against the float64 loops ---------------------
     model = torch.jit.load(model_path).double().eval()
     orc = Oracle(model, x32, labels, None)
@@ -280,6 +282,26 @@ def main():
         mean, mx = orc.stability(method, "max_sensitivity", 2, 0.05)
         close(f"{method}: max-sensitivity mean", g["max_sensitivity"]["mean"], mean, 1e-4)
         close(f"{method}: max-sensitivity max", g["max_sensitivity"]["max"], mx, 1e-4)
+
+    # ---- 3. the report of that run (outputs.figures defaults to true) ------
+    run = os.path.join(work, "cnn-run")
+    ex = np.concatenate([np.load(f) for f in sorted(glob.glob(os.path.join(run, "figures", "examples-*.npy")))])
+    close("report: example images kept", float(ex.shape[0]), float(N), 0)
+    close("report: example 0 is the image in pixel space", float(np.abs(ex[0, 0] - pix[0].numpy() / 255).max()), 0.0,
+          0, 1e-6)
+    a0 = orc.attr("input_grad", x32[0], int(labels[0]), 0).numpy()
+    close("report: example 0's input_grad map", float(np.linalg.norm(ex[0, 1] - a0) / np.linalg.norm(a0)), 0.0, 0, 1e-4)
+    page = open(os.path.join(run, "report.html")).read()
+    for name in ["sensitivity_n", "tradeoff", "heatmaps"]:
+        png = os.path.join(run, "figures", name + ".png")
+        ok = os.path.exists(png) and f"figures/{name}.png" in page
+        if ok:
+            import matplotlib.image
+            h, w = matplotlib.image.imread(png).shape[:2]
+            ok = h > 200 and w > 300
+        print(f"{'ok  ' if ok else 'FAIL'} report: {name}.png written and shown in report.html")
+        if not ok:
+            failures.append(name)
 
     if failures:
         print(f"{len(failures)} check(s) failed: {failures}")

@@ -1,0 +1,246 @@
+#!/usr/bin/python3
+"""recal report: figures and report.html for a run directory.
+
+Reads RUN_DIR/metrics.json (and RUN_DIR/figures/examples-*.npy when the run
+kept example maps, outputs.figures) and writes, into RUN_DIR/figures/:
+  diffid_curves.png     insertion/deletion accuracy vs ratio, one panel per
+                        method, its estimators overlaid (vanilla vs
+                        re-calibrated)
+  diffid_bars.png       Diff (insertion - deletion) per method and estimator
+  sensitivity_n.png     sensitivity-n correlation vs ratio (when measured)
+  tradeoff.png          robustness vs faithfulness, one point per method and
+                        estimator (the ICML 2023 paper's trade-off)
+  heatmaps.png          example images with every method's |attribution|
+and RUN_DIR/report.html showing them with the tables.
+
+usage: report.py RUN_DIR    (normally called by `recal report` / `recal run`)
+Needs Debian's python3-matplotlib and python3-numpy."""
+import glob
+import html
+import json
+import os
+import sys
+
+import numpy as np
+
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    sys.stderr.write("recal report: matplotlib is not installed (apt-get install python3-matplotlib)\n")
+    sys.exit(1)
+
+EST_STYLE = {"vanilla": ("tab:blue", "vanilla"), "valid_ref": ("tab:orange", "valid_ref"),
+             "valid_ip": ("tab:green", "valid_ip")}
+
+
+def label(r):
+    return r["method"] if r["method"] == "random" else f"{r['method']}/{r['estimator']}"
+
+
+def by_method(results):
+    out = {}
+    for r in results:
+        out.setdefault(r["method"], []).append(r)
+    return out
+
+
+def fig_diffid_curves(results, path):
+    groups = by_method([r for r in results if "diffid" in r])
+    if not groups:
+        return None
+    n = len(groups)
+    cols = min(n, 3)
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, sharey=True)
+    for ax, (method, rs) in zip(axes.flat, groups.items()):
+        for r in rs:
+            d = r["diffid"]
+            color, name = EST_STYLE.get(r["estimator"], ("black", r["estimator"]))
+            ax.plot(d["ratios"], d["insertion_acc"], "-o", color=color, ms=3, label=f"{name} insertion")
+            ax.plot(d["ratios"], d["deletion_acc"], "--s", color=color, ms=3, label=f"{name} deletion")
+        ax.set_title(method)
+        ax.set_xlabel("fraction of pixels perturbed")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    axes[0][0].set_ylabel("accuracy")
+    fig.suptitle("DiffID: insertion (solid) and deletion (dashed) accuracy")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_diffid_bars(results, path):
+    rs = [r for r in results if "diffid" in r]
+    if not rs:
+        return None
+    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rs) + 2), 3.6))
+    vals = [r["diffid"]["mean"]["diff_acc"] for r in rs]
+    colors = [EST_STYLE.get(r["estimator"], ("gray",))[0] if r["method"] != "random" else "gray" for r in rs]
+    ax.bar(range(len(rs)), vals, color=colors)
+    ax.set_xticks(range(len(rs)))
+    ax.set_xticklabels([label(r) for r in rs], rotation=35, ha="right", fontsize=8)
+    ax.set_ylabel("Diff (accuracy), mean over ratios")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_title("DiffID: insertion − deletion (higher is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_sensn(results, path):
+    rs = [r for r in results if "sensitivity_n" in r]
+    if not rs:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for r in rs:
+        s = r["sensitivity_n"]
+        y = [np.nan if v is None else v for v in s["correlation"]]
+        ax.plot(s["ratios"], y, "-o", ms=3, label=label(r))
+    ax.set_xlabel("fraction n of pixels removed")
+    ax.set_ylabel("Pearson correlation (mean over images)")
+    ax.set_title("Sensitivity-n")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def tradeoff_axes(results):
+    """(x name, x key path, y name, y key path): the best pair the run measured."""
+    xs = [("local Lipschitz estimate (lower = more robust)", ("lipschitz", "mean")),
+          ("max-sensitivity (lower = more robust)", ("max_sensitivity", "mean"))]
+    ys = [("faithfulness (Pearson)", ("faithfulness", "pearson")),
+          ("DiffID Diff accuracy", ("diffid", "mean", "diff_acc"))]
+
+    def get(r, keys):
+        v = r
+        for k in keys:
+            if not isinstance(v, dict) or k not in v:
+                return None
+            v = v[k]
+        return v
+    for xn, xk in xs:
+        for yn, yk in ys:
+            pts = [(get(r, xk), get(r, yk), label(r)) for r in results]
+            pts = [p for p in pts if p[0] is not None and p[1] is not None]
+            if pts:
+                return xn, yn, pts
+    return None
+
+
+def fig_tradeoff(results, path):
+    t = tradeoff_axes(results)
+    if not t:
+        return None
+    xn, yn, pts = t
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for x, y, name in pts:
+        ax.scatter([x], [y], s=30)
+        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    ax.set_xlabel(xn)
+    ax.set_ylabel(yn)
+    ax.set_title("Robustness vs faithfulness")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_heatmaps(run_dir, results, path):
+    files = sorted(glob.glob(os.path.join(run_dir, "figures", "examples-*.npy")))
+    if not files:
+        return None
+    ex = np.concatenate([np.load(f) for f in files])[:6]  # n × (1 + slots) × C × H × W
+    n, k = ex.shape[0], ex.shape[1]
+    names = ["image"] + [label(r) for r in results][: k - 1]
+    fig, axes = plt.subplots(n, k, figsize=(1.6 * k, 1.6 * n), squeeze=False)
+    for i in range(n):
+        img = np.clip(ex[i, 0], 0, 1)
+        img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
+        for j in range(k):
+            ax = axes[i][j]
+            ax.axis("off")
+            if j == 0:
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+            else:
+                sal = np.abs(ex[i, j]).sum(0)
+                sal = sal / (sal.max() + 1e-12)
+                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, alpha=0.35)
+                ax.imshow(sal, cmap="inferno", alpha=0.75, vmin=0, vmax=1)
+            if i == 0:
+                ax.set_title(names[j], fontsize=7)
+    fig.suptitle("|attribution| summed over channels, per image max-normalized", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fmt(v):
+    return "–" if v is None else f"{v:.4g}"
+
+
+def tables_html(m):
+    rows = []
+    for r in m["results"]:
+        d = r.get("diffid", {}).get("mean", {})
+        sn = r.get("sensitivity_n", {}).get("correlation")
+        sn = [v for v in (sn or []) if v is not None]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in [
+            r["method"], r["estimator"], fmt(d.get("diff_acc")), fmt(d.get("diff_logit")),
+            fmt(sum(sn) / len(sn) if sn else None), fmt(r.get("lipschitz", {}).get("mean")),
+            fmt(r.get("max_sensitivity", {}).get("mean")), fmt(r.get("infidelity", {}).get("mean")),
+            fmt(r.get("faithfulness", {}).get("pearson")), fmt(r.get("faithfulness", {}).get("spearman"))]) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ["method", "estimator", "Diff acc", "Diff logit", "sens-n corr",
+                                             "Lipschitz", "max-sens", "infidelity", "faith Pearson",
+                                             "faith Spearman"])
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if len(sys.argv) == 2 else 1)
+    run_dir = sys.argv[1]
+    mpath = os.path.join(run_dir, "metrics.json")
+    if not os.path.exists(mpath):
+        sys.stderr.write(f"recal report: {mpath}: no such file (is {run_dir} a finished run directory?)\n")
+        sys.exit(1)
+    m = json.load(open(mpath))
+    fdir = os.path.join(run_dir, "figures")
+    os.makedirs(fdir, exist_ok=True)
+    res = m["results"]
+    figs = [fig_diffid_curves(res, os.path.join(fdir, "diffid_curves.png")),
+            fig_diffid_bars(res, os.path.join(fdir, "diffid_bars.png")),
+            fig_sensn(res, os.path.join(fdir, "sensitivity_n.png")),
+            fig_tradeoff(res, os.path.join(fdir, "tradeoff.png")),
+            fig_heatmaps(run_dir, res, os.path.join(fdir, "heatmaps.png"))]
+    figs = [f for f in figs if f]
+    imgs = "".join(f'<h2>{os.path.basename(f)[:-4].replace("_", " ")}</h2><img src="figures/{os.path.basename(f)}">'
+                   for f in figs)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>recal report {html.escape(m['run_id'])}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{max-width:100%}}</style></head><body>
+<h1>recal run {html.escape(m['run_id'])}</h1>
+<p>{m['images']} images of {html.escape(m['dataset']['name'])}/{html.escape(m['dataset']['split'])},
+model {html.escape(m['model'])}, clean accuracy {m['accuracy']:.4f}, {m['ranks']} rank(s) on {html.escape(m['device'])},
+{m['wall_seconds']:.1f} s. Config sha256 {m['config_sha256'][:16]}….</p>
+{tables_html(m)}{imgs}</body></html>"""
+    tmp = os.path.join(run_dir, "report.html.tmp")
+    with open(tmp, "w") as f:
+        f.write(page)
+    os.replace(tmp, os.path.join(run_dir, "report.html"))
+    print(f"wrote {os.path.join(run_dir, 'report.html')} and {len(figs)} figure(s) in {fdir}")
+
+
+if __name__ == "__main__":
+    main()

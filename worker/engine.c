@@ -11,6 +11,7 @@
 #include "metric_batch.h"
 #include "fsutil.h"
 #include "npy.h"
+#include "roar_rank.h"
 #include "wk_pool.h"
 
 /* Activation memory per sample is estimated as this many times the input
@@ -91,13 +92,6 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     e->job = job;
     e->n_slots = wk_plan_slots(job, e->slots);
     wk_layout_of(job, e->n_slots, &e->layout);
-    /* ROAR rank maps come with the ROAR metric; refuse now rather than
-     * finish a long run without the files that were asked for. */
-    if (job->out_masks) {
-        snprintf(err, errlen, "%s: outputs.masks (ROAR rank maps) is not implemented yet in this version of recal; "
-                 "set it to false", job->file);
-        return -1;
-    }
     if (ts_device_parse(job->device, &e->device) != TS_OK) {
         snprintf(err, errlen, "%s: device '%s': %s", job->file, job->device, ts_last_error());
         return -1;
@@ -206,7 +200,13 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     long n_ex = job->out_figures && first < WK_FIG_EXAMPLES
                     ? (count < WK_FIG_EXAMPLES - first ? count : WK_FIG_EXAMPLES - first) : 0;
     float *ex = n_ex ? malloc((size_t)(n_ex * (1 + e->n_slots) * d) * sizeof *ex) : NULL;
-    int ok = x && y && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex);
+    /* outputs.masks: ROAR rank maps, count × slots × H × W uint16 */
+    const long hw = (long)e->ds.h * e->ds.w;
+    uint16_t *ranks = job->out_masks ? malloc((size_t)(count * e->n_slots * hw) * sizeof *ranks) : NULL;
+    long *rk_order = job->out_masks ? malloc((size_t)hw * sizeof *rk_order) : NULL;
+    float *rk_sal = job->out_masks ? malloc((size_t)hw * sizeof *rk_sal) : NULL;
+    int ok = x && y && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex) &&
+             (!job->out_masks || (ranks && rk_order && rk_sal));
     for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = malloc((size_t)(bmax * d) * sizeof(float))) != NULL;
     if (!ok) {
         snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
@@ -245,9 +245,13 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             for (long i = 0; i < b; i++)
                 for (int s = 0; s < e->n_slots; s++)
                     memcpy(maps + ((b0 - first + i) * e->n_slots + s) * d, attr[s] + i * d, (size_t)d * sizeof *maps);
+        if (ranks)
+            for (long i = 0; i < b; i++)
+                for (int s = 0; s < e->n_slots; s++)
+                    roar_rank_map(attr[s] + i * d, e->ds.c, hw, ranks + ((b0 - first + i) * e->n_slots + s) * hw,
+                                  rk_order, rk_sal);
         for (long i = 0; i < b && b0 - first + i < n_ex; i++) {
             float *dst = ex + (b0 - first + i) * (1 + e->n_slots) * d;
-            const long hw = (long)e->ds.h * e->ds.w;
             for (long k = 0; k < d; k++) dst[k] = x[i * d + k] * e->ds.std[k / hw] + e->ds.mean[k / hw];
             for (int s = 0; s < e->n_slots; s++) memcpy(dst + (1 + s) * d, attr[s] + i * d, (size_t)d * sizeof *dst);
         }
@@ -269,6 +273,14 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         if (fs_mkdirs(path, err, errlen)) goto fail;
         snprintf(path, sizeof path, "%s/attributions/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
         if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
+    }
+    if (ranks) {
+        char path[1200];
+        int64_t shape[4] = {count, e->n_slots, e->ds.h, e->ds.w};
+        snprintf(path, sizeof path, "%s/masks", e->run_dir);
+        if (fs_mkdirs(path, err, errlen)) goto fail;
+        snprintf(path, sizeof path, "%s/masks/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
+        if (npy_write(path, NPY_U16, 4, shape, ranks, err, errlen)) goto fail;
     }
     if (n_ex) {
         char path[1200];
@@ -296,6 +308,9 @@ fail:
     free(acc);
     free(maps);
     free(ex);
+    free(ranks);
+    free(rk_order);
+    free(rk_sal);
     for (int s = 0; s < e->n_slots; s++) free(attr[s]);
     return rc;
 }

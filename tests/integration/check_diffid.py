@@ -36,7 +36,7 @@ def main():
     subprocess.run(["rm", "-rf", run], check=True)
     subprocess.run([recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"), "--limit", str(N),
                     "--set", f"model.path={model_path}", "--set", "methods=[{name: random}]",
-                    "--set", "seed=5", "--set", "shard_images=24", "--set", "outputs.attributions=true",
+                    "--set", "seed=5", "--set", "shard_images=24", "--set", "outputs.attributions=true", "--set", "outputs.masks=true",
                     "--run-dir", run], check=True)
     got = json.load(open(os.path.join(run, "metrics.json")))["results"][0]["diffid"]
 
@@ -54,6 +54,11 @@ def main():
     assert names == ["shard-00000000-00000023.npy", "shard-00000024-00000047.npy", "shard-00000048-00000063.npy"], names
     maps = np.concatenate([np.load(f, mmap_mode="r") for f in files])
     assert maps.shape == (N, 1, 1, 28, 28) and maps.dtype == np.float32, (maps.shape, maps.dtype)
+    # outputs.masks: uint16 rank maps, images × slots × H × W, same shard names
+    mfiles = sorted(glob.glob(os.path.join(run, "masks", "shard-*.npy")))
+    assert [os.path.basename(f) for f in mfiles] == names, mfiles
+    masks = np.concatenate([np.load(f, mmap_mode="r") for f in mfiles])
+    assert masks.shape == (N, 1, 28, 28) and masks.dtype == np.uint16, (masks.shape, masks.dtype)
     sums = {k: np.zeros(len(RATIOS)) for k in ("del_acc", "ins_acc", "del_logit", "ins_logit")}
     with torch.no_grad():
         orig = model(x)
@@ -63,6 +68,10 @@ def main():
             g.manual_seed(s - (1 << 64) if s >= (1 << 63) else s)
             a = torch.rand((d,), generator=g, dtype=torch.float32)
             assert np.array_equal(maps[i].reshape(-1), a.numpy()), f"saved attribution of image {i} differs"
+            # ROAR rank map: rank of Σ_c|a| among the 784 pixels, stable
+            rank = np.empty(d, dtype=np.uint16)
+            rank[np.argsort(np.abs(a.numpy()), kind="stable")] = np.arange(d, dtype=np.uint16)
+            assert np.array_equal(masks[i, 0].reshape(-1), rank), f"ROAR rank map of image {i} differs"
             sal = a.abs()  # Σ over the single channel
             sal = (sal - sal.min()) / (sal.max() - sal.min() + 1e-10)
             order = torch.sort(sal, descending=True, stable=True).indices
@@ -94,7 +103,7 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} {key}: max abs difference {err:.2e} (tolerance {tol})")
     if bad:
         sys.exit(f"{bad} DiffID curves differ from the PyTorch oracle")
-    print("DiffID matches the PyTorch oracle; saved attributions match the seeded draws")
+    print("DiffID matches the PyTorch oracle; saved attributions match the seeded draws; ROAR rank maps match numpy")
 
 
 if __name__ == "__main__":

@@ -58,8 +58,8 @@ PY
 /usr/bin/python3 nangrad.py
 expect 1 "NaN or Inf input gradients" -- "$recal" run "$cfg" --set model.path="$work/cli/nangrad.pt" --limit 4 --run-dir r-nan
 
-expect 1 "outputs.masks (ROAR rank maps) is not implemented yet" -- "$recal" run "$cfg" --set model.path="$model" \
-    --set outputs.masks=true --limit 4 --run-dir r-masks
+expect 1 "metric 'roar' is not implemented yet" -- "$recal" run "$cfg" --set model.path="$model" \
+    --set metrics.roar.epochs=1 --limit 4 --run-dir r-roar
 
 # an empty config, and an MPI world that does not match the Slurm allocation
 : > empty.yaml

@@ -100,6 +100,7 @@ static void *make_arange(enum npy_dtype dt, size_t n)
         case NPY_I32: ((int32_t *)b)[i] = (int32_t)i; break;
         case NPY_U8: ((uint8_t *)b)[i] = (uint8_t)i; break;
         case NPY_F16: ((uint16_t *)b)[i] = npy_f32_to_f16((float)i); break;
+        case NPY_U16: ((uint16_t *)b)[i] = (uint16_t)i; break;
         }
     }
     return b;
@@ -120,6 +121,7 @@ static const struct tcase k_cases[] = {
     { NPY_I32, "int32", 3, { 2, 3, 4 }, "(2, 3, 4)" },
     { NPY_U8, "uint8", 1, { 200 }, "(200,)" },
     { NPY_F16, "float16", 2, { 2, 2 }, "(2, 2)" },
+    { NPY_U16, "uint16", 2, { 3, 300 }, "(3, 300)" },
     { NPY_F32, "float32", 2, { 0, 3 }, "(0, 3)" },
     { NPY_F64, "float64", 2, { 1000000, 0 }, "(1000000, 0)" },
     { NPY_U8, "uint8", 8, { 1, 1, 1, 1, 1, 1, 1, 2 }, "(1, 1, 1, 1, 1, 1, 1, 2)" },
@@ -199,7 +201,7 @@ static void test_matches_numpy_bytes(void **state)
         crc = crc32(crc, d, (uInt)(n * npy_itemsize(c->dt)));
         snprintf(want, sizeof want, "%s %s %lu\n",
                  c->dt == NPY_F32 ? "<f4" : c->dt == NPY_F64 ? "<f8" : c->dt == NPY_I64 ? "<i8"
-                 : c->dt == NPY_I32 ? "<i4" : c->dt == NPY_U8 ? "|u1" : "<f2",
+                 : c->dt == NPY_I32 ? "<i4" : c->dt == NPY_U8 ? "|u1" : c->dt == NPY_U16 ? "<u2" : "<f2",
                  c->pyshape, (unsigned long)crc);
         assert_string_equal(out, want);
 

@@ -40,6 +40,7 @@ static const struct {
 } npy_types[] = {
     { NPY_F32, "<f4", 4 }, { NPY_F64, "<f8", 8 }, { NPY_I64, "<i8", 8 },
     { NPY_I32, "<i4", 4 }, { NPY_U8, "|u1", 1 },  { NPY_F16, "<f2", 2 },
+    { NPY_U16, "<u2", 2 },
 };
 #define NPY_NTYPES (sizeof npy_types / sizeof npy_types[0])
 
@@ -364,7 +365,7 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen)
         goto fail;
     }
     if (!found) {
-        npy_err(err, errlen, "%s: unsupported dtype '%s' (supported: <f4 <f8 <i8 <i4 |u1 <f2; "
+        npy_err(err, errlen, "%s: unsupported dtype '%s' (supported: <f4 <f8 <i8 <i4 |u1 <f2 <u2; "
                 "convert with a.astype(np.float32) and save again)", path, descr);
         goto fail;
     }
@@ -491,6 +492,7 @@ static double npy_get_f64(const struct npy_array *a, size_t i)
     case NPY_I32: { int32_t v; memcpy(&v, (const char *)a->data + 4 * i, 4); return v; }
     case NPY_U8: return ((const uint8_t *)a->data)[i];
     case NPY_F16: { uint16_t v; memcpy(&v, (const char *)a->data + 2 * i, 2); return npy_f16_to_f32(v); }
+    case NPY_U16: { uint16_t v; memcpy(&v, (const char *)a->data + 2 * i, 2); return v; }
     }
     return 0.0;
 }

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum npy_dtype { NPY_F32, NPY_F64, NPY_I64, NPY_I32, NPY_U8, NPY_F16 };
+enum npy_dtype { NPY_F32, NPY_F64, NPY_I64, NPY_I32, NPY_U8, NPY_F16, NPY_U16 };
 
 #define NPY_MAX_DIMS 8
 

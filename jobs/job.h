@@ -86,6 +86,22 @@ struct job_faith {
     long images;
 };
 
+/* metrics.roar (METRICS.md §3): `recal run` writes the rank maps it needs
+ * (implies outputs.masks); `recal roar` fine-tunes on the masked data. */
+#define JOB_MAX_MILESTONES 8
+struct job_roar {
+    bool on;
+    int n_fractions;
+    double fractions[JOB_MAX_RATIOS]; /* default 0.1, 0.3, 0.5, 0.7, 0.9 */
+    int epochs;               /* default 10; 0 = evaluate the unchanged model on masked data */
+    double lr;                /* default 0.01, divided by 10 at each milestone epoch */
+    int n_milestones;
+    int milestones[JOB_MAX_MILESTONES]; /* default 5, 7 */
+    double momentum;          /* default 0.9 */
+    double weight_decay;      /* default 5e-4 */
+    int batch_size;           /* default 64 */
+};
+
 struct job_train {
     bool present;             /* a `train:` section was given */
     int epochs;               /* default 3 */
@@ -120,6 +136,7 @@ struct job {
     struct job_sensn sensn;
     struct job_robust lipschitz, max_sens, infidelity;
     struct job_faith faith;
+    struct job_roar roar;
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
     struct job_train train;
     char sha256[65];          /* of the file bytes and the --set list, hex */

@@ -155,21 +155,83 @@ static int read_faith(const struct job_err *e, const struct job_node *v, struct 
     return 0;
 }
 
+static int read_roar(const struct job_err *e, const struct job_node *v, struct job_roar *r)
+{
+    static const double fr[] = {0.1, 0.3, 0.5, 0.7, 0.9};
+    static const char *const keys[] = {"fractions", "epochs", "lr", "milestones", "momentum",
+                                       "weight_decay", "batch_size"};
+    const struct job_node *sec, *x;
+    long long n;
+    if (section(e, v, "roar", keys, 7, &sec) || !sec)
+        return sec ? -1 : 0;
+    r->on = true;
+    r->n_fractions = 5;
+    memcpy(r->fractions, fr, sizeof fr);
+    r->epochs = 10;
+    r->lr = 0.01;
+    r->n_milestones = 2;
+    r->milestones[0] = 5;
+    r->milestones[1] = 7;
+    r->momentum = 0.9;
+    r->weight_decay = 5e-4;
+    r->batch_size = 64;
+    if ((x = job_map_get(sec, "fractions", NULL)) && read_ratios(e, x, r->fractions, &r->n_fractions))
+        return -1;
+    n = r->epochs;
+    if (opt_int(e, sec, "epochs", 0, 100000, &n))
+        return -1;
+    r->epochs = (int)n;
+    n = r->batch_size;
+    if (opt_int(e, sec, "batch_size", 1, 1 << 20, &n))
+        return -1;
+    r->batch_size = (int)n;
+    if (opt_pos(e, sec, "lr", 0, "a number > 0", &r->lr))
+        return -1;
+    if ((x = job_map_get(sec, "momentum", NULL))) {
+        if (job_want_double(e, x, "momentum", &r->momentum))
+            return -1;
+        if (!(r->momentum >= 0 && r->momentum < 1))
+            return job_bad(e, x, "momentum", "a number in [0, 1)");
+    }
+    if ((x = job_map_get(sec, "weight_decay", NULL))) {
+        if (job_want_double(e, x, "weight_decay", &r->weight_decay))
+            return -1;
+        if (!(r->weight_decay >= 0))
+            return job_bad(e, x, "weight_decay", "a number >= 0");
+    }
+    if ((x = job_map_get(sec, "milestones", NULL))) {
+        if (x->kind != JOB_N_SEQ || x->n > JOB_MAX_MILESTONES)
+            return job_bad(e, x, "milestones", "a list of at most 8 increasing epoch numbers");
+        for (size_t i = 0; i < x->n; i++) {
+            if (job_want_int(e, x->kids[i], "milestones", 1, 100000, &n))
+                return -1;
+            if (i > 0 && n <= r->milestones[i - 1])
+                return job_errf(e, x->kids[i], "'milestones' must be strictly increasing, got %lld after %d",
+                                n, r->milestones[i - 1]);
+            r->milestones[i] = (int)n;
+        }
+        r->n_milestones = (int)x->n;
+    }
+    return 0;
+}
+
 int job_read_metrics(const struct job_err *e, const struct job_node *v, struct job *j)
 {
     static const char *const known[] = {"diffid", "sensitivity_n", "lipschitz", "infidelity",
-                                        "max_sensitivity", "faithfulness"};
-    static const char *const later[] = {"roar"};
+                                        "max_sensitivity", "faithfulness", "roar"};
     static const char *const diffid_keys[] = {"ratios"};
     if (job_want_section(e, v, "metrics") ||
-        job_check_keys(e, v, known, 6, later, 1, "metric", "'metrics'"))
+        job_check_keys(e, v, known, 7, NULL, 0, "metric", "'metrics'"))
         return -1;
     if (read_sensn(e, v, &j->sensn) ||
         read_robust(e, v, "lipschitz", 50, 0.03, 0, &j->lipschitz) ||
         read_robust(e, v, "max_sensitivity", 10, 0, 0.02, &j->max_sens) ||
         read_robust(e, v, "infidelity", 50, 0.003, 0, &j->infidelity) ||
-        read_faith(e, v, &j->faith))
+        read_faith(e, v, &j->faith) || read_roar(e, v, &j->roar))
         return -1;
+    /* the ROAR step reads the rank maps of this run */
+    if (j->roar.on)
+        j->out_masks = true;
     const struct job_node *d = job_map_get(v, "diffid", NULL);
     if (!d)
         return 0;

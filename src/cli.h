@@ -10,6 +10,7 @@ int cmd_train(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_roar(int argc, char **argv);
 /* Run tools/report.py on a finished run directory; an EXIT_* code. */
 int report_render(const char *run_dir);
 

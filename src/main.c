@@ -50,10 +50,11 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "attribute")) return cmd_attribute(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "roar")) return cmd_roar(argc - 1, argv + 1);
     if (!strcmp(argv[1], "submit")) {
         fprintf(stderr, "recal %s: not available in this version yet (see README.md, Known limits)\n", argv[1]);
         return EXIT_USER;
     }
-    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench, report; see recal --help)\n", argv[1]);
+    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench, report, roar; see recal --help)\n", argv[1]);
     return EXIT_USER;
 }

@@ -11,6 +11,7 @@ kept example maps, outputs.figures) and writes, into RUN_DIR/figures/:
   tradeoff.png          robustness vs faithfulness, one point per method and
                         estimator (the ICML 2023 paper's trade-off)
   heatmaps.png          example images with every method's |attribution|
+  diff_roar.png         Diff-ROAR vs k, when `recal roar` wrote roar.json here
 and RUN_DIR/report.html showing them with the tables.
 
 usage: report.py RUN_DIR    (normally called by `recal report` / `recal run`)
@@ -185,6 +186,27 @@ def fig_heatmaps(run_dir, results, path):
     return path
 
 
+def fig_roar(run_dir, path):
+    """Diff-ROAR vs k from roar.json (written by `recal roar` into this directory)."""
+    rp = os.path.join(run_dir, "roar.json")
+    if not os.path.exists(rp):
+        return None
+    res = json.load(open(rp))["results"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for r in res:
+        ax.plot(r["roar"]["fractions"], r["roar"]["diff_roar"], "-o", ms=3, label=label(r))
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xlabel("fraction k of pixels kept")
+    ax.set_ylabel("top-k acc − bottom-k acc")
+    ax.set_title("Diff-ROAR (higher is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def fmt(v):
     return "–" if v is None else f"{v:.4g}"
 
@@ -223,7 +245,8 @@ def main():
             fig_diffid_bars(res, os.path.join(fdir, "diffid_bars.png")),
             fig_sensn(res, os.path.join(fdir, "sensitivity_n.png")),
             fig_tradeoff(res, os.path.join(fdir, "tradeoff.png")),
-            fig_heatmaps(run_dir, res, os.path.join(fdir, "heatmaps.png"))]
+            fig_heatmaps(run_dir, res, os.path.join(fdir, "heatmaps.png")),
+            fig_roar(run_dir, os.path.join(fdir, "diff_roar.png"))]
     figs = [f for f in figs if f]
     imgs = "".join(f'<h2>{os.path.basename(f)[:-4].replace("_", " ")}</h2><img src="figures/{os.path.basename(f)}">'
                    for f in figs)

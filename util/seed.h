@@ -19,6 +19,7 @@ enum seed_purpose {
     SEED_INFIDELITY = 10, /* infidelity perturbations I */
     SEED_LIPSCHITZ = 11,  /* local Lipschitz Gaussian samples */
     SEED_MAXSENS = 12,    /* max-sensitivity uniform-ball samples */
+    SEED_ROAR_SHUFFLE = 13, /* Diff-ROAR fine-tune data order (per epoch) and init */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

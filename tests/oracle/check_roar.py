@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Diff-ROAR oracle (METRICS.md §3): `recal run` over a train prefix and a
+test prefix writes attributions and ROAR rank maps; `mpirun -n 2 recal roar`
+fine-tunes on masked data. PyTorch recomputes everything from the saved
+attributions alone: ranks with numpy, the top-k / bottom-k masks (fill 0 =
+the dataset mean in model space), the SGD fine-tune (torch.optim.SGD, same
+data order re-derived from the seed hash, MultiStepLR milestones) and the
+masked test accuracy. With epochs 0 the accuracies must be identical; after
+fine-tuning (float32 on both sides) within one test image.
+
+usage: check_roar.py RECAL SRC_DIR WORK_DIR MODEL"""
+import glob
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import methods_oracle as mo  # noqa: E402
+from check_diffid import idx  # noqa: E402
+
+N_TRAIN, N_TEST, SEED = 192, 128, 3
+FRACTIONS = [0.2, 0.7]
+EPOCHS, LR, MILESTONES, MOMENTUM, WD, BS = 2, 0.05, [1], 0.9, 5e-4, 64
+SEED_ROAR_SHUFFLE = 13
+MASK64 = (1 << 64) - 1
+failures = []
+
+
+def shuffle(n, seed):
+    idx_ = list(range(n))
+    s = seed
+    for i in range(n - 1, 0, -1):
+        s = mo.splitmix(s)
+        j = s % (i + 1)
+        idx_[i], idx_[j] = idx_[j], idx_[i]
+    return idx_
+
+
+def ranks(a):
+    """a: C×H×W attribution → H·W uint16 ranks of Σ_c|a| (stable)."""
+    s = np.abs(a).sum(0).reshape(-1)
+    r = np.empty(s.size, dtype=np.int64)
+    r[np.argsort(s, kind="stable")] = np.arange(s.size)
+    return r
+
+
+def masked(x, rank, k, top):
+    hw = rank.size
+    keep = rank >= hw - k if top else rank < k
+    out = x.clone().reshape(x.shape[0], -1)
+    out[:, ~torch.from_numpy(keep)] = 0.0
+    return out.view_as(x)
+
+
+def load(run, sub):
+    files = sorted(glob.glob(os.path.join(run, sub, "shard-*.npy")))
+    return np.concatenate([np.load(f) for f in files])
+
+
+def images(split, n):
+    root = "/usr/share/datasets/fashion-mnist"
+    pre = "train" if split == "train" else "t10k"
+    pix = torch.from_numpy(idx(f"{root}/{pre}-images-idx3-ubyte.gz")[:n].copy()).float().unsqueeze(1)
+    return (pix / 255.0 - 0.2860) / 0.3530, torch.from_numpy(idx(f"{root}/{pre}-labels-idx1-ubyte.gz")[:n].astype(np.int64))
+
+
+def oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top, epochs):
+    m = torch.jit.load(model_path)
+    xm_tr = torch.stack([masked(xtr[i], rtr[i], k, top) for i in range(len(ytr))])
+    xm_te = torch.stack([masked(xte[i], rte[i], k, top) for i in range(len(yte))])
+    if epochs:
+        m.train()
+        for p in m.parameters():  # recal saves models with frozen parameters
+            p.requires_grad_(True)
+        opt = torch.optim.SGD(m.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WD)
+        for ep in range(epochs):
+            for g in opt.param_groups:
+                g["lr"] = LR / 10 ** sum(ep >= ms for ms in MILESTONES)
+            order = shuffle(len(ytr), mo.seed_for(SEED, ep, SEED_ROAR_SHUFFLE))
+            for b0 in range(0, len(order), BS):
+                b = order[b0:b0 + BS]
+                loss = torch.nn.functional.cross_entropy(m(xm_tr[b]), ytr[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    m.eval()
+    with torch.no_grad():
+        return float((m(xm_te).argmax(1) == yte).double().mean())
+
+
+def main():
+    recal, src, work, model_path = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    cfg = os.path.join(src, "configs", "fashion-mnist.yaml")
+    roar = (f"{{roar: {{fractions: {FRACTIONS}, epochs: {EPOCHS}, lr: {LR}, milestones: {MILESTONES}, "
+            f"momentum: {MOMENTUM}, weight_decay: {WD}, batch_size: {BS}}}}}")
+    sets = ["--set", f"model.path={model_path}", "--set", "methods=[{name: input_grad}, {name: random}]",
+            "--set", f"metrics={roar}", "--set", f"seed={SEED}", "--set", "outputs.attributions=true",
+            "--set", "outputs.figures=false", "--set", "shard_images=50"]
+    runs = {}
+    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
+        runs[split] = os.path.join(work, f"roar-{split}")
+        subprocess.run(["rm", "-rf", runs[split]], check=True)
+        subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +
+                       ["--run-dir", runs[split]], check=True, stdout=subprocess.DEVNULL)
+    results = {}
+    for epochs in (0, EPOCHS):
+        out = os.path.join(work, f"roar-out-{epochs}")
+        r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets +
+                           ["--set", f"metrics.roar.epochs={epochs}", "--train-run", runs["train"],
+                            "--test-run", runs["test"], "--out", out], capture_output=True, text=True)
+        print(r.stdout[-1500:])
+        if r.returncode != 0:
+            print(r.stderr[-3000:])
+            sys.exit("recal roar failed")
+        results[epochs] = {(x["method"], x["estimator"]): x["roar"] for x in
+                           json.load(open(os.path.join(out, "roar.json")))["results"]}
+
+    xtr, ytr = images("train", N_TRAIN)
+    xte, yte = images("test", N_TEST)
+    atr, ate = load(runs["train"], "attributions"), load(runs["test"], "attributions")
+    mtr, mte = load(runs["train"], "masks"), load(runs["test"], "masks")
+    for s, key in enumerate([("input_grad", "vanilla"), ("random", "vanilla")]):
+        rtr = [ranks(atr[i, s]) for i in range(N_TRAIN)]
+        rte = [ranks(ate[i, s]) for i in range(N_TEST)]
+        ok = all(np.array_equal(mtr[i, s].reshape(-1), rtr[i]) for i in range(N_TRAIN)) and \
+            all(np.array_equal(mte[i, s].reshape(-1), rte[i]) for i in range(N_TEST))
+        print(f"{'ok  ' if ok else 'FAIL'} {key[0]}: rank maps of both runs equal numpy's ranks of the saved maps")
+        if not ok:
+            failures.append(f"{key[0]} ranks")
+        for epochs, tol in ((0, 0.0), (EPOCHS, 1.0 / N_TEST + 1e-9)):
+            got = results[epochs][key]
+            for f, frac in enumerate(FRACTIONS):
+                k = int(math.floor(frac * 784 + 1e-9))
+                for name, top in (("top_acc", True), ("bottom_acc", False)):
+                    want = oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top, epochs)
+                    ok = abs(got[name][f] - want) <= tol
+                    print(f"{'ok  ' if ok else 'FAIL'} {key[0]} epochs={epochs} k={frac} {name}: recal {got[name][f]:.4f} "
+                          f"oracle {want:.4f}")
+                    if not ok:
+                        failures.append(f"{key[0]} {epochs} {frac} {name}")
+                d = got["diff_roar"][f] - (got["top_acc"][f] - got["bottom_acc"][f])
+                if abs(d) > 1e-12:
+                    failures.append(f"{key[0]} diff_roar")
+    if failures:
+        sys.exit(f"{len(failures)} check(s) failed: {failures}")
+    print("Diff-ROAR matches the PyTorch oracle")
+
+
+if __name__ == "__main__":
+    main()

@@ -58,8 +58,9 @@ PY
 /usr/bin/python3 nangrad.py
 expect 1 "NaN or Inf input gradients" -- "$recal" run "$cfg" --set model.path="$work/cli/nangrad.pt" --limit 4 --run-dir r-nan
 
-expect 1 "metric 'roar' is not implemented yet" -- "$recal" run "$cfg" --set model.path="$model" \
-    --set metrics.roar.epochs=1 --limit 4 --run-dir r-roar
+expect 1 "r-none/masks: no rank maps" -- "$recal" roar "$cfg" --set model.path="$model" \
+    --set metrics.roar.epochs=0 --train-run r-none --test-run r-none
+expect 1 "no metrics.roar section" -- "$recal" roar "$cfg" --set model.path="$model" --train-run a --test-run b
 
 # an empty config, and an MPI world that does not match the Slurm allocation
 : > empty.yaml

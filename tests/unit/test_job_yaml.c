@@ -320,6 +320,13 @@ static void test_metric_sections(void **state)
                ":5:22: 'sigma' must be a number > 0, got '0'");
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {radius: 0.1}\n", NULL, 0,
                ":5:15: unknown key 'radius' in 'metrics.lipschitz' (expected one of: samples, sigma, images)");
+    /* roar: defaults, and it turns the rank maps on */
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  roar: {epochs: 0, milestones: [2]}\n",
+                               NULL, 0), 0);
+    assert_true(J.roar.on && J.roar.epochs == 0 && J.roar.n_fractions == 5 && J.roar.fractions[4] == 0.9);
+    assert_true(J.roar.n_milestones == 1 && J.roar.milestones[0] == 2 && J.roar.lr == 0.01 && J.out_masks);
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  roar: {milestones: [5, 3]}\n", NULL, 0,
+               ":5:26: 'milestones' must be strictly increasing, got 3 after 5");
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulnes: {}\n", NULL, 0,
                ":5:3: unknown key 'faithfulnes' in 'metrics' (did you mean 'faithfulness'?)");
 }
@@ -327,9 +334,6 @@ static void test_metric_sections(void **state)
 static void test_not_implemented_keys(void **state)
 {
     (void)state;
-    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  roar: {}\n", NULL, 0,
-               ":5:3: metric 'roar' is not implemented yet in this version of recal; "
-               "remove it from the config");
     expect_err(BASE "sweep: {seed: [1, 2]}\n", NULL, 0,
                ":3:1: key 'sweep' is not implemented yet in this version of recal; "
                "remove it from the config");

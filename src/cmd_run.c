@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -43,12 +42,7 @@ static int make_run_dir(const struct job *job, const char *given, const char *co
         const char *slash = strrchr(dir, '/');
         snprintf(run_id, idn, "%s", slash && slash[1] ? slash + 1 : dir);
     } else {
-        char stamp[32];
-        time_t t = time(NULL);
-        struct tm tm;
-        localtime_r(&t, &tm);
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-        snprintf(run_id, idn, "%s-%s-%.8s", job->name, stamp, job->sha256);
+        coord_default_run_id(job, run_id, idn);
         snprintf(dir, n, "runs/%s", run_id);
     }
     return coord_rundir_open(dir, config, sets, n_sets, resume, lock_fd, err, errlen);

@@ -16,7 +16,8 @@ static const char *USAGE =
     "  attribute ...         attribute a small batch given as .npy arrays\n"
     "  bench [--quick]       throughput side by side: recal, raw forward+backward, the\n"
     "                        reference loop and Captum on the same model and samples\n"
-    "  submit, report        planned; not in this version\n"
+    "  submit CONFIG.yaml    write a Slurm batch script for the job and sbatch it\n"
+    "  report                planned; not in this version\n"
     "\n"
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
     "input (the message says what to fix), 2 internal error, 3 interrupted but resumable.\n";
@@ -49,10 +50,11 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "attribute")) return cmd_attribute(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "submit") || !strcmp(argv[1], "report")) {
+    if (!strcmp(argv[1], "submit")) return cmd_submit(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "report")) {
         fprintf(stderr, "recal %s: not available in this version yet (see README.md, Known limits)\n", argv[1]);
         return EXIT_USER;
     }
-    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench; see recal --help)\n", argv[1]);
+    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench, submit; see recal --help)\n", argv[1]);
     return EXIT_USER;
 }

@@ -1,0 +1,137 @@
+#!/bin/sh
+# `recal submit` against a real single-node Slurm started here on localhost
+# (slurm/testing/local-slurm.sh: munged, slurmctld, slurmd; needs root and
+# Debian's slurm-wlm + munge; fails, never skips, when they are missing):
+#  (a) --dry-run renders the expected #SBATCH directives (CPU and GPU form);
+#      bad configs, sweeps and rank/GPU mismatches are refused with exit 1;
+#  (b) a submitted 2-task job finishes and its metrics.json equals a direct
+#      1-rank `mpirun -n 1 recal run` of the same config;
+#  (c) SIGUSR1 to the batch shell (what --signal=B:USR1@120 sends before the
+#      time limit) stops the job at a shard boundary and requeues it; the
+#      second start (SLURM_RESTART_COUNT=1) resumes from the journal and ends
+#      with the metrics of the direct run.
+# Usage: slurm_submit.sh RECAL SRC_DIR WORK_DIR MODEL
+set -eu
+recal=$1 src=$2 work=$3 model=$4
+w="$work/slurm"
+rm -rf "$w/runs" "$w/out" && mkdir -p "$w/runs" "$w/out"
+cfg="$src/configs/fashion-mnist.yaml"
+compare="$src/tests/integration/compare_metrics.py"
+local_slurm="$src/slurm/testing/local-slurm.sh"
+fail() { echo "FAIL: $*"; exit 1; }
+
+# The cluster lives in $w/cluster; stopped (jobs cancelled) however we exit.
+trap 'sh "$local_slurm" stop "$w/cluster" >/dev/null 2>&1 || true' EXIT
+sh "$local_slurm" start "$w/cluster" || fail "could not start the local Slurm (messages above)"
+export SLURM_CONF="$w/cluster/etc/slurm.conf"
+
+small="--set model.path=$model --set batch_size=16 --set chunk_samples=64"
+# state JOBID: the job's state as slurmctld reports it.
+state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
+wait_done() { # wait_done JOBID LOG TIMEOUT_S: until COMPLETED, failing on any end state but that
+    i=0
+    while :; do
+        s=$(state "$1")
+        case "$s" in
+        COMPLETED) return 0 ;;
+        FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
+            cat "$2" 2>/dev/null; fail "job $1 ended $s (its log is above)" ;;
+        esac
+        i=$((i + 1))
+        [ $i -lt "$3" ] || { cat "$2" 2>/dev/null; scontrol show job "$1"; fail "job $1 still $s after $3 s"; }
+        sleep 1
+    done
+}
+
+# (a) dry runs: the script, nothing queued.
+# shellcheck disable=SC2086 # $small is a list of words
+"$recal" submit "$cfg" $small --set dataset.limit=128 --set shard_images=32 --dry-run --ntasks-per-node 2 \
+    --time 00:10:00 --partition debug --run-dir "$w/runs/b" >"$w/out/dry.sh" 2>"$w/out/dry.err" ||
+    { cat "$w/out/dry.err"; fail "(a) dry run"; }
+cmp -s "$w/out/dry.sh" "$w/runs/b/submit.sbatch" || fail "(a) printed script differs from RUN_DIR/submit.sbatch"
+for want in "#SBATCH --nodes=1" "#SBATCH --ntasks-per-node=2" "#SBATCH --time=00:10:00" \
+    "#SBATCH --partition=debug" "#SBATCH --requeue" "#SBATCH --signal=B:USR1@120" \
+    "#SBATCH --output=$w/runs/b/logs/slurm-%j.out" "#SBATCH --job-name=fashion-ig" \
+    "--run-dir \"\$run_dir\"" "run_dir=$w/runs/b" "scontrol requeue" "trap on_usr1 USR1" "srun --mpi=list"; do
+    grep -qF -- "$want" "$w/out/dry.sh" ||
+        { cat "$w/out/dry.sh"; fail "(a) no '$want' in the script"; }
+done
+for absent in "--gpus-per-task" "--account" "@"; do
+    ! grep "^#SBATCH" "$w/out/dry.sh" | grep -v "USR1@120" | grep -qF -- "$absent" ||
+        { cat "$w/out/dry.sh"; fail "(a) '$absent' in the #SBATCH lines of a CPU job without --account"; }
+done
+grep -qF "sets=(--set 'model.path=$model'" "$w/out/dry.sh" || fail "(a) the --set list is not in the script"
+[ -z "$(squeue -h -o %i)" ] || fail "(a) a dry run queued a job"
+"$recal" submit "$cfg" $small --dry-run --gpus-per-node 4 --nodes 2 --account proj1 \
+    --run-dir "$w/runs/gpu" >"$w/out/gpu.sh" 2>&1 || { cat "$w/out/gpu.sh"; fail "(a) GPU dry run"; }
+for want in "#SBATCH --nodes=2" "#SBATCH --ntasks-per-node=4" "#SBATCH --gpus-per-task=1" "#SBATCH --account=proj1"; do
+    grep -qxF -- "$want" "$w/out/gpu.sh" || { cat "$w/out/gpu.sh"; fail "(a) GPU form: no '$want'"; }
+done
+! grep -q -- "--time" "$w/out/gpu.sh" || fail "(a) --time written though not given"
+rc=0; "$recal" submit "$cfg" $small --dry-run --gpus-per-node 2 --ntasks-per-node 3 >"$w/out/e1" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "one rank per GPU" "$w/out/e1" || { cat "$w/out/e1"; fail "(a) 3 tasks on 2 GPUs: exit $rc"; }
+# A bad config gets the same message (and exit 1) from submit as from run.
+rc=0; "$recal" submit "$cfg" $small --set methods.0.name=IG-Unifrom --dry-run >"$w/out/e2" 2>&1 || rc=$?
+rc2=0; "$recal" run "$cfg" $small --set methods.0.name=IG-Unifrom >"$w/out/e2run" 2>&1 || rc2=$?
+[ $rc -eq 1 ] && [ $rc2 -eq 1 ] || fail "(a) bad method: submit exit $rc, run exit $rc2, want 1 and 1"
+msg=$(sed -n 's/^recal run: //p' "$w/out/e2run")
+[ -n "$msg" ] && grep -qF "recal submit: $msg" "$w/out/e2" || { cat "$w/out/e2" "$w/out/e2run"; fail "(a) messages differ"; }
+printf 'sweep:\n  methods.0.steps: [3, 5]\n' | cat "$cfg" - >"$w/out/sweep.yaml"
+rc=0; "$recal" submit "$w/out/sweep.yaml" $small --dry-run >"$w/out/e3" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "'sweep' is not implemented yet" "$w/out/e3" || { cat "$w/out/e3"; fail "(a) sweep: exit $rc"; }
+# A directory holding another run (no journal) is refused before sbatch.
+mkdir -p "$w/runs/other" && echo x >"$w/runs/other/notes.txt"
+rc=0; "$recal" submit "$cfg" $small --dry-run --run-dir "$w/runs/other" >"$w/out/e4" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "holds files of another run" "$w/out/e4" || { cat "$w/out/e4"; fail "(a) used dir: exit $rc"; }
+echo "ok (a) dry run: directives, GPU form, and refusals"
+
+# (b) a real job, two tasks, against a direct one-rank run.
+# shellcheck disable=SC2086
+mpirun -n 1 "$recal" run "$cfg" $small --set dataset.limit=128 --set shard_images=32 \
+    --run-dir "$w/runs/ref128" >"$w/out/ref128.out" 2>&1 || { cat "$w/out/ref128.out"; fail "(b) direct run"; }
+t0=$(date +%s)
+# The dry run's directory takes the real submission: it holds only submit.sbatch.
+id=$("$recal" submit "$cfg" $small --set dataset.limit=128 --set shard_images=32 --ntasks-per-node 2 \
+    --time 00:10:00 --partition debug --run-dir "$w/runs/b" 2>"$w/out/b.err") || { cat "$w/out/b.err"; fail "(b) submit"; }
+case "$id" in '' | *[!0-9]*) cat "$w/out/b.err"; fail "(b) submit printed '$id', not a job id" ;; esac
+log="$w/runs/b/logs/slurm-$id.out"
+wait_done "$id" "$log" 300
+cat "$log"
+grep -q "SLURM_JOB_ID=$id SLURM_RESTART_COUNT=0 SLURM_NTASKS=2" "$log" || fail "(b) no job banner in $log"
+grep -q "recal exited 0" "$log" || fail "(b) recal did not exit 0"
+grep -q '"ranks": *2' "$w/runs/b/metrics.json" || fail "(b) metrics.json does not say 2 ranks"
+/usr/bin/python3 "$compare" "$w/runs/ref128/metrics.json" "$w/runs/b/metrics.json" 128 ||
+    fail "(b) submitted job's metrics differ from the direct run"
+echo "ok (b) submitted 2-task job ($(($(date +%s) - t0)) s) matches the direct run"
+
+# (c) preemption: SIGUSR1 to the batch shell after the first shard is
+# journaled; the trap stops recal (exit 3) and requeues; the second start
+# resumes and finishes.
+# shellcheck disable=SC2086
+mpirun -n 1 "$recal" run "$cfg" $small --set dataset.limit=512 --set shard_images=32 \
+    --run-dir "$w/runs/ref512" >"$w/out/ref512.out" 2>&1 || { cat "$w/out/ref512.out"; fail "(c) direct run"; }
+rec=$(( ($(stat -c %s "$w/runs/ref512/journal") - 108) / 16 ))
+t0=$(date +%s)
+id=$("$recal" submit "$cfg" $small --set dataset.limit=512 --set shard_images=32 --ntasks-per-node 2 \
+    --time 00:10:00 --run-dir "$w/runs/c" 2>"$w/out/c.err") || { cat "$w/out/c.err"; fail "(c) submit"; }
+log="$w/runs/c/logs/slurm-$id.out"
+i=0
+while [ "$(stat -c %s "$w/runs/c/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
+    s=$(state "$id")
+    case "$s" in PENDING | RUNNING | CONFIGURING) ;; *) cat "$log"; fail "(c) job $s before a shard was journaled" ;; esac
+    i=$((i + 1)); [ $i -lt 1200 ] || { cat "$log"; fail "(c) no journal record after 120 s"; }
+    sleep 0.1
+done
+scancel --signal=USR1 --batch "$id"
+wait_done "$id" "$log" 400
+cat "$log"
+grep -q "SLURM_JOB_ID=$id SLURM_RESTART_COUNT=0" "$log" || fail "(c) no first start in the log"
+grep -q "recal exited 3" "$log" || fail "(c) the first start did not end with recal's exit 3"
+grep -q "requeueing job $id" "$log" || fail "(c) the job was not requeued"
+grep -q "SLURM_JOB_ID=$id SLURM_RESTART_COUNT=1" "$log" || fail "(c) no second start (SLURM_RESTART_COUNT=1)"
+grep -q "resuming: [0-9]* of 16 shards already done" "$log" || fail "(c) the second start did not resume"
+! grep -q "resuming: 0 of 16" "$log" || fail "(c) the first start journaled nothing"
+/usr/bin/python3 "$compare" "$w/runs/ref512/metrics.json" "$w/runs/c/metrics.json" 512 ||
+    fail "(c) requeued job's metrics differ from the direct run"
+echo "ok (c) SIGUSR1 -> exit 3 -> requeue -> resume, same metrics ($(($(date +%s) - t0)) s)"
+echo "all slurm checks passed"

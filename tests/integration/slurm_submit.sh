@@ -9,7 +9,10 @@
 #  (c) SIGUSR1 to the batch shell (what --signal=B:USR1@120 sends before the
 #      time limit) stops the job at a shard boundary and requeues it; the
 #      second start (SLURM_RESTART_COUNT=1) resumes from the journal and ends
-#      with the metrics of the direct run.
+#      with the metrics of the direct run;
+#  (d) a rank killed with SIGKILL ends the job (srun --kill-on-bad-exit)
+#      within seconds, FAILED, and `sbatch RUN_DIR/submit.sbatch` continues
+#      from the journal to the direct run's metrics.
 # Usage: slurm_submit.sh RECAL SRC_DIR WORK_DIR MODEL
 set -eu
 recal=$1 src=$2 work=$3 model=$4
@@ -134,4 +137,40 @@ grep -q "resuming: [0-9]* of 16 shards already done" "$log" || fail "(c) the sec
 /usr/bin/python3 "$compare" "$w/runs/ref512/metrics.json" "$w/runs/c/metrics.json" 512 ||
     fail "(c) requeued job's metrics differ from the direct run"
 echo "ok (c) SIGUSR1 -> exit 3 -> requeue -> resume, same metrics ($(($(date +%s) - t0)) s)"
+
+# (d) a killed rank: the step ends, the job fails, resubmitting continues.
+id=$("$recal" submit "$cfg" $small --set dataset.limit=512 --set shard_images=32 --ntasks-per-node 2 \
+    --time 00:10:00 --run-dir "$w/runs/d" 2>"$w/out/d.err") || { cat "$w/out/d.err"; fail "(d) submit"; }
+log="$w/runs/d/logs/slurm-$id.out"
+i=0
+while [ "$(stat -c %s "$w/runs/d/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
+    s=$(state "$id")
+    case "$s" in PENDING | RUNNING | CONFIGURING) ;; *) cat "$log"; fail "(d) job $s before a shard was journaled" ;; esac
+    i=$((i + 1)); [ $i -lt 1200 ] || { cat "$log"; fail "(d) no journal record after 120 s"; }
+    sleep 0.1
+done
+victim=""
+for p in $(pgrep -f "recal run .*--run-dir $w/runs/d"); do
+    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx SLURM_PROCID=1 && victim=$p
+done
+[ -n "$victim" ] || { cat "$log"; fail "(d) no rank 1 process of job $id"; }
+kill -KILL "$victim"
+t0=$(date +%s)
+i=0
+while :; do
+    s=$(state "$id")
+    case "$s" in FAILED) break ;; PENDING | RUNNING | CONFIGURING | COMPLETING) ;; *) cat "$log"; fail "(d) job ended $s, want FAILED" ;; esac
+    i=$((i + 1)); [ $i -lt 300 ] || { cat "$log"; fail "(d) job still $s 30 s after rank 1 was killed"; }
+    sleep 0.1
+done
+dt=$(($(date +%s) - t0))
+[ ! -e "$w/runs/d/metrics.json" ] || fail "(d) a job with a killed rank wrote metrics.json"
+id2=$(sbatch --parsable "$w/runs/d/submit.sbatch") || fail "(d) resubmitting submit.sbatch"
+wait_done "$id2" "$w/runs/d/logs/slurm-$id2.out" 300
+cat "$log" "$w/runs/d/logs/slurm-$id2.out"
+grep -q "resuming: [1-9][0-9]* of 16 shards already done" "$w/runs/d/logs/slurm-$id2.out" ||
+    fail "(d) the resubmitted job did not resume from the journal"
+/usr/bin/python3 "$compare" "$w/runs/ref512/metrics.json" "$w/runs/d/metrics.json" 512 ||
+    fail "(d) resubmitted job's metrics differ from the direct run"
+echo "ok (d) killed rank: job FAILED ${dt} s later; sbatch submit.sbatch resumed it to the same metrics"
 echo "all slurm checks passed"

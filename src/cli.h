@@ -10,6 +10,7 @@ int cmd_train(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_submit(int argc, char **argv);
+int cmd_sweep_merge(int argc, char **argv);
 
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; advances *i. NULL
  * when argv[*i] is not that option. Sets *missing when the value is absent. */

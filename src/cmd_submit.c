@@ -1,6 +1,7 @@
 /* src/cmd_submit.c — `recal submit CONFIG`: validate the job, render the
  * sbatch script from slurm/recal.sbatch.in into RUN_DIR/submit.sbatch and
- * hand it to sbatch. No MPI here: this runs on a login node. */
+ * hand it to sbatch; a sweep becomes a job array plus a merge job
+ * (slurm/merge.sbatch.in). No MPI here: this runs on a login node. */
 #define _GNU_SOURCE /* realpath, readlink; popen/pclose */
 #include <errno.h>
 #include <limits.h>
@@ -26,6 +27,11 @@ static const char *HELP =
     "under srun (PMIx or PMI-2, whichever Slurm offers; RECAL_LAUNCHER overrides) or mpirun.\n"
     "SIGUSR1 120 s before the time limit stops it at a shard boundary and requeues it; the next\n"
     "start resumes from the journal. Slurm's output goes to RUN_DIR/logs/slurm-<jobid>.out.\n"
+    "\n"
+    "A config with a sweep: section becomes a job array, one task per grid point (each point is\n"
+    "validated first), each in RUN_DIR/points/<i>/ via recal run --sweep-point i, plus a merge job\n"
+    "(afterany) that writes RUN_DIR/sweep.json and sweep.csv (recal sweep-merge); stdout then has\n"
+    "two lines: the array job id and the merge job id.\n"
     "\n"
     "  --run-dir DIR          results (default runs/<name>-<date>-<time>-<config hash>, as for run)\n"
     "  --dry-run              write and print the script, do not submit it\n"
@@ -126,11 +132,11 @@ static int parse_args(int argc, char **argv, struct submit_opts *o) {
     return 0;
 }
 
-/* The template: $RECAL_SLURM_DIR, next to an installed recal, or the source
- * tree of this build (RECAL_SLURM_DIR, set by CMake). */
-static int find_template(const char *exe, char *path, size_t n) {
+/* The templates' directory: $RECAL_SLURM_DIR, next to an installed recal,
+ * or the source tree of this build (RECAL_SLURM_DIR, set by CMake). */
+static int find_templates(const char *exe, char *tdir, size_t n) {
     const char *env = getenv("RECAL_SLURM_DIR");
-    char dir[PATH_MAX];
+    char dir[PATH_MAX], path[PATH_MAX + 64];
     snprintf(dir, sizeof dir, "%s", exe);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
@@ -143,8 +149,11 @@ static int find_template(const char *exe, char *path, size_t n) {
 #endif
     for (int i = 0; i < 3; i++) {
         if (!cands[i]) continue;
-        snprintf(path, n, "%s/recal.sbatch.in", cands[i]);
-        if (fs_exists(path)) return 0;
+        snprintf(path, sizeof path, "%s/recal.sbatch.in", cands[i]);
+        if (fs_exists(path)) {
+            if (!realpath(cands[i], tdir) || strlen(tdir) >= n) snprintf(tdir, n, "%s", cands[i]);
+            return 0;
+        }
         if (i == 0) {
             fprintf(stderr, "recal submit: RECAL_SLURM_DIR=%s has no recal.sbatch.in: fix or unset it\n", env);
             return -1;
@@ -258,13 +267,15 @@ static int absolute(const char *cwd, const char *path, char *out, size_t n) {
     return 0;
 }
 
-static int run_sbatch(const char *script, const char *run_dir) {
-    char cmd[PATH_MAX + 64];
-    snprintf(cmd, sizeof cmd, "sbatch --parsable %s", script); /* script is plain(): no quoting needed */
+/* sbatch --parsable [EXTRA] SCRIPT; the job id, or -1 with a message. */
+static long run_sbatch(const char *extra, const char *script) {
+    char cmd[2 * PATH_MAX];
+    /* script and extra are plain(): no quoting needed */
+    snprintf(cmd, sizeof cmd, "sbatch --parsable %s %s", extra, script);
     FILE *p = popen(cmd, "r");
     if (!p) {
         fprintf(stderr, "recal submit: cannot run sbatch: %s\n", strerror(errno));
-        return EXIT_INTERNAL;
+        return -1;
     }
     char out[256] = "";
     if (!fgets(out, sizeof out, p)) out[0] = '\0';
@@ -278,12 +289,67 @@ static int run_sbatch(const char *script, const char *run_dir) {
         else
             fprintf(stderr, "recal submit: sbatch failed (exit %d; its message is above); the script is %s\n",
                     code, script);
-        return EXIT_USER;
+        return -1;
     }
-    printf("%ld\n", id);
-    fprintf(stderr, "recal submit: job %ld queued; log %s/logs/slurm-%ld.out; results in %s\n", id, run_dir, id,
-            run_dir);
-    return EXIT_OK;
+    return id;
+}
+
+/* Render TDIR/NAME.in into PATH (and print it on a dry run). */
+static int write_script(const char *tdir, const char *name, const char *path, const struct subst *s, int n,
+                        int print) {
+    char tpl_path[PATH_MAX + 64];
+    snprintf(tpl_path, sizeof tpl_path, "%s/%s.in", tdir, name);
+    char *tpl = read_all(tpl_path);
+    if (!tpl) {
+        fprintf(stderr, "recal submit: cannot read %s: %s\n", tpl_path, strerror(errno));
+        return -1;
+    }
+    char *text = NULL, err[PATH_MAX + 256];
+    size_t text_len = 0;
+    FILE *mem = open_memstream(&text, &text_len);
+    int rc = mem ? render(tpl, tpl_path, s, n, mem) : -1;
+    if (mem) fclose(mem);
+    free(tpl);
+    if (!rc && text && fs_write_atomic(path, text, text_len, err, sizeof err)) {
+        fprintf(stderr, "recal submit: %s\n", err);
+        rc = -1;
+    }
+    if (!rc && text && print) fwrite(text, 1, text_len, stdout);
+    free(text);
+    return rc || !text ? -1 : 0;
+}
+
+/* Every grid point must load: a typo in the sweep fails here, not in an
+ * array task hours later. */
+static int check_points(const struct submit_opts *o, const struct job *job) {
+    static struct job pj;
+    static char pt[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
+    const char *sets[JOB_MAX_SETS + JOB_MAX_SWEEP_KEYS];
+    char err[2048];
+    for (long p = 0; p < job->sweep.n_points; p++) {
+        int n = o->n_sets;
+        memcpy(sets, o->sets, sizeof *sets * (size_t)n);
+        job_sweep_point(job, p, pt);
+        for (int k = 0; k < job->sweep.n_keys; k++) sets[n++] = pt[k];
+        if (job_load(o->config, sets, n, &pj, err, sizeof err)) {
+            fprintf(stderr, "recal submit: sweep point %ld:", p);
+            for (int k = 0; k < job->sweep.n_keys; k++) fprintf(stderr, " %s", pt[k]);
+            fprintf(stderr, ": %s\n", err);
+            return -1;
+        }
+        if (pj.n_methods == 0) {
+            fprintf(stderr, "recal submit: sweep point %ld: no methods to evaluate\n", p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A sweep's directory: new, or an earlier submission of it (its points/). */
+static int sweep_dir_ok(const char *dir) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/points", dir);
+    return fs_exists(path) || coord_rundir_fresh(dir);
 }
 
 int cmd_submit(int argc, char **argv) {
@@ -307,8 +373,10 @@ int cmd_submit(int argc, char **argv) {
                 o.config);
         return EXIT_USER;
     }
+    long points = job.sweep.n_points;
+    if (points > 0 && check_points(&o, &job)) return EXIT_USER;
 
-    char cwd[PATH_MAX], exe[PATH_MAX], config[PATH_MAX], run_dir[PATH_MAX], tpl_path[PATH_MAX + 32];
+    char cwd[PATH_MAX], exe[PATH_MAX], config[PATH_MAX], run_dir[PATH_MAX], tdir[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) {
         fprintf(stderr, "recal submit: cannot read the working directory: %s\n", strerror(errno));
         return EXIT_INTERNAL;
@@ -341,18 +409,18 @@ int cmd_submit(int argc, char **argv) {
                     what[i], paths[i]);
             return EXIT_USER;
         }
-    if (find_template(exe, tpl_path, sizeof tpl_path)) return EXIT_USER;
+    if (find_templates(exe, tdir, sizeof tdir)) return EXIT_USER;
 
     /* A run dir with a journal is continued by the job (a resubmission);
      * anything else in it must be what an earlier submit left. */
     char path[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/journal", run_dir);
-    int continues = fs_exists(path);
-    if (!continues && !coord_rundir_fresh(run_dir)) {
+    int continues = points ? 0 : fs_exists(path);
+    if (points ? !sweep_dir_ok(run_dir) : !continues && !coord_rundir_fresh(run_dir)) {
         fprintf(stderr,
-                "recal submit: %s holds files of another run but no journal, so the job could neither start "
+                "recal submit: %s holds files of another run but no %s, so the job could neither start "
                 "nor resume there: pass a new --run-dir\n",
-                run_dir);
+                run_dir, points ? "points/ of this sweep" : "journal");
         return EXIT_USER;
     }
     snprintf(path, sizeof path, "%s/logs", run_dir);
@@ -361,19 +429,22 @@ int cmd_submit(int argc, char **argv) {
         return EXIT_USER;
     }
 
-    char sets[8192] = "", nodes[32], ntasks[32], script[PATH_MAX + 32], gen[2 * PATH_MAX];
+    char sets[8192] = "", nodes[32], ntasks[32], script[PATH_MAX + 32], merge[PATH_MAX + 32], gen[2 * PATH_MAX];
+    char array[64] = "", npoints[32];
     for (int i = 0; i < o.n_sets; i++) {
         strncat(sets, i ? " --set " : "--set ", sizeof sets - strlen(sets) - 1);
         quote_into(sets, sizeof sets, o.sets[i]);
     }
     snprintf(nodes, sizeof nodes, "%ld", o.nodes);
     snprintf(ntasks, sizeof ntasks, "%ld", o.ntasks);
+    snprintf(npoints, sizeof npoints, "%ld", points);
+    if (points) snprintf(array, sizeof array, "0-%ld", points - 1);
     snprintf(script, sizeof script, "%s/%s", run_dir, COORD_SUBMIT_SCRIPT);
-    (void)!snprintf(gen, sizeof gen, "Written by `recal submit` from %s (config sha256 %s).", tpl_path, job.sha256);
+    snprintf(merge, sizeof merge, "%s/merge.sbatch", run_dir);
+    (void)!snprintf(gen, sizeof gen, "Written by `recal submit` from %s/ (config sha256 %s).", tdir, job.sha256);
     const struct subst s[] = {
         {"GENERATED_BY", gen},
         {"SCRIPT", script},
-        {"SCRIPT_NAME", COORD_SUBMIT_SCRIPT},
         {"JOB_NAME", plain(job.name) ? job.name : "recal"},
         {"NODES", nodes},
         {"NTASKS_PER_NODE", ntasks},
@@ -386,35 +457,39 @@ int cmd_submit(int argc, char **argv) {
         {"RECAL", exe},
         {"CONFIG", config},
         {"SETS", sets},
+        {"ARRAY", array},
+        {"LOG_NAME", points ? "%A_%a" : "%j"},
+        {"SWEEP_POINTS", npoints},
     };
-    char *tpl = read_all(tpl_path);
-    if (!tpl) {
-        fprintf(stderr, "recal submit: cannot read %s: %s\n", tpl_path, strerror(errno));
-        return EXIT_USER;
-    }
-    char *text = NULL;
-    size_t text_len = 0;
-    FILE *mem = open_memstream(&text, &text_len);
-    int rc = mem ? render(tpl, tpl_path, s, (int)(sizeof s / sizeof *s), mem) : -1;
-    if (mem) fclose(mem);
-    free(tpl);
-    if (rc || !text) {
-        free(text);
-        return EXIT_USER;
-    }
-    if (fs_write_atomic(script, text, text_len, err, sizeof err)) {
-        fprintf(stderr, "recal submit: %s\n", err);
-        free(text);
-        return EXIT_USER;
-    }
+    int ns = (int)(sizeof s / sizeof *s);
+    if (write_script(tdir, "recal.sbatch", script, s, ns, o.dry_run)) return EXIT_USER;
+    if (points && write_script(tdir, "merge.sbatch", merge, s, ns, o.dry_run)) return EXIT_USER;
     if (o.dry_run) {
-        fwrite(text, 1, text_len, stdout);
-        fprintf(stderr, "recal submit: wrote %s (dry run: not submitted; sbatch it to run)%s\n", script,
-                continues ? "; the job will resume the run in its journal" : "");
-        free(text);
+        fprintf(stderr, "recal submit: wrote %s%s%s (dry run: not submitted)%s\n", script, points ? " and " : "",
+                points ? merge : "", continues ? "; the job will resume the run in its journal" : "");
         return EXIT_OK;
     }
-    free(text);
     if (continues) fprintf(stderr, "recal submit: %s has a journal: the job resumes that run\n", run_dir);
-    return run_sbatch(script, run_dir);
+    long id = run_sbatch("", script);
+    if (id < 0) return EXIT_USER;
+    printf("%ld\n", id);
+    if (!points) {
+        fprintf(stderr, "recal submit: job %ld queued; log %s/logs/slurm-%ld.out; results in %s\n", id, run_dir,
+                id, run_dir);
+        return EXIT_OK;
+    }
+    char dep[64];
+    snprintf(dep, sizeof dep, "--dependency=afterany:%ld", id);
+    long mid = run_sbatch(dep, merge);
+    if (mid < 0) {
+        fprintf(stderr, "recal submit: the array job %ld is queued, its merge job is not: after it, run recal "
+                        "sweep-merge (see %s)\n", id, merge);
+        return EXIT_USER;
+    }
+    printf("%ld\n", mid);
+    fprintf(stderr,
+            "recal submit: sweep of %ld points queued as array job %ld (logs %s/logs/slurm-%ld_<i>.out, results "
+            "in %s/points/<i>/), merge job %ld after it (%s/sweep.json, sweep.csv)\n",
+            points, id, run_dir, id, run_dir, mid, run_dir);
+    return EXIT_OK;
 }

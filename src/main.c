@@ -17,6 +17,8 @@ static const char *USAGE =
     "  bench [--quick]       throughput side by side: recal, raw forward+backward, the\n"
     "                        reference loop and Captum on the same model and samples\n"
     "  submit CONFIG.yaml    write a Slurm batch script for the job and sbatch it\n"
+    "  sweep-merge CONFIG.yaml --run-dir DIR   the table of a submitted sweep (DIR/sweep.json,\n"
+    "                        sweep.csv); the sweep's merge job runs it\n"
     "  report                planned; not in this version\n"
     "\n"
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
@@ -51,6 +53,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "attribute")) return cmd_attribute(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "submit")) return cmd_submit(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "sweep-merge")) return cmd_sweep_merge(argc - 1, argv + 1);
     if (!strcmp(argv[1], "report")) {
         fprintf(stderr, "recal %s: not available in this version yet (see README.md, Known limits)\n", argv[1]);
         return EXIT_USER;

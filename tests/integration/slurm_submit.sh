@@ -10,6 +10,9 @@
 #      time limit) stops the job at a shard boundary and requeues it; the
 #      second start (SLURM_RESTART_COUNT=1) resumes from the journal and ends
 #      with the metrics of the direct run;
+#  (e) a sweep of 2 points runs as a job array of 2-task jobs plus a
+#      dependent merge job; sweep.csv/json list both points done, and point
+#      1's metrics equal a direct 1-rank run with that point's --set;
 #  (d) a rank killed with SIGKILL ends the job (srun --kill-on-bad-exit)
 #      within seconds, FAILED, and `sbatch RUN_DIR/submit.sbatch` continues
 #      from the journal to the direct run's metrics.
@@ -79,9 +82,23 @@ rc2=0; "$recal" run "$cfg" $small --set methods.0.name=IG-Unifrom >"$w/out/e2run
 [ $rc -eq 1 ] && [ $rc2 -eq 1 ] || fail "(a) bad method: submit exit $rc, run exit $rc2, want 1 and 1"
 msg=$(sed -n 's/^recal run: //p' "$w/out/e2run")
 [ -n "$msg" ] && grep -qF "recal submit: $msg" "$w/out/e2" || { cat "$w/out/e2" "$w/out/e2run"; fail "(a) messages differ"; }
+# A sweep: a job array over the grid plus a merge script; every point is
+# validated first; `recal run` wants --sweep-point for such a config.
 printf 'sweep:\n  methods.0.steps: [3, 5]\n' | cat "$cfg" - >"$w/out/sweep.yaml"
-rc=0; "$recal" submit "$w/out/sweep.yaml" $small --dry-run >"$w/out/e3" 2>&1 || rc=$?
-[ $rc -eq 1 ] && grep -q "'sweep' is not implemented yet" "$w/out/e3" || { cat "$w/out/e3"; fail "(a) sweep: exit $rc"; }
+"$recal" submit "$w/out/sweep.yaml" $small --dry-run --run-dir "$w/runs/sdry" >"$w/out/sweep.sh" 2>&1 ||
+    { cat "$w/out/sweep.sh"; fail "(a) sweep dry run"; }
+for want in "#SBATCH --array=0-1" "#SBATCH --output=$w/runs/sdry/logs/slurm-%A_%a.out" "sweep_points=2" \
+    "point=(--sweep-point \"\$i\")" "recal sweep-merge\|sweep-merge $w/out/sweep.yaml"; do
+    grep -q -- "$want" "$w/out/sweep.sh" || { cat "$w/out/sweep.sh"; fail "(a) sweep: no '$want'"; }
+done
+[ -s "$w/runs/sdry/merge.sbatch" ] || fail "(a) sweep: no merge.sbatch"
+printf 'sweep:\n  methods.0.steps: [3, -1]\n' | cat "$cfg" - >"$w/out/badsweep.yaml"
+rc=0; "$recal" submit "$w/out/badsweep.yaml" $small --dry-run >"$w/out/e3" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "sweep point 1: methods.0.steps=-1: .*steps" "$w/out/e3" ||
+    { cat "$w/out/e3"; fail "(a) bad sweep value: exit $rc"; }
+rc=0; "$recal" run "$w/out/sweep.yaml" $small >"$w/out/e5" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "has a sweep: of 2 points: run one with --sweep-point I" "$w/out/e5" ||
+    { cat "$w/out/e5"; fail "(a) recal run of a sweep without --sweep-point: exit $rc"; }
 # A directory holding another run (no journal) is refused before sbatch.
 mkdir -p "$w/runs/other" && echo x >"$w/runs/other/notes.txt"
 rc=0; "$recal" submit "$cfg" $small --dry-run --run-dir "$w/runs/other" >"$w/out/e4" 2>&1 || rc=$?
@@ -173,4 +190,30 @@ grep -q "resuming: [1-9][0-9]* of 16 shards already done" "$w/runs/d/logs/slurm-
 /usr/bin/python3 "$compare" "$w/runs/ref512/metrics.json" "$w/runs/d/metrics.json" 512 ||
     fail "(d) resubmitted job's metrics differ from the direct run"
 echo "ok (d) killed rank: job FAILED ${dt} s later; sbatch submit.sbatch resumed it to the same metrics"
+
+# (e) a sweep: array job + afterany merge job.
+# shellcheck disable=SC2086
+mpirun -n 1 "$recal" run "$cfg" $small --set dataset.limit=64 --set shard_images=32 --set methods.0.steps=5 \
+    --run-dir "$w/runs/ref_s1" >"$w/out/ref_s1.out" 2>&1 || { cat "$w/out/ref_s1.out"; fail "(e) direct run"; }
+t0=$(date +%s)
+"$recal" submit "$w/out/sweep.yaml" $small --set dataset.limit=64 --set shard_images=32 --ntasks-per-node 2 \
+    --time 00:10:00 --run-dir "$w/runs/e" >"$w/out/e.ids" 2>"$w/out/e.err" || { cat "$w/out/e.err"; fail "(e) submit"; }
+aid=$(sed -n 1p "$w/out/e.ids") mid=$(sed -n 2p "$w/out/e.ids")
+[ -n "$aid" ] && [ -n "$mid" ] || { cat "$w/out/e.ids" "$w/out/e.err"; fail "(e) want two job ids"; }
+scontrol show job "$mid" | grep -q "Dependency=afterany:${aid}_\*\|Dependency=afterany:$aid" ||
+    { scontrol show job "$mid"; fail "(e) the merge job does not depend on the array (afterany)"; }
+wait_done "$mid" "$w/runs/e/logs/slurm-$mid-merge.out" 400
+cat "$w/runs/e/logs/slurm-$mid-merge.out" "$w/runs/e/sweep.csv"
+for p in 0 1; do
+    grep -q "recal exited 0" "$w/runs/e/logs/slurm-${aid}_$p.out" || { cat "$w/runs/e/logs/slurm-${aid}_$p.out"; fail "(e) point $p"; }
+done
+[ "$(grep -c ',done,64,' "$w/runs/e/sweep.csv")" -eq 2 ] || fail "(e) sweep.csv does not list 2 points done with 64 images"
+head -1 "$w/runs/e/sweep.csv" | grep -q "^point,methods.0.steps,status,images,accuracy,ig_uniform/vanilla diff_acc," ||
+    fail "(e) sweep.csv header"
+grep -q "^1,5,done," "$w/runs/e/sweep.csv" || fail "(e) point 1 is not steps=5"
+/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['done'] == 2 and [r['values']['methods.0.steps'] for r in d['rows']] == ['3', '5'], d" "$w/runs/e/sweep.json" ||
+    fail "(e) sweep.json"
+/usr/bin/python3 "$compare" "$w/runs/ref_s1/metrics.json" "$w/runs/e/points/1/metrics.json" 64 ||
+    fail "(e) point 1 differs from the direct run with methods.0.steps=5"
+echo "ok (e) sweep: array of 2 points + merge job ($(($(date +%s) - t0)) s), point 1 matches the direct run"
 echo "all slurm checks passed"

@@ -6,10 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "job.h"
 #include "log.h"
 #include "shard_plan.h"
 
@@ -68,6 +71,44 @@ static int write_copies(const char *dir, const char *config, const char *const *
     return rc;
 }
 
+void coord_default_run_id(const struct job *job, char *id, size_t n) {
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    snprintf(id, n, "%s-%s-%.8s", job->name, stamp, job->sha256);
+}
+
+/* logs/ of a submitted run that has not started: only Slurm's own output
+ * (slurm-<jobid>.out), which Slurm opens before the batch script runs. */
+static int only_slurm_logs(const char *logs) {
+    DIR *d = opendir(logs);
+    if (!d) return 0;
+    struct dirent *de;
+    int ok = 1;
+    while (ok && (de = readdir(d)))
+        ok = !strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strncmp(de->d_name, "slurm-", 6);
+    closedir(d);
+    return ok;
+}
+
+int coord_rundir_fresh(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 1;
+    struct dirent *de;
+    int ok = 1;
+    char logs[4200];
+    while (ok && (de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, COORD_SUBMIT_SCRIPT))
+            continue;
+        snprintf(logs, sizeof logs, "%s/logs", dir);
+        ok = !strcmp(de->d_name, "logs") && only_slurm_logs(logs);
+    }
+    closedir(d);
+    return ok;
+}
+
 int coord_rundir_open(const char *dir, const char *config, const char *const *sets, int n_sets, int resume,
                       int *lock_fd, char *err, size_t errlen) {
     char lock[4200], path[4200];
@@ -106,7 +147,7 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
     if (fd == FS_LOCK_BUSY) return in_use(dir, err, errlen);
     if (fd >= 0) close(fd);
     if (fd == -1) return -1;
-    if (fs_dir_nonempty(dir)) {
+    if (!coord_rundir_fresh(dir)) {
         snprintf(err, errlen,
                  "%s: run directory exists and is not empty; pass a new --run-dir, or add --resume to continue "
                  "the run in it (nothing was modified)",

@@ -7,6 +7,20 @@
 
 #include "journal.h"
 
+struct job;
+
+/* The batch script `recal submit` writes into the run directory. */
+#define COORD_SUBMIT_SCRIPT "submit.sbatch"
+
+/* "<name>-<YYYYmmdd-HHMMSS>-<first 8 hex of the config sha256>": the run id
+ * of a run given no --run-dir (runs/<id>), for `recal run` and `recal submit`. */
+void coord_default_run_id(const struct job *job, char *id, size_t n);
+
+/* 1 when DIR may take a new run: missing, empty, or holding only what
+ * `recal submit` puts there before the job starts (submit.sbatch, and
+ * logs/ with Slurm's slurm-*.out). */
+int coord_rundir_fresh(const char *dir);
+
 struct coord_book {
     long n_shards;
     size_t len;            /* doubles per record */
@@ -19,7 +33,7 @@ struct coord_book {
 };
 
 /* Prepare DIR for a run and lock it (RUN_DIR/.lock, held until *lock_fd is
- * closed or the process ends). A new run needs DIR missing or empty and
+ * closed or the process ends). A new run needs DIR fresh (coord_rundir_fresh) and
  * writes config.yaml (the config file's bytes) and overrides.txt (the --set
  * list); a resume needs DIR/journal. A locked DIR is refused at once ("DIR
  * is in use by another recal run (pid N on host H)"); a non-empty DIR

@@ -13,6 +13,10 @@
 #define JOB_MAX_METHODS 32
 #define JOB_MAX_RATIOS 32
 #define JOB_MAX_SETS 64
+#define JOB_MAX_SWEEP_KEYS 8
+#define JOB_MAX_SWEEP_VALUES 32
+#define JOB_MAX_SWEEP_POINTS 1000 /* one Slurm array task each; MaxArraySize is 1001 by default */
+#define JOB_SWEEP_TEXT 128
 
 enum job_method_kind {
     JOB_M_RANDOM = 0,
@@ -112,6 +116,17 @@ struct job_train {
     char out[JOB_PATH_MAX];   /* where the trained TorchScript goes; required */
 };
 
+/* `sweep:` — dotted config paths, each with a list of scalar values; the
+ * grid is their cartesian product, first key slowest. A point is run as the
+ * same config plus one "path=value" --set per key (job_sweep_point). */
+struct job_sweep {
+    int n_keys;
+    char key[JOB_MAX_SWEEP_KEYS][JOB_SWEEP_TEXT];
+    int n_values[JOB_MAX_SWEEP_KEYS];
+    char value[JOB_MAX_SWEEP_KEYS][JOB_MAX_SWEEP_VALUES][JOB_SWEEP_TEXT];
+    long n_points;            /* product of n_values; 0 without a sweep */
+};
+
 struct job {
     char file[JOB_PATH_MAX];  /* the config path as given */
     char name[JOB_NAME_MAX];  /* default "recal" */
@@ -139,6 +154,7 @@ struct job {
     struct job_roar roar;
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
     struct job_train train;
+    struct job_sweep sweep;
     char sha256[65];          /* of the file bytes and the --set list, hex */
 };
 
@@ -148,6 +164,11 @@ struct job {
  * err. 0 on success. */
 int job_load(const char *path, const char *const *sets, int n_sets,
              struct job *out, char *err, size_t errlen);
+
+/* Grid point I (0 <= I < sweep.n_points) as "path=value" overrides, one per
+ * sweep key, in key order, into sets[0..n_keys-1]. 0, or -1 when I is out of
+ * range. */
+int job_sweep_point(const struct job *j, long i, char (*sets)[2 * JOB_SWEEP_TEXT + 2]);
 
 const char *job_method_name(enum job_method_kind k);
 const char *job_estimator_name(enum job_estimator e);

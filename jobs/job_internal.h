@@ -78,5 +78,7 @@ int job_casecmp(const char *a, const char *b);
 /* ---- sections (jobs/job_methods.c) ---- */
 int job_read_methods(const struct job_err *e, const struct job_node *v, struct job *j);
 int job_read_metrics(const struct job_err *e, const struct job_node *v, struct job *j);
+/* ---- sweep: (jobs/job_sweep.c) ---- */
+int job_read_sweep(const struct job_err *e, const struct job_node *v, struct job *j);
 
 #endif

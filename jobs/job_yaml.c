@@ -223,14 +223,13 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     static const char *const keys[] = {"name", "seed", "device", "threads", "model",
                                        "dataset", "batch_size", "memory_budget_mb",
                                        "shard_images", "methods", "metrics", "outputs",
-                                       "train", "chunk_samples"};
-    static const char *const later[] = {"sweep"};
+                                       "train", "chunk_samples", "sweep"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb,
               shard = j->shard_images, chunk = 0;
 
-    if (job_check_keys(e, root, keys, 14, later, 1, "key", "top level"))
+    if (job_check_keys(e, root, keys, 15, NULL, 0, "key", "top level"))
         return -1;
     if ((v = job_map_get(root, "name", NULL)) && job_want_str(e, v, "name", j->name, sizeof j->name))
         return -1;
@@ -262,6 +261,8 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     if ((v = job_map_get(root, "train", NULL)) && read_train(e, v, j))
         return -1;
     if ((v = job_map_get(root, "metrics", NULL)) && job_read_metrics(e, v, j))
+        return -1;
+    if ((v = job_map_get(root, "sweep", NULL)) && job_read_sweep(e, v, j))
         return -1;
 
     /* `methods:` left empty reads as absent: a train-only config needs none,

@@ -13,6 +13,8 @@ int cmd_report(int argc, char **argv);
 int cmd_roar(int argc, char **argv);
 /* Run tools/report.py on a finished run directory; an EXIT_* code. */
 int report_render(const char *run_dir);
+int cmd_submit(int argc, char **argv);
+int cmd_sweep_merge(int argc, char **argv);
 
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; advances *i. NULL
  * when argv[*i] is not that option. Sets *missing when the value is absent. */

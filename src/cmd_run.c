@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -17,6 +16,7 @@
 
 static const char *HELP =
     "usage: recal run CONFIG.yaml [--set key=value]... [--run-dir DIR] [--resume] [--limit N]\n"
+    "                 [--sweep-point I]\n"
     "\n"
     "Evaluate the job's methods and metrics over its dataset under the current MPI world\n"
     "(mpirun -n N recal run ...). Rank 0 hands out shards and computes too; results are\n"
@@ -26,6 +26,8 @@ static const char *HELP =
     "  --run-dir DIR    where results go (default runs/<name>-<date>-<time>-<config hash>)\n"
     "  --limit N        evaluate only the first N images (same as --set dataset.limit=N)\n"
     "  --resume         continue the run in --run-dir: shards in its journal are not computed again\n"
+    "  --sweep-point I  run grid point I (from 0) of the config's sweep: section: the config plus\n"
+    "                   that point's values as --set overrides (recal submit runs each point so)\n"
     "\n"
     "Every finished shard is appended to RUN_DIR/journal before it counts. SIGTERM, SIGINT or\n"
     "SIGUSR1 stop the hand-out of shards; those in flight finish and are journaled, and the run\n"
@@ -43,12 +45,7 @@ static int make_run_dir(const struct job *job, const char *given, const char *co
         const char *slash = strrchr(dir, '/');
         snprintf(run_id, idn, "%s", slash && slash[1] ? slash + 1 : dir);
     } else {
-        char stamp[32];
-        time_t t = time(NULL);
-        struct tm tm;
-        localtime_r(&t, &tm);
-        strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-        snprintf(run_id, idn, "%s-%s-%.8s", job->name, stamp, job->sha256);
+        coord_default_run_id(job, run_id, idn);
         snprintf(dir, n, "runs/%s", run_id);
     }
     return coord_rundir_open(dir, config, sets, n_sets, resume, lock_fd, err, errlen);
@@ -84,13 +81,15 @@ static void put_shell_arg(FILE *f, const char *a) {
 
 /* The exact command that continues this run: same config and --set list,
  * hence the same config sha256. */
-static void print_resume_hint(FILE *f, const char *config, const char *const *sets, int n_sets, const char *dir) {
+static void print_resume_hint(FILE *f, const char *config, const char *const *sets, int n_sets, long point,
+                              const char *dir) {
     fputs("recal run", f);
     put_shell_arg(f, config);
     for (int i = 0; i < n_sets; i++) {
         fputs(" --set", f);
         put_shell_arg(f, sets[i]);
     }
+    if (point >= 0) fprintf(f, " --sweep-point %ld", point);
     fputs(" --run-dir", f);
     put_shell_arg(f, dir);
     fputs(" --resume\n", f);
@@ -98,9 +97,11 @@ static void print_resume_hint(FILE *f, const char *config, const char *const *se
 
 int cmd_run(int argc, char **argv) {
     const char *config = NULL, *run_dir_opt = NULL;
-    const char *sets[JOB_MAX_SETS + 1];
+    const char *sets[JOB_MAX_SETS + JOB_MAX_SWEEP_KEYS + 1];
     int n_sets = 0, resume = 0;
+    long point = -1;
     char limit_set[64];
+    static char point_sets[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -128,6 +129,13 @@ int cmd_run(int argc, char **argv) {
             }
             snprintf(limit_set, sizeof limit_set, "dataset.limit=%ld", lim);
             sets[n_sets++] = limit_set;
+        } else if ((v = cli_opt(argc, argv, &i, "--sweep-point", &missing)) || missing) {
+            char *end;
+            point = missing ? -1 : strtol(v, &end, 10);
+            if (missing || point < 0 || *end) {
+                fprintf(stderr, "recal run: --sweep-point needs a grid point number >= 0\n");
+                return EXIT_USER;
+            }
         } else if (!strcmp(argv[i], "--resume")) {
             resume = 1;
         } else if (argv[i][0] == '-' || config) {
@@ -167,6 +175,29 @@ int cmd_run(int argc, char **argv) {
     /* Every rank parses the config itself (cheap, and identical), so only
      * rank 0 needs to speak. */
     failed = job_load(config, sets, n_sets, &job, err, sizeof err) != 0;
+    /* A sweep point is the config plus the point's overrides, after the
+     * user's: its sha256 (and so its journal) differs from every other
+     * point's. overrides.txt lists them all; the resume hint gives the
+     * user's --set list and --sweep-point. */
+    int n_user_sets = n_sets;
+    if (!failed && job.sweep.n_points > 0 && point < 0) {
+        snprintf(err, sizeof err,
+                 "%s has a sweep: of %ld points: run one with --sweep-point I (0..%ld), or all of them with "
+                 "recal submit",
+                 config, job.sweep.n_points, job.sweep.n_points - 1);
+        failed = 1;
+    } else if (!failed && point >= 0 && point >= job.sweep.n_points) {
+        if (job.sweep.n_points == 0)
+            snprintf(err, sizeof err, "--sweep-point %ld: %s has no sweep: section", point, config);
+        else
+            snprintf(err, sizeof err, "--sweep-point %ld: %s's sweep has points 0..%ld only", point, config,
+                     job.sweep.n_points - 1);
+        failed = 1;
+    } else if (!failed && point >= 0) {
+        job_sweep_point(&job, point, point_sets);
+        for (int k = 0; k < job.sweep.n_keys; k++) sets[n_sets++] = point_sets[k];
+        failed = job_load(config, sets, n_sets, &job, err, sizeof err) != 0;
+    }
     if (!failed && job.n_methods == 0) {
         snprintf(err, sizeof err, "%s: no methods to evaluate (a train-only config? use recal train)", config);
         failed = 1;
@@ -248,7 +279,7 @@ int cmd_run(int argc, char **argv) {
         if (rank == 0) {
             log_printf("interrupted: %ld of %ld shards done", book.n_done, book.n_shards);
             fprintf(stderr, "interrupted: %ld of %ld shards done; resume with: ", book.n_done, book.n_shards);
-            print_resume_hint(stderr, config, sets, n_sets, run_dir);
+            print_resume_hint(stderr, config, sets, n_user_sets, point, run_dir);
         }
         code = EXIT_RESUMABLE;
         goto out;

@@ -16,7 +16,11 @@ static const char *USAGE =
     "  attribute ...         attribute a small batch given as .npy arrays\n"
     "  bench [--quick]       throughput side by side: recal, raw forward+backward, the\n"
     "                        reference loop and Captum on the same model and samples\n"
-    "  submit, report        planned; not in this version\n"
+    "  submit CONFIG.yaml    write a Slurm batch script for the job and sbatch it\n"
+    "  sweep-merge CONFIG.yaml --run-dir DIR   the table of a submitted sweep (DIR/sweep.json,\n"
+    "                        sweep.csv); the sweep's merge job runs it\n"
+    "  report RUN_DIR        figures and report.html from a run's metrics.json\n"
+    "  roar CONFIG ...       Diff-ROAR: fine-tune on ROAR-masked data from two runs' rank maps\n"
     "\n"
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
     "input (the message says what to fix), 2 internal error, 3 interrupted but resumable.\n";
@@ -51,10 +55,9 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 1, argv + 1);
     if (!strcmp(argv[1], "roar")) return cmd_roar(argc - 1, argv + 1);
-    if (!strcmp(argv[1], "submit")) {
-        fprintf(stderr, "recal %s: not available in this version yet (see README.md, Known limits)\n", argv[1]);
-        return EXIT_USER;
-    }
-    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench, report, roar; see recal --help)\n", argv[1]);
+    if (!strcmp(argv[1], "submit")) return cmd_submit(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "sweep-merge")) return cmd_sweep_merge(argc - 1, argv + 1);
+    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench, report, roar, submit, "
+            "sweep-merge; see recal --help)\n", argv[1]);
     return EXIT_USER;
 }

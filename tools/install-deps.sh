@@ -4,11 +4,13 @@
 # (Debian's default reference BLAS makes libtorch's linear layers ~30x
 # slower). Build: cmake, a C/C++ compiler. Tests and tools: python3-torch
 # (model export, oracles), cmocka, the Fashion-MNIST dataset; python3-matplotlib
-# draws the report's figures (tools/report.py).
+# draws the report's figures (tools/report.py); Slurm (slurmctld, slurmd, client
+# commands) with munge for the `recal submit` test, which starts its own
+# single-node cluster (slurm/testing/).
 set -eu
 PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
-      libopenblas0-pthread dataset-fashion-mnist python3-matplotlib"
+      libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

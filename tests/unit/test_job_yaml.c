@@ -331,12 +331,43 @@ static void test_metric_sections(void **state)
                ":5:3: unknown key 'faithfulnes' in 'metrics' (did you mean 'faithfulness'?)");
 }
 
-static void test_not_implemented_keys(void **state)
+static void test_sweep(void **state)
 {
     (void)state;
-    expect_err(BASE "sweep: {seed: [1, 2]}\n", NULL, 0,
-               ":3:1: key 'sweep' is not implemented yet in this version of recal; "
-               "remove it from the config");
+    char sets[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
+    assert_int_equal(load_text(BASE "methods: [{name: ig}]\n"
+                                    "sweep:\n  seed: [1, 2, 3]\n  methods.0.steps: [5, 10]\n",
+                               NULL, 0),
+                     0);
+    assert_int_equal(J.sweep.n_keys, 2);
+    assert_int_equal(J.sweep.n_points, 6);
+    /* First key slowest: point 3 = seed's 2nd value, steps' 2nd value. */
+    assert_int_equal(job_sweep_point(&J, 3, sets), 0);
+    assert_string_equal(sets[0], "seed=2");
+    assert_string_equal(sets[1], "methods.0.steps=10");
+    assert_int_equal(job_sweep_point(&J, 0, sets), 0);
+    assert_string_equal(sets[0], "seed=1");
+    assert_string_equal(sets[1], "methods.0.steps=5");
+    assert_int_equal(job_sweep_point(&J, 6, sets), -1);
+    assert_int_equal(job_sweep_point(&J, -1, sets), -1);
+    /* A point is the config plus its overrides: the sweep's own values load. */
+    const char *pt[] = {"seed=3", "methods.0.steps=10"};
+    assert_int_equal(load_text(BASE "methods: [{name: ig}]\nsweep: {seed: [1, 3]}\n", pt, 2), 0);
+    assert_int_equal(J.seed, 3);
+    assert_int_equal(J.methods[0].steps, 10);
+    assert_int_equal(load_text(BASE "methods: [{name: ig}]\nsweep:\n", NULL, 0), 0);
+    assert_int_equal(J.sweep.n_points, 0);
+
+    expect_err(BASE "methods: [{name: ig}]\nsweep: [1, 2]\n", NULL, 0,
+               ":4:8: 'sweep' must be a mapping of dotted config paths to lists of values, got a sequence");
+    expect_err(BASE "methods: [{name: ig}]\nsweep: {seed: 3}\n", NULL, 0,
+               ":4:15: 'seed' must be a non-empty list of values, like [3, 5], got '3'");
+    expect_err(BASE "methods: [{name: ig}]\nsweep: {seed: []}\n", NULL, 0,
+               ":4:15: sweep key 'seed' has an empty list: give at least one value");
+    expect_err(BASE "methods: [{name: ig}]\nsweep: {methods: [[1], [2]]}\n", NULL, 0,
+               ":4:19: 'methods' must be a list of plain values (numbers, names, paths), got a sequence");
+    expect_err(BASE "methods: [{name: ig}]\nsweep: {sweep.x: [1]}\n", NULL, 0,
+               ":4:9: a sweep cannot sweep 'sweep' itself");
 }
 
 static void test_type_errors(void **state)
@@ -518,7 +549,7 @@ int main(void)
         cmocka_unit_test(test_methods_errors),
         cmocka_unit_test(test_method_keys),
         cmocka_unit_test(test_metric_sections),
-        cmocka_unit_test(test_not_implemented_keys),
+        cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_syntax_and_io),

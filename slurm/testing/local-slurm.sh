@@ -1,0 +1,148 @@
+#!/bin/sh
+# A throwaway single-node Slurm on this machine, for the tests: its own munged
+# (own key and socket), slurmctld and slurmd, all state, logs and the config
+# under DIR, so nothing in /etc is read or changed. Run as root (the daemons
+# run as SlurmUser=root; the test jobs run as the caller).
+#
+#   local-slurm.sh start DIR   stop whatever an earlier start left in DIR, then
+#                              start munged, slurmctld, slurmd and wait until
+#                              the node is idle (or fail, saying why)
+#   local-slurm.sh stop DIR    stop the daemons started in DIR
+#
+# Clients find this Slurm through SLURM_CONF=DIR/etc/slurm.conf. Ports:
+# RECAL_SLURM_PORT (default 16817) for slurmctld, +1 for slurmd.
+set -eu
+cmd=${1:-} dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+port=${RECAL_SLURM_PORT:-16817}
+etc="$dir/etc" state="$dir/state" spool="$dir/spool" log="$dir/log" run="$dir/run"
+sock="$run/munge.sock"
+die() { echo "local-slurm: $*" >&2; exit 1; }
+
+stop_pid() { # stop_pid PIDFILE: TERM, then KILL after 10 s
+    [ -s "$1" ] || return 0
+    p=$(cat "$1")
+    if kill -0 "$p" 2>/dev/null; then
+        kill -TERM "$p" 2>/dev/null || true
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+    fi
+    rm -f "$1"
+}
+
+stop_all() {
+    # Jobs first: with proctrack/linuxproc a job's processes outlive slurmd.
+    # Every job of this private cluster is the tests' own.
+    if [ -s "$run/slurmctld.pid" ] && kill -0 "$(cat "$run/slurmctld.pid")" 2>/dev/null; then
+        ids=$(SLURM_CONF="$etc/slurm.conf" squeue -h -o %i 2>/dev/null || true)
+        if [ -n "$ids" ]; then
+            # shellcheck disable=SC2086 # one word per job id
+            SLURM_CONF="$etc/slurm.conf" scancel $ids 2>/dev/null || true
+            i=0
+            while [ -n "$(SLURM_CONF="$etc/slurm.conf" squeue -h -o %i 2>/dev/null)" ] && [ $i -lt 30 ]; do
+                sleep 1; i=$((i + 1))
+            done
+        fi
+    fi
+    # slurmd first: with slurmctld gone it would keep retrying to register.
+    stop_pid "$run/slurmd.pid"
+    stop_pid "$run/slurmctld.pid"
+    stop_pid "$run/munged.pid"
+}
+
+if [ "$cmd" = stop ]; then
+    stop_all
+    echo "local-slurm: stopped (state kept in $dir)"
+    exit 0
+fi
+[ "$cmd" = start ] || die "unknown command '$cmd' (start or stop)"
+[ "$(id -u)" = 0 ] || die "needs root: slurmd must run as root to start jobs (run the tests as root, as CI does)"
+for b in munged mungekey slurmctld slurmd sinfo sbatch scontrol; do
+    command -v "$b" >/dev/null || die "$b not found: install Debian's slurm-wlm and munge (tools/install-deps.sh)"
+done
+
+stop_all # idempotent: a second start replaces the first
+# A fresh controller state each time: no jobs or node states from a last run.
+rm -rf "$state" "$spool"
+mkdir -p "$etc" "$state" "$spool" "$log" "$run"
+chmod 700 "$run"
+
+# munged: its own key (made once) and socket. munged refuses a key readable
+# by others.
+[ -s "$etc/munge.key" ] || mungekey --create --keyfile="$etc/munge.key" >/dev/null
+chmod 600 "$etc/munge.key"
+munged --force --socket="$sock" --key-file="$etc/munge.key" --pid-file="$run/munged.pid" \
+    --log-file="$log/munged.log" --seed-file="$run/munged.seed" ||
+    die "munged did not start (see $log/munged.log)"
+munge -S "$sock" -n </dev/null | unmunge -S "$sock" >/dev/null ||
+    die "munge round trip through $sock failed (see $log/munged.log)"
+
+# The node as slurmd sees it. CPUs is at least 2 so the tests' two-task
+# jobs fit a one-core machine (config_overrides: trust the config).
+host=$(hostname -s)
+hw=$(slurmd -C | head -1)
+cpus=$(echo "$hw" | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p')
+mem=$(echo "$hw" | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
+[ -n "$cpus" ] && [ -n "$mem" ] || die "cannot read CPUs/RealMemory from 'slurmd -C': $hw"
+[ "$cpus" -ge 2 ] || cpus=2
+# No cgroups in containers: linuxproc tracks a job's processes by parentage,
+# task/none binds nothing. Memory is not a consumable (CR_Core), so
+# RealMemory is only informative. cred_expire decides how long a requeued job
+# waits before it may start again (120 s by default).
+cat >"$etc/slurm.conf" <<EOF
+ClusterName=recaltest
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$sock,cred_expire=10
+StateSaveLocation=$state
+SlurmdSpoolDir=$spool/slurmd-%n
+SlurmctldPidFile=$run/slurmctld.pid
+SlurmdPidFile=$run/slurmd.pid
+SlurmctldLogFile=$log/slurmctld.log
+SlurmdLogFile=$log/slurmd.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2
+MinJobAge=300
+KillWait=10
+InactiveLimit=0
+SlurmctldTimeout=30
+SlurmdTimeout=30
+NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+EOF
+export SLURM_CONF="$etc/slurm.conf"
+
+slurmctld -c -f "$SLURM_CONF" || die "slurmctld did not start (see $log/slurmctld.log)"
+slurmd -f "$SLURM_CONF" || die "slurmd did not start (see $log/slurmd.log)"
+
+i=0
+while :; do
+    st=$(sinfo -h -n "$host" -o %T 2>/dev/null || true)
+    case "$st" in idle*) break ;; esac
+    i=$((i + 1))
+    if [ $i -ge 60 ]; then
+        tail -n 20 "$log/slurmctld.log" "$log/slurmd.log" >&2 || true
+        die "node $host not idle after 60 s (state '${st:-no answer}'); logs above, full ones in $log"
+    fi
+    sleep 1
+done
+echo "local-slurm: node $host idle ($cpus CPUs), SLURM_CONF=$SLURM_CONF"

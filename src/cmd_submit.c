@@ -1,0 +1,495 @@
+/* src/cmd_submit.c — `recal submit CONFIG`: validate the job, render the
+ * sbatch script from slurm/recal.sbatch.in into RUN_DIR/submit.sbatch and
+ * hand it to sbatch; a sweep becomes a job array plus a merge job
+ * (slurm/merge.sbatch.in). No MPI here: this runs on a login node. */
+#define _GNU_SOURCE /* realpath, readlink; popen/pclose */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "coord_book.h"
+#include "fsutil.h"
+#include "job.h"
+
+static const char *HELP =
+    "usage: recal submit CONFIG.yaml [--run-dir DIR] [--dry-run] [--nodes N] [--gpus-per-node G]\n"
+    "                    [--ntasks-per-node T] [--time T] [--partition P] [--account A] [--set key=value]...\n"
+    "\n"
+    "Validate the job as `recal run` would, write the Slurm batch script RUN_DIR/" COORD_SUBMIT_SCRIPT
+    " from\n"
+    "the template slurm/recal.sbatch.in and submit it with sbatch; prints the job id on stdout.\n"
+    "The job runs `recal run CONFIG --run-dir RUN_DIR` (with --resume once RUN_DIR has a journal)\n"
+    "under srun (PMIx or PMI-2, whichever Slurm offers; RECAL_LAUNCHER overrides) or mpirun.\n"
+    "SIGUSR1 120 s before the time limit stops it at a shard boundary and requeues it; the next\n"
+    "start resumes from the journal. Slurm's output goes to RUN_DIR/logs/slurm-<jobid>.out.\n"
+    "\n"
+    "A config with a sweep: section becomes a job array, one task per grid point (each point is\n"
+    "validated first), each in RUN_DIR/points/<i>/ via recal run --sweep-point i, plus a merge job\n"
+    "(afterany) that writes RUN_DIR/sweep.json and sweep.csv (recal sweep-merge); stdout then has\n"
+    "two lines: the array job id and the merge job id.\n"
+    "\n"
+    "  --run-dir DIR          results (default runs/<name>-<date>-<time>-<config hash>, as for run)\n"
+    "  --dry-run              write and print the script, do not submit it\n"
+    "  --nodes N              nodes (default 1)\n"
+    "  --gpus-per-node G      GPUs per node; one rank per GPU (default 0: CPU ranks)\n"
+    "  --ntasks-per-node T    ranks per node (default G when G > 0, else 1)\n"
+    "  --time T               time limit, as sbatch takes it (default: the partition's)\n"
+    "  --partition P, --account A   passed to sbatch\n"
+    "  --set key=value        config override, as for run (part of the config hash)\n"
+    "\n"
+    "The template is looked up in $RECAL_SLURM_DIR, then <dir of recal>/../share/recal/slurm,\n"
+    "then the source tree this recal was built from.\n";
+
+/* Paths and sbatch values go into #SBATCH lines, which sbatch does not
+ * unquote, and into the script unquoted: keep them to characters that mean
+ * nothing to either ('%' and '@' would be Slurm patterns or placeholders). */
+static int plain(const char *s) {
+    return s[0] && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=./,:") == strlen(s);
+}
+
+struct submit_opts {
+    const char *config, *run_dir, *time, *partition, *account;
+    const char *sets[JOB_MAX_SETS];
+    int n_sets, dry_run;
+    long nodes, gpus, ntasks; /* ntasks 0: not given */
+};
+
+static int parse_count(const char *opt, const char *v, long min, long *out) {
+    char *end;
+    errno = 0;
+    long n = v ? strtol(v, &end, 10) : -1;
+    if (!v || errno || *end || n < min || n > 100000) {
+        fprintf(stderr, "recal submit: %s needs a whole number >= %ld\n", opt, min);
+        return -1;
+    }
+    *out = n;
+    return 0;
+}
+
+/* 0 parsed, 1 --help shown, -1 error shown. */
+static int parse_args(int argc, char **argv, struct submit_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->nodes = 1;
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        if (cli_is_help(argv[i])) {
+            fputs(HELP, stdout);
+            return 1;
+        } else if (!strcmp(argv[i], "--dry-run")) {
+            o->dry_run = 1;
+        } else if ((v = cli_opt(argc, argv, &i, "--set", &missing)) || missing) {
+            if (missing || o->n_sets >= JOB_MAX_SETS) {
+                fprintf(stderr, "recal submit: --set needs key=value (at most %d)\n", JOB_MAX_SETS);
+                return -1;
+            }
+            o->sets[o->n_sets++] = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--nodes", &missing)) || missing) {
+            if (parse_count("--nodes", v, 1, &o->nodes)) return -1;
+        } else if ((v = cli_opt(argc, argv, &i, "--gpus-per-node", &missing)) || missing) {
+            if (parse_count("--gpus-per-node", v, 0, &o->gpus)) return -1;
+        } else if ((v = cli_opt(argc, argv, &i, "--ntasks-per-node", &missing)) || missing) {
+            if (parse_count("--ntasks-per-node", v, 1, &o->ntasks)) return -1;
+        } else if (((v = cli_opt(argc, argv, &i, "--run-dir", &missing)) || missing) ||
+                   ((v = cli_opt(argc, argv, &i, "--time", &missing)) || missing) ||
+                   ((v = cli_opt(argc, argv, &i, "--partition", &missing)) || missing) ||
+                   ((v = cli_opt(argc, argv, &i, "--account", &missing)) || missing)) {
+            const char *name = argv[missing ? i : i - 1];
+            if (missing || !plain(v)) {
+                fprintf(stderr,
+                        "recal submit: %s needs a value of letters, digits and _-+=./,: only (got '%s')\n",
+                        name, missing ? "" : v);
+                return -1;
+            }
+            if (!strncmp(name, "--run-dir", 9)) o->run_dir = v;
+            else if (!strncmp(name, "--time", 6)) o->time = v;
+            else if (!strncmp(name, "--partition", 11)) o->partition = v;
+            else o->account = v;
+        } else if (argv[i][0] == '-' || o->config) {
+            fprintf(stderr, "recal submit: unexpected argument '%s' (see recal submit --help)\n", argv[i]);
+            return -1;
+        } else {
+            o->config = argv[i];
+        }
+    }
+    if (!o->config) {
+        fputs(HELP, stderr);
+        return -1;
+    }
+    if (o->gpus > 0 && o->ntasks && o->ntasks != o->gpus) {
+        fprintf(stderr,
+                "recal submit: recal runs one rank per GPU: leave out --ntasks-per-node or make it %ld "
+                "(= --gpus-per-node)\n",
+                o->gpus);
+        return -1;
+    }
+    if (!o->ntasks) o->ntasks = o->gpus > 0 ? o->gpus : 1;
+    return 0;
+}
+
+/* The templates' directory: $RECAL_SLURM_DIR, next to an installed recal,
+ * or the source tree of this build (RECAL_SLURM_DIR, set by CMake). */
+static int find_templates(const char *exe, char *tdir, size_t n) {
+    const char *env = getenv("RECAL_SLURM_DIR");
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", exe);
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = '\0';
+    const char *cands[3] = {env, NULL, NULL};
+    char installed[PATH_MAX + 32];
+    snprintf(installed, sizeof installed, "%s/../share/recal/slurm", dir);
+    cands[1] = installed;
+#ifdef RECAL_SLURM_DIR
+    cands[2] = RECAL_SLURM_DIR;
+#endif
+    for (int i = 0; i < 3; i++) {
+        if (!cands[i]) continue;
+        snprintf(path, sizeof path, "%s/recal.sbatch.in", cands[i]);
+        if (fs_exists(path)) {
+            if (!realpath(cands[i], tdir) || strlen(tdir) >= n) snprintf(tdir, n, "%s", cands[i]);
+            return 0;
+        }
+        if (i == 0) {
+            fprintf(stderr, "recal submit: RECAL_SLURM_DIR=%s has no recal.sbatch.in: fix or unset it\n", env);
+            return -1;
+        }
+    }
+    fprintf(stderr,
+            "recal submit: slurm/recal.sbatch.in not found (looked in %s and the source tree): set "
+            "RECAL_SLURM_DIR to the directory that holds it\n",
+            installed);
+    return -1;
+}
+
+static char *read_all(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 1 << 14, n = 0;
+    char *buf = malloc(cap + 1);
+    for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
+        n += r;
+        if (n == cap) {
+            char *nb = realloc(buf, (cap *= 2) + 1);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    fclose(f);
+    if (buf) buf[n] = '\0';
+    return buf;
+}
+
+/* --set values may hold spaces and brackets: quoted for bash. */
+static void quote_into(char *out, size_t n, const char *a) {
+    size_t at = strlen(out);
+    if (at + 2 >= n) return;
+    out[at++] = '\'';
+    for (; *a && at + 6 < n; a++) {
+        if (*a == '\'') {
+            memcpy(out + at, "'\\''", 4);
+            at += 4;
+        } else {
+            out[at++] = *a;
+        }
+    }
+    out[at++] = '\'';
+    out[at] = '\0';
+}
+
+struct subst {
+    const char *name, *value;
+};
+
+static const char *lookup(const struct subst *s, int n, const char *name, size_t len) {
+    for (int i = 0; i < n; i++)
+        if (strlen(s[i].name) == len && !strncmp(s[i].name, name, len)) return s[i].value;
+    return NULL;
+}
+
+static int is_name_char(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; }
+
+/* Replace @NAME@ (upper case, digits, _) by its value, line by line. An
+ * #SBATCH line with a placeholder left empty is dropped, so optional
+ * directives (--partition, --gpus-per-task, ...) need no template logic.
+ * An unknown @NAME@ is an error: a template out of step with this recal. */
+static int render(const char *tpl, const char *tpl_path, const struct subst *s, int n, FILE *out) {
+    int line_no = 0, rc = 0;
+    for (const char *p = tpl; *p && !rc;) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) + 1 : strlen(p);
+        line_no++;
+        char *line = NULL;
+        size_t line_len = 0;
+        FILE *lf = open_memstream(&line, &line_len);
+        if (!lf) return -1;
+        int dropped = 0;
+        for (size_t i = 0; i < len;) {
+            size_t k = i + 1;
+            while (k < len && is_name_char(p[k])) k++;
+            if (p[i] != '@' || k == i + 1 || k >= len || p[k] != '@') {
+                fputc(p[i++], lf);
+                continue;
+            }
+            const char *v = lookup(s, n, p + i + 1, k - i - 1);
+            if (!v) {
+                fprintf(stderr, "recal submit: %s:%d: unknown placeholder @%.*s@ (a template newer than this recal?)\n",
+                        tpl_path, line_no, (int)(k - i - 1), p + i + 1);
+                rc = -1;
+                break;
+            }
+            if (!v[0] && !strncmp(p, "#SBATCH", 7)) dropped = 1;
+            fputs(v, lf);
+            i = k + 1;
+        }
+        fclose(lf);
+        if (!rc && !dropped) fwrite(line, 1, line_len, out);
+        free(line);
+        p += len;
+    }
+    return rc;
+}
+
+/* Absolute form of a path that may not exist yet: cwd + path. 0, or -1
+ * when it does not fit. */
+static int absolute(const char *cwd, const char *path, char *out, size_t n) {
+    int w = path[0] == '/' ? snprintf(out, n, "%s", path) : snprintf(out, n, "%s/%s", cwd, path);
+    if (w < 0 || (size_t)w >= n) {
+        fprintf(stderr, "recal submit: path too long: %s\n", path);
+        return -1;
+    }
+    size_t len = strlen(out);
+    while (len > 1 && out[len - 1] == '/') out[--len] = '\0';
+    return 0;
+}
+
+/* sbatch --parsable [EXTRA] SCRIPT; the job id, or -1 with a message. */
+static long run_sbatch(const char *extra, const char *script) {
+    char cmd[2 * PATH_MAX];
+    /* script and extra are plain(): no quoting needed */
+    snprintf(cmd, sizeof cmd, "sbatch --parsable %s %s", extra, script);
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        fprintf(stderr, "recal submit: cannot run sbatch: %s\n", strerror(errno));
+        return -1;
+    }
+    char out[256] = "";
+    if (!fgets(out, sizeof out, p)) out[0] = '\0';
+    int st = pclose(p);
+    long id = strtol(out, NULL, 10);
+    if (st != 0 || id <= 0) {
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        if (code == 127)
+            fprintf(stderr, "recal submit: sbatch not found: submit from a Slurm login node, or use --dry-run "
+                            "and sbatch the script yourself\n");
+        else
+            fprintf(stderr, "recal submit: sbatch failed (exit %d; its message is above); the script is %s\n",
+                    code, script);
+        return -1;
+    }
+    return id;
+}
+
+/* Render TDIR/NAME.in into PATH (and print it on a dry run). */
+static int write_script(const char *tdir, const char *name, const char *path, const struct subst *s, int n,
+                        int print) {
+    char tpl_path[PATH_MAX + 64];
+    snprintf(tpl_path, sizeof tpl_path, "%s/%s.in", tdir, name);
+    char *tpl = read_all(tpl_path);
+    if (!tpl) {
+        fprintf(stderr, "recal submit: cannot read %s: %s\n", tpl_path, strerror(errno));
+        return -1;
+    }
+    char *text = NULL, err[PATH_MAX + 256];
+    size_t text_len = 0;
+    FILE *mem = open_memstream(&text, &text_len);
+    int rc = mem ? render(tpl, tpl_path, s, n, mem) : -1;
+    if (mem) fclose(mem);
+    free(tpl);
+    if (!rc && text && fs_write_atomic(path, text, text_len, err, sizeof err)) {
+        fprintf(stderr, "recal submit: %s\n", err);
+        rc = -1;
+    }
+    if (!rc && text && print) fwrite(text, 1, text_len, stdout);
+    free(text);
+    return rc || !text ? -1 : 0;
+}
+
+/* Every grid point must load: a typo in the sweep fails here, not in an
+ * array task hours later. */
+static int check_points(const struct submit_opts *o, const struct job *job) {
+    static struct job pj;
+    static char pt[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
+    const char *sets[JOB_MAX_SETS + JOB_MAX_SWEEP_KEYS];
+    char err[2048];
+    for (long p = 0; p < job->sweep.n_points; p++) {
+        int n = o->n_sets;
+        memcpy(sets, o->sets, sizeof *sets * (size_t)n);
+        job_sweep_point(job, p, pt);
+        for (int k = 0; k < job->sweep.n_keys; k++) sets[n++] = pt[k];
+        if (job_load(o->config, sets, n, &pj, err, sizeof err)) {
+            fprintf(stderr, "recal submit: sweep point %ld:", p);
+            for (int k = 0; k < job->sweep.n_keys; k++) fprintf(stderr, " %s", pt[k]);
+            fprintf(stderr, ": %s\n", err);
+            return -1;
+        }
+        if (pj.n_methods == 0) {
+            fprintf(stderr, "recal submit: sweep point %ld: no methods to evaluate\n", p);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A sweep's directory: new, or an earlier submission of it (its points/). */
+static int sweep_dir_ok(const char *dir) {
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/points", dir);
+    return fs_exists(path) || coord_rundir_fresh(dir);
+}
+
+int cmd_submit(int argc, char **argv) {
+    struct submit_opts o;
+    int prc = parse_args(argc, argv, &o);
+    if (prc) return prc > 0 ? EXIT_OK : EXIT_USER;
+
+    static struct job job;
+    char err[2048];
+    if (job_load(o.config, o.sets, o.n_sets, &job, err, sizeof err)) {
+        fprintf(stderr, "recal submit: %s\n", err);
+        return EXIT_USER;
+    }
+    if (job.n_methods == 0) {
+        fprintf(stderr, "recal submit: %s: no methods to evaluate (a train-only config? use recal train)\n",
+                o.config);
+        return EXIT_USER;
+    }
+    if (!strcmp(job.device, "cuda") && o.gpus == 0) {
+        fprintf(stderr, "recal submit: %s asks for device: cuda; give --gpus-per-node G (one rank per GPU)\n",
+                o.config);
+        return EXIT_USER;
+    }
+    long points = job.sweep.n_points;
+    if (points > 0 && check_points(&o, &job)) return EXIT_USER;
+
+    char cwd[PATH_MAX], exe[PATH_MAX], config[PATH_MAX], run_dir[PATH_MAX], tdir[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) {
+        fprintf(stderr, "recal submit: cannot read the working directory: %s\n", strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (el <= 0) {
+        fprintf(stderr, "recal submit: cannot find this executable (/proc/self/exe): %s\n", strerror(errno));
+        return EXIT_INTERNAL;
+    }
+    exe[el] = '\0';
+    if (!realpath(o.config, config)) {
+        fprintf(stderr, "recal submit: %s: %s\n", o.config, strerror(errno));
+        return EXIT_USER;
+    }
+    if (o.run_dir) {
+        if (absolute(cwd, o.run_dir, run_dir, sizeof run_dir)) return EXIT_USER;
+    } else {
+        char id[512], rel[600];
+        coord_default_run_id(&job, id, sizeof id);
+        snprintf(rel, sizeof rel, "runs/%s", id);
+        if (absolute(cwd, rel, run_dir, sizeof run_dir)) return EXIT_USER;
+    }
+    const char *what[] = {"the working directory", "the recal executable", "the config path", "the run directory"};
+    const char *paths[] = {cwd, exe, config, run_dir};
+    for (int i = 0; i < 4; i++)
+        if (!plain(paths[i])) {
+            fprintf(stderr,
+                    "recal submit: %s '%s' has characters that #SBATCH lines cannot carry (spaces, quotes, %% "
+                    "or @): use a path of letters, digits and _-+=./,:\n",
+                    what[i], paths[i]);
+            return EXIT_USER;
+        }
+    if (find_templates(exe, tdir, sizeof tdir)) return EXIT_USER;
+
+    /* A run dir with a journal is continued by the job (a resubmission);
+     * anything else in it must be what an earlier submit left. */
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof path, "%s/journal", run_dir);
+    int continues = points ? 0 : fs_exists(path);
+    if (points ? !sweep_dir_ok(run_dir) : !continues && !coord_rundir_fresh(run_dir)) {
+        fprintf(stderr,
+                "recal submit: %s holds files of another run but no %s, so the job could neither start "
+                "nor resume there: pass a new --run-dir\n",
+                run_dir, points ? "points/ of this sweep" : "journal");
+        return EXIT_USER;
+    }
+    snprintf(path, sizeof path, "%s/logs", run_dir);
+    if (fs_mkdirs(path, err, sizeof err)) {
+        fprintf(stderr, "recal submit: %s\n", err);
+        return EXIT_USER;
+    }
+
+    char sets[8192] = "", nodes[32], ntasks[32], script[PATH_MAX + 32], merge[PATH_MAX + 32], gen[2 * PATH_MAX];
+    char array[64] = "", npoints[32];
+    for (int i = 0; i < o.n_sets; i++) {
+        strncat(sets, i ? " --set " : "--set ", sizeof sets - strlen(sets) - 1);
+        quote_into(sets, sizeof sets, o.sets[i]);
+    }
+    snprintf(nodes, sizeof nodes, "%ld", o.nodes);
+    snprintf(ntasks, sizeof ntasks, "%ld", o.ntasks);
+    snprintf(npoints, sizeof npoints, "%ld", points);
+    if (points) snprintf(array, sizeof array, "0-%ld", points - 1);
+    snprintf(script, sizeof script, "%s/%s", run_dir, COORD_SUBMIT_SCRIPT);
+    snprintf(merge, sizeof merge, "%s/merge.sbatch", run_dir);
+    (void)!snprintf(gen, sizeof gen, "Written by `recal submit` from %s/ (config sha256 %s).", tdir, job.sha256);
+    const struct subst s[] = {
+        {"GENERATED_BY", gen},
+        {"SCRIPT", script},
+        {"JOB_NAME", plain(job.name) ? job.name : "recal"},
+        {"NODES", nodes},
+        {"NTASKS_PER_NODE", ntasks},
+        {"GPUS_PER_TASK", o.gpus > 0 ? "1" : ""},
+        {"TIME", o.time ? o.time : ""},
+        {"PARTITION", o.partition ? o.partition : ""},
+        {"ACCOUNT", o.account ? o.account : ""},
+        {"WORK_DIR", cwd},
+        {"RUN_DIR", run_dir},
+        {"RECAL", exe},
+        {"CONFIG", config},
+        {"SETS", sets},
+        {"ARRAY", array},
+        {"LOG_NAME", points ? "%A_%a" : "%j"},
+        {"SWEEP_POINTS", npoints},
+    };
+    int ns = (int)(sizeof s / sizeof *s);
+    if (write_script(tdir, "recal.sbatch", script, s, ns, o.dry_run)) return EXIT_USER;
+    if (points && write_script(tdir, "merge.sbatch", merge, s, ns, o.dry_run)) return EXIT_USER;
+    if (o.dry_run) {
+        fprintf(stderr, "recal submit: wrote %s%s%s (dry run: not submitted)%s\n", script, points ? " and " : "",
+                points ? merge : "", continues ? "; the job will resume the run in its journal" : "");
+        return EXIT_OK;
+    }
+    if (continues) fprintf(stderr, "recal submit: %s has a journal: the job resumes that run\n", run_dir);
+    long id = run_sbatch("", script);
+    if (id < 0) return EXIT_USER;
+    printf("%ld\n", id);
+    if (!points) {
+        fprintf(stderr, "recal submit: job %ld queued; log %s/logs/slurm-%ld.out; results in %s\n", id, run_dir,
+                id, run_dir);
+        return EXIT_OK;
+    }
+    char dep[64];
+    snprintf(dep, sizeof dep, "--dependency=afterany:%ld", id);
+    long mid = run_sbatch(dep, merge);
+    if (mid < 0) {
+        fprintf(stderr, "recal submit: the array job %ld is queued, its merge job is not: after it, run recal "
+                        "sweep-merge (see %s)\n", id, merge);
+        return EXIT_USER;
+    }
+    printf("%ld\n", mid);
+    fprintf(stderr,
+            "recal submit: sweep of %ld points queued as array job %ld (logs %s/logs/slurm-%ld_<i>.out, results "
+            "in %s/points/<i>/), merge job %ld after it (%s/sweep.json, sweep.csv)\n",
+            points, id, run_dir, id, run_dir, mid, run_dir);
+    return EXIT_OK;
+}

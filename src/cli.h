@@ -9,6 +9,7 @@ int cmd_run(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_dataset_dump(int argc, char **argv);
 
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; advances *i. NULL
  * when argv[*i] is not that option. Sets *missing when the value is absent. */

@@ -16,6 +16,7 @@ static const char *USAGE =
     "  attribute ...         attribute a small batch given as .npy arrays\n"
     "  bench [--quick]       throughput side by side: recal, raw forward+backward, the\n"
     "                        reference loop and Captum on the same model and samples\n"
+    "  dataset-dump CONFIG   write the config's dataset as ds_get decodes it (.npy), for checks\n"
     "  submit, report        planned; not in this version\n"
     "\n"
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
@@ -49,10 +50,11 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "attribute")) return cmd_attribute(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "dataset-dump")) return cmd_dataset_dump(argc - 1, argv + 1);
     if (!strcmp(argv[1], "submit") || !strcmp(argv[1], "report")) {
         fprintf(stderr, "recal %s: not available in this version yet (see README.md, Known limits)\n", argv[1]);
         return EXIT_USER;
     }
-    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench; see recal --help)\n", argv[1]);
+    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench, dataset-dump; see recal --help)\n", argv[1]);
     return EXIT_USER;
 }

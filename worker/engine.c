@@ -8,6 +8,7 @@
 #include "diffid.h"
 #include "chunk_tune.h"
 #include "diffid_batch.h"
+#include "ds_job.h"
 #include "fsutil.h"
 #include "npy.h"
 #include "wk_pool.h"
@@ -63,7 +64,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         return -1;
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
-    if (ds_open(job->dataset_name, job->dataset_path, job->split, job->limit, &e->ds, err, errlen)) return -1;
+    if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
     if (!fs_exists(job->model_path)) {
         snprintf(err, errlen, "%s: model.path: no such file (train the default with `recal train "
                  "configs/fashion-mnist-train.yaml`, or export yours to TorchScript with torch.jit.save)",
@@ -121,7 +122,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     /* Expected Gradients draws its references from the training split. */
     for (int i = 0; i < job->n_methods; i++)
         if (job->methods[i].kind == JOB_M_EG && !e->ref_ds.impl) {
-            if (ds_open(job->dataset_name, job->dataset_path, "train", 0, &e->ref_ds, err, errlen)) {
+            if (wk_ds_open(job, "train", 0, &e->ref_ds, err, errlen)) {
                 size_t n = strlen(err);
                 snprintf(err + n, errlen - n, " (Expected Gradients needs the dataset's train split)");
                 goto fail;

@@ -1,12 +1,15 @@
 #!/bin/sh
 # Install the Debian 12 packages recal needs, only those that are missing.
-# Runtime: libtorch, Open MPI, libyaml, zlib, OpenSSL's libcrypto, OpenBLAS
+# Runtime: libtorch, Open MPI, libyaml, zlib, OpenSSL's libcrypto, libjpeg-turbo
+# and libpng (ImageNet decoding), OpenBLAS
 # (Debian's default reference BLAS makes libtorch's linear layers ~30x
 # slower). Build: cmake, a C/C++ compiler. Tests and tools: python3-torch
-# (model export, oracles), cmocka, the Fashion-MNIST dataset.
+# (model export, oracles), python3-pil (the dataset decode oracle), cmocka, the
+# Fashion-MNIST dataset.
 set -eu
 PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
+      libturbojpeg0-dev libpng-dev python3-pil
       libopenblas0-pthread dataset-fashion-mnist"
 missing=""
 for p in $PKGS; do

@@ -161,7 +161,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     struct diffid_acc *acc = calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
     struct wk_pool pool = {0};
     /* count × slots × D, image-major, as numpy users index it */
-    float *maps = job->out_attributions ? malloc((size_t)(count * e->n_slots * d) * sizeof *maps) : NULL;
+    float *maps = job->out_attributions ? calloc((size_t)(count * e->n_slots * d), sizeof *maps) : NULL;
     int ok = x && y && ids && clean && orig && acc && (maps || !job->out_attributions);
     for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = malloc((size_t)(bmax * d) * sizeof(float))) != NULL;
     if (!ok) {
@@ -171,7 +171,18 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     for (long b0 = first; b0 < first + count; b0 += bmax) {
         long b = first + count - b0 < bmax ? first + count - b0 : bmax;
         if (ds_get(&e->ds, b0, b, x, y, err, errlen)) goto fail;
-        for (long i = 0; i < b; i++) ids[i] = b0 + i;
+        /* dataset.on_error: skip hands back label -1 for an unreadable
+         * image: leave it out of the batch, so it reaches neither the model
+         * nor the accuracies (its attribution map, if written, stays 0). */
+        long kept = 0;
+        for (long i = 0; i < b; i++) {
+            if (y[i] < 0) continue;
+            if (kept != i) memcpy(x + kept * d, x + i * d, (size_t)d * sizeof *x);
+            y[kept] = y[i];
+            ids[kept++] = b0 + i;
+        }
+        if (kept == 0) continue;
+        b = kept;
         ts_tensor *xt, *lg;
         int64_t shape[4] = {b, e->ds.c, e->ds.h, e->ds.w};
         WK_T(&pool, ts_from_f32(x, shape, 4, e->device, &xt), xt);
@@ -200,7 +211,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         if (maps)
             for (long i = 0; i < b; i++)
                 for (int s = 0; s < e->n_slots; s++)
-                    memcpy(maps + ((b0 - first + i) * e->n_slots + s) * d, attr[s] + i * d, (size_t)d * sizeof *maps);
+                    memcpy(maps + ((ids[i] - first) * e->n_slots + s) * d, attr[s] + i * d, (size_t)d * sizeof *maps);
         if (job->diffid)
             for (int s = 0; s < e->n_slots; s++)
                 if (wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples,

@@ -249,6 +249,36 @@ def imagenet(recal, work):
         check(meta["skipped"] == 1 and meta["skipped_files"] == [victim], f"on_error skip reports {meta['skipped_files']}")
         check(list(y) == [0, -1, 0] and not x[1].any() and x[0].any() and x[2].any(),
               "on_error skip: zeros and label -1 for the bad image only")
+    run_skip(recal, work, bad)
+
+
+def run_skip(recal, work, bad):
+    """`recal run` with on_error: skip: the bad image is left out of the
+    accuracy (checked against the model applied to PIL's decode of the two
+    good images) and counted in metrics.json."""
+    model = os.path.join(work, "tiny-imagenet-model.pt")
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 3))
+    torch.jit.save(torch.jit.script(net.eval()), model)
+    cfg = config(work, "skiprun", f"  name: imagenet\n  path: {bad}\n  on_error: skip\n"
+                 "metrics: {diffid: {ratios: [0.5]}}\n")
+    run_dir = os.path.join(work, "skip-run")
+    shutil.rmtree(run_dir, ignore_errors=True)
+    p = subprocess.run([recal, "run", cfg, "--set", f"model.path={model}", "--set", "shard_images=2",
+                        "--run-dir", run_dir], capture_output=True, text=True)
+    check(p.returncode == 0, f"recal run with on_error: skip exits 0 (got {p.returncode}) {p.stderr.strip()[-300:]}")
+    if p.returncode:
+        return
+    check("img1.JPEG" in p.stderr, "recal run logs the skipped file")
+    m = json.load(open(os.path.join(run_dir, "metrics.json")))
+    files = sorted(os.listdir(os.path.join(bad, "val", "n01440764")))
+    good = [os.path.join(bad, "val", "n01440764", f) for f in files if f != "img1.JPEG"]
+    with torch.no_grad():
+        x = torch.from_numpy(np.stack([oracle(g, 224, 0) for g in good])).float()
+        acc = float((net(x).argmax(1) == 0).double().mean())
+    check(m["images"] == 2 and m.get("skipped_images") == 1,
+          f"metrics.json images {m['images']}, skipped_images {m.get('skipped_images')}")
+    check(abs(m["accuracy"] - acc) < 1e-9, f"accuracy over the good images only: {m['accuracy']} vs {acc}")
 
 
 def main():

@@ -178,8 +178,12 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
     sb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n  \"resumed_shards\": %ld,\n",
               info->wall_seconds, info->wall_seconds > 0 ? (double)info->images_computed / info->wall_seconds : 0.0,
               info->resumed_shards);
-    sb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n  \"model\": ", job->dataset_name,
-              job->split);
+    sb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n", job->dataset_name, job->split);
+    /* Only under on_error: skip, so other runs' metrics.json keep their keys.
+     * The files themselves are in each rank's log (stderr). */
+    if (job->ds_skip_errors)
+        sb_printf(&b, "  \"skipped_images\": %.0f,\n", (double)info->images_planned - n);
+    sb_printf(&b, "  \"model\": ");
     sb_json_string(&b, job->model_path);
     sb_printf(&b, ",\n  \"seed\": %llu,\n  \"results\": [", (unsigned long long)job->seed);
     sb_printf(&csv, "method,estimator,refs,steps,objective,ratio,deletion_acc,insertion_acc,diff_acc,"

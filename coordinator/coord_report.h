@@ -15,6 +15,8 @@ struct coord_run_info {
     double wall_seconds;     /* of this invocation */
     long images_computed;    /* by this invocation (a resume skips journaled shards) */
     long resumed_shards;     /* taken from the journal */
+    long images_planned;     /* images of the split after limit; those not evaluated were
+                                skipped under dataset.on_error: skip */
 };
 
 int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,

@@ -138,6 +138,15 @@ struct job {
     char dataset_path[JOB_PATH_MAX];
     char split[16];           /* test | train | val; default test */
     long limit;               /* 0 = all */
+    /* dataset.* options, passed to ds_open_opts (worker/datasets/dataset.h) */
+    int ds_resize;            /* dataset.resize; 0 = the dataset's default (imagenet 224) */
+    int ds_crop;              /* dataset.crop; 0 = none */
+    bool ds_label_coarse;     /* dataset.label: fine (default) | coarse (cifar100) */
+    bool ds_skip_errors;      /* dataset.on_error: fail (default) | skip */
+    int ds_n_mean, ds_n_std;  /* values given in dataset.mean / dataset.std (0, 1 or 3) */
+    double ds_mean[3], ds_std[3];
+    int ds_classes;           /* dataset.classes (npy); 0 = max label + 1 */
+    int ds_threads;           /* dataset.threads: decode threads; 0 = threads, else 2 */
     int batch_size;           /* default 64 */
     long memory_budget_mb;    /* default 2048 */
     int shard_images;         /* default 256 */

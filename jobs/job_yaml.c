@@ -126,29 +126,102 @@ static int read_model(const struct job_err *e, const struct job_node *m, struct 
     return job_want_str(e, v, "path", j->model_path, sizeof j->model_path);
 }
 
+/* dataset.mean / dataset.std: one number (every channel) or three. */
+static int read_channels(const struct job_err *e, const struct job_node *d, const char *key,
+                         bool positive, double *dst, int *n)
+{
+    const struct job_node *v = job_map_get(d, key, NULL);
+    const char *rule = positive ? "a number > 0 or a list of 1 or 3 numbers > 0"
+                                : "a number or a list of 1 or 3 numbers";
+    if (!v)
+        return 0;
+    if (v->kind == JOB_N_SCALAR) {
+        if (job_want_double(e, v, key, &dst[0]))
+            return -1;
+        if (positive && !(dst[0] > 0))
+            return job_bad(e, v, key, rule);
+        *n = 1;
+        return 0;
+    }
+    if (v->kind != JOB_N_SEQ || (v->n != 1 && v->n != 3))
+        return job_bad(e, v, key, rule);
+    for (size_t i = 0; i < v->n; i++) {
+        if (job_want_double(e, v->kids[i], key, &dst[i]))
+            return -1;
+        if (positive && !(dst[i] > 0))
+            return job_bad(e, v->kids[i], key, "a number > 0");
+    }
+    *n = (int)v->n;
+    return 0;
+}
+
 static int read_dataset(const struct job_err *e, const struct job_node *d, struct job *j)
 {
-    static const char *const keys[] = {"name", "path", "split", "limit"};
+    static const char *const keys[] = {"name", "path", "split", "limit", "resize", "crop",
+                                       "label", "on_error", "mean", "std", "classes",
+                                       "threads"};
     static const char *const names[] = {"fashion-mnist", "mnist", "cifar10", "cifar100",
                                         "imagenet", "npy"};
     static const char *const splits[] = {"test", "train", "val"};
+    static const char *const labels[] = {"fine", "coarse"};
+    static const char *const on_error[] = {"fail", "skip"};
+    const struct job_node *v;
     if (!d)
         return job_errf(e, NULL, "missing required key 'dataset.name'");
     if (job_want_section(e, d, "dataset") ||
-        job_check_keys(e, d, keys, 4, NULL, 0, "key", "'dataset'"))
+        job_check_keys(e, d, keys, 12, NULL, 0, "key", "'dataset'"))
         return -1;
     if (!job_map_get(d, "name", NULL))
         return job_errf(e, d, "missing required key 'dataset.name'");
     if (!job_map_get(d, "path", NULL))
         return job_errf(e, d, "missing required key 'dataset.path'");
-    long long limit = 0;
+    long long limit = 0, resize = 0, crop = 0, classes = 0, threads = 0;
     if (opt_enum(e, d, "name", names, 6, j->dataset_name, sizeof j->dataset_name) ||
         job_want_str(e, job_map_get(d, "path", NULL), "path", j->dataset_path,
                      sizeof j->dataset_path) ||
         opt_enum(e, d, "split", splits, 3, j->split, sizeof j->split) ||
-        opt_int(e, d, "limit", 0, LONG_MAX, &limit))
+        opt_int(e, d, "limit", 0, LONG_MAX, &limit) ||
+        opt_int(e, d, "resize", 1, 65536, &resize) ||
+        opt_int(e, d, "crop", 1, 65536, &crop) ||
+        opt_int(e, d, "classes", 1, 1000000, &classes) ||
+        opt_int(e, d, "threads", 1, 256, &threads) ||
+        read_channels(e, d, "mean", false, j->ds_mean, &j->ds_n_mean) ||
+        read_channels(e, d, "std", true, j->ds_std, &j->ds_n_std))
         return -1;
+    int k;
+    if ((v = job_map_get(d, "label", NULL))) {
+        if (job_want_enum(e, v, "label", labels, 2, &k))
+            return -1;
+        j->ds_label_coarse = k == 1;
+    }
+    if ((v = job_map_get(d, "on_error", NULL))) {
+        if (job_want_enum(e, v, "on_error", on_error, 2, &k))
+            return -1;
+        j->ds_skip_errors = k == 1;
+    }
+    /* Keys that only one dataset reads are refused elsewhere, at the key,
+     * rather than silently ignored. */
+    bool inet = !strcmp(j->dataset_name, "imagenet");
+    if ((v = job_map_get(d, "label", NULL)) && strcmp(j->dataset_name, "cifar100"))
+        return job_errf(e, v, "'label' applies to dataset cifar100 only (remove it)");
+    if ((v = job_map_get(d, "resize", NULL)) && !inet)
+        return job_errf(e, v, "'resize' applies to dataset imagenet only (remove it)");
+    if ((v = job_map_get(d, "crop", NULL)) && !inet)
+        return job_errf(e, v, "'crop' applies to dataset imagenet only (remove it)");
+    if ((v = job_map_get(d, "crop", NULL)) && crop > (resize ? resize : 224))
+        return job_errf(e, v, "'crop' (%lld) must not exceed 'resize' (%lld)", crop,
+                        resize ? resize : 224LL);
+    if ((v = job_map_get(d, "classes", NULL)) && strcmp(j->dataset_name, "npy"))
+        return job_errf(e, v, "'classes' applies to dataset npy only (remove it)");
+    if ((v = job_map_get(d, "split", NULL)) && inet && !strcmp(j->split, "test"))
+        return job_errf(e, v, "dataset imagenet has no split 'test' (use 'val' or 'train')");
+    if (inet && !v)
+        snprintf(j->split, sizeof j->split, "val"); /* ImageNet's test labels are not public */
     j->limit = (long)limit;
+    j->ds_resize = (int)resize;
+    j->ds_crop = (int)crop;
+    j->ds_classes = (int)classes;
+    j->ds_threads = (int)threads;
     return 0;
 }
 

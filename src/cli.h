@@ -15,6 +15,7 @@ int cmd_roar(int argc, char **argv);
 int report_render(const char *run_dir);
 int cmd_submit(int argc, char **argv);
 int cmd_sweep_merge(int argc, char **argv);
+int cmd_dataset_dump(int argc, char **argv);
 
 /* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; advances *i. NULL
  * when argv[*i] is not that option. Sets *missing when the value is absent. */

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "dataset.h"
+#include "ds_job.h"
 #include "diffid.h"
 #include "engine.h"
 #include "fsutil.h"
@@ -39,7 +40,7 @@ static const char *HELP =
     "\n"
     "  --train-run DIR  a finished `recal run` of this config over the train split\n"
     "                   (--set dataset.split=train); its masks/ hold the train rank maps\n"
-    "  --test-run DIR   the same over the test split\n"
+    "  --test-run DIR   the same over the evaluation split (dataset.split: test, or val)\n"
     "  --out DIR        where roar.json and roar.csv go (default: the test run directory)\n"
     "\n"
     "metrics.roar: fractions, epochs (0 = score the unchanged model on masked data), lr,\n"
@@ -341,8 +342,8 @@ int cmd_roar(int argc, char **argv) {
                                                        ? sysconf(_SC_NPROCESSORS_ONLN) / size : 1));
         /* Open without a limit first to learn the image size, then keep as
          * many images as the runs have rank maps for. */
-        failed = ds_open(job.dataset_name, job.dataset_path, "train", 0, &train, err, sizeof err) ||
-                 ds_open(job.dataset_name, job.dataset_path, "test", 0, &test, err, sizeof err) ||
+        failed = wk_ds_open(&job, "train", 0, &train, err, sizeof err) ||
+                 wk_ds_open(&job, job.split, 0, &test, err, sizeof err) ||
                  load_maps(train_dir, n_slots, train.h, train.w, &mtr, err, sizeof err) ||
                  load_maps(test_dir, n_slots, test.h, test.w, &mte, err, sizeof err);
         if (!failed && (mtr.n > train.n || mte.n > test.n)) {

@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "dataset.h"
+#include "ds_job.h"
 #include "job.h"
 #include "seed.h"
 #include "torch_shim.h"
@@ -139,8 +140,8 @@ int cmd_train(int argc, char **argv) {
     /* All cores unless the job says: libtorch's own default can be 1 here. */
     ts_set_num_threads(job.threads > 0 ? job.threads : (int)sysconf(_SC_NPROCESSORS_ONLN));
     ts_manual_seed(job.seed);
-    if (ds_open(job.dataset_name, job.dataset_path, job.split, job.limit, &train, err, sizeof err) ||
-        ds_open(job.dataset_name, job.dataset_path, "test", 0, &test, err, sizeof err)) {
+    if (wk_ds_open(&job, job.split, job.limit, &train, err, sizeof err) ||
+        wk_ds_open(&job, "test", 0, &test, err, sizeof err)) {
         fprintf(stderr, "recal train: %s\n", err);
         goto out;
     }

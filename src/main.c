@@ -21,6 +21,7 @@ static const char *USAGE =
     "                        sweep.csv); the sweep's merge job runs it\n"
     "  report RUN_DIR        figures and report.html from a run's metrics.json\n"
     "  roar CONFIG ...       Diff-ROAR: fine-tune on ROAR-masked data from two runs' rank maps\n"
+    "  dataset-dump CONFIG   write the config's dataset as ds_get decodes it (.npy), for checks\n"
     "\n"
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
     "input (the message says what to fix), 2 internal error, 3 interrupted but resumable.\n";
@@ -53,11 +54,12 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "attribute")) return cmd_attribute(argc - 1, argv + 1);
     if (!strcmp(argv[1], "bench")) return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "dataset-dump")) return cmd_dataset_dump(argc - 1, argv + 1);
     if (!strcmp(argv[1], "report")) return cmd_report(argc - 1, argv + 1);
     if (!strcmp(argv[1], "roar")) return cmd_roar(argc - 1, argv + 1);
     if (!strcmp(argv[1], "submit")) return cmd_submit(argc - 1, argv + 1);
     if (!strcmp(argv[1], "sweep-merge")) return cmd_sweep_merge(argc - 1, argv + 1);
     fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench, report, roar, submit, "
-            "sweep-merge; see recal --help)\n", argv[1]);
+            "sweep-merge, dataset-dump; see recal --help)\n", argv[1]);
     return EXIT_USER;
 }

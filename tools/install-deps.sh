@@ -1,15 +1,18 @@
 #!/bin/sh
 # Install the Debian 12 packages recal needs, only those that are missing.
-# Runtime: libtorch, Open MPI, libyaml, zlib, OpenSSL's libcrypto, OpenBLAS
+# Runtime: libtorch, Open MPI, libyaml, zlib, OpenSSL's libcrypto, libjpeg-turbo
+# and libpng (ImageNet decoding), OpenBLAS
 # (Debian's default reference BLAS makes libtorch's linear layers ~30x
 # slower). Build: cmake, a C/C++ compiler. Tests and tools: python3-torch
-# (model export, oracles), cmocka, the Fashion-MNIST dataset; python3-matplotlib
-# draws the report's figures (tools/report.py); Slurm (slurmctld, slurmd, client
-# commands) with munge for the `recal submit` test, which starts its own
-# single-node cluster (slurm/testing/).
+# (model export, oracles), python3-pil (the dataset decode oracle), cmocka, the
+# Fashion-MNIST dataset; python3-matplotlib draws the report's figures
+# (tools/report.py); Slurm (slurmctld, slurmd, client commands) with munge for
+# the `recal submit` test, which starts its own single-node cluster (slurm/testing/).
+# Images: libjpeg-turbo and libpng.
 set -eu
 PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
+      libturbojpeg0-dev libpng-dev python3-pil
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge"
 missing=""
 for p in $PKGS; do

@@ -9,6 +9,7 @@
 #include "chunk_tune.h"
 #include "diffid_batch.h"
 #include "metric_batch.h"
+#include "ds_job.h"
 #include "fsutil.h"
 #include "npy.h"
 #include "roar_rank.h"
@@ -97,7 +98,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         return -1;
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
-    if (ds_open(job->dataset_name, job->dataset_path, job->split, job->limit, &e->ds, err, errlen)) return -1;
+    if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
     if (!fs_exists(job->model_path)) {
         snprintf(err, errlen, "%s: model.path: no such file (train the default with `recal train "
                  "configs/fashion-mnist-train.yaml`, or export yours to TorchScript with torch.jit.save)",
@@ -155,7 +156,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     /* Expected Gradients draws its references from the training split. */
     for (int i = 0; i < job->n_methods; i++)
         if (job->methods[i].kind == JOB_M_EG && !e->ref_ds.impl) {
-            if (ds_open(job->dataset_name, job->dataset_path, "train", 0, &e->ref_ds, err, errlen)) {
+            if (wk_ds_open(job, "train", 0, &e->ref_ds, err, errlen)) {
                 size_t n = strlen(err);
                 snprintf(err + n, errlen - n, " (Expected Gradients needs the dataset's train split)");
                 goto fail;
@@ -194,15 +195,16 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     struct diffid_acc *acc = calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
     struct wk_pool pool = {0};
     /* count × slots × D, image-major, as numpy users index it */
-    float *maps = job->out_attributions ? malloc((size_t)(count * e->n_slots * d) * sizeof *maps) : NULL;
+    float *maps = job->out_attributions ? calloc((size_t)(count * e->n_slots * d), sizeof *maps) : NULL;
     /* outputs.figures: the first WK_FIG_EXAMPLES images of the split and
      * their maps, for the report's heatmap grid */
     long n_ex = job->out_figures && first < WK_FIG_EXAMPLES
                     ? (count < WK_FIG_EXAMPLES - first ? count : WK_FIG_EXAMPLES - first) : 0;
-    float *ex = n_ex ? malloc((size_t)(n_ex * (1 + e->n_slots) * d) * sizeof *ex) : NULL;
+    float *ex = n_ex ? calloc((size_t)(n_ex * (1 + e->n_slots) * d), sizeof *ex) : NULL;
     /* outputs.masks: ROAR rank maps, count × slots × H × W uint16 */
     const long hw = (long)e->ds.h * e->ds.w;
-    uint16_t *ranks = job->out_masks ? malloc((size_t)(count * e->n_slots * hw) * sizeof *ranks) : NULL;
+    /* calloc: an image skipped under on_error: skip keeps zeros */
+    uint16_t *ranks = job->out_masks ? calloc((size_t)(count * e->n_slots * hw), sizeof *ranks) : NULL;
     long *rk_order = job->out_masks ? malloc((size_t)hw * sizeof *rk_order) : NULL;
     float *rk_sal = job->out_masks ? malloc((size_t)hw * sizeof *rk_sal) : NULL;
     int ok = x && y && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex) &&
@@ -215,7 +217,18 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     for (long b0 = first; b0 < first + count; b0 += bmax) {
         long b = first + count - b0 < bmax ? first + count - b0 : bmax;
         if (ds_get(&e->ds, b0, b, x, y, err, errlen)) goto fail;
-        for (long i = 0; i < b; i++) ids[i] = b0 + i;
+        /* dataset.on_error: skip hands back label -1 for an unreadable
+         * image: leave it out of the batch, so it reaches neither the model
+         * nor the accuracies (its attribution map, if written, stays 0). */
+        long kept = 0;
+        for (long i = 0; i < b; i++) {
+            if (y[i] < 0) continue;
+            if (kept != i) memcpy(x + kept * d, x + i * d, (size_t)d * sizeof *x);
+            y[kept] = y[i];
+            ids[kept++] = b0 + i;
+        }
+        if (kept == 0) continue;
+        b = kept;
         ts_tensor *xt, *lg;
         int64_t shape[4] = {b, e->ds.c, e->ds.h, e->ds.w};
         WK_T(&pool, ts_from_f32(x, shape, 4, e->device, &xt), xt);
@@ -244,14 +257,15 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         if (maps)
             for (long i = 0; i < b; i++)
                 for (int s = 0; s < e->n_slots; s++)
-                    memcpy(maps + ((b0 - first + i) * e->n_slots + s) * d, attr[s] + i * d, (size_t)d * sizeof *maps);
+                    memcpy(maps + ((ids[i] - first) * e->n_slots + s) * d, attr[s] + i * d, (size_t)d * sizeof *maps);
         if (ranks)
             for (long i = 0; i < b; i++)
                 for (int s = 0; s < e->n_slots; s++)
-                    roar_rank_map(attr[s] + i * d, e->ds.c, hw, ranks + ((b0 - first + i) * e->n_slots + s) * hw,
+                    roar_rank_map(attr[s] + i * d, e->ds.c, hw, ranks + ((ids[i] - first) * e->n_slots + s) * hw,
                                   rk_order, rk_sal);
-        for (long i = 0; i < b && b0 - first + i < n_ex; i++) {
-            float *dst = ex + (b0 - first + i) * (1 + e->n_slots) * d;
+        for (long i = 0; i < b; i++) {
+            if (ids[i] - first >= n_ex) continue;
+            float *dst = ex + (ids[i] - first) * (1 + e->n_slots) * d;
             for (long k = 0; k < d; k++) dst[k] = x[i * d + k] * e->ds.std[k / hw] + e->ds.mean[k / hw];
             for (int s = 0; s < e->n_slots; s++) memcpy(dst + (1 + s) * d, attr[s] + i * d, (size_t)d * sizeof *dst);
         }

@@ -537,6 +537,54 @@ static void test_names_and_suggest(void **state)
     assert_null(job_suggest("x", NULL, 0));
 }
 
+/* dataset.* options (issue #5): values, defaults, and where they are refused. */
+static void test_dataset_options(void **state)
+{
+    (void)state;
+#define M "model: {path: m.pt}\nmethods: [{name: random}]\n"
+    if (load_text(M "dataset:\n  name: imagenet\n  path: /d\n  resize: 256\n  crop: 224\n"
+                    "  on_error: skip\n  mean: [0.5, 0.4, 0.3]\n  std: 0.25\n  threads: 3\n",
+                  NULL, 0))
+        fail_msg("%s", ERR);
+    assert_string_equal(J.split, "val"); /* imagenet's default split */
+    assert_int_equal(J.ds_resize, 256);
+    assert_int_equal(J.ds_crop, 224);
+    assert_true(J.ds_skip_errors);
+    assert_int_equal(J.ds_n_mean, 3);
+    assert_true(J.ds_mean[2] == 0.3);
+    assert_int_equal(J.ds_n_std, 1);
+    assert_true(J.ds_std[0] == 0.25);
+    assert_int_equal(J.ds_threads, 3);
+    if (load_text(M "dataset: {name: cifar100, path: /d, label: coarse}\n", NULL, 0))
+        fail_msg("%s", ERR);
+    assert_true(J.ds_label_coarse);
+    assert_false(J.ds_skip_errors);
+    assert_string_equal(J.split, "test");
+    if (load_text(M "dataset: {name: npy, path: /d, classes: 7}\n", NULL, 0))
+        fail_msg("%s", ERR);
+    assert_int_equal(J.ds_classes, 7);
+
+    expect_err(M "dataset: {name: cifar100, path: /d, label: corse}\n", NULL, 0,
+               ":3:44: 'label' must be one of fine, coarse, got 'corse' (did you mean 'coarse'?)");
+    expect_err(M "dataset: {name: cifar10, path: /d, label: coarse}\n", NULL, 0,
+               ":3:43: 'label' applies to dataset cifar100 only (remove it)");
+    expect_err(M "dataset: {name: cifar10, path: /d, resize: 64}\n", NULL, 0,
+               ":3:44: 'resize' applies to dataset imagenet only (remove it)");
+    expect_err(M "dataset: {name: imagenet, path: /d, crop: 300}\n", NULL, 0,
+               ":3:43: 'crop' (300) must not exceed 'resize' (224)");
+    expect_err(M "dataset: {name: imagenet, path: /d, split: test}\n", NULL, 0,
+               ":3:44: dataset imagenet has no split 'test' (use 'val' or 'train')");
+    expect_err(M "dataset: {name: npy, path: /d, std: [1, 0, 1]}\n", NULL, 0,
+               ":3:41: 'std' must be a number > 0, got '0'");
+    expect_err(M "dataset: {name: npy, path: /d, mean: [1, 2]}\n", NULL, 0,
+               ":3:38: 'mean' must be a number or a list of 1 or 3 numbers, got a sequence");
+    expect_err(M "dataset: {name: imagenet, path: /d, on_error: ignore}\n", NULL, 0,
+               ":3:47: 'on_error' must be one of fail, skip, got 'ignore'");
+    expect_err(M "dataset: {name: imagenet, path: /d, resise: 256}\n", NULL, 0,
+               ":3:37: unknown key 'resise' in 'dataset' (did you mean 'resize'?)");
+#undef M
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_names_and_suggest),
+        cmocka_unit_test(test_dataset_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

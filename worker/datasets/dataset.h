@@ -1,9 +1,11 @@
 /* dataset.h - dataset readers behind one interface.
  *
- * A reader loads a whole split into memory at ds_open (uint8 pixels + labels),
- * validates it completely there, and ds_get then only copies and normalizes.
- * Today: "fashion-mnist" and "mnist" (IDX, gzip'd or plain). CIFAR, ImageNet
- * and npy readers are added beside idx.c and dispatched by name in dataset.c. */
+ * Most readers load a whole split into memory at ds_open (uint8 pixels +
+ * labels), validate it completely there, and ds_get then only copies and
+ * normalizes: "fashion-mnist", "mnist" (IDX), "cifar10", "cifar100" (binary
+ * versions) and "npy" (images.npy + labels.npy; float32 images are kept as
+ * floats). "imagenet" cannot be preloaded (50,000 x 224x224x3): ds_open only
+ * lists the files, and ds_get decodes and resizes its range lazily. */
 #ifndef RECAL_DATASET_H
 #define RECAL_DATASET_H
 
@@ -19,8 +21,30 @@ struct ds_dataset {
     void *impl;           /* reader-private */
 };
 
-/* Open a dataset. name: "fashion-mnist" | "mnist" (others: "not supported yet"
- * error naming the name). split: "train" | "test". limit 0 = all, else
+enum ds_on_error { DS_ON_ERROR_FAIL = 0, DS_ON_ERROR_SKIP = 1 };
+
+/* Options beyond name/path/split/limit; a zeroed struct (or NULL) means the
+ * dataset's defaults. Keys of the YAML `dataset:` section (spec/CLI.md). */
+struct ds_options {
+    int resize;           /* imagenet: 0 = 224 (direct resize to 224x224, no crop);
+                             with crop: the shorter side is resized to this */
+    int crop;             /* imagenet: 0 = none, else center crop crop x crop after resize */
+    int label_coarse;     /* cifar100: 1 = the 20 coarse labels, 0 = the 100 fine ones */
+    enum ds_on_error on_error; /* lazily decoded images (imagenet): fail | skip */
+    int n_mean, n_std;    /* 0 = dataset default; else 1 (all channels) or c values */
+    float mean[3], std[3];
+    int classes;          /* npy: 0 = max label + 1 */
+    int threads;          /* imagenet decode threads; 0 = 2 */
+};
+
+/* Open a dataset with options (NULL = defaults). Same contract as ds_open. */
+int ds_open_opts(const char *name, const char *path, const char *split, long limit,
+                 const struct ds_options *opt, struct ds_dataset *out, char *err,
+                 size_t errlen);
+
+/* Open a dataset. name: "fashion-mnist" | "mnist" | "cifar10" | "cifar100" |
+ * "npy" | "imagenet" (others: an error listing these). split: "train" |
+ * "test" (imagenet: "val" | "train"; npy: "test" | "train"). limit 0 = all, else
  * min(limit, available). Returns 0, or -1 with a message in err that names
  * the file, what is wrong and what to do. */
 int ds_open(const char *name, const char *path, const char *split, long limit,
@@ -28,13 +52,25 @@ int ds_open(const char *name, const char *path, const char *split, long limit,
 
 /* Copy images [first, first+count) normalized ((pixel/255 - mean)/std) as
  * float32 NCHW into x (count*c*h*w floats) and labels into y (may be NULL).
- * 0 or -1 (range error). */
+ * npy float32 images are copied as stored (already normalized). imagenet
+ * decodes here; a damaged image is -1 naming the file (on_error: fail), or
+ * (on_error: skip) zero pixels and label -1 in y, counted by ds_skipped.
+ * 0 or -1 (range error, decode error, out of memory). */
 int ds_get(const struct ds_dataset *ds, long first, long count, float *x,
            int64_t *y, char *err, size_t errlen);
 
-/* Raw uint8 pixels [first, first+count) NCHW, for tests and figures. */
+/* Raw uint8 pixels [first, first+count) NCHW, for tests and figures. -1 for
+ * datasets that hold no uint8 pixels (npy float32, imagenet: the resize
+ * output is float) with a message saying so. */
 int ds_get_u8(const struct ds_dataset *ds, long first, long count, uint8_t *x,
               char *err, size_t errlen);
+
+/* Distinct images replaced by zeros under on_error: skip so far (always 0
+ * for preloaded datasets, which are validated whole at open). */
+long ds_skipped(const struct ds_dataset *ds);
+/* Path of the i-th skipped image (0 <= i < ds_skipped), in the order met;
+ * NULL when out of range. Valid until ds_close. */
+const char *ds_skipped_name(const struct ds_dataset *ds, long i);
 
 /* Free what ds_open loaded; safe on a zeroed or already-closed dataset. */
 void ds_close(struct ds_dataset *ds);

@@ -262,10 +262,17 @@ int ds_idx_load(const char *dir, const char *prefix, int h, int w, int classes,
     memmove(im.data, im.data + 16, (size_t)n * per);
     pixels = realloc(im.data, (size_t)n * per);
     st->pixels = pixels ? pixels : im.data;
-    memmove(lb.data, lb.data + 8, nl);
-    st->labels = realloc(lb.data, nl);
-    if (!st->labels)
-        st->labels = lb.data;
+    st->labels = malloc((size_t)nl * sizeof *st->labels);
+    if (!st->labels) {
+        idx_err(err, errlen, "%s: out of memory for %u labels (free memory)", lb.path, (unsigned)nl);
+        free(st->pixels);
+        st->pixels = NULL;
+        free(lb.data);
+        return -1;
+    }
+    for (i = 0; i < nl; i++)
+        st->labels[i] = lb.data[8 + i];
+    free(lb.data);
     st->total = (long)n;
     st->c = 1;
     st->h = h;

@@ -71,6 +71,28 @@ static int parse_count(const char *opt, const char *v, long min, long *out) {
     return 0;
 }
 
+/* --run-dir, --time, --partition, --account at argv[*i]: 1 when it was one
+ * of them (*bad set, message shown, when its value is missing or not
+ * plain()), 0 otherwise. */
+static int string_opt(int argc, char **argv, int *i, struct submit_opts *o, int *bad) {
+    const char *names[] = {"--run-dir", "--time", "--partition", "--account"};
+    const char **dst[] = {&o->run_dir, &o->time, &o->partition, &o->account};
+    *bad = 0;
+    for (int k = 0; k < 4; k++) {
+        int missing = 0;
+        const char *v = cli_opt(argc, argv, i, names[k], &missing);
+        if (!v && !missing) continue;
+        if (missing || !plain(v)) {
+            fprintf(stderr, "recal submit: %s needs a value of letters, digits and _-+=./,: only (got '%s')\n",
+                    names[k], missing ? "" : v);
+            *bad = 1;
+        }
+        *dst[k] = v;
+        return 1;
+    }
+    return 0;
+}
+
 /* 0 parsed, 1 --help shown, -1 error shown. */
 static int parse_args(int argc, char **argv, struct submit_opts *o) {
     memset(o, 0, sizeof *o);
@@ -95,21 +117,8 @@ static int parse_args(int argc, char **argv, struct submit_opts *o) {
             if (parse_count("--gpus-per-node", v, 0, &o->gpus)) return -1;
         } else if ((v = cli_opt(argc, argv, &i, "--ntasks-per-node", &missing)) || missing) {
             if (parse_count("--ntasks-per-node", v, 1, &o->ntasks)) return -1;
-        } else if (((v = cli_opt(argc, argv, &i, "--run-dir", &missing)) || missing) ||
-                   ((v = cli_opt(argc, argv, &i, "--time", &missing)) || missing) ||
-                   ((v = cli_opt(argc, argv, &i, "--partition", &missing)) || missing) ||
-                   ((v = cli_opt(argc, argv, &i, "--account", &missing)) || missing)) {
-            const char *name = argv[missing ? i : i - 1];
-            if (missing || !plain(v)) {
-                fprintf(stderr,
-                        "recal submit: %s needs a value of letters, digits and _-+=./,: only (got '%s')\n",
-                        name, missing ? "" : v);
-                return -1;
-            }
-            if (!strncmp(name, "--run-dir", 9)) o->run_dir = v;
-            else if (!strncmp(name, "--time", 6)) o->time = v;
-            else if (!strncmp(name, "--partition", 11)) o->partition = v;
-            else o->account = v;
+        } else if (string_opt(argc, argv, &i, o, &missing)) {
+            if (missing) return -1;
         } else if (argv[i][0] == '-' || o->config) {
             fprintf(stderr, "recal submit: unexpected argument '%s' (see recal submit --help)\n", argv[i]);
             return -1;

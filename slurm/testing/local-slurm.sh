@@ -10,13 +10,15 @@
 #   local-slurm.sh stop DIR    stop the daemons started in DIR
 #
 # Clients find this Slurm through SLURM_CONF=DIR/etc/slurm.conf. Ports:
-# RECAL_SLURM_PORT (default 16817) for slurmctld, +1 for slurmd.
+# RECAL_SLURM_PORT for slurmctld, +1 for slurmd; by default an even port in
+# 16800..18798 picked from DIR's path, so test runs of two checkouts on one
+# machine do not collide.
 set -eu
 cmd=${1:-} dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-port=${RECAL_SLURM_PORT:-16817}
+port=${RECAL_SLURM_PORT:-$((16800 + $(printf %s "$dir" | cksum | cut -d' ' -f1) % 1000 * 2))}
 etc="$dir/etc" state="$dir/state" spool="$dir/spool" log="$dir/log" run="$dir/run"
 sock="$run/munge.sock"
 die() { echo "local-slurm: $*" >&2; exit 1; }

@@ -136,18 +136,6 @@ static int masked_batch(const struct ds_dataset *ds, const struct roar_maps *m, 
     return 0;
 }
 
-static void shuffle(long *idx, long n, uint64_t seed) {
-    uint64_t s = seed;
-    for (long i = 0; i < n; i++) idx[i] = i;
-    for (long i = n - 1; i > 0; i--) {
-        s = seed_mix(s);
-        long j = (long)(s % (uint64_t)(i + 1));
-        long tmp = idx[i];
-        idx[i] = idx[j];
-        idx[j] = tmp;
-    }
-}
-
 /* One fine-tune and its masked test accuracy. */
 static int run_task(const struct job *job, int device, const struct ds_dataset *train, const struct ds_dataset *test,
                     const struct roar_maps *mtr, const struct roar_maps *mte, const struct roar_task *t, double *acc,
@@ -181,7 +169,7 @@ static int run_task(const struct job *job, int device, const struct ds_dataset *
             if (ep >= r->milestones[i]) lr /= 10; /* PyTorch MultiStepLR, gamma 0.1 */
         if (ts_sgd_set_lr(opt, lr)) goto torch_fail;
         /* the same data order for every task: top and bottom differ only in their pixels */
-        shuffle(order, train->n, seed_for(job->seed, ep, SEED_ROAR_SHUFFLE));
+        seed_shuffle(order, train->n, seed_for(job->seed, ep, SEED_ROAR_SHUFFLE));
         for (long b0 = 0; b0 < train->n; b0 += bs) {
             long b = train->n - b0 < bs ? train->n - b0 : bs;
             if (masked_batch(train, mtr, order, b0, b, t, k, x, y, err, errlen)) goto out;

@@ -25,19 +25,6 @@ static const char *HELP =
     "report test accuracy after every epoch, and save the trained model to train.out.\n"
     "The data order comes from `seed`, so a run is repeatable for a given thread count.\n";
 
-/* Fisher–Yates with a splitmix64 stream seeded per (seed, epoch). */
-static void shuffle(long *idx, long n, uint64_t seed) {
-    uint64_t s = seed;
-    for (long i = 0; i < n; i++) idx[i] = i;
-    for (long i = n - 1; i > 0; i--) {
-        s = seed_mix(s);
-        long j = (long)(s % (uint64_t)(i + 1));
-        long t = idx[i];
-        idx[i] = idx[j];
-        idx[j] = t;
-    }
-}
-
 static int evaluate(ts_module *m, int device, const struct ds_dataset *ds, double *acc, char *err, size_t errlen) {
     const long bs = 500, d = (long)ds->c * ds->h * ds->w;
     float *x = malloc((size_t)(bs * d) * sizeof *x);
@@ -166,7 +153,7 @@ int cmd_train(int argc, char **argv) {
     for (int ep = 0; ep < tr->epochs; ep++) {
         double t0 = clock_now_s(), loss = 0;
         int64_t correct = 0;
-        shuffle(order, train.n, seed_for(job.seed, ep, SEED_TRAIN_SHUFFLE));
+        seed_shuffle(order, train.n, seed_for(job.seed, ep, SEED_TRAIN_SHUFFLE));
         ts_module_set_train(m, 1);
         for (long b0 = 0; b0 < train.n; b0 += bs) {
             long b = train.n - b0 < bs ? train.n - b0 : bs;

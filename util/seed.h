@@ -33,4 +33,18 @@ static inline uint64_t seed_mix(uint64_t z) {
 static inline uint64_t seed_for(uint64_t run_seed, int64_t image_id, uint32_t purpose) {
     return seed_mix(seed_mix(seed_mix(run_seed) ^ (uint64_t)image_id) ^ purpose);
 }
+/* 0..n-1 in the order of a Fisher–Yates shuffle driven by the splitmix64
+ * stream that starts at seed: the data order of `recal train` and of the
+ * Diff-ROAR fine-tunes (tests re-derive it in Python). */
+static inline void seed_shuffle(long *idx, long n, uint64_t seed) {
+    uint64_t s = seed;
+    for (long i = 0; i < n; i++) idx[i] = i;
+    for (long i = n - 1; i > 0; i--) {
+        s = seed_mix(s);
+        long j = (long)(s % (uint64_t)(i + 1));
+        long t = idx[i];
+        idx[i] = idx[j];
+        idx[j] = t;
+    }
+}
 #endif

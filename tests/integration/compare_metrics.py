@@ -11,15 +11,30 @@ assert a["ranks"] != b["ranks"], "expected runs with different rank counts"
 assert abs(a["accuracy"] - b["accuracy"]) < 1e-12
 assert len(a["results"]) == len(b["results"]) > 0
 bad = 0
+
+
+def walk(path, x, y):
+    """every number of a result, at any depth, must agree"""
+    global bad
+    if isinstance(x, dict):
+        assert set(x) == set(y), (path, set(x) ^ set(y))
+        for k in x:
+            walk(f"{path}.{k}", x[k], y[k])
+    elif isinstance(x, list):
+        assert len(x) == len(y), path
+        for i, (u, v) in enumerate(zip(x, y)):
+            walk(f"{path}[{i}]", u, v)
+    elif isinstance(x, (int, float)) and not isinstance(x, bool):
+        if abs(x - y) > 1e-6 * max(1.0, abs(x)):
+            print(f"{path}: {x} != {y}")
+            bad += 1
+    else:
+        assert x == y, (path, x, y)
+
+
 for ra, rb in zip(a["results"], b["results"]):
     assert (ra["method"], ra["estimator"]) == (rb["method"], rb["estimator"])
-    for key, va in ra["diffid"].items():
-        if key in ("auc", "mean"):
-            continue
-        for x, y in zip(va, rb["diffid"][key]):
-            if abs(x - y) > 1e-6:
-                print(f"{ra['method']}/{ra['estimator']} {key}: {x} != {y}")
-                bad += 1
+    walk(f"{ra['method']}/{ra['estimator']}", ra, rb)
 if bad:
     sys.exit(f"{bad} values differ between {a['ranks']} and {b['ranks']} ranks")
 print(f"{len(a['results'])} results agree between {a['ranks']} and {b['ranks']} ranks over {images} images")

@@ -426,4 +426,79 @@ int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor
     return TS_OK;
 }
 
+int ts_train_grads(ts_module *m, const ts_tensor *x, const ts_tensor *labels, double scale, double *loss_sum,
+                   int64_t *correct) {
+    if (!m || (x && !labels)) return fail(TS_EINVAL, "ts_train_grads: NULL argument");
+    TS_GUARD({
+        for (auto p : m->m.parameters())
+            if (p.grad().defined()) p.mutable_grad().zero_();
+        if (loss_sum) *loss_sum = 0;
+        if (correct) *correct = 0;
+        if (x) {
+            at::Tensor logits = run_forward(m, x->t);
+            at::Tensor loss = torch::nn::functional::cross_entropy(
+                logits, labels->t, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
+            double l = loss.item<double>();
+            if (!std::isfinite(l)) return fail(TS_ENOTFINITE, "training loss became NaN or Inf (lower train.lr)");
+            (loss * scale).backward();
+            if (loss_sum) *loss_sum = l;
+            if (correct) *correct = logits.argmax(1).eq(labels->t).sum().item<int64_t>();
+        }
+    });
+    return TS_OK;
+}
+
+int ts_grads_numel(ts_module *m, int64_t *n) {
+    if (!m || !n) return fail(TS_EINVAL, "ts_grads_numel: NULL argument");
+    TS_GUARD({
+        int64_t k = 0;
+        for (auto p : m->m.parameters()) k += p.numel();
+        *n = k;
+    });
+    return TS_OK;
+}
+
+int ts_grads_get(ts_module *m, float *dst, int64_t n) {
+    if (!m || !dst) return fail(TS_EINVAL, "ts_grads_get: NULL argument");
+    TS_GUARD({
+        int64_t off = 0;
+        for (auto p : m->m.parameters()) {
+            int64_t k = p.numel();
+            if (off + k > n) return fail(TS_EINVAL, "ts_grads_get: buffer smaller than the parameters");
+            if (p.grad().defined()) {
+                at::Tensor g = p.grad().detach().to(at::kCPU, at::kFloat).contiguous();
+                memcpy(dst + off, g.data_ptr<float>(), (size_t)k * sizeof(float));
+            } else {
+                memset(dst + off, 0, (size_t)k * sizeof(float));
+            }
+            off += k;
+        }
+    });
+    return TS_OK;
+}
+
+int ts_grads_set(ts_module *m, const float *src, int64_t n) {
+    if (!m || !src) return fail(TS_EINVAL, "ts_grads_set: NULL argument");
+    TS_GUARD({
+        int64_t off = 0;
+        torch::NoGradGuard ng;
+        for (auto p : m->m.parameters()) {
+            int64_t k = p.numel();
+            if (off + k > n) return fail(TS_EINVAL, "ts_grads_set: buffer smaller than the parameters");
+            at::Tensor g = torch::from_blob(const_cast<float *>(src + off), p.sizes(), at::kFloat)
+                               .to(p.device(), p.scalar_type());
+            if (p.grad().defined()) p.mutable_grad().copy_(g);
+            else p.mutable_grad() = g.clone();
+            off += k;
+        }
+    });
+    return TS_OK;
+}
+
+int ts_sgd_step(ts_sgd *opt) {
+    if (!opt) return fail(TS_EINVAL, "ts_sgd_step: NULL argument");
+    TS_GUARD({ opt->opt->step(); });
+    return TS_OK;
+}
+
 } // extern "C"

@@ -114,6 +114,19 @@ int ts_sgd_set_lr(ts_sgd *opt, double lr);
  * losses; correct: number of argmax hits (both over the batch). */
 int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor *labels,
                   double *loss_sum, int64_t *correct);
+/* Data-parallel training, one step = on every rank ts_train_grads over its
+ * part of the global batch (scale = 1 / global batch size, so the summed
+ * gradients are those of the mean loss), a sum of the flat gradients across
+ * ranks, ts_grads_set, ts_sgd_step. Parameters are flattened in
+ * module.parameters() order; an unused parameter contributes zeros.
+ * ts_train_grads with a NULL x (a rank with no images this step) only zeroes
+ * the gradients. loss_sum: Σ per-sample loss; correct: argmax hits. */
+int ts_train_grads(ts_module *m, const ts_tensor *x, const ts_tensor *labels, double scale, double *loss_sum,
+                   int64_t *correct);
+int ts_grads_numel(ts_module *m, int64_t *n);
+int ts_grads_get(ts_module *m, float *dst, int64_t n);
+int ts_grads_set(ts_module *m, const float *src, int64_t n);
+int ts_sgd_step(ts_sgd *opt);
 /* Switch train/eval mode (BatchNorm, Dropout) and parameter requires_grad. */
 int ts_module_set_train(ts_module *m, int train);
 

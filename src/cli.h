@@ -9,6 +9,8 @@ int cmd_run(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_attribute(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+/* recal bench --data CONFIG: the dataset reader's throughput (JSON lines). */
+int bench_data(const char *config, long images);
 int cmd_report(int argc, char **argv);
 int cmd_roar(int argc, char **argv);
 /* Run tools/report.py on a finished run directory; an EXIT_* code. */

@@ -31,7 +31,9 @@ static const char *HELP =
     "  --quick       small counts, under 2 minutes on 2 cores\n"
     "  --models DIR  where benchmark models are exported (default build/bench-models)\n"
     "  --only NAME   only the models whose name contains NAME (fashion-cnn, preact_resnet18, resnet50)\n"
-    "  --no-python   skip the PyTorch baselines\n";
+    "  --no-python   skip the PyTorch baselines\n"
+    "  --data CONFIG only the dataset reader of CONFIG: images/s of decoded, normalized batches\n"
+    "                with 1 decode thread and one per core (--images N, default 2000)\n";
 
 struct bench_model {
     const char *name, *file;
@@ -212,7 +214,8 @@ out:
 
 int cmd_bench(int argc, char **argv) {
     int quick = 0, threads = 0, python = 1;
-    const char *device_s = "auto", *dir = "build/bench-models", *only = NULL;
+    const char *device_s = "auto", *dir = "build/bench-models", *only = NULL, *data = NULL;
+    long data_images = 2000;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -231,11 +234,16 @@ int cmd_bench(int argc, char **argv) {
             dir = v;
         } else if ((v = cli_opt(argc, argv, &i, "--only", &missing)) && !missing) {
             only = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--data", &missing)) && !missing) {
+            data = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--images", &missing)) && !missing) {
+            data_images = atol(v);
         } else {
             fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", argv[i]);
             return EXIT_USER;
         }
     }
+    if (data) return bench_data(data, data_images > 0 ? data_images : 2000);
     int device;
     if (ts_device_parse(device_s, &device)) {
         fprintf(stderr, "recal bench: --device %s: %s\n", device_s, ts_last_error());

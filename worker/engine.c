@@ -12,6 +12,7 @@
 #include "ds_job.h"
 #include "fsutil.h"
 #include "npy.h"
+#include "prefetch.h"
 #include "roar_rank.h"
 #include "wk_pool.h"
 
@@ -188,8 +189,11 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     const int nr = job->n_diffid_ratios;
     int rc = -1;
     memset(record, 0, wk_record_len(e) * sizeof *record);
-    float *x = malloc((size_t)(bmax * d) * sizeof *x);
-    int64_t *y = malloc((size_t)bmax * sizeof *y), *ids = malloc((size_t)bmax * sizeof *ids);
+    /* two batch buffers: one computes while the next is read (prefetch.h) */
+    float *x = malloc((size_t)(bmax * d) * sizeof *x), *xn = malloc((size_t)(bmax * d) * sizeof *xn);
+    int64_t *y = malloc((size_t)bmax * sizeof *y), *yn = malloc((size_t)bmax * sizeof *yn);
+    int64_t *ids = malloc((size_t)bmax * sizeof *ids);
+    struct wk_prefetch pf = {0};
     float *clean = malloc((size_t)(bmax * e->classes) * sizeof *clean), *orig = malloc((size_t)bmax * sizeof *orig);
     float *attr[WK_MAX_SLOTS] = {0};
     struct diffid_acc *acc = calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
@@ -207,16 +211,23 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     uint16_t *ranks = job->out_masks ? calloc((size_t)(count * e->n_slots * hw), sizeof *ranks) : NULL;
     long *rk_order = job->out_masks ? malloc((size_t)hw * sizeof *rk_order) : NULL;
     float *rk_sal = job->out_masks ? malloc((size_t)hw * sizeof *rk_sal) : NULL;
-    int ok = x && y && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex) &&
+    int ok = x && xn && y && yn && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex) &&
              (!job->out_masks || (ranks && rk_order && rk_sal));
     for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = malloc((size_t)(bmax * d) * sizeof(float))) != NULL;
     if (!ok) {
         snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
         goto fail;
     }
+    if (count > 0) wk_prefetch_start(&pf, &e->ds, first, first + count - first < bmax ? count : bmax, xn, yn);
     for (long b0 = first; b0 < first + count; b0 += bmax) {
         long b = first + count - b0 < bmax ? first + count - b0 : bmax;
-        if (ds_get(&e->ds, b0, b, x, y, err, errlen)) goto fail;
+        if (wk_prefetch_wait(&pf, err, errlen)) goto fail;
+        float *tx = x; /* the read batch becomes the current one */
+        int64_t *ty = y;
+        x = xn, y = yn, xn = tx, yn = ty;
+        long nb0 = b0 + bmax;
+        if (nb0 < first + count)
+            wk_prefetch_start(&pf, &e->ds, nb0, first + count - nb0 < bmax ? first + count - nb0 : bmax, xn, yn);
         /* dataset.on_error: skip hands back label -1 for an unreadable
          * image: leave it out of the batch, so it reaches neither the model
          * nor the accuracies (its attribution map, if written, stays 0). */
@@ -313,9 +324,16 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     }
     rc = 0;
 fail:
+    /* a read still running writes into xn/yn: let it finish first */
+    if (pf.running) {
+        char ignored[8];
+        wk_prefetch_wait(&pf, ignored, sizeof ignored);
+    }
     wk_pool_free(&pool);
     free(x);
+    free(xn);
     free(y);
+    free(yn);
     free(ids);
     free(clean);
     free(orig);

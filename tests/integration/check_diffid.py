@@ -34,7 +34,7 @@ def main():
     recal, src, work, model_path = sys.argv[1:5]
     run = os.path.join(work, "diffid-run")
     subprocess.run(["rm", "-rf", run], check=True)
-    subprocess.run([recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"), "--limit", str(N),
+    subprocess.run([recal, "run", os.path.join(src, "tests", "data", "fashion-diffid.yaml"), "--limit", str(N),
                     "--set", f"model.path={model_path}", "--set", "methods=[{name: random}]",
                     "--set", "seed=5", "--set", "shard_images=24", "--set", "outputs.attributions=true", "--set", "outputs.masks=true",
                     "--run-dir", run], check=True)

@@ -20,7 +20,7 @@ expect() { # expect CODE PATTERN -- command...
     fi
 }
 
-cfg="$src/configs/fashion-mnist.yaml"
+cfg="$src/tests/data/fashion-diffid.yaml"
 printf 'name: x\nmodel:\n  path: m.pt\ndataset:\n  name: fashion-mnist\n  path: /usr/share/datasets/fashion-mnist\nbatchsize: 4\nmethods: [{name: random}]\n' > typo.yaml
 expect 1 "typo.yaml:7:1: unknown key 'batchsize'.*did you mean 'batch_size'" -- "$recal" run typo.yaml
 printf 'model: {path: m.pt}\ndataset: {name: fashion-mnist, path: /usr/share/datasets/fashion-mnist}\nmethods:\n  - {name: ig_unifrom}\n' > method.yaml

@@ -10,7 +10,7 @@ set -eu
 recal=$1 src=$2 work=$3 model=$4
 w="$work/killed_rank"
 rm -rf "$w" && mkdir -p "$w"
-cfg="$src/configs/fashion-mnist.yaml"
+cfg="$src/tests/data/fashion-diffid.yaml"
 compare="$src/tests/integration/compare_metrics.py"
 fail() { echo "FAIL: $*"; exit 1; }
 args="--limit 512 --set model.path=$model --set shard_images=32 --set batch_size=16 --set chunk_samples=64"

@@ -10,7 +10,7 @@ set -eu
 recal=$1 src=$2 work=$3 model=$4
 rm -rf "$work/n1" "$work/n3"
 for n in 1 3; do
-    mpirun --oversubscribe -n $n "$recal" run "$src/configs/fashion-mnist.yaml" --limit 256 \
+    mpirun --oversubscribe -n $n "$recal" run "$src/tests/data/fashion-diffid.yaml" --limit 256 \
         --set model.path="$model" --set shard_images=32 --set batch_size=16 --set chunk_samples=64 \
         --set 'metrics={diffid: {}, sensitivity_n: {ratios: [0.3, 0.6], samples: 4}, faithfulness: {groups: 16},
                infidelity: {samples: 4}, lipschitz: {samples: 2, images: 40}, max_sensitivity: {samples: 2, images: 40}}' \

@@ -13,7 +13,7 @@ set -eu
 recal=$1 src=$2 work=$3 model=$4
 w="$work/resume"
 rm -rf "$w" && mkdir -p "$w"
-cfg="$src/configs/fashion-mnist.yaml"
+cfg="$src/tests/data/fashion-diffid.yaml"
 compare="$src/tests/integration/compare_metrics.py"
 fail() { echo "FAIL: $*"; exit 1; }
 run() { # run NRANKS RUN_DIR [extra args...]; sh has no locals: names kept apart from the callers'

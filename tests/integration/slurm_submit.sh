@@ -21,7 +21,7 @@ set -eu
 recal=$1 src=$2 work=$3 model=$4
 w="$work/slurm"
 rm -rf "$w/runs" "$w/out" && mkdir -p "$w/runs" "$w/out"
-cfg="$src/configs/fashion-mnist.yaml"
+cfg="$src/tests/data/fashion-diffid.yaml"
 compare="$src/tests/integration/compare_metrics.py"
 local_slurm="$src/slurm/testing/local-slurm.sh"
 fail() { echo "FAIL: $*"; exit 1; }

@@ -217,7 +217,7 @@ def run_recal(recal, src, work, name, model, methods, metrics):
     run = os.path.join(work, name)
     subprocess.run(["rm", "-rf", run], check=True)
     env = dict(os.environ)
-    cmd = ["mpirun", "-n", "2", recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"),
+    cmd = ["mpirun", "-n", "2", recal, "run", os.path.join(src, "tests", "data", "fashion-diffid.yaml"),
            "--limit", str(N), "--set", f"model.path={model}", "--set", f"methods={methods}",
            "--set", f"metrics={metrics}", "--set", f"seed={SEED}", "--set", "shard_images=2",
            "--set", "batch_size=2", "--run-dir", run]

@@ -98,7 +98,7 @@ def oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top, epochs):
 def main():
     recal, src, work, model_path = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
-    cfg = os.path.join(src, "configs", "fashion-mnist.yaml")
+    cfg = os.path.join(src, "tests", "data", "fashion-diffid.yaml")
     roar = (f"{{roar: {{fractions: {FRACTIONS}, epochs: {EPOCHS}, lr: {LR}, milestones: {MILESTONES}, "
             f"momentum: {MOMENTUM}, weight_decay: {WD}, batch_size: {BS}}}}}")
     sets = ["--set", f"model.path={model_path}", "--set", "methods=[{name: input_grad}, {name: random}]",

@@ -264,6 +264,13 @@ out:
     return rc;
 }
 
+/* One GPU per rank, before libtorch's first CUDA call. */
+static void roar_pick_gpu(const struct job *job) {
+    int local_rank = 0, local_size = 1;
+    mpi_node_local(MPI_COMM_WORLD, &local_rank, &local_size);
+    mpi_pick_gpu(local_rank, local_size, job->device);
+}
+
 int cmd_roar(int argc, char **argv) {
     const char *config = NULL, *train_dir = NULL, *test_dir = NULL, *out_dir = NULL;
     const char *sets[JOB_MAX_SETS];
@@ -319,7 +326,7 @@ int cmd_roar(int argc, char **argv) {
     } else if (!job.roar.on) {
         snprintf(err, sizeof err, "%s: no metrics.roar section (fractions, epochs, lr, milestones, ...)", config);
         failed = 1;
-    } else if (ts_device_parse(job.device, &device)) {
+    } else if ((roar_pick_gpu(&job), ts_device_parse(job.device, &device))) {
         snprintf(err, sizeof err, "%s: device '%s': %s", config, job.device, ts_last_error());
         failed = 1;
     }

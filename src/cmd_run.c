@@ -231,8 +231,11 @@ int cmd_run(int argc, char **argv) {
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         job.threads = (int)(cores / local_size > 0 ? cores / local_size : 1);
     }
+    /* before wk_engine_open, whose device check is libtorch's first CUDA call */
+    const char *gpu = mpi_pick_gpu(local_rank, local_size, job.device);
     char host[256] = "?";
     gethostname(host, sizeof host);
+    if (gpu) log_printf("CUDA_VISIBLE_DEVICES=%s (one GPU per rank, from local rank %d)", gpu, local_rank);
     log_printf("recal run %s on %s (local rank %d of %d), %d threads, config sha256 %s", config, host, local_rank,
                local_size, job.threads, job.sha256);
 

@@ -131,6 +131,7 @@ int cmd_train(int argc, char **argv) {
     float *x = NULL;
     int64_t *y = NULL;
     long *order = NULL;
+    mpi_pick_gpu(local_rank, local_size, job.device); /* before libtorch's first CUDA call */
     if (ts_device_parse(job.device, &device)) {
         snprintf(err, sizeof err, "%s: %s", config, ts_last_error());
         failed = 1;

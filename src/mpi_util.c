@@ -1,8 +1,14 @@
 /* src/mpi_util.c — see mpi_util.h. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* setenv */
+#endif
 #include "mpi_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "gpu_pick.h"
 
 int mpi_any_failed(int failed, char *err, size_t errlen, MPI_Comm comm) {
     int rank, size;
@@ -29,4 +35,12 @@ void mpi_node_local(MPI_Comm comm, int *local_rank, int *local_size) {
     MPI_Comm_rank(node, local_rank);
     MPI_Comm_size(node, local_size);
     MPI_Comm_free(&node);
+}
+
+const char *mpi_pick_gpu(int local_rank, int local_size, const char *device) {
+    static char value[256];
+    if (device && !strcmp(device, "cpu")) return NULL;
+    if (!gpu_pick(getenv("CUDA_VISIBLE_DEVICES"), local_rank, local_size, value, sizeof value)) return NULL;
+    setenv("CUDA_VISIBLE_DEVICES", value, 1);
+    return value;
 }

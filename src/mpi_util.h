@@ -10,4 +10,8 @@
 int mpi_any_failed(int failed, char *err, size_t errlen, MPI_Comm comm);
 /* Ranks on this node and this rank's index among them. */
 void mpi_node_local(MPI_Comm comm, int *local_rank, int *local_size);
+/* One GPU per rank: unless device is "cpu", narrow CUDA_VISIBLE_DEVICES to
+ * this rank's device (util/gpu_pick.h) before libtorch initialises CUDA.
+ * Returns the value set, or NULL when it was left alone. */
+const char *mpi_pick_gpu(int local_rank, int local_size, const char *device);
 #endif

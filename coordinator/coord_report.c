@@ -1,7 +1,11 @@
 /* coordinator/coord_report.c — see coord_report.h. Means are formed only
  * here, once, from global sums and the global image count. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* glob */
+#endif
 #include "coord_report.h"
 
+#include <glob.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +87,29 @@ static void sb_json_string(struct sbuf *b, const char *s) {
         else sb_printf(b, "%c", *s);
     }
     sb_printf(b, "\"");
+}
+
+/* The files every shard skipped (RUN_DIR/skipped/shard-*.txt, written by
+ * the workers before their shard was journaled), in shard order. */
+static void sb_skipped_files(struct sbuf *b, const char *run_dir) {
+    char pat[4200];
+    glob_t g;
+    int first = 1;
+    snprintf(pat, sizeof pat, "%s/skipped/shard-*.txt", run_dir);
+    if (glob(pat, 0, NULL, &g) != 0) return;
+    for (size_t f = 0; f < g.gl_pathc; f++) {
+        FILE *fp = fopen(g.gl_pathv[f], "r");
+        char line[4200];
+        while (fp && fgets(line, sizeof line, fp)) {
+            line[strcspn(line, "\n")] = '\0';
+            if (!line[0]) continue;
+            sb_printf(b, "%s", first ? "" : ", ");
+            sb_json_string(b, line);
+            first = 0;
+        }
+        if (fp) fclose(fp);
+    }
+    globfree(&g);
 }
 
 /* sum / n, or JSON null when no image defined the value. */
@@ -179,10 +206,12 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
               info->wall_seconds, info->wall_seconds > 0 ? (double)info->images_computed / info->wall_seconds : 0.0,
               info->resumed_shards);
     sb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n", job->dataset_name, job->split);
-    /* Only under on_error: skip, so other runs' metrics.json keep their keys.
-     * The files themselves are in each rank's log (stderr). */
-    if (job->ds_skip_errors)
-        sb_printf(&b, "  \"skipped_images\": %.0f,\n", (double)info->images_planned - n);
+    /* Only under on_error: skip, so other runs' metrics.json keep their keys. */
+    if (job->ds_skip_errors) {
+        sb_printf(&b, "  \"skipped_images\": %.0f,\n  \"skipped_files\": [", (double)info->images_planned - n);
+        sb_skipped_files(&b, info->run_dir);
+        sb_printf(&b, "],\n");
+    }
     sb_printf(&b, "  \"model\": ");
     sb_json_string(&b, job->model_path);
     sb_printf(&b, ",\n  \"seed\": %llu,\n  \"results\": [", (unsigned long long)job->seed);

@@ -194,6 +194,11 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     int64_t *y = malloc((size_t)bmax * sizeof *y), *yn = malloc((size_t)bmax * sizeof *yn);
     int64_t *ids = malloc((size_t)bmax * sizeof *ids);
     struct wk_prefetch pf = {0};
+    /* dataset.on_error: skip — the files this shard skipped, one per line,
+     * kept in RUN_DIR/skipped/ so that metrics.json can list them all */
+    long skipped_before = ds_skipped(&e->ds);
+    char *skipped = NULL;
+    size_t skipped_len = 0;
     float *clean = malloc((size_t)(bmax * e->classes) * sizeof *clean), *orig = malloc((size_t)bmax * sizeof *orig);
     float *attr[WK_MAX_SLOTS] = {0};
     struct diffid_acc *acc = calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
@@ -222,6 +227,21 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     for (long b0 = first; b0 < first + count; b0 += bmax) {
         long b = first + count - b0 < bmax ? first + count - b0 : bmax;
         if (wk_prefetch_wait(&pf, err, errlen)) goto fail;
+        for (long k = skipped_before; k < ds_skipped(&e->ds); k++) {
+            const char *name = ds_skipped_name(&e->ds, k);
+            size_t n = strlen(name ? name : "?");
+            char *grown = realloc(skipped, skipped_len + n + 2);
+            if (!grown) {
+                snprintf(err, errlen, "out of memory listing skipped images");
+                goto fail;
+            }
+            skipped = grown;
+            memcpy(skipped + skipped_len, name ? name : "?", n);
+            skipped_len += n;
+            skipped[skipped_len++] = '\n';
+            skipped[skipped_len] = '\0';
+        }
+        skipped_before = ds_skipped(&e->ds);
         float *tx = x; /* the read batch becomes the current one */
         int64_t *ty = y;
         x = xn, y = yn, xn = tx, yn = ty;
@@ -299,6 +319,13 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         snprintf(path, sizeof path, "%s/attributions/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
         if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
     }
+    if (skipped) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s/skipped", e->run_dir);
+        if (fs_mkdirs(path, err, errlen)) goto fail;
+        snprintf(path, sizeof path, "%s/skipped/shard-%08ld-%08ld.txt", e->run_dir, first, first + count - 1);
+        if (fs_write_atomic(path, skipped, skipped_len, err, errlen)) goto fail;
+    }
     if (ranks) {
         char path[1200];
         int64_t shape[4] = {count, e->n_slots, e->ds.h, e->ds.w};
@@ -340,6 +367,7 @@ fail:
     free(acc);
     free(maps);
     free(ex);
+    free(skipped);
     free(ranks);
     free(rk_order);
     free(rk_sal);

@@ -279,6 +279,9 @@ def run_skip(recal, work, bad):
     check(m["images"] == 2 and m.get("skipped_images") == 1,
           f"metrics.json images {m['images']}, skipped_images {m.get('skipped_images')}")
     check(abs(m["accuracy"] - acc) < 1e-9, f"accuracy over the good images only: {m['accuracy']} vs {acc}")
+    listed = m.get("skipped_files", [])
+    check(len(listed) == 1 and listed[0].endswith("val/n01440764/img1.JPEG"),
+          f"metrics.json lists the skipped file: {listed}")
 
 
 def main():

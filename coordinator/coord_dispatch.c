@@ -33,6 +33,8 @@ struct coord_state {
     struct coord_book *book;
     size_t len;
     long n_shards, next, taken, shards_done, images_done, images_before;
+    /* progress counts planned images (skipped ones included), so it ends at 100% */
+    long planned_done, planned_before;
     int failed, stopping;
     char err[1100];
     int local_done;
@@ -104,6 +106,7 @@ static void finish_shard(struct coord_state *st, long s, const double *rec) {
     st->book->done[s] = 1;
     st->shards_done++;
     st->images_done += (long)rec[WK_REC_IMAGES];
+    st->planned_done += sh.count;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -145,7 +148,7 @@ static void *local_worker(void *arg) {
 
 static void show_progress(struct coord_state *st, double t0, int final) {
     pthread_mutex_lock(&st->mu);
-    long fresh = st->images_done, done = st->images_before + fresh, total = st->o->n_images;
+    long fresh = st->planned_done, done = st->planned_before + fresh, total = st->o->n_images;
     pthread_mutex_unlock(&st->mu);
     /* The rate counts this session's images only: journaled ones cost nothing. */
     double el = clock_now_s() - t0, rate = el > 0 ? (double)fresh / el : 0;
@@ -269,7 +272,11 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
         st.len = len;
         st.n_shards = shard_plan_count(o->n_images, o->shard_images);
         for (long s = 0; s < st.n_shards; s++)
-            if (st.book->done[s]) st.images_before += (long)st.book->records[(size_t)s * len + WK_REC_IMAGES];
+            if (st.book->done[s]) {
+                struct shard sh;
+                st.images_before += (long)st.book->records[(size_t)s * len + WK_REC_IMAGES];
+                if (shard_plan_get(o->n_images, o->shard_images, s, &sh) == 0) st.planned_before += sh.count;
+            }
         st.book->images_resumed = st.images_before;
         int rc = coordinator(&st, comm, size);
         st.book->n_done = st.book->n_resumed + st.shards_done;

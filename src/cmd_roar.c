@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "dataset.h"
+#include "dp_train.h"
 #include "ds_job.h"
 #include "diffid.h"
 #include "engine.h"
@@ -31,7 +32,8 @@
 #include "torch_shim.h"
 
 static const char *HELP =
-    "usage: recal roar CONFIG.yaml --train-run DIR --test-run DIR [--out DIR] [--set key=value]...\n"
+    "usage: recal roar CONFIG.yaml --train-run DIR --test-run DIR [--out DIR] [--data-parallel]\n"
+    "                  [--set key=value]...\n"
     "\n"
     "Diff-ROAR from ROAR rank maps: fine-tune model.path on train images keeping only the top-k\n"
     "or bottom-k most salient pixels of each method (the rest filled with the dataset mean), for\n"
@@ -45,7 +47,9 @@ static const char *HELP =
     "\n"
     "metrics.roar: fractions, epochs (0 = score the unchanged model on masked data), lr,\n"
     "milestones (lr / 10 at each), momentum, weight_decay, batch_size. Fine-tunes are spread\n"
-    "over MPI ranks (mpirun -n N recal roar ...), each one single-process.\n";
+    "over MPI ranks (mpirun -n N recal roar ...), each one single-process; with --data-parallel\n"
+    "every fine-tune is data-parallel over all ranks instead (gradients summed with MPI), which\n"
+    "suits few, large fine-tunes (ImageNet-sized) better than many small ones.\n";
 
 /* All rank maps of one run: n × slots × hw uint16, in image-id order. */
 struct roar_maps {
@@ -136,15 +140,23 @@ static int masked_batch(const struct ds_dataset *ds, const struct roar_maps *m, 
     return 0;
 }
 
-/* One fine-tune and its masked test accuracy. */
+/* One fine-tune and its masked test accuracy. dp_comm: MPI_COMM_NULL for a
+ * fine-tune on this rank alone, else the ranks that run it data-parallel
+ * (every one of them calls this with the same task). */
 static int run_task(const struct job *job, int device, const struct ds_dataset *train, const struct ds_dataset *test,
-                    const struct roar_maps *mtr, const struct roar_maps *mte, const struct roar_task *t, double *acc,
-                    char *err, size_t errlen) {
+                    const struct roar_maps *mtr, const struct roar_maps *mte, const struct roar_task *t,
+                    MPI_Comm dp_comm, double *acc, char *err, size_t errlen) {
     const struct job_roar *r = &job->roar;
     const long hw = mtr->hw, d = (long)train->c * hw, bs = r->batch_size;
     const long k = diffid_count(r->fractions[t->frac], hw);
     ts_module *m = NULL;
     ts_sgd *opt = NULL;
+    struct dp_ctx dp = {0};
+    int rank = 0, size = 1;
+    if (dp_comm != MPI_COMM_NULL) {
+        MPI_Comm_rank(dp_comm, &rank);
+        MPI_Comm_size(dp_comm, &size);
+    }
     float *x = malloc((size_t)(bs * d) * sizeof *x), *lg = NULL;
     int64_t *y = malloc((size_t)bs * sizeof *y);
     long *order = malloc((size_t)train->n * sizeof *order), correct = 0;
@@ -162,6 +174,7 @@ static int run_task(const struct job *job, int device, const struct ds_dataset *
             snprintf(err, errlen, "%s: cannot fine-tune: %s", job->model_path, ts_last_error());
             goto out;
         }
+        if (dp_comm != MPI_COMM_NULL && dp_open(&dp, m, dp_comm, err, errlen)) goto out;
     }
     for (int ep = 0; ep < r->epochs; ep++) {
         double lr = r->lr;
@@ -172,6 +185,17 @@ static int run_task(const struct job *job, int device, const struct ds_dataset *
         seed_shuffle(order, train->n, seed_for(job->seed, ep, SEED_ROAR_SHUFFLE));
         for (long b0 = 0; b0 < train->n; b0 += bs) {
             long b = train->n - b0 < bs ? train->n - b0 : bs;
+            if (dp_comm != MPI_COMM_NULL) { /* this rank's slice of the global batch, one step together */
+                long lo, hi;
+                char step_err[512];
+                dp_slice(b, rank, size, &lo, &hi);
+                int bad = masked_batch(train, mtr, order, b0 + lo, hi - lo, t, k, x, y, err, errlen) != 0;
+                int rc2 = dp_step(&dp, m, opt, device, x, y, bad ? -1 : hi - lo, b, train->c, train->h, train->w,
+                                  NULL, NULL, step_err, sizeof step_err);
+                if (!bad && rc2) snprintf(err, errlen, "%s", step_err);
+                if (bad || rc2) goto out;
+                continue;
+            }
             if (masked_batch(train, mtr, order, b0, b, t, k, x, y, err, errlen)) goto out;
             ts_tensor *xt = NULL, *yt = NULL;
             int64_t shape[4] = {b, train->c, train->h, train->w}, ys[1] = {b};
@@ -185,8 +209,10 @@ static int run_task(const struct job *job, int device, const struct ds_dataset *
         }
     }
     if (ts_module_set_train(m, 0)) goto torch_fail;
-    for (long b0 = 0; b0 < test->n; b0 += bs) {
-        long b = test->n - b0 < bs ? test->n - b0 : bs;
+    long lo = 0, hi = test->n;
+    if (dp_comm != MPI_COMM_NULL) dp_slice(test->n, rank, size, &lo, &hi); /* each rank scores a slice */
+    for (long b0 = lo; b0 < hi; b0 += bs) {
+        long b = hi - b0 < bs ? hi - b0 : bs;
         if (masked_batch(test, mte, NULL, b0, b, t, k, x, y, err, errlen)) goto out;
         ts_tensor *xt = NULL, *out = NULL;
         int64_t shape[4] = {b, test->c, test->h, test->w}, os[2];
@@ -199,6 +225,7 @@ static int run_task(const struct job *job, int device, const struct ds_dataset *
         if (bad) goto torch_fail;
         for (long i = 0; i < b; i++) correct += diffid_argmax(lg + i * os[1], (int)os[1]) == y[i];
     }
+    if (dp_comm != MPI_COMM_NULL) MPI_Allreduce(MPI_IN_PLACE, &correct, 1, MPI_LONG, MPI_SUM, dp_comm);
     *acc = test->n ? (double)correct / (double)test->n : 0;
     rc = 0;
     goto out;
@@ -209,6 +236,7 @@ out:
     free(y);
     free(lg);
     free(order);
+    dp_close(&dp);
     ts_sgd_free(opt);
     ts_module_free(m);
     return rc;
@@ -273,6 +301,7 @@ static void roar_pick_gpu(const struct job *job) {
 
 int cmd_roar(int argc, char **argv) {
     const char *config = NULL, *train_dir = NULL, *test_dir = NULL, *out_dir = NULL;
+    int data_parallel = 0;
     const char *sets[JOB_MAX_SETS];
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
@@ -293,6 +322,8 @@ int cmd_roar(int argc, char **argv) {
             test_dir = v;
         } else if ((v = cli_opt(argc, argv, &i, "--out", &missing)) || missing) {
             out_dir = v;
+        } else if (!strcmp(argv[i], "--data-parallel")) {
+            data_parallel = 1;
         } else if (argv[i][0] == '-' || config) {
             fprintf(stderr, "recal roar: unexpected argument '%s' (see recal roar --help)\n", argv[i]);
             return EXIT_USER;
@@ -363,15 +394,19 @@ int cmd_roar(int argc, char **argv) {
                 "images, scored on %ld test images, over %d rank(s)\n", n_tasks, n_slots, nf, job.model_path,
                 job.roar.epochs, train.n, test.n, size);
     failed = !acc || !all;
-    for (int t = rank; t < n_tasks && !failed; t += size) {
+    /* round robin: one fine-tune per rank at a time; data-parallel: every
+     * rank takes part in every fine-tune */
+    for (int t = data_parallel ? 0 : rank; t < n_tasks && !failed; t += data_parallel ? 1 : size) {
         struct roar_task task = {t / (nf * 2), (t / 2) % nf, t % 2};
         double t0 = clock_now_s();
         ts_manual_seed(seed_for(job.seed, t, SEED_ROAR_SHUFFLE));
-        if (run_task(&job, device, &train, &test, &mtr, &mte, &task, &acc[t], err, sizeof err)) {
+        if (run_task(&job, device, &train, &test, &mtr, &mte, &task, data_parallel ? MPI_COMM_WORLD : MPI_COMM_NULL,
+                     &acc[t], err, sizeof err)) {
             failed = 1;
             break;
         }
-        fprintf(stderr, "rank %d: %s/%s k=%g %s kept: test acc %.4f (%.1f s)\n", rank,
+        if (!data_parallel || rank == 0)
+            fprintf(stderr, "rank %d: %s/%s k=%g %s kept: test acc %.4f (%.1f s)\n", rank,
                 job_method_name(job.methods[slots[task.slot].method].kind),
                 job_estimator_name((enum job_estimator)slots[task.slot].estimator), job.roar.fractions[task.frac],
                 task.top ? "top" : "bottom", acc[t], clock_now_s() - t0);
@@ -380,7 +415,8 @@ int cmd_roar(int argc, char **argv) {
         if (rank == 0) fprintf(stderr, "recal roar: %s\n", err);
         goto out;
     }
-    /* each task ran on exactly one rank: the sum is the gather */
+    /* each task's accuracy is counted once: the sum is the gather */
+    if (data_parallel && rank != 0) memset(acc, 0, (size_t)n_tasks * sizeof *acc);
     MPI_Reduce(acc, all, n_tasks, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
     code = EXIT_OK;
     if (rank == 0) {

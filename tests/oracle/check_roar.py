@@ -111,11 +111,15 @@ def main():
         subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +
                        ["--run-dir", runs[split]], check=True, stdout=subprocess.DEVNULL)
     results = {}
-    for epochs in (0, EPOCHS):
+    # epochs 0 and EPOCHS: fine-tunes spread over the 2 ranks; "dp": each
+    # fine-tune data-parallel over both ranks (--data-parallel)
+    for epochs in (0, EPOCHS, "dp"):
         out = os.path.join(work, f"roar-out-{epochs}")
-        r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets +
-                           ["--set", f"metrics.roar.epochs={epochs}", "--train-run", runs["train"],
-                            "--test-run", runs["test"], "--out", out], capture_output=True, text=True)
+        extra = ["--data-parallel"] if epochs == "dp" else []
+        r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets + extra +
+                           ["--set", f"metrics.roar.epochs={EPOCHS if epochs == 'dp' else epochs}",
+                            "--train-run", runs["train"], "--test-run", runs["test"], "--out", out],
+                           capture_output=True, text=True)
         print(r.stdout[-1500:])
         if r.returncode != 0:
             print(r.stderr[-3000:])
@@ -135,12 +139,14 @@ def main():
         print(f"{'ok  ' if ok else 'FAIL'} {key[0]}: rank maps of both runs equal numpy's ranks of the saved maps")
         if not ok:
             failures.append(f"{key[0]} ranks")
-        for epochs, tol in ((0, 0.0), (EPOCHS, 1.0 / N_TEST + 1e-9)):
+        # data-parallel sums the gradients in another order: within 2 test images
+        for epochs, tol in ((0, 0.0), (EPOCHS, 1.0 / N_TEST + 1e-9), ("dp", 2.0 / N_TEST + 1e-9)):
             got = results[epochs][key]
             for f, frac in enumerate(FRACTIONS):
                 k = int(math.floor(frac * 784 + 1e-9))
                 for name, top in (("top_acc", True), ("bottom_acc", False)):
-                    want = oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top, epochs)
+                    want = oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top,
+                                       EPOCHS if epochs == "dp" else epochs)
                     ok = abs(got[name][f] - want) <= tol
                     print(f"{'ok  ' if ok else 'FAIL'} {key[0]} epochs={epochs} k={frac} {name}: recal {got[name][f]:.4f} "
                           f"oracle {want:.4f}")

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L /* open/fsync/O_CLOEXEC without compiler extensions */
 #endif
 #include "npy.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -552,7 +553,7 @@ static int npy_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
-        ssize_t w = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
+        ssize_t w = fault_write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -650,7 +651,7 @@ int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *s
                 path, strerror(errno));
         goto fail;
     }
-    if (fsync(fd) != 0) {
+    if (fault_fsync(fd) != 0) {
         npy_err(err, errlen, "%s: fsync failed: %s (free disk space or check the file system)",
                 path, strerror(errno));
         goto fail;
@@ -662,7 +663,7 @@ int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *s
         goto fail;
     }
     fd = -1;
-    if (rename(tmp, path) != 0) {
+    if (fault_rename(tmp, path) != 0) {
         npy_err(err, errlen, "%s: cannot rename %s over it: %s (check permissions of the directory)",
                 path, tmp, strerror(errno));
         goto fail;

@@ -374,6 +374,19 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen)
         npy_err(err, errlen, "%s: shape is too large to address (file damaged?)", path);
         goto fail;
     }
+    /* Check the size on disk before trusting the header with malloc: a
+     * damaged shape otherwise asks for hundreds of GB (found by
+     * tests/fuzz/fuzz_npy). Same message as a short read below. */
+    {
+        struct stat sb;
+        if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size >= prelen + hlen &&
+            (size_t)sb.st_size - (prelen + hlen) < nbytes) {
+            npy_err(err, errlen, "%s: truncated: expected %zu bytes of data, found %zu "
+                    "(the writer was interrupted; re-create the file)", path, nbytes,
+                    (size_t)sb.st_size - (prelen + hlen));
+            goto fail;
+        }
+    }
     data = malloc(nbytes ? nbytes : 1);
     if (!data) {
         npy_err(err, errlen, "%s: out of memory for %zu bytes of data", path, nbytes);

@@ -1,6 +1,7 @@
 /* coordinator/journal.c — see journal.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "journal.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,7 +61,7 @@ static void encode_header(unsigned char *b, const struct journal_meta *m) {
 
 static int write_all(int fd, const unsigned char *p, size_t n) {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = fault_write(fd, p, n);
         if (w < 0 && errno == EINTR) continue;
         if (w < 0) return -1;
         p += w;
@@ -93,10 +94,13 @@ int journal_create(struct journal *j, const char *path, const struct journal_met
     }
     unsigned char hdr[JOURNAL_HEADER_BYTES];
     encode_header(hdr, m);
-    if (write_all(j->fd, hdr, sizeof hdr) || fsync(j->fd) || fs_fsync_parent(path)) {
+    if (write_all(j->fd, hdr, sizeof hdr) || fault_fsync(j->fd) || fs_fsync_parent(path)) {
         snprintf(err, errlen, "%s: cannot write the journal: %s (free disk space and start again)", path,
                  strerror(errno));
         journal_close(j);
+        /* A torn header would read as "not a recal journal" on --resume;
+         * no journal reads as what it is: nothing done yet. */
+        unlink(path);
         return -1;
     }
     return 0;
@@ -250,7 +254,7 @@ int journal_resume(struct journal *j, const char *path, const struct journal_met
         off += rb;
     }
     free(b);
-    if (!rc && j->dropped_bytes && (ftruncate(j->fd, (off_t)off) || fsync(j->fd))) {
+    if (!rc && j->dropped_bytes && (ftruncate(j->fd, (off_t)off) || fault_fsync(j->fd))) {
         snprintf(err, errlen, "%s: cannot cut the torn last record: %s", path, strerror(errno));
         rc = -1;
     }
@@ -272,7 +276,7 @@ int journal_append(struct journal *j, int64_t shard, int64_t first, int64_t coun
     uint32_t crc = crc_of(j->buf, body);
     put(j->buf + body, &crc, 4);
     off_t before = lseek(j->fd, 0, SEEK_END);
-    if (write_all(j->fd, j->buf, body + 4) || fsync(j->fd)) {
+    if (write_all(j->fd, j->buf, body + 4) || fault_fsync(j->fd)) {
         int e = errno;
         /* Leave no half record for the next append to follow. */
         if (before >= 0 && ftruncate(j->fd, before) == 0) fsync(j->fd);

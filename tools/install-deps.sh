@@ -8,12 +8,15 @@
 # Fashion-MNIST dataset; python3-matplotlib draws the report's figures
 # (tools/report.py); Slurm (slurmctld, slurmd, client commands) with munge for
 # the `recal submit` test, which starts its own single-node cluster (slurm/testing/).
-# Images: libjpeg-turbo and libpng.
+# Images: libjpeg-turbo and libpng. Hardening (issue #9): clang with its
+# libFuzzer runtime (libclang-rt-14-dev) for tests/fuzz, valgrind for
+# tools/valgrind-unit.sh.
 set -eu
 PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
       libturbojpeg0-dev libpng-dev python3-pil
-      libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge"
+      libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge
+      clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

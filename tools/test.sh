@@ -1,7 +1,8 @@
 #!/bin/sh
 # README command 2: install what is missing, build with warnings as errors,
 # run every test (unit, oracle, MPI integration), then the unit tests again
-# under AddressSanitizer + UBSan.
+# under AddressSanitizer + UBSan and under valgrind, then each libFuzzer
+# target for 60 s.
 set -eu
 cd "$(dirname "$0")/.."
 sh tools/install-deps.sh
@@ -11,3 +12,9 @@ cmake --build build -j"$(nproc)"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRECAL_WERROR=ON -DRECAL_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$(nproc)" --target unit_tests
 (cd build-asan && ctest --output-on-failure -R '^unit/')
+# The unit tests under valgrind memcheck too (about 40 s).
+sh tools/valgrind-unit.sh
+# libFuzzer targets (clang, build-fuzz/): 60 s each from the seed corpus,
+# then ctest replays every seed and regression input.
+sh tools/fuzz.sh 60
+(cd build-fuzz && ctest --output-on-failure -R '^fuzz/')

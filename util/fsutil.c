@@ -1,6 +1,7 @@
 /* util/fsutil.c — see fsutil.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "fsutil.h"
+#include "fault.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,7 +60,7 @@ int fs_write_atomic(const char *path, const void *data, size_t n, char *err, siz
     const char *p = data;
     size_t left = n;
     while (left > 0) {
-        ssize_t w = write(fd, p, left);
+        ssize_t w = fault_write(fd, p, left);
         if (w < 0) {
             if (errno == EINTR) continue;
             snprintf(err, errlen, "%s: write failed: %s (free disk space and re-run)", tmp, strerror(errno));
@@ -70,13 +71,15 @@ int fs_write_atomic(const char *path, const void *data, size_t n, char *err, siz
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) || close(fd)) {
-        snprintf(err, errlen, "%s: fsync/close failed: %s", tmp, strerror(errno));
+    if (fault_fsync(fd) || close(fd)) {
+        snprintf(err, errlen, "%s: fsync/close failed: %s (free disk space or check the file system, then re-run)",
+                 tmp, strerror(errno));
         unlink(tmp);
         return -1;
     }
-    if (rename(tmp, path)) {
-        snprintf(err, errlen, "%s: rename failed: %s", path, strerror(errno));
+    if (fault_rename(tmp, path)) {
+        snprintf(err, errlen, "%s: cannot rename %s over it: %s (check the directory's permissions and file system)",
+                 path, tmp, strerror(errno));
         unlink(tmp);
         return -1;
     }
@@ -94,7 +97,7 @@ int fs_fsync_parent(const char *path) {
     if (fd < 0) return -1;
     /* Some filesystems refuse fsync on directories; the entry is then as
      * durable as they make it, which is not an error of ours. */
-    int rc = fsync(fd) && errno != EINVAL && errno != EROFS ? -1 : 0;
+    int rc = fault_fsync(fd) && errno != EINVAL && errno != EROFS ? -1 : 0;
     close(fd);
     return rc;
 }

@@ -26,25 +26,14 @@ static const char *cifar_url(int variant)
                          : "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
 }
 
-/* Append one file's records to st. nlab = label bytes per record, lab =
- * which of them is the label used, classes its range. */
-static int cifar_file(const char *dir, const char *base, int variant, long expect, int nlab,
-                      int lab, int classes, struct ds_store *st, long *at, char *err, size_t errlen)
+int ds_cifar_parse(const char *path, const uint8_t *buf, size_t len, int variant, long expect,
+                   int nlab, int lab, int classes, struct ds_store *st, long *at, char *err,
+                   size_t errlen)
 {
-    char path[CIFAR_PATH_MAX], missing[512];
     const size_t rec = (size_t)nlab + CIFAR_PIX;
-    uint8_t *buf;
-    size_t len, i;
+    size_t i;
     long n;
 
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, base) >= sizeof path) {
-        ds_errf(err, errlen, "%s/%s: path too long (use a shorter dataset.path)", dir, base);
-        return -1;
-    }
-    snprintf(missing, sizeof missing, "download %s, unpack it and set dataset.path to the "
-             "directory holding %s", cifar_url(variant), base);
-    if (ds_slurp(path, missing, &buf, &len, err, errlen) != 0)
-        return -1;
     n = (long)(len / rec);
     if (len % rec != 0 || n < expect) {
         /* The first incomplete record is where the damage starts. */
@@ -52,14 +41,12 @@ static int cifar_file(const char *dir, const char *base, int variant, long expec
                 "(byte offset %zu) is %s (re-download %s and unpack it again)",
                 path, len, expect, rec, n, (size_t)n * rec,
                 len % rec ? "incomplete" : "missing", cifar_url(variant));
-        free(buf);
         return -1;
     }
     if (n > expect) {
         ds_errf(err, errlen, "%s: %ld records of %zu bytes, expected %ld: extra data from byte offset "
                 "%zu (wrong file, or files from another release? re-download %s)",
                 path, n, rec, expect, (size_t)expect * rec, cifar_url(variant));
-        free(buf);
         return -1;
     }
     for (i = 0; i < (size_t)n; i++) {
@@ -69,15 +56,36 @@ static int cifar_file(const char *dir, const char *base, int variant, long expec
                     "(a CIFAR-%d file? check dataset.name; else re-download %s)",
                     path, i, i * rec + (size_t)lab, (unsigned)r[lab], classes - 1, variant,
                     cifar_url(variant));
-            free(buf);
             return -1;
         }
         st->labels[*at] = r[lab];
         memcpy(st->pixels + (size_t)*at * CIFAR_PIX, r + nlab, CIFAR_PIX);
         (*at)++;
     }
-    free(buf);
     return 0;
+}
+
+/* Append one file's records to st. nlab = label bytes per record, lab =
+ * which of them is the label used, classes its range. */
+static int cifar_file(const char *dir, const char *base, int variant, long expect, int nlab,
+                      int lab, int classes, struct ds_store *st, long *at, char *err, size_t errlen)
+{
+    char path[CIFAR_PATH_MAX], missing[512];
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, base) >= sizeof path) {
+        ds_errf(err, errlen, "%s/%s: path too long (use a shorter dataset.path)", dir, base);
+        return -1;
+    }
+    snprintf(missing, sizeof missing, "download %s, unpack it and set dataset.path to the "
+             "directory holding %s", cifar_url(variant), base);
+    if (ds_slurp(path, missing, &buf, &len, err, errlen) != 0)
+        return -1;
+    rc = ds_cifar_parse(path, buf, len, variant, expect, nlab, lab, classes, st, at, err, errlen);
+    free(buf);
+    return rc;
 }
 
 int ds_cifar_load(const char *dir, int variant, int train, int coarse,

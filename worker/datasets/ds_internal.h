@@ -58,6 +58,14 @@ int ds_idx_load(const char *dir, const char *prefix, int h, int w, int classes,
 int ds_cifar_load(const char *dir, int variant, int train, int coarse,
                   struct ds_store *st, char *err, size_t errlen);
 
+/* One CIFAR file's bytes (buf, len; path only named in messages) appended
+ * to st at *at: expect records of nlab label bytes + 3072 pixels, label
+ * byte lab in [0, classes). cifar.c's per-file step, exposed so the fuzz
+ * target can use batches of a few records instead of 10000. */
+int ds_cifar_parse(const char *path, const uint8_t *buf, size_t len, int variant, long expect,
+                   int nlab, int lab, int classes, struct ds_store *st, long *at, char *err,
+                   size_t errlen);
+
 /* npy reader (npy_ds.c): <dir>/images.npy + labels.npy (test) or
  * images-train.npy + labels-train.npy (train). classes 0 = max label + 1.
  * Fills st (pixels or fpixels, labels, total, c, h, w, classes). */

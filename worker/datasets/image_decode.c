@@ -13,6 +13,23 @@
 #include <string.h>
 #include <turbojpeg.h>
 
+/* PIL's decompression-bomb limit (2 * Image.MAX_IMAGE_PIXELS): the oracle
+ * refuses larger images, and without a limit a 200-byte file declaring
+ * 60000x60000 makes a worker allocate 10 GB before the decode finds the data
+ * missing (found by tests/fuzz/fuzz_jpeg_header). */
+#define DS_MAX_PIXELS 178956970ull
+
+static int too_big(const char *path, unsigned long long w, unsigned long long h, char *err,
+                   size_t errlen)
+{
+    if (w * h <= DS_MAX_PIXELS)
+        return 0;
+    ds_errf(err, errlen, "%s: %llux%llu pixels is over the %llu-pixel limit (PIL refuses it too, as a "
+            "decompression bomb): remove the file from the dataset or shrink it", path, w, h,
+            DS_MAX_PIXELS);
+    return 1;
+}
+
 static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
 static int decode_png(const char *path, const uint8_t *buf, size_t len, struct ds_rgb *out,
@@ -23,6 +40,10 @@ static int decode_png(const char *path, const uint8_t *buf, size_t len, struct d
     im.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&im, buf, len)) {
         ds_errf(err, errlen, "%s: corrupt PNG: %s", path, im.message);
+        return -1;
+    }
+    if (too_big(path, im.width, im.height, err, errlen)) {
+        png_image_free(&im);
         return -1;
     }
     /* Alpha is dropped as PIL's convert('RGB') does, not composited. */
@@ -62,6 +83,8 @@ static int decode_jpeg(void *tj, const char *path, const uint8_t *buf, size_t le
         ds_errf(err, errlen, "%s: not a readable JPEG or PNG: %s", path, tjGetErrorStr2(tj));
         return -1;
     }
+    if (too_big(path, (unsigned)w, (unsigned)h, err, errlen))
+        return -1;
     cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
     dst = malloc((size_t)w * (size_t)h * (cmyk ? 4 : 3));
     if (!dst) {

@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L /* open/fsync/O_CLOEXEC without compiler extensions */
 #endif
 #include "npy.h"
+#include "fault.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -373,6 +374,19 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen)
         npy_err(err, errlen, "%s: shape is too large to address (file damaged?)", path);
         goto fail;
     }
+    /* Check the size on disk before trusting the header with malloc: a
+     * damaged shape otherwise asks for hundreds of GB (found by
+     * tests/fuzz/fuzz_npy). Same message as a short read below. */
+    {
+        struct stat sb;
+        if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size >= prelen + hlen &&
+            (size_t)sb.st_size - (prelen + hlen) < nbytes) {
+            npy_err(err, errlen, "%s: truncated: expected %zu bytes of data, found %zu "
+                    "(the writer was interrupted; re-create the file)", path, nbytes,
+                    (size_t)sb.st_size - (prelen + hlen));
+            goto fail;
+        }
+    }
     data = malloc(nbytes ? nbytes : 1);
     if (!data) {
         npy_err(err, errlen, "%s: out of memory for %zu bytes of data", path, nbytes);
@@ -552,7 +566,7 @@ static int npy_write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
-        ssize_t w = write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
+        ssize_t w = fault_write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -650,7 +664,7 @@ int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *s
                 path, strerror(errno));
         goto fail;
     }
-    if (fsync(fd) != 0) {
+    if (fault_fsync(fd) != 0) {
         npy_err(err, errlen, "%s: fsync failed: %s (free disk space or check the file system)",
                 path, strerror(errno));
         goto fail;
@@ -662,7 +676,7 @@ int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *s
         goto fail;
     }
     fd = -1;
-    if (rename(tmp, path) != 0) {
+    if (fault_rename(tmp, path) != 0) {
         npy_err(err, errlen, "%s: cannot rename %s over it: %s (check permissions of the directory)",
                 path, tmp, strerror(errno));
         goto fail;

@@ -1,0 +1,79 @@
+/* util/fault.c — see fault.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "fault.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { F_WRITE, F_FSYNC, F_RENAME, F_NOPS };
+static const char *const op_names[F_NOPS] = {"write", "fsync", "rename"};
+
+/* Parsed once; writers run on several threads (worker pool, coordinator). */
+static atomic_int parsed;   /* 0 not yet, 1 parsing, 2 done */
+static int fault_op = -1;   /* -1: no fault asked for */
+static long fault_n;
+static int fault_sticky, fault_log;
+static atomic_long calls[F_NOPS];
+
+static void parse(void) {
+    int expect = 0;
+    if (!atomic_compare_exchange_strong(&parsed, &expect, 1)) {
+        while (atomic_load(&parsed) != 2) {
+        }
+        return;
+    }
+    const char *s = getenv("RECAL_FAULT"), *lg = getenv("RECAL_FAULT_LOG");
+    fault_log = lg && *lg && strcmp(lg, "0");
+    if (s && *s) {
+        char name[16];
+        long n;
+        int used = 0;
+        if (sscanf(s, "%15[a-z]:%ld%n", name, &n, &used) == 2 && n > 0)
+            for (int i = 0; i < F_NOPS; i++)
+                if (!strcmp(name, op_names[i])) fault_op = i;
+        if (fault_op < 0 || (s[used] && strcmp(s + used, "+"))) {
+            /* A test that asked for a fault and silently got none would pass
+             * for the wrong reason. */
+            fprintf(stderr, "RECAL_FAULT=%s: want write:N, fsync:N or rename:N (N >= 1, '+' to keep failing)\n", s);
+            exit(2);
+        }
+        fault_n = n;
+        fault_sticky = s[used] == '+';
+    }
+    atomic_store(&parsed, 2);
+}
+
+/* 1 when this call of op is the one (or one of those) to fail. */
+static int hit(int op, const char *what) {
+    if (atomic_load_explicit(&parsed, memory_order_acquire) != 2) parse();
+    if (fault_op < 0 && !fault_log) return 0;
+    long k = atomic_fetch_add(&calls[op], 1) + 1;
+    int fail = op == fault_op && (k == fault_n || (fault_sticky && k > fault_n));
+    if (fault_log || fail)
+        fprintf(stderr, "recal fault: %s #%ld%s%s%s\n", op_names[op], k, what ? " " : "", what ? what : "",
+                fail ? ": injected failure" : "");
+    return fail;
+}
+
+ssize_t fault_write(int fd, const void *buf, size_t n) {
+    if (!hit(F_WRITE, NULL)) return write(fd, buf, n);
+    if (n > 1 && write(fd, buf, n / 2) < 0) return -1;
+    errno = ENOSPC;
+    return -1;
+}
+
+int fault_fsync(int fd) {
+    if (!hit(F_FSYNC, NULL)) return fsync(fd);
+    errno = EIO;
+    return -1;
+}
+
+int fault_rename(const char *from, const char *to) {
+    if (!hit(F_RENAME, to)) return rename(from, to);
+    errno = EIO;
+    return -1;
+}

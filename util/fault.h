@@ -1,0 +1,24 @@
+/* util/fault.h — I/O fault injection for the "nothing lost" tests (SQLite
+ * style): RECAL_FAULT=OP:N makes the Nth call of OP in this process fail.
+ *
+ *   OP     what fails                              errno
+ *   write  the Nth write(): half its bytes reach    ENOSPC
+ *          the file first, as on a filling disk
+ *   fsync  the Nth fsync()                          EIO
+ *   rename the Nth rename()                         EIO
+ *
+ * "OP:N+" fails the Nth and every later call (a disk that stays full).
+ * Only the artefact, journal and metrics writers go through these (npy.c,
+ * journal.c, fsutil.c); logs and the lock file do not. Always compiled in:
+ * without RECAL_FAULT the cost is one load and compare per call. Set
+ * RECAL_FAULT_LOG=1 to print each counted call to stderr, to find the N
+ * worth testing. */
+#ifndef RECAL_FAULT_H
+#define RECAL_FAULT_H
+#include <stddef.h>
+#include <sys/types.h>
+
+ssize_t fault_write(int fd, const void *buf, size_t n);
+int fault_fsync(int fd);
+int fault_rename(const char *from, const char *to);
+#endif

@@ -18,7 +18,7 @@ static const char *HELP =
     "\n"
     "  --input X.npy          N×C×H×W float32, already normalized for the model\n"
     "  --labels L.npy         N explained classes (int); default: the model's prediction\n"
-    "  --method NAME          random | input_grad | input_x_grad | smoothgrad | ig | ig_uniform |\n"
+    "  --method NAME          random | input_grad | input_x_grad | smoothgrad | gradcam | ig | ig_uniform |\n"
     "                         ig_sg | ig_sq | eg | agi (eg needs --references: training images)\n"
     "  --estimator E          vanilla (default) | valid_ref | valid_ip (path methods)\n"
     "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
@@ -186,6 +186,13 @@ int cmd_attribute(int argc, char **argv) {
     if (ts_module_load(model, device, &m)) {
         fprintf(stderr, "recal attribute: %s: %s\n", model, ts_last_error());
         goto out;
+    }
+    if (jm.kind == JOB_M_GRADCAM) {
+        char gerr[512];
+        if (wk_gradcam_check_model(m, model, gerr, sizeof gerr)) {
+            fprintf(stderr, "recal attribute: %s\n", gerr);
+            goto out;
+        }
     }
     int64_t xs[4] = {n, c, h, w};
     if (!x || !y || !a || ts_from_f32(x, xs, 4, device, &xt)) {

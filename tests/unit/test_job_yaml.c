@@ -226,9 +226,10 @@ static void test_methods_errors(void **state)
     (void)state;
     expect_err(BASE "methods:\n  - name: ig_unifrom\n", NULL, 0,
                ":4:11: unknown method 'ig_unifrom' (did you mean 'ig_uniform'?)");
-    expect_err(BASE "methods:\n  - name: GradCAM\n", NULL, 0,
-               ":4:11: method 'gradcam' is not implemented yet in this version of recal "
-               "(implemented: random, input_grad, input_x_grad, smoothgrad, ig, ig_uniform, ig_sg, ig_sq, eg, agi)");
+    expect_err(BASE "methods:\n  - name: LIME\n", NULL, 0,
+               ":4:11: method 'lime' is not implemented yet in this version of recal "
+               "(implemented: random, input_grad, input_x_grad, smoothgrad, ig, ig_uniform, ig_sg, ig_sq, eg, agi, "
+               "gradcam)");
     expect_err(BASE "methods:\n  - name: random\n    estimators: [valid_ref]\n", NULL, 0,
                ":5:17: method 'random' only supports estimators [vanilla] (valid_ref and "
                "valid_ip need a path method: ig, ig_uniform, ig_sg, ig_sq, eg, agi)");
@@ -481,10 +482,11 @@ static void test_set_errors(void **state)
     const char *syntax[] = {"metrics.diffid.ratios=[0.5"};
     assert_int_equal(load_text(text, syntax, 1), -1);
     assert_non_null(strstr(ERR, "--set metrics.diffid.ratios=[0.5: YAML syntax error: "));
-    const char *method[] = {"methods.0.name=gradcam"};
+    const char *method[] = {"methods.0.name=kernel_shap"};
     expect_set_err(text, method, 1,
-                   "--set methods.0.name=gradcam: method 'gradcam' is not implemented yet in this "
-                   "version of recal (implemented: random, input_grad, input_x_grad, smoothgrad, ig, ig_uniform, ig_sg, ig_sq, eg, agi)");
+                   "--set methods.0.name=kernel_shap: method 'kernel_shap' is not implemented yet in this "
+                   "version of recal (implemented: random, input_grad, input_x_grad, smoothgrad, ig, ig_uniform, ig_sg, "
+                   "ig_sq, eg, agi, gradcam)");
     const char *train[] = {"train.epochs=2"};
     assert_int_equal(load_text(BASE, train, 1), -1);
     assert_string_equal(ERR, "--set train.epochs=2: missing required key 'train.out'");
@@ -529,7 +531,8 @@ static void test_names_and_suggest(void **state)
     assert_true(job_method_implemented(JOB_M_IG_UNIFORM));
     assert_true(job_method_implemented(JOB_M_EG));
     assert_true(job_method_implemented(JOB_M_AGI));
-    assert_false(job_method_implemented(JOB_M_GRADCAM));
+    assert_true(job_method_implemented(JOB_M_GRADCAM));
+    assert_false(job_method_implemented(JOB_M_LIME));
     static const char *const c[] = {"batch_size", "seed", "device"};
     assert_string_equal(job_suggest("BATCHSIZE", c, 3), "batch_size");
     assert_string_equal(job_suggest("sed", c, 3), "seed");

@@ -76,6 +76,12 @@ int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, c
 int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
            float *out[JOB_EST_COUNT], char *err, size_t errlen);
 
+/* GradCAM (gradcam.c): the model must expose features(x) and classifier(a);
+ * wk_gradcam_check_model says so at load, naming `path` and the export recipe. */
+int wk_gradcam_check_model(ts_module *model, const char *path, char *err, size_t errlen);
+int wk_gradcam(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
+               char *err, size_t errlen);
+
 /* The random-attribution control: U[0,1) per element, seeded per image. */
 int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err,
                    size_t errlen);

@@ -95,6 +95,7 @@ def main():
     if not ok:
         failures.append("plain model message")
 
+    subprocess.run(["rm", "-rf", os.path.join(work, "run-plain")], check=True)
     r = subprocess.run([recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"), "--limit", "4",
                         "--set", f"model.path={plain}", "--set", "methods=[{name: gradcam}]",
                         "--run-dir", os.path.join(work, "run-plain")], capture_output=True, text=True)

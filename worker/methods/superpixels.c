@@ -4,9 +4,15 @@
  * - features: (ratio · 100 · pixel_c, row, col) with pixel_c the
  *   unnormalized [0,1] value of each channel. skimage converts RGB to Lab
  *   (L in [0,100]); we scale linearly instead (no Lab), a documented deviation.
- * - VLFeat's kernel_size is skimage's σ; VLFeat searches parents within
- *   max_dist, skimage within ceil(3σ) and cuts links longer than max_dist, so
- *   VLFeat gets max_dist = 3σ and links longer than the skimage max_dist are cut here. */
+ * - VLFeat's kernel_size is skimage's σ; VLFeat links a pixel only to a
+ *   denser pixel within joint (feature + position) distance max_dist and
+ *   searches a spatial window of that radius; skimage searches a spatial
+ *   window of ceil(3σ) at any feature distance and cuts links longer than
+ *   max_dist. VLFeat gets max_dist = 3σ (the same window; a 200 window would
+ *   link the whole image into one tree), and links longer than skimage's
+ *   max_dist are cut here. Deviation: a pixel whose denser neighbours all
+ *   differ by ≥ 3 in the joint space starts its own superpixel, where skimage
+ *   would link it, so recal tends to find more superpixels than skimage. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <vl/quickshift.h>

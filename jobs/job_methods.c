@@ -113,6 +113,9 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     out->noise = 0.15;
     out->sigma = 0;
     out->samples = 30;
+    /* LIME / KernelSHAP: 100 perturbations (ICML 2023). */
+    if (out->kind == JOB_M_LIME || out->kind == JOB_M_KERNEL_SHAP)
+        out->samples = 100;
     /* Expected Gradients: one random α per reference (METHODS.md table). */
     if (out->kind == JOB_M_EG)
         out->steps = 1;
@@ -180,8 +183,8 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
             return job_bad(e, v, "epsilon", "a number > 0 (pixel units)");
     }
     if ((v = job_map_get(m, "samples", NULL))) {
-        if (out->kind != JOB_M_SMOOTHGRAD)
-            return job_errf(e, v, "'samples' applies to smoothgrad only");
+        if (out->kind != JOB_M_SMOOTHGRAD && out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)
+            return job_errf(e, v, "'samples' applies to smoothgrad, lime and kernel_shap only");
         if (job_want_int(e, v, "samples", 1, INT_MAX, &x))
             return -1;
         out->samples = (int)x;

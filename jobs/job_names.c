@@ -60,7 +60,8 @@ bool job_method_implemented(enum job_method_kind k)
      * a long run never dies halfway on a method that does not exist. */
     return k == JOB_M_RANDOM || k == JOB_M_INPUT_GRAD || k == JOB_M_INPUT_X_GRAD || k == JOB_M_SMOOTHGRAD ||
            k == JOB_M_IG || k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG ||
-           k == JOB_M_AGI;
+           k == JOB_M_AGI || k == JOB_M_GRADCAM ||
+           k == JOB_M_LIME || k == JOB_M_KERNEL_SHAP;
 }
 
 static int lower(int ch)

@@ -18,14 +18,17 @@ static const char *HELP =
     "\n"
     "  --input X.npy          N×C×H×W float32, already normalized for the model\n"
     "  --labels L.npy         N explained classes (int); default: the model's prediction\n"
-    "  --method NAME          random | input_grad | input_x_grad | smoothgrad | ig | ig_uniform |\n"
+    "  --method NAME          random | input_grad | input_x_grad | smoothgrad | gradcam | lime |\n"
+    "                         kernel_shap | ig | ig_uniform |\n"
     "                         ig_sg | ig_sq | eg | agi (eg needs --references: training images)\n"
     "  --estimator E          vanilla (default) | valid_ref | valid_ip (path methods)\n"
     "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
     "  --baseline B           ig: zero (default, 0 in model space) | black (normalize(0))\n"
     "  --noise F | --sigma S  ig_sg, ig_sq, smoothgrad: sigma = F x the image's pixel range\n"
     "                         (default 0.15), or S in pixel units\n"
-    "  --samples N            smoothgrad: noisy samples (default 30)\n"
+    "  --samples N            smoothgrad: noisy samples (default 30); lime, kernel_shap:\n"
+    "                         perturbations (default 100)\n"
+    "  --segments-out S.npy   lime, kernel_shap: write the N×H×W int32 superpixel labels\n"
     "  --epsilon E            agi: step size in pixel units (default 0.05); --refs = target\n"
     "                         classes (default 5), --steps = steps (default 10)\n"
     "  --reference-compat     the reference implementation's reference pairing (METHODS.md)\n"
@@ -51,8 +54,9 @@ static int parse_floats(const char *s, float *v, int max) {
 
 int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
-               *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL;
-    long refs = -1, steps = -1, samples = 30;
+               *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL,
+               *segments_path = NULL;
+    long refs = -1, steps = -1, samples = -1;
     double noise = 0.15, sigma = 0, epsilon = 0.05;
     const char *baseline = "zero";
     int compat = 0;
@@ -82,6 +86,7 @@ int cmd_attribute(int argc, char **argv) {
         OPT("--objective", objective = v)
         OPT("--device", device_s = v)
         OPT("--out", out_path = v)
+        OPT("--segments-out", segments_path = v)
         OPT("--mean", mean_s = v)
         OPT("--std", std_s = v)
         OPT("--refs", refs = atol(v))
@@ -119,6 +124,12 @@ int cmd_attribute(int argc, char **argv) {
         return EXIT_USER;
     }
     jm.kind = (enum job_method_kind)kind;
+    if (samples < 0) samples = (jm.kind == JOB_M_LIME || jm.kind == JOB_M_KERNEL_SHAP) ? 100 : 30;
+    jm.samples = (int)samples;
+    if (segments_path && jm.kind != JOB_M_LIME && jm.kind != JOB_M_KERNEL_SHAP) {
+        fprintf(stderr, "recal attribute: --segments-out applies to lime and kernel_shap only\n");
+        return EXIT_USER;
+    }
     if (jm.kind == JOB_M_EG) jm.steps = 1;
     if (jm.kind == JOB_M_AGI) {
         jm.refs = 5;
@@ -186,6 +197,13 @@ int cmd_attribute(int argc, char **argv) {
     if (ts_module_load(model, device, &m)) {
         fprintf(stderr, "recal attribute: %s: %s\n", model, ts_last_error());
         goto out;
+    }
+    if (jm.kind == JOB_M_GRADCAM) {
+        char gerr[512];
+        if (wk_gradcam_check_model(m, model, gerr, sizeof gerr)) {
+            fprintf(stderr, "recal attribute: %s\n", gerr);
+            goto out;
+        }
     }
     int64_t xs[4] = {n, c, h, w};
     if (!x || !y || !a || ts_from_f32(x, xs, 4, device, &xt)) {
@@ -263,8 +281,16 @@ int cmd_attribute(int argc, char **argv) {
     float *outs[JOB_EST_COUNT] = {0};
     outs[e] = a;
     jm.estimators = 1u << e;
-    int rc = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
+    int32_t *segs = segments_path ? malloc((size_t)(n * h * w > 0 ? n * h * w : 1) * sizeof *segs) : NULL;
+    ctx.segments_out = segs;
+    int rc = ids && (!segments_path || segs) ? wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err) : -1;
+    if (!ids || (segments_path && !segs)) snprintf(err, sizeof err, "out of host memory");
     free(ids);
+    if (!rc && segs) {
+        int64_t ss[3] = {n, h, w};
+        rc = npy_write(segments_path, NPY_I32, 3, ss, segs, err, sizeof err);
+    }
+    free(segs);
     if (rc) {
         fprintf(stderr, "recal attribute: %s\n", err);
         goto out;

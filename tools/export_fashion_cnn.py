@@ -13,17 +13,31 @@ import torch.nn as nn
 class FashionCNN(nn.Module):
     """Two conv blocks and a small classifier: ~0.9 test accuracy after a few
     epochs, cheap enough that a 10,000-image IG evaluation takes minutes on
-    two CPU cores. Input: N×1×28×28 normalized images; output: N×10 logits."""
+    two CPU cores. Input: N×1×28×28 normalized images; output: N×10 logits.
+
+    GradCAM convention (README "Methods"): the scripted module exposes
+    `features(x)` (the last conv block's maps, N×32×7×7) and `classifier(a)`
+    with forward(x) == classifier(features(x)). TorchScript cannot have a
+    method and a submodule of the same name, so the submodules are `conv`
+    and `head`."""
 
     def __init__(self):
         super().__init__()
-        self.features = nn.Sequential(
+        self.conv = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         )
-        self.classifier = nn.Sequential(
+        self.head = nn.Sequential(
             nn.Flatten(), nn.Linear(32 * 7 * 7, 64), nn.ReLU(), nn.Linear(64, 10),
         )
+
+    @torch.jit.export
+    def features(self, x):
+        return self.conv(x)
+
+    @torch.jit.export
+    def classifier(self, a):
+        return self.head(a)
 
     def forward(self, x):
         return self.classifier(self.features(x))

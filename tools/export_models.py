@@ -4,6 +4,10 @@ weights (seeded): PreActResNet-18 for 32×32 CIFAR inputs (the ICLR 2023
 paper's ROAR model) and ResNet-50 for 224×224 ImageNet inputs (torchvision's
 definition, when python3-torchvision is installed).
 
+Both expose the GradCAM split (README, "Methods"): @torch.jit.export methods
+features(x) (the last conv stage, layer4's output) and classifier(a), with
+forward(x) == classifier(features(x)).
+
 usage: /usr/bin/python3 tools/export_models.py OUT_DIR [--seed S] [--classes N] [--only NAME]
 """
 import argparse
@@ -56,10 +60,41 @@ class PreActResNet18(nn.Module):
             self.in_planes = planes
         return nn.Sequential(*layers)
 
-    def forward(self, x):
-        out = self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
-        out = F.adaptive_avg_pool2d(F.relu(self.bn(out)), 1).flatten(1)
+    @torch.jit.export
+    def features(self, x):
+        return self.layer4(self.layer3(self.layer2(self.layer1(self.conv1(x)))))
+
+    @torch.jit.export
+    def classifier(self, a):
+        out = F.adaptive_avg_pool2d(F.relu(self.bn(a)), 1).flatten(1)
         return self.linear(out)
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class SplitResNet(nn.Module):
+    """A torchvision ResNet with the GradCAM split: features = layer4's
+    output, classifier = average pool + fc. Wrap any (pretrained) torchvision
+    ResNet this way before torch.jit.script to use it with gradcam; its
+    parameter names gain a `net.` prefix."""
+
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    @torch.jit.export
+    def features(self, x):
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        return n.layer4(n.layer3(n.layer2(n.layer1(x))))
+
+    @torch.jit.export
+    def classifier(self, a):
+        return self.net.fc(torch.flatten(self.net.avgpool(a), 1))
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
 
 
 def main():
@@ -82,7 +117,7 @@ def main():
         except ImportError:
             print("skipped resnet50: install python3-torchvision")
             return
-        m = torchvision.models.resnet50().eval()
+        m = SplitResNet(torchvision.models.resnet50()).eval()
         path = os.path.join(args.out_dir, "resnet50.pt")
         torch.jit.script(m).save(path)
         print(f"wrote {path}")

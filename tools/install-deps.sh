@@ -14,7 +14,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
-      libturbojpeg0-dev libpng-dev python3-pil
+      libturbojpeg0-dev libpng-dev python3-pil libvlfeat-dev liblapacke-dev
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge
       clang libclang-rt-14-dev valgrind"
 missing=""

@@ -20,6 +20,8 @@ enum seed_purpose {
     SEED_LIPSCHITZ = 11,  /* local Lipschitz Gaussian samples */
     SEED_MAXSENS = 12,    /* max-sensitivity uniform-ball samples */
     SEED_ROAR_SHUFFLE = 13, /* Diff-ROAR fine-tune data order (per epoch) and init */
+    SEED_LIME_MASKS = 14, /* LIME: which superpixels each sample switches off */
+    SEED_SHAP_MASKS = 15, /* KernelSHAP: coalition sizes and members */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

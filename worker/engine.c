@@ -8,6 +8,7 @@
 #include "diffid.h"
 #include "chunk_tune.h"
 #include "diffid_batch.h"
+#include "methods.h"
 #include "metric_batch.h"
 #include "ds_job.h"
 #include "fsutil.h"
@@ -111,6 +112,13 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
                  job->model_path, ts_last_error());
         goto fail;
     }
+    /* GradCAM reads the model's features/classifier split: refuse at load,
+     * not halfway through a run. */
+    for (int k = 0; k < job->n_methods; k++)
+        if (job->methods[k].kind == JOB_M_GRADCAM) {
+            if (wk_gradcam_check_model(e->model, job->model_path, err, errlen)) goto fail;
+            break;
+        }
     /* Probe: one image through the model tells the class count and catches
      * channel/size mismatches before any shard is started. */
     {

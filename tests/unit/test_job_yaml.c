@@ -226,9 +226,6 @@ static void test_methods_errors(void **state)
     (void)state;
     expect_err(BASE "methods:\n  - name: ig_unifrom\n", NULL, 0,
                ":4:11: unknown method 'ig_unifrom' (did you mean 'ig_uniform'?)");
-    expect_err(BASE "methods:\n  - name: GradCAM\n", NULL, 0,
-               ":4:11: method 'gradcam' is not implemented yet in this version of recal "
-               "(implemented: random, input_grad, input_x_grad, smoothgrad, ig, ig_uniform, ig_sg, ig_sq, eg, agi)");
     expect_err(BASE "methods:\n  - name: random\n    estimators: [valid_ref]\n", NULL, 0,
                ":5:17: method 'random' only supports estimators [vanilla] (valid_ref and "
                "valid_ip need a path method: ig, ig_uniform, ig_sg, ig_sq, eg, agi)");
@@ -292,7 +289,7 @@ static void test_method_keys(void **state)
     expect_err(BASE "methods: [{name: ig, epsilon: 0.1}]\n", NULL, 0,
                ":3:31: 'epsilon' applies to agi only");
     expect_err(BASE "methods: [{name: agi, samples: 3}]\n", NULL, 0,
-               ":3:32: 'samples' applies to smoothgrad only");
+               ":3:32: 'samples' applies to smoothgrad, lime and kernel_shap only");
 }
 
 static void test_metric_sections(void **state)
@@ -481,10 +478,9 @@ static void test_set_errors(void **state)
     const char *syntax[] = {"metrics.diffid.ratios=[0.5"};
     assert_int_equal(load_text(text, syntax, 1), -1);
     assert_non_null(strstr(ERR, "--set metrics.diffid.ratios=[0.5: YAML syntax error: "));
-    const char *method[] = {"methods.0.name=gradcam"};
+    const char *method[] = {"methods.0.name=gradcm"};
     expect_set_err(text, method, 1,
-                   "--set methods.0.name=gradcam: method 'gradcam' is not implemented yet in this "
-                   "version of recal (implemented: random, input_grad, input_x_grad, smoothgrad, ig, ig_uniform, ig_sg, ig_sq, eg, agi)");
+                   "--set methods.0.name=gradcm: unknown method 'gradcm' (did you mean 'gradcam'?)");
     const char *train[] = {"train.epochs=2"};
     assert_int_equal(load_text(BASE, train, 1), -1);
     assert_string_equal(ERR, "--set train.epochs=2: missing required key 'train.out'");
@@ -529,7 +525,9 @@ static void test_names_and_suggest(void **state)
     assert_true(job_method_implemented(JOB_M_IG_UNIFORM));
     assert_true(job_method_implemented(JOB_M_EG));
     assert_true(job_method_implemented(JOB_M_AGI));
-    assert_false(job_method_implemented(JOB_M_GRADCAM));
+    assert_true(job_method_implemented(JOB_M_GRADCAM));
+    assert_true(job_method_implemented(JOB_M_LIME));
+    assert_true(job_method_implemented(JOB_M_KERNEL_SHAP));
     static const char *const c[] = {"batch_size", "seed", "device"};
     assert_string_equal(job_suggest("BATCHSIZE", c, 3), "batch_size");
     assert_string_equal(job_suggest("sed", c, 3), "seed");

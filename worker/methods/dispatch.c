@@ -76,6 +76,11 @@ int wk_method_run(const struct wk_method_ctx *ctx, const struct job_method *m, c
     case JOB_M_IG_SQ:
     case JOB_M_EG:
         return path_method(ctx, m, bt, out, err, errlen);
+    case JOB_M_GRADCAM:
+        return wk_gradcam(ctx, m, bt, out[JOB_EST_VANILLA], err, errlen);
+    case JOB_M_LIME:
+    case JOB_M_KERNEL_SHAP:
+        return wk_surrogate(ctx, m, bt, out[JOB_EST_VANILLA], ctx->segments_out, err, errlen);
     case JOB_M_AGI:
         return wk_agi(ctx, m, bt, out, err, errlen);
     default:

@@ -33,6 +33,8 @@ struct wk_method_ctx {
     long references_r;       /* R of the explicit references */
     const struct ds_dataset *ref_ds; /* Expected Gradients draws references from it */
     int classes;             /* the model's output classes (AGI picks targets among them) */
+    int32_t *segments_out;   /* optional B×H×W: LIME/KernelSHAP superpixel labels
+                              * (recal attribute --segments-out, for oracle tests) */
 };
 
 /* Any implemented method: fills out[e] (B·C·H·W floats) for every estimator
@@ -75,6 +77,17 @@ int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, c
 /* AGI: T = m->refs target classes, K = m->steps signed steps of m->epsilon. */
 int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
            float *out[JOB_EST_COUNT], char *err, size_t errlen);
+
+/* GradCAM (gradcam.c): the model must expose features(x) and classifier(a);
+ * wk_gradcam_check_model says so at load, naming `path` and the export recipe. */
+int wk_gradcam_check_model(ts_module *model, const char *path, char *err, size_t errlen);
+int wk_gradcam(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
+               char *err, size_t errlen);
+
+/* LIME and KernelSHAP on quickshift superpixels (surrogate.c): m->samples
+ * perturbations per image; segments_out (optional, B·H·W) gets the labels. */
+int wk_surrogate(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
+                 int32_t *segments_out, char *err, size_t errlen);
 
 /* The random-attribution control: U[0,1) per element, seeded per image. */
 int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err,

@@ -362,21 +362,26 @@ static at::Tensor objective(const at::Tensor &logits, const at::Tensor &labels, 
     throw std::invalid_argument("unknown objective");
 }
 
+// TS_OK or a TS_ESHAPE failure when labels do not fit n inputs and these logits.
+static int check_labels(const at::Tensor &logits, const at::Tensor &labels, int64_t n) {
+    int64_t classes = logits.size(1);
+    if (labels.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
+    if (labels.numel() > 0 && (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= classes)) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "a label is outside the model's %lld classes (check dataset and model match)",
+                 (long long)classes);
+        return fail(TS_ESHAPE, msg);
+    }
+    return TS_OK;
+}
+
 int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
                       ts_tensor **grad, ts_tensor **fvals) {
     if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_objective_grad: NULL argument");
     TS_GUARD({
         at::Tensor xi = x->t.detach().requires_grad_(true);
         at::Tensor logits = run_forward(m, xi);
-        int64_t classes = logits.size(1);
-        if (labels->t.numel() != xi.size(0))
-            return fail(TS_ESHAPE, "ts_objective_grad: one label per input is required");
-        if (labels->t.numel() > 0 && (labels->t.min().item<int64_t>() < 0 || labels->t.max().item<int64_t>() >= classes)) {
-            char msg[256];
-            snprintf(msg, sizeof msg, "a label is outside the model's %lld classes (check dataset and model match)",
-                     (long long)classes);
-            return fail(TS_ESHAPE, msg);
-        }
+        if (int rc = check_labels(logits, labels->t, xi.size(0))) return rc;
         at::Tensor f = objective(logits, labels->t, objective_kind);
         auto g = torch::autograd::grad({f.sum()}, {xi});
         at::Tensor gr = g[0].detach();
@@ -384,6 +389,48 @@ int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
             return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
         *grad = wrap(gr);
         if (fvals) *fvals = wrap(f.detach());
+    });
+    return TS_OK;
+}
+
+int ts_module_has_method(ts_module *m, const char *name, int *has) {
+    if (!m || !name || !has) return fail(TS_EINVAL, "ts_module_has_method: NULL argument");
+    TS_GUARD({ *has = m->m.find_method(name).has_value() ? 1 : 0; });
+    return TS_OK;
+}
+
+int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
+                    ts_tensor **acts, ts_tensor **grad) {
+    if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_feature_grad: NULL argument");
+    TS_GUARD({
+        c10::IValue fa = m->m.run_method("features", x->t.detach());
+        if (!fa.isTensor() || fa.toTensor().dim() != 4)
+            return fail(TS_ESHAPE, "model method features(x) must return N×K×h×w conv maps (see README, GradCAM)");
+        // A fresh leaf: the gradient stops at the maps, not at x.
+        at::Tensor a = fa.toTensor().detach().requires_grad_(true);
+        c10::IValue lr = m->m.run_method("classifier", a);
+        if (!lr.isTensor() || lr.toTensor().dim() != 2 || lr.toTensor().size(0) != a.size(0))
+            return fail(TS_ESHAPE, "model method classifier(a) must return N×classes logits (see README, GradCAM)");
+        at::Tensor logits = lr.toTensor();
+        if (int rc = check_labels(logits, labels->t, a.size(0))) return rc;
+        at::Tensor f = objective(logits, labels->t, objective_kind);
+        at::Tensor g = torch::autograd::grad({f.sum()}, {a})[0].detach();
+        if (!torch::isfinite(g).all().item<bool>())
+            return fail(TS_ENOTFINITE, "the model produced NaN or Inf feature-map gradients");
+        *grad = wrap(g);
+        if (acts) *acts = wrap(a.detach());
+    });
+    return TS_OK;
+}
+
+int ts_interpolate_bilinear(const ts_tensor *a, int64_t oh, int64_t ow, ts_tensor **out) {
+    if (!a || !out || oh < 1 || ow < 1) return fail(TS_EINVAL, "ts_interpolate_bilinear: bad argument");
+    TS_GUARD({
+        namespace F = torch::nn::functional;
+        *out = wrap(F::interpolate(a->t, F::InterpolateFuncOptions()
+                                             .size(std::vector<int64_t>{oh, ow})
+                                             .mode(torch::kBilinear)
+                                             .align_corners(false)));
     });
     return TS_OK;
 }

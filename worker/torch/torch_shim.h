@@ -106,6 +106,19 @@ int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits);
 int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
                       int objective, ts_tensor **grad, ts_tensor **fvals);
 
+/* ---- GradCAM: models split into features(x) and classifier(a) --------- */
+/* *has = 1 when the scripted module has a method `name` (e.g. "features"). */
+int ts_module_has_method(ts_module *m, const char *name, int *has);
+/* a = m.features(x) (N×K×h×w, the last conv maps) and the gradient of the
+ * explained objective, computed as m.classifier(a), w.r.t. a. Both are new
+ * handles (acts may be NULL when only the gradient is wanted). Same label
+ * and finiteness checks as ts_objective_grad. */
+int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective,
+                    ts_tensor **acts, ts_tensor **grad);
+/* Bilinear resize of an N×C×h×w tensor to N×C×oh×ow (align_corners false,
+ * as Captum's LayerAttribution.interpolate). */
+int ts_interpolate_bilinear(const ts_tensor *a, int64_t oh, int64_t ow, ts_tensor **out);
+
 /* ---- training ----------------------------------------------------------- */
 int ts_sgd_new(ts_module *m, double lr, double momentum, double weight_decay, ts_sgd **out);
 void ts_sgd_free(ts_sgd *opt);          /* NULL ok */

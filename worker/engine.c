@@ -231,7 +231,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
         goto fail;
     }
-    if (count > 0) wk_prefetch_start(&pf, &e->ds, first, first + count - first < bmax ? count : bmax, xn, yn);
+    if (count > 0) wk_prefetch_start(&pf, &e->ds, first, count < bmax ? count : bmax, xn, yn);
     for (long b0 = first; b0 < first + count; b0 += bmax) {
         long b = first + count - b0 < bmax ? first + count - b0 : bmax;
         if (wk_prefetch_wait(&pf, err, errlen)) goto fail;

@@ -23,4 +23,8 @@ int cmd_dataset_dump(int argc, char **argv);
  * when argv[*i] is not that option. Sets *missing when the value is absent. */
 const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing);
 int cli_is_help(const char *a);
+/* "--set key=value" (or --set=key=value) at argv[*i]: appends the value to
+ * sets, at most max of them. 1 when taken, 0 when argv[*i] is not --set, -1
+ * after printing "recal <cmd>: --set needs key=value (at most max)". */
+int cli_take_set(int argc, char **argv, int *i, const char **sets, int *n_sets, int max, const char *cmd);
 #endif

@@ -44,7 +44,7 @@ int cmd_dataset_dump(int argc, char **argv)
 {
     const char *config = NULL, *out = NULL, *labels = NULL, *sets[JOB_MAX_SETS], *v;
     long first = 0, count = -1, batch = 64;
-    int n_sets = 0, missing, code = EXIT_USER;
+    int n_sets = 0, missing, taken, code = EXIT_USER;
     char err[2048];
     static struct job job;
     struct ds_dataset ds = {0};
@@ -65,12 +65,8 @@ int cmd_dataset_dump(int argc, char **argv)
             count = v ? strtol(v, NULL, 10) : -1;
         } else if ((v = cli_opt(argc, argv, &i, "--batch", &missing)) || missing) {
             batch = v ? strtol(v, NULL, 10) : 0;
-        } else if ((v = cli_opt(argc, argv, &i, "--set", &missing)) || missing) {
-            if (missing || n_sets >= JOB_MAX_SETS) {
-                fprintf(stderr, "recal dataset-dump: --set needs key=value\n");
-                return EXIT_USER;
-            }
-            sets[n_sets++] = v;
+        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "dataset-dump"))) {
+            if (taken < 0) return EXIT_USER;
         } else if (argv[i][0] != '-' && !config) {
             config = argv[i];
         } else {

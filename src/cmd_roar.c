@@ -305,17 +305,13 @@ int cmd_roar(int argc, char **argv) {
     const char *sets[JOB_MAX_SETS];
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
-        int missing = 0;
+        int missing = 0, taken;
         const char *v;
         if (cli_is_help(argv[i])) {
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((v = cli_opt(argc, argv, &i, "--set", &missing)) || missing) {
-            if (missing || n_sets >= JOB_MAX_SETS) {
-                fprintf(stderr, "recal roar: --set needs key=value (at most %d)\n", JOB_MAX_SETS);
-                return EXIT_USER;
-            }
-            sets[n_sets++] = v;
+        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "roar"))) {
+            if (taken < 0) return EXIT_USER;
         } else if ((v = cli_opt(argc, argv, &i, "--train-run", &missing)) || missing) {
             train_dir = v;
         } else if ((v = cli_opt(argc, argv, &i, "--test-run", &missing)) || missing) {

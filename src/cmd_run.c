@@ -103,17 +103,13 @@ int cmd_run(int argc, char **argv) {
     char limit_set[64];
     static char point_sets[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
     for (int i = 1; i < argc; i++) {
-        int missing = 0;
+        int missing = 0, taken;
         const char *v;
         if (cli_is_help(argv[i])) {
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((v = cli_opt(argc, argv, &i, "--set", &missing)) || missing) {
-            if (missing || n_sets >= JOB_MAX_SETS) {
-                fprintf(stderr, "recal run: --set needs key=value (at most %d)\n", JOB_MAX_SETS);
-                return EXIT_USER;
-            }
-            sets[n_sets++] = v;
+        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "run"))) {
+            if (taken < 0) return EXIT_USER;
         } else if ((v = cli_opt(argc, argv, &i, "--run-dir", &missing)) || missing) {
             if (missing) {
                 fprintf(stderr, "recal run: --run-dir needs a directory\n");

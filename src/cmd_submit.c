@@ -98,19 +98,15 @@ static int parse_args(int argc, char **argv, struct submit_opts *o) {
     memset(o, 0, sizeof *o);
     o->nodes = 1;
     for (int i = 1; i < argc; i++) {
-        int missing = 0;
+        int missing = 0, taken;
         const char *v;
         if (cli_is_help(argv[i])) {
             fputs(HELP, stdout);
             return 1;
         } else if (!strcmp(argv[i], "--dry-run")) {
             o->dry_run = 1;
-        } else if ((v = cli_opt(argc, argv, &i, "--set", &missing)) || missing) {
-            if (missing || o->n_sets >= JOB_MAX_SETS) {
-                fprintf(stderr, "recal submit: --set needs key=value (at most %d)\n", JOB_MAX_SETS);
-                return -1;
-            }
-            o->sets[o->n_sets++] = v;
+        } else if ((taken = cli_take_set(argc, argv, &i, o->sets, &o->n_sets, JOB_MAX_SETS, "submit"))) {
+            if (taken < 0) return -1;
         } else if ((v = cli_opt(argc, argv, &i, "--nodes", &missing)) || missing) {
             if (parse_count("--nodes", v, 1, &o->nodes)) return -1;
         } else if ((v = cli_opt(argc, argv, &i, "--gpus-per-node", &missing)) || missing) {

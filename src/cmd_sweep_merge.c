@@ -141,17 +141,13 @@ int cmd_sweep_merge(int argc, char **argv) {
     const char *config = NULL, *dir = NULL, *sets[JOB_MAX_SETS];
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
-        int missing = 0;
+        int missing = 0, taken;
         const char *v;
         if (cli_is_help(argv[i])) {
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((v = cli_opt(argc, argv, &i, "--set", &missing)) || missing) {
-            if (missing || n_sets >= JOB_MAX_SETS) {
-                fprintf(stderr, "recal sweep-merge: --set needs key=value (at most %d)\n", JOB_MAX_SETS);
-                return EXIT_USER;
-            }
-            sets[n_sets++] = v;
+        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "sweep-merge"))) {
+            if (taken < 0) return EXIT_USER;
         } else if ((v = cli_opt(argc, argv, &i, "--run-dir", &missing)) || missing) {
             if (missing) {
                 fprintf(stderr, "recal sweep-merge: --run-dir needs the sweep's directory\n");

@@ -83,17 +83,12 @@ int cmd_train(int argc, char **argv) {
     const char *config = NULL, *sets[JOB_MAX_SETS];
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
+        int taken;
         if (cli_is_help(argv[i])) {
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((v = cli_opt(argc, argv, &i, "--set", &missing)) || missing) {
-            if (missing || n_sets >= JOB_MAX_SETS) {
-                fprintf(stderr, "recal train: --set needs key=value\n");
-                return EXIT_USER;
-            }
-            sets[n_sets++] = v;
+        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "train"))) {
+            if (taken < 0) return EXIT_USER;
         } else if (argv[i][0] == '-' || config) {
             fprintf(stderr, "recal train: unexpected argument '%s' (see recal train --help)\n", argv[i]);
             return EXIT_USER;

@@ -39,6 +39,18 @@ const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missin
     return argv[++*i];
 }
 
+int cli_take_set(int argc, char **argv, int *i, const char **sets, int *n_sets, int max, const char *cmd) {
+    int missing = 0;
+    const char *v = cli_opt(argc, argv, i, "--set", &missing);
+    if (!v && !missing) return 0;
+    if (missing || *n_sets >= max) {
+        fprintf(stderr, "recal %s: --set needs key=value (at most %d)\n", cmd, max);
+        return -1;
+    }
+    sets[(*n_sets)++] = v;
+    return 1;
+}
+
 int cli_is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
 
 int main(int argc, char **argv) {

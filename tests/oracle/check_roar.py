@@ -33,16 +33,6 @@ MASK64 = (1 << 64) - 1
 failures = []
 
 
-def shuffle(n, seed):
-    idx_ = list(range(n))
-    s = seed
-    for i in range(n - 1, 0, -1):
-        s = mo.splitmix(s)
-        j = s % (i + 1)
-        idx_[i], idx_[j] = idx_[j], idx_[i]
-    return idx_
-
-
 def ranks(a):
     """a: C×H×W attribution → H·W uint16 ranks of Σ_c|a| (stable)."""
     s = np.abs(a).sum(0).reshape(-1)
@@ -83,7 +73,7 @@ def oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top, epochs):
         for ep in range(epochs):
             for g in opt.param_groups:
                 g["lr"] = LR / 10 ** sum(ep >= ms for ms in MILESTONES)
-            order = shuffle(len(ytr), mo.seed_for(SEED, ep, SEED_ROAR_SHUFFLE))
+            order = mo.seed_shuffle(len(ytr), mo.seed_for(SEED, ep, SEED_ROAR_SHUFFLE))
             for b0 in range(0, len(order), BS):
                 b = order[b0:b0 + BS]
                 loss = torch.nn.functional.cross_entropy(m(xm_tr[b]), ytr[b])

@@ -25,16 +25,6 @@ SEED_TRAIN_SHUFFLE = 5
 TOL = 1e-4
 
 
-def shuffle(n, seed):
-    order = list(range(n))
-    s = seed
-    for i in range(n - 1, 0, -1):
-        s = mo.splitmix(s)
-        j = s % (i + 1)
-        order[i], order[j] = order[j], order[i]
-    return order
-
-
 def flat(model):
     return torch.cat([p.detach().double().reshape(-1) for p in model.parameters()])
 
@@ -69,7 +59,7 @@ def main():
         p.requires_grad_(True)
     opt = torch.optim.SGD(m.parameters(), lr=LR, momentum=MOM, weight_decay=WD)
     for ep in range(EPOCHS):
-        order = shuffle(N, mo.seed_for(SEED, ep, SEED_TRAIN_SHUFFLE))
+        order = mo.seed_shuffle(N, mo.seed_for(SEED, ep, SEED_TRAIN_SHUFFLE))
         for b0 in range(0, N, BS):
             b = order[b0:b0 + BS]
             loss = torch.nn.functional.cross_entropy(m(x[b]), y[b])

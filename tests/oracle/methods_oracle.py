@@ -29,6 +29,18 @@ def generator(run_seed, image_id, purpose):
     return g
 
 
+def seed_shuffle(n, seed):
+    """recal's seed_shuffle (util/seed.h): Fisher–Yates driven by the splitmix
+    stream that starts at seed; the data order of training and fine-tuning."""
+    order = list(range(n))
+    s = seed
+    for i in range(n - 1, 0, -1):
+        s = splitmix(s)
+        j = s % (i + 1)
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
 def _chan(v):
     return torch.tensor(v, dtype=torch.float64).view(1, -1, 1, 1)
 

@@ -73,21 +73,20 @@ size_t wk_record_len(const struct wk_engine *e) { return e->layout.len; }
 void wk_record_fold(const struct job *job, int n_slots, double *total, const double *rec) {
     struct wk_layout l;
     wk_layout_of(job, n_slots, &l);
+    /* The Lipschitz / max-sensitivity maxima reduce by max: take them before
+     * the sums run over them (adding and subtracting back is not exact). */
+    const size_t off[2] = {l.lips, l.maxs};
+    const bool on[2] = {job->lipschitz.on, job->max_sens.on};
+    double maxima[WK_MAX_SLOTS][2];
+    for (int s = 0; s < n_slots; s++)
+        for (int k = 0; k < 2; k++) {
+            size_t i = wk_slot_base(&l, s) + off[k] + WK_ST_MAX;
+            if (on[k]) maxima[s][k] = rec[i] > total[i] ? rec[i] : total[i];
+        }
     for (size_t i = 0; i < l.len; i++) total[i] += rec[i];
-    /* The maxima were just added: undo that and take the max instead. */
-    for (int s = 0; s < n_slots; s++) {
-        size_t b = wk_slot_base(&l, s);
-        if (job->lipschitz.on) {
-            double *t = &total[b + l.lips + WK_ST_MAX], r = rec[b + l.lips + WK_ST_MAX];
-            *t -= r;
-            if (r > *t) *t = r;
-        }
-        if (job->max_sens.on) {
-            double *t = &total[b + l.maxs + WK_ST_MAX], r = rec[b + l.maxs + WK_ST_MAX];
-            *t -= r;
-            if (r > *t) *t = r;
-        }
-    }
+    for (int s = 0; s < n_slots; s++)
+        for (int k = 0; k < 2; k++)
+            if (on[k]) total[wk_slot_base(&l, s) + off[k] + WK_ST_MAX] = maxima[s][k];
 }
 
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {

@@ -24,16 +24,27 @@
 
 static const char *HELP =
     "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--only NAME] [--no-python]\n"
+    "                   [--memory-budget MB] [--precision fp32|tf32] [--images N]\n"
     "\n"
     "Prints one JSON line per case: recal's images/s, the raw forward+backward bound of the same\n"
     "samples, the reference implementation's loop and Captum (tools/bench_reference.py, run with\n"
-    "/usr/bin/python3; put Captum on PYTHONPATH to include it), their ratios, and peak RSS.\n"
+    "/usr/bin/python3 or $RECAL_PYTHON; put Captum on PYTHONPATH to include it), their ratios, and\n"
+    "peak RSS (and peak GPU memory of the PyTorch baselines).\n"
     "  --quick       small counts, under 2 minutes on 2 cores\n"
     "  --models DIR  where benchmark models are exported (default build/bench-models)\n"
     "  --only NAME   only the models whose name contains NAME (fashion-cnn, preact_resnet18, resnet50)\n"
     "  --no-python   skip the PyTorch baselines\n"
+    "  --memory-budget MB  chunk sizes follow this budget (default 2048; e.g. 32768 on a GPU)\n"
+    "  --precision P fp32 (default, exact) or tf32 (CUDA convolutions and matmuls in TF32)\n"
+    "  --images N    images per IG case (default 1024/64/4 per model; --quick 128/8/0); DiffID 4×\n"
     "  --data CONFIG only the dataset reader of CONFIG: images/s of decoded, normalized batches\n"
     "                with 1 decode thread and one per core (--images N, default 2000)\n";
+
+/* Settings every case shares. */
+static long g_budget_mb = 2048;
+static const char *g_precision = "fp32";
+static int g_device = TS_DEV_CPU;
+static double g_baseline_gpu_mb = -1; /* the PyTorch baselines' peak, last case */
 
 struct bench_model {
     const char *name, *file;
@@ -60,12 +71,16 @@ static void fill_inputs(float *x, long n) {
 /* Seconds for `samples` plain forward+backward (grad = 1) or forward
  * (grad = 0) passes at the best of a few chunk sizes. */
 static double best_raw(ts_module *m, int device, const struct bench_model *bm, long samples, int grad, long *best_chunk) {
-    static const long chunks[] = {16, 32, 64, 128, 256};
-    const long max_chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048); /* stay in the memory budget */
+    static const long chunks[] = {16, 32, 64, 128, 256, 512, 1024};
+    const long max_chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, g_budget_mb); /* stay in the memory budget */
     double best = -1;
     for (size_t i = 0; i < sizeof chunks / sizeof *chunks; i++) {
         if (chunks[i] > max_chunk && i > 0) break;
         long reps = samples / chunks[i] > 0 ? samples / chunks[i] : 1;
+        /* a rate, not a total: at most ~3 s per chunk size (one call first,
+         * which also warms this shape up) */
+        double r1 = wk_probe_rate(m, device, bm->c, bm->h, bm->w, chunks[i], grad, 1);
+        if (r1 > 0 && reps > 3.0 * r1 / chunks[i]) reps = (long)(3.0 * r1 / chunks[i]) + 1;
         double rate = wk_probe_rate(m, device, bm->c, bm->h, bm->w, chunks[i], grad, (int)reps);
         if (rate > 0 && (best < 0 || samples / rate < best)) {
             best = samples / rate;
@@ -78,12 +93,14 @@ static double best_raw(ts_module *m, int device, const struct bench_model *bm, l
 /* Run the PyTorch baselines; fills ref / captum (negative when absent). */
 static void python_baselines(const char *model_path, const struct bench_model *bm, long images, const char *kase,
                              int refs, int steps, int threads, double *ref, double *captum) {
-    char cmd[2048], line[512] = "";
+    char cmd[2048], line[1024] = "";
     *ref = *captum = -1;
+    const char *py = getenv("RECAL_PYTHON");
     snprintf(cmd, sizeof cmd,
-             "/usr/bin/python3 tools/bench_reference.py --model '%s' --shape %d,%d,%d --images %ld --case %s "
-             "--refs %d --steps %d --threads %d",
-             model_path, bm->c, bm->h, bm->w, images, kase, refs, steps, threads);
+             "'%s' tools/bench_reference.py --model '%s' --shape %d,%d,%d --images %ld --case %s "
+             "--refs %d --steps %d --threads %d --device %s --precision %s",
+             py && *py ? py : "/usr/bin/python3", model_path, bm->c, bm->h, bm->w, images, kase, refs, steps,
+             threads, ts_device_name(g_device), g_precision);
     FILE *p = popen(cmd, "r");
     if (!p) return;
     while (fgets(line, sizeof line, p))
@@ -92,6 +109,8 @@ static void python_baselines(const char *model_path, const struct bench_model *b
     const char *r = strstr(line, "\"reference_loop_images_per_s\": "), *c = strstr(line, "\"captum_images_per_s\": ");
     if (r) *ref = atof(r + strlen("\"reference_loop_images_per_s\": "));
     if (c && strncmp(c + strlen("\"captum_images_per_s\": "), "null", 4)) *captum = atof(c + strlen("\"captum_images_per_s\": "));
+    const char *g = strstr(line, "\"peak_gpu_mb\": ");
+    g_baseline_gpu_mb = g ? atof(g + strlen("\"peak_gpu_mb\": ")) : -1;
 }
 
 static void print_opt(const char *key, double v) {
@@ -110,6 +129,7 @@ static void print_comparisons(double ips, double raw_ips, double ref, double cap
         print_opt("captum_images_per_s", cap);
         print_opt("speedup_vs_captum", cap > 0 ? ips / cap : -1);
     }
+    if (g_baseline_gpu_mb > 0) printf(", \"baselines_peak_gpu_mb\": %.1f", g_baseline_gpu_mb);
     printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
     fflush(stdout);
 }
@@ -120,7 +140,7 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .estimators = 1u << JOB_EST_VALID_IP, .refs = refs, .steps = steps};
     /* The engine's default choice: from the memory budget. */
     struct wk_method_ctx ctx = {.model = m, .device = device, .seed = 0,
-                                .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048)};
+                                .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, g_budget_mb)};
     memcpy(ctx.mean, bm->mean, sizeof ctx.mean);
     memcpy(ctx.std, bm->std, sizeof ctx.std);
     float *x = malloc((size_t)(B * d) * sizeof *x), *a = malloc((size_t)(B * d) * sizeof *a);
@@ -156,9 +176,9 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     double ref = -1, cap = -1;
     if (python) python_baselines(path, bm, images, "ig", refs, steps, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
-    printf("{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, "
-           "\"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
-           refs, steps, bm->name, ts_device_name(device), threads, images, ips, ctx.chunk_samples);
+    printf("{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", "
+           "\"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
+           refs, steps, bm->name, ts_device_name(device), g_precision, threads, images, ips, ctx.chunk_samples);
     printf(", \"raw_bound_chunk\": %ld", chunk);
     print_comparisons(ips, raw_ips, ref, cap, 1);
     rc = 0;
@@ -180,7 +200,7 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     struct diffid_acc acc;
     char err[1024];
     int rc = -1;
-    long chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, 2048);
+    long chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, g_budget_mb);
     if (!x || !a || !orig || !y) goto out;
     fill_inputs(x, images * d);
     fill_inputs(a, images * d);
@@ -199,9 +219,9 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     double ref = -1, cap = -1;
     if (python) python_baselines(path, bm, images, "diffid", 0, 0, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
-    printf("{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"threads\": %d, \"images\": %ld, "
-           "\"images_per_s\": %.3f",
-           bm->name, ts_device_name(device), threads, images, ips);
+    printf("{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
+           "\"images\": %ld, \"images_per_s\": %.3f",
+           bm->name, ts_device_name(device), g_precision, threads, images, ips);
     print_comparisons(ips, raw_ips, ref, cap, 0);
     rc = 0;
 out:
@@ -238,6 +258,18 @@ int cmd_bench(int argc, char **argv) {
             data = v;
         } else if ((v = cli_opt(argc, argv, &i, "--images", &missing)) && !missing) {
             data_images = atol(v);
+        } else if ((v = cli_opt(argc, argv, &i, "--memory-budget", &missing)) && !missing) {
+            g_budget_mb = atol(v);
+            if (g_budget_mb <= 0) {
+                fprintf(stderr, "recal bench: --memory-budget wants megabytes > 0, got '%s'\n", v);
+                return EXIT_USER;
+            }
+        } else if ((v = cli_opt(argc, argv, &i, "--precision", &missing)) && !missing) {
+            if (strcmp(v, "fp32") && strcmp(v, "tf32")) {
+                fprintf(stderr, "recal bench: --precision is fp32 or tf32, got '%s'\n", v);
+                return EXIT_USER;
+            }
+            g_precision = v;
         } else {
             fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", argv[i]);
             return EXIT_USER;
@@ -249,16 +281,20 @@ int cmd_bench(int argc, char **argv) {
         fprintf(stderr, "recal bench: --device %s: %s\n", device_s, ts_last_error());
         return EXIT_USER;
     }
+    g_device = device;
+    if (!strcmp(g_precision, "tf32")) ts_set_tf32(1);
     if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     ts_set_num_threads(threads);
     /* Models come from tools/ (architectures live in PyTorch); random
      * weights are enough for timing. */
-    char cmd[1024];
+    char cmd[2048];
+    const char *py = getenv("RECAL_PYTHON");
+    if (!py || !*py) py = "/usr/bin/python3";
     snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && { [ -f '%s/fashion-cnn.pt' ] || /usr/bin/python3 tools/export_fashion_cnn.py "
-             "'%s/fashion-cnn.pt' >/dev/null; } && { [ -f '%s/preact_resnet18.pt' ] || /usr/bin/python3 "
+             "mkdir -p '%s' && { [ -f '%s/fashion-cnn.pt' ] || '%s' tools/export_fashion_cnn.py "
+             "'%s/fashion-cnn.pt' >/dev/null; } && { [ -f '%s/preact_resnet18.pt' ] || '%s' "
              "tools/export_models.py '%s' >/dev/null; }",
-             dir, dir, dir, dir, dir);
+             dir, dir, py, dir, dir, py, dir);
     if (system(cmd) != 0) {
         fprintf(stderr, "recal bench: exporting the benchmark models into %s failed (run from the source tree, "
                         "with python3-torch installed)\n", dir);
@@ -270,7 +306,10 @@ int cmd_bench(int argc, char **argv) {
          {0.2471f, 0.2435f, 0.2616f}},
         {"resnet50 3x224x224", "resnet50.pt", 3, 224, 224, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
     };
-    const long n_ig[] = {quick ? 128 : 1024, quick ? 8 : 64, quick ? 0 : 4};
+    long n_ig[] = {quick ? 128 : 1024, quick ? 8 : 64, quick ? 0 : 4};
+    int images_set = 0;
+    for (int i = 1; i < argc; i++) images_set |= !strcmp(argv[i], "--images");
+    if (images_set) n_ig[0] = n_ig[1] = n_ig[2] = data_images;
     for (int k = 0; k < 3; k++) {
         if (!n_ig[k] || (only && !strstr(models[k].name, only))) continue;
         char path[1200];

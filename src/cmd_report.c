@@ -26,7 +26,7 @@ static const char *HELP =
     "insertion/deletion curves per method (vanilla vs re-calibrated overlaid), the Diff bars,\n"
     "sensitivity-n vs ratio, robustness vs faithfulness, and example heatmaps (kept by runs with\n"
     "outputs.figures: true, the default). `recal run` calls this at its end when outputs.figures\n"
-    "is true. Needs /usr/bin/python3 with python3-matplotlib; the script is tools/report.py\n"
+    "is true. Needs /usr/bin/python3 (or $RECAL_PYTHON) with matplotlib; the script is tools/report.py\n"
     "(RECAL_TOOLS_DIR overrides where it is looked up).\n";
 
 int report_render(const char *run_dir) {
@@ -37,11 +37,13 @@ int report_render(const char *run_dir) {
         fprintf(stderr, "recal report: %s: no such file (set RECAL_TOOLS_DIR to recal's tools/ directory)\n", script);
         return EXIT_USER;
     }
-    char *argv[] = {"/usr/bin/python3", script, (char *)run_dir, NULL};
+    /* RECAL_PYTHON: another interpreter with matplotlib (e.g. a venv's) */
+    const char *py = getenv("RECAL_PYTHON");
+    char *argv[] = {(char *)(py && *py ? py : "/usr/bin/python3"), script, (char *)run_dir, NULL};
     pid_t pid;
     int st = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
     if (st != 0) {
-        fprintf(stderr, "recal report: cannot start /usr/bin/python3: %s (install python3 and python3-matplotlib)\n",
+        fprintf(stderr, "recal report: cannot start %s: %s (install python3 and python3-matplotlib)\n", argv[0],
                 strerror(st));
         return EXIT_USER;
     }

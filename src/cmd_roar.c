@@ -174,7 +174,7 @@ static int run_task(const struct job *job, int device, const struct ds_dataset *
             snprintf(err, errlen, "%s: cannot fine-tune: %s", job->model_path, ts_last_error());
             goto out;
         }
-        if (dp_comm != MPI_COMM_NULL && dp_open(&dp, m, dp_comm, err, errlen)) goto out;
+        if (dp_comm != MPI_COMM_NULL && dp_open(&dp, m, dp_comm, device, err, errlen)) goto out;
     }
     for (int ep = 0; ep < r->epochs; ep++) {
         double lr = r->lr;

@@ -149,7 +149,7 @@ int cmd_train(int argc, char **argv) {
         if (rank == 0) fprintf(stderr, "recal train: %s\n", err);
         goto out;
     }
-    if (dp_open(&dp, m, MPI_COMM_WORLD, err, sizeof err)) {
+    if (dp_open(&dp, m, MPI_COMM_WORLD, device, err, sizeof err)) {
         if (rank == 0) fprintf(stderr, "recal train: %s\n", err);
         goto out;
     }

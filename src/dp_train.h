@@ -1,7 +1,8 @@
-/* src/dp_train.h — data-parallel SGD over MPI (the CPU path; NCCL on GPUs
- * would keep this interface). Every rank holds the same model, computes the
- * gradients of its slice of each global batch, the flat gradients are
- * summed across ranks (MPI_Allreduce, fp32, counts in elements) and every
+/* src/dp_train.h — data-parallel SGD. Every rank holds the same model,
+ * computes the gradients of its slice of each global batch, the flat
+ * gradients are summed across ranks (fp32, counts in elements: NCCL in
+ * device memory when every rank is on CUDA, else MPI_Allreduce of host
+ * copies; dp_nccl.h) and every
  * rank takes the same SGD step, so N ranks train like one process on the
  * global batch (up to float summation order). BatchNorm statistics are the
  * local slice's (no SyncBatchNorm); rank 0's model is the one saved. */
@@ -13,15 +14,19 @@
 
 #include "torch_shim.h"
 
+struct dp_nccl;
+
 struct dp_ctx {
     MPI_Comm comm;
     int rank, size;
-    float *grads;   /* the flat gradient buffer, n floats */
+    float *grads;   /* the flat host gradient buffer of the MPI path, n floats */
+    struct dp_nccl *nccl; /* non-NULL: gradients summed on the GPUs */
     int64_t n;
 };
 
-/* Collective. 0, or -1 with err set (same outcome on every rank). */
-int dp_open(struct dp_ctx *dp, ts_module *m, MPI_Comm comm, char *err, size_t errlen);
+/* Collective. 0, or -1 with err set (same outcome on every rank). device:
+ * where this rank's model lives (TS_DEV_CUDA on all ranks → NCCL). */
+int dp_open(struct dp_ctx *dp, ts_module *m, MPI_Comm comm, int device, char *err, size_t errlen);
 void dp_close(struct dp_ctx *dp);
 
 /* This rank's images [lo, hi) of a global batch of b: contiguous slices,

@@ -8,6 +8,9 @@ and Captum's IntegratedGradients when it is importable.
 
 Prints one JSON object: {"reference_loop_images_per_s": ..., "captum_images_per_s": ...}.
 usage: bench_reference.py --model M.pt --shape C,H,W --images N --case ig|diffid [--refs R --steps K]
+                          [--device cpu|cuda] [--precision fp32|tf32]
+On CUDA every timing waits for the device (torch.cuda.synchronize) and the
+object also holds peak_gpu_mb (torch.cuda.max_memory_allocated).
 """
 import argparse
 import json
@@ -19,10 +22,10 @@ import torch
 def ig_reference_loop(model, x, labels, R, K, batch):
     """valid_ip IG-Uniform as the reference computes it: per batch, R·K
     slices, each one forward + backward (parameter gradients included)."""
-    alphas = torch.linspace(0, 1, K) if K > 1 else torch.ones(1)
+    alphas = (torch.linspace(0, 1, K) if K > 1 else torch.ones(1)).tolist()
     for b0 in range(0, x.shape[0], batch):
         xb, lb = x[b0:b0 + batch], labels[b0:b0 + batch]
-        refs = torch.rand((xb.shape[0], R) + tuple(xb.shape[1:]))
+        refs = torch.rand((xb.shape[0], R) + tuple(xb.shape[1:]), device=xb.device)
         num = torch.zeros_like(xb)
         cnt = torch.zeros_like(xb)
         for j in range(R):
@@ -43,7 +46,7 @@ def diffid_reference_loop(model, x, labels, ratios, batch):
     with torch.no_grad():
         for b0 in range(0, x.shape[0], batch):
             xb = x[b0:b0 + batch]
-            sal = torch.rand(xb.shape[0], 1, *xb.shape[2:])
+            sal = torch.rand(xb.shape[0], 1, *xb.shape[2:], device=xb.device)
             model(xb)
             for r in ratios:
                 for top in (False, True):
@@ -69,9 +72,16 @@ def captum_ig(model, x, labels, R, K, batch):
                          internal_batch_size=batch)
 
 
+def sync(x):
+    if x.is_cuda:
+        torch.cuda.synchronize()
+
+
 def timed(fn, *args):
+    sync(args[1])
     t = time.perf_counter()
     fn(*args)
+    sync(args[1])
     return time.perf_counter() - t
 
 
@@ -85,18 +95,24 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32"])
     args = ap.parse_args()
+    dev = torch.device(args.device)
+    if dev.type == "cuda":  # the same numerics as recal's --precision
+        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = torch.jit.load(args.model).eval()
+    model = torch.jit.load(args.model, map_location=dev).eval()
     for p in model.parameters():
         p.requires_grad_(True)  # as in the reference: a trainable model in eval mode
     c, h, w = (int(v) for v in args.shape.split(","))
-    x = torch.randn(args.images, c, h, w)
+    x = torch.randn(args.images, c, h, w, device=dev)
     with torch.no_grad():
         labels = model(x[:1]).shape[1]
-    labels = torch.randint(0, labels, (args.images,))
+    labels = torch.randint(0, labels, (args.images,), device=dev)
     res = {}
     if args.case == "ig":
         ig_reference_loop(model, x[:2], labels[:2], 1, 2, args.batch)  # warm-up
@@ -114,6 +130,8 @@ def main():
         diffid_reference_loop(model, x[:2], labels[:2], ratios[:1], args.batch)
         t = timed(diffid_reference_loop, model, x, labels, ratios, args.batch)
         res["reference_loop_images_per_s"] = args.images / t
+    if dev.type == "cuda":
+        res["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(res))
 
 

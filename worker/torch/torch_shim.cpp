@@ -114,6 +114,24 @@ int ts_device_parse(const char *name, int *device_out) {
     } else {
         return fail(TS_EINVAL, "unknown device (expected auto, cpu or cuda)");
     }
+    // libtorch lets cuDNN convolutions round through TF32 by default; recal's
+    // numbers are exact fp32 (the CPU oracles' tolerance) unless a job asks
+    // for `precision: tf32`.
+    if (*device_out == TS_DEV_CUDA) return ts_set_tf32(0);
+    return TS_OK;
+}
+
+int ts_set_tf32(int on) {
+    TS_GUARD({
+        at::globalContext().setAllowTF32CuDNN(on != 0);
+        at::globalContext().setAllowTF32CuBLAS(on != 0);
+    });
+    return TS_OK;
+}
+
+int ts_device_sync(int device) {
+    if (device != TS_DEV_CUDA) return TS_OK;
+    TS_GUARD({ torch::cuda::synchronize(); });
     return TS_OK;
 }
 
@@ -539,6 +557,46 @@ int ts_grads_set(ts_module *m, const float *src, int64_t n) {
             off += k;
         }
     });
+    return TS_OK;
+}
+
+int ts_grads_flat(ts_module *m, ts_tensor **out) {
+    if (!m || !out) return fail(TS_EINVAL, "ts_grads_flat: NULL argument");
+    *out = nullptr;
+    TS_GUARD({
+        std::vector<at::Tensor> parts;
+        for (auto p : m->m.parameters()) {
+            if (p.grad().defined()) parts.push_back(p.grad().detach().to(at::kFloat).reshape({-1}));
+            else parts.push_back(torch::zeros({p.numel()}, p.options().dtype(at::kFloat)));
+        }
+        at::Tensor flat = parts.empty() ? torch::zeros({0}, torch::TensorOptions().device(m->dev))
+                                        : torch::cat(parts).contiguous();
+        *out = wrap(flat);
+    });
+    return TS_OK;
+}
+
+int ts_grads_set_flat(ts_module *m, const ts_tensor *flat) {
+    if (!m || !flat) return fail(TS_EINVAL, "ts_grads_set_flat: NULL argument");
+    TS_GUARD({
+        torch::NoGradGuard ng;
+        int64_t off = 0, n = flat->t.numel();
+        for (auto p : m->m.parameters()) {
+            int64_t k = p.numel();
+            if (off + k > n) return fail(TS_EINVAL, "ts_grads_set_flat: fewer elements than the parameters");
+            at::Tensor g = flat->t.narrow(0, off, k).view(p.sizes()).to(p.device(), p.scalar_type());
+            if (p.grad().defined()) p.mutable_grad().copy_(g);
+            else p.mutable_grad() = g.clone();
+            off += k;
+        }
+    });
+    return TS_OK;
+}
+
+int ts_data_ptr(ts_tensor *t, void **ptr) {
+    if (!t || !ptr) return fail(TS_EINVAL, "ts_data_ptr: NULL argument");
+    if (!t->t.is_contiguous()) return fail(TS_EINVAL, "ts_data_ptr: tensor is not contiguous");
+    *ptr = t->t.data_ptr();
     return TS_OK;
 }
 

@@ -44,6 +44,11 @@ int ts_cuda_device_count(void);        /* 0 when built/run without CUDA */
 int ts_device_parse(const char *name, int *device_out);
 const char *ts_device_name(int device);
 int ts_set_num_threads(int n);
+/* CUDA: let convolutions and matmuls round through TF32 (on = 1) or keep
+ * exact fp32 (0, what ts_device_parse sets whenever it picks CUDA). */
+int ts_set_tf32(int on);
+/* Wait for every queued kernel on the device (no-op on CPU). */
+int ts_device_sync(int device);
 int ts_manual_seed(uint64_t seed);     /* global generator: training init only */
 
 /* ---- tensor life and host copies ---------------------------------------- */
@@ -139,6 +144,13 @@ int ts_train_grads(ts_module *m, const ts_tensor *x, const ts_tensor *labels, do
 int ts_grads_numel(ts_module *m, int64_t *n);
 int ts_grads_get(ts_module *m, float *dst, int64_t n);
 int ts_grads_set(ts_module *m, const float *src, int64_t n);
+/* The same gradients as one contiguous fp32 tensor on the module's device
+ * (new handle), and back: for collectives that work on device memory
+ * (NCCL). ts_data_ptr: the address of a contiguous tensor's first element,
+ * valid while the handle lives. */
+int ts_grads_flat(ts_module *m, ts_tensor **out);
+int ts_grads_set_flat(ts_module *m, const ts_tensor *flat);
+int ts_data_ptr(ts_tensor *t, void **ptr);
 int ts_sgd_step(ts_sgd *opt);
 /* Switch train/eval mode (BatchNorm, Dropout) and parameter requires_grad. */
 int ts_module_set_train(ts_module *m, int train);

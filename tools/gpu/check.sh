@@ -57,6 +57,9 @@ export LD_LIBRARY_PATH=$L:$L/openmpi/lib:$L/lapack:$L/blas:$TORCH_LIB:$NV_LIBS${
 export OPAL_PREFIX=$ROOT/usr PATH=$ROOT/usr/bin:$PATH
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
 export RECAL_PYTHON=$PY
+# Debian's PMIx looks for its plugins under its build prefix, not OPAL_PREFIX
+export PMIX_INSTALL_PREFIX=$L/pmix2 PMIX_MCA_mca_base_component_path=$L/pmix2/lib/pmix
+export PMIX_MCA_pcompress_base_silence_warning=1
 [ -d .gpu/whl ] && export PYTHONPATH=$PWD/.gpu/whl/site${PYTHONPATH:+:$PYTHONPATH}
 MPIRUN="$ROOT/usr/bin/orterun --oversubscribe"
 say "torch $($PY -c 'import torch; print(torch.__version__, torch.cuda.get_device_name(0))'), nccl include $NCCL_INC"
@@ -65,15 +68,27 @@ nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=c
 # --- build -------------------------------------------------------------------
 if has build; then
     say "build"
+    # The shared C++ runtime libtorch uses: a compiler that links its own
+    # libstdc++.a would give the executable a second copy of the C++ runtime
+    # (and export it to libtorch: free() of another heap's pointer).
+    STDCXX=$(ldd "$TORCH_LIB/libc10.so" | awk '/libstdc\+\+/ {print $3}')
     cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DTorch_DIR="$TORCH_PREFIX/Torch" \
         -DCMAKE_PREFIX_PATH="$ROOT/usr" -DPKG_CONFIG_EXECUTABLE="$ROOT/usr/bin/pkgconf" \
         -DMPI_SKIP_COMPILER_WRAPPER=ON -DMPI_C_HEADER_DIR="$L/openmpi/include" -DMPI_C_LIB_NAMES=mpi \
         -DMPI_mpi_LIBRARY="$L/openmpi/lib/libmpi.so" -DNCCL_INCLUDE_DIR="$NCCL_INC" \
-        -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined >"$OUT/cmake.txt" 2>&1 ||
+        -DCMAKE_EXE_LINKER_FLAGS=-Wl,--allow-shlib-undefined -DCMAKE_CXX_STANDARD_LIBRARIES="$STDCXX" \
+        >"$OUT/cmake.txt" 2>&1 ||
         { tail -40 "$OUT/cmake.txt"; say "cmake failed"; exit 1; }
     grep "recal:" "$OUT/cmake.txt"
-    cmake --build build-gpu -j"$(nproc)" --target recal 2>&1 | grep -E "error|warning|Built target recal" | head -40
-    [ -x build-gpu/recal ] || { say "build failed"; exit 1; }
+    cmake --build build-gpu -j"$(nproc)" --target recal >"$OUT/build.txt" 2>&1
+    grep -E "error|warning|Built target recal" "$OUT/build.txt" | head -20
+    [ -x build-gpu/recal ] || { grep -B2 -A3 -E "undefined|multiple def|error" "$OUT/build.txt" | head -60; say "build failed"; exit 1; }
+    # a C++ runtime linked statically into the executable and exported
+    # would be shared with libtorch's (and break it): show what is there
+    c++ --version | head -1
+    f=$(c++ -print-file-name=libstdc++.so); ls -la "$f"; file -L "$f" | grep -q text && cat "$f"
+    echo "std::locale symbols exported by recal: $(nm -D --defined-only build-gpu/recal | grep -c St6locale)"
+    cp build-gpu/CMakeFiles/recal.dir/link.txt "$OUT/link.txt"
     say "built in $(( $(date +%s) - T0 )) s"
 fi
 R=$PWD/build-gpu/recal

@@ -21,6 +21,10 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from export_fashion_cnn import FashionCNN  # noqa: E402
 
+# RECAL_TEST_DEVICE=cuda runs recal's CUDA path against the same float64 CPU
+# oracle (tools/gpu/check.sh on a GPU machine); ctest runs the CPU path.
+DEVICE = os.environ.get("RECAL_TEST_DEVICE", "cpu")
+
 TOL = 1e-4
 failures = []
 
@@ -58,7 +62,7 @@ def gradcam64(model_path, x, labels, objective="logit"):
 
 def recal_attr(recal, work, name, args, expect_rc=0):
     out = os.path.join(work, name + ".npy")
-    r = subprocess.run([recal, "attribute", "--out", out, "--device", "cpu"] + args, capture_output=True, text=True)
+    r = subprocess.run([recal, "attribute", "--out", out, "--device", DEVICE] + args, capture_output=True, text=True)
     if r.returncode != expect_rc:
         print("FAILED (rc %d):" % r.returncode, " ".join(r.args), "\n", r.stderr)
         sys.exit(1)

@@ -20,6 +20,10 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import methods_oracle as oracle  # noqa: E402
 from export_fashion_cnn import FashionCNN  # noqa: E402
 
+# RECAL_TEST_DEVICE=cuda runs recal's CUDA path against the same float64 CPU
+# oracle (tools/gpu/check.sh on a GPU machine); ctest runs the CPU path.
+DEVICE = os.environ.get("RECAL_TEST_DEVICE", "cpu")
+
 TOL = 1e-4
 failures = []
 
@@ -70,7 +74,7 @@ def main():
     np.save(os.path.join(work, "shared.npy"), shared)
     np.save(os.path.join(work, "per.npy"), per)
     base = ["--model", mpath, "--input", os.path.join(work, "x.npy"), "--labels",
-            os.path.join(work, "labels.npy"), "--method", "ig_uniform", "--steps", str(K), "--device", "cpu"]
+            os.path.join(work, "labels.npy"), "--method", "ig_uniform", "--steps", str(K), "--device", DEVICE]
     x64 = torch.from_numpy(x).double()
     for est in ("vanilla", "valid_ref", "valid_ip"):
         for refs_name, refs in (("shared", shared), ("per-image", per)):
@@ -159,7 +163,7 @@ def main():
     torch.jit.script(lin).save(lpath)
     got = recal_attr(recal, work, "linear", ["--model", lpath, "--input", os.path.join(work, "x.npy"),
                                             "--labels", os.path.join(work, "labels.npy"), "--method", "ig_uniform",
-                                            "--steps", "5", "--estimator", "vanilla", "--device", "cpu",
+                                            "--steps", "5", "--estimator", "vanilla", "--device", DEVICE,
                                             "--references", os.path.join(work, "shared.npy")])
     w = lin[1].weight.detach().double().numpy()
     b = lin[1].bias.detach().double().numpy()

@@ -24,6 +24,10 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import methods_oracle as oracle  # noqa: E402
 
+# RECAL_TEST_DEVICE=cuda runs recal's CUDA path against the same float64 CPU
+# oracle (tools/gpu/check.sh on a GPU machine); ctest runs the CPU path.
+DEVICE = os.environ.get("RECAL_TEST_DEVICE", "cpu")
+
 TOL = 1e-3
 MEAN, STD = 0.2860, 0.3530
 SEED_LIME_MASKS, SEED_SHAP_MASKS = 14, 15
@@ -97,7 +101,7 @@ def main():
         out, segp = os.path.join(work, f"{method}.npy"), os.path.join(work, f"{method}-seg.npy")
         cmd = [recal, "attribute", "--model", model_path, "--input", os.path.join(work, "x.npy"), "--labels",
                os.path.join(work, "labels.npy"), "--method", method, "--out", out, "--segments-out", segp,
-               "--mean", str(MEAN), "--std", str(STD), "--seed", str(seed), "--device", "cpu"]
+               "--mean", str(MEAN), "--std", str(STD), "--seed", str(seed), "--device", DEVICE]
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             print("FAILED:", " ".join(cmd), "\n", r.stderr)

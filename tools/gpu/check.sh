@@ -127,9 +127,16 @@ if has train; then
             --set train.out=/tmp/train-$dev.pt 2>&1 | tail -8 || say "train $dev failed"
     done
 fi
-# --- the CUDA path gives the CPU path's numbers --------------------------------
+# --- the CUDA path against the float64 oracles, and against the CPU path -------
 if has check; then
-    say "check: every method on cuda vs cpu"
+    say "check: the oracle tests on cuda"
+    for t in check_methods check_gradcam check_surrogate; do
+        extra=""; [ $t = check_methods ] || extra="$PWD"
+        RECAL_TEST_DEVICE=cuda timeout 120 $PY tests/oracle/$t.py "$R" $extra /tmp/oracle-$t \
+            $([ $t = check_methods ] || echo "$MODELS/fashion-cnn.pt") >"$OUT/$t.txt" 2>&1
+        echo "$t on cuda: exit $? ($(grep -c '^ok' "$OUT/$t.txt") ok, $(grep -c '^FAIL' "$OUT/$t.txt") FAIL)"
+    done
+    say "check: every method on cuda vs cpu, beside each method's own sensitivity"
     timeout 150 $PY tools/gpu/cuda_vs_cpu.py "$R" "$MODELS" "$OUT/check.json" || say "check failed ($?)"
 fi
 

@@ -31,13 +31,29 @@ int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t e
     return 0;
 }
 
+/* Every image's r·d draws at once, image i from its own seeded generator. */
+static int draw_batch(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum seed_purpose purpose, long n_each,
+                      int gaussian, float *out, char *err, size_t errlen) {
+    uint64_t *seeds = malloc((size_t)bt->b * sizeof *seeds);
+    if (!seeds) {
+        snprintf(err, errlen, "out of host memory for %ld seeds", bt->b);
+        return -1;
+    }
+    for (long i = 0; i < bt->b; i++) seeds[i] = seed_for(ctx->seed, bt->ids[i], purpose);
+    int rc = ts_fill_seeded(seeds, bt->b, n_each, gaussian, out);
+    free(seeds);
+    if (rc != TS_OK) {
+        snprintf(err, errlen, "drawing random numbers: %s", ts_last_error());
+        return -1;
+    }
+    return 0;
+}
+
 int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
                     size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = bt->c * hw;
-    for (long i = 0; i < bt->b; i++) {
-        if (wk_draw(seed_for(ctx->seed, bt->ids[i], SEED_REFERENCES), r * d, 0, out + i * r * d, err, errlen)) return -1;
-        normalize(ctx, bt->c, hw, r, out + i * r * d); /* normalize(U[0,1]^{C×H×W}) */
-    }
+    if (draw_batch(ctx, bt, SEED_REFERENCES, r * d, 0, out, err, errlen)) return -1;
+    normalize(ctx, bt->c, hw, bt->b * r, out); /* normalize(U[0,1]^{C×H×W}) */
     return 0;
 }
 
@@ -69,9 +85,9 @@ float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m
 int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long r,
                      float *out, char *err, size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    if (draw_batch(ctx, bt, SEED_NOISE, r * d, 1, out, err, errlen)) return -1;
     for (long i = 0; i < bt->b; i++) {
         float *o = out + i * r * d;
-        if (wk_draw(seed_for(ctx->seed, bt->ids[i], SEED_NOISE), r * d, 1, o, err, errlen)) return -1;
         const float sigma = wk_noise_sigma(ctx, m, bt, i);
         for (long j = 0; j < r; j++)
             for (int ch = 0; ch < bt->c; ch++)

@@ -216,6 +216,24 @@ int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, t
     return TS_OK;
 }
 
+int ts_fill_seeded(const uint64_t *seeds, int64_t count, int64_t n_each, int gaussian, float *dst) {
+    if ((!seeds || !dst) && count > 0) return fail(TS_EINVAL, "ts_fill_seeded: NULL argument");
+    TS_GUARD({
+        // One generator per slice, as ts_rand_seeded / ts_randn_seeded draw
+        // them (same numbers), the slices spread over libtorch's intra-op
+        // threads: a CPU generator fills serially, and on a GPU this host
+        // work would otherwise cost a fifth of the backprop time.
+        at::parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
+            for (int64_t i = lo; i < hi; i++) {
+                at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seeds[i]);
+                at::Tensor r = gaussian ? at::randn({n_each}, g, torch::kFloat32) : at::rand({n_each}, g, torch::kFloat32);
+                memcpy(dst + i * n_each, r.data_ptr<float>(), (size_t)n_each * sizeof(float));
+            }
+        });
+    });
+    return TS_OK;
+}
+
 #define TS_BINOP(name, expr)                                                     \
     int name(const ts_tensor *a, const ts_tensor *b, ts_tensor **out) {          \
         if (!a || !b || !out) return fail(TS_EINVAL, #name ": NULL argument");   \

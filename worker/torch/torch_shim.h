@@ -68,6 +68,10 @@ int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out);
  * `device`: the same numbers on every device and for any batch layout. */
 int ts_rand_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out);
 int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out);
+/* count host slices of n_each floats: slice i gets exactly what
+ * ts_rand_seeded (gaussian 0) / ts_randn_seeded (1) with seeds[i] and shape
+ * {n_each} would give, drawn in parallel on libtorch's CPU threads. */
+int ts_fill_seeded(const uint64_t *seeds, int64_t count, int64_t n_each, int gaussian, float *dst);
 
 /* ---- element-wise and reductions (broadcasting as in PyTorch) ----------- */
 int ts_add(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);

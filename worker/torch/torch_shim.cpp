@@ -234,6 +234,12 @@ int ts_fill_seeded(const uint64_t *seeds, int64_t count, int64_t n_each, int gau
     return TS_OK;
 }
 
+int ts_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
+    if (!fn) return fail(TS_EINVAL, "ts_parallel_for: NULL function");
+    TS_GUARD({ at::parallel_for(0, n, 1, [&](int64_t lo, int64_t hi) { fn(ctx, lo, hi); }); });
+    return TS_OK;
+}
+
 #define TS_BINOP(name, expr)                                                     \
     int name(const ts_tensor *a, const ts_tensor *b, ts_tensor **out) {          \
         if (!a || !b || !out) return fail(TS_EINVAL, #name ": NULL argument");   \

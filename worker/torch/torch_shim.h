@@ -44,6 +44,11 @@ int ts_cuda_device_count(void);        /* 0 when built/run without CUDA */
 int ts_device_parse(const char *name, int *device_out);
 const char *ts_device_name(int device);
 int ts_set_num_threads(int n);
+/* fn(ctx, lo, hi) over disjoint ranges covering [0, n), on libtorch's
+ * intra-op threads (the job's `threads`): host-side per-image work in C
+ * without a thread pool of our own. fn must not call back into libtorch
+ * ops that would want to go parallel themselves (they run serially). */
+int ts_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx);
 /* CUDA: let convolutions and matmuls round through TF32 (on = 1) or keep
  * exact fp32 (0, what ts_device_parse sets whenever it picks CUDA). */
 int ts_set_tf32(int on);

@@ -49,12 +49,56 @@ static int draw_batch(const struct wk_method_ctx *ctx, const struct wk_batch *bt
     return 0;
 }
 
+/* Per-image arithmetic on the draws, spread over libtorch's CPU threads
+ * like the draws themselves (large images: ~10^8 floats per batch). */
+struct post_job {
+    const struct wk_method_ctx *ctx;
+    const struct job_method *m;
+    const struct wk_batch *bt;
+    float *out;
+    long r;
+};
+
+static void uniform_range(void *p, int64_t lo, int64_t hi) {
+    const struct post_job *j = p;
+    const long hw = (long)j->bt->h * j->bt->w, d = j->bt->c * hw;
+    for (int64_t i = lo; i < hi; i++) normalize(j->ctx, j->bt->c, hw, j->r, j->out + i * j->r * d);
+}
+
+static void gaussian_range(void *p, int64_t lo, int64_t hi) {
+    const struct post_job *j = p;
+    const struct wk_batch *bt = j->bt;
+    const struct wk_method_ctx *ctx = j->ctx;
+    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    for (int64_t i = lo; i < hi; i++) {
+        float *o = j->out + i * j->r * d;
+        const float sigma = wk_noise_sigma(ctx, j->m, bt, i);
+        for (long r = 0; r < j->r; r++)
+            for (int ch = 0; ch < bt->c; ch++)
+                for (long k = 0; k < hw; k++) {
+                    float px = bt->xh[i * d + ch * hw + k] * ctx->std[ch] + ctx->mean[ch];
+                    float v = px + sigma * o[r * d + ch * hw + k];
+                    v = v < 0 ? 0 : v > 1 ? 1 : v; /* clamp(x̃ + N(0, σ²), 0, 1) */
+                    o[r * d + ch * hw + k] = v;
+                }
+        normalize(ctx, bt->c, hw, j->r, o);
+    }
+}
+
+static int run_post(struct post_job *pj, void (*fn)(void *, int64_t, int64_t), char *err, size_t errlen) {
+    if (ts_parallel_for(pj->bt->b, fn, pj) != TS_OK) {
+        snprintf(err, errlen, "preparing references: %s", ts_last_error());
+        return -1;
+    }
+    return 0;
+}
+
 int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
                     size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = bt->c * hw;
     if (draw_batch(ctx, bt, SEED_REFERENCES, r * d, 0, out, err, errlen)) return -1;
-    normalize(ctx, bt->c, hw, bt->b * r, out); /* normalize(U[0,1]^{C×H×W}) */
-    return 0;
+    struct post_job pj = {ctx, NULL, bt, out, r};
+    return run_post(&pj, uniform_range, err, errlen); /* normalize(U[0,1]^{C×H×W}) */
 }
 
 void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base, float *out) {
@@ -84,22 +128,10 @@ float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m
 
 int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long r,
                      float *out, char *err, size_t errlen) {
-    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    const long d = (long)bt->c * bt->h * bt->w;
     if (draw_batch(ctx, bt, SEED_NOISE, r * d, 1, out, err, errlen)) return -1;
-    for (long i = 0; i < bt->b; i++) {
-        float *o = out + i * r * d;
-        const float sigma = wk_noise_sigma(ctx, m, bt, i);
-        for (long j = 0; j < r; j++)
-            for (int ch = 0; ch < bt->c; ch++)
-                for (long k = 0; k < hw; k++) {
-                    float px = bt->xh[i * d + ch * hw + k] * ctx->std[ch] + ctx->mean[ch];
-                    float v = px + sigma * o[j * d + ch * hw + k];
-                    v = v < 0 ? 0 : v > 1 ? 1 : v; /* clamp(x̃ + N(0, σ²), 0, 1) */
-                    o[j * d + ch * hw + k] = v;
-                }
-        normalize(ctx, bt->c, hw, r, o);
-    }
-    return 0;
+    struct post_job pj = {ctx, m, bt, out, r};
+    return run_post(&pj, gaussian_range, err, errlen);
 }
 
 int wk_refs_dataset(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,

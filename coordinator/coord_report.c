@@ -200,8 +200,8 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
     sb_json_string(&b, job->file);
     sb_printf(&b, ",\n  \"config_sha256\": \"%s\",\n  \"images\": %.0f,\n  \"ranks\": %d,\n", job->sha256, n,
               info->ranks);
-    sb_printf(&b, "  \"accuracy\": %.10g,\n  \"device\": \"%s\",\n  \"libtorch\": \"%s\",\n",
-              n > 0 ? total[WK_REC_CORRECT] / n : 0.0, info->device, info->libtorch);
+    sb_printf(&b, "  \"accuracy\": %.10g,\n  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"libtorch\": \"%s\",\n",
+              n > 0 ? total[WK_REC_CORRECT] / n : 0.0, info->device, job->precision, info->libtorch);
     sb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n  \"resumed_shards\": %ld,\n",
               info->wall_seconds, info->wall_seconds > 0 ? (double)info->images_computed / info->wall_seconds : 0.0,
               info->resumed_shards);

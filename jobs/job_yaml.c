@@ -78,6 +78,7 @@ static void set_defaults(struct job *j, const char *path)
     snprintf(j->file, sizeof j->file, "%s", path);
     snprintf(j->name, sizeof j->name, "recal");
     snprintf(j->device, sizeof j->device, "auto");
+    snprintf(j->precision, sizeof j->precision, "fp32");
     snprintf(j->split, sizeof j->split, "test");
     j->batch_size = 64;
     j->memory_budget_mb = 2048;
@@ -296,18 +297,20 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     static const char *const keys[] = {"name", "seed", "device", "threads", "model",
                                        "dataset", "batch_size", "memory_budget_mb",
                                        "shard_images", "methods", "metrics", "outputs",
-                                       "train", "chunk_samples", "sweep"};
+                                       "train", "chunk_samples", "sweep", "precision"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
+    static const char *const precisions[] = {"fp32", "tf32"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb,
               shard = j->shard_images, chunk = 0;
 
-    if (job_check_keys(e, root, keys, 15, NULL, 0, "key", "top level"))
+    if (job_check_keys(e, root, keys, 16, NULL, 0, "key", "top level"))
         return -1;
     if ((v = job_map_get(root, "name", NULL)) && job_want_str(e, v, "name", j->name, sizeof j->name))
         return -1;
     if (opt_int(e, root, "seed", 0, LLONG_MAX, &seed) ||
         opt_enum(e, root, "device", devices, 3, j->device, sizeof j->device) ||
+        opt_enum(e, root, "precision", precisions, 2, j->precision, sizeof j->precision) ||
         opt_int(e, root, "threads", 0, INT_MAX, &threads) ||
         opt_int(e, root, "batch_size", 1, INT_MAX, &bs) ||
         opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem) ||

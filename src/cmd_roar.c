@@ -356,6 +356,8 @@ int cmd_roar(int argc, char **argv) {
     } else if ((roar_pick_gpu(&job), ts_device_parse(job.device, &device))) {
         snprintf(err, sizeof err, "%s: device '%s': %s", config, job.device, ts_last_error());
         failed = 1;
+    } else if (!strcmp(job.precision, "tf32")) {
+        ts_set_tf32(1);
     }
     if (!failed) {
         n_slots = wk_plan_slots(&job, slots);

@@ -130,6 +130,8 @@ int cmd_train(int argc, char **argv) {
     if (ts_device_parse(job.device, &device)) {
         snprintf(err, sizeof err, "%s: %s", config, ts_last_error());
         failed = 1;
+    } else if (!strcmp(job.precision, "tf32")) {
+        ts_set_tf32(1);
     }
     /* The node's cores shared by its ranks unless the job says: libtorch's
      * own default can be 1 here. */

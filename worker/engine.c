@@ -98,6 +98,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         snprintf(err, errlen, "%s: device '%s': %s", job->file, job->device, ts_last_error());
         return -1;
     }
+    if (!strcmp(job->precision, "tf32")) ts_set_tf32(1); /* CUDA only; exact fp32 otherwise */
     if (job->threads > 0) ts_set_num_threads(job->threads);
     if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
     if (!fs_exists(job->model_path)) {

@@ -5,14 +5,15 @@
 # (Debian's default reference BLAS makes libtorch's linear layers ~30x
 # slower). Build: cmake, a C/C++ compiler. Tests and tools: python3-torch
 # (model export, oracles), python3-pil (the dataset decode oracle), cmocka, the
-# Fashion-MNIST dataset; python3-matplotlib draws the report's figures
+# Fashion-MNIST dataset; python3-pip fetches Captum (--no-deps) for the
+# oracle/captum test; python3-matplotlib draws the report's figures
 # (tools/report.py); Slurm (slurmctld, slurmd, client commands) with munge for
 # the `recal submit` test, which starts its own single-node cluster (slurm/testing/).
 # Images: libjpeg-turbo and libpng. Hardening (issue #9): clang with its
 # libFuzzer runtime (libclang-rt-14-dev) for tests/fuzz, valgrind for
 # tools/valgrind-unit.sh.
 set -eu
-PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy
+PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy python3-pip
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
       libturbojpeg0-dev libpng-dev python3-pil libvlfeat-dev liblapacke-dev
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge

@@ -141,6 +141,7 @@ struct job {
     long limit;               /* 0 = all */
     /* dataset.* options, passed to ds_open_opts (worker/datasets/dataset.h) */
     int ds_resize;            /* dataset.resize; 0 = the dataset's default (imagenet 224) */
+    bool ds_dct_scaling;      /* dataset.dct_scaling (imagenet): reduced-size JPEG decode */
     int ds_crop;              /* dataset.crop; 0 = none */
     bool ds_label_coarse;     /* dataset.label: fine (default) | coarse (cifar100) */
     bool ds_skip_errors;      /* dataset.on_error: fail (default) | skip */

@@ -160,7 +160,7 @@ static int read_dataset(const struct job_err *e, const struct job_node *d, struc
 {
     static const char *const keys[] = {"name", "path", "split", "limit", "resize", "crop",
                                        "label", "on_error", "mean", "std", "classes",
-                                       "threads"};
+                                       "threads", "dct_scaling"};
     static const char *const names[] = {"fashion-mnist", "mnist", "cifar10", "cifar100",
                                         "imagenet", "npy"};
     static const char *const splits[] = {"test", "train", "val"};
@@ -170,7 +170,7 @@ static int read_dataset(const struct job_err *e, const struct job_node *d, struc
     if (!d)
         return job_errf(e, NULL, "missing required key 'dataset.name'");
     if (job_want_section(e, d, "dataset") ||
-        job_check_keys(e, d, keys, 12, NULL, 0, "key", "'dataset'"))
+        job_check_keys(e, d, keys, 13, NULL, 0, "key", "'dataset'"))
         return -1;
     if (!job_map_get(d, "name", NULL))
         return job_errf(e, d, "missing required key 'dataset.name'");
@@ -209,6 +209,12 @@ static int read_dataset(const struct job_err *e, const struct job_node *d, struc
         return job_errf(e, v, "'resize' applies to dataset imagenet only (remove it)");
     if ((v = job_map_get(d, "crop", NULL)) && !inet)
         return job_errf(e, v, "'crop' applies to dataset imagenet only (remove it)");
+    if ((v = job_map_get(d, "dct_scaling", NULL))) {
+        if (!inet)
+            return job_errf(e, v, "'dct_scaling' applies to dataset imagenet only (remove it)");
+        if (job_want_bool(e, v, "dct_scaling", &j->ds_dct_scaling))
+            return -1;
+    }
     if ((v = job_map_get(d, "crop", NULL)) && crop > (resize ? resize : 224))
         return job_errf(e, v, "'crop' (%lld) must not exceed 'resize' (%lld)", crop,
                         resize ? resize : 224LL);

@@ -9,6 +9,7 @@ void wk_ds_options(const struct job *job, struct ds_options *opt)
     memset(opt, 0, sizeof *opt);
     opt->resize = job->ds_resize;
     opt->crop = job->ds_crop;
+    opt->dct_scaling = job->ds_dct_scaling;
     opt->label_coarse = job->ds_label_coarse;
     opt->on_error = job->ds_skip_errors ? DS_ON_ERROR_SKIP : DS_ON_ERROR_FAIL;
     opt->n_mean = job->ds_n_mean;

@@ -11,7 +11,15 @@ of the same files, independently of recal's code:
   resizes (torchvision's Resize(256) + CenterCrop(224) geometry for
   resize/crop), normalized with ImageNet's mean/std;
 - a truncated JPEG: on_error fail -> exit 1 naming the file; skip -> zeros,
-  label -1, the file reported.
+  label -1, the file reported;
+- dataset.dct_scaling: images under twice the resize target stay exact, a
+  larger one (decoded at a reduced size in the DCT domain) stays within a
+  gray level on average.
+
+The ImageNet files are cut from a real photograph (matplotlib's sample
+grace_hopper.jpg, shipped by Debian's matplotlib-data, a dependency of
+python3-matplotlib), re-encoded by PIL in each size and kind, plus the
+photograph's own file as written by its camera-side encoder.
 
 usage: check_datasets.py RECAL WORK_DIR"""
 import io
@@ -131,12 +139,21 @@ def npy(recal, work):
               "npy float32 NCHW used as stored (train split)")
 
 
+REAL_PHOTO = "/usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg"
+
+
 def make_images(root):
-    """ImageNet-like files of different sizes and kinds, written by PIL."""
+    """ImageNet-like files of different sizes and kinds, written by PIL from
+    crops of a real photograph (synthetic content only if it is missing)."""
     rng = np.random.default_rng(3)
+    src = Image.open(REAL_PHOTO).convert("RGB") if os.path.exists(REAL_PHOTO) else None
+    print("imagenet test images from " + (REAL_PHOTO if src else "synthetic gradients (no real photo found)"))
 
     def photo(w, h):
-        # smooth gradients plus noise: JPEG-like content, not pure noise
+        if src is not None:  # a random crop of the photo at this size: real edges and texture
+            cw, ch = int(src.width * rng.uniform(0.6, 1)), int(src.height * rng.uniform(0.6, 1))
+            x0, y0 = int(rng.integers(0, src.width - cw + 1)), int(rng.integers(0, src.height - ch + 1))
+            return src.crop((x0, y0, x0 + cw, y0 + ch)).resize((w, h), Image.LANCZOS)
         yy, xx = np.mgrid[0:h, 0:w]
         base = np.stack([xx * 255 / w, yy * 255 / h, (xx + yy) * 127 / (w + h)], -1)
         return Image.fromarray(np.clip(base + rng.normal(0, 20, (h, w, 3)), 0, 255).astype(np.uint8))
@@ -155,6 +172,8 @@ def make_images(root):
                       ("k_odd_333x301.JPEG", lambda f: photo(333, 301).save(f, "JPEG", quality=70)),
                       ("l_1024x768.JPEG", lambda f: photo(1024, 768).save(f, "JPEG"))],
     }
+    if src is not None:  # the photograph's own bytes, not PIL's encoder
+        files["n01484850"].append(("m_real_photo.JPEG", lambda f: shutil.copy(REAL_PHOTO, f)))
     out = []
     for c, (wnid, items) in enumerate(sorted(files.items())):
         os.makedirs(os.path.join(root, wnid), exist_ok=True)
@@ -202,6 +221,7 @@ def imagenet(recal, work):
             check(err < TOL_RESIZE, f"imagenet resize {resize} crop {crop} {os.path.basename(path)}: "
                   f"max |diff| {err:.2e}")
         print(f"imagenet resize {resize} crop {crop}: worst max |diff| {worst:.2e} (normalized units)")
+        dct_scaling(recal, cfg, work, items, resize, crop, sets)
 
     # Layout (b): flat val/ + LOC_val_solution.csv, classes from sorted wnids
     # or from LOC_synset_mapping.txt.
@@ -250,6 +270,36 @@ def imagenet(recal, work):
         check(list(y) == [0, -1, 0] and not x[1].any() and x[0].any() and x[2].any(),
               "on_error skip: zeros and label -1 for the bad image only")
     run_skip(recal, work, bad)
+
+
+def dct_scaling(recal, cfg, work, items, resize, crop, sets):
+    """dataset.dct_scaling: a JPEG at least twice the resize target in both
+    sides is decoded at libjpeg-turbo's smallest M/8 scale that keeps it so
+    (PIL's draft mode, similar in spirit); everything else must stay exact.
+    Bounds in gray levels (0..255) against PIL's full decode + resize."""
+    x, _, _, _ = dump(recal, cfg, work, *sets, "dataset.dct_scaling=true")
+    if x is None:
+        return
+    levels = 255 * IMAGENET_STD[:, None, None]
+    scaled = 0
+    for i, (path, _) in enumerate(items):
+        img = Image.open(path)
+        w, h = img.size
+        if not crop:
+            tw, th = resize, resize
+        else:
+            tw, th = (int(resize * w / h), resize) if h <= w else (resize, int(resize * h / w))
+        d = np.abs(x[i] - oracle(path, resize, crop)) * levels
+        name = os.path.basename(path)
+        if img.format == "JPEG" and w >= 2 * tw and h >= 2 * th:
+            scaled += 1
+            check(d.mean() < 1.0 and d.max() < 32,
+                  f"dct_scaling resize {resize} crop {crop} {name} ({w}x{h}, may be decoded smaller): mean |diff| "
+                  f"{d.mean():.3f}, max {d.max():.1f} gray levels")
+        else:
+            check(d.max() * 1 < TOL_RESIZE * 255, f"dct_scaling resize {resize} crop {crop} {name}: unchanged "
+                  f"(max |diff| {d.max():.1e} gray levels)")
+    check(scaled >= 1, f"dct_scaling resize {resize} crop {crop}: {scaled} image(s) large enough to be decoded smaller")
 
 
 def run_skip(recal, work, bad):

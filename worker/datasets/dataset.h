@@ -35,6 +35,8 @@ struct ds_options {
     float mean[3], std[3];
     int classes;          /* npy: 0 = max label + 1 */
     int threads;          /* imagenet decode threads; 0 = 2 */
+    int dct_scaling;      /* imagenet: 1 = decode large JPEGs at a reduced size in the
+                             DCT domain first (faster, not bit-exact with PIL) */
 };
 
 /* Open a dataset with options (NULL = defaults). Same contract as ds_open. */

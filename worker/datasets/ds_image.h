@@ -19,8 +19,18 @@ void ds_decoder_free(void *dec);
 /* Decode a JPEG (any colour space: grey and CMYK become RGB) or a PNG (found
  * by its signature, whatever the file is called) into out. path is only
  * named in messages. 0, or -1 with "path: corrupt JPEG: ..." in err. */
-int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, struct ds_rgb *out,
-                  char *err, size_t errlen);
+int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h,
+                  struct ds_rgb *out, char *err, size_t errlen);
+
+/* min_w, min_h > 0: a JPEG may come out smaller than stored, scaled by the
+ * smallest of libjpeg-turbo's M/8 DCT factors that keeps it at least
+ * min_w x min_h (the IDCT at reduced size; PNGs are always full size).
+ * DS_DCT_MARGIN: how many times the resize target imagenet asks for. */
+#define DS_DCT_MARGIN 2
+
+/* The stored width and height of a JPEG (header only) or PNG (IHDR). 0, or
+ * -1 when the header is unreadable (the decode then reports the error). */
+int ds_image_size(void *dec, const uint8_t *buf, size_t len, int *w, int *h);
 
 /* Antialiased bilinear resize of in (h x w RGB) to oh x ow, keeping only the
  * window [top, top+ch) x [left, left+cw) of the result, written as float

@@ -74,8 +74,25 @@ static uint8_t mul255(unsigned a, unsigned b)
     return (uint8_t)(((t >> 8) + t) >> 8);
 }
 
-static int decode_jpeg(void *tj, const char *path, const uint8_t *buf, size_t len, struct ds_rgb *out,
-                       char *err, size_t errlen)
+/* The smallest libjpeg-turbo scaling factor that keeps w x h at least
+ * min_w x min_h (factors come sorted largest first). */
+static tjscalingfactor pick_scale(int w, int h, int min_w, int min_h)
+{
+    tjscalingfactor best = {1, 1};
+    int n = 0;
+    tjscalingfactor *sf = tjGetScalingFactors(&n);
+    for (int i = 0; sf && i < n; i++) {
+        if (sf[i].num > sf[i].denom)
+            continue; /* upscaling */
+        if (TJSCALED(w, sf[i]) >= min_w && TJSCALED(h, sf[i]) >= min_h &&
+            (long)sf[i].num * best.denom < (long)best.num * sf[i].denom)
+            best = sf[i];
+    }
+    return best;
+}
+
+static int decode_jpeg(void *tj, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h,
+                       struct ds_rgb *out, char *err, size_t errlen)
 {
     int w, h, sub, cs, cmyk;
     uint8_t *dst;
@@ -85,6 +102,11 @@ static int decode_jpeg(void *tj, const char *path, const uint8_t *buf, size_t le
     }
     if (too_big(path, (unsigned)w, (unsigned)h, err, errlen))
         return -1;
+    if (min_w > 0 && min_h > 0) {
+        tjscalingfactor s = pick_scale(w, h, min_w, min_h);
+        w = TJSCALED(w, s);
+        h = TJSCALED(h, s);
+    }
     cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
     dst = malloc((size_t)w * (size_t)h * (cmyk ? 4 : 3));
     if (!dst) {
@@ -128,8 +150,20 @@ void ds_decoder_free(void *dec)
         tjDestroy(dec);
 }
 
-int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, struct ds_rgb *out,
-                  char *err, size_t errlen)
+int ds_image_size(void *dec, const uint8_t *buf, size_t len, int *w, int *h)
+{
+    if (len >= 24 && memcmp(buf, png_sig, sizeof png_sig) == 0) {
+        /* IHDR is the first chunk: width and height big-endian at 16 and 20 */
+        *w = (int)((uint32_t)buf[16] << 24 | (uint32_t)buf[17] << 16 | (uint32_t)buf[18] << 8 | buf[19]);
+        *h = (int)((uint32_t)buf[20] << 24 | (uint32_t)buf[21] << 16 | (uint32_t)buf[22] << 8 | buf[23]);
+        return *w > 0 && *h > 0 ? 0 : -1;
+    }
+    int sub, cs;
+    return tjDecompressHeader3(dec, buf, (unsigned long)len, w, h, &sub, &cs) == 0 ? 0 : -1;
+}
+
+int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h,
+                  struct ds_rgb *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     if (len >= sizeof png_sig && memcmp(buf, png_sig, sizeof png_sig) == 0)
@@ -138,5 +172,5 @@ int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, s
         ds_errf(err, errlen, "%s: %zu bytes is too short for an image", path, len);
         return -1;
     }
-    return decode_jpeg(dec, path, buf, len, out, err, errlen);
+    return decode_jpeg(dec, path, buf, len, min_w, min_h, out, err, errlen);
 }

@@ -39,6 +39,7 @@ struct inet {
     int crop;               /* crop side, 0 = none (top/left depend on each image) */
     float scale[3], shift[3]; /* v/255 - mean)/std as v*scale + shift */
     int threads;
+    int dct_scaling;        /* decode JPEGs at >= this many times the resize target, 0 = full size */
     enum ds_on_error on_error;
     pthread_mutex_t lock;   /* guards the skip list */
     uint8_t *skipped_flag;  /* per image */
@@ -378,11 +379,20 @@ static int one_image(struct inet *in, void *dec, long id, float *x, char *err, s
     int oh, ow, top, left, rc;
     if (ds_slurp(path, NULL, &buf, &len, err, errlen))
         return -1;
-    rc = ds_decode_rgb(dec, path, buf, len, &rgb, err, errlen);
+    /* The geometry comes from the stored size, so a DCT-scaled decode is
+     * resized to exactly the window a full decode would give. */
+    int fw = 0, fh = 0, min_w = 0, min_h = 0;
+    if (in->dct_scaling && ds_image_size(dec, buf, len, &fw, &fh) == 0) {
+        geometry(in, fh, fw, &oh, &ow, &top, &left);
+        min_w = ow * in->dct_scaling;
+        min_h = oh * in->dct_scaling;
+    }
+    rc = ds_decode_rgb(dec, path, buf, len, min_w, min_h, &rgb, err, errlen);
     free(buf);
     if (rc)
         return -1;
-    geometry(in, rgb.h, rgb.w, &oh, &ow, &top, &left);
+    if (!min_w) /* full decode (or a PNG): the decoded size is the stored one */
+        geometry(in, rgb.h, rgb.w, &oh, &ow, &top, &left);
     rc = ds_resize_rgb(&rgb, oh, ow, top, left, in->crop_h, in->crop_w, x);
     free(rgb.px);
     if (rc) {
@@ -553,6 +563,7 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
         in->shift[c] = -mean[c] / std[c];
     }
     in->threads = opt->threads > 0 ? opt->threads : 2;
+    in->dct_scaling = opt->dct_scaling ? DS_DCT_MARGIN : 0;
     in->on_error = opt->on_error;
     in->skipped_flag = calloc((size_t)in->n, 1);
     in->skipped = malloc((size_t)in->n * sizeof *in->skipped);

@@ -100,7 +100,10 @@ int coord_rundir_fresh(const char *dir) {
     int ok = 1;
     char logs[4200];
     while (ok && (de = readdir(d))) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, COORD_SUBMIT_SCRIPT))
+        /* .lock: callers have checked that no run holds it; a refused
+         * --resume of an empty DIR leaves one behind. */
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, COORD_SUBMIT_SCRIPT) ||
+            !strcmp(de->d_name, ".lock"))
             continue;
         snprintf(logs, sizeof logs, "%s/logs", dir);
         ok = !strcmp(de->d_name, "logs") && only_slurm_logs(logs);
@@ -127,6 +130,13 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
         if (fd < 0) return -1;
         if (!fs_exists(path)) {
             close(fd);
+            if (coord_rundir_fresh(dir)) {
+                snprintf(err, errlen,
+                         "%s: no journal (the directory is empty), so nothing to resume: drop --resume to start a "
+                         "new run in it",
+                         dir);
+                return -1;
+            }
             snprintf(err, errlen,
                      "%s has no journal, so nothing to resume (the run stopped before it planned its shards, or "
                      "recal did not make it): start again with a new --run-dir",

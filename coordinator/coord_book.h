@@ -18,7 +18,8 @@ void coord_default_run_id(const struct job *job, char *id, size_t n);
 
 /* 1 when DIR may take a new run: missing, empty, or holding only what
  * `recal submit` puts there before the job starts (submit.sbatch, and
- * logs/ with Slurm's slurm-*.out). */
+ * logs/ with Slurm's slurm-*.out), and a .lock (the caller checks that no
+ * run holds it). */
 int coord_rundir_fresh(const char *dir);
 
 struct coord_book {

@@ -126,12 +126,15 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         float *x = malloc((size_t)d * sizeof *x);
         ts_tensor *xt = NULL, *lg = NULL;
         int64_t shape[4] = {1, e->ds.c, e->ds.h, e->ds.w}, lshape[2];
-        int nd = 0, ok = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0;
+        int nd = 0, got = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0, ok = got;
         if (ok) ok = ts_from_f32(x, shape, 4, e->device, &xt) == TS_OK && ts_module_forward(e->model, xt, &lg) == TS_OK &&
                      ts_shape(lg, lshape, &nd) == TS_OK;
-        if (!ok && x)
-            snprintf(err, errlen, "%s: the model does not accept %s images of shape 1x%dx%dx%d: %s", job->model_path,
-                     job->dataset_name, e->ds.c, e->ds.h, e->ds.w, ts_last_error());
+        if (!x) snprintf(err, errlen, "out of memory for one %dx%dx%d image", e->ds.c, e->ds.h, e->ds.w);
+        if (!ok && got) /* else ds_get's message (the file, the image) stands */
+            snprintf(err, errlen,
+                     "%s: the model does not accept %s images of shape 1x%dx%dx%d (NxCxHxW): %s (a model for "
+                     "another dataset? check model.path, dataset.name and dataset.resize/crop)",
+                     job->model_path, job->dataset_name, e->ds.c, e->ds.h, e->ds.w, ts_last_error());
         free(x);
         ts_tensor_free(xt);
         ts_tensor_free(lg);

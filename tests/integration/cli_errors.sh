@@ -47,6 +47,46 @@ PY
 /usr/bin/python3 wrongshape.py
 expect 1 "expected \[N, classes\]" -- "$recal" run "$cfg" --set model.path="$work/cli/wrongshape.pt" --limit 4 --run-dir r-wrong-shape
 
+# models for another dataset (issue #9): a 3-channel CNN, a 32x32 MLP and a
+# 5-class head given 1x28x28 Fashion-MNIST with 10 labels; one short line
+# naming the model and the shapes, no TorchScript traceback
+cat > mismatch.py <<'PY'
+import torch
+class RGB(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 4, 3)
+        self.fc = torch.nn.Linear(4, 10)
+    def forward(self, x):
+        return self.fc(self.conv(x).mean((2, 3)))
+class MLP(torch.nn.Module):
+    def __init__(self, inputs: int, classes: int):
+        super().__init__()
+        self.fc = torch.nn.Linear(inputs, classes)
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+torch.jit.script(RGB()).save('rgb.pt')
+torch.jit.script(MLP(32 * 32, 10)).save('size32.pt')
+torch.jit.script(MLP(28 * 28, 5)).save('five.pt')
+PY
+/usr/bin/python3 mismatch.py
+short() { # the last command's output is at most $1 lines, without a traceback
+    if [ "$(cat out.txt err.txt | wc -l)" -gt "$1" ] || cat out.txt err.txt | grep -q 'Traceback\|~~~\|Exception raised'; then
+        echo "FAIL: over $1 lines or a traceback:"; cat err.txt; fails=$((fails + 1))
+    fi
+}
+expect 1 "rgb.pt: the model does not accept fashion-mnist images of shape 1x1x28x28.*to have 3 channels, but got 1" -- \
+    "$recal" run "$cfg" --set model.path="$work/cli/rgb.pt" --limit 4 --run-dir r-rgb
+short 3
+expect 1 "rgb.pt: the model does not accept fashion-mnist images of shape 1x1x28x28.*to have 3 channels" -- \
+    mpirun --oversubscribe -n 3 "$recal" run "$cfg" --set model.path="$work/cli/rgb.pt" --limit 4 --run-dir r-rgb3
+expect 1 "size32.pt: the model does not accept fashion-mnist images of shape 1x1x28x28.*1x784 and 1024x10" -- \
+    "$recal" run "$cfg" --set model.path="$work/cli/size32.pt" --limit 4 --run-dir r-size32
+short 3
+expect 1 "five.pt: the model outputs 5 classes but fashion-mnist has 10 labels" -- \
+    "$recal" run "$cfg" --set model.path="$work/cli/five.pt" --limit 4 --run-dir r-five
+short 3
+
 # a model whose input gradients are not finite: log(0) = -inf, d/dx = inf
 cat > nangrad.py <<'PY'
 import torch
@@ -73,6 +113,21 @@ expect 1 "not empty" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 
 if [ "$(cat taken/metrics.json)" != keep ] || [ "$(ls taken)" != metrics.json ]; then
     echo "FAIL: the existing run dir was modified"; fails=$((fails + 1))
 fi
+
+# --resume where there is nothing to resume: a missing or empty directory;
+# the refused empty one still takes a new run
+expect 1 "r-nowhere: no such run directory, nothing to resume (drop --resume" -- \
+    "$recal" run "$cfg" --set model.path="$model" --limit 4 --resume --run-dir r-nowhere
+[ -e r-nowhere ] && { echo "FAIL: --resume created r-nowhere"; fails=$((fails + 1)); }
+mkdir -p r-empty
+expect 1 "r-empty: no journal (the directory is empty), so nothing to resume: drop --resume" -- \
+    "$recal" run "$cfg" --set model.path="$model" --limit 4 --resume --run-dir r-empty
+short 2
+expect 0 "wrote r-empty/metrics.json" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+    --set outputs.figures=false --run-dir r-empty
+mkdir -p r-half && echo x > r-half/config.yaml
+expect 1 "r-half has no journal, so nothing to resume.*new --run-dir" -- \
+    "$recal" run "$cfg" --set model.path="$model" --limit 4 --resume --run-dir r-half
 
 expect 0 "usage" -- "$recal" --help
 expect 0 "usage" -- "$recal" run --help

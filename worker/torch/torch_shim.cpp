@@ -34,6 +34,19 @@ static void set_err(const char *msg) {
     std::string s(msg ? msg : "unknown error");
     size_t cut = s.find("\nException raised from");
     if (cut != std::string::npos) s.resize(cut);
+    // An error inside a TorchScript model comes as "The following operation
+    // failed in the TorchScript interpreter." + two tracebacks of the model's
+    // code (dozens of lines, over this buffer for a deep model) + the error
+    // itself: keep the error, the first unindented line after the last
+    // traceback header, to the end.
+    size_t tb = s.rfind("Traceback of TorchScript");
+    if (s.find("failed in the TorchScript interpreter") != std::string::npos && tb != std::string::npos) {
+        size_t at = s.find('\n', tb);
+        while (at != std::string::npos && at + 1 < s.size() && (s[at + 1] == ' ' || s[at + 1] == '\n'))
+            at = s.find('\n', at + 1);
+        if (at != std::string::npos && at + 1 < s.size()) s = "in the model's forward: " + s.substr(at + 1);
+    }
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
     snprintf(g_err, sizeof g_err, "%s", s.c_str());
 }
 

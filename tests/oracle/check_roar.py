@@ -8,6 +8,11 @@ data order re-derived from the seed hash, MultiStepLR milestones) and the
 masked test accuracy. With epochs 0 the accuracies must be identical; after
 fine-tuning (float32 on both sides) within one test image.
 
+Then the control METRICS.md expects: a random attribution's Diff-ROAR is
+near 0 (top-k and bottom-k of random ranks are equally random subsets), over
+RANDOM_SEEDS seeds of 1-epoch fine-tunes on 2 ranks with a larger test set;
+a bias of either mask (fill, ties, the rank order) would show here.
+
 usage: check_roar.py RECAL SRC_DIR WORK_DIR MODEL"""
 import glob
 import json
@@ -26,6 +31,7 @@ import methods_oracle as mo  # noqa: E402
 from check_diffid import idx  # noqa: E402
 
 N_TRAIN, N_TEST, SEED = 192, 128, 3
+RANDOM_SEEDS, RANDOM_TEST, RANDOM_TOL = (11, 12, 13, 14), 1000, 0.05
 FRACTIONS = [0.2, 0.7]
 EPOCHS, LR, MILESTONES, MOMENTUM, WD, BS = 2, 0.05, [1], 0.9, 5e-4, 64
 SEED_ROAR_SHUFFLE = 13
@@ -145,9 +151,47 @@ def main():
                 d = got["diff_roar"][f] - (got["top_acc"][f] - got["bottom_acc"][f])
                 if abs(d) > 1e-12:
                     failures.append(f"{key[0]} diff_roar")
+    random_control(recal, cfg, model_path, work)
     if failures:
         sys.exit(f"{len(failures)} check(s) failed: {failures}")
-    print("Diff-ROAR matches the PyTorch oracle")
+    print("Diff-ROAR matches the PyTorch oracle; random attribution's Diff-ROAR is near 0")
+
+
+def random_control(recal, cfg, model_path, work):
+    roar = (f"{{roar: {{fractions: {FRACTIONS}, epochs: 1, lr: {LR}, milestones: [], "
+            f"momentum: {MOMENTUM}, weight_decay: {WD}, batch_size: {BS}}}}}")
+    diffs = []
+    for seed in RANDOM_SEEDS:
+        sets = ["--set", f"model.path={model_path}", "--set", "methods=[{name: random}]", "--set", f"metrics={roar}",
+                "--set", f"seed={seed}", "--set", "outputs.figures=false", "--set", "shard_images=500"]
+        runs = {}
+        for split, n in (("train", N_TRAIN), ("test", RANDOM_TEST)):
+            runs[split] = os.path.join(work, f"random-{seed}-{split}")
+            subprocess.run(["rm", "-rf", runs[split]], check=True)
+            subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +
+                           ["--run-dir", runs[split]], check=True, stdout=subprocess.DEVNULL)
+        out = os.path.join(work, f"random-{seed}-roar")
+        r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets +
+                           ["--train-run", runs["train"], "--test-run", runs["test"], "--out", out],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            print(r.stderr[-3000:])
+            sys.exit(f"recal roar (random, seed {seed}) failed")
+        res = json.load(open(os.path.join(out, "roar.json")))["results"]
+        ok = len(res) == 1 and res[0]["method"] == "random" and res[0]["roar"]["fractions"] == FRACTIONS and \
+            all(len(res[0]["roar"][k]) == len(FRACTIONS) for k in ("top_acc", "bottom_acc", "diff_roar"))
+        print(f"{'ok  ' if ok else 'FAIL'} random seed {seed}: roar.json shape, fractions {res[0]['roar']['fractions']}, "
+              f"diff_roar {res[0]['roar']['diff_roar']}")
+        if not ok:
+            failures.append(f"random seed {seed} roar.json")
+        diffs.append(res[0]["roar"]["diff_roar"])
+    mean = np.mean(diffs, axis=0)
+    for f, frac in enumerate(FRACTIONS):
+        ok = abs(mean[f]) <= RANDOM_TOL
+        print(f"{'ok  ' if ok else 'FAIL'} random attribution k={frac}: Diff-ROAR over {len(diffs)} seeds "
+              f"{[round(d[f], 4) for d in diffs]}, mean {mean[f]:+.4f} (|mean| <= {RANDOM_TOL})")
+        if not ok:
+            failures.append(f"random Diff-ROAR k={frac}")
 
 
 if __name__ == "__main__":

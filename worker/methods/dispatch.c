@@ -25,11 +25,11 @@ static int make_alpha(const struct wk_method_ctx *ctx, const struct job_method *
     return 0;
 }
 
-static int path_method(const struct wk_method_ctx *ctx, const struct job_method *m0, const struct wk_batch *bt,
-                       float *out[JOB_EST_COUNT], char *err, size_t errlen) {
-    struct job_method m = *m0;
-    if (m.kind == JOB_M_IG) m.refs = 1; /* one fixed baseline */
-    if (ctx->references) m.refs = (int)ctx->references_r;
+/* One group of images of a batch; `first` is its offset in the batch (explicit
+ * per-image references are indexed by batch position). */
+static int path_group(const struct wk_method_ctx *ctx, const struct job_method *mm, const struct wk_batch *bt,
+                      long first, float *out[JOB_EST_COUNT], char *err, size_t errlen) {
+    const struct job_method m = *mm;
     const long R = m.refs, K = m.steps, d = (long)bt->c * bt->h * bt->w;
     int rc = -1;
     float *refs = malloc((size_t)(bt->b * R * d) * sizeof *refs);
@@ -40,7 +40,7 @@ static int path_method(const struct wk_method_ctx *ctx, const struct job_method 
     }
     if (ctx->references) {
         for (long i = 0; i < bt->b; i++)
-            memcpy(refs + i * R * d, ctx->references + (ctx->references_per_image ? i * R * d : 0),
+            memcpy(refs + i * R * d, ctx->references + (ctx->references_per_image ? (first + i) * R * d : 0),
                    (size_t)(R * d) * sizeof *refs);
     } else if (m.kind == JOB_M_IG) {
         wk_refs_baseline(ctx, bt, m.baseline, refs);
@@ -57,6 +57,37 @@ out:
     free(refs);
     free(alpha);
     return rc;
+}
+
+/* The references of a batch take B·R·D floats on the host and twice that on
+ * the device (refs and x − r): with R = 50 at 224×224 that is GBs. Groups of
+ * about 2 chunks' worth of paths keep them near the chunk's own input size,
+ * whatever R·K is (issue #4: memory follows the budget, not R·K); per-image
+ * results do not depend on the grouping (seeds and sums are per image). */
+static int path_method(const struct wk_method_ctx *ctx, const struct job_method *m0, const struct wk_batch *bt,
+                       float *out[JOB_EST_COUNT], char *err, size_t errlen) {
+    struct job_method m = *m0;
+    if (m.kind == JOB_M_IG) m.refs = 1; /* one fixed baseline */
+    if (ctx->references) m.refs = (int)ctx->references_r;
+    const long d = (long)bt->c * bt->h * bt->w;
+    long group = 2 * (ctx->chunk_samples > 0 ? ctx->chunk_samples : 1) / (m.refs > 0 ? m.refs : 1);
+    if (group < 1) group = 1;
+    if (group >= bt->b) return path_group(ctx, &m, bt, 0, out, err, errlen);
+    for (long i0 = 0; i0 < bt->b; i0 += group) {
+        const long n = bt->b - i0 < group ? bt->b - i0 : group;
+        ts_tensor *xs = NULL;
+        if (ts_narrow(bt->x, 0, i0, n, &xs) != TS_OK) {
+            snprintf(err, errlen, "%s", ts_last_error());
+            return -1;
+        }
+        struct wk_batch sb = {xs, bt->xh + i0 * d, bt->labels + i0, bt->ids + i0, n, bt->c, bt->h, bt->w};
+        float *so[JOB_EST_COUNT];
+        for (int e = 0; e < JOB_EST_COUNT; e++) so[e] = out[e] ? out[e] + i0 * d : NULL;
+        int rc = path_group(ctx, &m, &sb, i0, so, err, errlen);
+        ts_tensor_free(xs);
+        if (rc) return rc;
+    }
+    return 0;
 }
 
 int wk_method_run(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,

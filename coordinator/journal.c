@@ -76,7 +76,7 @@ static int init_handle(struct journal *j, const char *path, const struct journal
     j->fd = -1;
     snprintf(j->path, sizeof j->path, "%s", path);
     j->meta = *m;
-    j->buf = malloc(JOURNAL_RECORD_BYTES(m->record_len));
+    j->buf = fault_malloc(JOURNAL_RECORD_BYTES(m->record_len));
     if (!j->buf) {
         snprintf(err, errlen, "%s: out of memory for a journal record", path);
         return -1;

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { F_WRITE, F_FSYNC, F_RENAME, F_NOPS };
-static const char *const op_names[F_NOPS] = {"write", "fsync", "rename"};
+enum { F_WRITE, F_FSYNC, F_RENAME, F_ALLOC, F_NOPS };
+static const char *const op_names[F_NOPS] = {"write", "fsync", "rename", "alloc"};
 
 /* Parsed once; writers run on several threads (worker pool, coordinator). */
 static atomic_int parsed;   /* 0 not yet, 1 parsing, 2 done */
@@ -38,7 +38,8 @@ static void parse(void) {
         if (fault_op < 0 || (s[used] && strcmp(s + used, "+"))) {
             /* A test that asked for a fault and silently got none would pass
              * for the wrong reason. */
-            fprintf(stderr, "RECAL_FAULT=%s: want write:N, fsync:N or rename:N (N >= 1, '+' to keep failing)\n", s);
+            fprintf(stderr, "RECAL_FAULT=%s: want write:N, fsync:N, rename:N or alloc:N (N >= 1, '+' to keep "
+                            "failing)\n", s);
             exit(2);
         }
         fault_n = n;
@@ -76,4 +77,16 @@ int fault_rename(const char *from, const char *to) {
     if (!hit(F_RENAME, to)) return rename(from, to);
     errno = EIO;
     return -1;
+}
+
+void *fault_malloc(size_t n) {
+    if (!hit(F_ALLOC, NULL)) return malloc(n);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void *fault_calloc(size_t n, size_t size) {
+    if (!hit(F_ALLOC, NULL)) return calloc(n, size);
+    errno = ENOMEM;
+    return NULL;
 }

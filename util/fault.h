@@ -1,11 +1,16 @@
-/* util/fault.h — I/O fault injection for the "nothing lost" tests (SQLite
- * style): RECAL_FAULT=OP:N makes the Nth call of OP in this process fail.
+/* util/fault.h — I/O and allocation fault injection for the "nothing lost"
+ * tests (SQLite style): RECAL_FAULT=OP:N makes the Nth call of OP in this
+ * process fail.
  *
  *   OP     what fails                              errno
  *   write  the Nth write(): half its bytes reach    ENOSPC
  *          the file first, as on a filling disk
  *   fsync  the Nth fsync()                          EIO
  *   rename the Nth rename()                         EIO
+ *   alloc  the Nth fault_malloc / fault_calloc:     ENOMEM
+ *          the engine's per-shard buffers and the
+ *          journal's record buffer (not libtorch's
+ *          or MPI's own allocations)
  *
  * "OP:N+" fails the Nth and every later call (a disk that stays full).
  * Only the artefact, journal and metrics writers go through these (npy.c,
@@ -21,4 +26,6 @@
 ssize_t fault_write(int fd, const void *buf, size_t n);
 int fault_fsync(int fd);
 int fault_rename(const char *from, const char *to);
+void *fault_malloc(size_t n);
+void *fault_calloc(size_t n, size_t size);
 #endif

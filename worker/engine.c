@@ -8,6 +8,7 @@
 #include "diffid.h"
 #include "chunk_tune.h"
 #include "diffid_batch.h"
+#include "fault.h"
 #include "methods.h"
 #include "metric_batch.h"
 #include "ds_job.h"
@@ -201,35 +202,35 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     int rc = -1;
     memset(record, 0, wk_record_len(e) * sizeof *record);
     /* two batch buffers: one computes while the next is read (prefetch.h) */
-    float *x = malloc((size_t)(bmax * d) * sizeof *x), *xn = malloc((size_t)(bmax * d) * sizeof *xn);
-    int64_t *y = malloc((size_t)bmax * sizeof *y), *yn = malloc((size_t)bmax * sizeof *yn);
-    int64_t *ids = malloc((size_t)bmax * sizeof *ids);
+    float *x = fault_malloc((size_t)(bmax * d) * sizeof *x), *xn = fault_malloc((size_t)(bmax * d) * sizeof *xn);
+    int64_t *y = fault_malloc((size_t)bmax * sizeof *y), *yn = fault_malloc((size_t)bmax * sizeof *yn);
+    int64_t *ids = fault_malloc((size_t)bmax * sizeof *ids);
     struct wk_prefetch pf = {0};
     /* dataset.on_error: skip — the files this shard skipped, one per line,
      * kept in RUN_DIR/skipped/ so that metrics.json can list them all */
     long skipped_before = ds_skipped(&e->ds);
     char *skipped = NULL;
     size_t skipped_len = 0;
-    float *clean = malloc((size_t)(bmax * e->classes) * sizeof *clean), *orig = malloc((size_t)bmax * sizeof *orig);
+    float *clean = fault_malloc((size_t)(bmax * e->classes) * sizeof *clean), *orig = fault_malloc((size_t)bmax * sizeof *orig);
     float *attr[WK_MAX_SLOTS] = {0};
-    struct diffid_acc *acc = calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
+    struct diffid_acc *acc = fault_calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
     struct wk_pool pool = {0};
     /* count × slots × D, image-major, as numpy users index it */
-    float *maps = job->out_attributions ? calloc((size_t)(count * e->n_slots * d), sizeof *maps) : NULL;
+    float *maps = job->out_attributions ? fault_calloc((size_t)(count * e->n_slots * d), sizeof *maps) : NULL;
     /* outputs.figures: the first WK_FIG_EXAMPLES images of the split and
      * their maps, for the report's heatmap grid */
     long n_ex = job->out_figures && first < WK_FIG_EXAMPLES
                     ? (count < WK_FIG_EXAMPLES - first ? count : WK_FIG_EXAMPLES - first) : 0;
-    float *ex = n_ex ? calloc((size_t)(n_ex * (1 + e->n_slots) * d), sizeof *ex) : NULL;
+    float *ex = n_ex ? fault_calloc((size_t)(n_ex * (1 + e->n_slots) * d), sizeof *ex) : NULL;
     /* outputs.masks: ROAR rank maps, count × slots × H × W uint16 */
     const long hw = (long)e->ds.h * e->ds.w;
     /* calloc: an image skipped under on_error: skip keeps zeros */
-    uint16_t *ranks = job->out_masks ? calloc((size_t)(count * e->n_slots * hw), sizeof *ranks) : NULL;
-    long *rk_order = job->out_masks ? malloc((size_t)hw * sizeof *rk_order) : NULL;
-    float *rk_sal = job->out_masks ? malloc((size_t)hw * sizeof *rk_sal) : NULL;
+    uint16_t *ranks = job->out_masks ? fault_calloc((size_t)(count * e->n_slots * hw), sizeof *ranks) : NULL;
+    long *rk_order = job->out_masks ? fault_malloc((size_t)hw * sizeof *rk_order) : NULL;
+    float *rk_sal = job->out_masks ? fault_malloc((size_t)hw * sizeof *rk_sal) : NULL;
     int ok = x && xn && y && yn && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex) &&
              (!job->out_masks || (ranks && rk_order && rk_sal));
-    for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = malloc((size_t)(bmax * d) * sizeof(float))) != NULL;
+    for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = fault_malloc((size_t)(bmax * d) * sizeof(float))) != NULL;
     if (!ok) {
         snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
         goto fail;

@@ -1,9 +1,11 @@
 #!/bin/sh
-# Nothing lost under I/O failures (issue #9), SQLite style: RECAL_FAULT=OP:N
-# (util/fault.h) fails the Nth write (ENOSPC, half the bytes written first),
-# fsync or rename (EIO) of a 1-rank run that writes attributions. For each
-# op and each N up to the number of such calls a clean run makes (at most
-# MAX_N, default 15):
+# Nothing lost under I/O and allocation failures (issue #9), SQLite style:
+# RECAL_FAULT=OP:N (util/fault.h) fails the Nth write (ENOSPC, half the bytes
+# written first), fsync or rename (EIO), or allocation of the engine's shard
+# buffers or the journal's record (ENOMEM) of a 1-rank run that writes
+# attributions. For each op and each N up to the number of such calls a clean
+# run makes (at most MAX_N of them, default 15, spread evenly when there are
+# more):
 #  - the run exits 0 with the reference metrics (a failure the code may
 #    ignore, e.g. a directory fsync) or exits 1 with "recal run: <file>: ...
 #    <strerror>" and no internal error (2);
@@ -59,7 +61,7 @@ slots=$(/usr/bin/python3 -c "import numpy as np, glob; print(np.load(sorted(glob
 one() { # one OP SPEC: run with RECAL_FAULT=SPEC into $w/OP-SPEC, check, resume
     op=$1 spec=$2 d="$w/$1-$2"
     rc=0; RECAL_FAULT="$spec" run "$d" >"$d.out" 2>&1 || rc=$?
-    case $op in write) why="No space left on device" ;; *) why="Input/output error" ;; esac
+    case $op in write) why="No space left on device" ;; alloc) why="out of.*memory" ;; *) why="Input/output error" ;; esac
     if [ $rc -eq 0 ]; then
         /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$d/metrics.json" 128 any-ranks >/dev/null ||
             fail "$spec: exit 0 with different metrics"
@@ -85,15 +87,15 @@ one() { # one OP SPEC: run with RECAL_FAULT=SPEC into $w/OP-SPEC, check, resume
     fi
 }
 
-for op in write fsync rename; do
+for op in write fsync rename alloc; do
     calls=$(grep -c "^recal fault: $op #" "$w/ref.out" || true)
     [ "$calls" -gt 0 ] || fail "the reference run made no $op calls through util/fault.c"
-    last=$calls; [ "$last" -le "$max_n" ] || last=$max_n
-    echo "$op: $calls calls in a clean run; failing each of the first $last"
+    step=$(( (calls + max_n - 1) / max_n ))
+    echo "$op: $calls calls in a clean run; failing call 1 and every ${step}th after it"
     n=1
-    while [ $n -le "$last" ]; do
+    while [ $n -le "$calls" ]; do
         one $op "$op:$n"
-        n=$((n + 1))
+        n=$((n + step))
     done
 done
 # A disk that stays full from the 5th write on.

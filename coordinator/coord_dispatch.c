@@ -264,7 +264,7 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
     char err[1024];
     int rc = 0;
     long n = 0;
-    double wait_s = 0; /* idle between shards: this rank's share of the dispatch overhead */
+    double wait_s = 0, wait_max = 0; /* idle between shards: this rank's share of the dispatch overhead */
     if (!buf) {
         snprintf(err, sizeof err, "out of memory for a result record");
         MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, comm);
@@ -277,7 +277,9 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
         double tw = clock_now_s();
         MPI_Send(buf, (int)len + MSG_RECORD, MPI_DOUBLE, 0, TAG_REQ, comm);
         MPI_Recv(&s, 1, MPI_LONG, 0, TAG_ASSIGN, comm, MPI_STATUS_IGNORE);
-        wait_s += clock_now_s() - tw;
+        tw = clock_now_s() - tw;
+        wait_s += tw;
+        if (tw > wait_max) wait_max = tw;
         if (s < 0) break;
         struct shard sh;
         shard_plan_get(o->n_images, o->shard_images, s, &sh);
@@ -292,7 +294,8 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
         log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, clock_now_s() - t);
         buf[MSG_SHARD] = (double)s;
     }
-    log_printf("dispatch: %ld shards, %.3f s waiting for the next one (request to assignment)", n, wait_s);
+    log_printf("dispatch: %ld shards, %.3f s waiting for the next one (request to assignment; longest %.3f s)", n,
+               wait_s, wait_max);
     free(buf);
     return rc;
 }

@@ -10,12 +10,24 @@
 #include "coord_book.h"
 #include "engine.h"
 
+/* Computes images [first, first+count) into rec (the record length of the
+ * run). 0, or -1 with a message. */
+typedef int (*coord_shard_fn)(void *ctx, long first, long count, double *rec, char *err, size_t errlen);
+
 struct coord_opts {
     long n_images;
     long shard_images;
     int progress_tty;     /* rank 0: redraw one progress line on stderr */
     double log_every_s;   /* otherwise a progress line every this many seconds */
     struct coord_book *book; /* rank 0: per-shard records + journal; NULL on the others */
+    /* The rest stays zero in `recal run`. `recal bench --dispatch` drives
+     * the same protocol with a no-op compute and no engine, so that what it
+     * times is the hand-out alone. */
+    coord_shard_fn shard_fn; /* NULL: wk_engine_run on the engine */
+    void *shard_ctx;
+    size_t record_len;    /* doubles per record; 0: wk_record_len of the engine */
+    int no_journal;       /* count a shard without appending it to the journal */
+    int no_local_worker;  /* rank 0 only hands out shards (it computes otherwise) */
 };
 
 enum { COORD_INTERRUPTED = 1 };
@@ -26,7 +38,9 @@ enum { COORD_INTERRUPTED = 1 };
  * every rank when every shard is done; COORD_INTERRUPTED on every rank when
  * a signal (coord_catch_signals) stopped the hand-out and the finished
  * shards are journaled; -1 on every rank when any rank failed (rank 0's err
- * then holds the first failure, prefixed with the rank). Collective. */
+ * then holds the first failure, prefixed with the rank). Collective.
+ * e may be NULL when o->shard_fn and o->record_len are set; total is then
+ * left zero (there is no job to fold the records by). */
 int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, double *total, char *err,
               size_t errlen);
 

@@ -30,6 +30,11 @@ struct coord_book {
     long n_resumed;        /* shards found in the journal at the start */
     long n_done;           /* shards done at the end of coord_run */
     long images_resumed;   /* images in the n_resumed shards (set by coord_run) */
+    /* Rank 0's seconds in dispatch bookkeeping (set by coord_run): receiving
+     * results, journaling them, picking and sending the next shard, on both
+     * of its threads. The polls between messages are not counted: they sleep. */
+    double coord_seconds;
+    long local_shards;     /* shards rank 0 computed itself (set by coord_run) */
     struct journal jn;
 };
 

@@ -38,6 +38,8 @@ struct coord_state {
     int failed, stopping;
     char err[1100];
     int local_done;
+    long local_shards;
+    double busy_s;         /* dispatch bookkeeping, both threads (coord_book.coord_seconds) */
 };
 
 static volatile sig_atomic_t g_stop_signal;
@@ -59,6 +61,20 @@ int coord_catch_signals(void) {
 }
 
 int coord_stop_signal(void) { return (int)g_stop_signal; }
+
+/* The run's compute: the engine, or the caller's hook (recal bench's no-op). */
+static int compute_shard(struct wk_engine *e, const struct coord_opts *o, const struct shard *sh, double *rec,
+                         char *err, size_t errlen) {
+    if (o->shard_fn) return o->shard_fn(o->shard_ctx, sh->first, sh->count, rec, err, errlen);
+    return wk_engine_run(e, sh->first, sh->count, rec, err, errlen);
+}
+
+static void add_busy(struct coord_state *st, double since) {
+    double dt = clock_now_s() - since;
+    pthread_mutex_lock(&st->mu);
+    st->busy_s += dt;
+    pthread_mutex_unlock(&st->mu);
+}
 
 static long take_shard(struct coord_state *st) {
     pthread_mutex_lock(&st->mu);
@@ -94,9 +110,12 @@ static void finish_shard(struct coord_state *st, long s, const double *rec) {
         fail_run(st, 0, err);
         return;
     }
-    pthread_mutex_lock(&st->jmu);
-    int rc = journal_append(&st->book->jn, s, sh.first, sh.count, rec, err, sizeof err);
-    pthread_mutex_unlock(&st->jmu);
+    int rc = 0;
+    if (!st->o->no_journal) {
+        pthread_mutex_lock(&st->jmu);
+        rc = journal_append(&st->book->jn, s, sh.first, sh.count, rec, err, sizeof err);
+        pthread_mutex_unlock(&st->jmu);
+    }
     if (rc) {
         fail_run(st, 0, err);
         return;
@@ -127,20 +146,29 @@ static void *local_worker(void *arg) {
     struct coord_state *st = arg;
     double *rec = malloc(st->len * sizeof *rec);
     char err[1024];
+    long n = 0;
     if (!rec) fail_run(st, 0, "out of memory for a result record");
-    for (long s; rec && (s = take_shard(st)) >= 0;) {
+    for (long s; rec;) {
+        double tb = clock_now_s();
+        s = take_shard(st);
+        add_busy(st, tb);
+        if (s < 0) break;
         struct shard sh;
         shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh);
         double t = clock_now_s();
-        if (wk_engine_run(st->e, sh.first, sh.count, rec, err, sizeof err)) {
+        if (compute_shard(st->e, st->o, &sh, rec, err, sizeof err)) {
             fail_run(st, 0, err);
             break;
         }
         log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, clock_now_s() - t);
+        tb = clock_now_s();
         finish_shard(st, s, rec);
+        add_busy(st, tb);
+        n++;
     }
     free(rec);
     pthread_mutex_lock(&st->mu);
+    st->local_shards = n;
     st->local_done = 1;
     pthread_mutex_unlock(&st->mu);
     return NULL;
@@ -170,7 +198,9 @@ static void show_progress(struct coord_state *st, double t0, int final) {
 
 static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     pthread_t th;
-    if (pthread_create(&th, NULL, local_worker, st)) {
+    int local = !st->o->no_local_worker;
+    if (!local) st->local_done = 1;
+    else if (pthread_create(&th, NULL, local_worker, st)) {
         fail_run(st, 0, "cannot start the local worker thread");
         return -1;
     }
@@ -198,6 +228,7 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
             nanosleep(&ts, NULL);
             continue;
         }
+        double tb = clock_now_s();
         if (status.MPI_TAG == TAG_ERR) {
             int n = 0;
             MPI_Get_count(&status, MPI_CHAR, &n);
@@ -219,8 +250,9 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
         long next = take_shard(st);
         MPI_Send(&next, 1, MPI_LONG, status.MPI_SOURCE, TAG_ASSIGN, comm);
         if (next < 0) active--;
+        add_busy(st, tb);
     }
-    pthread_join(th, NULL);
+    if (local) pthread_join(th, NULL);
     free(buf);
     show_progress(st, t0, 1);
     if (st->failed) return -1;
@@ -231,17 +263,29 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
     double *buf = calloc(len + MSG_RECORD, sizeof *buf);
     char err[1024];
     int rc = 0;
+    long n = 0;
+    double wait_s = 0, wait_max = 0; /* idle between shards: this rank's share of the dispatch overhead */
+    if (!buf) {
+        snprintf(err, sizeof err, "out of memory for a result record");
+        MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, comm);
+        return -1;
+    }
     buf[MSG_SHARD] = -1;
     for (;;) {
         long s;
         buf[MSG_STOP] = coord_stop_signal() != 0;
+        double tw = clock_now_s();
         MPI_Send(buf, (int)len + MSG_RECORD, MPI_DOUBLE, 0, TAG_REQ, comm);
         MPI_Recv(&s, 1, MPI_LONG, 0, TAG_ASSIGN, comm, MPI_STATUS_IGNORE);
+        tw = clock_now_s() - tw;
+        wait_s += tw;
+        if (tw > wait_max) wait_max = tw;
         if (s < 0) break;
         struct shard sh;
         shard_plan_get(o->n_images, o->shard_images, s, &sh);
         double t = clock_now_s();
-        if (wk_engine_run(e, sh.first, sh.count, buf + MSG_RECORD, err, sizeof err)) {
+        n++;
+        if (compute_shard(e, o, &sh, buf + MSG_RECORD, err, sizeof err)) {
             log_printf("error: %s", err);
             MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, comm);
             rc = -1;
@@ -250,6 +294,8 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
         log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, clock_now_s() - t);
         buf[MSG_SHARD] = (double)s;
     }
+    log_printf("dispatch: %ld shards, %.3f s waiting for the next one (request to assignment; longest %.3f s)", n,
+               wait_s, wait_max);
     free(buf);
     return rc;
 }
@@ -259,7 +305,7 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    size_t len = wk_record_len(e);
+    size_t len = o->record_len ? o->record_len : wk_record_len(e);
     int state = 0; /* 0 done, 1 interrupted, 2 failed: the worst wins everywhere */
     if (rank == 0) {
         struct coord_state st;
@@ -280,6 +326,10 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
         st.book->images_resumed = st.images_before;
         int rc = coordinator(&st, comm, size);
         st.book->n_done = st.book->n_resumed + st.shards_done;
+        st.book->coord_seconds = st.busy_s;
+        st.book->local_shards = st.local_shards;
+        log_printf("dispatch: %ld shards (%ld computed here), %.3f s of bookkeeping on rank 0", st.shards_done,
+                   st.local_shards, st.busy_s);
         if (rc < 0) {
             state = 2;
             snprintf(err, errlen, "%s", st.err);
@@ -287,7 +337,7 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
             state = 1;
         } else {
             memset(total, 0, len * sizeof *total);
-            for (long s = 0; s < st.n_shards; s++)
+            for (long s = 0; e && s < st.n_shards; s++)
                 wk_record_fold(e->job, e->n_slots, total, st.book->records + (size_t)s * len);
         }
         pthread_mutex_destroy(&st.jmu);

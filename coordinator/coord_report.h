@@ -17,6 +17,7 @@ struct coord_run_info {
     long resumed_shards;     /* taken from the journal */
     long images_planned;     /* images of the split after limit; those not evaluated were
                                 skipped under dataset.on_error: skip */
+    double coordinator_seconds; /* rank 0's dispatch bookkeeping (coord_book.coord_seconds) */
 };
 
 int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,

@@ -11,6 +11,8 @@ int cmd_attribute(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 /* recal bench --data CONFIG: the dataset reader's throughput (JSON lines). */
 int bench_data(const char *config, long images);
+/* `recal bench --dispatch`: coord_run with no-op workers, under mpirun; an EXIT_* code. */
+int bench_dispatch(int argc, char **argv, long shards);
 int cmd_report(int argc, char **argv);
 int cmd_roar(int argc, char **argv);
 /* Run tools/report.py on a finished run directory; an EXIT_* code. */

@@ -25,6 +25,7 @@
 static const char *HELP =
     "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--only NAME] [--no-python]\n"
     "                   [--memory-budget MB] [--precision fp32|tf32] [--images N]\n"
+    "       mpirun -n R recal bench --dispatch [--shards N]\n"
     "\n"
     "Prints one JSON line per case: recal's images/s, the raw forward+backward bound of the same\n"
     "samples, the reference implementation's loop and Captum (tools/bench_reference.py, run with\n"
@@ -38,7 +39,14 @@ static const char *HELP =
     "  --precision P fp32 (default, exact) or tf32 (CUDA convolutions and matmuls in TF32)\n"
     "  --images N    images per IG case (default 1024/64/4 per model; --quick 128/8/0); DiffID 4×\n"
     "  --data CONFIG only the dataset reader of CONFIG: images/s of decoded, normalized batches\n"
-    "                with 1 decode thread and one per core (--images N, default 2000)\n";
+    "                with 1 decode thread and one per core (--images N, default 2000)\n"
+    "  --dispatch    under mpirun (e.g. mpirun --oversubscribe -n 33): shards/s of recal run's own\n"
+    "                coordinator (coord_run) with no-op workers, one-image shards, rank 0 dispatching\n"
+    "                only; one line without the journal, one with it (append + fsync and a rank-log\n"
+    "                line per shard, in a temporary run directory under $TMPDIR or /tmp). More ranks\n"
+    "                than cores make the figure a lower bound (every rank polls for its turn)\n"
+    "  --shards N    shards of the --dispatch pass without the journal (default 100000); the\n"
+    "                journal pass takes at most 5000 of them (an fsync each)\n";
 
 /* Settings every case shares. */
 static long g_budget_mb = 2048;
@@ -235,7 +243,8 @@ out:
 int cmd_bench(int argc, char **argv) {
     int quick = 0, threads = 0, python = 1;
     const char *device_s = "auto", *dir = "build/bench-models", *only = NULL, *data = NULL;
-    long data_images = 2000;
+    long data_images = 2000, shards = 100000;
+    int dispatch = 0;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -246,6 +255,15 @@ int cmd_bench(int argc, char **argv) {
             quick = 1;
         } else if (!strcmp(argv[i], "--no-python")) {
             python = 0;
+        } else if (!strcmp(argv[i], "--dispatch")) {
+            dispatch = 1;
+        } else if ((v = cli_opt(argc, argv, &i, "--shards", &missing)) || missing) {
+            char *end;
+            shards = missing ? 0 : strtol(v, &end, 10);
+            if (missing || shards <= 0 || *end) {
+                fprintf(stderr, "recal bench: --shards needs a number of shards > 0\n");
+                return EXIT_USER;
+            }
         } else if ((v = cli_opt(argc, argv, &i, "--threads", &missing)) && !missing) {
             threads = atoi(v);
         } else if ((v = cli_opt(argc, argv, &i, "--device", &missing)) && !missing) {
@@ -275,6 +293,7 @@ int cmd_bench(int argc, char **argv) {
             return EXIT_USER;
         }
     }
+    if (dispatch) return bench_dispatch(argc, argv, shards);
     if (data) return bench_data(data, data_images > 0 ? data_images : 2000);
     int device;
     if (ts_device_parse(device_s, &device)) {

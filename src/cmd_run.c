@@ -268,7 +268,9 @@ int cmd_run(int argc, char **argv) {
     }
 
     total = calloc(wk_record_len(&eng), sizeof *total);
-    struct coord_opts co = {eng.ds.n, job.shard_images, rank == 0 && isatty(2), 10.0, rank == 0 ? &book : NULL};
+    struct coord_opts co = {.n_images = eng.ds.n, .shard_images = job.shard_images,
+                            .progress_tty = rank == 0 && isatty(2), .log_every_s = 10.0,
+                            .book = rank == 0 ? &book : NULL};
     int rc = coord_run(&eng, &co, MPI_COMM_WORLD, total, err, sizeof err);
     if (rc < 0) {
         code = EXIT_USER;
@@ -289,7 +291,7 @@ int cmd_run(int argc, char **argv) {
     if (rank == 0) {
         struct coord_run_info info = {run_id, run_dir, size, ts_device_name(eng.device), ts_version(),
                                       clock_now_s() - t0, (long)total[WK_REC_IMAGES] - book.images_resumed,
-                                      book.n_resumed, eng.ds.n};
+                                      book.n_resumed, eng.ds.n, book.coord_seconds};
         if (coord_write_metrics(&job, eng.slots, eng.n_slots, total, &info, err, sizeof err)) {
             fprintf(stderr, "recal run: %s\n", err);
             code = EXIT_USER;

@@ -16,6 +16,7 @@ static const char *USAGE =
     "  attribute ...         attribute a small batch given as .npy arrays\n"
     "  bench [--quick]       throughput side by side: recal, raw forward+backward, the\n"
     "                        reference loop and Captum on the same model and samples\n"
+    "  bench --dispatch      (under mpirun) shards/s of recal run's coordinator, no-op workers\n"
     "  submit CONFIG.yaml    write a Slurm batch script for the job and sbatch it\n"
     "  sweep-merge CONFIG.yaml --run-dir DIR   the table of a submitted sweep (DIR/sweep.json,\n"
     "                        sweep.csv); the sweep's merge job runs it\n"

@@ -4,7 +4,10 @@
  * own share of the compute runs on a second thread that takes shards from
  * the same counter under a mutex. The main thread polls with MPI_Iprobe and
  * sleeps between polls: a blocking receive would spin a core that the
- * compute threads need. A finished shard is appended to the journal (and
+ * compute threads need. The nap starts at NAP_MIN_NS after each message and
+ * doubles while nothing comes, up to NAP_MAX_NS: while requests keep
+ * arriving (many ranks, short shards) each wake-up finds the next one at
+ * once; an idle coordinator still wakes only every 2 ms. A finished shard is appended to the journal (and
  * fsync'ed) before it counts; a stop signal ends the hand-out while the
  * shards in flight finish, so they are journaled too. */
 #include "coord.h"
@@ -196,6 +199,8 @@ static void show_progress(struct coord_state *st, double t0, int final) {
     log_printf("progress: %s", line);
 }
 
+enum { NAP_MIN_NS = 20000, NAP_MAX_NS = 2000000 };
+
 static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     pthread_t th;
     int local = !st->o->no_local_worker;
@@ -208,6 +213,7 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     double t0 = clock_now_s(), last = t0;
     double *buf = malloc((st->len + MSG_RECORD) * sizeof *buf);
     char msg[1024];
+    long nap_ns = NAP_MIN_NS;
     for (;;) {
         int sig = coord_stop_signal();
         if (sig) begin_stop(st, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1");
@@ -224,10 +230,12 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
                 show_progress(st, t0, 0);
                 last = t;
             }
-            struct timespec ts = {0, 2000000};
+            struct timespec ts = {0, nap_ns};
             nanosleep(&ts, NULL);
+            nap_ns = nap_ns * 2 < NAP_MAX_NS ? nap_ns * 2 : NAP_MAX_NS;
             continue;
         }
+        nap_ns = NAP_MIN_NS; /* a message: the next one may be close behind */
         double tb = clock_now_s();
         if (status.MPI_TAG == TAG_ERR) {
             int n = 0;

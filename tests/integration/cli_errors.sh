@@ -98,6 +98,29 @@ PY
 /usr/bin/python3 nangrad.py
 expect 1 "NaN or Inf input gradients" -- "$recal" run "$cfg" --set model.path="$work/cli/nangrad.pt" --limit 4 --run-dir r-nan
 
+# a garbage model file (random bytes) and a truncated zip
+head -c 4096 /dev/urandom > garbage.pt
+printf 'PK\003\004 cut short' > cut.pt
+expect 1 "garbage.pt: cannot load TorchScript model" -- "$recal" run "$cfg" --set model.path="$work/cli/garbage.pt" --limit 4 --run-dir r-garbage
+expect 1 "cut.pt: cannot load TorchScript model" -- "$recal" run "$cfg" --set model.path="$work/cli/cut.pt" --limit 4 --run-dir r-cut
+
+# NaN / Inf in the inputs: an npy dataset and `recal attribute`'s array
+/usr/bin/python3 - <<'PY'
+import os
+import numpy as np
+x = np.zeros((3, 1, 28, 28), np.float32)
+x[2, 0, 5, 6] = np.nan
+os.makedirs("nands", exist_ok=True)
+np.save("nands/images.npy", x)
+np.save("nands/labels.npy", np.array([0, 1, 2]))
+x[2, 0, 5, 6] = np.inf
+np.save("infx.npy", x)
+PY
+expect 1 "nands/images.npy: image 2 has NaN at element 146 of its 784" -- "$recal" run "$cfg" \
+    --set model.path="$model" --set dataset.name=npy --set dataset.path="$work/cli/nands" --run-dir r-nands
+expect 1 "infx.npy: element 1714 is NaN or Inf" -- "$recal" attribute --model "$model" --input infx.npy \
+    --method input_grad --out a.npy
+
 expect 1 "r-none/masks: no rank maps" -- "$recal" roar "$cfg" --set model.path="$model" \
     --set metrics.roar.epochs=0 --train-run r-none --test-run r-none
 expect 1 "no metrics.roar section" -- "$recal" roar "$cfg" --set model.path="$model" --train-run a --test-run b

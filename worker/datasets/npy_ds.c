@@ -12,6 +12,7 @@
 #include "ds_internal.h"
 #include "npy.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,17 @@ static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store 
         st->c = (int)a->shape[1];
         st->h = (int)a->shape[2];
         st->w = (int)a->shape[3];
+        /* A NaN pixel does not always make NaN gradients (ReLU's backward
+         * drops it), so it would go unnoticed as a wrong attribution. */
+        const float *f = a->data;
+        size_t total = (size_t)a->shape[0] * (size_t)a->shape[1] * (size_t)a->shape[2] * (size_t)a->shape[3];
+        size_t per = total / (a->shape[0] > 0 ? (size_t)a->shape[0] : 1);
+        for (size_t i = 0; i < total; i++)
+            if (!isfinite(f[i])) {
+                ds_errf(err, errlen, "%s: image %zu has %s at element %zu of its %zu (fix or drop that image)",
+                        path, i / per, isnan(f[i]) ? "NaN" : "Inf", i % per, per);
+                return -1;
+            }
         st->fpixels = a->data; /* ownership moves to the store */
         a->data = NULL;
     } else if (a->dtype == NPY_U8) {

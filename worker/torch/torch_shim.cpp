@@ -211,35 +211,32 @@ int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out) {
     return TS_OK;
 }
 
+// Every seeded draw of recal: a private CPU generator per seed, so the
+// numbers do not depend on the device, the batch or the thread.
+static at::Tensor seeded_draw(uint64_t seed, at::IntArrayRef shape, bool gaussian) {
+    at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
+    return gaussian ? at::randn(shape, g, torch::kFloat32) : at::rand(shape, g, torch::kFloat32);
+}
+
 int ts_rand_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    TS_GUARD({
-        at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
-        at::Tensor r = at::rand(dims(shape, ndim), g, torch::kFloat32);
-        *out = wrap(r.to(to_dev(device)));
-    });
+    TS_GUARD({ *out = wrap(seeded_draw(seed, dims(shape, ndim), false).to(to_dev(device))); });
     return TS_OK;
 }
 
 int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    TS_GUARD({
-        at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
-        at::Tensor r = at::randn(dims(shape, ndim), g, torch::kFloat32);
-        *out = wrap(r.to(to_dev(device)));
-    });
+    TS_GUARD({ *out = wrap(seeded_draw(seed, dims(shape, ndim), true).to(to_dev(device))); });
     return TS_OK;
 }
 
 int ts_fill_seeded(const uint64_t *seeds, int64_t count, int64_t n_each, int gaussian, float *dst) {
     if ((!seeds || !dst) && count > 0) return fail(TS_EINVAL, "ts_fill_seeded: NULL argument");
     TS_GUARD({
-        // One generator per slice, as ts_rand_seeded / ts_randn_seeded draw
-        // them (same numbers), the slices spread over libtorch's intra-op
-        // threads: a CPU generator fills serially, and on a GPU this host
-        // work would otherwise cost a fifth of the backprop time.
+        // The slices spread over libtorch's intra-op threads: a CPU generator
+        // fills serially, and on a GPU this host work would otherwise cost a
+        // fifth of the backprop time.
         at::parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
             for (int64_t i = lo; i < hi; i++) {
-                at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seeds[i]);
-                at::Tensor r = gaussian ? at::randn({n_each}, g, torch::kFloat32) : at::rand({n_each}, g, torch::kFloat32);
+                at::Tensor r = seeded_draw(seeds[i], {n_each}, gaussian != 0);
                 memcpy(dst + i * n_each, r.data_ptr<float>(), (size_t)n_each * sizeof(float));
             }
         });
@@ -560,21 +557,38 @@ int ts_grads_numel(ts_module *m, int64_t *n) {
     return TS_OK;
 }
 
+// The parameters' gradients as one fp32 vector on the module's device, in
+// parameters() order, zeros for a parameter without one; and back.
+static at::Tensor flat_grads(ts_module *m) {
+    std::vector<at::Tensor> parts;
+    for (auto p : m->m.parameters()) {
+        if (p.grad().defined()) parts.push_back(p.grad().detach().to(at::kFloat).reshape({-1}));
+        else parts.push_back(torch::zeros({p.numel()}, p.options().dtype(at::kFloat)));
+    }
+    return parts.empty() ? torch::zeros({0}, torch::TensorOptions().device(m->dev)) : torch::cat(parts).contiguous();
+}
+
+// false when flat has fewer elements than the parameters.
+static bool set_grads(ts_module *m, const at::Tensor &flat) {
+    torch::NoGradGuard ng;
+    int64_t off = 0, n = flat.numel();
+    for (auto p : m->m.parameters()) {
+        int64_t k = p.numel();
+        if (off + k > n) return false;
+        at::Tensor g = flat.narrow(0, off, k).view(p.sizes()).to(p.device(), p.scalar_type());
+        if (p.grad().defined()) p.mutable_grad().copy_(g);
+        else p.mutable_grad() = g.clone();
+        off += k;
+    }
+    return true;
+}
+
 int ts_grads_get(ts_module *m, float *dst, int64_t n) {
     if (!m || !dst) return fail(TS_EINVAL, "ts_grads_get: NULL argument");
     TS_GUARD({
-        int64_t off = 0;
-        for (auto p : m->m.parameters()) {
-            int64_t k = p.numel();
-            if (off + k > n) return fail(TS_EINVAL, "ts_grads_get: buffer smaller than the parameters");
-            if (p.grad().defined()) {
-                at::Tensor g = p.grad().detach().to(at::kCPU, at::kFloat).contiguous();
-                memcpy(dst + off, g.data_ptr<float>(), (size_t)k * sizeof(float));
-            } else {
-                memset(dst + off, 0, (size_t)k * sizeof(float));
-            }
-            off += k;
-        }
+        at::Tensor flat = flat_grads(m).to(at::kCPU);
+        if (flat.numel() > n) return fail(TS_EINVAL, "ts_grads_get: buffer smaller than the parameters");
+        memcpy(dst, flat.data_ptr<float>(), (size_t)flat.numel() * sizeof(float));
     });
     return TS_OK;
 }
@@ -582,17 +596,8 @@ int ts_grads_get(ts_module *m, float *dst, int64_t n) {
 int ts_grads_set(ts_module *m, const float *src, int64_t n) {
     if (!m || !src) return fail(TS_EINVAL, "ts_grads_set: NULL argument");
     TS_GUARD({
-        int64_t off = 0;
-        torch::NoGradGuard ng;
-        for (auto p : m->m.parameters()) {
-            int64_t k = p.numel();
-            if (off + k > n) return fail(TS_EINVAL, "ts_grads_set: buffer smaller than the parameters");
-            at::Tensor g = torch::from_blob(const_cast<float *>(src + off), p.sizes(), at::kFloat)
-                               .to(p.device(), p.scalar_type());
-            if (p.grad().defined()) p.mutable_grad().copy_(g);
-            else p.mutable_grad() = g.clone();
-            off += k;
-        }
+        if (!set_grads(m, torch::from_blob(const_cast<float *>(src), {n}, at::kFloat)))
+            return fail(TS_EINVAL, "ts_grads_set: buffer smaller than the parameters");
     });
     return TS_OK;
 }
@@ -600,32 +605,14 @@ int ts_grads_set(ts_module *m, const float *src, int64_t n) {
 int ts_grads_flat(ts_module *m, ts_tensor **out) {
     if (!m || !out) return fail(TS_EINVAL, "ts_grads_flat: NULL argument");
     *out = nullptr;
-    TS_GUARD({
-        std::vector<at::Tensor> parts;
-        for (auto p : m->m.parameters()) {
-            if (p.grad().defined()) parts.push_back(p.grad().detach().to(at::kFloat).reshape({-1}));
-            else parts.push_back(torch::zeros({p.numel()}, p.options().dtype(at::kFloat)));
-        }
-        at::Tensor flat = parts.empty() ? torch::zeros({0}, torch::TensorOptions().device(m->dev))
-                                        : torch::cat(parts).contiguous();
-        *out = wrap(flat);
-    });
+    TS_GUARD({ *out = wrap(flat_grads(m)); });
     return TS_OK;
 }
 
 int ts_grads_set_flat(ts_module *m, const ts_tensor *flat) {
     if (!m || !flat) return fail(TS_EINVAL, "ts_grads_set_flat: NULL argument");
     TS_GUARD({
-        torch::NoGradGuard ng;
-        int64_t off = 0, n = flat->t.numel();
-        for (auto p : m->m.parameters()) {
-            int64_t k = p.numel();
-            if (off + k > n) return fail(TS_EINVAL, "ts_grads_set_flat: fewer elements than the parameters");
-            at::Tensor g = flat->t.narrow(0, off, k).view(p.sizes()).to(p.device(), p.scalar_type());
-            if (p.grad().defined()) p.mutable_grad().copy_(g);
-            else p.mutable_grad() = g.clone();
-            off += k;
-        }
+        if (!set_grads(m, flat->t)) return fail(TS_EINVAL, "ts_grads_set_flat: fewer elements than the parameters");
     });
     return TS_OK;
 }

@@ -353,11 +353,9 @@ int cmd_roar(int argc, char **argv) {
     } else if (!job.roar.on) {
         snprintf(err, sizeof err, "%s: no metrics.roar section (fractions, epochs, lr, milestones, ...)", config);
         failed = 1;
-    } else if ((roar_pick_gpu(&job), ts_device_parse(job.device, &device))) {
+    } else if ((roar_pick_gpu(&job), wk_job_device(&job, &device))) {
         snprintf(err, sizeof err, "%s: device '%s': %s", config, job.device, ts_last_error());
         failed = 1;
-    } else if (!strcmp(job.precision, "tf32")) {
-        ts_set_tf32(1);
     }
     if (!failed) {
         n_slots = wk_plan_slots(&job, slots);

@@ -16,6 +16,7 @@
 #include "dataset.h"
 #include "dp_train.h"
 #include "ds_job.h"
+#include "engine.h"
 #include "job.h"
 #include "mpi_util.h"
 #include "seed.h"
@@ -127,11 +128,9 @@ int cmd_train(int argc, char **argv) {
     int64_t *y = NULL;
     long *order = NULL;
     mpi_pick_gpu(local_rank, local_size, job.device); /* before libtorch's first CUDA call */
-    if (ts_device_parse(job.device, &device)) {
+    if (wk_job_device(&job, &device)) {
         snprintf(err, sizeof err, "%s: %s", config, ts_last_error());
         failed = 1;
-    } else if (!strcmp(job.precision, "tf32")) {
-        ts_set_tf32(1);
     }
     /* The node's cores shared by its ranks unless the job says: libtorch's
      * own default can be 1 here. */

@@ -90,16 +90,21 @@ void wk_record_fold(const struct job *job, int n_slots, double *total, const dou
             if (on[k]) total[wk_slot_base(&l, s) + off[k] + WK_ST_MAX] = maxima[s][k];
 }
 
+int wk_job_device(const struct job *job, int *device) {
+    int rc = ts_device_parse(job->device, device);
+    if (rc == TS_OK && *device == TS_DEV_CUDA && !strcmp(job->precision, "tf32")) rc = ts_set_tf32(1);
+    return rc;
+}
+
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
     memset(e, 0, sizeof *e);
     e->job = job;
     e->n_slots = wk_plan_slots(job, e->slots);
     wk_layout_of(job, e->n_slots, &e->layout);
-    if (ts_device_parse(job->device, &e->device) != TS_OK) {
+    if (wk_job_device(job, &e->device) != TS_OK) {
         snprintf(err, errlen, "%s: device '%s': %s", job->file, job->device, ts_last_error());
         return -1;
     }
-    if (!strcmp(job->precision, "tf32")) ts_set_tf32(1); /* CUDA only; exact fp32 otherwise */
     if (job->threads > 0) ts_set_num_threads(job->threads);
     if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
     if (!fs_exists(job->model_path)) {

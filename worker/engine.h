@@ -72,6 +72,12 @@ int wk_plan_slots(const struct job *job, struct wk_slot *slots);
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb);
 
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen);
+
+/* The job's `device` (ts_device_parse) with its `precision` applied: TF32
+ * only when the job asks for it on CUDA. TS_OK or the shim's status (see
+ * ts_last_error()). For run, train and roar alike. */
+int wk_job_device(const struct job *job, int *device);
+
 /* Evaluate images [first, first+count); record must hold wk_record_len()
  * doubles and is overwritten. With outputs.attributions, the shard's maps
  * are first written to RUN_DIR/attributions/shard-<first>-<last>.npy

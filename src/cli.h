@@ -25,6 +25,9 @@ int cmd_dataset_dump(int argc, char **argv);
  * when argv[*i] is not that option. Sets *missing when the value is absent. */
 const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing);
 int cli_is_help(const char *a);
+/* The Python that runs tools/ (report, bench baselines, model export):
+ * $RECAL_PYTHON when set (e.g. a venv's), else Debian's /usr/bin/python3. */
+const char *cli_python(void);
 /* "--set key=value" (or --set=key=value) at argv[*i]: appends the value to
  * sets, at most max of them. 1 when taken, 0 when argv[*i] is not --set, -1
  * after printing "recal <cmd>: --set needs key=value (at most max)". */

@@ -103,11 +103,10 @@ static void python_baselines(const char *model_path, const struct bench_model *b
                              int refs, int steps, int threads, double *ref, double *captum) {
     char cmd[2048], line[1024] = "";
     *ref = *captum = -1;
-    const char *py = getenv("RECAL_PYTHON");
     snprintf(cmd, sizeof cmd,
              "'%s' tools/bench_reference.py --model '%s' --shape %d,%d,%d --images %ld --case %s "
              "--refs %d --steps %d --threads %d --device %s --precision %s",
-             py && *py ? py : "/usr/bin/python3", model_path, bm->c, bm->h, bm->w, images, kase, refs, steps,
+             cli_python(), model_path, bm->c, bm->h, bm->w, images, kase, refs, steps,
              threads, ts_device_name(g_device), g_precision);
     FILE *p = popen(cmd, "r");
     if (!p) return;
@@ -307,8 +306,7 @@ int cmd_bench(int argc, char **argv) {
     /* Models come from tools/ (architectures live in PyTorch); random
      * weights are enough for timing. */
     char cmd[2048];
-    const char *py = getenv("RECAL_PYTHON");
-    if (!py || !*py) py = "/usr/bin/python3";
+    const char *py = cli_python();
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s' && { [ -f '%s/fashion-cnn.pt' ] || '%s' tools/export_fashion_cnn.py "
              "'%s/fashion-cnn.pt' >/dev/null; } && { [ -f '%s/preact_resnet18.pt' ] || '%s' "

@@ -37,9 +37,7 @@ int report_render(const char *run_dir) {
         fprintf(stderr, "recal report: %s: no such file (set RECAL_TOOLS_DIR to recal's tools/ directory)\n", script);
         return EXIT_USER;
     }
-    /* RECAL_PYTHON: another interpreter with matplotlib (e.g. a venv's) */
-    const char *py = getenv("RECAL_PYTHON");
-    char *argv[] = {(char *)(py && *py ? py : "/usr/bin/python3"), script, (char *)run_dir, NULL};
+    char *argv[] = {(char *)cli_python(), script, (char *)run_dir, NULL};
     pid_t pid;
     int st = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
     if (st != 0) {

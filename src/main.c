@@ -1,5 +1,6 @@
 /* src/main.c — `recal` dispatches to its subcommands. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -53,6 +54,11 @@ int cli_take_set(int argc, char **argv, int *i, const char **sets, int *n_sets, 
 }
 
 int cli_is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+const char *cli_python(void) {
+    const char *py = getenv("RECAL_PYTHON");
+    return py && *py ? py : "/usr/bin/python3";
+}
 
 int main(int argc, char **argv) {
     if (argc < 2 || cli_is_help(argv[1])) {

@@ -72,7 +72,6 @@ static int path_method(const struct wk_method_ctx *ctx, const struct job_method 
     const long d = (long)bt->c * bt->h * bt->w;
     long group = 2 * (ctx->chunk_samples > 0 ? ctx->chunk_samples : 1) / (m.refs > 0 ? m.refs : 1);
     if (group < 1) group = 1;
-    if (group >= bt->b) return path_group(ctx, &m, bt, 0, out, err, errlen);
     for (long i0 = 0; i0 < bt->b; i0 += group) {
         const long n = bt->b - i0 < group ? bt->b - i0 : group;
         ts_tensor *xs = NULL;

@@ -91,6 +91,18 @@ def oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top, epochs):
         return float((m(xm_te).argmax(1) == yte).double().mean())
 
 
+def attribute_splits(recal, cfg, sets, work, prefix, n_test):
+    """`recal run` over the train prefix (N_TRAIN) and the test prefix
+    (n_test) into WORK/PREFIX-train and -test; their paths by split."""
+    runs = {}
+    for split, n in (("train", N_TRAIN), ("test", n_test)):
+        runs[split] = os.path.join(work, f"{prefix}-{split}")
+        subprocess.run(["rm", "-rf", runs[split]], check=True)
+        subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +
+                       ["--run-dir", runs[split]], check=True, stdout=subprocess.DEVNULL)
+    return runs
+
+
 def main():
     recal, src, work, model_path = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
@@ -100,12 +112,7 @@ def main():
     sets = ["--set", f"model.path={model_path}", "--set", "methods=[{name: input_grad}, {name: random}]",
             "--set", f"metrics={roar}", "--set", f"seed={SEED}", "--set", "outputs.attributions=true",
             "--set", "outputs.figures=false", "--set", "shard_images=50"]
-    runs = {}
-    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
-        runs[split] = os.path.join(work, f"roar-{split}")
-        subprocess.run(["rm", "-rf", runs[split]], check=True)
-        subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +
-                       ["--run-dir", runs[split]], check=True, stdout=subprocess.DEVNULL)
+    runs = attribute_splits(recal, cfg, sets, work, "roar", N_TEST)
     results = {}
     # epochs 0 and EPOCHS: fine-tunes spread over the 2 ranks; "dp": each
     # fine-tune data-parallel over both ranks (--data-parallel)
@@ -164,12 +171,7 @@ def random_control(recal, cfg, model_path, work):
     for seed in RANDOM_SEEDS:
         sets = ["--set", f"model.path={model_path}", "--set", "methods=[{name: random}]", "--set", f"metrics={roar}",
                 "--set", f"seed={seed}", "--set", "outputs.figures=false", "--set", "shard_images=500"]
-        runs = {}
-        for split, n in (("train", N_TRAIN), ("test", RANDOM_TEST)):
-            runs[split] = os.path.join(work, f"random-{seed}-{split}")
-            subprocess.run(["rm", "-rf", runs[split]], check=True)
-            subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +
-                           ["--run-dir", runs[split]], check=True, stdout=subprocess.DEVNULL)
+        runs = attribute_splits(recal, cfg, sets, work, f"random-{seed}", RANDOM_TEST)
         out = os.path.join(work, f"random-{seed}-roar")
         r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets +
                            ["--train-run", runs["train"], "--test-run", runs["test"], "--out", out],

@@ -7,9 +7,10 @@
  * compute threads need. The nap starts at NAP_MIN_NS after each message and
  * doubles while nothing comes, up to NAP_MAX_NS: while requests keep
  * arriving (many ranks, short shards) each wake-up finds the next one at
- * once; an idle coordinator still wakes only every 2 ms. A finished shard is appended to the journal (and
- * fsync'ed) before it counts; a stop signal ends the hand-out while the
- * shards in flight finish, so they are journaled too. */
+ * once; an idle coordinator still wakes only every 2 ms. A finished shard
+ * is appended to the journal (and fsync'ed) before it counts; a stop signal
+ * ends the hand-out while the shards in flight finish, so they are
+ * journaled too. */
 #include "coord.h"
 
 #include <pthread.h>

@@ -243,7 +243,7 @@ int cmd_bench(int argc, char **argv) {
     int quick = 0, threads = 0, python = 1;
     const char *device_s = "auto", *dir = "build/bench-models", *only = NULL, *data = NULL;
     long data_images = 2000, shards = 100000;
-    int dispatch = 0;
+    int dispatch = 0, images_set = 0;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         const char *v;
@@ -275,6 +275,7 @@ int cmd_bench(int argc, char **argv) {
             data = v;
         } else if ((v = cli_opt(argc, argv, &i, "--images", &missing)) && !missing) {
             data_images = atol(v);
+            images_set = 1;
         } else if ((v = cli_opt(argc, argv, &i, "--memory-budget", &missing)) && !missing) {
             g_budget_mb = atol(v);
             if (g_budget_mb <= 0) {
@@ -324,8 +325,6 @@ int cmd_bench(int argc, char **argv) {
         {"resnet50 3x224x224", "resnet50.pt", 3, 224, 224, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
     };
     long n_ig[] = {quick ? 128 : 1024, quick ? 8 : 64, quick ? 0 : 4};
-    int images_set = 0;
-    for (int i = 1; i < argc; i++) images_set |= !strcmp(argv[i], "--images");
     if (images_set) n_ig[0] = n_ig[1] = n_ig[2] = data_images;
     for (int k = 0; k < 3; k++) {
         if (!n_ig[k] || (only && !strstr(models[k].name, only))) continue;

@@ -6,7 +6,10 @@
 # slower). Build: cmake, a C/C++ compiler. Tests and tools: python3-torch
 # (model export, oracles), python3-pil (the dataset decode oracle), cmocka, the
 # Fashion-MNIST dataset; python3-pip fetches Captum (--no-deps) for the
-# oracle/captum test; python3-matplotlib draws the report's figures
+# oracle/captum test and Quantus for oracle/quantus, whose dependencies are
+# these Debian ones: python3-pandas, -sklearn, -skimage, -tqdm, -opencv
+# (python3-skimage also checks the quickshift superpixels); python3-matplotlib
+# draws the report's figures
 # (tools/report.py); Slurm (slurmctld, slurmd, client commands) with munge for
 # the `recal submit` test, which starts its own single-node cluster (slurm/testing/).
 # Images: libjpeg-turbo and libpng. Hardening (issue #9): clang with its
@@ -17,6 +20,7 @@ PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy 
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
       libturbojpeg0-dev libpng-dev python3-pil libvlfeat-dev liblapacke-dev
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge
+      python3-pandas python3-sklearn python3-skimage python3-tqdm python3-opencv
       clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $PKGS; do

@@ -33,33 +33,13 @@ import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from export_fashion_cnn import FashionCNN  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pip_oracle  # noqa: E402
 
 DEVICE = os.environ.get("RECAL_TEST_DEVICE", "cpu")
 CAPTUM = "captum==0.7.0"
 TOL = 1e-4
-SKIP = 77
 failures = []
-
-
-def load_captum(work):
-    try:
-        import captum  # noqa: F401
-        return
-    except ImportError:
-        pass
-    site = os.path.join(work, "site")
-    if not os.path.isdir(os.path.join(site, "captum")):
-        cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check",
-               "--target", site, CAPTUM]
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-            why = r.stderr.strip().splitlines()[-1] if r.returncode else ""
-        except (OSError, subprocess.TimeoutExpired) as e:
-            why = str(e)
-        if why:
-            print(f"SKIP: Captum unavailable: `{' '.join(cmd)}` failed: {why}")
-            sys.exit(SKIP)
-    sys.path.insert(0, site)
 
 
 def rel_l2(a, b):
@@ -87,7 +67,7 @@ def recal_attr(recal, work, name, args):
 def main():
     recal, work = sys.argv[1], sys.argv[2]
     os.makedirs(work, exist_ok=True)
-    load_captum(work)
+    pip_oracle.load(work, "captum", CAPTUM)
     import captum
     from captum.attr import InputXGradient, IntegratedGradients, LayerAttribution, LayerGradCam, Saliency
     print(f"captum {captum.__version__}, torch {torch.__version__}")

@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+"""Quantus (and Captum's metrics module) as a second, independent oracle for
+recal's robustness and faithfulness metrics (issue #7): the perturbation,
+the forward passes, the attribution differences and sums, the norms and the
+correlations are the libraries' code; only the random draws are recal's, so
+that both sides score the same perturbed inputs.
+
+  recal metric (METRICS.md)       library implementation
+  lipschitz (§4)                  quantus.LocalLipschitzEstimate
+  max_sensitivity (§4)            quantus.MaxSensitivity
+  sensitivity_n, post-hoc sum,    quantus.FaithfulnessCorrelation
+    zero baseline (§2)              (subset_size = ⌊n·H·W⌋, nr_runs = S)
+  faithfulness Pearson and        quantus.FaithfulnessCorrelation with
+    Spearman (§4)                   correlation_pearson / _spearman, one run
+                                    per pixel group
+  infidelity (§4)                 captum.metrics.infidelity(normalize=True)
+                                    (Quantus's Infidelity is a different,
+                                    patch-based estimator without the
+                                    optimal-scale β)
+
+How recal's draws reach the libraries:
+  * Lipschitz / max-sensitivity: the metrics' documented `perturb_func`
+    argument, which Quantus calls once per image per sample; ours returns
+    recal's seeded sample (and checks that it was handed the right image).
+  * infidelity: Captum's `perturb_func` gets the inputs repeated per sample
+    (repeat_interleave) and returns recal's Gaussian perturbations.
+  * sensitivity-n / faithfulness: Quantus draws its subsets with
+    `np.random.choice` from NumPy's global generator and has no argument for
+    them, so the test replaces that one call inside Quantus's
+    faithfulness_correlation module with one that hands out recal's subsets
+    (its random masks, or the pixel groups in order).
+Definitions that differ only in a convention are bridged openly: recal's
+Lipschitz denominator is ‖x − x′‖ in pixel space (METRICS.md §4), Quantus
+measures it on the model's (normalized) input, so its norm_denominator gets
+the dataset std factor.
+
+Explanations for Quantus come from float64 PyTorch (input gradient, and IG
+with the zero baseline on recal's α grid), evaluated on the same TorchScript
+weights in float64; the recal side is a 2-rank `mpirun recal run`.
+
+Quantus 0.5.3 is pip-installed with --no-deps on top of Debian's python3
+(pandas, scikit-learn, scikit-image, scipy, tqdm, opencv from
+tools/install-deps.sh); Captum 0.7.0 likewise. Without network: SKIP (77).
+
+usage: check_quantus.py RECAL SRC_DIR WORK_DIR MODEL
+"""
+import math
+import os
+import sys
+import types
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import check_metrics as cm  # noqa: E402
+import methods_oracle as mo  # noqa: E402
+import pip_oracle  # noqa: E402
+from check_diffid import idx  # noqa: E402
+
+QUANTUS, CAPTUM = "quantus==0.5.3", "captum==0.7.0"
+N = cm.N
+RATIOS, S = [0.1, 0.5], 5
+GROUPS = 49  # 7 x 7 groups of 4 x 4 pixels: Quantus's subsets have one size
+INF_M, INF_SIGMA = 6, 0.01
+LIP_M, LIP_SIGMA = 3, 0.03
+MS_M, MS_R = 2, 0.05
+METRICS = (f"{{sensitivity_n: {{ratios: {RATIOS}, samples: {S}}}, faithfulness: {{groups: {GROUPS}}}, "
+           f"infidelity: {{samples: {INF_M}, sigma: {INF_SIGMA}}}, lipschitz: {{samples: {LIP_M}}}, "
+           f"max_sensitivity: {{samples: {MS_M}, radius: {MS_R}}}}}")
+METHODS = "[{name: input_grad}, {name: ig, steps: 4}]"
+
+
+class Float64(torch.nn.Module):
+    """The TorchScript model in float64 (Quantus feeds float32 tensors)."""
+
+    def __init__(self, m):
+        super().__init__()
+        self.m = m
+
+    def forward(self, x):
+        return self.m(x.double())
+
+
+def explainer(method, net):
+    def explain(model, inputs, targets, **kwargs):
+        out = []
+        for z, t in zip(np.asarray(inputs), np.asarray(targets).reshape(-1)):
+            z = torch.from_numpy(np.ascontiguousarray(z)).double()
+            if method == "input_grad":
+                a = mo.input_grad(net, z, int(t))
+            else:  # IG, zero baseline, recal's grid α_k = k/(K-1), weights 1/K
+                a = mo.path_attr(net, z, int(t), torch.zeros(1, *z.shape, dtype=torch.float64),
+                                 mo.linspace_alpha(1, 4), "vanilla")
+            out.append(a.detach().numpy())
+        return np.stack(out)
+    return explain
+
+
+class Replay:
+    """A Quantus perturb_func: perturb_batch calls it image by image, once
+    per sample, in order; it returns recal's perturbed input."""
+
+    def __init__(self, x32, sample):
+        self.x32, self.sample, self.calls = x32, sample, 0
+
+    def __call__(self, arr, indices=None, indexed_axes=None, **kwargs):
+        i, j = self.calls % N, self.calls // N
+        self.calls += 1
+        if not np.array_equal(arr, self.x32[i].numpy()):
+            raise RuntimeError(f"Quantus handed image order other than expected at call {self.calls}")
+        return self.sample(i, j).numpy()
+
+
+class SubsetDraw:
+    """Stands in for np.random.choice inside Quantus's FaithfulnessCorrelation:
+    returns the given subsets in the order Quantus asks for them."""
+
+    def __init__(self, subsets):
+        self.subsets = iter(subsets)
+
+    def __call__(self, n, size, replace=False):
+        s = next(self.subsets)
+        assert len(s) == size and not replace, (len(s), size)
+        return s
+
+
+def with_subsets(fc_module, subsets, fn):
+    proxy = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    proxy.random = types.SimpleNamespace(choice=SubsetDraw(subsets))
+    saved, fc_module.np = fc_module.np, proxy
+    try:
+        return fn()
+    finally:
+        fc_module.np = saved
+
+
+def mean_finite(v):
+    v = [float(a) for a in v if a is not None and math.isfinite(float(a))]
+    return sum(v) / len(v) if v else None
+
+
+def main():
+    recal, src, work, model_path = sys.argv[1:5]
+    os.makedirs(work, exist_ok=True)
+    pip_oracle.load(work, "quantus", QUANTUS)
+    pip_oracle.load(work, "captum", CAPTUM)
+    import warnings
+    warnings.filterwarnings("ignore")
+    import captum.metrics
+    import quantus
+    fc_module = sys.modules[quantus.FaithfulnessCorrelation.__module__]
+    print(f"quantus {quantus.__version__}, captum {captum.__version__}, torch {torch.__version__}")
+
+    root = "/usr/share/datasets/fashion-mnist"
+    pix = torch.from_numpy(idx(f"{root}/t10k-images-idx3-ubyte.gz")[:N].copy()).float().unsqueeze(1)
+    x32 = (pix / 255.0 - cm.MEAN[0]) / cm.STD[0]
+    labels = idx(f"{root}/t10k-labels-idx1-ubyte.gz")[:N].astype(np.int64)
+    _, c, h, w = x32.shape
+    hw, d = h * w, c * h * w
+    net = torch.jit.load(model_path).double().eval()
+    model = Float64(net).eval()
+    xb, yb = x32.numpy(), labels
+    common = dict(disable_warnings=True, display_progressbar=False, abs=False, normalise=False,
+                  return_aggregate=False)
+    call = dict(model=model, x_batch=xb, y_batch=yb, a_batch=None, device="cpu", softmax=False, channel_first=True)
+
+    got = cm.run_recal(recal, src, work, "quantus-run", model_path, METHODS, METRICS)
+    std = torch.tensor(cm.STD, dtype=torch.float32).view(-1, 1, 1)
+
+    def lipschitz_sample(i, j):
+        z = cm.rand(LIP_M * d, i, cm.SEED_LIPSCHITZ, gaussian=True).view(LIP_M, c, h, w)
+        return x32[i] + torch.tensor(LIP_SIGMA, dtype=torch.float32) * z[j] / std
+
+    def maxsens_sample(i, j):
+        u = cm.rand(MS_M * d, i, cm.SEED_MAXSENS).view(MS_M, c, h, w)
+        return x32[i] + torch.tensor(MS_R, dtype=torch.float32) * (2.0 * u[j] - 1.0)
+
+    def sensn_subsets(r, k):
+        for i in range(N):
+            u = cm.rand(len(RATIOS) * S * hw, i, cm.SEED_SENSN_MASK).numpy()
+            for j in range(S):
+                yield np.argsort(u[(r * S + j) * hw:(r * S + j + 1) * hw], kind="stable")[:k]
+
+    gid = np.array([[(y * 7 // h) * 7 + (q * 7 // w) for q in range(w)] for y in range(h)]).reshape(-1)
+    groups = [np.flatnonzero(gid == g) for g in range(GROUPS)]
+
+    for method in ("input_grad", "ig"):
+        g = got[(method, "vanilla")]
+        explain = explainer(method, net)
+        std_scale = float(cm.STD[0])
+
+        lle = quantus.LocalLipschitzEstimate(
+            nr_samples=LIP_M, perturb_func=Replay(x32, lipschitz_sample),
+            norm_numerator=quantus.distance_euclidean,
+            norm_denominator=lambda a, b, **kw: std_scale * quantus.distance_euclidean(a, b), **common)
+        v = lle(explain_func=explain, **call)
+        cm.close(f"{method}: Lipschitz mean (quantus.LocalLipschitzEstimate)", g["lipschitz"]["mean"],
+                 mean_finite(v), 1e-4)
+        cm.close(f"{method}: Lipschitz max", g["lipschitz"]["max"], float(np.max(v)), 1e-4)
+
+        ms = quantus.MaxSensitivity(
+            nr_samples=MS_M, perturb_func=Replay(x32, maxsens_sample),
+            norm_numerator=quantus.norm_func.fro_norm, norm_denominator=quantus.norm_func.fro_norm, **common)
+        v = ms(explain_func=explain, **call)
+        cm.close(f"{method}: max-sensitivity mean (quantus.MaxSensitivity)", g["max_sensitivity"]["mean"],
+                 mean_finite(v), 1e-4)
+        cm.close(f"{method}: max-sensitivity max", g["max_sensitivity"]["max"], float(np.max(v)), 1e-4)
+
+        for r, ratio in enumerate(RATIOS):
+            k = int(math.floor(ratio * hw + 1e-9))
+            fc = quantus.FaithfulnessCorrelation(nr_runs=S, subset_size=k, perturb_baseline=0.0,
+                                                 similarity_func=quantus.correlation_pearson, **common)
+            v = with_subsets(fc_module, sensn_subsets(r, k), lambda: fc(explain_func=explain, **call))
+            cm.close(f"{method}: sensitivity-n correlation at n={ratio} (quantus.FaithfulnessCorrelation)",
+                     g["sensitivity_n"]["correlation"][r], mean_finite(v), 1e-4, 1e-5)
+
+        for key, sim, rtol in (("pearson", quantus.correlation_pearson, 1e-4),
+                               ("spearman", quantus.correlation_spearman, 1e-3)):
+            fc = quantus.FaithfulnessCorrelation(nr_runs=GROUPS, subset_size=len(groups[0]), perturb_baseline=0.0,
+                                                 similarity_func=sim, **common)
+            v = with_subsets(fc_module, [s for _ in range(N) for s in groups], lambda: fc(explain_func=explain, **call))
+            cm.close(f"{method}: faithfulness {key} over {GROUPS} groups (quantus.FaithfulnessCorrelation)",
+                     g["faithfulness"][key], mean_finite(v), rtol, 1e-5)
+
+        def perturb(inputs):
+            rows = []
+            for row in range(inputs.shape[0]):
+                i, j = row // INF_M, row % INF_M
+                z = cm.rand(INF_M * d, i, cm.SEED_INFIDELITY, gaussian=True) * torch.tensor(INF_SIGMA,
+                                                                                           dtype=torch.float32)
+                rows.append(z.view(INF_M, c, h, w)[j])
+            noise = torch.stack(rows)
+            return noise.double(), (x32.repeat_interleave(INF_M, dim=0) - noise).double()
+
+        attr = torch.from_numpy(explain(None, xb, yb))
+        v = captum.metrics.infidelity(model, perturb, x32.double(), attr, target=torch.from_numpy(yb),
+                                      n_perturb_samples=INF_M, max_examples_per_batch=N * INF_M, normalize=True)
+        cm.close(f"{method}: infidelity (captum.metrics.infidelity, normalize=True)", g["infidelity"]["mean"],
+                 float(v.mean()), 1e-3, 1e-12)
+
+    if cm.failures:
+        print(f"{len(cm.failures)} check(s) failed: {cm.failures}")
+        sys.exit(1)
+    print("all Quantus / Captum metric checks passed")
+
+
+if __name__ == "__main__":
+    main()

@@ -12,10 +12,23 @@ trapezoid weights), so the grid is handed to Captum's IntegratedGradients
 through its step_sizes_and_alphas argument — the path, the gradients and
 the (x − baseline) product stay Captum's.
 
-Not compared here, because Captum draws its samples from its own RNG:
-SmoothGrad (NoiseTunnel), LIME, KernelSHAP, GradientShap/EG; the float64
-oracles of check_methods.py / check_surrogate.py cover them on recal's
-seeded samples.
+SmoothGrad, LIME and KernelSHAP draw samples: Captum's NoiseTunnel,
+Lime and KernelShap do the averaging, the masking, the weighting and the
+surrogate fit (scikit-learn's Ridge / LinearRegression through Captum's
+SkLearn models), on recal's seeded samples:
+  * SmoothGrad: NoiseTunnel(Saliency) draws its noise with one
+    `torch.normal(0, stdev)` call that has no argument to pass noise in; the
+    test replaces that one call inside Captum's noise_tunnel module with one
+    that returns recal's noise (re-derived from the seed hash,
+    methods_oracle.py).
+  * LIME: Captum's Lime with recal's superpixels (--segments-out) as the
+    feature mask, recal's on/off samples as `perturb_func`, lime_image's
+    kernel as `similarity_func`, SkLearnRidge(alpha=1).
+  * KernelSHAP: Captum's KernelShap (its own 10⁶ / 1 weights) with recal's
+    coalitions as its perturbation generator and a float64 least-squares
+    interpretable model (Float64LinearRegression says why).
+Not compared: GradientShap/EG (the float64 oracles of check_methods.py and
+check_eg_run.py cover it).
 
 Captum comes from `pip install --no-deps --target WORKDIR/site
 captum==0.7.0` on top of Debian's python3-torch (python3-pip). When it
@@ -35,10 +48,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from export_fashion_cnn import FashionCNN  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pip_oracle  # noqa: E402
+import methods_oracle as mo  # noqa: E402
+from check_surrogate import masks  # noqa: E402
 
 DEVICE = os.environ.get("RECAL_TEST_DEVICE", "cpu")
 CAPTUM = "captum==0.7.0"
 TOL = 1e-4
+MEAN, STD = 0.2860, 0.3530  # Fashion-MNIST
 failures = []
 
 
@@ -46,9 +62,9 @@ def rel_l2(a, b):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def check(label, got, want):
+def check(label, got, want, tol=TOL):
     err = rel_l2(got, want)
-    ok = err <= TOL and got.shape == want.shape
+    ok = err <= tol and got.shape == want.shape
     print(f"{'ok  ' if ok else 'FAIL'} {label}: relative L2 error vs Captum {err:.2e}")
     if not ok:
         failures.append(label)
@@ -62,6 +78,127 @@ def recal_attr(recal, work, name, args):
         print("FAILED:", " ".join(cmd), "\n", r.stderr)
         sys.exit(1)
     return np.load(out)
+
+
+class NormalFromRecal:
+    """Stands in for the `torch` module inside Captum's noise_tunnel: its one
+    torch.normal(0, stdev) call returns stdev × recal's N(0, 1) draws."""
+
+    def __init__(self, draws):
+        self.draws = draws
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    def normal(self, mean, std):
+        assert mean == 0 and std.shape == self.draws.shape, (mean, std.shape, self.draws.shape)
+        return std * self.draws
+
+
+class Float64LinearRegression:
+    """Captum's Model interface around a float64 weighted least-squares fit
+    with the intercept taken out by weighted centering (scikit-learn's
+    LinearRegression convention). Captum's SkLearnLinearRegression fits in
+    float32, which on KernelSHAP's 10^6-vs-1 weights costs ~3e-3; and with
+    more superpixels than samples the centered system has one singular value
+    that is 0 up to rounding, which scikit-learn's lstsq (cut at machine
+    epsilon) keeps, so its minimum-norm β carries ~1e-2 of rounding noise.
+    Here the cut is 1e-10 (as recal's). Captum still draws nothing of its
+    own but builds the perturbed inputs, runs the model, weights the samples
+    (10^6 for all-on/all-off, else 1) and paints the coefficients."""
+
+    def fit(self, train_data, **kwargs):
+        x, y, w = (torch.cat(t).double().numpy() for t in zip(*train_data))
+        y, w = y.reshape(-1), w.reshape(-1)
+        r = np.sqrt(w)
+        xc, yc = x - (w @ x) / w.sum(), y - (w @ y) / w.sum()
+        self.coef = np.linalg.lstsq(r[:, None] * xc, r * yc, rcond=1e-10)[0]
+        return {}
+
+    def representation(self):
+        return torch.from_numpy(self.coef).view(1, -1)
+
+
+def fashion(n):
+    import gzip
+    root = "/usr/share/datasets/fashion-mnist"
+    with gzip.open(f"{root}/t10k-images-idx3-ubyte.gz") as f:
+        im = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n].astype(np.float32) / 255.0
+    with gzip.open(f"{root}/t10k-labels-idx1-ubyte.gz") as f:
+        labels = np.frombuffer(f.read(), np.uint8, offset=8)[:n].astype(np.int64)
+    return ((im - np.float32(MEAN)) / np.float32(STD)).reshape(n, 1, 28, 28).astype(np.float32), labels
+
+
+def sampled_checks(recal, work, mpath, net64):
+    """SmoothGrad, LIME and KernelSHAP on Fashion-MNIST test images."""
+    import captum.attr._core.noise_tunnel as nt_module
+    from captum._utils.models.linear_model import SkLearnRidge
+    from captum.attr import KernelShap, Lime, NoiseTunnel, Saliency
+    n, seed, samples, sigma = 3, 5, 8, 0.03
+    x, labels = fashion(n)
+    np.save(os.path.join(work, "fx.npy"), x)
+    np.save(os.path.join(work, "flabels.npy"), labels)
+    base = ["--model", mpath, "--input", os.path.join(work, "fx.npy"), "--labels", os.path.join(work, "flabels.npy"),
+            "--mean", str(MEAN), "--std", str(STD), "--seed", str(seed)]
+
+    got = recal_attr(recal, work, "smoothgrad", base + ["--method", "smoothgrad", "--samples", str(samples),
+                                                        "--sigma", str(sigma)])
+    want = []
+    for i in range(n):
+        e = torch.randn((samples * x[i].size,), generator=mo.generator(seed, i, mo.SEED_NOISE),
+                        dtype=torch.float32).double().view(samples, *x[i].shape)
+        saved, nt_module.torch = nt_module.torch, NormalFromRecal(e)
+        try:
+            a = NoiseTunnel(Saliency(net64)).attribute(torch.from_numpy(x[i:i + 1]).double(), nt_type="smoothgrad",
+                                                       nt_samples=samples, stdevs=sigma / STD, target=int(labels[i]),
+                                                       abs=False)
+        finally:
+            nt_module.torch = saved
+        want.append(a.detach().numpy()[0])
+    check(f"smoothgrad sigma {sigma}, N={samples} (NoiseTunnel(Saliency), recal's noise)", got, np.stack(want))
+
+    S = 100
+    for method in ("lime", "kernel_shap"):
+        segp = os.path.join(work, f"{method}-seg.npy")
+        got = recal_attr(recal, work, method, base + ["--method", method, "--samples", str(S), "--segments-out", segp])
+        seg = np.load(segp)
+        want = []
+        for i in range(n):
+            M = int(seg[i].max()) + 1
+            z, _ = masks(method, seed, i, S, M)
+
+            def recal_samples(original_inp, **kwargs):
+                for zs in z:
+                    yield torch.from_numpy(zs).long().unsqueeze(0)
+
+            mask = torch.from_numpy(seg[i]).long().view(1, 1, 28, 28)
+            xi = torch.from_numpy(x[i:i + 1]).double()
+            if method == "lime":
+                def lime_kernel(original_inp, perturbed_inp, interp, **kwargs):
+                    on = float(interp.sum())  # lime_image: cosine distance to all-on, width 0.25
+                    d = 1 - (on / M) ** 0.5 if on > 0 else 1.0
+                    return float(np.sqrt(np.exp(-d * d / 0.25 ** 2)))
+
+                lime = Lime(net64, interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=lime_kernel,
+                            perturb_func=recal_samples)
+                a = lime.attribute(xi, target=int(labels[i]), feature_mask=mask, baselines=0.0, n_samples=S,
+                                   perturbations_per_eval=S)
+            else:
+                ks = KernelShap(net64)
+                ks.interpretable_model = Float64LinearRegression()
+                ks.perturb_func = recal_samples
+                a = ks.attribute(xi, target=int(labels[i]), feature_mask=mask, baselines=0.0, n_samples=S,
+                                 perturbations_per_eval=S)
+            want.append(a.detach().numpy()[0])
+        want = np.stack(want)
+        if method == "lime":
+            check(f"lime, {S} samples on recal's superpixels (Lime(SkLearnRidge(1), lime_image kernel), recal's "
+                  "samples)", got, want)
+            continue
+        for i in range(n):
+            M = int(seg[i].max()) + 1
+            check(f"kernel_shap image {i}, {M} superpixels, {S} samples (KernelShap, recal's samples, "
+                  "float64 fit)", got[i], want[i])
 
 
 def main():
@@ -115,6 +252,8 @@ def main():
     want = LayerAttribution.interpolate(cam, (28, 28), interpolate_mode="bilinear").detach().numpy()
     check("gradcam (LayerGradCam on features, bilinear interpolate)",
           recal_attr(recal, work, "gradcam", base + ["--method", "gradcam"]), want)
+
+    sampled_checks(recal, work, mpath, net64)
 
     if failures:
         print(f"{len(failures)} comparison(s) failed: {', '.join(failures)}")

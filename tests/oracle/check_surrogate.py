@@ -4,7 +4,8 @@ kernel_shap` against float64 PyTorch/numpy re-implementations that take
 recal's superpixels (--segments-out; the segmentation is VLFeat's, not
 ours to check) and re-derive the seeded masks from the seed hash and torch's
 CPU generator (methods_oracle.py). Model outputs in float64; LIME's ridge by
-its normal equations, KernelSHAP's least squares by numpy.linalg.lstsq.
+its normal equations, KernelSHAP's least squares by numpy.linalg.lstsq on
+the weighted-mean-centered system (the intercept outside the minimum norm).
 
 Then `recal run` (engine path, DiffID, 7 samples per forward) saves the
 same maps as `recal attribute` (one forward of 100).
@@ -76,9 +77,10 @@ def surrogate64(method, model, x, label, seg, seed, image_id, S=100):
         D = np.eye(M + 1)
         D[0, 0] = 0  # intercept not penalized
         beta = np.linalg.solve(Z.T @ (w[:, None] * Z) + 1.0 * D, Z.T @ (w * y))
-    else:
+    else:  # intercept out by weighted centering (scikit-learn's, so Captum's, minimum norm)
         r = np.sqrt(w)
-        beta = np.linalg.lstsq(r[:, None] * Z, r * y, rcond=None)[0]
+        zc, yc = z - (w @ z) / w.sum(), y - (w @ y) / w.sum()
+        beta = np.concatenate([[0.0], np.linalg.lstsq(r[:, None] * zc, r * yc, rcond=None)[0]])
     return np.broadcast_to(beta[1:][seg], x.shape)
 
 

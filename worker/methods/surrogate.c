@@ -12,7 +12,8 @@
  *   (weight 10⁶), the others draw k ~ (M−1)/(k(M−k)) on 1..M−1 and a uniform
  *   k-subset (weight 1); unregularized least squares (minimum norm when
  *   underdetermined).
- * The solve is LAPACK's dgelsd on the √w-scaled system (ridge as extra rows). */
+ * The solve is LAPACK's dgelsd on the √w-scaled, weighted-mean-centered
+ * system (ridge as extra rows). */
 #include <lapacke.h>
 #include <math.h>
 #include <stdio.h>
@@ -102,35 +103,54 @@ static int draw_masks(const struct wk_method_ctx *ctx, const struct job_method *
     return 0;
 }
 
-/* min Σ w_s (b + z_s·β − y_s)² + α|β|² by dgelsd; coef gets β (M). */
+#define SURROGATE_RCOND 1e-10
+
+/* min Σ w_s (b + z_s·β − y_s)² + α|β|² by dgelsd; coef gets β (M). The
+ * intercept b is taken out by centering z and y on their weighted means
+ * (scikit-learn's way, and so Captum's): the same β as an intercept column
+ * when the system is determined or ridge-regularized, and, when there are
+ * more superpixels than samples, the minimum-norm β with b left out of the
+ * norm, as Captum's KernelShap gives. */
 static int fit(long S, int M, const unsigned char *z, const double *wt, const double *y, double alpha, double *coef,
                char *err, size_t errlen) {
-    const lapack_int rows = (lapack_int)(S + (alpha > 0 ? M : 0)), cols = M + 1;
+    const lapack_int rows = (lapack_int)(S + (alpha > 0 ? M : 0)), cols = M;
     const lapack_int ldb = rows > cols ? rows : cols;
     double *a = calloc((size_t)rows * cols, sizeof *a), *b = calloc((size_t)ldb, sizeof *b);
-    double *sv = malloc((size_t)cols * sizeof *sv);
+    double *sv = malloc((size_t)cols * sizeof *sv), *zbar = calloc((size_t)M, sizeof *zbar);
     int rc = -1;
-    if (!a || !b || !sv) {
+    if (!a || !b || !sv || !zbar) {
         snprintf(err, errlen, "out of host memory for the surrogate fit");
         goto out;
     }
+    double wsum = 0, ybar = 0;
+    for (long s = 0; s < S; s++) {
+        wsum += wt[s];
+        ybar += wt[s] * y[s];
+        for (int j = 0; j < M; j++) zbar[j] += wt[s] * z[s * M + j];
+    }
+    ybar /= wsum;
+    for (int j = 0; j < M; j++) zbar[j] /= wsum;
     for (long s = 0; s < S; s++) {
         double r = sqrt(wt[s]);
-        a[s * cols] = r;
-        for (int j = 0; j < M; j++) a[s * cols + 1 + j] = r * z[s * M + j];
-        b[s] = r * y[s];
+        for (int j = 0; j < M; j++) a[s * cols + j] = r * (z[s * M + j] - zbar[j]);
+        b[s] = r * (y[s] - ybar);
     }
     if (alpha > 0)
-        for (int j = 0; j < M; j++) a[(S + j) * cols + 1 + j] = sqrt(alpha);
+        for (int j = 0; j < M; j++) a[(S + j) * cols + j] = sqrt(alpha);
+    /* Centering puts √w in the left null space: with fewer samples than
+     * superpixels one singular value is 0 up to rounding (~1e-14 of the
+     * largest); a cut at machine epsilon would keep it and amplify rounding
+     * into the minimum-norm β. Genuine ones here are far above 1e-10. */
     lapack_int rank = 0;
-    lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, rows, cols, 1, a, cols, b, 1, sv, -1.0, &rank);
+    lapack_int info = LAPACKE_dgelsd(LAPACK_ROW_MAJOR, rows, cols, 1, a, cols, b, 1, sv, SURROGATE_RCOND, &rank);
     if (info != 0) {
         snprintf(err, errlen, "LAPACK dgelsd failed (info %d) fitting %d superpixels", (int)info, M);
         goto out;
     }
-    for (int j = 0; j < M; j++) coef[j] = b[1 + j];
+    for (int j = 0; j < M; j++) coef[j] = b[j];
     rc = 0;
 out:
+    free(zbar);
     free(a);
     free(b);
     free(sv);

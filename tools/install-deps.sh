@@ -8,7 +8,8 @@
 # Fashion-MNIST dataset; python3-pip fetches Captum (--no-deps) for the
 # oracle/captum test and Quantus for oracle/quantus, whose dependencies are
 # these Debian ones: python3-pandas, -sklearn, -skimage, -tqdm, -opencv
-# (python3-skimage also checks the quickshift superpixels); python3-matplotlib
+# (python3-skimage also checks the quickshift superpixels); python3-torchvision
+# defines the ResNet-50 of tools/export_models.py; python3-matplotlib
 # draws the report's figures
 # (tools/report.py); Slurm (slurmctld, slurmd, client commands) with munge for
 # the `recal submit` test, which starts its own single-node cluster (slurm/testing/).
@@ -20,7 +21,7 @@ PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy 
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
       libturbojpeg0-dev libpng-dev python3-pil libvlfeat-dev liblapacke-dev
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge
-      python3-pandas python3-sklearn python3-skimage python3-tqdm python3-opencv
+      python3-pandas python3-sklearn python3-skimage python3-tqdm python3-opencv python3-torchvision
       clang libclang-rt-14-dev valgrind"
 missing=""
 for p in $PKGS; do

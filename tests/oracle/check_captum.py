@@ -44,7 +44,8 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools")
+sys.path.insert(0, TOOLS)
 from export_fashion_cnn import FashionCNN  # noqa: E402
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pip_oracle  # noqa: E402
@@ -64,7 +65,7 @@ def rel_l2(a, b):
 
 def check(label, got, want, tol=TOL):
     err = rel_l2(got, want)
-    ok = err <= tol and got.shape == want.shape
+    ok = err <= tol and got.shape == want.shape and np.linalg.norm(want) > 0  # all-zero maps prove nothing
     print(f"{'ok  ' if ok else 'FAIL'} {label}: relative L2 error vs Captum {err:.2e}")
     if not ok:
         failures.append(label)
@@ -157,10 +158,12 @@ def sampled_checks(recal, work, mpath, net64):
         want.append(a.detach().numpy()[0])
     check(f"smoothgrad sigma {sigma}, N={samples} (NoiseTunnel(Saliency), recal's noise)", got, np.stack(want))
 
-    S = 100
-    for method in ("lime", "kernel_shap"):
-        segp = os.path.join(work, f"{method}-seg.npy")
-        got = recal_attr(recal, work, method, base + ["--method", method, "--samples", str(S), "--segments-out", segp])
+    # 100 samples: the ICML 2023 setting; 6: fewer samples than superpixels
+    # (8..10 here), KernelSHAP's minimum-norm case.
+    for method, S in (("lime", 100), ("kernel_shap", 100), ("kernel_shap", 6)):
+        segp = os.path.join(work, f"{method}-{S}-seg.npy")
+        got = recal_attr(recal, work, f"{method}-{S}",
+                         base + ["--method", method, "--samples", str(S), "--segments-out", segp])
         seg = np.load(segp)
         want = []
         for i in range(n):
@@ -199,6 +202,43 @@ def sampled_checks(recal, work, mpath, net64):
             M = int(seg[i].max()) + 1
             check(f"kernel_shap image {i}, {M} superpixels, {S} samples (KernelShap, recal's samples, "
                   "float64 fit)", got[i], want[i])
+
+
+def resnet50_gradcam(recal, work):
+    """tools/export_models.py's ResNet-50 GradCAM split (torchvision
+    definition, random weights) against Captum's LayerGradCam on layer4."""
+    try:
+        import torchvision
+    except ImportError:
+        print("FAIL resnet50 gradcam: python3-torchvision is not installed (tools/install-deps.sh installs it)")
+        failures.append("resnet50 gradcam")
+        return
+    from captum.attr import LayerAttribution, LayerGradCam
+    from export_models import SplitResNet
+    out = os.path.join(work, "models")
+    r = subprocess.run([sys.executable, os.path.join(TOOLS, "export_models.py"), out, "--only", "resnet50"],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        print("FAILED: export_models.py --only resnet50\n", r.stderr)
+        sys.exit(1)
+    path = os.path.join(out, "resnet50.pt")
+    net = SplitResNet(torchvision.models.resnet50()).eval()
+    net.load_state_dict(torch.jit.load(path).state_dict())
+    net = net.double()
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2, 3, 96, 96)).astype(np.float32)  # layer4 maps of 3 x 3
+    with torch.no_grad():  # the top class: its map is not all zero after GradCAM's ReLU
+        labels = net(torch.from_numpy(x).double()).argmax(1).numpy().astype(np.int64)
+    np.save(os.path.join(work, "rx.npy"), x)
+    np.save(os.path.join(work, "rlabels.npy"), labels)
+    got = recal_attr(recal, work, "resnet50-gradcam", ["--model", path, "--input", os.path.join(work, "rx.npy"),
+                                                       "--labels", os.path.join(work, "rlabels.npy"),
+                                                       "--method", "gradcam"])
+    x64 = torch.from_numpy(x).double()
+    cam = LayerGradCam(net, net.net.layer4).attribute(x64, target=torch.from_numpy(labels), relu_attributions=True)
+    want = LayerAttribution.interpolate(cam, (96, 96), interpolate_mode="bilinear").detach().numpy()
+    check("gradcam, ResNet-50 split of tools/export_models.py (LayerGradCam on layer4)", got,
+          np.broadcast_to(want, got.shape) if got.shape[1] != want.shape[1] else want)
 
 
 def main():
@@ -254,6 +294,7 @@ def main():
           recal_attr(recal, work, "gradcam", base + ["--method", "gradcam"]), want)
 
     sampled_checks(recal, work, mpath, net64)
+    resnet50_gradcam(recal, work)
 
     if failures:
         print(f"{len(failures)} comparison(s) failed: {', '.join(failures)}")

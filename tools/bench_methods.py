@@ -32,8 +32,8 @@ def passes(m):
         return refs * steps, "fwd+bwd"
     if name == "eg":
         return refs * m.get("steps", 1), "fwd+bwd"
-    if name == "agi":
-        return m.get("refs", 5) * m.get("steps", 10), "fwd+bwd"
+    if name == "agi":  # two gradients per step: the walk and the explained objective
+        return 2 * m.get("refs", 5) * m.get("steps", 10), "fwd+bwd"
     if name == "smoothgrad":
         return m.get("samples", 30), "fwd+bwd"
     if name in ("lime", "kernel_shap"):

@@ -68,6 +68,47 @@ static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_
     return fs_write_atomic(path, buf, (size_t)n, err, errlen);
 }
 
+/* shard_seconds: rank 0 times one batch (computed, its artefacts not
+ * written) and sizes shards to take about that long — whole batches, so
+ * every plan batches the same images together and the numbers do not
+ * depend on the size, at most shard_images. The plan is fixed for the
+ * run (the journal is keyed by it), so the size is measured once and a
+ * resumed run keeps the size its first invocation chose (RUN_DIR/shard_images;
+ * without that file, the configured one). */
+static int keep_shard_size(struct wk_engine *e, const struct job *job, const char *dir, int resume, long *shard,
+                           char *err, size_t errlen) {
+    char path[2200], buf[32];
+    snprintf(path, sizeof path, "%s/shard_images", dir);
+    if (resume) {
+        FILE *f = fopen(path, "r");
+        long v = 0;
+        if (f && fscanf(f, "%ld", &v) == 1 && v > 0) *shard = v;
+        if (f) fclose(f);
+        return 0;
+    }
+    const long b = job->batch_size;
+    if (job->shard_seconds > 0 && job->shard_images > b && job->shard_images % b == 0 && e->ds.n > b) {
+        double *rec = calloc(wk_record_len(e), sizeof *rec);
+        if (!rec) {
+            snprintf(err, errlen, "out of host memory for the shard-size probe");
+            return -1;
+        }
+        e->dry = 1;
+        double t = clock_now_s();
+        int rc = wk_engine_run(e, 0, b, rec, err, errlen);
+        double dt = clock_now_s() - t;
+        e->dry = 0;
+        free(rec);
+        if (rc) return -1;
+        long batches = (long)(job->shard_seconds / (dt > 1e-9 ? dt : 1e-9));
+        *shard = batches < 1 ? b : (batches * b < job->shard_images ? batches * b : job->shard_images);
+        log_printf("shard size %ld images: one batch of %ld took %.3f s (shard_seconds %g, shard_images %d)", *shard,
+                   b, dt, job->shard_seconds, job->shard_images);
+    }
+    int n = snprintf(buf, sizeof buf, "%ld\n", *shard);
+    return fs_write_atomic(path, buf, (size_t)n, err, errlen);
+}
+
 /* One argument, quoted for a POSIX shell when it needs it. */
 static void put_shell_arg(FILE *f, const char *a) {
     if (a[0] && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-+=./,:@%") == strlen(a)) {
@@ -249,6 +290,11 @@ int cmd_run(int argc, char **argv) {
     wk_engine_set_chunk(&eng, chunk);
     log_printf("engine: %ld images, model %d classes, device %s, chunk %ld samples", eng.ds.n, eng.classes,
                ts_device_name(eng.device), eng.chunk_samples);
+    long shard = job.shard_images;
+    if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, &shard, err, sizeof err) != 0;
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+    MPI_Bcast(&shard, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    job.shard_images = (int)shard;
     if (rank == 0) {
         struct journal_meta jm = {"", eng.ds.n, shard_plan_count(eng.ds.n, job.shard_images), job.shard_images,
                                   wk_record_len(&eng)};

@@ -328,7 +328,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             goto fail;
         wk_pool_free(&pool);
     }
-    if (maps) {
+    if (maps && !e->dry) {
         char path[1200];
         int64_t shape[5] = {count, e->n_slots, e->ds.c, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/attributions", e->run_dir);
@@ -336,14 +336,14 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         snprintf(path, sizeof path, "%s/attributions/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
         if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
     }
-    if (skipped) {
+    if (skipped && !e->dry) {
         char path[1200];
         snprintf(path, sizeof path, "%s/skipped", e->run_dir);
         if (fs_mkdirs(path, err, errlen)) goto fail;
         snprintf(path, sizeof path, "%s/skipped/shard-%08ld-%08ld.txt", e->run_dir, first, first + count - 1);
         if (fs_write_atomic(path, skipped, skipped_len, err, errlen)) goto fail;
     }
-    if (ranks) {
+    if (ranks && !e->dry) {
         char path[1200];
         int64_t shape[4] = {count, e->n_slots, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/masks", e->run_dir);
@@ -351,7 +351,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         snprintf(path, sizeof path, "%s/masks/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
         if (npy_write(path, NPY_U16, 4, shape, ranks, err, errlen)) goto fail;
     }
-    if (n_ex) {
+    if (n_ex && !e->dry) {
         char path[1200];
         int64_t shape[5] = {n_ex, 1 + e->n_slots, e->ds.c, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/figures", e->run_dir);

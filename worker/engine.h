@@ -60,6 +60,7 @@ struct wk_engine {
     struct wk_method_ctx mctx;
     struct wk_layout layout;
     char run_dir[1024];         /* where shard artefacts go (outputs.attributions) */
+    int dry;                    /* 1: compute, write no artefacts (recal run's shard-size probe) */
 };
 
 size_t wk_record_len(const struct wk_engine *e);

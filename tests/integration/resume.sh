@@ -7,7 +7,10 @@
 #  (b) --resume of a finished run computes nothing and rewrites metrics.json;
 #  (c) a torn last journal record is dropped and its shard computed again;
 #  (d) a second run on a directory in use is refused at once ("in use");
-#  (e) a resume with another config is refused; --resume needs --run-dir.
+#  (e) a resume with another config is refused; --resume needs --run-dir;
+#  (f) shard_seconds: the measured shard size (a batch here) is used, the
+#      probe batch leaves no artefact, a resume keeps the first invocation's
+#      size, and the metrics equal the reference's.
 # Usage: resume.sh RECAL SRC_DIR WORK_DIR MODEL
 set -eu
 recal=$1 src=$2 work=$3 model=$4
@@ -22,9 +25,12 @@ run() { # run NRANKS RUN_DIR [extra args...]; sh has no locals: names kept apart
     mpirun --oversubscribe -n "$run_ranks" "$recal" run "$cfg" --limit 512 --set model.path="$model" \
         --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --run-dir "$run_dir" "$@"
 }
-start() { # start NRANKS RUN_DIR OUT: in the background, $! is mpirun
-    mpirun --oversubscribe -n "$1" "$recal" run "$cfg" --limit 512 --set model.path="$model" \
-        --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --run-dir "$2" >"$3" 2>&1 &
+start() { # start NRANKS RUN_DIR OUT [extra args...]: in the background, $! is mpirun
+    start_ranks=$1 start_dir=$2 start_out=$3
+    shift 3
+    mpirun --oversubscribe -n "$start_ranks" "$recal" run "$cfg" --limit 512 --set model.path="$model" \
+        --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --run-dir "$start_dir" "$@" \
+        >"$start_out" 2>&1 &
 }
 records() { # journal records: (size - 108-byte header) / record size
     echo $(( ($(stat -c %s "$1/journal") - 108) / $2 ))
@@ -115,4 +121,25 @@ rc=0; run 1 "$w/a" --set seed=7 --resume >"$w/e.out" 2>&1 || rc=$?
 rc=0; "$recal" run "$cfg" --resume >"$w/e2.out" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q -- "--resume needs --run-dir" "$w/e2.out" || { cat "$w/e2.out"; fail "(e) --resume alone"; }
 echo "ok (e) wrong config and missing --run-dir refused"
+
+# (f) shard_seconds (off in the tests' base config, so that shard counts
+# above do not depend on timing): a target far below one batch's time gives
+# one-batch shards, 32 of 16 images.
+start 2 "$w/f" "$w/f.out" --set shard_seconds=0.000001 --set outputs.attributions=true
+pid=$!
+wait_journal "$w/f" 108 $pid
+kill -USR1 $pid
+rc=0; wait $pid || rc=$?
+[ $rc -eq 3 ] || [ $rc -eq 0 ] || { cat "$w/f.out"; fail "(f) first invocation exited $rc"; }
+[ "$(cat "$w/f/shard_images")" = 16 ] || fail "(f) RUN_DIR/shard_images is '$(cat "$w/f/shard_images")', want 16"
+grep -q "shard size 16 images: one batch of 16 took" "$w/f/logs/rank-0.log" || fail "(f) no probe line in the log"
+# the same --set (the same config sha256); a resume must not measure again
+run 3 "$w/f" --resume --set shard_seconds=0.000001 --set outputs.attributions=true >"$w/f2.out" 2>&1 ||
+    { cat "$w/f2.out"; fail "(f) resume"; }
+grep -q "resuming: [0-9]* of 32 shards already done" "$w/f2.out" || { cat "$w/f2.out"; fail "(f) resume banner"; }
+[ "$(grep -c "shard size" "$w/f/logs/rank-0.log")" -eq 1 ] || fail "(f) the resume measured the shard size again"
+[ "$(ls "$w/f/attributions" | wc -l)" -eq 32 ] && [ -e "$w/f/attributions/shard-00000000-00000015.npy" ] ||
+    { ls "$w/f/attributions"; fail "(f) want 32 one-batch attribution files"; }
+/usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/f/metrics.json" 512
+echo "ok (f) shard_seconds: 32 shards of one batch, kept on resume, same metrics"
 echo "all resume checks passed"

@@ -143,6 +143,7 @@ static void test_defaults(void **state)
     assert_int_equal(J.batch_size, 64);
     assert_int_equal(J.memory_budget_mb, 2048);
     assert_int_equal(J.shard_images, 256);
+    assert_true(J.shard_seconds == 5.0);
     assert_int_equal(J.n_methods, 1);
     assert_int_equal(J.methods[0].refs, 1);
     assert_false(J.diffid);
@@ -382,6 +383,10 @@ static void test_type_errors(void **state)
     expect_err(BASE "methods: [{name: random}]\nthreads: [1]\n", NULL, 0,
                ":4:10: 'threads' must be an integer >= 0, got a sequence");
     expect_err("model: m.pt\n", NULL, 0, ":1:8: 'model' must be a mapping, got 'm.pt'");
+    expect_err(BASE "methods: [{name: random}]\nshard_seconds: -1\n", NULL, 0,
+               ":4:16: 'shard_seconds' must be seconds between 0 (off) and 1e6, got '-1'");
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nshard_seconds: 0.5\n", NULL, 0), 0);
+    assert_true(J.shard_seconds == 0.5);
     expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [0.5, 0.2]}}\n",
                NULL, 0, ":4:34: 'ratios' must be strictly increasing, got 0.2 after 0.5");
     expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [1.0]}}\n",

@@ -68,13 +68,14 @@ static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_
     return fs_write_atomic(path, buf, (size_t)n, err, errlen);
 }
 
-/* shard_seconds: rank 0 times one batch (computed, its artefacts not
- * written) and sizes shards to take about that long — whole batches, so
- * every plan batches the same images together and the numbers do not
- * depend on the size, at most shard_images. The plan is fixed for the
- * run (the journal is keyed by it), so the size is measured once and a
- * resumed run keeps the size its first invocation chose (RUN_DIR/shard_images;
- * without that file, the configured one). */
+/* shard_seconds (opt-in): rank 0 times one batch — the last one, since the
+ * first images also carry the metrics limited by `images: N` — computing
+ * it without writing artefacts, and sizes shards to take about that long:
+ * whole batches, so every plan batches the same images together and the
+ * numbers do not depend on the size, at most shard_images. The plan is
+ * fixed for the run (the journal is keyed by it), so the size is measured
+ * once and a resumed run keeps the size its first invocation chose
+ * (RUN_DIR/shard_images; without that file, the configured one). */
 static int keep_shard_size(struct wk_engine *e, const struct job *job, const char *dir, int resume, long *shard,
                            char *err, size_t errlen) {
     char path[2200], buf[32];
@@ -95,7 +96,7 @@ static int keep_shard_size(struct wk_engine *e, const struct job *job, const cha
         }
         e->dry = 1;
         double t = clock_now_s();
-        int rc = wk_engine_run(e, 0, b, rec, err, errlen);
+        int rc = wk_engine_run(e, e->ds.n - b, b, rec, err, errlen);
         double dt = clock_now_s() - t;
         e->dry = 0;
         free(rec);

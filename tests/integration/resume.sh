@@ -122,8 +122,7 @@ rc=0; "$recal" run "$cfg" --resume >"$w/e2.out" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q -- "--resume needs --run-dir" "$w/e2.out" || { cat "$w/e2.out"; fail "(e) --resume alone"; }
 echo "ok (e) wrong config and missing --run-dir refused"
 
-# (f) shard_seconds (off in the tests' base config, so that shard counts
-# above do not depend on timing): a target far below one batch's time gives
+# (f) shard_seconds (opt-in): a target far below one batch's time gives
 # one-batch shards, 32 of 16 images.
 start 2 "$w/f" "$w/f.out" --set shard_seconds=0.000001 --set outputs.attributions=true
 pid=$!

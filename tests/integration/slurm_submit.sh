@@ -14,8 +14,9 @@
 #      dependent merge job; sweep.csv/json list both points done, and point
 #      1's metrics equal a direct 1-rank run with that point's --set;
 #  (d) a rank killed with SIGKILL ends the job (srun --kill-on-bad-exit)
-#      within seconds, FAILED, and `sbatch RUN_DIR/submit.sbatch` continues
-#      from the journal to the direct run's metrics.
+#      within seconds, FAILED with the job script's exit 3 ("resumable"),
+#      and `sbatch RUN_DIR/submit.sbatch` continues from the journal to the
+#      direct run's metrics.
 # Usage: slurm_submit.sh RECAL SRC_DIR WORK_DIR MODEL
 set -eu
 recal=$1 src=$2 work=$3 model=$4
@@ -182,6 +183,8 @@ while :; do
 done
 dt=$(($(date +%s) - t0))
 [ ! -e "$w/runs/d/metrics.json" ] || fail "(d) a job with a killed rank wrote metrics.json"
+grep -q "recal job: a rank died or the launch failed (launcher exit [0-9]*, .*exit 3, resume with: sbatch" "$log" ||
+    { cat "$log"; fail "(d) the job script did not report the dead rank as resumable (exit 3)"; }
 id2=$(sbatch --parsable "$w/runs/d/submit.sbatch") || fail "(d) resubmitting submit.sbatch"
 wait_done "$id2" "$w/runs/d/logs/slurm-$id2.out" 300
 cat "$log" "$w/runs/d/logs/slurm-$id2.out"

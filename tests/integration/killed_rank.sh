@@ -1,5 +1,6 @@
 #!/bin/sh
-# A worker rank killed with SIGKILL in the middle of a run (issue #6):
+# A worker rank, then the coordinator (rank 0), killed with SIGKILL in the
+# middle of a run (issue #6):
 # mpirun notices, names the rank, kills the others and exits non-zero within
 # seconds (not a hang); the journal keeps every shard that was finished, and
 # --resume completes the run with the metrics of an uninterrupted one.
@@ -20,49 +21,59 @@ args="--limit 512 --set model.path=$model --set shard_images=32 --set batch_size
 mpirun -n 1 "$recal" run "$cfg" $args --run-dir "$w/ref" >"$w/ref.out" 2>&1 || { cat "$w/ref.out"; fail "reference run"; }
 rec=$(( ($(stat -c %s "$w/ref/journal") - 108) / 16 ))
 
-# shellcheck disable=SC2086
-mpirun -n 3 "$recal" run "$cfg" $args --run-dir "$w/k" >"$w/k.out" 2>&1 &
-mp=$!
-i=0
-while [ "$(stat -c %s "$w/k/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
-    kill -0 $mp 2>/dev/null || { cat "$w/k.out"; fail "the run ended before journaling a shard"; }
-    i=$((i + 1)); [ $i -lt 1200 ] || { kill -9 $mp; fail "no journal record after 120 s"; }
-    sleep 0.1
-done
-# Rank 2 among mpirun's children, by the rank Open MPI gives it.
-victim=""
-for p in $(pgrep -P $mp); do
-    r=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
-    [ "$r" = 2 ] && victim=$p
-done
-[ -n "$victim" ] || { kill -9 $mp; fail "no rank 2 among mpirun's children ($(pgrep -P $mp | tr '\n' ' '))"; }
-t0=$(date +%s)
-kill -KILL "$victim"
-# Watchdog: a hang is the failure this test is about.
-i=0
-while kill -0 $mp 2>/dev/null; do
-    i=$((i + 1))
-    [ $i -lt 300 ] || { pkill -KILL -P $mp; kill -KILL $mp; cat "$w/k.out"; fail "mpirun still running 30 s after rank 2 was killed"; }
-    sleep 0.1
-done
-rc=0; wait $mp || rc=$?
-dt=$(($(date +%s) - t0))
-cat "$w/k.out"
-[ $rc -ne 0 ] || fail "mpirun exited 0 after a rank was killed"
-grep -q "process rank 2 .* exited on signal 9" "$w/k.out" || fail "mpirun's message does not name rank 2"
-[ ! -e "$w/k/metrics.json" ] || fail "a run with a killed rank wrote metrics.json"
-for p in $(pgrep -f "$recal run .*--run-dir $w/k" || true); do fail "rank process $p outlived mpirun"; done
-echo "ok killed rank 2: mpirun exited $rc after ${dt} s"
+# kill_and_resume RANK DIR: a 3-rank run loses RANK to SIGKILL after its
+# first journaled shard; mpirun must end promptly and name it; a 2-rank
+# --resume must finish with the uninterrupted run's metrics.
+kill_and_resume() {
+    kr_rank=$1 kr_dir=$2
+    # shellcheck disable=SC2086
+    mpirun -n 3 "$recal" run "$cfg" $args --run-dir "$kr_dir" >"$kr_dir.out" 2>&1 &
+    mp=$!
+    i=0
+    while [ "$(stat -c %s "$kr_dir/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
+        kill -0 $mp 2>/dev/null || { cat "$kr_dir.out"; fail "the run ended before journaling a shard"; }
+        i=$((i + 1)); [ $i -lt 1200 ] || { kill -9 $mp; fail "no journal record after 120 s"; }
+        sleep 0.1
+    done
+    # The rank among mpirun's children, by the rank Open MPI gives it.
+    victim=""
+    for p in $(pgrep -P $mp); do
+        r=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
+        [ "$r" = "$kr_rank" ] && victim=$p
+    done
+    [ -n "$victim" ] || { kill -9 $mp; fail "no rank $kr_rank among mpirun's children ($(pgrep -P $mp | tr '\n' ' '))"; }
+    t0=$(date +%s)
+    kill -KILL "$victim"
+    # Watchdog: a hang is the failure this test is about.
+    i=0
+    while kill -0 $mp 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 300 ] || { pkill -KILL -P $mp; kill -KILL $mp; cat "$kr_dir.out"; fail "mpirun still running 30 s after rank $kr_rank was killed"; }
+        sleep 0.1
+    done
+    rc=0; wait $mp || rc=$?
+    dt=$(($(date +%s) - t0))
+    cat "$kr_dir.out"
+    [ $rc -ne 0 ] || fail "mpirun exited 0 after rank $kr_rank was killed"
+    grep -q "process rank $kr_rank .* exited on signal 9" "$kr_dir.out" || fail "mpirun's message does not name rank $kr_rank"
+    [ ! -e "$kr_dir/metrics.json" ] || fail "a run with a killed rank wrote metrics.json"
+    for p in $(pgrep -f "$recal run .*--run-dir $kr_dir" || true); do fail "rank process $p outlived mpirun"; done
+    echo "ok killed rank $kr_rank: mpirun exited $rc after ${dt} s"
 
-# The journal: whole records of finished shards (a torn last record, if
-# mpirun's SIGKILL hit rank 0 mid-append, is dropped and recomputed).
-size=$(stat -c %s "$w/k/journal")
-n=$(( (size - 108) / rec ))
-[ "$n" -ge 1 ] && [ "$n" -le 15 ] || fail "journal holds $n records, want 1..15"
-torn=$(( (size - 108) % rec ))
-mpirun -n 2 "$recal" run "$cfg" $args --run-dir "$w/k" --resume >"$w/r.out" 2>&1 || { cat "$w/r.out"; fail "resume"; }
-cat "$w/r.out"
-grep -q "resuming: $n of 16 shards already done" "$w/r.out" || fail "resume banner does not say $n of 16"
-[ $torn -eq 0 ] || grep -q "dropped a torn last journal record" "$w/r.out" || fail "torn tail not reported"
-/usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/k/metrics.json" 512
-echo "ok journal kept $n of 16 shards$([ $torn -eq 0 ] || echo ' and a torn tail'); --resume matches the uninterrupted run"
+    # The journal: whole records of finished shards (a torn last record, if
+    # the SIGKILL hit rank 0 mid-append, is dropped and recomputed).
+    size=$(stat -c %s "$kr_dir/journal")
+    n=$(( (size - 108) / rec ))
+    [ "$n" -ge 1 ] && [ "$n" -le 15 ] || fail "journal holds $n records, want 1..15"
+    torn=$(( (size - 108) % rec ))
+    # shellcheck disable=SC2086
+    mpirun -n 2 "$recal" run "$cfg" $args --run-dir "$kr_dir" --resume >"$kr_dir-r.out" 2>&1 || { cat "$kr_dir-r.out"; fail "resume"; }
+    cat "$kr_dir-r.out"
+    grep -q "resuming: $n of 16 shards already done" "$kr_dir-r.out" || fail "resume banner does not say $n of 16"
+    [ $torn -eq 0 ] || grep -q "dropped a torn last journal record" "$kr_dir-r.out" || fail "torn tail not reported"
+    /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$kr_dir/metrics.json" 512
+    echo "ok rank $kr_rank: journal kept $n of 16 shards$([ $torn -eq 0 ] || echo ' and a torn tail'); --resume matches the uninterrupted run"
+}
+
+kill_and_resume 2 "$w/k"   # a worker
+kill_and_resume 0 "$w/c"   # the coordinator (rank 0, which also computes)

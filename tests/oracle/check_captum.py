@@ -13,9 +13,9 @@ through its step_sizes_and_alphas argument — the path, the gradients and
 the (x − baseline) product stay Captum's.
 
 SmoothGrad, LIME and KernelSHAP draw samples: Captum's NoiseTunnel,
-Lime and KernelShap do the averaging, the masking, the weighting and the
-surrogate fit (scikit-learn's Ridge / LinearRegression through Captum's
-SkLearn models), on recal's seeded samples:
+Lime and KernelShap do the averaging, the masking and the weighting, on
+recal's seeded samples, and LIME's fit is scikit-learn's Ridge through
+Captum's SkLearnRidge:
   * SmoothGrad: NoiseTunnel(Saliency) draws its noise with one
     `torch.normal(0, stdev)` call that has no argument to pass noise in; the
     test replaces that one call inside Captum's noise_tunnel module with one

@@ -94,10 +94,16 @@ static tjscalingfactor pick_scale(int w, int h, int min_w, int min_h)
 static int decode_jpeg(void *tj, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h,
                        struct ds_rgb *out, char *err, size_t errlen)
 {
-    int w, h, sub, cs, cmyk;
+    int w = 0, h = 0, sub, cs, cmyk;
     uint8_t *dst;
     if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &sub, &cs) != 0) {
         ds_errf(err, errlen, "%s: not a readable JPEG or PNG: %s", path, tjGetErrorStr2(tj));
+        return -1;
+    }
+    /* A tables-only stream (SOI, tables, EOI, no frame) is a success for
+     * TurboJPEG that leaves width and height unset (found by fuzz_jpeg_header). */
+    if (w <= 0 || h <= 0) {
+        ds_errf(err, errlen, "%s: not a readable JPEG: no image frame in it", path);
         return -1;
     }
     if (too_big(path, (unsigned)w, (unsigned)h, err, errlen))
@@ -159,7 +165,8 @@ int ds_image_size(void *dec, const uint8_t *buf, size_t len, int *w, int *h)
         return *w > 0 && *h > 0 ? 0 : -1;
     }
     int sub, cs;
-    return tjDecompressHeader3(dec, buf, (unsigned long)len, w, h, &sub, &cs) == 0 ? 0 : -1;
+    *w = *h = 0; /* unset by TurboJPEG for a tables-only stream */
+    return tjDecompressHeader3(dec, buf, (unsigned long)len, w, h, &sub, &cs) == 0 && *w > 0 && *h > 0 ? 0 : -1;
 }
 
 int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h,

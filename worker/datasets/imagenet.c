@@ -111,7 +111,8 @@ static int list_dir(const char *dir, int want_dir, struct strvec *out, char *err
         }
     }
     closedir(d);
-    qsort(out->s, (size_t)out->n, sizeof *out->s, cmp_str);
+    if (out->n > 1) /* an empty directory leaves out->s NULL, which qsort must not get */
+        qsort(out->s, (size_t)out->n, sizeof *out->s, cmp_str);
     return 0;
 }
 
@@ -273,7 +274,8 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
         pairs[np].wnid = tok;
         np++;
     }
-    qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
+    if (np > 1)
+        qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
     if (load_synsets(root, wnids, &from_file, err, errlen))
         goto out;
     if (!from_file) {
@@ -282,7 +284,8 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
                 ds_errf(err, errlen, "%s: out of memory", csv);
                 goto out;
             }
-        qsort(wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
+        if (wnids->n > 1)
+            qsort(wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
         long k = 0; /* drop duplicates */
         for (long i = 0; i < wnids->n; i++) {
             if (k > 0 && strcmp(wnids->s[k - 1], wnids->s[i]) == 0) {

@@ -19,4 +19,5 @@ sh tools/valgrind-unit.sh
 # tests once more under clang's ASan + UBSan (it checks more than gcc's:
 # it caught qsort(NULL, 0) on an empty directory).
 sh tools/fuzz.sh 60
+cmake --build build-fuzz -j"$(nproc)" --target unit_tests
 (cd build-fuzz && ctest --output-on-failure -R '^(fuzz|unit)/')

@@ -51,21 +51,33 @@ static int make_run_dir(const struct job *job, const char *given, const char *co
     return coord_rundir_open(dir, config, sets, n_sets, resume, lock_fd, err, errlen);
 }
 
-/* RUN_DIR/chunk_samples remembers the chunk of a run: written when the run
- * starts, read back by --resume (when present). */
-static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_t errlen) {
+/* RUN_DIR/<name>: a number the run fixes when it starts and --resume reads
+ * back (chunk_samples, shard_images). Read: -1 no file, 0 unreadable (v
+ * unchanged), 1 read into v. */
+static int run_value_read(const char *dir, const char *name, long *v) {
+    char path[2200];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long x = 0;
+    int ok = fscanf(f, "%ld", &x) == 1 && x > 0;
+    fclose(f);
+    if (ok) *v = x;
+    return ok;
+}
+
+static int run_value_write(const char *dir, const char *name, long v, char *err, size_t errlen) {
     char path[2200], buf[32];
-    snprintf(path, sizeof path, "%s/chunk_samples", dir);
-    FILE *f = resume ? fopen(path, "r") : NULL;
-    if (f) {
-        long v = 0;
-        int ok = fscanf(f, "%ld", &v) == 1 && v > 0;
-        fclose(f);
-        if (ok) *chunk = v;
-        return 0;
-    }
-    int n = snprintf(buf, sizeof buf, "%ld\n", *chunk);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int n = snprintf(buf, sizeof buf, "%ld\n", v);
     return fs_write_atomic(path, buf, (size_t)n, err, errlen);
+}
+
+/* The chunk of a run: written when the run starts, read back by --resume
+ * (when present). */
+static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_t errlen) {
+    if (resume && run_value_read(dir, "chunk_samples", chunk) >= 0) return 0;
+    return run_value_write(dir, "chunk_samples", *chunk, err, errlen);
 }
 
 /* shard_seconds (opt-in): rank 0 times one batch — the last one, since the
@@ -78,13 +90,8 @@ static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_
  * (RUN_DIR/shard_images; without that file, the configured one). */
 static int keep_shard_size(struct wk_engine *e, const struct job *job, const char *dir, int resume, long *shard,
                            char *err, size_t errlen) {
-    char path[2200], buf[32];
-    snprintf(path, sizeof path, "%s/shard_images", dir);
     if (resume) {
-        FILE *f = fopen(path, "r");
-        long v = 0;
-        if (f && fscanf(f, "%ld", &v) == 1 && v > 0) *shard = v;
-        if (f) fclose(f);
+        run_value_read(dir, "shard_images", shard);
         return 0;
     }
     const long b = job->batch_size;
@@ -106,8 +113,7 @@ static int keep_shard_size(struct wk_engine *e, const struct job *job, const cha
         log_printf("shard size %ld images: one batch of %ld took %.3f s (shard_seconds %g, shard_images %d)", *shard,
                    b, dt, job->shard_seconds, job->shard_images);
     }
-    int n = snprintf(buf, sizeof buf, "%ld\n", *shard);
-    return fs_write_atomic(path, buf, (size_t)n, err, errlen);
+    return run_value_write(dir, "shard_images", *shard, err, errlen);
 }
 
 /* One argument, quoted for a POSIX shell when it needs it. */

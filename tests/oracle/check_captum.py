@@ -51,6 +51,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pip_oracle  # noqa: E402
 import methods_oracle as mo  # noqa: E402
 from check_surrogate import masks  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from check_diffid import idx  # noqa: E402
 
 DEVICE = os.environ.get("RECAL_TEST_DEVICE", "cpu")
 CAPTUM = "captum==0.7.0"
@@ -121,12 +123,9 @@ class Float64LinearRegression:
 
 
 def fashion(n):
-    import gzip
     root = "/usr/share/datasets/fashion-mnist"
-    with gzip.open(f"{root}/t10k-images-idx3-ubyte.gz") as f:
-        im = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n].astype(np.float32) / 255.0
-    with gzip.open(f"{root}/t10k-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)[:n].astype(np.int64)
+    im = idx(f"{root}/t10k-images-idx3-ubyte.gz")[:n].astype(np.float32) / 255.0
+    labels = idx(f"{root}/t10k-labels-idx1-ubyte.gz")[:n].astype(np.int64)
     return ((im - np.float32(MEAN)) / np.float32(STD)).reshape(n, 1, 28, 28).astype(np.float32), labels
 
 

@@ -18,7 +18,6 @@ backgrounds: large ties, skimage's seeds disagree up to ARI ~0.5).
 
 usage: check_superpixels.py RECAL WORKDIR
 """
-import gzip
 import os
 import subprocess
 import sys
@@ -29,6 +28,9 @@ import skimage.transform
 import torch
 from skimage.segmentation import quickshift
 from sklearn.metrics import adjusted_rand_score
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+from check_diffid import idx  # noqa: E402
 
 QS = dict(kernel_size=1, max_dist=200, ratio=0.1)
 TOL_ARI = 0.05
@@ -86,8 +88,7 @@ def main():
                .astype(np.float32) for nm in names]
         seg = recal_segments(recal, work, np.stack([im.transpose(2, 0, 1) for im in rgb]), f"photo{size}")
         sets += [(f"{nm} {size}x{size}", im, sg) for nm, im, sg in zip(names, rgb, seg)]
-    with gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz") as f:
-        gray = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:8].astype(np.float32) / 255.0
+    gray = idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")[:8].astype(np.float32) / 255.0
     seg = recal_segments(recal, work, gray[:, None], "fashion")
     sets += [(f"fashion image {i}", np.dstack([g, g, g]), sg) for i, (g, sg) in enumerate(zip(gray, seg))]
 

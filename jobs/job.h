@@ -132,7 +132,8 @@ struct job {
     char name[JOB_NAME_MAX];  /* default "recal" */
     uint64_t seed;            /* default 0 */
     char device[16];          /* auto | cpu | cuda; default auto */
-    char precision[8];        /* fp32 (default, exact) | tf32 (CUDA convolutions and matmuls) */
+    char precision[8];        /* fp32 (default, exact) | tf32 (CUDA convolutions and matmuls)
+                                 | bf16 (autocast forwards, CPU and CUDA) */
     int threads;              /* intra-op threads per rank; 0 = auto */
     char model_path[JOB_PATH_MAX];   /* model.path, required */
     char dataset_name[32];    /* fashion-mnist | mnist | cifar10 | cifar100 | imagenet | npy */

@@ -306,7 +306,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                                        "train", "chunk_samples", "sweep", "precision",
                                        "shard_seconds"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
-    static const char *const precisions[] = {"fp32", "tf32"};
+    static const char *const precisions[] = {"fp32", "tf32", "bf16"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb,
               shard = j->shard_images, chunk = 0;
@@ -317,7 +317,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         return -1;
     if (opt_int(e, root, "seed", 0, LLONG_MAX, &seed) ||
         opt_enum(e, root, "device", devices, 3, j->device, sizeof j->device) ||
-        opt_enum(e, root, "precision", precisions, 2, j->precision, sizeof j->precision) ||
+        opt_enum(e, root, "precision", precisions, 3, j->precision, sizeof j->precision) ||
         opt_int(e, root, "threads", 0, INT_MAX, &threads) ||
         opt_int(e, root, "batch_size", 1, INT_MAX, &bs) ||
         opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem) ||

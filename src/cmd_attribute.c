@@ -38,6 +38,7 @@ static const char *HELP =
     "  --objective O          logit (default) | prob | contrast\n"
     "  --seed S               run seed (default 0); image i of the batch uses image id i\n"
     "  --device D             auto (default) | cpu | cuda\n"
+    "  --precision P          fp32 (default, exact) | tf32 (CUDA) | bf16 (bfloat16 autocast forwards)\n"
     "  --out A.npy            N×C×H×W float32 attributions\n";
 
 static int parse_floats(const char *s, float *v, int max) {
@@ -55,7 +56,7 @@ static int parse_floats(const char *s, float *v, int max) {
 int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
                *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL,
-               *segments_path = NULL;
+               *segments_path = NULL, *precision = "fp32";
     long refs = -1, steps = -1, samples = -1;
     double noise = 0.15, sigma = 0, epsilon = 0.05;
     const char *baseline = "zero";
@@ -85,6 +86,7 @@ int cmd_attribute(int argc, char **argv) {
         OPT("--references", refs_path = v)
         OPT("--objective", objective = v)
         OPT("--device", device_s = v)
+        OPT("--precision", precision = v)
         OPT("--out", out_path = v)
         OPT("--segments-out", segments_path = v)
         OPT("--mean", mean_s = v)
@@ -176,6 +178,12 @@ int cmd_attribute(int argc, char **argv) {
         fprintf(stderr, "recal attribute: --device %s: %s\n", device_s, ts_last_error());
         return EXIT_USER;
     }
+    if (strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16")) {
+        fprintf(stderr, "recal attribute: --precision is fp32, tf32 or bf16, got '%s'\n", precision);
+        return EXIT_USER;
+    }
+    if (device == TS_DEV_CUDA && !strcmp(precision, "tf32")) ts_set_tf32(1);
+    ts_set_bf16(!strcmp(precision, "bf16"));
     if (npy_read(input, &xa, err, sizeof err)) {
         fprintf(stderr, "recal attribute: %s\n", err);
         goto out;

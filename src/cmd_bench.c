@@ -24,7 +24,7 @@
 
 static const char *HELP =
     "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--only NAME] [--no-python]\n"
-    "                   [--memory-budget MB] [--precision fp32|tf32] [--images N]\n"
+    "                   [--memory-budget MB] [--precision fp32|tf32|bf16] [--images N]\n"
     "       mpirun -n R recal bench --dispatch [--shards N]\n"
     "\n"
     "Prints one JSON line per case: recal's images/s, the raw forward+backward bound of the same\n"
@@ -36,7 +36,8 @@ static const char *HELP =
     "  --only NAME   only the models whose name contains NAME (fashion-cnn, preact_resnet18, resnet50)\n"
     "  --no-python   skip the PyTorch baselines\n"
     "  --memory-budget MB  chunk sizes follow this budget (default 2048; e.g. 32768 on a GPU)\n"
-    "  --precision P fp32 (default, exact) or tf32 (CUDA convolutions and matmuls in TF32)\n"
+    "  --precision P fp32 (default, exact), tf32 (CUDA convolutions and matmuls in TF32) or bf16\n"
+    "                (bfloat16 autocast forwards, recal's and the PyTorch baselines' alike)\n"
     "  --images N    images per IG case (default 1024/64/4 per model; --quick 128/8/0); DiffID 4×\n"
     "  --data CONFIG only the dataset reader of CONFIG: images/s of decoded, normalized batches\n"
     "                with 1 decode thread and one per core (--images N, default 2000)\n"
@@ -283,8 +284,8 @@ int cmd_bench(int argc, char **argv) {
                 return EXIT_USER;
             }
         } else if ((v = cli_opt(argc, argv, &i, "--precision", &missing)) && !missing) {
-            if (strcmp(v, "fp32") && strcmp(v, "tf32")) {
-                fprintf(stderr, "recal bench: --precision is fp32 or tf32, got '%s'\n", v);
+            if (strcmp(v, "fp32") && strcmp(v, "tf32") && strcmp(v, "bf16")) {
+                fprintf(stderr, "recal bench: --precision is fp32, tf32 or bf16, got '%s'\n", v);
                 return EXIT_USER;
             }
             g_precision = v;
@@ -302,6 +303,7 @@ int cmd_bench(int argc, char **argv) {
     }
     g_device = device;
     if (!strcmp(g_precision, "tf32")) ts_set_tf32(1);
+    ts_set_bf16(!strcmp(g_precision, "bf16"));
     if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     ts_set_num_threads(threads);
     /* Models come from tools/ (architectures live in PyTorch); random

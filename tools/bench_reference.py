@@ -8,9 +8,11 @@ and Captum's IntegratedGradients when it is importable.
 
 Prints one JSON object: {"reference_loop_images_per_s": ..., "captum_images_per_s": ...}.
 usage: bench_reference.py --model M.pt --shape C,H,W --images N --case ig|diffid [--refs R --steps K]
-                          [--device cpu|cuda] [--precision fp32|tf32]
+                          [--device cpu|cuda] [--precision fp32|tf32|bf16]
 On CUDA every timing waits for the device (torch.cuda.synchronize) and the
 object also holds peak_gpu_mb (torch.cuda.max_memory_allocated).
+--precision bf16 runs the baselines under torch.autocast(bfloat16), as recal's
+`precision: bf16` runs its forwards.
 """
 import argparse
 import json
@@ -85,34 +87,8 @@ def timed(fn, *args):
     return time.perf_counter() - t
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--shape", required=True, help="C,H,W")
-    ap.add_argument("--images", type=int, required=True)
-    ap.add_argument("--case", choices=["ig", "diffid"], required=True)
-    ap.add_argument("--refs", type=int, default=10)
-    ap.add_argument("--steps", type=int, default=5)
-    ap.add_argument("--batch", type=int, default=64)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32"])
-    args = ap.parse_args()
-    dev = torch.device(args.device)
-    if dev.type == "cuda":  # the same numerics as recal's --precision
-        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
-        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = torch.jit.load(args.model, map_location=dev).eval()
-    for p in model.parameters():
-        p.requires_grad_(True)  # as in the reference: a trainable model in eval mode
-    c, h, w = (int(v) for v in args.shape.split(","))
-    x = torch.randn(args.images, c, h, w, device=dev)
-    with torch.no_grad():
-        labels = model(x[:1]).shape[1]
-    labels = torch.randint(0, labels, (args.images,), device=dev)
+def measure(args, model, x, labels):
+    """The baselines' images/s for args.case (reference loop, Captum)."""
     res = {}
     if args.case == "ig":
         ig_reference_loop(model, x[:2], labels[:2], 1, 2, args.batch)  # warm-up
@@ -130,6 +106,39 @@ def main():
         diffid_reference_loop(model, x[:2], labels[:2], ratios[:1], args.batch)
         t = timed(diffid_reference_loop, model, x, labels, ratios, args.batch)
         res["reference_loop_images_per_s"] = args.images / t
+    return res
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--shape", required=True, help="C,H,W")
+    ap.add_argument("--images", type=int, required=True)
+    ap.add_argument("--case", choices=["ig", "diffid"], required=True)
+    ap.add_argument("--refs", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "tf32", "bf16"])
+    args = ap.parse_args()
+    dev = torch.device(args.device)
+    if dev.type == "cuda":  # the same numerics as recal's --precision
+        torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+        torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = torch.jit.load(args.model, map_location=dev).eval()
+    for p in model.parameters():
+        p.requires_grad_(True)  # as in the reference: a trainable model in eval mode
+    c, h, w = (int(v) for v in args.shape.split(","))
+    x = torch.randn(args.images, c, h, w, device=dev)
+    with torch.no_grad():
+        labels = model(x[:1]).shape[1]
+    labels = torch.randint(0, labels, (args.images,), device=dev)
+    with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        res = measure(args, model, x, labels)
     if dev.type == "cuda":
         res["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     print(json.dumps(res))

@@ -93,6 +93,7 @@ void wk_record_fold(const struct job *job, int n_slots, double *total, const dou
 int wk_job_device(const struct job *job, int *device) {
     int rc = ts_device_parse(job->device, device);
     if (rc == TS_OK && *device == TS_DEV_CUDA && !strcmp(job->precision, "tf32")) rc = ts_set_tf32(1);
+    if (rc == TS_OK) rc = ts_set_bf16(!strcmp(job->precision, "bf16"));
     return rc;
 }
 

@@ -75,7 +75,7 @@ long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb);
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen);
 
 /* The job's `device` (ts_device_parse) with its `precision` applied: TF32
- * only when the job asks for it on CUDA. TS_OK or the shim's status (see
+ * only when the job asks for it on CUDA; bf16 autocast on either device. TS_OK or the shim's status (see
  * ts_last_error()). For run, train and roar alike. */
 int wk_job_device(const struct job *job, int *device);
 

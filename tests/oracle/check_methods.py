@@ -155,6 +155,42 @@ def main():
     run_method("smoothgrad (sigma 0.03, N=30)", "smoothgrad", "vanilla", ["--sigma", "0.03"] + norm,
                lambda i: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i, 30, [mean], [std], sigma=0.03))
 
+    # precision: bf16. recal's forwards run under bfloat16 autocast; the
+    # oracle is the same float64 formulas with each gradient taken under
+    # PyTorch's own CPU autocast. bf16 is far from fp32 (~5e-2 relative), so
+    # the check also asserts that gap: a silently fp32 run fails it.
+    if DEVICE == "cpu":
+        class Bf16(nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, z):
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return self.m(z.float()).double()
+
+        bf = Bf16(cnn)
+        bf16 = ["--precision", "bf16"]
+        for tag, method, est, extra, fn in (
+                ("input_grad", "input_grad", "vanilla", [],
+                 lambda m, i: oracle.input_grad(m, x64[i], int(labels[i]))),
+                ("ig_uniform/valid_ip", "ig_uniform", "valid_ip", ["--references", os.path.join(work, "shared.npy")],
+                 lambda m, i: oracle.ig_uniform(m, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K,
+                                                "valid_ip"))):
+            args = [a for a in base if a != "ig_uniform"]
+            args[args.index("--method") + 1:args.index("--method") + 1] = [method]
+            got = recal_attr(recal, work, "bf16-" + tag, args + ["--estimator", est] + extra + bf16)
+            want = np.stack([fn(bf, i).detach().numpy() for i in range(n)])
+            exact = np.stack([fn(model64, i).detach().numpy() for i in range(n)])
+            err, gap = rel_l2(got, want), rel_l2(want, exact)
+            ok = err <= 1e-3 and gap >= 1e-3
+            print(f"{'ok  ' if ok else 'FAIL'} {tag}, precision bf16: relative L2 error {err:.2e} against the "
+                  f"bf16-autocast oracle (bf16 vs float64: {gap:.2e})")
+            if not ok:
+                failures.append(f"bf16 {tag}")
+    else:
+        print(f"skip precision bf16 checks on {DEVICE}: the oracle's autocast is CPU's (oneDNN)")
+
     # Hand-derived case: for a linear model the gradient is constant, so
     # vanilla IG is exactly (x - mean_j r_j) ⊙ w_t and completeness holds:
     # Σ A = f(x)_t − mean_j f(r_j)_t.

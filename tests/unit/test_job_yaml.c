@@ -380,6 +380,10 @@ static void test_type_errors(void **state)
     expect_err(BASE "methods: [{name: random}]\ndevice: cudaa\n", NULL, 0,
                ":4:9: 'device' must be one of auto, cpu, cuda, got 'cudaa' "
                "(did you mean 'cuda'?)");
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nprecision: bf16\n", NULL, 0), 0);
+    assert_string_equal(J.precision, "bf16");
+    expect_err(BASE "methods: [{name: random}]\nprecision: bf61\n", NULL, 0,
+               ":4:12: 'precision' must be one of fp32, tf32, bf16, got 'bf61' (did you mean 'bf16'?)");
     expect_err(BASE "methods: [{name: random}]\nthreads: [1]\n", NULL, 0,
                ":4:10: 'threads' must be an integer >= 0, got a sequence");
     expect_err("model: m.pt\n", NULL, 0, ":1:8: 'model' must be a mapping, got 'm.pt'");

@@ -4,12 +4,15 @@
 #include "torch_shim.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/autocast_mode.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -141,6 +144,70 @@ int ts_set_tf32(int on) {
     });
     return TS_OK;
 }
+
+// `precision: bf16`. A process-wide switch read by every forward: autocast
+// itself is thread-local state, and forwards run on several threads (rank 0's
+// compute thread, the metric passes), so each forward opens its own scope.
+static std::atomic<int> g_bf16{0};
+
+int ts_set_bf16(int on) {
+    g_bf16.store(on != 0);
+    return TS_OK;
+}
+
+// libtorch 2.4 replaced the per-device autocast getters and setters with ones
+// taking the device type; the GPU machine's libtorch is newer than Debian's.
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+static bool ac_enabled(c10::DeviceType d) { return at::autocast::is_autocast_enabled(d); }
+static at::ScalarType ac_dtype(c10::DeviceType d) { return at::autocast::get_autocast_dtype(d); }
+static void ac_set(c10::DeviceType d, bool on, at::ScalarType t) {
+    at::autocast::set_autocast_enabled(d, on);
+    at::autocast::set_autocast_dtype(d, t);
+}
+#else
+static bool ac_enabled(c10::DeviceType d) {
+    return d == c10::kCUDA ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+}
+static at::ScalarType ac_dtype(c10::DeviceType d) {
+    return d == c10::kCUDA ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+}
+static void ac_set(c10::DeviceType d, bool on, at::ScalarType t) {
+    if (d == c10::kCUDA) {
+        at::autocast::set_enabled(on);
+        at::autocast::set_autocast_gpu_dtype(t);
+    } else {
+        at::autocast::set_cpu_enabled(on);
+        at::autocast::set_autocast_cpu_dtype(t);
+    }
+}
+#endif
+
+// bf16 autocast for the lifetime of one model call when the job asked for it;
+// the thread's previous state comes back on exit, exceptions included.
+class ForwardPrecision {
+  public:
+    explicit ForwardPrecision(c10::Device dev) : dt_(dev.type()), on_(g_bf16.load() != 0) {
+        if (!on_) return;
+        prev_on_ = ac_enabled(dt_);
+        prev_t_ = ac_dtype(dt_);
+        ac_set(dt_, true, at::kBFloat16);
+        at::autocast::increment_nesting();
+    }
+    ~ForwardPrecision() {
+        if (!on_) return;
+        // Casts of weights that require grad (training) are cached per scope.
+        if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+        ac_set(dt_, prev_on_, prev_t_);
+    }
+    ForwardPrecision(const ForwardPrecision &) = delete;
+    ForwardPrecision &operator=(const ForwardPrecision &) = delete;
+
+  private:
+    c10::DeviceType dt_;
+    bool on_;
+    bool prev_on_ = false;
+    at::ScalarType prev_t_ = at::kBFloat16;
+};
 
 int ts_device_sync(int device) {
     if (device != TS_DEV_CUDA) return TS_OK;
@@ -375,9 +442,14 @@ int ts_module_set_train(ts_module *m, int train) {
 }
 
 static at::Tensor run_forward(ts_module *m, const at::Tensor &x) {
-    c10::IValue r = m->m.forward({x});
+    c10::IValue r;
+    {
+        ForwardPrecision fp(m->dev);
+        r = m->m.forward({x});
+    }
     if (!r.isTensor()) throw std::runtime_error("model forward did not return a tensor (expected N×classes logits)");
-    at::Tensor out = r.toTensor();
+    // Objectives, softmaxes and everything downstream stay fp32.
+    at::Tensor out = r.toTensor().to(at::kFloat);
     if (out.dim() != 2 || out.size(0) != x.size(0)) {
         std::string s = "model output has shape [";
         for (int64_t i = 0; i < out.dim(); i++) s += (i ? ", " : "") + std::to_string(out.size(i));
@@ -455,15 +527,23 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
                     ts_tensor **acts, ts_tensor **grad) {
     if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_feature_grad: NULL argument");
     TS_GUARD({
-        c10::IValue fa = m->m.run_method("features", x->t.detach());
+        c10::IValue fa;
+        {
+            ForwardPrecision fp(m->dev);
+            fa = m->m.run_method("features", x->t.detach());
+        }
         if (!fa.isTensor() || fa.toTensor().dim() != 4)
             return fail(TS_ESHAPE, "model method features(x) must return N×K×h×w conv maps (see README, GradCAM)");
         // A fresh leaf: the gradient stops at the maps, not at x.
-        at::Tensor a = fa.toTensor().detach().requires_grad_(true);
-        c10::IValue lr = m->m.run_method("classifier", a);
+        at::Tensor a = fa.toTensor().detach().to(at::kFloat).requires_grad_(true);
+        c10::IValue lr;
+        {
+            ForwardPrecision fp(m->dev);
+            lr = m->m.run_method("classifier", a);
+        }
         if (!lr.isTensor() || lr.toTensor().dim() != 2 || lr.toTensor().size(0) != a.size(0))
             return fail(TS_ESHAPE, "model method classifier(a) must return N×classes logits (see README, GradCAM)");
-        at::Tensor logits = lr.toTensor();
+        at::Tensor logits = lr.toTensor().to(at::kFloat);
         if (int rc = check_labels(logits, labels->t, a.size(0))) return rc;
         at::Tensor f = objective(logits, labels->t, objective_kind);
         at::Tensor g = torch::autograd::grad({f.sum()}, {a})[0].detach();

@@ -52,6 +52,11 @@ int ts_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), vo
 /* CUDA: let convolutions and matmuls round through TF32 (on = 1) or keep
  * exact fp32 (0, what ts_device_parse sets whenever it picks CUDA). */
 int ts_set_tf32(int on);
+/* Run every model forward (evaluation and training) under bfloat16 autocast
+ * (on = 1; `precision: bf16`): convolutions and matmuls in bf16, logits and
+ * input gradients still returned as float32. Process-wide; 0 (the default)
+ * is exact fp32. */
+int ts_set_bf16(int on);
 /* Wait for every queued kernel on the device (no-op on CPU). */
 int ts_device_sync(int device);
 int ts_manual_seed(uint64_t seed);     /* global generator: training init only */

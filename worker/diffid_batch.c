@@ -20,17 +20,15 @@ struct perturb_job {
 
 static void perturb_range(void *ctx, int64_t lo, int64_t hi) {
     struct perturb_job *j = ctx;
-    long *order = malloc((size_t)j->d * sizeof *order);
-    float *sal = malloc((size_t)j->d * sizeof *sal);
-    if (!order || !sal) {
+    void *scratch = malloc(diffid_scratch_bytes(j->c, j->hw));
+    if (!scratch) {
         j->failed = 1;
     } else {
         for (int64_t i = lo; i < hi; i++)
             diffid_perturb(j->x + i * j->d, j->attr + i * j->d, j->c, j->hw, j->ratios, j->n_ratios,
-                           j->pert + i * j->copies * j->d, order, sal);
+                           j->pert + i * j->copies * j->d, scratch);
     }
-    free(order);
-    free(sal);
+    free(scratch);
 }
 
 int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,

@@ -6,7 +6,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 #include "diffid.h"
 
@@ -30,9 +32,10 @@ static void test_perturb_2x2x2(void **state) {
     const float a[8] = {0.1f, -0.6f, 0.2f, 0.0f, 0.3f, 0.0f, -0.1f, 0.8f};
     const double ratios[2] = {0.25, 0.5};
     float out[4 * 8];
-    long order[8];
-    float s[8];
-    diffid_perturb(x, a, 2, 4, ratios, 2, out, order, s);
+    void *scratch = malloc(diffid_scratch_bytes(2, 4));
+    assert_non_null(scratch);
+    diffid_perturb(x, a, 2, 4, ratios, 2, out, scratch);
+    free(scratch);
     /* deletion 0.25: remove elements 3, 7 (x = 4, 8); kept mean (1+2+3+5+6+7)/6 = 4 */
     const float del25[8] = {1, 2, 3, 4, 5, 6, 7, 4};
     /* deletion 0.5: remove 3, 7, 1, 5 (x = 4, 8, 2, 6); kept mean (1+3+5+7)/4 = 4 */
@@ -54,14 +57,83 @@ static void test_perturb_ties(void **state) {
     const float x[4] = {1, 2, 3, 4}, a[4] = {1, 1, 1, 1};
     const double ratios[1] = {0.5};
     float out[2 * 4];
-    long order[4];
-    float s[4];
-    diffid_perturb(x, a, 1, 4, ratios, 1, out, order, s);
+    void *scratch = malloc(diffid_scratch_bytes(1, 4));
+    assert_non_null(scratch);
+    diffid_perturb(x, a, 1, 4, ratios, 1, out, scratch);
+    free(scratch);
     const float del[4] = {3.5f, 3.5f, 3, 4}; /* remove 0, 1; kept mean 3.5 */
     const float ins[4] = {1, 2, 1.5f, 1.5f};  /* remove 2, 3; kept mean 1.5 */
     for (int i = 0; i < 4; i++) {
         assert_float_equal(out[i], del[i], 1e-6);
         assert_float_equal(out[4 + i], ins[i], 1e-6);
+    }
+}
+
+/* The ranking against a plain comparator sort (saliency desc, flat index
+ * asc) written here, on random maps with many exact ties (attributions
+ * quantized to a few levels, zero regions) and with none, for c = 1 and 3:
+ * the copies must be bit-identical to ones built from that order. */
+static const float *g_keys;
+static int by_desc_then_index(const void *pa, const void *pb) {
+    long a = *(const long *)pa, b = *(const long *)pb;
+    if (g_keys[a] > g_keys[b]) return -1;
+    if (g_keys[a] < g_keys[b]) return 1;
+    return (a > b) - (a < b);
+}
+
+static void test_perturb_matches_comparator_sort(void **state) {
+    (void)state;
+    const double ratios[3] = {0.1, 0.5, 0.9};
+    uint64_t rng = 12345;
+    for (int trial = 0; trial < 12; trial++) {
+        const int c = trial % 2 ? 3 : 1, levels = trial < 4 ? 3 : (trial < 8 ? 50 : 0);
+        const long hw = 97 + 31 * trial, d = c * hw;
+        float *x = malloc((size_t)d * sizeof *x), *a = malloc((size_t)d * sizeof *a);
+        float *out = malloc((size_t)(6 * d) * sizeof *out), *want = malloc((size_t)(6 * d) * sizeof *want);
+        float *s = malloc((size_t)d * sizeof *s);
+        long *order = malloc((size_t)d * sizeof *order);
+        void *scratch = malloc(diffid_scratch_bytes(c, hw));
+        assert_true(x && a && out && want && s && order && scratch);
+        for (long i = 0; i < d; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            double u = (double)(rng >> 11) / 9007199254740992.0;
+            x[i] = (float)(u * 4 - 2);
+            a[i] = levels ? (float)((long)(u * levels) % levels) / levels - 0.3f : (float)(u - 0.5);
+            if (i % hw < hw / 5) a[i] = 0; /* a flat zero region: the minimum */
+        }
+        diffid_perturb(x, a, c, hw, ratios, 3, out, scratch);
+        /* the reference: the same saliency, a comparator sort, the same fill */
+        float lo = INFINITY, hi = -INFINITY;
+        for (long p = 0; p < hw; p++) {
+            float v = 0;
+            for (int ch = 0; ch < c; ch++) v += fabsf(a[ch * hw + p]);
+            s[p] = v;
+            lo = v < lo ? v : lo;
+            hi = v > hi ? v : hi;
+        }
+        for (long p = 0; p < hw; p++) s[p] = (s[p] - lo) / (hi - lo + 1e-10f);
+        for (int ch = 1; ch < c; ch++) memcpy(s + ch * hw, s, (size_t)hw * sizeof *s);
+        for (long i = 0; i < d; i++) order[i] = i;
+        g_keys = s;
+        qsort(order, (size_t)d, sizeof *order, by_desc_then_index);
+        for (int r = 0; r < 3; r++)
+            for (int ins = 0; ins < 2; ins++) {
+                long n = diffid_count(ratios[r], d), first = ins ? d - n : 0;
+                float *w = want + (long)(ins * 3 + r) * d;
+                double kept = 0;
+                for (long i = 0; i < d; i++) kept += x[i];
+                for (long i = first; i < first + n; i++) kept -= x[order[i]];
+                memcpy(w, x, (size_t)d * sizeof *w);
+                for (long i = first; i < first + n; i++) w[order[i]] = (float)(kept / (double)(d - n));
+            }
+        assert_memory_equal(out, want, (size_t)(6 * d) * sizeof *out);
+        free(x);
+        free(a);
+        free(out);
+        free(want);
+        free(s);
+        free(order);
+        free(scratch);
     }
 }
 
@@ -93,6 +165,7 @@ int main(void) {
         cmocka_unit_test(test_count),
         cmocka_unit_test(test_perturb_2x2x2),
         cmocka_unit_test(test_perturb_ties),
+        cmocka_unit_test(test_perturb_matches_comparator_sort),
         cmocka_unit_test(test_score),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

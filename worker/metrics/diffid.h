@@ -4,6 +4,7 @@
  * 2·n_ratios copies happens in the engine, batched. */
 #ifndef RECAL_DIFFID_H
 #define RECAL_DIFFID_H
+#include <stddef.h>
 #include <stdint.h>
 
 #define DIFFID_MAX_RATIOS 32
@@ -22,12 +23,14 @@ long diffid_count(double ratio, long d);
 
 /* Build the perturbed copies of one image. x and a are C×HW (d = c·hw).
  * out receives 2·n_ratios images of d floats: deletion copies for each ratio,
- * then insertion copies. scratch_idx must hold d longs, scratch_s d floats.
- * Ranking: saliency s = Σ_c |a|, min–max normalised per image (ε = 1e-10),
- * repeated over channels; ties keep flat-index order (stable). Removed
- * elements take the mean of the preserved elements of the same copy. */
+ * then insertion copies. scratch holds diffid_scratch_bytes(c, hw) bytes,
+ * suitably aligned for longs (malloc's). Ranking: saliency s = Σ_c |a|,
+ * min–max normalised per image (ε = 1e-10), repeated over channels; ties
+ * keep flat-index order (stable). Removed elements take the mean of the
+ * preserved elements of the same copy. */
+size_t diffid_scratch_bytes(int c, long hw);
 void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
-                    float *out, long *scratch_idx, float *scratch_s);
+                    float *out, void *scratch);
 
 /* Score one image: logits is 2·n_ratios rows of `classes` (same order as
  * diffid_perturb's output); orig_logit = f(x)[label]. Adds to acc. */

@@ -104,6 +104,8 @@ if has bench; then
         --threads 16 | tee "$OUT/bench.jsonl" || say "bench failed ($?)"
     timeout 120 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" --images "${BENCH_IMAGES:-256}" \
         --threads 16 --precision tf32 --only resnet50 --no-python | tee -a "$OUT/bench.jsonl" || say "bench tf32 failed"
+    timeout 120 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" --images "${BENCH_IMAGES:-256}" \
+        --threads 16 --precision bf16 --only resnet50 --no-python | tee -a "$OUT/bench.jsonl" || say "bench bf16 failed"
 fi
 
 # --- end to end: recal run on 224×224 images with ResNet-50 ------------------------

@@ -2,7 +2,8 @@
 """DiffID oracle: recompute METRICS.md §1 in PyTorch for the random
 attribution control (whose draws the oracle re-derives from the seed hash)
 over the first 64 Fashion-MNIST test images, read with numpy straight from
-the IDX files, and compare with recal's metrics.json.
+the IDX files, and compare with recal's metrics.json; again with
+`precision: bf16` against the same oracle under PyTorch's bf16 autocast.
 
 usage: check_diffid.py RECAL SRC_DIR WORK_DIR MODEL"""
 import gzip
@@ -32,13 +33,21 @@ def idx(path):
 
 def main():
     recal, src, work, model_path = sys.argv[1:5]
-    run = os.path.join(work, "diffid-run")
-    subprocess.run(["rm", "-rf", run], check=True)
-    subprocess.run([recal, "run", os.path.join(src, "tests", "data", "fashion-diffid.yaml"), "--limit", str(N),
-                    "--set", f"model.path={model_path}", "--set", "methods=[{name: random}]",
-                    "--set", "seed=5", "--set", "shard_images=24", "--set", "outputs.attributions=true", "--set", "outputs.masks=true",
-                    "--run-dir", run], check=True)
-    got = json.load(open(os.path.join(run, "metrics.json")))["results"][0]["diffid"]
+    def recal_run(name, extra):
+        run = os.path.join(work, name)
+        subprocess.run(["rm", "-rf", run], check=True)
+        subprocess.run([recal, "run", os.path.join(src, "tests", "data", "fashion-diffid.yaml"), "--limit", str(N),
+                        "--set", f"model.path={model_path}", "--set", "methods=[{name: random}]",
+                        "--set", "seed=5", "--set", "shard_images=24", "--set", "outputs.attributions=true",
+                        "--set", "outputs.masks=true", "--run-dir", run] + extra, check=True)
+        return run, json.load(open(os.path.join(run, "metrics.json")))
+
+    run, metrics = recal_run("diffid-run", [])
+    got = metrics["results"][0]["diffid"]
+    # precision: bf16 — the same copies, every forward under bf16 autocast
+    _, metrics16 = recal_run("diffid-run-bf16", ["--set", "precision=bf16"])
+    assert metrics16["precision"] == "bf16", metrics16["precision"]
+    got16 = metrics16["results"][0]["diffid"]
 
     root = "/usr/share/datasets/fashion-mnist"
     imgs = idx(f"{root}/t10k-images-idx3-ubyte.gz")[:N].astype(np.float32) / 255.0
@@ -60,8 +69,15 @@ def main():
     masks = np.concatenate([np.load(f, mmap_mode="r") for f in mfiles])
     assert masks.shape == (N, 1, 28, 28) and masks.dtype == np.uint16, (masks.shape, masks.dtype)
     sums = {k: np.zeros(len(RATIOS)) for k in ("del_acc", "ins_acc", "del_logit", "ins_logit")}
+    sums16 = {k: np.zeros(len(RATIOS)) for k in sums}
+
+    def forward16(inp):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(inp).float()
+
     with torch.no_grad():
         orig = model(x)
+        orig16 = forward16(x)
         for i in range(N):
             g = torch.Generator()
             s = seeds.seed_for(5, i, SEED_RANDOM_ATTR)
@@ -86,21 +102,26 @@ def main():
                     c = xi.clone()
                     c[removed] = xi[keep].mean()
                     copies.append(c.float().view(1, 28, 28))
-            out = model(torch.stack(copies))
             t = int(labels[i])
-            for k, r in enumerate(RATIOS):
-                for mode, row in (("del", k), ("ins", len(RATIOS) + k)):
-                    sums[f"{mode}_acc"][k] += int(out[row].argmax()) == t
-                    sums[f"{mode}_logit"][k] += float(out[row, t]) / float(orig[i, t])
-    want = {"deletion_acc": sums["del_acc"] / N, "insertion_acc": sums["ins_acc"] / N,
-            "deletion_logit": sums["del_logit"] / N, "insertion_logit": sums["ins_logit"] / N}
+            for sm, out, o in ((sums, model(torch.stack(copies)), orig), (sums16, forward16(torch.stack(copies)), orig16)):
+                for k, r in enumerate(RATIOS):
+                    for mode, row in (("del", k), ("ins", len(RATIOS) + k)):
+                        sm[f"{mode}_acc"][k] += int(out[row].argmax()) == t
+                        sm[f"{mode}_logit"][k] += float(out[row, t]) / float(o[i, t])
     bad = 0
-    for key, w in want.items():
-        err = float(np.max(np.abs(np.array(got[key]) - w)))
-        tol = 1e-9 if key.endswith("acc") else 1e-4
-        ok = err <= tol
-        bad += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {key}: max abs difference {err:.2e} (tolerance {tol})")
+    for label, g, sm in (("", got, sums), ("bf16 ", got16, sums16)):
+        want = {"deletion_acc": sm["del_acc"] / N, "insertion_acc": sm["ins_acc"] / N,
+                "deletion_logit": sm["del_logit"] / N, "insertion_logit": sm["ins_logit"] / N}
+        for key, w in want.items():
+            err = float(np.max(np.abs(np.array(g[key]) - w)))
+            tol = 1e-9 if key.endswith("acc") else 1e-4
+            ok = err <= tol
+            bad += not ok
+            print(f"{'ok  ' if ok else 'FAIL'} {label}{key}: max abs difference {err:.2e} (tolerance {tol})")
+    # and bf16 must really differ from fp32 (a run that ignored the key would not)
+    gap = max(float(np.max(np.abs(np.array(got16[k]) - np.array(got[k])))) for k in ("deletion_logit", "insertion_logit"))
+    print(f"{'ok  ' if gap > 1e-6 else 'FAIL'} bf16 vs fp32 logit curves differ by up to {gap:.2e}")
+    bad += gap <= 1e-6
     if bad:
         sys.exit(f"{bad} DiffID curves differ from the PyTorch oracle")
     print("DiffID matches the PyTorch oracle; saved attributions match the seeded draws; ROAR rank maps match numpy")

@@ -1,7 +1,7 @@
 #!/bin/bash
 # tools/gpu/check.sh OUT_DIR [STAGES] — build recal on a GPU machine against its
 # pip PyTorch (a CUDA libtorch) and run the GPU checks, writing everything
-# to OUT_DIR (log.txt, bench.jsonl, check.json, e2e.json).
+# to OUT_DIR (log.txt, bench.jsonl, check.json, e2e.json, e2e-bf16.json).
 #
 # The machine is expected to have python3 with torch (+ torchvision), cmake,
 # a C compiler and the CUDA toolkit, and no internet: the Debian packages
@@ -117,6 +117,12 @@ if has e2e; then
         --set model.path="$MODELS/resnet50.pt" --set dataset.path=/tmp/e2e-data || say "e2e failed ($?)"
     cp /tmp/e2e-run/metrics.json "$OUT/e2e.json" 2>/dev/null
     $PY -c "import json; m = json.load(open('$OUT/e2e.json')); print('e2e', m.get('images'), 'images in', m.get('wall_seconds'), 's')" || true
+    # the same in bf16: the ImageNet projection with precision: bf16
+    rm -rf /tmp/e2e-run-bf16
+    timeout 120 $MPIRUN -n 1 "$R" run tools/gpu/e2e-resnet50.yaml --run-dir /tmp/e2e-run-bf16 --set precision=bf16 \
+        --set model.path="$MODELS/resnet50.pt" --set dataset.path=/tmp/e2e-data || say "e2e bf16 failed ($?)"
+    cp /tmp/e2e-run-bf16/metrics.json "$OUT/e2e-bf16.json" 2>/dev/null
+    $PY -c "import json; m = json.load(open('$OUT/e2e-bf16.json')); print('e2e bf16', m.get('images'), 'images in', m.get('wall_seconds'), 's')" || true
 fi
 
 # --- data-parallel training: gradient all-reduce over NCCL ---------------------------

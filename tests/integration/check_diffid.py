@@ -44,8 +44,9 @@ def main():
 
     run, metrics = recal_run("diffid-run", [])
     got = metrics["results"][0]["diffid"]
-    # precision: bf16 — the same copies, every forward under bf16 autocast
-    _, metrics16 = recal_run("diffid-run-bf16", ["--set", "precision=bf16"])
+    # precision: bf16 — the same copies, every forward under bf16 autocast; on
+    # the CPU, whose bf16 kernels (oneDNN) the oracle's autocast uses too
+    _, metrics16 = recal_run("diffid-run-bf16", ["--set", "precision=bf16", "--set", "device=cpu"])
     assert metrics16["precision"] == "bf16", metrics16["precision"]
     got16 = metrics16["results"][0]["diffid"]
 

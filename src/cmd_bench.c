@@ -362,7 +362,7 @@ int cmd_bench(int argc, char **argv) {
         int rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 5, threads, python);
         if (!rc && k == 1) rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 3, threads, python);
         /* DiffID at the demo's size and at ImageNet's, where the host-built
-         * copies are 64× larger per image */
+         * copies are 192× larger per image */
         if (!rc && k != 1) rc = bench_diffid(m, device, &models[k], path, n_ig[k] * 4, threads, python);
         ts_module_free(m);
         if (rc) return EXIT_INTERNAL;

@@ -183,6 +183,10 @@ int job_load(const char *path, const char *const *sets, int n_sets,
  * range. */
 int job_sweep_point(const struct job *j, long i, char (*sets)[2 * JOB_SWEEP_TEXT + 2]);
 
+/* `precision`'s values: fp32 | tf32 | bf16 (job YAML, and the --precision
+ * flags of attribute and bench). */
+bool job_precision_known(const char *name);
+
 const char *job_method_name(enum job_method_kind k);
 const char *job_estimator_name(enum job_estimator e);
 const char *job_objective_name(enum job_objective o);

@@ -298,6 +298,16 @@ static int check_top(const struct job_err *e, const struct job_node *root)
     return job_bad(e, root, "the top level", "a mapping of settings");
 }
 
+static const char *const precisions[] = {"fp32", "tf32", "bf16"};
+
+bool job_precision_known(const char *name)
+{
+    for (size_t i = 0; i < sizeof precisions / sizeof *precisions; i++)
+        if (!strcmp(name, precisions[i]))
+            return true;
+    return false;
+}
+
 static int validate(const struct job_err *e, const struct job_node *root, struct job *j)
 {
     static const char *const keys[] = {"name", "seed", "device", "threads", "model",
@@ -306,7 +316,6 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                                        "train", "chunk_samples", "sweep", "precision",
                                        "shard_seconds"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
-    static const char *const precisions[] = {"fp32", "tf32", "bf16"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb,
               shard = j->shard_images, chunk = 0;

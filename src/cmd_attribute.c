@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "diffid.h"
+#include "engine.h"
 #include "job.h"
 #include "methods.h"
 #include "npy.h"
@@ -178,12 +179,11 @@ int cmd_attribute(int argc, char **argv) {
         fprintf(stderr, "recal attribute: --device %s: %s\n", device_s, ts_last_error());
         return EXIT_USER;
     }
-    if (strcmp(precision, "fp32") && strcmp(precision, "tf32") && strcmp(precision, "bf16")) {
+    if (!job_precision_known(precision)) {
         fprintf(stderr, "recal attribute: --precision is fp32, tf32 or bf16, got '%s'\n", precision);
         return EXIT_USER;
     }
-    if (device == TS_DEV_CUDA && !strcmp(precision, "tf32")) ts_set_tf32(1);
-    ts_set_bf16(!strcmp(precision, "bf16"));
+    wk_set_precision(precision, device);
     if (npy_read(input, &xa, err, sizeof err)) {
         fprintf(stderr, "recal attribute: %s\n", err);
         goto out;

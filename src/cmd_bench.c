@@ -302,7 +302,7 @@ int cmd_bench(int argc, char **argv) {
                 return EXIT_USER;
             }
         } else if ((v = cli_opt(argc, argv, &i, "--precision", &missing)) && !missing) {
-            if (strcmp(v, "fp32") && strcmp(v, "tf32") && strcmp(v, "bf16")) {
+            if (!job_precision_known(v)) {
                 fprintf(stderr, "recal bench: --precision is fp32, tf32 or bf16, got '%s'\n", v);
                 return EXIT_USER;
             }
@@ -320,8 +320,7 @@ int cmd_bench(int argc, char **argv) {
         return EXIT_USER;
     }
     g_device = device;
-    if (!strcmp(g_precision, "tf32")) ts_set_tf32(1);
-    ts_set_bf16(!strcmp(g_precision, "bf16"));
+    wk_set_precision(g_precision, device);
     if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     ts_set_num_threads(threads);
     /* Models come from tools/ (architectures live in PyTorch); random

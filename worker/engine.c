@@ -90,11 +90,14 @@ void wk_record_fold(const struct job *job, int n_slots, double *total, const dou
             if (on[k]) total[wk_slot_base(&l, s) + off[k] + WK_ST_MAX] = maxima[s][k];
 }
 
+int wk_set_precision(const char *precision, int device) {
+    int rc = device == TS_DEV_CUDA && !strcmp(precision, "tf32") ? ts_set_tf32(1) : TS_OK;
+    return rc == TS_OK ? ts_set_bf16(!strcmp(precision, "bf16")) : rc;
+}
+
 int wk_job_device(const struct job *job, int *device) {
     int rc = ts_device_parse(job->device, device);
-    if (rc == TS_OK && *device == TS_DEV_CUDA && !strcmp(job->precision, "tf32")) rc = ts_set_tf32(1);
-    if (rc == TS_OK) rc = ts_set_bf16(!strcmp(job->precision, "bf16"));
-    return rc;
+    return rc == TS_OK ? wk_set_precision(job->precision, *device) : rc;
 }
 
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {

@@ -217,17 +217,7 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     memset(&acc, 0, sizeof acc);
     /* the model's class count, from one forward (10 for the CNN, 1000 for ResNet-50) */
     int classes = 0;
-    {
-        ts_tensor *xt = NULL, *lg = NULL;
-        int64_t shape[4] = {1, bm->c, bm->h, bm->w}, out[TS_MAX_DIMS];
-        int nd = 0;
-        if (ts_from_f32(x, shape, 4, device, &xt) == TS_OK && ts_module_forward(m, xt, &lg) == TS_OK &&
-            ts_shape(lg, out, &nd) == TS_OK && nd == 2)
-            classes = (int)out[1];
-        ts_tensor_free(xt);
-        ts_tensor_free(lg);
-    }
-    if (classes < 1) {
+    if (wk_model_classes(m, device, x, bm->c, bm->h, bm->w, &classes) != TS_OK) {
         fprintf(stderr, "recal bench: %s: no N×classes logits from a forward: %s\n", bm->name, ts_last_error());
         goto out;
     }

@@ -90,6 +90,18 @@ void wk_record_fold(const struct job *job, int n_slots, double *total, const dou
             if (on[k]) total[wk_slot_base(&l, s) + off[k] + WK_ST_MAX] = maxima[s][k];
 }
 
+int wk_model_classes(ts_module *m, int device, const float *x, int c, int h, int w, int *classes) {
+    ts_tensor *xt = NULL, *lg = NULL;
+    int64_t shape[4] = {1, c, h, w}, lshape[TS_MAX_DIMS];
+    int nd = 0, rc = ts_from_f32(x, shape, 4, device, &xt);
+    if (rc == TS_OK) rc = ts_module_forward(m, xt, &lg); /* which refuses anything but N×classes */
+    if (rc == TS_OK) rc = ts_shape(lg, lshape, &nd);
+    if (rc == TS_OK) *classes = (int)lshape[1];
+    ts_tensor_free(xt);
+    ts_tensor_free(lg);
+    return rc;
+}
+
 int wk_set_precision(const char *precision, int device) {
     int rc = device == TS_DEV_CUDA && !strcmp(precision, "tf32") ? ts_set_tf32(1) : TS_OK;
     return rc == TS_OK ? ts_set_bf16(!strcmp(precision, "bf16")) : rc;
@@ -134,11 +146,8 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     {
         long d = (long)e->ds.c * e->ds.h * e->ds.w;
         float *x = malloc((size_t)d * sizeof *x);
-        ts_tensor *xt = NULL, *lg = NULL;
-        int64_t shape[4] = {1, e->ds.c, e->ds.h, e->ds.w}, lshape[2];
-        int nd = 0, got = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0, ok = got;
-        if (ok) ok = ts_from_f32(x, shape, 4, e->device, &xt) == TS_OK && ts_module_forward(e->model, xt, &lg) == TS_OK &&
-                     ts_shape(lg, lshape, &nd) == TS_OK;
+        int got = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0, ok = got;
+        if (ok) ok = wk_model_classes(e->model, e->device, x, e->ds.c, e->ds.h, e->ds.w, &e->classes) == TS_OK;
         if (!x) snprintf(err, errlen, "out of memory for one %dx%dx%d image", e->ds.c, e->ds.h, e->ds.w);
         if (!ok && got) /* else ds_get's message (the file, the image) stands */
             snprintf(err, errlen,
@@ -146,10 +155,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
                      "another dataset? check model.path, dataset.name and dataset.resize/crop)",
                      job->model_path, job->dataset_name, e->ds.c, e->ds.h, e->ds.w, ts_last_error());
         free(x);
-        ts_tensor_free(xt);
-        ts_tensor_free(lg);
         if (!ok) goto fail;
-        e->classes = (int)lshape[1];
         if (e->classes < e->ds.classes) {
             snprintf(err, errlen, "%s: the model outputs %d classes but %s has %d labels (wrong model for this dataset?)",
                      job->model_path, e->classes, job->dataset_name, e->ds.classes);

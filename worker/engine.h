@@ -78,6 +78,9 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
  * only when the job asks for it on CUDA; bf16 autocast on either device. TS_OK or the shim's status (see
  * ts_last_error()). For run, train and roar alike. */
 int wk_job_device(const struct job *job, int *device);
+/* One image (x: c×h×w floats, on the host) through the model: its class
+ * count. TS_OK or the shim's status (see ts_last_error()). */
+int wk_model_classes(ts_module *m, int device, const float *x, int c, int h, int w, int *classes);
 /* Apply a `precision` (job_precision_known) on `device`: TF32 only on CUDA,
  * bf16 autocast on either, fp32 otherwise. TS_OK or the shim's status. */
 int wk_set_precision(const char *precision, int device);

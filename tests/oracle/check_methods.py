@@ -99,10 +99,14 @@ def main():
             for i in range(n)])
         check(f"ig_uniform/{est} (seeded U[0,1] references)", got, want)
 
-    def run_method(tag, method, est, extra, want_fn):
-        args = [a for a in base if a not in ("ig_uniform",)]
+    def method_args(method):
+        """base with --method METHOD instead of ig_uniform"""
+        args = [a for a in base if a != "ig_uniform"]
         args[args.index("--method") + 1:args.index("--method") + 1] = [method]
-        got = recal_attr(recal, work, tag, args + ["--estimator", est] + extra)
+        return args
+
+    def run_method(tag, method, est, extra, want_fn):
+        got = recal_attr(recal, work, tag, method_args(method) + ["--estimator", est] + extra)
         want = np.stack([want_fn(i).numpy() for i in range(n)])
         check(tag, got, want)
 
@@ -177,9 +181,7 @@ def main():
                 ("ig_uniform/valid_ip", "ig_uniform", "valid_ip", ["--references", os.path.join(work, "shared.npy")],
                  lambda m, i: oracle.ig_uniform(m, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K,
                                                 "valid_ip"))):
-            args = [a for a in base if a != "ig_uniform"]
-            args[args.index("--method") + 1:args.index("--method") + 1] = [method]
-            got = recal_attr(recal, work, "bf16-" + tag, args + ["--estimator", est] + extra + bf16)
+            got = recal_attr(recal, work, "bf16-" + tag, method_args(method) + ["--estimator", est] + extra + bf16)
             want = np.stack([fn(bf, i).detach().numpy() for i in range(n)])
             exact = np.stack([fn(model64, i).detach().numpy() for i in range(n)])
             err, gap = rel_l2(got, want), rel_l2(want, exact)

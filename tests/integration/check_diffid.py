@@ -3,7 +3,9 @@
 attribution control (whose draws the oracle re-derives from the seed hash)
 over the first 64 Fashion-MNIST test images, read with numpy straight from
 the IDX files, and compare with recal's metrics.json; again with
-`precision: bf16` against the same oracle under PyTorch's bf16 autocast.
+`precision: bf16` against the same oracle under PyTorch's bf16 autocast; and
+with the perturbed copies built by the device path (ts_rank_copies, what a
+GPU run uses), which must give the host path's numbers exactly.
 
 usage: check_diffid.py RECAL SRC_DIR WORK_DIR MODEL"""
 import gzip
@@ -33,17 +35,20 @@ def idx(path):
 
 def main():
     recal, src, work, model_path = sys.argv[1:5]
-    def recal_run(name, extra):
+    def recal_run(name, extra, copies="host"):
         run = os.path.join(work, name)
         subprocess.run(["rm", "-rf", run], check=True)
+        env = dict(os.environ, RECAL_DIFFID_COPIES=copies)
         subprocess.run([recal, "run", os.path.join(src, "tests", "data", "fashion-diffid.yaml"), "--limit", str(N),
                         "--set", f"model.path={model_path}", "--set", "methods=[{name: random}]",
                         "--set", "seed=5", "--set", "shard_images=24", "--set", "outputs.attributions=true",
-                        "--set", "outputs.masks=true", "--run-dir", run] + extra, check=True)
+                        "--set", "outputs.masks=true", "--run-dir", run] + extra, check=True, env=env)
         return run, json.load(open(os.path.join(run, "metrics.json")))
 
     run, metrics = recal_run("diffid-run", [])
     got = metrics["results"][0]["diffid"]
+    _, metrics_dev = recal_run("diffid-run-device-copies", [], copies="device")
+    got_dev = metrics_dev["results"][0]["diffid"]
     # precision: bf16 — the same copies, every forward under bf16 autocast; on
     # the CPU, whose bf16 kernels (oneDNN) the oracle's autocast uses too
     _, metrics16 = recal_run("diffid-run-bf16", ["--set", "precision=bf16", "--set", "device=cpu"])
@@ -110,7 +115,7 @@ def main():
                         sm[f"{mode}_acc"][k] += int(out[row].argmax()) == t
                         sm[f"{mode}_logit"][k] += float(out[row, t]) / float(o[i, t])
     bad = 0
-    for label, g, sm in (("", got, sums), ("bf16 ", got16, sums16)):
+    for label, g, sm in (("", got, sums), ("device copies ", got_dev, sums), ("bf16 ", got16, sums16)):
         want = {"deletion_acc": sm["del_acc"] / N, "insertion_acc": sm["ins_acc"] / N,
                 "deletion_logit": sm["del_logit"] / N, "insertion_logit": sm["ins_logit"] / N}
         for key, w in want.items():
@@ -119,6 +124,10 @@ def main():
             ok = err <= tol
             bad += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {label}{key}: max abs difference {err:.2e} (tolerance {tol})")
+    # the copies are the same floats wherever they are built
+    same = got_dev == got
+    print(f"{'ok  ' if same else 'FAIL'} device-built copies give the host-built copies' curves exactly")
+    bad += not same
     # and bf16 must really differ from fp32 (a run that ignored the key would not)
     gap = max(float(np.max(np.abs(np.array(got16[k]) - np.array(got[k])))) for k in ("deletion_logit", "insertion_logit"))
     print(f"{'ok  ' if gap > 1e-6 else 'FAIL'} bf16 vs fp32 logit curves differ by up to {gap:.2e}")

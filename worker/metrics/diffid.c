@@ -106,8 +106,8 @@ static float kept_mean(const float *x, const long *order, long d, double total, 
     return d - n > 0 ? (float)(kept_sum / (double)(d - n)) : 0.0f;
 }
 
-void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
-                    float *out, void *scratch) {
+void diffid_rank(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
+                 uint32_t *rank, float *fill, void *scratch) {
     long d = (long)c * hw;
     struct dscratch z = carve(scratch, c, hw);
     float lo = INFINITY, hi = -INFINITY;
@@ -129,15 +129,27 @@ void diffid_perturb(const float *x, const float *a, int c, long hw, const double
             for (long i = r0; i < r1; i++) z.order[k++] = (long)ch * hw + z.pix[i];
         r0 = r1;
     }
-    for (long i = 0; i < d; i++) z.rank[z.order[i]] = (uint32_t)i;
+    for (long i = 0; i < d; i++) rank[z.order[i]] = (uint32_t)i;
     double total = 0;
     for (long i = 0; i < d; i++) total += x[i];
     for (int r = 0; r < n_ratios; r++) {
         long n = diffid_count(ratios[r], d);
         /* deletion: the top n; insertion: the bottom n removed */
-        fill_copy(x, z.rank, d, 0, (uint32_t)n, kept_mean(x, z.order, d, total, 0, n), out + (long)r * d);
-        fill_copy(x, z.rank, d, (uint32_t)(d - n), (uint32_t)n, kept_mean(x, z.order, d, total, d - n, n),
-                  out + (long)(n_ratios + r) * d);
+        fill[r] = kept_mean(x, z.order, d, total, 0, n);
+        fill[n_ratios + r] = kept_mean(x, z.order, d, total, d - n, n);
+    }
+}
+
+void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
+                    float *out, void *scratch) {
+    long d = (long)c * hw;
+    float fill[2 * DIFFID_MAX_RATIOS];
+    uint32_t *rank = carve(scratch, c, hw).rank;
+    diffid_rank(x, a, c, hw, ratios, n_ratios, rank, fill, scratch);
+    for (int r = 0; r < n_ratios; r++) {
+        long n = diffid_count(ratios[r], d);
+        fill_copy(x, rank, d, 0, (uint32_t)n, fill[r], out + (long)r * d);
+        fill_copy(x, rank, d, (uint32_t)(d - n), (uint32_t)n, fill[n_ratios + r], out + (long)(n_ratios + r) * d);
     }
 }
 

@@ -21,14 +21,23 @@ struct diffid_acc {
  * r·d landing a hair below an integer in binary floating point. */
 long diffid_count(double ratio, long d);
 
-/* Build the perturbed copies of one image. x and a are C×HW (d = c·hw).
- * out receives 2·n_ratios images of d floats: deletion copies for each ratio,
- * then insertion copies. scratch holds diffid_scratch_bytes(c, hw) bytes,
- * suitably aligned for longs (malloc's). Ranking: saliency s = Σ_c |a|,
- * min–max normalised per image (ε = 1e-10), repeated over channels; ties
- * keep flat-index order (stable). Removed elements take the mean of the
- * preserved elements of the same copy. */
+/* The ranking of one image and the fill values of its copies; x and a are
+ * C×HW (d = c·hw). Ranking: saliency s = Σ_c |a|, min–max normalised per
+ * image (ε = 1e-10), repeated over channels; ties keep flat-index order
+ * (stable). rank[i] (d entries) is element i's place in that ranking, a
+ * permutation of 0..d-1. With n = diffid_count(ratios[r], d), deletion
+ * copy r replaces the elements of rank < n and insertion copy n_ratios + r
+ * those of rank >= d − n, each by its fill value (fill has 2·n_ratios):
+ * the mean of the preserved elements of that copy. scratch holds
+ * diffid_scratch_bytes(c, hw) bytes, suitably aligned for longs (malloc's).
+ * The copies themselves are built where the model runs (ts_rank_copies):
+ * one rank map crosses to the device instead of 2·n_ratios images. */
 size_t diffid_scratch_bytes(int c, long hw);
+void diffid_rank(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
+                 uint32_t *rank, float *fill, void *scratch);
+/* The same copies built on the host: out receives 2·n_ratios images of d
+ * floats, deletion copies for each ratio, then insertion copies. The plain
+ * C statement of what ts_rank_copies computes, for the unit tests. */
 void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
                     float *out, void *scratch);
 

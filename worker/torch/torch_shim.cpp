@@ -259,6 +259,16 @@ int ts_from_i64(const int64_t *data, const int64_t *shape, int ndim, int device,
     return TS_OK;
 }
 
+int ts_from_i32(const int32_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out) {
+    if (!data || !shape || !out || ndim < 0 || ndim > TS_MAX_DIMS)
+        return fail(TS_EINVAL, "ts_from_i32: bad argument");
+    TS_GUARD({
+        at::Tensor h = torch::from_blob(const_cast<int32_t *>(data), dims(shape, ndim), torch::kInt32);
+        *out = wrap(h.to(to_dev(device), false, true));
+    });
+    return TS_OK;
+}
+
 int ts_to_f32(const ts_tensor *t, float *dst, size_t n) { return to_host(t, dst, n, torch::kFloat32); }
 int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n) { return to_host(t, dst, n, torch::kInt64); }
 
@@ -563,6 +573,38 @@ int ts_interpolate_bilinear(const ts_tensor *a, int64_t oh, int64_t ow, ts_tenso
                                              .size(std::vector<int64_t>{oh, ow})
                                              .mode(torch::kBilinear)
                                              .align_corners(false)));
+    });
+    return TS_OK;
+}
+
+int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const float *fill, const int64_t *counts, int n_ratios,
+                   ts_tensor **out) {
+    if (!x || !rank || !fill || !counts || !out || n_ratios < 1)
+        return fail(TS_EINVAL, "ts_rank_copies: bad argument");
+    const at::Tensor &xt = x->t, &rt = rank->t;
+    if (xt.dim() != 2 || rt.sizes() != xt.sizes() || rt.scalar_type() != torch::kInt32 ||
+        xt.scalar_type() != torch::kFloat32 || rt.device() != xt.device())
+        return fail(TS_ESHAPE, "ts_rank_copies: x must be G×D float32 and rank G×D int32 on the same device");
+    const int64_t g = xt.size(0), d = xt.size(1), copies = 2 * (int64_t)n_ratios;
+    if (d > INT32_MAX) return fail(TS_EINVAL, "ts_rank_copies: more than 2^31 - 1 elements per image");
+    for (int r = 0; r < n_ratios; r++)
+        if (counts[r] < 0 || counts[r] > d) return fail(TS_EINVAL, "ts_rank_copies: count outside [0, D]");
+    TS_GUARD({
+        // Thresholds and fills are a few numbers per copy: built on the host,
+        // one small transfer each. The masks are bytes, a quarter of the
+        // copies they select into.
+        std::vector<int32_t> below(n_ratios), from(n_ratios);
+        for (int r = 0; r < n_ratios; r++) {
+            below[r] = (int32_t)counts[r];
+            from[r] = (int32_t)(d - counts[r]);
+        }
+        auto small = [&](std::vector<int32_t> &v) {
+            return torch::from_blob(v.data(), {1, n_ratios, 1}, torch::kInt32).to(xt.device());
+        };
+        at::Tensor r3 = rt.unsqueeze(1);
+        at::Tensor mask = at::cat({r3.lt(small(below)), r3.ge(small(from))}, 1);
+        at::Tensor f = torch::from_blob(const_cast<float *>(fill), {g, copies, 1}, torch::kFloat32).to(xt.device());
+        *out = wrap(at::where(mask, f, xt.unsqueeze(1)).reshape({g * copies, d}));
     });
     return TS_OK;
 }

@@ -66,6 +66,7 @@ void ts_tensor_free(ts_tensor *t);     /* NULL ok */
 /* Copy host float32/int64 data into a new tensor on `device`. */
 int ts_from_f32(const float *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
 int ts_from_i64(const int64_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
+int ts_from_i32(const int32_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
 /* Copy a float32 (or int64) tensor to host memory; n must equal numel. */
 int ts_to_f32(const ts_tensor *t, float *dst, size_t n);
 int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n);
@@ -102,6 +103,16 @@ int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_ten
 int ts_index_select(const ts_tensor *a, int dim, const ts_tensor *index, ts_tensor **out);
 /* 1 when every element is finite, 0 otherwise. */
 int ts_all_finite(const ts_tensor *a, int *finite);
+
+/* Perturbed copies by rank (DiffID, built where the model runs): x is G×D
+ * float32, rank G×D int32 with a permutation of 0..D-1 per row (same
+ * device); fill is G×2R floats and counts R numbers in [0, D], both on the
+ * host. out is (G·2R)×D: row g·2R + r (r < R) is x[g] with every element of
+ * rank < counts[r] set to fill[g·2R + r]; row g·2R + R + r sets those of
+ * rank >= D − counts[r] to fill[g·2R + R + r]. Other elements are x's own
+ * floats, copied exactly. */
+int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const float *fill, const int64_t *counts, int n_ratios,
+                   ts_tensor **out);
 
 /* ---- views and layout (results are new handles; data may be shared) ---- */
 int ts_reshape(const ts_tensor *a, const int64_t *shape, int ndim, ts_tensor **out);

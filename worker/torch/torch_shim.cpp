@@ -90,8 +90,9 @@ static int to_host(const ts_tensor *t, T *dst, size_t n, c10::ScalarType st) {
     if (!t || !dst) return fail(TS_EINVAL, "ts_to_host: NULL argument");
     TS_GUARD({
         if ((size_t)t->t.numel() != n) return fail(TS_EINVAL, "ts_to_host: element count mismatch");
-        at::Tensor h = t->t.to(c10::kCPU, st).contiguous();
-        memcpy(dst, h.data_ptr<T>(), n * sizeof(T));
+        // Straight into dst: one copy, and a DMA when dst is page-locked
+        // (ts_host_buffer) and t lives on the GPU.
+        torch::from_blob(dst, {(int64_t)n}, st).copy_(t->t.reshape({-1}));
     });
     return TS_OK;
 }
@@ -265,6 +266,19 @@ int ts_from_i32(const int32_t *data, const int64_t *shape, int ndim, int device,
     TS_GUARD({
         at::Tensor h = torch::from_blob(const_cast<int32_t *>(data), dims(shape, ndim), torch::kInt32);
         *out = wrap(h.to(to_dev(device), false, true));
+    });
+    return TS_OK;
+}
+
+int ts_host_buffer(size_t bytes, int pinned, ts_tensor **owner, void **ptr) {
+    if (!owner || !ptr || bytes == 0 || bytes > (size_t)INT64_MAX) return fail(TS_EINVAL, "ts_host_buffer: bad argument");
+    TS_GUARD({
+        auto opt = torch::TensorOptions().dtype(torch::kUInt8);
+        // Only a CUDA build can page-lock; elsewhere an ordinary tensor.
+        if (pinned && torch::cuda::is_available()) opt = opt.pinned_memory(true);
+        at::Tensor t = torch::empty({(int64_t)bytes}, opt);
+        *ptr = t.data_ptr();
+        *owner = wrap(std::move(t));
     });
     return TS_OK;
 }

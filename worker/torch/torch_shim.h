@@ -70,6 +70,13 @@ int ts_from_i32(const int32_t *data, const int64_t *shape, int ndim, int device,
 /* Copy a float32 (or int64) tensor to host memory; n must equal numel. */
 int ts_to_f32(const ts_tensor *t, float *dst, size_t n);
 int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n);
+/* Host memory of `bytes` bytes that lives as long as the tensor *owner
+ * (free it with ts_tensor_free); *ptr is its first byte, aligned for any
+ * scalar type. pinned = 1 page-locks it when CUDA is available: copies
+ * between it and the GPU then go by DMA at full bus speed instead of
+ * through a pageable staging buffer (libtorch caches such blocks, so
+ * allocating them per shard is cheap). */
+int ts_host_buffer(size_t bytes, int pinned, ts_tensor **owner, void **ptr);
 int ts_shape(const ts_tensor *t, int64_t *shape, int *ndim);
 int64_t ts_numel(const ts_tensor *t);
 

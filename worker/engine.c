@@ -15,6 +15,7 @@
 #include "fsutil.h"
 #include "npy.h"
 #include "prefetch.h"
+#include "xfer_buf.h"
 #include "roar_rank.h"
 #include "wk_pool.h"
 
@@ -209,27 +210,6 @@ void wk_engine_close(struct wk_engine *e) {
     if (e->ref_ds.impl) ds_close(&e->ref_ds);
 }
 
-/* Batch-sized buffers that cross to the device: the images (uploaded by
- * every method, DiffID and the clean forward) and the maps (downloaded per
- * chunk). On CUDA they are page-locked, so those copies run at full bus
- * speed; on the CPU plain heap, through fault_malloc, which the fault tests
- * drive. *owner is NULL for heap memory. */
-static float *batch_buffer(int device, size_t bytes, ts_tensor **owner) {
-    void *p = NULL;
-    *owner = NULL;
-    /* page-locked memory is a scarce resource: without it, pageable memory
-     * does the same work, only slower */
-    if (device != TS_DEV_CPU && ts_host_buffer(bytes, 1, owner, &p) == TS_OK) return p;
-    return fault_malloc(bytes);
-}
-
-static void batch_buffer_free(float *p, ts_tensor *owner) {
-    if (owner)
-        ts_tensor_free(owner);
-    else
-        free(p);
-}
-
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
     const long d = (long)e->ds.c * e->ds.h * e->ds.w;
@@ -240,7 +220,10 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     /* two batch buffers: one computes while the next is read (prefetch.h) */
     const size_t batch_bytes = (size_t)(bmax * d) * sizeof(float);
     ts_tensor *x_owner, *xn_owner, *attr_owner[WK_MAX_SLOTS] = {0};
-    float *x = batch_buffer(e->device, batch_bytes, &x_owner), *xn = batch_buffer(e->device, batch_bytes, &xn_owner);
+    /* the images (uploaded by every method, DiffID and the clean forward)
+     * and the maps (downloaded per chunk): page-locked on CUDA */
+    float *x = wk_xfer_alloc(e->device, batch_bytes, fault_malloc, &x_owner);
+    float *xn = wk_xfer_alloc(e->device, batch_bytes, fault_malloc, &xn_owner);
     int64_t *y = fault_malloc((size_t)bmax * sizeof *y), *yn = fault_malloc((size_t)bmax * sizeof *yn);
     int64_t *ids = fault_malloc((size_t)bmax * sizeof *ids);
     struct wk_prefetch pf = {0};
@@ -268,7 +251,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     float *rk_sal = job->out_masks ? fault_malloc((size_t)hw * sizeof *rk_sal) : NULL;
     int ok = x && xn && y && yn && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex) &&
              (!job->out_masks || (ranks && rk_order && rk_sal));
-    for (int s = 0; s < e->n_slots && ok; s++) ok = (attr[s] = batch_buffer(e->device, batch_bytes, &attr_owner[s])) != NULL;
+    for (int s = 0; s < e->n_slots && ok; s++)
+        ok = (attr[s] = wk_xfer_alloc(e->device, batch_bytes, fault_malloc, &attr_owner[s])) != NULL;
     if (!ok) {
         snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
         goto fail;
@@ -407,8 +391,8 @@ fail:
         wk_prefetch_wait(&pf, ignored, sizeof ignored);
     }
     wk_pool_free(&pool);
-    batch_buffer_free(x, x_owner);
-    batch_buffer_free(xn, xn_owner);
+    wk_xfer_free(x, x_owner);
+    wk_xfer_free(xn, xn_owner);
     free(y);
     free(yn);
     free(ids);
@@ -421,6 +405,6 @@ fail:
     free(ranks);
     free(rk_order);
     free(rk_sal);
-    for (int s = 0; s < e->n_slots; s++) batch_buffer_free(attr[s], attr_owner[s]);
+    for (int s = 0; s < e->n_slots; s++) wk_xfer_free(attr[s], attr_owner[s]);
     return rc;
 }

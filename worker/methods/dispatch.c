@@ -7,6 +7,7 @@
 
 #include "methods.h"
 #include "seed.h"
+#include "xfer_buf.h"
 
 /* α per point, path-major (B·R·K): linspace(0, 1, K) (K = 1 → α = 1), or
  * for Expected Gradients one U(0,1) draw per point from the image's seed. */
@@ -32,7 +33,8 @@ static int path_group(const struct wk_method_ctx *ctx, const struct job_method *
     const struct job_method m = *mm;
     const long R = m.refs, K = m.steps, d = (long)bt->c * bt->h * bt->w;
     int rc = -1;
-    float *refs = malloc((size_t)(bt->b * R * d) * sizeof *refs);
+    ts_tensor *refs_owner; /* page-locked on CUDA: the references are uploaded whole */
+    float *refs = wk_xfer_alloc(ctx->device, (size_t)(bt->b * R * d) * sizeof *refs, malloc, &refs_owner);
     float *alpha = malloc((size_t)(bt->b * R * K) * sizeof *alpha);
     if (!refs || !alpha) {
         snprintf(err, errlen, "out of host memory for %ld references per image (lower batch_size)", R);
@@ -54,7 +56,7 @@ static int path_group(const struct wk_method_ctx *ctx, const struct job_method *
     if (make_alpha(ctx, &m, bt, alpha, err, errlen)) goto out;
     rc = wk_path_attribute(ctx, &m, bt, refs, alpha, m.kind == JOB_M_IG_SQ, out, err, errlen);
 out:
-    free(refs);
+    wk_xfer_free(refs, refs_owner);
     free(alpha);
     return rc;
 }

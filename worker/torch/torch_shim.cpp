@@ -92,6 +92,7 @@ static int to_host(const ts_tensor *t, T *dst, size_t n, c10::ScalarType st) {
         if ((size_t)t->t.numel() != n) return fail(TS_EINVAL, "ts_to_host: element count mismatch");
         // Straight into dst: one copy, and a DMA when dst is page-locked
         // (ts_host_buffer) and t lives on the GPU.
+        torch::NoGradGuard no_grad;
         torch::from_blob(dst, {(int64_t)n}, st).copy_(t->t.reshape({-1}));
     });
     return TS_OK;

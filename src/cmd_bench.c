@@ -18,6 +18,7 @@
 #include "chunk_tune.h"
 #include "cli.h"
 #include "diffid_batch.h"
+#include "xfer_buf.h"
 #include "engine.h"
 #include "methods.h"
 #include "torch_shim.h"
@@ -203,7 +204,9 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
                         int threads, int python) {
     const long d = (long)bm->c * bm->h * bm->w;
     const double ratios[9] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
-    float *x = malloc((size_t)(images * d) * sizeof *x), *a = malloc((size_t)(images * d) * sizeof *a);
+    ts_tensor *x_owner; /* page-locked on CUDA, as recal run's batch buffers */
+    float *x = wk_xfer_alloc(device, (size_t)(images * d) * sizeof *x, malloc, &x_owner);
+    float *a = malloc((size_t)(images * d) * sizeof *a);
     float *orig = calloc((size_t)images, sizeof *orig);
     int64_t *y = calloc((size_t)images, sizeof *y);
     struct diffid_acc acc;
@@ -236,12 +239,13 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     if (python) python_baselines(path, bm, images, "diffid", 0, 0, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     printf("{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-           "\"images\": %ld, \"images_per_s\": %.3f",
-           bm->name, ts_device_name(device), g_precision, threads, images, ips);
+           "\"copies\": \"%s\", \"images\": %ld, \"images_per_s\": %.3f",
+           bm->name, ts_device_name(device), g_precision, threads, wk_diffid_copies_on_device(device) ? "device" : "host",
+           images, ips);
     print_comparisons(ips, raw_ips, ref, cap, 0);
     rc = 0;
 out:
-    free(x);
+    wk_xfer_free(x, x_owner);
     free(a);
     free(orig);
     free(y);

@@ -8,14 +8,14 @@
 
 #include "wk_pool.h"
 
-/* Where the copies are built. On a GPU, on the device: one rank map per
+/* Where the copies are built (diffid_batch.h). On a GPU, on the device: one rank map per
  * image crosses the bus instead of 2·n_ratios images (18 × 600 KB at
  * 224×224), and the selects are one kernel. On the CPU, on the host: the C
  * fill loop beats libtorch's broadcasting where (the 18 copies of one
  * 3×224×224 image: 1.2 ms on one core against 4.1 ms on two, here).
  * RECAL_DIFFID_COPIES=host|device overrides the choice, so that the CPU
  * tests run the device path too. */
-static int copies_on_device(int device) {
+int wk_diffid_copies_on_device(int device) {
     const char *v = getenv("RECAL_DIFFID_COPIES");
     if (v && strcmp(v, "device") == 0) return 1;
     if (v && strcmp(v, "host") == 0) return 0;
@@ -57,7 +57,7 @@ static void group_range(void *ctx, int64_t lo, int64_t hi) {
 int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,
                     const double *ratios, int n_ratios, const float *x, const float *attr, const int64_t *labels,
                     const float *orig_logit, long b, struct diffid_acc *acc, char *err, size_t errlen) {
-    const int copies = 2 * n_ratios, on_device = copies_on_device(device);
+    const int copies = 2 * n_ratios, on_device = wk_diffid_copies_on_device(device);
     const long hw = (long)h * w, d = (long)c * hw;
     long group = chunk_samples / copies;
     if (group < 1) group = 1;

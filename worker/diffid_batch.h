@@ -9,6 +9,11 @@
 #include "diffid.h"
 #include "torch_shim.h"
 
+/* 1 when the perturbed copies for a model on `device` are built there
+ * (ts_rank_copies; CUDA), 0 when on the host (the CPU); the environment's
+ * RECAL_DIFFID_COPIES=host|device overrides it. */
+int wk_diffid_copies_on_device(int device);
+
 /* x, attr: b images of c·h·w floats (host); labels and orig_logit (f(x)[t])
  * per image. Adds to acc. */
 int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,

@@ -106,6 +106,10 @@ if has bench; then
         --threads 16 --precision tf32 --only resnet50 --no-python | tee -a "$OUT/bench.jsonl" || say "bench tf32 failed"
     timeout 120 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" --images "${BENCH_IMAGES:-256}" \
         --threads 16 --precision bf16 --only resnet50 --no-python | tee -a "$OUT/bench.jsonl" || say "bench bf16 failed"
+    # DiffID's copies built on the host instead of the device, for the comparison ("copies" in the line)
+    RECAL_DIFFID_COPIES=host timeout 120 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" \
+        --images "${BENCH_IMAGES:-256}" --threads 16 --no-python | grep diffid | tee -a "$OUT/bench.jsonl" ||
+        say "bench host copies failed"
 fi
 
 # --- end to end: recal run on 224×224 images with ResNet-50 ------------------------
@@ -123,6 +127,18 @@ if has e2e; then
         --set model.path="$MODELS/resnet50.pt" --set dataset.path=/tmp/e2e-data || say "e2e bf16 failed ($?)"
     cp /tmp/e2e-run-bf16/metrics.json "$OUT/e2e-bf16.json" 2>/dev/null
     $PY -c "import json; m = json.load(open('$OUT/e2e-bf16.json')); print('e2e bf16', m.get('images'), 'images in', m.get('wall_seconds'), 's')" || true
+    # DiffID's copies built on the device (the default on CUDA) and on the host: the same curves, exactly
+    for copies in device host; do
+        rm -rf /tmp/e2e-copies-$copies
+        RECAL_DIFFID_COPIES=$copies timeout 60 $MPIRUN -n 1 "$R" run tools/gpu/e2e-resnet50.yaml --limit 128 \
+            --run-dir /tmp/e2e-copies-$copies --set model.path="$MODELS/resnet50.pt" --set dataset.path=/tmp/e2e-data \
+            >/dev/null 2>&1 || say "e2e copies=$copies failed ($?)"
+    done
+    $PY - <<'EOF' || say "copies comparison failed"
+import json
+d = [[r.get("diffid") for r in json.load(open(f"/tmp/e2e-copies-{c}/metrics.json"))["results"]] for c in ("device", "host")]
+print("DiffID device-built vs host-built copies on cuda:", "identical" if d[0] == d[1] else f"DIFFER {d}")
+EOF
 fi
 
 # --- data-parallel training: gradient all-reduce over NCCL ---------------------------

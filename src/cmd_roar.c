@@ -6,7 +6,9 @@
  * per-channel dataset mean, 0 in the model's input space) and scored on the
  * test images masked the same way; diff_roar(k) = top_acc(k) − bottom_acc(k).
  * The fine-tunes are independent, so MPI ranks take them round robin (one
- * fine-tune per rank at a time); rank 0 gathers the accuracies. */
+ * fine-tune per rank at a time); rank 0 gathers the accuracies. Each
+ * finished fine-tune is recorded in OUT/roar-tasks/ (roar_tasks.h), and
+ * --resume skips the recorded ones. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -28,12 +30,13 @@
 #include "job.h"
 #include "mpi_util.h"
 #include "npy.h"
+#include "roar_tasks.h"
 #include "seed.h"
 #include "torch_shim.h"
 
 static const char *HELP =
     "usage: recal roar CONFIG.yaml --train-run DIR --test-run DIR [--out DIR] [--data-parallel]\n"
-    "                  [--set key=value]...\n"
+    "                  [--resume] [--set key=value]...\n"
     "\n"
     "Diff-ROAR from ROAR rank maps: fine-tune model.path on train images keeping only the top-k\n"
     "or bottom-k most salient pixels of each method (the rest filled with the dataset mean), for\n"
@@ -44,6 +47,8 @@ static const char *HELP =
     "                   (--set dataset.split=train); its masks/ hold the train rank maps\n"
     "  --test-run DIR   the same over the evaluation split (dataset.split: test, or val)\n"
     "  --out DIR        where roar.json and roar.csv go (default: the test run directory)\n"
+    "  --resume         keep the fine-tunes an interrupted `recal roar` of the same config\n"
+    "                   finished (DIR/roar-tasks/, one file each) and run only the rest\n"
     "\n"
     "metrics.roar: fractions, epochs (0 = score the unchanged model on masked data), lr,\n"
     "milestones (lr / 10 at each), momentum, weight_decay, batch_size. Fine-tunes are spread\n"
@@ -242,6 +247,16 @@ out:
     return rc;
 }
 
+/* Task t's identity: slot t / (2·nf), fraction (t / 2) mod nf, top when t
+ * is odd (the order of the loop and of roar.json). */
+static struct roar_task_id roar_id(const struct job *job, const struct wk_slot *slots, int nf, int t) {
+    const struct wk_slot *sl = &slots[t / (nf * 2)];
+    struct roar_task_id id = {t, job_method_name(job->methods[sl->method].kind),
+                              job_estimator_name((enum job_estimator)sl->estimator), job->roar.fractions[(t / 2) % nf],
+                              t % 2};
+    return id;
+}
+
 static int write_results(const char *dir, const struct job *job, const struct wk_slot *slots, int n_slots,
                          const double *acc, char *err, size_t errlen) {
     const struct job_roar *r = &job->roar;
@@ -301,7 +316,7 @@ static void roar_pick_gpu(const struct job *job) {
 
 int cmd_roar(int argc, char **argv) {
     const char *config = NULL, *train_dir = NULL, *test_dir = NULL, *out_dir = NULL;
-    int data_parallel = 0;
+    int data_parallel = 0, resume = 0;
     const char *sets[JOB_MAX_SETS];
     int n_sets = 0;
     for (int i = 1; i < argc; i++) {
@@ -320,6 +335,8 @@ int cmd_roar(int argc, char **argv) {
             out_dir = v;
         } else if (!strcmp(argv[i], "--data-parallel")) {
             data_parallel = 1;
+        } else if (!strcmp(argv[i], "--resume")) {
+            resume = 1;
         } else if (argv[i][0] == '-' || config) {
             fprintf(stderr, "recal roar: unexpected argument '%s' (see recal roar --help)\n", argv[i]);
             return EXIT_USER;
@@ -347,6 +364,7 @@ int cmd_roar(int argc, char **argv) {
     struct ds_dataset train = {0}, test = {0};
     struct roar_maps mtr = {0}, mte = {0};
     double *acc = NULL, *all = NULL;
+    int *pending = NULL; /* the task indices still to run */
     int device = 0, n_slots = 0, failed = 0;
     if (job_load(config, sets, n_sets, &job, err, sizeof err)) {
         failed = 1;
@@ -385,19 +403,58 @@ int cmd_roar(int argc, char **argv) {
     const int nf = job.roar.n_fractions, n_tasks = n_slots * nf * 2;
     acc = calloc((size_t)n_tasks, sizeof *acc);
     all = calloc((size_t)n_tasks, sizeof *all);
-    if (rank == 0)
+    pending = calloc((size_t)n_tasks, sizeof *pending);
+    failed = !acc || !all || !pending;
+    if (failed) snprintf(err, sizeof err, "out of host memory for %d fine-tunes", n_tasks);
+    /* Rank 0 reads the record of finished fine-tunes and tells the others
+     * which remain; the accuracies of the recorded ones stay on rank 0, so
+     * the final sum counts each task once. */
+    int n_pending = 0, n_done = 0;
+    if (!failed && rank == 0) {
+        int recorded = roar_tasks_count(out_dir);
+        if (recorded > 0 && !resume) {
+            snprintf(err, sizeof err, "%s/roar-tasks holds %d finished fine-tune(s) of an earlier `recal roar`: pass "
+                     "--resume to keep them and run the rest, or remove that directory to start over", out_dir,
+                     recorded);
+            failed = 1;
+        }
+        for (int t = 0; t < n_tasks && !failed; t++) {
+            struct roar_task_id id = roar_id(&job, slots, nf, t);
+            int got = resume ? roar_task_load(out_dir, job.sha256, &id, &acc[t], err, sizeof err) : 0;
+            if (got < 0) failed = 1;
+            else if (got) n_done++;
+            else pending[n_pending++] = t;
+        }
+    }
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) {
+        if (rank == 0) fprintf(stderr, "recal roar: %s\n", err);
+        goto out;
+    }
+    MPI_Bcast(&n_pending, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MPI_Bcast(pending, n_pending, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
         fprintf(stderr, "recal roar: %d fine-tunes (%d maps × %d fractions × top/bottom) of %s, %d epochs on %ld train "
                 "images, scored on %ld test images, over %d rank(s)\n", n_tasks, n_slots, nf, job.model_path,
                 job.roar.epochs, train.n, test.n, size);
-    failed = !acc || !all;
-    /* round robin: one fine-tune per rank at a time; data-parallel: every
-     * rank takes part in every fine-tune */
-    for (int t = data_parallel ? 0 : rank; t < n_tasks && !failed; t += data_parallel ? 1 : size) {
+        if (n_done)
+            fprintf(stderr, "recal roar: resuming: %d of them already finished (%s/roar-tasks), %d to run\n", n_done,
+                    out_dir, n_pending);
+    }
+    /* round robin over the remaining tasks: one fine-tune per rank at a
+     * time; data-parallel: every rank takes part in every fine-tune. A
+     * task's seed is its index, so the order and the rank do not matter. */
+    for (int p = data_parallel ? 0 : rank; p < n_pending && !failed; p += data_parallel ? 1 : size) {
+        const int t = pending[p];
         struct roar_task task = {t / (nf * 2), (t / 2) % nf, t % 2};
         double t0 = clock_now_s();
         ts_manual_seed(seed_for(job.seed, t, SEED_ROAR_SHUFFLE));
         if (run_task(&job, device, &train, &test, &mtr, &mte, &task, data_parallel ? MPI_COMM_WORLD : MPI_COMM_NULL,
                      &acc[t], err, sizeof err)) {
+            failed = 1;
+            break;
+        }
+        struct roar_task_id id = roar_id(&job, slots, nf, t);
+        if ((!data_parallel || rank == 0) && roar_task_save(out_dir, job.sha256, &id, acc[t], err, sizeof err)) {
             failed = 1;
             break;
         }
@@ -446,6 +503,7 @@ int cmd_roar(int argc, char **argv) {
 out:
     free(acc);
     free(all);
+    free(pending);
     free(mtr.r);
     free(mte.r);
     if (train.impl) ds_close(&train);

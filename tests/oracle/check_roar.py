@@ -118,6 +118,7 @@ def main():
     # fine-tune data-parallel over both ranks (--data-parallel)
     for epochs in (0, EPOCHS, "dp"):
         out = os.path.join(work, f"roar-out-{epochs}")
+        subprocess.run(["rm", "-rf", out], check=True)  # a fresh Diff-ROAR, not a resumed one
         extra = ["--data-parallel"] if epochs == "dp" else []
         r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets + extra +
                            ["--set", f"metrics.roar.epochs={EPOCHS if epochs == 'dp' else epochs}",
@@ -173,6 +174,7 @@ def random_control(recal, cfg, model_path, work):
                 "--set", f"seed={seed}", "--set", "outputs.figures=false", "--set", "shard_images=500"]
         runs = attribute_splits(recal, cfg, sets, work, f"random-{seed}", RANDOM_TEST)
         out = os.path.join(work, f"random-{seed}-roar")
+        subprocess.run(["rm", "-rf", out], check=True)
         r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets +
                            ["--train-run", runs["train"], "--test-run", runs["test"], "--out", out],
                            capture_output=True, text=True)

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "coord.h"
 #include "cli.h"
 #include "dataset.h"
 #include "dp_train.h"
@@ -49,6 +50,10 @@ static const char *HELP =
     "  --out DIR        where roar.json and roar.csv go (default: the test run directory)\n"
     "  --resume         keep the fine-tunes an interrupted `recal roar` of the same config\n"
     "                   finished (DIR/roar-tasks/, one file each) and run only the rest\n"
+    "\n"
+    "SIGUSR1 (forwarded by mpirun), SIGTERM or SIGINT stop the fine-tunes in flight (a\n"
+    "data-parallel one finishes first); the finished ones stay recorded and the command exits 3:\n"
+    "run it again with --resume.\n"
     "\n"
     "metrics.roar: fractions, epochs (0 = score the unchanged model on masked data), lr,\n"
     "milestones (lr / 10 at each), momentum, weight_decay, batch_size. Fine-tunes are spread\n"
@@ -145,9 +150,12 @@ static int masked_batch(const struct ds_dataset *ds, const struct roar_maps *m, 
     return 0;
 }
 
-/* One fine-tune and its masked test accuracy. dp_comm: MPI_COMM_NULL for a
- * fine-tune on this rank alone, else the ranks that run it data-parallel
- * (every one of them calls this with the same task). */
+/* One fine-tune and its masked test accuracy: 0, -1 with err, or 1 when a
+ * stop signal came (checked between the steps of a fine-tune on one rank;
+ * a data-parallel fine-tune's steps are collective, so it runs to its end).
+ * dp_comm: MPI_COMM_NULL for a fine-tune on this rank alone, else the ranks
+ * that run it data-parallel (every one of them calls this with the same
+ * task). */
 static int run_task(const struct job *job, int device, const struct ds_dataset *train, const struct ds_dataset *test,
                     const struct roar_maps *mtr, const struct roar_maps *mte, const struct roar_task *t,
                     MPI_Comm dp_comm, double *acc, char *err, size_t errlen) {
@@ -200,6 +208,10 @@ static int run_task(const struct job *job, int device, const struct ds_dataset *
                 if (!bad && rc2) snprintf(err, errlen, "%s", step_err);
                 if (bad || rc2) goto out;
                 continue;
+            }
+            if (coord_stop_signal()) { /* this fine-tune is lost; the recorded ones are not */
+                rc = 1;
+                goto out;
             }
             if (masked_batch(train, mtr, order, b0, b, t, k, x, y, err, errlen)) goto out;
             ts_tensor *xt = NULL, *yt = NULL;
@@ -358,6 +370,7 @@ int cmd_roar(int argc, char **argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    coord_catch_signals();
     char err[2048] = "";
     struct job job;
     struct wk_slot slots[WK_MAX_SLOTS];
@@ -443,13 +456,22 @@ int cmd_roar(int argc, char **argv) {
     /* round robin over the remaining tasks: one fine-tune per rank at a
      * time; data-parallel: every rank takes part in every fine-tune. A
      * task's seed is its index, so the order and the rank do not matter. */
+    int stopped = 0;
     for (int p = data_parallel ? 0 : rank; p < n_pending && !failed; p += data_parallel ? 1 : size) {
         const int t = pending[p];
         struct roar_task task = {t / (nf * 2), (t / 2) % nf, t % 2};
         double t0 = clock_now_s();
+        stopped = coord_stop_signal() != 0;
+        if (data_parallel) MPI_Allreduce(MPI_IN_PLACE, &stopped, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (stopped) break;
         ts_manual_seed(seed_for(job.seed, t, SEED_ROAR_SHUFFLE));
-        if (run_task(&job, device, &train, &test, &mtr, &mte, &task, data_parallel ? MPI_COMM_WORLD : MPI_COMM_NULL,
-                     &acc[t], err, sizeof err)) {
+        int st = run_task(&job, device, &train, &test, &mtr, &mte, &task,
+                          data_parallel ? MPI_COMM_WORLD : MPI_COMM_NULL, &acc[t], err, sizeof err);
+        if (st > 0) {
+            stopped = 1;
+            break;
+        }
+        if (st) {
             failed = 1;
             break;
         }
@@ -466,6 +488,16 @@ int cmd_roar(int argc, char **argv) {
     }
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) {
         if (rank == 0) fprintf(stderr, "recal roar: %s\n", err);
+        goto out;
+    }
+    /* SIGTERM, SIGINT or SIGUSR1 (mpirun forwards SIGUSR1 as it is): what
+     * finished is recorded, the rest runs after --resume */
+    MPI_Allreduce(MPI_IN_PLACE, &stopped, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    if (stopped) {
+        if (rank == 0)
+            fprintf(stderr, "recal roar: stopped by a signal with %d of %d fine-tunes recorded in %s/roar-tasks; "
+                    "continue with the same command plus --resume\n", roar_tasks_count(out_dir), n_tasks, out_dir);
+        code = EXIT_RESUMABLE;
         goto out;
     }
     /* each task's accuracy is counted once: the sum is the gather */

@@ -2,8 +2,9 @@
 """Diff-ROAR survives an interruption (issue #6's "finished work is never
 lost and never counted twice", for `recal roar`): a run SIGKILLed after some
 fine-tunes, resumed with --resume, gives exactly the uninterrupted run's
-roar.json, reusing the recorded fine-tunes and running only the rest; a
-re-run without --resume, a record of another config and a damaged record
+roar.json, reusing the recorded fine-tunes and running only the rest; so
+does a run stopped by SIGUSR1 through mpirun, which exits 3 ("resumable");
+a re-run without --resume, a record of another config and a damaged record
 each stop with exit 1 and a message that says what to do.
 
 usage: roar_resume.py RECAL SRC_DIR WORK_DIR MODEL"""
@@ -113,6 +114,24 @@ def main():
     check(len(tasks(out)) == TASKS, f"{len(tasks(out))} of {TASKS} fine-tunes recorded, each once")
     got = json.load(open(os.path.join(out, "roar.json")))
     check(got == want, "roar.json of the killed and resumed run equals the uninterrupted run's")
+
+    # SIGUSR1 to mpirun, which forwards it: the ranks stop between steps, exit 3
+    out = os.path.join(work, "usr1")
+    subprocess.run(["rm", "-rf", out], check=True)
+    p = subprocess.Popen(roar_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(tasks(out)) < 3 and p.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    p.send_signal(signal.SIGUSR1)
+    t0 = time.time()
+    _, err = p.communicate(timeout=120)
+    kept = len(tasks(out))
+    check(p.returncode == 3 and "--resume" in err and not os.path.exists(os.path.join(out, "roar.json")),
+          f"SIGUSR1: exit {p.returncode} after {time.time() - t0:.1f} s with {kept} of {TASKS} recorded: {said(err)}")
+    r = subprocess.run(roar_cmd(out, ["--resume"]), capture_output=True, text=True)
+    got = json.load(open(os.path.join(out, "roar.json"))) if r.returncode == 0 else None
+    check(r.returncode == 0 and r.stderr.count(" kept: test acc ") == TASKS - kept and got == want,
+          f"resumed after SIGUSR1: exit {r.returncode}, ran {r.stderr.count(' kept: test acc ')}, roar.json equal")
     if failures:
         sys.exit(f"{len(failures)} check(s) failed: {failures}")
     print("recal roar resumes an interrupted Diff-ROAR exactly")

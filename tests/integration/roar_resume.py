@@ -16,6 +16,9 @@ import subprocess
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "oracle"))
+from check_roar import attribute_splits  # noqa: E402
+
 N_TRAIN, N_TEST = 1000, 200
 FRACTIONS = [0.1, 0.3, 0.5, 0.7]
 TASKS = 2 * len(FRACTIONS) * 2  # 2 maps × fractions × top/bottom
@@ -41,12 +44,7 @@ def main():
     # threads: 1 — the same float order in every fine-tune, whichever run it is in
     sets = ["--set", f"model.path={model}", "--set", "methods=[{name: input_grad}, {name: random}]",
             "--set", f"metrics={roar}", "--set", "seed=4", "--set", "outputs.figures=false", "--set", "threads=1"]
-    runs = {}
-    for split, n in (("train", N_TRAIN), ("test", N_TEST)):
-        runs[split] = os.path.join(work, f"run-{split}")
-        subprocess.run(["rm", "-rf", runs[split]], check=True)
-        subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +
-                       ["--run-dir", runs[split]], check=True, stdout=subprocess.DEVNULL)
+    runs = attribute_splits(recal, cfg, sets, work, "run", N_TEST, N_TRAIN)
 
     def roar_cmd(out, extra=()):
         return ["mpirun", "-n", "2", recal, "roar", cfg] + sets + list(extra) + \
@@ -54,6 +52,14 @@ def main():
 
     def tasks(out):
         return sorted(glob.glob(os.path.join(out, "roar-tasks", "task-*.txt")))
+
+    def start_until_recorded(out, n, **popen):
+        """Start `recal roar` into OUT; return once it has recorded n fine-tunes (or ended)."""
+        p = subprocess.Popen(roar_cmd(out), **popen)
+        deadline = time.time() + 120
+        while len(tasks(out)) < n and p.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        return p
 
     # the uninterrupted run
     clean = os.path.join(work, "clean")
@@ -72,10 +78,7 @@ def main():
     # SIGKILL the whole job once a few fine-tunes are recorded
     out = os.path.join(work, "killed")
     subprocess.run(["rm", "-rf", out], check=True)
-    p = subprocess.Popen(roar_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 120
-    while len(tasks(out)) < 3 and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
+    p = start_until_recorded(out, 3, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     # every rank at once, then mpirun (Open MPI puts each rank in a process
     # group of its own, so mpirun's group alone would leave them running)
     ranks = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
@@ -118,10 +121,7 @@ def main():
     # SIGUSR1 to mpirun, which forwards it: the ranks stop between steps, exit 3
     out = os.path.join(work, "usr1")
     subprocess.run(["rm", "-rf", out], check=True)
-    p = subprocess.Popen(roar_cmd(out), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while len(tasks(out)) < 3 and p.poll() is None and time.time() < deadline:
-        time.sleep(0.01)
+    p = start_until_recorded(out, 3, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     p.send_signal(signal.SIGUSR1)
     t0 = time.time()
     _, err = p.communicate(timeout=120)

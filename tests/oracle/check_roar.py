@@ -91,11 +91,11 @@ def oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top, epochs):
         return float((m(xm_te).argmax(1) == yte).double().mean())
 
 
-def attribute_splits(recal, cfg, sets, work, prefix, n_test):
-    """`recal run` over the train prefix (N_TRAIN) and the test prefix
+def attribute_splits(recal, cfg, sets, work, prefix, n_test, n_train=N_TRAIN):
+    """`recal run` over the train prefix (n_train) and the test prefix
     (n_test) into WORK/PREFIX-train and -test; their paths by split."""
     runs = {}
-    for split, n in (("train", N_TRAIN), ("test", n_test)):
+    for split, n in (("train", n_train), ("test", n_test)):
         runs[split] = os.path.join(work, f"{prefix}-{split}")
         subprocess.run(["rm", "-rf", runs[split]], check=True)
         subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +

@@ -98,6 +98,21 @@ static int to_host(const ts_tensor *t, T *dst, size_t n, c10::ScalarType st) {
     return TS_OK;
 }
 
+// A new tensor on `device` holding a copy of host data (which stays the caller's).
+template <typename T>
+static int from_host(const T *data, const int64_t *shape, int ndim, int device, ts_tensor **out, c10::ScalarType st,
+                     const char *name) {
+    if (!data || !shape || !out || ndim < 0 || ndim > TS_MAX_DIMS) {
+        std::string msg = std::string(name) + ": bad argument";
+        return fail(TS_EINVAL, msg.c_str());
+    }
+    TS_GUARD({
+        at::Tensor h = torch::from_blob(const_cast<T *>(data), dims(shape, ndim), st);
+        *out = wrap(h.to(to_dev(device), /*non_blocking=*/false, /*copy=*/true));
+    });
+    return TS_OK;
+}
+
 extern "C" {
 
 const char *ts_last_error(void) { return g_err; }
@@ -242,33 +257,13 @@ int ts_manual_seed(uint64_t seed) {
 void ts_tensor_free(ts_tensor *t) { delete t; }
 
 int ts_from_f32(const float *data, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    if (!data || !shape || !out || ndim < 0 || ndim > TS_MAX_DIMS)
-        return fail(TS_EINVAL, "ts_from_f32: bad argument");
-    TS_GUARD({
-        at::Tensor h = torch::from_blob(const_cast<float *>(data), dims(shape, ndim), torch::kFloat32);
-        *out = wrap(h.to(to_dev(device), /*non_blocking=*/false, /*copy=*/true));
-    });
-    return TS_OK;
+    return from_host(data, shape, ndim, device, out, torch::kFloat32, "ts_from_f32");
 }
-
 int ts_from_i64(const int64_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    if (!data || !shape || !out || ndim < 0 || ndim > TS_MAX_DIMS)
-        return fail(TS_EINVAL, "ts_from_i64: bad argument");
-    TS_GUARD({
-        at::Tensor h = torch::from_blob(const_cast<int64_t *>(data), dims(shape, ndim), torch::kInt64);
-        *out = wrap(h.to(to_dev(device), false, true));
-    });
-    return TS_OK;
+    return from_host(data, shape, ndim, device, out, torch::kInt64, "ts_from_i64");
 }
-
 int ts_from_i32(const int32_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    if (!data || !shape || !out || ndim < 0 || ndim > TS_MAX_DIMS)
-        return fail(TS_EINVAL, "ts_from_i32: bad argument");
-    TS_GUARD({
-        at::Tensor h = torch::from_blob(const_cast<int32_t *>(data), dims(shape, ndim), torch::kInt32);
-        *out = wrap(h.to(to_dev(device), false, true));
-    });
-    return TS_OK;
+    return from_host(data, shape, ndim, device, out, torch::kInt32, "ts_from_i32");
 }
 
 int ts_host_buffer(size_t bytes, int pinned, ts_tensor **owner, void **ptr) {

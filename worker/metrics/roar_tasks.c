@@ -1,4 +1,4 @@
-/* src/roar_tasks.c — see roar_tasks.h. */
+/* worker/metrics/roar_tasks.c — see roar_tasks.h. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif

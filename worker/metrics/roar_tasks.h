@@ -1,4 +1,4 @@
-/* src/roar_tasks.h — the finished fine-tunes of `recal roar`, one small file
+/* worker/metrics/roar_tasks.h — the finished fine-tunes of `recal roar`, one small file
  * each under OUT/roar-tasks/, so that an interrupted Diff-ROAR resumes
  * (`--resume`) instead of starting over: a CIFAR or ImageNet sweep is tens
  * of fine-tunes of minutes to hours each. A file is written atomically

@@ -8,9 +8,9 @@
 
 #include "wk_pool.h"
 
-/* Where the copies are built (diffid_batch.h). On a GPU, on the device: one rank map per
- * image crosses the bus instead of 2·n_ratios images (18 × 600 KB at
- * 224×224), and the selects are one kernel. On the CPU, on the host: the C
+/* Where the copies are built (diffid_batch.h). On a GPU, on the device:
+ * one rank map per image crosses the bus instead of 2·n_ratios images
+ * (18 × 600 KB at 224×224), and the selects are one kernel. On the CPU, on the host: the C
  * fill loop beats libtorch's broadcasting where (the 18 copies of one
  * 3×224×224 image: 1.2 ms on one core against 4.1 ms on two, here).
  * RECAL_DIFFID_COPIES=host|device overrides the choice, so that the CPU

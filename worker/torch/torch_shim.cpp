@@ -267,7 +267,8 @@ int ts_from_i32(const int32_t *data, const int64_t *shape, int ndim, int device,
 }
 
 int ts_host_buffer(size_t bytes, int pinned, ts_tensor **owner, void **ptr) {
-    if (!owner || !ptr || bytes == 0 || bytes > (size_t)INT64_MAX) return fail(TS_EINVAL, "ts_host_buffer: bad argument");
+    if (!owner || !ptr || bytes == 0 || bytes > (size_t)INT64_MAX)
+        return fail(TS_EINVAL, "ts_host_buffer: bad argument");
     TS_GUARD({
         auto opt = torch::TensorOptions().dtype(torch::kUInt8);
         // Only a CUDA build can page-lock; elsewhere an ordinary tensor.

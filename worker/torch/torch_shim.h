@@ -63,11 +63,12 @@ int ts_manual_seed(uint64_t seed);     /* global generator: training init only *
 
 /* ---- tensor life and host copies ---------------------------------------- */
 void ts_tensor_free(ts_tensor *t);     /* NULL ok */
-/* Copy host float32/int64 data into a new tensor on `device`. */
+/* Copy host float32/int64/int32 data into a new tensor on `device`. */
 int ts_from_f32(const float *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
 int ts_from_i64(const int64_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
 int ts_from_i32(const int32_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
-/* Copy a float32 (or int64) tensor to host memory; n must equal numel. */
+/* Copy a tensor to host memory as float32 (or int64), straight into dst;
+ * n must equal numel. */
 int ts_to_f32(const ts_tensor *t, float *dst, size_t n);
 int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n);
 /* Host memory of `bytes` bytes that lives as long as the tensor *owner

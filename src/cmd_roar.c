@@ -487,7 +487,14 @@ int cmd_roar(int argc, char **argv) {
                 task.top ? "top" : "bottom", acc[t], clock_now_s() - t0);
     }
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) {
-        if (rank == 0) fprintf(stderr, "recal roar: %s\n", err);
+        if (rank == 0) {
+            int kept = roar_tasks_count(out_dir);
+            if (kept)
+                fprintf(stderr, "recal roar: %s\nrecal roar: %d of %d fine-tunes are recorded in %s/roar-tasks: once "
+                        "that is fixed, run the same command plus --resume\n", err, kept, n_tasks, out_dir);
+            else
+                fprintf(stderr, "recal roar: %s\n", err);
+        }
         goto out;
     }
     /* SIGTERM, SIGINT or SIGUSR1 (mpirun forwards SIGUSR1 as it is): what

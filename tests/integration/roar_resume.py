@@ -3,7 +3,9 @@
 lost and never counted twice", for `recal roar`): a run SIGKILLed after some
 fine-tunes, resumed with --resume, gives exactly the uninterrupted run's
 roar.json, reusing the recorded fine-tunes and running only the rest; so
-does a run stopped by SIGUSR1 through mpirun, which exits 3 ("resumable");
+does a run stopped by SIGUSR1 through mpirun, which exits 3 ("resumable"),
+and one whose disk filled up (RECAL_FAULT: each rank's third record fails
+with ENOSPC), which exits 1 saying to resume once there is space;
 a re-run without --resume, a record of another config and a damaged record
 each stop with exit 1 and a message that says what to do.
 
@@ -132,6 +134,19 @@ def main():
     got = json.load(open(os.path.join(out, "roar.json"))) if r.returncode == 0 else None
     check(r.returncode == 0 and r.stderr.count(" kept: test acc ") == TASKS - kept and got == want,
           f"resumed after SIGUSR1: exit {r.returncode}, ran {r.stderr.count(' kept: test acc ')}, roar.json equal")
+
+    # the disk fills up: each rank's 3rd record fails (ENOSPC), 2 + 2 are kept
+    out = os.path.join(work, "full")
+    subprocess.run(["rm", "-rf", out], check=True)
+    r = subprocess.run(roar_cmd(out), capture_output=True, text=True, env=dict(os.environ, RECAL_FAULT="write:3+"))
+    kept = len(tasks(out))
+    check(r.returncode == 1 and "No space left on device" in r.stderr and "--resume" in r.stderr and kept == 4,
+          f"disk full: exit {r.returncode}, {kept} recorded: {said(r.stderr)}")
+    r = subprocess.run(roar_cmd(out, ["--resume"]), capture_output=True, text=True)
+    got = json.load(open(os.path.join(out, "roar.json"))) if r.returncode == 0 else None
+    check(r.returncode == 0 and r.stderr.count(" kept: test acc ") == TASKS - kept and got == want,
+          f"resumed after the full disk: exit {r.returncode}, ran {r.stderr.count(' kept: test acc ')}, "
+          "roar.json equal")
     if failures:
         sys.exit(f"{len(failures)} check(s) failed: {failures}")
     print("recal roar resumes an interrupted Diff-ROAR exactly")

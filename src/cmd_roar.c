@@ -457,6 +457,10 @@ int cmd_roar(int argc, char **argv) {
      * time; data-parallel: every rank takes part in every fine-tune. A
      * task's seed is its index, so the order and the rank do not matter. */
     int stopped = 0;
+    /* this rank's share, for its ETA (the ranks run their shares side by side) */
+    const int mine = data_parallel ? n_pending : (n_pending - rank + size - 1) / size;
+    int mine_done = 0;
+    const double loop_t0 = clock_now_s();
     for (int p = data_parallel ? 0 : rank; p < n_pending && !failed; p += data_parallel ? 1 : size) {
         const int t = pending[p];
         struct roar_task task = {t / (nf * 2), (t / 2) % nf, t % 2};
@@ -480,11 +484,14 @@ int cmd_roar(int argc, char **argv) {
             failed = 1;
             break;
         }
-        if (!data_parallel || rank == 0)
-            fprintf(stderr, "rank %d: %s/%s k=%g %s kept: test acc %.4f (%.1f s)\n", rank,
-                job_method_name(job.methods[slots[task.slot].method].kind),
-                job_estimator_name((enum job_estimator)slots[task.slot].estimator), job.roar.fractions[task.frac],
-                task.top ? "top" : "bottom", acc[t], clock_now_s() - t0);
+        mine_done++;
+        if (!data_parallel || rank == 0) {
+            double now = clock_now_s(), eta = (now - loop_t0) / mine_done * (mine - mine_done);
+            fprintf(stderr, "rank %d: %s/%s k=%g %s kept: test acc %.4f (%.1f s; %d/%d, ETA %.0fs)\n", rank,
+                    job_method_name(job.methods[slots[task.slot].method].kind),
+                    job_estimator_name((enum job_estimator)slots[task.slot].estimator), job.roar.fractions[task.frac],
+                    task.top ? "top" : "bottom", acc[t], now - t0, mine_done, mine, eta);
+        }
     }
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) {
         if (rank == 0) {

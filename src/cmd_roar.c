@@ -378,6 +378,7 @@ int cmd_roar(int argc, char **argv) {
     struct roar_maps mtr = {0}, mte = {0};
     double *acc = NULL, *all = NULL;
     int *pending = NULL; /* the task indices still to run */
+    int lock_fd = -1;    /* rank 0: OUT/roar.lock */
     int device = 0, n_slots = 0, failed = 0;
     if (job_load(config, sets, n_sets, &job, err, sizeof err)) {
         failed = 1;
@@ -423,6 +424,22 @@ int cmd_roar(int argc, char **argv) {
      * which remain; the accuracies of the recorded ones stay on rank 0, so
      * the final sum counts each task once. */
     int n_pending = 0, n_done = 0;
+    /* one `recal roar` at a time per output directory (held until exit; a
+     * crash frees it): two would run and record the same fine-tunes */
+    if (!failed && rank == 0) {
+        char lock[4200], who[512] = "";
+        snprintf(lock, sizeof lock, "%s/roar.lock", out_dir);
+        if (fs_mkdirs(out_dir, err, sizeof err)) {
+            failed = 1;
+        } else if ((lock_fd = fs_lock(lock, 1, who, sizeof who)) < 0) {
+            if (lock_fd == FS_LOCK_BUSY)
+                snprintf(err, sizeof err, "%s is in use by another `recal roar` (%s): let it finish, or give this one "
+                         "another --out", out_dir, who);
+            else
+                snprintf(err, sizeof err, "%s", who);
+            failed = 1;
+        }
+    }
     if (!failed && rank == 0) {
         int recorded = roar_tasks_count(out_dir);
         if (recorded > 0 && !resume) {
@@ -547,6 +564,7 @@ int cmd_roar(int argc, char **argv) {
     }
     MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
 out:
+    if (lock_fd >= 0) close(lock_fd);
     free(acc);
     free(all);
     free(pending);

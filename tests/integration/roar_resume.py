@@ -5,7 +5,8 @@ fine-tunes, resumed with --resume, gives exactly the uninterrupted run's
 roar.json, reusing the recorded fine-tunes and running only the rest; so
 does a run stopped by SIGUSR1 through mpirun, which exits 3 ("resumable"),
 and one whose disk filled up (RECAL_FAULT: each rank's third record fails
-with ENOSPC), which exits 1 saying to resume once there is space;
+with ENOSPC), which exits 1 saying to resume once there is space; a second
+`recal roar` into a directory in use is refused;
 a re-run without --resume, a record of another config and a damaged record
 each stop with exit 1 and a message that says what to do.
 
@@ -67,7 +68,13 @@ def main():
     clean = os.path.join(work, "clean")
     subprocess.run(["rm", "-rf", clean], check=True)
     t0 = time.time()
-    subprocess.run(roar_cmd(clean), check=True, capture_output=True)
+    p = start_until_recorded(clean, 1, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # a second `recal roar` into the same directory meanwhile: refused
+    r = subprocess.run(roar_cmd(clean, ["--resume"]), capture_output=True, text=True)
+    check(r.returncode == 1 and "in use by another `recal roar`" in r.stderr,
+          f"a second roar into a busy directory: exit {r.returncode}: {said(r.stderr)}")
+    _, err = p.communicate(timeout=300)
+    check(p.returncode == 0, f"clean run: exit {p.returncode} {err[-300:] if p.returncode else ''}")
     want = json.load(open(os.path.join(clean, "roar.json")))
     check(len(tasks(clean)) == TASKS, f"clean run recorded {len(tasks(clean))} of {TASKS} fine-tunes "
           f"({time.time() - t0:.1f} s)")

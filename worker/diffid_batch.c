@@ -55,8 +55,9 @@ static void group_range(void *ctx, int64_t lo, int64_t hi) {
 }
 
 int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,
-                    const double *ratios, int n_ratios, const float *x, const float *attr, const int64_t *labels,
-                    const float *orig_logit, long b, struct diffid_acc *acc, char *err, size_t errlen) {
+                    const double *ratios, int n_ratios, const float *x, const ts_tensor *x_dev, const float *attr,
+                    const int64_t *labels, const float *orig_logit, long b, struct diffid_acc *acc, char *err,
+                    size_t errlen) {
     const int copies = 2 * n_ratios, on_device = wk_diffid_copies_on_device(device);
     const long hw = (long)h * w, d = (long)c * hw;
     long group = chunk_samples / copies;
@@ -86,9 +87,14 @@ int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int
         ts_tensor *pt, *lg;
         int64_t shape[4] = {g * copies, c, h, w};
         if (on_device) {
-            ts_tensor *xt, *rt, *flat;
+            ts_tensor *xg, *xt, *rt, *flat;
             int64_t rows[2] = {g, d};
-            WK_T(&pool, ts_from_f32(x + i0 * d, rows, 2, device, &xt), xt);
+            if (x_dev) { /* the batch is on the device already: only the ranks cross */
+                WK_T(&pool, ts_narrow(x_dev, 0, i0, g, &xg), xg);
+                WK_T(&pool, ts_reshape(xg, rows, 2, &xt), xt);
+            } else {
+                WK_T(&pool, ts_from_f32(x + i0 * d, rows, 2, device, &xt), xt);
+            }
             WK_T(&pool, ts_from_i32((const int32_t *)rank, rows, 2, device, &rt), rt);
             WK_T(&pool, ts_rank_copies(xt, rt, fill, counts, n_ratios, &flat), flat);
             WK_T(&pool, ts_reshape(flat, shape, 4, &pt), pt);

@@ -14,9 +14,12 @@
  * RECAL_DIFFID_COPIES=host|device overrides it. */
 int wk_diffid_copies_on_device(int device);
 
-/* x, attr: b images of c·h·w floats (host); labels and orig_logit (f(x)[t])
- * per image. Adds to acc. */
+/* x, attr: b images of c·h·w floats (host); x_dev: the same images already
+ * on the model's device (b×c×h×w), which the device-built copies start
+ * from, or NULL to upload them from x; labels and orig_logit (f(x)[t]) per
+ * image. Adds to acc. */
 int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,
-                    const double *ratios, int n_ratios, const float *x, const float *attr, const int64_t *labels,
-                    const float *orig_logit, long b, struct diffid_acc *acc, char *err, size_t errlen);
+                    const double *ratios, int n_ratios, const float *x, const ts_tensor *x_dev, const float *attr,
+                    const int64_t *labels, const float *orig_logit, long b, struct diffid_acc *acc, char *err,
+                    size_t errlen);
 #endif

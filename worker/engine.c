@@ -337,8 +337,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         if (job->diffid)
             for (int s = 0; s < e->n_slots; s++)
                 if (wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples,
-                                     job->diffid_ratios, job->n_diffid_ratios, x, attr[s], y, orig, b, &acc[s], err,
-                                     errlen))
+                                     job->diffid_ratios, job->n_diffid_ratios, x, xt, attr[s], y, orig, b, &acc[s],
+                                     err, errlen))
                     goto fail;
         if (wk_perturb_metrics(e, &bt, orig, attr, record, err, errlen) ||
             wk_stability_metrics(e, &bt, attr, record, err, errlen))

@@ -30,14 +30,15 @@ long diffid_count(double ratio, long d);
  * those of rank >= d − n, each by its fill value (fill has 2·n_ratios):
  * the mean of the preserved elements of that copy. scratch holds
  * diffid_scratch_bytes(c, hw) bytes, suitably aligned for longs (malloc's).
- * The copies themselves are built where the model runs (ts_rank_copies):
- * one rank map crosses to the device instead of 2·n_ratios images. */
+ * The copies are built from these on the host for a CPU model
+ * (diffid_perturb) and on the device for a CUDA one (ts_rank_copies: one
+ * rank map crosses the bus instead of 2·n_ratios images). */
 size_t diffid_scratch_bytes(int c, long hw);
 void diffid_rank(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
                  uint32_t *rank, float *fill, void *scratch);
-/* The same copies built on the host: out receives 2·n_ratios images of d
- * floats, deletion copies for each ratio, then insertion copies. The plain
- * C statement of what ts_rank_copies computes, for the unit tests. */
+/* The copies built on the host (the CPU path): out receives 2·n_ratios
+ * images of d floats, deletion copies for each ratio, then insertion
+ * copies; ts_rank_copies computes the same floats on a device. */
 void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
                     float *out, void *scratch);
 

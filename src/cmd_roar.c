@@ -259,13 +259,20 @@ out:
     return rc;
 }
 
-/* Task t's identity: slot t / (2·nf), fraction (t / 2) mod nf, top when t
- * is odd (the order of the loop and of roar.json). */
+/* Task t: slot t / (2·nf), fraction (t / 2) mod nf, top when t is odd (the
+ * order of the loop and of roar.json's accuracies). */
+static struct roar_task task_of(int t, int nf) {
+    struct roar_task task = {t / (nf * 2), (t / 2) % nf, t % 2};
+    return task;
+}
+
+/* Task t's identity, by name, for its record and its log line. */
 static struct roar_task_id roar_id(const struct job *job, const struct wk_slot *slots, int nf, int t) {
-    const struct wk_slot *sl = &slots[t / (nf * 2)];
+    const struct roar_task task = task_of(t, nf);
+    const struct wk_slot *sl = &slots[task.slot];
     struct roar_task_id id = {t, job_method_name(job->methods[sl->method].kind),
-                              job_estimator_name((enum job_estimator)sl->estimator), job->roar.fractions[(t / 2) % nf],
-                              t % 2};
+                              job_estimator_name((enum job_estimator)sl->estimator), job->roar.fractions[task.frac],
+                              task.top};
     return id;
 }
 
@@ -480,7 +487,8 @@ int cmd_roar(int argc, char **argv) {
     const double loop_t0 = clock_now_s();
     for (int p = data_parallel ? 0 : rank; p < n_pending && !failed; p += data_parallel ? 1 : size) {
         const int t = pending[p];
-        struct roar_task task = {t / (nf * 2), (t / 2) % nf, t % 2};
+        const struct roar_task task = task_of(t, nf);
+        const struct roar_task_id id = roar_id(&job, slots, nf, t);
         double t0 = clock_now_s();
         stopped = coord_stop_signal() != 0;
         if (data_parallel) MPI_Allreduce(MPI_IN_PLACE, &stopped, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
@@ -496,7 +504,6 @@ int cmd_roar(int argc, char **argv) {
             failed = 1;
             break;
         }
-        struct roar_task_id id = roar_id(&job, slots, nf, t);
         if ((!data_parallel || rank == 0) && roar_task_save(out_dir, job.sha256, &id, acc[t], err, sizeof err)) {
             failed = 1;
             break;
@@ -505,9 +512,8 @@ int cmd_roar(int argc, char **argv) {
         if (!data_parallel || rank == 0) {
             double now = clock_now_s(), eta = (now - loop_t0) / mine_done * (mine - mine_done);
             fprintf(stderr, "rank %d: %s/%s k=%g %s kept: test acc %.4f (%.1f s; %d/%d, ETA %.0fs)\n", rank,
-                    job_method_name(job.methods[slots[task.slot].method].kind),
-                    job_estimator_name((enum job_estimator)slots[task.slot].estimator), job.roar.fractions[task.frac],
-                    task.top ? "top" : "bottom", acc[t], now - t0, mine_done, mine, eta);
+                    id.method, id.estimator, id.fraction, id.top ? "top" : "bottom", acc[t], now - t0, mine_done, mine,
+                    eta);
         }
     }
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) {

@@ -15,7 +15,9 @@
 void roar_tasks_dir(char *buf, size_t n, const char *out_dir) { snprintf(buf, n, "%s/roar-tasks", out_dir); }
 
 static void task_path(char *buf, size_t n, const char *out_dir, int task) {
-    snprintf(buf, n, "%s/roar-tasks/task-%05d.txt", out_dir, task);
+    char dir[4200];
+    roar_tasks_dir(dir, sizeof dir, out_dir);
+    snprintf(buf, n, "%s/task-%05d.txt", dir, task);
 }
 
 int roar_tasks_count(const char *out_dir) {

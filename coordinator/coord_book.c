@@ -27,47 +27,63 @@ static int in_use(const char *dir, char *err, size_t errlen) {
     return -1;
 }
 
-/* config.yaml and overrides.txt say what made the directory; the journal
- * header's sha256 is what a resume is checked against. */
-static int write_copies(const char *dir, const char *config, const char *const *sets, int n_sets, char *err,
-                        size_t errlen) {
-    char path[4200];
-    FILE *f = fopen(config, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot read the config again: %s", config, strerror(errno));
-        return -1;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += r;
-        if (n == cap) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (!buf) {
-        snprintf(err, errlen, "%s: out of memory copying the config", config);
-        return -1;
-    }
-    snprintf(path, sizeof path, "%s/config.yaml", dir);
-    int rc = fs_write_atomic(path, buf, n, err, errlen);
-    free(buf);
-    if (rc) return -1;
+/* What a run directory keeps of the command that made it: config.yaml (the
+ * config file's bytes) and overrides.txt (the --set list, a line each).
+ * Both malloc'ed; 0, or -1 with a message. */
+static int copies_text(const char *config, const char *const *sets, int n_sets, char **cfg, size_t *ncfg,
+                       char **ov, size_t *nov, char *err, size_t errlen) {
+    *cfg = *ov = NULL;
+    if (fs_read_all(config, cfg, ncfg, err, errlen)) return -1;
     size_t total = 1;
     for (int i = 0; i < n_sets; i++) total += strlen(sets[i]) + 1;
-    char *ov = malloc(total);
-    if (!ov) {
+    *ov = malloc(total);
+    if (!*ov) {
+        free(*cfg);
+        *cfg = NULL;
         snprintf(err, errlen, "out of memory writing overrides.txt");
         return -1;
     }
     size_t at = 0;
-    for (int i = 0; i < n_sets; i++) at += (size_t)sprintf(ov + at, "%s\n", sets[i]);
+    for (int i = 0; i < n_sets; i++) at += (size_t)sprintf(*ov + at, "%s\n", sets[i]);
+    *nov = at;
+    return 0;
+}
+
+/* config.yaml and overrides.txt say what made the directory; the journal
+ * header's sha256 is what a resume is checked against. */
+static int write_copies(const char *dir, const char *config, const char *const *sets, int n_sets, char *err,
+                        size_t errlen) {
+    char path[4200], *cfg, *ov;
+    size_t ncfg, nov;
+    if (copies_text(config, sets, n_sets, &cfg, &ncfg, &ov, &nov, err, errlen)) return -1;
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    int rc = fs_write_atomic(path, cfg, ncfg, err, errlen);
     snprintf(path, sizeof path, "%s/overrides.txt", dir);
-    rc = fs_write_atomic(path, ov, at, err, errlen);
+    if (!rc) rc = fs_write_atomic(path, ov, nov, err, errlen);
+    free(cfg);
     free(ov);
+    return rc;
+}
+
+/* 1 when DIR's copies are byte for byte those this command would write,
+ * 0 when they differ, 2 when either is missing (a start that stopped while
+ * writing them), -1 with a message. */
+static int copies_match(const char *dir, const char *config, const char *const *sets, int n_sets, char *err,
+                        size_t errlen) {
+    char path[4200], *want[2], *have = NULL, ignore[256];
+    size_t nwant[2], nhave = 0;
+    static const char *const names[2] = {"config.yaml", "overrides.txt"};
+    if (copies_text(config, sets, n_sets, &want[0], &nwant[0], &want[1], &nwant[1], err, errlen)) return -1;
+    int rc = 1;
+    for (int i = 0; i < 2 && rc != 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if (fs_read_all(path, &have, &nhave, ignore, sizeof ignore)) rc = 2;
+        else if (nhave != nwant[i] || memcmp(have, want[i], nhave)) rc = 0;
+        free(have);
+        have = NULL;
+    }
+    free(want[0]);
+    free(want[1]);
     return rc;
 }
 
@@ -113,10 +129,11 @@ int coord_rundir_fresh(const char *dir) {
 }
 
 int coord_rundir_open(const char *dir, const char *config, const char *const *sets, int n_sets, int resume,
-                      int *lock_fd, char *err, size_t errlen) {
+                      int *lock_fd, int *restart, char *err, size_t errlen) {
     char lock[4200], path[4200];
     struct stat st;
     *lock_fd = -1;
+    *restart = 0;
     snprintf(lock, sizeof lock, "%s/.lock", dir);
     if (resume) {
         if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
@@ -128,19 +145,29 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
         int fd = fs_lock(lock, 1, err, errlen);
         if (fd == FS_LOCK_BUSY) return in_use(dir, err, errlen);
         if (fd < 0) return -1;
-        if (!fs_exists(path)) {
+        /* Stopped before its plan was journaled: nothing was finished, so
+         * the same command may start the run again where it is. */
+        int journaled = fs_exists(path), fresh = !journaled && coord_rundir_fresh(dir);
+        int same = journaled ? 1 : fresh ? 0 : copies_match(dir, config, sets, n_sets, err, errlen);
+        *restart = !journaled && same == 1;
+        if (same != 1) {
             close(fd);
-            if (coord_rundir_fresh(dir)) {
+            if (same < 0) return -1;
+            if (fresh)
                 snprintf(err, errlen,
                          "%s: no journal (the directory is empty), so nothing to resume: drop --resume to start a "
                          "new run in it",
                          dir);
-                return -1;
-            }
-            snprintf(err, errlen,
-                     "%s has no journal, so nothing to resume (the run stopped before it planned its shards, or "
-                     "recal did not make it): start again with a new --run-dir",
-                     dir);
+            else if (same == 0)
+                snprintf(err, errlen,
+                         "%s has no journal and was started by another config or --set list (its config.yaml or "
+                         "overrides.txt differ): resume with that command, or use a new --run-dir",
+                         dir);
+            else
+                snprintf(err, errlen,
+                         "%s has no journal, so nothing to resume (the run stopped before it planned its shards, "
+                         "or recal did not make it): start again with a new --run-dir",
+                         dir);
             return -1;
         }
         snprintf(path, sizeof path, "%s/logs", dir);

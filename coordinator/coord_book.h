@@ -41,11 +41,14 @@ struct coord_book {
 /* Prepare DIR for a run and lock it (RUN_DIR/.lock, held until *lock_fd is
  * closed or the process ends). A new run needs DIR fresh (coord_rundir_fresh) and
  * writes config.yaml (the config file's bytes) and overrides.txt (the --set
- * list); a resume needs DIR/journal. A locked DIR is refused at once ("DIR
- * is in use by another recal run (pid N on host H)"); a non-empty DIR
- * without --resume is left untouched. 0, or -1 with a message. */
+ * list); a resume needs DIR/journal, or, when an earlier start stopped
+ * before it made one (nothing finished), DIR's config.yaml and overrides.txt
+ * equal to this command's: then *restart is set and the caller starts the
+ * run anew in DIR. A locked DIR is refused at once ("DIR is in use by
+ * another recal run (pid N on host H)"); a non-empty DIR without --resume
+ * is left untouched. 0, or -1 with a message. */
 int coord_rundir_open(const char *dir, const char *config, const char *const *sets, int n_sets, int resume,
-                      int *lock_fd, char *err, size_t errlen);
+                      int *lock_fd, int *restart, char *err, size_t errlen);
 
 /* Allocate the book and create DIR/journal, or with resume load it (same
  * config and plan only) and pre-fill the done shards. 0, or -1 with a

@@ -288,6 +288,30 @@ int journal_append(struct journal *j, int64_t shard, int64_t first, int64_t coun
     return 0;
 }
 
+int journal_peek(const char *path, long *n_shards, long *n_records) {
+    unsigned char h[JOURNAL_HEADER_BYTES];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    int ok = fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof h && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h;
+    close(fd);
+    uint32_t magic, version, crc;
+    int64_t shards;
+    uint64_t len;
+    if (!ok) return -1;
+    get(h, &magic, 4);
+    get(h + 4, &version, 4);
+    get(h + 4 + 4 + 64 + 8, &shards, 8);
+    get(h + 4 + 4 + 64 + 24, &len, 8);
+    get(h + JOURNAL_HEADER_BYTES - 4, &crc, 4);
+    if (magic != MAGIC_HEADER || version != JOURNAL_VERSION || crc != crc_of(h, JOURNAL_HEADER_BYTES - 4) ||
+        len > ((uint64_t)1 << 32))
+        return -1;
+    *n_shards = (long)shards;
+    *n_records = (long)(((uint64_t)st.st_size - JOURNAL_HEADER_BYTES) / JOURNAL_RECORD_BYTES(len));
+    return 0;
+}
+
 void journal_close(struct journal *j) {
     if (j->fd >= 0) close(j->fd);
     j->fd = -1;

@@ -58,5 +58,11 @@ int journal_resume(struct journal *j, const char *path, const struct journal_met
 int journal_append(struct journal *j, int64_t shard, int64_t first, int64_t count, const double *rec, char *err,
                    size_t errlen);
 
+/* What a journal at PATH holds, read without taking it over (for messages
+ * after a run died): its plan's shard count and the number of whole records
+ * after the header (a torn tail not counted; this version journals a shard
+ * once). 0, or -1 when PATH is missing or not a recal journal. */
+int journal_peek(const char *path, long *n_shards, long *n_records);
+
 void journal_close(struct journal *j);
 #endif

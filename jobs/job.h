@@ -153,7 +153,7 @@ struct job {
     int batch_size;           /* default 64 */
     long memory_budget_mb;    /* default 2048 */
     int shard_images;         /* default 256; the largest shard when shard_seconds > 0 */
-    double shard_seconds;     /* target seconds per shard, measured at start; 0 = off (default) */
+    double shard_seconds;     /* target seconds per shard, measured at start (default 5); 0 = off */
     long chunk_samples;       /* samples per forward+backward: N; 0 = from memory_budget_mb
                                  (default); -1 = measured at start ("auto") */
     int n_methods;

@@ -83,6 +83,7 @@ static void set_defaults(struct job *j, const char *path)
     j->batch_size = 64;
     j->memory_budget_mb = 2048;
     j->shard_images = 256;
+    j->shard_seconds = 5.0;
     j->n_diffid_ratios = 9;
     memcpy(j->diffid_ratios, ratios, sizeof ratios);
     j->out_figures = true;

@@ -11,12 +11,16 @@
 #include "coord_report.h"
 #include "fsutil.h"
 #include "log.h"
+#include "journal.h"
 #include "mpi_util.h"
+#include "launch.h"
 #include "shard_plan.h"
+
+#define RUN_MAX_ARGS 256
 
 static const char *HELP =
     "usage: recal run CONFIG.yaml [--set key=value]... [--run-dir DIR] [--resume] [--limit N]\n"
-    "                 [--sweep-point I]\n"
+    "                 [--sweep-point I] [--ranks N]\n"
     "\n"
     "Evaluate the job's methods and metrics over its dataset under the current MPI world\n"
     "(mpirun -n N recal run ...). Rank 0 hands out shards and computes too; results are\n"
@@ -28,6 +32,11 @@ static const char *HELP =
     "  --resume         continue the run in --run-dir: shards in its journal are not computed again\n"
     "  --sweep-point I  run grid point I (from 0) of the config's sweep: section: the config plus\n"
     "                   that point's values as --set overrides (recal submit runs each point so)\n"
+    "  --ranks N        recal starts `mpirun -n N` of this command itself and speaks for it: a rank\n"
+    "                   killed by a signal gives exit 3 (not mpirun's 137) naming the rank and\n"
+    "                   host, with the command that resumes; the first Ctrl-C/SIGTERM stops\n"
+    "                   gracefully (as SIGUSR1), a second aborts. $RECAL_MPIRUN (default mpirun)\n"
+    "                   and the words of $RECAL_MPIRUN_ARGS (e.g. --hostfile H) are used\n"
     "\n"
     "Every finished shard is appended to RUN_DIR/journal before it counts. SIGTERM, SIGINT or\n"
     "SIGUSR1 stop the hand-out of shards; those in flight finish and are journaled, and the run\n"
@@ -37,7 +46,7 @@ static const char *HELP =
 /* Rank 0 picks the run directory, then prepares and locks it. */
 static int make_run_dir(const struct job *job, const char *given, const char *config, const char *const *sets,
                         int n_sets, int resume, char *dir, size_t n, char *run_id, size_t idn, int *lock_fd,
-                        char *err, size_t errlen) {
+                        int *restart, char *err, size_t errlen) {
     if (given) {
         snprintf(dir, n, "%s", given);
         size_t len = strlen(dir);
@@ -48,7 +57,7 @@ static int make_run_dir(const struct job *job, const char *given, const char *co
         coord_default_run_id(job, run_id, idn);
         snprintf(dir, n, "runs/%s", run_id);
     }
-    return coord_rundir_open(dir, config, sets, n_sets, resume, lock_fd, err, errlen);
+    return coord_rundir_open(dir, config, sets, n_sets, resume, lock_fd, restart, err, errlen);
 }
 
 /* RUN_DIR/<name>: a number the run fixes when it starts and --resume reads
@@ -80,9 +89,9 @@ static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_
     return run_value_write(dir, "chunk_samples", *chunk, err, errlen);
 }
 
-/* shard_seconds (opt-in): rank 0 times one batch — the last one, since the
- * first images also carry the metrics limited by `images: N` — computing
- * it without writing artefacts, and sizes shards to take about that long:
+/* shard_seconds (default 5 s, 0 = off): rank 0 times one batch — the last
+ * one, since the first images also carry the metrics limited by `images:
+ * N` — computing it without writing artefacts, and sizes shards to take about that long:
  * whole batches, so every plan batches the same images together and the
  * numbers do not depend on the size, at most shard_images. The plan is
  * fixed for the run (the journal is keyed by it), so the size is measured
@@ -128,30 +137,142 @@ static void put_shell_arg(FILE *f, const char *a) {
 }
 
 /* The exact command that continues this run: same config and --set list,
- * hence the same config sha256. */
+ * hence the same config sha256 (without resume: the command that starts it
+ * again); `--ranks N` when recal launched the ranks itself
+ * (RECAL_LAUNCH_RANKS, set by launch_mpirun). */
 static void print_resume_hint(FILE *f, const char *config, const char *const *sets, int n_sets, long point,
-                              const char *dir) {
+                              const char *dir, int resume) {
     fputs("recal run", f);
+    const char *launched = getenv("RECAL_LAUNCH_RANKS");
+    if (launched && *launched) fprintf(f, " --ranks %d", atoi(launched));
     put_shell_arg(f, config);
     for (int i = 0; i < n_sets; i++) {
         fputs(" --set", f);
         put_shell_arg(f, sets[i]);
     }
     if (point >= 0) fprintf(f, " --sweep-point %ld", point);
-    fputs(" --run-dir", f);
-    put_shell_arg(f, dir);
-    fputs(" --resume\n", f);
+    if (dir) {
+        fputs(" --run-dir", f);
+        put_shell_arg(f, dir);
+    }
+    fputs(resume ? " --resume\n" : "\n", f);
+}
+
+/* The job of `recal run`: the config with the user's --set list, and for
+ * a sweep point that point's values after them (appended to sets, so its
+ * sha256 — and so its journal — differs from every other point's; the
+ * resume hint gives the user's list and --sweep-point). 0, or -1 with a
+ * message. */
+static int load_run_job(const char *config, const char **sets, int *n_sets, long point,
+                        char (*point_sets)[2 * JOB_SWEEP_TEXT + 2], struct job *job, char *err, size_t errlen) {
+    if (job_load(config, sets, *n_sets, job, err, errlen)) return -1;
+    if (job->sweep.n_points > 0 && point < 0) {
+        snprintf(err, errlen,
+                 "%s has a sweep: of %ld points: run one with --sweep-point I (0..%ld), or all of them with "
+                 "recal submit",
+                 config, job->sweep.n_points, job->sweep.n_points - 1);
+        return -1;
+    }
+    if (point >= 0 && point >= job->sweep.n_points) {
+        if (job->sweep.n_points == 0)
+            snprintf(err, errlen, "--sweep-point %ld: %s has no sweep: section", point, config);
+        else
+            snprintf(err, errlen, "--sweep-point %ld: %s's sweep has points 0..%ld only", point, config,
+                     job->sweep.n_points - 1);
+        return -1;
+    }
+    if (point >= 0) {
+        job_sweep_point(job, point, point_sets);
+        for (int k = 0; k < job->sweep.n_keys; k++) sets[(*n_sets)++] = point_sets[k];
+        if (job_load(config, sets, *n_sets, job, err, errlen)) return -1;
+    }
+    if (job->n_methods == 0) {
+        snprintf(err, errlen, "%s: no methods to evaluate (a train-only config? use recal train)", config);
+        return -1;
+    }
+    return 0;
+}
+
+/* `recal run --ranks N`: start mpirun with N ranks of this command and
+ * speak for them afterwards. A rank killed by a signal takes the job down,
+ * rank 0 included, and mpirun exits 128 + signal; the run directory keeps
+ * every journaled shard, so the launcher names the rank and host (from
+ * mpirun's own line) and exits 3 with the command that resumes. pass holds
+ * the ranks' arguments ("run" first, no --ranks/--run-dir), with room for
+ * two more and the NULL. */
+static int launch_ranks(int ranks, const char *config, const char **sets, int n_sets, long point,
+                        char (*point_sets)[2 * JOB_SWEEP_TEXT + 2], const char *run_dir_opt, char **pass,
+                        int n_pass) {
+    if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK")) {
+        fprintf(stderr, "recal run: --ranks starts mpirun itself, so it cannot run under mpirun or srun: drop "
+                        "--ranks there (the launcher already set the rank count)\n");
+        return EXIT_USER;
+    }
+    static char dir[2048], err[2048];
+    if (run_dir_opt) {
+        snprintf(dir, sizeof dir, "%s", run_dir_opt);
+    } else {
+        /* Fixed here, so the ranks use it and the message below can name it. */
+        static struct job job;
+        int n = n_sets;
+        if (load_run_job(config, sets, &n, point, point_sets, &job, err, sizeof err)) {
+            fprintf(stderr, "recal run: %s\n", err);
+            return EXIT_USER;
+        }
+        char id[512];
+        coord_default_run_id(&job, id, sizeof id);
+        snprintf(dir, sizeof dir, "runs/%s", id);
+    }
+    pass[n_pass++] = "--run-dir";
+    pass[n_pass++] = dir;
+    pass[n_pass] = NULL;
+    struct launch_result r;
+    if (launch_mpirun(ranks, pass, &r, err, sizeof err)) {
+        fprintf(stderr, "recal run --ranks: %s\n", err);
+        return EXIT_INTERNAL;
+    }
+    if (r.status >= EXIT_OK && r.status <= EXIT_RESUMABLE) return r.status; /* recal's own, already explained */
+    if (r.status == 127 && r.rank < 0) return EXIT_USER; /* no launcher or no executable: its message is above */
+    fputs("recal run: ", stderr);
+    if (r.rank >= 0)
+        fprintf(stderr, "rank %d on %s was killed by signal %d (%s), so mpirun ended the run (status %d)", r.rank,
+                r.host, r.signal, strsignal(r.signal), r.status);
+    else
+        fprintf(stderr, "mpirun ended with status %d (see its lines above)", r.status);
+    char path[2200];
+    long done = 0, total = 0;
+    snprintf(path, sizeof path, "%s/journal", dir);
+    int journaled = journal_peek(path, &total, &done) == 0;
+    snprintf(path, sizeof path, "%s/config.yaml", dir);
+    if (journaled)
+        fprintf(stderr, "; %ld of %ld shards are journaled in %s.\nresume with: ", done, total, dir);
+    else if (fs_exists(path))
+        fprintf(stderr, "; no shard was finished yet.\nstart it again in %s with: ", dir);
+    else
+        fprintf(stderr, "; nothing was written yet.\nstart it again with: ");
+    int again = journaled || fs_exists(path);
+    print_resume_hint(stderr, config, sets, n_sets, point, again || run_dir_opt ? dir : NULL, again);
+    return EXIT_RESUMABLE;
 }
 
 int cmd_run(int argc, char **argv) {
     const char *config = NULL, *run_dir_opt = NULL;
     const char *sets[JOB_MAX_SETS + JOB_MAX_SWEEP_KEYS + 1];
-    int n_sets = 0, resume = 0;
+    int n_sets = 0, resume = 0, ranks = 0;
     long point = -1;
     char limit_set[64];
     static char point_sets[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
+    /* What the launched ranks get: every argument but --ranks and --run-dir
+     * (the launcher fixes the directory, so it can speak of it afterwards). */
+    static char *pass[RUN_MAX_ARGS + 4];
+    int n_pass = 0;
+    if (argc > RUN_MAX_ARGS) {
+        fprintf(stderr, "recal run: %d arguments, at most %d\n", argc - 1, RUN_MAX_ARGS - 1);
+        return EXIT_USER;
+    }
+    pass[n_pass++] = "run";
     for (int i = 1; i < argc; i++) {
-        int missing = 0, taken;
+        int missing = 0, taken, at = i;
         const char *v;
         if (cli_is_help(argv[i])) {
             fputs(HELP, stdout);
@@ -164,6 +285,16 @@ int cmd_run(int argc, char **argv) {
                 return EXIT_USER;
             }
             run_dir_opt = v;
+            continue;
+        } else if ((v = cli_opt(argc, argv, &i, "--ranks", &missing)) || missing) {
+            char *end;
+            long r = missing ? 0 : strtol(v, &end, 10);
+            if (missing || r < 1 || r > 100000 || *end) {
+                fprintf(stderr, "recal run: --ranks needs a number of ranks >= 1\n");
+                return EXIT_USER;
+            }
+            ranks = (int)r;
+            continue;
         } else if ((v = cli_opt(argc, argv, &i, "--limit", &missing)) || missing) {
             char *end;
             long lim = missing ? -1 : strtol(v, &end, 10);
@@ -188,6 +319,7 @@ int cmd_run(int argc, char **argv) {
         } else {
             config = argv[i];
         }
+        for (; at <= i; at++) pass[n_pass++] = argv[at];
     }
     if (!config) {
         fputs(HELP, stderr);
@@ -196,6 +328,10 @@ int cmd_run(int argc, char **argv) {
     if (resume && !run_dir_opt) {
         fprintf(stderr, "recal run: --resume needs --run-dir DIR, the run directory to continue\n");
         return EXIT_USER;
+    }
+    if (ranks > 0) {
+        pass[n_pass] = NULL;
+        return launch_ranks(ranks, config, sets, n_sets, point, point_sets, run_dir_opt, pass, n_pass);
     }
 
     int provided = 0, rank = 0, size = 1;
@@ -218,34 +354,8 @@ int cmd_run(int argc, char **argv) {
 
     /* Every rank parses the config itself (cheap, and identical), so only
      * rank 0 needs to speak. */
-    failed = job_load(config, sets, n_sets, &job, err, sizeof err) != 0;
-    /* A sweep point is the config plus the point's overrides, after the
-     * user's: its sha256 (and so its journal) differs from every other
-     * point's. overrides.txt lists them all; the resume hint gives the
-     * user's --set list and --sweep-point. */
     int n_user_sets = n_sets;
-    if (!failed && job.sweep.n_points > 0 && point < 0) {
-        snprintf(err, sizeof err,
-                 "%s has a sweep: of %ld points: run one with --sweep-point I (0..%ld), or all of them with "
-                 "recal submit",
-                 config, job.sweep.n_points, job.sweep.n_points - 1);
-        failed = 1;
-    } else if (!failed && point >= 0 && point >= job.sweep.n_points) {
-        if (job.sweep.n_points == 0)
-            snprintf(err, sizeof err, "--sweep-point %ld: %s has no sweep: section", point, config);
-        else
-            snprintf(err, sizeof err, "--sweep-point %ld: %s's sweep has points 0..%ld only", point, config,
-                     job.sweep.n_points - 1);
-        failed = 1;
-    } else if (!failed && point >= 0) {
-        job_sweep_point(&job, point, point_sets);
-        for (int k = 0; k < job.sweep.n_keys; k++) sets[n_sets++] = point_sets[k];
-        failed = job_load(config, sets, n_sets, &job, err, sizeof err) != 0;
-    }
-    if (!failed && job.n_methods == 0) {
-        snprintf(err, sizeof err, "%s: no methods to evaluate (a train-only config? use recal train)", config);
-        failed = 1;
-    }
+    failed = load_run_job(config, sets, &n_sets, point, point_sets, &job, err, sizeof err) != 0;
     const char *ntasks = getenv("SLURM_NTASKS");
     if (!failed && ntasks && atoi(ntasks) != size) {
         snprintf(err, sizeof err,
@@ -256,10 +366,17 @@ int cmd_run(int argc, char **argv) {
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
 
     char run_dir[2048] = "", run_id[512] = "";
+    int restart = 0;
     if (rank == 0)
         failed = make_run_dir(&job, run_dir_opt, config, sets, n_sets, resume, run_dir, sizeof run_dir, run_id,
-                              sizeof run_id, &lock_fd, err, sizeof err) != 0;
+                              sizeof run_id, &lock_fd, &restart, err, sizeof err) != 0;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
+    /* Only rank 0 reads `resume` from here on (chunk, shard size, journal). */
+    if (restart) {
+        fprintf(stderr, "recal: %s has no journal yet (its first start ended before planning its shards): "
+                        "starting the run in it\n", run_dir);
+        resume = 0;
+    }
     MPI_Bcast(run_dir, (int)sizeof run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
     MPI_Bcast(run_id, (int)sizeof run_id, MPI_CHAR, 0, MPI_COMM_WORLD);
 
@@ -333,7 +450,7 @@ int cmd_run(int argc, char **argv) {
         if (rank == 0) {
             log_printf("interrupted: %ld of %ld shards done", book.n_done, book.n_shards);
             fprintf(stderr, "interrupted: %ld of %ld shards done; resume with: ", book.n_done, book.n_shards);
-            print_resume_hint(stderr, config, sets, n_user_sets, point, run_dir);
+            print_resume_hint(stderr, config, sets, n_user_sets, point, run_dir, 1);
         }
         code = EXIT_RESUMABLE;
         goto out;

@@ -171,24 +171,6 @@ static int find_templates(const char *exe, char *tdir, size_t n) {
     return -1;
 }
 
-static char *read_all(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 14, n = 0;
-    char *buf = malloc(cap + 1);
-    for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += r;
-        if (n == cap) {
-            char *nb = realloc(buf, (cap *= 2) + 1);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    return buf;
-}
-
 /* --set values may hold spaces and brackets: quoted for bash. */
 static void quote_into(char *out, size_t n, const char *a) {
     size_t at = strlen(out);
@@ -304,12 +286,13 @@ static int write_script(const char *tdir, const char *name, const char *path, co
                         int print) {
     char tpl_path[PATH_MAX + 64];
     snprintf(tpl_path, sizeof tpl_path, "%s/%s.in", tdir, name);
-    char *tpl = read_all(tpl_path);
-    if (!tpl) {
-        fprintf(stderr, "recal submit: cannot read %s: %s\n", tpl_path, strerror(errno));
+    char *tpl, err[PATH_MAX + 256];
+    size_t tpl_len;
+    if (fs_read_all(tpl_path, &tpl, &tpl_len, err, sizeof err)) {
+        fprintf(stderr, "recal submit: %s\n", err);
         return -1;
     }
-    char *text = NULL, err[PATH_MAX + 256];
+    char *text = NULL;
     size_t text_len = 0;
     FILE *mem = open_memstream(&text, &text_len);
     int rc = mem ? render(tpl, tpl_path, s, n, mem) : -1;
@@ -416,11 +399,14 @@ int cmd_submit(int argc, char **argv) {
         }
     if (find_templates(exe, tdir, sizeof tdir)) return EXIT_USER;
 
-    /* A run dir with a journal is continued by the job (a resubmission);
-     * anything else in it must be what an earlier submit left. */
-    char path[PATH_MAX + 64];
+    /* A run dir that recal started (a journal, or config.yaml of a start
+     * that died before its journal) is continued by the job (a
+     * resubmission; recal checks it is this job's config); anything else in
+     * it must be what an earlier submit left. */
+    char path[PATH_MAX + 64], copy[PATH_MAX + 64];
     snprintf(path, sizeof path, "%s/journal", run_dir);
-    int continues = points ? 0 : fs_exists(path);
+    snprintf(copy, sizeof copy, "%s/config.yaml", run_dir);
+    int continues = points ? 0 : fs_exists(path) || fs_exists(copy);
     if (points ? !sweep_dir_ok(run_dir) : !continues && !coord_rundir_fresh(run_dir)) {
         fprintf(stderr,
                 "recal submit: %s holds files of another run but no %s, so the job could neither start "
@@ -471,10 +457,10 @@ int cmd_submit(int argc, char **argv) {
     if (points && write_script(tdir, "merge.sbatch", merge, s, ns, o.dry_run)) return EXIT_USER;
     if (o.dry_run) {
         fprintf(stderr, "recal submit: wrote %s%s%s (dry run: not submitted)%s\n", script, points ? " and " : "",
-                points ? merge : "", continues ? "; the job will resume the run in its journal" : "");
+                points ? merge : "", continues ? "; the job will resume the run started there" : "");
         return EXIT_OK;
     }
-    if (continues) fprintf(stderr, "recal submit: %s has a journal: the job resumes that run\n", run_dir);
+    if (continues) fprintf(stderr, "recal submit: %s holds a started run: the job resumes it\n", run_dir);
     long id = run_sbatch("", script);
     if (id < 0) return EXIT_USER;
     printf("%ld\n", id);

@@ -47,19 +47,6 @@ static int json_number(const char *text, const char *key, double *out) {
     return end == p + strlen(pat) ? -1 : 0;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *m = open_memstream(&buf, &len);
-    char chunk[8192];
-    for (size_t r; m && (r = fread(chunk, 1, sizeof chunk, f)) > 0;) fwrite(chunk, 1, r, m);
-    fclose(f);
-    if (m) fclose(m);
-    return buf;
-}
-
 static int col_index(struct merge_cols *c, const char *name) {
     for (int i = 0; i < c->n; i++)
         if (!strcmp(c->name[i], name)) return i;
@@ -186,8 +173,9 @@ int cmd_sweep_merge(int argc, char **argv) {
     char path[4200];
     for (long p = 0; p < sw->n_points; p++) {
         snprintf(path, sizeof path, "%s/points/%ld/metrics.json", dir, p);
-        char *js = slurp(path);
-        if (!js) continue;
+        char *js, ignore[256];
+        size_t js_len;
+        if (fs_read_all(path, &js, &js_len, ignore, sizeof ignore)) continue; /* no metrics: a failed point */
         struct point_row *r = &rows[p];
         if (json_number(js, "images", &r->images) || json_number(js, "accuracy", &r->accuracy)) {
             fprintf(stderr, "recal sweep-merge: %s: no images/accuracy; point %ld counted as failed\n", path, p);

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -47,6 +48,37 @@ int fs_dir_nonempty(const char *path) {
 int fs_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
+}
+
+int fs_read_all(const char *path, char **out, size_t *n, char *err, size_t errlen) {
+    *out = NULL;
+    *n = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 14, len = 0;
+    char *buf = malloc(cap + 1);
+    for (size_t r; buf && (r = fread(buf + len, 1, cap - len, f)) > 0;) {
+        len += r;
+        if (len == cap) {
+            char *nb = realloc(buf, (cap *= 2) + 1);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (!buf || bad) {
+        snprintf(err, errlen, "%s: %s", path, buf ? "read failed (check the file)" : "out of memory reading it");
+        free(buf);
+        return -1;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *n = len;
+    return 0;
 }
 
 int fs_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen) {

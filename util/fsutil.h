@@ -8,6 +8,9 @@ int fs_mkdirs(const char *path, char *err, size_t errlen);
 /* 1 when path is a directory with at least one entry, 0 when missing or empty. */
 int fs_dir_nonempty(const char *path);
 int fs_exists(const char *path);
+/* Read a whole file into a malloc'ed buffer with a NUL after its *n bytes
+ * (so text can be used as a string). 0, or -1 with a message. */
+int fs_read_all(const char *path, char **out, size_t *n, char *err, size_t errlen);
 /* Write a whole file atomically: PATH.tmp, fsync, rename. */
 int fs_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);
 /* fsync the directory holding PATH, so a new entry in it survives a crash. */

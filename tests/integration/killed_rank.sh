@@ -4,8 +4,11 @@
 # mpirun notices, names the rank, kills the others and exits non-zero within
 # seconds (not a hang); the journal keeps every shard that was finished, and
 # --resume completes the run with the metrics of an uninterrupted one.
-# mpirun's own status is what the caller sees (137 = 128 + SIGKILL here), not
-# recal's exit 3: rank 0 is killed by mpirun too (README, Known limits).
+# Under a bare mpirun, mpirun's own status is what the caller sees (137 =
+# 128 + SIGKILL here): rank 0 is killed by mpirun too. `recal run --ranks N`
+# starts mpirun itself and outlives the job: it exits 3 naming the rank and
+# host, with the command that resumes; Ctrl-C (SIGINT) to it stops the run
+# gracefully (shards in flight journaled, exit 3).
 # Usage: killed_rank.sh RECAL SRC_DIR WORK_DIR MODEL
 set -eu
 recal=$1 src=$2 work=$3 model=$4
@@ -77,3 +80,58 @@ kill_and_resume() {
 
 kill_and_resume 2 "$w/k"   # a worker
 kill_and_resume 0 "$w/c"   # the coordinator (rank 0, which also computes)
+
+# recal run --ranks 3: a worker SIGKILLed; the launcher exits 3, names the
+# rank and host, and prints the command that resumes, which completes the run.
+l="$w/l"
+"$recal" run "$cfg" $args --ranks 3 --run-dir "$l" >"$l.out" 2>&1 &
+lp=$!
+i=0
+while [ "$(stat -c %s "$l/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
+    kill -0 $lp 2>/dev/null || { cat "$l.out"; fail "--ranks: the run ended before journaling a shard"; }
+    i=$((i + 1)); [ $i -lt 1200 ] || { kill -9 $lp; fail "--ranks: no journal record after 120 s"; }
+    sleep 0.1
+done
+mp=$(pgrep -P $lp)
+victim=""
+for p in $(pgrep -P "$mp"); do
+    r=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
+    [ "$r" = 1 ] && victim=$p
+done
+[ -n "$victim" ] || { kill -9 $lp; fail "--ranks: no rank 1 under mpirun $mp"; }
+kill -KILL "$victim"
+rc=0; wait $lp || rc=$?
+cat "$l.out"
+[ $rc -eq 3 ] || fail "--ranks: a killed worker gave exit $rc, want 3"
+grep -q "^recal run: rank 1 on [^ ]* was killed by signal 9 (Killed), so mpirun ended the run (status 137); [0-9]* of 16 shards are journaled in $l" "$l.out" ||
+    fail "--ranks: no line naming rank 1, its host and the journal"
+host=$(sed -n 's/^recal run: rank 1 on \([^ ]*\) was killed.*/\1/p' "$l.out")
+hint=$(sed -n 's/^resume with: recal run --ranks 3 /--ranks 3 /p' "$l.out")
+case $hint in *"--run-dir $l --resume") ;; *) fail "--ranks: resume hint is '$hint'" ;; esac
+# shellcheck disable=SC2086 # the hint is a list of words (no quoting needed here)
+"$recal" run $hint >"$l-r.out" 2>&1 || { cat "$l-r.out"; fail "--ranks: the printed resume command failed"; }
+grep -q "resuming: [0-9]* of 16 shards already done" "$l-r.out" || { cat "$l-r.out"; fail "--ranks: resume banner"; }
+/usr/bin/python3 "$compare" "$w/ref/metrics.json" "$l/metrics.json" 512
+echo "ok --ranks 3, rank 1 killed: exit 3 naming rank 1 and host $host; the printed command resumes to the same metrics"
+
+# SIGINT to the launcher (what Ctrl-C sends): a graceful stop, exit 3.
+s="$w/s"
+"$recal" run "$cfg" $args --ranks 2 --run-dir "$s" >"$s.out" 2>&1 &
+lp=$!
+i=0
+while [ "$(stat -c %s "$s/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
+    kill -0 $lp 2>/dev/null || { cat "$s.out"; fail "--ranks SIGINT: the run ended before journaling a shard"; }
+    i=$((i + 1)); [ $i -lt 1200 ] || { kill -9 $lp; fail "--ranks SIGINT: no journal record after 120 s"; }
+    sleep 0.1
+done
+kill -INT $lp
+rc=0; wait $lp || rc=$?
+cat "$s.out"
+[ $rc -eq 3 ] || [ $rc -eq 0 ] || fail "--ranks: SIGINT gave exit $rc, want 3 (or 0 had the run just ended)"
+[ $rc -eq 0 ] || grep -q "^interrupted: [0-9]* of 16 shards done; resume with: recal run --ranks 2 " "$s.out" ||
+    fail "--ranks: no 'interrupted ... resume with: recal run --ranks 2' line"
+grep -q "exited on signal" "$s.out" && fail "--ranks: a rank died on SIGINT instead of stopping"
+"$recal" run "$cfg" $args --ranks 2 --run-dir "$s" --resume >"$s-r.out" 2>&1 ||
+    { cat "$s-r.out"; fail "--ranks: resume after SIGINT"; }
+/usr/bin/python3 "$compare" "$w/ref/metrics.json" "$s/metrics.json" 512
+echo "ok --ranks 2, SIGINT: exit $rc after a graceful stop; --resume gives the same metrics"

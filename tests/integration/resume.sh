@@ -10,7 +10,10 @@
 #  (e) a resume with another config is refused; --resume needs --run-dir;
 #  (f) shard_seconds: the measured shard size (a batch here) is used, the
 #      probe batch leaves no artefact, a resume keeps the first invocation's
-#      size, and the metrics equal the reference's.
+#      size, and the metrics equal the reference's;
+#  (g) a first start that ended before its journal existed (here: its model
+#      file was not TorchScript yet) is started again in place by the same
+#      command with --resume; another --set list there is refused.
 # Usage: resume.sh RECAL SRC_DIR WORK_DIR MODEL
 set -eu
 recal=$1 src=$2 work=$3 model=$4
@@ -122,7 +125,7 @@ rc=0; "$recal" run "$cfg" --resume >"$w/e2.out" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q -- "--resume needs --run-dir" "$w/e2.out" || { cat "$w/e2.out"; fail "(e) --resume alone"; }
 echo "ok (e) wrong config and missing --run-dir refused"
 
-# (f) shard_seconds (opt-in): a target far below one batch's time gives
+# (f) shard_seconds: a target far below one batch's time gives
 # one-batch shards, 32 of 16 images.
 start 2 "$w/f" "$w/f.out" --set shard_seconds=0.000001 --set outputs.attributions=true
 pid=$!
@@ -141,4 +144,20 @@ grep -q "resuming: [0-9]* of 32 shards already done" "$w/f2.out" || { cat "$w/f2
     { ls "$w/f/attributions"; fail "(f) want 32 one-batch attribution files"; }
 /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/f/metrics.json" 512
 echo "ok (f) shard_seconds: 32 shards of one batch, kept on resume, same metrics"
+# (g) the model path is a link to a file that is not TorchScript: the run
+# dies after making its directory, before planning shards (no journal).
+printf 'not a model\n' >"$w/not-a-model.pt"
+ln -sf "$w/not-a-model.pt" "$w/model-link.pt"
+rc=0; run 2 "$w/g" --set model.path="$w/model-link.pt" >"$w/g.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || { cat "$w/g.out"; fail "(g) a model that is not TorchScript exited $rc, want 1"; }
+[ -e "$w/g/config.yaml" ] && [ ! -e "$w/g/journal" ] || { ls "$w/g"; fail "(g) want a run dir with config.yaml, no journal"; }
+ln -sf "$model" "$w/model-link.pt"
+rc=0; run 2 "$w/g" --resume --set model.path="$w/model-link.pt" --set seed=7 >"$w/g2.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "has no journal and was started by another config or --set list" "$w/g2.out" ||
+    { cat "$w/g2.out"; fail "(g) --resume with another --set list exited $rc"; }
+run 2 "$w/g" --resume --set model.path="$w/model-link.pt" >"$w/g3.out" 2>&1 || { cat "$w/g3.out"; fail "(g) restart"; }
+grep -q "has no journal yet (its first start ended before planning its shards): starting the run in it" \
+    "$w/g3.out" || { cat "$w/g3.out"; fail "(g) no restart note"; }
+/usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/g/metrics.json" 512
+echo "ok (g) a start that died before its journal: --resume starts it again in place; another --set refused"
 echo "all resume checks passed"

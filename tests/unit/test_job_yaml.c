@@ -143,7 +143,7 @@ static void test_defaults(void **state)
     assert_int_equal(J.batch_size, 64);
     assert_int_equal(J.memory_budget_mb, 2048);
     assert_int_equal(J.shard_images, 256);
-    assert_true(J.shard_seconds == 0.0);
+    assert_true(J.shard_seconds == 5.0);
     assert_int_equal(J.n_methods, 1);
     assert_int_equal(J.methods[0].refs, 1);
     assert_false(J.diffid);

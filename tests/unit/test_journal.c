@@ -223,6 +223,33 @@ static void test_create_refuses_existing(void **state) {
     unlink(path);
 }
 
+/* journal_peek, for the launcher's message after a run died: the plan's
+ * shard count and the whole records, a torn tail not counted; a missing
+ * file or a damaged header is -1. */
+static void test_peek(void **state) {
+    (void)state;
+    char path[512];
+    tmp_path(path, sizeof path, "peek");
+    long shards = -1, records = -1;
+    assert_int_equal(journal_peek(path, &shards, &records), -1);
+    const long order[] = {3, 0};
+    write_journal(path, order, 2);
+    assert_int_equal(journal_peek(path, &shards, &records), 0);
+    assert_int_equal(shards, 4);
+    assert_int_equal(records, 2);
+    assert_int_equal(truncate(path, file_size(path) - 1), 0);
+    assert_int_equal(journal_peek(path, &shards, &records), 0);
+    assert_int_equal(records, 1);
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 10, SEEK_SET); /* inside the config sha256: the header's checksum fails */
+    fputc('x', f);
+    fclose(f);
+    assert_int_equal(journal_peek(path, &shards, &records), -1);
+    assert_int_equal(truncate(path, 50), 0);
+    assert_int_equal(journal_peek(path, &shards, &records), -1);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
@@ -230,6 +257,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt_middle_rejected),
         cmocka_unit_test(test_header_mismatch_rejected),
         cmocka_unit_test(test_create_refuses_existing),
+        cmocka_unit_test(test_peek),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,8 +46,18 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
 
 /* SIGTERM, SIGINT, SIGUSR1 (Slurm's --signal=B:USR1@T, mpirun forwards
  * USR1 as-is) ask for a clean stop: no new shards, in-flight ones finish
- * and are journaled. Install on every rank; the handlers only set a flag. */
+ * and are journaled. Install on every rank; the handlers only set a flag
+ * and note the time. */
 int coord_catch_signals(void);
 /* The signal that asked for a stop, or 0. */
 int coord_stop_signal(void);
+/* How long shards in flight may still run after the stop signal reached
+ * this rank (the job's stop_grace_seconds): a time limit or a preemption
+ * must not kill the job before it has journaled and exited 3. */
+void coord_set_stop_grace(double seconds);
+/* Non-zero once the grace has passed since this rank's stop signal: the
+ * engine's abandon hook, so a shard still running is given up between
+ * batches (no record, no artefact: it is computed again on resume).
+ * Thread-safe. */
+int coord_stop_overdue(void);
 #endif

@@ -15,6 +15,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +48,29 @@ struct coord_state {
 };
 
 static volatile sig_atomic_t g_stop_signal;
+/* When the stop signal came (CLOCK_MONOTONIC ns; 0 = none): lock-free
+ * atomics and clock_gettime are async-signal-safe. */
+static atomic_llong g_stop_at_ns;
+static double g_stop_grace_s = 60.0;
+
+static long long now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 static void on_stop_signal(int sig) {
-    if (!g_stop_signal) g_stop_signal = sig;
+    if (!g_stop_signal) {
+        atomic_store(&g_stop_at_ns, now_ns());
+        g_stop_signal = sig;
+    }
+}
+
+void coord_set_stop_grace(double seconds) { g_stop_grace_s = seconds; }
+
+int coord_stop_overdue(void) {
+    long long at = atomic_load(&g_stop_at_ns);
+    return g_stop_signal && at && (double)(now_ns() - at) >= g_stop_grace_s * 1e9;
 }
 
 int coord_catch_signals(void) {
@@ -141,9 +162,10 @@ static void begin_stop(struct coord_state *st, const char *why) {
     long in_flight = st->taken - st->shards_done;
     pthread_mutex_unlock(&st->mu);
     if (!first) return;
-    log_printf("stop asked (%s): no new shards; waiting for %ld in flight", why, in_flight);
-    fprintf(stderr, "%srecal: %s: no new shards; finishing the %ld in flight, then stopping\n",
-            st->o->progress_tty ? "\n" : "", why, in_flight);
+    log_printf("stop asked (%s): no new shards; waiting for %ld in flight (up to %g s each after the signal)", why,
+               in_flight, g_stop_grace_s);
+    fprintf(stderr, "%srecal: %s: no new shards; finishing the %ld in flight (stop_grace_seconds %g), then stopping\n",
+            st->o->progress_tty ? "\n" : "", why, in_flight, g_stop_grace_s);
 }
 
 static void *local_worker(void *arg) {
@@ -160,7 +182,12 @@ static void *local_worker(void *arg) {
         struct shard sh;
         shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh);
         double t = clock_now_s();
-        if (compute_shard(st->e, st->o, &sh, rec, err, sizeof err)) {
+        int rc = compute_shard(st->e, st->o, &sh, rec, err, sizeof err);
+        if (rc == WK_ABANDONED) {
+            log_printf("%s: the stop's grace (%g s) passed; it is computed again on resume", err, g_stop_grace_s);
+            break;
+        }
+        if (rc) {
             fail_run(st, 0, err);
             break;
         }
@@ -269,6 +296,10 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     free(buf);
     show_progress(st, t0, 1);
     if (st->failed) return -1;
+    if (st->taken > st->shards_done)
+        fprintf(stderr, "recal: %ld shard(s) in flight ran past the stop's grace (stop_grace_seconds %g) and were "
+                        "abandoned; they are computed again on resume\n",
+                st->taken - st->shards_done, g_stop_grace_s);
     return st->book->n_resumed + st->shards_done == st->n_shards ? 0 : COORD_INTERRUPTED;
 }
 
@@ -298,7 +329,13 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
         shard_plan_get(o->n_images, o->shard_images, s, &sh);
         double t = clock_now_s();
         n++;
-        if (compute_shard(e, o, &sh, buf + MSG_RECORD, err, sizeof err)) {
+        int rc_shard = compute_shard(e, o, &sh, buf + MSG_RECORD, err, sizeof err);
+        if (rc_shard == WK_ABANDONED) { /* the next request brings no result; rank 0, stopping, answers -1 */
+            log_printf("%s: the stop's grace (%g s) passed; it is computed again on resume", err, g_stop_grace_s);
+            buf[MSG_SHARD] = -1;
+            continue;
+        }
+        if (rc_shard) {
             log_printf("error: %s", err);
             MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, comm);
             rc = -1;

@@ -84,6 +84,7 @@ static void set_defaults(struct job *j, const char *path)
     j->memory_budget_mb = 2048;
     j->shard_images = 256;
     j->shard_seconds = 5.0;
+    j->stop_grace_seconds = 60.0;
     j->n_diffid_ratios = 9;
     memcpy(j->diffid_ratios, ratios, sizeof ratios);
     j->out_figures = true;
@@ -315,13 +316,13 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                                        "dataset", "batch_size", "memory_budget_mb",
                                        "shard_images", "methods", "metrics", "outputs",
                                        "train", "chunk_samples", "sweep", "precision",
-                                       "shard_seconds"};
+                                       "shard_seconds", "stop_grace_seconds"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb,
               shard = j->shard_images, chunk = 0;
 
-    if (job_check_keys(e, root, keys, 17, NULL, 0, "key", "top level"))
+    if (job_check_keys(e, root, keys, (int)(sizeof keys / sizeof *keys), NULL, 0, "key", "top level"))
         return -1;
     if ((v = job_map_get(root, "name", NULL)) && job_want_str(e, v, "name", j->name, sizeof j->name))
         return -1;
@@ -333,7 +334,9 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem) ||
         opt_int(e, root, "shard_images", 1, INT_MAX, &shard) ||
         opt_double(e, root, "shard_seconds", 0, false, 1e6, false, "seconds between 0 (off) and 1e6",
-                   &j->shard_seconds))
+                   &j->shard_seconds) ||
+        opt_double(e, root, "stop_grace_seconds", 0, false, 1e6, false, "seconds between 0 and 1e6",
+                   &j->stop_grace_seconds))
         return -1;
     /* chunk_samples: N, 0 (from memory_budget_mb) or "auto" (measured). */
     if ((v = job_map_get(root, "chunk_samples", NULL)) && v->kind == JOB_N_SCALAR && v->text &&

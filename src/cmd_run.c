@@ -419,6 +419,9 @@ int cmd_run(int argc, char **argv) {
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&shard, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     job.shard_images = (int)shard;
+    /* After the probe, which must not be given up half-way. */
+    coord_set_stop_grace(job.stop_grace_seconds);
+    eng.abandon = coord_stop_overdue;
     if (rank == 0) {
         struct journal_meta jm = {"", eng.ds.n, shard_plan_count(eng.ds.n, job.shard_images), job.shard_images,
                                   wk_record_len(&eng)};

@@ -260,6 +260,12 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     if (count > 0) wk_prefetch_start(&pf, &e->ds, first, count < bmax ? count : bmax, xn, yn);
     for (long b0 = first; b0 < first + count; b0 += bmax) {
         long b = first + count - b0 < bmax ? first + count - b0 : bmax;
+        /* Before any artefact is written (they follow the last batch). */
+        if (e->abandon && e->abandon()) {
+            snprintf(err, errlen, "shard of images %ld..%ld abandoned", first, first + count - 1);
+            rc = WK_ABANDONED;
+            goto fail;
+        }
         if (wk_prefetch_wait(&pf, err, errlen)) goto fail;
         for (long k = skipped_before; k < ds_skipped(&e->ds); k++) {
             const char *name = ds_skipped_name(&e->ds, k);

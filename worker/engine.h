@@ -61,7 +61,12 @@ struct wk_engine {
     struct wk_layout layout;
     char run_dir[1024];         /* where shard artefacts go (outputs.attributions) */
     int dry;                    /* 1: compute, write no artefacts (recal run's shard-size probe) */
+    int (*abandon)(void);       /* non-zero between batches: give the shard up (NULL: never) */
 };
+
+/* wk_engine_run's result when e->abandon asked to give the shard up: no
+ * record, no artefact; the shard is computed again on resume. */
+enum { WK_ABANDONED = 1 };
 
 size_t wk_record_len(const struct wk_engine *e);
 
@@ -86,7 +91,7 @@ int wk_model_classes(ts_module *m, int device, const float *x, int c, int h, int
 int wk_set_precision(const char *precision, int device);
 
 /* Evaluate images [first, first+count); record must hold wk_record_len()
- * doubles and is overwritten. With outputs.attributions, the shard's maps
+ * doubles and is overwritten. 0, -1 with a message, or WK_ABANDONED. With outputs.attributions, the shard's maps
  * are first written to RUN_DIR/attributions/shard-<first>-<last>.npy
  * (float32, count × slots × C × H × W, temp + fsync + rename), so a shard
  * in the journal always has its file. */

@@ -13,7 +13,11 @@
 #      size, and the metrics equal the reference's;
 #  (g) a first start that ended before its journal existed (here: its model
 #      file was not TorchScript yet) is started again in place by the same
-#      command with --resume; another --set list there is refused.
+#      command with --resume; another --set list there is refused;
+#  (h) stop_grace_seconds: shards still running when the grace after the
+#      stop signal has passed are given up between batches (no journal
+#      record, no artefact), the run exits 3 at once, and --resume computes
+#      them to the metrics of an uninterrupted run.
 # Usage: resume.sh RECAL SRC_DIR WORK_DIR MODEL
 set -eu
 recal=$1 src=$2 work=$3 model=$4
@@ -160,4 +164,34 @@ grep -q "has no journal yet (its first start ended before planning its shards): 
     "$w/g3.out" || { cat "$w/g3.out"; fail "(g) no restart note"; }
 /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/g/metrics.json" 512
 echo "ok (g) a start that died before its journal: --resume starts it again in place; another --set refused"
+# (h) two shards of 64 batches, one per rank, both running when SIGUSR1
+# comes with a grace of 0 s: both are given up at their next batch.
+big="--limit 1024 --set shard_images=512 --set batch_size=8 --set shard_seconds=0 --set outputs.attributions=true"
+# shellcheck disable=SC2086 # $big is a list of words
+run 2 "$w/href" $big >"$w/href.out" 2>&1 || { cat "$w/href.out"; fail "(h) reference"; }
+# shellcheck disable=SC2086
+start 2 "$w/h" "$w/h.out" $big --set stop_grace_seconds=0
+pid=$!
+i=0
+until grep -q "engine:" "$w/h/logs/rank-1.log" 2>/dev/null; do
+    kill -0 $pid 2>/dev/null || { cat "$w/h.out"; fail "(h) the run ended before its engines opened"; }
+    i=$((i + 1)); [ $i -lt 600 ] || fail "(h) no engine after 60 s"
+    sleep 0.1
+done
+sleep 1.5
+t0=$(date +%s)
+kill -USR1 $pid
+rc=0; wait $pid || rc=$?
+dt=$(($(date +%s) - t0))
+cat "$w/h.out"
+[ $rc -eq 3 ] || fail "(h) exit $rc, want 3"
+grep -q "recal: 2 shard(s) in flight ran past the stop's grace (stop_grace_seconds 0) and were abandoned" "$w/h.out" ||
+    fail "(h) both shards should have been running and abandoned (did they finish within 1.5 s?)"
+hrec=$(( ($(stat -c %s "$w/href/journal") - 108) / 2 ))
+[ "$(records "$w/h" $hrec)" -eq 0 ] || fail "(h) an abandoned shard was journaled"
+[ ! -d "$w/h/attributions" ] || [ -z "$(ls "$w/h/attributions")" ] || fail "(h) an abandoned shard left an artefact"
+# shellcheck disable=SC2086
+run 2 "$w/h" $big --set stop_grace_seconds=0 --resume >"$w/h2.out" 2>&1 || { cat "$w/h2.out"; fail "(h) resume"; }
+/usr/bin/python3 "$compare" "$w/href/metrics.json" "$w/h/metrics.json" 1024 any-ranks
+echo "ok (h) stop_grace_seconds 0: both running shards abandoned, exit 3 after $dt s; --resume matches"
 echo "all resume checks passed"

@@ -144,6 +144,7 @@ static void test_defaults(void **state)
     assert_int_equal(J.memory_budget_mb, 2048);
     assert_int_equal(J.shard_images, 256);
     assert_true(J.shard_seconds == 5.0);
+    assert_true(J.stop_grace_seconds == 60.0);
     assert_int_equal(J.n_methods, 1);
     assert_int_equal(J.methods[0].refs, 1);
     assert_false(J.diffid);
@@ -391,6 +392,10 @@ static void test_type_errors(void **state)
                ":4:16: 'shard_seconds' must be seconds between 0 (off) and 1e6, got '-1'");
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nshard_seconds: 0.5\n", NULL, 0), 0);
     assert_true(J.shard_seconds == 0.5);
+    expect_err(BASE "methods: [{name: random}]\nstop_grace_seconds: -5\n", NULL, 0,
+               ":4:21: 'stop_grace_seconds' must be seconds between 0 and 1e6, got '-5'");
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nstop_grace_seconds: 0\n", NULL, 0), 0);
+    assert_true(J.stop_grace_seconds == 0.0);
     expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [0.5, 0.2]}}\n",
                NULL, 0, ":4:34: 'ratios' must be strictly increasing, got 0.2 after 0.5");
     expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [1.0]}}\n",

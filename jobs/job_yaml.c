@@ -85,6 +85,7 @@ static void set_defaults(struct job *j, const char *path)
     j->shard_images = 256;
     j->shard_seconds = 5.0;
     j->stop_grace_seconds = 60.0;
+    j->coordinator_computes = true;
     j->n_diffid_ratios = 9;
     memcpy(j->diffid_ratios, ratios, sizeof ratios);
     j->out_figures = true;
@@ -316,7 +317,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                                        "dataset", "batch_size", "memory_budget_mb",
                                        "shard_images", "methods", "metrics", "outputs",
                                        "train", "chunk_samples", "sweep", "precision",
-                                       "shard_seconds", "stop_grace_seconds"};
+                                       "shard_seconds", "stop_grace_seconds", "coordinator_computes"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb,
@@ -325,6 +326,9 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     if (job_check_keys(e, root, keys, (int)(sizeof keys / sizeof *keys), NULL, 0, "key", "top level"))
         return -1;
     if ((v = job_map_get(root, "name", NULL)) && job_want_str(e, v, "name", j->name, sizeof j->name))
+        return -1;
+    if ((v = job_map_get(root, "coordinator_computes", NULL)) &&
+        job_want_bool(e, v, "coordinator_computes", &j->coordinator_computes))
         return -1;
     if (opt_int(e, root, "seed", 0, LLONG_MAX, &seed) ||
         opt_enum(e, root, "device", devices, 3, j->device, sizeof j->device) ||

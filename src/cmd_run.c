@@ -441,9 +441,14 @@ int cmd_run(int argc, char **argv) {
     }
 
     total = calloc(wk_record_len(&eng), sizeof *total);
+    /* coordinator_computes: false leaves rank 0's cores (and GPU) to the
+     * dispatch alone; with one rank it must compute or nothing would. */
     struct coord_opts co = {.n_images = eng.ds.n, .shard_images = job.shard_images,
                             .progress_tty = rank == 0 && isatty(2), .log_every_s = 10.0,
-                            .book = rank == 0 ? &book : NULL};
+                            .book = rank == 0 ? &book : NULL,
+                            .no_local_worker = !job.coordinator_computes && size > 1};
+    if (rank == 0 && !job.coordinator_computes && size == 1)
+        fprintf(stderr, "recal: coordinator_computes: false needs a second rank; the only rank computes\n");
     int rc = coord_run(&eng, &co, MPI_COMM_WORLD, total, err, sizeof err);
     if (rc < 0) {
         code = EXIT_USER;

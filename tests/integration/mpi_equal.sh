@@ -4,16 +4,26 @@
 # infidelity, and Lipschitz / max-sensitivity with their max reduction
 # (shards are the same work units whoever computes them). The chunk
 # is pinned: a measured chunk can differ with the threads per rank, and the
-# chunk changes float summation order.
+# chunk changes float summation order. A third run on 3 ranks with
+# coordinator_computes: false (rank 0 only hands out shards) must agree too,
+# with rank 0 computing none of them.
 # Usage: mpi_equal.sh RECAL SRC_DIR WORK_DIR MODEL
 set -eu
 recal=$1 src=$2 work=$3 model=$4
-rm -rf "$work/n1" "$work/n3"
-for n in 1 3; do
-    mpirun --oversubscribe -n $n "$recal" run "$src/tests/data/fashion-diffid.yaml" --limit 256 \
+rm -rf "$work/n1" "$work/n3" "$work/n3-dispatch"
+for n in 1 3 3-dispatch; do
+    extra=""
+    [ $n = 3-dispatch ] && extra="--set coordinator_computes=false"
+    # shellcheck disable=SC2086 # $extra is a list of words
+    mpirun --oversubscribe -n "${n%-dispatch}" "$recal" run $extra "$src/tests/data/fashion-diffid.yaml" --limit 256 \
         --set model.path="$model" --set shard_images=32 --set batch_size=16 --set chunk_samples=64 \
         --set 'metrics={diffid: {}, sensitivity_n: {ratios: [0.3, 0.6], samples: 4}, faithfulness: {groups: 16},
                infidelity: {samples: 4}, lipschitz: {samples: 2, images: 40}, max_sensitivity: {samples: 2, images: 40}}' \
         --set outputs.figures=false --run-dir "$work/n$n"
 done
 /usr/bin/python3 "$src/tests/integration/compare_metrics.py" "$work/n1/metrics.json" "$work/n3/metrics.json" 256
+/usr/bin/python3 "$src/tests/integration/compare_metrics.py" "$work/n1/metrics.json" "$work/n3-dispatch/metrics.json" 256
+grep -q "shard [0-9]*: images" "$work/n3-dispatch/logs/rank-0.log" && { echo "FAIL: rank 0 computed a shard with coordinator_computes: false"; exit 1; }
+[ "$(cat "$work"/n3-dispatch/logs/rank-[12].log | grep -c "shard [0-9]*: images")" -eq 8 ] ||
+    { echo "FAIL: ranks 1 and 2 did not compute the 8 shards"; exit 1; }
+echo "ok coordinator_computes: false: ranks 1 and 2 computed all 8 shards, same metrics"

@@ -205,8 +205,13 @@ static void test_booleans(void **state)
                                "outputs: {attributions: YES, masks: On, figures: False}\n",
                                NULL, 0), 0);
     assert_true(J.out_attributions && J.out_masks && !J.out_figures);
+    assert_true(J.coordinator_computes); /* the default */
     expect_err(BASE "methods: [{name: random}]\noutputs: {masks: maybe}\n", NULL, 0,
                ":4:18: 'masks' must be a boolean (true/false), got 'maybe'");
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\ncoordinator_computes: false\n", NULL, 0), 0);
+    assert_false(J.coordinator_computes);
+    expect_err(BASE "methods: [{name: random}]\ncoordinator_computes: 2\n", NULL, 0,
+               ":4:23: 'coordinator_computes' must be a boolean (true/false), got '2'");
 }
 
 static void test_unknown_keys(void **state)

@@ -24,6 +24,27 @@ args="--limit 512 --set model.path=$model --set shard_images=32 --set batch_size
 mpirun -n 1 "$recal" run "$cfg" $args --run-dir "$w/ref" >"$w/ref.out" 2>&1 || { cat "$w/ref.out"; fail "reference run"; }
 rec=$(( ($(stat -c %s "$w/ref/journal") - 108) / 16 ))
 
+# wait_first_shard DIR PID OUT: until DIR's journal holds a record (PID,
+# mpirun or recal's launcher, must still run; OUT is shown if it ended).
+wait_first_shard() {
+    i=0
+    while [ "$(stat -c %s "$1/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
+        kill -0 "$2" 2>/dev/null || { cat "$3"; fail "the run in $1 ended before journaling a shard"; }
+        i=$((i + 1)); [ $i -lt 1200 ] || { kill -9 "$2"; fail "no journal record in $1 after 120 s"; }
+        sleep 0.1
+    done
+}
+
+# rank_pid MPIRUN_PID RANK: the process of RANK among mpirun's children,
+# by the rank Open MPI gives it.
+rank_pid() {
+    for p in $(pgrep -P "$1"); do
+        r=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
+        [ "$r" = "$2" ] && echo "$p"
+    done
+    return 0
+}
+
 # kill_and_resume RANK DIR: a 3-rank run loses RANK to SIGKILL after its
 # first journaled shard; mpirun must end promptly and name it; a 2-rank
 # --resume must finish with the uninterrupted run's metrics.
@@ -32,18 +53,8 @@ kill_and_resume() {
     # shellcheck disable=SC2086
     mpirun -n 3 "$recal" run "$cfg" $args --run-dir "$kr_dir" >"$kr_dir.out" 2>&1 &
     mp=$!
-    i=0
-    while [ "$(stat -c %s "$kr_dir/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
-        kill -0 $mp 2>/dev/null || { cat "$kr_dir.out"; fail "the run ended before journaling a shard"; }
-        i=$((i + 1)); [ $i -lt 1200 ] || { kill -9 $mp; fail "no journal record after 120 s"; }
-        sleep 0.1
-    done
-    # The rank among mpirun's children, by the rank Open MPI gives it.
-    victim=""
-    for p in $(pgrep -P $mp); do
-        r=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
-        [ "$r" = "$kr_rank" ] && victim=$p
-    done
+    wait_first_shard "$kr_dir" $mp "$kr_dir.out"
+    victim=$(rank_pid $mp "$kr_rank")
     [ -n "$victim" ] || { kill -9 $mp; fail "no rank $kr_rank among mpirun's children ($(pgrep -P $mp | tr '\n' ' '))"; }
     t0=$(date +%s)
     kill -KILL "$victim"
@@ -86,18 +97,9 @@ kill_and_resume 0 "$w/c"   # the coordinator (rank 0, which also computes)
 l="$w/l"
 "$recal" run "$cfg" $args --ranks 3 --run-dir "$l" >"$l.out" 2>&1 &
 lp=$!
-i=0
-while [ "$(stat -c %s "$l/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
-    kill -0 $lp 2>/dev/null || { cat "$l.out"; fail "--ranks: the run ended before journaling a shard"; }
-    i=$((i + 1)); [ $i -lt 1200 ] || { kill -9 $lp; fail "--ranks: no journal record after 120 s"; }
-    sleep 0.1
-done
+wait_first_shard "$l" $lp "$l.out"
 mp=$(pgrep -P $lp)
-victim=""
-for p in $(pgrep -P "$mp"); do
-    r=$(tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | sed -n 's/^OMPI_COMM_WORLD_RANK=//p')
-    [ "$r" = 1 ] && victim=$p
-done
+victim=$(rank_pid "$mp" 1)
 [ -n "$victim" ] || { kill -9 $lp; fail "--ranks: no rank 1 under mpirun $mp"; }
 kill -KILL "$victim"
 rc=0; wait $lp || rc=$?
@@ -118,12 +120,7 @@ echo "ok --ranks 3, rank 1 killed: exit 3 naming rank 1 and host $host; the prin
 s="$w/s"
 "$recal" run "$cfg" $args --ranks 2 --run-dir "$s" >"$s.out" 2>&1 &
 lp=$!
-i=0
-while [ "$(stat -c %s "$s/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
-    kill -0 $lp 2>/dev/null || { cat "$s.out"; fail "--ranks SIGINT: the run ended before journaling a shard"; }
-    i=$((i + 1)); [ $i -lt 1200 ] || { kill -9 $lp; fail "--ranks SIGINT: no journal record after 120 s"; }
-    sleep 0.1
-done
+wait_first_shard "$s" $lp "$s.out"
 kill -INT $lp
 rc=0; wait $lp || rc=$?
 cat "$s.out"

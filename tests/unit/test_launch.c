@@ -20,26 +20,33 @@
 
 static void test_parse_open_mpi_line(void **state) {
     (void)state;
-    struct launch_result r = {.rank = -1};
-    assert_int_equal(launch_parse_line("mpirun noticed that process rank 2 with PID 0 on node vm exited on "
-                                       "signal 9 (Killed).",
-                                       &r),
-                     1);
-    assert_int_equal(r.rank, 2);
-    assert_int_equal(r.signal, 9);
-    assert_string_equal(r.host, "vm");
-    assert_int_equal(launch_parse_line("mpirun noticed that process rank 13 with PID 4711 on node gpu-a17.cluster "
-                                       "exited on signal 11 (Segmentation fault).",
-                                       &r),
-                     1);
-    assert_int_equal(r.rank, 13);
-    assert_int_equal(r.signal, 11);
-    assert_string_equal(r.host, "gpu-a17.cluster");
-    struct launch_result none = {.rank = -1};
-    assert_int_equal(launch_parse_line("Primary job  terminated normally, but 1 process returned", &none), 0);
-    assert_int_equal(launch_parse_line("process rank x with PID 1 on node h exited on signal 9", &none), 0);
-    assert_int_equal(launch_parse_line("process rank 1 with PID 1 on node  exited on signal 9", &none), 0);
-    assert_int_equal(none.rank, -1);
+    static const struct {
+        const char *line;
+        int rank, signal;
+        const char *host;
+    } good[] = {
+        {"mpirun noticed that process rank 2 with PID 0 on node vm exited on signal 9 (Killed).", 2, 9, "vm"},
+        {"mpirun noticed that process rank 13 with PID 4711 on node gpu-a17.cluster exited on signal 11 "
+         "(Segmentation fault).",
+         13, 11, "gpu-a17.cluster"},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        struct launch_result r = {.rank = -1};
+        assert_int_equal(launch_parse_line(good[i].line, &r), 1);
+        assert_int_equal(r.rank, good[i].rank);
+        assert_int_equal(r.signal, good[i].signal);
+        assert_string_equal(r.host, good[i].host);
+    }
+    static const char *const bad[] = {
+        "Primary job  terminated normally, but 1 process returned",
+        "process rank x with PID 1 on node h exited on signal 9",
+        "process rank 1 with PID 1 on node  exited on signal 9",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct launch_result none = {.rank = -1};
+        assert_int_equal(launch_parse_line(bad[i], &none), 0);
+        assert_int_equal(none.rank, -1);
+    }
 }
 
 /* A stand-in for mpirun: a shell script that checks its arguments, prints

@@ -23,11 +23,11 @@ rm -rf "$w" && mkdir -p "$w"
 cfg="$src/tests/data/fashion-diffid.yaml"
 compare="$src/tests/integration/compare_metrics.py"
 fail() { echo "FAIL: $*"; exit 1; }
-run() { # run RUN_DIR [extra args...]: 128 images in 4 shards, attributions on, no figures
+run() { # run RUN_DIR [extra args...]: 128 images in 4 shards (no shard-size probe), attributions on, no figures
     run_dir=$1
     shift
     mpirun -n 1 "$recal" run "$cfg" --limit 128 --set model.path="$model" --set shard_images=32 \
-        --set batch_size=16 --set chunk_samples=32 --set outputs.attributions=true \
+        --set batch_size=16 --set chunk_samples=32 --set shard_seconds=0 --set outputs.attributions=true \
         --set outputs.figures=false --run-dir "$run_dir" "$@"
 }
 # Every journaled shard's attributions/shard-*.npy loads with the shard's shape.

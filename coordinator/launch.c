@@ -15,7 +15,7 @@
 
 #define MAX_ARGS 256
 
-static volatile sig_atomic_t g_child = 0, g_stops = 0;
+static volatile sig_atomic_t g_child = 0, g_stops = 0, g_pending = 0;
 
 /* A stop request is turned into SIGUSR1 for mpirun (forwarded as-is to the
  * ranks, which finish their shards and exit 3); a repeated one into SIGTERM,
@@ -23,7 +23,9 @@ static volatile sig_atomic_t g_child = 0, g_stops = 0;
 static void on_signal(int sig) {
     int saved = errno;
     pid_t c = (pid_t)g_child;
-    if (c > 0) {
+    if (c <= 0) {
+        g_pending = sig; /* before mpirun's pid is known: passed on once it is */
+    } else {
         if (sig == SIGUSR1 || sig == SIGUSR2) {
             kill(c, sig);
         } else if (g_stops++ == 0) {
@@ -151,8 +153,10 @@ int launch_mpirun(int ranks, char *const *args, struct launch_result *out, char 
     sa.sa_handler = on_signal;
     sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    /* Handlers first, so a signal between fork and them is not lost; the
-     * child resets them on exec (they are not SIG_IGN). */
+    /* Handlers first: a signal from here until mpirun's pid is known is
+     * kept (g_pending) and passed on then, not taken by the default action,
+     * which would end the launcher and orphan mpirun. The child's exec
+     * resets them (they are not SIG_IGN). */
     for (int i = 0; i < 5; i++) sigaction(sigs[i], &sa, &old[i]);
     pid_t parent = getpid();
     fflush(stdout);
@@ -172,6 +176,7 @@ int launch_mpirun(int ranks, char *const *args, struct launch_result *out, char 
     }
     setpgid(pid, pid); /* as the child does: whichever runs first */
     g_child = pid;
+    if (g_pending) on_signal(g_pending);
     close(pfd[1]);
 
     /* Read until mpirun has exited and the pipe is drained; a rank that

@@ -48,8 +48,9 @@ struct coord_state {
 };
 
 static volatile sig_atomic_t g_stop_signal;
-/* When the stop signal came (CLOCK_MONOTONIC ns; 0 = none): lock-free
- * atomics and clock_gettime are async-signal-safe. */
+/* When the stop signal came (CLOCK_MONOTONIC ns; 0 = none yet, set before
+ * g_stop_signal): lock-free atomics and clock_gettime are
+ * async-signal-safe. */
 static atomic_llong g_stop_at_ns;
 static double g_stop_grace_s = 60.0;
 
@@ -70,7 +71,7 @@ void coord_set_stop_grace(double seconds) { g_stop_grace_s = seconds; }
 
 int coord_stop_overdue(void) {
     long long at = atomic_load(&g_stop_at_ns);
-    return g_stop_signal && at && (double)(now_ns() - at) >= g_stop_grace_s * 1e9;
+    return at && (double)(now_ns() - at) >= g_stop_grace_s * 1e9;
 }
 
 int coord_catch_signals(void) {

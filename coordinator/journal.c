@@ -106,32 +106,40 @@ int journal_create(struct journal *j, const char *path, const struct journal_met
     return 0;
 }
 
+/* The JOURNAL_HEADER_BYTES at b, the inverse of encode_header: the meta
+ * (f->sha256 NUL-terminated), magic and version; 1 when its checksum holds. */
+static int decode_header(const unsigned char *b, struct journal_meta *f, uint32_t *magic, uint32_t *version) {
+    uint32_t crc;
+    const unsigned char *p = get(b, magic, 4);
+    p = get(p, version, 4);
+    p = get(p, f->sha256, 64);
+    f->sha256[64] = '\0';
+    p = get(p, &f->n_images, 8);
+    p = get(p, &f->n_shards, 8);
+    p = get(p, &f->shard_images, 8);
+    p = get(p, &f->record_len, 8);
+    get(p, &crc, 4);
+    return crc == crc_of(b, (size_t)(p - b));
+}
+
 /* The header must be ours and describe the same job and plan. */
 static int check_header(const struct journal *j, const unsigned char *b, size_t size, char *err, size_t errlen) {
-    uint32_t magic, version, crc;
-    char sha[65];
+    uint32_t magic, version;
     struct journal_meta f;
     if (size < JOURNAL_HEADER_BYTES) {
         snprintf(err, errlen, "%s: %zu bytes, shorter than a journal header: not a recal journal (use a new --run-dir)",
                  j->path, size);
         return -1;
     }
-    const unsigned char *p = get(b, &magic, 4);
-    p = get(p, &version, 4);
-    p = get(p, sha, 64);
-    sha[64] = '\0';
-    p = get(p, &f.n_images, 8);
-    p = get(p, &f.n_shards, 8);
-    p = get(p, &f.shard_images, 8);
-    p = get(p, &f.record_len, 8);
-    get(p, &crc, 4);
+    int crc_ok = decode_header(b, &f, &magic, &version);
+    const char *sha = f.sha256;
     if (magic != MAGIC_HEADER || version != JOURNAL_VERSION) {
         snprintf(err, errlen,
                  "%s: not a version-%u recal journal (magic %08" PRIx32 ", version %" PRIu32 "): use a new --run-dir",
                  j->path, JOURNAL_VERSION, magic, version);
         return -1;
     }
-    if (crc != crc_of(b, (size_t)(p - b))) {
+    if (!crc_ok) {
         snprintf(err, errlen, "%s: journal corrupt at its header (byte offset 0): use a new --run-dir", j->path);
         return -1;
     }
@@ -295,20 +303,13 @@ int journal_peek(const char *path, long *n_shards, long *n_records) {
     if (fd < 0) return -1;
     int ok = fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof h && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h;
     close(fd);
-    uint32_t magic, version, crc;
-    int64_t shards;
-    uint64_t len;
-    if (!ok) return -1;
-    get(h, &magic, 4);
-    get(h + 4, &version, 4);
-    get(h + 4 + 4 + 64 + 8, &shards, 8);
-    get(h + 4 + 4 + 64 + 24, &len, 8);
-    get(h + JOURNAL_HEADER_BYTES - 4, &crc, 4);
-    if (magic != MAGIC_HEADER || version != JOURNAL_VERSION || crc != crc_of(h, JOURNAL_HEADER_BYTES - 4) ||
-        len > ((uint64_t)1 << 32))
+    uint32_t magic, version;
+    struct journal_meta f;
+    if (!ok || !decode_header(h, &f, &magic, &version) || magic != MAGIC_HEADER || version != JOURNAL_VERSION ||
+        f.record_len > ((uint64_t)1 << 32))
         return -1;
-    *n_shards = (long)shards;
-    *n_records = (long)(((uint64_t)st.st_size - JOURNAL_HEADER_BYTES) / JOURNAL_RECORD_BYTES(len));
+    *n_shards = (long)f.n_shards;
+    *n_records = (long)(((uint64_t)st.st_size - JOURNAL_HEADER_BYTES) / JOURNAL_RECORD_BYTES(f.record_len));
     return 0;
 }
 

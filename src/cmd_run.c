@@ -244,13 +244,13 @@ static int launch_ranks(int ranks, const char *config, const char **sets, int n_
     snprintf(path, sizeof path, "%s/journal", dir);
     int journaled = journal_peek(path, &total, &done) == 0;
     snprintf(path, sizeof path, "%s/config.yaml", dir);
+    const int started = fs_exists(path), again = journaled || started; /* --resume takes the dir */
     if (journaled)
         fprintf(stderr, "; %ld of %ld shards are journaled in %s.\nresume with: ", done, total, dir);
-    else if (fs_exists(path))
+    else if (started)
         fprintf(stderr, "; no shard was finished yet.\nstart it again in %s with: ", dir);
     else
         fprintf(stderr, "; nothing was written yet.\nstart it again with: ");
-    int again = journaled || fs_exists(path);
     print_resume_hint(stderr, config, sets, n_sets, point, again || run_dir_opt ? dir : NULL, again);
     return EXIT_RESUMABLE;
 }

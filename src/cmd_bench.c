@@ -24,7 +24,8 @@
 #include "torch_shim.h"
 
 static const char *HELP =
-    "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--only NAME] [--no-python]\n"
+    "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--only NAME] [--case KIND]\n"
+    "                   [--no-python]\n"
     "                   [--memory-budget MB] [--precision fp32|tf32|bf16] [--images N]\n"
     "       mpirun -n R recal bench --dispatch [--shards N]\n"
     "\n"
@@ -35,12 +36,14 @@ static const char *HELP =
     "  --quick       small counts, under 2 minutes on 2 cores\n"
     "  --models DIR  where benchmark models are exported (default build/bench-models)\n"
     "  --only NAME   only the models whose name contains NAME (fashion-cnn, preact_resnet18, resnet50)\n"
+    "  --case KIND   only one kind of case: ig (attribution), diffid, or e2e (attribution of 1 and of 3\n"
+    "                estimators + their DiffID, against the reference's one run per estimator)\n"
     "  --no-python   skip the PyTorch baselines\n"
     "  --memory-budget MB  chunk sizes follow this budget (default 2048; e.g. 32768 on a GPU)\n"
     "  --precision P fp32 (default, exact), tf32 (CUDA convolutions and matmuls in TF32) or bf16\n"
     "                (bfloat16 autocast forwards, recal's and the PyTorch baselines' alike)\n"
     "  --images N    images per IG case (default 1024/64/4 per model; --quick 128/8/0); DiffID 4×\n"
-    "                (Fashion CNN and ResNet-50)\n"
+    "                (Fashion CNN and ResNet-50); e2e N/4 (default 256/16/2; --quick 32/0/0)\n"
     "  --data CONFIG only the dataset reader of CONFIG: images/s of decoded, normalized batches\n"
     "                with 1 decode thread and one per core (--images N, default 2000)\n"
     "  --dispatch    under mpirun (e.g. mpirun --oversubscribe -n 33): shards/s of recal run's own\n"
@@ -103,13 +106,13 @@ static double best_raw(ts_module *m, int device, const struct bench_model *bm, l
 
 /* Run the PyTorch baselines; fills ref / captum (negative when absent). */
 static void python_baselines(const char *model_path, const struct bench_model *bm, long images, const char *kase,
-                             int refs, int steps, int threads, double *ref, double *captum) {
+                             int refs, int steps, int estimators, int threads, double *ref, double *captum) {
     char cmd[2048], line[1024] = "";
     *ref = *captum = -1;
     snprintf(cmd, sizeof cmd,
              "'%s' tools/bench_reference.py --model '%s' --shape %d,%d,%d --images %ld --case %s "
-             "--refs %d --steps %d --threads %d --device %s --precision %s",
-             cli_python(), model_path, bm->c, bm->h, bm->w, images, kase, refs, steps,
+             "--refs %d --steps %d --estimators %d --threads %d --device %s --precision %s",
+             cli_python(), model_path, bm->c, bm->h, bm->w, images, kase, refs, steps, estimators,
              threads, ts_device_name(g_device), g_precision);
     FILE *p = popen(cmd, "r");
     if (!p) return;
@@ -184,7 +187,7 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     long chunk = 0;
     double raw = best_raw(m, device, bm, images * refs * steps, 1, &chunk);
     double ref = -1, cap = -1;
-    if (python) python_baselines(path, bm, images, "ig", refs, steps, threads, &ref, &cap);
+    if (python) python_baselines(path, bm, images, "ig", refs, steps, 1, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     printf("{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", "
            "\"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
@@ -242,7 +245,7 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     long best_chunk = 0;
     double raw = best_raw(m, device, bm, images * 18, 0, &best_chunk);
     double ref = -1, cap = -1;
-    if (python) python_baselines(path, bm, images, "diffid", 0, 0, threads, &ref, &cap);
+    if (python) python_baselines(path, bm, images, "diffid", 0, 0, 1, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     printf("{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
            "\"copies\": \"%s\", \"images\": %ld, \"images_per_s\": %.3f",
@@ -259,9 +262,103 @@ out:
     return rc;
 }
 
+/* End to end, as a paper's table is made: IG-Uniform R×K of each image
+ * with `n_est` estimators (valid_ip alone, or vanilla, valid_ref and
+ * valid_ip), then DiffID of every estimator's map, in 64-image batches as
+ * `recal run` does. The raw bound is the same work as plain passes: R·K
+ * input-gradient forward+backward and 1 + 18·n_est forwards per image. The
+ * reference runs one estimator per invocation, so it pays the gradients
+ * n_est times; recal's estimators share one gradient pass. */
+static int bench_e2e(ts_module *m, int device, const struct bench_model *bm, const char *path, long images, int refs,
+                     int steps, int n_est, int threads, int python) {
+    const long d = (long)bm->c * bm->h * bm->w, B = 64;
+    const double ratios[9] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+    const int ests[3] = {JOB_EST_VALID_IP, JOB_EST_VANILLA, JOB_EST_VALID_REF};
+    struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .refs = refs, .steps = steps};
+    for (int e = 0; e < n_est; e++) jm.estimators |= 1u << ests[e];
+    struct wk_method_ctx ctx = {.model = m, .device = device, .seed = 0,
+                                .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, g_budget_mb)};
+    memcpy(ctx.mean, bm->mean, sizeof ctx.mean);
+    memcpy(ctx.std, bm->std, sizeof ctx.std);
+    float *x = malloc((size_t)(B * d) * sizeof *x), *a = malloc((size_t)(3 * B * d) * sizeof *a);
+    float *orig = calloc((size_t)B, sizeof *orig), *logits = NULL;
+    int64_t *y = calloc((size_t)B, sizeof *y), *ids = calloc((size_t)B, sizeof *ids);
+    struct diffid_acc acc;
+    char err[1024];
+    int rc = -1, classes = 0;
+    memset(&acc, 0, sizeof acc);
+    if (!x || !a || !orig || !y || !ids) goto out;
+    fill_inputs(x, B * d);
+    if (wk_model_classes(m, device, x, bm->c, bm->h, bm->w, &classes) != TS_OK ||
+        !(logits = malloc((size_t)(B * classes) * sizeof *logits))) {
+        fprintf(stderr, "recal bench: %s: no N×classes logits from a forward: %s\n", bm->name, ts_last_error());
+        goto out;
+    }
+    double t = 0;
+    for (int pass = 0; pass < 2; pass++) { /* pass 0: warm-up on 2 images */
+        long todo = pass ? images : 2;
+        double t0 = clock_now_s();
+        for (long i0 = 0; i0 < todo; i0 += B) {
+            long b = todo - i0 < B ? todo - i0 : B;
+            ts_tensor *xt = NULL, *lg = NULL;
+            int64_t s4[4] = {b, bm->c, bm->h, bm->w};
+            for (long i = 0; i < b; i++) {
+                ids[i] = i0 + i;
+                y[i] = (i0 + i) % classes;
+            }
+            /* the clean forward gives f(x)[t], which DiffID scores against */
+            int r = ts_from_f32(x, s4, 4, device, &xt) || ts_module_forward(m, xt, &lg) ||
+                    ts_to_f32(lg, logits, (size_t)(b * classes));
+            ts_tensor_free(lg);
+            if (r) {
+                snprintf(err, sizeof err, "%s", ts_last_error());
+            } else {
+                for (long i = 0; i < b; i++) orig[i] = logits[i * classes + y[i]];
+                struct wk_batch bt = {xt, x, y, ids, b, bm->c, bm->h, bm->w};
+                float *outs[JOB_EST_COUNT] = {0};
+                for (int e = 0; e < n_est; e++) outs[ests[e]] = a + e * B * d;
+                r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
+                for (int e = 0; e < n_est && !r; e++)
+                    r = wk_diffid_batch(m, device, classes, bm->c, bm->h, bm->w, ctx.chunk_samples, ratios, 9, x, xt,
+                                        outs[ests[e]], y, orig, b, &acc, err, sizeof err);
+            }
+            ts_tensor_free(xt);
+            if (r) {
+                fprintf(stderr, "recal bench: %s\n", err);
+                goto out;
+            }
+        }
+        t = clock_now_s() - t0;
+    }
+    long gchunk = 0, fchunk = 0;
+    double raw_g = best_raw(m, device, bm, images * refs * steps, 1, &gchunk);
+    double raw_f = best_raw(m, device, bm, images * (1 + 18L * n_est), 0, &fchunk);
+    double ref = -1, cap = -1;
+    if (python) python_baselines(path, bm, images, "e2e", refs, steps, n_est, threads, &ref, &cap);
+    double ips = images / t, raw_ips = raw_g > 0 && raw_f > 0 ? images / (raw_g + raw_f) : -1;
+    printf("{\"case\": \"e2e ig_uniform/%s R=%d K=%d + diffid\", \"model\": \"%s\", \"device\": \"%s\", "
+           "\"precision\": \"%s\", \"threads\": %d, \"estimators\": %d, \"images\": %ld, \"images_per_s\": %.3f, "
+           "\"chunk\": %ld",
+           n_est == 1 ? "valid_ip" : "{vanilla,valid_ref,valid_ip}", refs, steps, bm->name, ts_device_name(device),
+           g_precision, threads, n_est, images, ips, ctx.chunk_samples);
+    print_comparisons(ips, raw_ips, ref, cap, 0);
+    rc = 0;
+out:
+    free(x);
+    free(a);
+    free(orig);
+    free(logits);
+    free(y);
+    free(ids);
+    return rc;
+}
+
+/* --case: NULL runs every kind of case. */
+static int want(const char *only_case, const char *kind) { return !only_case || !strcmp(only_case, kind); }
+
 int cmd_bench(int argc, char **argv) {
     int quick = 0, threads = 0, python = 1;
-    const char *device_s = "auto", *dir = "build/bench-models", *only = NULL, *data = NULL;
+    const char *device_s = "auto", *dir = "build/bench-models", *only = NULL, *data = NULL, *only_case = NULL;
     long data_images = 2000, shards = 100000;
     int dispatch = 0, images_set = 0;
     for (int i = 1; i < argc; i++) {
@@ -291,6 +388,12 @@ int cmd_bench(int argc, char **argv) {
             dir = v;
         } else if ((v = cli_opt(argc, argv, &i, "--only", &missing)) && !missing) {
             only = v;
+        } else if ((v = cli_opt(argc, argv, &i, "--case", &missing)) && !missing) {
+            if (!want(v, "ig") && !want(v, "diffid") && !want(v, "e2e")) {
+                fprintf(stderr, "recal bench: --case is ig, diffid or e2e, got '%s'\n", v);
+                return EXIT_USER;
+            }
+            only_case = v;
         } else if ((v = cli_opt(argc, argv, &i, "--data", &missing)) && !missing) {
             data = v;
         } else if ((v = cli_opt(argc, argv, &i, "--images", &missing)) && !missing) {
@@ -345,7 +448,11 @@ int cmd_bench(int argc, char **argv) {
         {"resnet50 3x224x224", "resnet50.pt", 3, 224, 224, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
     };
     long n_ig[] = {quick ? 128 : 1024, quick ? 8 : 64, quick ? 0 : 4};
-    if (images_set) n_ig[0] = n_ig[1] = n_ig[2] = data_images;
+    long n_e2e[] = {quick ? 32 : 256, quick ? 0 : 16, quick ? 0 : 2};
+    if (images_set) {
+        n_ig[0] = n_ig[1] = n_ig[2] = data_images;
+        n_e2e[0] = n_e2e[1] = n_e2e[2] = data_images / 4 > 0 ? data_images / 4 : 1;
+    }
     for (int k = 0; k < 3; k++) {
         if (!n_ig[k] || (only && !strstr(models[k].name, only))) continue;
         char path[1200];
@@ -359,11 +466,19 @@ int cmd_bench(int argc, char **argv) {
             fprintf(stderr, "recal bench: %s: %s\n", path, ts_last_error());
             return EXIT_USER;
         }
-        int rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 5, threads, python);
-        if (!rc && k == 1) rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 3, threads, python);
+        int rc = 0;
+        if (want(only_case, "ig")) {
+            rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 5, threads, python);
+            if (!rc && k == 1) rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 3, threads, python);
+        }
         /* DiffID at the demo's size and at ImageNet's, where the host-built
          * copies are 192× larger per image */
-        if (!rc && k != 1) rc = bench_diffid(m, device, &models[k], path, n_ig[k] * 4, threads, python);
+        if (!rc && k != 1 && want(only_case, "diffid"))
+            rc = bench_diffid(m, device, &models[k], path, n_ig[k] * 4, threads, python);
+        /* end to end at the ImageNet setting (K=5) on the demo CNN and
+         * ResNet-50, at the CIFAR one (K=3) on PreActResNet-18 */
+        for (int n_est = 1; n_est <= 3 && !rc && n_e2e[k] && want(only_case, "e2e"); n_est += 2)
+            rc = bench_e2e(m, device, &models[k], path, n_e2e[k], 10, k == 1 ? 3 : 5, n_est, threads, python);
         ts_module_free(m);
         if (rc) return EXIT_INTERNAL;
     }

@@ -193,6 +193,34 @@ def main():
     else:
         print(f"skip precision bf16 checks on {DEVICE}: the oracle's autocast is CPU's (oneDNN)")
 
+    # A model with BatchNorm after each convolution: recal runs its frozen
+    # copy, where BN is folded into the convolution's weights (torch::jit::
+    # freeze), and the same model as loaded with RECAL_FREEZE=0; both must
+    # match the float64 oracle of the unfolded model. BN statistics far from
+    # (0, 1), so that a wrong fold would show.
+    bn = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+                       nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Flatten(),
+                       nn.Linear(8 * 14 * 14, 10)).eval()
+    with torch.no_grad():
+        for mod in bn:
+            if isinstance(mod, nn.BatchNorm2d):
+                mod.running_mean.uniform_(-0.5, 0.5)
+                mod.running_var.uniform_(0.2, 3.0)
+                mod.weight.uniform_(0.5, 2.0)
+                mod.bias.uniform_(-0.3, 0.3)
+    bpath = os.path.join(work, "bn.pt")
+    torch.jit.script(bn).save(bpath)
+    bn64 = bn.double()
+    bn_args = ["--model", bpath] + base[2:] + ["--estimator", "valid_ip", "--references", os.path.join(work, "shared.npy")]
+    want = np.stack([oracle.ig_uniform(bn64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K,
+                                       "valid_ip").numpy() for i in range(n)])
+    check("BatchNorm model, ig_uniform/valid_ip (frozen: BN folded)", recal_attr(recal, work, "bn-frozen", bn_args),
+          want)
+    os.environ["RECAL_FREEZE"] = "0"
+    check("BatchNorm model, ig_uniform/valid_ip (RECAL_FREEZE=0: as loaded)",
+          recal_attr(recal, work, "bn-loaded", bn_args), want)
+    del os.environ["RECAL_FREEZE"]
+
     # Hand-derived case: for a linear model the gradient is constant, so
     # vanilla IG is exactly (x - mean_j r_j) ⊙ w_t and completeness holds:
     # Σ A = f(x)_t − mean_j f(r_j)_t.

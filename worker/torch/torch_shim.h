@@ -129,7 +129,12 @@ int ts_cat(const ts_tensor *const *parts, int n, int dim, ts_tensor **out);
 
 /* ---- modules ------------------------------------------------------------ */
 /* Load a TorchScript file onto `device`, in eval mode with parameters frozen
- * (requires_grad false: attribution needs input gradients only). */
+ * (requires_grad false: attribution needs input gradients only). Eval-mode
+ * forwards and input gradients then run a frozen copy (torch::jit::freeze:
+ * constant weights, BatchNorm folded into the convolution before it), built
+ * on the first one and dropped by ts_module_set_train and ts_sgd_step;
+ * RECAL_FREEZE=0 in the environment runs the module as loaded, and so does a
+ * model that freezing refuses. */
 int ts_module_load(const char *path, int device, ts_module **out);
 void ts_module_free(ts_module *m);     /* NULL ok */
 int ts_module_save(ts_module *m, const char *path);
@@ -187,6 +192,7 @@ int ts_data_ptr(ts_tensor *t, void **ptr);
 int ts_sgd_step(ts_sgd *opt);
 /* Switch train/eval mode (BatchNorm, Dropout) and parameter requires_grad. */
 int ts_module_set_train(ts_module *m, int train);
+
 
 #ifdef __cplusplus
 }

@@ -100,15 +100,15 @@ mkdir -p "$MODELS"
 # --- benchmarks ------------------------------------------------------------------
 if has bench; then
     say "bench"
-    timeout 240 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" --images "${BENCH_IMAGES:-256}" \
+    timeout 330 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" --images "${BENCH_IMAGES:-256}" \
         --threads 16 | tee "$OUT/bench.jsonl" || say "bench failed ($?)"
     timeout 120 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" --images "${BENCH_IMAGES:-256}" \
-        --threads 16 --precision tf32 --only resnet50 --no-python | tee -a "$OUT/bench.jsonl" || say "bench tf32 failed"
+        --threads 16 --precision tf32 --only resnet50 --case ig --no-python | tee -a "$OUT/bench.jsonl" || say "bench tf32 failed"
     timeout 120 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" --images "${BENCH_IMAGES:-256}" \
-        --threads 16 --precision bf16 --only resnet50 --no-python | tee -a "$OUT/bench.jsonl" || say "bench bf16 failed"
+        --threads 16 --precision bf16 --only resnet50 --case ig --no-python | tee -a "$OUT/bench.jsonl" || say "bench bf16 failed"
     # DiffID's copies built on the host instead of the device, for the comparison ("copies" in the line)
     RECAL_DIFFID_COPIES=host timeout 120 "$R" bench --device cuda --memory-budget 40000 --models "$MODELS" \
-        --images "${BENCH_IMAGES:-256}" --threads 16 --no-python | grep diffid | tee -a "$OUT/bench.jsonl" ||
+        --images "${BENCH_IMAGES:-256}" --threads 16 --case diffid --no-python | grep diffid | tee -a "$OUT/bench.jsonl" ||
         say "bench host copies failed"
 fi
 

@@ -147,60 +147,97 @@ static void print_comparisons(double ips, double raw_ips, double ref, double cap
     fflush(stdout);
 }
 
-static int bench_ig(ts_module *m, int device, const struct bench_model *bm, const char *path, long images, int refs,
-                    int steps, int threads, int python) {
+/* Seconds recal takes for `images` images of IG-Uniform R×K with n_est
+ * estimators (valid_ip first, then vanilla and valid_ref: one gradient
+ * pass), in 64-image batches as `recal run` makes them, each batch followed,
+ * when `diffid`, by its clean forward and the DiffID of every estimator's
+ * map. A warm-up on 2 images comes first. Negative on error (printed). */
+static double time_attribution(ts_module *m, int device, const struct bench_model *bm, long images, int refs,
+                               int steps, int n_est, int diffid, long *chunk) {
     const long d = (long)bm->c * bm->h * bm->w, B = 64;
-    struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .estimators = 1u << JOB_EST_VALID_IP, .refs = refs, .steps = steps};
+    const double ratios[9] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+    const int ests[3] = {JOB_EST_VALID_IP, JOB_EST_VANILLA, JOB_EST_VALID_REF};
+    struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .refs = refs, .steps = steps};
+    for (int e = 0; e < n_est; e++) jm.estimators |= 1u << ests[e];
     /* The engine's default choice: from the memory budget. */
     struct wk_method_ctx ctx = {.model = m, .device = device, .seed = 0,
                                 .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, g_budget_mb)};
     memcpy(ctx.mean, bm->mean, sizeof ctx.mean);
     memcpy(ctx.std, bm->std, sizeof ctx.std);
-    float *x = malloc((size_t)(B * d) * sizeof *x), *a = malloc((size_t)(B * d) * sizeof *a);
+    *chunk = ctx.chunk_samples;
+    float *x = malloc((size_t)(B * d) * sizeof *x), *a = malloc((size_t)(n_est * B * d) * sizeof *a);
+    float *orig = calloc((size_t)B, sizeof *orig), *logits = NULL;
     int64_t *y = calloc((size_t)B, sizeof *y), *ids = calloc((size_t)B, sizeof *ids);
-    char err[1024];
-    int rc = -1;
-    if (!x || !a || !y || !ids) goto out;
+    struct diffid_acc acc;
+    char err[1024] = "out of host memory";
+    int classes = 1;
+    double t = -1;
+    memset(&acc, 0, sizeof acc);
+    if (!x || !a || !orig || !y || !ids) goto out;
     fill_inputs(x, B * d);
-    double t = 0;
-    for (int pass = 0; pass < 2; pass++) { /* pass 0: warm-up on 2 images */
+    if (diffid && (wk_model_classes(m, device, x, bm->c, bm->h, bm->w, &classes) != TS_OK ||
+                   !(logits = malloc((size_t)(B * classes) * sizeof *logits)))) {
+        snprintf(err, sizeof err, "%s: no N×classes logits from a forward: %s", bm->name, ts_last_error());
+        goto out;
+    }
+    for (int pass = 0; pass < 2; pass++) {
         long todo = pass ? images : 2;
         double t0 = clock_now_s();
         for (long i0 = 0; i0 < todo; i0 += B) {
             long b = todo - i0 < B ? todo - i0 : B;
-            ts_tensor *xt = NULL;
+            ts_tensor *xt = NULL, *lg = NULL;
             int64_t s4[4] = {b, bm->c, bm->h, bm->w};
-            for (long i = 0; i < b; i++) ids[i] = i0 + i;
-            if (ts_from_f32(x, s4, 4, device, &xt)) goto out;
-            struct wk_batch bt = {xt, x, y, ids, b, bm->c, bm->h, bm->w};
-            float *outs[JOB_EST_COUNT] = {0};
-            outs[JOB_EST_VALID_IP] = a;
-            int r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
-            ts_tensor_free(xt);
-            if (r) {
-                fprintf(stderr, "recal bench: %s\n", err);
-                goto out;
+            for (long i = 0; i < b; i++) {
+                ids[i] = i0 + i;
+                y[i] = (i0 + i) % classes;
             }
+            /* the clean forward gives f(x)[t], which DiffID scores against */
+            int r = ts_from_f32(x, s4, 4, device, &xt) ||
+                    (diffid && (ts_module_forward(m, xt, &lg) || ts_to_f32(lg, logits, (size_t)(b * classes))));
+            ts_tensor_free(lg);
+            if (r) {
+                snprintf(err, sizeof err, "%s", ts_last_error());
+            } else {
+                for (long i = 0; diffid && i < b; i++) orig[i] = logits[i * classes + y[i]];
+                struct wk_batch bt = {xt, x, y, ids, b, bm->c, bm->h, bm->w};
+                float *outs[JOB_EST_COUNT] = {0};
+                for (int e = 0; e < n_est; e++) outs[ests[e]] = a + e * B * d;
+                r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
+                for (int e = 0; diffid && e < n_est && !r; e++)
+                    r = wk_diffid_batch(m, device, classes, bm->c, bm->h, bm->w, ctx.chunk_samples, ratios, 9, x, xt,
+                                        outs[ests[e]], y, orig, b, &acc, err, sizeof err);
+            }
+            ts_tensor_free(xt);
+            if (r) goto out;
         }
         t = clock_now_s() - t0;
     }
-    long chunk = 0;
+out:
+    if (t < 0) fprintf(stderr, "recal bench: %s\n", err);
+    free(x);
+    free(a);
+    free(orig);
+    free(logits);
+    free(y);
+    free(ids);
+    return t;
+}
+
+static int bench_ig(ts_module *m, int device, const struct bench_model *bm, const char *path, long images, int refs,
+                    int steps, int threads, int python) {
+    long chunk_used = 0, chunk = 0;
+    double t = time_attribution(m, device, bm, images, refs, steps, 1, 0, &chunk_used);
+    if (t < 0) return -1;
     double raw = best_raw(m, device, bm, images * refs * steps, 1, &chunk);
     double ref = -1, cap = -1;
     if (python) python_baselines(path, bm, images, "ig", refs, steps, 1, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     printf("{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", "
            "\"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
-           refs, steps, bm->name, ts_device_name(device), g_precision, threads, images, ips, ctx.chunk_samples);
+           refs, steps, bm->name, ts_device_name(device), g_precision, threads, images, ips, chunk_used);
     printf(", \"raw_bound_chunk\": %ld", chunk);
     print_comparisons(ips, raw_ips, ref, cap, 1);
-    rc = 0;
-out:
-    free(x);
-    free(a);
-    free(y);
-    free(ids);
-    return rc;
+    return 0;
 }
 
 static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, const char *path, long images,
@@ -264,73 +301,16 @@ out:
 
 /* End to end, as a paper's table is made: IG-Uniform R×K of each image
  * with `n_est` estimators (valid_ip alone, or vanilla, valid_ref and
- * valid_ip), then DiffID of every estimator's map, in 64-image batches as
- * `recal run` does. The raw bound is the same work as plain passes: R·K
- * input-gradient forward+backward and 1 + 18·n_est forwards per image. The
- * reference runs one estimator per invocation, so it pays the gradients
- * n_est times; recal's estimators share one gradient pass. */
+ * valid_ip), then DiffID of every estimator's map. The raw bound is the
+ * same work as plain passes: R·K input-gradient forward+backward and
+ * 1 + 18·n_est forwards per image. The reference runs one estimator per
+ * invocation, so it pays the gradients n_est times; recal's estimators
+ * share one gradient pass. */
 static int bench_e2e(ts_module *m, int device, const struct bench_model *bm, const char *path, long images, int refs,
                      int steps, int n_est, int threads, int python) {
-    const long d = (long)bm->c * bm->h * bm->w, B = 64;
-    const double ratios[9] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
-    const int ests[3] = {JOB_EST_VALID_IP, JOB_EST_VANILLA, JOB_EST_VALID_REF};
-    struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .refs = refs, .steps = steps};
-    for (int e = 0; e < n_est; e++) jm.estimators |= 1u << ests[e];
-    struct wk_method_ctx ctx = {.model = m, .device = device, .seed = 0,
-                                .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, g_budget_mb)};
-    memcpy(ctx.mean, bm->mean, sizeof ctx.mean);
-    memcpy(ctx.std, bm->std, sizeof ctx.std);
-    float *x = malloc((size_t)(B * d) * sizeof *x), *a = malloc((size_t)(3 * B * d) * sizeof *a);
-    float *orig = calloc((size_t)B, sizeof *orig), *logits = NULL;
-    int64_t *y = calloc((size_t)B, sizeof *y), *ids = calloc((size_t)B, sizeof *ids);
-    struct diffid_acc acc;
-    char err[1024];
-    int rc = -1, classes = 0;
-    memset(&acc, 0, sizeof acc);
-    if (!x || !a || !orig || !y || !ids) goto out;
-    fill_inputs(x, B * d);
-    if (wk_model_classes(m, device, x, bm->c, bm->h, bm->w, &classes) != TS_OK ||
-        !(logits = malloc((size_t)(B * classes) * sizeof *logits))) {
-        fprintf(stderr, "recal bench: %s: no N×classes logits from a forward: %s\n", bm->name, ts_last_error());
-        goto out;
-    }
-    double t = 0;
-    for (int pass = 0; pass < 2; pass++) { /* pass 0: warm-up on 2 images */
-        long todo = pass ? images : 2;
-        double t0 = clock_now_s();
-        for (long i0 = 0; i0 < todo; i0 += B) {
-            long b = todo - i0 < B ? todo - i0 : B;
-            ts_tensor *xt = NULL, *lg = NULL;
-            int64_t s4[4] = {b, bm->c, bm->h, bm->w};
-            for (long i = 0; i < b; i++) {
-                ids[i] = i0 + i;
-                y[i] = (i0 + i) % classes;
-            }
-            /* the clean forward gives f(x)[t], which DiffID scores against */
-            int r = ts_from_f32(x, s4, 4, device, &xt) || ts_module_forward(m, xt, &lg) ||
-                    ts_to_f32(lg, logits, (size_t)(b * classes));
-            ts_tensor_free(lg);
-            if (r) {
-                snprintf(err, sizeof err, "%s", ts_last_error());
-            } else {
-                for (long i = 0; i < b; i++) orig[i] = logits[i * classes + y[i]];
-                struct wk_batch bt = {xt, x, y, ids, b, bm->c, bm->h, bm->w};
-                float *outs[JOB_EST_COUNT] = {0};
-                for (int e = 0; e < n_est; e++) outs[ests[e]] = a + e * B * d;
-                r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
-                for (int e = 0; e < n_est && !r; e++)
-                    r = wk_diffid_batch(m, device, classes, bm->c, bm->h, bm->w, ctx.chunk_samples, ratios, 9, x, xt,
-                                        outs[ests[e]], y, orig, b, &acc, err, sizeof err);
-            }
-            ts_tensor_free(xt);
-            if (r) {
-                fprintf(stderr, "recal bench: %s\n", err);
-                goto out;
-            }
-        }
-        t = clock_now_s() - t0;
-    }
-    long gchunk = 0, fchunk = 0;
+    long chunk_used = 0, gchunk = 0, fchunk = 0;
+    double t = time_attribution(m, device, bm, images, refs, steps, n_est, 1, &chunk_used);
+    if (t < 0) return -1;
     double raw_g = best_raw(m, device, bm, images * refs * steps, 1, &gchunk);
     double raw_f = best_raw(m, device, bm, images * (1 + 18L * n_est), 0, &fchunk);
     double ref = -1, cap = -1;
@@ -340,18 +320,11 @@ static int bench_e2e(ts_module *m, int device, const struct bench_model *bm, con
            "\"precision\": \"%s\", \"threads\": %d, \"estimators\": %d, \"images\": %ld, \"images_per_s\": %.3f, "
            "\"chunk\": %ld",
            n_est == 1 ? "valid_ip" : "{vanilla,valid_ref,valid_ip}", refs, steps, bm->name, ts_device_name(device),
-           g_precision, threads, n_est, images, ips, ctx.chunk_samples);
+           g_precision, threads, n_est, images, ips, chunk_used);
     print_comparisons(ips, raw_ips, ref, cap, 0);
-    rc = 0;
-out:
-    free(x);
-    free(a);
-    free(orig);
-    free(logits);
-    free(y);
-    free(ids);
-    return rc;
+    return 0;
 }
+
 
 /* --case: NULL runs every kind of case. */
 static int want(const char *only_case, const char *kind) { return !only_case || !strcmp(only_case, kind); }

@@ -221,6 +221,35 @@ def main():
           recal_attr(recal, work, "bn-loaded", bn_args), want)
     del os.environ["RECAL_FREEZE"]
 
+    # Memory follows --memory-budget, not R: one 3×224×224 image through a
+    # wide convolution (3.2 MB of activations a sample), K=2 and R=2 or 60
+    # (4 or 120 samples). In one chunk, 120 samples hold about 1.5 GB more
+    # than 4; in chunks sized by a 64 MB budget (one path of K points, the
+    # least a chunk holds) the peaks stay together.
+    wide = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(16, 10)).eval()
+    wpath = os.path.join(work, "wide.pt")
+    torch.jit.script(wide).save(wpath)
+    np.save(os.path.join(work, "x224.npy"), rng.normal(size=(1, 3, 224, 224)).astype(np.float32))
+    np.save(os.path.join(work, "y224.npy"), np.array([3], dtype=np.int64))
+    peaks = {}
+    for r in (2, 60):
+        cmd = [recal, "attribute", "--model", wpath, "--input", os.path.join(work, "x224.npy"), "--labels",
+               os.path.join(work, "y224.npy"), "--method", "ig_uniform", "--refs", str(r), "--steps", "2",
+               "--memory-budget", "64", "--device", DEVICE, "--out", os.path.join(work, "wide.npy")]
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        if status != 0:
+            print("FAILED:", " ".join(cmd), "\n", proc.stderr.read().decode())
+            sys.exit(1)
+        peaks[r] = usage.ru_maxrss / 1024.0  # MB
+    grew = peaks[60] - peaks[2]
+    ok = grew < 200
+    print(f"{'ok  ' if ok else 'FAIL'} peak RSS with --memory-budget 64: R=2 {peaks[2]:.0f} MB, R=60 {peaks[60]:.0f} MB "
+          f"(grew {grew:.0f} MB; in one chunk it grows about 1500 MB)")
+    if not ok:
+        failures.append("memory budget")
+
     # Hand-derived case: for a linear model the gradient is constant, so
     # vanilla IG is exactly (x - mean_j r_j) ⊙ w_t and completeness holds:
     # Σ A = f(x)_t − mean_j f(r_j)_t.

@@ -4,7 +4,8 @@
  *
  * All R·K points of all B images are walked in chunks of whole paths (K
  * points each) so that one forward+backward serves many images and memory is
- * bounded by the chunk, not by R·K. Every point carries its own reference
+ * bounded by the chunk, not by R·K; a path longer than a chunk goes through
+ * in pieces, its gradient sum carried from one to the next. Every point carries its own reference
  * row and α (gathered with index_select), which lets the reference
  * implementation's pairing (`reference_compat`) be expressed by a different
  * index table instead of different code. Per chunk the estimator terms are
@@ -45,7 +46,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     const int want_van = (m->estimators >> JOB_EST_VANILLA) & 1;
     const int want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1;
     const int want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1;
-    struct wk_pool keep = {0}, chunk = {0};
+    struct wk_pool keep = {0}, path = {0}, chunk = {0};
     int rc = -1;
     int64_t *pref = malloc((size_t)points * sizeof *pref), *pimg = malloc((size_t)points * sizeof *pimg);
     int64_t *palpha = malloc((size_t)points * sizeof *palpha), *plab = malloc((size_t)points * sizeof *plab);
@@ -78,6 +79,8 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     WK_T(&keep, ts_from_f32(coef, s_q1, 2, ctx->device, &t_coef), t_coef);
     WK_T(&keep, ts_from_i64(plab, s_q, 1, ctx->device, &t_lab), t_lab);
     WK_T(&keep, ts_from_i64(pathimg, s_p, 1, ctx->device, &t_pathimg), t_pathimg);
+    ts_tensor *t_zero; /* row 0: where a split path's carried gradient sum adds up */
+    WK_T(&keep, ts_narrow(t_pathimg, 0, 0, 1, &t_zero), t_zero);
 
     ts_tensor *acc_van = NULL, *acc_vr = NULL, *cnt_vr = NULL, *acc_ip = NULL, *cnt_ip = NULL;
     if (want_van) WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &acc_van), acc_van);
@@ -90,61 +93,82 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &cnt_ip), cnt_ip);
     }
 
-    long per_chunk = ctx->chunk_samples / K;
+    /* A chunk holds whole paths, per_chunk of them, as long as K points fit
+     * in it; otherwise (split) one path goes through in sub-chunks of at
+     * most chunk_samples points, its gradient sum carried between them, so
+     * that memory follows the budget whatever K. */
+    const int split = K > ctx->chunk_samples;
+    long per_chunk = split ? 1 : ctx->chunk_samples / K, sub = split ? ctx->chunk_samples : K;
     if (per_chunk < 1) per_chunk = 1;
+    if (sub < 1) sub = 1;
     for (long p0 = 0; p0 < paths; p0 += per_chunk) {
-        const long pc = paths - p0 < per_chunk ? paths - p0 : per_chunk, q0 = p0 * K, qc = pc * K;
-        ts_tensor *ir, *ii, *r, *xs, *dp, *al, *ad, *z, *z4, *lab, *g, *idx;
-        int64_t s_z4[4] = {qc, bt->c, bt->h, bt->w}, s_qd[2] = {qc, D}, s_pkd[3] = {pc, K, D};
-        WK_T(&chunk, ts_narrow(t_pref, 0, q0, qc, &ir), ir);
-        WK_T(&chunk, ts_narrow(t_pimg, 0, q0, qc, &ii), ii);
-        WK_T(&chunk, ts_index_select(refs, 0, ir, &r), r);  /* reference of each point */
-        WK_T(&chunk, ts_index_select(x2, 0, ii, &xs), xs);   /* its image */
-        WK_T(&chunk, ts_sub(xs, r, &dp), dp);                /* x − r per point */
-        WK_T(&chunk, ts_narrow(t_alpha, 0, q0, qc, &al), al);
-        WK_T(&chunk, ts_mul(al, dp, &ad), ad);
-        WK_T(&chunk, ts_add(r, ad, &z), z);                  /* z = r + α (x − r) */
-        WK_T(&chunk, ts_reshape(z, s_z4, 4, &z4), z4);
-        WK_T(&chunk, ts_narrow(t_lab, 0, q0, qc, &lab), lab);
-        WK_T(&chunk, ts_objective_grad(ctx->model, z4, lab, (int)m->objective, &g, NULL), g);
-        WK_T(&chunk, ts_narrow(t_pathimg, 0, p0, pc, &idx), idx);
+        const long pc = paths - p0 < per_chunk ? paths - p0 : per_chunk;
+        ts_tensor *idx, *gsum = NULL, *gbar = NULL;
+        WK_T(&path, ts_narrow(t_pathimg, 0, p0, pc, &idx), idx);
+        for (long k0 = 0; k0 < K; k0 += sub) {
+            const long kc = K - k0 < sub ? K - k0 : sub, q0 = p0 * K + k0, qc = pc * kc;
+            ts_tensor *ir, *ii, *r, *xs, *dp, *al, *ad, *z, *z4, *lab, *g;
+            int64_t s_z4[4] = {qc, bt->c, bt->h, bt->w}, s_qd[2] = {qc, D}, s_pkd[3] = {pc, kc, D};
+            WK_T(&chunk, ts_narrow(t_pref, 0, q0, qc, &ir), ir);
+            WK_T(&chunk, ts_narrow(t_pimg, 0, q0, qc, &ii), ii);
+            WK_T(&chunk, ts_index_select(refs, 0, ir, &r), r);  /* reference of each point */
+            WK_T(&chunk, ts_index_select(x2, 0, ii, &xs), xs);   /* its image */
+            WK_T(&chunk, ts_sub(xs, r, &dp), dp);                /* x − r per point */
+            WK_T(&chunk, ts_narrow(t_alpha, 0, q0, qc, &al), al);
+            WK_T(&chunk, ts_mul(al, dp, &ad), ad);
+            WK_T(&chunk, ts_add(r, ad, &z), z);                  /* z = r + α (x − r) */
+            WK_T(&chunk, ts_reshape(z, s_z4, 4, &z4), z4);
+            WK_T(&chunk, ts_narrow(t_lab, 0, q0, qc, &lab), lab);
+            WK_T(&chunk, ts_objective_grad(ctx->model, z4, lab, (int)m->objective, &g, NULL), g);
+            if (want_van || want_vr) {
+                ts_tensor *g3, *gs;
+                WK_T(&chunk, ts_reshape(g, s_pkd, 3, &g3), g3);
+                if (!split) {
+                    WK_T(&path, ts_mean_dim(g3, 1, 0, &gbar), gbar); /* ḡ_j */
+                } else {
+                    WK_T(&chunk, ts_sum_dim(g3, 1, 0, &gs), gs);
+                    if (gsum) WK_CHECK(ts_index_add_(gsum, 0, t_zero, gs));
+                    else WK_T(&path, ts_sum_dim(g3, 1, 0, &gsum), gsum);
+                }
+            }
+            if (want_ip) {
+                ts_tensor *g2, *co, *gc, *mip, *kp, *km, *km3, *kp3, *ks, *kcnt;
+                WK_T(&chunk, ts_reshape(g, s_qd, 2, &g2), g2);
+                WK_T(&chunk, ts_narrow(t_coef, 0, q0, qc, &co), co);
+                WK_T(&chunk, ts_mul(g2, co, &gc), gc);
+                WK_T(&chunk, ts_mul(gc, dp, &mip), mip); /* m_{j,k} = (x − z_{j,k}) ⊙ g(z_{j,k}) / K */
+                WK_T(&chunk, ts_ge_scalar(mip, 0.0, &kp), kp);
+                WK_T(&chunk, ts_mul(kp, mip, &km), km);
+                if (squared) WK_T(&chunk, ts_mul(km, mip, &km), km);
+                WK_T(&chunk, ts_reshape(km, s_pkd, 3, &km3), km3);
+                WK_T(&chunk, ts_reshape(kp, s_pkd, 3, &kp3), kp3);
+                WK_T(&chunk, ts_sum_dim(km3, 1, 0, &ks), ks);
+                WK_T(&chunk, ts_sum_dim(kp3, 1, 0, &kcnt), kcnt);
+                WK_CHECK(ts_index_add_(acc_ip, 0, idx, ks));
+                WK_CHECK(ts_index_add_(cnt_ip, 0, idx, kcnt));
+            }
+            wk_pool_free(&chunk);
+        }
         if (want_van || want_vr) {
-            ts_tensor *g3, *gbar, *dc, *mm;
-            WK_T(&chunk, ts_reshape(g, s_pkd, 3, &g3), g3);
-            WK_T(&chunk, ts_mean_dim(g3, 1, 0, &gbar), gbar); /* ḡ_j */
-            WK_T(&chunk, ts_narrow(dpath, 0, p0, pc, &dc), dc);
-            WK_T(&chunk, ts_mul(dc, gbar, &mm), mm);          /* m_j = (x − r_j) ⊙ ḡ_j */
+            ts_tensor *dc, *mm;
+            if (split) WK_T(&path, ts_mul_scalar(gsum, 1.0 / (double)K, &gbar), gbar); /* ḡ_j */
+            WK_T(&path, ts_narrow(dpath, 0, p0, pc, &dc), dc);
+            WK_T(&path, ts_mul(dc, gbar, &mm), mm);          /* m_j = (x − r_j) ⊙ ḡ_j */
             if (want_van) {
                 ts_tensor *v = mm;
-                if (squared) WK_T(&chunk, ts_mul(mm, gbar, &v), v); /* (x − r_j) ⊙ ḡ_j² */
+                if (squared) WK_T(&path, ts_mul(mm, gbar, &v), v); /* (x − r_j) ⊙ ḡ_j² */
                 WK_CHECK(ts_index_add_(acc_van, 0, idx, v));
             }
             if (want_vr) {
                 ts_tensor *kp, *km;
-                WK_T(&chunk, ts_ge_scalar(mm, 0.0, &kp), kp);
-                WK_T(&chunk, ts_mul(kp, mm, &km), km);
-                if (squared) WK_T(&chunk, ts_mul(km, mm, &km), km);
+                WK_T(&path, ts_ge_scalar(mm, 0.0, &kp), kp);
+                WK_T(&path, ts_mul(kp, mm, &km), km);
+                if (squared) WK_T(&path, ts_mul(km, mm, &km), km);
                 WK_CHECK(ts_index_add_(acc_vr, 0, idx, km));
                 WK_CHECK(ts_index_add_(cnt_vr, 0, idx, kp));
             }
         }
-        if (want_ip) {
-            ts_tensor *g2, *co, *gc, *mip, *kp, *km, *km3, *kp3, *ks, *kc;
-            WK_T(&chunk, ts_reshape(g, s_qd, 2, &g2), g2);
-            WK_T(&chunk, ts_narrow(t_coef, 0, q0, qc, &co), co);
-            WK_T(&chunk, ts_mul(g2, co, &gc), gc);
-            WK_T(&chunk, ts_mul(gc, dp, &mip), mip); /* m_{j,k} = (x − z_{j,k}) ⊙ g(z_{j,k}) / K */
-            WK_T(&chunk, ts_ge_scalar(mip, 0.0, &kp), kp);
-            WK_T(&chunk, ts_mul(kp, mip, &km), km);
-            if (squared) WK_T(&chunk, ts_mul(km, mip, &km), km);
-            WK_T(&chunk, ts_reshape(km, s_pkd, 3, &km3), km3);
-            WK_T(&chunk, ts_reshape(kp, s_pkd, 3, &kp3), kp3);
-            WK_T(&chunk, ts_sum_dim(km3, 1, 0, &ks), ks);
-            WK_T(&chunk, ts_sum_dim(kp3, 1, 0, &kc), kc);
-            WK_CHECK(ts_index_add_(acc_ip, 0, idx, ks));
-            WK_CHECK(ts_index_add_(cnt_ip, 0, idx, kc));
-        }
-        wk_pool_free(&chunk);
+        wk_pool_free(&path);
     }
 
     /* vanilla = mean over references; re-calibrated = kept sum over
@@ -170,6 +194,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     rc = 0;
 fail:
     wk_pool_free(&chunk);
+    wk_pool_free(&path);
     wk_pool_free(&keep);
     free(pref);
     free(pimg);

@@ -5,11 +5,12 @@
  * All R·K points of all B images are walked in chunks of whole paths (K
  * points each) so that one forward+backward serves many images and memory is
  * bounded by the chunk, not by R·K; a path longer than a chunk goes through
- * in pieces, its gradient sum carried from one to the next. Every point carries its own reference
- * row and α (gathered with index_select), which lets the reference
- * implementation's pairing (`reference_compat`) be expressed by a different
- * index table instead of different code. Per chunk the estimator terms are
- * folded into per-image device accumulators with index_add_. */
+ * in pieces, its gradient sum carried from one to the next. Every point
+ * carries its own reference row and α (gathered with index_select), which
+ * lets the reference implementation's pairing (`reference_compat`) be
+ * expressed by a different index table instead of different code. Per chunk
+ * the estimator terms are folded into per-image device accumulators with
+ * index_add_. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,7 +80,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     WK_T(&keep, ts_from_f32(coef, s_q1, 2, ctx->device, &t_coef), t_coef);
     WK_T(&keep, ts_from_i64(plab, s_q, 1, ctx->device, &t_lab), t_lab);
     WK_T(&keep, ts_from_i64(pathimg, s_p, 1, ctx->device, &t_pathimg), t_pathimg);
-    ts_tensor *t_zero; /* row 0: where a split path's carried gradient sum adds up */
+    ts_tensor *t_zero; /* [0] (path 0's image): the row a split path's carried gradient sum adds into */
     WK_T(&keep, ts_narrow(t_pathimg, 0, 0, 1, &t_zero), t_zero);
 
     ts_tensor *acc_van = NULL, *acc_vr = NULL, *cnt_vr = NULL, *acc_ip = NULL, *cnt_ip = NULL;

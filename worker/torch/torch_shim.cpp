@@ -29,7 +29,7 @@ struct ts_module {
     // Inference goes through a frozen copy (torch::jit::freeze): weights
     // become constants, BatchNorm folds into the convolution before it and
     // the attribute lookups and `if self.training` branches are gone, which
-    // is 5–15 % of an input-gradient pass on CPU (issue #8). Built on the
+    // is 5–10 % of an input-gradient pass on CPU (issue #8). Built on the
     // first eval forward and dropped whenever the weights may change (train
     // mode, an optimizer step), since folded weights are copies.
     bool freeze = true, training = false, freeze_failed = false;
@@ -696,6 +696,10 @@ int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor
         opt->opt->zero_grad();
         loss.backward();
         opt->opt->step();
+        {
+            std::lock_guard<std::mutex> lk(m->frozen_mu);
+            m->frozen.reset(); // new weights, in whatever mode
+        }
         if (!std::isfinite(loss.item<double>()))
             return fail(TS_ENOTFINITE, "training loss became NaN or Inf (lower train.lr)");
         if (loss_sum) *loss_sum = loss.item<double>() * (double)x->t.size(0);

@@ -122,18 +122,18 @@ def main():
                            model64, x64[i], int(labels[i]),
                            oracle.sampled_gaussian(42, i, x64[i], 3, [mean], [std]), lin(3, K), est, squared=sq))
         # Paths longer than a chunk go through in pieces (a 1 MB budget: chunks
-        # of 1 sample; 2 MB: 2, so K=5 splits 2 + 2 + 1), the gradient sum
-        # carried between them.
-        run_method(f"ig/{est} (zero baseline, K=5 in 1-sample chunks)", "ig", est,
+        # of 1 sample, pieces of at least 2, so K=5 splits 2 + 3; 2 MB: 2 + 3
+        # too), the gradient sum carried between them.
+        run_method(f"ig/{est} (zero baseline, K=5 in pieces of 2 and 3)", "ig", est,
                    ["--baseline", "zero", "--steps", "5", "--memory-budget", "1"] + norm,
                    lambda i, est=est: oracle.path_attr(
                        model64, x64[i], int(labels[i]), torch.zeros((1, 1, 28, 28), dtype=torch.float64),
                        lin(1, 5), est))
-        run_method(f"ig_sq/{est} (K=5 in 2-sample chunks)", "ig_sq", est,
-                   ["--refs", "3", "--steps", "5", "--memory-budget", "2"] + norm,
+        run_method(f"ig_sq/{est} (K=7 in pieces of 3 and 4)", "ig_sq", est,
+                   ["--refs", "3", "--steps", "7", "--memory-budget", "3"] + norm,
                    lambda i, est=est: oracle.path_attr(
                        model64, x64[i], int(labels[i]),
-                       oracle.sampled_gaussian(42, i, x64[i], 3, [mean], [std]), lin(3, 5), est, squared=True))
+                       oracle.sampled_gaussian(42, i, x64[i], 3, [mean], [std]), lin(3, 7), est, squared=True))
         # EG: references given (training images), one seeded U(0,1) α per reference
         run_method(f"eg/{est} (given references, seeded alpha)", "eg", est,
                    ["--references", os.path.join(work, "per.npy"), "--steps", "1"] + norm,

@@ -95,19 +95,24 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     }
 
     /* A chunk holds whole paths, per_chunk of them, as long as K points fit
-     * in it; otherwise (split) one path goes through in sub-chunks of at
-     * most chunk_samples points, its gradient sum carried between them, so
-     * that memory follows the budget whatever K. */
+     * in it; otherwise (split) one path goes through in pieces of about
+     * chunk_samples points, its gradient sum carried between them, so that
+     * memory follows the budget whatever K. A piece never holds a single
+     * point: libtorch's CPU kernels take another path for a batch of one,
+     * and its gradients differed at max-pooling/ReLU ties (up to 6 % of a
+     * vanilla map on the demo CNN) from the same points in larger chunks. */
     const int split = K > ctx->chunk_samples;
     long per_chunk = split ? 1 : ctx->chunk_samples / K, sub = split ? ctx->chunk_samples : K;
     if (per_chunk < 1) per_chunk = 1;
-    if (sub < 1) sub = 1;
+    if (split && sub < 2) sub = 2;
     for (long p0 = 0; p0 < paths; p0 += per_chunk) {
         const long pc = paths - p0 < per_chunk ? paths - p0 : per_chunk;
         ts_tensor *idx, *gsum = NULL, *gbar = NULL;
         WK_T(&path, ts_narrow(t_pathimg, 0, p0, pc, &idx), idx);
-        for (long k0 = 0; k0 < K; k0 += sub) {
-            const long kc = K - k0 < sub ? K - k0 : sub, q0 = p0 * K + k0, qc = pc * kc;
+        for (long k0 = 0, kc; k0 < K; k0 += kc) {
+            kc = K - k0 < sub ? K - k0 : sub;
+            if (K - k0 - kc == 1) kc++; /* no one-point piece last */
+            const long q0 = p0 * K + k0, qc = pc * kc;
             ts_tensor *ir, *ii, *r, *xs, *dp, *al, *ad, *z, *z4, *lab, *g;
             int64_t s_z4[4] = {qc, bt->c, bt->h, bt->w}, s_qd[2] = {qc, D}, s_pkd[3] = {pc, kc, D};
             WK_T(&chunk, ts_narrow(t_pref, 0, q0, qc, &ir), ir);

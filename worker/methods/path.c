@@ -98,9 +98,10 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
      * in it; otherwise (split) one path goes through in pieces of about
      * chunk_samples points, its gradient sum carried between them, so that
      * memory follows the budget whatever K. A piece never holds a single
-     * point: libtorch's CPU kernels take another path for a batch of one,
-     * and its gradients differed at max-pooling/ReLU ties (up to 6 % of a
-     * vanilla map on the demo CNN) from the same points in larger chunks. */
+     * point: on the CPU a one-sample forward+backward gave some points other
+     * gradients than the same points in larger chunks (up to 6 % of a
+     * vanilla map on the demo CNN; ties at max-pooling or ReLU resolved by
+     * another kernel, most likely), while pieces of 2 or more agree. */
     const int split = K > ctx->chunk_samples;
     long per_chunk = split ? 1 : ctx->chunk_samples / K, sub = split ? ctx->chunk_samples : K;
     if (per_chunk < 1) per_chunk = 1;

@@ -687,6 +687,14 @@ int ts_sgd_set_lr(ts_sgd *opt, double lr) {
     return TS_OK;
 }
 
+// An optimizer step changes the weights, whatever the mode: the frozen copy
+// (folded weights are copies) is stale from then on.
+static void sgd_step(ts_sgd *opt) {
+    opt->opt->step();
+    std::lock_guard<std::mutex> lk(opt->m->frozen_mu);
+    opt->m->frozen.reset();
+}
+
 int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor *labels, double *loss_sum,
                   int64_t *correct) {
     if (!m || !opt || !x || !labels) return fail(TS_EINVAL, "ts_train_step: NULL argument");
@@ -695,11 +703,7 @@ int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor
         at::Tensor loss = torch::nn::functional::cross_entropy(logits, labels->t);
         opt->opt->zero_grad();
         loss.backward();
-        opt->opt->step();
-        {
-            std::lock_guard<std::mutex> lk(m->frozen_mu);
-            m->frozen.reset(); // new weights, in whatever mode
-        }
+        sgd_step(opt);
         if (!std::isfinite(loss.item<double>()))
             return fail(TS_ENOTFINITE, "training loss became NaN or Inf (lower train.lr)");
         if (loss_sum) *loss_sum = loss.item<double>() * (double)x->t.size(0);
@@ -809,11 +813,7 @@ int ts_data_ptr(ts_tensor *t, void **ptr) {
 
 int ts_sgd_step(ts_sgd *opt) {
     if (!opt) return fail(TS_EINVAL, "ts_sgd_step: NULL argument");
-    TS_GUARD({
-        opt->opt->step();
-        std::lock_guard<std::mutex> lk(opt->m->frozen_mu);
-        opt->m->frozen.reset();
-    });
+    TS_GUARD({ sgd_step(opt); });
     return TS_OK;
 }
 

@@ -236,6 +236,8 @@ int cmd_attribute(int argc, char **argv) {
             goto out;
         }
         ncls = (int)os[1];
+        const char *note = ts_module_freeze_note(m);
+        if (note) fprintf(stderr, "recal attribute: %s: %s; it runs as loaded\n", model, note);
         lg = malloc((size_t)(n * os[1] + 1) * sizeof *lg);
         ts_to_f32(out, lg, (size_t)(n * os[1]));
         ts_tensor_free(out);

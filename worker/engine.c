@@ -157,6 +157,8 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
                      job->model_path, job->dataset_name, e->ds.c, e->ds.h, e->ds.w, ts_last_error());
         free(x);
         if (!ok) goto fail;
+        const char *note = ts_module_freeze_note(e->model);
+        if (note) fprintf(stderr, "recal: %s: %s; it runs as loaded\n", job->model_path, note);
         if (e->classes < e->ds.classes) {
             snprintf(err, errlen, "%s: the model outputs %d classes but %s has %d labels (wrong model for this dataset?)",
                      job->model_path, e->classes, job->dataset_name, e->ds.classes);

@@ -32,8 +32,15 @@ struct ts_module {
     // is 5–10 % of an input-gradient pass on CPU (issue #8). Built on the
     // first eval forward and dropped whenever the weights may change (train
     // mode, an optimizer step), since folded weights are copies.
+    // freeze is an inference transform, so the copy is trusted only after
+    // a probe (frozen_agrees) and only for the per-sample input shape it was
+    // probed with: its passes may drop what gradients depend on (a
+    // `.detach()` branch came out with wrong input gradients), and a frozen
+    // copy fed another shape crashed inside libtorch instead of raising.
     bool freeze = true, training = false, freeze_failed = false;
     std::unique_ptr<torch::jit::Module> frozen;
+    std::vector<int64_t> frozen_shape; // per-sample shape the probe used
+    std::string freeze_note;           // why the model runs as loaded
     std::mutex frozen_mu;
     ts_module(torch::jit::Module mod, c10::Device d) : m(std::move(mod)), dev(d) {}
 };
@@ -483,12 +490,61 @@ int ts_module_set_train(ts_module *m, int train) {
     return TS_OK;
 }
 
-// The module that runs forwards: the frozen copy in eval mode, built here
-// the first time; the module itself in train mode, with freezing off, or
-// when freezing refused the model (it then stays unfrozen, as loaded).
-static torch::jit::Module &forward_module(ts_module *m) {
+// Does the frozen copy compute what the module computes, gradients
+// included? Probe: up to 2 samples of the first real input, fp32, no
+// autocast; the outputs and the input gradient of a fixed random weighting
+// of every output must agree to 1e-3 relative L2 (folding BatchNorm moves
+// them by ~1e-7; a dropped stop-gradient by ~1). Errors of the module itself
+// (a wrong input shape) propagate: they are the user's to fix.
+static bool frozen_agrees(torch::jit::Module &orig, torch::jit::Module &fz, const at::Tensor &x, std::string &why) {
+    torch::AutoGradMode grad_on(true);
+    at::Tensor p = x.detach().narrow(0, 0, std::min<int64_t>(2, x.size(0))).to(at::kFloat).clone();
+    auto run = [&](torch::jit::Module &mod, at::Tensor &out) {
+        at::Tensor xi = p.clone().requires_grad_(true);
+        c10::IValue r = mod.forward({xi});
+        if (!r.isTensor()) throw std::runtime_error("model forward did not return a tensor (expected N×classes logits)");
+        out = r.toTensor().to(at::kFloat);
+        auto gen = at::detail::createCPUGenerator(0x5eed);
+        at::Tensor w = at::randn(out.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(out.device());
+        auto g = torch::autograd::grad({(out * w).sum()}, {xi}, {}, c10::nullopt, false, true);
+        return g[0].defined() ? g[0].detach() : torch::zeros_like(p);
+    };
+    auto rel = [](const at::Tensor &a, const at::Tensor &b) {
+        double nb = b.norm().item<double>();
+        return (a - b).norm().item<double>() / std::max(nb, 1e-30);
+    };
+    at::Tensor out_m, out_f;
+    at::Tensor g_m = run(orig, out_m); // throws on the user's errors
+    at::Tensor g_f;
+    try {
+        g_f = run(fz, out_f);
+    } catch (const std::exception &) {
+        why = "the frozen copy fails on the input the model accepts";
+        return false;
+    }
+    if (out_f.sizes() != out_m.sizes()) {
+        why = "the frozen copy's output shape differs from the model's";
+        return false;
+    }
+    double ro = rel(out_f, out_m), rg = rel(g_f, g_m);
+    if (!(ro <= 1e-3) || !(rg <= 1e-3)) {
+        char b[200];
+        snprintf(b, sizeof b, "the frozen copy's %s differs from the model's (relative L2 %.2g)",
+                 !(rg <= 1e-3) ? "input gradient" : "output", !(rg <= 1e-3) ? rg : ro);
+        why = b;
+        return false;
+    }
+    return true;
+}
+
+// The module that runs forwards on x: the frozen copy in eval mode, built
+// and probed here the first time; the module itself in train mode, with
+// freezing off, when freezing refused the model or the probe found it
+// changed (it then stays unfrozen, as loaded), and for inputs of another
+// per-sample shape than the probed one.
+static torch::jit::Module &forward_module(ts_module *m, const at::Tensor &x) {
     std::lock_guard<std::mutex> lk(m->frozen_mu);
-    if (m->training || !m->freeze || m->freeze_failed) return m->m;
+    if (m->training || !m->freeze || m->freeze_failed || x.dim() < 1 || x.size(0) < 1) return m->m;
     if (!m->frozen) {
         // freeze inlines the submodules' methods only while the graph
         // executor optimizes (off since load; see ts_module_load): without
@@ -496,20 +552,44 @@ static torch::jit::Module &forward_module(ts_module *m) {
         torch::jit::setGraphExecutorOptimize(true);
         try {
             m->frozen = std::make_unique<torch::jit::Module>(torch::jit::freeze(m->m));
-        } catch (const std::exception &) {
+        } catch (const std::exception &e) {
             m->freeze_failed = true;
+            m->freeze_note = std::string("torch::jit::freeze refused the model: ") + e.what();
         }
         torch::jit::setGraphExecutorOptimize(false);
         if (m->freeze_failed) return m->m;
+        std::string why;
+        bool ok;
+        try {
+            ok = frozen_agrees(m->m, *m->frozen, x, why);
+        } catch (...) {
+            m->frozen.reset();
+            throw;
+        }
+        if (!ok) {
+            m->frozen.reset();
+            m->freeze_failed = true;
+            m->freeze_note = why;
+            return m->m;
+        }
+        m->frozen_shape.assign(x.sizes().begin() + 1, x.sizes().end());
     }
+    if (!std::equal(x.sizes().begin() + 1, x.sizes().end(), m->frozen_shape.begin(), m->frozen_shape.end()))
+        return m->m;
     return *m->frozen;
+}
+
+const char *ts_module_freeze_note(ts_module *m) {
+    if (!m) return NULL;
+    std::lock_guard<std::mutex> lk(m->frozen_mu);
+    return m->freeze_note.empty() ? NULL : m->freeze_note.c_str();
 }
 
 // weights: the forward is differentiated w.r.t. the parameters (training,
 // whatever the mode), so it must run the module itself, never the frozen copy.
 static at::Tensor run_forward(ts_module *m, const at::Tensor &x, bool weights = false) {
     c10::IValue r;
-    torch::jit::Module &fm = weights ? m->m : forward_module(m);
+    torch::jit::Module &fm = weights ? m->m : forward_module(m, x);
     {
         ForwardPrecision fp(m->dev);
         r = fm.forward({x});

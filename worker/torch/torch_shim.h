@@ -134,8 +134,15 @@ int ts_cat(const ts_tensor *const *parts, int n, int dim, ts_tensor **out);
  * constant weights, BatchNorm folded into the convolution before it), built
  * on the first one and dropped by ts_module_set_train and ts_sgd_step;
  * RECAL_FREEZE=0 in the environment runs the module as loaded, and so does a
- * model that freezing refuses. */
+ * model that freezing refuses or whose frozen copy fails the probe made when
+ * it is built (outputs and input gradients on the first input must match
+ * the module's); inputs of another per-sample shape than that first one run
+ * the module itself. */
 int ts_module_load(const char *path, int device, ts_module **out);
+/* Why the module runs as loaded although freezing is on (freeze refused it,
+ * or the probe found the frozen copy computes otherwise), or NULL. Owned by
+ * the module; set at most once, on the first eval forward. */
+const char *ts_module_freeze_note(ts_module *m);
 void ts_module_free(ts_module *m);     /* NULL ok */
 int ts_module_save(ts_module *m, const char *path);
 /* Forward without autograd. Checks the output is N×classes (2-D, N rows). */

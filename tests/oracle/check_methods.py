@@ -18,6 +18,7 @@ import torch.nn as nn
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 import methods_oracle as oracle  # noqa: E402
+import reference_oracle as refimpl  # noqa: E402
 from export_fashion_cnn import FashionCNN  # noqa: E402
 
 # RECAL_TEST_DEVICE=cuda runs recal's CUDA path against the same float64 CPU
@@ -148,20 +149,39 @@ def main():
                                                  oracle.agi_targets(42, i, 10, int(labels[i]), 3), 4, 0.05,
                                                  [mean], [std], est))
 
-    # The reference implementation's pairing; and proof the check can fail:
-    # the correct formula must differ from it here.
+    # reference_compat against an oracle written from the reference code's
+    # own steps (reference_oracle.py; nothing shared with recal or with
+    # methods_oracle.path_attr): IG-Uniform, IG-SG and IG-SQ (one code in the
+    # reference) x 3 estimators at the paper's (R, K) = (10, 5), where only
+    # lcm = 10 distinct points exist per image, and (10, 3), where all 30 do.
+    # Then proof the check can fail: the formula differs from the reference.
+    refs10 = rng.normal(size=(10, 1, 28, 28)).astype(np.float32)
+    np.save(os.path.join(work, "refs10.npy"), refs10)
+    r10 = torch.from_numpy(refs10).double()
+    for k in (5, 3):
+        for method in ("ig_uniform", "ig_sg", "ig_sq"):
+            for est in ("vanilla", "valid_ref", "valid_ip"):
+                run_method(f"{method}/{est} reference_compat (R=10, K={k})", method, est,
+                           ["--references", os.path.join(work, "refs10.npy"), "--steps", str(k),
+                            "--reference-compat"],
+                           lambda i, est=est, k=k, sq=(method == "ig_sq"): refimpl.intgrad_reference(
+                               model64, x64[i], int(labels[i]), r10, k, est, squared=sq))
+    # in pieces: a 1 MB budget gives 1-sample chunks, so each image's 10
+    # distinct points go through in pieces of 2
     for est in ("vanilla", "valid_ref", "valid_ip"):
-        run_method(f"ig_uniform/{est} reference_compat", "ig_uniform", est,
-                   ["--references", os.path.join(work, "shared.npy"), "--reference-compat"],
-                   lambda i, est=est: oracle.path_attr(model64, x64[i], int(labels[i]),
-                                                       torch.from_numpy(shared).double(), lin(R, K), est,
-                                                       compat=True))
-    plain = np.load(os.path.join(work, "vanilla-shared.npy"))
-    compat = np.load(os.path.join(work, "ig_uniform/vanilla reference_compat.npy".replace("/", "_")))
-    d = rel_l2(compat, plain)
-    print(f"{'ok  ' if d > 1e-2 else 'FAIL'} reference_compat differs from the correct pairing (relative L2 {d:.2e})")
-    if d <= 1e-2:
-        failures.append("compat indistinguishable")
+        run_method(f"ig_uniform/{est} reference_compat (R=10, K=5, in pieces)", "ig_uniform", est,
+                   ["--references", os.path.join(work, "refs10.npy"), "--steps", "5", "--reference-compat",
+                    "--memory-budget", "1"],
+                   lambda i, est=est: refimpl.intgrad_reference(model64, x64[i], int(labels[i]), r10, 5, est))
+    for est in ("vanilla", "valid_ip"):
+        plain = recal_attr(recal, work, f"plain10-{est}", method_args("ig_uniform") + [
+            "--estimator", est, "--references", os.path.join(work, "refs10.npy"), "--steps", "5"])
+        compat = np.load(os.path.join(work, f"ig_uniform_{est} reference_compat (R=10, K=5).npy"))
+        d = rel_l2(compat, plain)
+        print(f"{'ok  ' if d > 1e-2 else 'FAIL'} {est}: reference_compat differs from the formula at R=10, K=5 "
+              f"(relative L2 {d:.2e})")
+        if d <= 1e-2:
+            failures.append(f"compat indistinguishable ({est})")
 
     run_method("input_grad", "input_grad", "vanilla", norm,
                lambda i: oracle.input_grad(model64, x64[i], int(labels[i])))
@@ -233,6 +253,52 @@ def main():
     check("BatchNorm model, ig_uniform/valid_ip (RECAL_FREEZE=0: as loaded)",
           recal_attr(recal, work, "bn-loaded", bn_args), want)
     del os.environ["RECAL_FREEZE"]
+
+    # Models whose gradients freezing must not change: a stop-gradient branch
+    # (torch::jit::freeze's passes dropped the .detach(): the frozen copy's
+    # input gradient was off by 100 %, so recal must notice and run the model
+    # as loaded) and a torch.no_grad() block, both behind BatchNorm. Frozen
+    # (the default) and RECAL_FREEZE=0, against float64 autograd, which
+    # honours both.
+    class StopGrad(nn.Module):
+        def __init__(self, no_grad_block: bool):
+            super().__init__()
+            self.no_grad_block = no_grad_block
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.fc = nn.Linear(4 * 28 * 28, 10)
+            self.fc2 = nn.Linear(4 * 28 * 28, 10)
+
+        def forward(self, z):
+            h = torch.relu(self.bn(self.conv(z))).flatten(1)
+            if self.no_grad_block:
+                with torch.no_grad():
+                    side = self.fc2(h)
+            else:
+                side = self.fc2(h).detach()
+            return self.fc(h) + side
+
+    for tag, ngb in (("stop-gradient (.detach()) model", False), ("torch.no_grad() block model", True)):
+        sg = StopGrad(ngb).eval()
+        with torch.no_grad():
+            sg.bn.running_mean.uniform_(-0.5, 0.5)
+            sg.bn.running_var.uniform_(0.2, 3.0)
+        spath = os.path.join(work, f"stopgrad{int(ngb)}.pt")
+        torch.jit.script(sg).save(spath)
+        sg64 = sg.double()
+        for freeze in ("1", "0"):
+            os.environ["RECAL_FREEZE"] = freeze
+            mode = "frozen" if freeze == "1" else "RECAL_FREEZE=0"
+            for method, est, want_fn in (
+                    ("input_grad", "vanilla", lambda i: oracle.input_grad(sg64, x64[i], int(labels[i]))),
+                    ("ig_uniform", "valid_ip", lambda i: oracle.ig_uniform(
+                        sg64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K, "valid_ip"))):
+                args = ["--model", spath] + base[2:] + ["--estimator", est,
+                                                       "--references", os.path.join(work, "shared.npy")]
+                args[args.index("--method") + 1] = method
+                got = recal_attr(recal, work, f"stopgrad{int(ngb)}-{freeze}-{method}", args)
+                check(f"{tag}, {method}/{est} ({mode})", got, np.stack([want_fn(i).numpy() for i in range(n)]))
+        del os.environ["RECAL_FREEZE"]
 
     # Memory follows --memory-budget, not R·K: one 3×224×224 image through a
     # wide convolution (3.2 MB of activations a sample), R×K = 2×2, 60×2 or

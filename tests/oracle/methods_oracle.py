@@ -88,26 +88,15 @@ def grad_at(model, z, label):
     return g
 
 
-def path_attr(model, x, label, refs, alpha, estimator, squared=False, compat=False):
+def path_attr(model, x, label, refs, alpha, estimator, squared=False):
     """x: C×H×W float64, refs: R×C×H×W, alpha: R×K. METHODS.md's three
-    estimators; squared = IG-SQ; compat = the reference implementation's
-    pairing (slot j averages flat points j·K..j·K+K−1, point i using
-    reference i mod R and step i div R, while the product uses x − r_j)."""
+    estimators; squared = IG-SQ. (The reference code's pairing,
+    reference_compat, has its own oracle: reference_oracle.py.)"""
     R, K = alpha.shape
-
-    def point(i_flat_or_jk):
-        j, k = i_flat_or_jk
-        return refs[j] + alpha[j, k] * (x - refs[j]), j, k
-
-    def slot_points(j):
-        if not compat:
-            return [point((j, k)) for k in range(K)]
-        return [point(((j * K + k) % R, (j * K + k) // R)) for k in range(K)]
-
     if estimator in ("vanilla", "valid_ref"):
         num, cnt = torch.zeros_like(x), torch.zeros_like(x)
         for j in range(R):
-            gbar = sum(grad_at(model, z, label) for z, _, _ in slot_points(j)) / K
+            gbar = sum(grad_at(model, refs[j] + alpha[j, k] * (x - refs[j]), label) for k in range(K)) / K
             m = (x - refs[j]) * gbar
             if estimator == "vanilla":
                 num += (x - refs[j]) * gbar * gbar if squared else m

@@ -6,11 +6,13 @@
  * points each) so that one forward+backward serves many images and memory is
  * bounded by the chunk, not by R·K; a path longer than a chunk goes through
  * in pieces, its gradient sum carried from one to the next. Every point
- * carries its own reference row and α (gathered with index_select), which
- * lets the reference implementation's pairing (`reference_compat`) be
- * expressed by a different index table instead of different code. Per chunk
- * the estimator terms are folded into per-image device accumulators with
- * index_add_. */
+ * carries its own reference row and α (gathered with index_select). Per
+ * chunk the estimator terms are folded into per-image device accumulators
+ * with index_add_.
+ *
+ * `reference_compat` walks the reference implementation's points instead
+ * (compat_points, below): not paths but whole images, each with its
+ * lcm(R, K) distinct points. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,116 +20,165 @@
 #include "methods.h"
 #include "wk_pool.h"
 
-/* Point q = (i·R + j)·K + k of image i, path j, step k. Normally its
- * reference is r_{i,j} and its α is α_{i,j,k}. With reference_compat the
- * reference code's flat order l = j·K + k within an image is read as
- * (reference l mod R, step l div R): the gradient averaged into slot j comes
- * from points of other references (METHODS.md, "Known defect"). */
-static void point_tables(long B, long R, long K, int compat, int64_t *pref, int64_t *pimg, int64_t *palpha) {
+/* What both walks share: the batch, its references and x − r per path, the
+ * per-point tables (reference row, image, α, (1 − α)/K, label) and the
+ * per-image accumulators of the three estimators. */
+struct path_run {
+    const struct wk_method_ctx *ctx;
+    const struct wk_batch *bt;
+    long B, R, K, D;
+    int squared, want_van, want_vr, want_ip;
+    ts_tensor *refs, *x2, *dpath, *t_pathimg;
+    ts_tensor *t_pref, *t_pimg, *t_alpha, *t_coef, *t_lab;
+    ts_tensor *acc_van, *acc_vr, *cnt_vr, *acc_ip, *cnt_ip;
+    int objective;
+};
+
+/* Gradients g (qc×C×H×W) at points q0 … q0+qc−1 and each point's x − r
+ * (qc×D), into `pool`. */
+static int point_grads(const struct path_run *pr, long q0, long qc, struct wk_pool *pool, ts_tensor **g_out,
+                       ts_tensor **dp_out, char *err, size_t errlen) {
+    const struct wk_batch *bt = pr->bt;
+    ts_tensor *ir, *ii, *r, *xs, *dp, *al, *ad, *z, *z4, *lab, *g;
+    int64_t s_z4[4] = {qc, bt->c, bt->h, bt->w};
+    WK_T(pool, ts_narrow(pr->t_pref, 0, q0, qc, &ir), ir);
+    WK_T(pool, ts_narrow(pr->t_pimg, 0, q0, qc, &ii), ii);
+    WK_T(pool, ts_index_select(pr->refs, 0, ir, &r), r); /* reference of each point */
+    WK_T(pool, ts_index_select(pr->x2, 0, ii, &xs), xs);  /* its image */
+    WK_T(pool, ts_sub(xs, r, &dp), dp);                   /* x − r per point */
+    WK_T(pool, ts_narrow(pr->t_alpha, 0, q0, qc, &al), al);
+    WK_T(pool, ts_mul(al, dp, &ad), ad);
+    WK_T(pool, ts_add(r, ad, &z), z); /* z = r + α (x − r) */
+    WK_T(pool, ts_reshape(z, s_z4, 4, &z4), z4);
+    WK_T(pool, ts_narrow(pr->t_lab, 0, q0, qc, &lab), lab);
+    WK_T(pool, ts_objective_grad(pr->ctx->model, z4, lab, pr->objective, &g, NULL), g);
+    *g_out = g;
+    *dp_out = dp;
+    return 0;
+fail:
+    return -1;
+}
+
+/* valid_ip's kept terms of points q0 … q0+qc−1 (gradient g2, qc×D):
+ * m = (1 − α)(x − r) ⊙ g / K = (x − z) ⊙ g / K; keep = [m ≥ 0]; squared
+ * (IG-SQ) keeps m². Returns the kept terms and keep, qc×D, into `pool`. */
+static int ip_terms(const struct path_run *pr, ts_tensor *g2, ts_tensor *dp, long q0, long qc, struct wk_pool *pool,
+                    ts_tensor **km_out, ts_tensor **kp_out, char *err, size_t errlen) {
+    ts_tensor *co, *gc, *mip, *kp, *km;
+    WK_T(pool, ts_narrow(pr->t_coef, 0, q0, qc, &co), co);
+    WK_T(pool, ts_mul(g2, co, &gc), gc);
+    WK_T(pool, ts_mul(gc, dp, &mip), mip);
+    WK_T(pool, ts_ge_scalar(mip, 0.0, &kp), kp);
+    WK_T(pool, ts_mul(kp, mip, &km), km);
+    if (pr->squared) WK_T(pool, ts_mul(km, mip, &km), km);
+    *km_out = km;
+    *kp_out = kp;
+    return 0;
+fail:
+    return -1;
+}
+
+/* vanilla and valid_ref of slots (path rows) whose mean gradients gbar
+ * (n×D) are known: m_j = (x − r_j) ⊙ ḡ_j for the n slots from slot0, folded
+ * into their images' rows (idx: n image indices). */
+static int slot_terms(const struct path_run *pr, ts_tensor *gbar, long slot0, long n, ts_tensor *idx,
+                      struct wk_pool *pool, char *err, size_t errlen) {
+    ts_tensor *dc, *mm;
+    WK_T(pool, ts_narrow(pr->dpath, 0, slot0, n, &dc), dc);
+    WK_T(pool, ts_mul(dc, gbar, &mm), mm); /* m_j = (x − r_j) ⊙ ḡ_j */
+    if (pr->want_van) {
+        ts_tensor *v = mm;
+        if (pr->squared) WK_T(pool, ts_mul(mm, gbar, &v), v); /* (x − r_j) ⊙ ḡ_j² */
+        WK_CHECK(ts_index_add_(pr->acc_van, 0, idx, v));
+    }
+    if (pr->want_vr) {
+        ts_tensor *kp, *km;
+        WK_T(pool, ts_ge_scalar(mm, 0.0, &kp), kp);
+        WK_T(pool, ts_mul(kp, mm, &km), km);
+        if (pr->squared) WK_T(pool, ts_mul(km, mm, &km), km);
+        WK_CHECK(ts_index_add_(pr->acc_vr, 0, idx, km));
+        WK_CHECK(ts_index_add_(pr->cnt_vr, 0, idx, kp));
+    }
+    return 0;
+fail:
+    return -1;
+}
+
+/* Point q = (i·R + j)·K + k of image i, path j, step k: reference r_{i,j},
+ * α_{i,j,k}. */
+static void path_tables(long B, long R, long K, int64_t *pref, int64_t *pimg, int64_t *palpha) {
     for (long i = 0; i < B; i++)
         for (long j = 0; j < R; j++)
             for (long k = 0; k < K; k++) {
-                long q = (i * R + j) * K + k, jj = j, kk = k;
-                if (compat) {
-                    long l = j * K + k;
-                    jj = l % R;
-                    kk = l / R;
-                }
-                pref[q] = i * R + jj;
+                long q = (i * R + j) * K + k;
+                pref[q] = i * R + j;
                 pimg[q] = i;
-                palpha[q] = (i * R + jj) * K + kk;
+                palpha[q] = q;
             }
 }
 
-int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                      const float *refs_h, const float *alpha_h, int squared, float *out[JOB_EST_COUNT], char *err,
-                      size_t errlen) {
-    const long B = bt->b, R = m->refs, K = m->steps, D = (long)bt->c * bt->h * bt->w;
-    const long paths = B * R, points = paths * K;
-    const int want_van = (m->estimators >> JOB_EST_VANILLA) & 1;
-    const int want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1;
-    const int want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1;
-    struct wk_pool keep = {0}, path = {0}, chunk = {0};
+/* The reference implementation (its IntGradSG, shared by IG-Uniform, IG-SG
+ * and IG-SQ) evaluates per image R·K flat points l = 0 … R·K−1: point l
+ * has reference r_{l mod R} (references tiled with repeat(1, K, …)) and
+ * α = α_{l mod K} (linspace(0, 1, K) repeated). valid_ip pairs each point's
+ * gradient with its own x − z_l; vanilla and valid_ref give slot j the mean
+ * gradient of points j·K … j·K+K−1 and multiply it by x − r_j. Point l
+ * depends only on l mod lcm(R, K) (Chinese remainder theorem), so only
+ * L = lcm(R, K) distinct points exist, each evaluated gcd(R, K) times there:
+ * recal evaluates each once. valid_ip's kept sum and kept count both scale
+ * by gcd, so their ratio is that of the L distinct points; slot j adds
+ * point l' once for each k < K with (j·K + k) mod L = l', i.e. point l' goes
+ * to slots (l' + c·L) div K, c = 0 … gcd−1. Distinct point q = i·L + l'. */
+static void compat_tables(long B, long R, long K, long L, int64_t *pref, int64_t *pimg, int64_t *palpha) {
+    for (long i = 0; i < B; i++)
+        for (long l = 0; l < L; l++) {
+            long q = i * L + l;
+            pref[q] = i * R + l % R;
+            pimg[q] = i;
+            palpha[q] = (i * R + l % R) * K + l % K;
+        }
+}
+
+static long gcd_l(long a, long b) {
+    while (b) {
+        long t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* The walk of whole paths (the formulas of METHODS.md). A chunk holds whole
+ * paths, per_chunk of them, as long as K points fit in it; otherwise
+ * (split) one path goes through in pieces of about chunk_samples points,
+ * its gradient sum carried between them, so that memory follows the budget
+ * whatever K. A piece never holds a single point: on the CPU a one-sample
+ * forward+backward gave some points other gradients than the same points in
+ * larger chunks (up to 6 % of a vanilla map on the demo CNN; ties at
+ * max-pooling or ReLU resolved by another kernel, most likely), while
+ * pieces of 2 or more agree. */
+static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
+    const long R = pr->R, K = pr->K, D = pr->D, paths = pr->B * R;
+    struct wk_pool walk = {0}, path = {0}, chunk = {0};
     int rc = -1;
-    int64_t *pref = malloc((size_t)points * sizeof *pref), *pimg = malloc((size_t)points * sizeof *pimg);
-    int64_t *palpha = malloc((size_t)points * sizeof *palpha), *plab = malloc((size_t)points * sizeof *plab);
-    int64_t *pathimg = malloc((size_t)paths * sizeof *pathimg);
-    float *alpha = malloc((size_t)points * sizeof *alpha), *coef = malloc((size_t)points * sizeof *coef);
-    if (!pref || !pimg || !palpha || !plab || !pathimg || !alpha || !coef) {
-        snprintf(err, errlen, "out of host memory for %ld path points (lower batch_size)", points);
-        goto fail;
-    }
-    point_tables(B, R, K, m->reference_compat, pref, pimg, palpha);
-    for (long q = 0; q < points; q++) {
-        alpha[q] = alpha_h[palpha[q]];
-        coef[q] = (1.0f - alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */
-        plab[q] = bt->labels[pimg[q]];
-    }
-    for (long p = 0; p < paths; p++) pathimg[p] = p / R;
-
-    ts_tensor *refs, *x2, *x3, *refs3, *dpath3, *dpath, *t_pref, *t_pimg, *t_alpha, *t_coef, *t_lab, *t_pathimg;
-    int64_t s_pd[2] = {paths, D}, s_bd[2] = {B, D}, s_b1d[3] = {B, 1, D}, s_brd[3] = {B, R, D};
-    int64_t s_q1[2] = {points, 1}, s_q[1] = {points}, s_p[1] = {paths};
-    WK_T(&keep, ts_from_f32(refs_h, s_pd, 2, ctx->device, &refs), refs);
-    WK_T(&keep, ts_reshape(bt->x, s_bd, 2, &x2), x2);
-    WK_T(&keep, ts_reshape(bt->x, s_b1d, 3, &x3), x3);
-    WK_T(&keep, ts_reshape(refs, s_brd, 3, &refs3), refs3);
-    WK_T(&keep, ts_sub(x3, refs3, &dpath3), dpath3);
-    WK_T(&keep, ts_reshape(dpath3, s_pd, 2, &dpath), dpath); /* x − r_j per path */
-    WK_T(&keep, ts_from_i64(pref, s_q, 1, ctx->device, &t_pref), t_pref);
-    WK_T(&keep, ts_from_i64(pimg, s_q, 1, ctx->device, &t_pimg), t_pimg);
-    WK_T(&keep, ts_from_f32(alpha, s_q1, 2, ctx->device, &t_alpha), t_alpha);
-    WK_T(&keep, ts_from_f32(coef, s_q1, 2, ctx->device, &t_coef), t_coef);
-    WK_T(&keep, ts_from_i64(plab, s_q, 1, ctx->device, &t_lab), t_lab);
-    WK_T(&keep, ts_from_i64(pathimg, s_p, 1, ctx->device, &t_pathimg), t_pathimg);
     ts_tensor *t_zero; /* [0] (path 0's image): the row a split path's carried gradient sum adds into */
-    WK_T(&keep, ts_narrow(t_pathimg, 0, 0, 1, &t_zero), t_zero);
-
-    ts_tensor *acc_van = NULL, *acc_vr = NULL, *cnt_vr = NULL, *acc_ip = NULL, *cnt_ip = NULL;
-    if (want_van) WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &acc_van), acc_van);
-    if (want_vr) {
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &acc_vr), acc_vr);
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &cnt_vr), cnt_vr);
-    }
-    if (want_ip) {
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &acc_ip), acc_ip);
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &cnt_ip), cnt_ip);
-    }
-
-    /* A chunk holds whole paths, per_chunk of them, as long as K points fit
-     * in it; otherwise (split) one path goes through in pieces of about
-     * chunk_samples points, its gradient sum carried between them, so that
-     * memory follows the budget whatever K. A piece never holds a single
-     * point: on the CPU a one-sample forward+backward gave some points other
-     * gradients than the same points in larger chunks (up to 6 % of a
-     * vanilla map on the demo CNN; ties at max-pooling or ReLU resolved by
-     * another kernel, most likely), while pieces of 2 or more agree. */
-    const int split = K > ctx->chunk_samples;
-    long per_chunk = split ? 1 : ctx->chunk_samples / K, sub = split ? ctx->chunk_samples : K;
+    WK_T(&walk, ts_narrow(pr->t_pathimg, 0, 0, 1, &t_zero), t_zero);
+    const int split = K > pr->ctx->chunk_samples;
+    long per_chunk = split ? 1 : pr->ctx->chunk_samples / K, sub = split ? pr->ctx->chunk_samples : K;
     if (per_chunk < 1) per_chunk = 1;
     if (split && sub < 2) sub = 2;
     for (long p0 = 0; p0 < paths; p0 += per_chunk) {
         const long pc = paths - p0 < per_chunk ? paths - p0 : per_chunk;
         ts_tensor *idx, *gsum = NULL, *gbar = NULL;
-        WK_T(&path, ts_narrow(t_pathimg, 0, p0, pc, &idx), idx);
+        WK_T(&path, ts_narrow(pr->t_pathimg, 0, p0, pc, &idx), idx);
         for (long k0 = 0, kc; k0 < K; k0 += kc) {
             kc = K - k0 < sub ? K - k0 : sub;
             if (K - k0 - kc == 1) kc++; /* no one-point piece last */
             const long q0 = p0 * K + k0, qc = pc * kc;
-            ts_tensor *ir, *ii, *r, *xs, *dp, *al, *ad, *z, *z4, *lab, *g;
-            int64_t s_z4[4] = {qc, bt->c, bt->h, bt->w}, s_qd[2] = {qc, D}, s_pkd[3] = {pc, kc, D};
-            WK_T(&chunk, ts_narrow(t_pref, 0, q0, qc, &ir), ir);
-            WK_T(&chunk, ts_narrow(t_pimg, 0, q0, qc, &ii), ii);
-            WK_T(&chunk, ts_index_select(refs, 0, ir, &r), r);  /* reference of each point */
-            WK_T(&chunk, ts_index_select(x2, 0, ii, &xs), xs);   /* its image */
-            WK_T(&chunk, ts_sub(xs, r, &dp), dp);                /* x − r per point */
-            WK_T(&chunk, ts_narrow(t_alpha, 0, q0, qc, &al), al);
-            WK_T(&chunk, ts_mul(al, dp, &ad), ad);
-            WK_T(&chunk, ts_add(r, ad, &z), z);                  /* z = r + α (x − r) */
-            WK_T(&chunk, ts_reshape(z, s_z4, 4, &z4), z4);
-            WK_T(&chunk, ts_narrow(t_lab, 0, q0, qc, &lab), lab);
-            WK_T(&chunk, ts_objective_grad(ctx->model, z4, lab, (int)m->objective, &g, NULL), g);
-            if (want_van || want_vr) {
+            ts_tensor *g, *dp;
+            int64_t s_qd[2] = {qc, D}, s_pkd[3] = {pc, kc, D};
+            if (point_grads(pr, q0, qc, &chunk, &g, &dp, err, errlen)) goto fail;
+            if (pr->want_van || pr->want_vr) {
                 ts_tensor *g3, *gs;
                 WK_T(&chunk, ts_reshape(g, s_pkd, 3, &g3), g3);
                 if (!split) {
@@ -138,70 +189,181 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
                     else WK_T(&path, ts_sum_dim(g3, 1, 0, &gsum), gsum);
                 }
             }
-            if (want_ip) {
-                ts_tensor *g2, *co, *gc, *mip, *kp, *km, *km3, *kp3, *ks, *kcnt;
+            if (pr->want_ip) {
+                ts_tensor *g2, *km, *kp, *km3, *kp3, *ks, *kcnt;
                 WK_T(&chunk, ts_reshape(g, s_qd, 2, &g2), g2);
-                WK_T(&chunk, ts_narrow(t_coef, 0, q0, qc, &co), co);
-                WK_T(&chunk, ts_mul(g2, co, &gc), gc);
-                WK_T(&chunk, ts_mul(gc, dp, &mip), mip); /* m_{j,k} = (x − z_{j,k}) ⊙ g(z_{j,k}) / K */
-                WK_T(&chunk, ts_ge_scalar(mip, 0.0, &kp), kp);
-                WK_T(&chunk, ts_mul(kp, mip, &km), km);
-                if (squared) WK_T(&chunk, ts_mul(km, mip, &km), km);
+                if (ip_terms(pr, g2, dp, q0, qc, &chunk, &km, &kp, err, errlen)) goto fail;
                 WK_T(&chunk, ts_reshape(km, s_pkd, 3, &km3), km3);
                 WK_T(&chunk, ts_reshape(kp, s_pkd, 3, &kp3), kp3);
                 WK_T(&chunk, ts_sum_dim(km3, 1, 0, &ks), ks);
                 WK_T(&chunk, ts_sum_dim(kp3, 1, 0, &kcnt), kcnt);
-                WK_CHECK(ts_index_add_(acc_ip, 0, idx, ks));
-                WK_CHECK(ts_index_add_(cnt_ip, 0, idx, kcnt));
+                WK_CHECK(ts_index_add_(pr->acc_ip, 0, idx, ks));
+                WK_CHECK(ts_index_add_(pr->cnt_ip, 0, idx, kcnt));
             }
             wk_pool_free(&chunk);
         }
-        if (want_van || want_vr) {
-            ts_tensor *dc, *mm;
+        if (pr->want_van || pr->want_vr) {
             if (split) WK_T(&path, ts_mul_scalar(gsum, 1.0 / (double)K, &gbar), gbar); /* ḡ_j */
-            WK_T(&path, ts_narrow(dpath, 0, p0, pc, &dc), dc);
-            WK_T(&path, ts_mul(dc, gbar, &mm), mm);          /* m_j = (x − r_j) ⊙ ḡ_j */
-            if (want_van) {
-                ts_tensor *v = mm;
-                if (squared) WK_T(&path, ts_mul(mm, gbar, &v), v); /* (x − r_j) ⊙ ḡ_j² */
-                WK_CHECK(ts_index_add_(acc_van, 0, idx, v));
-            }
-            if (want_vr) {
-                ts_tensor *kp, *km;
-                WK_T(&path, ts_ge_scalar(mm, 0.0, &kp), kp);
-                WK_T(&path, ts_mul(kp, mm, &km), km);
-                if (squared) WK_T(&path, ts_mul(km, mm, &km), km);
-                WK_CHECK(ts_index_add_(acc_vr, 0, idx, km));
-                WK_CHECK(ts_index_add_(cnt_vr, 0, idx, kp));
-            }
+            if (slot_terms(pr, gbar, p0, pc, idx, &path, err, errlen)) goto fail;
         }
         wk_pool_free(&path);
-    }
-
-    /* vanilla = mean over references; re-calibrated = kept sum over
-     * max(1, kept count), elementwise. */
-    size_t n = (size_t)(B * D);
-    if (want_van) {
-        ts_tensor *a;
-        WK_T(&chunk, ts_mul_scalar(acc_van, 1.0 / (double)R, &a), a);
-        WK_CHECK(ts_to_f32(a, out[JOB_EST_VANILLA], n));
-    }
-    if (want_vr) {
-        ts_tensor *den, *a;
-        WK_T(&chunk, ts_clamp_min(cnt_vr, 1.0, &den), den);
-        WK_T(&chunk, ts_div(acc_vr, den, &a), a);
-        WK_CHECK(ts_to_f32(a, out[JOB_EST_VALID_REF], n));
-    }
-    if (want_ip) {
-        ts_tensor *den, *a;
-        WK_T(&chunk, ts_clamp_min(cnt_ip, 1.0, &den), den);
-        WK_T(&chunk, ts_div(acc_ip, den, &a), a);
-        WK_CHECK(ts_to_f32(a, out[JOB_EST_VALID_IP], n));
     }
     rc = 0;
 fail:
     wk_pool_free(&chunk);
     wk_pool_free(&path);
+    wk_pool_free(&walk);
+    return rc;
+}
+
+/* The reference implementation's walk (compat_tables): groups of whole
+ * images, L distinct points each, as many as a chunk holds (one image in
+ * pieces of 2 or more points when L does not fit). Each point's gradient
+ * goes once into valid_ip and gcd times into its slots' gradient sums, which
+ * live for the group (R rows an image). */
+static int walk_compat(const struct path_run *pr, long L, char *err, size_t errlen) {
+    const long B = pr->B, R = pr->R, K = pr->K, D = pr->D, G = R * K / L;
+    const int slots = pr->want_van || pr->want_vr;
+    struct wk_pool group = {0}, chunk = {0};
+    int rc = -1;
+    long per = pr->ctx->chunk_samples / L, sub = pr->ctx->chunk_samples;
+    if (per < 1) per = 1;
+    if (sub < 2) sub = 2;
+    int64_t *slot = malloc((size_t)(per * L * G) * sizeof *slot);
+    if (!slot) {
+        snprintf(err, errlen, "out of host memory for %ld reference_compat points", per * L);
+        goto fail;
+    }
+    for (long i0 = 0; i0 < B; i0 += per) {
+        const long ni = B - i0 < per ? B - i0 : per, gp = ni * L;
+        ts_tensor *gsum = NULL, *t_slot = NULL;
+        if (slots) {
+            int64_t s_nrd[2] = {ni * R, D}, s_gl[2] = {G, gp};
+            /* row c: the group-local slot of copy c of each point */
+            for (long c = 0; c < G; c++)
+                for (long q = 0; q < gp; q++) slot[c * gp + q] = (q / L) * R + (q % L + c * L) / K;
+            WK_T(&group, ts_zeros(s_nrd, 2, pr->ctx->device, &gsum), gsum);
+            WK_T(&group, ts_from_i64(slot, s_gl, 2, pr->ctx->device, &t_slot), t_slot);
+        }
+        for (long o = 0, qc; o < gp; o += qc) {
+            qc = gp <= sub ? gp : (gp - o < sub ? gp - o : sub);
+            if (gp - o - qc == 1) qc++; /* no one-point piece last */
+            const long q0 = i0 * L + o;
+            ts_tensor *g, *dp, *g2;
+            int64_t s_qd[2] = {qc, D};
+            if (point_grads(pr, q0, qc, &chunk, &g, &dp, err, errlen)) goto fail;
+            WK_T(&chunk, ts_reshape(g, s_qd, 2, &g2), g2);
+            if (slots)
+                for (long c = 0; c < G; c++) {
+                    ts_tensor *row, *ix;
+                    WK_T(&chunk, ts_narrow(t_slot, 0, c, 1, &row), row);
+                    WK_T(&chunk, ts_reshape(row, (int64_t[1]){gp}, 1, &ix), ix);
+                    WK_T(&chunk, ts_narrow(ix, 0, o, qc, &ix), ix);
+                    WK_CHECK(ts_index_add_(gsum, 0, ix, g2));
+                }
+            if (pr->want_ip) {
+                ts_tensor *km, *kp, *ii;
+                if (ip_terms(pr, g2, dp, q0, qc, &chunk, &km, &kp, err, errlen)) goto fail;
+                WK_T(&chunk, ts_narrow(pr->t_pimg, 0, q0, qc, &ii), ii);
+                WK_CHECK(ts_index_add_(pr->acc_ip, 0, ii, km));
+                WK_CHECK(ts_index_add_(pr->cnt_ip, 0, ii, kp));
+            }
+            wk_pool_free(&chunk);
+        }
+        if (slots) {
+            ts_tensor *gbar, *idx;
+            WK_T(&group, ts_mul_scalar(gsum, 1.0 / (double)K, &gbar), gbar); /* slot j's mean gradient */
+            WK_T(&group, ts_narrow(pr->t_pathimg, 0, i0 * R, ni * R, &idx), idx);
+            if (slot_terms(pr, gbar, i0 * R, ni * R, idx, &group, err, errlen)) goto fail;
+        }
+        wk_pool_free(&group);
+    }
+    rc = 0;
+fail:
+    wk_pool_free(&chunk);
+    wk_pool_free(&group);
+    free(slot);
+    return rc;
+}
+
+int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                      const float *refs_h, const float *alpha_h, int squared, float *out[JOB_EST_COUNT], char *err,
+                      size_t errlen) {
+    const long B = bt->b, R = m->refs, K = m->steps, D = (long)bt->c * bt->h * bt->w;
+    const long paths = B * R;
+    /* reference_compat changes nothing when R = 1 or K = 1. */
+    const int compat = m->reference_compat && R > 1 && K > 1;
+    const long L = compat ? R / gcd_l(R, K) * K : R * K; /* lcm(R, K): distinct points an image */
+    const long points = compat ? B * L : paths * K;
+    struct path_run pr = {.ctx = ctx, .bt = bt, .B = B, .R = R, .K = K, .D = D, .squared = squared,
+                          .want_van = (m->estimators >> JOB_EST_VANILLA) & 1,
+                          .want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1,
+                          .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1, .objective = (int)m->objective};
+    struct wk_pool keep = {0}, fin = {0};
+    int rc = -1;
+    int64_t *pref = malloc((size_t)points * sizeof *pref), *pimg = malloc((size_t)points * sizeof *pimg);
+    int64_t *palpha = malloc((size_t)points * sizeof *palpha), *plab = malloc((size_t)points * sizeof *plab);
+    int64_t *pathimg = malloc((size_t)paths * sizeof *pathimg);
+    float *alpha = malloc((size_t)points * sizeof *alpha), *coef = malloc((size_t)points * sizeof *coef);
+    if (!pref || !pimg || !palpha || !plab || !pathimg || !alpha || !coef) {
+        snprintf(err, errlen, "out of host memory for %ld path points (lower batch_size)", points);
+        goto fail;
+    }
+    if (compat) compat_tables(B, R, K, L, pref, pimg, palpha);
+    else path_tables(B, R, K, pref, pimg, palpha);
+    for (long q = 0; q < points; q++) {
+        alpha[q] = alpha_h[palpha[q]];
+        coef[q] = (1.0f - alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */
+        plab[q] = bt->labels[pimg[q]];
+    }
+    for (long p = 0; p < paths; p++) pathimg[p] = p / R;
+
+    ts_tensor *x3, *refs3, *dpath3;
+    int64_t s_pd[2] = {paths, D}, s_bd[2] = {B, D}, s_b1d[3] = {B, 1, D}, s_brd[3] = {B, R, D};
+    int64_t s_q1[2] = {points, 1}, s_q[1] = {points}, s_p[1] = {paths};
+    WK_T(&keep, ts_from_f32(refs_h, s_pd, 2, ctx->device, &pr.refs), pr.refs);
+    WK_T(&keep, ts_reshape(bt->x, s_bd, 2, &pr.x2), pr.x2);
+    WK_T(&keep, ts_reshape(bt->x, s_b1d, 3, &x3), x3);
+    WK_T(&keep, ts_reshape(pr.refs, s_brd, 3, &refs3), refs3);
+    WK_T(&keep, ts_sub(x3, refs3, &dpath3), dpath3);
+    WK_T(&keep, ts_reshape(dpath3, s_pd, 2, &pr.dpath), pr.dpath); /* x − r_j per path */
+    WK_T(&keep, ts_from_i64(pref, s_q, 1, ctx->device, &pr.t_pref), pr.t_pref);
+    WK_T(&keep, ts_from_i64(pimg, s_q, 1, ctx->device, &pr.t_pimg), pr.t_pimg);
+    WK_T(&keep, ts_from_f32(alpha, s_q1, 2, ctx->device, &pr.t_alpha), pr.t_alpha);
+    WK_T(&keep, ts_from_f32(coef, s_q1, 2, ctx->device, &pr.t_coef), pr.t_coef);
+    WK_T(&keep, ts_from_i64(plab, s_q, 1, ctx->device, &pr.t_lab), pr.t_lab);
+    WK_T(&keep, ts_from_i64(pathimg, s_p, 1, ctx->device, &pr.t_pathimg), pr.t_pathimg);
+    if (pr.want_van) WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_van), pr.acc_van);
+    if (pr.want_vr) {
+        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_vr), pr.acc_vr);
+        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.cnt_vr), pr.cnt_vr);
+    }
+    if (pr.want_ip) {
+        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_ip), pr.acc_ip);
+        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.cnt_ip), pr.cnt_ip);
+    }
+    if (compat ? walk_compat(&pr, L, err, errlen) : walk_paths(&pr, err, errlen)) goto fail;
+
+    /* vanilla = mean over references; re-calibrated = kept sum over
+     * max(1, kept count), elementwise. */
+    size_t n = (size_t)(B * D);
+    if (pr.want_van) {
+        ts_tensor *a;
+        WK_T(&fin, ts_mul_scalar(pr.acc_van, 1.0 / (double)R, &a), a);
+        WK_CHECK(ts_to_f32(a, out[JOB_EST_VANILLA], n));
+    }
+    ts_tensor *accs[2] = {pr.acc_vr, pr.acc_ip}, *cnts[2] = {pr.cnt_vr, pr.cnt_ip};
+    const int ests[2] = {JOB_EST_VALID_REF, JOB_EST_VALID_IP};
+    for (int e = 0; e < 2; e++) {
+        ts_tensor *den, *a;
+        if (!accs[e]) continue;
+        WK_T(&fin, ts_clamp_min(cnts[e], 1.0, &den), den);
+        WK_T(&fin, ts_div(accs[e], den, &a), a);
+        WK_CHECK(ts_to_f32(a, out[ests[e]], n));
+    }
+    rc = 0;
+fail:
+    wk_pool_free(&fin);
     wk_pool_free(&keep);
     free(pref);
     free(pimg);

@@ -191,6 +191,8 @@ int job_sweep_point(const struct job *j, long i, char (*sets)[2 * JOB_SWEEP_TEXT
 bool job_precision_known(const char *name);
 
 const char *job_method_name(enum job_method_kind k);
+/* SmoothGrad's `samples: auto`: n from sigma (pixel units), Tan & Tian's rule. */
+int job_smoothgrad_auto_samples(double sigma);
 const char *job_estimator_name(enum job_estimator e);
 const char *job_objective_name(enum job_objective o);
 

@@ -185,9 +185,18 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     if ((v = job_map_get(m, "samples", NULL))) {
         if (out->kind != JOB_M_SMOOTHGRAD && out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)
             return job_errf(e, v, "'samples' applies to smoothgrad, lime and kernel_shap only");
-        if (job_want_int(e, v, "samples", 1, INT_MAX, &x))
-            return -1;
-        out->samples = (int)x;
+        if (out->kind == JOB_M_SMOOTHGRAD && v->kind == JOB_N_SCALAR && v->text && !job_casecmp(v->text, "auto")) {
+            /* sigma is read above whatever the key order, so a sweep or
+             * --set of sigma moves n with it. */
+            if (!(out->sigma > 0))
+                return job_errf(e, v, "'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute "
+                                      "'sigma' in pixel units, e.g. {name: smoothgrad, sigma: 0.03, samples: auto}");
+            out->samples = job_smoothgrad_auto_samples(out->sigma);
+        } else {
+            if (job_want_int(e, v, "samples", 1, INT_MAX, &x))
+                return -1;
+            out->samples = (int)x;
+        }
     }
     return 0;
 }

@@ -1,5 +1,6 @@
 /* jobs/job_names.c — the names users type for methods, estimators and
  * objectives, and the "did you mean" helper every unknown-name error uses. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,4 +123,13 @@ const char *job_suggest(const char *s, const char *const *candidates, int n)
         }
     }
     return best_d <= limit ? best : NULL;
+}
+
+/* Tan & Tian (ICML 2023): n = 10 for sigma < 0.01, else sigma / 0.01 x 10
+ * (sigma in pixel units), rounded to the nearest whole sample: 0.03 gives
+ * 30, 0.05 50, 0.1 100. */
+int job_smoothgrad_auto_samples(double sigma) {
+    if (!(sigma >= 0.01)) return 10;
+    double n = sigma * 1000.0 + 0.5;
+    return n >= (double)INT_MAX ? INT_MAX : (int)n;
 }

@@ -1,6 +1,8 @@
 /* src/cmd_attribute.c — `recal attribute`: explain a handful of images given
  * as numpy arrays; the way other tools' numbers are reproduced (explicit
  * references) and how the oracle tests drive the engine's methods. */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +29,8 @@ static const char *HELP =
     "  --baseline B           ig: zero (default, 0 in model space) | black (normalize(0))\n"
     "  --noise F | --sigma S  ig_sg, ig_sq, smoothgrad: sigma = F x the image's pixel range\n"
     "                         (default 0.15), or S in pixel units\n"
-    "  --samples N            smoothgrad: noisy samples (default 30); lime, kernel_shap:\n"
+    "  --samples N            smoothgrad: noisy samples (default 30; auto: n = 10 for sigma < 0.01,\n"
+    "                         else sigma/0.01 x 10, needs --sigma); lime, kernel_shap:\n"
     "                         perturbations (default 100)\n"
     "  --segments-out S.npy   lime, kernel_shap: write the N×H×W int32 superpixel labels\n"
     "  --epsilon E            agi: step size in pixel units (default 0.05); --refs = target\n"
@@ -56,6 +59,50 @@ static int parse_floats(const char *s, float *v, int max) {
     return n;
 }
 
+/* EXIT_USER after saying what `opt` wants. */
+static int bad_num(const char *opt, const char *v, const char *want) {
+    fprintf(stderr, "recal attribute: %s wants a number %s, got '%s'\n", opt, want, v);
+    return EXIT_USER;
+}
+
+static int want_long(const char *opt, const char *v, long min, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < min) {
+        char want[64];
+        snprintf(want, sizeof want, "(a whole number >= %ld)", min);
+        bad_num(opt, v, want);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int want_positive(const char *opt, const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end || errno || !isfinite(x) || !(x > 0)) {
+        bad_num(opt, v, "> 0");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int want_seed(const char *v, unsigned long long *out) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (end == v || *end || errno || v[0] == '-') {
+        bad_num("--seed", v, "(a whole number >= 0)");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
 int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
                *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL,
@@ -63,7 +110,7 @@ int cmd_attribute(int argc, char **argv) {
     long refs = -1, steps = -1, samples = -1, budget_mb = 2048;
     double noise = 0.15, sigma = 0, epsilon = 0.05;
     const char *baseline = "zero";
-    int compat = 0;
+    int compat = 0, samples_auto = 0;
     unsigned long long seed = 0;
     for (int i = 1; i < argc; i++) {
         int missing = 0;
@@ -94,14 +141,17 @@ int cmd_attribute(int argc, char **argv) {
         OPT("--segments-out", segments_path = v)
         OPT("--mean", mean_s = v)
         OPT("--std", std_s = v)
-        OPT("--refs", refs = atol(v))
-        OPT("--steps", steps = atol(v))
-        OPT("--seed", seed = strtoull(v, NULL, 10))
-        OPT("--samples", samples = atol(v))
-        OPT("--noise", noise = atof(v))
-        OPT("--sigma", sigma = atof(v))
-        OPT("--epsilon", epsilon = atof(v))
-        OPT("--memory-budget", budget_mb = atol(v))
+        /* Numbers in full or not at all: "--refs 2x" or "--steps -1" is
+         * an error, never a default. */
+        OPT("--refs", if (want_long("--refs", v, 1, &refs)) return EXIT_USER)
+        OPT("--steps", if (want_long("--steps", v, 1, &steps)) return EXIT_USER)
+        OPT("--seed", if (want_seed(v, &seed)) return EXIT_USER)
+        OPT("--samples", if (strcasecmp(v, "auto") ? want_long("--samples", v, 1, &samples) : (samples_auto = 1, 0))
+                return EXIT_USER)
+        OPT("--noise", if (want_positive("--noise", v, &noise)) return EXIT_USER)
+        OPT("--sigma", if (want_positive("--sigma", v, &sigma)) return EXIT_USER)
+        OPT("--epsilon", if (want_positive("--epsilon", v, &epsilon)) return EXIT_USER)
+        OPT("--memory-budget", if (want_long("--memory-budget", v, 1, &budget_mb)) return EXIT_USER)
         OPT("--baseline", baseline = v)
 #undef OPT
         if (!strcmp(argv[i], "--reference-compat")) {
@@ -118,6 +168,14 @@ int cmd_attribute(int argc, char **argv) {
     if (budget_mb <= 0) {
         fprintf(stderr, "recal attribute: --memory-budget wants megabytes > 0\n");
         return EXIT_USER;
+    }
+    if (samples_auto) {
+        if (!(sigma > 0)) {
+            fprintf(stderr, "recal attribute: --samples auto (n from sigma, Tan & Tian's rule) needs --sigma S "
+                            "in pixel units\n");
+            return EXIT_USER;
+        }
+        samples = job_smoothgrad_auto_samples(sigma);
     }
     struct job_method jm = {.refs = 10, .steps = 5, .noise = noise, .sigma = sigma, .samples = (int)samples,
                             .reference_compat = compat, .epsilon = epsilon};

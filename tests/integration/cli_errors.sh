@@ -121,6 +121,35 @@ expect 1 "nands/images.npy: image 2 has NaN at element 146 of its 784" -- "$reca
 expect 1 "infx.npy: element 1714 is NaN or Inf" -- "$recal" attribute --model "$model" --input infx.npy \
     --method input_grad --out a.npy
 
+# `recal attribute`'s numbers in full or not at all (they ran with the
+# defaults and exit 0 before)
+for bad in "--refs abc" "--refs 0" "--refs 2x" "--steps -1" "--samples -3" "--seed -1" "--noise nan" \
+           "--sigma 0" "--memory-budget 1e9"; do
+    # shellcheck disable=SC2086
+    expect 1 "${bad%% *} wants a number" -- "$recal" attribute --model "$model" --input infx.npy \
+        --method smoothgrad --out a.npy $bad
+done
+expect 1 "--samples auto .* needs --sigma" -- "$recal" attribute --model "$model" --input infx.npy \
+    --method smoothgrad --samples auto --out a.npy
+expect 1 "samples: auto.* needs an absolute 'sigma'" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+    --set 'methods=[{name: smoothgrad, samples: auto}]' --run-dir r-auto
+
+# images of a size the model does not take: a clean error naming the model
+# (a frozen copy fed them crashed inside libtorch, exit 139), for `run`
+# and `attribute`
+/usr/bin/python3 - <<'PY'
+import os
+import numpy as np
+os.makedirs("x32", exist_ok=True)
+np.save("x32/images.npy", np.zeros((4, 1, 32, 32), np.float32))
+np.save("x32/labels.npy", np.array([0, 1, 2, 3]))
+np.save("x3c.npy", np.zeros((2, 3, 28, 28), np.float32))
+PY
+expect 1 "does not accept npy images of shape 1x1x32x32" -- "$recal" run "$cfg" --set model.path="$model" \
+    --set dataset.name=npy --set dataset.path="$work/cli/x32" --run-dir r-x32
+expect 1 "does not accept x3c.npy.*channels" -- "$recal" attribute --model "$model" --input x3c.npy \
+    --method input_grad --out a.npy
+
 expect 1 "r-none/masks: no rank maps" -- "$recal" roar "$cfg" --set model.path="$model" \
     --set metrics.roar.epochs=0 --train-run r-none --test-run r-none
 expect 1 "no metrics.roar section" -- "$recal" roar "$cfg" --set model.path="$model" --train-run a --test-run b

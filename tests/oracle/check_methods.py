@@ -149,6 +149,22 @@ def main():
                                                  oracle.agi_targets(42, i, 10, int(labels[i]), 3), 4, 0.05,
                                                  [mean], [std], est))
 
+    # AGI with reference_compat: the reference code's AGI (reference_oracle.
+    # agi_reference), targets re-derived from the seed over classes 0 … C−3.
+    for est in ("vanilla", "valid_ref", "valid_ip"):
+        run_method(f"agi/{est} reference_compat", "agi", est,
+                   ["--refs", "3", "--steps", "4", "--reference-compat"] + norm,
+                   lambda i, est=est: refimpl.agi_reference(
+                       model64, x64[i], int(labels[i]), oracle.agi_targets_compat(42, i, 10, 3), 4, 0.05,
+                       [mean], [std], est))
+    agi_plain = np.load(os.path.join(work, "agi_vanilla (seeded targets).npy"))
+    agi_compat = np.load(os.path.join(work, "agi_vanilla reference_compat.npy"))
+    d = rel_l2(agi_compat, agi_plain)
+    print(f"{'ok  ' if d > 1e-2 else 'FAIL'} agi: reference_compat differs from the AGI paper's path "
+          f"(relative L2 {d:.2e})")
+    if d <= 1e-2:
+        failures.append("agi compat indistinguishable")
+
     # reference_compat against an oracle written from the reference code's
     # own steps (reference_oracle.py; nothing shared with recal or with
     # methods_oracle.path_attr): IG-Uniform, IG-SG and IG-SQ (one code in the
@@ -191,6 +207,14 @@ def main():
                lambda i: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i, 8, [mean], [std]))
     run_method("smoothgrad (sigma 0.03, N=30)", "smoothgrad", "vanilla", ["--sigma", "0.03"] + norm,
                lambda i: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i, 30, [mean], [std], sigma=0.03))
+    # samples auto: Tan & Tian's n = 10 for sigma < 0.01, else sigma/0.01 x 10,
+    # written out here as the paper states it
+    for sig in (0.005, 0.05):
+        n_paper = 10 if sig < 0.01 else int(round(sig / 0.01 * 10))
+        run_method(f"smoothgrad (sigma {sig}, samples auto: N={n_paper})", "smoothgrad", "vanilla",
+                   ["--sigma", str(sig), "--samples", "auto"] + norm,
+                   lambda i, sig=sig, n_paper=n_paper: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i,
+                                                                         n_paper, [mean], [std], sigma=sig))
 
     # precision: bf16. recal's forwards run under bfloat16 autocast; the
     # oracle is the same float64 formulas with each gradient taken under

@@ -154,6 +154,19 @@ def agi_targets(run_seed, image_id, classes, label, t):
     return pool[:t]
 
 
+def agi_targets_compat(run_seed, image_id, classes, t):
+    """reference_compat's T distinct classes of 0 … C−3 (the reference's
+    candidates, its label included): the same partial Fisher–Yates and
+    stream as agi_targets, over that pool."""
+    pool = list(range(classes - 2))
+    s = seed_for(run_seed, image_id, SEED_AGI_TARGETS)
+    for i in range(t):
+        s = splitmix(s)
+        j = i + s % (len(pool) - i)
+        pool[i], pool[j] = pool[j], pool[i]
+    return pool[:t]
+
+
 def agi(model, x, label, targets, steps, eps, mean, std, estimator):
     """AGI as METHODS.md states it: per target class, K steps of
     x̃ ← clamp(x̃ + ε·sign(∂ log p_target/∂x̃), 0, 1) in pixel space, each adding

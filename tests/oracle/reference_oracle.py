@@ -62,3 +62,57 @@ def intgrad_reference(model, x, label, refs, k, estimator, squared=False):
     kept = (mult ** 2 if squared else mult) * sign
     counts = sign.sum(0)
     return kept.sum(0) / torch.where(counts == 0, torch.ones_like(counts), counts)
+
+
+def agi_reference(model, x, label, targets, k, eps, mean, std, estimator, objective="logit"):
+    """The reference implementation's AGI (saliency_methods/
+    adv_grad_integration.py: AGI.pgd_step and AGI.shap_values) for one image
+    x (C x H x W, model space, float64) and the given target classes. Per
+    target: the image is unnormalized to u; K times, the gradient of the
+    target's raw output is taken with the *unnormalized* current point fed to
+    the model, the next point is clamp(u + eps * sign(gradient), 0, 1) (from
+    the clean image every time), and the explained objective's gradient at
+    the normalized next point, taken w.r.t. the unnormalized one, times
+    u - next point is added (valid_ip: where >= 0, counted). vanilla sums
+    the targets' totals; valid_ref keeps the totals >= 0 / their count."""
+    m = torch.tensor(mean, dtype=torch.float64).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float64).view(-1, 1, 1)
+    u = x * s + m
+    c_agi = torch.zeros_like(x)
+    c_ref, c_ip = torch.zeros_like(x), torch.zeros_like(x)
+    for t in targets:
+        cur = u.clone()
+        agi, cmask = torch.zeros_like(x), torch.zeros_like(x)
+        for _ in range(k):
+            p = cur.clone().detach().requires_grad_(True)
+            (d,) = torch.autograd.grad(model(p.unsqueeze(0))[0, t], p)
+            nxt = torch.clamp(u + eps * d.sign(), 0, 1)
+            delta = u - nxt
+            q = nxt.clone().detach().requires_grad_(True)
+            out = model(((q - m) / s).unsqueeze(0))
+            if objective == "logit":
+                f = out[0, label]
+            elif objective == "prob":
+                f = torch.log_softmax(out, 1)[0, label]
+            else:
+                raise ValueError(objective)
+            (gl,) = torch.autograd.grad(f, q)
+            term = gl * delta
+            if estimator == "valid_ip":
+                keep = (term >= 0).double()
+                term = term * keep
+                cmask += keep
+            agi += term
+            cur = nxt
+        if estimator == "valid_ip":
+            c_ip += cmask
+        if estimator == "valid_ref":
+            keep = (agi >= 0).double()
+            agi = agi * keep
+            c_ref += keep
+        c_agi += agi
+    if estimator == "valid_ref":
+        return c_agi / torch.where(c_ref == 0, torch.ones_like(c_ref), c_ref)
+    if estimator == "valid_ip":
+        return c_agi / torch.where(c_ip == 0, torch.ones_like(c_ip), c_ip)
+    return c_agi

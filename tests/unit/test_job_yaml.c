@@ -299,6 +299,32 @@ static void test_method_keys(void **state)
                ":3:32: 'samples' applies to smoothgrad, lime and kernel_shap only");
 }
 
+/* SmoothGrad's `samples: auto`, Tan & Tian's n(sigma): 10 below 0.01, else
+ * sigma/0.01 x 10; it follows a --set (so a sweep) of sigma, whatever the
+ * key order. */
+static void test_smoothgrad_auto_samples(void **state)
+{
+    (void)state;
+    assert_int_equal(load_text(BASE "methods:\n  - {name: smoothgrad, samples: auto, sigma: 0.005}\n"
+                                    "  - {name: smoothgrad, sigma: 0.01, samples: auto}\n"
+                                    "  - {name: smoothgrad, sigma: 0.03, samples: AUTO}\n"
+                                    "  - {name: smoothgrad, sigma: 0.1, samples: auto}\n",
+                               NULL, 0),
+                     0);
+    assert_int_equal(J.methods[0].samples, 10);
+    assert_int_equal(J.methods[1].samples, 10);
+    assert_int_equal(J.methods[2].samples, 30);
+    assert_int_equal(J.methods[3].samples, 100);
+    const char *sets[] = {"methods.0.sigma=0.05"};
+    assert_int_equal(load_text(BASE "methods: [{name: smoothgrad, sigma: 0.03, samples: auto}]\n", sets, 1), 0);
+    assert_int_equal(J.methods[0].samples, 50);
+    expect_err(BASE "methods: [{name: smoothgrad, samples: auto}]\n", NULL, 0,
+               ":3:37: 'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute 'sigma' in pixel "
+               "units, e.g. {name: smoothgrad, sigma: 0.03, samples: auto}");
+    expect_err(BASE "methods: [{name: lime, samples: auto}]\n", NULL, 0,
+               ":3:31: 'samples' must be an integer >= 1, got 'auto'");
+}
+
 static void test_metric_sections(void **state)
 {
     (void)state;
@@ -613,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_methods_errors),
         cmocka_unit_test(test_method_keys),
+        cmocka_unit_test(test_smoothgrad_auto_samples),
         cmocka_unit_test(test_metric_sections),
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_type_errors),

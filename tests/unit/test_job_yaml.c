@@ -319,10 +319,10 @@ static void test_smoothgrad_auto_samples(void **state)
     assert_int_equal(load_text(BASE "methods: [{name: smoothgrad, sigma: 0.03, samples: auto}]\n", sets, 1), 0);
     assert_int_equal(J.methods[0].samples, 50);
     expect_err(BASE "methods: [{name: smoothgrad, samples: auto}]\n", NULL, 0,
-               ":3:37: 'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute 'sigma' in pixel "
+               ":3:39: 'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute 'sigma' in pixel "
                "units, e.g. {name: smoothgrad, sigma: 0.03, samples: auto}");
     expect_err(BASE "methods: [{name: lime, samples: auto}]\n", NULL, 0,
-               ":3:31: 'samples' must be an integer >= 1, got 'auto'");
+               ":3:33: 'samples' must be an integer >= 1, got 'auto'");
 }
 
 static void test_metric_sections(void **state)

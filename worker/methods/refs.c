@@ -9,13 +9,32 @@
 #include "methods.h"
 #include "seed.h"
 
-/* u (pixel space) → normalized model space, per channel, in place. */
-static void normalize(const struct wk_method_ctx *ctx, int c, long hw, long n_images, float *v) {
+/* u (pixel space) → normalized model space with (mean, std), per channel,
+ * in place. */
+static void normalize_with(const float *mean, const float *std, int c, long hw, long n_images, float *v) {
     for (long j = 0; j < n_images; j++)
         for (int ch = 0; ch < c; ch++) {
             float *p = v + (j * c + ch) * hw;
-            for (long k = 0; k < hw; k++) p[k] = (p[k] - ctx->mean[ch]) / ctx->std[ch];
+            for (long k = 0; k < hw; k++) p[k] = (p[k] - mean[ch]) / std[ch];
         }
+}
+
+static void normalize(const struct wk_method_ctx *ctx, int c, long hw, long n_images, float *v) {
+    normalize_with(ctx->mean, ctx->std, c, hw, n_images, v);
+}
+
+/* The statistics IG-SG / IG-SQ un- and re-normalize with to reach pixel
+ * space: the model's; with reference_compat on 3-channel images ImageNet's,
+ * whatever the dataset, as the reference code does (its main.py passes these
+ * two methods no dataset name, so CIFAR images are unnormalized with
+ * ImageNet's mean and std there). */
+static const float IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f}, IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
+
+static void sampler_stats(const struct wk_method_ctx *ctx, const struct job_method *m, int c, const float **mean,
+                          const float **std) {
+    int imagenet = m && m->reference_compat && c == 3 && (m->kind == JOB_M_IG_SG || m->kind == JOB_M_IG_SQ);
+    *mean = imagenet ? IMAGENET_MEAN : ctx->mean;
+    *std = imagenet ? IMAGENET_STD : ctx->std;
 }
 
 int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen) {
@@ -70,18 +89,20 @@ static void gaussian_range(void *p, int64_t lo, int64_t hi) {
     const struct wk_batch *bt = j->bt;
     const struct wk_method_ctx *ctx = j->ctx;
     const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    const float *mean, *std;
+    sampler_stats(ctx, j->m, bt->c, &mean, &std);
     for (int64_t i = lo; i < hi; i++) {
         float *o = j->out + i * j->r * d;
         const float sigma = wk_noise_sigma(ctx, j->m, bt, i);
         for (long r = 0; r < j->r; r++)
             for (int ch = 0; ch < bt->c; ch++)
                 for (long k = 0; k < hw; k++) {
-                    float px = bt->xh[i * d + ch * hw + k] * ctx->std[ch] + ctx->mean[ch];
+                    float px = bt->xh[i * d + ch * hw + k] * std[ch] + mean[ch];
                     float v = px + sigma * o[r * d + ch * hw + k];
                     v = v < 0 ? 0 : v > 1 ? 1 : v; /* clamp(x̃ + N(0, σ²), 0, 1) */
                     o[r * d + ch * hw + k] = v;
                 }
-        normalize(ctx, bt->c, hw, j->r, o);
+        normalize_with(mean, std, bt->c, hw, j->r, o);
     }
 }
 
@@ -116,10 +137,12 @@ float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m
     /* The reference takes the range over the whole batch; per image keeps an
      * image's result independent of its batch (METHODS.md). */
     const long hw = (long)bt->h * bt->w, d = bt->c * hw;
+    const float *mean, *std;
+    sampler_stats(ctx, m, bt->c, &mean, &std);
     float lo = INFINITY, hi = -INFINITY;
     for (int ch = 0; ch < bt->c; ch++)
         for (long k = 0; k < hw; k++) {
-            float p = bt->xh[i * d + ch * hw + k] * ctx->std[ch] + ctx->mean[ch];
+            float p = bt->xh[i * d + ch * hw + k] * std[ch] + mean[ch];
             if (p < lo) lo = p;
             if (p > hi) hi = p;
         }

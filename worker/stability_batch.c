@@ -86,7 +86,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
                         for (long k = 0; k < d; k++) zn += (double)z[k] * (double)z[k];
                         den = cfg->sigma * sqrt(zn); /* ‖x − x_j‖ in pixel space */
                     } else {
-                        den = an;
+                        den = an > 0 ? an : 1; /* as Captum's sensitivity_max: an all-zero map divides by 1 */
                     }
                     if (den > 0 && num / den > best[t]) best[t] = num / den;
                 }
@@ -120,7 +120,7 @@ int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *
             if (stab_image(e, bt, i, (enum stab_kind)kind, attr, best, err, errlen)) return -1;
             for (int s = 0; s < e->n_slots; s++) {
                 double *q = record + wk_slot_base(&e->layout, s) + off;
-                if (best[s] < 0) continue; /* max-sensitivity of an all-zero map is undefined */
+                if (best[s] < 0) continue; /* no finite ratio (Lipschitz with zero noise) */
                 q[WK_ST_SUM] += best[s];
                 q[WK_ST_N] += 1;
                 if (best[s] > q[WK_ST_MAX]) q[WK_ST_MAX] = best[s];

@@ -192,7 +192,7 @@ class Oracle:
                     den = scale * float(torch.linalg.vector_norm(z[j].double()))
                 else:
                     xj = x + sc * (2.0 * z[j] - 1.0)
-                    den = float(torch.linalg.vector_norm(a0))
+                    den = float(torch.linalg.vector_norm(a0)) or 1.0  # Captum: an all-zero map divides by 1
                 aj = self.attr(method, xj, t, copy_id(i, j))
                 if den > 0:
                     b = max(b, float(torch.linalg.vector_norm(a0 - aj)) / den)
@@ -253,6 +253,20 @@ def main():
     close("linear: InputGrad Lipschitz = 0", ing["lipschitz"]["max"], 0.0, 0, 1e-6)
     close("linear: InputGrad max-sensitivity = 0", ing["max_sensitivity"]["max"], 0.0, 0, 1e-6)
     close("linear: InputGrad infidelity = 0", ing["infidelity"]["mean"], 0.0, 0, 1e-10)
+
+    # An all-zero map (a model whose output ignores its input): max-sensitivity
+    # divides by 1 as Captum's sensitivity_max does, so it is 0 for every
+    # image, not left out (it was: no image counted, no number).
+    zero = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10)).eval()
+    with torch.no_grad():
+        zero[1].weight.zero_()
+    zero_path = os.path.join(work, "zero.pt")
+    torch.jit.script(zero).save(zero_path)
+    got = run_recal(recal, src, work, "zero-run", zero_path, "[{name: input_grad}]",
+                    "{max_sensitivity: {samples: 2}}")
+    ms = got[("input_grad", "vanilla")]["max_sensitivity"]
+    close("all-zero map: max-sensitivity mean = 0 (Captum divides by 1)", ms.get("mean"), 0.0, 0, 1e-12)
+    close("all-zero map: max-sensitivity over every image", ms.get("images"), float(N), 0)
 
     # diffid is off in these runs; the curves figure needs it, the others not
     # ---- 2. the trained CNN against the float64 loops ---------------------

@@ -490,6 +490,8 @@ int ts_module_set_train(ts_module *m, int train) {
     return TS_OK;
 }
 
+static at::Tensor two_rows(const at::Tensor &t);
+
 // Does the frozen copy compute what the module computes, gradients
 // included? Probe: up to 2 samples of the first real input, fp32, no
 // autocast; the outputs and the input gradient of a fixed random weighting
@@ -498,7 +500,7 @@ int ts_module_set_train(ts_module *m, int train) {
 // (a wrong input shape) propagate: they are the user's to fix.
 static bool frozen_agrees(torch::jit::Module &orig, torch::jit::Module &fz, const at::Tensor &x, std::string &why) {
     torch::AutoGradMode grad_on(true);
-    at::Tensor p = x.detach().narrow(0, 0, std::min<int64_t>(2, x.size(0))).to(at::kFloat).clone();
+    at::Tensor p = two_rows(x.detach().narrow(0, 0, std::min<int64_t>(2, x.size(0))).to(at::kFloat)).clone();
     auto run = [&](torch::jit::Module &mod, at::Tensor &out) {
         at::Tensor xi = p.clone().requires_grad_(true);
         c10::IValue r = mod.forward({xi});
@@ -646,16 +648,32 @@ static int check_labels(const at::Tensor &logits, const at::Tensor &labels, int6
     return TS_OK;
 }
 
+// A one-sample forward+backward takes other CPU kernels than a batch, and
+// they break max-pooling ties (equal activations over a flat background)
+// the other way: Debian's libtorch on an AVX-512 EPYC gave the demo CNN's
+// input gradients 4.7 % apart, one image at a time vs in a batch, in
+// PyTorch itself. Every gradient is therefore taken on at least two rows (a
+// lone sample goes with a copy of itself), so an image's gradient does not
+// depend on the batch or chunk it falls in.
+static at::Tensor two_rows(const at::Tensor &t) { return t.size(0) == 1 ? at::cat({t, t}, 0) : t; }
+
 int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
                       ts_tensor **grad, ts_tensor **fvals) {
     if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_objective_grad: NULL argument");
     TS_GUARD({
-        at::Tensor xi = x->t.detach().requires_grad_(true);
+        const int64_t n = x->t.dim() > 0 ? x->t.size(0) : 0;
+        if (labels->t.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
+        at::Tensor xi = (n == 1 ? two_rows(x->t) : x->t).detach().requires_grad_(true);
+        at::Tensor lab = n == 1 ? two_rows(labels->t.view({-1})) : labels->t;
         at::Tensor logits = run_forward(m, xi);
-        if (int rc = check_labels(logits, labels->t, xi.size(0))) return rc;
-        at::Tensor f = objective(logits, labels->t, objective_kind);
+        if (int rc = check_labels(logits, lab, xi.size(0))) return rc;
+        at::Tensor f = objective(logits, lab, objective_kind);
         auto g = torch::autograd::grad({f.sum()}, {xi});
         at::Tensor gr = g[0].detach();
+        if (n == 1) {
+            gr = gr.narrow(0, 0, 1);
+            f = f.narrow(0, 0, 1);
+        }
         if (!torch::isfinite(gr).all().item<bool>())
             return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
         *grad = wrap(gr);

@@ -10,6 +10,10 @@
 # host, with the command that resumes; Ctrl-C (SIGINT) to it stops the run
 # gracefully (shards in flight journaled, exit 3).
 # Usage: killed_rank.sh RECAL SRC_DIR WORK_DIR MODEL
+# threads=1 on every run: libtorch's CPU kernels round differently with another
+# intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
+# PyTorch itself on this project's EPYC VMs), and by default a run's threads
+# are the cores over its ranks; DiffID's pixel ranking turns that into ~1e-5.
 set -eu
 recal=$1 src=$2 work=$3 model=$4
 w="$work/killed_rank"
@@ -17,7 +21,7 @@ rm -rf "$w" && mkdir -p "$w"
 cfg="$src/tests/data/fashion-diffid.yaml"
 compare="$src/tests/integration/compare_metrics.py"
 fail() { echo "FAIL: $*"; exit 1; }
-args="--limit 512 --set model.path=$model --set shard_images=32 --set batch_size=16 --set chunk_samples=64"
+args="--limit 512 --set model.path=$model --set shard_images=32 --set batch_size=16 --set chunk_samples=64 --set threads=1"
 
 # The uninterrupted reference, one rank: 16 shards.
 # shellcheck disable=SC2086 # $args is a list of words

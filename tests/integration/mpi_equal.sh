@@ -8,6 +8,10 @@
 # coordinator_computes: false (rank 0 only hands out shards) must agree too,
 # with rank 0 computing none of them.
 # Usage: mpi_equal.sh RECAL SRC_DIR WORK_DIR MODEL
+# threads=1 on every run: libtorch's CPU kernels round differently with another
+# intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
+# PyTorch itself on this project's EPYC VMs), and by default a run's threads
+# are the cores over its ranks; DiffID's pixel ranking turns that into ~1e-5.
 set -eu
 recal=$1 src=$2 work=$3 model=$4
 rm -rf "$work/n1" "$work/n3" "$work/n3-dispatch"
@@ -16,7 +20,7 @@ for n in 1 3 3-dispatch; do
     [ $n = 3-dispatch ] && extra="--set coordinator_computes=false"
     # shellcheck disable=SC2086 # $extra is a list of words
     mpirun --oversubscribe -n "${n%-dispatch}" "$recal" run $extra "$src/tests/data/fashion-diffid.yaml" --limit 256 \
-        --set model.path="$model" --set shard_images=32 --set batch_size=16 --set chunk_samples=64 \
+        --set model.path="$model" --set shard_images=32 --set batch_size=16 --set chunk_samples=64 --set threads=1 \
         --set 'metrics={diffid: {}, sensitivity_n: {ratios: [0.3, 0.6], samples: 4}, faithfulness: {groups: 16},
                infidelity: {samples: 4}, lipschitz: {samples: 2, images: 40}, max_sensitivity: {samples: 2, images: 40}}' \
         --set outputs.figures=false --run-dir "$work/n$n"

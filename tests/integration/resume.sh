@@ -19,6 +19,10 @@
 #      record, no artefact), the run exits 3 at once, and --resume computes
 #      them to the metrics of an uninterrupted run.
 # Usage: resume.sh RECAL SRC_DIR WORK_DIR MODEL
+# threads=1 on every run: libtorch's CPU kernels round differently with another
+# intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
+# PyTorch itself on this project's EPYC VMs), and by default a run's threads
+# are the cores over its ranks; DiffID's pixel ranking turns that into ~1e-5.
 set -eu
 recal=$1 src=$2 work=$3 model=$4
 w="$work/resume"
@@ -30,13 +34,13 @@ run() { # run NRANKS RUN_DIR [extra args...]; sh has no locals: names kept apart
     run_ranks=$1 run_dir=$2
     shift 2
     mpirun --oversubscribe -n "$run_ranks" "$recal" run "$cfg" --limit 512 --set model.path="$model" \
-        --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --run-dir "$run_dir" "$@"
+        --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --set threads=1 --run-dir "$run_dir" "$@"
 }
 start() { # start NRANKS RUN_DIR OUT [extra args...]: in the background, $! is mpirun
     start_ranks=$1 start_dir=$2 start_out=$3
     shift 3
     mpirun --oversubscribe -n "$start_ranks" "$recal" run "$cfg" --limit 512 --set model.path="$model" \
-        --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --run-dir "$start_dir" "$@" \
+        --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --set threads=1 --run-dir "$start_dir" "$@" \
         >"$start_out" 2>&1 &
 }
 records() { # journal records: (size - 108-byte header) / record size

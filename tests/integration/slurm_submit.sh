@@ -18,6 +18,10 @@
 #      and `sbatch RUN_DIR/submit.sbatch` continues from the journal to the
 #      direct run's metrics.
 # Usage: slurm_submit.sh RECAL SRC_DIR WORK_DIR MODEL
+# threads=1 on every run: libtorch's CPU kernels round differently with another
+# intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
+# PyTorch itself on this project's EPYC VMs), and by default a run's threads
+# are the cores over its ranks; DiffID's pixel ranking turns that into ~1e-5.
 set -eu
 recal=$1 src=$2 work=$3 model=$4
 w="$work/slurm"
@@ -32,7 +36,7 @@ trap 'sh "$local_slurm" stop "$w/cluster" >/dev/null 2>&1 || true' EXIT
 sh "$local_slurm" start "$w/cluster" || fail "could not start the local Slurm (messages above)"
 export SLURM_CONF="$w/cluster/etc/slurm.conf"
 
-small="--set model.path=$model --set batch_size=16 --set chunk_samples=64"
+small="--set model.path=$model --set batch_size=16 --set chunk_samples=64 --set threads=1"
 # state JOBID: the job's state as slurmctld reports it.
 state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
 wait_done() { # wait_done JOBID LOG TIMEOUT_S: until COMPLETED, failing on any end state but that

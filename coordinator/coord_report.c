@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fsutil.h"
+#include "json_finite.h"
 
 struct curves {
     double del_acc[JOB_MAX_RATIOS], ins_acc[JOB_MAX_RATIOS], del_logit[JOB_MAX_RATIOS], ins_logit[JOB_MAX_RATIOS];
@@ -293,7 +294,7 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
         goto out;
     }
     snprintf(path, sizeof path, "%s/metrics.json", info->run_dir);
-    if (fs_write_atomic(path, b.p, b.n, err, errlen)) goto out;
+    if (json_finite_write(path, b.p, b.n, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/metrics.csv", info->run_dir);
     if (fs_write_atomic(path, csv.p, csv.n, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/summary.csv", info->run_dir);

@@ -28,6 +28,7 @@
 #include "diffid.h"
 #include "engine.h"
 #include "fsutil.h"
+#include "json_finite.h"
 #include "job.h"
 #include "mpi_util.h"
 #include "npy.h"
@@ -316,7 +317,7 @@ static int write_results(const char *dir, const struct job *job, const struct wk
     jn += (size_t)snprintf(js + jn, cap - jn, "\n  ]\n}\n");
     if (fs_mkdirs(dir, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/roar.json", dir);
-    if (fs_write_atomic(path, js, jn, err, errlen)) goto out;
+    if (json_finite_write(path, js, jn, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/roar.csv", dir);
     if (fs_write_atomic(path, csv, cn, err, errlen)) goto out;
     rc = 0;

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "fsutil.h"
+#include "json_finite.h"
 #include "job.h"
 
 static const char *HELP =
@@ -261,7 +262,7 @@ int cmd_sweep_merge(int argc, char **argv) {
     fputs("  ]\n}\n", j);
     fclose(c);
     fclose(j);
-    int rc = fs_write_atomic(csv_path, cbuf, clen, err, sizeof err) || fs_write_atomic(json_path, jbuf, jlen, err, sizeof err);
+    int rc = fs_write_atomic(csv_path, cbuf, clen, err, sizeof err) || json_finite_write(json_path, jbuf, jlen, err, sizeof err);
     free(cbuf);
     free(jbuf);
     free(pt);

@@ -1,6 +1,7 @@
 /* worker/engine.c — see engine.h. */
 #include "engine.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -212,6 +213,34 @@ void wk_engine_close(struct wk_engine *e) {
     if (e->ref_ds.impl) ds_close(&e->ref_ds);
 }
 
+/* A model that outputs NaN or Inf (a log of 0, a division by zero, an
+ * overflow in bf16) would turn every metric into NaN: a clear error naming
+ * the model and the first images, never a number. what: "logits" or
+ * "attributions" (then m names the method). */
+static int nonfinite_rows(const struct wk_engine *e, const char *what, const float *v, long rows, long cols,
+                          const int64_t *ids, const struct job_method *m, char *err, size_t errlen) {
+    long bad = 0, first_bad[3];
+    for (long i = 0; i < rows; i++)
+        for (long k = 0; k < cols; k++)
+            if (!isfinite(v[i * cols + k])) {
+                if (bad < 3) first_bad[bad] = (long)ids[i];
+                bad++;
+                break;
+            }
+    if (!bad) return 0;
+    char list[96];
+    int n = 0;
+    for (long j = 0; j < bad && j < 3; j++)
+        n += snprintf(list + n, sizeof list - (size_t)n, "%s%ld", j ? ", " : "", first_bad[j]);
+    snprintf(err, errlen,
+             "%s: the model gives NaN or Inf %s%s%s for %ld image(s) of this batch (image id%s %s%s); recal scores no "
+             "non-finite numbers: check the model on these images (a log of 0, a division by zero, an overflow "
+             "under precision: bf16?)",
+             e->job->model_path, what, m ? " of " : "", m ? job_method_name(m->kind) : "", bad, bad > 1 ? "s" : "",
+             list, bad > 3 ? ", ..." : "");
+    return -1;
+}
+
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
     const long d = (long)e->ds.c * e->ds.h * e->ds.w;
@@ -307,6 +336,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         WK_T(&pool, ts_from_f32(x, shape, 4, e->device, &xt), xt);
         WK_T(&pool, ts_module_forward(e->model, xt, &lg), lg);
         WK_CHECK(ts_to_f32(lg, clean, (size_t)(b * e->classes)));
+        if (nonfinite_rows(e, "logits", clean, b, e->classes, ids, NULL, err, errlen)) goto fail;
         for (long i = 0; i < b; i++) {
             record[WK_REC_CORRECT] += diffid_argmax(clean + i * e->classes, e->classes) == y[i];
             orig[i] = clean[i * e->classes + y[i]];
@@ -324,7 +354,16 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                 out[e->slots[s_end].estimator] = attr[s_end];
                 s_end++;
             }
-            if (wk_method_run(&e->mctx, m, &bt, out, err, errlen)) goto fail;
+            if (wk_method_run(&e->mctx, m, &bt, out, err, errlen)) {
+                /* name the method and images: the shim's message cannot */
+                char why[1024];
+                snprintf(why, sizeof why, "%s", err);
+                snprintf(err, errlen, "%s: %s on images %ld..%ld: %s", job->model_path,
+                         job_method_name(m->kind), (long)ids[0], (long)ids[b - 1], why);
+                goto fail;
+            }
+            for (int t = s; t < s_end; t++)
+                if (nonfinite_rows(e, "attributions", attr[t], b, d, ids, m, err, errlen)) goto fail;
             s = s_end;
         }
         if (maps)

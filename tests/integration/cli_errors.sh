@@ -98,6 +98,23 @@ PY
 /usr/bin/python3 nangrad.py
 expect 1 "NaN or Inf input gradients" -- "$recal" run "$cfg" --set model.path="$work/cli/nangrad.pt" --limit 4 --run-dir r-nan
 
+# NaN logits: exit 1 naming the model and the images, never a metrics.json
+# with bare nan (it was exit 0 and invalid JSON)
+cat > nanmodel.py <<'PY'
+import torch
+class NanHead(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(784, 10)
+    def forward(self, x):
+        return self.fc(x.flatten(1)) * torch.log(x.flatten(1)[:, :1] - 1e6)
+torch.jit.script(NanHead().eval()).save("nan.pt")
+PY
+/usr/bin/python3 nanmodel.py
+expect 1 "nan.pt: the model gives NaN or Inf logits for 4 image(s) of this batch (image ids 0, 1, 2, ...)" -- \
+    "$recal" run "$cfg" --set model.path="$work/cli/nan.pt" --limit 4 --set batch_size=4 --run-dir r-nan
+[ -e r-nan/metrics.json ] && { echo "FAIL: a NaN model wrote metrics.json"; fails=$((fails + 1)); }
+
 # a garbage model file (random bytes) and a truncated zip
 head -c 4096 /dev/urandom > garbage.pt
 printf 'PK\003\004 cut short' > cut.pt

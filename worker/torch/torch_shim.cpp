@@ -517,6 +517,9 @@ static bool frozen_agrees(torch::jit::Module &orig, torch::jit::Module &fz, cons
     };
     at::Tensor out_m, out_f;
     at::Tensor g_m = run(orig, out_m); // throws on the user's errors
+    // A model that gives NaN or Inf here cannot be judged; it runs as
+    // loaded, and the engine's finiteness checks name it.
+    if (!torch::isfinite(out_m).all().item<bool>() || !torch::isfinite(g_m).all().item<bool>()) return false;
     at::Tensor g_f;
     try {
         g_f = run(fz, out_f);
@@ -571,7 +574,7 @@ static torch::jit::Module &forward_module(ts_module *m, const at::Tensor &x) {
         if (!ok) {
             m->frozen.reset();
             m->freeze_failed = true;
-            m->freeze_note = why;
+            m->freeze_note = why; // empty: not judged (non-finite), nothing to say
             return m->m;
         }
         m->frozen_shape.assign(x.sizes().begin() + 1, x.sizes().end());

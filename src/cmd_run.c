@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "coord.h"
 #include "coord_report.h"
+#include "fingerprint.h"
 #include "fsutil.h"
 #include "log.h"
 #include "journal.h"
@@ -87,6 +88,54 @@ static int run_value_write(const char *dir, const char *name, long v, char *err,
 static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_t errlen) {
     if (resume && run_value_read(dir, "chunk_samples", chunk) >= 0) return 0;
     return run_value_write(dir, "chunk_samples", *chunk, err, errlen);
+}
+
+/* The run's inputs, RUN_DIR/inputs: the model file's sha256 and a
+ * fingerprint of the data set (its files' names and sizes, the reader's
+ * image count, shape and classes). Written when the run starts; a resume
+ * that finds either changed is refused with both values, since finished
+ * shards of one model and new ones of another would be reduced into one
+ * table. A run started before this file existed resumes unchecked. */
+static int keep_inputs(const struct job *job, const struct wk_engine *e, const char *dir, int resume, char *err,
+                       size_t errlen) {
+    char model[65], data[65], extra[256];
+    snprintf(extra, sizeof extra, "%s %s n=%ld %dx%dx%d classes=%d", job->dataset_name, job->split, e->ds.n, e->ds.c,
+             e->ds.h, e->ds.w, e->ds.classes);
+    if (fp_file_sha256(job->model_path, model, err, errlen) ||
+        fp_tree(job->dataset_path, extra, data, err, errlen))
+        return -1;
+    char path[2200];
+    snprintf(path, sizeof path, "%s/inputs", dir);
+    if (resume && fs_exists(path)) {
+        char *old = NULL;
+        size_t n = 0;
+        if (fs_read_all(path, &old, &n, err, errlen)) return -1;
+        char was_model[65] = "", was_data[65] = "";
+        const char *m = strstr(old, "model_sha256 "), *d = strstr(old, "data_fingerprint ");
+        if (m) sscanf(m + 13, "%64s", was_model);
+        if (d) sscanf(d + 17, "%64s", was_data);
+        free(old);
+        if (strcmp(was_model, model) != 0) {
+            snprintf(err, errlen,
+                     "%s: --resume refused: the model file %s changed since this run started (sha256 %s then, %s "
+                     "now); its finished shards come from the other model. Resume with the original file, or start "
+                     "a new --run-dir",
+                     dir, job->model_path, was_model, model);
+            return -1;
+        }
+        if (strcmp(was_data, data) != 0) {
+            snprintf(err, errlen,
+                     "%s: --resume refused: the data set %s changed since this run started (fingerprint of its "
+                     "files and shape %s then, %s now). Resume with the original data, or start a new --run-dir",
+                     dir, job->dataset_path, was_data, data);
+            return -1;
+        }
+        return 0;
+    }
+    char buf[8500];
+    int k = snprintf(buf, sizeof buf, "model_path %s\nmodel_sha256 %s\ndata_path %s\ndata_fingerprint %s\n",
+                     job->model_path, model, job->dataset_path, data);
+    return fs_write_atomic(path, buf, (size_t)(k < (int)sizeof buf ? k : (int)sizeof buf - 1), err, errlen);
 }
 
 /* shard_seconds (default 5 s, 0 = off): rank 0 times one batch — the last
@@ -408,7 +457,9 @@ int cmd_run(int argc, char **argv) {
      * its first invocation measured: the chunk decides float summation
      * order, so one run uses one. */
     long chunk = eng.chunk_samples;
-    if (rank == 0) failed = keep_chunk(run_dir, resume, &chunk, err, sizeof err) != 0;
+    if (rank == 0)
+        failed = keep_inputs(&job, &eng, run_dir, resume, err, sizeof err) != 0 ||
+                 keep_chunk(run_dir, resume, &chunk, err, sizeof err) != 0;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&chunk, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     wk_engine_set_chunk(&eng, chunk);

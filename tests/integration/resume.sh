@@ -198,4 +198,31 @@ hrec=$(( ($(stat -c %s "$w/href/journal") - 108) / 2 ))
 run 2 "$w/h" $big --set stop_grace_seconds=0 --resume >"$w/h2.out" 2>&1 || { cat "$w/h2.out"; fail "(h) resume"; }
 /usr/bin/python3 "$compare" "$w/href/metrics.json" "$w/h/metrics.json" 1024 any-ranks
 echo "ok (h) stop_grace_seconds 0: both running shards abandoned, exit 3 after $dt s; --resume matches"
+# (i) the model file replaced between the interrupt and --resume (same
+# path): refused with both sha256 values, nothing computed; the original
+# file back, the resume finishes. It was exit 0 with the two models'
+# shards mixed into one table.
+cp "$model" "$w/i-model.pt"
+mpirun --oversubscribe -n 1 "$recal" run "$cfg" --limit 512 --set model.path="$w/i-model.pt" --set shard_images=64 \
+    --set batch_size=16 --set chunk_samples=64 --set threads=1 --run-dir "$w/i" >"$w/i.out" 2>&1 &
+pid=$!
+wait_journal "$w/i" $((108 + rec)) $pid
+pkill -TERM -P $pid || true
+rc=0; wait $pid || rc=$?
+[ $rc -eq 3 ] || { cat "$w/i.out"; fail "(i) interrupted run exited $rc, want 3"; }
+before=$(records "$w/i" $rec)
+/usr/bin/python3 "$src/tools/export_fashion_cnn.py" "$w/i-model.pt" --seed 9 >/dev/null
+rc=0
+mpirun --oversubscribe -n 1 "$recal" run "$cfg" --limit 512 --set model.path="$w/i-model.pt" --set shard_images=64 \
+    --set batch_size=16 --set chunk_samples=64 --set threads=1 --run-dir "$w/i" --resume >"$w/i2.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || { cat "$w/i2.out"; fail "(i) resume with another model exited $rc, want 1"; }
+grep -q "i: --resume refused: the model file .*i-model.pt changed since this run started (sha256 [0-9a-f]\{64\} then, [0-9a-f]\{64\} now)" "$w/i2.out" ||
+    { cat "$w/i2.out"; fail "(i) no refusal naming both sha256"; }
+[ "$(records "$w/i" $rec)" -eq "$before" ] || fail "(i) the refused resume journaled shards"
+cp "$model" "$w/i-model.pt"
+mpirun --oversubscribe -n 1 "$recal" run "$cfg" --limit 512 --set model.path="$w/i-model.pt" --set shard_images=64 \
+    --set batch_size=16 --set chunk_samples=64 --set threads=1 --run-dir "$w/i" --resume >"$w/i3.out" 2>&1 ||
+    { cat "$w/i3.out"; fail "(i) resume with the original model"; }
+/usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/i/metrics.json" 512 any-ranks
+echo "ok (i) a replaced model file: --resume refused naming both sha256; the original back, it finishes and matches"
 echo "all resume checks passed"

@@ -116,10 +116,11 @@ int coord_rundir_fresh(const char *dir) {
     int ok = 1;
     char logs[4200];
     while (ok && (de = readdir(d))) {
-        /* .lock: callers have checked that no run holds it; a refused
-         * --resume of an empty DIR leaves one behind. */
+        /* the lock: callers have checked that no run holds it. Its name
+         * is recal's own, so a user's ".lock" makes the directory not
+         * fresh (it was taken for recal's and overwritten). */
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") || !strcmp(de->d_name, COORD_SUBMIT_SCRIPT) ||
-            !strcmp(de->d_name, ".lock"))
+            !strcmp(de->d_name, COORD_LOCK_NAME))
             continue;
         snprintf(logs, sizeof logs, "%s/logs", dir);
         ok = !strcmp(de->d_name, "logs") && only_slurm_logs(logs);
@@ -134,7 +135,7 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
     struct stat st;
     *lock_fd = -1;
     *restart = 0;
-    snprintf(lock, sizeof lock, "%s/.lock", dir);
+    snprintf(lock, sizeof lock, "%s/" COORD_LOCK_NAME, dir);
     if (resume) {
         if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
             snprintf(err, errlen, "%s: no such run directory, nothing to resume (drop --resume to start a new run)",
@@ -142,6 +143,7 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
             return -1;
         }
         snprintf(path, sizeof path, "%s/journal", dir);
+        const int had_lock = fs_exists(lock); /* a refused resume removes the lock it made */
         int fd = fs_lock(lock, 1, err, errlen);
         if (fd == FS_LOCK_BUSY) return in_use(dir, err, errlen);
         if (fd < 0) return -1;
@@ -151,6 +153,7 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
         int same = journaled ? 1 : fresh ? 0 : copies_match(dir, config, sets, n_sets, err, errlen);
         *restart = !journaled && same == 1;
         if (same != 1) {
+            if (!had_lock) unlink(lock);
             close(fd);
             if (same < 0) return -1;
             if (fresh)

@@ -11,6 +11,9 @@ struct job;
 
 /* The batch script `recal submit` writes into the run directory. */
 #define COORD_SUBMIT_SCRIPT "submit.sbatch"
+/* The lock a run holds on its directory: a name of recal's own, never a
+ * user's file. */
+#define COORD_LOCK_NAME ".recal-lock"
 
 /* "<name>-<YYYYmmdd-HHMMSS>-<first 8 hex of the config sha256>": the run id
  * of a run given no --run-dir (runs/<id>), for `recal run` and `recal submit`. */
@@ -38,7 +41,7 @@ struct coord_book {
     struct journal jn;
 };
 
-/* Prepare DIR for a run and lock it (RUN_DIR/.lock, held until *lock_fd is
+/* Prepare DIR for a run and lock it (RUN_DIR/.recal-lock, held until *lock_fd is
  * closed or the process ends). A new run needs DIR fresh (coord_rundir_fresh) and
  * writes config.yaml (the config file's bytes) and overrides.txt (the --set
  * list); a resume needs DIR/journal, or, when an earlier start stopped

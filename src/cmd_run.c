@@ -17,6 +17,9 @@
 #include "launch.h"
 #include "shard_plan.h"
 
+/* The longest --run-dir: file names under it must fit recal's path buffers. */
+#define RUN_DIR_MAX 1000
+
 #define RUN_MAX_ARGS 256
 
 static const char *HELP =
@@ -331,6 +334,13 @@ int cmd_run(int argc, char **argv) {
         } else if ((v = cli_opt(argc, argv, &i, "--run-dir", &missing)) || missing) {
             if (missing) {
                 fprintf(stderr, "recal run: --run-dir needs a directory\n");
+                return EXIT_USER;
+            }
+            /* recal names files under it (RUN_DIR/attributions/shard-…):
+             * a longer one was cut silently and the run wrote elsewhere. */
+            if (strlen(v) > RUN_DIR_MAX) {
+                fprintf(stderr, "recal run: --run-dir is %zu characters long; at most %d (choose a shorter path)\n",
+                        strlen(v), RUN_DIR_MAX);
                 return EXIT_USER;
             }
             run_dir_opt = v;

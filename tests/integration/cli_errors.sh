@@ -183,6 +183,22 @@ if [ "$(cat taken/metrics.json)" != keep ] || [ "$(ls taken)" != metrics.json ];
     echo "FAIL: the existing run dir was modified"; fails=$((fails + 1))
 fi
 
+# a user's directory holding a file named .lock is not a recal run: refused,
+# with or without --resume, the file untouched and no lock of recal's left
+# (the run went ahead and overwrote it)
+mkdir -p users && echo "my notes" > users/.lock
+expect 1 "users: run directory exists and is not empty" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+    --run-dir users
+expect 1 "users has no journal, so nothing to resume" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+    --resume --run-dir users
+if [ "$(cat users/.lock)" != "my notes" ] || [ "$(ls -A users)" != .lock ]; then
+    echo "FAIL: the user's directory was modified: $(ls -A users)"; fails=$((fails + 1))
+fi
+# a --run-dir longer than recal's paths allow: refused, not cut short
+long=$(/usr/bin/python3 -c 'print("d" * 1200)')
+expect 1 "--run-dir is 1200 characters long; at most 1000" -- "$recal" run "$cfg" --set model.path="$model" \
+    --limit 4 --run-dir "$long"
+
 # --resume where there is nothing to resume: a missing or empty directory;
 # the refused empty one still takes a new run
 expect 1 "r-nowhere: no such run directory, nothing to resume (drop --resume" -- \

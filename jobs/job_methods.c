@@ -209,9 +209,18 @@ int job_read_methods(const struct job_err *e, const struct job_node *v, struct j
     if (v->n > JOB_MAX_METHODS)
         return job_errf(e, v, "'methods' lists %zu methods; at most %d are allowed", v->n,
                         JOB_MAX_METHODS);
-    for (size_t i = 0; i < v->n; i++)
+    for (size_t i = 0; i < v->n; i++) {
         if (read_method(e, v->kids[i], (int)i, &j->methods[i]))
             return -1;
+        /* Results are keyed by (method, estimator): a second entry of the
+         * same method gave rows nobody could tell apart. */
+        for (size_t k = 0; k < i; k++)
+            if (j->methods[k].kind == j->methods[i].kind)
+                return job_errf(e, v->kids[i],
+                                "method '%s' is listed twice (methods.%zu and methods.%zu): its rows could not be "
+                                "told apart; compare its settings with a sweep: or in separate runs",
+                                job_method_name(j->methods[i].kind), k, i);
+    }
     j->n_methods = (int)v->n;
     return 0;
 }

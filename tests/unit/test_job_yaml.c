@@ -250,6 +250,9 @@ static void test_methods_errors(void **state)
     expect_err(BASE, NULL, 0, ": 'methods' must list at least one method");
     expect_err(BASE "methods: []\n", NULL, 0, ":3:10: 'methods' must list at least one method");
     expect_err(BASE "methods:\n", NULL, 0, ":3:9: 'methods' must list at least one method");
+    expect_err(BASE "methods: [{name: random}, {name: smoothgrad}, {name: smoothgrad, sigma: 0.05}]\n", NULL, 0,
+               ":3:47: method 'smoothgrad' is listed twice (methods.1 and methods.2): its rows could not be told "
+               "apart; compare its settings with a sweep: or in separate runs");
 }
 
 /* Per-method keys: defaults, values, and where they are refused. */
@@ -305,16 +308,17 @@ static void test_method_keys(void **state)
 static void test_smoothgrad_auto_samples(void **state)
 {
     (void)state;
-    assert_int_equal(load_text(BASE "methods:\n  - {name: smoothgrad, samples: auto, sigma: 0.005}\n"
-                                    "  - {name: smoothgrad, sigma: 0.01, samples: auto}\n"
-                                    "  - {name: smoothgrad, sigma: 0.03, samples: AUTO}\n"
-                                    "  - {name: smoothgrad, sigma: 0.1, samples: auto}\n",
-                               NULL, 0),
-                     0);
-    assert_int_equal(J.methods[0].samples, 10);
-    assert_int_equal(J.methods[1].samples, 10);
-    assert_int_equal(J.methods[2].samples, 30);
-    assert_int_equal(J.methods[3].samples, 100);
+    static const char *const cases[] = {"{name: smoothgrad, samples: auto, sigma: 0.005}",
+                                        "{name: smoothgrad, sigma: 0.01, samples: auto}",
+                                        "{name: smoothgrad, sigma: 0.03, samples: AUTO}",
+                                        "{name: smoothgrad, sigma: 0.1, samples: auto}"};
+    static const int want[] = {10, 10, 30, 100};
+    for (int c = 0; c < 4; c++) {
+        char text[512];
+        snprintf(text, sizeof text, BASE "methods:\n  - %s\n", cases[c]);
+        assert_int_equal(load_text(text, NULL, 0), 0);
+        assert_int_equal(J.methods[0].samples, want[c]);
+    }
     const char *sets[] = {"methods.0.sigma=0.05"};
     assert_int_equal(load_text(BASE "methods: [{name: smoothgrad, sigma: 0.03, samples: auto}]\n", sets, 1), 0);
     assert_int_equal(J.methods[0].samples, 50);
@@ -470,7 +474,7 @@ static void test_set_overrides(void **state)
                        "metrics: {diffid: {}}\n";
     const char *sets[] = {"dataset.limit=256", "methods.0.steps=3",
                           "metrics.diffid.ratios=[0.5, 0.7]", "train.epochs=1",
-                          "train.out=t.pt", "methods.1={name: IG_UNIFORM, refs: 4}",
+                          "train.out=t.pt", "methods.1={name: IG_SG, refs: 4}",
                           "name='quoted name'", "outputs.masks=on"};
     int rc = load_text(text, sets, 8);
     if (rc)
@@ -482,7 +486,7 @@ static void test_set_overrides(void **state)
     assert_true(J.train.present);
     assert_int_equal(J.train.epochs, 1);
     assert_string_equal(J.train.out, "t.pt");
-    assert_int_equal(J.methods[1].kind, JOB_M_IG_UNIFORM);
+    assert_int_equal(J.methods[1].kind, JOB_M_IG_SG);
     assert_int_equal(J.methods[1].refs, 4);
     assert_string_equal(J.name, "quoted name");
     assert_true(J.out_masks);

@@ -177,6 +177,20 @@ static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct
         sb_ratio(b, v[WK_FA_INV], v[WK_FA_INV_N]);
         sb_printf(b, ", \"images\": %.0f, \"groups\": %d}", v[WK_FA_PEARSON_N], job->faith.groups);
     }
+    if (job->fcorr.on) {
+        const double *v = q + l->fcorr;
+        sb_printf(b, ",\n     \"faithfulness_correlation\": {\"pearson\": ");
+        sb_ratio(b, v[WK_FQ_SUM], v[WK_FQ_N]);
+        sb_printf(b, ", \"images\": %.0f, \"subset_size\": %d, \"runs\": %d, \"baseline\": \"%s\"}", v[WK_FQ_N],
+                  job->fcorr.size, job->fcorr.runs, job->fcorr.baseline == JOB_FQ_ZERO ? "zero" : "black");
+    }
+    if (job->fest.on) {
+        const double *v = q + l->fest;
+        sb_printf(b, ",\n     \"faithfulness_estimate\": {\"pearson\": ");
+        sb_ratio(b, v[WK_FQ_SUM], v[WK_FQ_N]);
+        sb_printf(b, ", \"images\": %.0f, \"features_in_step\": %d, \"baseline\": \"%s\"}", v[WK_FQ_N],
+                  job->fest.size, job->fest.baseline == JOB_FQ_ZERO ? "zero" : "black");
+    }
 }
 
 /* One value of summary.csv: empty when undefined (pandas reads NaN). */
@@ -194,7 +208,8 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
     wk_layout_of(job, n_slots, &lay);
     sb_printf(&sum, "method,estimator,refs,steps,objective,diffid_diff_acc,diffid_diff_logit,"
                     "sensitivity_n_correlation,lipschitz_mean,lipschitz_max,max_sensitivity_mean,"
-                    "max_sensitivity_max,infidelity_mean,faithfulness_pearson,faithfulness_spearman\n");
+                    "max_sensitivity_max,infidelity_mean,faithfulness_pearson,faithfulness_spearman,"
+                    "faithfulness_correlation,faithfulness_estimate\n");
     sb_printf(&b, "{\n  \"run_id\": ");
     sb_json_string(&b, info->run_id);
     sb_printf(&b, ",\n  \"config\": ");
@@ -284,6 +299,9 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
         csv_ratio(&sum, job->infidelity.on ? inf[WK_IF_SUM] : 0, job->infidelity.on ? inf[WK_IF_N] : 0);
         csv_ratio(&sum, job->faith.on ? fa[WK_FA_PEARSON] : 0, job->faith.on ? fa[WK_FA_PEARSON_N] : 0);
         csv_ratio(&sum, job->faith.on ? fa[WK_FA_SPEARMAN] : 0, job->faith.on ? fa[WK_FA_SPEARMAN_N] : 0);
+        const double *fc = q + lay.fcorr, *fe = q + lay.fest;
+        csv_ratio(&sum, job->fcorr.on ? fc[WK_FQ_SUM] : 0, job->fcorr.on ? fc[WK_FQ_N] : 0);
+        csv_ratio(&sum, job->fest.on ? fe[WK_FQ_SUM] : 0, job->fest.on ? fe[WK_FQ_N] : 0);
         sb_printf(&sum, "\n");
     }
     sb_printf(&b, "\n  ]\n}\n");

@@ -90,6 +90,18 @@ struct job_faith {
     long images;
 };
 
+/* metrics.faithfulness_correlation (Bhatt et al. 2020) and
+ * metrics.faithfulness_estimate (Alvarez-Melis & Jaakkola 2018), each as
+ * Quantus computes it (docs/fidelity.md). */
+enum job_fq_baseline { JOB_FQ_BLACK = 0, JOB_FQ_ZERO = 1 };
+struct job_faith_q {
+    bool on;
+    int size;                 /* correlation: subset_size (224); estimate: features_in_step (224) */
+    int runs;                 /* correlation: runs (100) */
+    enum job_fq_baseline baseline; /* black (default, Quantus): the image's minimum; zero: 0 in model space */
+    long images;
+};
+
 /* metrics.roar (METRICS.md §3): `recal run` writes the rank maps it needs
  * (implies outputs.masks); `recal roar` fine-tunes on the masked data. */
 #define JOB_MAX_MILESTONES 8
@@ -167,6 +179,7 @@ struct job {
     struct job_sensn sensn;
     struct job_robust lipschitz, max_sens, infidelity;
     struct job_faith faith;
+    struct job_faith_q fcorr, fest;
     struct job_roar roar;
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
     struct job_train train;

@@ -155,6 +155,41 @@ static int read_faith(const struct job_err *e, const struct job_node *v, struct 
     return 0;
 }
 
+/* faithfulness_correlation {subset_size, runs, baseline, images} and
+ * faithfulness_estimate {features_in_step, baseline, images}. */
+static int read_faith_q(const struct job_err *e, const struct job_node *v, const char *name, int estimate,
+                        struct job_faith_q *f)
+{
+    static const char *const corr_keys[] = {"subset_size", "runs", "baseline", "images"};
+    static const char *const est_keys[] = {"features_in_step", "baseline", "images"};
+    static const char *const baselines[] = {"black", "zero"};
+    const struct job_node *sec, *x;
+    long long n;
+    if (section(e, v, name, estimate ? est_keys : corr_keys, estimate ? 3 : 4, &sec) || !sec)
+        return sec ? -1 : 0;
+    f->on = true;
+    n = 224;
+    if (opt_int(e, sec, estimate ? "features_in_step" : "subset_size", 1, INT_MAX, &n))
+        return -1;
+    f->size = (int)n;
+    n = 100;
+    if (!estimate && opt_int(e, sec, "runs", 2, 1000000, &n))
+        return -1;
+    f->runs = estimate ? 0 : (int)n;
+    f->baseline = JOB_FQ_BLACK;
+    if ((x = job_map_get(sec, "baseline", NULL))) {
+        int b;
+        if (job_want_enum(e, x, "baseline", baselines, 2, &b))
+            return -1;
+        f->baseline = (enum job_fq_baseline)b;
+    }
+    n = 0;
+    if (opt_int(e, sec, "images", 0, LONG_MAX, &n))
+        return -1;
+    f->images = (long)n;
+    return 0;
+}
+
 static int read_roar(const struct job_err *e, const struct job_node *v, struct job_roar *r)
 {
     static const double fr[] = {0.1, 0.3, 0.5, 0.7, 0.9};
@@ -218,10 +253,14 @@ static int read_roar(const struct job_err *e, const struct job_node *v, struct j
 int job_read_metrics(const struct job_err *e, const struct job_node *v, struct job *j)
 {
     static const char *const known[] = {"diffid", "sensitivity_n", "lipschitz", "infidelity",
-                                        "max_sensitivity", "faithfulness", "roar"};
+                                        "max_sensitivity", "faithfulness", "faithfulness_correlation",
+                                        "faithfulness_estimate", "roar"};
     static const char *const diffid_keys[] = {"ratios"};
     if (job_want_section(e, v, "metrics") ||
-        job_check_keys(e, v, known, 7, NULL, 0, "metric", "'metrics'"))
+        job_check_keys(e, v, known, 9, NULL, 0, "metric", "'metrics'"))
+        return -1;
+    if (read_faith_q(e, v, "faithfulness_correlation", 0, &j->fcorr) ||
+        read_faith_q(e, v, "faithfulness_estimate", 1, &j->fest))
         return -1;
     if (read_sensn(e, v, &j->sensn) ||
         read_robust(e, v, "lipschitz", 50, 0.03, 0, &j->lipschitz) ||

@@ -22,6 +22,7 @@ enum seed_purpose {
     SEED_ROAR_SHUFFLE = 13, /* Diff-ROAR fine-tune data order (per epoch) and init */
     SEED_LIME_MASKS = 14, /* LIME: which superpixels each sample switches off */
     SEED_SHAP_MASKS = 15, /* KernelSHAP: coalition sizes and members */
+    SEED_FCORR_MASK = 16, /* faithfulness_correlation: each run's random subset */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

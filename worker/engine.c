@@ -67,6 +67,10 @@ void wk_layout_of(const struct job *job, int n_slots, struct wk_layout *l) {
     if (job->infidelity.on) o += WK_IF_FIELDS;
     l->faith = o;
     if (job->faith.on) o += WK_FA_FIELDS;
+    l->fcorr = o;
+    if (job->fcorr.on) o += WK_FQ_FIELDS;
+    l->fest = o;
+    if (job->fest.on) o += WK_FQ_FIELDS;
     l->per_slot = o;
     l->len = WK_REC_HEADER + (size_t)n_slots * o;
 }

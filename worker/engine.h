@@ -28,7 +28,8 @@ struct wk_slot {
  *   sensn:  WK_SN_FIELDS per ratio (WK_SN_*)
  *   lips, maxs: WK_ST_FIELDS (WK_ST_*)
  *   infid:  WK_IF_FIELDS (WK_IF_*)
- *   faith:  WK_FA_FIELDS (WK_FA_*) */
+ *   faith:  WK_FA_FIELDS (WK_FA_*)
+ *   fcorr, fest: WK_FQ_FIELDS (WK_FQ_*) */
 #define WK_REC_IMAGES 0
 #define WK_REC_CORRECT 1
 #define WK_REC_HEADER 2
@@ -36,8 +37,9 @@ enum { WK_SN_CORR_SUM, WK_SN_CORR_N, WK_SN_PAIRS, WK_SN_SX, WK_SN_SY, WK_SN_SXY,
 enum { WK_ST_SUM, WK_ST_N, WK_ST_MAX, WK_ST_FIELDS };
 enum { WK_IF_SUM, WK_IF_N, WK_IF_FIELDS };
 enum { WK_FA_PEARSON, WK_FA_PEARSON_N, WK_FA_SPEARMAN, WK_FA_SPEARMAN_N, WK_FA_INV, WK_FA_INV_N, WK_FA_FIELDS };
+enum { WK_FQ_SUM, WK_FQ_N, WK_FQ_FIELDS }; /* faithfulness_correlation / _estimate: per-image Pearson */
 struct wk_layout {
-    size_t diffid, sensn, lips, maxs, infid, faith; /* offsets inside a slot block */
+    size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest; /* offsets inside a slot block */
     size_t per_slot;                                /* doubles per slot */
     size_t len;                                     /* doubles per record */
 };

@@ -1,4 +1,5 @@
-/* worker/perturb_batch.c — sensitivity-n, faithfulness and infidelity; see
+/* worker/perturb_batch.c — sensitivity-n, faithfulness (grid, correlation,
+ * estimate) and infidelity; see
  * metric_batch.h. Per image: build the perturbed copies on the host, one
  * batched forward (chunked), output drops Δ = f(x)[t] − f(x̃)[t], then for
  * each slot the attribution's share of each perturbation and the
@@ -167,6 +168,136 @@ out:
     return rc;
 }
 
+/* The value a removed feature takes: Quantus's "black" is the image's
+ * minimum (over all channels, in the model's input space); zero is 0
+ * there (the dataset mean). */
+static float fq_fill(const struct job_faith_q *f, const float *x, long d) {
+    if (f->baseline == JOB_FQ_ZERO) return 0.0f;
+    float m = x[0];
+    for (long k = 1; k < d; k++)
+        if (x[k] < m) m = x[k];
+    return m;
+}
+
+/* Faithfulness correlation (Bhatt et al. 2020; Quantus
+ * FaithfulnessCorrelation): `runs` random subsets of `subset_size` of the
+ * C·H·W input elements, each set to the baseline alone; per image the
+ * Pearson correlation between the subsets' attribution sums and the drops
+ * f(x)[t] − f(x̃)[t]. */
+static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
+                       double *record, char *err, size_t errlen) {
+    const struct job_faith_q *fq = &e->job->fcorr;
+    const long d = (long)bt->c * bt->h * bt->w, R = fq->runs, k = fq->size < d ? fq->size : d;
+    const float *x = bt->xh + i * d;
+    float *u = malloc((size_t)(R * d) * sizeof *u), *copies = malloc((size_t)(R * d) * sizeof *copies);
+    float *f = malloc((size_t)R * sizeof *f);
+    uint8_t *mask = malloc((size_t)(R * d));
+    long *order = malloc((size_t)d * sizeof *order);
+    double *xs = malloc((size_t)R * sizeof *xs), *ys = malloc((size_t)R * sizeof *ys);
+    int rc = -1;
+    if (!u || !copies || !f || !mask || !order || !xs || !ys) {
+        snprintf(err, errlen, "out of host memory for %ld faithfulness_correlation copies (lower its runs)", R);
+        goto out;
+    }
+    if (wk_draw(seed_for(e->job->seed, bt->ids[i], SEED_FCORR_MASK), R * d, 0, u, err, errlen)) goto out;
+    const float fill = fq_fill(fq, x, d);
+    for (long r = 0; r < R; r++) {
+        /* the k elements with the smallest draws: a uniform k-subset */
+        sensn_pick(u + r * d, d, k, order, mask + r * d);
+        for (long q = 0; q < d; q++) copies[r * d + q] = mask[r * d + q] ? fill : x[q];
+    }
+    if (forward_target(e, copies, R, bt->labels[i], f, err, errlen)) goto out;
+    for (int s = 0; s < e->n_slots; s++) {
+        double *q = record + wk_slot_base(&e->layout, s) + e->layout.fcorr, corr;
+        const float *as = attr[s] + i * d;
+        for (long r = 0; r < R; r++) {
+            double a = 0;
+            for (long t = 0; t < d; t++)
+                if (mask[r * d + t]) a += (double)as[t];
+            xs[r] = a;
+            ys[r] = (double)orig - (double)f[r];
+        }
+        if (stats_pearson(xs, ys, R, &corr) == 0) {
+            q[WK_FQ_SUM] += corr;
+            q[WK_FQ_N] += 1;
+        }
+    }
+    rc = 0;
+out:
+    free(u);
+    free(copies);
+    free(f);
+    free(mask);
+    free(order);
+    free(xs);
+    free(ys);
+    return rc;
+}
+
+/* for fest_image's sort: attribution descending, ties by element index
+ * (NumPy's stable argsort of −a, which the oracle uses) */
+static const float *g_fest_a;
+static int cmp_desc(const void *pa, const void *pb) {
+    long a = *(const long *)pa, b = *(const long *)pb;
+    if (g_fest_a[a] > g_fest_a[b]) return -1;
+    if (g_fest_a[a] < g_fest_a[b]) return 1;
+    return (a > b) - (a < b);
+}
+
+/* Faithfulness estimate (Alvarez-Melis & Jaakkola 2018; Quantus
+ * FaithfulnessEstimate): the C·H·W elements in descending attribution
+ * order, cut into steps of `features_in_step`; each step set to the
+ * baseline alone (not cumulatively); per image and slot the Pearson
+ * correlation between the steps' attribution sums and the drops. The
+ * steps follow each map, so every slot has its own forwards. */
+static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
+                      double *record, char *err, size_t errlen) {
+    const struct job_faith_q *fq = &e->job->fest;
+    const long d = (long)bt->c * bt->h * bt->w, step = fq->size < d ? fq->size : d, G = (d + step - 1) / step;
+    const float *x = bt->xh + i * d;
+    float *copies = malloc((size_t)(G * d) * sizeof *copies), *f = malloc((size_t)G * sizeof *f);
+    long *order = malloc((size_t)d * sizeof *order);
+    double *xs = malloc((size_t)G * sizeof *xs), *ys = malloc((size_t)G * sizeof *ys);
+    int rc = -1;
+    if (!copies || !f || !order || !xs || !ys) {
+        snprintf(err, errlen, "out of host memory for %ld faithfulness_estimate copies (raise its features_in_step)",
+                 G);
+        goto out;
+    }
+    const float fill = fq_fill(fq, x, d);
+    for (int s = 0; s < e->n_slots; s++) {
+        double *q = record + wk_slot_base(&e->layout, s) + e->layout.fest, corr;
+        const float *as = attr[s] + i * d;
+        for (long t = 0; t < d; t++) order[t] = t;
+        g_fest_a = as;
+        qsort(order, (size_t)d, sizeof *order, cmp_desc);
+        for (long g = 0; g < G; g++) {
+            float *cp = copies + g * d;
+            memcpy(cp, x, (size_t)d * sizeof *cp);
+            double a = 0;
+            for (long t = g * step; t < d && t < (g + 1) * step; t++) {
+                cp[order[t]] = fill;
+                a += (double)as[order[t]];
+            }
+            xs[g] = a;
+        }
+        if (forward_target(e, copies, G, bt->labels[i], f, err, errlen)) goto out;
+        for (long g = 0; g < G; g++) ys[g] = (double)orig - (double)f[g];
+        if (stats_pearson(xs, ys, G, &corr) == 0) {
+            q[WK_FQ_SUM] += corr;
+            q[WK_FQ_N] += 1;
+        }
+    }
+    rc = 0;
+out:
+    free(copies);
+    free(f);
+    free(order);
+    free(xs);
+    free(ys);
+    return rc;
+}
+
 static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
                        double *record, char *err, size_t errlen) {
     const struct job_robust *in = &e->job->infidelity;
@@ -237,6 +368,12 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
             goto out;
         if (job->infidelity.on && want(job->infidelity.images, bt->ids[i]) &&
             infid_image(e, bt, i, orig[i], attr, record, err, errlen))
+            goto out;
+        if (job->fcorr.on && want(job->fcorr.images, bt->ids[i]) &&
+            fcorr_image(e, bt, i, orig[i], attr, record, err, errlen))
+            goto out;
+        if (job->fest.on && want(job->fest.images, bt->ids[i]) &&
+            fest_image(e, bt, i, orig[i], attr, record, err, errlen))
             goto out;
     }
     rc = 0;

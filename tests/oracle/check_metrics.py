@@ -34,6 +34,7 @@ from check_diffid import idx  # noqa: E402
 
 MASK64 = (1 << 64) - 1
 SEED_RANDOM_ATTR, SEED_SENSN_MASK, SEED_SENSN_BASE = 2, 8, 9
+SEED_FCORR_MASK = 16
 SEED_INFIDELITY, SEED_LIPSCHITZ, SEED_MAXSENS = 10, 11, 12
 MEAN, STD = [0.2860], [0.3530]
 SEED = 7
@@ -213,14 +214,14 @@ def close(label, got, want, rtol, atol=0.0):
         failures.append(label)
 
 
-def run_recal(recal, src, work, name, model, methods, metrics):
+def run_recal(recal, src, work, name, model, methods, metrics, extra=()):
     run = os.path.join(work, name)
     subprocess.run(["rm", "-rf", run], check=True)
     env = dict(os.environ)
     cmd = ["mpirun", "-n", "2", recal, "run", os.path.join(src, "tests", "data", "fashion-diffid.yaml"),
            "--limit", str(N), "--set", f"model.path={model}", "--set", f"methods={methods}",
            "--set", f"metrics={metrics}", "--set", f"seed={SEED}", "--set", "shard_images=2",
-           "--set", "batch_size=2", "--run-dir", run]
+           "--set", "batch_size=2", "--run-dir", run] + list(extra)
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if r.returncode != 0:
         print("FAILED:", " ".join(cmd), "\n", r.stdout[-3000:], r.stderr[-3000:])

@@ -13,6 +13,10 @@ that both sides score the same perturbed inputs.
   faithfulness Pearson and        quantus.FaithfulnessCorrelation with
     Spearman (§4)                   correlation_pearson / _spearman, one run
                                     per pixel group
+  faithfulness_correlation        quantus.FaithfulnessCorrelation (Bhatt et
+                                    al.: random subsets, "black" baseline)
+  faithfulness_estimate           quantus.FaithfulnessEstimate (Alvarez-Melis
+                                    & Jaakkola: attribution-ordered steps)
   infidelity (§4)                 captum.metrics.infidelity(normalize=True)
                                     (Quantus's Infidelity is a different,
                                     patch-based estimator without the
@@ -71,6 +75,9 @@ METRICS = (f"{{sensitivity_n: {{ratios: {RATIOS}, samples: {S}}}, faithfulness: 
            f"infidelity: {{samples: {INF_M}, sigma: {INF_SIGMA}}}, lipschitz: {{samples: {LIP_M}}}, "
            f"max_sensitivity: {{samples: {MS_M}, radius: {MS_R}}}}}")
 METHODS = "[{name: input_grad}, {name: ig, steps: 4}]"
+FC_SIZE, FC_RUNS, FE_STEP = 100, 8, 56
+FQ_METRICS = (f"{{faithfulness_correlation: {{subset_size: {FC_SIZE}, runs: {FC_RUNS}}}, "
+              f"faithfulness_estimate: {{features_in_step: {FE_STEP}}}}}")
 
 
 class Float64(torch.nn.Module):
@@ -135,6 +142,19 @@ def with_subsets(fc_module, subsets, fn):
         return fn()
     finally:
         fc_module.np = saved
+
+
+def with_stable_argsort(module, fn):
+    """Quantus's FaithfulnessEstimate orders features with np.argsort(-a)
+    (quicksort: ties in any order); recal breaks ties by element index,
+    which is NumPy's stable sort. Both then cut the same steps."""
+    proxy = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    proxy.argsort = lambda a, *args, **kw: np.argsort(a, kind="stable")
+    saved, module.np = module.np, proxy
+    try:
+        return fn()
+    finally:
+        module.np = saved
 
 
 def mean_finite(v):
@@ -240,6 +260,38 @@ def main():
                                       n_perturb_samples=INF_M, max_examples_per_batch=N * INF_M, normalize=True)
         cm.close(f"{method}: infidelity (captum.metrics.infidelity, normalize=True)", g["infidelity"]["mean"],
                  float(v.mean()), 1e-3, 1e-12)
+
+    # faithfulness_correlation and faithfulness_estimate, Quantus's defaults
+    # (baseline "black" = the image's minimum, Pearson, no abs) on the maps
+    # recal computed (saved with outputs.attributions), so that both score
+    # the same explanation; the correlation's subsets are recal's draws.
+    fq = cm.run_recal(recal, src, work, "quantus-fq", model_path, METHODS, FQ_METRICS,
+                      ["--set", "outputs.attributions=true"])
+    import glob
+    maps = np.concatenate([np.load(f) for f in sorted(glob.glob(os.path.join(work, "quantus-fq", "attributions",
+                                                                              "shard-*.npy")))])
+    fe_module = sys.modules[quantus.FaithfulnessEstimate.__module__]
+
+    def fcorr_subsets():
+        for i in range(N):
+            u = cm.rand(FC_RUNS * d, i, cm.SEED_FCORR_MASK).numpy()
+            for r in range(FC_RUNS):
+                yield np.argsort(u[r * d:(r + 1) * d], kind="stable")[:FC_SIZE]
+
+    for slot, method in enumerate(("input_grad", "ig")):
+        g = fq[(method, "vanilla")]
+        a_batch = maps[:, slot].astype(np.float32)
+        call_a = dict(call, a_batch=a_batch)
+        fc = quantus.FaithfulnessCorrelation(nr_runs=FC_RUNS, subset_size=FC_SIZE, perturb_baseline="black",
+                                             similarity_func=quantus.correlation_pearson, **common)
+        v = with_subsets(fc_module, fcorr_subsets(), lambda: fc(**call_a))
+        cm.close(f"{method}: faithfulness_correlation (quantus.FaithfulnessCorrelation, black, "
+                 f"{FC_RUNS} x {FC_SIZE})", g["faithfulness_correlation"]["pearson"], mean_finite(v), 1e-4, 1e-5)
+        fe = quantus.FaithfulnessEstimate(features_in_step=FE_STEP, perturb_baseline="black",
+                                          similarity_func=quantus.correlation_pearson, **common)
+        v = with_stable_argsort(fe_module, lambda: fe(**call_a))
+        cm.close(f"{method}: faithfulness_estimate (quantus.FaithfulnessEstimate, black, steps of {FE_STEP})",
+                 g["faithfulness_estimate"]["pearson"], mean_finite(v), 1e-4, 1e-5)
 
     if cm.failures:
         print(f"{len(cm.failures)} check(s) failed: {cm.failures}")

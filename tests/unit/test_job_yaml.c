@@ -363,6 +363,18 @@ static void test_metric_sections(void **state)
                ":5:26: 'milestones' must be strictly increasing, got 3 after 5");
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulnes: {}\n", NULL, 0,
                ":5:3: unknown key 'faithfulnes' in 'metrics' (did you mean 'faithfulness'?)");
+    /* the Quantus-defined faithfulness metrics: defaults and keys */
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  faithfulness_correlation: {}\n"
+                                    "  faithfulness_estimate: {features_in_step: 28, baseline: zero}\n",
+                               NULL, 0),
+                     0);
+    assert_true(J.fcorr.on && J.fcorr.size == 224 && J.fcorr.runs == 100 && J.fcorr.baseline == JOB_FQ_BLACK);
+    assert_true(J.fest.on && J.fest.size == 28 && J.fest.baseline == JOB_FQ_ZERO && !J.faith.on);
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulness_estimate: {runs: 5}\n", NULL, 0,
+               ":5:27: unknown key 'runs' in 'metrics.faithfulness_estimate' (expected one of: features_in_step, "
+               "baseline, images)");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulness_correlation: {baseline: white}\n", NULL,
+               0, ":5:40: 'baseline' must be one of black, zero, got 'white'");
 }
 
 static void test_sweep(void **state)

@@ -48,6 +48,16 @@ fail:
 
 static int want(long bound, long long id) { return bound <= 0 || id < bound; }
 
+/* One image's Pearson correlation into a (sum, count) pair of the record;
+ * an undefined one (a constant side) is left out of the mean. */
+static void add_pearson(const double *xs, const double *ys, long n, double *sum, double *count) {
+    double corr;
+    if (stats_pearson(xs, ys, n, &corr) == 0) {
+        *sum += corr;
+        *count += 1;
+    }
+}
+
 static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
                        double *record, char *err, size_t errlen) {
     const struct job_sensn *sn = &e->job->sensn;
@@ -82,7 +92,7 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     for (int s = 0; s < e->n_slots; s++) {
         double *blk = record + wk_slot_base(&e->layout, s) + e->layout.sensn;
         for (int r = 0; r < nr; r++) {
-            double *q = blk + (size_t)r * WK_SN_FIELDS, corr;
+            double *q = blk + (size_t)r * WK_SN_FIELDS;
             for (int j = 0; j < S; j++) {
                 long k = (long)r * S + j;
                 xs[j] = sensn_attr_sum(attr[s] + i * d, c, hw, mask + k * hw, sn->post_hoc == JOB_PH_ABS);
@@ -94,10 +104,7 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
                 q[WK_SN_SXX] += xs[j] * xs[j];
                 q[WK_SN_SYY] += ys[j] * ys[j];
             }
-            if (stats_pearson(xs, ys, S, &corr) == 0) {
-                q[WK_SN_CORR_SUM] += corr;
-                q[WK_SN_CORR_N] += 1;
-            }
+            add_pearson(xs, ys, S, &q[WK_SN_CORR_SUM], &q[WK_SN_CORR_N]);
         }
     }
     rc = 0;
@@ -208,7 +215,7 @@ static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     }
     if (forward_target(e, copies, R, bt->labels[i], f, err, errlen)) goto out;
     for (int s = 0; s < e->n_slots; s++) {
-        double *q = record + wk_slot_base(&e->layout, s) + e->layout.fcorr, corr;
+        double *q = record + wk_slot_base(&e->layout, s) + e->layout.fcorr;
         const float *as = attr[s] + i * d;
         for (long r = 0; r < R; r++) {
             double a = 0;
@@ -217,10 +224,7 @@ static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
             xs[r] = a;
             ys[r] = (double)orig - (double)f[r];
         }
-        if (stats_pearson(xs, ys, R, &corr) == 0) {
-            q[WK_FQ_SUM] += corr;
-            q[WK_FQ_N] += 1;
-        }
+        add_pearson(xs, ys, R, &q[WK_FQ_SUM], &q[WK_FQ_N]);
     }
     rc = 0;
 out:
@@ -266,7 +270,7 @@ static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
     }
     const float fill = fq_fill(fq, x, d);
     for (int s = 0; s < e->n_slots; s++) {
-        double *q = record + wk_slot_base(&e->layout, s) + e->layout.fest, corr;
+        double *q = record + wk_slot_base(&e->layout, s) + e->layout.fest;
         const float *as = attr[s] + i * d;
         for (long t = 0; t < d; t++) order[t] = t;
         g_fest_a = as;
@@ -283,10 +287,7 @@ static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
         }
         if (forward_target(e, copies, G, bt->labels[i], f, err, errlen)) goto out;
         for (long g = 0; g < G; g++) ys[g] = (double)orig - (double)f[g];
-        if (stats_pearson(xs, ys, G, &corr) == 0) {
-            q[WK_FQ_SUM] += corr;
-            q[WK_FQ_N] += 1;
-        }
+        add_pearson(xs, ys, G, &q[WK_FQ_SUM], &q[WK_FQ_N]);
     }
     rc = 0;
 out:

@@ -142,29 +142,27 @@ def smoothgrad(model, x, label, run_seed, image_id, n, mean, std, noise=0.15, si
 SEED_AGI_TARGETS = 7
 
 
-def agi_targets(run_seed, image_id, classes, label, t):
-    """T distinct classes ≠ label: a partial Fisher–Yates driven by the
-    image's splitmix stream."""
-    pool = [c for c in range(classes) if c != label]
+def _first_of_shuffle(pool, run_seed, image_id, t):
+    """The first t of a partial Fisher–Yates of pool driven by the image's
+    splitmix stream (recal's pick_targets)."""
+    pool = list(pool)
     s = seed_for(run_seed, image_id, SEED_AGI_TARGETS)
     for i in range(t):
         s = splitmix(s)
         j = i + s % (len(pool) - i)
         pool[i], pool[j] = pool[j], pool[i]
     return pool[:t]
+
+
+def agi_targets(run_seed, image_id, classes, label, t):
+    """T distinct classes ≠ label."""
+    return _first_of_shuffle([c for c in range(classes) if c != label], run_seed, image_id, t)
 
 
 def agi_targets_compat(run_seed, image_id, classes, t):
     """reference_compat's T distinct classes of 0 … C−3 (the reference's
-    candidates, its label included): the same partial Fisher–Yates and
-    stream as agi_targets, over that pool."""
-    pool = list(range(classes - 2))
-    s = seed_for(run_seed, image_id, SEED_AGI_TARGETS)
-    for i in range(t):
-        s = splitmix(s)
-        j = i + s % (len(pool) - i)
-        pool[i], pool[j] = pool[j], pool[i]
-    return pool[:t]
+    candidates, its label included)."""
+    return _first_of_shuffle(range(classes - 2), run_seed, image_id, t)
 
 
 def agi(model, x, label, targets, steps, eps, mean, std, estimator):

@@ -137,7 +137,11 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
     *restart = 0;
     snprintf(lock, sizeof lock, "%s/" COORD_LOCK_NAME, dir);
     if (resume) {
-        if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+        if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) {
+            snprintf(err, errlen, "%s is a file, not a run directory: pass the directory of the run to resume", dir);
+            return -1;
+        }
+        if (stat(dir, &st) != 0) {
             snprintf(err, errlen, "%s: no such run directory, nothing to resume (drop --resume to start a new run)",
                      dir);
             return -1;

@@ -79,6 +79,15 @@ static int want_long(const char *opt, const char *v, long min, long *out) {
     return 0;
 }
 
+/* R, K and N multiply into the points of one image: a million is already
+ * hours of work per image; "--steps 99999999999" ran out of host memory and
+ * told the user to lower batch_size, which attribute does not have. */
+static int too_many(const char *opt, long v) {
+    if (v <= 1000000) return 0;
+    fprintf(stderr, "recal attribute: %s %ld is over 1,000,000 (points per image multiply with it)\n", opt, v);
+    return -1;
+}
+
 static int want_positive(const char *opt, const char *v, double *out) {
     char *end;
     errno = 0;
@@ -143,10 +152,12 @@ int cmd_attribute(int argc, char **argv) {
         OPT("--std", std_s = v)
         /* Numbers in full or not at all: "--refs 2x" or "--steps -1" is
          * an error, never a default. */
-        OPT("--refs", if (want_long("--refs", v, 1, &refs)) return EXIT_USER)
-        OPT("--steps", if (want_long("--steps", v, 1, &steps)) return EXIT_USER)
+        OPT("--refs", if (want_long("--refs", v, 1, &refs) || too_many("--refs", refs)) return EXIT_USER)
+        OPT("--steps", if (want_long("--steps", v, 1, &steps) || too_many("--steps", steps)) return EXIT_USER)
         OPT("--seed", if (want_seed(v, &seed)) return EXIT_USER)
-        OPT("--samples", if (strcasecmp(v, "auto") ? want_long("--samples", v, 1, &samples) : (samples_auto = 1, 0))
+        OPT("--samples", if (strcasecmp(v, "auto") ? want_long("--samples", v, 1, &samples) ||
+                                                          too_many("--samples", samples)
+                                                    : (samples_auto = 1, 0))
                 return EXIT_USER)
         OPT("--noise", if (want_positive("--noise", v, &noise)) return EXIT_USER)
         OPT("--sigma", if (want_positive("--sigma", v, &sigma)) return EXIT_USER)
@@ -349,6 +360,13 @@ int cmd_attribute(int argc, char **argv) {
             goto out;
         }
         ctx.references_r = shared ? ra.shape[0] : ra.shape[1];
+        /* the file sets R: a different --refs was silently ignored */
+        if (refs > 0 && refs != (long)ctx.references_r) {
+            fprintf(stderr, "recal attribute: --refs %ld but %s holds %ld references per image: drop --refs (the "
+                            "file sets R) or pass a file with %ld\n",
+                    refs, refs_path, (long)ctx.references_r, refs);
+            goto out;
+        }
         rf = npy_to_f32(&ra);
         ctx.references = rf;
         ctx.references_per_image = per;

@@ -148,6 +148,15 @@ for bad in "--refs abc" "--refs 0" "--refs 2x" "--steps -1" "--samples -3" "--se
     expect 1 "${bad%% *} wants a number" -- "$recal" attribute --model "$model" --input infx.npy \
         --method smoothgrad --out a.npy $bad
 done
+expect 1 "--steps 99999999999 is over 1,000,000" -- "$recal" attribute --model "$model" --input infx.npy \
+    --method ig_uniform --steps 99999999999 --out a.npy
+/usr/bin/python3 -c "import numpy as np; np.save('refs3.npy', np.zeros((3, 1, 28, 28), np.float32)); \
+np.save('clean.npy', np.zeros((2, 1, 28, 28), np.float32))"
+expect 1 "--refs 5 but refs3.npy holds 3 references per image" -- "$recal" attribute --model "$model" \
+    --input clean.npy --method ig_uniform --references refs3.npy --refs 5 --out a.npy
+echo notes > afile
+expect 1 "afile is a file, not a run directory" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+    --resume --run-dir afile
 expect 1 "--samples auto .* needs --sigma" -- "$recal" attribute --model "$model" --input infx.npy \
     --method smoothgrad --samples auto --out a.npy
 expect 1 "samples: auto.* needs an absolute 'sigma'" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \

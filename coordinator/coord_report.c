@@ -148,24 +148,28 @@ static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct
         }
         sb_printf(b, "], \"images\": %.0f, \"samples\": %d, \"baseline\": \"%s\", \"post_hoc\": \"%s\"}",
                   q[l->sensn + WK_SN_PAIRS] / sn->samples, sn->samples,
-                  sn->baseline == JOB_SN_RAND ? "rand" : "zero", sn->post_hoc == JOB_PH_ABS ? "abs" : "sum");
+                  sn->baseline == JOB_SN_RAND ? "rand" : "dataset_mean", sn->post_hoc == JOB_PH_ABS ? "abs" : "sum");
     }
-    const struct { bool on; const char *name; size_t off; } st[2] = {
-        {job->lipschitz.on, "lipschitz", l->lips}, {job->max_sens.on, "max_sensitivity", l->maxs}};
+    /* each amount under the key that names its space, as in the config */
+    const struct { const struct job_robust *r; const char *name, *amount; double value; size_t off; } st[2] = {
+        {&job->lipschitz, "lipschitz", "sigma", job->lipschitz.sigma, l->lips},
+        {&job->max_sens, "max_sensitivity", "radius", job->max_sens.radius, l->maxs}};
     for (int k = 0; k < 2; k++) {
-        if (!st[k].on) continue;
+        if (!st[k].r->on) continue;
         const double *v = q + st[k].off;
         sb_printf(b, ",\n     \"%s\": {\"mean\": ", st[k].name);
         sb_ratio(b, v[WK_ST_SUM], v[WK_ST_N]);
         sb_printf(b, ", \"max\": ");
         sb_ratio(b, v[WK_ST_MAX] * v[WK_ST_N], v[WK_ST_N]);
-        sb_printf(b, ", \"images\": %.0f}", v[WK_ST_N]);
+        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"%s_%s\": %.10g}", v[WK_ST_N], st[k].r->samples,
+                  st[k].amount, st[k].r->pixel ? "pixel" : "model", st[k].value);
     }
     if (job->infidelity.on) {
         const double *v = q + l->infid;
         sb_printf(b, ",\n     \"infidelity\": {\"mean\": ");
         sb_ratio(b, v[WK_IF_SUM], v[WK_IF_N]);
-        sb_printf(b, ", \"images\": %.0f}", v[WK_IF_N]);
+        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"sigma_%s\": %.10g}", v[WK_IF_N],
+                  job->infidelity.samples, job->infidelity.pixel ? "pixel" : "model", job->infidelity.sigma);
     }
     if (job->faith.on) {
         const double *v = q + l->faith;
@@ -182,14 +186,14 @@ static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct
         sb_printf(b, ",\n     \"faithfulness_correlation\": {\"pearson\": ");
         sb_ratio(b, v[WK_FQ_SUM], v[WK_FQ_N]);
         sb_printf(b, ", \"images\": %.0f, \"subset_size\": %d, \"runs\": %d, \"baseline\": \"%s\"}", v[WK_FQ_N],
-                  job->fcorr.size, job->fcorr.runs, job->fcorr.baseline == JOB_FQ_ZERO ? "zero" : "black");
+                  job->fcorr.size, job->fcorr.runs, job->fcorr.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
     if (job->fest.on) {
         const double *v = q + l->fest;
         sb_printf(b, ",\n     \"faithfulness_estimate\": {\"pearson\": ");
         sb_ratio(b, v[WK_FQ_SUM], v[WK_FQ_N]);
         sb_printf(b, ", \"images\": %.0f, \"features_in_step\": %d, \"baseline\": \"%s\"}", v[WK_FQ_N],
-                  job->fest.size, job->fest.baseline == JOB_FQ_ZERO ? "zero" : "black");
+                  job->fest.size, job->fest.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
 }
 

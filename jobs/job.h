@@ -44,7 +44,14 @@ enum job_estimator {
 
 enum job_objective { JOB_OBJ_LOGIT = 0, JOB_OBJ_PROB = 1, JOB_OBJ_CONTRAST = 2 };
 
-enum job_baseline { JOB_BASE_ZERO = 0, JOB_BASE_BLACK = 1 };
+/* ig's fixed baseline. dataset_mean is 0 in the model's (normalized) space,
+ * the dataset's mean colour; black is pixel 0, i.e. normalize(0). */
+enum job_baseline { JOB_BASE_DATASET_MEAN = 0, JOB_BASE_BLACK = 1 };
+
+/* What LIME and KernelSHAP put where a superpixel is switched off:
+ * superpixel_mean (lime_image: the superpixel's own mean colour),
+ * dataset_mean (0 in model space, Captum's default baseline) or black. */
+enum job_fill { JOB_FILL_SUPERPIXEL_MEAN = 0, JOB_FILL_DATASET_MEAN = 1, JOB_FILL_BLACK = 2 };
 
 struct job_method {
     enum job_method_kind kind;
@@ -53,23 +60,26 @@ struct job_method {
     int steps;                /* K; default 5 */
     enum job_objective objective; /* default logit */
     bool reference_compat;    /* default false */
-    enum job_baseline baseline; /* ig only: zero (default) | black */
+    enum job_baseline baseline; /* ig only: dataset_mean (default; old spelling zero) | black */
+    enum job_fill fill;       /* lime (default superpixel_mean), kernel_shap (default dataset_mean) */
     double noise;             /* ig_sg, ig_sq, smoothgrad: σ as a fraction of the
                                  image's pixel range (default 0.15) */
-    double sigma;             /* same, absolute in [0,1] pixel units; > 0 overrides noise */
+    double sigma;             /* sigma_pixel (old spelling sigma): absolute, in [0,1] pixel
+                                 units; > 0 overrides noise */
     int samples;              /* smoothgrad: N noisy samples (default 30) */
     double epsilon;           /* agi: step size in pixel units (default 0.05) */
 };
 
 /* metrics.sensitivity_n (METRICS.md §2). */
-enum job_sn_baseline { JOB_SN_ZERO = 0, JOB_SN_RAND = 1 };
+enum job_sn_baseline { JOB_SN_DATASET_MEAN = 0, JOB_SN_RAND = 1 };
 enum job_post_hoc { JOB_PH_SUM = 0, JOB_PH_ABS = 1 };
 struct job_sensn {
     bool on;
     int n_ratios;
     double ratios[JOB_MAX_RATIOS]; /* default 0.1..0.9 */
     int samples;              /* S random masks per ratio; default 10 */
-    enum job_sn_baseline baseline; /* zero (default): 0 in model space; rand: normalize(U[0,1]) */
+    enum job_sn_baseline baseline; /* dataset_mean (default; old spelling zero): 0 in model space;
+                                      rand: normalize(U[0,1]), uniform pixels */
     enum job_post_hoc post_hoc;    /* sum (default) | abs */
     long images;              /* only image ids < images (0 = all) */
 };
@@ -78,8 +88,10 @@ struct job_sensn {
 struct job_robust {
     bool on;
     int samples;              /* lipschitz 50, max_sensitivity 10, infidelity 50 */
-    double sigma;             /* lipschitz: 0.03 in pixel units; infidelity: 0.003 in model space */
-    double radius;            /* max_sensitivity: L-inf ball radius in model space, 0.02 */
+    double sigma;             /* lipschitz: sigma_pixel 0.03; infidelity: sigma_model 0.003 */
+    double radius;            /* max_sensitivity: L-inf ball radius, radius_model 0.02 */
+    bool pixel;               /* sigma / radius is in pixel units (the image in [0, 1]);
+                                 else in the model's normalized input space */
     long images;              /* only image ids < images (0 = all) */
 };
 
@@ -93,12 +105,13 @@ struct job_faith {
 /* metrics.faithfulness_correlation (Bhatt et al. 2020) and
  * metrics.faithfulness_estimate (Alvarez-Melis & Jaakkola 2018), each as
  * Quantus computes it (docs/fidelity.md). */
-enum job_fq_baseline { JOB_FQ_BLACK = 0, JOB_FQ_ZERO = 1 };
+enum job_fq_baseline { JOB_FQ_BLACK = 0, JOB_FQ_DATASET_MEAN = 1 };
 struct job_faith_q {
     bool on;
     int size;                 /* correlation: subset_size (224); estimate: features_in_step (224) */
     int runs;                 /* correlation: runs (100) */
-    enum job_fq_baseline baseline; /* black (default, Quantus): the image's minimum; zero: 0 in model space */
+    enum job_fq_baseline baseline; /* black (default, Quantus): the image's minimum; dataset_mean
+                                      (old spelling zero): 0 in model space */
     long images;
 };
 

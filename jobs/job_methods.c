@@ -82,13 +82,28 @@ static int read_estimators(const struct job_err *e, const struct job_node *v,
     return 0;
 }
 
+/* KEY (NAME_pixel) or OLD, the bare NAME: its old spelling, always in pixel
+ * units; not both. *v is NULL when neither is given. */
+static int pixel_key(const struct job_err *e, const struct job_node *m, const char *key, const char *old,
+                     const struct job_node **v, const char **used)
+{
+    const struct job_node *vp = job_map_get(m, key, NULL), *va = job_map_get(m, old, NULL);
+    if (vp && va)
+        return job_errf(e, va, "give one of '%s' and '%s' ('%s' is the old spelling of '%s')", key, old, old, key);
+    *v = vp ? vp : va;
+    *used = vp ? key : old;
+    return 0;
+}
+
 static int read_method(const struct job_err *e, const struct job_node *m, int idx,
                        struct job_method *out)
 {
     static const char *const keys[] = {"name", "steps", "refs", "estimators", "objective",
-                                       "reference_compat", "baseline", "noise", "sigma", "samples",
-                                       "epsilon"};
-    static const char *const baselines[] = {"zero", "black"};
+                                       "reference_compat", "baseline", "noise", "sigma_pixel", "sigma",
+                                       "samples", "epsilon_pixel", "epsilon", "fill"};
+    /* "zero" is the old spelling of dataset_mean: 0 in model space, the mean colour */
+    static const char *const baselines[] = {"dataset_mean", "black", "zero"};
+    static const char *const fills[] = {"superpixel_mean", "dataset_mean", "black", "zero"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
     char where[48];
     snprintf(where, sizeof where, "'methods.%d'", idx);
@@ -97,7 +112,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         snprintf(what, sizeof what, "methods.%d", idx);
         return job_bad(e, m, what, "a mapping such as {name: ig_uniform}");
     }
-    if (job_check_keys(e, m, keys, 11, NULL, 0, "key", where))
+    if (job_check_keys(e, m, keys, 14, NULL, 0, "key", where))
         return -1;
     const struct job_node *v = job_map_get(m, "name", NULL);
     if (!v)
@@ -109,7 +124,10 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     out->steps = 5;
     out->objective = JOB_OBJ_LOGIT;
     out->reference_compat = false;
-    out->baseline = JOB_BASE_ZERO;
+    out->baseline = JOB_BASE_DATASET_MEAN;
+    /* LIME as lime_image (hide_color None: each superpixel's mean colour);
+     * KernelSHAP as Captum (baseline 0 in model space) */
+    out->fill = out->kind == JOB_M_LIME ? JOB_FILL_SUPERPIXEL_MEAN : JOB_FILL_DATASET_MEAN;
     out->noise = 0.15;
     out->sigma = 0;
     out->samples = 30;
@@ -153,9 +171,17 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         int b;
         if (out->kind != JOB_M_IG)
             return job_errf(e, v, "'baseline' applies to method ig only");
-        if (job_want_enum(e, v, "baseline", baselines, 2, &b))
+        if (job_want_enum(e, v, "baseline", baselines, 3, &b))
             return -1;
-        out->baseline = (enum job_baseline)b;
+        out->baseline = b == 2 ? JOB_BASE_DATASET_MEAN : (enum job_baseline)b;
+    }
+    if ((v = job_map_get(m, "fill", NULL))) {
+        int f;
+        if (out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)
+            return job_errf(e, v, "'fill' applies to lime and kernel_shap only");
+        if (job_want_enum(e, v, "fill", fills, 4, &f))
+            return -1;
+        out->fill = f == 3 ? JOB_FILL_DATASET_MEAN : (enum job_fill)f;
     }
     bool noisy = out->kind == JOB_M_IG_SG || out->kind == JOB_M_IG_SQ || out->kind == JOB_M_SMOOTHGRAD;
     if ((v = job_map_get(m, "noise", NULL))) {
@@ -166,21 +192,26 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         if (!(out->noise > 0))
             return job_bad(e, v, "noise", "a number > 0 (fraction of the pixel range)");
     }
-    if ((v = job_map_get(m, "sigma", NULL))) {
+    const char *key;
+    if (pixel_key(e, m, "sigma_pixel", "sigma", &v, &key))
+        return -1;
+    if (v) {
         if (!noisy)
-            return job_errf(e, v, "'sigma' applies to ig_sg, ig_sq and smoothgrad only");
-        if (job_want_double(e, v, "sigma", &out->sigma))
+            return job_errf(e, v, "'%s' applies to ig_sg, ig_sq and smoothgrad only", key);
+        if (job_want_double(e, v, key, &out->sigma))
             return -1;
         if (!(out->sigma > 0))
-            return job_bad(e, v, "sigma", "a number > 0 (pixel units)");
+            return job_bad(e, v, key, "a number > 0 (pixel units: the image in [0, 1])");
     }
-    if ((v = job_map_get(m, "epsilon", NULL))) {
+    if (pixel_key(e, m, "epsilon_pixel", "epsilon", &v, &key))
+        return -1;
+    if (v) {
         if (out->kind != JOB_M_AGI)
-            return job_errf(e, v, "'epsilon' applies to agi only");
-        if (job_want_double(e, v, "epsilon", &out->epsilon))
+            return job_errf(e, v, "'%s' applies to agi only", key);
+        if (job_want_double(e, v, key, &out->epsilon))
             return -1;
         if (!(out->epsilon > 0))
-            return job_bad(e, v, "epsilon", "a number > 0 (pixel units)");
+            return job_bad(e, v, key, "a number > 0 (pixel units: the image in [0, 1])");
     }
     if ((v = job_map_get(m, "samples", NULL))) {
         if (out->kind != JOB_M_SMOOTHGRAD && out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)
@@ -190,7 +221,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
              * --set of sigma moves n with it. */
             if (!(out->sigma > 0))
                 return job_errf(e, v, "'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute "
-                                      "'sigma' in pixel units, e.g. {name: smoothgrad, sigma: 0.03, samples: auto}");
+                                      "'sigma_pixel', e.g. {name: smoothgrad, sigma_pixel: 0.03, samples: auto}");
             out->samples = job_smoothgrad_auto_samples(out->sigma);
         } else {
             if (job_want_int(e, v, "samples", 1, INT_MAX, &x))

@@ -71,7 +71,8 @@ static int section(const struct job_err *e, const struct job_node *metrics, cons
 static int read_sensn(const struct job_err *e, const struct job_node *v, struct job_sensn *s)
 {
     static const char *const keys[] = {"ratios", "samples", "baseline", "post_hoc", "images"};
-    static const char *const bases[] = {"zero", "rand"};
+    /* "zero" is the old spelling of dataset_mean (0 in model space) */
+    static const char *const bases[] = {"dataset_mean", "rand", "zero"};
     static const char *const posts[] = {"sum", "abs"};
     const struct job_node *sec, *x;
     long long n;
@@ -89,9 +90,9 @@ static int read_sensn(const struct job_err *e, const struct job_node *v, struct 
         return -1;
     s->samples = (int)n;
     if ((x = job_map_get(sec, "baseline", NULL))) {
-        if (job_want_enum(e, x, "baseline", bases, 2, &k))
+        if (job_want_enum(e, x, "baseline", bases, 3, &k))
             return -1;
-        s->baseline = (enum job_sn_baseline)k;
+        s->baseline = k == 2 ? JOB_SN_DATASET_MEAN : (enum job_sn_baseline)k;
     }
     if ((x = job_map_get(sec, "post_hoc", NULL))) {
         if (job_want_enum(e, x, "post_hoc", posts, 2, &k))
@@ -105,30 +106,63 @@ static int read_sensn(const struct job_err *e, const struct job_node *v, struct 
     return 0;
 }
 
-/* lipschitz, max_sensitivity and infidelity share one shape. */
-static int read_robust(const struct job_err *e, const struct job_node *v, const char *name, int samples,
-                       double sigma, double radius, struct job_robust *r)
+/* An amount given in one of two spaces: NAME_pixel (the image in [0, 1]) or
+ * NAME_model (the normalized input the model takes), or the bare NAME: the
+ * documented old spelling, read in the space it always meant (ALIAS_PIXEL).
+ * At most one of the three; *dst and *pixel keep their defaults when none. */
+static int read_amount(const struct job_err *e, const struct job_node *sec, const char *name, bool alias_pixel,
+                       double *dst, bool *pixel)
 {
-    static const char *const lip_keys[] = {"samples", "sigma", "images"};
-    static const char *const ms_keys[] = {"samples", "radius", "images"};
+    char kp[32], km[32];
+    snprintf(kp, sizeof kp, "%s_pixel", name);
+    snprintf(km, sizeof km, "%s_model", name);
+    const struct job_node *vp = job_map_get(sec, kp, NULL), *vm = job_map_get(sec, km, NULL),
+                          *va = job_map_get(sec, name, NULL);
+    if (!!vp + !!vm + !!va > 1)
+        return job_errf(e, vm ? vm : va, "give one of '%s' and '%s' ('%s' is the old spelling of '%s')", kp, km,
+                        name, alias_pixel ? kp : km);
+    const struct job_node *v = vp ? vp : vm ? vm : va;
+    if (!v)
+        return 0;
+    bool px = vp || (va && alias_pixel);
+    const char *key = vp ? kp : vm ? km : name;
+    double x;
+    if (job_want_double(e, v, key, &x))
+        return -1;
+    if (!(x > 0.0))
+        return job_bad(e, v, key, px ? "a number > 0 (pixel units: the image in [0, 1])"
+                                     : "a number > 0 (model units: the normalized input)");
+    *dst = x;
+    *pixel = px;
+    return 0;
+}
+
+/* lipschitz, max_sensitivity and infidelity share one shape: samples, one
+ * amount (sigma or radius) in pixel or model units, images. */
+static int read_robust(const struct job_err *e, const struct job_node *v, const char *name, int samples,
+                       const char *amount, double value, bool pixel, struct job_robust *r)
+{
+    char keys[5][32] = {"samples", "", "", "", "images"};
+    snprintf(keys[1], sizeof keys[1], "%s_pixel", amount);
+    snprintf(keys[2], sizeof keys[2], "%s_model", amount);
+    snprintf(keys[3], sizeof keys[3], "%s", amount);
+    const char *const kp[] = {keys[0], keys[1], keys[2], keys[3], keys[4]};
     const struct job_node *sec;
     long long n;
-    if (section(e, v, name, radius > 0 ? ms_keys : lip_keys, 3, &sec) || !sec)
+    if (section(e, v, name, kp, 5, &sec) || !sec)
         return sec ? -1 : 0;
     r->on = true;
     r->samples = samples;
-    r->sigma = sigma;
-    r->radius = radius;
+    r->pixel = pixel;
+    double *dst = !strcmp(amount, "radius") ? &r->radius : &r->sigma;
+    *dst = value;
     n = samples;
     if (opt_int(e, sec, "samples", 1, 1000000, &n))
         return -1;
     r->samples = (int)n;
-    if (radius > 0) {
-        if (opt_pos(e, sec, "radius", 0, "a number > 0 (model input units)", &r->radius))
-            return -1;
-    } else if (opt_pos(e, sec, "sigma", 0, "a number > 0", &r->sigma)) {
+    /* the bare key keeps the space of the default, which it always meant */
+    if (read_amount(e, sec, amount, pixel, dst, &r->pixel))
         return -1;
-    }
     n = 0;
     if (opt_int(e, sec, "images", 0, LONG_MAX, &n))
         return -1;
@@ -162,7 +196,7 @@ static int read_faith_q(const struct job_err *e, const struct job_node *v, const
 {
     static const char *const corr_keys[] = {"subset_size", "runs", "baseline", "images"};
     static const char *const est_keys[] = {"features_in_step", "baseline", "images"};
-    static const char *const baselines[] = {"black", "zero"};
+    static const char *const baselines[] = {"black", "dataset_mean", "zero"}; /* zero: old dataset_mean */
     const struct job_node *sec, *x;
     long long n;
     if (section(e, v, name, estimate ? est_keys : corr_keys, estimate ? 3 : 4, &sec) || !sec)
@@ -179,9 +213,9 @@ static int read_faith_q(const struct job_err *e, const struct job_node *v, const
     f->baseline = JOB_FQ_BLACK;
     if ((x = job_map_get(sec, "baseline", NULL))) {
         int b;
-        if (job_want_enum(e, x, "baseline", baselines, 2, &b))
+        if (job_want_enum(e, x, "baseline", baselines, 3, &b))
             return -1;
-        f->baseline = (enum job_fq_baseline)b;
+        f->baseline = b == 2 ? JOB_FQ_DATASET_MEAN : (enum job_fq_baseline)b;
     }
     n = 0;
     if (opt_int(e, sec, "images", 0, LONG_MAX, &n))
@@ -263,9 +297,10 @@ int job_read_metrics(const struct job_err *e, const struct job_node *v, struct j
         read_faith_q(e, v, "faithfulness_estimate", 1, &j->fest))
         return -1;
     if (read_sensn(e, v, &j->sensn) ||
-        read_robust(e, v, "lipschitz", 50, 0.03, 0, &j->lipschitz) ||
-        read_robust(e, v, "max_sensitivity", 10, 0, 0.02, &j->max_sens) ||
-        read_robust(e, v, "infidelity", 50, 0.003, 0, &j->infidelity) ||
+        /* Tan & Tian: σ = 0.03 on unnormalized images; Captum's defaults for the other two */
+        read_robust(e, v, "lipschitz", 50, "sigma", 0.03, true, &j->lipschitz) ||
+        read_robust(e, v, "max_sensitivity", 10, "radius", 0.02, false, &j->max_sens) ||
+        read_robust(e, v, "infidelity", 50, "sigma", 0.003, false, &j->infidelity) ||
         read_faith(e, v, &j->faith) || read_roar(e, v, &j->roar))
         return -1;
     /* the ROAR step reads the rank maps of this run */

@@ -26,9 +26,13 @@ static const char *HELP =
     "                         ig_sg | ig_sq | eg | agi (eg needs --references: training images)\n"
     "  --estimator E          vanilla (default) | valid_ref | valid_ip (path methods)\n"
     "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
-    "  --baseline B           ig: zero (default, 0 in model space) | black (normalize(0))\n"
-    "  --noise F | --sigma S  ig_sg, ig_sq, smoothgrad: sigma = F x the image's pixel range\n"
-    "                         (default 0.15), or S in pixel units\n"
+    "  --baseline B           ig: dataset_mean (default, 0 in model space; old spelling zero) |\n"
+    "                         black (pixel 0, normalize(0))\n"
+    "  --noise F | --sigma-pixel S  ig_sg, ig_sq, smoothgrad: sigma = F x the image's pixel range\n"
+    "                         (default 0.15), or S in pixel units (--sigma: old spelling)\n"
+    "  --fill F               lime, kernel_shap: what a switched-off superpixel shows:\n"
+    "                         superpixel_mean (lime's default, as lime_image) | dataset_mean\n"
+    "                         (kernel_shap's default, 0 in model space) | black\n"
     "  --samples N            smoothgrad: noisy samples (default 30; auto: n = 10 for sigma < 0.01,\n"
     "                         else sigma/0.01 x 10, needs --sigma); lime, kernel_shap:\n"
     "                         perturbations (default 100)\n"
@@ -118,7 +122,7 @@ int cmd_attribute(int argc, char **argv) {
                *segments_path = NULL, *precision = "fp32";
     long refs = -1, steps = -1, samples = -1, budget_mb = 2048;
     double noise = 0.15, sigma = 0, epsilon = 0.05;
-    const char *baseline = "zero";
+    const char *baseline = "dataset_mean", *fill = NULL;
     int compat = 0, samples_auto = 0;
     unsigned long long seed = 0;
     for (int i = 1; i < argc; i++) {
@@ -161,6 +165,8 @@ int cmd_attribute(int argc, char **argv) {
                 return EXIT_USER)
         OPT("--noise", if (want_positive("--noise", v, &noise)) return EXIT_USER)
         OPT("--sigma", if (want_positive("--sigma", v, &sigma)) return EXIT_USER)
+        OPT("--sigma-pixel", if (want_positive("--sigma-pixel", v, &sigma)) return EXIT_USER)
+        OPT("--fill", fill = v)
         OPT("--epsilon", if (want_positive("--epsilon", v, &epsilon)) return EXIT_USER)
         OPT("--memory-budget", if (want_long("--memory-budget", v, 1, &budget_mb)) return EXIT_USER)
         OPT("--baseline", baseline = v)
@@ -182,7 +188,7 @@ int cmd_attribute(int argc, char **argv) {
     }
     if (samples_auto) {
         if (!(sigma > 0)) {
-            fprintf(stderr, "recal attribute: --samples auto (n from sigma, Tan & Tian's rule) needs --sigma S "
+            fprintf(stderr, "recal attribute: --samples auto (n from sigma, Tan & Tian's rule) needs --sigma-pixel S "
                             "in pixel units\n");
             return EXIT_USER;
         }
@@ -217,9 +223,24 @@ int cmd_attribute(int argc, char **argv) {
     if (refs > 0) jm.refs = (int)refs;
     if (steps > 0) jm.steps = (int)steps;
     if (!strcasecmp(baseline, "black")) jm.baseline = JOB_BASE_BLACK;
-    else if (strcasecmp(baseline, "zero")) {
-        fprintf(stderr, "recal attribute: --baseline must be zero or black\n");
+    else if (strcasecmp(baseline, "dataset_mean") && strcasecmp(baseline, "zero")) {
+        fprintf(stderr, "recal attribute: --baseline is dataset_mean (0 in model space; old spelling zero) or "
+                        "black (pixel 0), got '%s'\n", baseline);
         return EXIT_USER;
+    }
+    jm.fill = jm.kind == JOB_M_LIME ? JOB_FILL_SUPERPIXEL_MEAN : JOB_FILL_DATASET_MEAN;
+    if (fill) {
+        if (jm.kind != JOB_M_LIME && jm.kind != JOB_M_KERNEL_SHAP) {
+            fprintf(stderr, "recal attribute: --fill applies to lime and kernel_shap only\n");
+            return EXIT_USER;
+        }
+        if (!strcasecmp(fill, "superpixel_mean")) jm.fill = JOB_FILL_SUPERPIXEL_MEAN;
+        else if (!strcasecmp(fill, "dataset_mean") || !strcasecmp(fill, "zero")) jm.fill = JOB_FILL_DATASET_MEAN;
+        else if (!strcasecmp(fill, "black")) jm.fill = JOB_FILL_BLACK;
+        else {
+            fprintf(stderr, "recal attribute: --fill is superpixel_mean, dataset_mean or black, got '%s'\n", fill);
+            return EXIT_USER;
+        }
     }
     if (jm.kind == JOB_M_EG && !refs_path) {
         fprintf(stderr, "recal attribute: method eg draws references from training images: pass them with "
@@ -270,6 +291,10 @@ int cmd_attribute(int argc, char **argv) {
     }
     const long n = (long)xa.shape[0], c = (long)xa.shape[1], h = (long)xa.shape[2], w = (long)xa.shape[3];
     const long d = c * h * w;
+    if (c < 1 || c > 3) {
+        fprintf(stderr, "recal attribute: %s: images have %ld channels (axis 1); recal takes 1 to 3\n", input, c);
+        goto out;
+    }
     x = npy_to_f32(&xa);
     y = malloc((size_t)(n ? n : 1) * sizeof *y);
     a = malloc((size_t)(n * d > 0 ? n * d : 1) * sizeof *a);
@@ -339,7 +364,7 @@ int cmd_attribute(int argc, char **argv) {
                                 .chunk_samples = wk_chunk_samples(device, (int)c, (int)h, (int)w, budget_mb)};
     float mv[3] = {0, 0, 0}, sv[3] = {1, 1, 1};
     int nm = mean_s ? parse_floats(mean_s, mv, 3) : (int)c, ns = std_s ? parse_floats(std_s, sv, 3) : (int)c;
-    if (nm != c || ns != c || c > 3) {
+    if (nm != c || ns != c) {
         fprintf(stderr, "recal attribute: --mean and --std need one value per channel (%ld)\n", c);
         goto out;
     }

@@ -164,6 +164,15 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         if (!ok) goto fail;
         const char *note = ts_module_freeze_note(e->model);
         if (note) fprintf(stderr, "recal: %s: %s; it runs as loaded\n", job->model_path, note);
+        if (e->classes < e->ds.classes && e->ds.max_label_at >= 0) {
+            /* npy without dataset.classes: the count came from the labels */
+            snprintf(err, errlen,
+                     "%s/%s: label %d at index %ld is outside the %d classes %s outputs (fix the labels, "
+                     "or check model.path)",
+                     job->dataset_path, strcmp(job->split, "train") ? "labels.npy" : "labels-train.npy",
+                     e->ds.classes - 1, e->ds.max_label_at, e->classes, job->model_path);
+            goto fail;
+        }
         if (e->classes < e->ds.classes) {
             snprintf(err, errlen, "%s: the model outputs %d classes but %s has %d labels (wrong model for this dataset?)",
                      job->model_path, e->classes, job->dataset_name, e->ds.classes);

@@ -179,7 +179,7 @@ out:
  * minimum (over all channels, in the model's input space); zero is 0
  * there (the dataset mean). */
 static float fq_fill(const struct job_faith_q *f, const float *x, long d) {
-    if (f->baseline == JOB_FQ_ZERO) return 0.0f;
+    if (f->baseline == JOB_FQ_DATASET_MEAN) return 0.0f;
     float m = x[0];
     for (long k = 1; k < d; k++)
         if (x[k] < m) m = x[k];
@@ -312,10 +312,14 @@ static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
         snprintf(err, errlen, "out of host memory for %ld infidelity copies (lower metrics.infidelity.samples)", M);
         goto out;
     }
-    /* I ~ N(0, σ²) in the model's input space (Captum's convention); copy = x − I */
+    /* I ~ N(0, σ²) in the model's input space (sigma_model, Captum's
+     * convention), or σ in pixel units, σ/std per channel in the model's
+     * (sigma_pixel); copy = x − I */
     if (wk_draw(seed_for(e->job->seed, bt->ids[i], SEED_INFIDELITY), M * d, 1, noise, err, errlen)) goto out;
+    const long hw = (long)bt->h * bt->w;
     for (long k = 0; k < M * d; k++) {
-        noise[k] *= (float)in->sigma;
+        float scale = in->pixel ? (float)(in->sigma / e->mctx.std[(k % d) / hw]) : (float)in->sigma;
+        noise[k] *= scale;
         copies[k] = x[k % d] - noise[k];
     }
     if (forward_target(e, copies, M, bt->labels[i], f, err, errlen)) goto out;

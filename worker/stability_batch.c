@@ -43,11 +43,19 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
         snprintf(err, errlen, "out of host memory for %ld re-attributed copies (lower batch_size)", gmax);
         goto fail;
     }
+    /* per channel, the amount in the model's space: pixel units ÷ std */
+    float amount[3];
+    for (int ch = 0; ch < c && ch < 3; ch++) {
+        double a = kind == STAB_LIPSCHITZ ? cfg->sigma : cfg->radius;
+        amount[ch] = (float)(cfg->pixel ? a / e->mctx.std[ch] : a);
+    }
     if (kind == STAB_LIPSCHITZ) {
-        /* x_j = x + σ·z in pixel space, i.e. σ·z/std in the model's space */
+        /* x_j = x + σ·z, σ in pixel units (sigma_pixel: σ·z/std in the
+         * model's space) or in the model's (sigma_model) */
         if (wk_draw(seed_for(job->seed, bt->ids[i], SEED_LIPSCHITZ), M * d, 1, noise, err, errlen)) goto fail;
     } else {
-        /* x_j = x + u, u ~ U(−r, r) per element in the model's space (Captum) */
+        /* x_j = x + u, u ~ U(−r, r) per element: r in the model's space
+         * (radius_model, Captum's perturb_radius) or in pixels (radius_pixel) */
         if (wk_draw(seed_for(job->seed, bt->ids[i], SEED_MAXSENS), M * d, 0, noise, err, errlen)) goto fail;
     }
     for (long j0 = 0; j0 < M; j0 += gmax) {
@@ -58,8 +66,8 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
             for (int ch = 0; ch < c; ch++)
                 for (long p = 0; p < hw; p++) {
                     long k = ch * hw + p;
-                    cp[k] = kind == STAB_LIPSCHITZ ? x[k] + (float)cfg->sigma * z[k] / e->mctx.std[ch]
-                                                   : x[k] + (float)cfg->radius * (2.0f * z[k] - 1.0f);
+                    cp[k] = kind == STAB_LIPSCHITZ ? x[k] + amount[ch] * z[k]
+                                                   : x[k] + amount[ch] * (2.0f * z[k] - 1.0f);
                 }
             labels[j] = bt->labels[i];
             ids[j] = wk_copy_id(bt->ids[i], j0 + j);
@@ -84,7 +92,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
                         double zn = 0;
                         const float *z = noise + (j0 + j) * d;
                         for (long k = 0; k < d; k++) zn += (double)z[k] * (double)z[k];
-                        den = cfg->sigma * sqrt(zn); /* ‖x − x_j‖ in pixel space */
+                        den = cfg->sigma * sqrt(zn); /* ‖x − x_j‖ in the space σ is given in */
                     } else {
                         den = an > 0 ? an : 1; /* as Captum's sensitivity_max: an all-zero map divides by 1 */
                     }

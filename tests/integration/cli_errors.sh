@@ -159,7 +159,7 @@ expect 1 "afile is a file, not a run directory" -- "$recal" run "$cfg" --set mod
     --resume --run-dir afile
 expect 1 "--samples auto .* needs --sigma" -- "$recal" attribute --model "$model" --input infx.npy \
     --method smoothgrad --samples auto --out a.npy
-expect 1 "samples: auto.* needs an absolute 'sigma'" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+expect 1 "samples: auto.* needs an absolute 'sigma_pixel'" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
     --set 'methods=[{name: smoothgrad, samples: auto}]' --run-dir r-auto
 
 # images of a size the model does not take: a clean error naming the model
@@ -172,7 +172,14 @@ os.makedirs("x32", exist_ok=True)
 np.save("x32/images.npy", np.zeros((4, 1, 32, 32), np.float32))
 np.save("x32/labels.npy", np.array([0, 1, 2, 3]))
 np.save("x3c.npy", np.zeros((2, 3, 28, 28), np.float32))
+os.makedirs("x5c", exist_ok=True)
+np.save("x5c/images.npy", np.zeros((2, 5, 28, 28), np.float32))
+np.save("x5c/labels.npy", np.array([0, 1]))
 PY
+# more channels than the per-channel normalization holds (it read past its 3 values)
+expect 1 "float32 images have 5 channels .axis 1.; recal takes 1 to 3" -- "$recal" run "$cfg" \
+    --set model.path="$model" --set dataset.name=npy --set dataset.path="$work/cli/x5c" --run-dir r-x5c
+expect 1 "images have 5 channels .axis 1.; recal takes 1 to 3" -- "$recal" attribute --model "$model" --input x5c/images.npy --method input_grad --out a.npy
 expect 1 "does not accept npy images of shape 1x1x32x32" -- "$recal" run "$cfg" --set model.path="$model" \
     --set dataset.name=npy --set dataset.path="$work/cli/x32" --run-dir r-x32
 expect 1 "does not accept x3c.npy.*channels" -- "$recal" attribute --model "$model" --input x3c.npy \
@@ -232,8 +239,16 @@ expect 0 "usage" -- "$recal" attribute --help
 expect 1 "unknown command" -- "$recal" frobnicate
 expect 1 "nowhere/metrics.json: no such file" -- "$recal" report nowhere
 expect 0 "usage: recal report" -- "$recal" report --help
-expect 1 "metrics.lipschitz.*expected one of: samples, sigma, images" -- "$recal" run "$cfg" \
+expect 1 "metrics.lipschitz.*expected one of: samples, sigma_pixel, sigma_model, sigma, images" -- "$recal" run "$cfg" \
     --set model.path="$model" --set metrics.lipschitz.radius=1
+# every amount names its space; two spellings of one amount are refused
+expect 1 "give one of 'radius_pixel' and 'radius_model'" -- "$recal" run "$cfg" \
+    --set model.path="$model" --set metrics.max_sensitivity.radius_pixel=0.1 \
+    --set metrics.max_sensitivity.radius_model=0.1
+expect 1 "'fill' must be one of superpixel_mean, dataset_mean, black" -- "$recal" run "$cfg" \
+    --set model.path="$model" --set 'methods=[{name: lime, fill: grey}]'
+expect 1 "fill is superpixel_mean, dataset_mean or black, got 'grey'" -- "$recal" attribute --model "$model" \
+    --input infx.npy --method lime --fill grey --out a.npy
 
 [ $fails -eq 0 ] && echo "all CLI error checks passed"
 exit $fails

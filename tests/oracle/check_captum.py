@@ -183,7 +183,13 @@ def sampled_checks(recal, work, mpath, net64):
 
                 lime = Lime(net64, interpretable_model=SkLearnRidge(alpha=1.0), similarity_func=lime_kernel,
                             perturb_func=recal_samples)
-                a = lime.attribute(xi, target=int(labels[i]), feature_mask=mask, baselines=0.0, n_samples=S,
+                # recal's LIME fills as lime_image (hide_color None): each
+                # superpixel's mean colour, a per-image baseline for Captum
+                fill = xi.clone()
+                for sp in range(M):
+                    on = mask == sp
+                    fill[on] = xi[on].mean()
+                a = lime.attribute(xi, target=int(labels[i]), feature_mask=mask, baselines=fill, n_samples=S,
                                    perturbations_per_eval=S)
             else:
                 ks = KernelShap(net64)
@@ -194,8 +200,8 @@ def sampled_checks(recal, work, mpath, net64):
             want.append(a.detach().numpy()[0])
         want = np.stack(want)
         if method == "lime":
-            check(f"lime, {S} samples on recal's superpixels (Lime(SkLearnRidge(1), lime_image kernel), recal's "
-                  "samples)", got, want)
+            check(f"lime, {S} samples on recal's superpixels (Lime(SkLearnRidge(1), lime_image kernel and "
+                  "superpixel-mean fill), recal's samples)", got, want)
             continue
         for i in range(n):
             M = int(seg[i].max()) + 1

@@ -112,7 +112,7 @@ def main():
         check(tag, got, want)
 
     for est in ("vanilla", "valid_ref", "valid_ip"):
-        for bl, val in (("zero", 0.0), ("black", -mean / std)):
+        for bl, val in (("dataset_mean", 0.0), ("black", -mean / std)):
             run_method(f"ig/{est} ({bl} baseline)", "ig", est, ["--baseline", bl, "--steps", "5"] + norm,
                        lambda i, val=val, est=est: oracle.path_attr(
                            model64, x64[i], int(labels[i]), torch.full((1, 1, 28, 28), val, dtype=torch.float64),
@@ -125,7 +125,7 @@ def main():
         # Paths longer than a chunk go through in pieces (a 1 MB budget: chunks
         # of 1 sample, pieces of at least 2, so K=5 splits 2 + 3; 2 MB: 2 + 3
         # too), the gradient sum carried between them.
-        run_method(f"ig/{est} (zero baseline, K=5 in pieces of 2 and 3)", "ig", est,
+        run_method(f"ig/{est} (baseline zero, the old spelling of dataset_mean, K=5 in pieces of 2 and 3)", "ig", est,
                    ["--baseline", "zero", "--steps", "5", "--memory-budget", "1"] + norm,
                    lambda i, est=est: oracle.path_attr(
                        model64, x64[i], int(labels[i]), torch.zeros((1, 1, 28, 28), dtype=torch.float64),
@@ -232,14 +232,14 @@ def main():
                lambda i: oracle.input_grad(model64, x64[i], int(labels[i]), times_input=True))
     run_method("smoothgrad (noise 0.15 of the range, N=8)", "smoothgrad", "vanilla", ["--samples", "8"] + norm,
                lambda i: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i, 8, [mean], [std]))
-    run_method("smoothgrad (sigma 0.03, N=30)", "smoothgrad", "vanilla", ["--sigma", "0.03"] + norm,
+    run_method("smoothgrad (sigma 0.03, N=30)", "smoothgrad", "vanilla", ["--sigma-pixel", "0.03"] + norm,
                lambda i: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i, 30, [mean], [std], sigma=0.03))
     # samples auto: Tan & Tian's n = 10 for sigma < 0.01, else sigma/0.01 x 10,
     # written out here as the paper states it
     for sig in (0.005, 0.05):
         n_paper = 10 if sig < 0.01 else int(round(sig / 0.01 * 10))
         run_method(f"smoothgrad (sigma {sig}, samples auto: N={n_paper})", "smoothgrad", "vanilla",
-                   ["--sigma", str(sig), "--samples", "auto"] + norm,
+                   ["--sigma-pixel", str(sig), "--samples", "auto"] + norm,
                    lambda i, sig=sig, n_paper=n_paper: oracle.smoothgrad(model64, x64[i], int(labels[i]), 42, i,
                                                                          n_paper, [mean], [std], sigma=sig))
 

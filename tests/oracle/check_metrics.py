@@ -13,7 +13,9 @@ Two models:
     faithfulness correlation 1;
   * the trained Fashion-MNIST CNN (nonlinear), against the full oracle, for
     InputGrad, IG-Uniform valid_ip (seeded references, also on the
-    perturbed copies' pseudo ids) and the random control.
+    perturbed copies' pseudo ids) and the random control;
+and a constant-weight linear model on which the Lipschitz estimate of
+Input×Gradient is known in closed form in pixel and in model units.
 
 usage: check_metrics.py RECAL SRC_DIR WORK_DIR MODEL"""
 import glob
@@ -274,8 +276,8 @@ def main():
     model = torch.jit.load(model_path).double().eval()
     orc = Oracle(model, x32, labels, None)
     metrics = ("{sensitivity_n: {ratios: [0.1, 0.5], samples: 5}, faithfulness: {groups: 25}, "
-               "infidelity: {samples: 6, sigma: 0.01}, lipschitz: {samples: 3}, "
-               "max_sensitivity: {samples: 2, radius: 0.05}}")
+               "infidelity: {samples: 6, sigma_model: 0.01}, lipschitz: {samples: 3, sigma_pixel: 0.03}, "
+               "max_sensitivity: {samples: 2, radius_model: 0.05}}")
     got = run_recal(recal, src, work, "cnn-run", model_path,
                     "[{name: input_grad}, {name: ig_uniform, estimators: [valid_ip], refs: 2, steps: 2}, "
                     "{name: random}]", metrics)
@@ -298,7 +300,41 @@ def main():
         close(f"{method}: max-sensitivity mean", g["max_sensitivity"]["mean"], mean, 1e-4)
         close(f"{method}: max-sensitivity max", g["max_sensitivity"]["max"], mx, 1e-4)
 
-    # ---- 3. the report of that run (outputs.figures defaults to true) ------
+    # ---- 3. units: each amount in the space its key names ----------------
+    # A linear model with one weight c_k per class for every pixel,
+    # f_k(x) = c_k·Σx (x the normalized input, std s). Input×Gradient is
+    # A = c_t·x, so x' = x + δ moves A by c_t·δ_model = c_t·δ_pixel/s: the
+    # Lipschitz ratio is c_t/s exactly for every sample when σ is in pixel
+    # units, c_t when σ is in model units. Max-sensitivity and infidelity
+    # with the amount in pixels (r·s, σ·s) equal those with r, σ in model
+    # units, draw for draw.
+    c = torch.arange(1, 11, dtype=torch.float32) * 0.01
+    cw = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 10, bias=False)).eval()
+    with torch.no_grad():
+        cw[1].weight.copy_(c.view(10, 1).expand(10, 784))
+    cw_path = os.path.join(work, "constant-linear.pt")
+    torch.jit.script(cw).save(cw_path)
+    s = STD[0]
+    ct = c[torch.from_numpy(labels)].double()
+    units = {}
+    for space, lip, ms, inf in (("pixel", "sigma_pixel: 0.03", f"radius_pixel: {0.05 * s!r}",
+                                 f"sigma_pixel: {0.01 * s!r}"),
+                                ("model", "sigma_model: 0.1", "radius_model: 0.05", "sigma_model: 0.01")):
+        units[space] = run_recal(recal, src, work, f"units-{space}", cw_path, "[{name: input_x_grad}]",
+                                 f"{{lipschitz: {{samples: 3, {lip}}}, max_sensitivity: {{samples: 3, {ms}}}, "
+                                 f"infidelity: {{samples: 6, {inf}}}}}")[("input_x_grad", "vanilla")]
+    up, um = units["pixel"], units["model"]
+    close("units: Lipschitz sigma_pixel = mean c_t / std", up["lipschitz"]["mean"], float(ct.mean()) / s, 1e-5)
+    close("units: Lipschitz sigma_pixel max = max c_t / std", up["lipschitz"]["max"], float(ct.max()) / s, 1e-5)
+    close("units: Lipschitz sigma_model = mean c_t", um["lipschitz"]["mean"], float(ct.mean()), 1e-5)
+    close("units: max-sensitivity radius_pixel r*std = radius_model r", up["max_sensitivity"]["mean"],
+          um["max_sensitivity"]["mean"], 1e-5)
+    close("units: infidelity sigma_pixel s*std = sigma_model s", up["infidelity"]["mean"], um["infidelity"]["mean"],
+          1e-4, 1e-12)
+    close("units: metrics.json names the space (sigma_pixel)", up["lipschitz"].get("sigma_pixel"), 0.03, 0)
+    close("units: metrics.json names the space (radius_model)", um["max_sensitivity"].get("radius_model"), 0.05, 0)
+
+    # ---- 4. the report of that run (outputs.figures defaults to true) ------
     run = os.path.join(work, "cnn-run")
     ex = np.concatenate([np.load(f) for f in sorted(glob.glob(os.path.join(run, "figures", "examples-*.npy")))])
     close("report: example images kept", float(ex.shape[0]), float(N), 0)

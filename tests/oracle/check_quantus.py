@@ -72,8 +72,8 @@ INF_M, INF_SIGMA = 6, 0.01
 LIP_M, LIP_SIGMA = 3, 0.03
 MS_M, MS_R = 2, 0.05
 METRICS = (f"{{sensitivity_n: {{ratios: {RATIOS}, samples: {S}}}, faithfulness: {{groups: {GROUPS}}}, "
-           f"infidelity: {{samples: {INF_M}, sigma: {INF_SIGMA}}}, lipschitz: {{samples: {LIP_M}}}, "
-           f"max_sensitivity: {{samples: {MS_M}, radius: {MS_R}}}}}")
+           f"infidelity: {{samples: {INF_M}, sigma_model: {INF_SIGMA}}}, lipschitz: {{samples: {LIP_M}}}, "
+           f"max_sensitivity: {{samples: {MS_M}, radius_model: {MS_R}}}}}")
 METHODS = "[{name: input_grad}, {name: ig, steps: 4}]"
 FC_SIZE, FC_RUNS, FE_STEP = 100, 8, 56
 FQ_METRICS = (f"{{faithfulness_correlation: {{subset_size: {FC_SIZE}, runs: {FC_RUNS}}}, "

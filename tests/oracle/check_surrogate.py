@@ -65,11 +65,27 @@ def masks(method, seed, image_id, S, M):
     return z, w
 
 
-def surrogate64(method, model, x, label, seg, seed, image_id, S=100):
+def fill_of(fill, x, seg):
+    """What a switched-off superpixel shows, in model space: lime_image's
+    hide_color=None (each superpixel's mean colour, per channel), 0 (the
+    dataset mean) or black (pixel 0 normalized)."""
+    if fill == "superpixel_mean":
+        out = np.zeros(x.shape, np.float64)
+        for s in np.unique(seg):
+            for ch in range(x.shape[0]):
+                out[ch][seg == s] = x[ch][seg == s].astype(np.float64).mean()
+        return out
+    if fill == "black":
+        return np.full(x.shape, -MEAN / STD, np.float64)
+    return np.zeros(x.shape, np.float64)
+
+
+def surrogate64(method, model, x, label, seg, seed, image_id, fill, S=100):
     M = int(seg.max()) + 1
     z, w = masks(method, seed, image_id, S, M)
     xi = torch.from_numpy(x).double()
-    pert = torch.stack([xi * torch.from_numpy(zs[seg]).double().unsqueeze(0) for zs in z])
+    fi = torch.from_numpy(fill_of(fill, x, seg))
+    pert = torch.stack([torch.where(torch.from_numpy(zs[seg]).bool().unsqueeze(0), xi, fi) for zs in z])
     with torch.no_grad():
         y = model(pert)[:, label].numpy()
     Z = np.hstack([np.ones((S, 1)), z])
@@ -99,27 +115,36 @@ def main():
     model = torch.jit.load(model_path).double().eval()
     seed = 11
     got_all = {}
-    for method in ("lime", "kernel_shap"):
-        out, segp = os.path.join(work, f"{method}.npy"), os.path.join(work, f"{method}-seg.npy")
+    # each method with its default fill (None: lime superpixel_mean as
+    # lime_image, kernel_shap dataset_mean as Captum) and the others
+    for method, fill in (("lime", None), ("kernel_shap", None), ("lime", "dataset_mean"), ("lime", "black"),
+                         ("kernel_shap", "superpixel_mean")):
+        tag = method + ("" if fill is None else "-" + fill)
+        out, segp = os.path.join(work, f"{tag}.npy"), os.path.join(work, f"{tag}-seg.npy")
         cmd = [recal, "attribute", "--model", model_path, "--input", os.path.join(work, "x.npy"), "--labels",
                os.path.join(work, "labels.npy"), "--method", method, "--out", out, "--segments-out", segp,
                "--mean", str(MEAN), "--std", str(STD), "--seed", str(seed), "--device", DEVICE]
+        if fill is not None:
+            cmd += ["--fill", fill]
+        want_fill = fill or ("superpixel_mean" if method == "lime" else "dataset_mean")
         r = subprocess.run(cmd, capture_output=True, text=True)
         if r.returncode != 0:
             print("FAILED:", " ".join(cmd), "\n", r.stderr)
             sys.exit(1)
         got, seg = np.load(out), np.load(segp)
-        got_all[method] = got
+        if fill is None:
+            got_all[method] = got
         assert seg.shape == (n, 28, 28) and seg.dtype == np.int32, (seg.shape, seg.dtype)
         for i in range(n):
             M = int(seg[i].max()) + 1
             ok_seg = set(np.unique(seg[i])) == set(range(M)) and M > 1
-            want = surrogate64(method, model, x[i], int(labels[i]), seg[i], seed, i)
+            want = surrogate64(method, model, x[i], int(labels[i]), seg[i], seed, i, want_fill)
             err = float(np.linalg.norm(got[i] - want) / max(np.linalg.norm(want), 1e-30))
             ok = ok_seg and err <= TOL
-            print(f"{'ok  ' if ok else 'FAIL'} {method} image {i} ({M} superpixels): relative L2 error {err:.2e}")
+            print(f"{'ok  ' if ok else 'FAIL'} {method} fill {want_fill} image {i} ({M} superpixels): relative L2 "
+                  f"error {err:.2e}")
             if not ok:
-                failures.append(f"{method}/{i}")
+                failures.append(f"{tag}/{i}")
     run = os.path.join(work, "run-surrogate")
     subprocess.run(["rm", "-rf", run], check=True)
     subprocess.run([recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"), "--limit", str(n),

@@ -263,7 +263,7 @@ static void test_method_keys(void **state)
                                     "  - {name: smoothgrad}\n  - {name: ig_sg}\n",
                                NULL, 0),
                      0);
-    assert_int_equal(J.methods[0].baseline, JOB_BASE_ZERO);
+    assert_int_equal(J.methods[0].baseline, JOB_BASE_DATASET_MEAN);
     assert_int_equal(J.methods[0].refs, 1);
     assert_int_equal(J.methods[1].steps, 1);   /* EG: one α per reference */
     assert_int_equal(J.methods[1].refs, 10);
@@ -291,11 +291,11 @@ static void test_method_keys(void **state)
     expect_err(BASE "methods: [{name: ig_uniform, baseline: black}]\n", NULL, 0,
                ":3:40: 'baseline' applies to method ig only");
     expect_err(BASE "methods: [{name: ig, baseline: white}]\n", NULL, 0,
-               ":3:32: 'baseline' must be one of zero, black, got 'white'");
+               ":3:32: 'baseline' must be one of dataset_mean, black, zero, got 'white'");
     expect_err(BASE "methods: [{name: random, noise: 0.1}]\n", NULL, 0,
                ":3:33: 'noise' applies to ig_sg, ig_sq and smoothgrad only");
     expect_err(BASE "methods: [{name: smoothgrad, sigma: -1}]\n", NULL, 0,
-               ":3:37: 'sigma' must be a number > 0 (pixel units), got '-1'");
+               ":3:37: 'sigma' must be a number > 0 (pixel units: the image in [0, 1]), got '-1'");
     expect_err(BASE "methods: [{name: ig, epsilon: 0.1}]\n", NULL, 0,
                ":3:31: 'epsilon' applies to agi only");
     expect_err(BASE "methods: [{name: agi, samples: 3}]\n", NULL, 0,
@@ -323,8 +323,8 @@ static void test_smoothgrad_auto_samples(void **state)
     assert_int_equal(load_text(BASE "methods: [{name: smoothgrad, sigma: 0.03, samples: auto}]\n", sets, 1), 0);
     assert_int_equal(J.methods[0].samples, 50);
     expect_err(BASE "methods: [{name: smoothgrad, samples: auto}]\n", NULL, 0,
-               ":3:39: 'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute 'sigma' in pixel "
-               "units, e.g. {name: smoothgrad, sigma: 0.03, samples: auto}");
+               ":3:39: 'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute 'sigma_pixel', "
+               "e.g. {name: smoothgrad, sigma_pixel: 0.03, samples: auto}");
     expect_err(BASE "methods: [{name: lime, samples: auto}]\n", NULL, 0,
                ":3:33: 'samples' must be an integer >= 1, got 'auto'");
 }
@@ -337,7 +337,7 @@ static void test_metric_sections(void **state)
                                "  lipschitz: {}\n  max_sensitivity: {}\n  infidelity: {}\n  faithfulness: {}\n",
                                NULL, 0), 0);
     assert_true(J.sensn.on && J.sensn.n_ratios == 9 && J.sensn.samples == 10);
-    assert_true(J.sensn.baseline == JOB_SN_ZERO && J.sensn.post_hoc == JOB_PH_SUM);
+    assert_true(J.sensn.baseline == JOB_SN_DATASET_MEAN && J.sensn.post_hoc == JOB_PH_SUM);
     assert_true(J.lipschitz.on && J.lipschitz.samples == 50 && J.lipschitz.sigma == 0.03);
     assert_true(J.max_sens.on && J.max_sens.samples == 10 && J.max_sens.radius == 0.02);
     assert_true(J.infidelity.on && J.infidelity.samples == 50 && J.infidelity.sigma == 0.003);
@@ -349,11 +349,12 @@ static void test_metric_sections(void **state)
     assert_true(J.sensn.baseline == JOB_SN_RAND && J.sensn.post_hoc == JOB_PH_ABS && J.sensn.images == 100);
     assert_true(!J.lipschitz.on && !J.faith.on);
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  sensitivity_n: {baseline: mean}\n", NULL, 0,
-               ":5:29: 'baseline' must be one of zero, rand, got 'mean'");
+               ":5:29: 'baseline' must be one of dataset_mean, rand, zero, got 'mean'");
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma: 0}\n", NULL, 0,
-               ":5:22: 'sigma' must be a number > 0, got '0'");
+               ":5:22: 'sigma' must be a number > 0 (pixel units: the image in [0, 1]), got '0'");
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {radius: 0.1}\n", NULL, 0,
-               ":5:15: unknown key 'radius' in 'metrics.lipschitz' (expected one of: samples, sigma, images)");
+               ":5:15: unknown key 'radius' in 'metrics.lipschitz' (expected one of: samples, sigma_pixel, "
+               "sigma_model, sigma, images)");
     /* roar: defaults, and it turns the rank maps on */
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  roar: {epochs: 0, milestones: [2]}\n",
                                NULL, 0), 0);
@@ -369,12 +370,68 @@ static void test_metric_sections(void **state)
                                NULL, 0),
                      0);
     assert_true(J.fcorr.on && J.fcorr.size == 224 && J.fcorr.runs == 100 && J.fcorr.baseline == JOB_FQ_BLACK);
-    assert_true(J.fest.on && J.fest.size == 28 && J.fest.baseline == JOB_FQ_ZERO && !J.faith.on);
+    assert_true(J.fest.on && J.fest.size == 28 && J.fest.baseline == JOB_FQ_DATASET_MEAN && !J.faith.on);
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulness_estimate: {runs: 5}\n", NULL, 0,
                ":5:27: unknown key 'runs' in 'metrics.faithfulness_estimate' (expected one of: features_in_step, "
                "baseline, images)");
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulness_correlation: {baseline: white}\n", NULL,
-               0, ":5:40: 'baseline' must be one of black, zero, got 'white'");
+               0, ":5:40: 'baseline' must be one of black, dataset_mean, zero, got 'white'");
+}
+
+/* Every perturbation amount names its space (pixel: the image in [0, 1];
+ * model: the normalized input); the bare old keys are documented aliases of
+ * the space they always meant; two spellings at once are refused. */
+static void test_units(void **state)
+{
+    (void)state;
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {}\n  max_sensitivity: {}\n"
+                                    "  infidelity: {}\n",
+                               NULL, 0), 0);
+    assert_true(J.lipschitz.pixel && !J.max_sens.pixel && !J.infidelity.pixel);
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma_model: 0.1}\n"
+                                    "  max_sensitivity: {radius_pixel: 0.01}\n  infidelity: {sigma_pixel: 0.002}\n",
+                               NULL, 0), 0);
+    assert_true(!J.lipschitz.pixel && J.lipschitz.sigma == 0.1);
+    assert_true(J.max_sens.pixel && J.max_sens.radius == 0.01);
+    assert_true(J.infidelity.pixel && J.infidelity.sigma == 0.002);
+    /* old spellings: the space they always meant */
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma: 0.05}\n"
+                                    "  max_sensitivity: {radius: 0.03}\n  infidelity: {sigma: 0.004}\n",
+                               NULL, 0), 0);
+    assert_true(J.lipschitz.pixel && J.lipschitz.sigma == 0.05);
+    assert_true(!J.max_sens.pixel && J.max_sens.radius == 0.03);
+    assert_true(!J.infidelity.pixel && J.infidelity.sigma == 0.004);
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma_pixel: 0.03, sigma_model: 0.1}\n",
+               NULL, 0,
+               ":5:47: give one of 'sigma_pixel' and 'sigma_model' ('sigma' is the old spelling of 'sigma_pixel')");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  max_sensitivity: {radius: 0.03, radius_pixel: 0.1}\n",
+               NULL, 0,
+               ":5:29: give one of 'radius_pixel' and 'radius_model' ('radius' is the old spelling of 'radius_model')");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  infidelity: {sigma_pixel: -1}\n", NULL, 0,
+               ":5:29: 'sigma_pixel' must be a number > 0 (pixel units: the image in [0, 1]), got '-1'");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  infidelity: {sigma_modle: 1}\n", NULL, 0,
+               ":5:16: unknown key 'sigma_modle' in 'metrics.infidelity' (did you mean 'sigma_model'?)");
+    /* methods: sigma_pixel / epsilon_pixel, baselines and fills by name */
+    assert_int_equal(load_text(BASE "methods:\n  - {name: smoothgrad, sigma_pixel: 0.02, samples: auto}\n"
+                                    "  - {name: agi, epsilon_pixel: 0.1}\n  - {name: ig, baseline: dataset_mean}\n"
+                                    "  - {name: lime}\n  - {name: kernel_shap}\n",
+                               NULL, 0), 0);
+    assert_true(J.methods[0].sigma == 0.02 && J.methods[0].samples == 20 && J.methods[1].epsilon == 0.1);
+    assert_int_equal(J.methods[2].baseline, JOB_BASE_DATASET_MEAN);
+    assert_int_equal(J.methods[3].fill, JOB_FILL_SUPERPIXEL_MEAN);
+    assert_int_equal(J.methods[4].fill, JOB_FILL_DATASET_MEAN);
+    assert_int_equal(load_text(BASE "methods:\n  - {name: ig, baseline: zero}\n  - {name: lime, fill: zero}\n"
+                                    "  - {name: kernel_shap, fill: black}\n",
+                               NULL, 0), 0);
+    assert_int_equal(J.methods[0].baseline, JOB_BASE_DATASET_MEAN);
+    assert_int_equal(J.methods[1].fill, JOB_FILL_DATASET_MEAN);
+    assert_int_equal(J.methods[2].fill, JOB_FILL_BLACK);
+    expect_err(BASE "methods: [{name: smoothgrad, sigma: 0.03, sigma_pixel: 0.03}]\n", NULL, 0,
+               ":3:37: give one of 'sigma_pixel' and 'sigma' ('sigma' is the old spelling of 'sigma_pixel')");
+    expect_err(BASE "methods: [{name: ig, fill: black}]\n", NULL, 0,
+               ":3:28: 'fill' applies to lime and kernel_shap only");
+    expect_err(BASE "methods: [{name: lime, fill: mean}]\n", NULL, 0,
+               ":3:30: 'fill' must be one of superpixel_mean, dataset_mean, black, zero, got 'mean'");
 }
 
 static void test_sweep(void **state)
@@ -657,6 +714,7 @@ int main(void)
         cmocka_unit_test(test_method_keys),
         cmocka_unit_test(test_smoothgrad_auto_samples),
         cmocka_unit_test(test_metric_sections),
+        cmocka_unit_test(test_units),
         cmocka_unit_test(test_sweep),
         cmocka_unit_test(test_type_errors),
         cmocka_unit_test(test_missing_required),

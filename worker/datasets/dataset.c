@@ -273,6 +273,7 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
     out->h = st->h;
     out->w = st->w;
     out->classes = st->classes ? st->classes : sp->classes;
+    out->max_label_at = opt->classes == 0 ? st->max_label_at - 1 : -1;
     for (ch = 0; ch < 3; ch++) {
         out->mean[ch] = ch < st->c ? mean[ch] : 0.0f;
         out->std[ch] = ch < st->c ? std[ch] : 0.0f;

@@ -17,6 +17,8 @@ struct ds_dataset {
     long n;               /* images available after limit */
     int c, h, w;          /* 1, 28, 28 */
     int classes;          /* 10 */
+    long max_label_at;    /* npy without dataset.classes: the first image holding the highest
+                             label (classes − 1), so a label beyond the model is named; else -1 */
     float mean[3], std[3];/* normalization applied by ds_get: fashion-mnist 0.2860/0.3530, mnist 0.1307/0.3081 */
     void *impl;           /* reader-private */
 };

@@ -21,6 +21,7 @@ struct ds_store {
     long total;           /* images in the files (before limit) */
     int c, h, w;
     int classes;          /* set by readers whose class count depends on the data (npy) */
+    long max_label_at;    /* npy: index of the first highest label + 1 (0: not known) */
     float lut[3][256];    /* per-channel pixel -> normalized float, filled by dataset.c */
     void *lazy;
     int (*lazy_get)(void *lazy, long first, long count, float *x, int64_t *y, char *err,

@@ -45,6 +45,13 @@ static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store 
                     a->ndim, remedy);
             return -1;
         }
+        /* the normalization (and every pixel-space amount) is per channel,
+         * for at most 3 channels */
+        if (a->shape[1] < 1 || a->shape[1] > 3) {
+            ds_errf(err, errlen, "%s: float32 images have %lld channels (axis 1); recal takes 1 to 3 (%s)", path,
+                    (long long)a->shape[1], remedy);
+            return -1;
+        }
         st->total = (long)a->shape[0];
         st->c = (int)a->shape[1];
         st->h = (int)a->shape[2];
@@ -154,8 +161,10 @@ int ds_npy_load(const char *dir, int train, int classes, struct ds_store *st,
             goto fail;
         }
         st->labels[i] = (int32_t)y[i];
-        if (y[i] > maxl)
+        if (y[i] > maxl) {
             maxl = y[i];
+            st->max_label_at = i + 1;
+        }
     }
     st->classes = classes ? classes : (int)maxl + 1;
     free(y);

@@ -1,7 +1,9 @@
 /* worker/methods/surrogate.c — LIME and KernelSHAP on quickshift
  * superpixels (ICML 2023 settings; README "Methods" has the choices):
- * S = m->samples perturbations per image switch superpixels off (fill 0 in
- * model space), the model's objective at each is fitted by a weighted
+ * S = m->samples perturbations per image switch superpixels off (m->fill:
+ * the superpixel's own mean colour, lime_image's default and LIME's here;
+ * 0 in model space, Captum's baseline and KernelSHAP's here; or black),
+ * the model's objective at each is fitted by a weighted
  * linear model with intercept, and each superpixel's coefficient is painted
  * onto its pixels in every channel.
  * - LIME (Ribeiro et al., lime_image): sample 0 keeps every superpixel,
@@ -157,6 +159,29 @@ out:
     return rc;
 }
 
+/* FILL (d floats, model space) for one image X with superpixels SEG (M of
+ * them): what a switched-off superpixel shows. SUM has M·C doubles and CNT
+ * M longs of scratch. */
+static void fill_image(const struct wk_method_ctx *ctx, enum job_fill how, const float *x, const int32_t *seg, int M,
+                       int c, long hw, double *sum, long *cnt, float *fill) {
+    if (how == JOB_FILL_SUPERPIXEL_MEAN) {
+        memset(sum, 0, (size_t)M * (size_t)c * sizeof *sum);
+        memset(cnt, 0, (size_t)M * sizeof *cnt);
+        for (long k = 0; k < hw; k++) {
+            cnt[seg[k]]++;
+            for (int ch = 0; ch < c; ch++) sum[(size_t)seg[k] * c + ch] += x[ch * hw + k];
+        }
+        /* the mean of normalized values is the normalized mean colour */
+        for (int ch = 0; ch < c; ch++)
+            for (long k = 0; k < hw; k++) fill[ch * hw + k] = (float)(sum[(size_t)seg[k] * c + ch] / cnt[seg[k]]);
+        return;
+    }
+    for (int ch = 0; ch < c; ch++) {
+        float v = how == JOB_FILL_BLACK ? -ctx->mean[ch] / ctx->std[ch] : 0.0f;
+        for (long k = 0; k < hw; k++) fill[ch * hw + k] = v;
+    }
+}
+
 int wk_surrogate(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
                  int32_t *segments_out, char *err, size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = bt->c * hw, S = m->samples;
@@ -171,9 +196,10 @@ int wk_surrogate(const struct wk_method_ctx *ctx, const struct job_method *m, co
     int32_t *seg = malloc((size_t)hw * sizeof *seg);
     unsigned char *z = malloc((size_t)(S * hw) * sizeof *z);
     double *wt = malloc((size_t)S * sizeof *wt), *y = malloc((size_t)S * sizeof *y);
-    double *coef = malloc((size_t)hw * sizeof *coef);
-    float *logits = NULL;
-    if (!pix || !pts || !seg || !z || !wt || !y || !coef) {
+    double *coef = malloc((size_t)hw * sizeof *coef), *sum = malloc((size_t)(d) * sizeof *sum);
+    long *cnt = malloc((size_t)hw * sizeof *cnt);
+    float *logits = NULL, *fill = malloc((size_t)d * sizeof *fill);
+    if (!pix || !pts || !seg || !z || !wt || !y || !coef || !sum || !cnt || !fill) {
         snprintf(err, errlen, "out of host memory for %s", job_method_name(m->kind));
         goto out;
     }
@@ -187,12 +213,13 @@ int wk_surrogate(const struct wk_method_ctx *ctx, const struct job_method *m, co
             goto out;
         if (segments_out) memcpy(segments_out + i * hw, seg, (size_t)hw * sizeof *seg);
         if (draw_masks(ctx, m, bt->ids[i], S, M, z, wt, err, errlen)) goto out;
+        fill_image(ctx, m->fill, x, seg, M, bt->c, hw, sum, cnt, fill);
         for (long s0 = 0; s0 < S; s0 += per) {
             long n = S - s0 < per ? S - s0 : per;
             for (long s = 0; s < n; s++)
                 for (int ch = 0; ch < bt->c; ch++)
                     for (long k = 0; k < hw; k++)
-                        pts[s * d + ch * hw + k] = z[(s0 + s) * M + seg[k]] ? x[ch * hw + k] : 0.0f;
+                        pts[s * d + ch * hw + k] = z[(s0 + s) * M + seg[k]] ? x[ch * hw + k] : fill[ch * hw + k];
             ts_tensor *xt = NULL, *lg = NULL;
             int64_t shape[4] = {n, bt->c, bt->h, bt->w}, ls[2];
             int nd = 0;
@@ -231,6 +258,9 @@ out:
     free(wt);
     free(y);
     free(coef);
+    free(sum);
+    free(cnt);
+    free(fill);
     free(logits);
     return rc;
 }

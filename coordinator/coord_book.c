@@ -66,22 +66,27 @@ static int write_copies(const char *dir, const char *config, const char *const *
 }
 
 /* 1 when DIR's copies are byte for byte those this command would write,
- * 0 when they differ, 2 when either is missing (a start that stopped while
- * writing them), -1 with a message. */
+ * 0 when both are there and one differs, 2 when one is missing and the
+ * other matches (a start that stopped while writing them, e.g. on a full
+ * disk), 3 otherwise (not a directory this command made), -1 with a
+ * message. */
 static int copies_match(const char *dir, const char *config, const char *const *sets, int n_sets, char *err,
                         size_t errlen) {
     char path[4200], *want[2], *have = NULL, ignore[256];
     size_t nwant[2], nhave = 0;
     static const char *const names[2] = {"config.yaml", "overrides.txt"};
     if (copies_text(config, sets, n_sets, &want[0], &nwant[0], &want[1], &nwant[1], err, errlen)) return -1;
-    int rc = 1;
-    for (int i = 0; i < 2 && rc != 2; i++) {
+    int present = 0, matched = 0;
+    for (int i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if (fs_read_all(path, &have, &nhave, ignore, sizeof ignore)) rc = 2;
-        else if (nhave != nwant[i] || memcmp(have, want[i], nhave)) rc = 0;
+        if (fs_read_all(path, &have, &nhave, ignore, sizeof ignore) == 0) {
+            present++;
+            matched += nhave == nwant[i] && !memcmp(have, want[i], nhave);
+        }
         free(have);
         have = NULL;
     }
+    int rc = present == 2 ? matched == 2 : present == 1 && matched == 1 ? 2 : 3;
     free(want[0]);
     free(want[1]);
     return rc;
@@ -155,6 +160,8 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
          * the same command may start the run again where it is. */
         int journaled = fs_exists(path), fresh = !journaled && coord_rundir_fresh(dir);
         int same = journaled ? 1 : fresh ? 0 : copies_match(dir, config, sets, n_sets, err, errlen);
+        /* a copy cut short (full disk) is written again by the restart */
+        if (same == 2 && write_copies(dir, config, sets, n_sets, err, errlen) == 0) same = 1;
         *restart = !journaled && same == 1;
         if (same != 1) {
             if (!had_lock) unlink(lock);
@@ -192,11 +199,20 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
     if (fd >= 0) close(fd);
     if (fd == -1) return -1;
     if (!coord_rundir_fresh(dir)) {
-        snprintf(err, errlen,
-                 "%s: run directory exists and is not empty; pass a new --run-dir, or add --resume to continue "
-                 "the run in it (nothing was modified)",
-                 dir);
-        return -1;
+        /* The same command's earlier start that ended before it planned
+         * its shards (a missing model, a full disk while writing the
+         * copies): nothing was finished, so it starts again in it. */
+        snprintf(path, sizeof path, "%s/journal", dir);
+        int same = fs_exists(path) ? 0 : copies_match(dir, config, sets, n_sets, err, errlen);
+        if (same < 0) return -1;
+        if (same != 1 && same != 2) {
+            snprintf(err, errlen,
+                     "%s: run directory exists and is not empty; pass a new --run-dir, or add --resume to continue "
+                     "the run in it (nothing was modified)",
+                     dir);
+            return -1;
+        }
+        *restart = 1;
     }
     snprintf(path, sizeof path, "%s/logs", dir);
     if (fs_mkdirs(path, err, errlen)) return -1;

@@ -47,9 +47,12 @@ struct coord_book {
  * list); a resume needs DIR/journal, or, when an earlier start stopped
  * before it made one (nothing finished), DIR's config.yaml and overrides.txt
  * equal to this command's: then *restart is set and the caller starts the
- * run anew in DIR. A locked DIR is refused at once ("DIR is in use by
- * another recal run (pid N on host H)"); a non-empty DIR without --resume
- * is left untouched. 0, or -1 with a message. */
+ * run anew in DIR (a copy missing, cut short by a full disk, is written
+ * again). Without --resume, the same holds for a DIR with no journal whose
+ * copies are this command's (its earlier start failed); any other
+ * non-empty DIR is refused and left untouched. A locked DIR is refused at
+ * once ("DIR is in use by another recal run (pid N on host H)"). 0, or -1
+ * with a message. */
 int coord_rundir_open(const char *dir, const char *config, const char *const *sets, int n_sets, int resume,
                       int *lock_fd, int *restart, char *err, size_t errlen);
 

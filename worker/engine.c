@@ -152,10 +152,12 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     {
         long d = (long)e->ds.c * e->ds.h * e->ds.w;
         float *x = malloc((size_t)d * sizeof *x);
-        int got = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0, ok = got;
-        if (ok) ok = wk_model_classes(e->model, e->device, x, e->ds.c, e->ds.h, e->ds.w, &e->classes) == TS_OK;
+        int got = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0, ok = got, trc = TS_OK;
+        if (ok) ok = (trc = wk_model_classes(e->model, e->device, x, e->ds.c, e->ds.h, e->ds.w, &e->classes)) == TS_OK;
         if (!x) snprintf(err, errlen, "out of memory for one %dx%dx%d image", e->ds.c, e->ds.h, e->ds.w);
-        if (!ok && got) /* else ds_get's message (the file, the image) stands */
+        if (trc == TS_ESHAPE) /* it ran: its output is what recal cannot explain */
+            snprintf(err, errlen, "%s: %s", job->model_path, ts_last_error());
+        else if (!ok && got) /* else ds_get's message (the file, the image) stands */
             snprintf(err, errlen,
                      "%s: the model does not accept %s images of shape 1x%dx%dx%d (NxCxHxW): %s (a model for "
                      "another dataset? check model.path, dataset.name and dataset.resize/crop)",

@@ -46,6 +46,33 @@ torch.jit.script(M()).save('wrongshape.pt')
 PY
 /usr/bin/python3 wrongshape.py
 expect 1 "expected \[N, classes\]" -- "$recal" run "$cfg" --set model.path="$work/cli/wrongshape.pt" --limit 4 --run-dir r-wrong-shape
+# integer logits: named as such, with the model (libtorch said "element 0 of
+# tensors does not require grad" and the images were blamed)
+cat > int64.py <<'PY'
+import torch
+class M(torch.nn.Module):
+    def forward(self, x):
+        return (x.flatten(1)[:, :10] * 100).long()
+torch.jit.script(M()).save('int64.pt')
+PY
+/usr/bin/python3 int64.py
+expect 1 "int64.pt: model forward returns Long values, not floating point" -- "$recal" run "$cfg" \
+    --set model.path="$work/cli/int64.pt" --limit 4 --run-dir r-int64
+# the same command after a failed start (nothing finished) runs in the
+# directory it left, once the cause is fixed (it was refused as "not empty")
+rm -f late.pt
+expect 1 "late.pt: model.path: no such file" -- "$recal" run "$cfg" --set model.path=late.pt --limit 4 --run-dir r-late
+cp "$model" late.pt
+expect 0 "has no journal yet .* starting the run in it" -- "$recal" run "$cfg" --set model.path=late.pt --limit 4 \
+    --run-dir r-late
+# a start cut short while writing overrides.txt (a full disk: config.yaml is
+# there, overrides.txt not): the same command, or --resume, runs in it
+for flag in "" --resume; do
+    rm -rf r-ov && mkdir r-ov && cp r-late/config.yaml r-ov/
+    expect 0 "has no journal yet .* starting the run in it" -- "$recal" run "$cfg" --set model.path=late.pt --limit 4 \
+        $flag --run-dir r-ov
+    [ -s r-ov/overrides.txt ] && [ -f r-ov/metrics.json ] || { echo "FAIL: r-ov ($flag) not finished"; fails=$((fails + 1)); }
+done
 
 # models for another dataset (issue #9): a 3-channel CNN, a 32x32 MLP and a
 # 5-class head given 1x28x28 Fashion-MNIST with 10 labels; one short line
@@ -171,6 +198,9 @@ import numpy as np
 os.makedirs("x32", exist_ok=True)
 np.save("x32/images.npy", np.zeros((4, 1, 32, 32), np.float32))
 np.save("x32/labels.npy", np.array([0, 1, 2, 3]))
+os.makedirs("lab15", exist_ok=True)
+np.save("lab15/images.npy", np.zeros((4, 1, 28, 28), np.float32))
+np.save("lab15/labels.npy", np.array([0, 1, 15, 3]))
 np.save("x3c.npy", np.zeros((2, 3, 28, 28), np.float32))
 os.makedirs("x5c", exist_ok=True)
 np.save("x5c/images.npy", np.zeros((2, 5, 28, 28), np.float32))
@@ -180,6 +210,10 @@ PY
 expect 1 "float32 images have 5 channels .axis 1.; recal takes 1 to 3" -- "$recal" run "$cfg" \
     --set model.path="$model" --set dataset.name=npy --set dataset.path="$work/cli/x5c" --run-dir r-x5c
 expect 1 "images have 5 channels .axis 1.; recal takes 1 to 3" -- "$recal" attribute --model "$model" --input x5c/images.npy --method input_grad --out a.npy
+# a label past the model's classes (no dataset.classes): the labels file is
+# named, with the index, not the model
+expect 1 "lab15/labels.npy: label 15 at index 2 is outside the 10 classes" -- "$recal" run "$cfg" \
+    --set model.path="$model" --set dataset.name=npy --set dataset.path="$work/cli/lab15" --run-dir r-lab15
 expect 1 "does not accept npy images of shape 1x1x32x32" -- "$recal" run "$cfg" --set model.path="$model" \
     --set dataset.name=npy --set dataset.path="$work/cli/x32" --run-dir r-x32
 expect 1 "does not accept x3c.npy.*channels" -- "$recal" attribute --model "$model" --input x3c.npy \

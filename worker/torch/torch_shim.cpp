@@ -73,6 +73,13 @@ static void set_err(const char *msg) {
     snprintf(g_err, sizeof g_err, "%s", s.c_str());
 }
 
+// A model that ran but returned something recal cannot explain (not
+// N×classes, not floating point): TS_ESHAPE, so callers blame the model's
+// output, not the images.
+struct ts_output_error : std::invalid_argument {
+    using std::invalid_argument::invalid_argument;
+};
+
 #define TS_GUARD(...)                                                  \
     do {                                                                \
         g_err[0] = '\0';                                                \
@@ -81,6 +88,9 @@ static void set_err(const char *msg) {
         } catch (const c10::Error &e) {                                 \
             set_err(e.what_without_backtrace());                        \
             return TS_ERR;                                              \
+        } catch (const ts_output_error &e) {                            \
+            set_err(e.what());                                          \
+            return TS_ESHAPE;                                           \
         } catch (const std::exception &e) {                             \
             set_err(e.what());                                          \
             return TS_ERR;                                              \
@@ -492,6 +502,21 @@ int ts_module_set_train(ts_module *m, int train) {
 
 static at::Tensor two_rows(const at::Tensor &t);
 
+// The logits of a forward's result, in fp32: a tensor of a floating type.
+// An integer output (argmax, .long()) has no gradient, and libtorch's own
+// message for that ("element 0 of tensors does not require grad") names
+// neither the model nor the cause.
+static at::Tensor logits_of(const c10::IValue &r, const char *what = "model forward") {
+    if (!r.isTensor())
+        throw std::runtime_error(std::string(what) + " did not return a tensor (expected N×classes logits)");
+    const at::Tensor &t = r.toTensor();
+    if (!at::isFloatingType(t.scalar_type()))
+        throw ts_output_error(std::string(what) + " returns " + c10::toString(t.scalar_type()) +
+                                    " values, not floating point: attributions need the logits (return them "
+                                    "before any argmax or integer cast)");
+    return t.to(at::kFloat);
+}
+
 // Does the frozen copy compute what the module computes, gradients
 // included? Probe: up to 2 samples of the first real input, fp32, no
 // autocast; the outputs and the input gradient of a fixed random weighting
@@ -503,9 +528,7 @@ static bool frozen_agrees(torch::jit::Module &orig, torch::jit::Module &fz, cons
     at::Tensor p = two_rows(x.detach().narrow(0, 0, std::min<int64_t>(2, x.size(0))).to(at::kFloat)).clone();
     auto run = [&](torch::jit::Module &mod, at::Tensor &out) {
         at::Tensor xi = p.clone().requires_grad_(true);
-        c10::IValue r = mod.forward({xi});
-        if (!r.isTensor()) throw std::runtime_error("model forward did not return a tensor (expected N×classes logits)");
-        out = r.toTensor().to(at::kFloat);
+        out = logits_of(mod.forward({xi}));
         auto gen = at::detail::createCPUGenerator(0x5eed);
         at::Tensor w = at::randn(out.sizes(), gen, at::TensorOptions().dtype(at::kFloat)).to(out.device());
         auto g = torch::autograd::grad({(out * w).sum()}, {xi}, {}, c10::nullopt, false, true);
@@ -599,14 +622,13 @@ static at::Tensor run_forward(ts_module *m, const at::Tensor &x, bool weights = 
         ForwardPrecision fp(m->dev);
         r = fm.forward({x});
     }
-    if (!r.isTensor()) throw std::runtime_error("model forward did not return a tensor (expected N×classes logits)");
     // Objectives, softmaxes and everything downstream stay fp32.
-    at::Tensor out = r.toTensor().to(at::kFloat);
+    at::Tensor out = logits_of(r);
     if (out.dim() != 2 || out.size(0) != x.size(0)) {
         std::string s = "model output has shape [";
         for (int64_t i = 0; i < out.dim(); i++) s += (i ? ", " : "") + std::to_string(out.size(i));
         s += "] for a batch of " + std::to_string(x.size(0)) + " inputs; expected [N, classes] logits";
-        throw std::invalid_argument(s);
+        throw ts_output_error(s);
     }
     return out;
 }
@@ -711,7 +733,7 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
         }
         if (!lr.isTensor() || lr.toTensor().dim() != 2 || lr.toTensor().size(0) != a.size(0))
             return fail(TS_ESHAPE, "model method classifier(a) must return N×classes logits (see README, GradCAM)");
-        at::Tensor logits = lr.toTensor().to(at::kFloat);
+        at::Tensor logits = logits_of(lr, "model method classifier(a)");
         if (int rc = check_labels(logits, labels->t, a.size(0))) return rc;
         at::Tensor f = objective(logits, labels->t, objective_kind);
         at::Tensor g = torch::autograd::grad({f.sum()}, {a})[0].detach();

@@ -19,7 +19,11 @@ static int vset(const struct job_err *e, const char *origin, int line, int col,
     if (!e->buf || e->len == 0)
         return -1;
     int w;
-    if (origin)
+    /* A --set is quoted whole only when short: the reason comes after it,
+     * and a long value (a pasted list) pushed it past the buffer. */
+    if (origin && strlen(origin) > 160)
+        w = snprintf(e->buf, e->len, "--set %.120s... (%zu characters): ", origin, strlen(origin));
+    else if (origin)
         w = snprintf(e->buf, e->len, "--set %s: ", origin);
     else if (line > 0)
         w = snprintf(e->buf, e->len, "%s:%d:%d: ", e->file, line, col);

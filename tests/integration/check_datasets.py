@@ -271,6 +271,23 @@ def imagenet(recal, work):
               "on_error skip: zeros and label -1 for the bad image only")
     run_skip(recal, work, bad)
 
+    # A dangling symlink among the images: named (fail), or counted and
+    # named like the other skipped files (skip); it was dropped silently.
+    dangle = os.path.join(work, "imagenet-dangle")
+    shutil.rmtree(dangle, ignore_errors=True)
+    os.makedirs(os.path.join(dangle, "val", "n01440764"))
+    for k in (0, 2):
+        shutil.copy(items[k][0], os.path.join(dangle, "val", "n01440764", f"img{k}.JPEG"))
+    link = os.path.join(dangle, "val", "n01440764", "img1.JPEG")
+    os.symlink(os.path.join(dangle, "gone.JPEG"), link)
+    cfgd = config(work, "dangle", f"  name: imagenet\n  path: {dangle}\n")
+    _, _, _, p = dump(recal, cfgd, work, expect_rc=1)
+    check(link in p.stderr, "a dangling symlink is named (on_error fail): " + p.stderr.strip()[:200])
+    x, y, meta, p = dump(recal, cfgd, work, "dataset.on_error=skip")
+    if x is not None:
+        check(meta["skipped"] == 1 and meta["skipped_files"] == [link],
+              f"a dangling symlink is counted and named (on_error skip): {meta['skipped_files']}")
+
 
 def dct_scaling(recal, cfg, work, items, resize, crop, sets):
     """dataset.dct_scaling: a JPEG at least twice the resize target in both

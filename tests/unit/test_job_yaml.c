@@ -576,6 +576,13 @@ static void test_set_errors(void **state)
     const char *bad_value[] = {"dataset.limit=abc"};
     expect_set_err(text, bad_value, 1,
                    "--set dataset.limit=abc: 'limit' must be an integer >= 0, got 'abc'");
+    /* a long --set is cut before the reason, not the reason after it */
+    static char longset[3100];
+    snprintf(longset, sizeof longset, "dataset.limit=%03000d", 7);
+    longset[20] = 'x';
+    const char *long_value[] = {longset};
+    assert_int_not_equal(load_text(text, long_value, 1), 0);
+    assert_non_null(strstr(ERR, "(3014 characters): 'limit' must be an integer >= 0, got '"));
     const char *no_eq[] = {"dataset.limit"};
     expect_set_err(text, no_eq, 1,
                    "--set dataset.limit: expected 'dotted.path=value' (no '=' found)");

@@ -99,10 +99,15 @@ static int list_dir(const char *dir, int want_dir, struct strvec *out, char *err
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        if (stat(p, &sb) != 0)
+        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
+            continue; /* longer than any path the reader opens */
+        /* A dangling symlink among the images is listed: its read fails
+         * and names it (on_error: fail), or it is counted and named with
+         * the other skipped files (skip); dropping it said nothing. */
+        int dangling = stat(p, &sb) != 0 && !want_dir && lstat(p, &sb) == 0 && S_ISLNK(sb.st_mode);
+        if (!dangling && stat(p, &sb) != 0)
             continue;
-        if (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode)) {
+        if (dangling || (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode))) {
             if (sv_push(out, e->d_name)) {
                 closedir(d);
                 ds_errf(err, errlen, "%s: out of memory while listing", dir);

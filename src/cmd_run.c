@@ -307,6 +307,40 @@ static int launch_ranks(int ranks, const char *config, const char **sets, int n_
     return EXIT_RESUMABLE;
 }
 
+/* A journaled shard counts only with the files it wrote: one whose
+ * attributions or rank maps are gone (deleted, lost with a disk) is taken
+ * out of the book and computed again, so the run ends complete. Its
+ * journal record stays; journal_resume keeps the first copy of a shard, and
+ * the recomputed one is the same numbers. */
+static void recheck_outputs(struct coord_book *b, const struct job *job, const char *run_dir, long n_images) {
+    long lost = 0;
+    char first_lost[2200] = "";
+    for (long s = 0; s < b->n_shards && (job->out_attributions || job->out_masks); s++) {
+        struct shard sh;
+        if (!b->done[s] || shard_plan_get(n_images, job->shard_images, s, &sh)) continue;
+        char path[2200];
+        int missing = 0;
+        for (int k = 0; k < 2 && !missing; k++) {
+            if (!(k == 0 ? job->out_attributions : job->out_masks)) continue;
+            snprintf(path, sizeof path, "%s/%s/shard-%08ld-%08ld.npy", run_dir, k == 0 ? "attributions" : "masks",
+                     sh.first, sh.first + sh.count - 1);
+            missing = !fs_exists(path);
+        }
+        if (!missing) continue;
+        if (!lost) snprintf(first_lost, sizeof first_lost, "%s", path);
+        lost++;
+        b->done[s] = 0;
+        memset(b->records + (size_t)s * b->len, 0, b->len * sizeof *b->records);
+        b->n_resumed--;
+        b->n_done--;
+    }
+    if (lost) {
+        fprintf(stderr, "recal: %ld journaled shard(s) lost their output files (first: %s): computing them again\n",
+                lost, first_lost);
+        log_printf("resume: %ld journaled shards without their outputs (first %s), computed again", lost, first_lost);
+    }
+}
+
 int cmd_run(int argc, char **argv) {
     const char *config = NULL, *run_dir_opt = NULL;
     const char *sets[JOB_MAX_SETS + JOB_MAX_SWEEP_KEYS + 1];
@@ -496,9 +530,11 @@ int cmd_run(int argc, char **argv) {
         if (book.jn.dropped_bytes)
             fprintf(stderr, "recal: dropped a torn last journal record (%ld bytes); that shard is computed again\n",
                     book.jn.dropped_bytes);
-        if (resume)
+        if (resume) {
+            recheck_outputs(&book, &job, run_dir, eng.ds.n);
             fprintf(stderr, "recal: resuming: %ld of %ld shards already done (journal), %ld to compute\n",
                     book.n_resumed, book.n_shards, book.n_shards - book.n_resumed);
+        }
     }
 
     total = calloc(wk_record_len(&eng), sizeof *total);

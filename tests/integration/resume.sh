@@ -17,7 +17,10 @@
 #  (h) stop_grace_seconds: shards still running when the grace after the
 #      stop signal has passed are given up between batches (no journal
 #      record, no artefact), the run exits 3 at once, and --resume computes
-#      them to the metrics of an uninterrupted run.
+#      them to the metrics of an uninterrupted run;
+#  (i) a model file replaced between interrupt and --resume is refused;
+#  (j) a journaled shard whose attributions file was deleted is computed
+#      again by --resume, once.
 # Usage: resume.sh RECAL SRC_DIR WORK_DIR MODEL
 # threads=1 on every run: libtorch's CPU kernels round differently with another
 # intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
@@ -54,7 +57,7 @@ wait_journal() { # wait_journal DIR MIN_BYTES PID: until the journal holds that 
         sleep 0.1
     done
 }
-shard_lines() { grep -c 'shard [0-9]*: images' "$1"/logs/rank-*.log | awk -F: '{s += $2} END {print s}'; }
+shard_lines() { cat "$1"/logs/rank-*.log | grep -c 'shard [0-9]*: images'; }
 
 # The uninterrupted reference, one rank.
 run 1 "$w/ref" >"$w/ref.out" 2>&1 || { cat "$w/ref.out"; fail "reference run"; }
@@ -225,4 +228,20 @@ mpirun --oversubscribe -n 1 "$recal" run "$cfg" --limit 512 --set model.path="$w
     { cat "$w/i3.out"; fail "(i) resume with the original model"; }
 /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/i/metrics.json" 512 any-ranks
 echo "ok (i) a replaced model file: --resume refused naming both sha256; the original back, it finishes and matches"
+# (j) a journaled shard whose attributions file was deleted: --resume
+# computes it again (it finished with the file missing and no word), the
+# others not, and the metrics count it once.
+run 1 "$w/j" --set outputs.attributions=true >"$w/j.out" 2>&1 || { cat "$w/j.out"; fail "(j) run"; }
+gone=$(ls "$w/j/attributions/"shard-*.npy | sed -n 3p)
+rm "$gone"
+before=$(shard_lines "$w/j")
+run 1 "$w/j" --set outputs.attributions=true --resume >"$w/j2.out" 2>&1 || { cat "$w/j2.out"; fail "(j) resume"; }
+grep -q "1 journaled shard(s) lost their output files (first: .*$(basename "$gone")): computing them again" "$w/j2.out" ||
+    { cat "$w/j2.out"; fail "(j) no word of the lost file"; }
+grep -q "resuming: 7 of 8 shards already done" "$w/j2.out" || { cat "$w/j2.out"; fail "(j) banner"; }
+[ -f "$gone" ] || fail "(j) $gone not written again"
+[ "$(ls "$w/j/attributions/" | wc -l)" -eq 8 ] || fail "(j) not 8 attribution files"
+[ "$(shard_lines "$w/j")" -eq $((before + 1)) ] || fail "(j) not exactly one shard computed again"
+/usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/j/metrics.json" 512 any-ranks
+echo "ok (j) a journaled shard without its attributions file is computed again, once"
 echo "all resume checks passed"

@@ -180,7 +180,7 @@ struct job {
     int shard_images;         /* default 256; the largest shard when shard_seconds > 0 */
     double shard_seconds;     /* target seconds per shard, measured at start (default 5); 0 = off */
     double stop_grace_seconds; /* after a stop signal, how long shards in flight may still run
-                                  before they are abandoned between batches (default 60) */
+                                  before they are abandoned between batches or chunks (default 60) */
     bool coordinator_computes; /* rank 0 computes shards besides handing them out (default true) */
     long chunk_samples;       /* samples per forward+backward: N; 0 = from memory_budget_mb
                                  (default); -1 = measured at start ("auto") */

@@ -258,6 +258,7 @@ static int nonfinite_rows(const struct wk_engine *e, const char *what, const flo
 
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
+    e->mctx.abandon = e->abandon; /* the methods look between chunks too */
     const long d = (long)e->ds.c * e->ds.h * e->ds.w;
     const long bmax = job->batch_size;
     const int nr = job->n_diffid_ratios;
@@ -447,6 +448,11 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     }
     rc = 0;
 fail:
+    /* a method that gave up between chunks (WK_STOP_MSG) abandons the shard */
+    if (rc < 0 && e->abandon && e->abandon()) {
+        snprintf(err, errlen, "shard of images %ld..%ld abandoned", first, first + count - 1);
+        rc = WK_ABANDONED;
+    }
     /* a read still running writes into xn/yn: let it finish first */
     if (pf.running) {
         char ignored[8];

@@ -17,7 +17,8 @@
 #  (h) stop_grace_seconds: shards still running when the grace after the
 #      stop signal has passed are given up between batches (no journal
 #      record, no artefact), the run exits 3 at once, and --resume computes
-#      them to the metrics of an uninterrupted run;
+#      them to the metrics of an uninterrupted run; (h2) within a batch,
+#      between chunks of samples;
 #  (i) a model file replaced between interrupt and --resume is refused;
 #  (j) a journaled shard whose attributions file was deleted is computed
 #      again by --resume, once.
@@ -201,6 +202,27 @@ hrec=$(( ($(stat -c %s "$w/href/journal") - 108) / 2 ))
 run 2 "$w/h" $big --set stop_grace_seconds=0 --resume >"$w/h2.out" 2>&1 || { cat "$w/h2.out"; fail "(h) resume"; }
 /usr/bin/python3 "$compare" "$w/href/metrics.json" "$w/h/metrics.json" 1024 any-ranks
 echo "ok (h) stop_grace_seconds 0: both running shards abandoned, exit 3 after $dt s; --resume matches"
+# (h2) one batch of 20,000 references per image (minutes of work): the grace
+# is looked at between chunks of the batch too (the run went on for its
+# whole batch, 609 s in the hostile probe, however short the grace).
+start 1 "$w/h2" "$w/h2.out" --limit 2 --set batch_size=2 --set shard_images=2 --set shard_seconds=0 \
+    --set 'methods=[{name: ig_uniform, refs: 20000, steps: 5}]' --set stop_grace_seconds=0
+pid=$!
+i=0
+until grep -q "engine:" "$w/h2/logs/rank-0.log" 2>/dev/null; do
+    kill -0 $pid 2>/dev/null || { cat "$w/h2.out"; fail "(h2) the run ended before its engine opened"; }
+    i=$((i + 1)); [ $i -lt 600 ] || fail "(h2) no engine after 60 s"
+    sleep 0.1
+done
+sleep 2
+t0=$(date +%s)
+kill -USR1 $pid
+rc=0; wait $pid || rc=$?
+dt=$(($(date +%s) - t0))
+[ $rc -eq 3 ] || { cat "$w/h2.out"; fail "(h2) exit $rc, want 3"; }
+[ $dt -le 15 ] || { cat "$w/h2.out"; fail "(h2) the stop took $dt s: the batch ran on past the grace"; }
+grep -q "abandoned" "$w/h2.out" || { cat "$w/h2.out"; fail "(h2) the shard was not abandoned"; }
+echo "ok (h2) a stop during one long batch: given up between its chunks, exit 3 after $dt s"
 # (i) the model file replaced between the interrupt and --resume (same
 # path): refused with both sha256 values, nothing computed; the original
 # file back, the resume finishes. It was exit 0 with the two models'

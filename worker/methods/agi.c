@@ -54,6 +54,7 @@ static int grads(const struct wk_method_ctx *ctx, int objective, const float *pt
     long per = ctx->chunk_samples < 1 ? 1 : ctx->chunk_samples;
     for (long i0 = 0; i0 < n; i0 += per) {
         long k = n - i0 < per ? n - i0 : per;
+        if (wk_method_stop(ctx, err, errlen)) return -1;
         struct wk_pool pool = {0};
         ts_tensor *z, *l, *g;
         int64_t s4[4] = {k, c, h, w}, s1[1] = {k};

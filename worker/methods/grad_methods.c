@@ -62,6 +62,7 @@ int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, c
         const float sigma = wk_noise_sigma(ctx, m, bt, i);
         const float *x = bt->xh + i * d;
         for (long s0 = 0; s0 < N; s0 += per) {
+            if (wk_method_stop(ctx, err, errlen)) goto out;
             long n = N - s0 < per ? N - s0 : per;
             for (long s = 0; s < n; s++) {
                 lab[s] = bt->labels[i];

@@ -6,6 +6,7 @@
 #define RECAL_METHODS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dataset.h"
 #include "job.h"
@@ -35,7 +36,20 @@ struct wk_method_ctx {
     int classes;             /* the model's output classes (AGI picks targets among them) */
     int32_t *segments_out;   /* optional B×H×W: LIME/KernelSHAP superpixel labels
                               * (recal attribute --segments-out, for oracle tests) */
+    int (*abandon)(void);    /* non-zero: give up between chunks (a stop signal's grace has
+                                passed); NULL: never. The method fails with WK_STOP_MSG. */
 };
+
+#define WK_STOP_MSG "given up between chunks: the stop signal's grace has passed"
+
+/* Between chunks of samples: -1 with WK_STOP_MSG when ctx->abandon says so.
+ * A batch of 100,000 references ran for minutes past the grace when only
+ * batches were checked. */
+static inline int wk_method_stop(const struct wk_method_ctx *ctx, char *err, size_t errlen) {
+    if (!ctx->abandon || !ctx->abandon()) return 0;
+    snprintf(err, errlen, "%s", WK_STOP_MSG);
+    return -1;
+}
 
 /* Any implemented method: fills out[e] (B·C·H·W floats) for every estimator
  * e set in m->estimators (methods without estimators use out[vanilla]). */

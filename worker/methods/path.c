@@ -41,6 +41,7 @@ static int point_grads(const struct path_run *pr, long q0, long qc, struct wk_po
     const struct wk_batch *bt = pr->bt;
     ts_tensor *ir, *ii, *r, *xs, *dp, *al, *ad, *z, *z4, *lab, *g;
     int64_t s_z4[4] = {qc, bt->c, bt->h, bt->w};
+    if (wk_method_stop(pr->ctx, err, errlen)) return -1;
     WK_T(pool, ts_narrow(pr->t_pref, 0, q0, qc, &ir), ir);
     WK_T(pool, ts_narrow(pr->t_pimg, 0, q0, qc, &ii), ii);
     WK_T(pool, ts_index_select(pr->refs, 0, ir, &r), r); /* reference of each point */

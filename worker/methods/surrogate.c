@@ -215,6 +215,7 @@ int wk_surrogate(const struct wk_method_ctx *ctx, const struct job_method *m, co
         if (draw_masks(ctx, m, bt->ids[i], S, M, z, wt, err, errlen)) goto out;
         fill_image(ctx, m->fill, x, seg, M, bt->c, hw, sum, cnt, fill);
         for (long s0 = 0; s0 < S; s0 += per) {
+            if (wk_method_stop(ctx, err, errlen)) goto out;
             long n = S - s0 < per ? S - s0 : per;
             for (long s = 0; s < n; s++)
                 for (int ch = 0; ch < bt->c; ch++)

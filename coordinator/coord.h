@@ -28,9 +28,15 @@ struct coord_opts {
     size_t record_len;    /* doubles per record; 0: wk_record_len of the engine */
     int no_journal;       /* count a shard without appending it to the journal */
     int no_local_worker;  /* rank 0 only hands out shards (it computes otherwise) */
+    /* The watchdog: a rank that holds a shard longer than max(watchdog_s,
+     * 20 × the longest shard so far) without a word is taken for hung (a
+     * stopped process, a wedged GPU). 0: off. */
+    double watchdog_s;
 };
 
-enum { COORD_INTERRUPTED = 1 };
+/* COORD_HUNG: rank 0 only, the others are still inside coord_run (the hung
+ * one may never answer): rank 0 stops resumably with MPI_Abort. */
+enum { COORD_INTERRUPTED = 1, COORD_HUNG = 2 };
 
 /* Run every shard of the plan that the book does not hold yet over the
  * communicator, journaling each before it counts. On rank 0, total

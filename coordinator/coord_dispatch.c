@@ -45,7 +45,10 @@ struct coord_state {
     int local_done;
     long local_shards;
     double busy_s;         /* dispatch bookkeeping, both threads (coord_book.coord_seconds) */
+    const char *hosts;     /* size × COORD_HOST_LEN: each rank's host name (the watchdog names it) */
 };
+
+enum { COORD_HOST_LEN = 64, WATCHDOG_FACTOR = 20 };
 
 static volatile sig_atomic_t g_stop_signal;
 /* When the stop signal came (CLOCK_MONOTONIC ns; 0 = none yet, set before
@@ -238,9 +241,17 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
         fail_run(st, 0, "cannot start the local worker thread");
         return -1;
     }
-    int active = size - 1;
-    double t0 = clock_now_s(), last = t0;
+    int active = size - 1, hung = -1;
+    double t0 = clock_now_s(), last = t0, longest = 0;
     double *buf = malloc((st->len + MSG_RECORD) * sizeof *buf);
+    /* per rank: the shard it holds (-1: none) and since when */
+    long *holds = malloc((size_t)size * sizeof *holds);
+    double *since = malloc((size_t)size * sizeof *since);
+    if (!buf || !holds || !since) {
+        fail_run(st, 0, "out of memory for the dispatch");
+        active = 0;
+    }
+    for (int r = 0; holds && r < size; r++) holds[r] = -1;
     char msg[1024];
     long nap_ns = NAP_MIN_NS;
     for (;;) {
@@ -259,6 +270,20 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
                 show_progress(st, t0, 0);
                 last = t;
             }
+            double limit = st->o->watchdog_s > WATCHDOG_FACTOR * longest ? st->o->watchdog_s : WATCHDOG_FACTOR * longest;
+            for (int r = 1; st->o->watchdog_s > 0 && holds && hung < 0 && r < size; r++)
+                if (holds[r] >= 0 && t - since[r] > limit) {
+                    /* It may never answer: stop handing out, wait for the
+                     * others, and leave it out of the count. */
+                    hung = r;
+                    active--;
+                    char why[COORD_HOST_LEN + 160];
+                    snprintf(why, sizeof why, "rank %d on %s silent for %.0f s in shard %ld (watchdog)", r,
+                             st->hosts ? st->hosts + (size_t)r * COORD_HOST_LEN : "?", t - since[r], holds[r]);
+                    log_printf("watchdog: %s; limit %.0f s = max(watchdog_seconds %g, %d x the longest shard %.1f s)",
+                               why, limit, st->o->watchdog_s, WATCHDOG_FACTOR, longest);
+                    begin_stop(st, why);
+                }
             struct timespec ts = {0, nap_ns};
             nanosleep(&ts, NULL);
             nap_ns = nap_ns * 2 < NAP_MAX_NS ? nap_ns * 2 : NAP_MAX_NS;
@@ -288,6 +313,15 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
          * the worker's compute instead of adding to its wait. Nothing counts
          * the result until finish_shard has it on disk, as before. */
         long next = take_shard(st);
+        if (status.MPI_SOURCE == hung) { /* it woke up after all: let it go */
+            hung = -1;
+            active++;
+        }
+        double now = clock_now_s();
+        if (done >= 0 && holds[status.MPI_SOURCE] >= 0 && now - since[status.MPI_SOURCE] > longest)
+            longest = now - since[status.MPI_SOURCE];
+        holds[status.MPI_SOURCE] = next;
+        since[status.MPI_SOURCE] = now;
         MPI_Send(&next, 1, MPI_LONG, status.MPI_SOURCE, TAG_ASSIGN, comm);
         if (next < 0) active--;
         if (done >= 0) finish_shard(st, done, buf + MSG_RECORD);
@@ -295,8 +329,17 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     }
     if (local) pthread_join(th, NULL);
     free(buf);
+    free(holds);
+    free(since);
     show_progress(st, t0, 1);
     if (st->failed) return -1;
+    if (hung >= 0) {
+        fprintf(stderr,
+                "recal: rank %d on %s has held a shard without a word for longer than the watchdog allows (a stopped "
+                "process or a hung GPU?); every other shard is journaled: the run stops resumably\n",
+                hung, st->hosts ? st->hosts + (size_t)hung * COORD_HOST_LEN : "?");
+        return COORD_HUNG;
+    }
     if (st->taken > st->shards_done)
         fprintf(stderr, "recal: %ld shard(s) in flight ran past the stop's grace (stop_grace_seconds %g) and were "
                         "abandoned; they are computed again on resume\n",
@@ -358,6 +401,10 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
     MPI_Comm_size(comm, &size);
     size_t len = o->record_len ? o->record_len : wk_record_len(e);
     int state = 0; /* 0 done, 1 interrupted, 2 failed: the worst wins everywhere */
+    /* every rank's host name, for the watchdog's message */
+    char me[COORD_HOST_LEN] = "?", *hosts = rank == 0 ? calloc((size_t)size, COORD_HOST_LEN) : NULL;
+    gethostname(me, sizeof me - 1);
+    MPI_Gather(me, COORD_HOST_LEN, MPI_CHAR, hosts, COORD_HOST_LEN, MPI_CHAR, 0, comm);
     if (rank == 0) {
         struct coord_state st;
         memset(&st, 0, sizeof st);
@@ -375,12 +422,20 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
                 if (shard_plan_get(o->n_images, o->shard_images, s, &sh) == 0) st.planned_before += sh.count;
             }
         st.book->images_resumed = st.images_before;
+        st.hosts = hosts;
         int rc = coordinator(&st, comm, size);
+        free(hosts);
+        hosts = NULL;
         st.book->n_done = st.book->n_resumed + st.shards_done;
         st.book->coord_seconds = st.busy_s;
         st.book->local_shards = st.local_shards;
         log_printf("dispatch: %ld shards (%ld computed here), %.3f s of bookkeeping on rank 0", st.shards_done,
                    st.local_shards, st.busy_s);
+        if (rc == COORD_HUNG) { /* no collective: the hung rank would never join it */
+            pthread_mutex_destroy(&st.jmu);
+            pthread_mutex_destroy(&st.mu);
+            return COORD_HUNG;
+        }
         if (rc < 0) {
             state = 2;
             snprintf(err, errlen, "%s", st.err);

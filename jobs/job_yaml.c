@@ -85,6 +85,7 @@ static void set_defaults(struct job *j, const char *path)
     j->shard_images = 256;
     j->shard_seconds = 5.0;
     j->stop_grace_seconds = 60.0;
+    j->watchdog_seconds = 600.0;
     j->coordinator_computes = true;
     j->n_diffid_ratios = 9;
     memcpy(j->diffid_ratios, ratios, sizeof ratios);
@@ -317,7 +318,8 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                                        "dataset", "batch_size", "memory_budget_mb",
                                        "shard_images", "methods", "metrics", "outputs",
                                        "train", "chunk_samples", "sweep", "precision",
-                                       "shard_seconds", "stop_grace_seconds", "coordinator_computes"};
+                                       "shard_seconds", "stop_grace_seconds", "coordinator_computes",
+                                       "watchdog_seconds"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb,
@@ -340,7 +342,9 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         opt_double(e, root, "shard_seconds", 0, false, 1e6, false, "seconds between 0 (off) and 1e6",
                    &j->shard_seconds) ||
         opt_double(e, root, "stop_grace_seconds", 0, false, 1e6, false, "seconds between 0 and 1e6",
-                   &j->stop_grace_seconds))
+                   &j->stop_grace_seconds) ||
+        opt_double(e, root, "watchdog_seconds", 0, false, 1e7, false, "seconds between 0 (off) and 1e7",
+                   &j->watchdog_seconds))
         return -1;
     /* chunk_samples: N, 0 (from memory_budget_mb) or "auto" (measured). */
     if ((v = job_map_get(root, "chunk_samples", NULL)) && v->kind == JOB_N_SCALAR && v->text &&

@@ -543,10 +543,22 @@ int cmd_run(int argc, char **argv) {
     struct coord_opts co = {.n_images = eng.ds.n, .shard_images = job.shard_images,
                             .progress_tty = rank == 0 && isatty(2), .log_every_s = 10.0,
                             .book = rank == 0 ? &book : NULL,
-                            .no_local_worker = !job.coordinator_computes && size > 1};
+                            .no_local_worker = !job.coordinator_computes && size > 1,
+                            .watchdog_s = job.watchdog_seconds};
     if (rank == 0 && !job.coordinator_computes && size == 1)
         fprintf(stderr, "recal: coordinator_computes: false needs a second rank; the only rank computes\n");
     int rc = coord_run(&eng, &co, MPI_COMM_WORLD, total, err, sizeof err);
+    if (rc == COORD_HUNG) { /* rank 0 only: a rank that never answers would block any collective */
+        log_printf("interrupted by the watchdog: %ld of %ld shards done", book.n_done, book.n_shards);
+        fprintf(stderr, "interrupted: %ld of %ld shards done; resume with: ", book.n_done, book.n_shards);
+        print_resume_hint(stderr, config, sets, n_user_sets, point, run_dir, 1);
+        fflush(stderr);
+        coord_book_close(&book); /* every journaled shard is on disk */
+        log_close();
+        if (lock_fd >= 0) close(lock_fd);
+        MPI_Abort(MPI_COMM_WORLD, EXIT_RESUMABLE); /* takes the silent rank down too */
+        return EXIT_RESUMABLE;
+    }
     if (rc < 0) {
         code = EXIT_USER;
         goto out;

@@ -9,6 +9,8 @@
 # starts mpirun itself and outlives the job: it exits 3 naming the rank and
 # host, with the command that resumes; Ctrl-C (SIGINT) to it stops the run
 # gracefully (shards in flight journaled, exit 3).
+# A SIGSTOPped rank (the hung-GPU case) is caught by the coordinator's
+# watchdog: exit 3 naming it, and --resume finishes.
 # Usage: killed_rank.sh RECAL SRC_DIR WORK_DIR MODEL
 # threads=1 on every run: libtorch's CPU kernels round differently with another
 # intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
@@ -136,3 +138,38 @@ grep -q "exited on signal" "$s.out" && fail "--ranks: a rank died on SIGINT inst
     { cat "$s-r.out"; fail "--ranks: resume after SIGINT"; }
 /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$s/metrics.json" 512
 echo "ok --ranks 2, SIGINT: exit $rc after a graceful stop; --resume gives the same metrics"
+
+# A stopped rank (SIGSTOP: on clusters, the hung-GPU case) hung the job
+# forever. The coordinator's watchdog (watchdog_seconds 3 here, and 20 x
+# the longest shard) names the rank and host, journals the others and
+# stops resumably: exit 3 through MPI_Abort, which takes the stopped rank
+# down too; --resume finishes with the uninterrupted run's metrics.
+t="$w/stopped"
+# shellcheck disable=SC2086
+mpirun -n 2 "$recal" run "$cfg" $args --set watchdog_seconds=3 --run-dir "$t" >"$t.out" 2>&1 &
+mp=$!
+wait_first_shard "$t" $mp "$t.out"
+victim=$(rank_pid $mp 1)
+[ -n "$victim" ] || { kill -9 $mp; fail "no rank 1 among mpirun's children"; }
+kill -STOP "$victim"
+t0=$(date +%s)
+rc=0; wait $mp || rc=$?
+dt=$(($(date +%s) - t0))
+cat "$t.out"
+[ $rc -eq 3 ] || fail "stopped rank: exit $rc, want 3"
+[ $dt -le 60 ] || fail "stopped rank: the watchdog took $dt s"
+grep -q "rank 1 on .* has held a shard without a word for longer than the watchdog allows" "$t.out" ||
+    fail "stopped rank: not named"
+grep -q "^interrupted: [0-9]* of 16 shards done; resume with: " "$t.out" || fail "stopped rank: no resume line"
+# mpirun's kill of the ranks may land just after it exits: give it 10 s
+i=0
+while [ -d "/proc/$victim" ] && ! grep -q '^State:.*Z' "/proc/$victim/status" 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 100 ] || { kill -9 "$victim"; fail "the stopped rank outlived the job by 10 s"; }
+    sleep 0.1
+done
+# shellcheck disable=SC2086
+mpirun -n 2 "$recal" run "$cfg" $args --set watchdog_seconds=3 --run-dir "$t" --resume >"$t-r.out" 2>&1 ||
+    { cat "$t-r.out"; fail "stopped rank: resume"; }
+/usr/bin/python3 "$compare" "$w/ref/metrics.json" "$t/metrics.json" 512 any-ranks
+echo "ok a SIGSTOPped rank: the watchdog stops the run after $dt s (exit 3, rank and host named); --resume matches"
+

@@ -145,6 +145,7 @@ static void test_defaults(void **state)
     assert_int_equal(J.shard_images, 256);
     assert_true(J.shard_seconds == 5.0);
     assert_true(J.stop_grace_seconds == 60.0);
+    assert_true(J.watchdog_seconds == 600.0);
     assert_int_equal(J.n_methods, 1);
     assert_int_equal(J.methods[0].refs, 1);
     assert_false(J.diffid);
@@ -496,6 +497,8 @@ static void test_type_errors(void **state)
                ":4:16: 'shard_seconds' must be seconds between 0 (off) and 1e6, got '-1'");
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nshard_seconds: 0.5\n", NULL, 0), 0);
     assert_true(J.shard_seconds == 0.5);
+    expect_err(BASE "methods: [{name: random}]\nwatchdog_seconds: soon\n", NULL, 0,
+               ":4:19: 'watchdog_seconds' must be a number, got 'soon'");
     expect_err(BASE "methods: [{name: random}]\nstop_grace_seconds: -5\n", NULL, 0,
                ":4:21: 'stop_grace_seconds' must be seconds between 0 and 1e6, got '-5'");
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nstop_grace_seconds: 0\n", NULL, 0), 0);

@@ -404,7 +404,9 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
     /* every rank's host name, for the watchdog's message */
     char me[COORD_HOST_LEN] = "?", *hosts = rank == 0 ? calloc((size_t)size, COORD_HOST_LEN) : NULL;
     gethostname(me, sizeof me - 1);
-    MPI_Gather(me, COORD_HOST_LEN, MPI_CHAR, hosts, COORD_HOST_LEN, MPI_CHAR, 0, comm);
+    int have = rank != 0 || hosts; /* without rank 0's buffer, no rank gathers (the names become "?") */
+    MPI_Bcast(&have, 1, MPI_INT, 0, comm);
+    if (have) MPI_Gather(me, COORD_HOST_LEN, MPI_CHAR, hosts, COORD_HOST_LEN, MPI_CHAR, 0, comm);
     if (rank == 0) {
         struct coord_state st;
         memset(&st, 0, sizeof st);

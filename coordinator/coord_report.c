@@ -49,6 +49,7 @@ static double mean(const double *y, int n) {
 struct sbuf {
     char *p;
     size_t n, cap;
+    int lost; /* a piece did not fit (out of memory): the text is incomplete, never to be written */
 };
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
@@ -61,14 +62,20 @@ static void sb_printf(struct sbuf *b, const char *fmt, ...) {
         va_start(ap, fmt);
         int w = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
         va_end(ap);
-        if (w < 0) return;
+        if (w < 0) {
+            b->lost = 1;
+            return;
+        }
         if (b->p && b->n + (size_t)w < b->cap) {
             b->n += (size_t)w;
             return;
         }
         size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)w;
         char *np = realloc(b->p, cap);
-        if (!np) return;
+        if (!np) {
+            b->lost = 1;
+            return;
+        }
         b->p = np;
         b->cap = cap;
     }
@@ -311,8 +318,8 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
     sb_printf(&b, "\n  ]\n}\n");
     int rc = -1;
     char path[4096];
-    if (!b.p || !csv.p || !sum.p) {
-        snprintf(err, errlen, "out of memory writing metrics");
+    if (!b.p || !csv.p || !sum.p || b.lost || csv.lost || sum.lost) {
+        snprintf(err, errlen, "out of memory writing metrics (nothing written; free memory and run again)");
         goto out;
     }
     snprintf(path, sizeof path, "%s/metrics.json", info->run_dir);

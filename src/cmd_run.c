@@ -538,6 +538,9 @@ int cmd_run(int argc, char **argv) {
     }
 
     total = calloc(wk_record_len(&eng), sizeof *total);
+    failed = total == NULL;
+    if (failed) snprintf(err, sizeof err, "rank %d: out of memory for the run's totals", rank);
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     /* coordinator_computes: false leaves rank 0's cores (and GPU) to the
      * dispatch alone; with one rank it must compute or nothing would. */
     struct coord_opts co = {.n_images = eng.ds.n, .shard_images = job.shard_images,

@@ -15,7 +15,7 @@ class FashionCNN(nn.Module):
     epochs, cheap enough that a 10,000-image IG evaluation takes minutes on
     two CPU cores. Input: N×1×28×28 normalized images; output: N×10 logits.
 
-    GradCAM convention (README "Methods"): the scripted module exposes
+    GradCAM convention (docs/methods.md): the scripted module exposes
     `features(x)` (the last conv block's maps, N×32×7×7) and `classifier(a)`
     with forward(x) == classifier(features(x)). TorchScript cannot have a
     method and a submodule of the same name, so the submodules are `conv`

@@ -4,7 +4,7 @@ weights (seeded): PreActResNet-18 for 32×32 CIFAR inputs (the ICLR 2023
 paper's ROAR model) and ResNet-50 for 224×224 ImageNet inputs (torchvision's
 definition, when python3-torchvision is installed).
 
-Both expose the GradCAM split (README, "Methods"): @torch.jit.export methods
+Both expose the GradCAM split (docs/methods.md, GradCAM): @torch.jit.export methods
 features(x) (the last conv stage, layer4's output) and classifier(a), with
 forward(x) == classifier(features(x)).
 

@@ -3,7 +3,7 @@
 # sanitizers (valgrind and ASan do not mix) in build-valgrind/, then each
 # cmocka executable with --leak-check=full; any error or definite leak fails.
 # Not part of CI (tools/test.sh runs the unit tests under ASan + UBSan instead);
-# see README "Hardening" for its run time.
+# see docs/hardening.md for its run time.
 # Usage: tools/valgrind-unit.sh [TEST_NAME_REGEX]
 set -eu
 cd "$(dirname "$0")/.."

@@ -3,14 +3,15 @@
 #include "fault.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-enum { F_WRITE, F_FSYNC, F_RENAME, F_ALLOC, F_NOPS };
-static const char *const op_names[F_NOPS] = {"write", "fsync", "rename", "alloc"};
+enum { F_WRITE, F_FSYNC, F_RENAME, F_ALLOC, F_ASITE, F_NOPS };
+static const char *const op_names[F_NOPS] = {"write", "fsync", "rename", "alloc", "allocsite"};
 
 /* Parsed once; writers run on several threads (worker pool, coordinator). */
 static atomic_int parsed;   /* 0 not yet, 1 parsing, 2 done */
@@ -38,8 +39,8 @@ static void parse(void) {
         if (fault_op < 0 || (s[used] && strcmp(s + used, "+"))) {
             /* A test that asked for a fault and silently got none would pass
              * for the wrong reason. */
-            fprintf(stderr, "RECAL_FAULT=%s: want write:N, fsync:N, rename:N or alloc:N (N >= 1, '+' to keep "
-                            "failing)\n", s);
+            fprintf(stderr, "RECAL_FAULT=%s: want write:N, fsync:N, rename:N, alloc:N or allocsite:K (N, K >= 1, "
+                            "'+' to keep failing)\n", s);
             exit(2);
         }
         fault_n = n;
@@ -90,3 +91,41 @@ void *fault_calloc(size_t n, size_t size) {
     errno = ENOMEM;
     return NULL;
 }
+
+/* ---- allocsite:K (the recal executable's malloc/calloc/realloc, wrapped
+ * at link time by src/fault_wrap.c): call sites are numbered in the order
+ * a run first reaches them, and the first allocation of site K fails.
+ * Sweeping K over every site a run reaches tests each one once; with
+ * RECAL_FAULT_LOG set, the count is printed at exit. */
+enum { MAX_SITES = 4096 };
+static pthread_mutex_t site_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *sites[MAX_SITES];
+static int n_sites, site_failed;
+static _Thread_local int in_fault; /* fprintf and getenv may allocate: no recursion */
+
+static void report_sites(void) {
+    fprintf(stderr, "recal fault: %d allocation sites reached\n", n_sites);
+}
+
+int fault_alloc_site(void *site) {
+    if (in_fault) return 0;
+    in_fault = 1;
+    if (atomic_load_explicit(&parsed, memory_order_acquire) != 2) {
+        parse();
+        if (fault_op == F_ASITE || fault_log) atexit(report_sites);
+    }
+    int fail = 0;
+    if (fault_op == F_ASITE || fault_log) {
+        pthread_mutex_lock(&site_mu);
+        int k = 0;
+        while (k < n_sites && sites[k] != site) k++;
+        if (k == n_sites && n_sites < MAX_SITES) sites[n_sites++] = site;
+        fail = fault_op == F_ASITE && k + 1 == fault_n && (!site_failed || fault_sticky);
+        if (fail) site_failed = 1;
+        pthread_mutex_unlock(&site_mu);
+        if (fail) fprintf(stderr, "recal fault: allocation site %d (%p): injected failure\n", k + 1, site);
+    }
+    in_fault = 0;
+    return fail;
+}
+

@@ -11,6 +11,11 @@
  *          the engine's per-shard buffers and the
  *          journal's record buffer (not libtorch's
  *          or MPI's own allocations)
+ *   allocsite  the first allocation (malloc, calloc,  ENOMEM
+ *          realloc) made at the Kth distinct call
+ *          site of recal's own C code, numbered as
+ *          the run first reaches them (the recal
+ *          executable wraps them at link time)
  *
  * "OP:N+" fails the Nth and every later call (a disk that stays full).
  * Only the artefact, journal and metrics writers go through these (npy.c,
@@ -28,4 +33,7 @@ int fault_fsync(int fd);
 int fault_rename(const char *from, const char *to);
 void *fault_malloc(size_t n);
 void *fault_calloc(size_t n, size_t size);
+/* allocsite: 1 when the allocation made at SITE (a return address) must
+ * fail. Called by the link-time wrappers of src/fault_wrap.c. */
+int fault_alloc_site(void *site);
 #endif

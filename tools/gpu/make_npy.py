@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write a synthetic npy dataset (README "Datasets", npy): N random uint8
+"""Write a synthetic npy dataset (docs/datasets.md, npy): N random uint8
 images (N×H×W×C) and labels, for timing and GPU checks where no real data set
 is on the machine. usage: make_npy.py DIR N C SIZE CLASSES [train]"""
 import os

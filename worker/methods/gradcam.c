@@ -1,5 +1,5 @@
 /* worker/methods/gradcam.c — GradCAM (Selvaraju et al. 2017) for models
- * exported with a features(x) / classifier(a) split (README, "Methods").
+ * exported with a features(x) / classifier(a) split (docs/methods.md, GradCAM).
  * Map = ReLU(Σ_k α_k A_k), α_k = mean over h×w of ∂F/∂A_k, upsampled
  * bilinearly (align_corners false, as Captum) to H×W and repeated over the
  * C input channels so that every metric reads it like a pixel attribution. */

@@ -1,7 +1,7 @@
 /* worker/methods/superpixels.c — quickshift superpixels for LIME and
  * KernelSHAP with the ICML 2023 settings, which are skimage's
  * (`quickshift(image, kernel_size=1, max_dist=200, ratio=0.1)`, as
- * lime_image calls it). Split of the work (README, "LIME and KernelSHAP"):
+ * lime_image calls it). Split of the work (docs/methods.md, "LIME and KernelSHAP"):
  * - features: ratio · Lab of the unnormalized pixels (skimage's rgb2lab,
  *   D65; a 1-channel image is taken as gray RGB), then row and column;
  *   images with another channel count get ratio · 100 · pixel per channel.

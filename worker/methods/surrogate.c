@@ -1,5 +1,5 @@
 /* worker/methods/surrogate.c — LIME and KernelSHAP on quickshift
- * superpixels (ICML 2023 settings; README "Methods" has the choices):
+ * superpixels (ICML 2023 settings; docs/methods.md has the choices):
  * S = m->samples perturbations per image switch superpixels off (m->fill:
  * the superpixel's own mean colour, lime_image's default and LIME's here;
  * 0 in model space, Captum's baseline and KernelSHAP's here; or black),

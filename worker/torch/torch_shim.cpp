@@ -723,7 +723,7 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
             fa = m->m.run_method("features", x->t.detach());
         }
         if (!fa.isTensor() || fa.toTensor().dim() != 4)
-            return fail(TS_ESHAPE, "model method features(x) must return N×K×h×w conv maps (see README, GradCAM)");
+            return fail(TS_ESHAPE, "model method features(x) must return N×K×h×w conv maps (see docs/methods.md, GradCAM)");
         // A fresh leaf: the gradient stops at the maps, not at x.
         at::Tensor a = fa.toTensor().detach().to(at::kFloat).requires_grad_(true);
         c10::IValue lr;
@@ -732,7 +732,7 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
             lr = m->m.run_method("classifier", a);
         }
         if (!lr.isTensor() || lr.toTensor().dim() != 2 || lr.toTensor().size(0) != a.size(0))
-            return fail(TS_ESHAPE, "model method classifier(a) must return N×classes logits (see README, GradCAM)");
+            return fail(TS_ESHAPE, "model method classifier(a) must return N×classes logits (see docs/methods.md, GradCAM)");
         at::Tensor logits = logits_of(lr, "model method classifier(a)");
         if (int rc = check_labels(logits, labels->t, a.size(0))) return rc;
         at::Tensor f = objective(logits, labels->t, objective_kind);

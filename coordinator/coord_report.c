@@ -134,7 +134,7 @@ static double pooled_pearson(const double *q, int *ok) {
     return *ok ? (n * q[WK_SN_SXY] - sx * sy) / sqrt(vx * vy) : 0.0;
 }
 
-/* The metrics of METRICS.md §2 and §4 for slot block q (JSON members). */
+/* The metrics of docs/metrics.md (sensitivity-n; robustness and faithfulness) for slot block q (JSON members). */
 static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct wk_layout *l, const double *q) {
     if (job->sensn.on) {
         const struct job_sensn *sn = &job->sensn;

@@ -1,5 +1,5 @@
 /* coordinator/coord_report.h — turn the reduced record into metrics.json,
- * metrics.csv and the printed table (CLI.md "metrics.json"). */
+ * metrics.csv and the printed table (docs/outputs.md, metrics.json). */
 #ifndef RECAL_COORD_REPORT_H
 #define RECAL_COORD_REPORT_H
 #include <stdio.h>

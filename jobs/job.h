@@ -70,7 +70,7 @@ struct job_method {
     double epsilon;           /* agi: step size in pixel units (default 0.05) */
 };
 
-/* metrics.sensitivity_n (METRICS.md §2). */
+/* metrics.sensitivity_n (docs/metrics.md (sensitivity-n)). */
 enum job_sn_baseline { JOB_SN_DATASET_MEAN = 0, JOB_SN_RAND = 1 };
 enum job_post_hoc { JOB_PH_SUM = 0, JOB_PH_ABS = 1 };
 struct job_sensn {
@@ -84,7 +84,7 @@ struct job_sensn {
     long images;              /* only image ids < images (0 = all) */
 };
 
-/* metrics.lipschitz / max_sensitivity / infidelity (METRICS.md §4). */
+/* metrics.lipschitz / max_sensitivity / infidelity (docs/metrics.md (robustness and faithfulness)). */
 struct job_robust {
     bool on;
     int samples;              /* lipschitz 50, max_sensitivity 10, infidelity 50 */
@@ -95,7 +95,7 @@ struct job_robust {
     long images;              /* only image ids < images (0 = all) */
 };
 
-/* metrics.faithfulness (METRICS.md §4). */
+/* metrics.faithfulness (docs/metrics.md (robustness and faithfulness)). */
 struct job_faith {
     bool on;
     int groups;               /* pixel groups on a grid, default 100 (10×10) */
@@ -115,7 +115,7 @@ struct job_faith_q {
     long images;
 };
 
-/* metrics.roar (METRICS.md §3): `recal run` writes the rank maps it needs
+/* metrics.roar (docs/metrics.md (ROAR)): `recal run` writes the rank maps it needs
  * (implies outputs.masks); `recal roar` fine-tunes on the masked data. */
 #define JOB_MAX_MILESTONES 8
 struct job_roar {

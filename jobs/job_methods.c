@@ -134,7 +134,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     /* LIME / KernelSHAP: 100 perturbations (ICML 2023). */
     if (out->kind == JOB_M_LIME || out->kind == JOB_M_KERNEL_SHAP)
         out->samples = 100;
-    /* Expected Gradients: one random α per reference (METHODS.md table). */
+    /* Expected Gradients: one random α per reference (docs/methods.md table). */
     if (out->kind == JOB_M_EG)
         out->steps = 1;
     /* AGI: T = 5 target classes, K = 10 steps of ε = 0.05 (the paper's setting). */

@@ -1,5 +1,5 @@
 /* src/cli.h — subcommands of the recal executable and their exit codes
- * (CLI.md: 0 ok, 1 user error, 2 internal error, 3 interrupted-resumable). */
+ * (README, exit status: 0 ok, 1 user error, 2 internal error, 3 interrupted-resumable). */
 #ifndef RECAL_CLI_H
 #define RECAL_CLI_H
 

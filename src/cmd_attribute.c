@@ -39,7 +39,7 @@ static const char *HELP =
     "  --segments-out S.npy   lime, kernel_shap: write the N×H×W int32 superpixel labels\n"
     "  --epsilon E            agi: step size in pixel units (default 0.05); --refs = target\n"
     "                         classes (default 5), --steps = steps (default 10)\n"
-    "  --reference-compat     the reference implementation's reference pairing (METHODS.md)\n"
+    "  --reference-compat     the reference implementation's reference pairing (docs/methods.md)\n"
     "  --references REFS.npy  explicit references, R×C×H×W (shared) or N×R×C×H×W, in model space\n"
     "  --mean a,b,c --std a,b,c  the model's input normalization (pixel - mean) / std, used by the\n"
     "                         samplers that work in pixel space (default mean 0, std 1)\n"

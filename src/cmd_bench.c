@@ -6,7 +6,7 @@
  *   reference loop the reference implementation's one-slice-at-a-time loop,
  *                  re-created in tools/bench_reference.py (PyTorch);
  *   Captum         IntegratedGradients, when importable (PYTHONPATH).
- * One JSON object per case on stdout (CLI.md "Bench output"). */
+ * One JSON object per case on stdout (docs/performance.md). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* src/cmd_roar.c — `recal roar CONFIG --train-run A --test-run B`: Diff-ROAR
- * (METRICS.md §3) from the ROAR rank maps two `recal run`s wrote, one over
+ * (docs/metrics.md (ROAR)) from the ROAR rank maps two `recal run`s wrote, one over
  * the train split and one over the test split. For every (method/estimator,
  * fraction k, kept = top or bottom) the classifier is fine-tuned on train
  * images that keep only that part of their pixels (the rest set to the

@@ -1,7 +1,7 @@
 /* util/seed.h — per-(run seed, image id, purpose) random seeds.
  * Every random draw in recal is seeded from these three numbers, never from a
  * global stream, so an image's result is the same on 1 rank or 64 and in any
- * batch (METHODS.md, "Randomness that does not depend on the cluster"). */
+ * batch (docs/methods.md, "Randomness that does not depend on the cluster"). */
 #ifndef RECAL_SEED_H
 #define RECAL_SEED_H
 #include <stdint.h>

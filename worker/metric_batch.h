@@ -1,4 +1,4 @@
-/* worker/metric_batch.h — the metrics beyond DiffID (METRICS.md §2, §4) over
+/* worker/metric_batch.h — the metrics beyond DiffID (docs/metrics.md (sensitivity-n; robustness and faithfulness)) over
  * one batch of explained images, adding per-image scores into the shard's
  * record at the engine's layout. Images with id >= the metric's `images`
  * bound are skipped, so a costly metric can cover a prefix of the split.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""DiffID oracle: recompute METRICS.md §1 in PyTorch for the random
+"""DiffID oracle: recompute docs/metrics.md (DiffID) in PyTorch for the random
 attribution control (whose draws the oracle re-derives from the seed hash)
 over the first 64 Fashion-MNIST test images, read with numpy straight from
 the IDX files, and compare with recal's metrics.json; again with

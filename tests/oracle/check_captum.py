@@ -6,7 +6,7 @@ abs=False), Input×Gradient and GradCAM (LayerGradCam + bilinear
 LayerAttribution.interpolate). Captum runs in float64 on the same weights as
 the TorchScript model recal loads; relative L2 error ≤ 1e-4.
 
-IG's α grid: recal uses linspace(0, 1, K) with weights 1/K (METHODS.md);
+IG's α grid: recal uses linspace(0, 1, K) with weights 1/K (docs/methods.md);
 Captum's named rules use other grids (riemann_trapezoid: the same points,
 trapezoid weights), so the grid is handed to Captum's IntegratedGradients
 through its step_sizes_and_alphas argument — the path, the gradients and

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Metrics oracle (METRICS.md §2, §4): sensitivity-n, faithfulness,
+"""Metrics oracle (docs/metrics.md (sensitivity-n; robustness and faithfulness)): sensitivity-n, faithfulness,
 infidelity, local Lipschitz and max-sensitivity recomputed in float64
 PyTorch with plain loops over images and samples, recal's seeded draws
 re-derived from the seed hash, and compared with the metrics.json of a
@@ -7,7 +7,7 @@ re-derived from the seed hash, and compared with the metrics.json of a
 path too).
 
 Two models:
-  * a linear model, where the sanity anchors of METRICS.md are exact:
+  * a linear model, where the sanity anchors of docs/metrics.md are exact:
     InputGrad has Lipschitz, max-sensitivity and infidelity 0, and IG with
     the zero baseline has sensitivity-n (post-hoc sum, zero baseline) and
     faithfulness correlation 1;

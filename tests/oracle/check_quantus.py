@@ -5,7 +5,7 @@ the forward passes, the attribution differences and sums, the norms and the
 correlations are the libraries' code; only the random draws are recal's, so
 that both sides score the same perturbed inputs.
 
-  recal metric (METRICS.md)       library implementation
+  recal metric (docs/metrics.md)       library implementation
   lipschitz (§4)                  quantus.LocalLipschitzEstimate
   max_sensitivity (§4)            quantus.MaxSensitivity
   sensitivity_n, post-hoc sum,    quantus.FaithfulnessCorrelation
@@ -34,7 +34,7 @@ How recal's draws reach the libraries:
     faithfulness_correlation module with one that hands out recal's subsets
     (its random masks, or the pixel groups in order).
 Definitions that differ only in a convention are bridged openly: recal's
-Lipschitz denominator is ‖x − x′‖ in pixel space (METRICS.md §4), Quantus
+Lipschitz denominator is ‖x − x′‖ in pixel space (docs/metrics.md (robustness and faithfulness)), Quantus
 measures it on the model's (normalized) input, so its norm_denominator gets
 the dataset std factor.
 

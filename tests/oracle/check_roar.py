@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Diff-ROAR oracle (METRICS.md §3): `recal run` over a train prefix and a
+"""Diff-ROAR oracle (docs/metrics.md (ROAR)): `recal run` over a train prefix and a
 test prefix writes attributions and ROAR rank maps; `mpirun -n 2 recal roar`
 fine-tunes on masked data. PyTorch recomputes everything from the saved
 attributions alone: ranks with numpy, the top-k / bottom-k masks (fill 0 =
@@ -8,7 +8,7 @@ data order re-derived from the seed hash, MultiStepLR milestones) and the
 masked test accuracy. With epochs 0 the accuracies must be identical; after
 fine-tuning (float32 on both sides) within one test image.
 
-Then the control METRICS.md expects: a random attribution's Diff-ROAR is
+Then the control docs/metrics.md expects: a random attribution's Diff-ROAR is
 near 0 (top-k and bottom-k of random ranks are equally random subsets), over
 RANDOM_SEEDS seeds of 1-epoch fine-tunes on 2 ranks with a larger test set;
 a bias of either mask (fill, ties, the rank order) would show here.

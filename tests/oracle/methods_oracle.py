@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Independent float64 PyTorch implementations of the methods of
-../shared/spec/METHODS.md, written with plain loops over references j and
+docs/methods.md, written with plain loops over references j and
 steps k (no batching, no code shared with recal), plus re-derivations of
 recal's seeded draws (seed hash + torch's CPU generator) so that the tests
 can also check the samplers.
@@ -89,7 +89,7 @@ def grad_at(model, z, label):
 
 
 def path_attr(model, x, label, refs, alpha, estimator, squared=False):
-    """x: C×H×W float64, refs: R×C×H×W, alpha: R×K. METHODS.md's three
+    """x: C×H×W float64, refs: R×C×H×W, alpha: R×K. docs/methods.md's three
     estimators; squared = IG-SQ. (The reference code's pairing,
     reference_compat, has its own oracle: reference_oracle.py.)"""
     R, K = alpha.shape
@@ -166,7 +166,7 @@ def agi_targets_compat(run_seed, image_id, classes, t):
 
 
 def agi(model, x, label, targets, steps, eps, mean, std, estimator):
-    """AGI as METHODS.md states it: per target class, K steps of
+    """AGI as docs/methods.md states it: per target class, K steps of
     x̃ ← clamp(x̃ + ε·sign(∂ log p_target/∂x̃), 0, 1) in pixel space, each adding
     g(step point) ⊙ (previous − step point) in model space."""
     m, s = _chan(mean)[0], _chan(std)[0]

@@ -109,7 +109,7 @@ static void expect_fail(const char *name, const char *dir, const char *split,
 
 static void test_cifar10_valid(void **state)
 {
-    /* CIFAR-10's published normalization (spec/METHODS.md). */
+    /* CIFAR-10's published normalization (spec/docs/methods.md). */
     static const double mean[3] = { 0.4914, 0.4822, 0.4465 }, std[3] = { 0.2471, 0.2435, 0.2616 };
     char dir[1200], err[1024] = "";
     struct ds_dataset ds;

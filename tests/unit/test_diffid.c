@@ -1,4 +1,4 @@
-/* DiffID against a hand-computed 2×2×2 example (METRICS.md §1). Every
+/* DiffID against a hand-computed 2×2×2 example (docs/metrics.md (DiffID)). Every
  * expected number below was derived on paper, not taken from the code. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* The host-side pieces of sensitivity-n and faithfulness (METRICS.md §2,
+/* The host-side pieces of sensitivity-n and faithfulness (docs/metrics.md (sensitivity-n),
  * §4) and the correlations, against values worked out by hand. */
 #include <stdarg.h>
 #include <stddef.h>

@@ -26,7 +26,7 @@ struct ds_dataset {
 enum ds_on_error { DS_ON_ERROR_FAIL = 0, DS_ON_ERROR_SKIP = 1 };
 
 /* Options beyond name/path/split/limit; a zeroed struct (or NULL) means the
- * dataset's defaults. Keys of the YAML `dataset:` section (spec/CLI.md). */
+ * dataset's defaults. Keys of the YAML `dataset:` section (docs/datasets.md). */
 struct ds_options {
     int resize;           /* imagenet: 0 = 224 (direct resize to 224x224, no crop);
                              with crop: the shorter side is resized to this */

@@ -1,4 +1,4 @@
-/* worker/methods/agi.c — Adversarial Gradient Integration (METHODS.md):
+/* worker/methods/agi.c — Adversarial Gradient Integration (docs/methods.md):
  * for T target classes ≠ t, walk K signed-gradient steps on the
  * unnormalized image toward the target (ascent on log p_target, clamped to
  * [0,1]); every step adds g(step point) ⊙ (previous point − step point) for

@@ -1,6 +1,6 @@
 /* worker/methods/dispatch.c — one entry point for every implemented method:
  * picks the reference sampler and α schedule of a path method, or the
- * gradient method, per METHODS.md. */
+ * gradient method, per docs/methods.md. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

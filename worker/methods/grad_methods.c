@@ -1,5 +1,5 @@
 /* worker/methods/grad_methods.c — gradient-only methods: InputGrad,
- * Input×Gradient and SmoothGrad (METHODS.md). InputGrad batches images up
+ * Input×Gradient and SmoothGrad (docs/methods.md). InputGrad batches images up
  * to the chunk size; SmoothGrad sends one image's noisy samples per call
  * (its noise is drawn per image, from the image's own generator). */
 #include <stdio.h>

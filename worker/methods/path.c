@@ -1,5 +1,5 @@
 /* worker/methods/path.c — the path engine shared by IG, IG-Uniform, IG-SG,
- * IG-SQ and EG: the three estimators of METHODS.md from ONE set of R·K
+ * IG-SQ and EG: the three estimators of docs/methods.md from ONE set of R·K
  * gradients.
  *
  * All R·K points of all B images are walked in chunks of whole paths (K
@@ -149,7 +149,7 @@ static long gcd_l(long a, long b) {
     return a;
 }
 
-/* The walk of whole paths (the formulas of METHODS.md). A chunk holds whole
+/* The walk of whole paths (the formulas of docs/methods.md). A chunk holds whole
  * paths, per_chunk of them, as long as K points fit in it; otherwise
  * (split) one path goes through in pieces of about chunk_samples points,
  * its gradient sum carried between them, so that memory follows the budget

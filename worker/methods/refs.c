@@ -1,5 +1,5 @@
 /* worker/methods/refs.c — reference samplers of the path methods
- * (METHODS.md table). All draws come from a generator seeded by (run seed,
+ * (docs/methods.md table). All draws come from a generator seeded by (run seed,
  * image id, purpose) so an image's references never depend on its batch. */
 #include <math.h>
 #include <stdio.h>
@@ -135,7 +135,7 @@ void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt
 float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long i) {
     if (m->sigma > 0) return (float)m->sigma;
     /* The reference takes the range over the whole batch; per image keeps an
-     * image's result independent of its batch (METHODS.md). */
+     * image's result independent of its batch (docs/methods.md). */
     const long hw = (long)bt->h * bt->w, d = bt->c * hw;
     const float *mean, *std;
     sampler_stats(ctx, m, bt->c, &mean, &std);

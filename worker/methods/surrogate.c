@@ -30,7 +30,7 @@
 #define LIME_RIDGE_ALPHA 1.0
 #define SHAP_EDGE_WEIGHT 1e6
 
-/* F per sample from host logits (n × classes), as METHODS.md's objectives. */
+/* F per sample from host logits (n × classes), as docs/methods.md's objectives. */
 static double objective_host(const float *z, int classes, int64_t t, enum job_objective obj) {
     double zt = z[t];
     if (obj == JOB_OBJ_LOGIT) return zt;

@@ -1,5 +1,5 @@
 /* worker/metrics/diffid.h — pixel-perturbation insertion/deletion ("DiffID"),
- * METRICS.md §1. The perturbation and the scoring are plain C over host
+ * docs/metrics.md (DiffID). The perturbation and the scoring are plain C over host
  * buffers so that they can be checked by hand; the model forward of the
  * 2·n_ratios copies happens in the engine, batched. */
 #ifndef RECAL_DIFFID_H

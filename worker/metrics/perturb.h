@@ -1,5 +1,5 @@
 /* worker/metrics/perturb.h — the host-side geometry of the perturbation
- * metrics (METRICS.md §2, §4): which pixels a sensitivity-n mask removes,
+ * metrics (docs/metrics.md (sensitivity-n; robustness and faithfulness)): which pixels a sensitivity-n mask removes,
  * which pixel group a faithfulness group is, and the per-image scores made
  * from model outputs and attribution sums. Plain C, checked by hand in
  * tests/unit/test_perturb.c; the model forwards happen in the engine. */

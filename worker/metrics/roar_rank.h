@@ -1,4 +1,4 @@
-/* worker/metrics/roar_rank.h — ROAR rank maps (METRICS.md §3): per pixel,
+/* worker/metrics/roar_rank.h — ROAR rank maps (docs/metrics.md (ROAR)): per pixel,
  * the rank of its saliency Σ_c |A| among the image's h·w pixels, as uint16,
  * so that any top-k / bottom-k mask is one comparison:
  *   keep top k:    rank >= hw − ⌊k·hw⌋      keep bottom k: rank < ⌊k·hw⌋

@@ -53,7 +53,7 @@ static thread_local char g_err[2048];
 
 static void set_err(const char *msg) {
     // Keep the first lines only: libtorch messages end in long C++ backtraces
-    // that help nobody running a job (CLI.md: no C++ stack trace).
+    // that help nobody running a job (docs/errors.md: no C++ stack trace).
     std::string s(msg ? msg : "unknown error");
     size_t cut = s.find("\nException raised from");
     if (cut != std::string::npos) s.resize(cut);
@@ -642,7 +642,7 @@ int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits) {
     return TS_OK;
 }
 
-// F per sample for the objectives of METHODS.md.
+// F per sample for the objectives of docs/methods.md.
 static at::Tensor objective(const at::Tensor &logits, const at::Tensor &labels, int obj) {
     at::Tensor idx = labels.view({-1, 1});
     switch (obj) {

@@ -1,6 +1,6 @@
 /* worker/torch/torch_shim.h — the C face of libtorch.
  *
- * Rules (ARCHITECTURE.md, "The libtorch shim"):
+ * Rules (README, "Design in a paragraph"):
  * - Every function returns int status: TS_OK (0) or a negative TS_E* code; the
  *   message of the last failure on this thread is ts_last_error(). Every C++
  *   exception is caught inside the shim; none ever crosses into C. The last
@@ -147,7 +147,7 @@ void ts_module_free(ts_module *m);     /* NULL ok */
 int ts_module_save(ts_module *m, const char *path);
 /* Forward without autograd. Checks the output is N×classes (2-D, N rows). */
 int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits);
-/* Gradient of the explained objective F (see METHODS.md) w.r.t. x, summed
+/* Gradient of the explained objective F (see docs/methods.md) w.r.t. x, summed
  * over independent samples: grad[i] = dF(x[i], label[i]) / dx[i].
  * labels: int64 tensor [N] on the module's device. `fvals` (optional, may be
  * NULL) receives F per sample [N]. Fails with TS_ENOTFINITE on NaN/Inf

@@ -28,9 +28,10 @@ struct coord_opts {
     size_t record_len;    /* doubles per record; 0: wk_record_len of the engine */
     int no_journal;       /* count a shard without appending it to the journal */
     int no_local_worker;  /* rank 0 only hands out shards (it computes otherwise) */
-    /* The watchdog: a rank that holds a shard longer than max(watchdog_s,
-     * 20 × the longest shard so far) without a word is taken for hung (a
-     * stopped process, a wedged GPU). 0: off. */
+    /* The watchdog: once a shard has finished anywhere, a rank that holds a
+     * shard longer than max(watchdog_s, 20 × the longest shard so far)
+     * without a word is taken for hung (a stopped process, a wedged GPU).
+     * 0: off. */
     double watchdog_s;
 };
 

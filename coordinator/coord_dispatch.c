@@ -46,6 +46,7 @@ struct coord_state {
     long local_shards;
     double busy_s;         /* dispatch bookkeeping, both threads (coord_book.coord_seconds) */
     const char *hosts;     /* size × COORD_HOST_LEN: each rank's host name (the watchdog names it) */
+    double longest_local;  /* rank 0's own longest shard, seconds (the watchdog's scale too) */
 };
 
 enum { COORD_HOST_LEN = 64, WATCHDOG_FACTOR = 20 };
@@ -195,7 +196,11 @@ static void *local_worker(void *arg) {
             fail_run(st, 0, err);
             break;
         }
-        log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, clock_now_s() - t);
+        double took = clock_now_s() - t;
+        log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, took);
+        pthread_mutex_lock(&st->mu);
+        if (took > st->longest_local) st->longest_local = took;
+        pthread_mutex_unlock(&st->mu);
         tb = clock_now_s();
         finish_shard(st, s, rec);
         add_busy(st, tb);
@@ -270,8 +275,14 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
                 show_progress(st, t0, 0);
                 last = t;
             }
-            double limit = st->o->watchdog_s > WATCHDOG_FACTOR * longest ? st->o->watchdog_s : WATCHDOG_FACTOR * longest;
-            for (int r = 1; st->o->watchdog_s > 0 && holds && hung < 0 && r < size; r++)
+            /* Armed once some shard has finished: before that nobody knows
+             * how long one takes (a first CPU shard of ImageNet images can
+             * take longer than any fixed floor). */
+            pthread_mutex_lock(&st->mu);
+            double scale = longest > st->longest_local ? longest : st->longest_local;
+            pthread_mutex_unlock(&st->mu);
+            double limit = st->o->watchdog_s > WATCHDOG_FACTOR * scale ? st->o->watchdog_s : WATCHDOG_FACTOR * scale;
+            for (int r = 1; st->o->watchdog_s > 0 && scale > 0 && holds && hung < 0 && r < size; r++)
                 if (holds[r] >= 0 && t - since[r] > limit) {
                     /* It may never answer: stop handing out, wait for the
                      * others, and leave it out of the count. */
@@ -281,7 +292,7 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
                     snprintf(why, sizeof why, "rank %d on %s silent for %.0f s in shard %ld (watchdog)", r,
                              st->hosts ? st->hosts + (size_t)r * COORD_HOST_LEN : "?", t - since[r], holds[r]);
                     log_printf("watchdog: %s; limit %.0f s = max(watchdog_seconds %g, %d x the longest shard %.1f s)",
-                               why, limit, st->o->watchdog_s, WATCHDOG_FACTOR, longest);
+                               why, limit, st->o->watchdog_s, WATCHDOG_FACTOR, scale);
                     begin_stop(st, why);
                 }
             struct timespec ts = {0, nap_ns};

@@ -181,8 +181,9 @@ struct job {
     double shard_seconds;     /* target seconds per shard, measured at start (default 5); 0 = off */
     double stop_grace_seconds; /* after a stop signal, how long shards in flight may still run
                                   before they are abandoned between batches or chunks (default 60) */
-    double watchdog_seconds;  /* a rank silent in one shard for longer than max(this, 20 × the longest
-                                 shard) stops the run resumably, naming it (default 600; 0 = off) */
+    double watchdog_seconds;  /* once a shard has finished, a rank silent in one shard for longer than
+                                 max(this, 20 × the longest shard) stops the run resumably, naming it
+                                 (default 600; 0 = off) */
     bool coordinator_computes; /* rank 0 computes shards besides handing them out (default true) */
     long chunk_samples;       /* samples per forward+backward: N; 0 = from memory_budget_mb
                                  (default); -1 = measured at start ("auto") */

@@ -20,6 +20,16 @@ static long fault_n;
 static int fault_sticky, fault_log;
 static atomic_long calls[F_NOPS];
 
+enum { MAX_SITES = 4096 };
+static pthread_mutex_t site_mu = PTHREAD_MUTEX_INITIALIZER;
+static void *sites[MAX_SITES];
+static int n_sites, site_failed;
+static _Thread_local int in_fault; /* fprintf and getenv may allocate: no recursion */
+
+static void report_sites(void) {
+    fprintf(stderr, "recal fault: %d allocation sites reached\n", n_sites);
+}
+
 static void parse(void) {
     int expect = 0;
     if (!atomic_compare_exchange_strong(&parsed, &expect, 1)) {
@@ -46,6 +56,7 @@ static void parse(void) {
         fault_n = n;
         fault_sticky = s[used] == '+';
     }
+    if (fault_op == F_ASITE || fault_log) atexit(report_sites);
     atomic_store(&parsed, 2);
 }
 
@@ -97,23 +108,10 @@ void *fault_calloc(size_t n, size_t size) {
  * a run first reaches them, and the first allocation of site K fails.
  * Sweeping K over every site a run reaches tests each one once; with
  * RECAL_FAULT_LOG set, the count is printed at exit. */
-enum { MAX_SITES = 4096 };
-static pthread_mutex_t site_mu = PTHREAD_MUTEX_INITIALIZER;
-static void *sites[MAX_SITES];
-static int n_sites, site_failed;
-static _Thread_local int in_fault; /* fprintf and getenv may allocate: no recursion */
-
-static void report_sites(void) {
-    fprintf(stderr, "recal fault: %d allocation sites reached\n", n_sites);
-}
-
 int fault_alloc_site(void *site) {
     if (in_fault) return 0;
     in_fault = 1;
-    if (atomic_load_explicit(&parsed, memory_order_acquire) != 2) {
-        parse();
-        if (fault_op == F_ASITE || fault_log) atexit(report_sites);
-    }
+    if (atomic_load_explicit(&parsed, memory_order_acquire) != 2) parse();
     int fail = 0;
     if (fault_op == F_ASITE || fault_log) {
         pthread_mutex_lock(&site_mu);

@@ -58,6 +58,22 @@ wait_journal() { # wait_journal DIR MIN_BYTES PID: until the journal holds that 
         sleep 0.1
     done
 }
+# stop_after_engine PID LOG OUT NAP CASE: once LOG says its engine is open,
+# wait NAP s, send SIGUSR1 to PID (mpirun) and wait; sets rc and dt (seconds
+# from the signal to the end).
+stop_after_engine() {
+    sae_pid=$1 i=0
+    until grep -q "engine:" "$2" 2>/dev/null; do
+        kill -0 "$sae_pid" 2>/dev/null || { cat "$3"; fail "$5 the run ended before its engine opened"; }
+        i=$((i + 1)); [ $i -lt 600 ] || fail "$5 no engine after 60 s"
+        sleep 0.1
+    done
+    sleep "$4"
+    t0=$(date +%s)
+    kill -USR1 "$sae_pid"
+    rc=0; wait "$sae_pid" || rc=$?
+    dt=$(($(date +%s) - t0))
+}
 shard_lines() { cat "$1"/logs/rank-*.log | grep -c 'shard [0-9]*: images'; }
 
 # The uninterrupted reference, one rank.
@@ -179,18 +195,7 @@ big="--limit 1024 --set shard_images=512 --set batch_size=8 --set shard_seconds=
 run 2 "$w/href" $big >"$w/href.out" 2>&1 || { cat "$w/href.out"; fail "(h) reference"; }
 # shellcheck disable=SC2086
 start 2 "$w/h" "$w/h.out" $big --set stop_grace_seconds=0
-pid=$!
-i=0
-until grep -q "engine:" "$w/h/logs/rank-1.log" 2>/dev/null; do
-    kill -0 $pid 2>/dev/null || { cat "$w/h.out"; fail "(h) the run ended before its engines opened"; }
-    i=$((i + 1)); [ $i -lt 600 ] || fail "(h) no engine after 60 s"
-    sleep 0.1
-done
-sleep 1.5
-t0=$(date +%s)
-kill -USR1 $pid
-rc=0; wait $pid || rc=$?
-dt=$(($(date +%s) - t0))
+stop_after_engine $! "$w/h/logs/rank-1.log" "$w/h.out" 1.5 "(h)"
 cat "$w/h.out"
 [ $rc -eq 3 ] || fail "(h) exit $rc, want 3"
 grep -q "recal: 2 shard(s) in flight ran past the stop's grace (stop_grace_seconds 0) and were abandoned" "$w/h.out" ||
@@ -207,18 +212,7 @@ echo "ok (h) stop_grace_seconds 0: both running shards abandoned, exit 3 after $
 # whole batch, 609 s in the hostile probe, however short the grace).
 start 1 "$w/h2" "$w/h2.out" --limit 2 --set batch_size=2 --set shard_images=2 --set shard_seconds=0 \
     --set 'methods=[{name: ig_uniform, refs: 20000, steps: 5}]' --set stop_grace_seconds=0
-pid=$!
-i=0
-until grep -q "engine:" "$w/h2/logs/rank-0.log" 2>/dev/null; do
-    kill -0 $pid 2>/dev/null || { cat "$w/h2.out"; fail "(h2) the run ended before its engine opened"; }
-    i=$((i + 1)); [ $i -lt 600 ] || fail "(h2) no engine after 60 s"
-    sleep 0.1
-done
-sleep 2
-t0=$(date +%s)
-kill -USR1 $pid
-rc=0; wait $pid || rc=$?
-dt=$(($(date +%s) - t0))
+stop_after_engine $! "$w/h2/logs/rank-0.log" "$w/h2.out" 2 "(h2)"
 [ $rc -eq 3 ] || { cat "$w/h2.out"; fail "(h2) exit $rc, want 3"; }
 [ $dt -le 15 ] || { cat "$w/h2.out"; fail "(h2) the stop took $dt s: the batch ran on past the grace"; }
 grep -q "abandoned" "$w/h2.out" || { cat "$w/h2.out"; fail "(h2) the shard was not abandoned"; }

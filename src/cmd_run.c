@@ -322,8 +322,7 @@ static void recheck_outputs(struct coord_book *b, const struct job *job, const c
         int missing = 0;
         for (int k = 0; k < 2 && !missing; k++) {
             if (!(k == 0 ? job->out_attributions : job->out_masks)) continue;
-            snprintf(path, sizeof path, "%s/%s/shard-%08ld-%08ld.npy", run_dir, k == 0 ? "attributions" : "masks",
-                     sh.first, sh.first + sh.count - 1);
+            wk_shard_file(path, sizeof path, run_dir, k == 0 ? "attributions" : "masks", sh.first, sh.count, ".npy");
             missing = !fs_exists(path);
         }
         if (!missing) continue;

@@ -256,6 +256,11 @@ static int nonfinite_rows(const struct wk_engine *e, const char *what, const flo
     return -1;
 }
 
+void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count,
+                   const char *ext) {
+    snprintf(buf, n, "%s/%s/shard-%08ld-%08ld%s", run_dir, dir, first, first + count - 1, ext);
+}
+
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
     e->mctx.abandon = e->abandon; /* the methods look between chunks too */
@@ -413,14 +418,14 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         int64_t shape[5] = {count, e->n_slots, e->ds.c, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/attributions", e->run_dir);
         if (fs_mkdirs(path, err, errlen)) goto fail;
-        snprintf(path, sizeof path, "%s/attributions/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
+        wk_shard_file(path, sizeof path, e->run_dir, "attributions", first, count, ".npy");
         if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
     }
     if (skipped && !e->dry) {
         char path[1200];
         snprintf(path, sizeof path, "%s/skipped", e->run_dir);
         if (fs_mkdirs(path, err, errlen)) goto fail;
-        snprintf(path, sizeof path, "%s/skipped/shard-%08ld-%08ld.txt", e->run_dir, first, first + count - 1);
+        wk_shard_file(path, sizeof path, e->run_dir, "skipped", first, count, ".txt");
         if (fs_write_atomic(path, skipped, skipped_len, err, errlen)) goto fail;
     }
     if (ranks && !e->dry) {
@@ -428,7 +433,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         int64_t shape[4] = {count, e->n_slots, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/masks", e->run_dir);
         if (fs_mkdirs(path, err, errlen)) goto fail;
-        snprintf(path, sizeof path, "%s/masks/shard-%08ld-%08ld.npy", e->run_dir, first, first + count - 1);
+        wk_shard_file(path, sizeof path, e->run_dir, "masks", first, count, ".npy");
         if (npy_write(path, NPY_U16, 4, shape, ranks, err, errlen)) goto fail;
     }
     if (n_ex && !e->dry) {

@@ -98,6 +98,12 @@ int wk_set_precision(const char *precision, int device);
  * (float32, count × slots × C × H × W, temp + fsync + rename), so a shard
  * in the journal always has its file. */
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen);
+
+/* The file a shard of images first..first+count-1 writes under RUN_DIR/DIR
+ * (attributions, masks: ".npy"; skipped: ".txt"): the one name the engine
+ * writes and a resume checks. */
+void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count,
+                   const char *ext);
 /* Use n samples per forward+backward (every rank must use the same n, or
  * float summation order differs between rank counts). */
 void wk_engine_set_chunk(struct wk_engine *e, long n);

@@ -222,6 +222,14 @@ bool job_precision_known(const char *name);
 const char *job_method_name(enum job_method_kind k);
 /* SmoothGrad's `samples: auto`: n from sigma (pixel units), Tan & Tian's rule. */
 int job_smoothgrad_auto_samples(double sigma);
+/* LIME / KernelSHAP `fill` names, in job_want_enum's order: superpixel_mean,
+ * dataset_mean, black, then "zero" (the old spelling of dataset_mean).
+ * job_fill_at maps an index of it to the fill; job_default_fill is each
+ * method's default (job YAML and `recal attribute` alike). */
+#define JOB_FILL_NAMES 4
+extern const char *const job_fill_names[JOB_FILL_NAMES];
+enum job_fill job_fill_at(int i);
+enum job_fill job_default_fill(enum job_method_kind k);
 const char *job_estimator_name(enum job_estimator e);
 const char *job_objective_name(enum job_objective o);
 

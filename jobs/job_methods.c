@@ -103,7 +103,6 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
                                        "samples", "epsilon_pixel", "epsilon", "fill"};
     /* "zero" is the old spelling of dataset_mean: 0 in model space, the mean colour */
     static const char *const baselines[] = {"dataset_mean", "black", "zero"};
-    static const char *const fills[] = {"superpixel_mean", "dataset_mean", "black", "zero"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
     char where[48];
     snprintf(where, sizeof where, "'methods.%d'", idx);
@@ -125,9 +124,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     out->objective = JOB_OBJ_LOGIT;
     out->reference_compat = false;
     out->baseline = JOB_BASE_DATASET_MEAN;
-    /* LIME as lime_image (hide_color None: each superpixel's mean colour);
-     * KernelSHAP as Captum (baseline 0 in model space) */
-    out->fill = out->kind == JOB_M_LIME ? JOB_FILL_SUPERPIXEL_MEAN : JOB_FILL_DATASET_MEAN;
+    out->fill = job_default_fill(out->kind);
     out->noise = 0.15;
     out->sigma = 0;
     out->samples = 30;
@@ -179,9 +176,9 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         int f;
         if (out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)
             return job_errf(e, v, "'fill' applies to lime and kernel_shap only");
-        if (job_want_enum(e, v, "fill", fills, 4, &f))
+        if (job_want_enum(e, v, "fill", job_fill_names, JOB_FILL_NAMES, &f))
             return -1;
-        out->fill = f == 3 ? JOB_FILL_DATASET_MEAN : (enum job_fill)f;
+        out->fill = job_fill_at(f);
     }
     bool noisy = out->kind == JOB_M_IG_SG || out->kind == JOB_M_IG_SQ || out->kind == JOB_M_SMOOTHGRAD;
     if ((v = job_map_get(m, "noise", NULL))) {

@@ -133,3 +133,13 @@ int job_smoothgrad_auto_samples(double sigma) {
     double n = sigma * 1000.0 + 0.5;
     return n >= (double)INT_MAX ? INT_MAX : (int)n;
 }
+
+const char *const job_fill_names[JOB_FILL_NAMES] = {"superpixel_mean", "dataset_mean", "black", "zero"};
+
+enum job_fill job_fill_at(int i) { return i == 3 ? JOB_FILL_DATASET_MEAN : (enum job_fill)i; }
+
+/* LIME as lime_image (hide_color None: each superpixel's mean colour);
+ * KernelSHAP as Captum (baseline 0 in model space). */
+enum job_fill job_default_fill(enum job_method_kind k) {
+    return k == JOB_M_LIME ? JOB_FILL_SUPERPIXEL_MEAN : JOB_FILL_DATASET_MEAN;
+}

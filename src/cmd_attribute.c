@@ -228,19 +228,20 @@ int cmd_attribute(int argc, char **argv) {
                         "black (pixel 0), got '%s'\n", baseline);
         return EXIT_USER;
     }
-    jm.fill = jm.kind == JOB_M_LIME ? JOB_FILL_SUPERPIXEL_MEAN : JOB_FILL_DATASET_MEAN;
+    jm.fill = job_default_fill(jm.kind);
     if (fill) {
         if (jm.kind != JOB_M_LIME && jm.kind != JOB_M_KERNEL_SHAP) {
             fprintf(stderr, "recal attribute: --fill applies to lime and kernel_shap only\n");
             return EXIT_USER;
         }
-        if (!strcasecmp(fill, "superpixel_mean")) jm.fill = JOB_FILL_SUPERPIXEL_MEAN;
-        else if (!strcasecmp(fill, "dataset_mean") || !strcasecmp(fill, "zero")) jm.fill = JOB_FILL_DATASET_MEAN;
-        else if (!strcasecmp(fill, "black")) jm.fill = JOB_FILL_BLACK;
-        else {
+        int f = -1;
+        for (int i = 0; i < JOB_FILL_NAMES && f < 0; i++)
+            if (!strcasecmp(fill, job_fill_names[i])) f = i;
+        if (f < 0) {
             fprintf(stderr, "recal attribute: --fill is superpixel_mean, dataset_mean or black, got '%s'\n", fill);
             return EXIT_USER;
         }
+        jm.fill = job_fill_at(f);
     }
     if (jm.kind == JOB_M_EG && !refs_path) {
         fprintf(stderr, "recal attribute: method eg draws references from training images: pass them with "

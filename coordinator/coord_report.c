@@ -234,6 +234,16 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
               info->resumed_shards);
     /* The dispatch overhead of this invocation (issue #6: under 1% of wall). */
     sb_printf(&b, "  \"coordinator_seconds\": %.3f,\n", info->coordinator_seconds);
+    /* What each image cost, from the shim's ledger (docs/outputs.md): copies
+     * between host and device, and samples through the model. */
+    {
+        const double per = n > 0 ? 1.0 / n : 0.0;
+        sb_printf(&b, "  \"transfer\": {\"h2d_bytes_per_image\": %.1f, \"d2h_bytes_per_image\": %.1f, "
+                      "\"image_bytes\": %ld},\n",
+                  total[WK_REC_H2D] * per, total[WK_REC_D2H] * per, info->image_bytes);
+        sb_printf(&b, "  \"passes\": {\"forward_samples_per_image\": %.3f, \"backward_samples_per_image\": %.3f},\n",
+                  total[WK_REC_FWD] * per, total[WK_REC_BWD] * per);
+    }
     sb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n", job->dataset_name, job->split);
     /* Only under on_error: skip, so other runs' metrics.json keep their keys. */
     if (job->ds_skip_errors) {

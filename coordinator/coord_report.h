@@ -18,6 +18,7 @@ struct coord_run_info {
     long images_planned;     /* images of the split after limit; those not evaluated were
                                 skipped under dataset.on_error: skip */
     double coordinator_seconds; /* rank 0's dispatch bookkeeping (coord_book.coord_seconds) */
+    long image_bytes;        /* one model input, C·H·W float32: the unit of the transfer ledger */
 };
 
 int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,

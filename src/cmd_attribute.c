@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "diffid.h"
@@ -49,6 +50,9 @@ static const char *HELP =
     "  --precision P          fp32 (default, exact) | tf32 (CUDA) | bf16 (bfloat16 autocast forwards)\n"
     "  --memory-budget MB     samples per forward+backward follow this budget, as memory_budget_mb\n"
     "                         does in a job (default 2048), whatever refs x steps\n"
+    "  --threads T            intra-op threads (default: every core of the machine)\n"
+    "  --stats                print what the method cost on stderr, one JSON line: samples through\n"
+    "                         the model (forward, backward) and bytes host->device and back\n"
     "  --out A.npy            N×C×H×W float32 attributions\n";
 
 static int parse_floats(const char *s, float *v, int max) {
@@ -120,7 +124,8 @@ int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
                *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL,
                *segments_path = NULL, *precision = "fp32";
-    long refs = -1, steps = -1, samples = -1, budget_mb = 2048;
+    long refs = -1, steps = -1, samples = -1, budget_mb = 2048, threads = 0;
+    int stats = 0;
     double noise = 0.15, sigma = 0, epsilon = 0.05;
     const char *baseline = "dataset_mean", *fill = NULL;
     int compat = 0, samples_auto = 0;
@@ -170,9 +175,14 @@ int cmd_attribute(int argc, char **argv) {
         OPT("--epsilon", if (want_positive("--epsilon", v, &epsilon)) return EXIT_USER)
         OPT("--memory-budget", if (want_long("--memory-budget", v, 1, &budget_mb)) return EXIT_USER)
         OPT("--baseline", baseline = v)
+        OPT("--threads", if (want_long("--threads", v, 1, &threads)) return EXIT_USER)
 #undef OPT
         if (!strcmp(argv[i], "--reference-compat")) {
             compat = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--stats")) {
+            stats = 1;
             continue;
         }
         fprintf(stderr, "recal attribute: unexpected argument '%s' (see --help)\n", argv[i]);
@@ -282,6 +292,10 @@ int cmd_attribute(int argc, char **argv) {
         return EXIT_USER;
     }
     wk_set_precision(precision, device);
+    /* libtorch's own default ran one thread on this 2-core VM (104 % CPU):
+     * every core unless told, as `recal run` with one rank a node does. */
+    if (threads <= 0) threads = sysconf(_SC_NPROCESSORS_ONLN);
+    ts_set_num_threads((int)(threads > 0 ? threads : 1));
     if (npy_read(input, &xa, err, sizeof err)) {
         fprintf(stderr, "recal attribute: %s\n", err);
         goto out;
@@ -405,7 +419,17 @@ int cmd_attribute(int argc, char **argv) {
     jm.estimators = 1u << e;
     int32_t *segs = segments_path ? malloc((size_t)(n * h * w > 0 ? n * h * w : 1) * sizeof *segs) : NULL;
     ctx.segments_out = segs;
+    struct ts_ledger l0, l1;
+    ts_ledger_read(&l0);
     int rc = ids && (!segments_path || segs) ? wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err) : -1;
+    ts_ledger_read(&l1);
+    if (stats && !rc)
+        fprintf(stderr,
+                "{\"images\": %ld, \"forward_samples\": %llu, \"backward_samples\": %llu, \"h2d_bytes\": %llu, "
+                "\"d2h_bytes\": %llu}\n",
+                n, (unsigned long long)(l1.fwd_samples - l0.fwd_samples),
+                (unsigned long long)(l1.bwd_samples - l0.bwd_samples),
+                (unsigned long long)(l1.h2d_bytes - l0.h2d_bytes), (unsigned long long)(l1.d2h_bytes - l0.d2h_bytes));
     if (!ids || (segments_path && !segs)) snprintf(err, sizeof err, "out of host memory");
     free(ids);
     if (!rc && segs) {

@@ -580,7 +580,8 @@ int cmd_run(int argc, char **argv) {
     if (rank == 0) {
         struct coord_run_info info = {run_id, run_dir, size, ts_device_name(eng.device), ts_version(),
                                       clock_now_s() - t0, (long)total[WK_REC_IMAGES] - book.images_resumed,
-                                      book.n_resumed, eng.ds.n, book.coord_seconds};
+                                      book.n_resumed, eng.ds.n, book.coord_seconds,
+                                      (long)eng.ds.c * eng.ds.h * eng.ds.w * (long)sizeof(float)};
         if (coord_write_metrics(&job, eng.slots, eng.n_slots, total, &info, err, sizeof err)) {
             fprintf(stderr, "recal run: %s\n", err);
             code = EXIT_USER;

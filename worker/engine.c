@@ -24,10 +24,17 @@
  * size: ResNet-50 at 224×224 keeps ~100 MB per sample for the backward pass,
  * about 170× its input; memory_budget_mb divided by that bounds a chunk. */
 #define WK_ACT_FACTOR 256
-/* Upper bounds of the chunk. On CPU, measured on 2 cores: the demo CNN is
- * fastest at 128 (64: 1.6x slower), PreActResNet-18 at 64 (128: 0.77x,
- * 256: 0.6x); 128 is the compromise, `chunk_samples` sets it per job. */
-#define WK_CPU_CHUNK_CAP 128
+/* Upper bounds of the chunk. On a GPU, kernels want many samples. On a CPU
+ * a chunk much larger than the caches is slower per sample: measured on the
+ * 2-core VM (fp32, frozen, 2 threads, samples/s of input-gradient passes):
+ * PreActResNet-18 3×32×32 98/92/91/66/60 at 16/32/48/64/128; the demo CNN
+ * 1×28×28 2,514/4,554/5,462/7,580 at 32/64/128/256; ResNet-50 3×224×224
+ * 13/16/13/7 at 2/4/8/16. A chunk whose inputs total WK_CPU_CHUNK_BYTES
+ * (PreActResNet-18: 42, the CNN: 167, ResNet-50: 4 by the floor) lands near
+ * each optimum; `chunk_samples` (a number, or auto) overrides it per job. */
+#define WK_CPU_CHUNK_BYTES (512L << 10)
+#define WK_CPU_CHUNK_MIN 4
+#define WK_CPU_CHUNK_CAP 256
 #define WK_GPU_CHUNK_CAP 4096
 /* Images of the split kept for the report's heatmap grid (outputs.figures). */
 #define WK_FIG_EXAMPLES 8
@@ -35,7 +42,11 @@
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
     long in_bytes = (long)c * h * w * 4;
     long chunk = (long)((memory_budget_mb << 20) / (in_bytes * WK_ACT_FACTOR));
-    long cap = device == TS_DEV_CUDA ? WK_GPU_CHUNK_CAP : WK_CPU_CHUNK_CAP;
+    long cap = WK_GPU_CHUNK_CAP;
+    if (device != TS_DEV_CUDA) {
+        cap = WK_CPU_CHUNK_BYTES / in_bytes;
+        cap = cap < WK_CPU_CHUNK_MIN ? WK_CPU_CHUNK_MIN : cap > WK_CPU_CHUNK_CAP ? WK_CPU_CHUNK_CAP : cap;
+    }
     return chunk < 1 ? 1 : chunk > cap ? cap : chunk;
 }
 
@@ -269,6 +280,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     const int nr = job->n_diffid_ratios;
     int rc = -1;
     memset(record, 0, wk_record_len(e) * sizeof *record);
+    struct ts_ledger led0, led1;
+    ts_ledger_read(&led0);
     /* two batch buffers: one computes while the next is read (prefetch.h) */
     const size_t batch_bytes = (size_t)(bmax * d) * sizeof(float);
     ts_tensor *x_owner, *xn_owner, *attr_owner[WK_MAX_SLOTS] = {0};
@@ -451,6 +464,11 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         memcpy(r + 2 * nr, acc[s].del_logit, (size_t)nr * sizeof *r);
         memcpy(r + 3 * nr, acc[s].ins_logit, (size_t)nr * sizeof *r);
     }
+    ts_ledger_read(&led1);
+    record[WK_REC_H2D] = (double)(led1.h2d_bytes - led0.h2d_bytes);
+    record[WK_REC_D2H] = (double)(led1.d2h_bytes - led0.d2h_bytes);
+    record[WK_REC_FWD] = (double)(led1.fwd_samples - led0.fwd_samples);
+    record[WK_REC_BWD] = (double)(led1.bwd_samples - led0.bwd_samples);
     rc = 0;
 fail:
     /* a method that gave up between chunks (WK_STOP_MSG) abandons the shard */

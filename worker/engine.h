@@ -32,7 +32,13 @@ struct wk_slot {
  *   fcorr, fest: WK_FQ_FIELDS (WK_FQ_*) */
 #define WK_REC_IMAGES 0
 #define WK_REC_CORRECT 1
-#define WK_REC_HEADER 2
+/* The shim's ledger over the shard (struct ts_ledger): bytes host → device
+ * and back, samples forward and backward through the model. */
+#define WK_REC_H2D 2
+#define WK_REC_D2H 3
+#define WK_REC_FWD 4
+#define WK_REC_BWD 5
+#define WK_REC_HEADER 6
 enum { WK_SN_CORR_SUM, WK_SN_CORR_N, WK_SN_PAIRS, WK_SN_SX, WK_SN_SY, WK_SN_SXY, WK_SN_SXX, WK_SN_SYY, WK_SN_FIELDS };
 enum { WK_ST_SUM, WK_ST_N, WK_ST_MAX, WK_ST_FIELDS };
 enum { WK_IF_SUM, WK_IF_N, WK_IF_FIELDS };

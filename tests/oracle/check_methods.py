@@ -7,6 +7,7 @@ samplers (re-derived by the oracle), the reference implementation's pairing
 
 usage: check_methods.py RECAL WORKDIR
 """
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +42,18 @@ def recal_attr(recal, work, name, args):
         print("FAILED:", " ".join(cmd), "\n", r.stderr)
         sys.exit(1)
     return np.load(out)
+
+
+def recal_stats(recal, work, name, args, env=None):
+    """recal attribute --stats: (attributions, the method's ledger line)"""
+    out = os.path.join(work, name.replace("/", "_") + ".npy")
+    cmd = [recal, "attribute", "--out", out, "--stats"] + args
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})))
+    if r.returncode != 0:
+        print("FAILED:", " ".join(cmd), "\n", r.stderr)
+        sys.exit(1)
+    line = [ln for ln in r.stderr.splitlines() if ln.startswith("{")][-1]
+    return np.load(out), json.loads(line)
 
 
 def check(label, got, want):
@@ -99,6 +112,31 @@ def main():
                               oracle.sampled_uniform(42, i, 5, (1, 28, 28), [mean], [std]), K, est).numpy()
             for i in range(n)])
         check(f"ig_uniform/{est} (seeded U[0,1] references)", got, want)
+
+    # Every path ends at α = 1, the image itself: recal computes its gradient
+    # once per image, not once per path, and not at all for valid_ip (its
+    # terms there are 0). Checked with sharing on (the default) and off
+    # (RECAL_SHARE_ENDPOINTS=0), against the oracle, and by the gradient
+    # passes the ledger counts: n·R·(K−1) + n shared, n·R·K off, n·R·(K−1)
+    # for valid_ip; K = 1 leaves no point but the image.
+    for k in (K, 1):
+        for est in ("vanilla", "valid_ref", "valid_ip"):
+            want = np.stack([oracle.ig_uniform(model64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), k,
+                                               est).numpy() for i in range(n)])
+            passes = {}
+            for share in ("1", "0"):
+                args = base + ["--estimator", est, "--references", os.path.join(work, "shared.npy")]
+                args[args.index("--steps") + 1] = str(k)
+                got, st = recal_stats(recal, work, f"share{share}-{est}-K{k}", args, {"RECAL_SHARE_ENDPOINTS": share})
+                passes[share] = st["backward_samples"]
+                check(f"ig_uniform/{est} K={k}, α = 1 point {'shared' if share == '1' else 'per path'}", got, want)
+            inner = n * R * (k - 1)
+            expect = {"1": inner if est == "valid_ip" else inner + n, "0": n * R * k}
+            ok = passes == expect
+            print(f"{'ok  ' if ok else 'FAIL'} ig_uniform/{est} K={k}: gradient passes {passes['1']} shared, "
+                  f"{passes['0']} per path (expected {expect['1']}, {expect['0']})")
+            if not ok:
+                failures.append(f"passes {est} K={k}")
 
     def method_args(method):
         """base with --method METHOD instead of ig_uniform"""
@@ -304,6 +342,15 @@ def main():
     check("BatchNorm model, ig_uniform/valid_ip (RECAL_FREEZE=0: as loaded)",
           recal_attr(recal, work, "bn-loaded", bn_args), want)
     del os.environ["RECAL_FREEZE"]
+    # vanilla uses the gradient at the image shared by the paths (computed at
+    # x, not at r + 1·(x − r)): on the folded BatchNorm model, shared and not
+    want = np.stack([oracle.ig_uniform(bn64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K,
+                                       "vanilla").numpy() for i in range(n)])
+    bn_van = [a if a != "valid_ip" else "vanilla" for a in bn_args]
+    for share in ("1", "0"):
+        got, _ = recal_stats(recal, work, f"bn-vanilla-share{share}", bn_van, {"RECAL_SHARE_ENDPOINTS": share})
+        check(f"BatchNorm model, ig_uniform/vanilla (frozen, α = 1 point {'shared' if share == '1' else 'per path'})",
+              got, want)
 
     # Models whose gradients freezing must not change: a stop-gradient branch
     # (torch::jit::freeze's passes dropped the .detach(): the frozen copy's
@@ -343,7 +390,10 @@ def main():
             for method, est, want_fn in (
                     ("input_grad", "vanilla", lambda i: oracle.input_grad(sg64, x64[i], int(labels[i]))),
                     ("ig_uniform", "valid_ip", lambda i: oracle.ig_uniform(
-                        sg64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K, "valid_ip"))):
+                        sg64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K, "valid_ip")),
+                    # the α = 1 gradient shared by the paths (on by default)
+                    ("ig_uniform", "vanilla", lambda i: oracle.ig_uniform(
+                        sg64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K, "vanilla"))):
                 args = ["--model", spath] + base[2:] + ["--estimator", est,
                                                        "--references", os.path.join(work, "shared.npy")]
                 args[args.index("--method") + 1] = method

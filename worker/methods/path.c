@@ -2,13 +2,18 @@
  * IG-SQ and EG: the three estimators of docs/methods.md from ONE set of R·K
  * gradients.
  *
- * All R·K points of all B images are walked in chunks of whole paths (K
- * points each) so that one forward+backward serves many images and memory is
- * bounded by the chunk, not by R·K; a path longer than a chunk goes through
- * in pieces, its gradient sum carried from one to the next. Every point
- * carries its own reference row and α (gathered with index_select). Per
- * chunk the estimator terms are folded into per-image device accumulators
- * with index_add_.
+ * The distinct points of all B images are walked in chunks of whole paths
+ * so that one forward+backward serves many images and memory is bounded by
+ * the chunk, not by R·K; a path longer than a chunk goes through in pieces,
+ * its gradient sum carried from one to the next. Every point carries its own
+ * reference row and α (gathered with index_select). Per chunk the estimator
+ * terms are folded into per-image device accumulators with index_add_.
+ *
+ * A point at α = 1 is the image itself on every path (z = r + 1·(x − r)):
+ * with α = linspace(0, 1, K) that is R of the R·K points of an image. Its
+ * gradient is computed once per image (endpoint_grads) and shared by the
+ * paths, and not at all when only valid_ip is asked for: there its term
+ * (1 − α)(x − r) ⊙ g / K is exactly 0 and only counts as kept.
  *
  * `reference_compat` walks the reference implementation's points instead
  * (compat_points, below): not paths but whole images, each with its
@@ -27,8 +32,10 @@ struct path_run {
     const struct wk_method_ctx *ctx;
     const struct wk_batch *bt;
     long B, R, K, D;
+    long kin, n1; /* per path: points walked (α < 1, or all) and points at α = 1 shared */
     int squared, want_van, want_vr, want_ip;
     ts_tensor *refs, *x2, *dpath, *t_pathimg;
+    ts_tensor *gx; /* B×D: the gradient at each image (α = 1), when shared for vanilla/valid_ref */
     ts_tensor *t_pref, *t_pimg, *t_alpha, *t_coef, *t_lab;
     ts_tensor *acc_van, *acc_vr, *cnt_vr, *acc_ip, *cnt_ip;
     int objective;
@@ -105,17 +112,84 @@ fail:
     return -1;
 }
 
-/* Point q = (i·R + j)·K + k of image i, path j, step k: reference r_{i,j},
- * α_{i,j,k}. */
-static void path_tables(long B, long R, long K, int64_t *pref, int64_t *pimg, int64_t *palpha) {
-    for (long i = 0; i < B; i++)
-        for (long j = 0; j < R; j++)
-            for (long k = 0; k < K; k++) {
-                long q = (i * R + j) * K + k;
-                pref[q] = i * R + j;
-                pimg[q] = i;
-                palpha[q] = q;
-            }
+/* Walked point q of path p = i·R + j (image i, reference j) at step k:
+ * reference r_{i,j}, α_{i,j,k}; with skip_ends the α = 1 steps are left
+ * out (shared, endpoint_grads), so every path keeps K − n1 points. Returns
+ * the number of points. */
+static long path_tables(long B, long R, long K, const float *alpha_h, int skip_ends, int64_t *pref, int64_t *pimg,
+                        int64_t *palpha) {
+    long q = 0;
+    for (long p = 0; p < B * R; p++)
+        for (long k = 0; k < K; k++) {
+            if (skip_ends && alpha_h[p * K + k] == 1.0f) continue;
+            pref[q] = p;
+            pimg[q] = p / R;
+            palpha[q] = p * K + k;
+            q++;
+        }
+    return q;
+}
+
+/* Steps at α = 1 per path when every path has the same number of them
+ * (linspace: 1; K = 1: the single step), else 0: nothing is shared. EG's
+ * U[0, 1) draws never reach 1. */
+static long endpoint_count(const float *alpha_h, long paths, long K) {
+    long n1 = 0;
+    for (long p = 0; p < paths; p++) {
+        long c = 0;
+        for (long k = 0; k < K; k++) c += alpha_h[p * K + k] == 1.0f;
+        if (p == 0) n1 = c;
+        else if (c != n1) return 0;
+    }
+    return n1;
+}
+
+/* RECAL_SHARE_ENDPOINTS=0 walks every α = 1 step as a point of its own, as
+ * before sharing: the oracles and benchmarks run both ways. */
+static int share_endpoints(void) {
+    const char *v = getenv("RECAL_SHARE_ENDPOINTS");
+    return !v || strcmp(v, "0") != 0;
+}
+
+/* The gradient at each image, B×D into pr->gx (owned by `keep`), in chunks
+ * of chunk_samples images: the α = 1 point every path of the image ends at,
+ * computed at x itself rather than at r + 1·(x − r) (equal up to rounding).
+ * The shim pairs a lone image with a copy of itself, so an image's gradient
+ * does not depend on how many images share its chunk. */
+static int endpoint_grads(struct path_run *pr, struct wk_pool *keep, char *err, size_t errlen) {
+    const struct wk_batch *bt = pr->bt;
+    const long B = pr->B, per = pr->ctx->chunk_samples > 0 ? pr->ctx->chunk_samples : 1;
+    struct wk_pool chunk = {0};
+    int rc = -1;
+    int64_t *img = malloc((size_t)B * sizeof *img);
+    if (!img) {
+        snprintf(err, errlen, "out of host memory for %ld image indices", B);
+        return -1;
+    }
+    for (long i = 0; i < B; i++) img[i] = i;
+    ts_tensor *t_img, *t_lab;
+    int64_t s_b[1] = {B}, s_bd[2] = {B, pr->D};
+    WK_T(keep, ts_from_i64(img, s_b, 1, pr->ctx->device, &t_img), t_img);
+    WK_T(keep, ts_from_i64(bt->labels, s_b, 1, pr->ctx->device, &t_lab), t_lab);
+    WK_T(keep, ts_zeros(s_bd, 2, pr->ctx->device, &pr->gx), pr->gx);
+    for (long i0 = 0, n; i0 < B; i0 += n) {
+        n = B - i0 < per ? B - i0 : per;
+        ts_tensor *xs, *lab, *ii, *g, *g2;
+        int64_t s_nd[2] = {n, pr->D};
+        if (wk_method_stop(pr->ctx, err, errlen)) goto fail;
+        WK_T(&chunk, ts_narrow(bt->x, 0, i0, n, &xs), xs);
+        WK_T(&chunk, ts_narrow(t_lab, 0, i0, n, &lab), lab);
+        WK_T(&chunk, ts_narrow(t_img, 0, i0, n, &ii), ii);
+        WK_T(&chunk, ts_objective_grad(pr->ctx->model, xs, lab, pr->objective, &g, NULL), g);
+        WK_T(&chunk, ts_reshape(g, s_nd, 2, &g2), g2);
+        WK_CHECK(ts_index_add_(pr->gx, 0, ii, g2));
+        wk_pool_free(&chunk);
+    }
+    rc = 0;
+fail:
+    wk_pool_free(&chunk);
+    free(img);
+    return rc;
 }
 
 /* The reference implementation (its IntGradSG, shared by IG-Uniform, IG-SG
@@ -149,23 +223,28 @@ static long gcd_l(long a, long b) {
     return a;
 }
 
-/* The walk of whole paths (the formulas of docs/methods.md). A chunk holds whole
- * paths, per_chunk of them, as long as K points fit in it; otherwise
- * (split) one path goes through in pieces of about chunk_samples points,
- * its gradient sum carried between them, so that memory follows the budget
- * whatever K. A piece never holds a single point: on the CPU a one-sample
- * forward+backward gave some points other gradients than the same points in
- * larger chunks (up to 6 % of a vanilla map on the demo CNN; ties at
- * max-pooling or ReLU resolved by another kernel, most likely), while
- * pieces of 2 or more agree. */
+/* The walk of whole paths (the formulas of docs/methods.md), kin walked
+ * points a path. A chunk holds whole paths, per_chunk of them, as long as
+ * kin points fit in it; otherwise (split) one path goes through in pieces
+ * of about chunk_samples points, its gradient sum carried between them, so
+ * that memory follows the budget whatever K. A piece never holds a single
+ * point: on the CPU a one-sample forward+backward gave some points other
+ * gradients than the same points in larger chunks (up to 6 % of a vanilla
+ * map on the demo CNN; ties at max-pooling or ReLU resolved by another
+ * kernel, most likely), while pieces of 2 or more agree. A path's gradient
+ * sum then takes n1 × the shared gradient at its image (pr->gx) for its
+ * α = 1 steps, and ḡ_j is that sum over all K steps / K. */
 static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
-    const long R = pr->R, K = pr->K, D = pr->D, paths = pr->B * R;
+    const long R = pr->R, K = pr->kin, D = pr->D, paths = pr->B * R;
+    const int slots = pr->want_van || pr->want_vr;
     struct wk_pool walk = {0}, path = {0}, chunk = {0};
     int rc = -1;
+    if (K == 0 && !slots) return 0; /* valid_ip alone, every step at α = 1: nothing to compute */
     ts_tensor *t_zero; /* [0] (path 0's image): the row a split path's carried gradient sum adds into */
     WK_T(&walk, ts_narrow(pr->t_pathimg, 0, 0, 1, &t_zero), t_zero);
-    const int split = K > pr->ctx->chunk_samples;
-    long per_chunk = split ? 1 : pr->ctx->chunk_samples / K, sub = split ? pr->ctx->chunk_samples : K;
+    const long cs = pr->ctx->chunk_samples;
+    const int split = K > cs;
+    long per_chunk = K == 0 ? cs : split ? 1 : cs / K, sub = split ? cs : K;
     if (per_chunk < 1) per_chunk = 1;
     if (split && sub < 2) sub = 2;
     for (long p0 = 0; p0 < paths; p0 += per_chunk) {
@@ -179,15 +258,14 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
             ts_tensor *g, *dp;
             int64_t s_qd[2] = {qc, D}, s_pkd[3] = {pc, kc, D};
             if (point_grads(pr, q0, qc, &chunk, &g, &dp, err, errlen)) goto fail;
-            if (pr->want_van || pr->want_vr) {
+            if (slots) {
                 ts_tensor *g3, *gs;
                 WK_T(&chunk, ts_reshape(g, s_pkd, 3, &g3), g3);
-                if (!split) {
-                    WK_T(&path, ts_mean_dim(g3, 1, 0, &gbar), gbar); /* ḡ_j */
-                } else {
+                if (gsum) { /* a split path's next piece */
                     WK_T(&chunk, ts_sum_dim(g3, 1, 0, &gs), gs);
-                    if (gsum) WK_CHECK(ts_index_add_(gsum, 0, t_zero, gs));
-                    else WK_T(&path, ts_sum_dim(g3, 1, 0, &gsum), gsum);
+                    WK_CHECK(ts_index_add_(gsum, 0, t_zero, gs));
+                } else {
+                    WK_T(&path, ts_sum_dim(g3, 1, 0, &gsum), gsum);
                 }
             }
             if (pr->want_ip) {
@@ -203,8 +281,15 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
             }
             wk_pool_free(&chunk);
         }
-        if (pr->want_van || pr->want_vr) {
-            if (split) WK_T(&path, ts_mul_scalar(gsum, 1.0 / (double)K, &gbar), gbar); /* ḡ_j */
+        if (slots) {
+            if (pr->gx) { /* the α = 1 steps: n1 × the gradient at the path's image */
+                ts_tensor *ge;
+                WK_T(&path, ts_index_select(pr->gx, 0, idx, &ge), ge);
+                if (pr->n1 != 1) WK_T(&path, ts_mul_scalar(ge, (double)pr->n1, &ge), ge);
+                if (gsum) WK_T(&path, ts_add(gsum, ge, &gsum), gsum);
+                else gsum = ge;
+            }
+            WK_T(&path, ts_mul_scalar(gsum, 1.0 / (double)pr->K, &gbar), gbar); /* ḡ_j */
             if (slot_terms(pr, gbar, p0, pc, idx, &path, err, errlen)) goto fail;
         }
         wk_pool_free(&path);
@@ -295,23 +380,26 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     /* reference_compat changes nothing when R = 1 or K = 1. */
     const int compat = m->reference_compat && R > 1 && K > 1;
     const long L = compat ? R / gcd_l(R, K) * K : R * K; /* lcm(R, K): distinct points an image */
-    const long points = compat ? B * L : paths * K;
+    const long n1 = compat || !share_endpoints() ? 0 : endpoint_count(alpha_h, paths, K); /* α = 1 steps a path, shared */
+    const long points = compat ? B * L : paths * (K - n1);
     struct path_run pr = {.ctx = ctx, .bt = bt, .B = B, .R = R, .K = K, .D = D, .squared = squared,
                           .want_van = (m->estimators >> JOB_EST_VANILLA) & 1,
                           .want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1,
-                          .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1, .objective = (int)m->objective};
+                          .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1, .objective = (int)m->objective,
+                          .kin = K - n1, .n1 = n1};
     struct wk_pool keep = {0}, fin = {0};
     int rc = -1;
-    int64_t *pref = malloc((size_t)points * sizeof *pref), *pimg = malloc((size_t)points * sizeof *pimg);
-    int64_t *palpha = malloc((size_t)points * sizeof *palpha), *plab = malloc((size_t)points * sizeof *plab);
+    /* + 1: no zero-byte malloc when every step is shared (K = 1) */
+    int64_t *pref = malloc((size_t)(points + 1) * sizeof *pref), *pimg = malloc((size_t)(points + 1) * sizeof *pimg);
+    int64_t *palpha = malloc((size_t)(points + 1) * sizeof *palpha), *plab = malloc((size_t)(points + 1) * sizeof *plab);
     int64_t *pathimg = malloc((size_t)paths * sizeof *pathimg);
-    float *alpha = malloc((size_t)points * sizeof *alpha), *coef = malloc((size_t)points * sizeof *coef);
+    float *alpha = malloc((size_t)(points + 1) * sizeof *alpha), *coef = malloc((size_t)(points + 1) * sizeof *coef);
     if (!pref || !pimg || !palpha || !plab || !pathimg || !alpha || !coef) {
         snprintf(err, errlen, "out of host memory for %ld path points (lower batch_size)", points);
         goto fail;
     }
     if (compat) compat_tables(B, R, K, L, pref, pimg, palpha);
-    else path_tables(B, R, K, pref, pimg, palpha);
+    else path_tables(B, R, K, alpha_h, n1 > 0, pref, pimg, palpha);
     for (long q = 0; q < points; q++) {
         alpha[q] = alpha_h[palpha[q]];
         coef[q] = (1.0f - alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */
@@ -343,10 +431,12 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_ip), pr.acc_ip);
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.cnt_ip), pr.cnt_ip);
     }
+    if (n1 && (pr.want_van || pr.want_vr) && endpoint_grads(&pr, &keep, err, errlen)) goto fail;
     if (compat ? walk_compat(&pr, L, err, errlen) : walk_paths(&pr, err, errlen)) goto fail;
 
     /* vanilla = mean over references; re-calibrated = kept sum over
-     * max(1, kept count), elementwise. */
+     * max(1, kept count), elementwise; valid_ip's count takes the n1·R
+     * steps at α = 1, whose terms are exactly 0 and so always kept. */
     size_t n = (size_t)(B * D);
     if (pr.want_van) {
         ts_tensor *a;
@@ -356,9 +446,10 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     ts_tensor *accs[2] = {pr.acc_vr, pr.acc_ip}, *cnts[2] = {pr.cnt_vr, pr.cnt_ip};
     const int ests[2] = {JOB_EST_VALID_REF, JOB_EST_VALID_IP};
     for (int e = 0; e < 2; e++) {
-        ts_tensor *den, *a;
+        ts_tensor *den, *a, *cnt = cnts[e];
         if (!accs[e]) continue;
-        WK_T(&fin, ts_clamp_min(cnts[e], 1.0, &den), den);
+        if (ests[e] == JOB_EST_VALID_IP && n1) WK_T(&fin, ts_add_scalar(cnt, (double)(n1 * R), &cnt), cnt);
+        WK_T(&fin, ts_clamp_min(cnt, 1.0, &den), den);
         WK_T(&fin, ts_div(accs[e], den, &a), a);
         WK_CHECK(ts_to_f32(a, out[ests[e]], n));
     }

@@ -115,6 +115,21 @@ static std::vector<int64_t> dims(const int64_t *shape, int ndim) {
     return std::vector<int64_t>(shape, shape + ndim);
 }
 
+// The ledger (ts_ledger_read): every copy between host memory and a tensor's
+// device, and every sample through the model. Counted on the CPU as well,
+// where the same calls copy host memory, so what a job would move on a GPU
+// is known and tested on any machine.
+static std::atomic<uint64_t> g_h2d{0}, g_d2h{0}, g_fwd{0}, g_bwd{0};
+static void ledger_h2d(const at::Tensor &t) { g_h2d += (uint64_t)t.numel() * t.element_size(); }
+static void ledger_d2h(size_t bytes) { g_d2h += bytes; }
+// One value back to the host (a finiteness check, a loss): a d2h copy and,
+// on a GPU, a wait for the device.
+template <typename T>
+static T item_d2h(const at::Tensor &t) {
+    ledger_d2h(sizeof(T));
+    return t.item<T>();
+}
+
 template <typename T>
 static int to_host(const ts_tensor *t, T *dst, size_t n, c10::ScalarType st) {
     if (!t || !dst) return fail(TS_EINVAL, "ts_to_host: NULL argument");
@@ -124,6 +139,7 @@ static int to_host(const ts_tensor *t, T *dst, size_t n, c10::ScalarType st) {
         // (ts_host_buffer) and t lives on the GPU.
         torch::NoGradGuard no_grad;
         torch::from_blob(dst, {(int64_t)n}, st).copy_(t->t.reshape({-1}));
+        ledger_d2h(n * sizeof(T));
     });
     return TS_OK;
 }
@@ -139,6 +155,7 @@ static int from_host(const T *data, const int64_t *shape, int ndim, int device, 
     TS_GUARD({
         at::Tensor h = torch::from_blob(const_cast<T *>(data), dims(shape, ndim), st);
         *out = wrap(h.to(to_dev(device), /*non_blocking=*/false, /*copy=*/true));
+        ledger_h2d(h);
     });
     return TS_OK;
 }
@@ -146,6 +163,13 @@ static int from_host(const T *data, const int64_t *shape, int ndim, int device, 
 extern "C" {
 
 const char *ts_last_error(void) { return g_err; }
+
+void ts_ledger_read(struct ts_ledger *out) {
+    out->h2d_bytes = g_h2d;
+    out->d2h_bytes = g_d2h;
+    out->fwd_samples = g_fwd;
+    out->bwd_samples = g_bwd;
+}
 
 const char *ts_version(void) {
 #ifdef RECAL_TORCH_VERSION
@@ -337,12 +361,20 @@ static at::Tensor seeded_draw(uint64_t seed, at::IntArrayRef shape, bool gaussia
 }
 
 int ts_rand_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    TS_GUARD({ *out = wrap(seeded_draw(seed, dims(shape, ndim), false).to(to_dev(device))); });
+    TS_GUARD({
+        at::Tensor h = seeded_draw(seed, dims(shape, ndim), false);
+        ledger_h2d(h);
+        *out = wrap(h.to(to_dev(device)));
+    });
     return TS_OK;
 }
 
 int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    TS_GUARD({ *out = wrap(seeded_draw(seed, dims(shape, ndim), true).to(to_dev(device))); });
+    TS_GUARD({
+        at::Tensor h = seeded_draw(seed, dims(shape, ndim), true);
+        ledger_h2d(h);
+        *out = wrap(h.to(to_dev(device)));
+    });
     return TS_OK;
 }
 
@@ -384,6 +416,11 @@ int ts_mul_scalar(const ts_tensor *a, double s, ts_tensor **out) {
     return TS_OK;
 }
 
+int ts_add_scalar(const ts_tensor *a, double s, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t + s); });
+    return TS_OK;
+}
+
 int ts_clamp_min(const ts_tensor *a, double lo, ts_tensor **out) {
     TS_GUARD({ *out = wrap(a->t.clamp_min(lo)); });
     return TS_OK;
@@ -413,6 +450,8 @@ int ts_affine_channels(const ts_tensor *a, const float *scale, const float *shif
         auto opts = a->t.options();
         at::Tensor sc = torch::from_blob(const_cast<float *>(scale), {c}, torch::kFloat32).to(opts).view(bshape);
         at::Tensor sh = torch::from_blob(const_cast<float *>(shift), {c}, torch::kFloat32).to(opts).view(bshape);
+        ledger_h2d(sc);
+        ledger_h2d(sh);
         *out = wrap(a->t * sc + sh);
     });
     return TS_OK;
@@ -431,7 +470,7 @@ int ts_index_select(const ts_tensor *a, int dim, const ts_tensor *index, ts_tens
 }
 
 int ts_all_finite(const ts_tensor *a, int *finite) {
-    TS_GUARD({ *finite = torch::isfinite(a->t).all().item<bool>() ? 1 : 0; });
+    TS_GUARD({ *finite = item_d2h<bool>(torch::isfinite(a->t).all()) ? 1 : 0; });
     return TS_OK;
 }
 
@@ -618,6 +657,7 @@ const char *ts_module_freeze_note(ts_module *m) {
 static at::Tensor run_forward(ts_module *m, const at::Tensor &x, bool weights = false) {
     c10::IValue r;
     torch::jit::Module &fm = weights ? m->m : forward_module(m, x);
+    g_fwd += (uint64_t)x.size(0);
     {
         ForwardPrecision fp(m->dev);
         r = fm.forward({x});
@@ -664,7 +704,7 @@ static at::Tensor objective(const at::Tensor &logits, const at::Tensor &labels, 
 static int check_labels(const at::Tensor &logits, const at::Tensor &labels, int64_t n) {
     int64_t classes = logits.size(1);
     if (labels.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
-    if (labels.numel() > 0 && (labels.min().item<int64_t>() < 0 || labels.max().item<int64_t>() >= classes)) {
+    if (labels.numel() > 0 && (item_d2h<int64_t>(labels.min()) < 0 || item_d2h<int64_t>(labels.max()) >= classes)) {
         char msg[256];
         snprintf(msg, sizeof msg, "a label is outside the model's %lld classes (check dataset and model match)",
                  (long long)classes);
@@ -694,12 +734,13 @@ int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
         if (int rc = check_labels(logits, lab, xi.size(0))) return rc;
         at::Tensor f = objective(logits, lab, objective_kind);
         auto g = torch::autograd::grad({f.sum()}, {xi});
+        g_bwd += (uint64_t)xi.size(0);
         at::Tensor gr = g[0].detach();
         if (n == 1) {
             gr = gr.narrow(0, 0, 1);
             f = f.narrow(0, 0, 1);
         }
-        if (!torch::isfinite(gr).all().item<bool>())
+        if (!item_d2h<bool>(torch::isfinite(gr).all()))
             return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
         *grad = wrap(gr);
         if (fvals) *fvals = wrap(f.detach());
@@ -737,7 +778,8 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
         if (int rc = check_labels(logits, labels->t, a.size(0))) return rc;
         at::Tensor f = objective(logits, labels->t, objective_kind);
         at::Tensor g = torch::autograd::grad({f.sum()}, {a})[0].detach();
-        if (!torch::isfinite(g).all().item<bool>())
+        g_bwd += (uint64_t)a.size(0);
+        if (!item_d2h<bool>(torch::isfinite(g).all()))
             return fail(TS_ENOTFINITE, "the model produced NaN or Inf feature-map gradients");
         *grad = wrap(g);
         if (acts) *acts = wrap(a.detach());
@@ -779,11 +821,15 @@ int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const float *fill,
             from[r] = (int32_t)(d - counts[r]);
         }
         auto small = [&](std::vector<int32_t> &v) {
-            return torch::from_blob(v.data(), {1, n_ratios, 1}, torch::kInt32).to(xt.device());
+            at::Tensor h = torch::from_blob(v.data(), {1, n_ratios, 1}, torch::kInt32);
+            ledger_h2d(h);
+            return h.to(xt.device());
         };
         at::Tensor r3 = rt.unsqueeze(1);
         at::Tensor mask = at::cat({r3.lt(small(below)), r3.ge(small(from))}, 1);
-        at::Tensor f = torch::from_blob(const_cast<float *>(fill), {g, copies, 1}, torch::kFloat32).to(xt.device());
+        at::Tensor fh = torch::from_blob(const_cast<float *>(fill), {g, copies, 1}, torch::kFloat32);
+        ledger_h2d(fh);
+        at::Tensor f = fh.to(xt.device());
         *out = wrap(at::where(mask, f, xt.unsqueeze(1)).reshape({g * copies, d}));
     });
     return TS_OK;
@@ -827,10 +873,10 @@ int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor
         opt->opt->zero_grad();
         loss.backward();
         sgd_step(opt);
-        if (!std::isfinite(loss.item<double>()))
+        if (!std::isfinite(item_d2h<double>(loss)))
             return fail(TS_ENOTFINITE, "training loss became NaN or Inf (lower train.lr)");
-        if (loss_sum) *loss_sum = loss.item<double>() * (double)x->t.size(0);
-        if (correct) *correct = logits.argmax(1).eq(labels->t).sum().item<int64_t>();
+        if (loss_sum) *loss_sum = item_d2h<double>(loss) * (double)x->t.size(0);
+        if (correct) *correct = item_d2h<int64_t>(logits.argmax(1).eq(labels->t).sum());
     });
     return TS_OK;
 }
@@ -847,11 +893,11 @@ int ts_train_grads(ts_module *m, const ts_tensor *x, const ts_tensor *labels, do
             at::Tensor logits = run_forward(m, x->t, true);
             at::Tensor loss = torch::nn::functional::cross_entropy(
                 logits, labels->t, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum));
-            double l = loss.item<double>();
+            double l = item_d2h<double>(loss);
             if (!std::isfinite(l)) return fail(TS_ENOTFINITE, "training loss became NaN or Inf (lower train.lr)");
             (loss * scale).backward();
             if (loss_sum) *loss_sum = l;
-            if (correct) *correct = logits.argmax(1).eq(labels->t).sum().item<int64_t>();
+            if (correct) *correct = item_d2h<int64_t>(logits.argmax(1).eq(labels->t).sum());
         }
     });
     return TS_OK;
@@ -899,6 +945,7 @@ int ts_grads_get(ts_module *m, float *dst, int64_t n) {
         at::Tensor flat = flat_grads(m).to(at::kCPU);
         if (flat.numel() > n) return fail(TS_EINVAL, "ts_grads_get: buffer smaller than the parameters");
         memcpy(dst, flat.data_ptr<float>(), (size_t)flat.numel() * sizeof(float));
+        ledger_d2h((size_t)flat.numel() * sizeof(float));
     });
     return TS_OK;
 }
@@ -906,8 +953,9 @@ int ts_grads_get(ts_module *m, float *dst, int64_t n) {
 int ts_grads_set(ts_module *m, const float *src, int64_t n) {
     if (!m || !src) return fail(TS_EINVAL, "ts_grads_set: NULL argument");
     TS_GUARD({
-        if (!set_grads(m, torch::from_blob(const_cast<float *>(src), {n}, at::kFloat)))
-            return fail(TS_EINVAL, "ts_grads_set: buffer smaller than the parameters");
+        at::Tensor h = torch::from_blob(const_cast<float *>(src), {n}, at::kFloat);
+        if (!set_grads(m, h)) return fail(TS_EINVAL, "ts_grads_set: buffer smaller than the parameters");
+        ledger_h2d(h);
     });
     return TS_OK;
 }

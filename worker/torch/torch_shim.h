@@ -38,6 +38,15 @@ enum ts_objective { TS_OBJ_LOGIT = 0, TS_OBJ_PROB = 1, TS_OBJ_CONTRAST = 2 };
 
 /* ---- runtime ----------------------------------------------------------- */
 const char *ts_last_error(void);
+/* What crossed between host memory and tensors' devices (bytes, every copy
+ * the shim makes, tensor data and single values alike) and how many samples
+ * went through the model (forward; backward to an input or feature map),
+ * since the process started. Counted on the CPU too, where the same calls
+ * copy host memory. */
+struct ts_ledger {
+    uint64_t h2d_bytes, d2h_bytes, fwd_samples, bwd_samples;
+};
+void ts_ledger_read(struct ts_ledger *out);
 const char *ts_version(void);          /* libtorch version string, static */
 int ts_cuda_device_count(void);        /* 0 when built/run without CUDA */
 /* "auto" → cuda when available else cpu; "cpu"; "cuda" (error if absent). */
@@ -98,6 +107,7 @@ int ts_sub(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
 int ts_mul(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
 int ts_div(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
 int ts_mul_scalar(const ts_tensor *a, double s, ts_tensor **out);
+int ts_add_scalar(const ts_tensor *a, double s, ts_tensor **out);
 int ts_clamp_min(const ts_tensor *a, double lo, ts_tensor **out);
 /* 1.0 where a >= s else 0.0, same dtype as a. */
 int ts_ge_scalar(const ts_tensor *a, double s, ts_tensor **out);

@@ -37,6 +37,12 @@ def walk(path, x, y):
 for ra, rb in zip(a["results"], b["results"]):
     assert (ra["method"], ra["estimator"]) == (rb["method"], rb["estimator"])
     walk(f"{ra['method']}/{ra['estimator']}", ra, rb)
+# The shim's ledger, present and sane in both. Not compared: a lone image
+# is paired with a copy of itself, so passes follow the batching, and small
+# copies (label checks) follow the chunks.
+for m in (a, b):
+    assert m["passes"]["forward_samples_per_image"] >= 1, m["passes"]
+    assert m["transfer"]["h2d_bytes_per_image"] >= m["transfer"]["image_bytes"] > 0, m["transfer"]
 if bad:
     sys.exit(f"{bad} values differ between {a['ranks']} and {b['ranks']} ranks")
 print(f"{len(a['results'])} results agree between {a['ranks']} and {b['ranks']} ranks over {images} images")

@@ -46,7 +46,7 @@ static uint8_t pix(long i, int ch, int k)
  * and fine i % 100. */
 static void write_cifar(const char *dir, const char *base, long nrec, int rec, size_t len)
 {
-    char path[1300];
+    char path[1400];
     size_t total = (size_t)nrec * (size_t)rec, k;
     uint8_t *b = malloc(total);
     long i;
@@ -308,6 +308,39 @@ static void test_npy(void **state)
     expect_fail("npy", empty, "test", NULL, 2, "images.npy", "numpy.save");
 }
 
+/* dataset.path may name the directory the official tarball unpacks into
+ * (holding cifar-10-batches-bin/ or cifar-100-binary/), as docs/datasets.md
+ * says, or the inner directory itself. */
+static void test_cifar_tarball_dir(void **state)
+{
+    char top[1200], inner[1240], err[1024] = "";
+    struct ds_dataset ds;
+    (void)state;
+    case_dir("tar10", top, sizeof top);
+    snprintf(inner, sizeof inner, "%s/cifar-10-batches-bin", top);
+    if (mkdir(inner, 0755) != 0 && errno != EEXIST)
+        fail_msg("mkdir %s: %s", inner, strerror(errno));
+    write_cifar(inner, "test_batch.bin", N10, REC10, 0);
+    const char *paths[2] = { top, inner };
+    for (int k = 0; k < 2; k++) {
+        if (ds_open("cifar10", paths[k], "test", 0, &ds, err, sizeof err))
+            fail_msg("%s: %s", paths[k], err);
+        assert_int_equal(ds.n, N10);
+        ds_close(&ds);
+    }
+    case_dir("tar100", top, sizeof top);
+    snprintf(inner, sizeof inner, "%s/cifar-100-binary", top);
+    if (mkdir(inner, 0755) != 0 && errno != EEXIST)
+        fail_msg("mkdir %s: %s", inner, strerror(errno));
+    write_cifar(inner, "test.bin", N10, REC100, 0);
+    if (ds_open("cifar100", top, "test", 0, &ds, err, sizeof err))
+        fail_msg("%s: %s", top, err);
+    assert_int_equal(ds.n, N10);
+    ds_close(&ds);
+    /* neither layout: the message says both */
+    expect_fail("cifar10", top, "test", NULL, 3, "test_batch.bin", "unpacks into", "cifar-10-binary.tar.gz");
+}
+
 static int setup(void **state)
 {
     const char *tmp = getenv("RECAL_TEST_TMP");
@@ -338,6 +371,7 @@ int main(void)
         cmocka_unit_test(test_cifar10_truncated),
         cmocka_unit_test(test_cifar10_bad_label),
         cmocka_unit_test(test_cifar100),
+        cmocka_unit_test(test_cifar_tarball_dir),
         cmocka_unit_test(test_npy),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

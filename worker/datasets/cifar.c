@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define CIFAR_PIX 3072
 #define CIFAR_PER_FILE_10 10000 /* each CIFAR-10 batch file */
@@ -65,6 +66,18 @@ int ds_cifar_parse(const char *path, const uint8_t *buf, size_t len, int variant
     return 0;
 }
 
+/* The directory the official tarball unpacks into holds the files one level
+ * down (cifar-10-batches-bin/, cifar-100-binary/): dataset.path may name
+ * either. Returns dir itself when the inner directory is not there. */
+static const char *cifar_dir(const char *dir, int variant, char *buf, size_t n)
+{
+    struct stat sb;
+    const char *inner = variant == 10 ? "cifar-10-batches-bin" : "cifar-100-binary";
+    if ((size_t)snprintf(buf, n, "%s/%s", dir, inner) >= n || stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return dir;
+    return buf;
+}
+
 /* Append one file's records to st. nlab = label bytes per record, lab =
  * which of them is the label used, classes its range. */
 static int cifar_file(const char *dir, const char *base, int variant, long expect, int nlab,
@@ -80,7 +93,7 @@ static int cifar_file(const char *dir, const char *base, int variant, long expec
         return -1;
     }
     snprintf(missing, sizeof missing, "download %s, unpack it and set dataset.path to the "
-             "directory holding %s", cifar_url(variant), base);
+             "directory it unpacks into, or the one holding %s", cifar_url(variant), base);
     if (ds_slurp(path, missing, &buf, &len, err, errlen) != 0)
         return -1;
     rc = ds_cifar_parse(path, buf, len, variant, expect, nlab, lab, classes, st, at, err, errlen);
@@ -95,7 +108,9 @@ int ds_cifar_load(const char *dir, int variant, int train, int coarse,
                                : (train ? CIFAR_TRAIN_100 : CIFAR_TEST_100);
     long at = 0;
     int rc = 0, k;
+    char inner[CIFAR_PATH_MAX];
 
+    dir = cifar_dir(dir, variant, inner, sizeof inner);
     st->pixels = malloc((size_t)total * CIFAR_PIX);
     st->labels = malloc((size_t)total * sizeof *st->labels);
     if (!st->pixels || !st->labels) {

@@ -341,6 +341,18 @@ static int bench_e2e(ts_module *m, int device, const struct bench_model *bm, con
     return 0;
 }
 
+/* A whole number >= 1 in full ("--images 2x" is an error, never 2). */
+static int bench_count(const char *opt, const char *v, long *out) {
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || x < 1) {
+        fprintf(stderr, "recal bench: %s wants a whole number >= 1, got '%s'\n", opt, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
 /* --case: NULL runs every kind of case. */
 static int want(const char *only_case, const char *kind) { return !only_case || !strcmp(only_case, kind); }
 
@@ -369,7 +381,9 @@ int cmd_bench(int argc, char **argv) {
                 return EXIT_USER;
             }
         } else if ((v = cli_opt(argc, argv, &i, "--threads", &missing)) && !missing) {
-            threads = atoi(v);
+            long t;
+            if (bench_count("--threads", v, &t)) return EXIT_USER;
+            threads = (int)t;
         } else if ((v = cli_opt(argc, argv, &i, "--device", &missing)) && !missing) {
             device_s = v;
         } else if ((v = cli_opt(argc, argv, &i, "--models", &missing)) && !missing) {
@@ -385,14 +399,10 @@ int cmd_bench(int argc, char **argv) {
         } else if ((v = cli_opt(argc, argv, &i, "--data", &missing)) && !missing) {
             data = v;
         } else if ((v = cli_opt(argc, argv, &i, "--images", &missing)) && !missing) {
-            data_images = atol(v);
+            if (bench_count("--images", v, &data_images)) return EXIT_USER;
             images_set = 1;
         } else if ((v = cli_opt(argc, argv, &i, "--memory-budget", &missing)) && !missing) {
-            g_budget_mb = atol(v);
-            if (g_budget_mb <= 0) {
-                fprintf(stderr, "recal bench: --memory-budget wants megabytes > 0, got '%s'\n", v);
-                return EXIT_USER;
-            }
+            if (bench_count("--memory-budget", v, &g_budget_mb)) return EXIT_USER;
         } else if ((v = cli_opt(argc, argv, &i, "--precision", &missing)) && !missing) {
             if (!job_precision_known(v)) {
                 fprintf(stderr, "recal bench: --precision is fp32, tf32 or bf16, got '%s'\n", v);

@@ -28,6 +28,10 @@ expect 1 "method.yaml:4:12: unknown method 'ig_unifrom' (did you mean 'ig_unifor
 printf 'model: {path: m.pt\n' > syntax.yaml
 expect 1 "syntax.yaml:" -- "$recal" run syntax.yaml
 expect 1 "dataset.limit" -- "$recal" run "$cfg" --set dataset.limit=abc
+# numbers in full or not at all, on every command
+expect 1 "--images wants a whole number >= 1, got '2x'" -- "$recal" bench --images 2x
+expect 1 "--memory-budget wants a whole number >= 1, got '-5'" -- "$recal" bench --memory-budget -5
+expect 1 "--threads wants a number (a whole number >= 1), got 'x'" -- "$recal" attribute --threads x
 expect 1 "missing.pt: model.path: no such file" -- "$recal" run "$cfg" --set model.path=missing.pt --limit 4 --run-dir r-missing-model
 
 # a truncated dataset file: exit 1 naming the file

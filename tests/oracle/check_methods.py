@@ -254,6 +254,26 @@ def main():
                    ["--references", os.path.join(work, "refs10.npy"), "--steps", "5", "--reference-compat",
                     "--memory-budget", "1"],
                    lambda i, est=est: refimpl.intgrad_reference(model64, x64[i], int(labels[i]), r10, 5, est))
+    # The α = 1 points among the lcm(R, K) = 10 (l = 4, 9) are the image: its
+    # gradient is computed once and shared, on and off against the oracle, and
+    # counted: 8 walked + 1 shared an image (8 for valid_ip), 10 off.
+    for est in ("vanilla", "valid_ip"):
+        want = np.stack([refimpl.intgrad_reference(model64, x64[i], int(labels[i]), r10, 5, est).numpy()
+                         for i in range(n)])
+        passes = {}
+        for share in ("1", "0"):
+            got, st = recal_stats(recal, work, f"compat-share{share}-{est}", method_args("ig_uniform") + [
+                "--estimator", est, "--references", os.path.join(work, "refs10.npy"), "--steps", "5",
+                "--reference-compat"], {"RECAL_SHARE_ENDPOINTS": share})
+            passes[share] = st["backward_samples"]
+            check(f"ig_uniform/{est} reference_compat (R=10, K=5), α = 1 points "
+                  f"{'shared' if share == '1' else 'walked'}", got, want)
+        expect = {"1": n * 8 + (0 if est == "valid_ip" else n), "0": n * 10}
+        ok = passes == expect
+        print(f"{'ok  ' if ok else 'FAIL'} ig_uniform/{est} reference_compat: gradient passes {passes['1']} shared, "
+              f"{passes['0']} walked (expected {expect['1']}, {expect['0']})")
+        if not ok:
+            failures.append(f"compat passes {est}")
     for est in ("vanilla", "valid_ip"):
         plain = recal_attr(recal, work, f"plain10-{est}", method_args("ig_uniform") + [
             "--estimator", est, "--references", os.path.join(work, "refs10.npy"), "--steps", "5"])

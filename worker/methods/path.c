@@ -16,8 +16,8 @@
  * (1 − α)(x − r) ⊙ g / K is exactly 0 and only counts as kept.
  *
  * `reference_compat` walks the reference implementation's points instead
- * (compat_points, below): not paths but whole images, each with its
- * lcm(R, K) distinct points. */
+ * (compat_tables, below): not paths but whole images, each with its
+ * lcm(R, K) distinct points, the α = 1 ones among them shared the same way. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,15 +203,28 @@ fail:
  * recal evaluates each once. valid_ip's kept sum and kept count both scale
  * by gcd, so their ratio is that of the L distinct points; slot j adds
  * point l' once for each k < K with (j·K + k) mod L = l', i.e. point l' goes
- * to slots (l' + c·L) div K, c = 0 … gcd−1. Distinct point q = i·L + l'. */
-static void compat_tables(long B, long R, long K, long L, int64_t *pref, int64_t *pimg, int64_t *palpha) {
+ * to slots (l' + c·L) div K, c = 0 … gcd−1. The walked points of an image
+ * are lw[0 … Lw−1] (all L, or those below α = 1 when the image's gradient
+ * is shared); walked point q = i·Lw + t is l' = lw[t]. */
+static void compat_tables(long B, long R, long K, const int64_t *lw, long Lw, int64_t *pref, int64_t *pimg,
+                          int64_t *palpha) {
     for (long i = 0; i < B; i++)
-        for (long l = 0; l < L; l++) {
-            long q = i * L + l;
+        for (long t = 0; t < Lw; t++) {
+            const long q = i * Lw + t, l = lw[t];
             pref[q] = i * R + l % R;
             pimg[q] = i;
             palpha[q] = (i * R + l % R) * K + l % K;
         }
+}
+
+/* reference_compat's α = 1 points (l mod K = K − 1 with linspace) are the
+ * image too: shared like the paths' when α = 1 falls exactly on the last
+ * step of every reference and nowhere else. */
+static int compat_ends_at_last_step(const float *alpha_h, long paths, long K) {
+    for (long p = 0; p < paths; p++)
+        for (long k = 0; k < K; k++)
+            if ((alpha_h[p * K + k] == 1.0f) != (k == K - 1)) return 0;
+    return 1;
 }
 
 static long gcd_l(long a, long b) {
@@ -303,38 +316,42 @@ fail:
 }
 
 /* The reference implementation's walk (compat_tables): groups of whole
- * images, L distinct points each, as many as a chunk holds (one image in
- * pieces of 2 or more points when L does not fit). Each point's gradient
+ * images, Lw walked points each, as many as a chunk holds (one image in
+ * pieces of 2 or more points when Lw does not fit). Each point's gradient
  * goes once into valid_ip and gcd times into its slots' gradient sums, which
- * live for the group (R rows an image). */
-static int walk_compat(const struct path_run *pr, long L, char *err, size_t errlen) {
+ * live for the group (R rows an image); the Le points at α = 1 (le[]) add
+ * the image's shared gradient pr->gx to their slots instead. */
+static int walk_compat(const struct path_run *pr, long L, const int64_t *lw, long Lw, const int64_t *le, long Le,
+                       char *err, size_t errlen) {
     const long B = pr->B, R = pr->R, K = pr->K, D = pr->D, G = R * K / L;
     const int slots = pr->want_van || pr->want_vr;
     struct wk_pool group = {0}, chunk = {0};
     int rc = -1;
-    long per = pr->ctx->chunk_samples / L, sub = pr->ctx->chunk_samples;
+    long per = pr->ctx->chunk_samples / Lw, sub = pr->ctx->chunk_samples;
     if (per < 1) per = 1;
     if (sub < 2) sub = 2;
-    int64_t *slot = malloc((size_t)(per * L * G) * sizeof *slot);
-    if (!slot) {
+    const long n_end = per * Le * G;
+    int64_t *slot = malloc((size_t)(per * Lw * G) * sizeof *slot);
+    int64_t *edst = malloc((size_t)(n_end + 1) * sizeof *edst), *esrc = malloc((size_t)(n_end + 1) * sizeof *esrc);
+    if (!slot || !edst || !esrc) {
         snprintf(err, errlen, "out of host memory for %ld reference_compat points", per * L);
         goto fail;
     }
     for (long i0 = 0; i0 < B; i0 += per) {
-        const long ni = B - i0 < per ? B - i0 : per, gp = ni * L;
+        const long ni = B - i0 < per ? B - i0 : per, gp = ni * Lw;
         ts_tensor *gsum = NULL, *t_slot = NULL;
         if (slots) {
             int64_t s_nrd[2] = {ni * R, D}, s_gl[2] = {G, gp};
             /* row c: the group-local slot of copy c of each point */
             for (long c = 0; c < G; c++)
-                for (long q = 0; q < gp; q++) slot[c * gp + q] = (q / L) * R + (q % L + c * L) / K;
+                for (long q = 0; q < gp; q++) slot[c * gp + q] = (q / Lw) * R + (lw[q % Lw] + c * L) / K;
             WK_T(&group, ts_zeros(s_nrd, 2, pr->ctx->device, &gsum), gsum);
             WK_T(&group, ts_from_i64(slot, s_gl, 2, pr->ctx->device, &t_slot), t_slot);
         }
         for (long o = 0, qc; o < gp; o += qc) {
             qc = gp <= sub ? gp : (gp - o < sub ? gp - o : sub);
             if (gp - o - qc == 1) qc++; /* no one-point piece last */
-            const long q0 = i0 * L + o;
+            const long q0 = i0 * Lw + o;
             ts_tensor *g, *dp, *g2;
             int64_t s_qd[2] = {qc, D};
             if (point_grads(pr, q0, qc, &chunk, &g, &dp, err, errlen)) goto fail;
@@ -356,6 +373,21 @@ static int walk_compat(const struct path_run *pr, long L, char *err, size_t errl
             }
             wk_pool_free(&chunk);
         }
+        if (slots && Le) { /* each α = 1 point: the image's gradient, into its gcd slots */
+            ts_tensor *t_dst, *t_src, *ge;
+            long n = 0;
+            for (long il = 0; il < ni; il++)
+                for (long e = 0; e < Le; e++)
+                    for (long c = 0; c < G; c++) {
+                        edst[n] = il * R + (le[e] + c * L) / K;
+                        esrc[n++] = i0 + il;
+                    }
+            int64_t s_n[1] = {n};
+            WK_T(&group, ts_from_i64(edst, s_n, 1, pr->ctx->device, &t_dst), t_dst);
+            WK_T(&group, ts_from_i64(esrc, s_n, 1, pr->ctx->device, &t_src), t_src);
+            WK_T(&group, ts_index_select(pr->gx, 0, t_src, &ge), ge);
+            WK_CHECK(ts_index_add_(gsum, 0, t_dst, ge));
+        }
         if (slots) {
             ts_tensor *gbar, *idx;
             WK_T(&group, ts_mul_scalar(gsum, 1.0 / (double)K, &gbar), gbar); /* slot j's mean gradient */
@@ -369,6 +401,8 @@ fail:
     wk_pool_free(&chunk);
     wk_pool_free(&group);
     free(slot);
+    free(edst);
+    free(esrc);
     return rc;
 }
 
@@ -380,8 +414,14 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     /* reference_compat changes nothing when R = 1 or K = 1. */
     const int compat = m->reference_compat && R > 1 && K > 1;
     const long L = compat ? R / gcd_l(R, K) * K : R * K; /* lcm(R, K): distinct points an image */
-    const long n1 = compat || !share_endpoints() ? 0 : endpoint_count(alpha_h, paths, K); /* α = 1 steps a path, shared */
-    const long points = compat ? B * L : paths * (K - n1);
+    const int share = share_endpoints();
+    const long n1 = compat || !share ? 0 : endpoint_count(alpha_h, paths, K); /* α = 1 steps a path, shared */
+    /* reference_compat: the L distinct points of an image, those at α = 1 (le, Le of them) shared */
+    const int compat_share = compat && share && compat_ends_at_last_step(alpha_h, paths, K);
+    const long Le = compat_share ? L / K : 0, Lw = L - Le;
+    /* valid_ip's terms at a shared α = 1 point: exactly 0, kept; counted per image */
+    const long ends_ip = compat ? Le : n1 * R;
+    const long points = compat ? B * Lw : paths * (K - n1);
     struct path_run pr = {.ctx = ctx, .bt = bt, .B = B, .R = R, .K = K, .D = D, .squared = squared,
                           .want_van = (m->estimators >> JOB_EST_VANILLA) & 1,
                           .want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1,
@@ -394,11 +434,19 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     int64_t *palpha = malloc((size_t)(points + 1) * sizeof *palpha), *plab = malloc((size_t)(points + 1) * sizeof *plab);
     int64_t *pathimg = malloc((size_t)paths * sizeof *pathimg);
     float *alpha = malloc((size_t)(points + 1) * sizeof *alpha), *coef = malloc((size_t)(points + 1) * sizeof *coef);
-    if (!pref || !pimg || !palpha || !plab || !pathimg || !alpha || !coef) {
+    int64_t *lw = compat ? malloc((size_t)L * sizeof *lw) : NULL, *le = compat ? malloc((size_t)L * sizeof *le) : NULL;
+    if (!pref || !pimg || !palpha || !plab || !pathimg || !alpha || !coef || (compat && (!lw || !le))) {
         snprintf(err, errlen, "out of host memory for %ld path points (lower batch_size)", points);
         goto fail;
     }
-    if (compat) compat_tables(B, R, K, L, pref, pimg, palpha);
+    if (compat) {
+        long nw = 0, ne = 0;
+        for (long l = 0; l < L; l++) {
+            if (compat_share && l % K == K - 1) le[ne++] = l;
+            else lw[nw++] = l;
+        }
+        compat_tables(B, R, K, lw, Lw, pref, pimg, palpha);
+    }
     else path_tables(B, R, K, alpha_h, n1 > 0, pref, pimg, palpha);
     for (long q = 0; q < points; q++) {
         alpha[q] = alpha_h[palpha[q]];
@@ -431,12 +479,13 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_ip), pr.acc_ip);
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.cnt_ip), pr.cnt_ip);
     }
-    if (n1 && (pr.want_van || pr.want_vr) && endpoint_grads(&pr, &keep, err, errlen)) goto fail;
-    if (compat ? walk_compat(&pr, L, err, errlen) : walk_paths(&pr, err, errlen)) goto fail;
+    if ((n1 || Le) && (pr.want_van || pr.want_vr) && endpoint_grads(&pr, &keep, err, errlen)) goto fail;
+    if (compat ? walk_compat(&pr, L, lw, Lw, le, Le, err, errlen) : walk_paths(&pr, err, errlen)) goto fail;
 
     /* vanilla = mean over references; re-calibrated = kept sum over
-     * max(1, kept count), elementwise; valid_ip's count takes the n1·R
-     * steps at α = 1, whose terms are exactly 0 and so always kept. */
+     * max(1, kept count), elementwise; valid_ip's count takes the shared
+     * points at α = 1 (n1·R, or Le), whose terms are exactly 0 and so
+     * always kept. */
     size_t n = (size_t)(B * D);
     if (pr.want_van) {
         ts_tensor *a;
@@ -448,7 +497,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     for (int e = 0; e < 2; e++) {
         ts_tensor *den, *a, *cnt = cnts[e];
         if (!accs[e]) continue;
-        if (ests[e] == JOB_EST_VALID_IP && n1) WK_T(&fin, ts_add_scalar(cnt, (double)(n1 * R), &cnt), cnt);
+        if (ests[e] == JOB_EST_VALID_IP && ends_ip) WK_T(&fin, ts_add_scalar(cnt, (double)ends_ip, &cnt), cnt);
         WK_T(&fin, ts_clamp_min(cnt, 1.0, &den), den);
         WK_T(&fin, ts_div(accs[e], den, &a), a);
         WK_CHECK(ts_to_f32(a, out[ests[e]], n));
@@ -464,5 +513,7 @@ fail:
     free(pathimg);
     free(alpha);
     free(coef);
+    free(lw);
+    free(le);
     return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "cli.h"
+#include "fsutil.h"
 #include "dataset.h"
 #include "dp_train.h"
 #include "ds_job.h"
@@ -216,12 +217,14 @@ int cmd_train(int argc, char **argv) {
      * mistaken for a trained one. Every rank holds the same weights; rank 0 writes. */
     code = EXIT_OK;
     if (rank == 0) {
-        char tmp[JOB_PATH_MAX + 32];
+        char tmp[JOB_PATH_MAX + 32], why[1024];
         snprintf(tmp, sizeof tmp, "%s.tmp.%ld", tr->out, (long)getpid());
-        if (ts_module_save(m, tmp) || rename(tmp, tr->out)) {
-            fprintf(stderr, "recal train: cannot save %s: %s\n", tr->out,
-                    ts_last_error()[0] ? ts_last_error() : "rename failed");
+        if (ts_module_save(m, tmp)) {
+            fprintf(stderr, "recal train: cannot save %s: %s\n", tr->out, ts_last_error());
             unlink(tmp);
+            code = EXIT_USER;
+        } else if (fs_commit_tmp(tmp, tr->out, why, sizeof why)) { /* fsync, rename, directory fsync */
+            fprintf(stderr, "recal train: %s\n", why);
             code = EXIT_USER;
         } else {
             printf("saved %s (test accuracy %.4f)\n", tr->out, test_acc);

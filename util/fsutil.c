@@ -81,41 +81,85 @@ int fs_read_all(const char *path, char **out, size_t *n, char *err, size_t errle
     return 0;
 }
 
-int fs_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-        return -1;
-    }
+static int fs_write_fd(int fd, const void *data, size_t n) {
     const char *p = data;
-    size_t left = n;
-    while (left > 0) {
-        ssize_t w = fault_write(fd, p, left);
+    while (n > 0) {
+        /* at most 1 GiB a call: some kernels cap a write below 2 GiB */
+        ssize_t w = fault_write(fd, p, n > ((size_t)1 << 30) ? ((size_t)1 << 30) : n);
         if (w < 0) {
             if (errno == EINTR) continue;
-            snprintf(err, errlen, "%s: write failed: %s (free disk space and re-run)", tmp, strerror(errno));
-            close(fd);
-            unlink(tmp);
             return -1;
         }
         p += w;
-        left -= (size_t)w;
+        n -= (size_t)w;
     }
-    if (fault_fsync(fd) || close(fd)) {
-        snprintf(err, errlen, "%s: fsync/close failed: %s (free disk space or check the file system, then re-run)",
-                 tmp, strerror(errno));
+    return 0;
+}
+
+/* fsync the written tmp (fd), close it, rename it over path, fsync the
+ * directory; tmp removed on failure. */
+static int fs_finish(int fd, const char *tmp, const char *path, char *err, size_t errlen) {
+    if (fault_fsync(fd) != 0) {
+        snprintf(err, errlen, "%s: fsync failed: %s (free disk space or check the file system)", path,
+                 strerror(errno));
+        close(fd);
         unlink(tmp);
         return -1;
     }
-    if (fault_rename(tmp, path)) {
+    if (close(fd) != 0) {
+        snprintf(err, errlen, "%s: close failed: %s (free disk space or check the file system)", path,
+                 strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    if (fault_rename(tmp, path) != 0) {
         snprintf(err, errlen, "%s: cannot rename %s over it: %s (check the directory's permissions and file system)",
                  path, tmp, strerror(errno));
         unlink(tmp);
         return -1;
     }
+    /* The rename itself made durable; best effort: the data is safe already. */
+    (void)fs_fsync_parent(path);
     return 0;
+}
+
+int fs_write_parts(const char *path, const struct fs_part *parts, int n_parts, char *err, size_t errlen) {
+    char tmp[4096];
+    int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    if (k < 0 || (size_t)k >= sizeof tmp) {
+        snprintf(err, errlen, "%.200s...: path too long (use a shorter output directory)", path);
+        return -1;
+    }
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot create %s: %s (check that the directory exists and is writable)", path,
+                 tmp, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < n_parts; i++)
+        if (fs_write_fd(fd, parts[i].data, parts[i].n) != 0) {
+            snprintf(err, errlen, "%s: write failed: %s (free disk space or choose another output directory)",
+                     path, strerror(errno));
+            close(fd);
+            unlink(tmp);
+            return -1;
+        }
+    return fs_finish(fd, tmp, path, err, errlen);
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen) {
+    struct fs_part p = {data, n};
+    return fs_write_parts(path, &p, 1, err, errlen);
+}
+
+int fs_commit_tmp(const char *tmp, const char *path, char *err, size_t errlen) {
+    int fd = open(tmp, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot reopen %s to sync it: %s", path, tmp, strerror(errno));
+        unlink(tmp);
+        return -1;
+    }
+    return fs_finish(fd, tmp, path, err, errlen);
 }
 
 int fs_fsync_parent(const char *path) {

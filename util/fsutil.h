@@ -11,8 +11,22 @@ int fs_exists(const char *path);
 /* Read a whole file into a malloc'ed buffer with a NUL after its *n bytes
  * (so text can be used as a string). 0, or -1 with a message. */
 int fs_read_all(const char *path, char **out, size_t *n, char *err, size_t errlen);
-/* Write a whole file atomically: PATH.tmp, fsync, rename. */
+/* The one atomic writer of every artefact (metrics, npy arrays, sweep files,
+ * run-dir copies): the parts, in order, into PATH.tmp.PID, fsync, rename
+ * over PATH, fsync of the directory, so that a reader or a crash sees the
+ * old file or the whole new one. Every write, fsync and rename goes through
+ * fault.h (RECAL_FAULT). 0, or -1 with a message naming PATH and what to do;
+ * the temporary file never stays behind. */
+struct fs_part {
+    const void *data;
+    size_t n;
+};
+int fs_write_parts(const char *path, const struct fs_part *parts, int n_parts, char *err, size_t errlen);
 int fs_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);
+/* A file another library wrote at tmp (a TorchScript save): fsync it, rename
+ * it over path and fsync the directory, as fs_write_parts ends. tmp is
+ * removed on failure. */
+int fs_commit_tmp(const char *tmp, const char *path, char *err, size_t errlen);
 /* fsync the directory holding PATH, so a new entry in it survives a crash. */
 int fs_fsync_parent(const char *path);
 /* Take an exclusive flock(LOCK_NB) on PATH, created when create is set, and

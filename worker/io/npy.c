@@ -12,6 +12,7 @@
 #endif
 #include "npy.h"
 #include "fault.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -562,22 +563,6 @@ int64_t *npy_to_i64(const struct npy_array *a)
 
 /* ---- writer -------------------------------------------------------------- */
 
-static int npy_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t w = fault_write(fd, p, len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Build the exact preamble + header numpy 1.x writes for this array. */
 static int npy_build_header(enum npy_dtype dtype, int ndim, const int64_t *shape,
                             char *buf, size_t buflen, size_t *outlen)
@@ -624,10 +609,8 @@ static int npy_build_header(enum npy_dtype dtype, int ndim, const int64_t *shape
 int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *shape,
               const void *data, char *err, size_t errlen)
 {
-    char hdr[1024], tmp[4096];
+    char hdr[1024];
     size_t hdrlen, nbytes, itemsize = npy_itemsize(dtype);
-    const char *slash;
-    int fd, n;
 
     if (!path || itemsize == 0 || ndim < 0 || ndim > NPY_MAX_DIMS || (ndim > 0 && !shape)) {
         npy_err(err, errlen, "%s: npy_write: bad arguments (dtype %d, ndim %d; caller bug)",
@@ -646,70 +629,8 @@ int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *s
         npy_err(err, errlen, "%s: npy_write: header too long (caller bug)", path);
         return -1;
     }
-    n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) {
-        npy_err(err, errlen, "%s: path too long (use a shorter output directory)", path);
-        return -1;
-    }
-    /* Write beside the target and rename: readers (and a crash) see either
-     * the old file or the complete new one, never a half-written array. */
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd < 0) {
-        npy_err(err, errlen, "%s: cannot create %s: %s (check that the directory exists and is writable)",
-                path, tmp, strerror(errno));
-        return -1;
-    }
-    if (npy_write_all(fd, hdr, hdrlen) != 0 || npy_write_all(fd, data, nbytes) != 0) {
-        npy_err(err, errlen, "%s: write failed: %s (free disk space or choose another output directory)",
-                path, strerror(errno));
-        goto fail;
-    }
-    if (fault_fsync(fd) != 0) {
-        npy_err(err, errlen, "%s: fsync failed: %s (free disk space or check the file system)",
-                path, strerror(errno));
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        npy_err(err, errlen, "%s: close failed: %s (free disk space or check the file system)",
-                path, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    if (fault_rename(tmp, path) != 0) {
-        npy_err(err, errlen, "%s: cannot rename %s over it: %s (check permissions of the directory)",
-                path, tmp, strerror(errno));
-        goto fail;
-    }
-    /* Persist the rename itself; best effort, the data is already safe. */
-    slash = strrchr(path, '/');
-    if (slash) {
-        char dir[4096];
-        size_t dl = (size_t)(slash - path);
-        if (dl == 0)
-            dl = 1;
-        if (dl < sizeof dir) {
-            int dfd;
-            memcpy(dir, path, dl);
-            dir[dl] = '\0';
-            dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-            if (dfd >= 0) {
-                (void)fsync(dfd);
-                close(dfd);
-            }
-        }
-    } else {
-        int dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
-    }
-    return 0;
-
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    return -1;
+    /* One atomic writer for every artefact (util/fsutil.h): readers and a
+     * crash see the old file or the complete new one. */
+    struct fs_part parts[2] = { { hdr, hdrlen }, { data, nbytes } };
+    return fs_write_parts(path, parts, 2, err, errlen);
 }

@@ -8,11 +8,13 @@
 #include <stddef.h>
 
 #include "coord_book.h"
-#include "engine.h"
 
 /* Computes images [first, first+count) into rec (the record length of the
- * run). 0, or -1 with a message. */
+ * run). 0, -1 with a message, or COORD_ABANDONED (the shard was given up:
+ * no record; it is computed again on resume). */
 typedef int (*coord_shard_fn)(void *ctx, long first, long count, double *rec, char *err, size_t errlen);
+/* total ⊕= rec (the record contract's fold, jobs/record.h). */
+typedef void (*coord_fold_fn)(void *ctx, double *total, const double *rec);
 
 struct coord_opts {
     long n_images;
@@ -20,12 +22,15 @@ struct coord_opts {
     int progress_tty;     /* rank 0: redraw one progress line on stderr */
     double log_every_s;   /* otherwise a progress line every this many seconds */
     struct coord_book *book; /* rank 0: per-shard records + journal; NULL on the others */
-    /* The rest stays zero in `recal run`. `recal bench --dispatch` drives
-     * the same protocol with a no-op compute and no engine, so that what it
-     * times is the hand-out alone. */
-    coord_shard_fn shard_fn; /* NULL: wk_engine_run on the engine */
+    /* Any task: the coordinator knows records only by their length and
+     * fold. `recal run` computes shards with the engine (worker/), `recal
+     * bench --dispatch` with a no-op, so that what it times is the hand-out
+     * alone. */
+    coord_shard_fn shard_fn;
     void *shard_ctx;
-    size_t record_len;    /* doubles per record; 0: wk_record_len of the engine */
+    size_t record_len;    /* doubles per record */
+    coord_fold_fn fold;   /* NULL: total stays zero */
+    void *fold_ctx;
     int no_journal;       /* count a shard without appending it to the journal */
     int no_local_worker;  /* rank 0 only hands out shards (it computes otherwise) */
     /* The watchdog: once a shard has finished anywhere, a rank that holds a
@@ -38,6 +43,8 @@ struct coord_opts {
 /* COORD_HUNG: rank 0 only, the others are still inside coord_run (the hung
  * one may never answer): rank 0 stops resumably with MPI_Abort. */
 enum { COORD_INTERRUPTED = 1, COORD_HUNG = 2 };
+/* A shard_fn's result for a shard it gave up (a stop signal's grace). */
+enum { COORD_ABANDONED = 1 };
 
 /* Run every shard of the plan that the book does not hold yet over the
  * communicator, journaling each before it counts. On rank 0, total
@@ -45,11 +52,8 @@ enum { COORD_INTERRUPTED = 1, COORD_HUNG = 2 };
  * every rank when every shard is done; COORD_INTERRUPTED on every rank when
  * a signal (coord_catch_signals) stopped the hand-out and the finished
  * shards are journaled; -1 on every rank when any rank failed (rank 0's err
- * then holds the first failure, prefixed with the rank). Collective.
- * e may be NULL when o->shard_fn and o->record_len are set; total is then
- * left zero (there is no job to fold the records by). */
-int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, double *total, char *err,
-              size_t errlen);
+ * then holds the first failure, prefixed with the rank). Collective. */
+int coord_run(const struct coord_opts *o, MPI_Comm comm, double *total, char *err, size_t errlen);
 
 /* SIGTERM, SIGINT, SIGUSR1 (Slurm's --signal=B:USR1@T, mpirun forwards
  * USR1 as-is) ask for a clean stop: no new shards, in-flight ones finish

@@ -12,6 +12,7 @@
  * ends the hand-out while the shards in flight finish, so they are
  * journaled too. */
 #include "coord.h"
+#include "record.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -33,7 +34,6 @@ enum { MSG_SHARD = 0, MSG_STOP = 1, MSG_RECORD = 2 };
 struct coord_state {
     pthread_mutex_t mu;    /* the counters, flags and records below */
     pthread_mutex_t jmu;   /* the journal: its fsync must not stall the MPI poll */
-    struct wk_engine *e;
     const struct coord_opts *o;
     struct coord_book *book;
     size_t len;
@@ -92,11 +92,9 @@ int coord_catch_signals(void) {
 
 int coord_stop_signal(void) { return (int)g_stop_signal; }
 
-/* The run's compute: the engine, or the caller's hook (recal bench's no-op). */
-static int compute_shard(struct wk_engine *e, const struct coord_opts *o, const struct shard *sh, double *rec,
-                         char *err, size_t errlen) {
-    if (o->shard_fn) return o->shard_fn(o->shard_ctx, sh->first, sh->count, rec, err, errlen);
-    return wk_engine_run(e, sh->first, sh->count, rec, err, errlen);
+/* The run's compute: the caller's task (recal run's engine, recal bench's no-op). */
+static int compute_shard(const struct coord_opts *o, const struct shard *sh, double *rec, char *err, size_t errlen) {
+    return o->shard_fn(o->shard_ctx, sh->first, sh->count, rec, err, errlen);
 }
 
 static void add_busy(struct coord_state *st, double since) {
@@ -154,7 +152,7 @@ static void finish_shard(struct coord_state *st, long s, const double *rec) {
     memcpy(st->book->records + (size_t)s * st->len, rec, st->len * sizeof *rec);
     st->book->done[s] = 1;
     st->shards_done++;
-    st->images_done += (long)rec[WK_REC_IMAGES];
+    st->images_done += (long)rec[REC_IMAGES];
     st->planned_done += sh.count;
     pthread_mutex_unlock(&st->mu);
 }
@@ -187,8 +185,8 @@ static void *local_worker(void *arg) {
         struct shard sh;
         shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh);
         double t = clock_now_s();
-        int rc = compute_shard(st->e, st->o, &sh, rec, err, sizeof err);
-        if (rc == WK_ABANDONED) {
+        int rc = compute_shard(st->o, &sh, rec, err, sizeof err);
+        if (rc == COORD_ABANDONED) {
             log_printf("%s: the stop's grace (%g s) passed; it is computed again on resume", err, g_stop_grace_s);
             break;
         }
@@ -358,7 +356,7 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     return st->book->n_resumed + st->shards_done == st->n_shards ? 0 : COORD_INTERRUPTED;
 }
 
-static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, size_t len) {
+static int worker(const struct coord_opts *o, MPI_Comm comm, size_t len) {
     double *buf = calloc(len + MSG_RECORD, sizeof *buf);
     char err[1024];
     int rc = 0;
@@ -384,8 +382,8 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
         shard_plan_get(o->n_images, o->shard_images, s, &sh);
         double t = clock_now_s();
         n++;
-        int rc_shard = compute_shard(e, o, &sh, buf + MSG_RECORD, err, sizeof err);
-        if (rc_shard == WK_ABANDONED) { /* the next request brings no result; rank 0, stopping, answers -1 */
+        int rc_shard = compute_shard(o, &sh, buf + MSG_RECORD, err, sizeof err);
+        if (rc_shard == COORD_ABANDONED) { /* the next request brings no result; rank 0, stopping, answers -1 */
             log_printf("%s: the stop's grace (%g s) passed; it is computed again on resume", err, g_stop_grace_s);
             buf[MSG_SHARD] = -1;
             continue;
@@ -405,12 +403,12 @@ static int worker(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm
     return rc;
 }
 
-int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, double *total, char *err,
+int coord_run(const struct coord_opts *o, MPI_Comm comm, double *total, char *err,
               size_t errlen) {
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);
-    size_t len = o->record_len ? o->record_len : wk_record_len(e);
+    size_t len = o->record_len;
     int state = 0; /* 0 done, 1 interrupted, 2 failed: the worst wins everywhere */
     /* every rank's host name, for the watchdog's message */
     char me[COORD_HOST_LEN] = "?", *hosts = rank == 0 ? calloc((size_t)size, COORD_HOST_LEN) : NULL;
@@ -423,7 +421,6 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
         memset(&st, 0, sizeof st);
         pthread_mutex_init(&st.mu, NULL);
         pthread_mutex_init(&st.jmu, NULL);
-        st.e = e;
         st.o = o;
         st.book = o->book;
         st.len = len;
@@ -431,7 +428,7 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
         for (long s = 0; s < st.n_shards; s++)
             if (st.book->done[s]) {
                 struct shard sh;
-                st.images_before += (long)st.book->records[(size_t)s * len + WK_REC_IMAGES];
+                st.images_before += (long)st.book->records[(size_t)s * len + REC_IMAGES];
                 if (shard_plan_get(o->n_images, o->shard_images, s, &sh) == 0) st.planned_before += sh.count;
             }
         st.book->images_resumed = st.images_before;
@@ -456,13 +453,13 @@ int coord_run(struct wk_engine *e, const struct coord_opts *o, MPI_Comm comm, do
             state = 1;
         } else {
             memset(total, 0, len * sizeof *total);
-            for (long s = 0; e && s < st.n_shards; s++)
-                wk_record_fold(e->job, e->n_slots, total, st.book->records + (size_t)s * len);
+            for (long s = 0; o->fold && s < st.n_shards; s++)
+                o->fold(o->fold_ctx, total, st.book->records + (size_t)s * len);
         }
         pthread_mutex_destroy(&st.jmu);
         pthread_mutex_destroy(&st.mu);
     } else {
-        state = worker(e, o, comm, len) != 0 ? 2 : 0;
+        state = worker(o, comm, len) != 0 ? 2 : 0;
     }
     int worst = 0;
     MPI_Allreduce(&state, &worst, 1, MPI_INT, MPI_MAX, comm);

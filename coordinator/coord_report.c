@@ -19,10 +19,10 @@ struct curves {
 
 static void slot_curves(const struct job *job, int n_slots, const double *total, int s, struct curves *c) {
     int nr = job->n_diffid_ratios;
-    double n = total[WK_REC_IMAGES] > 0 ? total[WK_REC_IMAGES] : 1;
-    struct wk_layout l;
-    wk_layout_of(job, n_slots, &l);
-    const double *r = total + wk_slot_base(&l, s) + l.diffid;
+    double n = total[REC_IMAGES] > 0 ? total[REC_IMAGES] : 1;
+    struct rec_layout l;
+    rec_layout_of(job, n_slots, &l);
+    const double *r = total + rec_slot_base(&l, s) + l.diffid;
     for (int i = 0; i < nr; i++) {
         c->del_acc[i] = r[i] / n;
         c->ins_acc[i] = r[nr + i] / n;
@@ -128,33 +128,33 @@ static void sb_ratio(struct sbuf *b, double sum, double n) {
 
 /* Pearson from pooled sums (all image × mask pairs of all ranks). */
 static double pooled_pearson(const double *q, int *ok) {
-    double n = q[WK_SN_PAIRS], sx = q[WK_SN_SX], sy = q[WK_SN_SY];
-    double vx = n * q[WK_SN_SXX] - sx * sx, vy = n * q[WK_SN_SYY] - sy * sy;
+    double n = q[REC_SN_PAIRS], sx = q[REC_SN_SX], sy = q[REC_SN_SY];
+    double vx = n * q[REC_SN_SXX] - sx * sx, vy = n * q[REC_SN_SYY] - sy * sy;
     *ok = n > 1 && vx > 0 && vy > 0;
-    return *ok ? (n * q[WK_SN_SXY] - sx * sy) / sqrt(vx * vy) : 0.0;
+    return *ok ? (n * q[REC_SN_SXY] - sx * sy) / sqrt(vx * vy) : 0.0;
 }
 
 /* The metrics of docs/metrics.md (sensitivity-n; robustness and faithfulness) for slot block q (JSON members). */
-static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct wk_layout *l, const double *q) {
+static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct rec_layout *l, const double *q) {
     if (job->sensn.on) {
         const struct job_sensn *sn = &job->sensn;
         sb_printf(b, ",\n     \"sensitivity_n\": {");
         sb_array(b, "ratios", sn->ratios, sn->n_ratios);
         sb_printf(b, ", \"correlation\": [");
         for (int r = 0; r < sn->n_ratios; r++) {
-            const double *v = q + l->sensn + (size_t)r * WK_SN_FIELDS;
+            const double *v = q + l->sensn + (size_t)r * REC_SN_FIELDS;
             sb_printf(b, "%s", r ? ", " : "");
-            sb_ratio(b, v[WK_SN_CORR_SUM], v[WK_SN_CORR_N]);
+            sb_ratio(b, v[REC_SN_CORR_SUM], v[REC_SN_CORR_N]);
         }
         sb_printf(b, "], \"pooled_correlation\": [");
         for (int r = 0; r < sn->n_ratios; r++) {
             int ok;
-            double p = pooled_pearson(q + l->sensn + (size_t)r * WK_SN_FIELDS, &ok);
+            double p = pooled_pearson(q + l->sensn + (size_t)r * REC_SN_FIELDS, &ok);
             if (ok) sb_printf(b, "%s%.10g", r ? ", " : "", p);
             else sb_printf(b, "%snull", r ? ", " : "");
         }
         sb_printf(b, "], \"images\": %.0f, \"samples\": %d, \"baseline\": \"%s\", \"post_hoc\": \"%s\"}",
-                  q[l->sensn + WK_SN_PAIRS] / sn->samples, sn->samples,
+                  q[l->sensn + REC_SN_PAIRS] / sn->samples, sn->samples,
                   sn->baseline == JOB_SN_RAND ? "rand" : "dataset_mean", sn->post_hoc == JOB_PH_ABS ? "abs" : "sum");
     }
     /* each amount under the key that names its space, as in the config */
@@ -165,41 +165,41 @@ static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct
         if (!st[k].r->on) continue;
         const double *v = q + st[k].off;
         sb_printf(b, ",\n     \"%s\": {\"mean\": ", st[k].name);
-        sb_ratio(b, v[WK_ST_SUM], v[WK_ST_N]);
+        sb_ratio(b, v[REC_ST_SUM], v[REC_ST_N]);
         sb_printf(b, ", \"max\": ");
-        sb_ratio(b, v[WK_ST_MAX] * v[WK_ST_N], v[WK_ST_N]);
-        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"%s_%s\": %.10g}", v[WK_ST_N], st[k].r->samples,
+        sb_ratio(b, v[REC_ST_MAX] * v[REC_ST_N], v[REC_ST_N]);
+        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"%s_%s\": %.10g}", v[REC_ST_N], st[k].r->samples,
                   st[k].amount, st[k].r->pixel ? "pixel" : "model", st[k].value);
     }
     if (job->infidelity.on) {
         const double *v = q + l->infid;
         sb_printf(b, ",\n     \"infidelity\": {\"mean\": ");
-        sb_ratio(b, v[WK_IF_SUM], v[WK_IF_N]);
-        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"sigma_%s\": %.10g}", v[WK_IF_N],
+        sb_ratio(b, v[REC_IF_SUM], v[REC_IF_N]);
+        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"sigma_%s\": %.10g}", v[REC_IF_N],
                   job->infidelity.samples, job->infidelity.pixel ? "pixel" : "model", job->infidelity.sigma);
     }
     if (job->faith.on) {
         const double *v = q + l->faith;
         sb_printf(b, ",\n     \"faithfulness\": {\"pearson\": ");
-        sb_ratio(b, v[WK_FA_PEARSON], v[WK_FA_PEARSON_N]);
+        sb_ratio(b, v[REC_FA_PEARSON], v[REC_FA_PEARSON_N]);
         sb_printf(b, ", \"spearman\": ");
-        sb_ratio(b, v[WK_FA_SPEARMAN], v[WK_FA_SPEARMAN_N]);
+        sb_ratio(b, v[REC_FA_SPEARMAN], v[REC_FA_SPEARMAN_N]);
         sb_printf(b, ", \"inv_distance\": ");
-        sb_ratio(b, v[WK_FA_INV], v[WK_FA_INV_N]);
-        sb_printf(b, ", \"images\": %.0f, \"groups\": %d}", v[WK_FA_PEARSON_N], job->faith.groups);
+        sb_ratio(b, v[REC_FA_INV], v[REC_FA_INV_N]);
+        sb_printf(b, ", \"images\": %.0f, \"groups\": %d}", v[REC_FA_PEARSON_N], job->faith.groups);
     }
     if (job->fcorr.on) {
         const double *v = q + l->fcorr;
         sb_printf(b, ",\n     \"faithfulness_correlation\": {\"pearson\": ");
-        sb_ratio(b, v[WK_FQ_SUM], v[WK_FQ_N]);
-        sb_printf(b, ", \"images\": %.0f, \"subset_size\": %d, \"runs\": %d, \"baseline\": \"%s\"}", v[WK_FQ_N],
+        sb_ratio(b, v[REC_FQ_SUM], v[REC_FQ_N]);
+        sb_printf(b, ", \"images\": %.0f, \"subset_size\": %d, \"runs\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N],
                   job->fcorr.size, job->fcorr.runs, job->fcorr.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
     if (job->fest.on) {
         const double *v = q + l->fest;
         sb_printf(b, ",\n     \"faithfulness_estimate\": {\"pearson\": ");
-        sb_ratio(b, v[WK_FQ_SUM], v[WK_FQ_N]);
-        sb_printf(b, ", \"images\": %.0f, \"features_in_step\": %d, \"baseline\": \"%s\"}", v[WK_FQ_N],
+        sb_ratio(b, v[REC_FQ_SUM], v[REC_FQ_N]);
+        sb_printf(b, ", \"images\": %.0f, \"features_in_step\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N],
                   job->fest.size, job->fest.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
 }
@@ -210,13 +210,13 @@ static void csv_ratio(struct sbuf *b, double sum, double n) {
     else sb_printf(b, ",");
 }
 
-int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,
+int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int n_slots, const double *total,
                         const struct coord_run_info *info, char *err, size_t errlen) {
     int nr = job->n_diffid_ratios;
-    double n = total[WK_REC_IMAGES];
+    double n = total[REC_IMAGES];
     struct sbuf b = {0}, csv = {0}, sum = {0};
-    struct wk_layout lay;
-    wk_layout_of(job, n_slots, &lay);
+    struct rec_layout lay;
+    rec_layout_of(job, n_slots, &lay);
     sb_printf(&sum, "method,estimator,refs,steps,objective,diffid_diff_acc,diffid_diff_logit,"
                     "sensitivity_n_correlation,lipschitz_mean,lipschitz_max,max_sensitivity_mean,"
                     "max_sensitivity_max,infidelity_mean,faithfulness_pearson,faithfulness_spearman,"
@@ -228,7 +228,7 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
     sb_printf(&b, ",\n  \"config_sha256\": \"%s\",\n  \"images\": %.0f,\n  \"ranks\": %d,\n", job->sha256, n,
               info->ranks);
     sb_printf(&b, "  \"accuracy\": %.10g,\n  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"libtorch\": \"%s\",\n",
-              n > 0 ? total[WK_REC_CORRECT] / n : 0.0, info->device, job->precision, info->libtorch);
+              n > 0 ? total[REC_CORRECT] / n : 0.0, info->device, job->precision, info->libtorch);
     sb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n  \"resumed_shards\": %ld,\n",
               info->wall_seconds, info->wall_seconds > 0 ? (double)info->images_computed / info->wall_seconds : 0.0,
               info->resumed_shards);
@@ -240,9 +240,9 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
         const double per = n > 0 ? 1.0 / n : 0.0;
         sb_printf(&b, "  \"transfer\": {\"h2d_bytes_per_image\": %.1f, \"d2h_bytes_per_image\": %.1f, "
                       "\"image_bytes\": %ld},\n",
-                  total[WK_REC_H2D] * per, total[WK_REC_D2H] * per, info->image_bytes);
+                  total[REC_H2D] * per, total[REC_D2H] * per, info->image_bytes);
         sb_printf(&b, "  \"passes\": {\"forward_samples_per_image\": %.3f, \"backward_samples_per_image\": %.3f},\n",
-                  total[WK_REC_FWD] * per, total[WK_REC_BWD] * per);
+                  total[REC_FWD] * per, total[REC_BWD] * per);
     }
     sb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n", job->dataset_name, job->split);
     /* Only under on_error: skip, so other runs' metrics.json keep their keys. */
@@ -296,7 +296,7 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
                           m->steps, job_objective_name(m->objective), job->diffid_ratios[i], c.del_acc[i],
                           c.ins_acc[i], diff_acc[i], c.del_logit[i], c.ins_logit[i], diff_logit[i]);
         }
-        const double *q = total + wk_slot_base(&lay, s);
+        const double *q = total + rec_slot_base(&lay, s);
         sb_extra_metrics(&b, job, &lay, q);
         sb_printf(&b, "}");
         /* summary.csv: one row per (method, estimator), every metric's headline */
@@ -305,24 +305,24 @@ int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int 
         else sb_printf(&sum, ",,");
         double cs = 0, cn = 0;
         for (int r = 0; job->sensn.on && r < job->sensn.n_ratios; r++) {
-            const double *v = q + lay.sensn + (size_t)r * WK_SN_FIELDS;
-            if (v[WK_SN_CORR_N] > 0) {
-                cs += v[WK_SN_CORR_SUM] / v[WK_SN_CORR_N];
+            const double *v = q + lay.sensn + (size_t)r * REC_SN_FIELDS;
+            if (v[REC_SN_CORR_N] > 0) {
+                cs += v[REC_SN_CORR_SUM] / v[REC_SN_CORR_N];
                 cn += 1;
             }
         }
         csv_ratio(&sum, cs, cn);
         const double *lp = q + lay.lips, *ms = q + lay.maxs, *inf = q + lay.infid, *fa = q + lay.faith;
-        csv_ratio(&sum, job->lipschitz.on ? lp[WK_ST_SUM] : 0, job->lipschitz.on ? lp[WK_ST_N] : 0);
-        csv_ratio(&sum, job->lipschitz.on ? lp[WK_ST_MAX] : 0, job->lipschitz.on && lp[WK_ST_N] > 0);
-        csv_ratio(&sum, job->max_sens.on ? ms[WK_ST_SUM] : 0, job->max_sens.on ? ms[WK_ST_N] : 0);
-        csv_ratio(&sum, job->max_sens.on ? ms[WK_ST_MAX] : 0, job->max_sens.on && ms[WK_ST_N] > 0);
-        csv_ratio(&sum, job->infidelity.on ? inf[WK_IF_SUM] : 0, job->infidelity.on ? inf[WK_IF_N] : 0);
-        csv_ratio(&sum, job->faith.on ? fa[WK_FA_PEARSON] : 0, job->faith.on ? fa[WK_FA_PEARSON_N] : 0);
-        csv_ratio(&sum, job->faith.on ? fa[WK_FA_SPEARMAN] : 0, job->faith.on ? fa[WK_FA_SPEARMAN_N] : 0);
+        csv_ratio(&sum, job->lipschitz.on ? lp[REC_ST_SUM] : 0, job->lipschitz.on ? lp[REC_ST_N] : 0);
+        csv_ratio(&sum, job->lipschitz.on ? lp[REC_ST_MAX] : 0, job->lipschitz.on && lp[REC_ST_N] > 0);
+        csv_ratio(&sum, job->max_sens.on ? ms[REC_ST_SUM] : 0, job->max_sens.on ? ms[REC_ST_N] : 0);
+        csv_ratio(&sum, job->max_sens.on ? ms[REC_ST_MAX] : 0, job->max_sens.on && ms[REC_ST_N] > 0);
+        csv_ratio(&sum, job->infidelity.on ? inf[REC_IF_SUM] : 0, job->infidelity.on ? inf[REC_IF_N] : 0);
+        csv_ratio(&sum, job->faith.on ? fa[REC_FA_PEARSON] : 0, job->faith.on ? fa[REC_FA_PEARSON_N] : 0);
+        csv_ratio(&sum, job->faith.on ? fa[REC_FA_SPEARMAN] : 0, job->faith.on ? fa[REC_FA_SPEARMAN_N] : 0);
         const double *fc = q + lay.fcorr, *fe = q + lay.fest;
-        csv_ratio(&sum, job->fcorr.on ? fc[WK_FQ_SUM] : 0, job->fcorr.on ? fc[WK_FQ_N] : 0);
-        csv_ratio(&sum, job->fest.on ? fe[WK_FQ_SUM] : 0, job->fest.on ? fe[WK_FQ_N] : 0);
+        csv_ratio(&sum, job->fcorr.on ? fc[REC_FQ_SUM] : 0, job->fcorr.on ? fc[REC_FQ_N] : 0);
+        csv_ratio(&sum, job->fest.on ? fe[REC_FQ_SUM] : 0, job->fest.on ? fe[REC_FQ_N] : 0);
         sb_printf(&sum, "\n");
     }
     sb_printf(&b, "\n  ]\n}\n");
@@ -353,49 +353,49 @@ static void pr_ratio(FILE *f, double sum, double n) {
 
 /* The robustness / faithfulness metrics, one row per slot (means over the
  * images each metric covered; sensitivity-n averaged over its ratios). */
-static void print_extra_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+static void print_extra_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
                               const double *total) {
-    struct wk_layout l;
-    wk_layout_of(job, n_slots, &l);
+    struct rec_layout l;
+    rec_layout_of(job, n_slots, &l);
     if (!job->sensn.on && !job->lipschitz.on && !job->max_sens.on && !job->infidelity.on && !job->faith.on) return;
     fprintf(f, "Robustness and faithfulness (lower is more robust; higher correlation is more faithful)\n");
     fprintf(f, "%-12s %-10s %11s %11s %11s %11s %11s %11s\n", "method", "estimator", "sens_n_corr", "lipschitz",
             "max_sens", "infidelity", "faith_pear", "faith_spear");
     for (int s = 0; s < n_slots; s++) {
         const struct job_method *m = &job->methods[slots[s].method];
-        const double *q = total + wk_slot_base(&l, s);
+        const double *q = total + rec_slot_base(&l, s);
         fprintf(f, "%-12s %-10s", job_method_name(m->kind),
                 m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator));
         double cs = 0, cn = 0;
         for (int r = 0; job->sensn.on && r < job->sensn.n_ratios; r++) {
-            const double *v = q + l.sensn + (size_t)r * WK_SN_FIELDS;
-            if (v[WK_SN_CORR_N] > 0) {
-                cs += v[WK_SN_CORR_SUM] / v[WK_SN_CORR_N];
+            const double *v = q + l.sensn + (size_t)r * REC_SN_FIELDS;
+            if (v[REC_SN_CORR_N] > 0) {
+                cs += v[REC_SN_CORR_SUM] / v[REC_SN_CORR_N];
                 cn += 1;
             }
         }
         pr_ratio(f, cs, cn);
-        pr_ratio(f, job->lipschitz.on ? q[l.lips + WK_ST_SUM] : 0, job->lipschitz.on ? q[l.lips + WK_ST_N] : 0);
-        pr_ratio(f, job->max_sens.on ? q[l.maxs + WK_ST_SUM] : 0, job->max_sens.on ? q[l.maxs + WK_ST_N] : 0);
-        pr_ratio(f, job->infidelity.on ? q[l.infid + WK_IF_SUM] : 0, job->infidelity.on ? q[l.infid + WK_IF_N] : 0);
-        pr_ratio(f, job->faith.on ? q[l.faith + WK_FA_PEARSON] : 0, job->faith.on ? q[l.faith + WK_FA_PEARSON_N] : 0);
-        pr_ratio(f, job->faith.on ? q[l.faith + WK_FA_SPEARMAN] : 0, job->faith.on ? q[l.faith + WK_FA_SPEARMAN_N] : 0);
+        pr_ratio(f, job->lipschitz.on ? q[l.lips + REC_ST_SUM] : 0, job->lipschitz.on ? q[l.lips + REC_ST_N] : 0);
+        pr_ratio(f, job->max_sens.on ? q[l.maxs + REC_ST_SUM] : 0, job->max_sens.on ? q[l.maxs + REC_ST_N] : 0);
+        pr_ratio(f, job->infidelity.on ? q[l.infid + REC_IF_SUM] : 0, job->infidelity.on ? q[l.infid + REC_IF_N] : 0);
+        pr_ratio(f, job->faith.on ? q[l.faith + REC_FA_PEARSON] : 0, job->faith.on ? q[l.faith + REC_FA_PEARSON_N] : 0);
+        pr_ratio(f, job->faith.on ? q[l.faith + REC_FA_SPEARMAN] : 0, job->faith.on ? q[l.faith + REC_FA_SPEARMAN_N] : 0);
         fprintf(f, "\n");
     }
 }
 
-static void print_diffid_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+static void print_diffid_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
                                const double *total);
 
-void coord_print_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
                        const double *total) {
-    double n = total[WK_REC_IMAGES];
-    fprintf(f, "\n%.0f images, clean accuracy %.4f\n", n, n > 0 ? total[WK_REC_CORRECT] / n : 0.0);
+    double n = total[REC_IMAGES];
+    fprintf(f, "\n%.0f images, clean accuracy %.4f\n", n, n > 0 ? total[REC_CORRECT] / n : 0.0);
     if (job->diffid) print_diffid_table(f, job, slots, n_slots, total);
     print_extra_table(f, job, slots, n_slots, total);
 }
 
-static void print_diffid_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+static void print_diffid_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
                                const double *total) {
     int nr = job->n_diffid_ratios;
     fprintf(f, "DiffID (mean over %d ratios; Diff = insertion - deletion, higher is better)\n", nr);

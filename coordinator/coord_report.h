@@ -4,7 +4,7 @@
 #define RECAL_COORD_REPORT_H
 #include <stdio.h>
 
-#include "engine.h"
+#include "record.h"
 
 struct coord_run_info {
     const char *run_id;
@@ -21,8 +21,8 @@ struct coord_run_info {
     long image_bytes;        /* one model input, C·H·W float32: the unit of the transfer ledger */
 };
 
-int coord_write_metrics(const struct job *job, const struct wk_slot *slots, int n_slots, const double *total,
+int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int n_slots, const double *total,
                         const struct coord_run_info *info, char *err, size_t errlen);
-void coord_print_table(FILE *f, const struct job *job, const struct wk_slot *slots, int n_slots,
+void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
                        const double *total);
 #endif

@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "cli.h"
 #include "coord.h"
+#include "record.h"
 #include "fsutil.h"
 #include "log.h"
 
@@ -39,7 +40,7 @@ static int noop_shard(void *ctx, long first, long count, double *rec, char *err,
     (void)err;
     (void)errlen;
     memset(rec, 0, *(const size_t *)ctx * sizeof *rec);
-    rec[WK_REC_IMAGES] = (double)count;
+    rec[REC_IMAGES] = (double)count;
     return 0;
 }
 
@@ -109,7 +110,7 @@ static int dispatch_pass(int journal, long shards, int rank, int size) {
                            .record_len = len, .no_journal = !journal, .no_local_worker = 1};
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = clock_now_s();
-    int rc = coord_run(NULL, &o, MPI_COMM_WORLD, total, err, sizeof err);
+    int rc = coord_run(&o, MPI_COMM_WORLD, total, err, sizeof err);
     double secs = clock_now_s() - t0; /* coord_run ends in an Allreduce: every rank is done */
     if (rank == 0 && rc == 0) print_pass(journal, size, shards, secs, &book);
     if (rank == 0 && rc) fprintf(stderr, "recal bench: dispatch: %s\n", rc < 0 ? err : "interrupted");

@@ -268,16 +268,16 @@ static struct roar_task task_of(int t, int nf) {
 }
 
 /* Task t's identity, by name, for its record and its log line. */
-static struct roar_task_id roar_id(const struct job *job, const struct wk_slot *slots, int nf, int t) {
+static struct roar_task_id roar_id(const struct job *job, const struct rec_slot *slots, int nf, int t) {
     const struct roar_task task = task_of(t, nf);
-    const struct wk_slot *sl = &slots[task.slot];
+    const struct rec_slot *sl = &slots[task.slot];
     struct roar_task_id id = {t, job_method_name(job->methods[sl->method].kind),
                               job_estimator_name((enum job_estimator)sl->estimator), job->roar.fractions[task.frac],
                               task.top};
     return id;
 }
 
-static int write_results(const char *dir, const struct job *job, const struct wk_slot *slots, int n_slots,
+static int write_results(const char *dir, const struct job *job, const struct rec_slot *slots, int n_slots,
                          const double *acc, char *err, size_t errlen) {
     const struct job_roar *r = &job->roar;
     const int nf = r->n_fractions;
@@ -381,7 +381,7 @@ int cmd_roar(int argc, char **argv) {
     coord_catch_signals();
     char err[2048] = "";
     struct job job;
-    struct wk_slot slots[WK_MAX_SLOTS];
+    struct rec_slot slots[REC_MAX_SLOTS];
     struct ds_dataset train = {0}, test = {0};
     struct roar_maps mtr = {0}, mte = {0};
     double *acc = NULL, *all = NULL;
@@ -398,7 +398,7 @@ int cmd_roar(int argc, char **argv) {
         failed = 1;
     }
     if (!failed) {
-        n_slots = wk_plan_slots(&job, slots);
+        n_slots = rec_plan_slots(&job, slots);
         ts_set_num_threads(job.threads > 0 ? job.threads
                                            : (int)(sysconf(_SC_NPROCESSORS_ONLN) / size > 0
                                                        ? sysconf(_SC_NPROCESSORS_ONLN) / size : 1));

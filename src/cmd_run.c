@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "coord.h"
 #include "coord_report.h"
+#include "engine.h"
 #include "fingerprint.h"
 #include "fsutil.h"
 #include "log.h"
@@ -340,6 +341,18 @@ static void recheck_outputs(struct coord_book *b, const struct job *job, const c
     }
 }
 
+/* The coordinator farms any task (coordinator/coord.h): a shard of images
+ * is the engine's, and its records fold by the job's record contract. */
+static int engine_shard(void *ctx, long first, long count, double *rec, char *err, size_t errlen) {
+    int rc = wk_engine_run(ctx, first, count, rec, err, errlen);
+    return rc == WK_ABANDONED ? COORD_ABANDONED : rc;
+}
+
+static void engine_fold(void *ctx, double *total, const double *rec) {
+    const struct wk_engine *e = ctx;
+    rec_fold(e->job, e->n_slots, total, rec);
+}
+
 int cmd_run(int argc, char **argv) {
     const char *config = NULL, *run_dir_opt = NULL;
     const char *sets[JOB_MAX_SETS + JOB_MAX_SWEEP_KEYS + 1];
@@ -545,11 +558,13 @@ int cmd_run(int argc, char **argv) {
     struct coord_opts co = {.n_images = eng.ds.n, .shard_images = job.shard_images,
                             .progress_tty = rank == 0 && isatty(2), .log_every_s = 10.0,
                             .book = rank == 0 ? &book : NULL,
+                            .shard_fn = engine_shard, .shard_ctx = &eng, .record_len = wk_record_len(&eng),
+                            .fold = engine_fold, .fold_ctx = &eng,
                             .no_local_worker = !job.coordinator_computes && size > 1,
                             .watchdog_s = job.watchdog_seconds};
     if (rank == 0 && !job.coordinator_computes && size == 1)
         fprintf(stderr, "recal: coordinator_computes: false needs a second rank; the only rank computes\n");
-    int rc = coord_run(&eng, &co, MPI_COMM_WORLD, total, err, sizeof err);
+    int rc = coord_run(&co, MPI_COMM_WORLD, total, err, sizeof err);
     if (rc == COORD_HUNG) { /* rank 0 only: a rank that never answers would block any collective */
         log_printf("interrupted by the watchdog: %ld of %ld shards done", book.n_done, book.n_shards);
         fprintf(stderr, "interrupted: %ld of %ld shards done; resume with: ", book.n_done, book.n_shards);
@@ -579,7 +594,7 @@ int cmd_run(int argc, char **argv) {
                    book.n_done - book.n_resumed);
     if (rank == 0) {
         struct coord_run_info info = {run_id, run_dir, size, ts_device_name(eng.device), ts_version(),
-                                      clock_now_s() - t0, (long)total[WK_REC_IMAGES] - book.images_resumed,
+                                      clock_now_s() - t0, (long)total[REC_IMAGES] - book.images_resumed,
                                       book.n_resumed, eng.ds.n, book.coord_seconds,
                                       (long)eng.ds.c * eng.ds.h * eng.ds.w * (long)sizeof(float)};
         if (coord_write_metrics(&job, eng.slots, eng.n_slots, total, &info, err, sizeof err)) {

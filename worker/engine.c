@@ -50,62 +50,7 @@ long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
     return chunk < 1 ? 1 : chunk > cap ? cap : chunk;
 }
 
-int wk_plan_slots(const struct job *job, struct wk_slot *slots) {
-    int n = 0;
-    for (int i = 0; i < job->n_methods; i++) {
-        const struct job_method *m = &job->methods[i];
-        for (int e = 0; e < JOB_EST_COUNT; e++) {
-            if (!((m->estimators >> e) & 1)) continue;
-            slots[n].method = i;
-            slots[n].estimator = e;
-            n++;
-        }
-    }
-    return n;
-}
-
-void wk_layout_of(const struct job *job, int n_slots, struct wk_layout *l) {
-    size_t o = 0;
-    l->diffid = o;
-    if (job->diffid) o += 4 * (size_t)job->n_diffid_ratios;
-    l->sensn = o;
-    if (job->sensn.on) o += WK_SN_FIELDS * (size_t)job->sensn.n_ratios;
-    l->lips = o;
-    if (job->lipschitz.on) o += WK_ST_FIELDS;
-    l->maxs = o;
-    if (job->max_sens.on) o += WK_ST_FIELDS;
-    l->infid = o;
-    if (job->infidelity.on) o += WK_IF_FIELDS;
-    l->faith = o;
-    if (job->faith.on) o += WK_FA_FIELDS;
-    l->fcorr = o;
-    if (job->fcorr.on) o += WK_FQ_FIELDS;
-    l->fest = o;
-    if (job->fest.on) o += WK_FQ_FIELDS;
-    l->per_slot = o;
-    l->len = WK_REC_HEADER + (size_t)n_slots * o;
-}
-
 size_t wk_record_len(const struct wk_engine *e) { return e->layout.len; }
-
-void wk_record_fold(const struct job *job, int n_slots, double *total, const double *rec) {
-    struct wk_layout l;
-    wk_layout_of(job, n_slots, &l);
-    /* The Lipschitz / max-sensitivity maxima reduce by max: take them before
-     * the sums run over them (adding and subtracting back is not exact). */
-    const size_t off[2] = {l.lips, l.maxs};
-    const bool on[2] = {job->lipschitz.on, job->max_sens.on};
-    double maxima[WK_MAX_SLOTS][2];
-    for (int s = 0; s < n_slots; s++)
-        for (int k = 0; k < 2; k++) {
-            size_t i = wk_slot_base(&l, s) + off[k] + WK_ST_MAX;
-            if (on[k]) maxima[s][k] = rec[i] > total[i] ? rec[i] : total[i];
-        }
-    for (size_t i = 0; i < l.len; i++) total[i] += rec[i];
-    for (int s = 0; s < n_slots; s++)
-        for (int k = 0; k < 2; k++)
-            if (on[k]) total[wk_slot_base(&l, s) + off[k] + WK_ST_MAX] = maxima[s][k];
-}
 
 int wk_model_classes(ts_module *m, int device, const float *x, int c, int h, int w, int *classes) {
     ts_tensor *xt = NULL, *lg = NULL;
@@ -132,8 +77,8 @@ int wk_job_device(const struct job *job, int *device) {
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
     memset(e, 0, sizeof *e);
     e->job = job;
-    e->n_slots = wk_plan_slots(job, e->slots);
-    wk_layout_of(job, e->n_slots, &e->layout);
+    e->n_slots = rec_plan_slots(job, e->slots);
+    rec_layout_of(job, e->n_slots, &e->layout);
     if (wk_job_device(job, &e->device) != TS_OK) {
         snprintf(err, errlen, "%s: device '%s': %s", job->file, job->device, ts_last_error());
         return -1;
@@ -284,7 +229,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     ts_ledger_read(&led0);
     /* two batch buffers: one computes while the next is read (prefetch.h) */
     const size_t batch_bytes = (size_t)(bmax * d) * sizeof(float);
-    ts_tensor *x_owner, *xn_owner, *attr_owner[WK_MAX_SLOTS] = {0};
+    ts_tensor *x_owner, *xn_owner, *attr_owner[REC_MAX_SLOTS] = {0};
     /* the images (uploaded by every method, DiffID and the clean forward)
      * and the maps (downloaded per chunk): page-locked on CUDA */
     float *x = wk_xfer_alloc(e->device, batch_bytes, fault_malloc, &x_owner);
@@ -298,7 +243,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     char *skipped = NULL;
     size_t skipped_len = 0;
     float *clean = fault_malloc((size_t)(bmax * e->classes) * sizeof *clean), *orig = fault_malloc((size_t)bmax * sizeof *orig);
-    float *attr[WK_MAX_SLOTS] = {0};
+    float *attr[REC_MAX_SLOTS] = {0};
     struct diffid_acc *acc = fault_calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
     struct wk_pool pool = {0};
     /* count × slots × D, image-major, as numpy users index it */
@@ -372,10 +317,10 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         WK_CHECK(ts_to_f32(lg, clean, (size_t)(b * e->classes)));
         if (nonfinite_rows(e, "logits", clean, b, e->classes, ids, NULL, err, errlen)) goto fail;
         for (long i = 0; i < b; i++) {
-            record[WK_REC_CORRECT] += diffid_argmax(clean + i * e->classes, e->classes) == y[i];
+            record[REC_CORRECT] += diffid_argmax(clean + i * e->classes, e->classes) == y[i];
             orig[i] = clean[i * e->classes + y[i]];
         }
-        record[WK_REC_IMAGES] += (double)b;
+        record[REC_IMAGES] += (double)b;
 
         struct wk_batch bt = {xt, x, y, ids, b, e->ds.c, e->ds.h, e->ds.w};
         for (int s = 0; s < e->n_slots;) {
@@ -458,17 +403,17 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         if (npy_write(path, NPY_F32, 5, shape, ex, err, errlen)) goto fail;
     }
     for (int s = 0; s < e->n_slots && job->diffid; s++) {
-        double *r = record + wk_slot_base(&e->layout, s) + e->layout.diffid;
+        double *r = record + rec_slot_base(&e->layout, s) + e->layout.diffid;
         memcpy(r, acc[s].del_correct, (size_t)nr * sizeof *r);
         memcpy(r + nr, acc[s].ins_correct, (size_t)nr * sizeof *r);
         memcpy(r + 2 * nr, acc[s].del_logit, (size_t)nr * sizeof *r);
         memcpy(r + 3 * nr, acc[s].ins_logit, (size_t)nr * sizeof *r);
     }
     ts_ledger_read(&led1);
-    record[WK_REC_H2D] = (double)(led1.h2d_bytes - led0.h2d_bytes);
-    record[WK_REC_D2H] = (double)(led1.d2h_bytes - led0.d2h_bytes);
-    record[WK_REC_FWD] = (double)(led1.fwd_samples - led0.fwd_samples);
-    record[WK_REC_BWD] = (double)(led1.bwd_samples - led0.bwd_samples);
+    record[REC_H2D] = (double)(led1.h2d_bytes - led0.h2d_bytes);
+    record[REC_D2H] = (double)(led1.d2h_bytes - led0.d2h_bytes);
+    record[REC_FWD] = (double)(led1.fwd_samples - led0.fwd_samples);
+    record[REC_BWD] = (double)(led1.bwd_samples - led0.bwd_samples);
     rc = 0;
 fail:
     /* a method that gave up between chunks (WK_STOP_MSG) abandons the shard */

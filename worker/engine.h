@@ -8,52 +8,8 @@
 #include "dataset.h"
 #include "job.h"
 #include "methods.h"
+#include "record.h"
 #include "torch_shim.h"
-
-/* One row of results: a method with one estimator (random has one). */
-struct wk_slot {
-    int method;     /* index into job->methods */
-    int estimator;  /* enum job_estimator */
-};
-
-#define WK_MAX_SLOTS (JOB_MAX_METHODS * JOB_EST_COUNT)
-
-/* Record layout (doubles): [0] images, [1] clean correct, then one block
- * per slot of the metrics the job asks for, at the offsets of struct
- * wk_layout. Everything is a sum over images (so shards and ranks reduce
- * by adding), except the `max` fields of Lipschitz and max-sensitivity,
- * which wk_record_fold reduces by max.
- *   diffid: 4·n_ratios: deletion correct, insertion correct, deletion
- *           logit ratio, insertion logit ratio (each n_ratios long)
- *   sensn:  WK_SN_FIELDS per ratio (WK_SN_*)
- *   lips, maxs: WK_ST_FIELDS (WK_ST_*)
- *   infid:  WK_IF_FIELDS (WK_IF_*)
- *   faith:  WK_FA_FIELDS (WK_FA_*)
- *   fcorr, fest: WK_FQ_FIELDS (WK_FQ_*) */
-#define WK_REC_IMAGES 0
-#define WK_REC_CORRECT 1
-/* The shim's ledger over the shard (struct ts_ledger): bytes host → device
- * and back, samples forward and backward through the model. */
-#define WK_REC_H2D 2
-#define WK_REC_D2H 3
-#define WK_REC_FWD 4
-#define WK_REC_BWD 5
-#define WK_REC_HEADER 6
-enum { WK_SN_CORR_SUM, WK_SN_CORR_N, WK_SN_PAIRS, WK_SN_SX, WK_SN_SY, WK_SN_SXY, WK_SN_SXX, WK_SN_SYY, WK_SN_FIELDS };
-enum { WK_ST_SUM, WK_ST_N, WK_ST_MAX, WK_ST_FIELDS };
-enum { WK_IF_SUM, WK_IF_N, WK_IF_FIELDS };
-enum { WK_FA_PEARSON, WK_FA_PEARSON_N, WK_FA_SPEARMAN, WK_FA_SPEARMAN_N, WK_FA_INV, WK_FA_INV_N, WK_FA_FIELDS };
-enum { WK_FQ_SUM, WK_FQ_N, WK_FQ_FIELDS }; /* faithfulness_correlation / _estimate: per-image Pearson */
-struct wk_layout {
-    size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest; /* offsets inside a slot block */
-    size_t per_slot;                                /* doubles per slot */
-    size_t len;                                     /* doubles per record */
-};
-void wk_layout_of(const struct job *job, int n_slots, struct wk_layout *l);
-/* Offset of slot s's block in a record. */
-static inline size_t wk_slot_base(const struct wk_layout *l, int s) { return WK_REC_HEADER + (size_t)s * l->per_slot; }
-/* total ⊕= rec: sums, and max for the WK_ST_MAX fields. */
-void wk_record_fold(const struct job *job, int n_slots, double *total, const double *rec);
 
 struct wk_engine {
     const struct job *job;
@@ -64,9 +20,9 @@ struct wk_engine {
     int classes;
     long chunk_samples;
     int n_slots;
-    struct wk_slot slots[WK_MAX_SLOTS];
+    struct rec_slot slots[REC_MAX_SLOTS];
     struct wk_method_ctx mctx;
-    struct wk_layout layout;
+    struct rec_layout layout;
     char run_dir[1024];         /* where shard artefacts go (outputs.attributions) */
     int dry;                    /* 1: compute, write no artefacts (recal run's shard-size probe) */
     int (*abandon)(void);       /* non-zero between batches: give the shard up (NULL: never) */
@@ -77,10 +33,6 @@ struct wk_engine {
 enum { WK_ABANDONED = 1 };
 
 size_t wk_record_len(const struct wk_engine *e);
-
-/* Plan the result slots of a job without opening anything (rank 0 needs
- * them to label the report). */
-int wk_plan_slots(const struct job *job, struct wk_slot *slots);
 
 /* Samples per forward+backward for inputs of c×h×w under a memory budget. */
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb);

@@ -90,21 +90,21 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     }
     if (forward_target(e, copies, n, bt->labels[i], f, err, errlen)) goto out;
     for (int s = 0; s < e->n_slots; s++) {
-        double *blk = record + wk_slot_base(&e->layout, s) + e->layout.sensn;
+        double *blk = record + rec_slot_base(&e->layout, s) + e->layout.sensn;
         for (int r = 0; r < nr; r++) {
-            double *q = blk + (size_t)r * WK_SN_FIELDS;
+            double *q = blk + (size_t)r * REC_SN_FIELDS;
             for (int j = 0; j < S; j++) {
                 long k = (long)r * S + j;
                 xs[j] = sensn_attr_sum(attr[s] + i * d, c, hw, mask + k * hw, sn->post_hoc == JOB_PH_ABS);
                 ys[j] = (double)orig - (double)f[k];
-                q[WK_SN_PAIRS] += 1;
-                q[WK_SN_SX] += xs[j];
-                q[WK_SN_SY] += ys[j];
-                q[WK_SN_SXY] += xs[j] * ys[j];
-                q[WK_SN_SXX] += xs[j] * xs[j];
-                q[WK_SN_SYY] += ys[j] * ys[j];
+                q[REC_SN_PAIRS] += 1;
+                q[REC_SN_SX] += xs[j];
+                q[REC_SN_SY] += ys[j];
+                q[REC_SN_SXY] += xs[j] * ys[j];
+                q[REC_SN_SXX] += xs[j] * xs[j];
+                q[REC_SN_SYY] += ys[j] * ys[j];
             }
-            add_pearson(xs, ys, S, &q[WK_SN_CORR_SUM], &q[WK_SN_CORR_N]);
+            add_pearson(xs, ys, S, &q[REC_SN_CORR_SUM], &q[REC_SN_CORR_N]);
         }
     }
     rc = 0;
@@ -145,23 +145,23 @@ static int faith_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     if (forward_target(e, copies, G, bt->labels[i], f, err, errlen)) goto out;
     for (int g = 0; g < G; g++) p[g] = (double)orig - (double)f[g];
     for (int s = 0; s < e->n_slots; s++) {
-        double *q = record + wk_slot_base(&e->layout, s) + e->layout.faith, r, dist = 0;
+        double *q = record + rec_slot_base(&e->layout, s) + e->layout.faith, r, dist = 0;
         const float *as = attr[s] + i * d;
         memset(a, 0, (size_t)G * sizeof *a);
         for (int ch = 0; ch < c; ch++)
             for (long k = 0; k < hw; k++) a[group_of[k]] += (double)as[ch * hw + k];
         if (stats_pearson(a, p, G, &r) == 0) {
-            q[WK_FA_PEARSON] += r;
-            q[WK_FA_PEARSON_N] += 1;
+            q[REC_FA_PEARSON] += r;
+            q[REC_FA_PEARSON_N] += 1;
         }
         if (stats_spearman(a, p, G, &r, scratch, iscratch) == 0) {
-            q[WK_FA_SPEARMAN] += r;
-            q[WK_FA_SPEARMAN_N] += 1;
+            q[REC_FA_SPEARMAN] += r;
+            q[REC_FA_SPEARMAN_N] += 1;
         }
         for (int g = 0; g < G; g++) dist += (a[g] - p[g]) * (a[g] - p[g]);
         if (dist > 0) {
-            q[WK_FA_INV] += 1.0 / sqrt(dist);
-            q[WK_FA_INV_N] += 1;
+            q[REC_FA_INV] += 1.0 / sqrt(dist);
+            q[REC_FA_INV_N] += 1;
         }
     }
     rc = 0;
@@ -215,7 +215,7 @@ static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     }
     if (forward_target(e, copies, R, bt->labels[i], f, err, errlen)) goto out;
     for (int s = 0; s < e->n_slots; s++) {
-        double *q = record + wk_slot_base(&e->layout, s) + e->layout.fcorr;
+        double *q = record + rec_slot_base(&e->layout, s) + e->layout.fcorr;
         const float *as = attr[s] + i * d;
         for (long r = 0; r < R; r++) {
             double a = 0;
@@ -224,7 +224,7 @@ static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
             xs[r] = a;
             ys[r] = (double)orig - (double)f[r];
         }
-        add_pearson(xs, ys, R, &q[WK_FQ_SUM], &q[WK_FQ_N]);
+        add_pearson(xs, ys, R, &q[REC_FQ_SUM], &q[REC_FQ_N]);
     }
     rc = 0;
 out:
@@ -270,7 +270,7 @@ static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
     }
     const float fill = fq_fill(fq, x, d);
     for (int s = 0; s < e->n_slots; s++) {
-        double *q = record + wk_slot_base(&e->layout, s) + e->layout.fest;
+        double *q = record + rec_slot_base(&e->layout, s) + e->layout.fest;
         const float *as = attr[s] + i * d;
         for (long t = 0; t < d; t++) order[t] = t;
         g_fest_a = as;
@@ -287,7 +287,7 @@ static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
         }
         if (forward_target(e, copies, G, bt->labels[i], f, err, errlen)) goto out;
         for (long g = 0; g < G; g++) ys[g] = (double)orig - (double)f[g];
-        add_pearson(xs, ys, G, &q[WK_FQ_SUM], &q[WK_FQ_N]);
+        add_pearson(xs, ys, G, &q[REC_FQ_SUM], &q[REC_FQ_N]);
     }
     rc = 0;
 out:
@@ -324,7 +324,7 @@ static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     }
     if (forward_target(e, copies, M, bt->labels[i], f, err, errlen)) goto out;
     for (int s = 0; s < e->n_slots; s++) {
-        double *q = record + wk_slot_base(&e->layout, s) + e->layout.infid;
+        double *q = record + rec_slot_base(&e->layout, s) + e->layout.infid;
         const float *as = attr[s] + i * d;
         double num = 0, den = 0, sum = 0;
         for (long j = 0; j < M; j++) {
@@ -340,8 +340,8 @@ static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
             double r = beta * sv[j] - ((double)orig - (double)f[j]);
             sum += r * r;
         }
-        q[WK_IF_SUM] += sum / (double)M;
-        q[WK_IF_N] += 1;
+        q[REC_IF_SUM] += sum / (double)M;
+        q[REC_IF_N] += 1;
     }
     rc = 0;
 out:

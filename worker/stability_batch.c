@@ -117,7 +117,7 @@ fail:
 int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *const *attr, double *record,
                          char *err, size_t errlen) {
     const struct job *job = e->job;
-    double best[WK_MAX_SLOTS];
+    double best[REC_MAX_SLOTS];
     for (int kind = STAB_LIPSCHITZ; kind <= STAB_MAXSENS; kind++) {
         const struct job_robust *cfg = kind == STAB_LIPSCHITZ ? &job->lipschitz : &job->max_sens;
         size_t off = kind == STAB_LIPSCHITZ ? e->layout.lips : e->layout.maxs;
@@ -127,11 +127,11 @@ int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *
             for (int s = 0; s < e->n_slots; s++) best[s] = -1;
             if (stab_image(e, bt, i, (enum stab_kind)kind, attr, best, err, errlen)) return -1;
             for (int s = 0; s < e->n_slots; s++) {
-                double *q = record + wk_slot_base(&e->layout, s) + off;
+                double *q = record + rec_slot_base(&e->layout, s) + off;
                 if (best[s] < 0) continue; /* no finite ratio (Lipschitz with zero noise) */
-                q[WK_ST_SUM] += best[s];
-                q[WK_ST_N] += 1;
-                if (best[s] > q[WK_ST_MAX]) q[WK_ST_MAX] = best[s];
+                q[REC_ST_SUM] += best[s];
+                q[REC_ST_N] += 1;
+                if (best[s] > q[REC_ST_MAX]) q[REC_ST_MAX] = best[s];
             }
         }
     }

@@ -1,0 +1,59 @@
+/* jobs/record.h — the record contract between the workers and the
+ * coordinator: a shard's result is a fixed-size row of doubles whose layout
+ * follows from the job alone; the workers fill it (worker/engine.c), the
+ * coordinator folds rows in shard order and reports them
+ * (coordinator/coord_report.c). Neither side needs the other's headers. */
+#ifndef RECAL_RECORD_H
+#define RECAL_RECORD_H
+#include <stddef.h>
+
+#include "job.h"
+
+/* One row of results: a method with one estimator (random has one). */
+struct rec_slot {
+    int method;     /* index into job->methods */
+    int estimator;  /* enum job_estimator */
+};
+
+#define REC_MAX_SLOTS (JOB_MAX_METHODS * JOB_EST_COUNT)
+
+/* Record layout (doubles): the header (REC_IMAGES … REC_BWD: images, clean
+ * correct, the ledger), then one block per slot of the metrics the job asks
+ * for, at the offsets of struct rec_layout. Everything is a sum over images (so shards and ranks reduce
+ * by adding), except the `max` fields of Lipschitz and max-sensitivity,
+ * which rec_fold reduces by max.
+ *   diffid: 4·n_ratios: deletion correct, insertion correct, deletion
+ *           logit ratio, insertion logit ratio (each n_ratios long)
+ *   sensn:  REC_SN_FIELDS per ratio (REC_SN_*)
+ *   lips, maxs: REC_ST_FIELDS (REC_ST_*)
+ *   infid:  REC_IF_FIELDS (REC_IF_*)
+ *   faith:  REC_FA_FIELDS (REC_FA_*)
+ *   fcorr, fest: REC_FQ_FIELDS (REC_FQ_*) */
+#define REC_IMAGES 0
+#define REC_CORRECT 1
+/* The shim's ledger over the shard (struct ts_ledger): bytes host → device
+ * and back, samples forward and backward through the model. */
+#define REC_H2D 2
+#define REC_D2H 3
+#define REC_FWD 4
+#define REC_BWD 5
+#define REC_HEADER 6
+enum { REC_SN_CORR_SUM, REC_SN_CORR_N, REC_SN_PAIRS, REC_SN_SX, REC_SN_SY, REC_SN_SXY, REC_SN_SXX, REC_SN_SYY, REC_SN_FIELDS };
+enum { REC_ST_SUM, REC_ST_N, REC_ST_MAX, REC_ST_FIELDS };
+enum { REC_IF_SUM, REC_IF_N, REC_IF_FIELDS };
+enum { REC_FA_PEARSON, REC_FA_PEARSON_N, REC_FA_SPEARMAN, REC_FA_SPEARMAN_N, REC_FA_INV, REC_FA_INV_N, REC_FA_FIELDS };
+enum { REC_FQ_SUM, REC_FQ_N, REC_FQ_FIELDS }; /* faithfulness_correlation / _estimate: per-image Pearson */
+struct rec_layout {
+    size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest; /* offsets inside a slot block */
+    size_t per_slot;                                /* doubles per slot */
+    size_t len;                                     /* doubles per record */
+};
+void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l);
+/* Offset of slot s's block in a record. */
+static inline size_t rec_slot_base(const struct rec_layout *l, int s) { return REC_HEADER + (size_t)s * l->per_slot; }
+/* total ⊕= rec: sums, and max for the REC_ST_MAX fields. */
+void rec_fold(const struct job *job, int n_slots, double *total, const double *rec);
+
+/* The result slots of a job, in report order; returns their count. */
+int rec_plan_slots(const struct job *job, struct rec_slot *slots);
+#endif

@@ -56,6 +56,41 @@ static int col_index(struct merge_cols *c, const char *name) {
     return c->n++;
 }
 
+/* Split one CSV line in place into at most max fields (RFC 4180, as the
+ * project writes and pandas reads: a field in double quotes may hold commas,
+ * and "" stands for one quote; an empty field is a field). Returns the
+ * count; the trailing newline ends the last field. strtok dropped empty
+ * fields, shifting every column after them. */
+static int csv_fields(char *line, char **field, int max) {
+    int n = 0;
+    char *r = line, *w;
+    for (;;) {
+        if (n == max) return n;
+        field[n++] = w = r;
+        if (*r == '"') { /* quoted: copy down, "" → " */
+            r++;
+            for (;;) {
+                if (*r == '\0') break;
+                if (*r == '"') {
+                    if (r[1] == '"') {
+                        *w++ = '"';
+                        r += 2;
+                        continue;
+                    }
+                    r++;
+                    break;
+                }
+                *w++ = *r++;
+            }
+        }
+        while (*r && *r != ',' && *r != '\n' && *r != '\r') *w++ = *r++;
+        const char end = *r;
+        *w = '\0';
+        if (end != ',') return n;
+        r++;
+    }
+}
+
 /* Means over the ratio rows of metrics.csv, per method/estimator. The
  * columns are found by their header names. */
 static int read_csv(const char *path, struct merge_cols *c, struct point_row *r, char *err, size_t errlen) {
@@ -67,12 +102,13 @@ static int read_csv(const char *path, struct merge_cols *c, struct point_row *r,
     char line[4096];
     int i_method = -1, i_est = -1, i_acc = -1, i_logit = -1, count[MERGE_MAX_COLS] = {0};
     if (fgets(line, sizeof line, f)) {
-        int k = 0;
-        for (char *save, *t = strtok_r(line, ",\n", &save); t; t = strtok_r(NULL, ",\n", &save), k++) {
-            if (!strcmp(t, "method")) i_method = k;
-            if (!strcmp(t, "estimator")) i_est = k;
-            if (!strcmp(t, "diff_acc")) i_acc = k;
-            if (!strcmp(t, "diff_logit")) i_logit = k;
+        char *head[32];
+        int nh = csv_fields(line, head, 32);
+        for (int k = 0; k < nh; k++) {
+            if (!strcmp(head[k], "method")) i_method = k;
+            if (!strcmp(head[k], "estimator")) i_est = k;
+            if (!strcmp(head[k], "diff_acc")) i_acc = k;
+            if (!strcmp(head[k], "diff_logit")) i_logit = k;
         }
     }
     if (i_method < 0 || i_est < 0 || i_acc < 0 || i_logit < 0) {
@@ -82,10 +118,9 @@ static int read_csv(const char *path, struct merge_cols *c, struct point_row *r,
     }
     while (fgets(line, sizeof line, f)) {
         char *field[32] = {0};
-        int k = 0;
-        for (char *save, *t = strtok_r(line, ",\n", &save); t && k < 32; t = strtok_r(NULL, ",\n", &save))
-            field[k++] = t;
+        int k = csv_fields(line, field, 32);
         if (k <= i_method || k <= i_est || k <= i_acc || k <= i_logit) continue;
+        if (!*field[i_acc] || !*field[i_logit]) continue; /* an undefined value: not a 0 */
         char name[96];
         snprintf(name, sizeof name, "%.40s/%.40s", field[i_method], field[i_est]);
         int ci = col_index(c, name);

@@ -446,8 +446,9 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
             else lw[nw++] = l;
         }
         compat_tables(B, R, K, lw, Lw, pref, pimg, palpha);
+    } else {
+        path_tables(B, R, K, alpha_h, n1 > 0, pref, pimg, palpha);
     }
-    else path_tables(B, R, K, alpha_h, n1 > 0, pref, pimg, palpha);
     for (long q = 0; q < points; q++) {
         alpha[q] = alpha_h[palpha[q]];
         coef[q] = (1.0f - alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */

@@ -3,6 +3,7 @@
  * merge job `recal submit` queues after the array (afterany, so it also runs
  * when points failed); by hand it re-creates the table. No MPI. */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,6 +150,39 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
+/* A swept value keeps its YAML type in sweep.json: a number as a JSON number
+ * (written as given when it already is JSON's grammar, else by %.15g: ".5",
+ * "+3", "1." are YAML numbers but not JSON ones), true/false as booleans,
+ * anything else as a string. */
+static int json_number_text(const char *v) {
+    const char *p = v;
+    if (*p == '-') p++;
+    if (*p == '0') p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9') p++;
+    else return 0;
+    if (*p == '.') {
+        if (!(*++p >= '0' && *p <= '9')) return 0;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-') p++;
+        if (!(*p >= '0' && *p <= '9')) return 0;
+        while (*p >= '0' && *p <= '9') p++;
+    }
+    return *p == '\0';
+}
+
+static void json_value(FILE *f, const char *v) {
+    char *end;
+    double d = strtod(v, &end);
+    if (json_number_text(v)) fputs(v, f);
+    else if (*v && !*end && isfinite(d) && !strpbrk(v, "xXpP")) fprintf(f, "%.15g", d);
+    else if (!strcmp(v, "true") || !strcmp(v, "false")) fputs(v, f);
+    else json_str(f, v);
+}
+
 /* CSV field: quoted when it holds a comma, quote or space. */
 static void csv_str(FILE *f, const char *s) {
     if (!strpbrk(s, ",\" \n")) {
@@ -268,7 +302,7 @@ int cmd_sweep_merge(int argc, char **argv) {
             fputs(k ? ", " : "", j);
             json_str(j, sw->key[k]);
             fputs(": ", j);
-            json_str(j, val);
+            json_value(j, val);
         }
         fprintf(j, "}, \"status\": \"%s\"", r->done ? "done" : "failed");
         if (!r->done) {

@@ -218,7 +218,7 @@ done
 head -1 "$w/runs/e/sweep.csv" | grep -q "^point,methods.0.steps,status,images,accuracy,ig_uniform/vanilla diff_acc," ||
     fail "(e) sweep.csv header"
 grep -q "^1,5,done," "$w/runs/e/sweep.csv" || fail "(e) point 1 is not steps=5"
-/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['done'] == 2 and [r['values']['methods.0.steps'] for r in d['rows']] == ['3', '5'], d" "$w/runs/e/sweep.json" ||
+/usr/bin/python3 -c "import json,sys; d=json.load(open(sys.argv[1])); assert d['done'] == 2 and [r['values']['methods.0.steps'] for r in d['rows']] == [3, 5], d" "$w/runs/e/sweep.json" ||
     fail "(e) sweep.json"
 /usr/bin/python3 "$compare" "$w/runs/ref_s1/metrics.json" "$w/runs/e/points/1/metrics.json" 64 ||
     fail "(e) point 1 differs from the direct run with methods.0.steps=5"

@@ -230,6 +230,10 @@ int job_smoothgrad_auto_samples(double sigma);
 extern const char *const job_fill_names[JOB_FILL_NAMES];
 enum job_fill job_fill_at(int i);
 enum job_fill job_default_fill(enum job_method_kind k);
+/* Every key of a method at its default (the docs/methods.md table: R, K,
+ * samples, noise, ε, fill, ...), estimators vanilla: the one table the job
+ * YAML and `recal attribute` start from. */
+void job_method_defaults(enum job_method_kind kind, struct job_method *out);
 const char *job_estimator_name(enum job_estimator e);
 const char *job_objective_name(enum job_objective o);
 

@@ -18,6 +18,34 @@ static int default_refs(enum job_method_kind k)
                ? 10 : 1;
 }
 
+void job_method_defaults(enum job_method_kind kind, struct job_method *out)
+{
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    out->estimators = 1u << JOB_EST_VANILLA;
+    out->refs = default_refs(kind);
+    out->steps = 5;
+    out->objective = JOB_OBJ_LOGIT;
+    out->reference_compat = false;
+    out->baseline = JOB_BASE_DATASET_MEAN;
+    out->fill = job_default_fill(kind);
+    out->noise = 0.15;
+    out->sigma = 0;
+    out->samples = 30;
+    /* LIME / KernelSHAP: 100 perturbations (ICML 2023). */
+    if (kind == JOB_M_LIME || kind == JOB_M_KERNEL_SHAP)
+        out->samples = 100;
+    /* Expected Gradients: one random α per reference (docs/methods.md table). */
+    if (kind == JOB_M_EG)
+        out->steps = 1;
+    /* AGI: T = 5 target classes, K = 10 steps of ε = 0.05 (the paper's setting). */
+    out->epsilon = 0.05;
+    if (kind == JOB_M_AGI) {
+        out->refs = 5;
+        out->steps = 10;
+    }
+}
+
 static int read_name(const struct job_err *e, const struct job_node *v, enum job_method_kind *out)
 {
     const char *names[JOB_M_COUNT];
@@ -118,28 +146,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         return job_errf(e, m, "missing required key 'methods.%d.name'", idx);
     if (read_name(e, v, &out->kind))
         return -1;
-    out->estimators = 1u << JOB_EST_VANILLA;
-    out->refs = default_refs(out->kind);
-    out->steps = 5;
-    out->objective = JOB_OBJ_LOGIT;
-    out->reference_compat = false;
-    out->baseline = JOB_BASE_DATASET_MEAN;
-    out->fill = job_default_fill(out->kind);
-    out->noise = 0.15;
-    out->sigma = 0;
-    out->samples = 30;
-    /* LIME / KernelSHAP: 100 perturbations (ICML 2023). */
-    if (out->kind == JOB_M_LIME || out->kind == JOB_M_KERNEL_SHAP)
-        out->samples = 100;
-    /* Expected Gradients: one random α per reference (docs/methods.md table). */
-    if (out->kind == JOB_M_EG)
-        out->steps = 1;
-    /* AGI: T = 5 target classes, K = 10 steps of ε = 0.05 (the paper's setting). */
-    out->epsilon = 0.05;
-    if (out->kind == JOB_M_AGI) {
-        out->refs = 5;
-        out->steps = 10;
-    }
+    job_method_defaults(out->kind, out);
 
     long long x;
     if ((v = job_map_get(m, "estimators", NULL)) &&

@@ -126,7 +126,7 @@ int cmd_attribute(int argc, char **argv) {
                *segments_path = NULL, *precision = "fp32";
     long refs = -1, steps = -1, samples = -1, budget_mb = 2048, threads = 0;
     int stats = 0;
-    double noise = 0.15, sigma = 0, epsilon = 0.05;
+    double noise = -1, sigma = 0, epsilon = -1; /* -1: the method's default (job_method_defaults) */
     const char *baseline = "dataset_mean", *fill = NULL;
     int compat = 0, samples_auto = 0;
     unsigned long long seed = 0;
@@ -204,8 +204,7 @@ int cmd_attribute(int argc, char **argv) {
         }
         samples = job_smoothgrad_auto_samples(sigma);
     }
-    struct job_method jm = {.refs = 10, .steps = 5, .noise = noise, .sigma = sigma, .samples = (int)samples,
-                            .reference_compat = compat, .epsilon = epsilon};
+    struct job_method jm = {0};
     const char *names[JOB_M_COUNT];
     int kind = -1;
     for (int k = 0; k < JOB_M_COUNT; k++) {
@@ -218,17 +217,17 @@ int cmd_attribute(int argc, char **argv) {
                 kind < 0 ? "unknown" : "not implemented yet", s ? " (did you mean '" : "", s ? s : "", s ? "'?)" : "");
         return EXIT_USER;
     }
-    jm.kind = (enum job_method_kind)kind;
-    if (samples < 0) samples = (jm.kind == JOB_M_LIME || jm.kind == JOB_M_KERNEL_SHAP) ? 100 : 30;
-    jm.samples = (int)samples;
+    /* the job table's defaults (a config's method and this command agree),
+     * then what was given */
+    job_method_defaults((enum job_method_kind)kind, &jm);
+    if (samples > 0) jm.samples = (int)samples;
+    if (noise > 0) jm.noise = noise;
+    if (epsilon > 0) jm.epsilon = epsilon;
+    jm.sigma = sigma;
+    jm.reference_compat = compat;
     if (segments_path && jm.kind != JOB_M_LIME && jm.kind != JOB_M_KERNEL_SHAP) {
         fprintf(stderr, "recal attribute: --segments-out applies to lime and kernel_shap only\n");
         return EXIT_USER;
-    }
-    if (jm.kind == JOB_M_EG) jm.steps = 1;
-    if (jm.kind == JOB_M_AGI) {
-        jm.refs = 5;
-        jm.steps = 10;
     }
     if (refs > 0) jm.refs = (int)refs;
     if (steps > 0) jm.steps = (int)steps;

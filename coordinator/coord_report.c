@@ -88,13 +88,10 @@ static void sb_array(struct sbuf *b, const char *key, const double *v, int n) {
 }
 
 static void sb_json_string(struct sbuf *b, const char *s) {
-    sb_printf(b, "\"");
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') sb_printf(b, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) sb_printf(b, "\\u%04x", (unsigned char)*s);
-        else sb_printf(b, "%c", *s);
-    }
-    sb_printf(b, "\"");
+    char *q = json_quote(s);
+    if (q) sb_printf(b, "%s", q);
+    else b->lost = 1; /* out of memory: the text is incomplete */
+    free(q);
 }
 
 /* The files every shard skipped (RUN_DIR/skipped/shard-*.txt, written by

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "json_finite.h"
 #include "dataset.h"
 #include "ds_job.h"
 #include "job.h"
@@ -26,18 +27,13 @@ static const char *HELP =
     "model.path need not exist. Exit 1 when the dataset cannot be opened or an image\n"
     "cannot be decoded (dataset.on_error: fail); the message names the file.\n";
 
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            fprintf(f, "\\u%04x", (unsigned char)*s);
-        else
-            fputc(*s, f);
-    }
-    fputc('"', f);
+/* One JSON string (util/json_finite.h's escaper); -1 when out of memory. */
+static int json_str(FILE *f, const char *s) {
+    char *q = json_quote(s);
+    if (!q) return -1;
+    fputs(q, f);
+    free(q);
+    return 0;
 }
 
 int cmd_dataset_dump(int argc, char **argv)
@@ -123,7 +119,10 @@ int cmd_dataset_dump(int argc, char **argv)
     for (long i = 0; i < ds_skipped(&ds); i++) {
         if (i)
             fputs(", ", stdout);
-        json_str(stdout, ds_skipped_name(&ds, i));
+        if (json_str(stdout, ds_skipped_name(&ds, i))) {
+            fprintf(stderr, "recal dataset-dump: out of memory listing skipped files\n");
+            goto out;
+        }
     }
     printf("]}\n");
     code = EXIT_OK;

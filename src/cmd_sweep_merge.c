@@ -140,14 +140,14 @@ static int read_csv(const char *path, struct merge_cols *c, struct point_row *r,
     return 0;
 }
 
+/* One JSON string (util/json_finite.h's escaper); out of memory marks the
+ * text lost, and then it is never written. */
+static int g_json_lost;
 static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
+    char *q = json_quote(s);
+    if (q) fputs(q, f);
+    else g_json_lost = 1;
+    free(q);
 }
 
 /* A swept value keeps its YAML type in sweep.json: a number as a JSON number
@@ -331,6 +331,14 @@ int cmd_sweep_merge(int argc, char **argv) {
     fputs("  ]\n}\n", j);
     fclose(c);
     fclose(j);
+    if (g_json_lost || !cbuf || !jbuf) {
+        fprintf(stderr, "recal sweep-merge: out of memory writing the tables\n");
+        free(cbuf);
+        free(jbuf);
+        free(pt);
+        free(rows);
+        return EXIT_INTERNAL;
+    }
     int rc = fs_write_atomic(csv_path, cbuf, clen, err, sizeof err) || json_finite_write(json_path, jbuf, jlen, err, sizeof err);
     free(cbuf);
     free(jbuf);

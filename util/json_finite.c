@@ -72,3 +72,25 @@ int json_finite_write(const char *path, const char *json, size_t n, char *err, s
     free(clean);
     return rc;
 }
+
+char *json_quote(const char *s) {
+    size_t n = 3;
+    for (const char *p = s; *p; p++) n += (unsigned char)*p < 0x20 ? 6 : (*p == '"' || *p == '\\') ? 2 : 1;
+    char *q = malloc(n), *w = q;
+    if (!q) return NULL;
+    *w++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *w++ = '\\';
+            *w++ = (char)c;
+        } else if (c < 0x20) {
+            w += snprintf(w, 7, "\\u%04x", c);
+        } else {
+            *w++ = (char)c;
+        }
+    }
+    *w++ = '"';
+    *w = '\0';
+    return q;
+}

@@ -11,6 +11,11 @@
  * memory. *replaced (may be NULL) counts the replacements. Caller frees. */
 char *json_finite_copy(const char *json, size_t n, size_t *out_n, long *replaced);
 
+/* s as one JSON string, quotes included: \" \\ and control characters
+ * escaped (\u00XX); other bytes, UTF-8 included, as they are. The one
+ * escaper of every JSON recal writes. Caller frees; NULL when out of memory. */
+char *json_quote(const char *s);
+
 /* fs_write_atomic of that copy. */
 int json_finite_write(const char *path, const char *json, size_t n, char *err, size_t errlen);
 #endif

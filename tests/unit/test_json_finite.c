@@ -46,11 +46,25 @@ static void test_printf_output(void **state) {
     expect(buf, "{\"v\": [null, null, 1.25]}", 2);
 }
 
+/* The one escaper: quotes, backslashes and control characters escaped as
+ * RFC 8259 asks, UTF-8 bytes kept as they are. */
+static void test_quote(void **state) {
+    (void)state;
+    char *q = json_quote("a\"b\\c\x01\n é");
+    assert_non_null(q);
+    assert_string_equal(q, "\"a\\\"b\\\\c\\u0001\\u000a é\"");
+    free(q);
+    q = json_quote("");
+    assert_string_equal(q, "\"\"");
+    free(q);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_left_alone),
         cmocka_unit_test(test_printf_output),
+        cmocka_unit_test(test_quote),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

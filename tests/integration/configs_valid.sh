@@ -18,3 +18,9 @@ for c in "$src"/configs/*.yaml; do
 done
 [ "$n" -ge 9 ] || { echo "FAIL: only $n configs found in $src/configs"; exit 1; }
 echo "all $n configs validate"
+# docs/cli.md is the binary's own --help texts: it must not drift from them
+if ! sh "$src/tools/make_cli_doc.sh" "$recal" | diff -u "$src/docs/cli.md" - >"$work/cli.diff"; then
+    echo "FAIL: docs/cli.md differs from the --help texts (regenerate: tools/make_cli_doc.sh build/recal > docs/cli.md):"
+    head -40 "$work/cli.diff"; exit 1
+fi
+echo "ok   docs/cli.md matches every command's --help"

@@ -19,8 +19,8 @@ typedef void (*coord_fold_fn)(void *ctx, double *total, const double *rec);
 struct coord_opts {
     long n_images;
     long shard_images;
-    int progress_tty;     /* rank 0: redraw one progress line on stderr */
-    double log_every_s;   /* otherwise a progress line every this many seconds */
+    int progress_tty;        /* rank 0: redraw one progress line on stderr */
+    double log_every_s;      /* otherwise a progress line every this many seconds */
     struct coord_book *book; /* rank 0: per-shard records + journal; NULL on the others */
     /* Any task: the coordinator knows records only by their length and
      * fold. `recal run` computes shards with the engine (worker/), `recal
@@ -28,11 +28,11 @@ struct coord_opts {
      * alone. */
     coord_shard_fn shard_fn;
     void *shard_ctx;
-    size_t record_len;    /* doubles per record */
-    coord_fold_fn fold;   /* NULL: total stays zero */
+    size_t record_len;  /* doubles per record */
+    coord_fold_fn fold; /* NULL: total stays zero */
     void *fold_ctx;
-    int no_journal;       /* count a shard without appending it to the journal */
-    int no_local_worker;  /* rank 0 only hands out shards (it computes otherwise) */
+    int no_journal;      /* count a shard without appending it to the journal */
+    int no_local_worker; /* rank 0 only hands out shards (it computes otherwise) */
     /* The watchdog: once a shard has finished anywhere, a rank that holds a
      * shard longer than max(watchdog_s, 20 × the longest shard so far)
      * without a word is taken for hung (a stopped process, a wedged GPU).

@@ -30,8 +30,8 @@ static int in_use(const char *dir, char *err, size_t errlen) {
 /* What a run directory keeps of the command that made it: config.yaml (the
  * config file's bytes) and overrides.txt (the --set list, a line each).
  * Both malloc'ed; 0, or -1 with a message. */
-static int copies_text(const char *config, const char *const *sets, int n_sets, char **cfg, size_t *ncfg,
-                       char **ov, size_t *nov, char *err, size_t errlen) {
+static int copies_text(const char *config, const char *const *sets, int n_sets, char **cfg, size_t *ncfg, char **ov,
+                       size_t *nov, char *err, size_t errlen) {
     *cfg = *ov = NULL;
     if (fs_read_all(config, cfg, ncfg, err, errlen)) return -1;
     size_t total = 1;

@@ -27,17 +27,17 @@ int coord_rundir_fresh(const char *dir);
 
 struct coord_book {
     long n_shards;
-    size_t len;            /* doubles per record */
-    double *records;       /* n_shards × len, in shard order */
-    unsigned char *done;   /* n_shards flags: the record is in the journal */
-    long n_resumed;        /* shards found in the journal at the start */
-    long n_done;           /* shards done at the end of coord_run */
-    long images_resumed;   /* images in the n_resumed shards (set by coord_run) */
+    size_t len;          /* doubles per record */
+    double *records;     /* n_shards × len, in shard order */
+    unsigned char *done; /* n_shards flags: the record is in the journal */
+    long n_resumed;      /* shards found in the journal at the start */
+    long n_done;         /* shards done at the end of coord_run */
+    long images_resumed; /* images in the n_resumed shards (set by coord_run) */
     /* Rank 0's seconds in dispatch bookkeeping (set by coord_run): receiving
      * results, journaling them, picking and sending the next shard, on both
      * of its threads. The polls between messages are not counted: they sleep. */
     double coord_seconds;
-    long local_shards;     /* shards rank 0 computed itself (set by coord_run) */
+    long local_shards; /* shards rank 0 computed itself (set by coord_run) */
     struct journal jn;
 };
 

@@ -32,8 +32,8 @@ enum { TAG_REQ = 11, TAG_ASSIGN = 12, TAG_ERR = 13 };
 enum { MSG_SHARD = 0, MSG_STOP = 1, MSG_RECORD = 2 };
 
 struct coord_state {
-    pthread_mutex_t mu;    /* the counters, flags and records below */
-    pthread_mutex_t jmu;   /* the journal: its fsync must not stall the MPI poll */
+    pthread_mutex_t mu;  /* the counters, flags and records below */
+    pthread_mutex_t jmu; /* the journal: its fsync must not stall the MPI poll */
     const struct coord_opts *o;
     struct coord_book *book;
     size_t len;
@@ -44,9 +44,9 @@ struct coord_state {
     char err[1100];
     int local_done;
     long local_shards;
-    double busy_s;         /* dispatch bookkeeping, both threads (coord_book.coord_seconds) */
-    const char *hosts;     /* size × COORD_HOST_LEN: each rank's host name (the watchdog names it) */
-    double longest_local;  /* rank 0's own longest shard, seconds (the watchdog's scale too) */
+    double busy_s;        /* dispatch bookkeeping, both threads (coord_book.coord_seconds) */
+    const char *hosts;    /* size × COORD_HOST_LEN: each rank's host name (the watchdog names it) */
+    double longest_local; /* rank 0's own longest shard, seconds (the watchdog's scale too) */
 };
 
 enum { COORD_HOST_LEN = 64, WATCHDOG_FACTOR = 20 };
@@ -71,7 +71,9 @@ static void on_stop_signal(int sig) {
     }
 }
 
-void coord_set_stop_grace(double seconds) { g_stop_grace_s = seconds; }
+void coord_set_stop_grace(double seconds) {
+    g_stop_grace_s = seconds;
+}
 
 int coord_stop_overdue(void) {
     long long at = atomic_load(&g_stop_at_ns);
@@ -90,7 +92,9 @@ int coord_catch_signals(void) {
     return 0;
 }
 
-int coord_stop_signal(void) { return (int)g_stop_signal; }
+int coord_stop_signal(void) {
+    return (int)g_stop_signal;
+}
 
 /* The run's compute: the caller's task (recal run's engine, recal bench's no-op). */
 static int compute_shard(const struct coord_opts *o, const struct shard *sh, double *rec, char *err, size_t errlen) {
@@ -133,8 +137,7 @@ static void finish_shard(struct coord_state *st, long s, const double *rec) {
     struct shard sh;
     char err[1024];
     if (shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh)) {
-        snprintf(err, sizeof err, "internal error: a result for shard %ld, outside the plan of %ld", s,
-                 st->n_shards);
+        snprintf(err, sizeof err, "internal error: a result for shard %ld, outside the plan of %ld", s, st->n_shards);
         fail_run(st, 0, err);
         return;
     }
@@ -350,8 +353,9 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
         return COORD_HUNG;
     }
     if (st->taken > st->shards_done)
-        fprintf(stderr, "recal: %ld shard(s) in flight ran past the stop's grace (stop_grace_seconds %g) and were "
-                        "abandoned; they are computed again on resume\n",
+        fprintf(stderr,
+                "recal: %ld shard(s) in flight ran past the stop's grace (stop_grace_seconds %g) and were "
+                "abandoned; they are computed again on resume\n",
                 st->taken - st->shards_done, g_stop_grace_s);
     return st->book->n_resumed + st->shards_done == st->n_shards ? 0 : COORD_INTERRUPTED;
 }
@@ -403,8 +407,7 @@ static int worker(const struct coord_opts *o, MPI_Comm comm, size_t len) {
     return rc;
 }
 
-int coord_run(const struct coord_opts *o, MPI_Comm comm, double *total, char *err,
-              size_t errlen) {
+int coord_run(const struct coord_opts *o, MPI_Comm comm, double *total, char *err, size_t errlen) {
     int rank, size;
     MPI_Comm_rank(comm, &rank);
     MPI_Comm_size(comm, &size);

@@ -54,7 +54,8 @@ struct sbuf {
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void sb_printf(struct sbuf *b, const char *fmt, ...);
+static void
+sb_printf(struct sbuf *b, const char *fmt, ...);
 #include <stdarg.h>
 static void sb_printf(struct sbuf *b, const char *fmt, ...) {
     va_list ap;
@@ -155,9 +156,13 @@ static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct
                   sn->baseline == JOB_SN_RAND ? "rand" : "dataset_mean", sn->post_hoc == JOB_PH_ABS ? "abs" : "sum");
     }
     /* each amount under the key that names its space, as in the config */
-    const struct { const struct job_robust *r; const char *name, *amount; double value; size_t off; } st[2] = {
-        {&job->lipschitz, "lipschitz", "sigma", job->lipschitz.sigma, l->lips},
-        {&job->max_sens, "max_sensitivity", "radius", job->max_sens.radius, l->maxs}};
+    const struct {
+        const struct job_robust *r;
+        const char *name, *amount;
+        double value;
+        size_t off;
+    } st[2] = {{&job->lipschitz, "lipschitz", "sigma", job->lipschitz.sigma, l->lips},
+               {&job->max_sens, "max_sensitivity", "radius", job->max_sens.radius, l->maxs}};
     for (int k = 0; k < 2; k++) {
         if (!st[k].r->on) continue;
         const double *v = q + st[k].off;
@@ -172,8 +177,8 @@ static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct
         const double *v = q + l->infid;
         sb_printf(b, ",\n     \"infidelity\": {\"mean\": ");
         sb_ratio(b, v[REC_IF_SUM], v[REC_IF_N]);
-        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"sigma_%s\": %.10g}", v[REC_IF_N],
-                  job->infidelity.samples, job->infidelity.pixel ? "pixel" : "model", job->infidelity.sigma);
+        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"sigma_%s\": %.10g}", v[REC_IF_N], job->infidelity.samples,
+                  job->infidelity.pixel ? "pixel" : "model", job->infidelity.sigma);
     }
     if (job->faith.on) {
         const double *v = q + l->faith;
@@ -190,14 +195,15 @@ static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct
         sb_printf(b, ",\n     \"faithfulness_correlation\": {\"pearson\": ");
         sb_ratio(b, v[REC_FQ_SUM], v[REC_FQ_N]);
         sb_printf(b, ", \"images\": %.0f, \"subset_size\": %d, \"runs\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N],
-                  job->fcorr.size, job->fcorr.runs, job->fcorr.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
+                  job->fcorr.size, job->fcorr.runs,
+                  job->fcorr.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
     if (job->fest.on) {
         const double *v = q + l->fest;
         sb_printf(b, ",\n     \"faithfulness_estimate\": {\"pearson\": ");
         sb_ratio(b, v[REC_FQ_SUM], v[REC_FQ_N]);
-        sb_printf(b, ", \"images\": %.0f, \"features_in_step\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N],
-                  job->fest.size, job->fest.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
+        sb_printf(b, ", \"images\": %.0f, \"features_in_step\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N], job->fest.size,
+                  job->fest.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
 }
 
@@ -235,8 +241,9 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
      * between host and device, and samples through the model. */
     {
         const double per = n > 0 ? 1.0 / n : 0.0;
-        sb_printf(&b, "  \"transfer\": {\"h2d_bytes_per_image\": %.1f, \"d2h_bytes_per_image\": %.1f, "
-                      "\"image_bytes\": %ld},\n",
+        sb_printf(&b,
+                  "  \"transfer\": {\"h2d_bytes_per_image\": %.1f, \"d2h_bytes_per_image\": %.1f, "
+                  "\"image_bytes\": %ld},\n",
                   total[REC_H2D] * per, total[REC_D2H] * per, info->image_bytes);
         sb_printf(&b, "  \"passes\": {\"forward_samples_per_image\": %.3f, \"backward_samples_per_image\": %.3f},\n",
                   total[REC_FWD] * per, total[REC_BWD] * per);
@@ -263,8 +270,9 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
             diff_logit[i] = c.ins_logit[i] - c.del_logit[i];
         }
         const char *mn = job_method_name(m->kind), *en = job_estimator_name((enum job_estimator)slots[s].estimator);
-        sb_printf(&b, "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", \"refs\": %d, \"steps\": %d, "
-                      "\"objective\": \"%s\"",
+        sb_printf(&b,
+                  "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", \"refs\": %d, \"steps\": %d, "
+                  "\"objective\": \"%s\"",
                   s ? "," : "", mn, en, m->refs, m->steps, job_objective_name(m->objective));
         if (job->diffid) {
             sb_printf(&b, ",\n     \"diffid\": {");
@@ -281,17 +289,18 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
             sb_array(&b, "insertion_logit", c.ins_logit, nr);
             sb_printf(&b, ",\n        ");
             sb_array(&b, "diff_logit", diff_logit, nr);
-            sb_printf(&b, ",\n        \"auc\": {\"deletion_acc\": %.10g, \"insertion_acc\": %.10g, \"diff_acc\": %.10g, "
-                          "\"deletion_logit\": %.10g, \"insertion_logit\": %.10g, \"diff_logit\": %.10g},",
+            sb_printf(&b,
+                      ",\n        \"auc\": {\"deletion_acc\": %.10g, \"insertion_acc\": %.10g, \"diff_acc\": %.10g, "
+                      "\"deletion_logit\": %.10g, \"insertion_logit\": %.10g, \"diff_logit\": %.10g},",
                       area(job->diffid_ratios, c.del_acc, nr), area(job->diffid_ratios, c.ins_acc, nr),
                       area(job->diffid_ratios, diff_acc, nr), area(job->diffid_ratios, c.del_logit, nr),
                       area(job->diffid_ratios, c.ins_logit, nr), area(job->diffid_ratios, diff_logit, nr));
-            sb_printf(&b, "\n        \"mean\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}}",
-                      mean(diff_acc, nr), mean(diff_logit, nr));
+            sb_printf(&b, "\n        \"mean\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}}", mean(diff_acc, nr),
+                      mean(diff_logit, nr));
             for (int i = 0; i < nr; i++)
-                sb_printf(&csv, "%s,%s,%d,%d,%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", mn, en, m->refs,
-                          m->steps, job_objective_name(m->objective), job->diffid_ratios[i], c.del_acc[i],
-                          c.ins_acc[i], diff_acc[i], c.del_logit[i], c.ins_logit[i], diff_logit[i]);
+                sb_printf(&csv, "%s,%s,%d,%d,%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", mn, en, m->refs, m->steps,
+                          job_objective_name(m->objective), job->diffid_ratios[i], c.del_acc[i], c.ins_acc[i],
+                          diff_acc[i], c.del_logit[i], c.ins_logit[i], diff_logit[i]);
         }
         const double *q = total + rec_slot_base(&lay, s);
         sb_extra_metrics(&b, job, &lay, q);
@@ -376,7 +385,8 @@ static void print_extra_table(FILE *f, const struct job *job, const struct rec_s
         pr_ratio(f, job->max_sens.on ? q[l.maxs + REC_ST_SUM] : 0, job->max_sens.on ? q[l.maxs + REC_ST_N] : 0);
         pr_ratio(f, job->infidelity.on ? q[l.infid + REC_IF_SUM] : 0, job->infidelity.on ? q[l.infid + REC_IF_N] : 0);
         pr_ratio(f, job->faith.on ? q[l.faith + REC_FA_PEARSON] : 0, job->faith.on ? q[l.faith + REC_FA_PEARSON_N] : 0);
-        pr_ratio(f, job->faith.on ? q[l.faith + REC_FA_SPEARMAN] : 0, job->faith.on ? q[l.faith + REC_FA_SPEARMAN_N] : 0);
+        pr_ratio(f, job->faith.on ? q[l.faith + REC_FA_SPEARMAN] : 0,
+                 job->faith.on ? q[l.faith + REC_FA_SPEARMAN_N] : 0);
         fprintf(f, "\n");
     }
 }
@@ -384,8 +394,7 @@ static void print_extra_table(FILE *f, const struct job *job, const struct rec_s
 static void print_diffid_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
                                const double *total);
 
-void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
-                       const double *total) {
+void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots, const double *total) {
     double n = total[REC_IMAGES];
     fprintf(f, "\n%.0f images, clean accuracy %.4f\n", n, n > 0 ? total[REC_CORRECT] / n : 0.0);
     if (job->diffid) print_diffid_table(f, job, slots, n_slots, total);

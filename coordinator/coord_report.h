@@ -12,17 +12,16 @@ struct coord_run_info {
     int ranks;
     const char *device;
     const char *libtorch;
-    double wall_seconds;     /* of this invocation */
-    long images_computed;    /* by this invocation (a resume skips journaled shards) */
-    long resumed_shards;     /* taken from the journal */
-    long images_planned;     /* images of the split after limit; those not evaluated were
-                                skipped under dataset.on_error: skip */
+    double wall_seconds;        /* of this invocation */
+    long images_computed;       /* by this invocation (a resume skips journaled shards) */
+    long resumed_shards;        /* taken from the journal */
+    long images_planned;        /* images of the split after limit; those not evaluated were
+                                   skipped under dataset.on_error: skip */
     double coordinator_seconds; /* rank 0's dispatch bookkeeping (coord_book.coord_seconds) */
-    long image_bytes;        /* one model input, C·H·W float32: the unit of the transfer ledger */
+    long image_bytes;           /* one model input, C·H·W float32: the unit of the transfer ledger */
 };
 
 int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int n_slots, const double *total,
                         const struct coord_run_info *info, char *err, size_t errlen);
-void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
-                       const double *total);
+void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots, const double *total);
 #endif

@@ -70,8 +70,7 @@ static int write_all(int fd, const unsigned char *p, size_t n) {
     return 0;
 }
 
-static int init_handle(struct journal *j, const char *path, const struct journal_meta *m, char *err,
-                       size_t errlen) {
+static int init_handle(struct journal *j, const char *path, const struct journal_meta *m, char *err, size_t errlen) {
     memset(j, 0, sizeof *j);
     j->fd = -1;
     snprintf(j->path, sizeof j->path, "%s", path);
@@ -155,8 +154,8 @@ static int check_header(const struct journal *j, const unsigned char *b, size_t 
                  dir, sha, j->meta.sha256);
         return -1;
     }
-    if (f.n_images != j->meta.n_images || f.n_shards != j->meta.n_shards ||
-        f.shard_images != j->meta.shard_images || f.record_len != j->meta.record_len) {
+    if (f.n_images != j->meta.n_images || f.n_shards != j->meta.n_shards || f.shard_images != j->meta.shard_images ||
+        f.record_len != j->meta.record_len) {
         snprintf(err, errlen,
                  "%s was planned as %" PRId64 " images in %" PRId64 " shards of %" PRId64 " (record %" PRIu64
                  " doubles); this run plans %" PRId64 " in %" PRId64 " of %" PRId64 " (record %" PRIu64
@@ -185,8 +184,8 @@ static int check_record(const struct journal *j, const unsigned char *b, int64_t
     if (magic != MAGIC_RECORD || version != JOURNAL_VERSION || rlen != j->meta.record_len || crc != crc_of(b, body))
         return 1;
     struct shard sh;
-    if (shard_plan_get((long)j->meta.n_images, (long)j->meta.shard_images, (long)*shard, &sh) ||
-        sh.first != first || sh.count != count)
+    if (shard_plan_get((long)j->meta.n_images, (long)j->meta.shard_images, (long)*shard, &sh) || sh.first != first ||
+        sh.count != count)
         return 2;
     return 0;
 }
@@ -237,7 +236,8 @@ int journal_resume(struct journal *j, const char *path, const struct journal_met
         int bad = off + rb > size ? 1 : check_record(j, b + off, &s);
         if (bad == 1 && off + rb >= size) { /* a write cut short by a crash or a full disk */
             log_printf("journal %s: dropping a torn last record (%zu bytes at offset %zu); its shard will be "
-                       "computed again", path, size - off, off);
+                       "computed again",
+                       path, size - off, off);
             j->dropped_bytes = (long)(size - off);
             break;
         }

@@ -23,20 +23,20 @@
 
 /* What a journal belongs to; a resume must match it exactly. */
 struct journal_meta {
-    char sha256[65];       /* of the config bytes and the --set list */
+    char sha256[65]; /* of the config bytes and the --set list */
     int64_t n_images;
     int64_t n_shards;
     int64_t shard_images;
-    uint64_t record_len;   /* doubles per record (wk_record_len) */
+    uint64_t record_len; /* doubles per record (wk_record_len) */
 };
 
 struct journal {
-    int fd;                /* open for appending; -1 when closed */
+    int fd; /* open for appending; -1 when closed */
     char path[4096];
     struct journal_meta meta;
-    unsigned char *buf;    /* one serialized record */
-    long n_records;        /* records in the file */
-    long dropped_bytes;    /* torn tail removed by journal_resume */
+    unsigned char *buf; /* one serialized record */
+    long n_records;     /* records in the file */
+    long dropped_bytes; /* torn tail removed by journal_resume */
 };
 
 /* Create PATH (it must not exist) holding only the header, fsync'ed with

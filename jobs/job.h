@@ -35,12 +35,7 @@ enum job_method_kind {
     JOB_M_COUNT
 };
 
-enum job_estimator {
-    JOB_EST_VANILLA = 0,
-    JOB_EST_VALID_REF = 1,
-    JOB_EST_VALID_IP = 2,
-    JOB_EST_COUNT
-};
+enum job_estimator { JOB_EST_VANILLA = 0, JOB_EST_VALID_REF = 1, JOB_EST_VALID_IP = 2, JOB_EST_COUNT };
 
 enum job_objective { JOB_OBJ_LOGIT = 0, JOB_OBJ_PROB = 1, JOB_OBJ_CONTRAST = 2 };
 
@@ -55,19 +50,19 @@ enum job_fill { JOB_FILL_SUPERPIXEL_MEAN = 0, JOB_FILL_DATASET_MEAN = 1, JOB_FIL
 
 struct job_method {
     enum job_method_kind kind;
-    unsigned estimators;      /* bit mask of (1u << enum job_estimator) */
-    int refs;                 /* R; default 10 for path methods, 1 otherwise */
-    int steps;                /* K; default 5 */
+    unsigned estimators;          /* bit mask of (1u << enum job_estimator) */
+    int refs;                     /* R; default 10 for path methods, 1 otherwise */
+    int steps;                    /* K; default 5 */
     enum job_objective objective; /* default logit */
-    bool reference_compat;    /* default false */
-    enum job_baseline baseline; /* ig only: dataset_mean (default; old spelling zero) | black */
-    enum job_fill fill;       /* lime (default superpixel_mean), kernel_shap (default dataset_mean) */
-    double noise;             /* ig_sg, ig_sq, smoothgrad: σ as a fraction of the
-                                 image's pixel range (default 0.15) */
-    double sigma;             /* sigma_pixel (old spelling sigma): absolute, in [0,1] pixel
-                                 units; > 0 overrides noise */
-    int samples;              /* smoothgrad: N noisy samples (default 30) */
-    double epsilon;           /* agi: step size in pixel units (default 0.05) */
+    bool reference_compat;        /* default false */
+    enum job_baseline baseline;   /* ig only: dataset_mean (default; old spelling zero) | black */
+    enum job_fill fill;           /* lime (default superpixel_mean), kernel_shap (default dataset_mean) */
+    double noise;                 /* ig_sg, ig_sq, smoothgrad: σ as a fraction of the
+                                     image's pixel range (default 0.15) */
+    double sigma;                 /* sigma_pixel (old spelling sigma): absolute, in [0,1] pixel
+                                     units; > 0 overrides noise */
+    int samples;                  /* smoothgrad: N noisy samples (default 30) */
+    double epsilon;               /* agi: step size in pixel units (default 0.05) */
 };
 
 /* metrics.sensitivity_n (docs/metrics.md (sensitivity-n)). */
@@ -77,28 +72,28 @@ struct job_sensn {
     bool on;
     int n_ratios;
     double ratios[JOB_MAX_RATIOS]; /* default 0.1..0.9 */
-    int samples;              /* S random masks per ratio; default 10 */
+    int samples;                   /* S random masks per ratio; default 10 */
     enum job_sn_baseline baseline; /* dataset_mean (default; old spelling zero): 0 in model space;
                                       rand: normalize(U[0,1]), uniform pixels */
     enum job_post_hoc post_hoc;    /* sum (default) | abs */
-    long images;              /* only image ids < images (0 = all) */
+    long images;                   /* only image ids < images (0 = all) */
 };
 
 /* metrics.lipschitz / max_sensitivity / infidelity (docs/metrics.md (robustness and faithfulness)). */
 struct job_robust {
     bool on;
-    int samples;              /* lipschitz 50, max_sensitivity 10, infidelity 50 */
-    double sigma;             /* lipschitz: sigma_pixel 0.03; infidelity: sigma_model 0.003 */
-    double radius;            /* max_sensitivity: L-inf ball radius, radius_model 0.02 */
-    bool pixel;               /* sigma / radius is in pixel units (the image in [0, 1]);
-                                 else in the model's normalized input space */
-    long images;              /* only image ids < images (0 = all) */
+    int samples;   /* lipschitz 50, max_sensitivity 10, infidelity 50 */
+    double sigma;  /* lipschitz: sigma_pixel 0.03; infidelity: sigma_model 0.003 */
+    double radius; /* max_sensitivity: L-inf ball radius, radius_model 0.02 */
+    bool pixel;    /* sigma / radius is in pixel units (the image in [0, 1]);
+                      else in the model's normalized input space */
+    long images;   /* only image ids < images (0 = all) */
 };
 
 /* metrics.faithfulness (docs/metrics.md (robustness and faithfulness)). */
 struct job_faith {
     bool on;
-    int groups;               /* pixel groups on a grid, default 100 (10×10) */
+    int groups; /* pixel groups on a grid, default 100 (10×10) */
     long images;
 };
 
@@ -108,8 +103,8 @@ struct job_faith {
 enum job_fq_baseline { JOB_FQ_BLACK = 0, JOB_FQ_DATASET_MEAN = 1 };
 struct job_faith_q {
     bool on;
-    int size;                 /* correlation: subset_size (224); estimate: features_in_step (224) */
-    int runs;                 /* correlation: runs (100) */
+    int size;                      /* correlation: subset_size (224); estimate: features_in_step (224) */
+    int runs;                      /* correlation: runs (100) */
     enum job_fq_baseline baseline; /* black (default, Quantus): the image's minimum; dataset_mean
                                       (old spelling zero): 0 in model space */
     long images;
@@ -122,23 +117,23 @@ struct job_roar {
     bool on;
     int n_fractions;
     double fractions[JOB_MAX_RATIOS]; /* default 0.1, 0.3, 0.5, 0.7, 0.9 */
-    int epochs;               /* default 10; 0 = evaluate the unchanged model on masked data */
-    double lr;                /* default 0.01, divided by 10 at each milestone epoch */
+    int epochs;                       /* default 10; 0 = evaluate the unchanged model on masked data */
+    double lr;                        /* default 0.01, divided by 10 at each milestone epoch */
     int n_milestones;
     int milestones[JOB_MAX_MILESTONES]; /* default 5, 7 */
-    double momentum;          /* default 0.9 */
-    double weight_decay;      /* default 5e-4 */
-    int batch_size;           /* default 64 */
+    double momentum;                    /* default 0.9 */
+    double weight_decay;                /* default 5e-4 */
+    int batch_size;                     /* default 64 */
 };
 
 struct job_train {
-    bool present;             /* a `train:` section was given */
-    int epochs;               /* default 3 */
-    double lr;                /* default 0.05 */
-    double momentum;          /* default 0.9 */
-    double weight_decay;      /* default 0 */
-    int batch_size;           /* default 64 */
-    char out[JOB_PATH_MAX];   /* where the trained TorchScript goes; required */
+    bool present;           /* a `train:` section was given */
+    int epochs;             /* default 3 */
+    double lr;              /* default 0.05 */
+    double momentum;        /* default 0.9 */
+    double weight_decay;    /* default 0 */
+    int batch_size;         /* default 64 */
+    char out[JOB_PATH_MAX]; /* where the trained TorchScript goes; required */
 };
 
 /* `sweep:` — dotted config paths, each with a list of scalar values; the
@@ -149,47 +144,47 @@ struct job_sweep {
     char key[JOB_MAX_SWEEP_KEYS][JOB_SWEEP_TEXT];
     int n_values[JOB_MAX_SWEEP_KEYS];
     char value[JOB_MAX_SWEEP_KEYS][JOB_MAX_SWEEP_VALUES][JOB_SWEEP_TEXT];
-    long n_points;            /* product of n_values; 0 without a sweep */
+    long n_points; /* product of n_values; 0 without a sweep */
 };
 
 struct job {
-    char file[JOB_PATH_MAX];  /* the config path as given */
-    char name[JOB_NAME_MAX];  /* default "recal" */
-    uint64_t seed;            /* default 0 */
-    char device[16];          /* auto | cpu | cuda; default auto */
-    char precision[8];        /* fp32 (default, exact) | tf32 (CUDA convolutions and matmuls)
-                                 | bf16 (autocast forwards, CPU and CUDA) */
-    int threads;              /* intra-op threads per rank; 0 = auto */
-    char model_path[JOB_PATH_MAX];   /* model.path, required */
-    char dataset_name[32];    /* fashion-mnist | mnist | cifar10 | cifar100 | imagenet | npy */
+    char file[JOB_PATH_MAX];       /* the config path as given */
+    char name[JOB_NAME_MAX];       /* default "recal" */
+    uint64_t seed;                 /* default 0 */
+    char device[16];               /* auto | cpu | cuda; default auto */
+    char precision[8];             /* fp32 (default, exact) | tf32 (CUDA convolutions and matmuls)
+                                      | bf16 (autocast forwards, CPU and CUDA) */
+    int threads;                   /* intra-op threads per rank; 0 = auto */
+    char model_path[JOB_PATH_MAX]; /* model.path, required */
+    char dataset_name[32];         /* fashion-mnist | mnist | cifar10 | cifar100 | imagenet | npy */
     char dataset_path[JOB_PATH_MAX];
-    char split[16];           /* test | train | val; default test */
-    long limit;               /* 0 = all */
+    char split[16]; /* test | train | val; default test */
+    long limit;     /* 0 = all */
     /* dataset.* options, passed to ds_open_opts (worker/datasets/dataset.h) */
-    int ds_resize;            /* dataset.resize; 0 = the dataset's default (imagenet 224) */
-    bool ds_dct_scaling;      /* dataset.dct_scaling (imagenet): reduced-size JPEG decode */
-    int ds_crop;              /* dataset.crop; 0 = none */
-    bool ds_label_coarse;     /* dataset.label: fine (default) | coarse (cifar100) */
-    bool ds_skip_errors;      /* dataset.on_error: fail (default) | skip */
-    int ds_n_mean, ds_n_std;  /* values given in dataset.mean / dataset.std (0, 1 or 3) */
+    int ds_resize;           /* dataset.resize; 0 = the dataset's default (imagenet 224) */
+    bool ds_dct_scaling;     /* dataset.dct_scaling (imagenet): reduced-size JPEG decode */
+    int ds_crop;             /* dataset.crop; 0 = none */
+    bool ds_label_coarse;    /* dataset.label: fine (default) | coarse (cifar100) */
+    bool ds_skip_errors;     /* dataset.on_error: fail (default) | skip */
+    int ds_n_mean, ds_n_std; /* values given in dataset.mean / dataset.std (0, 1 or 3) */
     double ds_mean[3], ds_std[3];
-    int ds_classes;           /* dataset.classes (npy); 0 = max label + 1 */
-    int ds_threads;           /* dataset.threads: decode threads; 0 = threads, else 2 */
-    int batch_size;           /* default 64 */
-    long memory_budget_mb;    /* default 2048 */
-    int shard_images;         /* default 256; the largest shard when shard_seconds > 0 */
-    double shard_seconds;     /* target seconds per shard, measured at start (default 5); 0 = off */
+    int ds_classes;            /* dataset.classes (npy); 0 = max label + 1 */
+    int ds_threads;            /* dataset.threads: decode threads; 0 = threads, else 2 */
+    int batch_size;            /* default 64 */
+    long memory_budget_mb;     /* default 2048 */
+    int shard_images;          /* default 256; the largest shard when shard_seconds > 0 */
+    double shard_seconds;      /* target seconds per shard, measured at start (default 5); 0 = off */
     double stop_grace_seconds; /* after a stop signal, how long shards in flight may still run
                                   before they are abandoned between batches or chunks (default 60) */
-    double watchdog_seconds;  /* once a shard has finished, a rank silent in one shard for longer than
-                                 max(this, 20 × the longest shard) stops the run resumably, naming it
-                                 (default 600; 0 = off) */
+    double watchdog_seconds;   /* once a shard has finished, a rank silent in one shard for longer than
+                                  max(this, 20 × the longest shard) stops the run resumably, naming it
+                                  (default 600; 0 = off) */
     bool coordinator_computes; /* rank 0 computes shards besides handing them out (default true) */
-    long chunk_samples;       /* samples per forward+backward: N; 0 = from memory_budget_mb
-                                 (default); -1 = measured at start ("auto") */
+    long chunk_samples;        /* samples per forward+backward: N; 0 = from memory_budget_mb
+                                  (default); -1 = measured at start ("auto") */
     int n_methods;
     struct job_method methods[JOB_MAX_METHODS];
-    bool diffid;              /* metrics.diffid present */
+    bool diffid; /* metrics.diffid present */
     int n_diffid_ratios;
     double diffid_ratios[JOB_MAX_RATIOS]; /* default 0.1..0.9 */
     struct job_sensn sensn;
@@ -200,15 +195,14 @@ struct job {
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
     struct job_train train;
     struct job_sweep sweep;
-    char sha256[65];          /* of the file bytes and the --set list, hex */
+    char sha256[65]; /* of the file bytes and the --set list, hex */
 };
 
 /* Load and validate CONFIG with --set overrides ("a.b.c=value", applied in
  * order, value parsed as a YAML scalar or flow sequence). On error returns
  * -1 and writes one message "file:line:col: what (did you mean 'x'?)" to
  * err. 0 on success. */
-int job_load(const char *path, const char *const *sets, int n_sets,
-             struct job *out, char *err, size_t errlen);
+int job_load(const char *path, const char *const *sets, int n_sets, struct job *out, char *err, size_t errlen);
 
 /* Grid point I (0 <= I < sweep.n_points) as "path=value" overrides, one per
  * sweep key, in key order, into sets[0..n_keys-1]. 0, or -1 when I is out of

@@ -13,12 +13,12 @@ enum job_node_kind { JOB_N_NULL, JOB_N_SCALAR, JOB_N_SEQ, JOB_N_MAP };
 
 struct job_node {
     enum job_node_kind kind;
-    char *text;              /* scalar (or null) text as written */
-    int line, col;           /* 1-based; 0 when unknown */
-    const char *origin;      /* NULL: the config file; else the --set string */
+    char *text;         /* scalar (or null) text as written */
+    int line, col;      /* 1-based; 0 when unknown */
+    const char *origin; /* NULL: the config file; else the --set string */
     size_t n, cap;
-    struct job_node **kids;  /* sequence items, or mapping values */
-    struct job_node **keys;  /* mapping keys (scalars), parallel to kids */
+    struct job_node **kids; /* sequence items, or mapping values */
+    struct job_node **keys; /* mapping keys (scalars), parallel to kids */
 };
 
 /* Where errors go and how to name the file in them. */
@@ -39,40 +39,32 @@ int job_errf(const struct job_err *e, const struct job_node *at, const char *fmt
 
 /* Parse exactly one YAML document from BUF. ORIGIN tags every node (NULL for
  * the file). An empty document yields a JOB_N_NULL root. */
-int job_tree_parse(const char *buf, size_t len, const char *origin,
-                   const struct job_err *e, struct job_node **root);
+int job_tree_parse(const char *buf, size_t len, const char *origin, const struct job_err *e, struct job_node **root);
 void job_tree_free(struct job_node *n);
 
 /* Apply one "dotted.path=value" override to ROOT (a mapping). */
 int job_tree_apply_set(struct job_node *root, const char *set, const struct job_err *e);
 
 /* Value of KEY in mapping MAP (NULL when absent); *keynode gets the key. */
-struct job_node *job_map_get(const struct job_node *map, const char *key,
-                             const struct job_node **keynode);
+struct job_node *job_map_get(const struct job_node *map, const char *key, const struct job_node **keynode);
 
 /* ---- typed reads (jobs/job_values.c). Each returns 0, or -1 with a
  * "'KEY' must be RULE, got 'text'" message positioned at V. ---- */
-int job_bad(const struct job_err *e, const struct job_node *v, const char *key,
-            const char *rule);
-int job_want_int(const struct job_err *e, const struct job_node *v, const char *key,
-                 long long min, long long max, long long *out);
-int job_want_double(const struct job_err *e, const struct job_node *v, const char *key,
-                    double *out);
-int job_want_bool(const struct job_err *e, const struct job_node *v, const char *key,
-                  bool *out);
-int job_want_str(const struct job_err *e, const struct job_node *v, const char *key,
-                 char *dst, size_t cap);
+int job_bad(const struct job_err *e, const struct job_node *v, const char *key, const char *rule);
+int job_want_int(const struct job_err *e, const struct job_node *v, const char *key, long long min, long long max,
+                 long long *out);
+int job_want_double(const struct job_err *e, const struct job_node *v, const char *key, double *out);
+int job_want_bool(const struct job_err *e, const struct job_node *v, const char *key, bool *out);
+int job_want_str(const struct job_err *e, const struct job_node *v, const char *key, char *dst, size_t cap);
 /* Case-insensitive pick from NAMES; stores the index. */
-int job_want_enum(const struct job_err *e, const struct job_node *v, const char *key,
-                  const char *const *names, int n, int *out);
+int job_want_enum(const struct job_err *e, const struct job_node *v, const char *key, const char *const *names, int n,
+                  int *out);
 /* V must be a mapping or empty (an empty section means "all defaults"). */
 int job_want_section(const struct job_err *e, const struct job_node *v, const char *key);
 /* Every key of MAP must be in KNOWN; keys in LATER are recognised but refused
  * as "<kind> 'x' is not implemented yet". SECTION names MAP in messages. */
-int job_check_keys(const struct job_err *e, const struct job_node *map,
-                   const char *const *known, int n_known,
-                   const char *const *later, int n_later,
-                   const char *kind, const char *section);
+int job_check_keys(const struct job_err *e, const struct job_node *map, const char *const *known, int n_known,
+                   const char *const *later, int n_later, const char *kind, const char *section);
 int job_casecmp(const char *a, const char *b);
 
 /* ---- sections (jobs/job_methods.c) ---- */

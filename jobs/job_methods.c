@@ -5,21 +5,17 @@
 
 #include "job_internal.h"
 
-static bool is_path_method(enum job_method_kind k)
-{
-    return k == JOB_M_IG || k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ ||
-           k == JOB_M_EG || k == JOB_M_AGI;
+static bool is_path_method(enum job_method_kind k) {
+    return k == JOB_M_IG || k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG ||
+           k == JOB_M_AGI;
 }
 
 /* Methods that average over sampled references default to R = 10. */
-static int default_refs(enum job_method_kind k)
-{
-    return (k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG)
-               ? 10 : 1;
+static int default_refs(enum job_method_kind k) {
+    return (k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG) ? 10 : 1;
 }
 
-void job_method_defaults(enum job_method_kind kind, struct job_method *out)
-{
+void job_method_defaults(enum job_method_kind kind, struct job_method *out) {
     memset(out, 0, sizeof *out);
     out->kind = kind;
     out->estimators = 1u << JOB_EST_VANILLA;
@@ -33,11 +29,9 @@ void job_method_defaults(enum job_method_kind kind, struct job_method *out)
     out->sigma = 0;
     out->samples = 30;
     /* LIME / KernelSHAP: 100 perturbations (ICML 2023). */
-    if (kind == JOB_M_LIME || kind == JOB_M_KERNEL_SHAP)
-        out->samples = 100;
+    if (kind == JOB_M_LIME || kind == JOB_M_KERNEL_SHAP) out->samples = 100;
     /* Expected Gradients: one random α per reference (docs/methods.md table). */
-    if (kind == JOB_M_EG)
-        out->steps = 1;
+    if (kind == JOB_M_EG) out->steps = 1;
     /* AGI: T = 5 target classes, K = 10 steps of ε = 0.05 (the paper's setting). */
     out->epsilon = 0.05;
     if (kind == JOB_M_AGI) {
@@ -46,29 +40,23 @@ void job_method_defaults(enum job_method_kind kind, struct job_method *out)
     }
 }
 
-static int read_name(const struct job_err *e, const struct job_node *v, enum job_method_kind *out)
-{
+static int read_name(const struct job_err *e, const struct job_node *v, enum job_method_kind *out) {
     const char *names[JOB_M_COUNT];
-    for (int i = 0; i < JOB_M_COUNT; i++)
-        names[i] = job_method_name((enum job_method_kind)i);
-    if (!v || v->kind != JOB_N_SCALAR)
-        return job_bad(e, v, "name", "a method name");
+    for (int i = 0; i < JOB_M_COUNT; i++) names[i] = job_method_name((enum job_method_kind)i);
+    if (!v || v->kind != JOB_N_SCALAR) return job_bad(e, v, "name", "a method name");
     int k = -1;
     for (int i = 0; i < JOB_M_COUNT && k < 0; i++)
-        if (!job_casecmp(v->text, names[i]))
-            k = i;
+        if (!job_casecmp(v->text, names[i])) k = i;
     if (k < 0) {
         const char *hint = job_suggest(v->text, names, JOB_M_COUNT);
-        if (hint)
-            return job_errf(e, v, "unknown method '%.80s' (did you mean '%s'?)", v->text, hint);
+        if (hint) return job_errf(e, v, "unknown method '%.80s' (did you mean '%s'?)", v->text, hint);
         return job_errf(e, v, "unknown method '%.80s'", v->text);
     }
     if (!job_method_implemented((enum job_method_kind)k)) {
         char impl[256] = "";
         for (int i = 0; i < JOB_M_COUNT; i++)
             if (job_method_implemented((enum job_method_kind)i)) {
-                if (impl[0])
-                    strncat(impl, ", ", sizeof impl - strlen(impl) - 1);
+                if (impl[0]) strncat(impl, ", ", sizeof impl - strlen(impl) - 1);
                 strncat(impl, names[i], sizeof impl - strlen(impl) - 1);
             }
         return job_errf(e, v,
@@ -80,22 +68,18 @@ static int read_name(const struct job_err *e, const struct job_node *v, enum job
     return 0;
 }
 
-static int read_estimators(const struct job_err *e, const struct job_node *v,
-                           enum job_method_kind kind, unsigned *out)
-{
+static int read_estimators(const struct job_err *e, const struct job_node *v, enum job_method_kind kind,
+                           unsigned *out) {
     const char *names[JOB_EST_COUNT];
-    for (int i = 0; i < JOB_EST_COUNT; i++)
-        names[i] = job_estimator_name((enum job_estimator)i);
+    for (int i = 0; i < JOB_EST_COUNT; i++) names[i] = job_estimator_name((enum job_estimator)i);
     if (v->kind != JOB_N_SEQ || v->n == 0)
         return job_bad(e, v, "estimators", "a non-empty list of vanilla, valid_ref, valid_ip");
     unsigned mask = 0;
     for (size_t i = 0; i < v->n; i++) {
         const struct job_node *it = v->kids[i];
         int est;
-        if (job_want_enum(e, it, "estimators", names, JOB_EST_COUNT, &est))
-            return -1;
-        if (mask & (1u << est))
-            return job_errf(e, it, "duplicate estimator '%s'", names[est]);
+        if (job_want_enum(e, it, "estimators", names, JOB_EST_COUNT, &est)) return -1;
+        if (mask & (1u << est)) return job_errf(e, it, "duplicate estimator '%s'", names[est]);
         mask |= 1u << est;
     }
     /* valid_ref / valid_ip reweight points along an integration path; a
@@ -113,8 +97,7 @@ static int read_estimators(const struct job_err *e, const struct job_node *v,
 /* KEY (NAME_pixel) or OLD, the bare NAME: its old spelling, always in pixel
  * units; not both. *v is NULL when neither is given. */
 static int pixel_key(const struct job_err *e, const struct job_node *m, const char *key, const char *old,
-                     const struct job_node **v, const char **used)
-{
+                     const struct job_node **v, const char **used) {
     const struct job_node *vp = job_map_get(m, key, NULL), *va = job_map_get(m, old, NULL);
     if (vp && va)
         return job_errf(e, va, "give one of '%s' and '%s' ('%s' is the old spelling of '%s')", key, old, old, key);
@@ -123,12 +106,10 @@ static int pixel_key(const struct job_err *e, const struct job_node *m, const ch
     return 0;
 }
 
-static int read_method(const struct job_err *e, const struct job_node *m, int idx,
-                       struct job_method *out)
-{
-    static const char *const keys[] = {"name", "steps", "refs", "estimators", "objective",
-                                       "reference_compat", "baseline", "noise", "sigma_pixel", "sigma",
-                                       "samples", "epsilon_pixel", "epsilon", "fill"};
+static int read_method(const struct job_err *e, const struct job_node *m, int idx, struct job_method *out) {
+    static const char *const keys[] = {
+        "name",  "steps",       "refs",  "estimators", "objective",     "reference_compat", "baseline",
+        "noise", "sigma_pixel", "sigma", "samples",    "epsilon_pixel", "epsilon",          "fill"};
     /* "zero" is the old spelling of dataset_mean: 0 in model space, the mean colour */
     static const char *const baselines[] = {"dataset_mean", "black", "zero"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
@@ -139,33 +120,25 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         snprintf(what, sizeof what, "methods.%d", idx);
         return job_bad(e, m, what, "a mapping such as {name: ig_uniform}");
     }
-    if (job_check_keys(e, m, keys, 14, NULL, 0, "key", where))
-        return -1;
+    if (job_check_keys(e, m, keys, 14, NULL, 0, "key", where)) return -1;
     const struct job_node *v = job_map_get(m, "name", NULL);
-    if (!v)
-        return job_errf(e, m, "missing required key 'methods.%d.name'", idx);
-    if (read_name(e, v, &out->kind))
-        return -1;
+    if (!v) return job_errf(e, m, "missing required key 'methods.%d.name'", idx);
+    if (read_name(e, v, &out->kind)) return -1;
     job_method_defaults(out->kind, out);
 
     long long x;
-    if ((v = job_map_get(m, "estimators", NULL)) &&
-        read_estimators(e, v, out->kind, &out->estimators))
-        return -1;
+    if ((v = job_map_get(m, "estimators", NULL)) && read_estimators(e, v, out->kind, &out->estimators)) return -1;
     if ((v = job_map_get(m, "refs", NULL))) {
-        if (job_want_int(e, v, "refs", 1, INT_MAX, &x))
-            return -1;
+        if (job_want_int(e, v, "refs", 1, INT_MAX, &x)) return -1;
         out->refs = (int)x;
     }
     if ((v = job_map_get(m, "steps", NULL))) {
-        if (job_want_int(e, v, "steps", 1, INT_MAX, &x))
-            return -1;
+        if (job_want_int(e, v, "steps", 1, INT_MAX, &x)) return -1;
         out->steps = (int)x;
     }
     if ((v = job_map_get(m, "objective", NULL))) {
         int o;
-        if (job_want_enum(e, v, "objective", objectives, 3, &o))
-            return -1;
+        if (job_want_enum(e, v, "objective", objectives, 3, &o)) return -1;
         out->objective = (enum job_objective)o;
     }
     if ((v = job_map_get(m, "reference_compat", NULL)) &&
@@ -173,49 +146,35 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         return -1;
     if ((v = job_map_get(m, "baseline", NULL))) {
         int b;
-        if (out->kind != JOB_M_IG)
-            return job_errf(e, v, "'baseline' applies to method ig only");
-        if (job_want_enum(e, v, "baseline", baselines, 3, &b))
-            return -1;
+        if (out->kind != JOB_M_IG) return job_errf(e, v, "'baseline' applies to method ig only");
+        if (job_want_enum(e, v, "baseline", baselines, 3, &b)) return -1;
         out->baseline = b == 2 ? JOB_BASE_DATASET_MEAN : (enum job_baseline)b;
     }
     if ((v = job_map_get(m, "fill", NULL))) {
         int f;
         if (out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)
             return job_errf(e, v, "'fill' applies to lime and kernel_shap only");
-        if (job_want_enum(e, v, "fill", job_fill_names, JOB_FILL_NAMES, &f))
-            return -1;
+        if (job_want_enum(e, v, "fill", job_fill_names, JOB_FILL_NAMES, &f)) return -1;
         out->fill = job_fill_at(f);
     }
     bool noisy = out->kind == JOB_M_IG_SG || out->kind == JOB_M_IG_SQ || out->kind == JOB_M_SMOOTHGRAD;
     if ((v = job_map_get(m, "noise", NULL))) {
-        if (!noisy)
-            return job_errf(e, v, "'noise' applies to ig_sg, ig_sq and smoothgrad only");
-        if (job_want_double(e, v, "noise", &out->noise))
-            return -1;
-        if (!(out->noise > 0))
-            return job_bad(e, v, "noise", "a number > 0 (fraction of the pixel range)");
+        if (!noisy) return job_errf(e, v, "'noise' applies to ig_sg, ig_sq and smoothgrad only");
+        if (job_want_double(e, v, "noise", &out->noise)) return -1;
+        if (!(out->noise > 0)) return job_bad(e, v, "noise", "a number > 0 (fraction of the pixel range)");
     }
     const char *key;
-    if (pixel_key(e, m, "sigma_pixel", "sigma", &v, &key))
-        return -1;
+    if (pixel_key(e, m, "sigma_pixel", "sigma", &v, &key)) return -1;
     if (v) {
-        if (!noisy)
-            return job_errf(e, v, "'%s' applies to ig_sg, ig_sq and smoothgrad only", key);
-        if (job_want_double(e, v, key, &out->sigma))
-            return -1;
-        if (!(out->sigma > 0))
-            return job_bad(e, v, key, "a number > 0 (pixel units: the image in [0, 1])");
+        if (!noisy) return job_errf(e, v, "'%s' applies to ig_sg, ig_sq and smoothgrad only", key);
+        if (job_want_double(e, v, key, &out->sigma)) return -1;
+        if (!(out->sigma > 0)) return job_bad(e, v, key, "a number > 0 (pixel units: the image in [0, 1])");
     }
-    if (pixel_key(e, m, "epsilon_pixel", "epsilon", &v, &key))
-        return -1;
+    if (pixel_key(e, m, "epsilon_pixel", "epsilon", &v, &key)) return -1;
     if (v) {
-        if (out->kind != JOB_M_AGI)
-            return job_errf(e, v, "'%s' applies to agi only", key);
-        if (job_want_double(e, v, key, &out->epsilon))
-            return -1;
-        if (!(out->epsilon > 0))
-            return job_bad(e, v, key, "a number > 0 (pixel units: the image in [0, 1])");
+        if (out->kind != JOB_M_AGI) return job_errf(e, v, "'%s' applies to agi only", key);
+        if (job_want_double(e, v, key, &out->epsilon)) return -1;
+        if (!(out->epsilon > 0)) return job_bad(e, v, key, "a number > 0 (pixel units: the image in [0, 1])");
     }
     if ((v = job_map_get(m, "samples", NULL))) {
         if (out->kind != JOB_M_SMOOTHGRAD && out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)
@@ -224,29 +183,25 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
             /* sigma is read above whatever the key order, so a sweep or
              * --set of sigma moves n with it. */
             if (!(out->sigma > 0))
-                return job_errf(e, v, "'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute "
-                                      "'sigma_pixel', e.g. {name: smoothgrad, sigma_pixel: 0.03, samples: auto}");
+                return job_errf(e, v,
+                                "'samples: auto' (n from sigma, Tan & Tian's rule) needs an absolute "
+                                "'sigma_pixel', e.g. {name: smoothgrad, sigma_pixel: 0.03, samples: auto}");
             out->samples = job_smoothgrad_auto_samples(out->sigma);
         } else {
-            if (job_want_int(e, v, "samples", 1, INT_MAX, &x))
-                return -1;
+            if (job_want_int(e, v, "samples", 1, INT_MAX, &x)) return -1;
             out->samples = (int)x;
         }
     }
     return 0;
 }
 
-int job_read_methods(const struct job_err *e, const struct job_node *v, struct job *j)
-{
+int job_read_methods(const struct job_err *e, const struct job_node *v, struct job *j) {
     j->n_methods = 0;
-    if (v->kind != JOB_N_SEQ)
-        return job_bad(e, v, "methods", "a list of methods");
+    if (v->kind != JOB_N_SEQ) return job_bad(e, v, "methods", "a list of methods");
     if (v->n > JOB_MAX_METHODS)
-        return job_errf(e, v, "'methods' lists %zu methods; at most %d are allowed", v->n,
-                        JOB_MAX_METHODS);
+        return job_errf(e, v, "'methods' lists %zu methods; at most %d are allowed", v->n, JOB_MAX_METHODS);
     for (size_t i = 0; i < v->n; i++) {
-        if (read_method(e, v->kids[i], (int)i, &j->methods[i]))
-            return -1;
+        if (read_method(e, v->kids[i], (int)i, &j->methods[i])) return -1;
         /* Results are keyed by (method, estimator): a second entry of the
          * same method gave rows nobody could tell apart. */
         for (size_t k = 0; k < i; k++)

@@ -34,45 +34,35 @@ static const char *const objective_names[] = {
     [JOB_OBJ_CONTRAST] = "contrast",
 };
 
-const char *job_method_name(enum job_method_kind k)
-{
-    if ((int)k < 0 || k >= JOB_M_COUNT)
-        return "unknown";
+const char *job_method_name(enum job_method_kind k) {
+    if ((int)k < 0 || k >= JOB_M_COUNT) return "unknown";
     return method_names[k];
 }
 
-const char *job_estimator_name(enum job_estimator e)
-{
-    if ((int)e < 0 || e >= JOB_EST_COUNT)
-        return "unknown";
+const char *job_estimator_name(enum job_estimator e) {
+    if ((int)e < 0 || e >= JOB_EST_COUNT) return "unknown";
     return estimator_names[e];
 }
 
-const char *job_objective_name(enum job_objective o)
-{
-    if ((int)o < 0 || o > JOB_OBJ_CONTRAST)
-        return "unknown";
+const char *job_objective_name(enum job_objective o) {
+    if ((int)o < 0 || o > JOB_OBJ_CONTRAST) return "unknown";
     return objective_names[o];
 }
 
-bool job_method_implemented(enum job_method_kind k)
-{
+bool job_method_implemented(enum job_method_kind k) {
     /* Grows as worker/methods/ gains kernels; the loader refuses the rest so
      * a long run never dies halfway on a method that does not exist. */
     return k == JOB_M_RANDOM || k == JOB_M_INPUT_GRAD || k == JOB_M_INPUT_X_GRAD || k == JOB_M_SMOOTHGRAD ||
            k == JOB_M_IG || k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG ||
-           k == JOB_M_AGI || k == JOB_M_GRADCAM ||
-           k == JOB_M_LIME || k == JOB_M_KERNEL_SHAP;
+           k == JOB_M_AGI || k == JOB_M_GRADCAM || k == JOB_M_LIME || k == JOB_M_KERNEL_SHAP;
 }
 
-static int lower(int ch)
-{
+static int lower(int ch) {
     return (ch >= 'A' && ch <= 'Z') ? ch - 'A' + 'a' : ch;
 }
 
 /* Case-insensitive Levenshtein distance; two rolling rows keep it O(|b|). */
-static size_t distance(const char *a, const char *b)
-{
+static size_t distance(const char *a, const char *b) {
     size_t la = strlen(a), lb = strlen(b);
     size_t *prev = malloc((lb + 1) * sizeof *prev);
     size_t *cur = malloc((lb + 1) * sizeof *cur);
@@ -81,17 +71,14 @@ static size_t distance(const char *a, const char *b)
         free(cur);
         return (size_t)-1;
     }
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = j;
+    for (size_t j = 0; j <= lb; j++) prev[j] = j;
     for (size_t i = 1; i <= la; i++) {
         cur[0] = i;
         for (size_t j = 1; j <= lb; j++) {
             size_t cost = lower((unsigned char)a[i - 1]) == lower((unsigned char)b[j - 1]) ? 0 : 1;
             size_t best = prev[j] + 1;
-            if (cur[j - 1] + 1 < best)
-                best = cur[j - 1] + 1;
-            if (prev[j - 1] + cost < best)
-                best = prev[j - 1] + cost;
+            if (cur[j - 1] + 1 < best) best = cur[j - 1] + 1;
+            if (prev[j - 1] + cost < best) best = prev[j - 1] + cost;
             cur[j] = best;
         }
         size_t *t = prev;
@@ -104,18 +91,14 @@ static size_t distance(const char *a, const char *b)
     return d;
 }
 
-const char *job_suggest(const char *s, const char *const *candidates, int n)
-{
-    if (!s || !candidates || n <= 0)
-        return NULL;
+const char *job_suggest(const char *s, const char *const *candidates, int n) {
+    if (!s || !candidates || n <= 0) return NULL;
     size_t limit = strlen(s) / 3;
-    if (limit < 2)
-        limit = 2;
+    if (limit < 2) limit = 2;
     const char *best = NULL;
     size_t best_d = (size_t)-1;
     for (int i = 0; i < n; i++) {
-        if (!candidates[i])
-            continue;
+        if (!candidates[i]) continue;
         size_t d = distance(s, candidates[i]);
         if (d < best_d) { /* strict: ties keep the earlier candidate */
             best_d = d;
@@ -136,7 +119,9 @@ int job_smoothgrad_auto_samples(double sigma) {
 
 const char *const job_fill_names[JOB_FILL_NAMES] = {"superpixel_mean", "dataset_mean", "black", "zero"};
 
-enum job_fill job_fill_at(int i) { return i == 3 ? JOB_FILL_DATASET_MEAN : (enum job_fill)i; }
+enum job_fill job_fill_at(int i) {
+    return i == 3 ? JOB_FILL_DATASET_MEAN : (enum job_fill)i;
+}
 
 /* LIME as lime_image (hide_color None: each superpixel's mean colour);
  * KernelSHAP as Captum (baseline 0 in model space). */

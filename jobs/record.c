@@ -57,4 +57,3 @@ void rec_fold(const struct job *job, int n_slots, double *total, const double *r
         for (int k = 0; k < 2; k++)
             if (on[k]) total[rec_slot_base(&l, s) + off[k] + REC_ST_MAX] = maxima[s][k];
 }
-

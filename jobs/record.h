@@ -11,8 +11,8 @@
 
 /* One row of results: a method with one estimator (random has one). */
 struct rec_slot {
-    int method;     /* index into job->methods */
-    int estimator;  /* enum job_estimator */
+    int method;    /* index into job->methods */
+    int estimator; /* enum job_estimator */
 };
 
 #define REC_MAX_SLOTS (JOB_MAX_METHODS * JOB_EST_COUNT)
@@ -38,19 +38,31 @@ struct rec_slot {
 #define REC_FWD 4
 #define REC_BWD 5
 #define REC_HEADER 6
-enum { REC_SN_CORR_SUM, REC_SN_CORR_N, REC_SN_PAIRS, REC_SN_SX, REC_SN_SY, REC_SN_SXY, REC_SN_SXX, REC_SN_SYY, REC_SN_FIELDS };
+enum {
+    REC_SN_CORR_SUM,
+    REC_SN_CORR_N,
+    REC_SN_PAIRS,
+    REC_SN_SX,
+    REC_SN_SY,
+    REC_SN_SXY,
+    REC_SN_SXX,
+    REC_SN_SYY,
+    REC_SN_FIELDS
+};
 enum { REC_ST_SUM, REC_ST_N, REC_ST_MAX, REC_ST_FIELDS };
 enum { REC_IF_SUM, REC_IF_N, REC_IF_FIELDS };
 enum { REC_FA_PEARSON, REC_FA_PEARSON_N, REC_FA_SPEARMAN, REC_FA_SPEARMAN_N, REC_FA_INV, REC_FA_INV_N, REC_FA_FIELDS };
 enum { REC_FQ_SUM, REC_FQ_N, REC_FQ_FIELDS }; /* faithfulness_correlation / _estimate: per-image Pearson */
 struct rec_layout {
     size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest; /* offsets inside a slot block */
-    size_t per_slot;                                /* doubles per slot */
-    size_t len;                                     /* doubles per record */
+    size_t per_slot;                                             /* doubles per slot */
+    size_t len;                                                  /* doubles per record */
 };
 void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l);
 /* Offset of slot s's block in a record. */
-static inline size_t rec_slot_base(const struct rec_layout *l, int s) { return REC_HEADER + (size_t)s * l->per_slot; }
+static inline size_t rec_slot_base(const struct rec_layout *l, int s) {
+    return REC_HEADER + (size_t)s * l->per_slot;
+}
 /* total ⊕= rec: sums, and max for the REC_ST_MAX fields. */
 void rec_fold(const struct job *job, int n_slots, double *total, const double *rec);
 

@@ -38,8 +38,7 @@ int bench_data(const char *config, long images) {
         for (long b0 = 0; b0 < ds.n && !rc; b0 += bs)
             rc = ds_get(&ds, b0, ds.n - b0 < bs ? ds.n - b0 : bs, x, y, err, sizeof err);
         double dt = clock_now_s() - t0;
-        if (rc)
-            fprintf(stderr, "recal bench: %s\n", x && y ? err : "out of memory");
+        if (rc) fprintf(stderr, "recal bench: %s\n", x && y ? err : "out of memory");
         else
             printf("{\"case\":\"data\",\"dataset\":\"%s\",\"split\":\"%s\",\"images\":%ld,\"shape\":[%d,%d,%d],"
                    "\"threads\":%d,\"images_per_s\":%.1f,\"images_per_s_per_thread\":%.1f}\n",

@@ -105,9 +105,15 @@ static int dispatch_pass(int journal, long shards, int rank, int size) {
     }
     size_t len = BENCH_RECORD_LEN;
     double total[BENCH_RECORD_LEN];
-    struct coord_opts o = {.n_images = shards, .shard_images = 1, .log_every_s = 1e9,
-                           .book = rank == 0 ? &book : NULL, .shard_fn = noop_shard, .shard_ctx = &len,
-                           .record_len = len, .no_journal = !journal, .no_local_worker = 1};
+    struct coord_opts o = {.n_images = shards,
+                           .shard_images = 1,
+                           .log_every_s = 1e9,
+                           .book = rank == 0 ? &book : NULL,
+                           .shard_fn = noop_shard,
+                           .shard_ctx = &len,
+                           .record_len = len,
+                           .no_journal = !journal,
+                           .no_local_worker = 1};
     MPI_Barrier(MPI_COMM_WORLD);
     double t0 = clock_now_s();
     int rc = coord_run(&o, MPI_COMM_WORLD, total, err, sizeof err);

@@ -137,14 +137,14 @@ int cmd_attribute(int argc, char **argv) {
             fputs(HELP, stdout);
             return EXIT_OK;
         }
-#define OPT(name, var)                                                                        \
-    if ((v = cli_opt(argc, argv, &i, name, &missing)) || missing) {                           \
-        if (missing) {                                                                        \
-            fprintf(stderr, "recal attribute: %s needs a value (see --help)\n", name);        \
-            return EXIT_USER;                                                                 \
-        }                                                                                     \
-        var;                                                                                  \
-        continue;                                                                             \
+#define OPT(name, var)                                                                                                 \
+    if ((v = cli_opt(argc, argv, &i, name, &missing)) || missing) {                                                    \
+        if (missing) {                                                                                                 \
+            fprintf(stderr, "recal attribute: %s needs a value (see --help)\n", name);                                 \
+            return EXIT_USER;                                                                                          \
+        }                                                                                                              \
+        var;                                                                                                           \
+        continue;                                                                                                      \
     }
         OPT("--model", model = v)
         OPT("--input", input = v)
@@ -164,10 +164,9 @@ int cmd_attribute(int argc, char **argv) {
         OPT("--refs", if (want_long("--refs", v, 1, &refs) || too_many("--refs", refs)) return EXIT_USER)
         OPT("--steps", if (want_long("--steps", v, 1, &steps) || too_many("--steps", steps)) return EXIT_USER)
         OPT("--seed", if (want_seed(v, &seed)) return EXIT_USER)
-        OPT("--samples", if (strcasecmp(v, "auto") ? want_long("--samples", v, 1, &samples) ||
-                                                          too_many("--samples", samples)
-                                                    : (samples_auto = 1, 0))
-                return EXIT_USER)
+        OPT("--samples",
+            if (strcasecmp(v, "auto") ? want_long("--samples", v, 1, &samples) || too_many("--samples", samples)
+                                      : (samples_auto = 1, 0)) return EXIT_USER)
         OPT("--noise", if (want_positive("--noise", v, &noise)) return EXIT_USER)
         OPT("--sigma", if (want_positive("--sigma", v, &sigma)) return EXIT_USER)
         OPT("--sigma-pixel", if (want_positive("--sigma-pixel", v, &sigma)) return EXIT_USER)
@@ -233,8 +232,10 @@ int cmd_attribute(int argc, char **argv) {
     if (steps > 0) jm.steps = (int)steps;
     if (!strcasecmp(baseline, "black")) jm.baseline = JOB_BASE_BLACK;
     else if (strcasecmp(baseline, "dataset_mean") && strcasecmp(baseline, "zero")) {
-        fprintf(stderr, "recal attribute: --baseline is dataset_mean (0 in model space; old spelling zero) or "
-                        "black (pixel 0), got '%s'\n", baseline);
+        fprintf(stderr,
+                "recal attribute: --baseline is dataset_mean (0 in model space; old spelling zero) or "
+                "black (pixel 0), got '%s'\n",
+                baseline);
         return EXIT_USER;
     }
     jm.fill = job_default_fill(jm.kind);
@@ -260,17 +261,22 @@ int cmd_attribute(int argc, char **argv) {
     int e = -1;
     for (int k = 0; k < JOB_EST_COUNT; k++)
         if (!strcasecmp(est, job_estimator_name((enum job_estimator)k))) e = k;
-    int obj = !strcasecmp(objective, "logit") ? 0 : !strcasecmp(objective, "prob") ? 1 : !strcasecmp(objective, "contrast") ? 2 : -1;
+    int obj = !strcasecmp(objective, "logit")      ? 0
+              : !strcasecmp(objective, "prob")     ? 1
+              : !strcasecmp(objective, "contrast") ? 2
+                                                   : -1;
     int path = jm.kind == JOB_M_IG || jm.kind == JOB_M_IG_UNIFORM || jm.kind == JOB_M_IG_SG || jm.kind == JOB_M_IG_SQ ||
                jm.kind == JOB_M_EG || jm.kind == JOB_M_AGI;
     if (e > 0 && !path) {
-        fprintf(stderr, "recal attribute: --estimator %s needs a path method (ig, ig_uniform, ig_sg, ig_sq, eg, agi)\n", est);
+        fprintf(stderr, "recal attribute: --estimator %s needs a path method (ig, ig_uniform, ig_sg, ig_sq, eg, agi)\n",
+                est);
         return EXIT_USER;
     }
     if (e < 0 || obj < 0 || jm.refs < 1 || jm.steps < 1 || jm.samples < 1 || !(jm.noise > 0) || jm.sigma < 0 ||
         !(jm.epsilon > 0)) {
-        fprintf(stderr, "recal attribute: need --estimator vanilla|valid_ref|valid_ip, --objective logit|prob|contrast, "
-                        "--refs >= 1, --steps >= 1, --samples >= 1, --noise > 0, --sigma >= 0\n");
+        fprintf(stderr,
+                "recal attribute: need --estimator vanilla|valid_ref|valid_ip, --objective logit|prob|contrast, "
+                "--refs >= 1, --steps >= 1, --samples >= 1, --noise > 0, --sigma >= 0\n");
         return EXIT_USER;
     }
     jm.objective = (enum job_objective)obj;
@@ -364,7 +370,8 @@ int cmd_attribute(int argc, char **argv) {
             free(ly);
             for (long i = 0; i < n; i++)
                 if (y[i] < 0 || y[i] >= os[1]) {
-                    fprintf(stderr, "recal attribute: %s: label %lld of image %ld is outside the model's %lld classes\n",
+                    fprintf(stderr,
+                            "recal attribute: %s: label %lld of image %ld is outside the model's %lld classes\n",
                             labels, (long long)y[i], i, (long long)os[1]);
                     goto out;
                 }
@@ -374,7 +381,10 @@ int cmd_attribute(int argc, char **argv) {
     }
     /* Chunks from the memory budget, as in a run: a fixed count let R·K
      * samples of 224×224 images through at once (11 GB at R=10, K=20). */
-    struct wk_method_ctx ctx = {.model = m, .device = device, .seed = seed, .classes = ncls,
+    struct wk_method_ctx ctx = {.model = m,
+                                .device = device,
+                                .seed = seed,
+                                .classes = ncls,
                                 .chunk_samples = wk_chunk_samples(device, (int)c, (int)h, (int)w, budget_mb)};
     float mv[3] = {0, 0, 0}, sv[3] = {1, 1, 1};
     int nm = mean_s ? parse_floats(mean_s, mv, 3) : (int)c, ns = std_s ? parse_floats(std_s, sv, 3) : (int)c;
@@ -401,8 +411,9 @@ int cmd_attribute(int argc, char **argv) {
         ctx.references_r = shared ? ra.shape[0] : ra.shape[1];
         /* the file sets R: a different --refs was silently ignored */
         if (refs > 0 && refs != (long)ctx.references_r) {
-            fprintf(stderr, "recal attribute: --refs %ld but %s holds %ld references per image: drop --refs (the "
-                            "file sets R) or pass a file with %ld\n",
+            fprintf(stderr,
+                    "recal attribute: --refs %ld but %s holds %ld references per image: drop --refs (the "
+                    "file sets R) or pass a file with %ld\n",
                     refs, refs_path, (long)ctx.references_r, refs);
             goto out;
         }

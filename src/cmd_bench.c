@@ -86,7 +86,8 @@ static void fill_inputs(float *x, long n) {
 
 /* Seconds for `samples` plain forward+backward (grad = 1) or forward
  * (grad = 0) passes at the best of a few chunk sizes. */
-static double best_raw(ts_module *m, int device, const struct bench_model *bm, long samples, int grad, long *best_chunk) {
+static double best_raw(ts_module *m, int device, const struct bench_model *bm, long samples, int grad,
+                       long *best_chunk) {
     static const long chunks[] = {16, 32, 64, 128, 256, 512, 1024};
     const long max_chunk = wk_chunk_samples(device, bm->c, bm->h, bm->w, g_budget_mb); /* stay in the memory budget */
     double best = -1;
@@ -114,8 +115,8 @@ static void python_baselines(const char *model_path, const struct bench_model *b
     snprintf(cmd, sizeof cmd,
              "'%s' tools/bench_reference.py --model '%s' --shape %d,%d,%d --images %ld --case %s "
              "--refs %d --steps %d --estimators %d --threads %d --device %s --precision %s",
-             cli_python(), model_path, bm->c, bm->h, bm->w, images, kase, refs, steps, estimators,
-             threads, ts_device_name(g_device), g_precision);
+             cli_python(), model_path, bm->c, bm->h, bm->w, images, kase, refs, steps, estimators, threads,
+             ts_device_name(g_device), g_precision);
     FILE *p = popen(cmd, "r");
     if (!p) return;
     while (fgets(line, sizeof line, p))
@@ -123,7 +124,8 @@ static void python_baselines(const char *model_path, const struct bench_model *b
     pclose(p);
     const char *r = strstr(line, "\"reference_loop_images_per_s\": "), *c = strstr(line, "\"captum_images_per_s\": ");
     if (r) *ref = atof(r + strlen("\"reference_loop_images_per_s\": "));
-    if (c && strncmp(c + strlen("\"captum_images_per_s\": "), "null", 4)) *captum = atof(c + strlen("\"captum_images_per_s\": "));
+    if (c && strncmp(c + strlen("\"captum_images_per_s\": "), "null", 4))
+        *captum = atof(c + strlen("\"captum_images_per_s\": "));
     const char *g = strstr(line, "\"peak_gpu_mb\": ");
     g_baseline_gpu_mb = g ? atof(g + strlen("\"peak_gpu_mb\": ")) : -1;
 }
@@ -154,14 +156,16 @@ static void print_comparisons(double ips, double raw_ips, double ref, double cap
  * pass), in 64-image batches as `recal run` makes them, each batch followed,
  * when `diffid`, by its clean forward and the DiffID of every estimator's
  * map. A warm-up on 2 images comes first. Negative on error (printed). */
-static double time_attribution(ts_module *m, int device, const struct bench_model *bm, long images, int refs,
-                               int steps, int n_est, int diffid, long *chunk, double *grad_points) {
+static double time_attribution(ts_module *m, int device, const struct bench_model *bm, long images, int refs, int steps,
+                               int n_est, int diffid, long *chunk, double *grad_points) {
     const long d = (long)bm->c * bm->h * bm->w, B = 64;
     const int ests[3] = {JOB_EST_VALID_IP, JOB_EST_VANILLA, JOB_EST_VALID_REF};
     struct job_method jm = {.kind = JOB_M_IG_UNIFORM, .refs = refs, .steps = steps};
     for (int e = 0; e < n_est; e++) jm.estimators |= 1u << ests[e];
     /* The engine's default choice: from the memory budget. */
-    struct wk_method_ctx ctx = {.model = m, .device = device, .seed = 0,
+    struct wk_method_ctx ctx = {.model = m,
+                                .device = device,
+                                .seed = 0,
                                 .chunk_samples = wk_chunk_samples(device, bm->c, bm->h, bm->w, g_budget_mb)};
     memcpy(ctx.mean, bm->mean, sizeof ctx.mean);
     memcpy(ctx.std, bm->std, sizeof ctx.std);
@@ -207,8 +211,8 @@ static double time_attribution(ts_module *m, int device, const struct bench_mode
                 for (int e = 0; e < n_est; e++) outs[ests[e]] = a + e * B * d;
                 r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
                 for (int e = 0; diffid && e < n_est && !r; e++)
-                    r = wk_diffid_batch(m, device, classes, bm->c, bm->h, bm->w, ctx.chunk_samples, DIFFID_RATIOS, 9,
-                                        x, xt, outs[ests[e]], y, orig, b, &acc, err, sizeof err);
+                    r = wk_diffid_batch(m, device, classes, bm->c, bm->h, bm->w, ctx.chunk_samples, DIFFID_RATIOS, 9, x,
+                                        xt, outs[ests[e]], y, orig, b, &acc, err, sizeof err);
             }
             ts_tensor_free(xt);
             if (r) goto out;
@@ -244,9 +248,10 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     if (python) python_baselines(path, bm, images, "ig", refs, steps, 1, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     double all_ips = raw_ips > 0 ? raw_ips * pts / (double)(refs * steps) : -1;
-    printf("{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", "
-           "\"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
-           refs, steps, bm->name, ts_device_name(device), g_precision, threads, images, ips, chunk_used);
+    printf(
+        "{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", "
+        "\"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
+        refs, steps, bm->name, ts_device_name(device), g_precision, threads, images, ips, chunk_used);
     printf(", \"raw_bound_chunk\": %ld, \"gradient_points_per_image\": %.2f, \"all_points\": %d", chunk, pts,
            refs * steps);
     print_opt("all_points_bound_images_per_s", all_ips);
@@ -300,8 +305,8 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     printf("{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
            "\"copies\": \"%s\", \"images\": %ld, \"images_per_s\": %.3f",
-           bm->name, ts_device_name(device), g_precision, threads, wk_diffid_copies_on_device(device) ? "device" : "host",
-           images, ips);
+           bm->name, ts_device_name(device), g_precision, threads,
+           wk_diffid_copies_on_device(device) ? "device" : "host", images, ips);
     print_comparisons(ips, raw_ips, ref, cap, 0);
     rc = 0;
 out:
@@ -354,7 +359,9 @@ static int bench_count(const char *opt, const char *v, long *out) {
 }
 
 /* --case: NULL runs every kind of case. */
-static int want(const char *only_case, const char *kind) { return !only_case || !strcmp(only_case, kind); }
+static int want(const char *only_case, const char *kind) {
+    return !only_case || !strcmp(only_case, kind);
+}
 
 int cmd_bench(int argc, char **argv) {
     int quick = 0, threads = 0, python = 1;
@@ -435,13 +442,20 @@ int cmd_bench(int argc, char **argv) {
              "tools/export_models.py '%s' >/dev/null; }",
              dir, dir, py, dir, dir, py, dir);
     if (system(cmd) != 0) {
-        fprintf(stderr, "recal bench: exporting the benchmark models into %s failed (run from the source tree, "
-                        "with python3-torch installed)\n", dir);
+        fprintf(stderr,
+                "recal bench: exporting the benchmark models into %s failed (run from the source tree, "
+                "with python3-torch installed)\n",
+                dir);
         return EXIT_USER;
     }
     static const struct bench_model models[] = {
         {"fashion-cnn 1x28x28", "fashion-cnn.pt", 1, 28, 28, {0.2860f}, {0.3530f}},
-        {"preact_resnet18 3x32x32", "preact_resnet18.pt", 3, 32, 32, {0.4914f, 0.4822f, 0.4465f},
+        {"preact_resnet18 3x32x32",
+         "preact_resnet18.pt",
+         3,
+         32,
+         32,
+         {0.4914f, 0.4822f, 0.4465f},
          {0.2471f, 0.2435f, 0.2616f}},
         {"resnet50 3x224x224", "resnet50.pt", 3, 224, 224, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
     };

@@ -13,19 +13,18 @@
 #include "job.h"
 #include "npy.h"
 
-static const char *HELP =
-    "usage: recal dataset-dump CONFIG.yaml --out X.npy [--labels Y.npy] [options]\n"
-    "\n"
-    "Writes the config's dataset (dataset.* keys, split, limit) as the engine sees it:\n"
-    "  --out X.npy         N×C×H×W float32, decoded, resized and normalized by ds_get\n"
-    "  --labels Y.npy      N int64 labels (-1 for images skipped under dataset.on_error: skip)\n"
-    "  --first I           first image id (default 0)\n"
-    "  --count N           images to write (default: all after --first, up to dataset.limit)\n"
-    "  --batch B           images per ds_get call (default 64)\n"
-    "  --set key=value     override a config key (as for recal run)\n"
-    "Prints one JSON line: name, n, c, h, w, classes, mean, std, skipped and skipped_files.\n"
-    "model.path need not exist. Exit 1 when the dataset cannot be opened or an image\n"
-    "cannot be decoded (dataset.on_error: fail); the message names the file.\n";
+static const char *HELP = "usage: recal dataset-dump CONFIG.yaml --out X.npy [--labels Y.npy] [options]\n"
+                          "\n"
+                          "Writes the config's dataset (dataset.* keys, split, limit) as the engine sees it:\n"
+                          "  --out X.npy         N×C×H×W float32, decoded, resized and normalized by ds_get\n"
+                          "  --labels Y.npy      N int64 labels (-1 for images skipped under dataset.on_error: skip)\n"
+                          "  --first I           first image id (default 0)\n"
+                          "  --count N           images to write (default: all after --first, up to dataset.limit)\n"
+                          "  --batch B           images per ds_get call (default 64)\n"
+                          "  --set key=value     override a config key (as for recal run)\n"
+                          "Prints one JSON line: name, n, c, h, w, classes, mean, std, skipped and skipped_files.\n"
+                          "model.path need not exist. Exit 1 when the dataset cannot be opened or an image\n"
+                          "cannot be decoded (dataset.on_error: fail); the message names the file.\n";
 
 /* One JSON string (util/json_finite.h's escaper); -1 when out of memory. */
 static int json_str(FILE *f, const char *s) {
@@ -36,8 +35,7 @@ static int json_str(FILE *f, const char *s) {
     return 0;
 }
 
-int cmd_dataset_dump(int argc, char **argv)
-{
+int cmd_dataset_dump(int argc, char **argv) {
     const char *config = NULL, *out = NULL, *labels = NULL, *sets[JOB_MAX_SETS], *v;
     long first = 0, count = -1, batch = 64;
     int n_sets = 0, missing, taken, code = EXIT_USER;
@@ -76,7 +74,7 @@ int cmd_dataset_dump(int argc, char **argv)
     }
     if (!config || !out || first < 0 || batch < 1) {
         fprintf(stderr, "recal dataset-dump: need CONFIG.yaml and --out X.npy, --first >= 0, --batch >= 1 "
-                "(see --help)\n");
+                        "(see --help)\n");
         return EXIT_USER;
     }
     if (job_load(config, sets, n_sets, &job, err, sizeof err)) {
@@ -87,10 +85,8 @@ int cmd_dataset_dump(int argc, char **argv)
         fprintf(stderr, "recal dataset-dump: %s\n", err);
         return EXIT_USER;
     }
-    if (first > ds.n)
-        first = ds.n;
-    if (count < 0 || count > ds.n - first)
-        count = ds.n - first;
+    if (first > ds.n) first = ds.n;
+    if (count < 0 || count > ds.n - first) count = ds.n - first;
     const size_t d = (size_t)ds.c * ds.h * ds.w;
     x = malloc((count ? (size_t)count : 1) * d * sizeof *x);
     y = malloc((count ? (size_t)count : 1) * sizeof *y);
@@ -114,11 +110,10 @@ int cmd_dataset_dump(int argc, char **argv)
     }
     printf("{\"name\": \"%s\", \"n\": %ld, \"c\": %d, \"h\": %d, \"w\": %d, \"classes\": %d, "
            "\"mean\": [%g, %g, %g], \"std\": [%g, %g, %g], \"skipped\": %ld, \"skipped_files\": [",
-           ds.name, count, ds.c, ds.h, ds.w, ds.classes, (double)ds.mean[0], (double)ds.mean[1],
-           (double)ds.mean[2], (double)ds.std[0], (double)ds.std[1], (double)ds.std[2], ds_skipped(&ds));
+           ds.name, count, ds.c, ds.h, ds.w, ds.classes, (double)ds.mean[0], (double)ds.mean[1], (double)ds.mean[2],
+           (double)ds.std[0], (double)ds.std[1], (double)ds.std[2], ds_skipped(&ds));
     for (long i = 0; i < ds_skipped(&ds); i++) {
-        if (i)
-            fputs(", ", stdout);
+        if (i) fputs(", ", stdout);
         if (json_str(stdout, ds_skipped_name(&ds, i))) {
             fprintf(stderr, "recal dataset-dump: out of memory listing skipped files\n");
             goto out;

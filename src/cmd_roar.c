@@ -76,8 +76,10 @@ static int load_maps(const char *run_dir, int slots, int h, int w, struct roar_m
     memset(m, 0, sizeof *m);
     snprintf(pat, sizeof pat, "%s/masks/shard-*.npy", run_dir);
     if (glob(pat, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        snprintf(err, errlen, "%s/masks: no rank maps (run `recal run` with metrics.roar or outputs.masks: true into "
-                 "this directory first)", run_dir);
+        snprintf(err, errlen,
+                 "%s/masks: no rank maps (run `recal run` with metrics.roar or outputs.masks: true into "
+                 "this directory first)",
+                 run_dir);
         return -1;
     }
     int rc = -1;
@@ -98,8 +100,10 @@ static int load_maps(const char *run_dir, int slots, int h, int w, struct roar_m
         long cnt = last - first + 1;
         if (a.dtype != NPY_U16 || a.ndim != 4 || a.shape[0] != cnt || a.shape[1] != slots || a.shape[2] != h ||
             a.shape[3] != w) {
-            snprintf(err, errlen, "%s: rank maps of the wrong shape or type (want uint16 %ld×%d×%d×%d; made with "
-                     "another config?)", g.gl_pathv[f], cnt, slots, h, w);
+            snprintf(err, errlen,
+                     "%s: rank maps of the wrong shape or type (want uint16 %ld×%d×%d×%d; made with "
+                     "another config?)",
+                     g.gl_pathv[f], cnt, slots, h, w);
             npy_free(&a);
             goto out;
         }
@@ -204,8 +208,8 @@ static int run_task(const struct job *job, int device, const struct ds_dataset *
                 char step_err[512];
                 dp_slice(b, rank, size, &lo, &hi);
                 int bad = masked_batch(train, mtr, order, b0 + lo, hi - lo, t, k, x, y, err, errlen) != 0;
-                int rc2 = dp_step(&dp, m, opt, device, x, y, bad ? -1 : hi - lo, b, train->c, train->h, train->w,
-                                  NULL, NULL, step_err, sizeof step_err);
+                int rc2 = dp_step(&dp, m, opt, device, x, y, bad ? -1 : hi - lo, b, train->c, train->h, train->w, NULL,
+                                  NULL, step_err, sizeof step_err);
                 if (!bad && rc2) snprintf(err, errlen, "%s", step_err);
                 if (bad || rc2) goto out;
                 continue;
@@ -289,8 +293,9 @@ static int write_results(const char *dir, const struct job *job, const struct re
         snprintf(err, errlen, "out of memory writing roar.json");
         goto out;
     }
-    jn += (size_t)snprintf(js + jn, cap - jn, "{\n  \"config_sha256\": \"%s\", \"epochs\": %d, \"lr\": %g,\n  \"results\": [",
-                           job->sha256, r->epochs, r->lr);
+    jn += (size_t)snprintf(js + jn, cap - jn,
+                           "{\n  \"config_sha256\": \"%s\", \"epochs\": %d, \"lr\": %g,\n  \"results\": [", job->sha256,
+                           r->epochs, r->lr);
     cn += (size_t)snprintf(csv + cn, cap - cn, "method,estimator,fraction,top_acc,bottom_acc,diff_roar\n");
     for (int s = 0; s < n_slots; s++) {
         const char *mn = job_method_name(job->methods[slots[s].method].kind);
@@ -399,9 +404,10 @@ int cmd_roar(int argc, char **argv) {
     }
     if (!failed) {
         n_slots = rec_plan_slots(&job, slots);
-        ts_set_num_threads(job.threads > 0 ? job.threads
-                                           : (int)(sysconf(_SC_NPROCESSORS_ONLN) / size > 0
-                                                       ? sysconf(_SC_NPROCESSORS_ONLN) / size : 1));
+        ts_set_num_threads(
+            job.threads > 0
+                ? job.threads
+                : (int)(sysconf(_SC_NPROCESSORS_ONLN) / size > 0 ? sysconf(_SC_NPROCESSORS_ONLN) / size : 1));
         /* Open without a limit first to learn the image size, then keep as
          * many images as the runs have rank maps for. */
         failed = wk_ds_open(&job, "train", 0, &train, err, sizeof err) ||
@@ -409,8 +415,10 @@ int cmd_roar(int argc, char **argv) {
                  load_maps(train_dir, n_slots, train.h, train.w, &mtr, err, sizeof err) ||
                  load_maps(test_dir, n_slots, test.h, test.w, &mte, err, sizeof err);
         if (!failed && (mtr.n > train.n || mte.n > test.n)) {
-            snprintf(err, sizeof err, "the runs hold rank maps of %ld train and %ld test images but %s has %ld and %ld "
-                     "(made with another dataset?)", mtr.n, mte.n, job.dataset_name, train.n, test.n);
+            snprintf(err, sizeof err,
+                     "the runs hold rank maps of %ld train and %ld test images but %s has %ld and %ld "
+                     "(made with another dataset?)",
+                     mtr.n, mte.n, job.dataset_name, train.n, test.n);
             failed = 1;
         }
         if (!failed) {
@@ -441,19 +449,21 @@ int cmd_roar(int argc, char **argv) {
             failed = 1;
         } else if ((lock_fd = fs_lock(lock, 1, who, sizeof who)) < 0) {
             if (lock_fd == FS_LOCK_BUSY)
-                snprintf(err, sizeof err, "%s is in use by another `recal roar` (%s): let it finish, or give this one "
-                         "another --out", out_dir, who);
-            else
-                snprintf(err, sizeof err, "%s", who);
+                snprintf(err, sizeof err,
+                         "%s is in use by another `recal roar` (%s): let it finish, or give this one "
+                         "another --out",
+                         out_dir, who);
+            else snprintf(err, sizeof err, "%s", who);
             failed = 1;
         }
     }
     if (!failed && rank == 0) {
         int recorded = roar_tasks_count(out_dir);
         if (recorded > 0 && !resume) {
-            snprintf(err, sizeof err, "%s/roar-tasks holds %d finished fine-tune(s) of an earlier `recal roar`: pass "
-                     "--resume to keep them and run the rest, or remove that directory to start over", out_dir,
-                     recorded);
+            snprintf(err, sizeof err,
+                     "%s/roar-tasks holds %d finished fine-tune(s) of an earlier `recal roar`: pass "
+                     "--resume to keep them and run the rest, or remove that directory to start over",
+                     out_dir, recorded);
             failed = 1;
         }
         for (int t = 0; t < n_tasks && !failed; t++) {
@@ -471,9 +481,10 @@ int cmd_roar(int argc, char **argv) {
     MPI_Bcast(&n_pending, 1, MPI_INT, 0, MPI_COMM_WORLD);
     MPI_Bcast(pending, n_pending, MPI_INT, 0, MPI_COMM_WORLD);
     if (rank == 0) {
-        fprintf(stderr, "recal roar: %d fine-tunes (%d maps × %d fractions × top/bottom) of %s, %d epochs on %ld train "
-                "images, scored on %ld test images, over %d rank(s)\n", n_tasks, n_slots, nf, job.model_path,
-                job.roar.epochs, train.n, test.n, size);
+        fprintf(stderr,
+                "recal roar: %d fine-tunes (%d maps × %d fractions × top/bottom) of %s, %d epochs on %ld train "
+                "images, scored on %ld test images, over %d rank(s)\n",
+                n_tasks, n_slots, nf, job.model_path, job.roar.epochs, train.n, test.n, size);
         if (n_done)
             fprintf(stderr, "recal roar: resuming: %d of them already finished (%s/roar-tasks), %d to run\n", n_done,
                     out_dir, n_pending);
@@ -512,19 +523,19 @@ int cmd_roar(int argc, char **argv) {
         mine_done++;
         if (!data_parallel || rank == 0) {
             double now = clock_now_s(), eta = (now - loop_t0) / mine_done * (mine - mine_done);
-            fprintf(stderr, "rank %d: %s/%s k=%g %s kept: test acc %.4f (%.1f s; %d/%d, ETA %.0fs)\n", rank,
-                    id.method, id.estimator, id.fraction, id.top ? "top" : "bottom", acc[t], now - t0, mine_done, mine,
-                    eta);
+            fprintf(stderr, "rank %d: %s/%s k=%g %s kept: test acc %.4f (%.1f s; %d/%d, ETA %.0fs)\n", rank, id.method,
+                    id.estimator, id.fraction, id.top ? "top" : "bottom", acc[t], now - t0, mine_done, mine, eta);
         }
     }
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) {
         if (rank == 0) {
             int kept = roar_tasks_count(out_dir);
             if (kept)
-                fprintf(stderr, "recal roar: %s\nrecal roar: %d of %d fine-tunes are recorded in %s/roar-tasks: once "
-                        "that is fixed, run the same command plus --resume\n", err, kept, n_tasks, out_dir);
-            else
-                fprintf(stderr, "recal roar: %s\n", err);
+                fprintf(stderr,
+                        "recal roar: %s\nrecal roar: %d of %d fine-tunes are recorded in %s/roar-tasks: once "
+                        "that is fixed, run the same command plus --resume\n",
+                        err, kept, n_tasks, out_dir);
+            else fprintf(stderr, "recal roar: %s\n", err);
         }
         goto out;
     }
@@ -533,8 +544,10 @@ int cmd_roar(int argc, char **argv) {
     MPI_Allreduce(MPI_IN_PLACE, &stopped, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (stopped) {
         if (rank == 0)
-            fprintf(stderr, "recal roar: stopped by a signal with %d of %d fine-tunes recorded in %s/roar-tasks; "
-                    "continue with the same command plus --resume\n", roar_tasks_count(out_dir), n_tasks, out_dir);
+            fprintf(stderr,
+                    "recal roar: stopped by a signal with %d of %d fine-tunes recorded in %s/roar-tasks; "
+                    "continue with the same command plus --resume\n",
+                    roar_tasks_count(out_dir), n_tasks, out_dir);
         code = EXIT_RESUMABLE;
         goto out;
     }
@@ -547,14 +560,15 @@ int cmd_roar(int argc, char **argv) {
             fprintf(stderr, "recal roar: %s\n", err);
             code = EXIT_USER;
         } else {
-            printf("\nDiff-ROAR = top-k kept accuracy - bottom-k kept accuracy (higher is better)\n%-12s %-10s", "method",
-                   "estimator");
+            printf("\nDiff-ROAR = top-k kept accuracy - bottom-k kept accuracy (higher is better)\n%-12s %-10s",
+                   "method", "estimator");
             for (int f = 0; f < nf; f++) printf("   k=%-5g", job.roar.fractions[f]);
             printf("\n");
             for (int s = 0; s < n_slots; s++) {
                 printf("%-12s %-10s", job_method_name(job.methods[slots[s].method].kind),
                        job.methods[slots[s].method].kind == JOB_M_RANDOM
-                           ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator));
+                           ? "-"
+                           : job_estimator_name((enum job_estimator)slots[s].estimator));
                 for (int f = 0; f < nf; f++)
                     printf(" %9.4f", all[((size_t)s * nf + f) * 2 + 1] - all[((size_t)s * nf + f) * 2]);
                 printf("\n");

@@ -105,8 +105,7 @@ static int keep_inputs(const struct job *job, const struct wk_engine *e, const c
     char model[65], data[65], extra[256];
     snprintf(extra, sizeof extra, "%s %s n=%ld %dx%dx%d classes=%d", job->dataset_name, job->split, e->ds.n, e->ds.c,
              e->ds.h, e->ds.w, e->ds.classes);
-    if (fp_file_sha256(job->model_path, model, err, errlen) ||
-        fp_tree(job->dataset_path, extra, data, err, errlen))
+    if (fp_file_sha256(job->model_path, model, err, errlen) || fp_tree(job->dataset_path, extra, data, err, errlen))
         return -1;
     char path[2200];
     snprintf(path, sizeof path, "%s/inputs", dir);
@@ -172,8 +171,8 @@ static int keep_shard_size(struct wk_engine *e, const struct job *job, const cha
         if (rc) return -1;
         long batches = (long)(job->shard_seconds / (dt > 1e-9 ? dt : 1e-9));
         *shard = batches < 1 ? b : (batches * b < job->shard_images ? batches * b : job->shard_images);
-        log_printf("shard size %ld images: one batch of %ld took %.3f s (shard_seconds %g, shard_images %d)", *shard,
-                   b, dt, job->shard_seconds, job->shard_images);
+        log_printf("shard size %ld images: one batch of %ld took %.3f s (shard_seconds %g, shard_images %d)", *shard, b,
+                   dt, job->shard_seconds, job->shard_images);
     }
     return run_value_write(dir, "shard_images", *shard, err, errlen);
 }
@@ -254,8 +253,7 @@ static int load_run_job(const char *config, const char **sets, int *n_sets, long
  * the ranks' arguments ("run" first, no --ranks/--run-dir), with room for
  * two more and the NULL. */
 static int launch_ranks(int ranks, const char *config, const char **sets, int n_sets, long point,
-                        char (*point_sets)[2 * JOB_SWEEP_TEXT + 2], const char *run_dir_opt, char **pass,
-                        int n_pass) {
+                        char (*point_sets)[2 * JOB_SWEEP_TEXT + 2], const char *run_dir_opt, char **pass, int n_pass) {
     if (getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK")) {
         fprintf(stderr, "recal run: --ranks starts mpirun itself, so it cannot run under mpirun or srun: drop "
                         "--ranks there (the launcher already set the rank count)\n");
@@ -290,20 +288,16 @@ static int launch_ranks(int ranks, const char *config, const char **sets, int n_
     if (r.rank >= 0)
         fprintf(stderr, "rank %d on %s was killed by signal %d (%s), so mpirun ended the run (status %d)", r.rank,
                 r.host, r.signal, strsignal(r.signal), r.status);
-    else
-        fprintf(stderr, "mpirun ended with status %d (see its lines above)", r.status);
+    else fprintf(stderr, "mpirun ended with status %d (see its lines above)", r.status);
     char path[2200];
     long done = 0, total = 0;
     snprintf(path, sizeof path, "%s/journal", dir);
     int journaled = journal_peek(path, &total, &done) == 0;
     snprintf(path, sizeof path, "%s/config.yaml", dir);
     const int started = fs_exists(path), again = journaled || started; /* --resume takes the dir */
-    if (journaled)
-        fprintf(stderr, "; %ld of %ld shards are journaled in %s.\nresume with: ", done, total, dir);
-    else if (started)
-        fprintf(stderr, "; no shard was finished yet.\nstart it again in %s with: ", dir);
-    else
-        fprintf(stderr, "; nothing was written yet.\nstart it again with: ");
+    if (journaled) fprintf(stderr, "; %ld of %ld shards are journaled in %s.\nresume with: ", done, total, dir);
+    else if (started) fprintf(stderr, "; no shard was finished yet.\nstart it again in %s with: ", dir);
+    else fprintf(stderr, "; nothing was written yet.\nstart it again with: ");
     print_resume_hint(stderr, config, sets, n_sets, point, again || run_dir_opt ? dir : NULL, again);
     return EXIT_RESUMABLE;
 }
@@ -478,8 +472,10 @@ int cmd_run(int argc, char **argv) {
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     /* Only rank 0 reads `resume` from here on (chunk, shard size, journal). */
     if (restart) {
-        fprintf(stderr, "recal: %s has no journal yet (its first start ended before planning its shards): "
-                        "starting the run in it\n", run_dir);
+        fprintf(stderr,
+                "recal: %s has no journal yet (its first start ended before planning its shards): "
+                "starting the run in it\n",
+                run_dir);
         resume = 0;
     }
     MPI_Bcast(run_dir, (int)sizeof run_dir, MPI_CHAR, 0, MPI_COMM_WORLD);
@@ -555,11 +551,16 @@ int cmd_run(int argc, char **argv) {
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     /* coordinator_computes: false leaves rank 0's cores (and GPU) to the
      * dispatch alone; with one rank it must compute or nothing would. */
-    struct coord_opts co = {.n_images = eng.ds.n, .shard_images = job.shard_images,
-                            .progress_tty = rank == 0 && isatty(2), .log_every_s = 10.0,
+    struct coord_opts co = {.n_images = eng.ds.n,
+                            .shard_images = job.shard_images,
+                            .progress_tty = rank == 0 && isatty(2),
+                            .log_every_s = 10.0,
                             .book = rank == 0 ? &book : NULL,
-                            .shard_fn = engine_shard, .shard_ctx = &eng, .record_len = wk_record_len(&eng),
-                            .fold = engine_fold, .fold_ctx = &eng,
+                            .shard_fn = engine_shard,
+                            .shard_ctx = &eng,
+                            .record_len = wk_record_len(&eng),
+                            .fold = engine_fold,
+                            .fold_ctx = &eng,
                             .no_local_worker = !job.coordinator_computes && size > 1,
                             .watchdog_s = job.watchdog_seconds};
     if (rank == 0 && !job.coordinator_computes && size == 1)
@@ -593,9 +594,16 @@ int cmd_run(int argc, char **argv) {
         log_printf("resume: %ld shards from the journal, %ld computed now", book.n_resumed,
                    book.n_done - book.n_resumed);
     if (rank == 0) {
-        struct coord_run_info info = {run_id, run_dir, size, ts_device_name(eng.device), ts_version(),
-                                      clock_now_s() - t0, (long)total[REC_IMAGES] - book.images_resumed,
-                                      book.n_resumed, eng.ds.n, book.coord_seconds,
+        struct coord_run_info info = {run_id,
+                                      run_dir,
+                                      size,
+                                      ts_device_name(eng.device),
+                                      ts_version(),
+                                      clock_now_s() - t0,
+                                      (long)total[REC_IMAGES] - book.images_resumed,
+                                      book.n_resumed,
+                                      eng.ds.n,
+                                      book.coord_seconds,
                                       (long)eng.ds.c * eng.ds.h * eng.ds.w * (long)sizeof(float)};
         if (coord_write_metrics(&job, eng.slots, eng.n_slots, total, &info, err, sizeof err)) {
             fprintf(stderr, "recal run: %s\n", err);
@@ -611,8 +619,10 @@ int cmd_run(int argc, char **argv) {
             if (job.out_figures) {
                 fflush(stdout);
                 if (report_render(run_dir) != EXIT_OK)
-                    fprintf(stderr, "recal run: figures skipped (see the message above); the metrics are complete — "
-                                    "run `recal report %s` after installing python3-matplotlib\n", run_dir);
+                    fprintf(stderr,
+                            "recal run: figures skipped (see the message above); the metrics are complete — "
+                            "run `recal report %s` after installing python3-matplotlib\n",
+                            run_dir);
             }
         }
     } else {

@@ -20,8 +20,7 @@ static const char *HELP =
     "usage: recal submit CONFIG.yaml [--run-dir DIR] [--dry-run] [--nodes N] [--gpus-per-node G]\n"
     "                    [--ntasks-per-node T] [--time T] [--partition P] [--account A] [--set key=value]...\n"
     "\n"
-    "Validate the job as `recal run` would, write the Slurm batch script RUN_DIR/" COORD_SUBMIT_SCRIPT
-    " from\n"
+    "Validate the job as `recal run` would, write the Slurm batch script RUN_DIR/" COORD_SUBMIT_SCRIPT " from\n"
     "the template slurm/recal.sbatch.in and submit it with sbatch; prints the job id on stdout.\n"
     "The job runs `recal run CONFIG --run-dir RUN_DIR` (with --resume once RUN_DIR has a journal)\n"
     "under srun (PMIx or PMI-2, whichever Slurm offers; RECAL_LAUNCHER overrides) or mpirun.\n"
@@ -198,7 +197,9 @@ static const char *lookup(const struct subst *s, int n, const char *name, size_t
     return NULL;
 }
 
-static int is_name_char(char c) { return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'; }
+static int is_name_char(char c) {
+    return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
 
 /* Replace @NAME@ (upper case, digits, _) by its value, line by line. An
  * #SBATCH line with a placeholder left empty is dropped, so optional
@@ -274,16 +275,15 @@ static long run_sbatch(const char *extra, const char *script) {
             fprintf(stderr, "recal submit: sbatch not found: submit from a Slurm login node, or use --dry-run "
                             "and sbatch the script yourself\n");
         else
-            fprintf(stderr, "recal submit: sbatch failed (exit %d; its message is above); the script is %s\n",
-                    code, script);
+            fprintf(stderr, "recal submit: sbatch failed (exit %d; its message is above); the script is %s\n", code,
+                    script);
         return -1;
     }
     return id;
 }
 
 /* Render TDIR/NAME.in into PATH (and print it on a dry run). */
-static int write_script(const char *tdir, const char *name, const char *path, const struct subst *s, int n,
-                        int print) {
+static int write_script(const char *tdir, const char *name, const char *path, const struct subst *s, int n, int print) {
     char tpl_path[PATH_MAX + 64];
     snprintf(tpl_path, sizeof tpl_path, "%s/%s.in", tdir, name);
     char *tpl, err[PATH_MAX + 256];
@@ -352,8 +352,7 @@ int cmd_submit(int argc, char **argv) {
         return EXIT_USER;
     }
     if (job.n_methods == 0) {
-        fprintf(stderr, "recal submit: %s: no methods to evaluate (a train-only config? use recal train)\n",
-                o.config);
+        fprintf(stderr, "recal submit: %s: no methods to evaluate (a train-only config? use recal train)\n", o.config);
         return EXIT_USER;
     }
     if (!strcmp(job.device, "cuda") && o.gpus == 0) {
@@ -465,16 +464,18 @@ int cmd_submit(int argc, char **argv) {
     if (id < 0) return EXIT_USER;
     printf("%ld\n", id);
     if (!points) {
-        fprintf(stderr, "recal submit: job %ld queued; log %s/logs/slurm-%ld.out; results in %s\n", id, run_dir,
-                id, run_dir);
+        fprintf(stderr, "recal submit: job %ld queued; log %s/logs/slurm-%ld.out; results in %s\n", id, run_dir, id,
+                run_dir);
         return EXIT_OK;
     }
     char dep[64];
     snprintf(dep, sizeof dep, "--dependency=afterany:%ld", id);
     long mid = run_sbatch(dep, merge);
     if (mid < 0) {
-        fprintf(stderr, "recal submit: the array job %ld is queued, its merge job is not: after it, run recal "
-                        "sweep-merge (see %s)\n", id, merge);
+        fprintf(stderr,
+                "recal submit: the array job %ld is queued, its merge job is not: after it, run recal "
+                "sweep-merge (see %s)\n",
+                id, merge);
         return EXIT_USER;
     }
     printf("%ld\n", mid);

@@ -13,15 +13,14 @@
 #include "json_finite.h"
 #include "job.h"
 
-static const char *HELP =
-    "usage: recal sweep-merge CONFIG.yaml --run-dir DIR [--set key=value]...\n"
-    "\n"
-    "Write DIR/sweep.json and DIR/sweep.csv for the config's sweep: one row per grid point with\n"
-    "its swept values, status (done: DIR/points/<i>/metrics.json exists; failed otherwise),\n"
-    "images, accuracy, and per method/estimator the DiffID means over the ratios (diff_acc,\n"
-    "diff_logit, as recal run's table prints them). CONFIG and --set as given to recal submit.\n"
-    "Exit 0 when every point is done, 3 when some are not (the tables list them; resubmit\n"
-    "point i with: sbatch --array=i DIR/submit.sbatch, then run this again).\n";
+static const char *HELP = "usage: recal sweep-merge CONFIG.yaml --run-dir DIR [--set key=value]...\n"
+                          "\n"
+                          "Write DIR/sweep.json and DIR/sweep.csv for the config's sweep: one row per grid point with\n"
+                          "its swept values, status (done: DIR/points/<i>/metrics.json exists; failed otherwise),\n"
+                          "images, accuracy, and per method/estimator the DiffID means over the ratios (diff_acc,\n"
+                          "diff_logit, as recal run's table prints them). CONFIG and --set as given to recal submit.\n"
+                          "Exit 0 when every point is done, 3 when some are not (the tables list them; resubmit\n"
+                          "point i with: sbatch --array=i DIR/submit.sbatch, then run this again).\n";
 
 #define MERGE_MAX_COLS 64
 
@@ -262,7 +261,7 @@ int cmd_sweep_merge(int argc, char **argv) {
         n_done++;
     }
 
-    char (*pt)[2 * JOB_SWEEP_TEXT + 2] = calloc(JOB_MAX_SWEEP_KEYS, sizeof *pt);
+    char(*pt)[2 * JOB_SWEEP_TEXT + 2] = calloc(JOB_MAX_SWEEP_KEYS, sizeof *pt);
     char csv_path[4200], json_path[4200];
     snprintf(csv_path, sizeof csv_path, "%s/sweep.csv", dir);
     snprintf(json_path, sizeof json_path, "%s/sweep.json", dir);
@@ -339,7 +338,8 @@ int cmd_sweep_merge(int argc, char **argv) {
         free(rows);
         return EXIT_INTERNAL;
     }
-    int rc = fs_write_atomic(csv_path, cbuf, clen, err, sizeof err) || json_finite_write(json_path, jbuf, jlen, err, sizeof err);
+    int rc = fs_write_atomic(csv_path, cbuf, clen, err, sizeof err) ||
+             json_finite_write(json_path, jbuf, jlen, err, sizeof err);
     free(cbuf);
     free(jbuf);
     free(pt);

@@ -23,16 +23,15 @@
 #include "seed.h"
 #include "torch_shim.h"
 
-static const char *HELP =
-    "usage: recal train CONFIG.yaml [--set key=value]...\n"
-    "\n"
-    "Train the TorchScript model at model.path on dataset.split (usually train) with SGD +\n"
-    "momentum (train.epochs, train.lr, train.momentum, train.weight_decay, train.batch_size),\n"
-    "report test accuracy after every epoch, and save the trained model to train.out.\n"
-    "The data order comes from `seed`, so a run is repeatable for a given thread count.\n"
-    "Under mpirun (mpirun -n N recal train ...) training is data-parallel: every rank computes\n"
-    "the gradients of its slice of each batch of train.batch_size images, the gradients are\n"
-    "summed across ranks, and all ranks take the same step; rank 0 saves the model.\n";
+static const char *HELP = "usage: recal train CONFIG.yaml [--set key=value]...\n"
+                          "\n"
+                          "Train the TorchScript model at model.path on dataset.split (usually train) with SGD +\n"
+                          "momentum (train.epochs, train.lr, train.momentum, train.weight_decay, train.batch_size),\n"
+                          "report test accuracy after every epoch, and save the trained model to train.out.\n"
+                          "The data order comes from `seed`, so a run is repeatable for a given thread count.\n"
+                          "Under mpirun (mpirun -n N recal train ...) training is data-parallel: every rank computes\n"
+                          "the gradients of its slice of each batch of train.batch_size images, the gradients are\n"
+                          "summed across ranks, and all ranks take the same step; rank 0 saves the model.\n";
 
 /* Correct predictions on this rank's slice [lo, hi) of ds. */
 static int evaluate(ts_module *m, int device, const struct ds_dataset *ds, long lo, long hi, long *hits, char *err,
@@ -166,9 +165,11 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     if (rank == 0)
-        fprintf(stderr, "recal train: %s on %ld %s/%s images, %d epochs, batch %ld, lr %g, momentum %g, device %s, "
-                "%d rank(s)\n", job.model_path, train.n, job.dataset_name, job.split, tr->epochs, bs, tr->lr,
-                tr->momentum, ts_device_name(device), size);
+        fprintf(stderr,
+                "recal train: %s on %ld %s/%s images, %d epochs, batch %ld, lr %g, momentum %g, device %s, "
+                "%d rank(s)\n",
+                job.model_path, train.n, job.dataset_name, job.split, tr->epochs, bs, tr->lr, tr->momentum,
+                ts_device_name(device), size);
     double test_acc = 0;
     for (int ep = 0; ep < tr->epochs; ep++) {
         double t0 = clock_now_s(), loss = 0;

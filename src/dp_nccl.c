@@ -109,5 +109,7 @@ int dp_nccl_sum_f32(struct dp_nccl *n, void *buf, size_t count, char *err, size_
     return -1;
 }
 
-void dp_nccl_close(struct dp_nccl *n) { (void)n; }
+void dp_nccl_close(struct dp_nccl *n) {
+    (void)n;
+}
 #endif

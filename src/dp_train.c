@@ -19,7 +19,9 @@ int dp_open(struct dp_ctx *dp, ts_module *m, MPI_Comm comm, int device, char *er
     MPI_Allreduce(&ok, &all, 1, MPI_INT, MPI_MIN, comm);
     if (!all) {
         snprintf(err, errlen, "cannot set up data-parallel training (%lld parameters): %s", (long long)dp->n,
-                 ok ? "another rank failed" : ts_last_error()[0] ? ts_last_error() : "out of memory");
+                 ok                   ? "another rank failed"
+                 : ts_last_error()[0] ? ts_last_error()
+                                      : "out of memory");
         dp_close(dp);
         return -1;
     }
@@ -70,9 +72,8 @@ void dp_slice(long b, int rank, int size, long *lo, long *hi) {
     *hi = *lo + q + (rank < r ? 1 : 0);
 }
 
-int dp_step(struct dp_ctx *dp, ts_module *m, ts_sgd *opt, int device, const float *x, const int64_t *y,
-            long b_local, long b_global, int c, int h, int w, double *loss_sum, long *correct, char *err,
-            size_t errlen) {
+int dp_step(struct dp_ctx *dp, ts_module *m, ts_sgd *opt, int device, const float *x, const int64_t *y, long b_local,
+            long b_global, int c, int h, int w, double *loss_sum, long *correct, char *err, size_t errlen) {
     double local[3] = {0, 0, 0}, global[3]; /* loss sum, correct, failed ranks + 1 (lowest wins) */
     ts_tensor *xt = NULL, *yt = NULL;
     int64_t hits = 0;
@@ -97,7 +98,9 @@ int dp_step(struct dp_ctx *dp, ts_module *m, ts_sgd *opt, int device, const floa
     MPI_Allreduce(local, global, 2, MPI_DOUBLE, MPI_SUM, dp->comm);
     MPI_Allreduce(&local[2], &global[2], 1, MPI_DOUBLE, MPI_MAX, dp->comm);
     if (global[2] > 0) {
-        if (!bad) snprintf(err, errlen, "rank %d failed in a training step (see its message)", (int)(1.0 / global[2] + 0.5) - 1);
+        if (!bad)
+            snprintf(err, errlen, "rank %d failed in a training step (see its message)",
+                     (int)(1.0 / global[2] + 0.5) - 1);
         return -1;
     }
     if (dp->nccl) {

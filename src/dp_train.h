@@ -19,7 +19,7 @@ struct dp_nccl;
 struct dp_ctx {
     MPI_Comm comm;
     int rank, size;
-    float *grads;   /* the flat host gradient buffer of the MPI path, n floats */
+    float *grads;         /* the flat host gradient buffer of the MPI path, n floats */
     struct dp_nccl *nccl; /* non-NULL: gradients summed on the GPUs */
     int64_t n;
 };
@@ -38,7 +38,6 @@ void dp_slice(long b, int rank, int size, long *lo, long *hi);
  * every rank stops instead of waiting for it) of a global batch of b_global. loss_sum and correct get
  * the global sums. Returns 0, or -1 on every rank when any rank failed
  * (err: this rank's message, or which rank failed). */
-int dp_step(struct dp_ctx *dp, ts_module *m, ts_sgd *opt, int device, const float *x, const int64_t *y,
-            long b_local, long b_global, int c, int h, int w, double *loss_sum, long *correct, char *err,
-            size_t errlen);
+int dp_step(struct dp_ctx *dp, ts_module *m, ts_sgd *opt, int device, const float *x, const int64_t *y, long b_local,
+            long b_global, int c, int h, int w, double *loss_sum, long *correct, char *err, size_t errlen);
 #endif

@@ -53,7 +53,9 @@ int cli_take_set(int argc, char **argv, int *i, const char **sets, int *n_sets, 
     return 1;
 }
 
-int cli_is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+int cli_is_help(const char *a) {
+    return !strcmp(a, "--help") || !strcmp(a, "-h");
+}
 
 const char *cli_python(void) {
     const char *py = getenv("RECAL_PYTHON");
@@ -78,7 +80,9 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "roar")) return cmd_roar(argc - 1, argv + 1);
     if (!strcmp(argv[1], "submit")) return cmd_submit(argc - 1, argv + 1);
     if (!strcmp(argv[1], "sweep-merge")) return cmd_sweep_merge(argc - 1, argv + 1);
-    fprintf(stderr, "recal: unknown command '%s' (commands: run, train, attribute, bench, report, roar, submit, "
-            "sweep-merge, dataset-dump; see recal --help)\n", argv[1]);
+    fprintf(stderr,
+            "recal: unknown command '%s' (commands: run, train, attribute, bench, report, roar, submit, "
+            "sweep-merge, dataset-dump; see recal --help)\n",
+            argv[1]);
     return EXIT_USER;
 }

@@ -22,7 +22,7 @@ PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy 
       libturbojpeg0-dev libpng-dev python3-pil libvlfeat-dev liblapacke-dev
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge
       python3-pandas python3-sklearn python3-skimage python3-tqdm python3-opencv python3-torchvision
-      clang libclang-rt-14-dev valgrind"
+      clang libclang-rt-14-dev clang-format valgrind"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

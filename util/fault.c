@@ -14,8 +14,8 @@ enum { F_WRITE, F_FSYNC, F_RENAME, F_ALLOC, F_ASITE, F_NOPS };
 static const char *const op_names[F_NOPS] = {"write", "fsync", "rename", "alloc", "allocsite"};
 
 /* Parsed once; writers run on several threads (worker pool, coordinator). */
-static atomic_int parsed;   /* 0 not yet, 1 parsing, 2 done */
-static int fault_op = -1;   /* -1: no fault asked for */
+static atomic_int parsed; /* 0 not yet, 1 parsing, 2 done */
+static int fault_op = -1; /* -1: no fault asked for */
 static long fault_n;
 static int fault_sticky, fault_log;
 static atomic_long calls[F_NOPS];
@@ -33,8 +33,7 @@ static void report_sites(void) {
 static void parse(void) {
     int expect = 0;
     if (!atomic_compare_exchange_strong(&parsed, &expect, 1)) {
-        while (atomic_load(&parsed) != 2) {
-        }
+        while (atomic_load(&parsed) != 2) {}
         return;
     }
     const char *s = getenv("RECAL_FAULT"), *lg = getenv("RECAL_FAULT_LOG");
@@ -49,8 +48,10 @@ static void parse(void) {
         if (fault_op < 0 || (s[used] && strcmp(s + used, "+"))) {
             /* A test that asked for a fault and silently got none would pass
              * for the wrong reason. */
-            fprintf(stderr, "RECAL_FAULT=%s: want write:N, fsync:N, rename:N, alloc:N or allocsite:K (N, K >= 1, "
-                            "'+' to keep failing)\n", s);
+            fprintf(stderr,
+                    "RECAL_FAULT=%s: want write:N, fsync:N, rename:N, alloc:N or allocsite:K (N, K >= 1, "
+                    "'+' to keep failing)\n",
+                    s);
             exit(2);
         }
         fault_n = n;
@@ -130,4 +131,3 @@ int fault_alloc_site(void *site) {
     in_fault = 0;
     return fail;
 }
-

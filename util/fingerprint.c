@@ -83,7 +83,9 @@ static int walk(const char *root, const char *rel, int depth, struct entries *e)
     return rc;
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 int fp_tree(const char *path, const char *extra, char hex[65], char *err, size_t errlen) {
     struct entries e = {0};
@@ -100,7 +102,8 @@ int fp_tree(const char *path, const char *extra, char hex[65], char *err, size_t
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    for (size_t i = 0; ok && i < e.n; i++) ok = EVP_DigestUpdate(ctx, e.v[i], strlen(e.v[i])) && EVP_DigestUpdate(ctx, "\n", 1);
+    for (size_t i = 0; ok && i < e.n; i++)
+        ok = EVP_DigestUpdate(ctx, e.v[i], strlen(e.v[i])) && EVP_DigestUpdate(ctx, "\n", 1);
     ok = ok && EVP_DigestUpdate(ctx, extra, strlen(extra)) && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
     EVP_MD_CTX_free(ctx);
     if (!ok) {

@@ -100,15 +100,13 @@ static int fs_write_fd(int fd, const void *data, size_t n) {
  * directory; tmp removed on failure. */
 static int fs_finish(int fd, const char *tmp, const char *path, char *err, size_t errlen) {
     if (fault_fsync(fd) != 0) {
-        snprintf(err, errlen, "%s: fsync failed: %s (free disk space or check the file system)", path,
-                 strerror(errno));
+        snprintf(err, errlen, "%s: fsync failed: %s (free disk space or check the file system)", path, strerror(errno));
         close(fd);
         unlink(tmp);
         return -1;
     }
     if (close(fd) != 0) {
-        snprintf(err, errlen, "%s: close failed: %s (free disk space or check the file system)", path,
-                 strerror(errno));
+        snprintf(err, errlen, "%s: close failed: %s (free disk space or check the file system)", path, strerror(errno));
         unlink(tmp);
         return -1;
     }
@@ -132,14 +130,14 @@ int fs_write_parts(const char *path, const struct fs_part *parts, int n_parts, c
     }
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: cannot create %s: %s (check that the directory exists and is writable)", path,
-                 tmp, strerror(errno));
+        snprintf(err, errlen, "%s: cannot create %s: %s (check that the directory exists and is writable)", path, tmp,
+                 strerror(errno));
         return -1;
     }
     for (int i = 0; i < n_parts; i++)
         if (fs_write_fd(fd, parts[i].data, parts[i].n) != 0) {
-            snprintf(err, errlen, "%s: write failed: %s (free disk space or choose another output directory)",
-                     path, strerror(errno));
+            snprintf(err, errlen, "%s: write failed: %s (free disk space or choose another output directory)", path,
+                     strerror(errno));
             close(fd);
             unlink(tmp);
             return -1;
@@ -191,10 +189,8 @@ int fs_lock(const char *path, int create, char *err, size_t errlen) {
         ssize_t n = busy ? pread(fd, who, sizeof who - 1, 0) : -1;
         who[n > 0 ? n : 0] = '\0';
         who[strcspn(who, "\n")] = '\0';
-        if (busy)
-            snprintf(err, errlen, "%s", who[0] ? who : "pid ? on host ?");
-        else
-            snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
+        if (busy) snprintf(err, errlen, "%s", who[0] ? who : "pid ? on host ?");
+        else snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
         close(fd);
         return busy ? FS_LOCK_BUSY : -1;
     }

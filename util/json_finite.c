@@ -8,7 +8,9 @@
 
 #include "fsutil.h"
 
-static int word_char(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.'; }
+static int word_char(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.';
+}
 
 /* Length of a non-finite token at p (with its sign), or 0. */
 static size_t nonfinite_at(const char *p, const char *end) {

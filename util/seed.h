@@ -7,22 +7,22 @@
 #include <stdint.h>
 
 enum seed_purpose {
-    SEED_REFERENCES = 1, /* IG-Uniform / IG-SG references */
+    SEED_REFERENCES = 1,  /* IG-Uniform / IG-SG references */
     SEED_RANDOM_ATTR = 2, /* the random-attribution control */
     SEED_ALPHA = 3,
     SEED_NOISE = 4,
     SEED_TRAIN_SHUFFLE = 5,
-    SEED_EG_INDEX = 6,    /* Expected Gradients: which training images */
-    SEED_AGI_TARGETS = 7, /* AGI: which adversarial target classes */
-    SEED_SENSN_MASK = 8,  /* sensitivity-n: which pixels each mask removes */
-    SEED_SENSN_BASE = 9,  /* sensitivity-n `rand` baseline pixels */
-    SEED_INFIDELITY = 10, /* infidelity perturbations I */
-    SEED_LIPSCHITZ = 11,  /* local Lipschitz Gaussian samples */
-    SEED_MAXSENS = 12,    /* max-sensitivity uniform-ball samples */
+    SEED_EG_INDEX = 6,      /* Expected Gradients: which training images */
+    SEED_AGI_TARGETS = 7,   /* AGI: which adversarial target classes */
+    SEED_SENSN_MASK = 8,    /* sensitivity-n: which pixels each mask removes */
+    SEED_SENSN_BASE = 9,    /* sensitivity-n `rand` baseline pixels */
+    SEED_INFIDELITY = 10,   /* infidelity perturbations I */
+    SEED_LIPSCHITZ = 11,    /* local Lipschitz Gaussian samples */
+    SEED_MAXSENS = 12,      /* max-sensitivity uniform-ball samples */
     SEED_ROAR_SHUFFLE = 13, /* Diff-ROAR fine-tune data order (per epoch) and init */
-    SEED_LIME_MASKS = 14, /* LIME: which superpixels each sample switches off */
-    SEED_SHAP_MASKS = 15, /* KernelSHAP: coalition sizes and members */
-    SEED_FCORR_MASK = 16, /* faithfulness_correlation: each run's random subset */
+    SEED_LIME_MASKS = 14,   /* LIME: which superpixels each sample switches off */
+    SEED_SHAP_MASKS = 15,   /* KernelSHAP: coalition sizes and members */
+    SEED_FCORR_MASK = 16,   /* faithfulness_correlation: each run's random subset */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

@@ -4,8 +4,7 @@
 
 #include <string.h>
 
-void wk_ds_options(const struct job *job, struct ds_options *opt)
-{
+void wk_ds_options(const struct job *job, struct ds_options *opt) {
     memset(opt, 0, sizeof *opt);
     opt->resize = job->ds_resize;
     opt->crop = job->ds_crop;
@@ -22,9 +21,7 @@ void wk_ds_options(const struct job *job, struct ds_options *opt)
     opt->threads = job->ds_threads > 0 ? job->ds_threads : job->threads > 0 ? job->threads : 2;
 }
 
-int wk_ds_open(const struct job *job, const char *split, long limit, struct ds_dataset *out,
-               char *err, size_t errlen)
-{
+int wk_ds_open(const struct job *job, const char *split, long limit, struct ds_dataset *out, char *err, size_t errlen) {
     struct ds_options opt;
     wk_ds_options(job, &opt);
     return ds_open_opts(job->dataset_name, job->dataset_path, split, limit, &opt, out, err, errlen);

@@ -12,7 +12,6 @@
 void wk_ds_options(const struct job *job, struct ds_options *opt);
 
 /* ds_open_opts(job's name and path, split, limit, job's options). */
-int wk_ds_open(const struct job *job, const char *split, long limit, struct ds_dataset *out,
-               char *err, size_t errlen);
+int wk_ds_open(const struct job *job, const char *split, long limit, struct ds_dataset *out, char *err, size_t errlen);
 
 #endif

@@ -50,7 +50,9 @@ long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
     return chunk < 1 ? 1 : chunk > cap ? cap : chunk;
 }
 
-size_t wk_record_len(const struct wk_engine *e) { return e->layout.len; }
+size_t wk_record_len(const struct wk_engine *e) {
+    return e->layout.len;
+}
 
 int wk_model_classes(ts_module *m, int device, const float *x, int c, int h, int w, int *classes) {
     ts_tensor *xt = NULL, *lg = NULL;
@@ -86,7 +88,8 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     if (job->threads > 0) ts_set_num_threads(job->threads);
     if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
     if (!fs_exists(job->model_path)) {
-        snprintf(err, errlen, "%s: model.path: no such file (train the default with `recal train "
+        snprintf(err, errlen,
+                 "%s: model.path: no such file (train the default with `recal train "
                  "configs/fashion-mnist-train.yaml`, or export yours to TorchScript with torch.jit.save)",
                  job->model_path);
         goto fail;
@@ -132,7 +135,8 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
             goto fail;
         }
         if (e->classes < e->ds.classes) {
-            snprintf(err, errlen, "%s: the model outputs %d classes but %s has %d labels (wrong model for this dataset?)",
+            snprintf(err, errlen,
+                     "%s: the model outputs %d classes but %s has %d labels (wrong model for this dataset?)",
                      job->model_path, e->classes, job->dataset_name, e->ds.classes);
             goto fail;
         }
@@ -212,8 +216,7 @@ static int nonfinite_rows(const struct wk_engine *e, const char *what, const flo
     return -1;
 }
 
-void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count,
-                   const char *ext) {
+void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext) {
     snprintf(buf, n, "%s/%s/shard-%08ld-%08ld%s", run_dir, dir, first, first + count - 1, ext);
 }
 
@@ -242,7 +245,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     long skipped_before = ds_skipped(&e->ds);
     char *skipped = NULL;
     size_t skipped_len = 0;
-    float *clean = fault_malloc((size_t)(bmax * e->classes) * sizeof *clean), *orig = fault_malloc((size_t)bmax * sizeof *orig);
+    float *clean = fault_malloc((size_t)(bmax * e->classes) * sizeof *clean),
+          *orig = fault_malloc((size_t)bmax * sizeof *orig);
     float *attr[REC_MAX_SLOTS] = {0};
     struct diffid_acc *acc = fault_calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
     struct wk_pool pool = {0};
@@ -251,7 +255,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     /* outputs.figures: the first WK_FIG_EXAMPLES images of the split and
      * their maps, for the report's heatmap grid */
     long n_ex = job->out_figures && first < WK_FIG_EXAMPLES
-                    ? (count < WK_FIG_EXAMPLES - first ? count : WK_FIG_EXAMPLES - first) : 0;
+                    ? (count < WK_FIG_EXAMPLES - first ? count : WK_FIG_EXAMPLES - first)
+                    : 0;
     float *ex = n_ex ? fault_calloc((size_t)(n_ex * (1 + e->n_slots) * d), sizeof *ex) : NULL;
     /* outputs.masks: ROAR rank maps, count × slots × H × W uint16 */
     const long hw = (long)e->ds.h * e->ds.w;
@@ -337,8 +342,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                 /* name the method and images: the shim's message cannot */
                 char why[1024];
                 snprintf(why, sizeof why, "%s", err);
-                snprintf(err, errlen, "%s: %s on images %ld..%ld: %s", job->model_path,
-                         job_method_name(m->kind), (long)ids[0], (long)ids[b - 1], why);
+                snprintf(err, errlen, "%s: %s on images %ld..%ld: %s", job->model_path, job_method_name(m->kind),
+                         (long)ids[0], (long)ids[b - 1], why);
                 goto fail;
             }
             for (int t = s; t < s_end; t++)
@@ -363,8 +368,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         if (job->diffid)
             for (int s = 0; s < e->n_slots; s++)
                 if (wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples,
-                                     job->diffid_ratios, job->n_diffid_ratios, x, xt, attr[s], y, orig, b, &acc[s],
-                                     err, errlen))
+                                    job->diffid_ratios, job->n_diffid_ratios, x, xt, attr[s], y, orig, b, &acc[s], err,
+                                    errlen))
                     goto fail;
         if (wk_perturb_metrics(e, &bt, orig, attr, record, err, errlen) ||
             wk_stability_metrics(e, &bt, attr, record, err, errlen))

@@ -14,7 +14,7 @@
 struct wk_engine {
     const struct job *job;
     struct ds_dataset ds;
-    struct ds_dataset ref_ds;   /* train split, when a method needs reference images (EG) */
+    struct ds_dataset ref_ds; /* train split, when a method needs reference images (EG) */
     ts_module *model;
     int device;
     int classes;
@@ -23,9 +23,9 @@ struct wk_engine {
     struct rec_slot slots[REC_MAX_SLOTS];
     struct wk_method_ctx mctx;
     struct rec_layout layout;
-    char run_dir[1024];         /* where shard artefacts go (outputs.attributions) */
-    int dry;                    /* 1: compute, write no artefacts (recal run's shard-size probe) */
-    int (*abandon)(void);       /* non-zero between batches: give the shard up (NULL: never) */
+    char run_dir[1024];   /* where shard artefacts go (outputs.attributions) */
+    int dry;              /* 1: compute, write no artefacts (recal run's shard-size probe) */
+    int (*abandon)(void); /* non-zero between batches: give the shard up (NULL: never) */
 };
 
 /* wk_engine_run's result when e->abandon asked to give the shard up: no
@@ -60,8 +60,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
 /* The file a shard of images first..first+count-1 writes under RUN_DIR/DIR
  * (attributions, masks: ".npy"; skipped: ".txt"): the one name the engine
  * writes and a resume checks. */
-void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count,
-                   const char *ext);
+void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext);
 /* Use n samples per forward+backward (every rank must use the same n, or
  * float summation order differs between rank counts). */
 void wk_engine_set_chunk(struct wk_engine *e, long n);

@@ -19,10 +19,12 @@
  * attributions (B·D). */
 int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const float *orig, float *const *attr,
                        double *record, char *err, size_t errlen);
-int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *const *attr, double *record,
-                         char *err, size_t errlen);
+int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *const *attr, double *record, char *err,
+                         size_t errlen);
 
 /* Image id of perturbed copy j of image id: negative, so it never meets a
  * real image's seeds, and unique per (id, j) for j < 2^20. */
-static inline long long wk_copy_id(long long id, long j) { return -1 - (id * 1048576 + j); }
+static inline long long wk_copy_id(long long id, long j) {
+    return -1 - (id * 1048576 + j);
+}
 #endif

@@ -46,7 +46,9 @@ fail:
     return rc;
 }
 
-static int want(long bound, long long id) { return bound <= 0 || id < bound; }
+static int want(long bound, long long id) {
+    return bound <= 0 || id < bound;
+}
 
 /* One image's Pearson correlation into a (sum, count) pair of the record;
  * an undefined one (a constant side) is left out of the mean. */
@@ -72,7 +74,8 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     double *xs = malloc((size_t)S * sizeof *xs), *ys = malloc((size_t)S * sizeof *ys);
     int rc = -1;
     if (!u || !copies || !f || !mask || !order || !xs || !ys || (sn->baseline == JOB_SN_RAND && !base)) {
-        snprintf(err, errlen, "out of host memory for %ld sensitivity-n copies (lower metrics.sensitivity_n.samples)", n);
+        snprintf(err, errlen, "out of host memory for %ld sensitivity-n copies (lower metrics.sensitivity_n.samples)",
+                 n);
         goto out;
     }
     if (wk_draw(seed_for(e->job->seed, bt->ids[i], SEED_SENSN_MASK), n * hw, 0, u, err, errlen)) goto out;

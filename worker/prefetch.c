@@ -10,7 +10,8 @@ static void *prefetch_main(void *arg) {
     return NULL;
 }
 
-int wk_prefetch_start(struct wk_prefetch *p, const struct ds_dataset *ds, long first, long count, float *x, int64_t *y) {
+int wk_prefetch_start(struct wk_prefetch *p, const struct ds_dataset *ds, long first, long count, float *x,
+                      int64_t *y) {
     p->ds = ds;
     p->first = first;
     p->count = count;

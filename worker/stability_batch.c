@@ -25,8 +25,8 @@ static double l2_diff(const float *a, const float *b, long n) {
 }
 
 /* Per-image maxima, one per slot, start at -1 ("no defined ratio yet"). */
-static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, enum stab_kind kind,
-                      float *const *attr, double *best, char *err, size_t errlen) {
+static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, enum stab_kind kind, float *const *attr,
+                      double *best, char *err, size_t errlen) {
     const struct job *job = e->job;
     const struct job_robust *cfg = kind == STAB_LIPSCHITZ ? &job->lipschitz : &job->max_sens;
     const int c = bt->c;
@@ -66,8 +66,8 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
             for (int ch = 0; ch < c; ch++)
                 for (long p = 0; p < hw; p++) {
                     long k = ch * hw + p;
-                    cp[k] = kind == STAB_LIPSCHITZ ? x[k] + amount[ch] * z[k]
-                                                   : x[k] + amount[ch] * (2.0f * z[k] - 1.0f);
+                    cp[k] =
+                        kind == STAB_LIPSCHITZ ? x[k] + amount[ch] * z[k] : x[k] + amount[ch] * (2.0f * z[k] - 1.0f);
                 }
             labels[j] = bt->labels[i];
             ids[j] = wk_copy_id(bt->ids[i], j0 + j);
@@ -114,8 +114,8 @@ fail:
     return rc;
 }
 
-int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *const *attr, double *record,
-                         char *err, size_t errlen) {
+int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *const *attr, double *record, char *err,
+                         size_t errlen) {
     const struct job *job = e->job;
     double best[REC_MAX_SLOTS];
     for (int kind = STAB_LIPSCHITZ; kind <= STAB_MAXSENS; kind++) {

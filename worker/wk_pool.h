@@ -29,24 +29,23 @@ static inline void wk_pool_free(struct wk_pool *p) {
 
 /* Run a shim call that produces *slot, put the result in the pool, or jump
  * to `fail` with the shim's message in (err, errlen). */
-#define WK_T(pool, call, slot)                                                   \
-    do {                                                                         \
-        if ((call) != TS_OK) {                                                   \
-            snprintf(err, errlen, "%s", ts_last_error());                       \
-            goto fail;                                                           \
-        }                                                                        \
-        if (!wk_pool_add((pool), (slot))) {                                      \
-            snprintf(err, errlen, "internal: tensor pool exhausted at %s:%d",    \
-                     __FILE__, __LINE__);                                        \
-            goto fail;                                                           \
-        }                                                                        \
+#define WK_T(pool, call, slot)                                                                                         \
+    do {                                                                                                               \
+        if ((call) != TS_OK) {                                                                                         \
+            snprintf(err, errlen, "%s", ts_last_error());                                                              \
+            goto fail;                                                                                                 \
+        }                                                                                                              \
+        if (!wk_pool_add((pool), (slot))) {                                                                            \
+            snprintf(err, errlen, "internal: tensor pool exhausted at %s:%d", __FILE__, __LINE__);                     \
+            goto fail;                                                                                                 \
+        }                                                                                                              \
     } while (0)
 
-#define WK_CHECK(call)                                                           \
-    do {                                                                         \
-        if ((call) != TS_OK) {                                                   \
-            snprintf(err, errlen, "%s", ts_last_error());                       \
-            goto fail;                                                           \
-        }                                                                        \
+#define WK_CHECK(call)                                                                                                 \
+    do {                                                                                                               \
+        if ((call) != TS_OK) {                                                                                         \
+            snprintf(err, errlen, "%s", ts_last_error());                                                              \
+            goto fail;                                                                                                 \
+        }                                                                                                              \
     } while (0)
 #endif

@@ -11,8 +11,6 @@ void *wk_xfer_alloc(int device, size_t bytes, void *(*heap)(size_t), ts_tensor *
 }
 
 void wk_xfer_free(void *p, ts_tensor *owner) {
-    if (owner)
-        ts_tensor_free(owner);
-    else
-        free(p);
+    if (owner) ts_tensor_free(owner);
+    else free(p);
 }

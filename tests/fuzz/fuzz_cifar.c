@@ -12,15 +12,13 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct ds_store st;
     char err[1024];
     int variant, coarse, nlab;
     long expect, at = 0;
 
-    if (size < 1)
-        return 0;
+    if (size < 1) return 0;
     variant = data[0] & 1 ? 100 : 10;
     coarse = (data[0] >> 1) & 1;
     expect = 1 + ((data[0] >> 2) & 3);
@@ -28,14 +26,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&st, 0, sizeof st);
     st.pixels = malloc((size_t)expect * 3072);
     st.labels = malloc((size_t)expect * sizeof *st.labels);
-    if (!st.pixels || !st.labels)
-        abort();
+    if (!st.pixels || !st.labels) abort();
     err[0] = '\0';
-    if (ds_cifar_parse("fuzz.bin", data + 1, size - 1, variant, expect, nlab,
-                       variant == 10 ? 0 : (coarse ? 0 : 1),
+    if (ds_cifar_parse("fuzz.bin", data + 1, size - 1, variant, expect, nlab, variant == 10 ? 0 : (coarse ? 0 : 1),
                        variant == 10 ? 10 : (coarse ? 20 : 100), &st, &at, err, sizeof err) != 0) {
-        if (!err[0])
-            abort();
+        if (!err[0]) abort();
     } else if (at != expect) {
         abort(); /* accepted a file without filling every record */
     }

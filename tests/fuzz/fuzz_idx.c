@@ -11,31 +11,26 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     struct ds_store st;
     char err[1024];
     size_t cut;
 
-    if (size < 2)
-        return 0;
+    if (size < 2) return 0;
     cut = (size_t)data[0] | (size_t)data[1] << 8;
     data += 2;
     size -= 2;
-    if (cut > size)
-        cut = size;
+    if (cut > size) cut = size;
     fz_put(0, "t-images-idx3-ubyte", data, cut);
     fz_put(1, "t-labels-idx1-ubyte", data + cut, size - cut);
     memset(&st, 0, sizeof st);
     err[0] = '\0';
     /* 4x4 images keep valid inputs tiny; 10 classes as (Fashion-)MNIST. */
     if (ds_idx_load(fz_dir(), "t", 4, 4, 10, "fuzz", "fuzz", &st, err, sizeof err) != 0) {
-        if (!err[0])
-            abort();
+        if (!err[0]) abort();
         return 0;
     }
-    if (st.total <= 0 || !st.pixels || !st.labels)
-        abort();
+    if (st.total <= 0 || !st.pixels || !st.labels) abort();
     free(st.pixels);
     free(st.labels);
     return 0;

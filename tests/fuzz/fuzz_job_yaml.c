@@ -11,11 +11,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static struct job j; /* large; static keeps it off the stack */
     char err[1024], set[512];
-    const char *sets[1] = { set };
+    const char *sets[1] = {set};
     int n_sets = 0;
     const char *path = fz_put(0, "job.yaml", data, size);
     const uint8_t *last = data;
@@ -29,12 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size - (size_t)(last - data) > 5 && memcmp(last, "#set ", 5) == 0) {
         size_t n = size - (size_t)(last - data) - 5;
-        if (n >= sizeof set)
-            n = sizeof set - 1;
+        if (n >= sizeof set) n = sizeof set - 1;
         memcpy(set, last + 5, n);
         set[n] = '\0';
-        if (n && set[n - 1] == '\n')
-            set[n - 1] = '\0';
+        if (n && set[n - 1] == '\n') set[n - 1] = '\0';
         n_sets = 1;
     }
     memset(&j, 0, sizeof j);

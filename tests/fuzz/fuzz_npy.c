@@ -8,16 +8,14 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-    struct npy_array a = { 0 };
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    struct npy_array a = {0};
     char err[512];
     const char *path = fz_put(0, "a.npy", data, size);
 
     err[0] = '\0';
     if (npy_read(path, &a, err, sizeof err) != 0) {
-        if (!err[0])
-            abort();
+        if (!err[0]) abort();
         return 0;
     }
     if (npy_count(&a) * npy_itemsize(a.dtype) != a.nbytes)

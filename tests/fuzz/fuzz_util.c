@@ -9,8 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-const char *fz_dir(void)
-{
+const char *fz_dir(void) {
     static char dir[256];
     if (!dir[0]) {
         const char *t = getenv("TMPDIR");
@@ -23,8 +22,7 @@ const char *fz_dir(void)
     return dir;
 }
 
-const char *fz_put(int slot, const char *name, const uint8_t *data, size_t n)
-{
+const char *fz_put(int slot, const char *name, const uint8_t *data, size_t n) {
     static char paths[4][512];
     char *p = paths[slot & 3];
     FILE *f;

@@ -62,7 +62,7 @@ static void test_perturb_ties(void **state) {
     diffid_perturb(x, a, 1, 4, ratios, 1, out, scratch);
     free(scratch);
     const float del[4] = {3.5f, 3.5f, 3, 4}; /* remove 0, 1; kept mean 3.5 */
-    const float ins[4] = {1, 2, 1.5f, 1.5f};  /* remove 2, 3; kept mean 1.5 */
+    const float ins[4] = {1, 2, 1.5f, 1.5f}; /* remove 2, 3; kept mean 1.5 */
     for (int i = 0; i < 4; i++) {
         assert_float_equal(out[i], del[i], 1e-6);
         assert_float_equal(out[4 + i], ins[i], 1e-6);
@@ -162,10 +162,8 @@ static void test_score(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_count),
-        cmocka_unit_test(test_perturb_2x2x2),
-        cmocka_unit_test(test_perturb_ties),
-        cmocka_unit_test(test_perturb_matches_comparator_sort),
+        cmocka_unit_test(test_count),        cmocka_unit_test(test_perturb_2x2x2),
+        cmocka_unit_test(test_perturb_ties), cmocka_unit_test(test_perturb_matches_comparator_sort),
         cmocka_unit_test(test_score),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

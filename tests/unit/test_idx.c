@@ -24,20 +24,19 @@
 #define PIX 784
 #define SMALL_N 100
 
-static char g_root[1024];          /* per-run scratch dir */
+static char g_root[1024];            /* per-run scratch dir */
 static uint8_t g_pix[SMALL_N * PIX]; /* first SMALL_N real test images */
 static uint8_t g_lab[SMALL_N];
 
-static void require_real_data(void)
-{
+static void require_real_data(void) {
     struct stat sb;
     if (stat(REAL_DIR, &sb) != 0 || !S_ISDIR(sb.st_mode))
         fail_msg("%s is missing: install Debian's dataset-fashion-mnist "
-                 "(apt-get install dataset-fashion-mnist); these tests need the real data", REAL_DIR);
+                 "(apt-get install dataset-fashion-mnist); these tests need the real data",
+                 REAL_DIR);
 }
 
-static void open_real(const char *split, long limit, struct ds_dataset *ds)
-{
+static void open_real(const char *split, long limit, struct ds_dataset *ds) {
     char err[1024] = "";
     require_real_data();
     if (ds_open("fashion-mnist", REAL_DIR, split, limit, ds, err, sizeof err) != 0)
@@ -46,11 +45,10 @@ static void open_real(const char *split, long limit, struct ds_dataset *ds)
 
 /* ---- real data ----------------------------------------------------------- */
 
-static void test_real_test_split(void **state)
-{
+static void test_real_test_split(void **state) {
     struct ds_dataset ds;
     int64_t *y;
-    long counts[10] = { 0 }, i;
+    long counts[10] = {0}, i;
     (void)state;
 
     open_real("test", 0, &ds);
@@ -76,16 +74,14 @@ static void test_real_test_split(void **state)
         assert_true(y[i] >= 0 && y[i] < 10);
         counts[y[i]]++;
     }
-    for (i = 0; i < 10; i++)
-        assert_int_equal(counts[i], 1000);
+    for (i = 0; i < 10; i++) assert_int_equal(counts[i], 1000);
     free(x);
     free(y);
     ds_close(&ds);
     ds_close(&ds); /* idempotent */
 }
 
-static void test_real_train_stats(void **state)
-{
+static void test_real_train_stats(void **state) {
     struct ds_dataset ds;
     uint8_t *px;
     double sum = 0.0, sq = 0.0, mean, sd, cnt;
@@ -113,8 +109,7 @@ static void test_real_train_stats(void **state)
     ds_close(&ds);
 }
 
-static void test_real_normalization(void **state)
-{
+static void test_real_normalization(void **state) {
     struct ds_dataset ds;
     uint8_t raw[3 * PIX];
     float x[3 * PIX];
@@ -135,8 +130,7 @@ static void test_real_normalization(void **state)
     ds_close(&ds);
 }
 
-static void test_limit_and_range(void **state)
-{
+static void test_limit_and_range(void **state) {
     struct ds_dataset ds;
     char err[512] = "";
     float x[PIX];
@@ -162,8 +156,7 @@ static void test_limit_and_range(void **state)
     ds_close(&ds);
 }
 
-static void test_bad_name_and_split(void **state)
-{
+static void test_bad_name_and_split(void **state) {
     struct ds_dataset ds;
     char err[512] = "";
     (void)state;
@@ -179,25 +172,21 @@ static void test_bad_name_and_split(void **state)
 
 /* ---- damaged copies ------------------------------------------------------ */
 
-static const char *const k_files[] = { "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" };
+static const char *const k_files[] = {"t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
+static void put_be32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
 }
 
-static void case_dir(const char *name, char *dir, size_t len)
-{
+static void case_dir(const char *name, char *dir, size_t len) {
     snprintf(dir, len, "%s/%s", g_root, name);
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        fail_msg("mkdir %s: %s", dir, strerror(errno));
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) fail_msg("mkdir %s: %s", dir, strerror(errno));
 }
 
-static void write_bytes(const char *dir, const char *base, int gz, const uint8_t *buf, size_t len)
-{
+static void write_bytes(const char *dir, const char *base, int gz, const uint8_t *buf, size_t len) {
     char path[1200];
     snprintf(path, sizeof path, "%s/%s%s", dir, base, gz ? ".gz" : "");
     if (gz) {
@@ -215,9 +204,7 @@ static void write_bytes(const char *dir, const char *base, int gz, const uint8_t
 
 /* Image file: header declaring `declared` images, followed by `actual` real
  * images and `extra` garbage bytes. */
-static void write_images(const char *dir, int gz, uint32_t magic, uint32_t declared,
-                         uint32_t actual, size_t extra)
-{
+static void write_images(const char *dir, int gz, uint32_t magic, uint32_t declared, uint32_t actual, size_t extra) {
     size_t len = 16 + (size_t)actual * PIX + extra;
     uint8_t *b = calloc(1, len);
     assert_non_null(b);
@@ -231,43 +218,35 @@ static void write_images(const char *dir, int gz, uint32_t magic, uint32_t decla
     free(b);
 }
 
-static void write_labels(const char *dir, int gz, uint32_t magic, uint32_t count, int bad_index)
-{
+static void write_labels(const char *dir, int gz, uint32_t magic, uint32_t count, int bad_index) {
     uint8_t b[8 + SMALL_N];
     put_be32(b, magic);
     put_be32(b + 4, count);
     memcpy(b + 8, g_lab, count);
-    if (bad_index >= 0)
-        b[8 + bad_index] = 10;
+    if (bad_index >= 0) b[8 + bad_index] = 10;
     write_bytes(dir, k_files[1], gz, b, 8 + count);
 }
 
-static void write_valid(const char *dir, int gz)
-{
+static void write_valid(const char *dir, int gz) {
     write_images(dir, gz, 0x803, SMALL_N, SMALL_N, 0);
     write_labels(dir, gz, 0x801, SMALL_N, -1);
 }
 
 /* ds_open must fail with a message naming `file` (relative to dir, or "" for
  * the dir itself) and containing `word`. */
-static void expect_fail(const char *dir, const char *file, const char *word)
-{
+static void expect_fail(const char *dir, const char *file, const char *word) {
     struct ds_dataset ds;
     char err[1024] = "", want[1200];
     int rc = ds_open("fashion-mnist", dir, "test", 0, &ds, err, sizeof err);
-    if (rc != -1)
-        fail_msg("ds_open(%s) succeeded, expected an error with '%s'", dir, word);
+    if (rc != -1) fail_msg("ds_open(%s) succeeded, expected an error with '%s'", dir, word);
     snprintf(want, sizeof want, "%s%s%s", dir, *file ? "/" : "", file);
-    if (!strstr(err, want))
-        fail_msg("error does not name %s: %s", want, err);
-    if (!strstr(err, word))
-        fail_msg("error lacks '%s': %s", word, err);
+    if (!strstr(err, want)) fail_msg("error does not name %s: %s", want, err);
+    if (!strstr(err, word)) fail_msg("error lacks '%s': %s", word, err);
     assert_null(ds.impl);
     print_message("  ok: %s\n", err);
 }
 
-static void cleanup_dir(const char *dir)
-{
+static void cleanup_dir(const char *dir) {
     char path[1200];
     int i;
     for (i = 0; i < 2; i++) {
@@ -279,8 +258,7 @@ static void cleanup_dir(const char *dir)
     rmdir(dir);
 }
 
-static void test_small_copy_valid(void **state)
-{
+static void test_small_copy_valid(void **state) {
     char dir[1100];
     int gz;
     (void)state;
@@ -292,8 +270,7 @@ static void test_small_copy_valid(void **state)
         int64_t y[SMALL_N];
         case_dir(gz ? "valid_gz" : "valid_plain", dir, sizeof dir);
         write_valid(dir, gz);
-        if (ds_open("fashion-mnist", dir, "test", 0, &ds, err, sizeof err) != 0)
-            fail_msg("%s", err);
+        if (ds_open("fashion-mnist", dir, "test", 0, &ds, err, sizeof err) != 0) fail_msg("%s", err);
         assert_int_equal(ds.n, SMALL_N);
         assert_int_equal(ds_get_u8(&ds, 0, SMALL_N, px, NULL, 0), 0);
         assert_memory_equal(px, g_pix, sizeof px);
@@ -308,8 +285,7 @@ static void test_small_copy_valid(void **state)
     }
 }
 
-static void test_truncated(void **state)
-{
+static void test_truncated(void **state) {
     char dir[1100], path[1200];
     uint8_t *buf;
     long len;
@@ -357,15 +333,14 @@ static void test_truncated(void **state)
 
     /* header itself cut short */
     {
-        uint8_t hdr[10] = { 0, 0, 8, 3, 0, 0, 0, 100, 0, 0 };
+        uint8_t hdr[10] = {0, 0, 8, 3, 0, 0, 0, 100, 0, 0};
         write_bytes(dir, k_files[0], 1, hdr, sizeof hdr);
         expect_fail(dir, "t10k-images-idx3-ubyte.gz", "truncated");
     }
     cleanup_dir(dir);
 }
 
-static void test_bad_magic(void **state)
-{
+static void test_bad_magic(void **state) {
     char dir[1100];
     int gz;
     (void)state;
@@ -373,19 +348,16 @@ static void test_bad_magic(void **state)
         case_dir(gz ? "magic_gz" : "magic_plain", dir, sizeof dir);
         write_images(dir, gz, 0x804, SMALL_N, SMALL_N, 0);
         write_labels(dir, gz, 0x801, SMALL_N, -1);
-        expect_fail(dir, gz ? "t10k-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte",
-                    "bad magic number 0x00000804");
+        expect_fail(dir, gz ? "t10k-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte", "bad magic number 0x00000804");
         /* labels file swapped in as images, and vice versa */
         write_images(dir, gz, 0x803, SMALL_N, SMALL_N, 0);
         write_labels(dir, gz, 0x803, SMALL_N, -1);
-        expect_fail(dir, gz ? "t10k-labels-idx1-ubyte.gz" : "t10k-labels-idx1-ubyte",
-                    "expected 0x00000801");
+        expect_fail(dir, gz ? "t10k-labels-idx1-ubyte.gz" : "t10k-labels-idx1-ubyte", "expected 0x00000801");
         cleanup_dir(dir);
     }
 }
 
-static void test_bad_labels_and_counts(void **state)
-{
+static void test_bad_labels_and_counts(void **state) {
     char dir[1100];
     int gz;
     (void)state;
@@ -401,14 +373,12 @@ static void test_bad_labels_and_counts(void **state)
 
         write_labels(dir, gz, 0x801, SMALL_N, -1);
         write_images(dir, gz, 0x803, SMALL_N, SMALL_N, 7);
-        expect_fail(dir, gz ? "t10k-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte",
-                    "trailing garbage");
+        expect_fail(dir, gz ? "t10k-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte", "trailing garbage");
         cleanup_dir(dir);
     }
 }
 
-static void test_missing(void **state)
-{
+static void test_missing(void **state) {
     char dir[1100];
     (void)state;
     snprintf(dir, sizeof dir, "%s/no-such-dir", g_root);
@@ -424,8 +394,7 @@ static void test_missing(void **state)
 
 /* ---- fixture ------------------------------------------------------------- */
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     const char *tmp = getenv("RECAL_TEST_TMP");
     struct ds_dataset ds;
     int64_t y[SMALL_N];
@@ -434,8 +403,7 @@ static int setup(void **state)
     int i;
     (void)state;
 
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
+    if (!tmp || !*tmp) tmp = "/tmp";
     snprintf(g_root, sizeof g_root, "%s/test_idx.%ld", tmp, (long)getpid());
     if (mkdir(g_root, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "mkdir %s: %s\n", g_root, strerror(errno));
@@ -454,15 +422,13 @@ static int setup(void **state)
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     (void)state;
     rmdir(g_root);
     return 0;
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_test_split),
         cmocka_unit_test(test_real_train_stats),

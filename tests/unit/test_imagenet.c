@@ -24,31 +24,26 @@
 
 static char g_root[1024];
 
-static void mkdir_p(const char *fmt, ...)
-{
+static void mkdir_p(const char *fmt, ...) {
     char p[1400];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(p, sizeof p, fmt, ap);
     va_end(ap);
-    if (mkdir(p, 0755) != 0 && errno != EEXIST)
-        fail_msg("mkdir %s: %s", p, strerror(errno));
+    if (mkdir(p, 0755) != 0 && errno != EEXIST) fail_msg("mkdir %s: %s", p, strerror(errno));
 }
 
 /* A w x h JPEG (quality 100, 4:4:4) of one colour; cut to keep bytes if > 0. */
-static void write_jpeg(const char *path, int w, int h, const uint8_t rgb[3], size_t keep)
-{
+static void write_jpeg(const char *path, int w, int h, const uint8_t rgb[3], size_t keep) {
     tjhandle tj = tjInitCompress();
     uint8_t *px = malloc((size_t)w * h * 3), *jpg = NULL;
     unsigned long len = 0;
     assert_non_null(px);
-    for (int i = 0; i < w * h; i++)
-        memcpy(px + 3 * i, rgb, 3);
+    for (int i = 0; i < w * h; i++) memcpy(px + 3 * i, rgb, 3);
     assert_int_equal(tjCompress2(tj, px, w, 0, h, TJPF_RGB, &jpg, &len, TJSAMP_444, 100, 0), 0);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
-    if (keep && keep < len)
-        len = keep;
+    if (keep && keep < len) len = keep;
     assert_int_equal(fwrite(jpg, 1, len, f), len);
     assert_int_equal(fclose(f), 0);
     tjFree(jpg);
@@ -56,13 +51,11 @@ static void write_jpeg(const char *path, int w, int h, const uint8_t rgb[3], siz
     free(px);
 }
 
-static void write_png(const char *path, int w, int h, const uint8_t rgb[3])
-{
+static void write_png(const char *path, int w, int h, const uint8_t rgb[3]) {
     png_image im;
     uint8_t *px = malloc((size_t)w * h * 3);
     assert_non_null(px);
-    for (int i = 0; i < w * h; i++)
-        memcpy(px + 3 * i, rgb, 3);
+    for (int i = 0; i < w * h; i++) memcpy(px + 3 * i, rgb, 3);
     memset(&im, 0, sizeof im);
     im.version = PNG_IMAGE_VERSION;
     im.width = (png_uint_32)w;
@@ -76,10 +69,9 @@ static void write_png(const char *path, int w, int h, const uint8_t rgb[3])
  * output 0 sits at input 1.0 and weighs inputs 0,1,2 by 0.75, 0.75, 0.25
  * (sum 1.75); output 1 at 3.0 weighs inputs 1,2,3 by 0.25, 0.75, 0.75.
  * Enlarging 2 -> 4 is plain bilinear with clamped edges. */
-static void test_resize_weights(void **state)
-{
-    uint8_t px[4 * 3] = { 0, 0, 0, 100, 0, 0, 200, 0, 0, 40, 0, 0 };
-    struct ds_rgb in = { 4, 1, px };
+static void test_resize_weights(void **state) {
+    uint8_t px[4 * 3] = {0, 0, 0, 100, 0, 0, 200, 0, 0, 40, 0, 0};
+    struct ds_rgb in = {4, 1, px};
     float out[3 * 4];
     (void)state;
     assert_int_equal(ds_resize_rgb(&in, 1, 2, 0, 0, 1, 2, out), 0);
@@ -90,8 +82,8 @@ static void test_resize_weights(void **state)
     assert_int_equal(ds_resize_rgb(&in, 1, 2, 0, 1, 1, 1, out), 0);
     assert_true(fabs(out[0] - (0.25 * 100 + 0.75 * 200 + 0.75 * 40) / 1.75) < 1e-4);
 
-    uint8_t up[2 * 3] = { 10, 0, 0, 90, 0, 0 };
-    struct ds_rgb in2 = { 2, 1, up };
+    uint8_t up[2 * 3] = {10, 0, 0, 90, 0, 0};
+    struct ds_rgb in2 = {2, 1, up};
     assert_int_equal(ds_resize_rgb(&in2, 1, 4, 0, 0, 1, 4, out), 0);
     assert_true(fabs(out[0] - 10) < 1e-4);
     assert_true(fabs(out[1] - (0.75 * 10 + 0.25 * 90)) < 1e-4);
@@ -99,41 +91,35 @@ static void test_resize_weights(void **state)
     assert_true(fabs(out[3] - 90) < 1e-4);
 }
 
-static const uint8_t k_colours[3][3] = { { 200, 100, 50 }, { 20, 240, 130 }, { 128, 128, 128 } };
+static const uint8_t k_colours[3][3] = {{200, 100, 50}, {20, 240, 130}, {128, 128, 128}};
 
 /* <root>/folder/val/<wnid>/: 3 classes, 7 images of 3 sizes, one PNG. */
-static void make_folder(char *root, size_t len)
-{
-    static const char *const wnids[] = { "n02", "n01", "n03" }; /* sorted: n01, n02, n03 */
+static void make_folder(char *root, size_t len) {
+    static const char *const wnids[] = {"n02", "n01", "n03"}; /* sorted: n01, n02, n03 */
     char p[1400];
     snprintf(root, len, "%s/folder", g_root);
     mkdir_p("%s", root);
     mkdir_p("%s/val", root);
-    for (int c = 0; c < 3; c++)
-        mkdir_p("%s/val/%s", root, wnids[c]);
+    for (int c = 0; c < 3; c++) mkdir_p("%s/val/%s", root, wnids[c]);
     for (int k = 0; k < 7; k++) {
-        int c = k % 3; /* index into wnids: n02, n01, n03 */
+        int c = k % 3;                                               /* index into wnids: n02, n01, n03 */
         const uint8_t *col = k_colours[c == 0 ? 1 : c == 1 ? 0 : 2]; /* colour of the sorted class */
         snprintf(p, sizeof p, "%s/val/%s/img%d.JPEG", root, wnids[c], k);
-        if (k == 4)
-            write_png(p, 40, 30, col); /* a PNG named .JPEG */
-        else
-            write_jpeg(p, 24 + 16 * k, 48 - 3 * k, col, 0);
+        if (k == 4) write_png(p, 40, 30, col); /* a PNG named .JPEG */
+        else write_jpeg(p, 24 + 16 * k, 48 - 3 * k, col, 0);
     }
 }
 
-static void test_folder_decode(void **state)
-{
-    static const float mean[3] = { 0.485f, 0.456f, 0.406f }, sd[3] = { 0.229f, 0.224f, 0.225f };
+static void test_folder_decode(void **state) {
+    static const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
     char root[1200], err[1024] = "";
     struct ds_dataset ds;
-    struct ds_options opt = { 0 };
+    struct ds_options opt = {0};
     (void)state;
     make_folder(root, sizeof root);
     opt.resize = 16;
     opt.threads = 3;
-    if (ds_open_opts("imagenet", root, "val", 0, &opt, &ds, err, sizeof err))
-        fail_msg("%s", err);
+    if (ds_open_opts("imagenet", root, "val", 0, &opt, &ds, err, sizeof err)) fail_msg("%s", err);
     assert_int_equal(ds.n, 7);
     assert_int_equal(ds.classes, 3);
     assert_int_equal(ds.h, 16);
@@ -143,15 +129,14 @@ static void test_folder_decode(void **state)
     assert_non_null(x);
     assert_int_equal(ds_get(&ds, 0, 7, x, y, err, sizeof err), 0);
     /* ids: n01 (img1, img4.png), n02 (img0, img3, img6), n03 (img2, img5) */
-    static const int64_t want_y[7] = { 0, 0, 1, 1, 1, 2, 2 };
+    static const int64_t want_y[7] = {0, 0, 1, 1, 1, 2, 2};
     for (int i = 0; i < 7; i++) {
         assert_int_equal(y[i], want_y[i]);
         for (int c = 0; c < 3; c++) {
             /* a constant image resizes to the same constant; JPEG q100 4:4:4
              * keeps it within 1 level */
             double want = (k_colours[want_y[i]][c] / 255.0 - mean[c]) / sd[c];
-            for (int k = 0; k < 256; k += 17)
-                assert_true(fabs(x[(i * 3 + c) * 256 + k] - want) < 1.01 / 255 / sd[c]);
+            for (int k = 0; k < 256; k += 17) assert_true(fabs(x[(i * 3 + c) * 256 + k] - want) < 1.01 / 255 / sd[c]);
         }
     }
     uint8_t u[3];
@@ -163,8 +148,7 @@ static void test_folder_decode(void **state)
     /* resize 20 + crop 12 keeps the geometry's output size */
     opt.resize = 20;
     opt.crop = 12;
-    if (ds_open_opts("imagenet", root, "val", 3, &opt, &ds, err, sizeof err))
-        fail_msg("%s", err);
+    if (ds_open_opts("imagenet", root, "val", 3, &opt, &ds, err, sizeof err)) fail_msg("%s", err);
     assert_int_equal(ds.n, 3);
     assert_int_equal(ds.h, 12);
     assert_int_equal(ds_get(&ds, 0, 3, x, y, err, sizeof err), 0);
@@ -173,11 +157,10 @@ static void test_folder_decode(void **state)
     free(x);
 }
 
-static void test_on_error(void **state)
-{
+static void test_on_error(void **state) {
     char root[1200], p[1400], err[1024] = "";
     struct ds_dataset ds;
-    struct ds_options opt = { 0 };
+    struct ds_options opt = {0};
     float *x = malloc((size_t)5 * 3 * 64 * sizeof *x);
     int64_t y[5];
     (void)state;
@@ -193,8 +176,7 @@ static void test_on_error(void **state)
     snprintf(p, sizeof p, "%s/train/n01/3.JPEG", root);
     opt.resize = 8;
     opt.threads = 2;
-    if (ds_open_opts("imagenet", root, "train", 0, &opt, &ds, err, sizeof err))
-        fail_msg("%s", err);
+    if (ds_open_opts("imagenet", root, "train", 0, &opt, &ds, err, sizeof err)) fail_msg("%s", err);
     assert_int_equal(ds_get(&ds, 0, 3, x, y, err, sizeof err), 0); /* before the bad one */
     assert_int_equal(ds_get(&ds, 1, 4, x, y, err, sizeof err), -1);
     if (!strstr(err, p) || !strstr(err, "JPEG") || !strstr(err, "on_error: skip"))
@@ -202,14 +184,12 @@ static void test_on_error(void **state)
     ds_close(&ds);
 
     opt.on_error = DS_ON_ERROR_SKIP;
-    if (ds_open_opts("imagenet", root, "train", 0, &opt, &ds, err, sizeof err))
-        fail_msg("%s", err);
+    if (ds_open_opts("imagenet", root, "train", 0, &opt, &ds, err, sizeof err)) fail_msg("%s", err);
     for (int rep = 0; rep < 2; rep++) { /* counted once however often it is read */
         assert_int_equal(ds_get(&ds, 0, 5, x, y, err, sizeof err), 0);
         assert_int_equal(y[3], -1);
         assert_int_equal(y[4], 0);
-        for (int k = 0; k < 3 * 64; k++)
-            assert_true(x[3 * 3 * 64 + k] == 0.0f);
+        for (int k = 0; k < 3 * 64; k++) assert_true(x[3 * 3 * 64 + k] == 0.0f);
         assert_true(x[4 * 3 * 64] != 0.0f);
     }
     assert_int_equal(ds_skipped(&ds), 1);
@@ -219,21 +199,18 @@ static void test_on_error(void **state)
     free(x);
 }
 
-static void expect_open_fail(const char *root, const char *split, const struct ds_options *opt,
-                             const char *w1, const char *w2)
-{
+static void expect_open_fail(const char *root, const char *split, const struct ds_options *opt, const char *w1,
+                             const char *w2) {
     struct ds_dataset ds;
     char err[1024] = "";
     assert_int_equal(ds_open_opts("imagenet", root, split, 0, opt, &ds, err, sizeof err), -1);
-    if (!strstr(err, w1) || !strstr(err, w2))
-        fail_msg("expected '%s' and '%s' in: %s", w1, w2, err);
+    if (!strstr(err, w1) || !strstr(err, w2)) fail_msg("expected '%s' and '%s' in: %s", w1, w2, err);
     assert_null(ds.impl);
 }
 
-static void test_layout_errors(void **state)
-{
+static void test_layout_errors(void **state) {
     char root[1200], p[1400];
-    struct ds_options opt = { 0 };
+    struct ds_options opt = {0};
     (void)state;
     snprintf(root, sizeof root, "%s/flat", g_root);
     mkdir_p("%s", root);
@@ -254,28 +231,23 @@ static void test_layout_errors(void **state)
     expect_open_fail(root, "val", &opt, "crop 11", "resize 10");
 }
 
-static int setup(void **state)
-{
+static int setup(void **state) {
     const char *tmp = getenv("RECAL_TEST_TMP");
     (void)state;
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
+    if (!tmp || !*tmp) tmp = "/tmp";
     snprintf(g_root, sizeof g_root, "%s/test_imagenet.%ld", tmp, (long)getpid());
-    if (mkdir(g_root, 0755) != 0 && errno != EEXIST)
-        return -1;
+    if (mkdir(g_root, 0755) != 0 && errno != EEXIST) return -1;
     return 0;
 }
 
-static int teardown(void **state)
-{
+static int teardown(void **state) {
     char cmd[1200];
     (void)state;
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_root);
     return system(cmd) == 0 ? 0 : -1;
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resize_weights),
         cmocka_unit_test(test_folder_decode),

@@ -20,8 +20,7 @@ static char PATHBUF[1024];
 
 /* Fixtures live in tests/data/yaml; ctest sets RECAL_TEST_DATA, and a bare
  * run falls back to the path next to this source file. */
-static const char *data_path(const char *name)
-{
+static const char *data_path(const char *name) {
     static char buf[4096];
     const char *dir = getenv("RECAL_TEST_DATA");
     if (dir && *dir) {
@@ -30,19 +29,16 @@ static const char *data_path(const char *name)
         char src[2048];
         snprintf(src, sizeof src, "%s", __FILE__);
         char *slash = strrchr(src, '/');
-        if (slash)
-            *slash = '\0';
+        if (slash) *slash = '\0';
         snprintf(buf, sizeof buf, "%s/../data/yaml/%s", slash ? src : "tests/unit", name);
     }
     return buf;
 }
 
 /* Write TEXT to $RECAL_TEST_TMP/NAME and return its path. */
-static const char *tmp_file(const char *name, const char *text)
-{
+static const char *tmp_file(const char *name, const char *text) {
     const char *dir = getenv("RECAL_TEST_TMP");
-    if (!dir || !*dir)
-        dir = "/tmp";
+    if (!dir || !*dir) dir = "/tmp";
     snprintf(PATHBUF, sizeof PATHBUF, "%s/job_yaml_%s", dir, name);
     FILE *f = fopen(PATHBUF, "wb");
     assert_non_null(f);
@@ -53,37 +49,31 @@ static const char *tmp_file(const char *name, const char *text)
 
 #define BASE "model: {path: m.pt}\ndataset: {name: mnist, path: /d}\n"
 
-static int load_text(const char *text, const char *const *sets, int n)
-{
+static int load_text(const char *text, const char *const *sets, int n) {
     const char *p = tmp_file("t.yaml", text);
     return job_load(p, sets, n, &J, ERR, sizeof ERR);
 }
 
 /* Load TEXT expecting failure; ERR must equal "<tmp path><suffix>". */
-static void expect_err(const char *text, const char *const *sets, int n, const char *suffix)
-{
+static void expect_err(const char *text, const char *const *sets, int n, const char *suffix) {
     int rc = load_text(text, sets, n);
-    if (rc == 0)
-        fail_msg("expected an error ending in \"%s\"", suffix);
+    if (rc == 0) fail_msg("expected an error ending in \"%s\"", suffix);
     char want[4096];
     snprintf(want, sizeof want, "%s%s", PATHBUF, suffix);
     assert_string_equal(ERR, want);
 }
 
 /* Same, but for messages that name a --set instead of the file. */
-static void expect_set_err(const char *text, const char *const *sets, int n, const char *msg)
-{
+static void expect_set_err(const char *text, const char *const *sets, int n, const char *msg) {
     assert_int_equal(load_text(text, sets, n), -1);
     assert_string_equal(ERR, msg);
 }
 
-static void test_full_roundtrip(void **state)
-{
+static void test_full_roundtrip(void **state) {
     (void)state;
     const char *p = data_path("full.yaml");
     int rc = job_load(p, NULL, 0, &J, ERR, sizeof ERR);
-    if (rc)
-        fail_msg("%s", ERR);
+    if (rc) fail_msg("%s", ERR);
     assert_string_equal(J.file, p);
     assert_string_equal(J.name, "fashion-ig");
     assert_true(J.seed == 42);
@@ -128,12 +118,10 @@ static void test_full_roundtrip(void **state)
     assert_int_equal(strspn(J.sha256, "0123456789abcdef"), 64);
 }
 
-static void test_defaults(void **state)
-{
+static void test_defaults(void **state) {
     (void)state;
     int rc = job_load(data_path("minimal.yaml"), NULL, 0, &J, ERR, sizeof ERR);
-    if (rc)
-        fail_msg("%s", ERR);
+    if (rc) fail_msg("%s", ERR);
     assert_string_equal(J.name, "recal");
     assert_true(J.seed == 0);
     assert_string_equal(J.device, "auto");
@@ -159,8 +147,7 @@ static void test_defaults(void **state)
     assert_true(J.train.lr == 0.05 && J.train.momentum == 0.9);
 
     /* ig_uniform's R defaults to 10; `diffid:` and `diffid: {}` mean defaults */
-    assert_int_equal(load_text(BASE "methods: [{name: ig_uniform}]\nmetrics: {diffid: {}}\n",
-                               NULL, 0), 0);
+    assert_int_equal(load_text(BASE "methods: [{name: ig_uniform}]\nmetrics: {diffid: {}}\n", NULL, 0), 0);
     assert_int_equal(J.methods[0].refs, 10);
     assert_int_equal(J.methods[0].steps, 5);
     assert_int_equal(J.methods[0].estimators, 1u);
@@ -171,40 +158,36 @@ static void test_defaults(void **state)
     assert_int_equal(J.n_diffid_ratios, 9);
 }
 
-static void test_train_only(void **state)
-{
+static void test_train_only(void **state) {
     (void)state;
     int rc = load_text(BASE "train: {out: t.pt}\n", NULL, 0);
-    if (rc)
-        fail_msg("%s", ERR);
+    if (rc) fail_msg("%s", ERR);
     assert_true(J.train.present);
     assert_int_equal(J.n_methods, 0);
     assert_string_equal(J.train.out, "t.pt");
     expect_err(BASE "train: {epochs: 2}\n", NULL, 0, ":3:8: missing required key 'train.out'");
     expect_err(BASE "train: {out: t.pt, momentum: 1.0}\n", NULL, 0,
                ":3:30: 'momentum' must be a number in [0, 1), got '1.0'");
-    expect_err(BASE "train: {out: t.pt, lr: 0}\n", NULL, 0,
-               ":3:24: 'lr' must be a number > 0, got '0'");
+    expect_err(BASE "train: {out: t.pt, lr: 0}\n", NULL, 0, ":3:24: 'lr' must be a number > 0, got '0'");
 }
 
-static void test_case_insensitive_methods(void **state)
-{
+static void test_case_insensitive_methods(void **state) {
     (void)state;
     int rc = load_text(BASE "methods:\n  - name: IG_Uniform\n    estimators: [VANILLA, Valid_IP]\n"
-                       "  - name: RANDOM\n", NULL, 0);
-    if (rc)
-        fail_msg("%s", ERR);
+                            "  - name: RANDOM\n",
+                       NULL, 0);
+    if (rc) fail_msg("%s", ERR);
     assert_int_equal(J.methods[0].kind, JOB_M_IG_UNIFORM);
     assert_int_equal(J.methods[0].estimators, (1u << JOB_EST_VANILLA) | (1u << JOB_EST_VALID_IP));
     assert_int_equal(J.methods[1].kind, JOB_M_RANDOM);
 }
 
-static void test_booleans(void **state)
-{
+static void test_booleans(void **state) {
     (void)state;
     assert_int_equal(load_text(BASE "methods: [{name: random}]\n"
-                               "outputs: {attributions: YES, masks: On, figures: False}\n",
-                               NULL, 0), 0);
+                                    "outputs: {attributions: YES, masks: On, figures: False}\n",
+                               NULL, 0),
+                     0);
     assert_true(J.out_attributions && J.out_masks && !J.out_figures);
     assert_true(J.coordinator_computes); /* the default */
     expect_err(BASE "methods: [{name: random}]\noutputs: {masks: maybe}\n", NULL, 0,
@@ -215,8 +198,7 @@ static void test_booleans(void **state)
                ":4:23: 'coordinator_computes' must be a boolean (true/false), got '2'");
 }
 
-static void test_unknown_keys(void **state)
-{
+static void test_unknown_keys(void **state) {
     (void)state;
     expect_err(BASE "batchsize: 3\n", NULL, 0,
                ":3:1: unknown key 'batchsize' in top level (did you mean 'batch_size'?)");
@@ -229,8 +211,7 @@ static void test_unknown_keys(void **state)
                ":4:11: unknown key 'difid' in 'metrics' (did you mean 'diffid'?)");
 }
 
-static void test_methods_errors(void **state)
-{
+static void test_methods_errors(void **state) {
     (void)state;
     expect_err(BASE "methods:\n  - name: ig_unifrom\n", NULL, 0,
                ":4:11: unknown method 'ig_unifrom' (did you mean 'ig_uniform'?)");
@@ -244,8 +225,7 @@ static void test_methods_errors(void **state)
                "(did you mean 'vanilla'?)");
     expect_err(BASE "methods: [{name: ig_uniform, steps: 0}]\n", NULL, 0,
                ":3:37: 'steps' must be an integer >= 1, got '0'");
-    expect_err(BASE "methods: [{steps: 2}]\n", NULL, 0,
-               ":3:11: missing required key 'methods.0.name'");
+    expect_err(BASE "methods: [{steps: 2}]\n", NULL, 0, ":3:11: missing required key 'methods.0.name'");
     expect_err(BASE "methods: [random]\n", NULL, 0,
                ":3:11: 'methods.0' must be a mapping such as {name: ig_uniform}, got 'random'");
     expect_err(BASE, NULL, 0, ": 'methods' must list at least one method");
@@ -257,8 +237,7 @@ static void test_methods_errors(void **state)
 }
 
 /* Per-method keys: defaults, values, and where they are refused. */
-static void test_method_keys(void **state)
-{
+static void test_method_keys(void **state) {
     (void)state;
     assert_int_equal(load_text(BASE "methods:\n  - {name: ig}\n  - {name: eg}\n  - {name: agi}\n"
                                     "  - {name: smoothgrad}\n  - {name: ig_sg}\n",
@@ -266,9 +245,9 @@ static void test_method_keys(void **state)
                      0);
     assert_int_equal(J.methods[0].baseline, JOB_BASE_DATASET_MEAN);
     assert_int_equal(J.methods[0].refs, 1);
-    assert_int_equal(J.methods[1].steps, 1);   /* EG: one α per reference */
+    assert_int_equal(J.methods[1].steps, 1); /* EG: one α per reference */
     assert_int_equal(J.methods[1].refs, 10);
-    assert_int_equal(J.methods[2].refs, 5);    /* AGI: T = 5, K = 10, ε = 0.05 */
+    assert_int_equal(J.methods[2].refs, 5); /* AGI: T = 5, K = 10, ε = 0.05 */
     assert_int_equal(J.methods[2].steps, 10);
     assert_float_equal(J.methods[2].epsilon, 0.05, 1e-12);
     assert_int_equal(J.methods[3].samples, 30);
@@ -297,8 +276,7 @@ static void test_method_keys(void **state)
                ":3:33: 'noise' applies to ig_sg, ig_sq and smoothgrad only");
     expect_err(BASE "methods: [{name: smoothgrad, sigma: -1}]\n", NULL, 0,
                ":3:37: 'sigma' must be a number > 0 (pixel units: the image in [0, 1]), got '-1'");
-    expect_err(BASE "methods: [{name: ig, epsilon: 0.1}]\n", NULL, 0,
-               ":3:31: 'epsilon' applies to agi only");
+    expect_err(BASE "methods: [{name: ig, epsilon: 0.1}]\n", NULL, 0, ":3:31: 'epsilon' applies to agi only");
     expect_err(BASE "methods: [{name: agi, samples: 3}]\n", NULL, 0,
                ":3:32: 'samples' applies to smoothgrad, lime and kernel_shap only");
 }
@@ -306,13 +284,11 @@ static void test_method_keys(void **state)
 /* SmoothGrad's `samples: auto`, Tan & Tian's n(sigma): 10 below 0.01, else
  * sigma/0.01 x 10; it follows a --set (so a sweep) of sigma, whatever the
  * key order. */
-static void test_smoothgrad_auto_samples(void **state)
-{
+static void test_smoothgrad_auto_samples(void **state) {
     (void)state;
-    static const char *const cases[] = {"{name: smoothgrad, samples: auto, sigma: 0.005}",
-                                        "{name: smoothgrad, sigma: 0.01, samples: auto}",
-                                        "{name: smoothgrad, sigma: 0.03, samples: AUTO}",
-                                        "{name: smoothgrad, sigma: 0.1, samples: auto}"};
+    static const char *const cases[] = {
+        "{name: smoothgrad, samples: auto, sigma: 0.005}", "{name: smoothgrad, sigma: 0.01, samples: auto}",
+        "{name: smoothgrad, sigma: 0.03, samples: AUTO}", "{name: smoothgrad, sigma: 0.1, samples: auto}"};
     static const int want[] = {10, 10, 30, 100};
     for (int c = 0; c < 4; c++) {
         char text[512];
@@ -330,13 +306,13 @@ static void test_smoothgrad_auto_samples(void **state)
                ":3:33: 'samples' must be an integer >= 1, got 'auto'");
 }
 
-static void test_metric_sections(void **state)
-{
+static void test_metric_sections(void **state) {
     (void)state;
     /* an empty section switches the metric on with the defaults */
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  sensitivity_n: {}\n"
-                               "  lipschitz: {}\n  max_sensitivity: {}\n  infidelity: {}\n  faithfulness: {}\n",
-                               NULL, 0), 0);
+                                    "  lipschitz: {}\n  max_sensitivity: {}\n  infidelity: {}\n  faithfulness: {}\n",
+                               NULL, 0),
+                     0);
     assert_true(J.sensn.on && J.sensn.n_ratios == 9 && J.sensn.samples == 10);
     assert_true(J.sensn.baseline == JOB_SN_DATASET_MEAN && J.sensn.post_hoc == JOB_PH_SUM);
     assert_true(J.lipschitz.on && J.lipschitz.samples == 50 && J.lipschitz.sigma == 0.03);
@@ -344,8 +320,9 @@ static void test_metric_sections(void **state)
     assert_true(J.infidelity.on && J.infidelity.samples == 50 && J.infidelity.sigma == 0.003);
     assert_true(J.faith.on && J.faith.groups == 100 && !J.diffid);
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  sensitivity_n: {ratios: [0.1, 0.5], "
-                               "samples: 4, baseline: RAND, post_hoc: abs, images: 100}\n",
-                               NULL, 0), 0);
+                                    "samples: 4, baseline: RAND, post_hoc: abs, images: 100}\n",
+                               NULL, 0),
+                     0);
     assert_true(J.sensn.n_ratios == 2 && J.sensn.ratios[1] == 0.5 && J.sensn.samples == 4);
     assert_true(J.sensn.baseline == JOB_SN_RAND && J.sensn.post_hoc == JOB_PH_ABS && J.sensn.images == 100);
     assert_true(!J.lipschitz.on && !J.faith.on);
@@ -357,8 +334,8 @@ static void test_metric_sections(void **state)
                ":5:15: unknown key 'radius' in 'metrics.lipschitz' (expected one of: samples, sigma_pixel, "
                "sigma_model, sigma, images)");
     /* roar: defaults, and it turns the rank maps on */
-    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  roar: {epochs: 0, milestones: [2]}\n",
-                               NULL, 0), 0);
+    assert_int_equal(
+        load_text(BASE "methods: [{name: random}]\nmetrics:\n  roar: {epochs: 0, milestones: [2]}\n", NULL, 0), 0);
     assert_true(J.roar.on && J.roar.epochs == 0 && J.roar.n_fractions == 5 && J.roar.fractions[4] == 0.9);
     assert_true(J.roar.n_milestones == 1 && J.roar.milestones[0] == 2 && J.roar.lr == 0.01 && J.out_masks);
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  roar: {milestones: [5, 3]}\n", NULL, 0,
@@ -375,38 +352,39 @@ static void test_metric_sections(void **state)
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulness_estimate: {runs: 5}\n", NULL, 0,
                ":5:27: unknown key 'runs' in 'metrics.faithfulness_estimate' (expected one of: features_in_step, "
                "baseline, images)");
-    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulness_correlation: {baseline: white}\n", NULL,
-               0, ":5:40: 'baseline' must be one of black, dataset_mean, zero, got 'white'");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  faithfulness_correlation: {baseline: white}\n", NULL, 0,
+               ":5:40: 'baseline' must be one of black, dataset_mean, zero, got 'white'");
 }
 
 /* Every perturbation amount names its space (pixel: the image in [0, 1];
  * model: the normalized input); the bare old keys are documented aliases of
  * the space they always meant; two spellings at once are refused. */
-static void test_units(void **state)
-{
+static void test_units(void **state) {
     (void)state;
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {}\n  max_sensitivity: {}\n"
                                     "  infidelity: {}\n",
-                               NULL, 0), 0);
+                               NULL, 0),
+                     0);
     assert_true(J.lipschitz.pixel && !J.max_sens.pixel && !J.infidelity.pixel);
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma_model: 0.1}\n"
                                     "  max_sensitivity: {radius_pixel: 0.01}\n  infidelity: {sigma_pixel: 0.002}\n",
-                               NULL, 0), 0);
+                               NULL, 0),
+                     0);
     assert_true(!J.lipschitz.pixel && J.lipschitz.sigma == 0.1);
     assert_true(J.max_sens.pixel && J.max_sens.radius == 0.01);
     assert_true(J.infidelity.pixel && J.infidelity.sigma == 0.002);
     /* old spellings: the space they always meant */
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma: 0.05}\n"
                                     "  max_sensitivity: {radius: 0.03}\n  infidelity: {sigma: 0.004}\n",
-                               NULL, 0), 0);
+                               NULL, 0),
+                     0);
     assert_true(J.lipschitz.pixel && J.lipschitz.sigma == 0.05);
     assert_true(!J.max_sens.pixel && J.max_sens.radius == 0.03);
     assert_true(!J.infidelity.pixel && J.infidelity.sigma == 0.004);
-    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma_pixel: 0.03, sigma_model: 0.1}\n",
-               NULL, 0,
-               ":5:47: give one of 'sigma_pixel' and 'sigma_model' ('sigma' is the old spelling of 'sigma_pixel')");
-    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  max_sensitivity: {radius: 0.03, radius_pixel: 0.1}\n",
-               NULL, 0,
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  lipschitz: {sigma_pixel: 0.03, sigma_model: 0.1}\n", NULL,
+               0, ":5:47: give one of 'sigma_pixel' and 'sigma_model' ('sigma' is the old spelling of 'sigma_pixel')");
+    expect_err(BASE "methods: [{name: random}]\nmetrics:\n  max_sensitivity: {radius: 0.03, radius_pixel: 0.1}\n", NULL,
+               0,
                ":5:29: give one of 'radius_pixel' and 'radius_model' ('radius' is the old spelling of 'radius_model')");
     expect_err(BASE "methods: [{name: random}]\nmetrics:\n  infidelity: {sigma_pixel: -1}\n", NULL, 0,
                ":5:29: 'sigma_pixel' must be a number > 0 (pixel units: the image in [0, 1]), got '-1'");
@@ -416,14 +394,16 @@ static void test_units(void **state)
     assert_int_equal(load_text(BASE "methods:\n  - {name: smoothgrad, sigma_pixel: 0.02, samples: auto}\n"
                                     "  - {name: agi, epsilon_pixel: 0.1}\n  - {name: ig, baseline: dataset_mean}\n"
                                     "  - {name: lime}\n  - {name: kernel_shap}\n",
-                               NULL, 0), 0);
+                               NULL, 0),
+                     0);
     assert_true(J.methods[0].sigma == 0.02 && J.methods[0].samples == 20 && J.methods[1].epsilon == 0.1);
     assert_int_equal(J.methods[2].baseline, JOB_BASE_DATASET_MEAN);
     assert_int_equal(J.methods[3].fill, JOB_FILL_SUPERPIXEL_MEAN);
     assert_int_equal(J.methods[4].fill, JOB_FILL_DATASET_MEAN);
     assert_int_equal(load_text(BASE "methods:\n  - {name: ig, baseline: zero}\n  - {name: lime, fill: zero}\n"
                                     "  - {name: kernel_shap, fill: black}\n",
-                               NULL, 0), 0);
+                               NULL, 0),
+                     0);
     assert_int_equal(J.methods[0].baseline, JOB_BASE_DATASET_MEAN);
     assert_int_equal(J.methods[1].fill, JOB_FILL_DATASET_MEAN);
     assert_int_equal(J.methods[2].fill, JOB_FILL_BLACK);
@@ -435,8 +415,7 @@ static void test_units(void **state)
                ":3:30: 'fill' must be one of superpixel_mean, dataset_mean, black, zero, got 'mean'");
 }
 
-static void test_sweep(void **state)
-{
+static void test_sweep(void **state) {
     (void)state;
     char sets[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
     assert_int_equal(load_text(BASE "methods: [{name: ig}]\n"
@@ -474,8 +453,7 @@ static void test_sweep(void **state)
                ":4:9: a sweep cannot sweep 'sweep' itself");
 }
 
-static void test_type_errors(void **state)
-{
+static void test_type_errors(void **state) {
     (void)state;
     expect_err(BASE "methods: [{name: random}]\nbatch_size: abc\n", NULL, 0,
                ":4:13: 'batch_size' must be an integer >= 1, got 'abc'");
@@ -503,32 +481,28 @@ static void test_type_errors(void **state)
                ":4:21: 'stop_grace_seconds' must be seconds between 0 and 1e6, got '-5'");
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nstop_grace_seconds: 0\n", NULL, 0), 0);
     assert_true(J.stop_grace_seconds == 0.0);
-    expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [0.5, 0.2]}}\n",
-               NULL, 0, ":4:34: 'ratios' must be strictly increasing, got 0.2 after 0.5");
-    expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [1.0]}}\n",
-               NULL, 0, ":4:29: 'ratios' must be a number in (0, 1), got '1.0'");
+    expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [0.5, 0.2]}}\n", NULL, 0,
+               ":4:34: 'ratios' must be strictly increasing, got 0.2 after 0.5");
+    expect_err(BASE "methods: [{name: random}]\nmetrics: {diffid: {ratios: [1.0]}}\n", NULL, 0,
+               ":4:29: 'ratios' must be a number in (0, 1), got '1.0'");
 }
 
-static void test_missing_required(void **state)
-{
+static void test_missing_required(void **state) {
     (void)state;
     expect_err("dataset: {name: mnist, path: /d}\nmethods: [{name: random}]\n", NULL, 0,
                ": missing required key 'model.path'");
     expect_err("model: {}\n", NULL, 0, ":1:8: missing required key 'model.path'");
-    expect_err("model: {path: m}\ndataset:\n  name: mnist\n", NULL, 0,
-               ":3:3: missing required key 'dataset.path'");
+    expect_err("model: {path: m}\ndataset:\n  name: mnist\n", NULL, 0, ":3:3: missing required key 'dataset.path'");
     expect_err("model: {path: m}\n", NULL, 0, ": missing required key 'dataset.name'");
 }
 
-static void test_syntax_and_io(void **state)
-{
+static void test_syntax_and_io(void **state) {
     (void)state;
     expect_err("model: {path: m\n", NULL, 0,
                ":2:1: YAML syntax error: did not find expected ',' or '}' "
                "while parsing a flow mapping");
     expect_err("", NULL, 0, ":1:1: config is empty; expected a mapping of settings");
-    expect_err("- a\n- b\n", NULL, 0,
-               ":1:1: 'the top level' must be a mapping of settings, got a sequence");
+    expect_err("- a\n- b\n", NULL, 0, ":1:1: 'the top level' must be a mapping of settings, got a sequence");
     expect_err("a: 1\n---\nb: 2\n", NULL, 0, ":3:1: only one YAML document is allowed");
     expect_err("a: 1\na: 2\n", NULL, 0, ":2:1: duplicate key 'a'");
     assert_int_equal(job_load("/nonexistent/x.yaml", NULL, 0, &J, ERR, sizeof ERR), -1);
@@ -539,18 +513,15 @@ static void test_syntax_and_io(void **state)
     assert_string_equal(small, "/nonexi");
 }
 
-static void test_set_overrides(void **state)
-{
+static void test_set_overrides(void **state) {
     (void)state;
     const char *text = BASE "methods:\n  - {name: ig_uniform, steps: 5}\n  - {name: random}\n"
-                       "metrics: {diffid: {}}\n";
-    const char *sets[] = {"dataset.limit=256", "methods.0.steps=3",
-                          "metrics.diffid.ratios=[0.5, 0.7]", "train.epochs=1",
-                          "train.out=t.pt", "methods.1={name: IG_SG, refs: 4}",
+                            "metrics: {diffid: {}}\n";
+    const char *sets[] = {"dataset.limit=256",  "methods.0.steps=3", "metrics.diffid.ratios=[0.5, 0.7]",
+                          "train.epochs=1",     "train.out=t.pt",    "methods.1={name: IG_SG, refs: 4}",
                           "name='quoted name'", "outputs.masks=on"};
     int rc = load_text(text, sets, 8);
-    if (rc)
-        fail_msg("%s", ERR);
+    if (rc) fail_msg("%s", ERR);
     assert_int_equal(J.limit, 256);
     assert_int_equal(J.methods[0].steps, 3);
     assert_int_equal(J.n_diffid_ratios, 2);
@@ -572,13 +543,11 @@ static void test_set_overrides(void **state)
     assert_true(J.diffid && J.n_diffid_ratios == 1);
 }
 
-static void test_set_errors(void **state)
-{
+static void test_set_errors(void **state) {
     (void)state;
     const char *text = BASE "methods: [{name: random}]\n";
     const char *bad_value[] = {"dataset.limit=abc"};
-    expect_set_err(text, bad_value, 1,
-                   "--set dataset.limit=abc: 'limit' must be an integer >= 0, got 'abc'");
+    expect_set_err(text, bad_value, 1, "--set dataset.limit=abc: 'limit' must be an integer >= 0, got 'abc'");
     /* a long --set is cut before the reason, not the reason after it */
     static char longset[3100];
     snprintf(longset, sizeof longset, "dataset.limit=%03000d", 7);
@@ -587,35 +556,28 @@ static void test_set_errors(void **state)
     assert_int_not_equal(load_text(text, long_value, 1), 0);
     assert_non_null(strstr(ERR, "(3014 characters): 'limit' must be an integer >= 0, got '"));
     const char *no_eq[] = {"dataset.limit"};
-    expect_set_err(text, no_eq, 1,
-                   "--set dataset.limit: expected 'dotted.path=value' (no '=' found)");
+    expect_set_err(text, no_eq, 1, "--set dataset.limit: expected 'dotted.path=value' (no '=' found)");
     const char *range[] = {"methods.3.steps=2"};
-    expect_set_err(text, range, 1,
-                   "--set methods.3.steps=2: index 3 out of range for 'methods' (1 items)");
+    expect_set_err(text, range, 1, "--set methods.3.steps=2: index 3 out of range for 'methods' (1 items)");
     const char *not_index[] = {"methods.first.steps=2"};
-    expect_set_err(text, not_index, 1,
-                   "--set methods.first.steps=2: 'methods' is a sequence; 'first' is not an index");
+    expect_set_err(text, not_index, 1, "--set methods.first.steps=2: 'methods' is a sequence; 'first' is not an index");
     const char *through_scalar[] = {"model.path.x=1"};
-    expect_set_err(text, through_scalar, 1,
-                   "--set model.path.x=1: 'path' is a scalar; cannot set 'x' inside it");
+    expect_set_err(text, through_scalar, 1, "--set model.path.x=1: 'path' is a scalar; cannot set 'x' inside it");
     const char *empty_seg[] = {"dataset..limit=1"};
     expect_set_err(text, empty_seg, 1, "--set dataset..limit=1: empty key in the dotted path");
     const char *unknown[] = {"dataset.limt=5"};
-    expect_set_err(text, unknown, 1,
-                   "--set dataset.limt=5: unknown key 'limt' in 'dataset' (did you mean 'limit'?)");
+    expect_set_err(text, unknown, 1, "--set dataset.limt=5: unknown key 'limt' in 'dataset' (did you mean 'limit'?)");
     const char *syntax[] = {"metrics.diffid.ratios=[0.5"};
     assert_int_equal(load_text(text, syntax, 1), -1);
     assert_non_null(strstr(ERR, "--set metrics.diffid.ratios=[0.5: YAML syntax error: "));
     const char *method[] = {"methods.0.name=gradcm"};
-    expect_set_err(text, method, 1,
-                   "--set methods.0.name=gradcm: unknown method 'gradcm' (did you mean 'gradcam'?)");
+    expect_set_err(text, method, 1, "--set methods.0.name=gradcm: unknown method 'gradcm' (did you mean 'gradcam'?)");
     const char *train[] = {"train.epochs=2"};
     assert_int_equal(load_text(BASE, train, 1), -1);
     assert_string_equal(ERR, "--set train.epochs=2: missing required key 'train.out'");
 }
 
-static void test_sha256(void **state)
-{
+static void test_sha256(void **state) {
     (void)state;
     const char *text = BASE "methods: [{name: random}]\n";
     char a[65], b[65], c[65];
@@ -637,13 +599,11 @@ static void test_sha256(void **state)
     unsigned mdlen = 0;
     assert_true(EVP_Digest(buf, strlen(buf), md, &mdlen, EVP_sha256(), NULL));
     char hex[65];
-    for (int i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
     assert_string_equal(b, hex);
 }
 
-static void test_names_and_suggest(void **state)
-{
+static void test_names_and_suggest(void **state) {
     (void)state;
     assert_string_equal(job_method_name(JOB_M_KERNEL_SHAP), "kernel_shap");
     assert_string_equal(job_method_name(JOB_M_IG_UNIFORM), "ig_uniform");
@@ -664,8 +624,7 @@ static void test_names_and_suggest(void **state)
 }
 
 /* dataset.* options (issue #5): values, defaults, and where they are refused. */
-static void test_dataset_options(void **state)
-{
+static void test_dataset_options(void **state) {
     (void)state;
 #define M "model: {path: m.pt}\nmethods: [{name: random}]\n"
     if (load_text(M "dataset:\n  name: imagenet\n  path: /d\n  resize: 256\n  crop: 224\n"
@@ -681,13 +640,11 @@ static void test_dataset_options(void **state)
     assert_int_equal(J.ds_n_std, 1);
     assert_true(J.ds_std[0] == 0.25);
     assert_int_equal(J.ds_threads, 3);
-    if (load_text(M "dataset: {name: cifar100, path: /d, label: coarse}\n", NULL, 0))
-        fail_msg("%s", ERR);
+    if (load_text(M "dataset: {name: cifar100, path: /d, label: coarse}\n", NULL, 0)) fail_msg("%s", ERR);
     assert_true(J.ds_label_coarse);
     assert_false(J.ds_skip_errors);
     assert_string_equal(J.split, "test");
-    if (load_text(M "dataset: {name: npy, path: /d, classes: 7}\n", NULL, 0))
-        fail_msg("%s", ERR);
+    if (load_text(M "dataset: {name: npy, path: /d, classes: 7}\n", NULL, 0)) fail_msg("%s", ERR);
     assert_int_equal(J.ds_classes, 7);
 
     expect_err(M "dataset: {name: cifar100, path: /d, label: corse}\n", NULL, 0,
@@ -711,8 +668,7 @@ static void test_dataset_options(void **state)
 #undef M
 }
 
-int main(void)
-{
+int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_roundtrip),
         cmocka_unit_test(test_defaults),

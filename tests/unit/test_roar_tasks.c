@@ -78,11 +78,11 @@ static void test_refusals(void **state) {
     assert_non_null(strstr(err, "not a finished fine-tune of this task"));
     const char *bad[] = {
         "recal-roar-task 1 config=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef task=3 "
-        "method=input_grad estimator=vanilla fraction=0.5 kept=top acc=1.5\n",  /* not an accuracy */
+        "method=input_grad estimator=vanilla fraction=0.5 kept=top acc=1.5\n", /* not an accuracy */
         "recal-roar-task 1 config=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef task=3 "
-        "method=input_grad estimator=vanilla fraction=0.5 kept=top acc=0.2",    /* cut short: no newline */
+        "method=input_grad estimator=vanilla fraction=0.5 kept=top acc=0.2", /* cut short: no newline */
         "recal-roar-task 1 config=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef task=3 "
-        "method=input_grad estimator=vanilla fraction=0.5 kept=top acc=\n",     /* no number */
+        "method=input_grad estimator=vanilla fraction=0.5 kept=top acc=\n", /* no number */
         "\x01\x02garbage",
         "",
     };
@@ -93,8 +93,9 @@ static void test_refusals(void **state) {
         assert_non_null(strstr(err, "task-00003.txt"));
     }
     /* and the well-formed line is taken */
-    write_file(out, 3, "recal-roar-task 1 config=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef "
-                       "task=3 method=input_grad estimator=vanilla fraction=0.5 kept=top acc=0.25\n");
+    write_file(out, 3,
+               "recal-roar-task 1 config=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef "
+               "task=3 method=input_grad estimator=vanilla fraction=0.5 kept=top acc=0.25\n");
     assert_int_equal(roar_task_load(out, SHA, &id, &acc, err, sizeof err), 1);
     assert_true(acc == 0.25);
 }

@@ -21,16 +21,13 @@
 #define CIFAR_TEST_100 10000
 #define CIFAR_PATH_MAX 4096
 
-static const char *cifar_url(int variant)
-{
+static const char *cifar_url(int variant) {
     return variant == 10 ? "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
                          : "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz";
 }
 
-int ds_cifar_parse(const char *path, const uint8_t *buf, size_t len, int variant, long expect,
-                   int nlab, int lab, int classes, struct ds_store *st, long *at, char *err,
-                   size_t errlen)
-{
+int ds_cifar_parse(const char *path, const uint8_t *buf, size_t len, int variant, long expect, int nlab, int lab,
+                   int classes, struct ds_store *st, long *at, char *err, size_t errlen) {
     const size_t rec = (size_t)nlab + CIFAR_PIX;
     size_t i;
     long n;
@@ -38,14 +35,15 @@ int ds_cifar_parse(const char *path, const uint8_t *buf, size_t len, int variant
     n = (long)(len / rec);
     if (len % rec != 0 || n < expect) {
         /* The first incomplete record is where the damage starts. */
-        ds_errf(err, errlen, "%s: truncated: %zu bytes is not %ld records of %zu bytes; record %ld "
+        ds_errf(err, errlen,
+                "%s: truncated: %zu bytes is not %ld records of %zu bytes; record %ld "
                 "(byte offset %zu) is %s (re-download %s and unpack it again)",
-                path, len, expect, rec, n, (size_t)n * rec,
-                len % rec ? "incomplete" : "missing", cifar_url(variant));
+                path, len, expect, rec, n, (size_t)n * rec, len % rec ? "incomplete" : "missing", cifar_url(variant));
         return -1;
     }
     if (n > expect) {
-        ds_errf(err, errlen, "%s: %ld records of %zu bytes, expected %ld: extra data from byte offset "
+        ds_errf(err, errlen,
+                "%s: %ld records of %zu bytes, expected %ld: extra data from byte offset "
                 "%zu (wrong file, or files from another release? re-download %s)",
                 path, n, rec, expect, (size_t)expect * rec, cifar_url(variant));
         return -1;
@@ -53,10 +51,10 @@ int ds_cifar_parse(const char *path, const uint8_t *buf, size_t len, int variant
     for (i = 0; i < (size_t)n; i++) {
         const uint8_t *r = buf + i * rec;
         if (r[lab] >= classes) {
-            ds_errf(err, errlen, "%s: record %zu (byte offset %zu): label %u is out of range 0..%d "
+            ds_errf(err, errlen,
+                    "%s: record %zu (byte offset %zu): label %u is out of range 0..%d "
                     "(a CIFAR-%d file? check dataset.name; else re-download %s)",
-                    path, i, i * rec + (size_t)lab, (unsigned)r[lab], classes - 1, variant,
-                    cifar_url(variant));
+                    path, i, i * rec + (size_t)lab, (unsigned)r[lab], classes - 1, variant, cifar_url(variant));
             return -1;
         }
         st->labels[*at] = r[lab];
@@ -69,20 +67,17 @@ int ds_cifar_parse(const char *path, const uint8_t *buf, size_t len, int variant
 /* The directory the official tarball unpacks into holds the files one level
  * down (cifar-10-batches-bin/, cifar-100-binary/): dataset.path may name
  * either. Returns dir itself when the inner directory is not there. */
-static const char *cifar_dir(const char *dir, int variant, char *buf, size_t n)
-{
+static const char *cifar_dir(const char *dir, int variant, char *buf, size_t n) {
     struct stat sb;
     const char *inner = variant == 10 ? "cifar-10-batches-bin" : "cifar-100-binary";
-    if ((size_t)snprintf(buf, n, "%s/%s", dir, inner) >= n || stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return dir;
+    if ((size_t)snprintf(buf, n, "%s/%s", dir, inner) >= n || stat(buf, &sb) != 0 || !S_ISDIR(sb.st_mode)) return dir;
     return buf;
 }
 
 /* Append one file's records to st. nlab = label bytes per record, lab =
  * which of them is the label used, classes its range. */
-static int cifar_file(const char *dir, const char *base, int variant, long expect, int nlab,
-                      int lab, int classes, struct ds_store *st, long *at, char *err, size_t errlen)
-{
+static int cifar_file(const char *dir, const char *base, int variant, long expect, int nlab, int lab, int classes,
+                      struct ds_store *st, long *at, char *err, size_t errlen) {
     char path[CIFAR_PATH_MAX], missing[512];
     uint8_t *buf;
     size_t len;
@@ -92,18 +87,17 @@ static int cifar_file(const char *dir, const char *base, int variant, long expec
         ds_errf(err, errlen, "%s/%s: path too long (use a shorter dataset.path)", dir, base);
         return -1;
     }
-    snprintf(missing, sizeof missing, "download %s, unpack it and set dataset.path to the "
-             "directory it unpacks into, or the one holding %s", cifar_url(variant), base);
-    if (ds_slurp(path, missing, &buf, &len, err, errlen) != 0)
-        return -1;
+    snprintf(missing, sizeof missing,
+             "download %s, unpack it and set dataset.path to the "
+             "directory it unpacks into, or the one holding %s",
+             cifar_url(variant), base);
+    if (ds_slurp(path, missing, &buf, &len, err, errlen) != 0) return -1;
     rc = ds_cifar_parse(path, buf, len, variant, expect, nlab, lab, classes, st, at, err, errlen);
     free(buf);
     return rc;
 }
 
-int ds_cifar_load(const char *dir, int variant, int train, int coarse,
-                  struct ds_store *st, char *err, size_t errlen)
-{
+int ds_cifar_load(const char *dir, int variant, int train, int coarse, struct ds_store *st, char *err, size_t errlen) {
     long total = variant == 10 ? (train ? 5 * CIFAR_PER_FILE_10 : CIFAR_PER_FILE_10)
                                : (train ? CIFAR_TRAIN_100 : CIFAR_TEST_100);
     long at = 0;
@@ -127,8 +121,8 @@ int ds_cifar_load(const char *dir, int variant, int train, int coarse,
             rc = cifar_file(dir, "test_batch.bin", 10, CIFAR_PER_FILE_10, 1, 0, 10, st, &at, err, errlen);
         }
     } else {
-        rc = cifar_file(dir, train ? "train.bin" : "test.bin", 100, total, 2, coarse ? 0 : 1,
-                        coarse ? 20 : 100, st, &at, err, errlen);
+        rc = cifar_file(dir, train ? "train.bin" : "test.bin", 100, total, 2, coarse ? 0 : 1, coarse ? 20 : 100, st,
+                        &at, err, errlen);
     }
     if (rc != 0) {
         free(st->pixels);

@@ -31,44 +31,87 @@ struct ds_spec {
 };
 
 static const struct ds_spec ds_specs[] = {
-    { "fashion-mnist", DS_FMT_IDX, 1, 28, 28, 10, { 0.2860f }, { 0.3530f },
-      "/usr/share/datasets/fashion-mnist",
-      "re-download or reinstall dataset-fashion-mnist",
-      "install Debian's dataset-fashion-mnist or set dataset.path" },
-    { "mnist", DS_FMT_IDX, 1, 28, 28, 10, { 0.1307f }, { 0.3081f },
-      NULL,
-      "re-download the MNIST IDX files",
-      "download the four MNIST IDX files (train-/t10k- images-idx3/labels-idx1 -ubyte.gz) "
-      "into this directory or set dataset.path" },
-    { "cifar10", DS_FMT_CIFAR10, 3, 32, 32, 10, { 0.4914f, 0.4822f, 0.4465f },
-      { 0.2471f, 0.2435f, 0.2616f }, NULL, NULL,
-      "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, unpack it and set "
-      "dataset.path to its cifar-10-batches-bin directory" },
-    { "cifar100", DS_FMT_CIFAR100, 3, 32, 32, 100, { 0.5071f, 0.4865f, 0.4409f },
-      { 0.2673f, 0.2564f, 0.2762f }, NULL, NULL,
-      "download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz, unpack it and set "
-      "dataset.path to its cifar-100-binary directory" },
+    {"fashion-mnist",
+     DS_FMT_IDX,
+     1,
+     28,
+     28,
+     10,
+     {0.2860f},
+     {0.3530f},
+     "/usr/share/datasets/fashion-mnist",
+     "re-download or reinstall dataset-fashion-mnist",
+     "install Debian's dataset-fashion-mnist or set dataset.path"},
+    {"mnist",
+     DS_FMT_IDX,
+     1,
+     28,
+     28,
+     10,
+     {0.1307f},
+     {0.3081f},
+     NULL,
+     "re-download the MNIST IDX files",
+     "download the four MNIST IDX files (train-/t10k- images-idx3/labels-idx1 -ubyte.gz) "
+     "into this directory or set dataset.path"},
+    {"cifar10",
+     DS_FMT_CIFAR10,
+     3,
+     32,
+     32,
+     10,
+     {0.4914f, 0.4822f, 0.4465f},
+     {0.2471f, 0.2435f, 0.2616f},
+     NULL,
+     NULL,
+     "download https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz, unpack it and set "
+     "dataset.path to its cifar-10-batches-bin directory"},
+    {"cifar100",
+     DS_FMT_CIFAR100,
+     3,
+     32,
+     32,
+     100,
+     {0.5071f, 0.4865f, 0.4409f},
+     {0.2673f, 0.2564f, 0.2762f},
+     NULL,
+     NULL,
+     "download https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz, unpack it and set "
+     "dataset.path to its cifar-100-binary directory"},
     /* npy uint8 images default to pixel/255; float32 ones are used as stored. */
-    { "npy", DS_FMT_NPY, 0, 0, 0, 0, { 0.0f, 0.0f, 0.0f }, { 1.0f, 1.0f, 1.0f }, NULL, NULL,
-      "set dataset.path to a directory holding images.npy and labels.npy" },
-    { "imagenet", DS_FMT_IMAGENET, 3, 224, 224, 0, { 0.485f, 0.456f, 0.406f },
-      { 0.229f, 0.224f, 0.225f }, NULL, NULL,
-      "set dataset.path to the directory holding val/ (and train/)" },
+    {"npy",
+     DS_FMT_NPY,
+     0,
+     0,
+     0,
+     0,
+     {0.0f, 0.0f, 0.0f},
+     {1.0f, 1.0f, 1.0f},
+     NULL,
+     NULL,
+     "set dataset.path to a directory holding images.npy and labels.npy"},
+    {"imagenet",
+     DS_FMT_IMAGENET,
+     3,
+     224,
+     224,
+     0,
+     {0.485f, 0.456f, 0.406f},
+     {0.229f, 0.224f, 0.225f},
+     NULL,
+     NULL,
+     "set dataset.path to the directory holding val/ (and train/)"},
 };
 
-void ds_errf(char *err, size_t errlen, const char *fmt, ...)
-{
+void ds_errf(char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
-    if (!err || errlen == 0)
-        return;
+    if (!err || errlen == 0) return;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
 
-int ds_slurp(const char *path, const char *missing_hint, uint8_t **buf, size_t *len,
-             char *err, size_t errlen)
-{
+int ds_slurp(const char *path, const char *missing_hint, uint8_t **buf, size_t *len, char *err, size_t errlen) {
     struct stat sb;
     uint8_t *b;
     size_t got = 0;
@@ -77,10 +120,8 @@ int ds_slurp(const char *path, const char *missing_hint, uint8_t **buf, size_t *
     *buf = NULL;
     *len = 0;
     if (fd < 0) {
-        if (errno == ENOENT && missing_hint)
-            ds_errf(err, errlen, "%s: %s (%s)", path, strerror(errno), missing_hint);
-        else
-            ds_errf(err, errlen, "%s: %s (check the file and its permissions)", path, strerror(errno));
+        if (errno == ENOENT && missing_hint) ds_errf(err, errlen, "%s: %s (%s)", path, strerror(errno), missing_hint);
+        else ds_errf(err, errlen, "%s: %s (check the file and its permissions)", path, strerror(errno));
         return -1;
     }
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
@@ -97,8 +138,7 @@ int ds_slurp(const char *path, const char *missing_hint, uint8_t **buf, size_t *
     }
     while (got < (size_t)sb.st_size) {
         ssize_t r = read(fd, b + got, (size_t)sb.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
+        if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
             ds_errf(err, errlen, "%s: read error after %zu bytes: %s (check the disk)", path, got,
                     r < 0 ? strerror(errno) : "file shrank while reading");
@@ -114,42 +154,38 @@ int ds_slurp(const char *path, const char *missing_hint, uint8_t **buf, size_t *
     return 0;
 }
 
-static const struct ds_spec *ds_find(const char *name)
-{
+static const struct ds_spec *ds_find(const char *name) {
     size_t i;
     for (i = 0; i < sizeof ds_specs / sizeof ds_specs[0]; i++)
-        if (strcmp(ds_specs[i].name, name) == 0)
-            return &ds_specs[i];
+        if (strcmp(ds_specs[i].name, name) == 0) return &ds_specs[i];
     return NULL;
 }
 
 /* The split names each format knows; NULL result = bad split (err set). */
-static int ds_check_split(const struct ds_spec *sp, const char *split, char *err, size_t errlen)
-{
+static int ds_check_split(const struct ds_spec *sp, const char *split, char *err, size_t errlen) {
     if (sp->format == DS_FMT_IMAGENET) {
-        if (strcmp(split, "val") == 0 || strcmp(split, "train") == 0)
-            return 0;
-        ds_errf(err, errlen, "dataset 'imagenet' has no split '%s' (use 'val' or 'train'; ImageNet's "
-                "test labels are not public)", split);
+        if (strcmp(split, "val") == 0 || strcmp(split, "train") == 0) return 0;
+        ds_errf(err, errlen,
+                "dataset 'imagenet' has no split '%s' (use 'val' or 'train'; ImageNet's "
+                "test labels are not public)",
+                split);
         return -1;
     }
-    if (strcmp(split, "train") == 0 || strcmp(split, "test") == 0)
-        return 0;
-    ds_errf(err, errlen, "dataset '%s' has no split '%s' (use 'train' or 'test'; "
-            "hold out a validation set from 'train' yourself)", sp->name, split);
+    if (strcmp(split, "train") == 0 || strcmp(split, "test") == 0) return 0;
+    ds_errf(err, errlen,
+            "dataset '%s' has no split '%s' (use 'train' or 'test'; "
+            "hold out a validation set from 'train' yourself)",
+            sp->name, split);
     return -1;
 }
 
-int ds_open(const char *name, const char *path, const char *split, long limit,
-            struct ds_dataset *out, char *err, size_t errlen)
-{
+int ds_open(const char *name, const char *path, const char *split, long limit, struct ds_dataset *out, char *err,
+            size_t errlen) {
     return ds_open_opts(name, path, split, limit, NULL, out, err, errlen);
 }
 
-int ds_open_opts(const char *name, const char *path, const char *split, long limit,
-                 const struct ds_options *opt, struct ds_dataset *out, char *err,
-                 size_t errlen)
-{
+int ds_open_opts(const char *name, const char *path, const char *split, long limit, const struct ds_options *opt,
+                 struct ds_dataset *out, char *err, size_t errlen) {
     static const struct ds_options defaults;
     const struct ds_spec *sp;
     struct ds_store *st;
@@ -163,20 +199,20 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
     }
     /* A failed open leaves out zeroed so that ds_close(out) is always safe. */
     memset(out, 0, sizeof *out);
-    if (!opt)
-        opt = &defaults;
+    if (!opt) opt = &defaults;
     if (!name || !split) {
         ds_errf(err, errlen, "ds_open: dataset name and split are required (set dataset.name and dataset.split)");
         return -1;
     }
     sp = ds_find(name);
     if (!sp) {
-        ds_errf(err, errlen, "dataset '%s': not supported (supported: fashion-mnist, mnist, cifar10, "
-                "cifar100, imagenet, npy)", name);
+        ds_errf(err, errlen,
+                "dataset '%s': not supported (supported: fashion-mnist, mnist, cifar10, "
+                "cifar100, imagenet, npy)",
+                name);
         return -1;
     }
-    if (ds_check_split(sp, split, err, errlen) != 0)
-        return -1;
+    if (ds_check_split(sp, split, err, errlen) != 0) return -1;
     train = strcmp(split, "train") == 0;
     if (limit < 0) {
         ds_errf(err, errlen, "dataset '%s': limit %ld is negative (use 0 for all images)", name, limit);
@@ -191,16 +227,15 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
         return -1;
     }
     if (opt->classes && sp->format != DS_FMT_NPY) {
-        ds_errf(err, errlen, "dataset '%s': dataset.classes applies to npy only (%s's class count is fixed)",
-                name, name);
+        ds_errf(err, errlen, "dataset '%s': dataset.classes applies to npy only (%s's class count is fixed)", name,
+                name);
         return -1;
     }
     if (opt->n_mean < 0 || opt->n_mean > 3 || opt->n_std < 0 || opt->n_std > 3) {
         ds_errf(err, errlen, "dataset '%s': mean/std need 1 or 3 values", name);
         return -1;
     }
-    if (!path || !*path)
-        path = sp->default_path;
+    if (!path || !*path) path = sp->default_path;
     if (!path) {
         ds_errf(err, errlen, "dataset '%s': no path given (set dataset.path to the directory holding its files)", name);
         return -1;
@@ -212,8 +247,8 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
         return -1;
     }
     if (!S_ISDIR(sb.st_mode)) {
-        ds_errf(err, errlen, "%s: not a directory (set dataset.path to the directory holding the %s files)",
-                path, name);
+        ds_errf(err, errlen, "%s: not a directory (set dataset.path to the directory holding the %s files)", path,
+                name);
         return -1;
     }
 
@@ -223,8 +258,7 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
         mean[ch] = opt->n_mean ? opt->mean[opt->n_mean == 1 ? 0 : ch] : sp->mean[k];
         std[ch] = opt->n_std ? opt->std[opt->n_std == 1 ? 0 : ch] : sp->std[k];
         if (!(std[ch] > 0.0f)) {
-            ds_errf(err, errlen, "dataset '%s': std[%d] = %g must be > 0 (fix dataset.std)", name, ch,
-                    (double)std[ch]);
+            ds_errf(err, errlen, "dataset '%s': std[%d] = %g must be > 0 (fix dataset.std)", name, ch, (double)std[ch]);
             return -1;
         }
     }
@@ -236,13 +270,12 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
     }
     switch (sp->format) {
     case DS_FMT_IDX:
-        rc = ds_idx_load(path, train ? "train" : "t10k", sp->h, sp->w, sp->classes, sp->hint,
-                         sp->missing_hint, st, err, errlen);
+        rc = ds_idx_load(path, train ? "train" : "t10k", sp->h, sp->w, sp->classes, sp->hint, sp->missing_hint, st, err,
+                         errlen);
         break;
     case DS_FMT_CIFAR10:
     case DS_FMT_CIFAR100:
-        rc = ds_cifar_load(path, sp->format == DS_FMT_CIFAR10 ? 10 : 100, train, opt->label_coarse,
-                           st, err, errlen);
+        rc = ds_cifar_load(path, sp->format == DS_FMT_CIFAR10 ? 10 : 100, train, opt->label_coarse, st, err, errlen);
         break;
     case DS_FMT_NPY:
         rc = ds_npy_load(path, train, opt->classes, st, err, errlen);
@@ -256,16 +289,17 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
         return -1;
     }
     if ((opt->n_mean == 3 || opt->n_std == 3) && st->c != 3) {
-        ds_errf(err, errlen, "%s: dataset.mean/std have 3 values but the images have %d channel(s) "
-                "(give one value)", path, st->c);
+        ds_errf(err, errlen,
+                "%s: dataset.mean/std have 3 values but the images have %d channel(s) "
+                "(give one value)",
+                path, st->c);
         out->impl = st;
         ds_close(out);
         return -1;
     }
 
     for (ch = 0; ch < st->c && ch < 3; ch++)
-        for (p = 0; p < 256; p++)
-            st->lut[ch][p] = ((float)p / 255.0f - mean[ch]) / std[ch];
+        for (p = 0; p < 256; p++) st->lut[ch][p] = ((float)p / 255.0f - mean[ch]) / std[ch];
 
     snprintf(out->name, sizeof out->name, "%s", sp->name);
     out->n = (limit == 0 || limit > st->total) ? st->total : limit;
@@ -283,16 +317,15 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
 }
 
 /* Shared argument check of ds_get / ds_get_u8. */
-static int ds_check_range(const struct ds_dataset *ds, long first, long count,
-                          const void *x, const char *fn, char *err, size_t errlen)
-{
+static int ds_check_range(const struct ds_dataset *ds, long first, long count, const void *x, const char *fn, char *err,
+                          size_t errlen) {
     if (!ds || !ds->impl) {
         ds_errf(err, errlen, "%s: dataset is not open (call ds_open first)", fn);
         return -1;
     }
     if (first < 0 || count < 0 || first > ds->n || count > ds->n - first) {
-        ds_errf(err, errlen, "%s: range [%ld, %ld+%ld) outside %s's %ld images (check batch bounds)",
-                fn, first, first, count, ds->name, ds->n);
+        ds_errf(err, errlen, "%s: range [%ld, %ld+%ld) outside %s's %ld images (check batch bounds)", fn, first, first,
+                count, ds->name, ds->n);
         return -1;
     }
     if (count > 0 && !x) {
@@ -302,82 +335,65 @@ static int ds_check_range(const struct ds_dataset *ds, long first, long count,
     return 0;
 }
 
-int ds_get(const struct ds_dataset *ds, long first, long count, float *x,
-           int64_t *y, char *err, size_t errlen)
-{
+int ds_get(const struct ds_dataset *ds, long first, long count, float *x, int64_t *y, char *err, size_t errlen) {
     const struct ds_store *st;
     size_t plane, per, i, k;
     int ch;
 
-    if (ds_check_range(ds, first, count, x, "ds_get", err, errlen) != 0)
-        return -1;
+    if (ds_check_range(ds, first, count, x, "ds_get", err, errlen) != 0) return -1;
     st = ds->impl;
-    if (count == 0)
-        return 0;
-    if (st->lazy_get)
-        return st->lazy_get(st->lazy, first, count, x, y, err, errlen);
+    if (count == 0) return 0;
+    if (st->lazy_get) return st->lazy_get(st->lazy, first, count, x, y, err, errlen);
     plane = (size_t)st->h * (size_t)st->w;
     per = (size_t)st->c * plane;
-    if (st->fpixels)
-        memcpy(x, st->fpixels + (size_t)first * per, (size_t)count * per * sizeof *x);
+    if (st->fpixels) memcpy(x, st->fpixels + (size_t)first * per, (size_t)count * per * sizeof *x);
     for (i = 0; i < (size_t)count; i++) {
         if (st->pixels) {
             const uint8_t *src = st->pixels + ((size_t)first + i) * per;
             float *dst = x + i * per;
             for (ch = 0; ch < st->c; ch++) {
                 const float *lut = st->lut[ch < 3 ? ch : 2];
-                for (k = 0; k < plane; k++)
-                    dst[(size_t)ch * plane + k] = lut[src[(size_t)ch * plane + k]];
+                for (k = 0; k < plane; k++) dst[(size_t)ch * plane + k] = lut[src[(size_t)ch * plane + k]];
             }
         }
-        if (y)
-            y[i] = st->labels[(size_t)first + i];
+        if (y) y[i] = st->labels[(size_t)first + i];
     }
     return 0;
 }
 
-int ds_get_u8(const struct ds_dataset *ds, long first, long count, uint8_t *x,
-              char *err, size_t errlen)
-{
+int ds_get_u8(const struct ds_dataset *ds, long first, long count, uint8_t *x, char *err, size_t errlen) {
     const struct ds_store *st;
     size_t per;
 
-    if (ds_check_range(ds, first, count, x, "ds_get_u8", err, errlen) != 0)
-        return -1;
+    if (ds_check_range(ds, first, count, x, "ds_get_u8", err, errlen) != 0) return -1;
     st = ds->impl;
     if (!st->pixels) {
         ds_errf(err, errlen, "ds_get_u8: %s holds no uint8 pixels (%s; use ds_get)", ds->name,
                 st->fpixels ? "its images.npy is float32" : "its images are decoded and resized to float");
         return -1;
     }
-    if (count == 0)
-        return 0;
+    if (count == 0) return 0;
     per = (size_t)st->c * (size_t)st->h * (size_t)st->w;
     memcpy(x, st->pixels + (size_t)first * per, (size_t)count * per);
     return 0;
 }
 
-long ds_skipped(const struct ds_dataset *ds)
-{
+long ds_skipped(const struct ds_dataset *ds) {
     const struct ds_store *st = ds ? ds->impl : NULL;
     return st && st->lazy_skipped ? st->lazy_skipped(st->lazy) : 0;
 }
 
-const char *ds_skipped_name(const struct ds_dataset *ds, long i)
-{
+const char *ds_skipped_name(const struct ds_dataset *ds, long i) {
     const struct ds_store *st = ds ? ds->impl : NULL;
     return st && st->lazy_skipped_name ? st->lazy_skipped_name(st->lazy, i) : NULL;
 }
 
-void ds_close(struct ds_dataset *ds)
-{
+void ds_close(struct ds_dataset *ds) {
     struct ds_store *st;
-    if (!ds)
-        return;
+    if (!ds) return;
     st = ds->impl;
     if (st) {
-        if (st->lazy_free)
-            st->lazy_free(st->lazy);
+        if (st->lazy_free) st->lazy_free(st->lazy);
         free(st->pixels);
         free(st->fpixels);
         free(st->labels);

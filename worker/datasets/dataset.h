@@ -13,14 +13,14 @@
 #include <stdint.h>
 
 struct ds_dataset {
-    char name[32];        /* "fashion-mnist" */
-    long n;               /* images available after limit */
-    int c, h, w;          /* 1, 28, 28 */
-    int classes;          /* 10 */
-    long max_label_at;    /* npy without dataset.classes: the first image holding the highest
-                             label (classes − 1), so a label beyond the model is named; else -1 */
-    float mean[3], std[3];/* normalization applied by ds_get: fashion-mnist 0.2860/0.3530, mnist 0.1307/0.3081 */
-    void *impl;           /* reader-private */
+    char name[32];         /* "fashion-mnist" */
+    long n;                /* images available after limit */
+    int c, h, w;           /* 1, 28, 28 */
+    int classes;           /* 10 */
+    long max_label_at;     /* npy without dataset.classes: the first image holding the highest
+                              label (classes − 1), so a label beyond the model is named; else -1 */
+    float mean[3], std[3]; /* normalization applied by ds_get: fashion-mnist 0.2860/0.3530, mnist 0.1307/0.3081 */
+    void *impl;            /* reader-private */
 };
 
 enum ds_on_error { DS_ON_ERROR_FAIL = 0, DS_ON_ERROR_SKIP = 1 };
@@ -28,31 +28,30 @@ enum ds_on_error { DS_ON_ERROR_FAIL = 0, DS_ON_ERROR_SKIP = 1 };
 /* Options beyond name/path/split/limit; a zeroed struct (or NULL) means the
  * dataset's defaults. Keys of the YAML `dataset:` section (docs/datasets.md). */
 struct ds_options {
-    int resize;           /* imagenet: 0 = 224 (direct resize to 224x224, no crop);
-                             with crop: the shorter side is resized to this */
-    int crop;             /* imagenet: 0 = none, else center crop crop x crop after resize */
-    int label_coarse;     /* cifar100: 1 = the 20 coarse labels, 0 = the 100 fine ones */
+    int resize;                /* imagenet: 0 = 224 (direct resize to 224x224, no crop);
+                                  with crop: the shorter side is resized to this */
+    int crop;                  /* imagenet: 0 = none, else center crop crop x crop after resize */
+    int label_coarse;          /* cifar100: 1 = the 20 coarse labels, 0 = the 100 fine ones */
     enum ds_on_error on_error; /* lazily decoded images (imagenet): fail | skip */
-    int n_mean, n_std;    /* 0 = dataset default; else 1 (all channels) or c values */
+    int n_mean, n_std;         /* 0 = dataset default; else 1 (all channels) or c values */
     float mean[3], std[3];
-    int classes;          /* npy: 0 = max label + 1 */
-    int threads;          /* imagenet decode threads; 0 = 2 */
-    int dct_scaling;      /* imagenet: 1 = decode large JPEGs at a reduced size in the
-                             DCT domain first (faster, not bit-exact with PIL) */
+    int classes;     /* npy: 0 = max label + 1 */
+    int threads;     /* imagenet decode threads; 0 = 2 */
+    int dct_scaling; /* imagenet: 1 = decode large JPEGs at a reduced size in the
+                        DCT domain first (faster, not bit-exact with PIL) */
 };
 
 /* Open a dataset with options (NULL = defaults). Same contract as ds_open. */
-int ds_open_opts(const char *name, const char *path, const char *split, long limit,
-                 const struct ds_options *opt, struct ds_dataset *out, char *err,
-                 size_t errlen);
+int ds_open_opts(const char *name, const char *path, const char *split, long limit, const struct ds_options *opt,
+                 struct ds_dataset *out, char *err, size_t errlen);
 
 /* Open a dataset. name: "fashion-mnist" | "mnist" | "cifar10" | "cifar100" |
  * "npy" | "imagenet" (others: an error listing these). split: "train" |
  * "test" (imagenet: "val" | "train"; npy: "test" | "train"). limit 0 = all, else
  * min(limit, available). Returns 0, or -1 with a message in err that names
  * the file, what is wrong and what to do. */
-int ds_open(const char *name, const char *path, const char *split, long limit,
-            struct ds_dataset *out, char *err, size_t errlen);
+int ds_open(const char *name, const char *path, const char *split, long limit, struct ds_dataset *out, char *err,
+            size_t errlen);
 
 /* Copy images [first, first+count) normalized ((pixel/255 - mean)/std) as
  * float32 NCHW into x (count*c*h*w floats) and labels into y (may be NULL).
@@ -60,14 +59,12 @@ int ds_open(const char *name, const char *path, const char *split, long limit,
  * decodes here; a damaged image is -1 naming the file (on_error: fail), or
  * (on_error: skip) zero pixels and label -1 in y, counted by ds_skipped.
  * 0 or -1 (range error, decode error, out of memory). */
-int ds_get(const struct ds_dataset *ds, long first, long count, float *x,
-           int64_t *y, char *err, size_t errlen);
+int ds_get(const struct ds_dataset *ds, long first, long count, float *x, int64_t *y, char *err, size_t errlen);
 
 /* Raw uint8 pixels [first, first+count) NCHW, for tests and figures. -1 for
  * datasets that hold no uint8 pixels (npy float32, imagenet: the resize
  * output is float) with a message saying so. */
-int ds_get_u8(const struct ds_dataset *ds, long first, long count, uint8_t *x,
-              char *err, size_t errlen);
+int ds_get_u8(const struct ds_dataset *ds, long first, long count, uint8_t *x, char *err, size_t errlen);
 
 /* Distinct images replaced by zeros under on_error: skip so far (always 0
  * for preloaded datasets, which are validated whole at open). */

@@ -19,8 +19,8 @@ void ds_decoder_free(void *dec);
 /* Decode a JPEG (any colour space: grey and CMYK become RGB) or a PNG (found
  * by its signature, whatever the file is called) into out. path is only
  * named in messages. 0, or -1 with "path: corrupt JPEG: ..." in err. */
-int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h,
-                  struct ds_rgb *out, char *err, size_t errlen);
+int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h, struct ds_rgb *out,
+                  char *err, size_t errlen);
 
 /* min_w, min_h > 0: a JPEG may come out smaller than stored, scaled by the
  * smallest of libjpeg-turbo's M/8 DCT factors that keeps it at least
@@ -37,7 +37,6 @@ int ds_image_size(void *dec, const uint8_t *buf, size_t len, int *w, int *h);
  * CHW (3 x ch x cw) on the 0..255 scale. The filter is PIL's / torch's
  * antialias=True bilinear (triangle of support max(scale, 1), weights
  * normalized per output pixel, align_corners=False). 0, or -1 on out of memory. */
-int ds_resize_rgb(const struct ds_rgb *in, int oh, int ow, int top, int left, int ch, int cw,
-                  float *out);
+int ds_resize_rgb(const struct ds_rgb *in, int oh, int ow, int top, int left, int ch, int cw, float *out);
 
 #endif

@@ -34,29 +34,25 @@ struct idx_buf {
     char path[IDX_PATH_MAX];
     uint8_t *data;
     size_t len;
-    int cut_short;            /* gzip stream ended before its end marker */
+    int cut_short; /* gzip stream ended before its end marker */
 };
 
-static void IDX_PRINTF(3, 4) idx_err(char *err, size_t errlen, const char *fmt, ...)
-{
+static void IDX_PRINTF(3, 4) idx_err(char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
-    if (!err || errlen == 0)
-        return;
+    if (!err || errlen == 0) return;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
 
-static uint32_t idx_be32(const uint8_t *p)
-{
+static uint32_t idx_be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
 /* Open <dir>/<base>, falling back to <dir>/<base>.gz. The plain file wins when
  * both exist: someone decompressed it on purpose. Returns an fd or -1. */
-static int idx_open_fd(const char *dir, const char *base, struct idx_buf *b,
-                       const char *missing_hint, char *err, size_t errlen)
-{
+static int idx_open_fd(const char *dir, const char *base, struct idx_buf *b, const char *missing_hint, char *err,
+                       size_t errlen) {
     char plain[IDX_PATH_MAX - 3]; /* room left in b->path for ".gz" */
     int fd, n;
 
@@ -76,19 +72,15 @@ static int idx_open_fd(const char *dir, const char *base, struct idx_buf *b,
     }
     snprintf(b->path, sizeof b->path, "%s.gz", plain);
     fd = open(b->path, O_RDONLY);
-    if (fd >= 0)
-        return fd;
-    if (errno == ENOENT)
-        idx_err(err, errlen, "%s: %s (nor %s; %s)", b->path, strerror(errno), plain, missing_hint);
-    else
-        idx_err(err, errlen, "%s: %s (check the file's permissions)", b->path, strerror(errno));
+    if (fd >= 0) return fd;
+    if (errno == ENOENT) idx_err(err, errlen, "%s: %s (nor %s; %s)", b->path, strerror(errno), plain, missing_hint);
+    else idx_err(err, errlen, "%s: %s (check the file's permissions)", b->path, strerror(errno));
     return -1;
 }
 
 /* Read the whole (decompressed) file into b->data. */
-static int idx_slurp(const char *dir, const char *base, struct idx_buf *b,
-                     const char *hint, const char *missing_hint, char *err, size_t errlen)
-{
+static int idx_slurp(const char *dir, const char *base, struct idx_buf *b, const char *hint, const char *missing_hint,
+                     char *err, size_t errlen) {
     size_t cap = 1u << 20;
     gzFile gz;
     int fd, zerr;
@@ -96,8 +88,7 @@ static int idx_slurp(const char *dir, const char *base, struct idx_buf *b,
 
     memset(b, 0, sizeof *b);
     fd = idx_open_fd(dir, base, b, missing_hint, err, errlen);
-    if (fd < 0)
-        return -1;
+    if (fd < 0) return -1;
     gz = gzdopen(fd, "rb");
     if (!gz) {
         close(fd);
@@ -106,52 +97,42 @@ static int idx_slurp(const char *dir, const char *base, struct idx_buf *b,
     }
     gzbuffer(gz, 1u << 17);
     b->data = malloc(cap);
-    if (!b->data)
-        goto oom;
+    if (!b->data) goto oom;
     for (;;) {
         size_t want;
         int got;
         if (b->len == cap) {
             uint8_t *nd;
-            if (cap > SIZE_MAX / 2)
-                goto oom;
+            if (cap > SIZE_MAX / 2) goto oom;
             nd = realloc(b->data, cap * 2);
-            if (!nd)
-                goto oom;
+            if (!nd) goto oom;
             b->data = nd;
             cap *= 2;
         }
         want = cap - b->len;
-        if (want > INT_MAX / 2)
-            want = INT_MAX / 2;
+        if (want > INT_MAX / 2) want = INT_MAX / 2;
         got = gzread(gz, b->data + b->len, (unsigned)want);
         if (got < 0) {
             zmsg = gzerror(gz, &zerr);
             /* zlib prefixes its message with "<fd:N>: "; we name the path. */
-            if (strncmp(zmsg, "<fd:", 4) == 0 && strstr(zmsg, ": "))
-                zmsg = strstr(zmsg, ": ") + 2;
-            if (zerr == Z_ERRNO)
-                idx_err(err, errlen, "%s: read error: %s (check the disk)", b->path, strerror(errno));
-            else
-                idx_err(err, errlen, "%s: corrupt gzip data: %s (%s)", b->path, zmsg, hint);
+            if (strncmp(zmsg, "<fd:", 4) == 0 && strstr(zmsg, ": ")) zmsg = strstr(zmsg, ": ") + 2;
+            if (zerr == Z_ERRNO) idx_err(err, errlen, "%s: read error: %s (check the disk)", b->path, strerror(errno));
+            else idx_err(err, errlen, "%s: corrupt gzip data: %s (%s)", b->path, zmsg, hint);
             goto fail;
         }
-        if (got == 0)
-            break;
+        if (got == 0) break;
         b->len += (size_t)got;
     }
     /* gzread reports a gzip stream cut mid-way as a short read plus
      * Z_BUF_ERROR ("unexpected end of file"), not as a failure. */
     zmsg = gzerror(gz, &zerr);
     (void)zmsg;
-    if (zerr == Z_BUF_ERROR)
-        b->cut_short = 1;
+    if (zerr == Z_BUF_ERROR) b->cut_short = 1;
     gzclose(gz);
     return 0;
 
 oom:
-    idx_err(err, errlen, "%s: out of memory after %zu bytes (free memory or use a smaller dataset)",
-            b->path, b->len);
+    idx_err(err, errlen, "%s: out of memory after %zu bytes (free memory or use a smaller dataset)", b->path, b->len);
 fail:
     gzclose(gz);
     free(b->data);
@@ -160,52 +141,45 @@ fail:
 }
 
 /* Check b holds exactly `expected` bytes; name the problem otherwise. */
-static int idx_check_len(const struct idx_buf *b, size_t expected, const char *hint,
-                         char *err, size_t errlen)
-{
+static int idx_check_len(const struct idx_buf *b, size_t expected, const char *hint, char *err, size_t errlen) {
     if (b->len < expected) {
-        idx_err(err, errlen, "%s: truncated: expected %zu bytes, file ends after %zu%s (%s)",
-                b->path, expected, b->len,
+        idx_err(err, errlen, "%s: truncated: expected %zu bytes, file ends after %zu%s (%s)", b->path, expected, b->len,
                 b->cut_short ? " (gzip stream cut short)" : "", hint);
         return -1;
     }
     if (b->len > expected) {
-        idx_err(err, errlen, "%s: trailing garbage: expected %zu bytes, file has %zu (%s)",
-                b->path, expected, b->len, hint);
+        idx_err(err, errlen, "%s: trailing garbage: expected %zu bytes, file has %zu (%s)", b->path, expected, b->len,
+                hint);
         return -1;
     }
     if (b->cut_short) {
         /* All data is there but the gzip trailer (CRC) is missing, so the
          * content is unverified. */
-        idx_err(err, errlen, "%s: truncated: gzip stream ends before its checksum (%s)",
-                b->path, hint);
+        idx_err(err, errlen, "%s: truncated: gzip stream ends before its checksum (%s)", b->path, hint);
         return -1;
     }
     return 0;
 }
 
-static int idx_check_magic(const struct idx_buf *b, size_t hdr, uint32_t want,
-                           const char *what, const char *hint, char *err, size_t errlen)
-{
+static int idx_check_magic(const struct idx_buf *b, size_t hdr, uint32_t want, const char *what, const char *hint,
+                           char *err, size_t errlen) {
     uint32_t magic;
     if (b->len < hdr) {
-        idx_err(err, errlen, "%s: truncated: expected at least %zu header bytes, file ends after %zu (%s)",
-                b->path, hdr, b->len, hint);
+        idx_err(err, errlen, "%s: truncated: expected at least %zu header bytes, file ends after %zu (%s)", b->path,
+                hdr, b->len, hint);
         return -1;
     }
     magic = idx_be32(b->data);
     if (magic != want) {
-        idx_err(err, errlen, "%s: bad magic number 0x%08x, expected 0x%08x for IDX %s (%s)",
-                b->path, (unsigned)magic, (unsigned)want, what, hint);
+        idx_err(err, errlen, "%s: bad magic number 0x%08x, expected 0x%08x for IDX %s (%s)", b->path, (unsigned)magic,
+                (unsigned)want, what, hint);
         return -1;
     }
     return 0;
 }
 
-int ds_idx_load(const char *dir, const char *prefix, int h, int w, int classes,
-                const char *hint, const char *missing_hint,
-                struct ds_store *st, char *err, size_t errlen)
-{
+int ds_idx_load(const char *dir, const char *prefix, int h, int w, int classes, const char *hint,
+                const char *missing_hint, struct ds_store *st, char *err, size_t errlen) {
     char base[64];
     struct idx_buf im, lb;
     uint32_t n, rows, cols, nl;
@@ -214,16 +188,14 @@ int ds_idx_load(const char *dir, const char *prefix, int h, int w, int classes,
 
     lb.data = NULL;
     snprintf(base, sizeof base, "%s-images-idx3-ubyte", prefix);
-    if (idx_slurp(dir, base, &im, hint, missing_hint, err, errlen) != 0)
-        return -1;
-    if (idx_check_magic(&im, 16, IDX_MAGIC_IMAGES, "uint8 images", hint, err, errlen) != 0)
-        goto fail;
+    if (idx_slurp(dir, base, &im, hint, missing_hint, err, errlen) != 0) return -1;
+    if (idx_check_magic(&im, 16, IDX_MAGIC_IMAGES, "uint8 images", hint, err, errlen) != 0) goto fail;
     n = idx_be32(im.data + 4);
     rows = idx_be32(im.data + 8);
     cols = idx_be32(im.data + 12);
     if (rows != (uint32_t)h || cols != (uint32_t)w) {
-        idx_err(err, errlen, "%s: images are %ux%u, expected %dx%d (wrong dataset in this directory? %s)",
-                im.path, (unsigned)rows, (unsigned)cols, h, w, hint);
+        idx_err(err, errlen, "%s: images are %ux%u, expected %dx%d (wrong dataset in this directory? %s)", im.path,
+                (unsigned)rows, (unsigned)cols, h, w, hint);
         goto fail;
     }
     if (n == 0) {
@@ -231,29 +203,26 @@ int ds_idx_load(const char *dir, const char *prefix, int h, int w, int classes,
         goto fail;
     }
     per = (size_t)rows * cols;
-    if (idx_check_len(&im, 16 + (size_t)n * per, hint, err, errlen) != 0)
-        goto fail;
+    if (idx_check_len(&im, 16 + (size_t)n * per, hint, err, errlen) != 0) goto fail;
 
     snprintf(base, sizeof base, "%s-labels-idx1-ubyte", prefix);
-    if (idx_slurp(dir, base, &lb, hint, missing_hint, err, errlen) != 0)
-        goto fail;
-    if (idx_check_magic(&lb, 8, IDX_MAGIC_LABELS, "uint8 labels", hint, err, errlen) != 0)
-        goto fail;
+    if (idx_slurp(dir, base, &lb, hint, missing_hint, err, errlen) != 0) goto fail;
+    if (idx_check_magic(&lb, 8, IDX_MAGIC_LABELS, "uint8 labels", hint, err, errlen) != 0) goto fail;
     nl = idx_be32(lb.data + 4);
     /* Check the declared count before the length: a count mismatch is the
      * more useful diagnosis when both are off. */
     if (nl != n) {
-        idx_err(err, errlen, "%s: count mismatch: %u labels but %s has %u images "
+        idx_err(err, errlen,
+                "%s: count mismatch: %u labels but %s has %u images "
                 "(files from different releases? %s)",
                 lb.path, (unsigned)nl, im.path, (unsigned)n, hint);
         goto fail;
     }
-    if (idx_check_len(&lb, 8 + (size_t)nl, hint, err, errlen) != 0)
-        goto fail;
+    if (idx_check_len(&lb, 8 + (size_t)nl, hint, err, errlen) != 0) goto fail;
     for (i = 0; i < nl; i++) {
         if (lb.data[8 + i] >= classes) {
-            idx_err(err, errlen, "%s: label %u at index %zu is out of range 0..%d (%s)",
-                    lb.path, (unsigned)lb.data[8 + i], i, classes - 1, hint);
+            idx_err(err, errlen, "%s: label %u at index %zu is out of range 0..%d (%s)", lb.path,
+                    (unsigned)lb.data[8 + i], i, classes - 1, hint);
             goto fail;
         }
     }
@@ -270,8 +239,7 @@ int ds_idx_load(const char *dir, const char *prefix, int h, int w, int classes,
         free(lb.data);
         return -1;
     }
-    for (i = 0; i < nl; i++)
-        st->labels[i] = lb.data[8 + i];
+    for (i = 0; i < nl; i++) st->labels[i] = lb.data[8 + i];
     free(lb.data);
     st->total = (long)n;
     st->c = 1;

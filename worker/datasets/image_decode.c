@@ -19,22 +19,18 @@
  * missing (found by tests/fuzz/fuzz_jpeg_header). */
 #define DS_MAX_PIXELS 178956970ull
 
-static int too_big(const char *path, unsigned long long w, unsigned long long h, char *err,
-                   size_t errlen)
-{
-    if (w * h <= DS_MAX_PIXELS)
-        return 0;
-    ds_errf(err, errlen, "%s: %llux%llu pixels is over the %llu-pixel limit (PIL refuses it too, as a "
-            "decompression bomb): remove the file from the dataset or shrink it", path, w, h,
-            DS_MAX_PIXELS);
+static int too_big(const char *path, unsigned long long w, unsigned long long h, char *err, size_t errlen) {
+    if (w * h <= DS_MAX_PIXELS) return 0;
+    ds_errf(err, errlen,
+            "%s: %llux%llu pixels is over the %llu-pixel limit (PIL refuses it too, as a "
+            "decompression bomb): remove the file from the dataset or shrink it",
+            path, w, h, DS_MAX_PIXELS);
     return 1;
 }
 
-static const uint8_t png_sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
-static int decode_png(const char *path, const uint8_t *buf, size_t len, struct ds_rgb *out,
-                      char *err, size_t errlen)
-{
+static int decode_png(const char *path, const uint8_t *buf, size_t len, struct ds_rgb *out, char *err, size_t errlen) {
     png_image im;
     memset(&im, 0, sizeof im);
     im.version = PNG_IMAGE_VERSION;
@@ -68,22 +64,19 @@ static int decode_png(const char *path, const uint8_t *buf, size_t len, struct d
 /* PIL's CMYK -> RGB: R = (255 - C)(255 - K)/255 with its rounding. Adobe
  * CMYK JPEGs (all that PIL and Photoshop write) store the inks inverted, so
  * the stored bytes are already 255 - C and 255 - K. */
-static uint8_t mul255(unsigned a, unsigned b)
-{
+static uint8_t mul255(unsigned a, unsigned b) {
     unsigned t = a * b + 128;
     return (uint8_t)(((t >> 8) + t) >> 8);
 }
 
 /* The smallest libjpeg-turbo scaling factor that keeps w x h at least
  * min_w x min_h (factors come sorted largest first). */
-static tjscalingfactor pick_scale(int w, int h, int min_w, int min_h)
-{
+static tjscalingfactor pick_scale(int w, int h, int min_w, int min_h) {
     tjscalingfactor best = {1, 1};
     int n = 0;
     tjscalingfactor *sf = tjGetScalingFactors(&n);
     for (int i = 0; sf && i < n; i++) {
-        if (sf[i].num > sf[i].denom)
-            continue; /* upscaling */
+        if (sf[i].num > sf[i].denom) continue; /* upscaling */
         if (TJSCALED(w, sf[i]) >= min_w && TJSCALED(h, sf[i]) >= min_h &&
             (long)sf[i].num * best.denom < (long)best.num * sf[i].denom)
             best = sf[i];
@@ -92,8 +85,7 @@ static tjscalingfactor pick_scale(int w, int h, int min_w, int min_h)
 }
 
 static int decode_jpeg(void *tj, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h,
-                       struct ds_rgb *out, char *err, size_t errlen)
-{
+                       struct ds_rgb *out, char *err, size_t errlen) {
     int w = 0, h = 0, sub, cs, cmyk;
     uint8_t *dst;
     if (tjDecompressHeader3(tj, buf, (unsigned long)len, &w, &h, &sub, &cs) != 0) {
@@ -106,8 +98,7 @@ static int decode_jpeg(void *tj, const char *path, const uint8_t *buf, size_t le
         ds_errf(err, errlen, "%s: not a readable JPEG: no image frame in it", path);
         return -1;
     }
-    if (too_big(path, (unsigned)w, (unsigned)h, err, errlen))
-        return -1;
+    if (too_big(path, (unsigned)w, (unsigned)h, err, errlen)) return -1;
     if (min_w > 0 && min_h > 0) {
         tjscalingfactor s = pick_scale(w, h, min_w, min_h);
         w = TJSCALED(w, s);
@@ -145,19 +136,15 @@ static int decode_jpeg(void *tj, const char *path, const uint8_t *buf, size_t le
     return 0;
 }
 
-void *ds_decoder_new(void)
-{
+void *ds_decoder_new(void) {
     return tjInitDecompress();
 }
 
-void ds_decoder_free(void *dec)
-{
-    if (dec)
-        tjDestroy(dec);
+void ds_decoder_free(void *dec) {
+    if (dec) tjDestroy(dec);
 }
 
-int ds_image_size(void *dec, const uint8_t *buf, size_t len, int *w, int *h)
-{
+int ds_image_size(void *dec, const uint8_t *buf, size_t len, int *w, int *h) {
     if (len >= 24 && memcmp(buf, png_sig, sizeof png_sig) == 0) {
         /* IHDR is the first chunk: width and height big-endian at 16 and 20 */
         *w = (int)((uint32_t)buf[16] << 24 | (uint32_t)buf[17] << 16 | (uint32_t)buf[18] << 8 | buf[19]);
@@ -169,9 +156,8 @@ int ds_image_size(void *dec, const uint8_t *buf, size_t len, int *w, int *h)
     return tjDecompressHeader3(dec, buf, (unsigned long)len, w, h, &sub, &cs) == 0 && *w > 0 && *h > 0 ? 0 : -1;
 }
 
-int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h,
-                  struct ds_rgb *out, char *err, size_t errlen)
-{
+int ds_decode_rgb(void *dec, const char *path, const uint8_t *buf, size_t len, int min_w, int min_h, struct ds_rgb *out,
+                  char *err, size_t errlen) {
     memset(out, 0, sizeof *out);
     if (len >= sizeof png_sig && memcmp(buf, png_sig, sizeof png_sig) == 0)
         return decode_png(path, buf, len, out, err, errlen);

@@ -30,21 +30,21 @@
 #define INET_WNID_MAX 64
 
 struct inet {
-    char **files;           /* full paths, image id order */
+    char **files; /* full paths, image id order */
     int32_t *labels;
     long n;
-    int oh, ow;             /* resize target of the whole image */
-    int top, left;          /* crop window in it; */
-    int crop_h, crop_w;     /*  = oh, ow when no crop */
-    int crop;               /* crop side, 0 = none (top/left depend on each image) */
+    int oh, ow;               /* resize target of the whole image */
+    int top, left;            /* crop window in it; */
+    int crop_h, crop_w;       /*  = oh, ow when no crop */
+    int crop;                 /* crop side, 0 = none (top/left depend on each image) */
     float scale[3], shift[3]; /* v/255 - mean)/std as v*scale + shift */
     int threads;
-    int dct_scaling;        /* decode JPEGs at >= this many times the resize target, 0 = full size */
+    int dct_scaling; /* decode JPEGs at >= this many times the resize target, 0 = full size */
     enum ds_on_error on_error;
-    pthread_mutex_t lock;   /* guards the skip list */
-    uint8_t *skipped_flag;  /* per image */
+    pthread_mutex_t lock;  /* guards the skip list */
+    uint8_t *skipped_flag; /* per image */
     long n_skipped;
-    long *skipped;          /* image ids in the order met */
+    long *skipped; /* image ids in the order met */
 };
 
 /* ---- listing ----------------------------------------------------------- */
@@ -54,59 +54,52 @@ struct strvec {
     long n, cap;
 };
 
-static int sv_push(struct strvec *v, const char *s)
-{
+static int sv_push(struct strvec *v, const char *s) {
     if (v->n == v->cap) {
         long cap = v->cap ? v->cap * 2 : 256;
         char **ns = realloc(v->s, (size_t)cap * sizeof *ns);
-        if (!ns)
-            return -1;
+        if (!ns) return -1;
         v->s = ns;
         v->cap = cap;
     }
-    if (!(v->s[v->n] = strdup(s)))
-        return -1;
+    if (!(v->s[v->n] = strdup(s))) return -1;
     v->n++;
     return 0;
 }
 
-static void sv_free(struct strvec *v)
-{
-    for (long i = 0; i < v->n; i++)
-        free(v->s[i]);
+static void sv_free(struct strvec *v) {
+    for (long i = 0; i < v->n; i++) free(v->s[i]);
     free(v->s);
     memset(v, 0, sizeof *v);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
+static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* Entries of dir (not starting with '.') that are directories (want_dir) or
  * regular files, sorted bytewise (as Python's sorted() on names). */
-static int list_dir(const char *dir, int want_dir, struct strvec *out, char *err, size_t errlen)
-{
+static int list_dir(const char *dir, int want_dir, struct strvec *out, char *err, size_t errlen) {
     DIR *d = opendir(dir);
     struct dirent *e;
     char p[INET_PATH_MAX];
     struct stat sb;
     if (!d) {
-        ds_errf(err, errlen, "%s: %s (set dataset.path to the directory holding the split "
-                "directories val/ and train/)", dir, strerror(errno));
+        ds_errf(err, errlen,
+                "%s: %s (set dataset.path to the directory holding the split "
+                "directories val/ and train/)",
+                dir, strerror(errno));
         return -1;
     }
     while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.') continue;
         if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
             continue; /* longer than any path the reader opens */
         /* A dangling symlink among the images is listed: its read fails
          * and names it (on_error: fail), or it is counted and named with
          * the other skipped files (skip); dropping it said nothing. */
         int dangling = stat(p, &sb) != 0 && !want_dir && lstat(p, &sb) == 0 && S_ISLNK(sb.st_mode);
-        if (!dangling && stat(p, &sb) != 0)
-            continue;
+        if (!dangling && stat(p, &sb) != 0) continue;
         if (dangling || (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode))) {
             if (sv_push(out, e->d_name)) {
                 closedir(d);
@@ -121,43 +114,36 @@ static int list_dir(const char *dir, int want_dir, struct strvec *out, char *err
     return 0;
 }
 
-static int add_file(struct inet *in, long *cap, const char *dir, const char *name, int32_t label)
-{
+static int add_file(struct inet *in, long *cap, const char *dir, const char *name, int32_t label) {
     if (in->n == *cap) {
         long nc = *cap ? *cap * 2 : 1024;
         char **nf = realloc(in->files, (size_t)nc * sizeof *nf);
-        if (!nf)
-            return -1;
+        if (!nf) return -1;
         in->files = nf;
         int32_t *nl = realloc(in->labels, (size_t)nc * sizeof *nl);
-        if (!nl)
-            return -1;
+        if (!nl) return -1;
         in->labels = nl;
         *cap = nc;
     }
     size_t len = strlen(dir) + strlen(name) + 2;
-    if (!(in->files[in->n] = malloc(len)))
-        return -1;
+    if (!(in->files[in->n] = malloc(len))) return -1;
     snprintf(in->files[in->n], len, "%s/%s", dir, name);
     in->labels[in->n++] = label;
     return 0;
 }
 
 /* (a) <split>/<wnid>/<files> */
-static int list_folder(struct inet *in, const char *sdir, const struct strvec *classes, char *err,
-                       size_t errlen)
-{
+static int list_folder(struct inet *in, const char *sdir, const struct strvec *classes, char *err, size_t errlen) {
     long cap = 0;
     for (long c = 0; c < classes->n; c++) {
         char cdir[INET_PATH_MAX];
-        struct strvec files = { 0 };
+        struct strvec files = {0};
         int len = snprintf(cdir, sizeof cdir, "%s/%s", sdir, classes->s[c]);
         if (len < 0 || (size_t)len >= sizeof cdir) {
             ds_errf(err, errlen, "%s/%s: path too long (use a shorter dataset.path)", sdir, classes->s[c]);
             return -1;
         }
-        if (list_dir(cdir, 0, &files, err, errlen))
-            return -1;
+        if (list_dir(cdir, 0, &files, err, errlen)) return -1;
         for (long i = 0; i < files.n; i++)
             if (add_file(in, &cap, cdir, files.s[i], (int32_t)c)) {
                 sv_free(&files);
@@ -169,11 +155,9 @@ static int list_folder(struct inet *in, const char *sdir, const struct strvec *c
     return 0;
 }
 
-static char *next_line(char **p)
-{
+static char *next_line(char **p) {
     char *s = *p, *e;
-    if (!*s)
-        return NULL;
+    if (!*s) return NULL;
     e = strchr(s, '\n');
     if (e) {
         *e = '\0';
@@ -181,8 +165,7 @@ static char *next_line(char **p)
     } else {
         *p = s + strlen(s);
     }
-    if (e && e > s && e[-1] == '\r')
-        e[-1] = '\0';
+    if (e && e > s && e[-1] == '\r') e[-1] = '\0';
     return s;
 }
 
@@ -190,17 +173,14 @@ struct pair {
     const char *id, *wnid;
 };
 
-static int cmp_pair(const void *a, const void *b)
-{
+static int cmp_pair(const void *a, const void *b) {
     return strcmp(((const struct pair *)a)->id, ((const struct pair *)b)->id);
 }
 
 /* The class list of layout (b): a synset file when given, else the sorted
  * distinct wnids of the solution csv. */
-static int load_synsets(const char *root, struct strvec *wnids, int *from_file, char *err,
-                        size_t errlen)
-{
-    static const char *const names[] = { "LOC_synset_mapping.txt", "synsets.txt" };
+static int load_synsets(const char *root, struct strvec *wnids, int *from_file, char *err, size_t errlen) {
+    static const char *const names[] = {"LOC_synset_mapping.txt", "synsets.txt"};
     char p[INET_PATH_MAX];
     struct stat sb;
     *from_file = 0;
@@ -209,10 +189,8 @@ static int load_synsets(const char *root, struct strvec *wnids, int *from_file, 
         size_t len;
         char *s, *line;
         snprintf(p, sizeof p, "%s/%s", root, names[k]);
-        if (stat(p, &sb) != 0)
-            continue;
-        if (ds_slurp(p, NULL, &buf, &len, err, errlen))
-            return -1;
+        if (stat(p, &sb) != 0) continue;
+        if (ds_slurp(p, NULL, &buf, &len, err, errlen)) return -1;
         buf[len] = '\0';
         s = (char *)buf;
         while ((line = next_line(&s))) {
@@ -231,9 +209,8 @@ static int load_synsets(const char *root, struct strvec *wnids, int *from_file, 
 }
 
 /* (b) flat <split>/<ImageId>.<ext> + <root>/LOC_<split>_solution.csv */
-static int list_flat(struct inet *in, const char *root, const char *split, const char *sdir,
-                     const struct strvec *files, struct strvec *wnids, char *err, size_t errlen)
-{
+static int list_flat(struct inet *in, const char *root, const char *split, const char *sdir, const struct strvec *files,
+                     struct strvec *wnids, char *err, size_t errlen) {
     char csv[INET_PATH_MAX];
     uint8_t *buf = NULL;
     size_t len;
@@ -243,23 +220,21 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
     char *s, *line;
 
     snprintf(csv, sizeof csv, "%s/LOC_%s_solution.csv", root, split);
-    if (ds_slurp(csv, "a flat split directory needs the labels file LOC_<split>_solution.csv "
-                 "beside it; or sort the images into <split>/<wnid>/ directories", &buf, &len, err,
-                 errlen))
+    if (ds_slurp(csv,
+                 "a flat split directory needs the labels file LOC_<split>_solution.csv "
+                 "beside it; or sort the images into <split>/<wnid>/ directories",
+                 &buf, &len, err, errlen))
         return -1;
     buf[len] = '\0';
     s = (char *)buf;
     while ((line = next_line(&s))) {
         char *comma, *tok;
         lineno++;
-        if (lineno == 1 && strncmp(line, "ImageId", 7) == 0)
-            continue;
-        if (!*line)
-            continue;
+        if (lineno == 1 && strncmp(line, "ImageId", 7) == 0) continue;
+        if (!*line) continue;
         comma = strchr(line, ',');
         tok = comma ? comma + 1 : NULL;
-        while (tok && *tok == ' ')
-            tok++;
+        while (tok && *tok == ' ') tok++;
         if (!comma || !*tok || *tok == ' ') {
             ds_errf(err, errlen, "%s:%ld: expected 'ImageId,wnid ...' (re-download the file)", csv, lineno);
             goto out;
@@ -279,18 +254,15 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
         pairs[np].wnid = tok;
         np++;
     }
-    if (np > 1)
-        qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
-    if (load_synsets(root, wnids, &from_file, err, errlen))
-        goto out;
+    if (np > 1) qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
+    if (load_synsets(root, wnids, &from_file, err, errlen)) goto out;
     if (!from_file) {
         for (long i = 0; i < np; i++)
             if (sv_push(wnids, pairs[i].wnid)) {
                 ds_errf(err, errlen, "%s: out of memory", csv);
                 goto out;
             }
-        if (wnids->n > 1)
-            qsort(wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
+        if (wnids->n > 1) qsort(wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
         long k = 0; /* drop duplicates */
         for (long i = 0; i < wnids->n; i++) {
             if (k > 0 && strcmp(wnids->s[k - 1], wnids->s[i]) == 0) {
@@ -306,13 +278,12 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
         struct pair key, *hit;
         char **w;
         snprintf(id, sizeof id, "%s", files->s[i]);
-        if (strrchr(id, '.'))
-            *strrchr(id, '.') = '\0';
+        if (strrchr(id, '.')) *strrchr(id, '.') = '\0';
         key.id = id;
         hit = np ? bsearch(&key, pairs, (size_t)np, sizeof *pairs, cmp_pair) : NULL;
         if (!hit) {
-            ds_errf(err, errlen, "%s/%s: no line for image '%s' in %s (a stray file? move it out of %s)",
-                    sdir, files->s[i], id, csv, sdir);
+            ds_errf(err, errlen, "%s/%s: no line for image '%s' in %s (a stray file? move it out of %s)", sdir,
+                    files->s[i], id, csv, sdir);
             goto out;
         }
         if (from_file) {
@@ -320,16 +291,16 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
             for (c = 0; c < wnids->n && strcmp(wnids->s[c], hit->wnid); c++)
                 ;
             if (c == wnids->n) {
-                ds_errf(err, errlen, "%s: image %s has class %s, which the synset list in %s does not name "
-                        "(use the synset file of the same release)", csv, id, hit->wnid, root);
+                ds_errf(err, errlen,
+                        "%s: image %s has class %s, which the synset list in %s does not name "
+                        "(use the synset file of the same release)",
+                        csv, id, hit->wnid, root);
                 goto out;
             }
-            if (add_file(in, &fcap, sdir, files->s[i], (int32_t)c))
-                goto oom;
+            if (add_file(in, &fcap, sdir, files->s[i], (int32_t)c)) goto oom;
         } else {
             w = bsearch(&hit->wnid, wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
-            if (add_file(in, &fcap, sdir, files->s[i], (int32_t)(w - wnids->s)))
-                goto oom;
+            if (add_file(in, &fcap, sdir, files->s[i], (int32_t)(w - wnids->s))) goto oom;
         }
     }
     rc = 0;
@@ -350,15 +321,14 @@ struct inet_task {
     long first, count;
     float *x;
     int nthreads, t;
-    int *status;            /* per image: 0 ok, -1 failed */
-    char (*msg)[512];       /* per image: why it failed */
+    int *status;      /* per image: 0 ok, -1 failed */
+    char (*msg)[512]; /* per image: why it failed */
 };
 
 /* Crop window of an h x w image under the options: (oh, ow) the resized
  * size, (top, left) the crop origin. torchvision: Resize(int) sizes the
  * shorter side, the longer is truncated; CenterCrop rounds half to even. */
-static void geometry(const struct inet *in, int h, int w, int *oh, int *ow, int *top, int *left)
-{
+static void geometry(const struct inet *in, int h, int w, int *oh, int *ow, int *top, int *left) {
     if (!in->crop) {
         *oh = in->oh;
         *ow = in->ow;
@@ -378,15 +348,13 @@ static void geometry(const struct inet *in, int h, int w, int *oh, int *ow, int 
     *left = dw / 2 + ((dw & 1) && ((dw / 2) & 1));
 }
 
-static int one_image(struct inet *in, void *dec, long id, float *x, char *err, size_t errlen)
-{
+static int one_image(struct inet *in, void *dec, long id, float *x, char *err, size_t errlen) {
     const char *path = in->files[id];
     uint8_t *buf;
     size_t len, plane = (size_t)in->crop_h * (size_t)in->crop_w;
     struct ds_rgb rgb;
     int oh, ow, top, left, rc;
-    if (ds_slurp(path, NULL, &buf, &len, err, errlen))
-        return -1;
+    if (ds_slurp(path, NULL, &buf, &len, err, errlen)) return -1;
     /* The geometry comes from the stored size, so a DCT-scaled decode is
      * resized to exactly the window a full decode would give. */
     int fw = 0, fh = 0, min_w = 0, min_h = 0;
@@ -397,25 +365,24 @@ static int one_image(struct inet *in, void *dec, long id, float *x, char *err, s
     }
     rc = ds_decode_rgb(dec, path, buf, len, min_w, min_h, &rgb, err, errlen);
     free(buf);
-    if (rc)
-        return -1;
+    if (rc) return -1;
     if (!min_w) /* full decode (or a PNG): the decoded size is the stored one */
         geometry(in, rgb.h, rgb.w, &oh, &ow, &top, &left);
     rc = ds_resize_rgb(&rgb, oh, ow, top, left, in->crop_h, in->crop_w, x);
     free(rgb.px);
     if (rc) {
-        ds_errf(err, errlen, "%s: cannot resize a %dx%d image to %dx%d (out of memory, or over 255x "
-                "smaller)", path, rgb.w, rgb.h, ow, oh);
+        ds_errf(err, errlen,
+                "%s: cannot resize a %dx%d image to %dx%d (out of memory, or over 255x "
+                "smaller)",
+                path, rgb.w, rgb.h, ow, oh);
         return -1;
     }
     for (int c = 0; c < 3; c++)
-        for (size_t k = 0; k < plane; k++)
-            x[c * plane + k] = x[c * plane + k] * in->scale[c] + in->shift[c];
+        for (size_t k = 0; k < plane; k++) x[c * plane + k] = x[c * plane + k] * in->scale[c] + in->shift[c];
     return 0;
 }
 
-static void *worker(void *arg)
-{
+static void *worker(void *arg) {
     struct inet_task *j = arg;
     struct inet *in = j->in;
     const size_t per = (size_t)3 * in->crop_h * in->crop_w;
@@ -423,21 +390,18 @@ static void *worker(void *arg)
     for (long i = j->t; i < j->count; i += j->nthreads) {
         long id = j->first + i;
         int rc = dec ? one_image(in, dec, id, j->x + (size_t)i * per, j->msg[i], sizeof j->msg[i]) : -1;
-        if (!dec)
-            snprintf(j->msg[i], sizeof j->msg[i], "%s: out of memory for a JPEG decoder", in->files[id]);
+        if (!dec) snprintf(j->msg[i], sizeof j->msg[i], "%s: out of memory for a JPEG decoder", in->files[id]);
         j->status[i] = rc;
     }
     ds_decoder_free(dec);
     return NULL;
 }
 
-static int inet_get(void *lazy, long first, long count, float *x, int64_t *y, char *err, size_t errlen)
-{
+static int inet_get(void *lazy, long first, long count, float *x, int64_t *y, char *err, size_t errlen) {
     struct inet *in = lazy;
     const size_t per = (size_t)3 * in->crop_h * in->crop_w;
     int nt = in->threads < 1 ? 1 : in->threads, rc = 0;
-    if (nt > count)
-        nt = (int)count;
+    if (nt > count) nt = (int)count;
     struct inet_task *jobs = calloc((size_t)nt, sizeof *jobs);
     pthread_t *tid = calloc((size_t)nt, sizeof *tid);
     int *status = calloc((size_t)count, sizeof *status);
@@ -448,29 +412,26 @@ static int inet_get(void *lazy, long first, long count, float *x, int64_t *y, ch
         goto out;
     }
     int started = 0;
-    for (int t = 0; t < nt; t++)
-        jobs[t] = (struct inet_task){ in, first, count, x, nt, t, status, msg };
+    for (int t = 0; t < nt; t++) jobs[t] = (struct inet_task){in, first, count, x, nt, t, status, msg};
     /* Thread 0's share runs here: a 1-thread setting starts no thread. */
     for (int t = 1; t < nt; t++) {
-        if (pthread_create(&tid[t], NULL, worker, &jobs[t]) != 0)
-            break;
+        if (pthread_create(&tid[t], NULL, worker, &jobs[t]) != 0) break;
         started = t;
     }
     worker(&jobs[0]);
-    for (int t = 1; t <= started; t++)
-        pthread_join(tid[t], NULL);
+    for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
     for (int t = started + 1; t < nt; t++) /* threads that could not start: do their share here */
         worker(&jobs[t]);
 
     for (long i = 0; i < count; i++) {
-        if (y)
-            y[i] = status[i] ? -1 : in->labels[first + i];
-        if (!status[i])
-            continue;
+        if (y) y[i] = status[i] ? -1 : in->labels[first + i];
+        if (!status[i]) continue;
         if (in->on_error == DS_ON_ERROR_FAIL) {
             /* The first failing image of the range, whichever thread met it. */
-            ds_errf(err, errlen, "%s (dataset.on_error: skip replaces such images by zeros and "
-                    "leaves them out; or re-download the file)", msg[i]);
+            ds_errf(err, errlen,
+                    "%s (dataset.on_error: skip replaces such images by zeros and "
+                    "leaves them out; or re-download the file)",
+                    msg[i]);
             rc = -1;
             goto out;
         }
@@ -491,8 +452,7 @@ out:
     return rc;
 }
 
-static long inet_skipped(void *lazy)
-{
+static long inet_skipped(void *lazy) {
     struct inet *in = lazy;
     long n;
     pthread_mutex_lock(&in->lock);
@@ -501,24 +461,19 @@ static long inet_skipped(void *lazy)
     return n;
 }
 
-static const char *inet_skipped_name(void *lazy, long i)
-{
+static const char *inet_skipped_name(void *lazy, long i) {
     struct inet *in = lazy;
     const char *s = NULL;
     pthread_mutex_lock(&in->lock);
-    if (i >= 0 && i < in->n_skipped)
-        s = in->files[in->skipped[i]];
+    if (i >= 0 && i < in->n_skipped) s = in->files[in->skipped[i]];
     pthread_mutex_unlock(&in->lock);
     return s;
 }
 
-static void inet_free(void *lazy)
-{
+static void inet_free(void *lazy) {
     struct inet *in = lazy;
-    if (!in)
-        return;
-    for (long i = 0; i < in->n; i++)
-        free(in->files[i]);
+    if (!in) return;
+    for (long i = 0; i < in->n; i++) free(in->files[i]);
     free(in->files);
     free(in->labels);
     free(in->skipped_flag);
@@ -527,12 +482,10 @@ static void inet_free(void *lazy)
     free(in);
 }
 
-int ds_imagenet_open(const char *dir, const char *split, const struct ds_options *opt,
-                     const float mean[3], const float std[3], struct ds_store *st,
-                     char *err, size_t errlen)
-{
+int ds_imagenet_open(const char *dir, const char *split, const struct ds_options *opt, const float mean[3],
+                     const float std[3], struct ds_store *st, char *err, size_t errlen) {
     char sdir[INET_PATH_MAX];
-    struct strvec classes = { 0 }, files = { 0 }, wnids = { 0 };
+    struct strvec classes = {0}, files = {0}, wnids = {0};
     struct inet *in = calloc(1, sizeof *in);
     int resize = opt->resize ? opt->resize : 224;
     if (!in) {
@@ -541,26 +494,27 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
     }
     pthread_mutex_init(&in->lock, NULL);
     if (opt->crop > resize) {
-        ds_errf(err, errlen, "dataset imagenet: crop %d is larger than resize %d (crop at most the resized "
-                "shorter side)", opt->crop, resize);
+        ds_errf(err, errlen,
+                "dataset imagenet: crop %d is larger than resize %d (crop at most the resized "
+                "shorter side)",
+                opt->crop, resize);
         goto fail;
     }
     snprintf(sdir, sizeof sdir, "%s/%s", dir, split);
-    if (list_dir(sdir, 1, &classes, err, errlen))
-        goto fail;
+    if (list_dir(sdir, 1, &classes, err, errlen)) goto fail;
     if (classes.n > 0) {
-        if (list_folder(in, sdir, &classes, err, errlen))
-            goto fail;
+        if (list_folder(in, sdir, &classes, err, errlen)) goto fail;
         st->classes = (int)classes.n;
     } else {
-        if (list_dir(sdir, 0, &files, err, errlen) ||
-            list_flat(in, dir, split, sdir, &files, &wnids, err, errlen))
+        if (list_dir(sdir, 0, &files, err, errlen) || list_flat(in, dir, split, sdir, &files, &wnids, err, errlen))
             goto fail;
         st->classes = (int)wnids.n;
     }
     if (in->n == 0) {
-        ds_errf(err, errlen, "%s: no images (expected %s/<wnid>/*.JPEG or %s/*.JPEG with "
-                "LOC_%s_solution.csv)", sdir, sdir, sdir, split);
+        ds_errf(err, errlen,
+                "%s: no images (expected %s/<wnid>/*.JPEG or %s/*.JPEG with "
+                "LOC_%s_solution.csv)",
+                sdir, sdir, sdir, split);
         goto fail;
     }
     in->crop = opt->crop;

@@ -21,28 +21,31 @@
 #define NPY_DS_PATH_MAX 4096
 #define NPY_DS_MAX_CLASSES 1000000 /* a label beyond this is a wrong file, not a class */
 
-static const char *dtype_name(enum npy_dtype t)
-{
+static const char *dtype_name(enum npy_dtype t) {
     switch (t) {
-    case NPY_F32: return "float32";
-    case NPY_F64: return "float64";
-    case NPY_I64: return "int64";
-    case NPY_I32: return "int32";
-    case NPY_U8: return "uint8";
-    case NPY_F16: return "float16";
-    case NPY_U16: return "uint16";
+    case NPY_F32:
+        return "float32";
+    case NPY_F64:
+        return "float64";
+    case NPY_I64:
+        return "int64";
+    case NPY_I32:
+        return "int32";
+    case NPY_U8:
+        return "uint8";
+    case NPY_F16:
+        return "float16";
+    case NPY_U16:
+        return "uint16";
     }
     return "?";
 }
 
-static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store *st, char *err,
-                         size_t errlen)
-{
+static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store *st, char *err, size_t errlen) {
     const char *remedy = "save float32 N x C x H x W (normalized) or uint8 N x H x W x C";
     if (a->dtype == NPY_F32) {
         if (a->ndim != 4) {
-            ds_errf(err, errlen, "%s: float32 images must be 4-d N x C x H x W, got %d-d (%s)", path,
-                    a->ndim, remedy);
+            ds_errf(err, errlen, "%s: float32 images must be 4-d N x C x H x W, got %d-d (%s)", path, a->ndim, remedy);
             return -1;
         }
         /* the normalization (and every pixel-space amount) is per channel,
@@ -63,8 +66,8 @@ static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store 
         size_t per = total / (a->shape[0] > 0 ? (size_t)a->shape[0] : 1);
         for (size_t i = 0; i < total; i++)
             if (!isfinite(f[i])) {
-                ds_errf(err, errlen, "%s: image %zu has %s at element %zu of its %zu (fix or drop that image)",
-                        path, i / per, isnan(f[i]) ? "NaN" : "Inf", i % per, per);
+                ds_errf(err, errlen, "%s: image %zu has %s at element %zu of its %zu (fix or drop that image)", path,
+                        i / per, isnan(f[i]) ? "NaN" : "Inf", i % per, per);
                 return -1;
             }
         st->fpixels = a->data; /* ownership moves to the store */
@@ -73,14 +76,16 @@ static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store 
         size_t n, plane, i, k;
         int c, ch;
         if (a->ndim != 3 && a->ndim != 4) {
-            ds_errf(err, errlen, "%s: uint8 images must be N x H x W x C or N x H x W, got %d-d (%s)",
-                    path, a->ndim, remedy);
+            ds_errf(err, errlen, "%s: uint8 images must be N x H x W x C or N x H x W, got %d-d (%s)", path, a->ndim,
+                    remedy);
             return -1;
         }
         c = a->ndim == 4 ? (int)a->shape[3] : 1;
         if (c != 1 && c != 3) {
-            ds_errf(err, errlen, "%s: uint8 images have %d channels in the last axis; expected 1 or 3 "
-                    "(uint8 images are channels-last: N x H x W x C)", path, c);
+            ds_errf(err, errlen,
+                    "%s: uint8 images have %d channels in the last axis; expected 1 or 3 "
+                    "(uint8 images are channels-last: N x H x W x C)",
+                    path, c);
             return -1;
         }
         st->total = (long)a->shape[0];
@@ -101,8 +106,10 @@ static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store 
                     st->pixels[(i * (size_t)c + (size_t)ch) * plane + k] =
                         ((const uint8_t *)a->data)[(i * plane + k) * (size_t)c + (size_t)ch];
     } else {
-        ds_errf(err, errlen, "%s: images are %s; expected float32 (N x C x H x W, normalized) or "
-                "uint8 (N x H x W x C) (convert with .astype)", path, dtype_name(a->dtype));
+        ds_errf(err, errlen,
+                "%s: images are %s; expected float32 (N x C x H x W, normalized) or "
+                "uint8 (N x H x W x C) (convert with .astype)",
+                path, dtype_name(a->dtype));
         return -1;
     }
     if (st->total < 1 || st->c < 1 || st->h < 1 || st->w < 1) {
@@ -112,11 +119,9 @@ static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store 
     return 0;
 }
 
-int ds_npy_load(const char *dir, int train, int classes, struct ds_store *st,
-                char *err, size_t errlen)
-{
+int ds_npy_load(const char *dir, int train, int classes, struct ds_store *st, char *err, size_t errlen) {
     char ipath[NPY_DS_PATH_MAX], lpath[NPY_DS_PATH_MAX];
-    struct npy_array im = { 0 }, lb = { 0 };
+    struct npy_array im = {0}, lb = {0};
     struct stat sb;
     int64_t *y = NULL, maxl = -1;
     long i;
@@ -124,21 +129,22 @@ int ds_npy_load(const char *dir, int train, int classes, struct ds_store *st,
     snprintf(ipath, sizeof ipath, "%s/%s", dir, train ? "images-train.npy" : "images.npy");
     snprintf(lpath, sizeof lpath, "%s/%s", dir, train ? "labels-train.npy" : "labels.npy");
     if (stat(ipath, &sb) != 0) {
-        ds_errf(err, errlen, "%s: no such file (dataset npy, split %s reads %s and %s; save them with "
-                "numpy.save)", ipath, train ? "train" : "test",
-                train ? "images-train.npy" : "images.npy", train ? "labels-train.npy" : "labels.npy");
+        ds_errf(err, errlen,
+                "%s: no such file (dataset npy, split %s reads %s and %s; save them with "
+                "numpy.save)",
+                ipath, train ? "train" : "test", train ? "images-train.npy" : "images.npy",
+                train ? "labels-train.npy" : "labels.npy");
         return -1;
     }
-    if (npy_read(ipath, &im, err, errlen) != 0)
-        return -1;
-    if (npy_ds_images(ipath, &im, st, err, errlen) != 0)
-        goto fail;
+    if (npy_read(ipath, &im, err, errlen) != 0) return -1;
+    if (npy_ds_images(ipath, &im, st, err, errlen) != 0) goto fail;
     npy_free(&im);
-    if (npy_read(lpath, &lb, err, errlen) != 0)
-        goto fail;
+    if (npy_read(lpath, &lb, err, errlen) != 0) goto fail;
     if ((lb.dtype != NPY_I64 && lb.dtype != NPY_I32 && lb.dtype != NPY_U8) || lb.ndim != 1) {
-        ds_errf(err, errlen, "%s: labels must be 1-d int64, int32 or uint8, got %d-d %s (save "
-                "labels.astype('int64'))", lpath, lb.ndim, dtype_name(lb.dtype));
+        ds_errf(err, errlen,
+                "%s: labels must be 1-d int64, int32 or uint8, got %d-d %s (save "
+                "labels.astype('int64'))",
+                lpath, lb.ndim, dtype_name(lb.dtype));
         goto fail;
     }
     if (lb.shape[0] != st->total) {
@@ -155,8 +161,8 @@ int ds_npy_load(const char *dir, int train, int classes, struct ds_store *st,
     for (i = 0; i < st->total; i++) {
         int64_t lim = classes ? classes : NPY_DS_MAX_CLASSES;
         if (y[i] < 0 || y[i] >= lim) {
-            ds_errf(err, errlen, "%s: label %lld at index %ld is out of range 0..%lld (%s)", lpath,
-                    (long long)y[i], i, (long long)lim - 1,
+            ds_errf(err, errlen, "%s: label %lld at index %ld is out of range 0..%lld (%s)", lpath, (long long)y[i], i,
+                    (long long)lim - 1,
                     classes ? "raise dataset.classes or fix the labels" : "labels must be class indices");
             goto fail;
         }

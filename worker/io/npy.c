@@ -31,69 +31,57 @@
 
 #define NPY_MAGIC "\x93NUMPY"
 #define NPY_MAGIC_LEN 6
-#define NPY_ALIGN 64                 /* numpy's ARRAY_ALIGN */
-#define NPY_GROWTH_DIGITS 21         /* numpy's GROWTH_AXIS_MAX_DIGITS */
-#define NPY_MAX_HEADER (1u << 24)    /* sanity bound for 2.0/3.0 headers */
+#define NPY_ALIGN 64              /* numpy's ARRAY_ALIGN */
+#define NPY_GROWTH_DIGITS 21      /* numpy's GROWTH_AXIS_MAX_DIGITS */
+#define NPY_MAX_HEADER (1u << 24) /* sanity bound for 2.0/3.0 headers */
 
 static const struct {
     enum npy_dtype dtype;
     const char *descr;
     size_t size;
 } npy_types[] = {
-    { NPY_F32, "<f4", 4 }, { NPY_F64, "<f8", 8 }, { NPY_I64, "<i8", 8 },
-    { NPY_I32, "<i4", 4 }, { NPY_U8, "|u1", 1 },  { NPY_F16, "<f2", 2 },
-    { NPY_U16, "<u2", 2 },
+    {NPY_F32, "<f4", 4}, {NPY_F64, "<f8", 8}, {NPY_I64, "<i8", 8}, {NPY_I32, "<i4", 4},
+    {NPY_U8, "|u1", 1},  {NPY_F16, "<f2", 2}, {NPY_U16, "<u2", 2},
 };
 #define NPY_NTYPES (sizeof npy_types / sizeof npy_types[0])
 
-static void NPY_PRINTF(3, 4) npy_err(char *err, size_t errlen, const char *fmt, ...)
-{
+static void NPY_PRINTF(3, 4) npy_err(char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
-    if (!err || errlen == 0)
-        return;
+    if (!err || errlen == 0) return;
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
 }
 
-size_t npy_itemsize(enum npy_dtype dtype)
-{
+size_t npy_itemsize(enum npy_dtype dtype) {
     size_t i;
     for (i = 0; i < NPY_NTYPES; i++)
-        if (npy_types[i].dtype == dtype)
-            return npy_types[i].size;
+        if (npy_types[i].dtype == dtype) return npy_types[i].size;
     return 0;
 }
 
-static const char *npy_descr(enum npy_dtype dtype)
-{
+static const char *npy_descr(enum npy_dtype dtype) {
     size_t i;
     for (i = 0; i < NPY_NTYPES; i++)
-        if (npy_types[i].dtype == dtype)
-            return npy_types[i].descr;
+        if (npy_types[i].dtype == dtype) return npy_types[i].descr;
     return NULL;
 }
 
-size_t npy_count(const struct npy_array *a)
-{
+size_t npy_count(const struct npy_array *a) {
     size_t n = 1;
     int i;
-    for (i = 0; i < a->ndim; i++)
-        n *= (size_t)a->shape[i];
+    for (i = 0; i < a->ndim; i++) n *= (size_t)a->shape[i];
     return n;
 }
 
 /* Element count of a shape, or -1 on negative dims / size_t overflow of
  * count * itemsize. */
-static int npy_shape_bytes(int ndim, const int64_t *shape, size_t itemsize, size_t *nbytes)
-{
+static int npy_shape_bytes(int ndim, const int64_t *shape, size_t itemsize, size_t *nbytes) {
     size_t n = itemsize;
     int i;
     for (i = 0; i < ndim; i++) {
-        if (shape[i] < 0)
-            return -1;
-        if (shape[i] != 0 && n > SIZE_MAX / (uint64_t)shape[i])
-            return -1;
+        if (shape[i] < 0) return -1;
+        if (shape[i] != 0 && n > SIZE_MAX / (uint64_t)shape[i]) return -1;
         n *= (size_t)shape[i];
     }
     *nbytes = n;
@@ -108,45 +96,36 @@ struct npy_lex {
     const char *s, *p, *end;
 };
 
-static void npy_skip_ws(struct npy_lex *lx)
-{
-    while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\n' || *lx->p == '\r'))
-        lx->p++;
+static void npy_skip_ws(struct npy_lex *lx) {
+    while (lx->p < lx->end && (*lx->p == ' ' || *lx->p == '\t' || *lx->p == '\n' || *lx->p == '\r')) lx->p++;
 }
 
 /* Parse a quoted string ('...' or "...", no escapes needed for our keys and
  * dtypes) into buf. */
-static int npy_parse_str(struct npy_lex *lx, char *buf, size_t buflen)
-{
+static int npy_parse_str(struct npy_lex *lx, char *buf, size_t buflen) {
     char q;
     size_t n = 0;
-    if (lx->p >= lx->end || (*lx->p != '\'' && *lx->p != '"'))
-        return -1;
+    if (lx->p >= lx->end || (*lx->p != '\'' && *lx->p != '"')) return -1;
     q = *lx->p++;
     while (lx->p < lx->end && *lx->p != q) {
-        if (n + 1 >= buflen)
-            return -1;
+        if (n + 1 >= buflen) return -1;
         buf[n++] = *lx->p++;
     }
-    if (lx->p >= lx->end)
-        return -1;
+    if (lx->p >= lx->end) return -1;
     lx->p++;
     buf[n] = '\0';
     return 0;
 }
 
-static int npy_parse_word(struct npy_lex *lx, const char *word)
-{
+static int npy_parse_word(struct npy_lex *lx, const char *word) {
     size_t n = strlen(word);
-    if ((size_t)(lx->end - lx->p) < n || memcmp(lx->p, word, n) != 0)
-        return -1;
+    if ((size_t)(lx->end - lx->p) < n || memcmp(lx->p, word, n) != 0) return -1;
     lx->p += n;
     return 0;
 }
 
 /* Parse "(a, b, ...)" with optional trailing comma: (), (5,), (3, 4). */
-static int npy_parse_shape(struct npy_lex *lx, int *ndim, int64_t *shape, const char **why)
-{
+static int npy_parse_shape(struct npy_lex *lx, int *ndim, int64_t *shape, const char **why) {
     int nd = 0;
     if (lx->p >= lx->end || *lx->p != '(') {
         *why = "expected '(' to start the shape tuple";
@@ -197,10 +176,9 @@ static int npy_parse_shape(struct npy_lex *lx, int *ndim, int64_t *shape, const 
 }
 
 /* Parse the header dict into descr/fortran/shape. On failure sets *why. */
-static int npy_parse_header(const char *hdr, size_t len, char *descr, size_t descrlen,
-                            int *fortran, int *ndim, int64_t *shape, const char **why)
-{
-    struct npy_lex lx = { hdr, hdr, hdr + len };
+static int npy_parse_header(const char *hdr, size_t len, char *descr, size_t descrlen, int *fortran, int *ndim,
+                            int64_t *shape, const char **why) {
+    struct npy_lex lx = {hdr, hdr, hdr + len};
     int have_descr = 0, have_fortran = 0, have_shape = 0;
     char key[32];
 
@@ -234,18 +212,15 @@ static int npy_parse_header(const char *hdr, size_t len, char *descr, size_t des
             }
             have_descr = 1;
         } else if (strcmp(key, "fortran_order") == 0 && !have_fortran) {
-            if (npy_parse_word(&lx, "True") == 0)
-                *fortran = 1;
-            else if (npy_parse_word(&lx, "False") == 0)
-                *fortran = 0;
+            if (npy_parse_word(&lx, "True") == 0) *fortran = 1;
+            else if (npy_parse_word(&lx, "False") == 0) *fortran = 0;
             else {
                 *why = "'fortran_order' must be True or False";
                 return -1;
             }
             have_fortran = 1;
         } else if (strcmp(key, "shape") == 0 && !have_shape) {
-            if (npy_parse_shape(&lx, ndim, shape, why) != 0)
-                return -1;
+            if (npy_parse_shape(&lx, ndim, shape, why) != 0) return -1;
             have_shape = 1;
         } else {
             *why = "unexpected or repeated key (expected 'descr', 'fortran_order', 'shape')";
@@ -264,8 +239,7 @@ static int npy_parse_header(const char *hdr, size_t len, char *descr, size_t des
         return -1;
     }
     /* numpy pads with spaces and ends with '\n'; old writers padded with NULs. */
-    while (lx.p < lx.end && (*lx.p == ' ' || *lx.p == '\n' || *lx.p == '\r' || *lx.p == '\0'))
-        lx.p++;
+    while (lx.p < lx.end && (*lx.p == ' ' || *lx.p == '\n' || *lx.p == '\r' || *lx.p == '\0')) lx.p++;
     if (lx.p != lx.end) {
         *why = "unexpected text after the closing '}'";
         return -1;
@@ -279,14 +253,14 @@ static int npy_parse_header(const char *hdr, size_t len, char *descr, size_t des
 
 /* ---- reader -------------------------------------------------------------- */
 
-static int npy_le16(const unsigned char *p) { return p[0] | p[1] << 8; }
-static uint32_t npy_le32(const unsigned char *p)
-{
+static int npy_le16(const unsigned char *p) {
+    return p[0] | p[1] << 8;
+}
+static uint32_t npy_le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen)
-{
+int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen) {
     unsigned char pre[12];
     char descr[64];
     char *hdr = NULL;
@@ -344,14 +318,15 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen)
     hdr[hlen] = '\0';
     if (npy_parse_header(hdr, hlen, descr, sizeof descr, &fortran, &ndim, shape, &why) != 0) {
         /* quote the header without its padding so the message stays one line */
-        for (i = hlen; i > 0 && (hdr[i - 1] == ' ' || hdr[i - 1] == '\n' || hdr[i - 1] == '\0'); i--)
-            hdr[i - 1] = '\0';
+        for (i = hlen; i > 0 && (hdr[i - 1] == ' ' || hdr[i - 1] == '\n' || hdr[i - 1] == '\0'); i--) hdr[i - 1] = '\0';
         npy_err(err, errlen, "%s: header parse error: %s (header: %.120s)", path, why, hdr);
         goto fail;
     }
     if (fortran) {
-        npy_err(err, errlen, "%s: fortran_order is True; only C order is supported "
-                "(save with np.ascontiguousarray(a))", path);
+        npy_err(err, errlen,
+                "%s: fortran_order is True; only C order is supported "
+                "(save with np.ascontiguousarray(a))",
+                path);
         goto fail;
     }
     for (i = 0; i < NPY_NTYPES; i++) {
@@ -362,13 +337,17 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen)
         }
     }
     if (!found && descr[0] == '>' && descr[1] != '\0') {
-        npy_err(err, errlen, "%s: big-endian dtype '%s' is not supported "
-                "(convert with a.astype(a.dtype.newbyteorder('<')) and save again)", path, descr);
+        npy_err(err, errlen,
+                "%s: big-endian dtype '%s' is not supported "
+                "(convert with a.astype(a.dtype.newbyteorder('<')) and save again)",
+                path, descr);
         goto fail;
     }
     if (!found) {
-        npy_err(err, errlen, "%s: unsupported dtype '%s' (supported: <f4 <f8 <i8 <i4 |u1 <f2 <u2; "
-                "convert with a.astype(np.float32) and save again)", path, descr);
+        npy_err(err, errlen,
+                "%s: unsupported dtype '%s' (supported: <f4 <f8 <i8 <i4 |u1 <f2 <u2; "
+                "convert with a.astype(np.float32) and save again)",
+                path, descr);
         goto fail;
     }
     if (npy_shape_bytes(ndim, shape, itemsize, &nbytes) != 0) {
@@ -382,9 +361,10 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen)
         struct stat sb;
         if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size >= prelen + hlen &&
             (size_t)sb.st_size - (prelen + hlen) < nbytes) {
-            npy_err(err, errlen, "%s: truncated: expected %zu bytes of data, found %zu "
-                    "(the writer was interrupted; re-create the file)", path, nbytes,
-                    (size_t)sb.st_size - (prelen + hlen));
+            npy_err(err, errlen,
+                    "%s: truncated: expected %zu bytes of data, found %zu "
+                    "(the writer was interrupted; re-create the file)",
+                    path, nbytes, (size_t)sb.st_size - (prelen + hlen));
             goto fail;
         }
     }
@@ -395,20 +375,22 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen)
     }
     got = fread(data, 1, nbytes, f);
     if (got != nbytes) {
-        if (ferror(f))
-            npy_err(err, errlen, "%s: read error: %s", path, strerror(errno));
+        if (ferror(f)) npy_err(err, errlen, "%s: read error: %s", path, strerror(errno));
         else
-            npy_err(err, errlen, "%s: truncated: expected %zu bytes of data, found %zu "
-                    "(the writer was interrupted; re-create the file)", path, nbytes, got);
+            npy_err(err, errlen,
+                    "%s: truncated: expected %zu bytes of data, found %zu "
+                    "(the writer was interrupted; re-create the file)",
+                    path, nbytes, got);
         goto fail;
     }
     if (fgetc(f) != EOF) {
         struct stat sb;
         long extra = -1;
-        if (fstat(fileno(f), &sb) == 0)
-            extra = (long)((size_t)sb.st_size - (prelen + hlen + nbytes));
-        npy_err(err, errlen, "%s: %ld trailing bytes after the %zu bytes of data "
-                "(file damaged or not written by numpy.save; re-create it)", path, extra, nbytes);
+        if (fstat(fileno(f), &sb) == 0) extra = (long)((size_t)sb.st_size - (prelen + hlen + nbytes));
+        npy_err(err, errlen,
+                "%s: %ld trailing bytes after the %zu bytes of data "
+                "(file damaged or not written by numpy.save; re-create it)",
+                path, extra, nbytes);
         goto fail;
     }
     fclose(f);
@@ -427,18 +409,15 @@ fail:
     return -1;
 }
 
-void npy_free(struct npy_array *a)
-{
-    if (!a)
-        return;
+void npy_free(struct npy_array *a) {
+    if (!a) return;
     free(a->data);
     memset(a, 0, sizeof *a);
 }
 
 /* ---- conversions --------------------------------------------------------- */
 
-float npy_f16_to_f32(uint16_t h)
-{
+float npy_f16_to_f32(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t mant = h & 0x3ffu;
@@ -466,8 +445,7 @@ float npy_f16_to_f32(uint16_t h)
 }
 
 /* Round to nearest even, as numpy's float32 -> float16 cast does. */
-uint16_t npy_f32_to_f16(float f)
-{
+uint16_t npy_f32_to_f16(float f) {
     uint32_t x, absx, sign, e, m, shift, hm, rem, halfway;
     memcpy(&x, &f, sizeof x);
     sign = (x >> 16) & 0x8000u;
@@ -478,69 +456,83 @@ uint16_t npy_f32_to_f16(float f)
         return (uint16_t)(sign | 0x7c00u);
     if (absx < 0x38800000u) { /* below 2^-14: half subnormal or zero */
         e = absx >> 23;
-        if (e < 102)
-            return (uint16_t)sign;
+        if (e < 102) return (uint16_t)sign;
         m = (absx & 0x7fffffu) | 0x800000u;
         shift = 126 - e;
         hm = m >> shift;
         rem = m & ((1u << shift) - 1);
         halfway = 1u << (shift - 1);
-        if (rem > halfway || (rem == halfway && (hm & 1u)))
-            hm++;
+        if (rem > halfway || (rem == halfway && (hm & 1u))) hm++;
         return (uint16_t)(sign | hm);
     }
     hm = (absx >> 13) - (112u << 10);
     rem = absx & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (hm & 1u)))
-        hm++;
+    if (rem > 0x1000u || (rem == 0x1000u && (hm & 1u))) hm++;
     return (uint16_t)(sign | hm);
 }
 
 /* Element i of a as double: exact for every supported dtype except int64
  * beyond 2^53, which the i64 path avoids. */
-static double npy_get_f64(const struct npy_array *a, size_t i)
-{
+static double npy_get_f64(const struct npy_array *a, size_t i) {
     switch (a->dtype) {
-    case NPY_F32: { float v; memcpy(&v, (const char *)a->data + 4 * i, 4); return v; }
-    case NPY_F64: { double v; memcpy(&v, (const char *)a->data + 8 * i, 8); return v; }
-    case NPY_I64: { int64_t v; memcpy(&v, (const char *)a->data + 8 * i, 8); return (double)v; }
-    case NPY_I32: { int32_t v; memcpy(&v, (const char *)a->data + 4 * i, 4); return v; }
-    case NPY_U8: return ((const uint8_t *)a->data)[i];
-    case NPY_F16: { uint16_t v; memcpy(&v, (const char *)a->data + 2 * i, 2); return npy_f16_to_f32(v); }
-    case NPY_U16: { uint16_t v; memcpy(&v, (const char *)a->data + 2 * i, 2); return v; }
+    case NPY_F32: {
+        float v;
+        memcpy(&v, (const char *)a->data + 4 * i, 4);
+        return v;
+    }
+    case NPY_F64: {
+        double v;
+        memcpy(&v, (const char *)a->data + 8 * i, 8);
+        return v;
+    }
+    case NPY_I64: {
+        int64_t v;
+        memcpy(&v, (const char *)a->data + 8 * i, 8);
+        return (double)v;
+    }
+    case NPY_I32: {
+        int32_t v;
+        memcpy(&v, (const char *)a->data + 4 * i, 4);
+        return v;
+    }
+    case NPY_U8:
+        return ((const uint8_t *)a->data)[i];
+    case NPY_F16: {
+        uint16_t v;
+        memcpy(&v, (const char *)a->data + 2 * i, 2);
+        return npy_f16_to_f32(v);
+    }
+    case NPY_U16: {
+        uint16_t v;
+        memcpy(&v, (const char *)a->data + 2 * i, 2);
+        return v;
+    }
     }
     return 0.0;
 }
 
-float *npy_to_f32(const struct npy_array *a)
-{
+float *npy_to_f32(const struct npy_array *a) {
     size_t n, i;
     float *o;
-    if (!a || (!a->data && a->nbytes))
-        return NULL;
+    if (!a || (!a->data && a->nbytes)) return NULL;
     n = npy_count(a);
     o = malloc(n ? n * sizeof *o : 1);
-    if (!o)
-        return NULL;
+    if (!o) return NULL;
     if (a->dtype == NPY_F32) {
         memcpy(o, a->data, n * sizeof *o);
         return o;
     }
-    for (i = 0; i < n; i++)
-        o[i] = (float)npy_get_f64(a, i);
+    for (i = 0; i < n; i++) o[i] = (float)npy_get_f64(a, i);
     return o;
 }
 
-int64_t *npy_to_i64(const struct npy_array *a)
-{
+int64_t *npy_to_i64(const struct npy_array *a) {
     size_t n, i;
     int64_t *o;
-    if (!a || (!a->data && a->nbytes))
-        return NULL;
+    if (!a || (!a->data && a->nbytes)) return NULL;
     n = npy_count(a);
     o = malloc(n ? n * sizeof *o : 1);
-    if (!o)
-        return NULL;
+    if (!o) return NULL;
     if (a->dtype == NPY_I64) {
         memcpy(o, a->data, n * sizeof *o);
         return o;
@@ -549,14 +541,10 @@ int64_t *npy_to_i64(const struct npy_array *a)
         double v = npy_get_f64(a, i);
         /* Casting NaN or out-of-range floats is UB in C; clamp like a sane
          * numpy user would expect instead of crashing under UBSan. */
-        if (v != v)
-            o[i] = 0;
-        else if (v >= 9223372036854775807.0)
-            o[i] = INT64_MAX;
-        else if (v <= -9223372036854775808.0)
-            o[i] = INT64_MIN;
-        else
-            o[i] = (int64_t)v;
+        if (v != v) o[i] = 0;
+        else if (v >= 9223372036854775807.0) o[i] = INT64_MAX;
+        else if (v <= -9223372036854775808.0) o[i] = INT64_MIN;
+        else o[i] = (int64_t)v;
     }
     return o;
 }
@@ -564,36 +552,30 @@ int64_t *npy_to_i64(const struct npy_array *a)
 /* ---- writer -------------------------------------------------------------- */
 
 /* Build the exact preamble + header numpy 1.x writes for this array. */
-static int npy_build_header(enum npy_dtype dtype, int ndim, const int64_t *shape,
-                            char *buf, size_t buflen, size_t *outlen)
-{
+static int npy_build_header(enum npy_dtype dtype, int ndim, const int64_t *shape, char *buf, size_t buflen,
+                            size_t *outlen) {
     char dict[512];
     size_t n = 0, padlen, hlen;
     int i, k, first_digits = 0;
 
-    k = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                 npy_descr(dtype));
+    k = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, 'shape': (", npy_descr(dtype));
     n = (size_t)k;
     for (i = 0; i < ndim; i++) {
         k = snprintf(dict + n, sizeof dict - n, i ? ", %lld" : "%lld", (long long)shape[i]);
-        if (i == 0)
-            first_digits = k;
+        if (i == 0) first_digits = k;
         n += (size_t)k;
     }
-    if (ndim == 1)
-        dict[n++] = ',';
+    if (ndim == 1) dict[n++] = ',';
     n += (size_t)snprintf(dict + n, sizeof dict - n, "), }");
     /* numpy >= 1.22 leaves room to grow axis 0 in place (GROWTH_AXIS_MAX_DIGITS). */
     if (ndim > 0)
-        for (k = first_digits; k < NPY_GROWTH_DIGITS; k++)
-            dict[n++] = ' ';
+        for (k = first_digits; k < NPY_GROWTH_DIGITS; k++) dict[n++] = ' ';
     /* numpy's _wrap_header: pad so preamble + header is a multiple of 64,
      * always adding at least one byte ('\n'); an already-aligned header
      * still gets a full 64 bytes of padding. */
     hlen = n + 1;
     padlen = NPY_ALIGN - ((NPY_MAGIC_LEN + 2 + 2 + hlen) % NPY_ALIGN);
-    if (10 + hlen + padlen > buflen || hlen + padlen > 65535)
-        return -1;
+    if (10 + hlen + padlen > buflen || hlen + padlen > 65535) return -1;
     memcpy(buf, NPY_MAGIC, NPY_MAGIC_LEN);
     buf[6] = 1;
     buf[7] = 0;
@@ -606,15 +588,14 @@ static int npy_build_header(enum npy_dtype dtype, int ndim, const int64_t *shape
     return 0;
 }
 
-int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *shape,
-              const void *data, char *err, size_t errlen)
-{
+int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *shape, const void *data, char *err,
+              size_t errlen) {
     char hdr[1024];
     size_t hdrlen, nbytes, itemsize = npy_itemsize(dtype);
 
     if (!path || itemsize == 0 || ndim < 0 || ndim > NPY_MAX_DIMS || (ndim > 0 && !shape)) {
-        npy_err(err, errlen, "%s: npy_write: bad arguments (dtype %d, ndim %d; caller bug)",
-                path ? path : "(null)", (int)dtype, ndim);
+        npy_err(err, errlen, "%s: npy_write: bad arguments (dtype %d, ndim %d; caller bug)", path ? path : "(null)",
+                (int)dtype, ndim);
         return -1;
     }
     if (npy_shape_bytes(ndim, shape, itemsize, &nbytes) != 0) {
@@ -631,6 +612,6 @@ int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *s
     }
     /* One atomic writer for every artefact (util/fsutil.h): readers and a
      * crash see the old file or the complete new one. */
-    struct fs_part parts[2] = { { hdr, hdrlen }, { data, nbytes } };
+    struct fs_part parts[2] = {{hdr, hdrlen}, {data, nbytes}};
     return fs_write_parts(path, parts, 2, err, errlen);
 }

@@ -17,7 +17,7 @@ struct npy_array {
     enum npy_dtype dtype;
     int ndim;
     int64_t shape[NPY_MAX_DIMS];
-    void *data;           /* malloc'd; NPY_F16 holds IEEE half bit patterns (uint16_t) */
+    void *data; /* malloc'd; NPY_F16 holds IEEE half bit patterns (uint16_t) */
     size_t nbytes;
 };
 
@@ -48,7 +48,7 @@ uint16_t npy_f32_to_f16(float f);
 /* Write atomically: to "<path>.tmp.<pid>", fsync, rename over path. Header
  * padded as numpy pads it (multiple of 64 bytes, '\n' terminated). Data is
  * given already in dtype, C order. 0 or -1 with message naming the file. */
-int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *shape,
-              const void *data, char *err, size_t errlen);
+int npy_write(const char *path, enum npy_dtype dtype, int ndim, const int64_t *shape, const void *data, char *err,
+              size_t errlen);
 
 #endif

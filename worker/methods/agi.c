@@ -48,8 +48,8 @@ static void pick_targets(uint64_t seed, int classes, int64_t label, int compat, 
 }
 
 /* Gradients of an objective at n host points (model space), chunked. */
-static int grads(const struct wk_method_ctx *ctx, int objective, const float *pts, const int64_t *lab, long n,
-                 int c, int h, int w, float *g_out, char *err, size_t errlen) {
+static int grads(const struct wk_method_ctx *ctx, int objective, const float *pts, const int64_t *lab, long n, int c,
+                 int h, int w, float *g_out, char *err, size_t errlen) {
     const long d = (long)c * h * w;
     long per = ctx->chunk_samples < 1 ? 1 : ctx->chunk_samples;
     for (long i0 = 0; i0 < n; i0 += per) {
@@ -87,7 +87,7 @@ int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const st
     float *cur = malloc((size_t)(P * D) * sizeof *cur), *nxt = malloc((size_t)(P * D) * sizeof *nxt);
     float *zn = malloc((size_t)(P * D) * sizeof *zn), *g = malloc((size_t)(P * D) * sizeof *g);
     float *orig = compat ? malloc((size_t)(P * D) * sizeof *orig) : NULL; /* the clean image per path */
-    float *psum = calloc((size_t)(P * D), sizeof *psum);          /* per-target sums (valid_ref) */
+    float *psum = calloc((size_t)(P * D), sizeof *psum);                  /* per-target sums (valid_ref) */
     float *acc = calloc((size_t)(3 * B * D), sizeof *acc), *cnt = calloc((size_t)(2 * B * D), sizeof *cnt);
     if (!tgt || !lab || !cur || !nxt || !zn || !g || !psum || !acc || !cnt || (compat && !orig)) {
         snprintf(err, errlen, "out of host memory for AGI paths (lower batch_size)");
@@ -95,8 +95,8 @@ int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const st
     }
     float *acc_van = acc, *acc_vr = acc + B * D, *acc_ip = acc + 2 * B * D, *cnt_vr = cnt, *cnt_ip = cnt + B * D;
     for (long i = 0; i < B; i++) {
-        pick_targets(seed_for(ctx->seed, bt->ids[i], SEED_AGI_TARGETS), ctx->classes, bt->labels[i], compat,
-                     (int)T, tgt + i * T);
+        pick_targets(seed_for(ctx->seed, bt->ids[i], SEED_AGI_TARGETS), ctx->classes, bt->labels[i], compat, (int)T,
+                     tgt + i * T);
         for (long j = 0; j < T; j++) {
             lab[i * T + j] = bt->labels[i];
             for (int ch = 0; ch < bt->c; ch++)
@@ -113,8 +113,7 @@ int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const st
                 for (long k = 0; k < hw; k++)
                     zn[p * D + ch * hw + k] =
                         compat ? cur[p * D + ch * hw + k] : (cur[p * D + ch * hw + k] - ctx->mean[ch]) / ctx->std[ch];
-        if (grads(ctx, compat ? TS_OBJ_LOGIT : TS_OBJ_PROB, zn, tgt, P, bt->c, bt->h, bt->w, g, err, errlen))
-            goto out;
+        if (grads(ctx, compat ? TS_OBJ_LOGIT : TS_OBJ_PROB, zn, tgt, P, bt->c, bt->h, bt->w, g, err, errlen)) goto out;
         for (long q = 0; q < P * D; q++) {
             float sgn = g[q] > 0 ? 1.0f : g[q] < 0 ? -1.0f : 0.0f;
             float v = (compat ? orig[q] : cur[q]) + eps * sgn; /* compat restarts from the clean image */

@@ -42,8 +42,8 @@ int wk_input_grad(const struct wk_method_ctx *ctx, const struct job_method *m, c
     return 0;
 }
 
-int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                  float *out, char *err, size_t errlen) {
+int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
+                  char *err, size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = bt->c * hw, N = m->samples;
     long per = ctx->chunk_samples < N ? ctx->chunk_samples : N;
     if (per < 1) per = 1;

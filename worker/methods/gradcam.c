@@ -47,7 +47,7 @@ static int cam_chunk(const struct wk_method_ctx *ctx, const struct job_method *m
     WK_T(&pool, ts_mean_dim(g, 3, 1, &g1), g1);
     WK_T(&pool, ts_mean_dim(g1, 2, 1, &alpha), alpha); /* N×K×1×1 */
     WK_T(&pool, ts_mul(alpha, a, &wa), wa);
-    WK_T(&pool, ts_sum_dim(wa, 1, 1, &cam), cam);    /* N×1×h×w */
+    WK_T(&pool, ts_sum_dim(wa, 1, 1, &cam), cam); /* N×1×h×w */
     WK_T(&pool, ts_clamp_min(cam, 0.0, &pos), pos);
     WK_T(&pool, ts_interpolate_bilinear(pos, bt->h, bt->w, &up), up);
     /* One channel comes back into the first n·H·W floats of out; spreading

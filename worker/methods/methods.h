@@ -13,11 +13,11 @@
 #include "torch_shim.h"
 
 struct wk_batch {
-    const ts_tensor *x;      /* B×C×H×W normalized, on device */
-    const float *xh;         /* the same on the host */
-    const int64_t *labels;   /* B explained classes (host) */
-    const int64_t *ids;      /* B image ids (host): seeds come from these */
-    long b;                  /* images */
+    const ts_tensor *x;    /* B×C×H×W normalized, on device */
+    const float *xh;       /* the same on the host */
+    const int64_t *labels; /* B explained classes (host) */
+    const int64_t *ids;    /* B image ids (host): seeds come from these */
+    long b;                /* images */
     int c, h, w;
 };
 
@@ -25,19 +25,19 @@ struct wk_method_ctx {
     ts_module *model;
     int device;
     uint64_t seed;
-    long chunk_samples;      /* max samples per forward+backward */
-    float mean[3], std[3];   /* the model's input normalization: x = (pixel − mean) / std */
+    long chunk_samples;    /* max samples per forward+backward */
+    float mean[3], std[3]; /* the model's input normalization: x = (pixel − mean) / std */
     /* Explicit references (recal attribute --references): R×D shared by all
      * images, or N×R×D indexed by batch position; NULL = the method's sampler. */
     const float *references;
     int references_per_image;
-    long references_r;       /* R of the explicit references */
+    long references_r;               /* R of the explicit references */
     const struct ds_dataset *ref_ds; /* Expected Gradients draws references from it */
-    int classes;             /* the model's output classes (AGI picks targets among them) */
-    int32_t *segments_out;   /* optional B×H×W: LIME/KernelSHAP superpixel labels
-                              * (recal attribute --segments-out, for oracle tests) */
-    int (*abandon)(void);    /* non-zero: give up between chunks (a stop signal's grace has
-                                passed); NULL: never. The method fails with WK_STOP_MSG. */
+    int classes;                     /* the model's output classes (AGI picks targets among them) */
+    int32_t *segments_out;           /* optional B×H×W: LIME/KernelSHAP superpixel labels
+                                      * (recal attribute --segments-out, for oracle tests) */
+    int (*abandon)(void);            /* non-zero: give up between chunks (a stop signal's grace has
+                                        passed); NULL: never. The method fails with WK_STOP_MSG. */
 };
 
 #define WK_STOP_MSG "given up between chunks: the stop signal's grace has passed"
@@ -73,8 +73,7 @@ int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t e
 /* Reference samplers (host, normalized, B·R·D floats into out). */
 int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
                     size_t errlen);
-void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base,
-                      float *out);
+void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base, float *out);
 int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long r,
                      float *out, char *err, size_t errlen);
 int wk_refs_dataset(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
@@ -85,8 +84,8 @@ float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m
 /* Gradient methods: InputGrad (times_input 0), Input×Gradient (1), SmoothGrad. */
 int wk_input_grad(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
                   int times_input, float *out, char *err, size_t errlen);
-int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                  float *out, char *err, size_t errlen);
+int wk_smoothgrad(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
+                  char *err, size_t errlen);
 
 /* AGI: T = m->refs target classes, K = m->steps signed steps of m->epsilon. */
 int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
@@ -104,6 +103,5 @@ int wk_surrogate(const struct wk_method_ctx *ctx, const struct job_method *m, co
                  int32_t *segments_out, char *err, size_t errlen);
 
 /* The random-attribution control: U[0,1) per element, seeded per image. */
-int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err,
-                   size_t errlen);
+int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err, size_t errlen);
 #endif

@@ -52,8 +52,8 @@ static int point_grads(const struct path_run *pr, long q0, long qc, struct wk_po
     WK_T(pool, ts_narrow(pr->t_pref, 0, q0, qc, &ir), ir);
     WK_T(pool, ts_narrow(pr->t_pimg, 0, q0, qc, &ii), ii);
     WK_T(pool, ts_index_select(pr->refs, 0, ir, &r), r); /* reference of each point */
-    WK_T(pool, ts_index_select(pr->x2, 0, ii, &xs), xs);  /* its image */
-    WK_T(pool, ts_sub(xs, r, &dp), dp);                   /* x − r per point */
+    WK_T(pool, ts_index_select(pr->x2, 0, ii, &xs), xs); /* its image */
+    WK_T(pool, ts_sub(xs, r, &dp), dp);                  /* x − r per point */
     WK_T(pool, ts_narrow(pr->t_alpha, 0, q0, qc, &al), al);
     WK_T(pool, ts_mul(al, dp, &ad), ad);
     WK_T(pool, ts_add(r, ad, &z), z); /* z = r + α (x − r) */
@@ -253,7 +253,7 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
     struct wk_pool walk = {0}, path = {0}, chunk = {0};
     int rc = -1;
     if (K == 0 && !slots) return 0; /* valid_ip alone, every step at α = 1: nothing to compute */
-    ts_tensor *t_zero; /* [0] (path 0's image): the row a split path's carried gradient sum adds into */
+    ts_tensor *t_zero;              /* [0] (path 0's image): the row a split path's carried gradient sum adds into */
     WK_T(&walk, ts_narrow(pr->t_pathimg, 0, 0, 1, &t_zero), t_zero);
     const long cs = pr->ctx->chunk_samples;
     const int split = K > cs;
@@ -422,16 +422,25 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     /* valid_ip's terms at a shared α = 1 point: exactly 0, kept; counted per image */
     const long ends_ip = compat ? Le : n1 * R;
     const long points = compat ? B * Lw : paths * (K - n1);
-    struct path_run pr = {.ctx = ctx, .bt = bt, .B = B, .R = R, .K = K, .D = D, .squared = squared,
+    struct path_run pr = {.ctx = ctx,
+                          .bt = bt,
+                          .B = B,
+                          .R = R,
+                          .K = K,
+                          .D = D,
+                          .squared = squared,
                           .want_van = (m->estimators >> JOB_EST_VANILLA) & 1,
                           .want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1,
-                          .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1, .objective = (int)m->objective,
-                          .kin = K - n1, .n1 = n1};
+                          .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1,
+                          .objective = (int)m->objective,
+                          .kin = K - n1,
+                          .n1 = n1};
     struct wk_pool keep = {0}, fin = {0};
     int rc = -1;
     /* + 1: no zero-byte malloc when every step is shared (K = 1) */
     int64_t *pref = malloc((size_t)(points + 1) * sizeof *pref), *pimg = malloc((size_t)(points + 1) * sizeof *pimg);
-    int64_t *palpha = malloc((size_t)(points + 1) * sizeof *palpha), *plab = malloc((size_t)(points + 1) * sizeof *plab);
+    int64_t *palpha = malloc((size_t)(points + 1) * sizeof *palpha),
+            *plab = malloc((size_t)(points + 1) * sizeof *plab);
     int64_t *pathimg = malloc((size_t)paths * sizeof *pathimg);
     float *alpha = malloc((size_t)(points + 1) * sizeof *alpha), *coef = malloc((size_t)(points + 1) * sizeof *coef);
     int64_t *lw = compat ? malloc((size_t)L * sizeof *lw) : NULL, *le = compat ? malloc((size_t)L * sizeof *le) : NULL;

@@ -5,8 +5,7 @@
 #include "methods.h"
 #include "seed.h"
 
-int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err,
-                   size_t errlen) {
+int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err, size_t errlen) {
     const long d = (long)bt->c * bt->h * bt->w;
     for (long i = 0; i < bt->b; i++)
         if (wk_draw(seed_for(ctx->seed, bt->ids[i], SEED_RANDOM_ATTR), d, 0, out + i * d, err, errlen)) return -1;

@@ -40,7 +40,8 @@ static void sampler_stats(const struct wk_method_ctx *ctx, const struct job_meth
 int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen) {
     int64_t shape[1] = {n};
     ts_tensor *u = NULL;
-    int rc = gaussian ? ts_randn_seeded(seed, shape, 1, TS_DEV_CPU, &u) : ts_rand_seeded(seed, shape, 1, TS_DEV_CPU, &u);
+    int rc =
+        gaussian ? ts_randn_seeded(seed, shape, 1, TS_DEV_CPU, &u) : ts_rand_seeded(seed, shape, 1, TS_DEV_CPU, &u);
     if (rc != TS_OK || ts_to_f32(u, dst, (size_t)n) != TS_OK) {
         snprintf(err, errlen, "drawing random numbers: %s", ts_last_error());
         ts_tensor_free(u);
@@ -51,8 +52,8 @@ int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t e
 }
 
 /* Every image's r·d draws at once, image i from its own seeded generator. */
-static int draw_batch(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum seed_purpose purpose, long n_each,
-                      int gaussian, float *out, char *err, size_t errlen) {
+static int draw_batch(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum seed_purpose purpose,
+                      long n_each, int gaussian, float *out, char *err, size_t errlen) {
     uint64_t *seeds = malloc((size_t)bt->b * sizeof *seeds);
     if (!seeds) {
         snprintf(err, errlen, "out of host memory for %ld seeds", bt->b);
@@ -166,8 +167,8 @@ int wk_refs_dataset(const struct wk_method_ctx *ctx, const struct wk_batch *bt, 
         return -1;
     }
     if (ds->c != bt->c || ds->h != bt->h || ds->w != bt->w) {
-        snprintf(err, errlen, "Expected Gradients: reference images are %dx%dx%d, inputs %dx%dx%d", ds->c, ds->h,
-                 ds->w, bt->c, bt->h, bt->w);
+        snprintf(err, errlen, "Expected Gradients: reference images are %dx%dx%d, inputs %dx%dx%d", ds->c, ds->h, ds->w,
+                 bt->c, bt->h, bt->w);
         return -1;
     }
     for (long i = 0; i < bt->b; i++) {

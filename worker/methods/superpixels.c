@@ -34,9 +34,13 @@ static double hash_normal(uint64_t k) {
 }
 
 /* skimage.color's sRGB → XYZ (D65) → Lab for one pixel in [0,1]. */
-static double lab_f(double t) { return t > 0.008856 ? cbrt(t) : 7.787 * t + 16.0 / 116.0; }
+static double lab_f(double t) {
+    return t > 0.008856 ? cbrt(t) : 7.787 * t + 16.0 / 116.0;
+}
 
-static double srgb_linear(double v) { return v > 0.04045 ? pow((v + 0.055) / 1.055, 2.4) : v / 12.92; }
+static double srgb_linear(double v) {
+    return v > 0.04045 ? pow((v + 0.055) / 1.055, 2.4) : v / 12.92;
+}
 
 static void rgb_to_lab(double r, double g, double b, double lab[3]) {
     r = srgb_linear(r);
@@ -61,10 +65,8 @@ static void features(const float *pix, int c, long hw, double ratio, vl_qs_type 
     }
     for (long k = 0; k < hw; k++) {
         double lab[3];
-        if (c == 1)
-            rgb_to_lab(pix[k], pix[k], pix[k], lab);
-        else
-            rgb_to_lab(pix[k], pix[hw + k], pix[2 * hw + k], lab);
+        if (c == 1) rgb_to_lab(pix[k], pix[k], pix[k], lab);
+        else rgb_to_lab(pix[k], pix[hw + k], pix[2 * hw + k], lab);
         for (int j = 0; j < 3; j++) im[j * hw + k] = ratio * lab[j];
     }
 }

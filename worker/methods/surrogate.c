@@ -61,8 +61,8 @@ static int draw_masks(const struct wk_method_ctx *ctx, const struct job_method *
         snprintf(err, errlen, "out of host memory for %ld surrogate samples", S);
         return -1;
     }
-    if (wk_draw(seed_for(ctx->seed, (uint64_t)id, shap ? SEED_SHAP_MASKS : SEED_LIME_MASKS), S * (M + 1), 0, u,
-                err, errlen)) {
+    if (wk_draw(seed_for(ctx->seed, (uint64_t)id, shap ? SEED_SHAP_MASKS : SEED_LIME_MASKS), S * (M + 1), 0, u, err,
+                errlen)) {
         free(u);
         return -1;
     }

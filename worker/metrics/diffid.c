@@ -106,8 +106,8 @@ static float kept_mean(const float *x, const long *order, long d, double total, 
     return d - n > 0 ? (float)(kept_sum / (double)(d - n)) : 0.0f;
 }
 
-void diffid_rank(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
-                 uint32_t *rank, float *fill, void *scratch) {
+void diffid_rank(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios, uint32_t *rank,
+                 float *fill, void *scratch) {
     long d = (long)c * hw;
     struct dscratch z = carve(scratch, c, hw);
     float lo = INFINITY, hi = -INFINITY;
@@ -140,8 +140,8 @@ void diffid_rank(const float *x, const float *a, int c, long hw, const double *r
     }
 }
 
-void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
-                    float *out, void *scratch) {
+void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios, float *out,
+                    void *scratch) {
     long d = (long)c * hw;
     float fill[2 * DIFFID_MAX_RATIOS];
     uint32_t *rank = carve(scratch, c, hw).rank;

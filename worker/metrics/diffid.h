@@ -34,13 +34,13 @@ long diffid_count(double ratio, long d);
  * (diffid_perturb) and on the device for a CUDA one (ts_rank_copies: one
  * rank map crosses the bus instead of 2·n_ratios images). */
 size_t diffid_scratch_bytes(int c, long hw);
-void diffid_rank(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
-                 uint32_t *rank, float *fill, void *scratch);
+void diffid_rank(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios, uint32_t *rank,
+                 float *fill, void *scratch);
 /* The copies built on the host (the CPU path): out receives 2·n_ratios
  * images of d floats, deletion copies for each ratio, then insertion
  * copies; ts_rank_copies computes the same floats on a device. */
-void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios,
-                    float *out, void *scratch);
+void diffid_perturb(const float *x, const float *a, int c, long hw, const double *ratios, int n_ratios, float *out,
+                    void *scratch);
 
 /* Score one image: logits is 2·n_ratios rows of `classes` (same order as
  * diffid_perturb's output); orig_logit = f(x)[label]. Adds to acc. */

@@ -12,7 +12,9 @@
 
 #include "fsutil.h"
 
-void roar_tasks_dir(char *buf, size_t n, const char *out_dir) { snprintf(buf, n, "%s/roar-tasks", out_dir); }
+void roar_tasks_dir(char *buf, size_t n, const char *out_dir) {
+    snprintf(buf, n, "%s/roar-tasks", out_dir);
+}
 
 static void task_path(char *buf, size_t n, const char *out_dir, int task) {
     char dir[4200];
@@ -35,7 +37,8 @@ int roar_tasks_count(const char *out_dir) {
 
 /* One line; %.17g gives the double back exactly. */
 static int format_record(char *buf, size_t n, const char *sha256, const struct roar_task_id *id, double acc) {
-    return snprintf(buf, n, "recal-roar-task 1 config=%s task=%d method=%s estimator=%s fraction=%.17g kept=%s acc=%.17g\n",
+    return snprintf(buf, n,
+                    "recal-roar-task 1 config=%s task=%d method=%s estimator=%s fraction=%.17g kept=%s acc=%.17g\n",
                     sha256, id->task, id->method, id->estimator, id->fraction, id->top ? "top" : "bottom", acc);
 }
 
@@ -77,12 +80,15 @@ int roar_task_load(const char *out_dir, const char *sha256, const struct roar_ta
         if (end && end != a + 5 && *end == '\n' && *acc >= 0 && *acc <= 1) return 1;
     }
     if (ok && !strncmp(line, "recal-roar-task 1 config=", 25) && strncmp(line + 25, sha256, 64)) {
-        snprintf(err, errlen, "%s is a fine-tune of another config (sha256 %.12s…, this one %.12s…): resume with the "
-                 "config and --set values of the interrupted run, or remove %s/roar-tasks to start over", path,
-                 line + 25, sha256, out_dir);
+        snprintf(err, errlen,
+                 "%s is a fine-tune of another config (sha256 %.12s…, this one %.12s…): resume with the "
+                 "config and --set values of the interrupted run, or remove %s/roar-tasks to start over",
+                 path, line + 25, sha256, out_dir);
     } else {
-        snprintf(err, errlen, "%s: not a finished fine-tune of this task (%s/%s k=%g %s): remove it to run that "
-                 "fine-tune again", path, id->method, id->estimator, id->fraction, id->top ? "top" : "bottom");
+        snprintf(err, errlen,
+                 "%s: not a finished fine-tune of this task (%s/%s k=%g %s): remove it to run that "
+                 "fine-tune again",
+                 path, id->method, id->estimator, id->fraction, id->top ? "top" : "bottom");
     }
     return -1;
 }

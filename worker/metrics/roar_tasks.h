@@ -11,10 +11,10 @@
 #include <stddef.h>
 
 struct roar_task_id {
-    int task;              /* index in cmd_roar's task order */
+    int task; /* index in cmd_roar's task order */
     const char *method, *estimator;
     double fraction;
-    int top;               /* 1: the top-k pixels kept, 0: the bottom-k */
+    int top; /* 1: the top-k pixels kept, 0: the bottom-k */
 };
 
 /* OUT/roar-tasks, where the files live. */

@@ -80,24 +80,24 @@ struct ts_output_error : std::invalid_argument {
     using std::invalid_argument::invalid_argument;
 };
 
-#define TS_GUARD(...)                                                  \
-    do {                                                                \
-        g_err[0] = '\0';                                                \
-        try {                                                           \
-            __VA_ARGS__                                                 \
-        } catch (const c10::Error &e) {                                 \
-            set_err(e.what_without_backtrace());                        \
-            return TS_ERR;                                              \
-        } catch (const ts_output_error &e) {                            \
-            set_err(e.what());                                          \
-            return TS_ESHAPE;                                           \
-        } catch (const std::exception &e) {                             \
-            set_err(e.what());                                          \
-            return TS_ERR;                                              \
-        } catch (...) {                                                 \
-            set_err("unknown C++ exception in libtorch");               \
-            return TS_ERR;                                              \
-        }                                                               \
+#define TS_GUARD(...)                                                                                                  \
+    do {                                                                                                               \
+        g_err[0] = '\0';                                                                                               \
+        try {                                                                                                          \
+            __VA_ARGS__                                                                                                \
+        } catch (const c10::Error &e) {                                                                                \
+            set_err(e.what_without_backtrace());                                                                       \
+            return TS_ERR;                                                                                             \
+        } catch (const ts_output_error &e) {                                                                           \
+            set_err(e.what());                                                                                         \
+            return TS_ESHAPE;                                                                                          \
+        } catch (const std::exception &e) {                                                                            \
+            set_err(e.what());                                                                                         \
+            return TS_ERR;                                                                                             \
+        } catch (...) {                                                                                                \
+            set_err("unknown C++ exception in libtorch");                                                              \
+            return TS_ERR;                                                                                             \
+        }                                                                                                              \
     } while (0)
 
 static int fail(int code, const char *msg) {
@@ -109,7 +109,9 @@ static c10::Device to_dev(int device) {
     return device == TS_DEV_CUDA ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
 }
 
-static ts_tensor *wrap(at::Tensor t) { return new ts_tensor{std::move(t)}; }
+static ts_tensor *wrap(at::Tensor t) {
+    return new ts_tensor{std::move(t)};
+}
 
 static std::vector<int64_t> dims(const int64_t *shape, int ndim) {
     return std::vector<int64_t>(shape, shape + ndim);
@@ -120,18 +122,20 @@ static std::vector<int64_t> dims(const int64_t *shape, int ndim) {
 // where the same calls copy host memory, so what a job would move on a GPU
 // is known and tested on any machine.
 static std::atomic<uint64_t> g_h2d{0}, g_d2h{0}, g_fwd{0}, g_bwd{0};
-static void ledger_h2d(const at::Tensor &t) { g_h2d += (uint64_t)t.numel() * t.element_size(); }
-static void ledger_d2h(size_t bytes) { g_d2h += bytes; }
+static void ledger_h2d(const at::Tensor &t) {
+    g_h2d += (uint64_t)t.numel() * t.element_size();
+}
+static void ledger_d2h(size_t bytes) {
+    g_d2h += bytes;
+}
 // One value back to the host (a finiteness check, a loss): a d2h copy and,
 // on a GPU, a wait for the device.
-template <typename T>
-static T item_d2h(const at::Tensor &t) {
+template <typename T> static T item_d2h(const at::Tensor &t) {
     ledger_d2h(sizeof(T));
     return t.item<T>();
 }
 
-template <typename T>
-static int to_host(const ts_tensor *t, T *dst, size_t n, c10::ScalarType st) {
+template <typename T> static int to_host(const ts_tensor *t, T *dst, size_t n, c10::ScalarType st) {
     if (!t || !dst) return fail(TS_EINVAL, "ts_to_host: NULL argument");
     TS_GUARD({
         if ((size_t)t->t.numel() != n) return fail(TS_EINVAL, "ts_to_host: element count mismatch");
@@ -162,7 +166,9 @@ static int from_host(const T *data, const int64_t *shape, int ndim, int device, 
 
 extern "C" {
 
-const char *ts_last_error(void) { return g_err; }
+const char *ts_last_error(void) {
+    return g_err;
+}
 
 void ts_ledger_read(struct ts_ledger *out) {
     out->h2d_bytes = g_h2d;
@@ -229,8 +235,12 @@ int ts_set_bf16(int on) {
 // libtorch 2.4 replaced the per-device autocast getters and setters with ones
 // taking the device type; the GPU machine's libtorch is newer than Debian's.
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-static bool ac_enabled(c10::DeviceType d) { return at::autocast::is_autocast_enabled(d); }
-static at::ScalarType ac_dtype(c10::DeviceType d) { return at::autocast::get_autocast_dtype(d); }
+static bool ac_enabled(c10::DeviceType d) {
+    return at::autocast::is_autocast_enabled(d);
+}
+static at::ScalarType ac_dtype(c10::DeviceType d) {
+    return at::autocast::get_autocast_dtype(d);
+}
 static void ac_set(c10::DeviceType d, bool on, at::ScalarType t) {
     at::autocast::set_autocast_enabled(d, on);
     at::autocast::set_autocast_dtype(d, t);
@@ -286,7 +296,9 @@ int ts_device_sync(int device) {
     return TS_OK;
 }
 
-const char *ts_device_name(int device) { return device == TS_DEV_CUDA ? "cuda" : "cpu"; }
+const char *ts_device_name(int device) {
+    return device == TS_DEV_CUDA ? "cuda" : "cpu";
+}
 
 int ts_set_num_threads(int n) {
     TS_GUARD({
@@ -308,7 +320,9 @@ int ts_manual_seed(uint64_t seed) {
     return TS_OK;
 }
 
-void ts_tensor_free(ts_tensor *t) { delete t; }
+void ts_tensor_free(ts_tensor *t) {
+    delete t;
+}
 
 int ts_from_f32(const float *data, const int64_t *shape, int ndim, int device, ts_tensor **out) {
     return from_host(data, shape, ndim, device, out, torch::kFloat32, "ts_from_f32");
@@ -334,8 +348,12 @@ int ts_host_buffer(size_t bytes, int pinned, ts_tensor **owner, void **ptr) {
     return TS_OK;
 }
 
-int ts_to_f32(const ts_tensor *t, float *dst, size_t n) { return to_host(t, dst, n, torch::kFloat32); }
-int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n) { return to_host(t, dst, n, torch::kInt64); }
+int ts_to_f32(const ts_tensor *t, float *dst, size_t n) {
+    return to_host(t, dst, n, torch::kFloat32);
+}
+int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n) {
+    return to_host(t, dst, n, torch::kInt64);
+}
 
 int ts_shape(const ts_tensor *t, int64_t *shape, int *ndim) {
     if (!t || !shape || !ndim) return fail(TS_EINVAL, "ts_shape: NULL argument");
@@ -346,7 +364,9 @@ int ts_shape(const ts_tensor *t, int64_t *shape, int *ndim) {
     return TS_OK;
 }
 
-int64_t ts_numel(const ts_tensor *t) { return t ? t->t.numel() : 0; }
+int64_t ts_numel(const ts_tensor *t) {
+    return t ? t->t.numel() : 0;
+}
 
 int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out) {
     TS_GUARD({ *out = wrap(torch::zeros(dims(shape, ndim), torch::TensorOptions().device(to_dev(device)))); });
@@ -400,11 +420,11 @@ int ts_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), vo
     return TS_OK;
 }
 
-#define TS_BINOP(name, expr)                                                     \
-    int name(const ts_tensor *a, const ts_tensor *b, ts_tensor **out) {          \
-        if (!a || !b || !out) return fail(TS_EINVAL, #name ": NULL argument");   \
-        TS_GUARD({ *out = wrap(expr); });                                        \
-        return TS_OK;                                                            \
+#define TS_BINOP(name, expr)                                                                                           \
+    int name(const ts_tensor *a, const ts_tensor *b, ts_tensor **out) {                                                \
+        if (!a || !b || !out) return fail(TS_EINVAL, #name ": NULL argument");                                         \
+        TS_GUARD({ *out = wrap(expr); });                                                                              \
+        return TS_OK;                                                                                                  \
     }
 TS_BINOP(ts_add, a->t + b->t)
 TS_BINOP(ts_sub, a->t - b->t)
@@ -518,7 +538,9 @@ int ts_module_load(const char *path, int device, ts_module **out) {
     return TS_OK;
 }
 
-void ts_module_free(ts_module *m) { delete m; }
+void ts_module_free(ts_module *m) {
+    delete m;
+}
 
 int ts_module_save(ts_module *m, const char *path) {
     if (!m || !path) return fail(TS_EINVAL, "ts_module_save: NULL argument");
@@ -551,8 +573,8 @@ static at::Tensor logits_of(const c10::IValue &r, const char *what = "model forw
     const at::Tensor &t = r.toTensor();
     if (!at::isFloatingType(t.scalar_type()))
         throw ts_output_error(std::string(what) + " returns " + c10::toString(t.scalar_type()) +
-                                    " values, not floating point: attributions need the logits (return them "
-                                    "before any argmax or integer cast)");
+                              " values, not floating point: attributions need the logits (return them "
+                              "before any argmax or integer cast)");
     return t.to(at::kFloat);
 }
 
@@ -720,10 +742,12 @@ static int check_labels(const at::Tensor &logits, const at::Tensor &labels, int6
 // PyTorch itself. Every gradient is therefore taken on at least two rows (a
 // lone sample goes with a copy of itself), so an image's gradient does not
 // depend on the batch or chunk it falls in.
-static at::Tensor two_rows(const at::Tensor &t) { return t.size(0) == 1 ? at::cat({t, t}, 0) : t; }
+static at::Tensor two_rows(const at::Tensor &t) {
+    return t.size(0) == 1 ? at::cat({t, t}, 0) : t;
+}
 
-int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
-                      ts_tensor **grad, ts_tensor **fvals) {
+int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind, ts_tensor **grad,
+                      ts_tensor **fvals) {
     if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_objective_grad: NULL argument");
     TS_GUARD({
         const int64_t n = x->t.dim() > 0 ? x->t.size(0) : 0;
@@ -754,8 +778,8 @@ int ts_module_has_method(ts_module *m, const char *name, int *has) {
     return TS_OK;
 }
 
-int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
-                    ts_tensor **acts, ts_tensor **grad) {
+int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind, ts_tensor **acts,
+                    ts_tensor **grad) {
     if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_feature_grad: NULL argument");
     TS_GUARD({
         c10::IValue fa;
@@ -764,7 +788,8 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
             fa = m->m.run_method("features", x->t.detach());
         }
         if (!fa.isTensor() || fa.toTensor().dim() != 4)
-            return fail(TS_ESHAPE, "model method features(x) must return N×K×h×w conv maps (see docs/methods.md, GradCAM)");
+            return fail(TS_ESHAPE,
+                        "model method features(x) must return N×K×h×w conv maps (see docs/methods.md, GradCAM)");
         // A fresh leaf: the gradient stops at the maps, not at x.
         at::Tensor a = fa.toTensor().detach().to(at::kFloat).requires_grad_(true);
         c10::IValue lr;
@@ -773,7 +798,8 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
             lr = m->m.run_method("classifier", a);
         }
         if (!lr.isTensor() || lr.toTensor().dim() != 2 || lr.toTensor().size(0) != a.size(0))
-            return fail(TS_ESHAPE, "model method classifier(a) must return N×classes logits (see docs/methods.md, GradCAM)");
+            return fail(TS_ESHAPE,
+                        "model method classifier(a) must return N×classes logits (see docs/methods.md, GradCAM)");
         at::Tensor logits = logits_of(lr, "model method classifier(a)");
         if (int rc = check_labels(logits, labels->t, a.size(0))) return rc;
         at::Tensor f = objective(logits, labels->t, objective_kind);
@@ -801,8 +827,7 @@ int ts_interpolate_bilinear(const ts_tensor *a, int64_t oh, int64_t ow, ts_tenso
 
 int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const float *fill, const int64_t *counts, int n_ratios,
                    ts_tensor **out) {
-    if (!x || !rank || !fill || !counts || !out || n_ratios < 1)
-        return fail(TS_EINVAL, "ts_rank_copies: bad argument");
+    if (!x || !rank || !fill || !counts || !out || n_ratios < 1) return fail(TS_EINVAL, "ts_rank_copies: bad argument");
     const at::Tensor &xt = x->t, &rt = rank->t;
     if (xt.dim() != 2 || rt.sizes() != xt.sizes() || rt.scalar_type() != torch::kInt32 ||
         xt.scalar_type() != torch::kFloat32 || rt.device() != xt.device())
@@ -846,12 +871,13 @@ int ts_sgd_new(ts_module *m, double lr, double momentum, double weight_decay, ts
     return TS_OK;
 }
 
-void ts_sgd_free(ts_sgd *opt) { delete opt; }
+void ts_sgd_free(ts_sgd *opt) {
+    delete opt;
+}
 
 int ts_sgd_set_lr(ts_sgd *opt, double lr) {
     TS_GUARD({
-        for (auto &group : opt->opt->param_groups())
-            static_cast<torch::optim::SGDOptions &>(group.options()).lr(lr);
+        for (auto &group : opt->opt->param_groups()) static_cast<torch::optim::SGDOptions &>(group.options()).lr(lr);
     });
     return TS_OK;
 }

@@ -22,9 +22,9 @@ extern "C" {
 #endif
 
 #define TS_OK 0
-#define TS_ERR -1     /* libtorch threw: see ts_last_error() */
-#define TS_EINVAL -2  /* bad argument from the C side */
-#define TS_ESHAPE -3  /* a model or tensor had an unexpected shape */
+#define TS_ERR -1        /* libtorch threw: see ts_last_error() */
+#define TS_EINVAL -2     /* bad argument from the C side */
+#define TS_ESHAPE -3     /* a model or tensor had an unexpected shape */
 #define TS_ENOTFINITE -4 /* NaN or Inf where finite numbers are required */
 
 #define TS_MAX_DIMS 8
@@ -47,8 +47,8 @@ struct ts_ledger {
     uint64_t h2d_bytes, d2h_bytes, fwd_samples, bwd_samples;
 };
 void ts_ledger_read(struct ts_ledger *out);
-const char *ts_version(void);          /* libtorch version string, static */
-int ts_cuda_device_count(void);        /* 0 when built/run without CUDA */
+const char *ts_version(void);   /* libtorch version string, static */
+int ts_cuda_device_count(void); /* 0 when built/run without CUDA */
 /* "auto" → cuda when available else cpu; "cpu"; "cuda" (error if absent). */
 int ts_device_parse(const char *name, int *device_out);
 const char *ts_device_name(int device);
@@ -68,10 +68,10 @@ int ts_set_tf32(int on);
 int ts_set_bf16(int on);
 /* Wait for every queued kernel on the device (no-op on CPU). */
 int ts_device_sync(int device);
-int ts_manual_seed(uint64_t seed);     /* global generator: training init only */
+int ts_manual_seed(uint64_t seed); /* global generator: training init only */
 
 /* ---- tensor life and host copies ---------------------------------------- */
-void ts_tensor_free(ts_tensor *t);     /* NULL ok */
+void ts_tensor_free(ts_tensor *t); /* NULL ok */
 /* Copy host float32/int64/int32 data into a new tensor on `device`. */
 int ts_from_f32(const float *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
 int ts_from_i64(const int64_t *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
@@ -153,7 +153,7 @@ int ts_module_load(const char *path, int device, ts_module **out);
  * or the probe found the frozen copy computes otherwise), or NULL. Owned by
  * the module; set at most once, on the first eval forward. */
 const char *ts_module_freeze_note(ts_module *m);
-void ts_module_free(ts_module *m);     /* NULL ok */
+void ts_module_free(ts_module *m); /* NULL ok */
 int ts_module_save(ts_module *m, const char *path);
 /* Forward without autograd. Checks the output is N×classes (2-D, N rows). */
 int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits);
@@ -163,8 +163,8 @@ int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits);
  * NULL) receives F per sample [N]. Fails with TS_ENOTFINITE on NaN/Inf
  * gradients and TS_ESHAPE when the output is not N×classes or a label is out
  * of range. */
-int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
-                      int objective, ts_tensor **grad, ts_tensor **fvals);
+int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective, ts_tensor **grad,
+                      ts_tensor **fvals);
 
 /* ---- GradCAM: models split into features(x) and classifier(a) --------- */
 /* *has = 1 when the scripted module has a method `name` (e.g. "features"). */
@@ -173,20 +173,20 @@ int ts_module_has_method(ts_module *m, const char *name, int *has);
  * explained objective, computed as m.classifier(a), w.r.t. a. Both are new
  * handles (acts may be NULL when only the gradient is wanted). Same label
  * and finiteness checks as ts_objective_grad. */
-int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective,
-                    ts_tensor **acts, ts_tensor **grad);
+int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective, ts_tensor **acts,
+                    ts_tensor **grad);
 /* Bilinear resize of an N×C×h×w tensor to N×C×oh×ow (align_corners false,
  * as Captum's LayerAttribution.interpolate). */
 int ts_interpolate_bilinear(const ts_tensor *a, int64_t oh, int64_t ow, ts_tensor **out);
 
 /* ---- training ----------------------------------------------------------- */
 int ts_sgd_new(ts_module *m, double lr, double momentum, double weight_decay, ts_sgd **out);
-void ts_sgd_free(ts_sgd *opt);          /* NULL ok */
+void ts_sgd_free(ts_sgd *opt); /* NULL ok */
 int ts_sgd_set_lr(ts_sgd *opt, double lr);
 /* One step of cross-entropy SGD in train mode. loss_sum: sum of per-sample
  * losses; correct: number of argmax hits (both over the batch). */
-int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor *labels,
-                  double *loss_sum, int64_t *correct);
+int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor *labels, double *loss_sum,
+                  int64_t *correct);
 /* Data-parallel training, one step = on every rank ts_train_grads over its
  * part of the global batch (scale = 1 / global batch size, so the summed
  * gradients are those of the mean loss), a sum of the flat gradients across
@@ -209,7 +209,6 @@ int ts_data_ptr(ts_tensor *t, void **ptr);
 int ts_sgd_step(ts_sgd *opt);
 /* Switch train/eval mode (BatchNorm, Dropout) and parameter requires_grad. */
 int ts_module_set_train(ts_module *m, int train);
-
 
 #ifdef __cplusplus
 }

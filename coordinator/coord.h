@@ -20,6 +20,7 @@ struct coord_opts {
     long n_images;
     long shard_images;
     int progress_tty;        /* rank 0: redraw one progress line on stderr */
+    const char *unit;        /* what n_images counts, for the progress line (NULL: "images") */
     double log_every_s;      /* otherwise a progress line every this many seconds */
     struct coord_book *book; /* rank 0: per-shard records + journal; NULL on the others */
     /* Any task: the coordinator knows records only by their length and

@@ -227,8 +227,8 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
     return 0;
 }
 
-int coord_book_open(struct coord_book *b, const char *dir, int resume, const struct journal_meta *m, char *err,
-                    size_t errlen) {
+int coord_book_open(struct coord_book *b, const char *dir, int stage, int resume, const struct journal_meta *m,
+                    char *err, size_t errlen) {
     memset(b, 0, sizeof *b);
     b->jn.fd = -1;
     b->n_shards = (long)m->n_shards;
@@ -243,16 +243,18 @@ int coord_book_open(struct coord_book *b, const char *dir, int resume, const str
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/journal", dir);
-    int rc = resume ? journal_resume(&b->jn, path, m, b->records, b->done, &b->n_resumed, err, errlen)
-                    : journal_create(&b->jn, path, m, err, errlen);
+    /* a later stage always opens the journal its first stage made */
+    int rc = resume || stage > 0
+                 ? journal_open_stage(&b->jn, path, stage, m, b->records, b->done, &b->n_resumed, err, errlen)
+                 : journal_create(&b->jn, path, m, err, errlen);
     if (rc) {
         coord_book_close(b);
         return -1;
     }
     b->n_done = b->n_resumed;
     if (resume)
-        log_printf("resume: %ld of %ld shards already in the journal (%ld records)", b->n_resumed, b->n_shards,
-                   b->jn.n_records);
+        log_printf("resume: stage %d: %ld of %ld shards already in the journal (%ld records)", stage, b->n_resumed,
+                   b->n_shards, b->jn.n_records);
     return 0;
 }
 

@@ -56,10 +56,12 @@ struct coord_book {
 int coord_rundir_open(const char *dir, const char *config, const char *const *sets, int n_sets, int resume,
                       int *lock_fd, int *restart, char *err, size_t errlen);
 
-/* Allocate the book and create DIR/journal, or with resume load it (same
+/* Allocate the book of stage `stage` (0 for a one-stage run) and create
+ * DIR/journal (stage 0), or load that stage's section of it (with resume,
+ * or for a later stage, which begins its section when it has none: same
  * config and plan only) and pre-fill the done shards. 0, or -1 with a
  * message. */
-int coord_book_open(struct coord_book *b, const char *dir, int resume, const struct journal_meta *m, char *err,
-                    size_t errlen);
+int coord_book_open(struct coord_book *b, const char *dir, int stage, int resume, const struct journal_meta *m,
+                    char *err, size_t errlen);
 void coord_book_close(struct coord_book *b);
 #endif

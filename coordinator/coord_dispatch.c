@@ -226,8 +226,12 @@ static void show_progress(struct coord_state *st, double t0, int final) {
     /* Before the first shard lands there is no rate: say so, not "ETA 0s". */
     if (rate > 0 || done >= total) snprintf(eta_s, sizeof eta_s, "%.0fs", eta);
     else snprintf(eta_s, sizeof eta_s, "unknown (first shard running)");
-    snprintf(line, sizeof line, "%ld/%ld images (%.1f%%)  %.1f images/s  elapsed %.0fs  ETA %s", done, total,
-             total ? 100.0 * (double)done / (double)total : 100.0, rate, el, eta_s);
+    const char *unit = st->o->unit ? st->o->unit : "images";
+    /* fine-tunes come minutes apart: their rate needs the digits */
+    snprintf(line, sizeof line,
+             st->o->unit ? "%ld/%ld %s (%.1f%%)  %.4f %s/s  elapsed %.0fs  ETA %s"
+                         : "%ld/%ld %s (%.1f%%)  %.1f %s/s  elapsed %.0fs  ETA %s",
+             done, total, unit, total ? 100.0 * (double)done / (double)total : 100.0, rate, unit, el, eta_s);
     if (st->o->progress_tty) {
         fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
         fflush(stderr);

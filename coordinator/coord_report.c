@@ -213,6 +213,85 @@ static void csv_ratio(struct sbuf *b, double sum, double n) {
     else sb_printf(b, ",");
 }
 
+/* Slot s's Diff-ROAR from the fine-tunes' accuracies (roar_task_of order:
+ * per slot, per fraction, bottom then top). */
+static void slot_roar(const struct job *job, const double *acc, int s, double *top, double *bot, double *diff) {
+    const int nf = job->roar.n_fractions;
+    for (int f = 0; f < nf; f++) {
+        bot[f] = acc[((size_t)s * nf + f) * 2];
+        top[f] = acc[((size_t)s * nf + f) * 2 + 1];
+        diff[f] = top[f] - bot[f];
+    }
+}
+
+static void sb_roar(struct sbuf *b, const struct job *job, const double *acc, int s) {
+    const int nf = job->roar.n_fractions;
+    double top[JOB_MAX_RATIOS], bot[JOB_MAX_RATIOS], diff[JOB_MAX_RATIOS];
+    slot_roar(job, acc, s, top, bot, diff);
+    sb_printf(b, "\"roar\": {");
+    sb_array(b, "fractions", job->roar.fractions, nf);
+    sb_printf(b, ", ");
+    sb_array(b, "top_acc", top, nf);
+    sb_printf(b, ", ");
+    sb_array(b, "bottom_acc", bot, nf);
+    sb_printf(b, ", ");
+    sb_array(b, "diff_roar", diff, nf);
+    sb_printf(b, "}");
+}
+
+/* roar.json and roar.csv: the Diff-ROAR table alone, for scripts and the report. */
+static int write_roar(const struct job *job, const struct rec_slot *slots, int n_slots, const double *acc,
+                      const char *run_dir, char *err, size_t errlen) {
+    struct sbuf js = {0}, csv = {0};
+    char path[4200];
+    int rc = -1;
+    sb_printf(&js, "{\n  \"config_sha256\": \"%s\", \"epochs\": %d, \"lr\": %.10g,\n  \"results\": [", job->sha256,
+              job->roar.epochs, job->roar.lr);
+    sb_printf(&csv, "method,estimator,fraction,top_acc,bottom_acc,diff_roar\n");
+    for (int s = 0; s < n_slots; s++) {
+        const char *mn = job_method_name(job->methods[slots[s].method].kind);
+        const char *en = job_estimator_name((enum job_estimator)slots[s].estimator);
+        sb_printf(&js, "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", ", s ? "," : "", mn, en);
+        sb_roar(&js, job, acc, s);
+        sb_printf(&js, "}");
+        double top[JOB_MAX_RATIOS], bot[JOB_MAX_RATIOS], diff[JOB_MAX_RATIOS];
+        slot_roar(job, acc, s, top, bot, diff);
+        for (int f = 0; f < job->roar.n_fractions; f++)
+            sb_printf(&csv, "%s,%s,%.10g,%.10g,%.10g,%.10g\n", mn, en, job->roar.fractions[f], top[f], bot[f], diff[f]);
+    }
+    sb_printf(&js, "\n  ]\n}\n");
+    if (!js.p || !csv.p || js.lost || csv.lost) {
+        snprintf(err, errlen, "out of memory writing roar.json (free memory and resume)");
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/roar.json", run_dir);
+    if (json_finite_write(path, js.p, js.n, err, errlen)) goto out;
+    snprintf(path, sizeof path, "%s/roar.csv", run_dir);
+    if (fs_write_atomic(path, csv.p, csv.n, err, errlen)) goto out;
+    rc = 0;
+out:
+    free(js.p);
+    free(csv.p);
+    return rc;
+}
+
+void coord_print_roar(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots, const double *acc) {
+    const int nf = job->roar.n_fractions;
+    fprintf(f, "\nDiff-ROAR = top-k kept accuracy - bottom-k kept accuracy (higher is better)\n%-12s %-10s", "method",
+            "estimator");
+    for (int k = 0; k < nf; k++) fprintf(f, "   k=%-5g", job->roar.fractions[k]);
+    fprintf(f, "\n");
+    for (int s = 0; s < n_slots; s++) {
+        double top[JOB_MAX_RATIOS], bot[JOB_MAX_RATIOS], diff[JOB_MAX_RATIOS];
+        slot_roar(job, acc, s, top, bot, diff);
+        const struct job_method *m = &job->methods[slots[s].method];
+        fprintf(f, "%-12s %-10s", job_method_name(m->kind),
+                m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator));
+        for (int k = 0; k < nf; k++) fprintf(f, " %9.4f", diff[k]);
+        fprintf(f, "\n");
+    }
+}
+
 int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int n_slots, const double *total,
                         const struct coord_run_info *info, char *err, size_t errlen) {
     int nr = job->n_diffid_ratios;
@@ -304,6 +383,10 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
         }
         const double *q = total + rec_slot_base(&lay, s);
         sb_extra_metrics(&b, job, &lay, q);
+        if (info->roar_acc) {
+            sb_printf(&b, ",\n     ");
+            sb_roar(&b, job, info->roar_acc, s);
+        }
         sb_printf(&b, "}");
         /* summary.csv: one row per (method, estimator), every metric's headline */
         sb_printf(&sum, "%s,%s,%d,%d,%s", mn, en, m->refs, m->steps, job_objective_name(m->objective));
@@ -344,6 +427,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
     if (fs_write_atomic(path, csv.p, csv.n, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/summary.csv", info->run_dir);
     if (fs_write_atomic(path, sum.p, sum.n, err, errlen)) goto out;
+    if (info->roar_acc && write_roar(job, slots, n_slots, info->roar_acc, info->run_dir, err, errlen)) goto out;
     rc = 0;
 out:
     free(b.p);

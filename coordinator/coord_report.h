@@ -19,9 +19,13 @@ struct coord_run_info {
                                    skipped under dataset.on_error: skip */
     double coordinator_seconds; /* rank 0's dispatch bookkeeping (coord_book.coord_seconds) */
     long image_bytes;           /* one model input, C·H·W float32: the unit of the transfer ledger */
+    const double *roar_acc;     /* Diff-ROAR's fine-tune accuracies (per slot, per fraction, bottom then
+                                   top), or NULL: results[].roar, roar.json and roar.csv */
 };
 
 int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int n_slots, const double *total,
                         const struct coord_run_info *info, char *err, size_t errlen);
+/* The Diff-ROAR table (info.roar_acc's values) on f. */
+void coord_print_roar(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots, const double *acc);
 void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots, const double *total);
 #endif

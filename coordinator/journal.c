@@ -121,8 +121,10 @@ static int decode_header(const unsigned char *b, struct journal_meta *f, uint32_
     return crc == crc_of(b, (size_t)(p - b));
 }
 
-/* The header must be ours and describe the same job and plan. */
-static int check_header(const struct journal *j, const unsigned char *b, size_t size, char *err, size_t errlen) {
+/* Section `stage`'s header at b (size bytes from there to the end) must be
+ * ours, of the same config as m, and with plan set of the same plan. */
+static int check_header(const struct journal *j, int stage, const struct journal_meta *m, const unsigned char *b,
+                        size_t size, int plan, char *err, size_t errlen) {
     uint32_t magic, version;
     struct journal_meta f;
     if (size < JOURNAL_HEADER_BYTES) {
@@ -139,7 +141,7 @@ static int check_header(const struct journal *j, const unsigned char *b, size_t 
         return -1;
     }
     if (!crc_ok) {
-        snprintf(err, errlen, "%s: journal corrupt at its header (byte offset 0): use a new --run-dir", j->path);
+        snprintf(err, errlen, "%s: journal corrupt at its header (stage %d): use a new --run-dir", j->path, stage);
         return -1;
     }
     char dir[4096];
@@ -147,30 +149,31 @@ static int check_header(const struct journal *j, const unsigned char *b, size_t 
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
     else snprintf(dir, sizeof dir, ".");
-    if (strcmp(sha, j->meta.sha256) != 0) {
+    if (strcmp(sha, m->sha256) != 0) {
         snprintf(err, errlen,
                  "%s was made by config sha256 %s; this config is %s: use a new --run-dir (or resume with the "
                  "same config file and --set/--limit values)",
-                 dir, sha, j->meta.sha256);
+                 dir, sha, m->sha256);
         return -1;
     }
-    if (f.n_images != j->meta.n_images || f.n_shards != j->meta.n_shards || f.shard_images != j->meta.shard_images ||
-        f.record_len != j->meta.record_len) {
+    if (plan && (f.n_images != m->n_images || f.n_shards != m->n_shards || f.shard_images != m->shard_images ||
+                 f.record_len != m->record_len)) {
         snprintf(err, errlen,
-                 "%s was planned as %" PRId64 " images in %" PRId64 " shards of %" PRId64 " (record %" PRIu64
+                 "%s: stage %d was planned as %" PRId64 " images in %" PRId64 " shards of %" PRId64 " (record %" PRIu64
                  " doubles); this run plans %" PRId64 " in %" PRId64 " of %" PRId64 " (record %" PRIu64
                  "): the dataset or the program changed, use a new --run-dir",
-                 dir, f.n_images, f.n_shards, f.shard_images, f.record_len, j->meta.n_images, j->meta.n_shards,
-                 j->meta.shard_images, j->meta.record_len);
+                 dir, stage, f.n_images, f.n_shards, f.shard_images, f.record_len, m->n_images, m->n_shards,
+                 m->shard_images, m->record_len);
         return -1;
     }
     return 0;
 }
 
-/* 0 when the record at b is intact and belongs to the plan (fills *shard),
- * 1 when its checksum or framing is bad, 2 when intact but off-plan. */
-static int check_record(const struct journal *j, const unsigned char *b, int64_t *shard) {
-    size_t len = (size_t)j->meta.record_len, body = RECORD_HEAD + 8 * len;
+/* 0 when the record at b is intact and belongs to the plan f (fills
+ * *shard), 1 when its checksum or framing is bad, 2 when intact but
+ * off-plan. */
+static int check_record(const struct journal_meta *f, const unsigned char *b, int64_t *shard) {
+    size_t len = (size_t)f->record_len, body = RECORD_HEAD + 8 * len;
     uint32_t magic, version, crc;
     int64_t first, count;
     uint64_t rlen;
@@ -181,10 +184,10 @@ static int check_record(const struct journal *j, const unsigned char *b, int64_t
     p = get(p, &count, 8);
     get(p, &rlen, 8);
     get(b + body, &crc, 4);
-    if (magic != MAGIC_RECORD || version != JOURNAL_VERSION || rlen != j->meta.record_len || crc != crc_of(b, body))
+    if (magic != MAGIC_RECORD || version != JOURNAL_VERSION || rlen != f->record_len || crc != crc_of(b, body))
         return 1;
     struct shard sh;
-    if (shard_plan_get((long)j->meta.n_images, (long)j->meta.shard_images, (long)*shard, &sh) || sh.first != first ||
+    if (shard_plan_get((long)f->n_images, (long)f->shard_images, (long)*shard, &sh) || sh.first != first ||
         sh.count != count)
         return 2;
     return 0;
@@ -215,8 +218,71 @@ static int read_file(const char *path, int fd, unsigned char **out, size_t *size
     return 0;
 }
 
-int journal_resume(struct journal *j, const char *path, const struct journal_meta *m, double *records,
-                   unsigned char *done, long *n_done, char *err, size_t errlen) {
+static uint32_t magic_at(const unsigned char *b) {
+    uint32_t m;
+    memcpy(&m, b, 4);
+    return m;
+}
+
+/* Walk the sections of b (size bytes): fill stage `stage`'s records and
+ * done flags from its section (checked against m), count the sections
+ * (*sections) and stop at a torn tail (*end: where the intact part ends).
+ * 0, or -1 with a message. */
+static int walk(struct journal *j, const unsigned char *b, size_t size, int stage, const struct journal_meta *m,
+                double *records, unsigned char *done, long *n_done, int *sections, size_t *end, char *err,
+                size_t errlen) {
+    struct journal_meta f;
+    memset(&f, 0, sizeof f);
+    int sec = -1;
+    size_t off = 0;
+    long all = 0; /* records of every stage so far */
+    while (off < size || sec < 0) {
+        uint32_t magic = size - off >= 4 ? magic_at(b + off) : 0, ver;
+        if (sec < 0 || magic == MAGIC_HEADER) {
+            /* a header after the first may be cut short at the end (a crash while a stage began) */
+            const int later = sec >= 0;
+            if (later && off + JOURNAL_HEADER_BYTES > size) break;
+            if (later && !decode_header(b + off, &f, &magic, &ver) && off + JOURNAL_HEADER_BYTES >= size) break;
+            if (check_header(j, sec + 1, m, b + off, size - off, sec + 1 == stage, err, errlen)) return -1;
+            decode_header(b + off, &f, &magic, &ver);
+            sec++;
+            off += JOURNAL_HEADER_BYTES;
+            continue;
+        }
+        size_t rb = JOURNAL_RECORD_BYTES(f.record_len);
+        int64_t s = -1;
+        int bad = off + rb > size ? 1 : check_record(&f, b + off, &s);
+        if (bad == 1 && off + rb >= size) break; /* a write cut short by a crash or a full disk */
+        if (bad) {
+            snprintf(err, errlen,
+                     "%s: journal corrupt at record %ld (byte offset %zu)%s: the run directory was damaged; start "
+                     "again with a new --run-dir",
+                     j->path, all + 1, off, bad == 2 ? ", a shard outside the plan" : "");
+            return -1;
+        }
+        if (sec == stage) {
+            /* A shard is journaled once; a repeat (never written by this
+             * version) must not be counted twice, so the first copy stands. */
+            size_t len = (size_t)m->record_len;
+            if (!done[s]) {
+                memcpy(records + (size_t)s * len, b + off + RECORD_HEAD, len * sizeof *records);
+                done[s] = 1;
+                ++*n_done;
+            } else {
+                log_printf("journal %s: shard %" PRId64 " appears twice; keeping its first record", j->path, s);
+            }
+            j->n_records++;
+        }
+        all++;
+        off += rb;
+    }
+    *sections = sec + 1;
+    *end = off;
+    return 0;
+}
+
+int journal_open_stage(struct journal *j, const char *path, int stage, const struct journal_meta *m, double *records,
+                       unsigned char *done, long *n_done, char *err, size_t errlen) {
     *n_done = 0;
     if (init_handle(j, path, m, err, errlen)) return -1;
     j->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
@@ -227,51 +293,59 @@ int journal_resume(struct journal *j, const char *path, const struct journal_met
         return -1;
     }
     unsigned char *b = NULL;
-    size_t size = 0;
+    size_t size = 0, end = 0;
+    int sections = 0;
     int rc = read_file(path, j->fd, &b, &size, err, errlen);
-    if (!rc) rc = check_header(j, b, size, err, errlen);
-    size_t rb = JOURNAL_RECORD_BYTES(m->record_len), off = JOURNAL_HEADER_BYTES, len = (size_t)m->record_len;
-    while (!rc && off < size) {
-        int64_t s = -1;
-        int bad = off + rb > size ? 1 : check_record(j, b + off, &s);
-        if (bad == 1 && off + rb >= size) { /* a write cut short by a crash or a full disk */
-            log_printf("journal %s: dropping a torn last record (%zu bytes at offset %zu); its shard will be "
-                       "computed again",
-                       path, size - off, off);
-            j->dropped_bytes = (long)(size - off);
-            break;
-        }
-        if (bad) {
-            snprintf(err, errlen,
-                     "%s: journal corrupt at record %ld (byte offset %zu)%s: the run directory was damaged; start "
-                     "again with a new --run-dir",
-                     path, j->n_records + 1, off, bad == 2 ? ", a shard outside the plan" : "");
-            rc = -1;
-            break;
-        }
-        /* A shard is journaled once; a repeat (never written by this
-         * version) must not be counted twice, so the first copy stands. */
-        if (!done[s]) {
-            memcpy(records + (size_t)s * len, b + off + RECORD_HEAD, len * sizeof *records);
-            done[s] = 1;
-            ++*n_done;
-        } else {
-            log_printf("journal %s: shard %" PRId64 " appears twice; keeping its first record", path, s);
-        }
-        j->n_records++;
-        off += rb;
-    }
+    if (!rc) rc = walk(j, b, size, stage, m, records, done, n_done, &sections, &end, err, errlen);
     free(b);
-    if (!rc && j->dropped_bytes && (ftruncate(j->fd, (off_t)off) || fault_fsync(j->fd))) {
-        snprintf(err, errlen, "%s: cannot cut the torn last record: %s", path, strerror(errno));
+    if (!rc && end < size) {
+        log_printf("journal %s: dropping a torn last record (%zu bytes at offset %zu); it is written again", path,
+                   size - end, end);
+        j->dropped_bytes = (long)(size - end);
+        if (ftruncate(j->fd, (off_t)end) || fault_fsync(j->fd)) {
+            snprintf(err, errlen, "%s: cannot cut the torn last record: %s", path, strerror(errno));
+            rc = -1;
+        }
+    }
+    if (!rc && sections > stage + 1 && *n_done < m->n_shards) {
+        snprintf(err, errlen,
+                 "%s: journal corrupt: stage %d has %ld of %" PRId64 " shards but a later stage has begun; start "
+                 "again with a new --run-dir",
+                 path, stage, *n_done, m->n_shards);
         rc = -1;
+    }
+    if (!rc && sections < stage) {
+        snprintf(err, errlen, "%s: journal holds %d stage(s), so stage %d cannot begin (internal error)", path,
+                 sections, stage);
+        rc = -1;
+    }
+    j->sealed = sections > stage + 1;
+    if (!rc && sections == stage) { /* this stage begins: its header follows the last one's records */
+        unsigned char hdr[JOURNAL_HEADER_BYTES];
+        encode_header(hdr, m);
+        if (write_all(j->fd, hdr, sizeof hdr) || fault_fsync(j->fd)) {
+            snprintf(err, errlen, "%s: cannot begin stage %d: %s (free disk space, then resume with --resume)", path,
+                     stage, strerror(errno));
+            if (ftruncate(j->fd, (off_t)end) == 0) fsync(j->fd);
+            rc = -1;
+        }
     }
     if (rc) journal_close(j);
     return rc;
 }
 
+int journal_resume(struct journal *j, const char *path, const struct journal_meta *m, double *records,
+                   unsigned char *done, long *n_done, char *err, size_t errlen) {
+    return journal_open_stage(j, path, 0, m, records, done, n_done, err, errlen);
+}
+
 int journal_append(struct journal *j, int64_t shard, int64_t first, int64_t count, const double *rec, char *err,
                    size_t errlen) {
+    if (j->sealed) {
+        snprintf(err, errlen, "%s: shard %" PRId64 " of a stage that a later one follows (internal error)", j->path,
+                 shard);
+        return -1;
+    }
     uint32_t magic = MAGIC_RECORD, version = JOURNAL_VERSION;
     size_t body = RECORD_HEAD + 8 * (size_t)j->meta.record_len;
     unsigned char *p = put(j->buf, &magic, 4);
@@ -297,20 +371,40 @@ int journal_append(struct journal *j, int64_t shard, int64_t first, int64_t coun
 }
 
 int journal_peek(const char *path, long *n_shards, long *n_records) {
-    unsigned char h[JOURNAL_HEADER_BYTES];
-    struct stat st;
+    struct journal j;
+    struct journal_meta none;
+    char err[16];
+    memset(&j, 0, sizeof j);
+    memset(&none, 0, sizeof none);
+    snprintf(j.path, sizeof j.path, "%s", path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -1;
-    int ok = fstat(fd, &st) == 0 && st.st_size >= (off_t)sizeof h && pread(fd, h, sizeof h, 0) == (ssize_t)sizeof h;
+    unsigned char *b = NULL, h[JOURNAL_HEADER_BYTES];
+    size_t size = 0;
+    int rc = read_file(path, fd, &b, &size, err, sizeof err);
     close(fd);
     uint32_t magic, version;
     struct journal_meta f;
-    if (!ok || !decode_header(h, &f, &magic, &version) || magic != MAGIC_HEADER || version != JOURNAL_VERSION ||
-        f.record_len > ((uint64_t)1 << 32))
-        return -1;
-    *n_shards = (long)f.n_shards;
-    *n_records = (long)(((uint64_t)st.st_size - JOURNAL_HEADER_BYTES) / JOURNAL_RECORD_BYTES(f.record_len));
-    return 0;
+    *n_shards = *n_records = 0;
+    /* every section: its plan's shards and its whole records (a torn tail not counted) */
+    for (size_t off = 0; !rc && off + JOURNAL_HEADER_BYTES <= size;) {
+        memcpy(h, b + off, sizeof h);
+        if (!decode_header(h, &f, &magic, &version) || magic != MAGIC_HEADER || version != JOURNAL_VERSION ||
+            f.record_len > ((uint64_t)1 << 32)) {
+            rc = off == 0 ? -1 : 0;
+            break;
+        }
+        *n_shards += (long)f.n_shards;
+        off += JOURNAL_HEADER_BYTES;
+        size_t rb = JOURNAL_RECORD_BYTES(f.record_len);
+        while (off + rb <= size && magic_at(b + off) == MAGIC_RECORD) {
+            ++*n_records;
+            off += rb;
+        }
+    }
+    if (size < JOURNAL_HEADER_BYTES) rc = -1;
+    free(b);
+    return rc;
 }
 
 void journal_close(struct journal *j) {

@@ -11,6 +11,12 @@
  *   record: magic u32 "RCJR", version u32, shard i64, first i64, count i64,
  *           record_len u64, record_len doubles, crc32 u32 over the bytes
  *           before it
+ * A run of several stages (Diff-ROAR: the evaluation split, the train
+ * split's rank maps, the fine-tunes) keeps them in one file: each stage is a
+ * section, its header (the layout above, with that stage's plan) followed
+ * by its records; a stage begins only once the one before it is complete,
+ * so sections follow each other in stage order. A one-stage run's journal
+ * is exactly the layout above.
  * Pure C (no MPI), so the unit tests drive it directly. */
 #ifndef RECAL_JOURNAL_H
 #define RECAL_JOURNAL_H
@@ -37,6 +43,7 @@ struct journal {
     unsigned char *buf; /* one serialized record */
     long n_records;     /* records in the file */
     long dropped_bytes; /* torn tail removed by journal_resume */
+    int sealed;         /* a later stage follows this one: appends are refused */
 };
 
 /* Create PATH (it must not exist) holding only the header, fsync'ed with
@@ -53,15 +60,24 @@ int journal_create(struct journal *j, const char *path, const struct journal_met
 int journal_resume(struct journal *j, const char *path, const struct journal_meta *m, double *records,
                    unsigned char *done, long *n_done, char *err, size_t errlen);
 
+/* Open stage `stage` (0, 1, ...) of the journal at PATH, which exists:
+ * stage 0 as journal_resume; a later one is loaded the same way when its
+ * section is there (every earlier section intact and of this config), and
+ * begun (its header appended and fsync'ed) when the file ends with the
+ * stage before it. A stage that a later one follows must be complete
+ * (else "journal corrupt"); its handle is sealed. 0, or -1 with a message. */
+int journal_open_stage(struct journal *j, const char *path, int stage, const struct journal_meta *m, double *records,
+                       unsigned char *done, long *n_done, char *err, size_t errlen);
+
 /* Append one finished shard and fsync; only after 0 may it count as done.
  * On failure the file is cut back to its previous length. */
 int journal_append(struct journal *j, int64_t shard, int64_t first, int64_t count, const double *rec, char *err,
                    size_t errlen);
 
 /* What a journal at PATH holds, read without taking it over (for messages
- * after a run died): its plan's shard count and the number of whole records
- * after the header (a torn tail not counted; this version journals a shard
- * once). 0, or -1 when PATH is missing or not a recal journal. */
+ * after a run died): the shard count of the plans of the stages it has
+ * begun and the number of whole records (a torn tail not counted; this
+ * version journals a shard once). 0, or -1 when PATH is missing or not a recal journal. */
 int journal_peek(const char *path, long *n_shards, long *n_records);
 
 void journal_close(struct journal *j);

@@ -110,8 +110,9 @@ struct job_faith_q {
     long images;
 };
 
-/* metrics.roar (docs/metrics.md (ROAR)): `recal run` writes the rank maps it needs
- * (implies outputs.masks); `recal roar` fine-tunes on the masked data. */
+/* metrics.roar (docs/metrics.md (ROAR)): `recal run` writes the rank maps of
+ * the evaluation split (implies outputs.masks) and of the train split, then
+ * fine-tunes on the masked data, all in one run directory. */
 #define JOB_MAX_MILESTONES 8
 struct job_roar {
     bool on;
@@ -124,6 +125,7 @@ struct job_roar {
     double momentum;                    /* default 0.9 */
     double weight_decay;                /* default 5e-4 */
     int batch_size;                     /* default 64 */
+    bool data_parallel;                 /* each fine-tune over all ranks (default false: one per rank) */
 };
 
 struct job_train {
@@ -208,6 +210,11 @@ int job_load(const char *path, const char *const *sets, int n_sets, struct job *
  * sweep key, in key order, into sets[0..n_keys-1]. 0, or -1 when I is out of
  * range. */
 int job_sweep_point(const struct job *j, long i, char (*sets)[2 * JOB_SWEEP_TEXT + 2]);
+
+/* The job of a Diff-ROAR run's train stage: j over the train split with
+ * only what the fine-tunes need (rank maps, and the attributions when j
+ * saves them); no metrics, no figures. */
+void job_roar_train_view(const struct job *j, struct job *t);
 
 /* `precision`'s values: fp32 | tf32 | bf16 (job YAML, and the --precision
  * flags of attribute and bench). */

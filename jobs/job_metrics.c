@@ -188,11 +188,11 @@ static int read_faith_q(const struct job_err *e, const struct job_node *v, const
 
 static int read_roar(const struct job_err *e, const struct job_node *v, struct job_roar *r) {
     static const double fr[] = {0.1, 0.3, 0.5, 0.7, 0.9};
-    static const char *const keys[] = {"fractions", "epochs",       "lr",        "milestones",
-                                       "momentum",  "weight_decay", "batch_size"};
+    static const char *const keys[] = {"fractions", "epochs",       "lr",         "milestones",
+                                       "momentum",  "weight_decay", "batch_size", "data_parallel"};
     const struct job_node *sec, *x;
     long long n;
-    if (section(e, v, "roar", keys, 7, &sec) || !sec) return sec ? -1 : 0;
+    if (section(e, v, "roar", keys, 8, &sec) || !sec) return sec ? -1 : 0;
     r->on = true;
     r->n_fractions = 5;
     memcpy(r->fractions, fr, sizeof fr);
@@ -212,6 +212,8 @@ static int read_roar(const struct job_err *e, const struct job_node *v, struct j
     if (opt_int(e, sec, "batch_size", 1, 1 << 20, &n)) return -1;
     r->batch_size = (int)n;
     if (opt_pos(e, sec, "lr", 0, "a number > 0", &r->lr)) return -1;
+    if ((x = job_map_get(sec, "data_parallel", NULL)) && job_want_bool(e, x, "data_parallel", &r->data_parallel))
+        return -1;
     if ((x = job_map_get(sec, "momentum", NULL))) {
         if (job_want_double(e, x, "momentum", &r->momentum)) return -1;
         if (!(r->momentum >= 0 && r->momentum < 1)) return job_bad(e, x, "momentum", "a number in [0, 1)");
@@ -266,4 +268,15 @@ int job_read_metrics(const struct job_err *e, const struct job_node *v, struct j
     j->diffid = true;
     const struct job_node *r = job_map_get(d, "ratios", NULL);
     return r ? read_ratios(e, r, j->diffid_ratios, &j->n_diffid_ratios) : 0;
+}
+
+void job_roar_train_view(const struct job *j, struct job *t) {
+    *t = *j;
+    snprintf(t->split, sizeof t->split, "train");
+    t->diffid = false;
+    t->sensn.on = false;
+    t->lipschitz.on = t->max_sens.on = t->infidelity.on = false;
+    t->faith.on = t->fcorr.on = t->fest.on = false;
+    t->out_figures = false;
+    t->out_masks = true;
 }

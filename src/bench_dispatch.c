@@ -56,7 +56,7 @@ static int open_book(struct coord_book *book, char *dir, size_t n, long shards, 
     snprintf(logs, sizeof logs, "%s/logs", dir);
     if (fs_mkdirs(logs, err, errlen)) return -1;
     struct journal_meta jm = {"bench-dispatch", shards, shards, 1, BENCH_RECORD_LEN};
-    return coord_book_open(book, dir, 0, &jm, err, errlen);
+    return coord_book_open(book, dir, 0, 0, &jm, err, errlen);
 }
 
 /* Rank 0, after every rank closed its log: the directory goes. */

@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "mpi_util.h"
 #include "launch.h"
+#include "run_stages.h"
 #include "shard_plan.h"
 
 /* The longest --run-dir: file names under it must fit recal's path buffers. */
@@ -302,49 +303,57 @@ static int launch_ranks(int ranks, const char *config, const char **sets, int n_
     return EXIT_RESUMABLE;
 }
 
-/* A journaled shard counts only with the files it wrote: one whose
- * attributions or rank maps are gone (deleted, lost with a disk) is taken
- * out of the book and computed again, so the run ends complete. Its
- * journal record stays; journal_resume keeps the first copy of a shard, and
- * the recomputed one is the same numbers. */
-static void recheck_outputs(struct coord_book *b, const struct job *job, const char *run_dir, long n_images) {
-    long lost = 0;
-    char first_lost[2200] = "";
-    for (long s = 0; s < b->n_shards && (job->out_attributions || job->out_masks); s++) {
-        struct shard sh;
-        if (!b->done[s] || shard_plan_get(n_images, job->shard_images, s, &sh)) continue;
-        char path[2200];
-        int missing = 0;
-        for (int k = 0; k < 2 && !missing; k++) {
-            if (!(k == 0 ? job->out_attributions : job->out_masks)) continue;
-            wk_shard_file(path, sizeof path, run_dir, k == 0 ? "attributions" : "masks", sh.first, sh.count, ".npy");
-            missing = !fs_exists(path);
+/* rc of a stage that did not complete (coord_run's or run_roar_stages'):
+ * say where it stopped and how to resume; the exit code. COORD_HUNG does
+ * not return: a rank that never answers would block any collective, so
+ * rank 0 aborts the job once the journal is closed. */
+static int stage_stopped(int rc, int rank, const char *stage, const char *unit, struct coord_book *book,
+                         const char *config, const char *const *sets, int n_sets, long point, const char *run_dir,
+                         int lock_fd) {
+    if (rc < 0) return EXIT_USER;
+    if (rank != 0) return EXIT_RESUMABLE;
+    const char *why = rc == COORD_HUNG ? "interrupted by the watchdog" : "interrupted";
+    log_printf("%s%s: %ld of %ld %s done", why, stage, book->n_done, book->n_shards, unit);
+    fprintf(stderr, "interrupted%s: %ld of %ld %s done; resume with: ", stage, book->n_done, book->n_shards, unit);
+    print_resume_hint(stderr, config, sets, n_sets, point, run_dir, 1);
+    if (rc == COORD_HUNG) {
+        fflush(stderr);
+        coord_book_close(book); /* every journaled shard is on disk */
+        log_close();
+        if (lock_fd >= 0) close(lock_fd);
+        MPI_Abort(MPI_COMM_WORLD, EXIT_RESUMABLE); /* takes the silent rank down too */
+    }
+    return EXIT_RESUMABLE;
+}
+
+/* `recal roar CONFIG ...`: recal run of a config that must have metrics.roar. */
+static int g_require_roar;
+
+int cmd_roar(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--train-run") || !strcmp(argv[i], "--test-run") || !strcmp(argv[i], "--out") ||
+            !strcmp(argv[i], "--data-parallel")) {
+            fprintf(stderr,
+                    "recal roar: %s is gone: `recal run CONFIG` of a config with metrics.roar now runs all of "
+                    "Diff-ROAR in one run directory (evaluation, train rank maps, fine-tunes; "
+                    "metrics.roar.data_parallel: true for data-parallel fine-tunes). See recal roar --help\n",
+                    argv[i]);
+            return EXIT_USER;
         }
-        if (!missing) continue;
-        if (!lost) snprintf(first_lost, sizeof first_lost, "%s", path);
-        lost++;
-        b->done[s] = 0;
-        memset(b->records + (size_t)s * b->len, 0, b->len * sizeof *b->records);
-        b->n_resumed--;
-        b->n_done--;
+        if (cli_is_help(argv[i])) {
+            fputs("usage: recal roar CONFIG.yaml [recal run options]\n"
+                  "\n"
+                  "The same as `recal run`, for a config that must have metrics.roar: one run directory holds\n"
+                  "the evaluation of the config's split (its metrics and ROAR rank maps), the train split's\n"
+                  "rank maps (RUN_DIR/train) and every fine-tune (method x estimator x fraction x top/bottom),\n"
+                  "one journal all three stages, so --resume continues whichever stage was stopped. Diff-ROAR\n"
+                  "lands in metrics.json (results[].roar), roar.json and roar.csv. See recal run --help.\n",
+                  stdout);
+            return EXIT_OK;
+        }
     }
-    if (lost) {
-        fprintf(stderr, "recal: %ld journaled shard(s) lost their output files (first: %s): computing them again\n",
-                lost, first_lost);
-        log_printf("resume: %ld journaled shards without their outputs (first %s), computed again", lost, first_lost);
-    }
-}
-
-/* The coordinator farms any task (coordinator/coord.h): a shard of images
- * is the engine's, and its records fold by the job's record contract. */
-static int engine_shard(void *ctx, long first, long count, double *rec, char *err, size_t errlen) {
-    int rc = wk_engine_run(ctx, first, count, rec, err, errlen);
-    return rc == WK_ABANDONED ? COORD_ABANDONED : rc;
-}
-
-static void engine_fold(void *ctx, double *total, const double *rec) {
-    const struct wk_engine *e = ctx;
-    rec_fold(e->job, e->n_slots, total, rec);
+    g_require_roar = 1;
+    return cmd_run(argc, argv);
 }
 
 int cmd_run(int argc, char **argv) {
@@ -446,7 +455,7 @@ int cmd_run(int argc, char **argv) {
     static struct job job;
     static struct wk_engine eng;
     int eng_open = 0, lock_fd = -1;
-    double *total = NULL;
+    double *total = NULL, *roar_acc = NULL;
     struct coord_book book;
     memset(&book, 0, sizeof book);
     book.jn.fd = -1;
@@ -455,6 +464,10 @@ int cmd_run(int argc, char **argv) {
      * rank 0 needs to speak. */
     int n_user_sets = n_sets;
     failed = load_run_job(config, sets, &n_sets, point, point_sets, &job, err, sizeof err) != 0;
+    if (!failed && g_require_roar && !job.roar.on) {
+        snprintf(err, sizeof err, "%s: no metrics.roar section (fractions, epochs, lr, milestones, ...)", config);
+        failed = 1;
+    }
     const char *ntasks = getenv("SLURM_NTASKS");
     if (!failed && ntasks && atoi(ntasks) != size) {
         snprintf(err, sizeof err,
@@ -529,7 +542,7 @@ int cmd_run(int argc, char **argv) {
         struct journal_meta jm = {"", eng.ds.n, shard_plan_count(eng.ds.n, job.shard_images), job.shard_images,
                                   wk_record_len(&eng)};
         snprintf(jm.sha256, sizeof jm.sha256, "%s", job.sha256);
-        failed = coord_book_open(&book, run_dir, resume, &jm, err, sizeof err) != 0;
+        failed = coord_book_open(&book, run_dir, 0, resume, &jm, err, sizeof err) != 0;
     }
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     if (rank == 0) {
@@ -539,7 +552,7 @@ int cmd_run(int argc, char **argv) {
             fprintf(stderr, "recal: dropped a torn last journal record (%ld bytes); that shard is computed again\n",
                     book.jn.dropped_bytes);
         if (resume) {
-            recheck_outputs(&book, &job, run_dir, eng.ds.n);
+            run_recheck_outputs(&book, &job, run_dir, eng.ds.n);
             fprintf(stderr, "recal: resuming: %ld of %ld shards already done (journal), %ld to compute\n",
                     book.n_resumed, book.n_shards, book.n_shards - book.n_resumed);
         }
@@ -556,62 +569,71 @@ int cmd_run(int argc, char **argv) {
                             .progress_tty = rank == 0 && isatty(2),
                             .log_every_s = 10.0,
                             .book = rank == 0 ? &book : NULL,
-                            .shard_fn = engine_shard,
+                            .shard_fn = run_engine_shard,
                             .shard_ctx = &eng,
                             .record_len = wk_record_len(&eng),
-                            .fold = engine_fold,
+                            .fold = run_engine_fold,
                             .fold_ctx = &eng,
                             .no_local_worker = !job.coordinator_computes && size > 1,
                             .watchdog_s = job.watchdog_seconds};
     if (rank == 0 && !job.coordinator_computes && size == 1)
         fprintf(stderr, "recal: coordinator_computes: false needs a second rank; the only rank computes\n");
     int rc = coord_run(&co, MPI_COMM_WORLD, total, err, sizeof err);
-    if (rc == COORD_HUNG) { /* rank 0 only: a rank that never answers would block any collective */
-        log_printf("interrupted by the watchdog: %ld of %ld shards done", book.n_done, book.n_shards);
-        fprintf(stderr, "interrupted: %ld of %ld shards done; resume with: ", book.n_done, book.n_shards);
-        print_resume_hint(stderr, config, sets, n_user_sets, point, run_dir, 1);
-        fflush(stderr);
-        coord_book_close(&book); /* every journaled shard is on disk */
-        log_close();
-        if (lock_fd >= 0) close(lock_fd);
-        MPI_Abort(MPI_COMM_WORLD, EXIT_RESUMABLE); /* takes the silent rank down too */
-        return EXIT_RESUMABLE;
-    }
-    if (rc < 0) {
-        code = EXIT_USER;
-        goto out;
-    }
-    if (rc == COORD_INTERRUPTED) {
-        if (rank == 0) {
-            log_printf("interrupted: %ld of %ld shards done", book.n_done, book.n_shards);
-            fprintf(stderr, "interrupted: %ld of %ld shards done; resume with: ", book.n_done, book.n_shards);
-            print_resume_hint(stderr, config, sets, n_user_sets, point, run_dir, 1);
-        }
-        code = EXIT_RESUMABLE;
+    const char *stage0 = job.roar.on ? " in Diff-ROAR stage 1 of 3 (the evaluation)" : "";
+    if (rc) {
+        code = stage_stopped(rc, rank, stage0, "shards", &book, config, sets, n_user_sets, point, run_dir, lock_fd);
         goto out;
     }
     if (rank == 0 && resume)
         log_printf("resume: %ld shards from the journal, %ld computed now", book.n_resumed,
                    book.n_done - book.n_resumed);
+    /* Diff-ROAR: the train split's rank maps, then the fine-tunes, in this
+     * run directory and journal; the evaluation's engine is done. */
+    /* what the report needs of the evaluation, before its engine and book go */
+    static struct rec_slot slots[REC_MAX_SLOTS];
+    const int n_slots = eng.n_slots;
+    memcpy(slots, eng.slots, sizeof slots);
+    const char *device_name = ts_device_name(eng.device);
+    const long n_images = eng.ds.n, image_bytes = (long)eng.ds.c * eng.ds.h * eng.ds.w * (long)sizeof(float);
+    const long resumed0 = book.n_resumed, shards0 = book.n_shards, images_resumed0 = book.images_resumed;
+    double coord_s = book.coord_seconds;
+    if (job.roar.on) {
+        wk_engine_close(&eng);
+        eng_open = 0;
+        struct run_roar_in ri = {&job, run_dir, resume, chunk, rank == 0 && isatty(2), &book};
+        int stage = 1;
+        rc = run_roar_stages(&ri, &roar_acc, &stage, err, sizeof err);
+        if (rc) {
+            code = stage_stopped(
+                rc, rank,
+                stage == 1 ? " in Diff-ROAR stage 2 of 3 (train rank maps)" : " in Diff-ROAR stage 3 of 3 (fine-tunes)",
+                stage == 1 ? "shards" : "fine-tunes", &book, config, sets, n_user_sets, point, run_dir, lock_fd);
+            goto out;
+        }
+        coord_s += book.coord_seconds;
+    }
     if (rank == 0) {
         struct coord_run_info info = {run_id,
                                       run_dir,
                                       size,
-                                      ts_device_name(eng.device),
+                                      device_name,
                                       ts_version(),
                                       clock_now_s() - t0,
-                                      (long)total[REC_IMAGES] - book.images_resumed,
-                                      book.n_resumed,
-                                      eng.ds.n,
-                                      book.coord_seconds,
-                                      (long)eng.ds.c * eng.ds.h * eng.ds.w * (long)sizeof(float)};
-        if (coord_write_metrics(&job, eng.slots, eng.n_slots, total, &info, err, sizeof err)) {
+                                      (long)total[REC_IMAGES] - images_resumed0,
+                                      resumed0,
+                                      n_images,
+                                      coord_s,
+                                      image_bytes,
+                                      roar_acc};
+        if (coord_write_metrics(&job, slots, n_slots, total, &info, err, sizeof err)) {
             fprintf(stderr, "recal run: %s\n", err);
             code = EXIT_USER;
         } else {
-            coord_print_table(stdout, &job, eng.slots, eng.n_slots, total);
-            printf("\nwrote %s/metrics.json, metrics.csv and summary.csv (%.1f s", run_dir, info.wall_seconds);
-            if (resume) printf("; %ld of %ld shards from the journal", book.n_resumed, book.n_shards);
+            coord_print_table(stdout, &job, slots, n_slots, total);
+            if (roar_acc) coord_print_roar(stdout, &job, slots, n_slots, roar_acc);
+            printf("\nwrote %s/metrics.json, metrics.csv and summary.csv%s (%.1f s", run_dir,
+                   roar_acc ? ", roar.json and roar.csv" : "", info.wall_seconds);
+            if (resume) printf("; %ld of %ld evaluation shards from the journal", resumed0, shards0);
             printf(")\n");
             code = EXIT_OK;
             /* Figures are a convenience: a missing matplotlib costs the
@@ -636,6 +658,7 @@ out:
         if (rank == 0) fprintf(stderr, "recal run: %s\n", err);
     }
     free(total);
+    free(roar_acc);
     coord_book_close(&book);
     if (eng_open) wk_engine_close(&eng);
     log_close();

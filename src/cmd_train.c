@@ -22,6 +22,7 @@
 #include "mpi_util.h"
 #include "seed.h"
 #include "torch_shim.h"
+#include "train_loop.h"
 
 static const char *HELP = "usage: recal train CONFIG.yaml [--set key=value]...\n"
                           "\n"
@@ -33,51 +34,18 @@ static const char *HELP = "usage: recal train CONFIG.yaml [--set key=value]...\n
                           "the gradients of its slice of each batch of train.batch_size images, the gradients are\n"
                           "summed across ranks, and all ranks take the same step; rank 0 saves the model.\n";
 
-/* Correct predictions on this rank's slice [lo, hi) of ds. */
-static int evaluate(ts_module *m, int device, const struct ds_dataset *ds, long lo, long hi, long *hits, char *err,
-                    size_t errlen) {
-    const long bs = 500, d = (long)ds->c * ds->h * ds->w;
-    float *x = malloc((size_t)(bs * d) * sizeof *x);
-    int64_t *y = malloc((size_t)bs * sizeof *y);
-    float *lg = NULL;
-    long correct = 0;
-    int rc = -1;
-    if (!x || !y) goto out;
-    for (long b0 = lo; b0 < hi; b0 += bs) {
-        long b = hi - b0 < bs ? hi - b0 : bs;
-        if (ds_get(ds, b0, b, x, y, err, errlen)) goto out;
-        ts_tensor *xt = NULL, *out = NULL;
-        int64_t shape[4] = {b, ds->c, ds->h, ds->w}, os[2];
-        int nd;
-        if (ts_from_f32(x, shape, 4, device, &xt) || ts_module_forward(m, xt, &out) || ts_shape(out, os, &nd)) {
-            snprintf(err, errlen, "evaluation forward failed: %s", ts_last_error());
-            ts_tensor_free(xt);
-            ts_tensor_free(out);
-            goto out;
-        }
-        if (!lg) lg = malloc((size_t)(bs * os[1]) * sizeof *lg);
-        if (!lg || ts_to_f32(out, lg, (size_t)(b * os[1]))) {
-            ts_tensor_free(xt);
-            ts_tensor_free(out);
-            goto out;
-        }
-        for (long i = 0; i < b; i++) {
-            const float *r = lg + i * os[1];
-            long best = 0;
-            for (long c = 1; c < os[1]; c++)
-                if (r[c] > r[best]) best = c;
-            correct += best == y[i];
-        }
-        ts_tensor_free(xt);
-        ts_tensor_free(out);
+/* The data set's own images (train_loop's fill): one read for a run of
+ * consecutive ids. */
+static int fill_plain(void *ctx, const long *ids, long n, float *x, int64_t *y, char *err, size_t errlen) {
+    const struct ds_dataset *ds = ctx;
+    const long d = (long)ds->c * ds->h * ds->w;
+    for (long i = 0; i < n;) {
+        long run = 1;
+        while (i + run < n && ids[i + run] == ids[i] + run) run++;
+        if (ds_get(ds, ids[i], run, x + i * d, y + i, err, errlen)) return -1;
+        i += run;
     }
-    *hits = correct;
-    rc = 0;
-out:
-    free(x);
-    free(y);
-    free(lg);
-    return rc;
+    return 0;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -124,9 +92,7 @@ int cmd_train(int argc, char **argv) {
     struct ds_dataset train = {0}, test = {0};
     ts_module *m = NULL;
     ts_sgd *opt = NULL;
-    float *x = NULL;
-    int64_t *y = NULL;
-    long *order = NULL;
+    struct tl_buf tb = {0}, eb = {0};                 /* training batches, evaluation batches */
     mpi_pick_gpu(local_rank, local_size, job.device); /* before libtorch's first CUDA call */
     if (wk_job_device(&job, &device)) {
         snprintf(err, sizeof err, "%s: %s", config, ts_last_error());
@@ -155,11 +121,9 @@ int cmd_train(int argc, char **argv) {
         goto out;
     }
     const long d = (long)train.c * train.h * train.w, bs = tr->batch_size;
-    x = malloc((size_t)(bs * d) * sizeof *x);
-    y = malloc((size_t)bs * sizeof *y);
-    order = malloc((size_t)train.n * sizeof *order);
-    failed = !x || !y || !order;
-    if (failed) snprintf(err, sizeof err, "out of memory for a batch of %ld images", bs);
+    const struct tl_data td = {fill_plain, &train, train.n, train.c, train.h, train.w};
+    const struct tl_data ed = {fill_plain, &test, test.n, test.c, test.h, test.w};
+    failed = tl_buf_alloc(&tb, bs, d, train.n, err, sizeof err) || tl_buf_alloc(&eb, 500, d, 0, err, sizeof err);
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) {
         if (rank == 0) fprintf(stderr, "recal train: %s\n", err);
         goto out;
@@ -174,34 +138,16 @@ int cmd_train(int argc, char **argv) {
     for (int ep = 0; ep < tr->epochs; ep++) {
         double t0 = clock_now_s(), loss = 0;
         long correct = 0;
-        seed_shuffle(order, train.n, seed_for(job.seed, ep, SEED_TRAIN_SHUFFLE));
         ts_module_set_train(m, 1);
-        for (long b0 = 0; b0 < train.n; b0 += bs) {
-            long b = train.n - b0 < bs ? train.n - b0 : bs, lo, hi;
-            dp_slice(b, rank, size, &lo, &hi);
-            int bad = 0;
-            for (long i = lo; i < hi && !bad; i++)
-                bad = ds_get(&train, order[b0 + i], 1, x + (i - lo) * d, y + (i - lo), err, sizeof err) != 0;
-            double l = 0;
-            long c = 0;
-            /* a rank whose data failed still joins the step's collectives (as -1
-             * images) so that the others stop instead of waiting; its own message
-             * (in err) is the one it prints */
-            char step_err[512];
-            int rc = dp_step(&dp, m, opt, device, x, y, bad ? -1 : hi - lo, b, train.c, train.h, train.w, &l, &c,
-                             step_err, sizeof step_err);
-            if (!bad && rc) snprintf(err, sizeof err, "%s", step_err);
-            if (bad || rc) {
-                fprintf(stderr, "recal train: rank %d: epoch %d, batch at %ld: %s\n", rank, ep + 1, b0, err);
-                goto out;
-            }
-            loss += l;
-            correct += c;
+        if (tl_epoch(m, opt, &dp, device, &td, &tb, job.seed, ep, SEED_TRAIN_SHUFFLE, NULL, &loss, &correct, err,
+                     sizeof err)) {
+            fprintf(stderr, "recal train: rank %d: epoch %d: %s\n", rank, ep + 1, err);
+            goto out;
         }
         ts_module_set_train(m, 0);
         long lo, hi, hits = 0, all = 0;
         dp_slice(test.n, rank, size, &lo, &hi);
-        int bad = evaluate(m, device, &test, lo, hi, &hits, err, sizeof err) != 0;
+        int bad = tl_count_correct(m, device, &ed, &eb, lo, hi, &hits, err, sizeof err) != 0;
         if (mpi_any_failed(bad, err, sizeof err, MPI_COMM_WORLD)) {
             if (rank == 0) fprintf(stderr, "recal train: %s\n", err);
             goto out;
@@ -234,9 +180,8 @@ int cmd_train(int argc, char **argv) {
     MPI_Bcast(&code, 1, MPI_INT, 0, MPI_COMM_WORLD);
 out:
     dp_close(&dp);
-    free(x);
-    free(y);
-    free(order);
+    tl_buf_free(&tb);
+    tl_buf_free(&eb);
     ts_sgd_free(opt);
     ts_module_free(m);
     if (train.impl) ds_close(&train);

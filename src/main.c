@@ -22,7 +22,7 @@ static const char *USAGE =
     "  sweep-merge CONFIG.yaml --run-dir DIR   the table of a submitted sweep (DIR/sweep.json,\n"
     "                        sweep.csv); the sweep's merge job runs it\n"
     "  report RUN_DIR        figures and report.html from a run's metrics.json\n"
-    "  roar CONFIG ...       Diff-ROAR: fine-tune on ROAR-masked data from two runs' rank maps\n"
+    "  roar CONFIG ...       recal run for a config with metrics.roar (Diff-ROAR in one run)\n"
     "  dataset-dump CONFIG   write the config's dataset as ds_get decodes it (.npy), for checks\n"
     "\n"
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"

@@ -223,9 +223,12 @@ expect 1 "does not accept npy images of shape 1x1x32x32" -- "$recal" run "$cfg" 
 expect 1 "does not accept x3c.npy.*channels" -- "$recal" attribute --model "$model" --input x3c.npy \
     --method input_grad --out a.npy
 
-expect 1 "r-none/masks: no rank maps" -- "$recal" roar "$cfg" --set model.path="$model" \
-    --set metrics.roar.epochs=0 --train-run r-none --test-run r-none
-expect 1 "no metrics.roar section" -- "$recal" roar "$cfg" --set model.path="$model" --train-run a --test-run b
+# recal roar is recal run for roar configs; its old two-run options say what replaced them
+expect 1 "--train-run is gone: .recal run CONFIG. of a config with metrics.roar" -- "$recal" roar "$cfg" \
+    --set model.path="$model" --train-run a --test-run b
+expect 1 "no metrics.roar section" -- "$recal" roar "$cfg" --set model.path="$model" --run-dir r-noroar
+expect 1 "'data_parallel' must be a boolean" -- "$recal" run "$cfg" --set model.path="$model" \
+    --set "metrics.roar={data_parallel: maybe}" --run-dir r-dp
 
 # an empty config, and an MPI world that does not match the Slurm allocation
 : > empty.yaml

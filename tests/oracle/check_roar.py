@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""Diff-ROAR oracle (docs/metrics.md (ROAR)): `recal run` over a train prefix and a
-test prefix writes attributions and ROAR rank maps; `mpirun -n 2 recal roar`
-fine-tunes on masked data. PyTorch recomputes everything from the saved
+"""Diff-ROAR oracle (docs/metrics.md (ROAR)): one `mpirun -n 2 recal run` of a
+config with metrics.roar writes attributions and ROAR rank maps of the test
+prefix (RUN_DIR) and of the train prefix (RUN_DIR/train), then fine-tunes on
+masked data. PyTorch recomputes everything from the saved
 attributions alone: ranks with numpy, the top-k / bottom-k masks (fill 0 =
 the dataset mean in model space), the SGD fine-tune (torch.optim.SGD, same
 data order re-derived from the seed hash, MultiStepLR milestones) and the
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 import methods_oracle as mo  # noqa: E402
 from check_diffid import idx  # noqa: E402
 
-N_TRAIN, N_TEST, SEED = 192, 128, 3
+N, SEED = 160, 3  # images of each split
 RANDOM_SEEDS, RANDOM_TEST, RANDOM_TOL = (11, 12, 13, 14), 1000, 0.05
 FRACTIONS = [0.2, 0.7]
 EPOCHS, LR, MILESTONES, MOMENTUM, WD, BS = 2, 0.05, [1], 0.9, 5e-4, 64
@@ -91,16 +92,22 @@ def oracle_task(model_path, xtr, ytr, rtr, xte, yte, rte, k, top, epochs):
         return float((m(xm_te).argmax(1) == yte).double().mean())
 
 
-def attribute_splits(recal, cfg, sets, work, prefix, n_test, n_train=N_TRAIN):
-    """`recal run` over the train prefix (n_train) and the test prefix
-    (n_test) into WORK/PREFIX-train and -test; their paths by split."""
-    runs = {}
-    for split, n in (("train", n_train), ("test", n_test)):
-        runs[split] = os.path.join(work, f"{prefix}-{split}")
-        subprocess.run(["rm", "-rf", runs[split]], check=True)
-        subprocess.run([recal, "run", cfg, "--limit", str(n), "--set", f"dataset.split={split}"] + sets +
-                       ["--run-dir", runs[split]], check=True, stdout=subprocess.DEVNULL)
-    return runs
+def roar_run(recal, cfg, sets, out, n, extra=()):
+    """One Diff-ROAR `recal run` on 2 ranks over the first n images of each
+    split into OUT; its results by (method, estimator)."""
+    subprocess.run(["rm", "-rf", out], check=True)  # a fresh run, not a resumed one
+    r = subprocess.run(["mpirun", "-n", "2", recal, "run", cfg, "--limit", str(n)] + sets + list(extra) +
+                       ["--run-dir", out], capture_output=True, text=True)
+    print(r.stdout[-1500:])
+    if r.returncode != 0:
+        print(r.stderr[-3000:])
+        sys.exit(f"recal run of {out} failed")
+    roar = {(x["method"], x["estimator"]): x["roar"] for x in json.load(open(os.path.join(out, "roar.json")))["results"]}
+    metrics = {(x["method"], x["estimator"]): x["roar"] for x in
+               json.load(open(os.path.join(out, "metrics.json")))["results"]}
+    if metrics != roar:
+        failures.append(f"{out}: metrics.json's results[].roar differ from roar.json")
+    return roar
 
 
 def main():
@@ -112,39 +119,31 @@ def main():
     sets = ["--set", f"model.path={model_path}", "--set", "methods=[{name: input_grad}, {name: random}]",
             "--set", f"metrics={roar}", "--set", f"seed={SEED}", "--set", "outputs.attributions=true",
             "--set", "outputs.figures=false", "--set", "shard_images=50"]
-    runs = attribute_splits(recal, cfg, sets, work, "roar", N_TEST)
     results = {}
     # epochs 0 and EPOCHS: fine-tunes spread over the 2 ranks; "dp": each
-    # fine-tune data-parallel over both ranks (--data-parallel)
+    # fine-tune data-parallel over both ranks (metrics.roar.data_parallel)
     for epochs in (0, EPOCHS, "dp"):
-        out = os.path.join(work, f"roar-out-{epochs}")
-        subprocess.run(["rm", "-rf", out], check=True)  # a fresh Diff-ROAR, not a resumed one
-        extra = ["--data-parallel"] if epochs == "dp" else []
-        r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets + extra +
-                           ["--set", f"metrics.roar.epochs={EPOCHS if epochs == 'dp' else epochs}",
-                            "--train-run", runs["train"], "--test-run", runs["test"], "--out", out],
-                           capture_output=True, text=True)
-        print(r.stdout[-1500:])
-        if r.returncode != 0:
-            print(r.stderr[-3000:])
-            sys.exit("recal roar failed")
-        results[epochs] = {(x["method"], x["estimator"]): x["roar"] for x in
-                           json.load(open(os.path.join(out, "roar.json")))["results"]}
+        extra = ["--set", f"metrics.roar.epochs={EPOCHS if epochs == 'dp' else epochs}"]
+        if epochs == "dp":
+            extra += ["--set", "metrics.roar.data_parallel=true"]
+        results[epochs] = roar_run(recal, cfg, sets, os.path.join(work, f"roar-{epochs}"), N, extra)
+    run = os.path.join(work, f"roar-{EPOCHS}")
+    runs = {"train": os.path.join(run, "train"), "test": run}
 
-    xtr, ytr = images("train", N_TRAIN)
-    xte, yte = images("test", N_TEST)
+    xtr, ytr = images("train", N)
+    xte, yte = images("test", N)
     atr, ate = load(runs["train"], "attributions"), load(runs["test"], "attributions")
     mtr, mte = load(runs["train"], "masks"), load(runs["test"], "masks")
     for s, key in enumerate([("input_grad", "vanilla"), ("random", "vanilla")]):
-        rtr = [ranks(atr[i, s]) for i in range(N_TRAIN)]
-        rte = [ranks(ate[i, s]) for i in range(N_TEST)]
-        ok = all(np.array_equal(mtr[i, s].reshape(-1), rtr[i]) for i in range(N_TRAIN)) and \
-            all(np.array_equal(mte[i, s].reshape(-1), rte[i]) for i in range(N_TEST))
+        rtr = [ranks(atr[i, s]) for i in range(N)]
+        rte = [ranks(ate[i, s]) for i in range(N)]
+        ok = all(np.array_equal(mtr[i, s].reshape(-1), rtr[i]) for i in range(N)) and \
+            all(np.array_equal(mte[i, s].reshape(-1), rte[i]) for i in range(N))
         print(f"{'ok  ' if ok else 'FAIL'} {key[0]}: rank maps of both runs equal numpy's ranks of the saved maps")
         if not ok:
             failures.append(f"{key[0]} ranks")
         # data-parallel sums the gradients in another order: within 2 test images
-        for epochs, tol in ((0, 0.0), (EPOCHS, 1.0 / N_TEST + 1e-9), ("dp", 2.0 / N_TEST + 1e-9)):
+        for epochs, tol in ((0, 0.0), (EPOCHS, 1.0 / N + 1e-9), ("dp", 2.0 / N + 1e-9)):
             got = results[epochs][key]
             for f, frac in enumerate(FRACTIONS):
                 k = int(math.floor(frac * 784 + 1e-9))
@@ -172,23 +171,15 @@ def random_control(recal, cfg, model_path, work):
     for seed in RANDOM_SEEDS:
         sets = ["--set", f"model.path={model_path}", "--set", "methods=[{name: random}]", "--set", f"metrics={roar}",
                 "--set", f"seed={seed}", "--set", "outputs.figures=false", "--set", "shard_images=500"]
-        runs = attribute_splits(recal, cfg, sets, work, f"random-{seed}", RANDOM_TEST)
-        out = os.path.join(work, f"random-{seed}-roar")
-        subprocess.run(["rm", "-rf", out], check=True)
-        r = subprocess.run(["mpirun", "-n", "2", recal, "roar", cfg] + sets +
-                           ["--train-run", runs["train"], "--test-run", runs["test"], "--out", out],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            print(r.stderr[-3000:])
-            sys.exit(f"recal roar (random, seed {seed}) failed")
-        res = json.load(open(os.path.join(out, "roar.json")))["results"]
-        ok = len(res) == 1 and res[0]["method"] == "random" and res[0]["roar"]["fractions"] == FRACTIONS and \
-            all(len(res[0]["roar"][k]) == len(FRACTIONS) for k in ("top_acc", "bottom_acc", "diff_roar"))
-        print(f"{'ok  ' if ok else 'FAIL'} random seed {seed}: roar.json shape, fractions {res[0]['roar']['fractions']}, "
-              f"diff_roar {res[0]['roar']['diff_roar']}")
+        res = roar_run(recal, cfg, sets, os.path.join(work, f"random-{seed}"), RANDOM_TEST)
+        r = res.get(("random", "vanilla"))
+        ok = len(res) == 1 and r is not None and r["fractions"] == FRACTIONS and \
+            all(len(r[k]) == len(FRACTIONS) for k in ("top_acc", "bottom_acc", "diff_roar"))
+        print(f"{'ok  ' if ok else 'FAIL'} random seed {seed}: roar.json shape, diff_roar {r and r['diff_roar']}")
         if not ok:
             failures.append(f"random seed {seed} roar.json")
-        diffs.append(res[0]["roar"]["diff_roar"])
+            continue
+        diffs.append(r["diff_roar"])
     mean = np.mean(diffs, axis=0)
     for f, frac in enumerate(FRACTIONS):
         ok = abs(mean[f]) <= RANDOM_TOL

@@ -250,6 +250,83 @@ static void test_peek(void **state) {
     unlink(path);
 }
 
+/* Stages: a later stage begins its own section (another plan and record
+ * length) after the first; each stage loads only its own records; a torn
+ * stage header at the end is dropped and written again; an earlier stage
+ * that a later one follows is sealed; peek counts every section. */
+static void test_stages(void **state) {
+    (void)state;
+    char path[512], err[1024];
+    tmp_path(path, sizeof path, "stages");
+    const long order[] = {0, 1, 2, 3};
+    write_journal(path, order, 4);
+    const long one_stage = file_size(path);
+    struct journal_meta m0, m1;
+    meta(&m0);
+    m1 = m0;
+    m1.n_images = m1.n_shards = 3; /* three tasks of one, two doubles each */
+    m1.shard_images = 1;
+    m1.record_len = 2;
+    double rec1[3 * 2] = {0}, rec0[4 * LEN];
+    unsigned char done1[3] = {0}, done0[4] = {0};
+    long n_done = -1;
+    struct journal j;
+    assert_int_equal(journal_open_stage(&j, path, 1, &m1, rec1, done1, &n_done, err, sizeof err), 0);
+    assert_int_equal(n_done, 0);
+    assert_int_equal(file_size(path), one_stage + JOURNAL_HEADER_BYTES); /* its header, nothing else */
+    const double task2[2] = {1, 0.8125};
+    assert_int_equal(journal_append(&j, 2, 2, 1, task2, err, sizeof err), 0);
+    journal_close(&j);
+    /* stage 1 again: its one record, none of stage 0's */
+    memset(done1, 0, sizeof done1);
+    assert_int_equal(journal_open_stage(&j, path, 1, &m1, rec1, done1, &n_done, err, sizeof err), 0);
+    assert_int_equal(n_done, 1);
+    assert_true(done1[2] && !done1[0] && !done1[1]);
+    assert_memory_equal(rec1 + 4, task2, sizeof task2);
+    assert_int_equal(j.sealed, 0);
+    journal_close(&j);
+    /* stage 0: all four, sealed (stage 1 follows it) */
+    assert_int_equal(journal_open_stage(&j, path, 0, &m0, rec0, done0, &n_done, err, sizeof err), 0);
+    assert_int_equal(n_done, 4);
+    assert_int_equal(j.sealed, 1);
+    assert_int_equal(journal_append(&j, 0, 0, SHARD, rec0, err, sizeof err), -1);
+    journal_close(&j);
+    long shards = -1, records = -1;
+    assert_int_equal(journal_peek(path, &shards, &records), 0);
+    assert_int_equal(shards, 4 + 3);
+    assert_int_equal(records, 4 + 1);
+    /* another plan for stage 1 is refused and names the stage */
+    m1.n_shards = 4;
+    m1.n_images = 4;
+    assert_int_equal(journal_open_stage(&j, path, 1, &m1, rec1, done1, &n_done, err, sizeof err), -1);
+    assert_non_null(strstr(err, "stage 1 was planned as 3 images"));
+    m1.n_shards = m1.n_images = 3;
+    /* stage 2 cannot begin before stage 1 ... is there: it is, so it begins;
+     * a crash while writing its header leaves a torn one, dropped on open */
+    struct journal_meta m2 = m1;
+    double rec2[3 * 2];
+    unsigned char done2[3] = {0};
+    const long before2 = file_size(path);
+    assert_int_equal(journal_open_stage(&j, path, 2, &m2, rec2, done2, &n_done, err, sizeof err), 0);
+    journal_close(&j);
+    assert_int_equal(truncate(path, before2 + JOURNAL_HEADER_BYTES / 2), 0);
+    memset(done1, 0, sizeof done1);
+    assert_int_equal(journal_open_stage(&j, path, 1, &m1, rec1, done1, &n_done, err, sizeof err), 0);
+    assert_int_equal(n_done, 1);
+    assert_int_equal(j.dropped_bytes, JOURNAL_HEADER_BYTES / 2);
+    journal_close(&j);
+    assert_int_equal(file_size(path), before2);
+    /* stage 3 cannot begin after stage 1 */
+    assert_int_equal(journal_open_stage(&j, path, 3, &m2, rec2, done2, &n_done, err, sizeof err), -1);
+    /* an incomplete stage that a later one follows is corruption */
+    assert_int_equal(journal_open_stage(&j, path, 2, &m2, rec2, done2, &n_done, err, sizeof err), 0);
+    journal_close(&j);
+    memset(done1, 0, sizeof done1);
+    assert_int_equal(journal_open_stage(&j, path, 1, &m1, rec1, done1, &n_done, err, sizeof err), -1);
+    assert_non_null(strstr(err, "a later stage has begun"));
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip),
@@ -258,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_header_mismatch_rejected),
         cmocka_unit_test(test_create_refuses_existing),
         cmocka_unit_test(test_peek),
+        cmocka_unit_test(test_stages),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

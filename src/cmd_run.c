@@ -31,6 +31,8 @@ static const char *HELP =
     "Evaluate the job's methods and metrics over its dataset under the current MPI world\n"
     "(mpirun -n N recal run ...). Rank 0 hands out shards and computes too; results are\n"
     "written to the run directory: metrics.json, metrics.csv, summary.csv, logs/rank-<r>.log.\n"
+    "A config with metrics.roar runs Diff-ROAR as two more stages of the same run: the train\n"
+    "split's rank maps (RUN_DIR/train), then every fine-tune (roar.json, roar.csv).\n"
     "\n"
     "  --set key=value  override a config key by dotted path (dataset.limit=256, methods.0.steps=3)\n"
     "  --run-dir DIR    where results go (default runs/<name>-<date>-<time>-<config hash>)\n"
@@ -346,7 +348,7 @@ int cmd_roar(int argc, char **argv) {
                   "The same as `recal run`, for a config that must have metrics.roar: one run directory holds\n"
                   "the evaluation of the config's split (its metrics and ROAR rank maps), the train split's\n"
                   "rank maps (RUN_DIR/train) and every fine-tune (method x estimator x fraction x top/bottom),\n"
-                  "one journal all three stages, so --resume continues whichever stage was stopped. Diff-ROAR\n"
+                  "one journal for all three stages, so --resume continues whichever stage was stopped. Diff-ROAR\n"
                   "lands in metrics.json (results[].roar), roar.json and roar.csv. See recal run --help.\n",
                   stdout);
             return EXIT_OK;

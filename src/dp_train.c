@@ -32,7 +32,7 @@ int dp_open(struct dp_ctx *dp, ts_module *m, MPI_Comm comm, int device, char *er
     char why[512] = "";
     if (all_cuda && dp_nccl_open(&dp->nccl, comm, why, sizeof why) && dp->rank == 0)
         fprintf(stderr, "recal: gradient all-reduce over MPI (NCCL unavailable: %s)\n", why);
-    static int said; /* once per process: `recal roar` opens one per fine-tune */
+    static int said; /* once per process: a Diff-ROAR run opens one per fine-tune */
     if (dp->rank == 0 && !said++)
         fprintf(stderr, "recal: data-parallel training on %d rank(s), gradient all-reduce over %s (%lld floats)\n",
                 dp->size, dp->nccl ? "NCCL" : "MPI", (long long)dp->n);

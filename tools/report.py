@@ -11,7 +11,7 @@ kept example maps, outputs.figures) and writes, into RUN_DIR/figures/:
   tradeoff.png          robustness vs faithfulness, one point per method and
                         estimator (the ICML 2023 paper's trade-off)
   heatmaps.png          example images with every method's |attribution|
-  diff_roar.png         Diff-ROAR vs k, when `recal roar` wrote roar.json here
+  diff_roar.png         Diff-ROAR vs k, when the run had metrics.roar (roar.json)
 and RUN_DIR/report.html showing them with the tables.
 
 usage: report.py RUN_DIR    (normally called by `recal report` / `recal run`)
@@ -187,7 +187,7 @@ def fig_heatmaps(run_dir, results, path):
 
 
 def fig_roar(run_dir, path):
-    """Diff-ROAR vs k from roar.json (written by `recal roar` into this directory)."""
+    """Diff-ROAR vs k from roar.json (written by a run with metrics.roar)."""
     rp = os.path.join(run_dir, "roar.json")
     if not os.path.exists(rp):
         return None

@@ -16,7 +16,11 @@
 #  (d) a rank killed with SIGKILL ends the job (srun --kill-on-bad-exit)
 #      within seconds, FAILED with the job script's exit 3 ("resumable"),
 #      and `sbatch RUN_DIR/submit.sbatch` continues from the journal to the
-#      direct run's metrics.
+#      direct run's metrics;
+#  (f) a Diff-ROAR config is one job: submitted, preempted once its first
+#      shard is journaled (SIGUSR1, requeue), resumed in whichever of its
+#      three stages it stopped, and ends with the direct run's metrics.json
+#      and roar.json.
 # Usage: slurm_submit.sh RECAL SRC_DIR WORK_DIR MODEL
 # threads=1 on every run: libtorch's CPU kernels round differently with another
 # intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
@@ -223,4 +227,32 @@ grep -q "^1,5,done," "$w/runs/e/sweep.csv" || fail "(e) point 1 is not steps=5"
 /usr/bin/python3 "$compare" "$w/runs/ref_s1/metrics.json" "$w/runs/e/points/1/metrics.json" 64 ||
     fail "(e) point 1 differs from the direct run with methods.0.steps=5"
 echo "ok (e) sweep: array of 2 points + merge job ($(($(date +%s) - t0)) s), point 1 matches the direct run"
+# (f) Diff-ROAR in one job: evaluation, train rank maps and fine-tunes,
+# preempted and requeued on the way.
+roar="metrics.roar={fractions: [0.1, 0.5], epochs: 2, lr: 0.05, milestones: [1], batch_size: 64}"
+# shellcheck disable=SC2086
+mpirun -n 1 "$recal" run "$cfg" $small --set dataset.limit=256 --set shard_images=32 --set "$roar" \
+    --run-dir "$w/runs/ref_roar" >"$w/out/ref_roar.out" 2>&1 || { cat "$w/out/ref_roar.out"; fail "(f) direct run"; }
+t0=$(date +%s)
+# shellcheck disable=SC2086
+id=$("$recal" submit "$cfg" $small --set dataset.limit=256 --set shard_images=32 --set "$roar" --ntasks-per-node 2 \
+    --time 00:10:00 --run-dir "$w/runs/f" 2>"$w/out/f.err") || { cat "$w/out/f.err"; fail "(f) submit"; }
+log="$w/runs/f/logs/slurm-$id.out"
+i=0
+while [ "$(stat -c %s "$w/runs/f/journal" 2>/dev/null || echo 0)" -le 200 ]; do
+    s=$(state "$id")
+    case "$s" in PENDING | RUNNING | CONFIGURING) ;; *) cat "$log"; fail "(f) job $s before a shard was journaled" ;; esac
+    i=$((i + 1)); [ $i -lt 1200 ] || { cat "$log"; fail "(f) no journal record after 120 s"; }
+    sleep 0.1
+done
+scancel --signal=USR1 --batch "$id"
+wait_done "$id" "$log" 400
+cat "$log"
+grep -q "recal exited 3" "$log" || fail "(f) the first start did not end with recal's exit 3"
+grep -q "SLURM_JOB_ID=$id SLURM_RESTART_COUNT=1" "$log" || fail "(f) no second start (SLURM_RESTART_COUNT=1)"
+grep -q "Diff-ROAR stage 3 of 3: 16 fine-tunes" "$log" || fail "(f) no fine-tune stage in the log"
+/usr/bin/python3 "$compare" "$w/runs/ref_roar/metrics.json" "$w/runs/f/metrics.json" 256 ||
+    fail "(f) the requeued Diff-ROAR job's metrics differ from the direct run"
+cmp -s "$w/runs/ref_roar/roar.csv" "$w/runs/f/roar.csv" || { diff "$w/runs/ref_roar/roar.csv" "$w/runs/f/roar.csv"; fail "(f) roar.csv differs from the direct run"; }
+echo "ok (f) Diff-ROAR as one Slurm job, preempted, requeued, resumed: same metrics and roar.csv ($(($(date +%s) - t0)) s)"
 echo "all slurm checks passed"

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "fsutil.h"
-#include "json_finite.h"
+#include "json_buf.h"
 
 struct curves {
     double del_acc[JOB_MAX_RATIOS], ins_acc[JOB_MAX_RATIOS], del_logit[JOB_MAX_RATIOS], ins_logit[JOB_MAX_RATIOS];
@@ -44,60 +44,9 @@ static double mean(const double *y, int n) {
     return n ? s / n : 0;
 }
 
-/* A growing string buffer: metrics.json is built in memory, then written
- * atomically, so a reader never sees half a file. */
-struct sbuf {
-    char *p;
-    size_t n, cap;
-    int lost; /* a piece did not fit (out of memory): the text is incomplete, never to be written */
-};
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static void
-sb_printf(struct sbuf *b, const char *fmt, ...);
-#include <stdarg.h>
-static void sb_printf(struct sbuf *b, const char *fmt, ...) {
-    va_list ap;
-    for (;;) {
-        va_start(ap, fmt);
-        int w = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-        va_end(ap);
-        if (w < 0) {
-            b->lost = 1;
-            return;
-        }
-        if (b->p && b->n + (size_t)w < b->cap) {
-            b->n += (size_t)w;
-            return;
-        }
-        size_t cap = (b->cap ? b->cap * 2 : 4096) + (size_t)w;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->lost = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-}
-
-static void sb_array(struct sbuf *b, const char *key, const double *v, int n) {
-    sb_printf(b, "\"%s\": [", key);
-    for (int i = 0; i < n; i++) sb_printf(b, "%s%.10g", i ? ", " : "", v[i]);
-    sb_printf(b, "]");
-}
-
-static void sb_json_string(struct sbuf *b, const char *s) {
-    char *q = json_quote(s);
-    if (q) sb_printf(b, "%s", q);
-    else b->lost = 1; /* out of memory: the text is incomplete */
-    free(q);
-}
-
 /* The files every shard skipped (RUN_DIR/skipped/shard-*.txt, written by
  * the workers before their shard was journaled), in shard order. */
-static void sb_skipped_files(struct sbuf *b, const char *run_dir) {
+static void sb_skipped_files(struct jbuf *b, const char *run_dir) {
     char pat[4200];
     glob_t g;
     int first = 1;
@@ -109,8 +58,8 @@ static void sb_skipped_files(struct sbuf *b, const char *run_dir) {
         while (fp && fgets(line, sizeof line, fp)) {
             line[strcspn(line, "\n")] = '\0';
             if (!line[0]) continue;
-            sb_printf(b, "%s", first ? "" : ", ");
-            sb_json_string(b, line);
+            jb_printf(b, "%s", first ? "" : ", ");
+            jb_string(b, line);
             first = 0;
         }
         if (fp) fclose(fp);
@@ -119,9 +68,9 @@ static void sb_skipped_files(struct sbuf *b, const char *run_dir) {
 }
 
 /* sum / n, or JSON null when no image defined the value. */
-static void sb_ratio(struct sbuf *b, double sum, double n) {
-    if (n > 0) sb_printf(b, "%.10g", sum / n);
-    else sb_printf(b, "null");
+static void sb_ratio(struct jbuf *b, double sum, double n) {
+    if (n > 0) jb_printf(b, "%.10g", sum / n);
+    else jb_printf(b, "null");
 }
 
 /* Pearson from pooled sums (all image × mask pairs of all ranks). */
@@ -133,25 +82,25 @@ static double pooled_pearson(const double *q, int *ok) {
 }
 
 /* The metrics of docs/metrics.md (sensitivity-n; robustness and faithfulness) for slot block q (JSON members). */
-static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct rec_layout *l, const double *q) {
+static void sb_extra_metrics(struct jbuf *b, const struct job *job, const struct rec_layout *l, const double *q) {
     if (job->sensn.on) {
         const struct job_sensn *sn = &job->sensn;
-        sb_printf(b, ",\n     \"sensitivity_n\": {");
-        sb_array(b, "ratios", sn->ratios, sn->n_ratios);
-        sb_printf(b, ", \"correlation\": [");
+        jb_printf(b, ",\n     \"sensitivity_n\": {");
+        jb_array(b, "ratios", sn->ratios, sn->n_ratios);
+        jb_printf(b, ", \"correlation\": [");
         for (int r = 0; r < sn->n_ratios; r++) {
             const double *v = q + l->sensn + (size_t)r * REC_SN_FIELDS;
-            sb_printf(b, "%s", r ? ", " : "");
+            jb_printf(b, "%s", r ? ", " : "");
             sb_ratio(b, v[REC_SN_CORR_SUM], v[REC_SN_CORR_N]);
         }
-        sb_printf(b, "], \"pooled_correlation\": [");
+        jb_printf(b, "], \"pooled_correlation\": [");
         for (int r = 0; r < sn->n_ratios; r++) {
             int ok;
             double p = pooled_pearson(q + l->sensn + (size_t)r * REC_SN_FIELDS, &ok);
-            if (ok) sb_printf(b, "%s%.10g", r ? ", " : "", p);
-            else sb_printf(b, "%snull", r ? ", " : "");
+            if (ok) jb_printf(b, "%s%.10g", r ? ", " : "", p);
+            else jb_printf(b, "%snull", r ? ", " : "");
         }
-        sb_printf(b, "], \"images\": %.0f, \"samples\": %d, \"baseline\": \"%s\", \"post_hoc\": \"%s\"}",
+        jb_printf(b, "], \"images\": %.0f, \"samples\": %d, \"baseline\": \"%s\", \"post_hoc\": \"%s\"}",
                   q[l->sensn + REC_SN_PAIRS] / sn->samples, sn->samples,
                   sn->baseline == JOB_SN_RAND ? "rand" : "dataset_mean", sn->post_hoc == JOB_PH_ABS ? "abs" : "sum");
     }
@@ -166,51 +115,51 @@ static void sb_extra_metrics(struct sbuf *b, const struct job *job, const struct
     for (int k = 0; k < 2; k++) {
         if (!st[k].r->on) continue;
         const double *v = q + st[k].off;
-        sb_printf(b, ",\n     \"%s\": {\"mean\": ", st[k].name);
+        jb_printf(b, ",\n     \"%s\": {\"mean\": ", st[k].name);
         sb_ratio(b, v[REC_ST_SUM], v[REC_ST_N]);
-        sb_printf(b, ", \"max\": ");
+        jb_printf(b, ", \"max\": ");
         sb_ratio(b, v[REC_ST_MAX] * v[REC_ST_N], v[REC_ST_N]);
-        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"%s_%s\": %.10g}", v[REC_ST_N], st[k].r->samples,
+        jb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"%s_%s\": %.10g}", v[REC_ST_N], st[k].r->samples,
                   st[k].amount, st[k].r->pixel ? "pixel" : "model", st[k].value);
     }
     if (job->infidelity.on) {
         const double *v = q + l->infid;
-        sb_printf(b, ",\n     \"infidelity\": {\"mean\": ");
+        jb_printf(b, ",\n     \"infidelity\": {\"mean\": ");
         sb_ratio(b, v[REC_IF_SUM], v[REC_IF_N]);
-        sb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"sigma_%s\": %.10g}", v[REC_IF_N], job->infidelity.samples,
+        jb_printf(b, ", \"images\": %.0f, \"samples\": %d, \"sigma_%s\": %.10g}", v[REC_IF_N], job->infidelity.samples,
                   job->infidelity.pixel ? "pixel" : "model", job->infidelity.sigma);
     }
     if (job->faith.on) {
         const double *v = q + l->faith;
-        sb_printf(b, ",\n     \"faithfulness\": {\"pearson\": ");
+        jb_printf(b, ",\n     \"faithfulness\": {\"pearson\": ");
         sb_ratio(b, v[REC_FA_PEARSON], v[REC_FA_PEARSON_N]);
-        sb_printf(b, ", \"spearman\": ");
+        jb_printf(b, ", \"spearman\": ");
         sb_ratio(b, v[REC_FA_SPEARMAN], v[REC_FA_SPEARMAN_N]);
-        sb_printf(b, ", \"inv_distance\": ");
+        jb_printf(b, ", \"inv_distance\": ");
         sb_ratio(b, v[REC_FA_INV], v[REC_FA_INV_N]);
-        sb_printf(b, ", \"images\": %.0f, \"groups\": %d}", v[REC_FA_PEARSON_N], job->faith.groups);
+        jb_printf(b, ", \"images\": %.0f, \"groups\": %d}", v[REC_FA_PEARSON_N], job->faith.groups);
     }
     if (job->fcorr.on) {
         const double *v = q + l->fcorr;
-        sb_printf(b, ",\n     \"faithfulness_correlation\": {\"pearson\": ");
+        jb_printf(b, ",\n     \"faithfulness_correlation\": {\"pearson\": ");
         sb_ratio(b, v[REC_FQ_SUM], v[REC_FQ_N]);
-        sb_printf(b, ", \"images\": %.0f, \"subset_size\": %d, \"runs\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N],
+        jb_printf(b, ", \"images\": %.0f, \"subset_size\": %d, \"runs\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N],
                   job->fcorr.size, job->fcorr.runs,
                   job->fcorr.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
     if (job->fest.on) {
         const double *v = q + l->fest;
-        sb_printf(b, ",\n     \"faithfulness_estimate\": {\"pearson\": ");
+        jb_printf(b, ",\n     \"faithfulness_estimate\": {\"pearson\": ");
         sb_ratio(b, v[REC_FQ_SUM], v[REC_FQ_N]);
-        sb_printf(b, ", \"images\": %.0f, \"features_in_step\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N], job->fest.size,
+        jb_printf(b, ", \"images\": %.0f, \"features_in_step\": %d, \"baseline\": \"%s\"}", v[REC_FQ_N], job->fest.size,
                   job->fest.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
 }
 
 /* One value of summary.csv: empty when undefined (pandas reads NaN). */
-static void csv_ratio(struct sbuf *b, double sum, double n) {
-    if (n > 0) sb_printf(b, ",%.10g", sum / n);
-    else sb_printf(b, ",");
+static void csv_ratio(struct jbuf *b, double sum, double n) {
+    if (n > 0) jb_printf(b, ",%.10g", sum / n);
+    else jb_printf(b, ",");
 }
 
 /* Slot s's Diff-ROAR from the fine-tunes' accuracies (roar_task_of order:
@@ -224,50 +173,47 @@ static void slot_roar(const struct job *job, const double *acc, int s, double *t
     }
 }
 
-static void sb_roar(struct sbuf *b, const struct job *job, const double *acc, int s) {
+static void sb_roar(struct jbuf *b, const struct job *job, const double *acc, int s) {
     const int nf = job->roar.n_fractions;
     double top[JOB_MAX_RATIOS], bot[JOB_MAX_RATIOS], diff[JOB_MAX_RATIOS];
     slot_roar(job, acc, s, top, bot, diff);
-    sb_printf(b, "\"roar\": {");
-    sb_array(b, "fractions", job->roar.fractions, nf);
-    sb_printf(b, ", ");
-    sb_array(b, "top_acc", top, nf);
-    sb_printf(b, ", ");
-    sb_array(b, "bottom_acc", bot, nf);
-    sb_printf(b, ", ");
-    sb_array(b, "diff_roar", diff, nf);
-    sb_printf(b, "}");
+    jb_printf(b, "\"roar\": {");
+    jb_array(b, "fractions", job->roar.fractions, nf);
+    jb_printf(b, ", ");
+    jb_array(b, "top_acc", top, nf);
+    jb_printf(b, ", ");
+    jb_array(b, "bottom_acc", bot, nf);
+    jb_printf(b, ", ");
+    jb_array(b, "diff_roar", diff, nf);
+    jb_printf(b, "}");
 }
 
 /* roar.json and roar.csv: the Diff-ROAR table alone, for scripts and the report. */
 static int write_roar(const struct job *job, const struct rec_slot *slots, int n_slots, const double *acc,
                       const char *run_dir, char *err, size_t errlen) {
-    struct sbuf js = {0}, csv = {0};
+    struct jbuf js = {0}, csv = {0};
     char path[4200];
     int rc = -1;
-    sb_printf(&js, "{\n  \"config_sha256\": \"%s\", \"epochs\": %d, \"lr\": %.10g,\n  \"results\": [", job->sha256,
+    jb_printf(&js, "{\n  \"config_sha256\": \"%s\", \"epochs\": %d, \"lr\": %.10g,\n  \"results\": [", job->sha256,
               job->roar.epochs, job->roar.lr);
-    sb_printf(&csv, "method,estimator,fraction,top_acc,bottom_acc,diff_roar\n");
+    jb_printf(&csv, "method,estimator,fraction,top_acc,bottom_acc,diff_roar\n");
     for (int s = 0; s < n_slots; s++) {
         const char *mn = job_method_name(job->methods[slots[s].method].kind);
         const char *en = job_estimator_name((enum job_estimator)slots[s].estimator);
-        sb_printf(&js, "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", ", s ? "," : "", mn, en);
+        jb_printf(&js, "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", ", s ? "," : "", mn, en);
         sb_roar(&js, job, acc, s);
-        sb_printf(&js, "}");
+        jb_printf(&js, "}");
         double top[JOB_MAX_RATIOS], bot[JOB_MAX_RATIOS], diff[JOB_MAX_RATIOS];
         slot_roar(job, acc, s, top, bot, diff);
         for (int f = 0; f < job->roar.n_fractions; f++)
-            sb_printf(&csv, "%s,%s,%.10g,%.10g,%.10g,%.10g\n", mn, en, job->roar.fractions[f], top[f], bot[f], diff[f]);
+            jb_printf(&csv, "%s,%s,%.10g,%.10g,%.10g,%.10g\n", mn, en, job->roar.fractions[f], top[f], bot[f], diff[f]);
     }
-    sb_printf(&js, "\n  ]\n}\n");
-    if (!js.p || !csv.p || js.lost || csv.lost) {
-        snprintf(err, errlen, "out of memory writing roar.json (free memory and resume)");
-        goto out;
-    }
+    jb_printf(&js, "\n  ]\n}\n");
+    if (jb_check(&js, "roar.json", err, errlen) || jb_check(&csv, "roar.csv", err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/roar.json", run_dir);
-    if (json_finite_write(path, js.p, js.n, err, errlen)) goto out;
+    if (jb_write_json(&js, path, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/roar.csv", run_dir);
-    if (fs_write_atomic(path, csv.p, csv.n, err, errlen)) goto out;
+    if (jb_write_text(&csv, path, err, errlen)) goto out;
     rc = 0;
 out:
     free(js.p);
@@ -296,48 +242,48 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
                         const struct coord_run_info *info, char *err, size_t errlen) {
     int nr = job->n_diffid_ratios;
     double n = total[REC_IMAGES];
-    struct sbuf b = {0}, csv = {0}, sum = {0};
+    struct jbuf b = {0}, csv = {0}, sum = {0};
     struct rec_layout lay;
     rec_layout_of(job, n_slots, &lay);
-    sb_printf(&sum, "method,estimator,refs,steps,objective,diffid_diff_acc,diffid_diff_logit,"
+    jb_printf(&sum, "method,estimator,refs,steps,objective,diffid_diff_acc,diffid_diff_logit,"
                     "sensitivity_n_correlation,lipschitz_mean,lipschitz_max,max_sensitivity_mean,"
                     "max_sensitivity_max,infidelity_mean,faithfulness_pearson,faithfulness_spearman,"
                     "faithfulness_correlation,faithfulness_estimate\n");
-    sb_printf(&b, "{\n  \"run_id\": ");
-    sb_json_string(&b, info->run_id);
-    sb_printf(&b, ",\n  \"config\": ");
-    sb_json_string(&b, job->file);
-    sb_printf(&b, ",\n  \"config_sha256\": \"%s\",\n  \"images\": %.0f,\n  \"ranks\": %d,\n", job->sha256, n,
+    jb_printf(&b, "{\n  \"run_id\": ");
+    jb_string(&b, info->run_id);
+    jb_printf(&b, ",\n  \"config\": ");
+    jb_string(&b, job->file);
+    jb_printf(&b, ",\n  \"config_sha256\": \"%s\",\n  \"images\": %.0f,\n  \"ranks\": %d,\n", job->sha256, n,
               info->ranks);
-    sb_printf(&b, "  \"accuracy\": %.10g,\n  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"libtorch\": \"%s\",\n",
+    jb_printf(&b, "  \"accuracy\": %.10g,\n  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"libtorch\": \"%s\",\n",
               n > 0 ? total[REC_CORRECT] / n : 0.0, info->device, job->precision, info->libtorch);
-    sb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n  \"resumed_shards\": %ld,\n",
+    jb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n  \"resumed_shards\": %ld,\n",
               info->wall_seconds, info->wall_seconds > 0 ? (double)info->images_computed / info->wall_seconds : 0.0,
               info->resumed_shards);
     /* The dispatch overhead of this invocation (issue #6: under 1% of wall). */
-    sb_printf(&b, "  \"coordinator_seconds\": %.3f,\n", info->coordinator_seconds);
+    jb_printf(&b, "  \"coordinator_seconds\": %.3f,\n", info->coordinator_seconds);
     /* What each image cost, from the shim's ledger (docs/outputs.md): copies
      * between host and device, and samples through the model. */
     {
         const double per = n > 0 ? 1.0 / n : 0.0;
-        sb_printf(&b,
+        jb_printf(&b,
                   "  \"transfer\": {\"h2d_bytes_per_image\": %.1f, \"d2h_bytes_per_image\": %.1f, "
                   "\"image_bytes\": %ld},\n",
                   total[REC_H2D] * per, total[REC_D2H] * per, info->image_bytes);
-        sb_printf(&b, "  \"passes\": {\"forward_samples_per_image\": %.3f, \"backward_samples_per_image\": %.3f},\n",
+        jb_printf(&b, "  \"passes\": {\"forward_samples_per_image\": %.3f, \"backward_samples_per_image\": %.3f},\n",
                   total[REC_FWD] * per, total[REC_BWD] * per);
     }
-    sb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n", job->dataset_name, job->split);
+    jb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n", job->dataset_name, job->split);
     /* Only under on_error: skip, so other runs' metrics.json keep their keys. */
     if (job->ds_skip_errors) {
-        sb_printf(&b, "  \"skipped_images\": %.0f,\n  \"skipped_files\": [", (double)info->images_planned - n);
+        jb_printf(&b, "  \"skipped_images\": %.0f,\n  \"skipped_files\": [", (double)info->images_planned - n);
         sb_skipped_files(&b, info->run_dir);
-        sb_printf(&b, "],\n");
+        jb_printf(&b, "],\n");
     }
-    sb_printf(&b, "  \"model\": ");
-    sb_json_string(&b, job->model_path);
-    sb_printf(&b, ",\n  \"seed\": %llu,\n  \"results\": [", (unsigned long long)job->seed);
-    sb_printf(&csv, "method,estimator,refs,steps,objective,ratio,deletion_acc,insertion_acc,diff_acc,"
+    jb_printf(&b, "  \"model\": ");
+    jb_string(&b, job->model_path);
+    jb_printf(&b, ",\n  \"seed\": %llu,\n  \"results\": [", (unsigned long long)job->seed);
+    jb_printf(&csv, "method,estimator,refs,steps,objective,ratio,deletion_acc,insertion_acc,diff_acc,"
                     "deletion_logit,insertion_logit,diff_logit\n");
     for (int s = 0; s < n_slots; s++) {
         const struct job_method *m = &job->methods[slots[s].method];
@@ -349,49 +295,49 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
             diff_logit[i] = c.ins_logit[i] - c.del_logit[i];
         }
         const char *mn = job_method_name(m->kind), *en = job_estimator_name((enum job_estimator)slots[s].estimator);
-        sb_printf(&b,
+        jb_printf(&b,
                   "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", \"refs\": %d, \"steps\": %d, "
                   "\"objective\": \"%s\"",
                   s ? "," : "", mn, en, m->refs, m->steps, job_objective_name(m->objective));
         if (job->diffid) {
-            sb_printf(&b, ",\n     \"diffid\": {");
-            sb_array(&b, "ratios", job->diffid_ratios, nr);
-            sb_printf(&b, ",\n        ");
-            sb_array(&b, "deletion_acc", c.del_acc, nr);
-            sb_printf(&b, ",\n        ");
-            sb_array(&b, "insertion_acc", c.ins_acc, nr);
-            sb_printf(&b, ",\n        ");
-            sb_array(&b, "diff_acc", diff_acc, nr);
-            sb_printf(&b, ",\n        ");
-            sb_array(&b, "deletion_logit", c.del_logit, nr);
-            sb_printf(&b, ",\n        ");
-            sb_array(&b, "insertion_logit", c.ins_logit, nr);
-            sb_printf(&b, ",\n        ");
-            sb_array(&b, "diff_logit", diff_logit, nr);
-            sb_printf(&b,
+            jb_printf(&b, ",\n     \"diffid\": {");
+            jb_array(&b, "ratios", job->diffid_ratios, nr);
+            jb_printf(&b, ",\n        ");
+            jb_array(&b, "deletion_acc", c.del_acc, nr);
+            jb_printf(&b, ",\n        ");
+            jb_array(&b, "insertion_acc", c.ins_acc, nr);
+            jb_printf(&b, ",\n        ");
+            jb_array(&b, "diff_acc", diff_acc, nr);
+            jb_printf(&b, ",\n        ");
+            jb_array(&b, "deletion_logit", c.del_logit, nr);
+            jb_printf(&b, ",\n        ");
+            jb_array(&b, "insertion_logit", c.ins_logit, nr);
+            jb_printf(&b, ",\n        ");
+            jb_array(&b, "diff_logit", diff_logit, nr);
+            jb_printf(&b,
                       ",\n        \"auc\": {\"deletion_acc\": %.10g, \"insertion_acc\": %.10g, \"diff_acc\": %.10g, "
                       "\"deletion_logit\": %.10g, \"insertion_logit\": %.10g, \"diff_logit\": %.10g},",
                       area(job->diffid_ratios, c.del_acc, nr), area(job->diffid_ratios, c.ins_acc, nr),
                       area(job->diffid_ratios, diff_acc, nr), area(job->diffid_ratios, c.del_logit, nr),
                       area(job->diffid_ratios, c.ins_logit, nr), area(job->diffid_ratios, diff_logit, nr));
-            sb_printf(&b, "\n        \"mean\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}}", mean(diff_acc, nr),
+            jb_printf(&b, "\n        \"mean\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}}", mean(diff_acc, nr),
                       mean(diff_logit, nr));
             for (int i = 0; i < nr; i++)
-                sb_printf(&csv, "%s,%s,%d,%d,%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", mn, en, m->refs, m->steps,
+                jb_printf(&csv, "%s,%s,%d,%d,%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", mn, en, m->refs, m->steps,
                           job_objective_name(m->objective), job->diffid_ratios[i], c.del_acc[i], c.ins_acc[i],
                           diff_acc[i], c.del_logit[i], c.ins_logit[i], diff_logit[i]);
         }
         const double *q = total + rec_slot_base(&lay, s);
         sb_extra_metrics(&b, job, &lay, q);
         if (info->roar_acc) {
-            sb_printf(&b, ",\n     ");
+            jb_printf(&b, ",\n     ");
             sb_roar(&b, job, info->roar_acc, s);
         }
-        sb_printf(&b, "}");
+        jb_printf(&b, "}");
         /* summary.csv: one row per (method, estimator), every metric's headline */
-        sb_printf(&sum, "%s,%s,%d,%d,%s", mn, en, m->refs, m->steps, job_objective_name(m->objective));
-        if (job->diffid) sb_printf(&sum, ",%.10g,%.10g", mean(diff_acc, nr), mean(diff_logit, nr));
-        else sb_printf(&sum, ",,");
+        jb_printf(&sum, "%s,%s,%d,%d,%s", mn, en, m->refs, m->steps, job_objective_name(m->objective));
+        if (job->diffid) jb_printf(&sum, ",%.10g,%.10g", mean(diff_acc, nr), mean(diff_logit, nr));
+        else jb_printf(&sum, ",,");
         double cs = 0, cn = 0;
         for (int r = 0; job->sensn.on && r < job->sensn.n_ratios; r++) {
             const double *v = q + lay.sensn + (size_t)r * REC_SN_FIELDS;
@@ -412,9 +358,9 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
         const double *fc = q + lay.fcorr, *fe = q + lay.fest;
         csv_ratio(&sum, job->fcorr.on ? fc[REC_FQ_SUM] : 0, job->fcorr.on ? fc[REC_FQ_N] : 0);
         csv_ratio(&sum, job->fest.on ? fe[REC_FQ_SUM] : 0, job->fest.on ? fe[REC_FQ_N] : 0);
-        sb_printf(&sum, "\n");
+        jb_printf(&sum, "\n");
     }
-    sb_printf(&b, "\n  ]\n}\n");
+    jb_printf(&b, "\n  ]\n}\n");
     int rc = -1;
     char path[4096];
     if (!b.p || !csv.p || !sum.p || b.lost || csv.lost || sum.lost) {
@@ -422,11 +368,11 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
         goto out;
     }
     snprintf(path, sizeof path, "%s/metrics.json", info->run_dir);
-    if (json_finite_write(path, b.p, b.n, err, errlen)) goto out;
+    if (jb_write_json(&b, path, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/metrics.csv", info->run_dir);
-    if (fs_write_atomic(path, csv.p, csv.n, err, errlen)) goto out;
+    if (jb_write_text(&csv, path, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/summary.csv", info->run_dir);
-    if (fs_write_atomic(path, sum.p, sum.n, err, errlen)) goto out;
+    if (jb_write_text(&sum, path, err, errlen)) goto out;
     if (info->roar_acc && write_roar(job, slots, n_slots, info->roar_acc, info->run_dir, err, errlen)) goto out;
     rc = 0;
 out:

@@ -2,7 +2,6 @@
  * table of a sweep, one row per grid point, from DIR/points/<i>/. Run by the
  * merge job `recal submit` queues after the array (afterany, so it also runs
  * when points failed); by hand it re-creates the table. No MPI. */
-#define _GNU_SOURCE
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +9,8 @@
 
 #include "cli.h"
 #include "fsutil.h"
-#include "json_finite.h"
+#include "json_buf.h"
+#include "json_read.h"
 #include "job.h"
 
 static const char *HELP = "usage: recal sweep-merge CONFIG.yaml --run-dir DIR [--set key=value]...\n"
@@ -36,18 +36,6 @@ struct point_row {
     int have[MERGE_MAX_COLS];
 };
 
-/* A top-level number of a metrics.json that recal wrote ("images": N comes
- * before "results", so the first match is the top-level one). */
-static int json_number(const char *text, const char *key, double *out) {
-    char pat[64];
-    snprintf(pat, sizeof pat, "\"%s\":", key);
-    const char *p = strstr(text, pat);
-    if (!p) return -1;
-    char *end;
-    *out = strtod(p + strlen(pat), &end);
-    return end == p + strlen(pat) ? -1 : 0;
-}
-
 static int col_index(struct merge_cols *c, const char *name) {
     for (int i = 0; i < c->n; i++)
         if (!strcmp(c->name[i], name)) return i;
@@ -56,97 +44,43 @@ static int col_index(struct merge_cols *c, const char *name) {
     return c->n++;
 }
 
-/* Split one CSV line in place into at most max fields (RFC 4180, as the
- * project writes and pandas reads: a field in double quotes may hold commas,
- * and "" stands for one quote; an empty field is a field). Returns the
- * count; the trailing newline ends the last field. strtok dropped empty
- * fields, shifting every column after them. */
-static int csv_fields(char *line, char **field, int max) {
-    int n = 0;
-    char *r = line, *w;
-    for (;;) {
-        if (n == max) return n;
-        field[n++] = w = r;
-        if (*r == '"') { /* quoted: copy down, "" → " */
-            r++;
-            for (;;) {
-                if (*r == '\0') break;
-                if (*r == '"') {
-                    if (r[1] == '"') {
-                        *w++ = '"';
-                        r += 2;
-                        continue;
-                    }
-                    r++;
-                    break;
-                }
-                *w++ = *r++;
-            }
-        }
-        while (*r && *r != ',' && *r != '\n' && *r != '\r') *w++ = *r++;
-        const char end = *r;
-        *w = '\0';
-        if (end != ',') return n;
-        r++;
-    }
-}
-
-/* Means over the ratio rows of metrics.csv, per method/estimator. The
- * columns are found by their header names. */
-static int read_csv(const char *path, struct merge_cols *c, struct point_row *r, char *err, size_t errlen) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot read", path);
+/* A point's row from its metrics.json, read as JSON (util/json_read.h):
+ * images, accuracy, and per result its DiffID means over the ratios (the
+ * numbers recal run's table prints). 0, or -1 with a message. */
+static int read_point(const char *path, struct merge_cols *c, struct point_row *r, char *err, size_t errlen) {
+    char *text, why[512];
+    size_t n;
+    struct json_value *doc = NULL;
+    if (fs_read_all(path, &text, &n, err, errlen)) return -1;
+    int rc = json_parse(text, n, &doc, why, sizeof why);
+    free(text);
+    if (rc) {
+        snprintf(err, errlen, "%s: not JSON (%.200s)", path, why);
         return -1;
     }
-    char line[4096];
-    int i_method = -1, i_est = -1, i_acc = -1, i_logit = -1, count[MERGE_MAX_COLS] = {0};
-    if (fgets(line, sizeof line, f)) {
-        char *head[32];
-        int nh = csv_fields(line, head, 32);
-        for (int k = 0; k < nh; k++) {
-            if (!strcmp(head[k], "method")) i_method = k;
-            if (!strcmp(head[k], "estimator")) i_est = k;
-            if (!strcmp(head[k], "diff_acc")) i_acc = k;
-            if (!strcmp(head[k], "diff_logit")) i_logit = k;
-        }
-    }
-    if (i_method < 0 || i_est < 0 || i_acc < 0 || i_logit < 0) {
-        fclose(f);
-        snprintf(err, errlen, "%s: no method, estimator, diff_acc, diff_logit columns", path);
+    r->images = json_num(json_get(doc, "images"));
+    r->accuracy = json_num(json_get(doc, "accuracy"));
+    const struct json_value *res = json_get(doc, "results");
+    if (isnan(r->images) || isnan(r->accuracy) || !res || res->kind != JSON_ARRAY) {
+        snprintf(err, errlen, "%s: no images, accuracy or results", path);
+        json_free(doc);
         return -1;
     }
-    while (fgets(line, sizeof line, f)) {
-        char *field[32] = {0};
-        int k = csv_fields(line, field, 32);
-        if (k <= i_method || k <= i_est || k <= i_acc || k <= i_logit) continue;
-        if (!*field[i_acc] || !*field[i_logit]) continue; /* an undefined value: not a 0 */
+    for (size_t i = 0; i < res->n; i++) {
+        const char *m = json_str(json_get(res->kids[i], "method")), *e = json_str(json_get(res->kids[i], "estimator"));
+        double acc = json_num(json_path(res->kids[i], "diffid.mean.diff_acc"));
+        double logit = json_num(json_path(res->kids[i], "diffid.mean.diff_logit"));
+        if (!m || !e || isnan(acc) || isnan(logit)) continue; /* no DiffID, or undefined: not a 0 */
         char name[96];
-        snprintf(name, sizeof name, "%.40s/%.40s", field[i_method], field[i_est]);
+        snprintf(name, sizeof name, "%.40s/%.40s", m, e);
         int ci = col_index(c, name);
         if (ci < 0) continue;
-        r->acc[ci] += atof(field[i_acc]);
-        r->logit[ci] += atof(field[i_logit]);
-        count[ci]++;
+        r->acc[ci] = acc;
+        r->logit[ci] = logit;
         r->have[ci] = 1;
     }
-    fclose(f);
-    for (int i = 0; i < MERGE_MAX_COLS; i++)
-        if (count[i]) {
-            r->acc[i] /= count[i];
-            r->logit[i] /= count[i];
-        }
+    json_free(doc);
     return 0;
-}
-
-/* One JSON string (util/json_finite.h's escaper); out of memory marks the
- * text lost, and then it is never written. */
-static int g_json_lost;
-static void json_str(FILE *f, const char *s) {
-    char *q = json_quote(s);
-    if (q) fputs(q, f);
-    else g_json_lost = 1;
-    free(q);
 }
 
 /* A swept value keeps its YAML type in sweep.json: a number as a JSON number
@@ -173,24 +107,24 @@ static int json_number_text(const char *v) {
     return *p == '\0';
 }
 
-static void json_value(FILE *f, const char *v) {
+static void json_value(struct jbuf *j, const char *v) {
     char *end;
     double d = strtod(v, &end);
-    if (json_number_text(v)) fputs(v, f);
-    else if (*v && !*end && isfinite(d) && !strpbrk(v, "xXpP")) fprintf(f, "%.15g", d);
-    else if (!strcmp(v, "true") || !strcmp(v, "false")) fputs(v, f);
-    else json_str(f, v);
+    if (json_number_text(v)) jb_printf(j, "%s", v);
+    else if (*v && !*end && isfinite(d) && !strpbrk(v, "xXpP")) jb_printf(j, "%.15g", d);
+    else if (!strcmp(v, "true") || !strcmp(v, "false")) jb_printf(j, "%s", v);
+    else jb_string(j, v);
 }
 
-/* CSV field: quoted when it holds a comma, quote or space. */
-static void csv_str(FILE *f, const char *s) {
+/* CSV field (RFC 4180): quoted when it holds a comma, quote or space. */
+static void csv_str(struct jbuf *c, const char *s) {
     if (!strpbrk(s, ",\" \n")) {
-        fputs(s, f);
+        jb_printf(c, "%s", s);
         return;
     }
-    fputc('"', f);
-    for (; *s; s++) *s == '"' ? fputs("\"\"", f) : fputc(*s, f);
-    fputc('"', f);
+    jb_printf(c, "\"");
+    for (; *s; s++) *s == '"' ? jb_printf(c, "\"\"") : jb_printf(c, "%c", *s);
+    jb_printf(c, "\"");
 }
 
 int cmd_sweep_merge(int argc, char **argv) {
@@ -242,22 +176,12 @@ int cmd_sweep_merge(int argc, char **argv) {
     char path[4200];
     for (long p = 0; p < sw->n_points; p++) {
         snprintf(path, sizeof path, "%s/points/%ld/metrics.json", dir, p);
-        char *js, ignore[256];
-        size_t js_len;
-        if (fs_read_all(path, &js, &js_len, ignore, sizeof ignore)) continue; /* no metrics: a failed point */
-        struct point_row *r = &rows[p];
-        if (json_number(js, "images", &r->images) || json_number(js, "accuracy", &r->accuracy)) {
-            fprintf(stderr, "recal sweep-merge: %s: no images/accuracy; point %ld counted as failed\n", path, p);
-            free(js);
-            continue;
-        }
-        free(js);
-        snprintf(path, sizeof path, "%s/points/%ld/metrics.csv", dir, p);
-        if (read_csv(path, &cols, r, err, sizeof err)) {
+        if (!fs_exists(path)) continue; /* no metrics: a failed point */
+        if (read_point(path, &cols, &rows[p], err, sizeof err)) {
             fprintf(stderr, "recal sweep-merge: %s; point %ld counted as failed\n", err, p);
             continue;
         }
-        r->done = 1;
+        rows[p].done = 1;
         n_done++;
     }
 
@@ -265,83 +189,70 @@ int cmd_sweep_merge(int argc, char **argv) {
     char csv_path[4200], json_path[4200];
     snprintf(csv_path, sizeof csv_path, "%s/sweep.csv", dir);
     snprintf(json_path, sizeof json_path, "%s/sweep.json", dir);
-    char *cbuf = NULL, *jbuf = NULL;
-    size_t clen = 0, jlen = 0;
-    FILE *c = open_memstream(&cbuf, &clen), *j = open_memstream(&jbuf, &jlen);
-    if (!pt || !c || !j) {
+    struct jbuf cb = {0}, jb = {0}, *c = &cb, *j = &jb;
+    if (!pt) {
         fprintf(stderr, "recal sweep-merge: out of memory\n");
         return EXIT_INTERNAL;
     }
-    fputs("point", c);
+    jb_printf(c, "point");
     for (int k = 0; k < sw->n_keys; k++) {
-        fputc(',', c);
+        jb_printf(c, ",");
         csv_str(c, sw->key[k]);
     }
-    fputs(",status,images,accuracy", c);
-    for (int i = 0; i < cols.n; i++) fprintf(c, ",%s diff_acc,%s diff_logit", cols.name[i], cols.name[i]);
-    fputc('\n', c);
-    fputs("{\n  \"config\": ", j);
-    json_str(j, config);
-    fprintf(j, ",\n  \"config_sha256\": \"%s\",\n  \"points\": %ld,\n  \"done\": %ld,\n  \"keys\": [", job.sha256,
-            sw->n_points, n_done);
+    jb_printf(c, ",status,images,accuracy");
+    for (int i = 0; i < cols.n; i++) jb_printf(c, ",%s diff_acc,%s diff_logit", cols.name[i], cols.name[i]);
+    jb_printf(c, "\n");
+    jb_printf(j, "{\n  \"config\": ");
+    jb_string(j, config);
+    jb_printf(j, ",\n  \"config_sha256\": \"%s\",\n  \"points\": %ld,\n  \"done\": %ld,\n  \"keys\": [", job.sha256,
+              sw->n_points, n_done);
     for (int k = 0; k < sw->n_keys; k++) {
-        fputs(k ? ", " : "", j);
-        json_str(j, sw->key[k]);
+        jb_printf(j, "%s", k ? ", " : "");
+        jb_string(j, sw->key[k]);
     }
-    fputs("],\n  \"rows\": [\n", j);
+    jb_printf(j, "],\n  \"rows\": [\n");
     for (long p = 0; p < sw->n_points; p++) {
         const struct point_row *r = &rows[p];
         job_sweep_point(&job, p, pt);
-        fprintf(c, "%ld", p);
-        fprintf(j, "    {\"point\": %ld, \"run_dir\": \"points/%ld\", \"values\": {", p, p);
+        jb_printf(c, "%ld", p);
+        jb_printf(j, "    {\"point\": %ld, \"run_dir\": \"points/%ld\", \"values\": {", p, p);
         for (int k = 0; k < sw->n_keys; k++) {
             const char *val = strchr(pt[k], '=') + 1;
-            fputc(',', c);
+            jb_printf(c, ",");
             csv_str(c, val);
-            fputs(k ? ", " : "", j);
-            json_str(j, sw->key[k]);
-            fputs(": ", j);
+            jb_printf(j, "%s", k ? ", " : "");
+            jb_string(j, sw->key[k]);
+            jb_printf(j, ": ");
             json_value(j, val);
         }
-        fprintf(j, "}, \"status\": \"%s\"", r->done ? "done" : "failed");
+        jb_printf(j, "}, \"status\": \"%s\"", r->done ? "done" : "failed");
         if (!r->done) {
-            fprintf(c, ",failed,,");
-            for (int i = 0; i < cols.n; i++) fputs(",,", c);
-            fputs("}", j);
+            jb_printf(c, ",failed,,");
+            for (int i = 0; i < cols.n; i++) jb_printf(c, ",,");
+            jb_printf(j, "}");
         } else {
-            fprintf(c, ",done,%.0f,%.10g", r->images, r->accuracy);
-            fprintf(j, ", \"images\": %.0f, \"accuracy\": %.10g, \"diffid_mean\": {", r->images, r->accuracy);
+            jb_printf(c, ",done,%.0f,%.10g", r->images, r->accuracy);
+            jb_printf(j, ", \"images\": %.0f, \"accuracy\": %.10g, \"diffid_mean\": {", r->images, r->accuracy);
             int first = 1;
             for (int i = 0; i < cols.n; i++) {
                 if (!r->have[i]) {
-                    fputs(",,", c);
+                    jb_printf(c, ",,");
                     continue;
                 }
-                fprintf(c, ",%.10g,%.10g", r->acc[i], r->logit[i]);
-                fprintf(j, "%s\"%s\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}", first ? "" : ", ", cols.name[i],
-                        r->acc[i], r->logit[i]);
+                jb_printf(c, ",%.10g,%.10g", r->acc[i], r->logit[i]);
+                jb_printf(j, "%s\"%s\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}", first ? "" : ", ", cols.name[i],
+                          r->acc[i], r->logit[i]);
                 first = 0;
             }
-            fputs("}}", j);
+            jb_printf(j, "}}");
         }
-        fputc('\n', c);
-        fputs(p + 1 < sw->n_points ? ",\n" : "\n", j);
+        jb_printf(c, "\n");
+        jb_printf(j, "%s", p + 1 < sw->n_points ? ",\n" : "\n");
     }
-    fputs("  ]\n}\n", j);
-    fclose(c);
-    fclose(j);
-    if (g_json_lost || !cbuf || !jbuf) {
-        fprintf(stderr, "recal sweep-merge: out of memory writing the tables\n");
-        free(cbuf);
-        free(jbuf);
-        free(pt);
-        free(rows);
-        return EXIT_INTERNAL;
-    }
-    int rc = fs_write_atomic(csv_path, cbuf, clen, err, sizeof err) ||
-             json_finite_write(json_path, jbuf, jlen, err, sizeof err);
-    free(cbuf);
-    free(jbuf);
+    jb_printf(j, "  ]\n}\n");
+    int rc = jb_write_text(c, csv_path, err, sizeof err) || jb_write_json(j, json_path, err, sizeof err);
+    jb_free(c);
+    jb_free(j);
     free(pt);
     free(rows);
     if (rc) {

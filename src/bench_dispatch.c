@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json_buf.h"
 #include "clock.h"
 #include "cli.h"
 #include "coord.h"
@@ -75,13 +76,16 @@ static void remove_run_dir(const char *dir, int ranks) {
 
 static void print_pass(int journal, int ranks, long shards, double secs, const struct coord_book *book) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    printf("{\"case\": \"dispatch\", \"journal\": %s, \"ranks\": %d, \"workers\": %d, \"cores\": %ld, "
-           "\"oversubscribed\": %s, \"shards\": %ld, \"record_doubles\": %d, \"seconds\": %.3f, "
-           "\"shards_per_s\": %.1f, \"us_per_shard\": %.2f, \"rank0_bookkeeping_s\": %.3f}\n",
-           journal ? "true" : "false", ranks, ranks - 1, cores, ranks > cores ? "true" : "false", shards,
-           BENCH_RECORD_LEN, secs, secs > 0 ? (double)shards / secs : 0.0, 1e6 * secs / (double)shards,
-           book->coord_seconds);
-    fflush(stdout);
+    struct jbuf j = {0};
+    jb_printf(&j,
+              "{\"case\": \"dispatch\", \"journal\": %s, \"ranks\": %d, \"workers\": %d, \"cores\": %ld, "
+              "\"oversubscribed\": %s, \"shards\": %ld, \"record_doubles\": %d, \"seconds\": %.3f, "
+              "\"shards_per_s\": %.1f, \"us_per_shard\": %.2f, \"rank0_bookkeeping_s\": %.3f}",
+              journal ? "true" : "false", ranks, ranks - 1, cores, ranks > cores ? "true" : "false", shards,
+              BENCH_RECORD_LEN, secs, secs > 0 ? (double)shards / secs : 0.0, 1e6 * secs / (double)shards,
+              book->coord_seconds);
+    jb_put_line(&j, stdout);
+    jb_free(&j);
 }
 
 /* One pass over `shards` no-op shards. Collective; 0 or -1 (rank 0 says why). */

@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "json_buf.h"
 #include "cli.h"
 #include "diffid.h"
 #include "engine.h"
@@ -433,13 +434,17 @@ int cmd_attribute(int argc, char **argv) {
     ts_ledger_read(&l0);
     int rc = ids && (!segments_path || segs) ? wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err) : -1;
     ts_ledger_read(&l1);
-    if (stats && !rc)
-        fprintf(stderr,
-                "{\"images\": %ld, \"forward_samples\": %llu, \"backward_samples\": %llu, \"h2d_bytes\": %llu, "
-                "\"d2h_bytes\": %llu}\n",
-                n, (unsigned long long)(l1.fwd_samples - l0.fwd_samples),
-                (unsigned long long)(l1.bwd_samples - l0.bwd_samples),
-                (unsigned long long)(l1.h2d_bytes - l0.h2d_bytes), (unsigned long long)(l1.d2h_bytes - l0.d2h_bytes));
+    if (stats && !rc) {
+        struct jbuf j = {0};
+        jb_printf(&j,
+                  "{\"images\": %ld, \"forward_samples\": %llu, \"backward_samples\": %llu, \"h2d_bytes\": %llu, "
+                  "\"d2h_bytes\": %llu}",
+                  n, (unsigned long long)(l1.fwd_samples - l0.fwd_samples),
+                  (unsigned long long)(l1.bwd_samples - l0.bwd_samples),
+                  (unsigned long long)(l1.h2d_bytes - l0.h2d_bytes), (unsigned long long)(l1.d2h_bytes - l0.d2h_bytes));
+        jb_put_line(&j, stderr);
+        jb_free(&j);
+    }
     if (!ids || (segments_path && !segs)) snprintf(err, sizeof err, "out of host memory");
     free(ids);
     if (!rc && segs) {

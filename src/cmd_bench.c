@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "json_buf.h"
 #include "clock.h"
 #include "chunk_tune.h"
 #include "cli.h"
@@ -130,25 +131,26 @@ static void python_baselines(const char *model_path, const struct bench_model *b
     g_baseline_gpu_mb = g ? atof(g + strlen("\"peak_gpu_mb\": ")) : -1;
 }
 
-static void print_opt(const char *key, double v) {
-    if (v > 0) printf(", \"%s\": %.3f", key, v);
-    else printf(", \"%s\": null", key);
+static void print_opt(struct jbuf *j, const char *key, double v) {
+    if (v > 0) jb_printf(j, ", \"%s\": %.3f", key, v);
+    else jb_printf(j, ", \"%s\": null", key);
 }
 
 /* The comparison fields every case line ends with (Captum only where it
  * has a counterpart); a missing measurement prints null. */
-static void print_comparisons(double ips, double raw_ips, double ref, double cap, int with_captum) {
-    print_opt("raw_bound_images_per_s", raw_ips);
-    print_opt("ratio_to_raw_bound", raw_ips > 0 ? ips / raw_ips : -1);
-    print_opt("reference_loop_images_per_s", ref);
-    print_opt("speedup_vs_reference_loop", ref > 0 ? ips / ref : -1);
+static void print_comparisons(struct jbuf *j, double ips, double raw_ips, double ref, double cap, int with_captum) {
+    print_opt(j, "raw_bound_images_per_s", raw_ips);
+    print_opt(j, "ratio_to_raw_bound", raw_ips > 0 ? ips / raw_ips : -1);
+    print_opt(j, "reference_loop_images_per_s", ref);
+    print_opt(j, "speedup_vs_reference_loop", ref > 0 ? ips / ref : -1);
     if (with_captum) {
-        print_opt("captum_images_per_s", cap);
-        print_opt("speedup_vs_captum", cap > 0 ? ips / cap : -1);
+        print_opt(j, "captum_images_per_s", cap);
+        print_opt(j, "speedup_vs_captum", cap > 0 ? ips / cap : -1);
     }
-    if (g_baseline_gpu_mb > 0) printf(", \"baselines_peak_gpu_mb\": %.1f", g_baseline_gpu_mb);
-    printf(", \"peak_rss_mb\": %.1f}\n", peak_rss_mb());
-    fflush(stdout);
+    if (g_baseline_gpu_mb > 0) jb_printf(j, ", \"baselines_peak_gpu_mb\": %.1f", g_baseline_gpu_mb);
+    jb_printf(j, ", \"peak_rss_mb\": %.1f}", peak_rss_mb());
+    if (jb_put_line(j, stdout)) fprintf(stderr, "recal bench: out of memory printing a result line\n");
+    jb_free(j);
 }
 
 /* Seconds recal takes for `images` images of IG-Uniform R×K with n_est
@@ -248,15 +250,16 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     if (python) python_baselines(path, bm, images, "ig", refs, steps, 1, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     double all_ips = raw_ips > 0 ? raw_ips * pts / (double)(refs * steps) : -1;
-    printf(
-        "{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", "
-        "\"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
-        refs, steps, bm->name, ts_device_name(device), g_precision, threads, images, ips, chunk_used);
-    printf(", \"raw_bound_chunk\": %ld, \"gradient_points_per_image\": %.2f, \"all_points\": %d", chunk, pts,
-           refs * steps);
-    print_opt("all_points_bound_images_per_s", all_ips);
-    print_opt("ratio_to_all_points_bound", all_ips > 0 ? ips / all_ips : -1);
-    print_comparisons(ips, raw_ips, ref, cap, 1);
+    struct jbuf j = {0};
+    jb_printf(&j,
+              "{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": "
+              "\"%s\", \"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
+              refs, steps, bm->name, ts_device_name(device), g_precision, threads, images, ips, chunk_used);
+    jb_printf(&j, ", \"raw_bound_chunk\": %ld, \"gradient_points_per_image\": %.2f, \"all_points\": %d", chunk, pts,
+              refs * steps);
+    print_opt(&j, "all_points_bound_images_per_s", all_ips);
+    print_opt(&j, "ratio_to_all_points_bound", all_ips > 0 ? ips / all_ips : -1);
+    print_comparisons(&j, ips, raw_ips, ref, cap, 1);
     return 0;
 }
 
@@ -303,11 +306,13 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     double ref = -1, cap = -1;
     if (python) python_baselines(path, bm, images, "diffid", 0, 0, 1, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
-    printf("{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-           "\"copies\": \"%s\", \"images\": %ld, \"images_per_s\": %.3f",
-           bm->name, ts_device_name(device), g_precision, threads,
-           wk_diffid_copies_on_device(device) ? "device" : "host", images, ips);
-    print_comparisons(ips, raw_ips, ref, cap, 0);
+    struct jbuf j = {0};
+    jb_printf(&j,
+              "{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
+              "\"copies\": \"%s\", \"images\": %ld, \"images_per_s\": %.3f",
+              bm->name, ts_device_name(device), g_precision, threads,
+              wk_diffid_copies_on_device(device) ? "device" : "host", images, ips);
+    print_comparisons(&j, ips, raw_ips, ref, cap, 0);
     rc = 0;
 out:
     ts_tensor_free(x_dev);
@@ -336,13 +341,15 @@ static int bench_e2e(ts_module *m, int device, const struct bench_model *bm, con
     double ref = -1, cap = -1;
     if (python) python_baselines(path, bm, images, "e2e", refs, steps, n_est, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw_g > 0 && raw_f > 0 ? images / (raw_g + raw_f) : -1;
-    printf("{\"case\": \"e2e ig_uniform/%s R=%d K=%d + diffid\", \"model\": \"%s\", \"device\": \"%s\", "
-           "\"precision\": \"%s\", \"threads\": %d, \"estimators\": %d, \"images\": %ld, \"images_per_s\": %.3f, "
-           "\"chunk\": %ld",
-           n_est == 1 ? "valid_ip" : "{vanilla,valid_ref,valid_ip}", refs, steps, bm->name, ts_device_name(device),
-           g_precision, threads, n_est, images, ips, chunk_used);
-    printf(", \"gradient_points_per_image\": %.2f, \"all_points\": %d", pts, refs * steps);
-    print_comparisons(ips, raw_ips, ref, cap, 0);
+    struct jbuf j = {0};
+    jb_printf(&j,
+              "{\"case\": \"e2e ig_uniform/%s R=%d K=%d + diffid\", \"model\": \"%s\", \"device\": \"%s\", "
+              "\"precision\": \"%s\", \"threads\": %d, \"estimators\": %d, \"images\": %ld, \"images_per_s\": %.3f, "
+              "\"chunk\": %ld",
+              n_est == 1 ? "valid_ip" : "{vanilla,valid_ref,valid_ip}", refs, steps, bm->name, ts_device_name(device),
+              g_precision, threads, n_est, images, ips, chunk_used);
+    jb_printf(&j, ", \"gradient_points_per_image\": %.2f, \"all_points\": %d", pts, refs * steps);
+    print_comparisons(&j, ips, raw_ips, ref, cap, 0);
     return 0;
 }
 

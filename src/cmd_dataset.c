@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "json_finite.h"
+#include "json_buf.h"
 #include "dataset.h"
 #include "ds_job.h"
 #include "job.h"
@@ -25,15 +25,6 @@ static const char *HELP = "usage: recal dataset-dump CONFIG.yaml --out X.npy [--
                           "Prints one JSON line: name, n, c, h, w, classes, mean, std, skipped and skipped_files.\n"
                           "model.path need not exist. Exit 1 when the dataset cannot be opened or an image\n"
                           "cannot be decoded (dataset.on_error: fail); the message names the file.\n";
-
-/* One JSON string (util/json_finite.h's escaper); -1 when out of memory. */
-static int json_str(FILE *f, const char *s) {
-    char *q = json_quote(s);
-    if (!q) return -1;
-    fputs(q, f);
-    free(q);
-    return 0;
-}
 
 int cmd_dataset_dump(int argc, char **argv) {
     const char *config = NULL, *out = NULL, *labels = NULL, *sets[JOB_MAX_SETS], *v;
@@ -108,18 +99,23 @@ int cmd_dataset_dump(int argc, char **argv) {
         fprintf(stderr, "recal dataset-dump: %s\n", err);
         goto out;
     }
-    printf("{\"name\": \"%s\", \"n\": %ld, \"c\": %d, \"h\": %d, \"w\": %d, \"classes\": %d, "
-           "\"mean\": [%g, %g, %g], \"std\": [%g, %g, %g], \"skipped\": %ld, \"skipped_files\": [",
-           ds.name, count, ds.c, ds.h, ds.w, ds.classes, (double)ds.mean[0], (double)ds.mean[1], (double)ds.mean[2],
-           (double)ds.std[0], (double)ds.std[1], (double)ds.std[2], ds_skipped(&ds));
+    struct jbuf j = {0};
+    jb_printf(&j,
+              "{\"name\": \"%s\", \"n\": %ld, \"c\": %d, \"h\": %d, \"w\": %d, \"classes\": %d, "
+              "\"mean\": [%g, %g, %g], \"std\": [%g, %g, %g], \"skipped\": %ld, \"skipped_files\": [",
+              ds.name, count, ds.c, ds.h, ds.w, ds.classes, (double)ds.mean[0], (double)ds.mean[1], (double)ds.mean[2],
+              (double)ds.std[0], (double)ds.std[1], (double)ds.std[2], ds_skipped(&ds));
     for (long i = 0; i < ds_skipped(&ds); i++) {
-        if (i) fputs(", ", stdout);
-        if (json_str(stdout, ds_skipped_name(&ds, i))) {
-            fprintf(stderr, "recal dataset-dump: out of memory listing skipped files\n");
-            goto out;
-        }
+        if (i) jb_printf(&j, ", ");
+        jb_string(&j, ds_skipped_name(&ds, i));
     }
-    printf("]}\n");
+    jb_printf(&j, "]}");
+    if (jb_put_line(&j, stdout)) {
+        fprintf(stderr, "recal dataset-dump: out of memory listing skipped files\n");
+        jb_free(&j);
+        goto out;
+    }
+    jb_free(&j);
     code = EXIT_OK;
 out:
     free(x);

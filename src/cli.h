@@ -21,15 +21,24 @@ int cmd_submit(int argc, char **argv);
 int cmd_sweep_merge(int argc, char **argv);
 int cmd_dataset_dump(int argc, char **argv);
 
-/* Value of "--opt VALUE" or "--opt=VALUE" at argv[*i]; advances *i. NULL
- * when argv[*i] is not that option. Sets *missing when the value is absent. */
-const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing);
+struct option;
+/* getopt_long over a command's arguments (argv[0] is the command's name;
+ * set optind = 1 before the first call): long options (--name VALUE or
+ * --name=VALUE) and -h. Returns the option's val, -1 after the last, or
+ * '?' once "recal CMD: unexpected argument 'X'" or "recal CMD: --name
+ * needs a value" is printed. Operands are left, in order, from optind on. */
+int cli_next(const char *cmd, int argc, char **argv, const struct option *opts);
+/* One operand: *slot must still be NULL ("recal CMD: unexpected argument
+ * 'X'" otherwise). 0, or -1 after the message. */
+int cli_operand(const char *cmd, const char *arg, const char **slot);
+/* --set's value appended to sets, at most max of them; -1 after printing
+ * "recal <cmd>: --set needs key=value (at most max)". */
+int cli_add_set(const char *v, const char **sets, int *n_sets, int max, const char *cmd);
 int cli_is_help(const char *a);
+/* A whole number >= min in full ("2x", "" and overflow refused): 0, or -1
+ * after "recal CMD: --opt wants a whole number >= MIN, got 'V'". */
+int cli_long(const char *cmd, const char *opt, const char *v, long min, long *out);
 /* The Python that runs tools/ (report, bench baselines, model export):
  * $RECAL_PYTHON when set (e.g. a venv's), else Debian's /usr/bin/python3. */
 const char *cli_python(void);
-/* "--set key=value" (or --set=key=value) at argv[*i]: appends the value to
- * sets, at most max of them. 1 when taken, 0 when argv[*i] is not --set, -1
- * after printing "recal <cmd>: --set needs key=value (at most max)". */
-int cli_take_set(int argc, char **argv, int *i, const char **sets, int *n_sets, int max, const char *cmd);
 #endif

@@ -1,6 +1,7 @@
 /* src/cmd_attribute.c — `recal attribute`: explain a handful of images given
  * as numpy arrays; the way other tools' numbers are reproduced (explicit
  * references) and how the oracle tests drive the engine's methods. */
+#include <getopt.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -131,61 +132,164 @@ int cmd_attribute(int argc, char **argv) {
     const char *baseline = "dataset_mean", *fill = NULL;
     int compat = 0, samples_auto = 0;
     unsigned long long seed = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
-            fputs(HELP, stdout);
-            return EXIT_OK;
-        }
-#define OPT(name, var)                                                                                                 \
-    if ((v = cli_opt(argc, argv, &i, name, &missing)) || missing) {                                                    \
-        if (missing) {                                                                                                 \
-            fprintf(stderr, "recal attribute: %s needs a value (see --help)\n", name);                                 \
-            return EXIT_USER;                                                                                          \
-        }                                                                                                              \
-        var;                                                                                                           \
-        continue;                                                                                                      \
-    }
-        OPT("--model", model = v)
-        OPT("--input", input = v)
-        OPT("--labels", labels = v)
-        OPT("--method", method = v)
-        OPT("--estimator", est = v)
-        OPT("--references", refs_path = v)
-        OPT("--objective", objective = v)
-        OPT("--device", device_s = v)
-        OPT("--precision", precision = v)
-        OPT("--out", out_path = v)
-        OPT("--segments-out", segments_path = v)
-        OPT("--mean", mean_s = v)
-        OPT("--std", std_s = v)
+    enum {
+        O_MODEL = 256,
+        O_INPUT,
+        O_LABELS,
+        O_METHOD,
+        O_ESTIMATOR,
+        O_REFERENCES,
+        O_OBJECTIVE,
+        O_DEVICE,
+        O_PRECISION,
+        O_OUT,
+        O_SEGMENTS_OUT,
+        O_MEAN,
+        O_STD,
+        O_REFS,
+        O_STEPS,
+        O_SEED,
+        O_SAMPLES,
+        O_NOISE,
+        O_SIGMA,
+        O_SIGMA_PIXEL,
+        O_FILL,
+        O_EPSILON,
+        O_MEMORY_BUDGET,
+        O_BASELINE,
+        O_THREADS,
+        O_REFERENCE_COMPAT,
+        O_STATS
+    };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"model", required_argument, NULL, O_MODEL},
+        {"input", required_argument, NULL, O_INPUT},
+        {"labels", required_argument, NULL, O_LABELS},
+        {"method", required_argument, NULL, O_METHOD},
+        {"estimator", required_argument, NULL, O_ESTIMATOR},
+        {"references", required_argument, NULL, O_REFERENCES},
+        {"objective", required_argument, NULL, O_OBJECTIVE},
+        {"device", required_argument, NULL, O_DEVICE},
+        {"precision", required_argument, NULL, O_PRECISION},
+        {"out", required_argument, NULL, O_OUT},
+        {"segments-out", required_argument, NULL, O_SEGMENTS_OUT},
+        {"mean", required_argument, NULL, O_MEAN},
+        {"std", required_argument, NULL, O_STD},
+        {"refs", required_argument, NULL, O_REFS},
+        {"steps", required_argument, NULL, O_STEPS},
+        {"seed", required_argument, NULL, O_SEED},
+        {"samples", required_argument, NULL, O_SAMPLES},
+        {"noise", required_argument, NULL, O_NOISE},
+        {"sigma", required_argument, NULL, O_SIGMA},
+        {"sigma-pixel", required_argument, NULL, O_SIGMA_PIXEL},
+        {"fill", required_argument, NULL, O_FILL},
+        {"epsilon", required_argument, NULL, O_EPSILON},
+        {"memory-budget", required_argument, NULL, O_MEMORY_BUDGET},
+        {"baseline", required_argument, NULL, O_BASELINE},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"reference-compat", no_argument, NULL, O_REFERENCE_COMPAT},
+        {"stats", no_argument, NULL, O_STATS},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    for (int c; (c = cli_next("attribute", argc, argv, opts)) != -1;) {
         /* Numbers in full or not at all: "--refs 2x" or "--steps -1" is
          * an error, never a default. */
-        OPT("--refs", if (want_long("--refs", v, 1, &refs) || too_many("--refs", refs)) return EXIT_USER)
-        OPT("--steps", if (want_long("--steps", v, 1, &steps) || too_many("--steps", steps)) return EXIT_USER)
-        OPT("--seed", if (want_seed(v, &seed)) return EXIT_USER)
-        OPT("--samples",
+        const char *v = optarg;
+        switch (c) {
+        case 'h':
+            fputs(HELP, stdout);
+            return EXIT_OK;
+        case O_MODEL:
+            model = v;
+            break;
+        case O_INPUT:
+            input = v;
+            break;
+        case O_LABELS:
+            labels = v;
+            break;
+        case O_METHOD:
+            method = v;
+            break;
+        case O_ESTIMATOR:
+            est = v;
+            break;
+        case O_REFERENCES:
+            refs_path = v;
+            break;
+        case O_OBJECTIVE:
+            objective = v;
+            break;
+        case O_DEVICE:
+            device_s = v;
+            break;
+        case O_PRECISION:
+            precision = v;
+            break;
+        case O_OUT:
+            out_path = v;
+            break;
+        case O_SEGMENTS_OUT:
+            segments_path = v;
+            break;
+        case O_MEAN:
+            mean_s = v;
+            break;
+        case O_STD:
+            std_s = v;
+            break;
+        case O_REFS:
+            if (want_long("--refs", v, 1, &refs) || too_many("--refs", refs)) return EXIT_USER;
+            break;
+        case O_STEPS:
+            if (want_long("--steps", v, 1, &steps) || too_many("--steps", steps)) return EXIT_USER;
+            break;
+        case O_SEED:
+            if (want_seed(v, &seed)) return EXIT_USER;
+            break;
+        case O_SAMPLES:
             if (strcasecmp(v, "auto") ? want_long("--samples", v, 1, &samples) || too_many("--samples", samples)
-                                      : (samples_auto = 1, 0)) return EXIT_USER)
-        OPT("--noise", if (want_positive("--noise", v, &noise)) return EXIT_USER)
-        OPT("--sigma", if (want_positive("--sigma", v, &sigma)) return EXIT_USER)
-        OPT("--sigma-pixel", if (want_positive("--sigma-pixel", v, &sigma)) return EXIT_USER)
-        OPT("--fill", fill = v)
-        OPT("--epsilon", if (want_positive("--epsilon", v, &epsilon)) return EXIT_USER)
-        OPT("--memory-budget", if (want_long("--memory-budget", v, 1, &budget_mb)) return EXIT_USER)
-        OPT("--baseline", baseline = v)
-        OPT("--threads", if (want_long("--threads", v, 1, &threads)) return EXIT_USER)
-#undef OPT
-        if (!strcmp(argv[i], "--reference-compat")) {
+                                      : (samples_auto = 1, 0))
+                return EXIT_USER;
+            break;
+        case O_NOISE:
+            if (want_positive("--noise", v, &noise)) return EXIT_USER;
+            break;
+        case O_SIGMA:
+            if (want_positive("--sigma", v, &sigma)) return EXIT_USER;
+            break;
+        case O_SIGMA_PIXEL:
+            if (want_positive("--sigma-pixel", v, &sigma)) return EXIT_USER;
+            break;
+        case O_FILL:
+            fill = v;
+            break;
+        case O_EPSILON:
+            if (want_positive("--epsilon", v, &epsilon)) return EXIT_USER;
+            break;
+        case O_MEMORY_BUDGET:
+            if (want_long("--memory-budget", v, 1, &budget_mb)) return EXIT_USER;
+            break;
+        case O_BASELINE:
+            baseline = v;
+            break;
+        case O_THREADS:
+            if (want_long("--threads", v, 1, &threads)) return EXIT_USER;
+            break;
+        case O_REFERENCE_COMPAT:
             compat = 1;
-            continue;
-        }
-        if (!strcmp(argv[i], "--stats")) {
+            break;
+        case O_STATS:
             stats = 1;
-            continue;
+            break;
+        default:
+            return EXIT_USER;
         }
-        fprintf(stderr, "recal attribute: unexpected argument '%s' (see --help)\n", argv[i]);
+    }
+    if (optind < argc) {
+        fprintf(stderr, "recal attribute: unexpected argument '%s' (see --help)\n", argv[optind]);
         return EXIT_USER;
     }
     if (!model || !input || !method || !out_path) {

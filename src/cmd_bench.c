@@ -7,6 +7,7 @@
  *                  re-created in tools/bench_reference.py (PyTorch);
  *   Captum         IntegratedGradients, when importable (PYTHONPATH).
  * One JSON object per case on stdout (docs/performance.md). */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -375,58 +376,107 @@ int cmd_bench(int argc, char **argv) {
     const char *device_s = "auto", *dir = "build/bench-models", *only = NULL, *data = NULL, *only_case = NULL;
     long data_images = 2000, shards = 100000;
     int dispatch = 0, images_set = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0;
-        const char *v;
-        if (cli_is_help(argv[i])) {
+    enum {
+        O_QUICK = 256,
+        O_NO_PYTHON,
+        O_DISPATCH,
+        O_SHARDS,
+        O_THREADS,
+        O_DEVICE,
+        O_MODELS,
+        O_ONLY,
+        O_CASE,
+        O_DATA,
+        O_IMAGES,
+        O_BUDGET,
+        O_PRECISION
+    };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"quick", no_argument, NULL, O_QUICK},
+        {"no-python", no_argument, NULL, O_NO_PYTHON},
+        {"dispatch", no_argument, NULL, O_DISPATCH},
+        {"shards", required_argument, NULL, O_SHARDS},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"device", required_argument, NULL, O_DEVICE},
+        {"models", required_argument, NULL, O_MODELS},
+        {"only", required_argument, NULL, O_ONLY},
+        {"case", required_argument, NULL, O_CASE},
+        {"data", required_argument, NULL, O_DATA},
+        {"images", required_argument, NULL, O_IMAGES},
+        {"memory-budget", required_argument, NULL, O_BUDGET},
+        {"precision", required_argument, NULL, O_PRECISION},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    for (int c; (c = cli_next("bench", argc, argv, opts)) != -1;) {
+        const char *v = optarg;
+        long t;
+        char *end;
+        switch (c) {
+        case 'h':
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if (!strcmp(argv[i], "--quick")) {
+        case O_QUICK:
             quick = 1;
-        } else if (!strcmp(argv[i], "--no-python")) {
+            break;
+        case O_NO_PYTHON:
             python = 0;
-        } else if (!strcmp(argv[i], "--dispatch")) {
+            break;
+        case O_DISPATCH:
             dispatch = 1;
-        } else if ((v = cli_opt(argc, argv, &i, "--shards", &missing)) || missing) {
-            char *end;
-            shards = missing ? 0 : strtol(v, &end, 10);
-            if (missing || shards <= 0 || *end) {
+            break;
+        case O_SHARDS:
+            shards = strtol(v, &end, 10);
+            if (shards <= 0 || *end || end == v) {
                 fprintf(stderr, "recal bench: --shards needs a number of shards > 0\n");
                 return EXIT_USER;
             }
-        } else if ((v = cli_opt(argc, argv, &i, "--threads", &missing)) && !missing) {
-            long t;
+            break;
+        case O_THREADS:
             if (bench_count("--threads", v, &t)) return EXIT_USER;
             threads = (int)t;
-        } else if ((v = cli_opt(argc, argv, &i, "--device", &missing)) && !missing) {
+            break;
+        case O_DEVICE:
             device_s = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--models", &missing)) && !missing) {
+            break;
+        case O_MODELS:
             dir = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--only", &missing)) && !missing) {
+            break;
+        case O_ONLY:
             only = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--case", &missing)) && !missing) {
+            break;
+        case O_CASE:
             if (!want(v, "ig") && !want(v, "diffid") && !want(v, "e2e")) {
                 fprintf(stderr, "recal bench: --case is ig, diffid or e2e, got '%s'\n", v);
                 return EXIT_USER;
             }
             only_case = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--data", &missing)) && !missing) {
+            break;
+        case O_DATA:
             data = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--images", &missing)) && !missing) {
+            break;
+        case O_IMAGES:
             if (bench_count("--images", v, &data_images)) return EXIT_USER;
             images_set = 1;
-        } else if ((v = cli_opt(argc, argv, &i, "--memory-budget", &missing)) && !missing) {
+            break;
+        case O_BUDGET:
             if (bench_count("--memory-budget", v, &g_budget_mb)) return EXIT_USER;
-        } else if ((v = cli_opt(argc, argv, &i, "--precision", &missing)) && !missing) {
+            break;
+        case O_PRECISION:
             if (!job_precision_known(v)) {
                 fprintf(stderr, "recal bench: --precision is fp32, tf32 or bf16, got '%s'\n", v);
                 return EXIT_USER;
             }
             g_precision = v;
-        } else {
-            fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", argv[i]);
+            break;
+        default:
             return EXIT_USER;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", argv[optind]);
+        return EXIT_USER;
     }
     if (dispatch) return bench_dispatch(argc, argv, shards);
     if (data) return bench_data(data, data_images > 0 ? data_images : 2000);

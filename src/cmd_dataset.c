@@ -2,6 +2,7 @@
  * engine (normalized float32 NCHW + int64 labels) for a config's dataset as
  * .npy, so the readers can be checked against an independent decoder
  * (tests/integration/check_datasets.py) and users can see their inputs. */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,42 +28,57 @@ static const char *HELP = "usage: recal dataset-dump CONFIG.yaml --out X.npy [--
                           "cannot be decoded (dataset.on_error: fail); the message names the file.\n";
 
 int cmd_dataset_dump(int argc, char **argv) {
-    const char *config = NULL, *out = NULL, *labels = NULL, *sets[JOB_MAX_SETS], *v;
+    const char *config = NULL, *out = NULL, *labels = NULL, *sets[JOB_MAX_SETS];
     long first = 0, count = -1, batch = 64;
-    int n_sets = 0, missing, taken, code = EXIT_USER;
+    int n_sets = 0, code = EXIT_USER;
     char err[2048];
     static struct job job;
     struct ds_dataset ds = {0};
     float *x = NULL;
     int64_t *y = NULL;
 
-    for (int i = 1; i < argc; i++) {
-        if (cli_is_help(argv[i])) {
+    enum { O_OUT = 256, O_LABELS, O_FIRST, O_COUNT, O_BATCH, O_SET };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"out", required_argument, NULL, O_OUT},
+        {"labels", required_argument, NULL, O_LABELS},
+        {"first", required_argument, NULL, O_FIRST},
+        {"count", required_argument, NULL, O_COUNT},
+        {"batch", required_argument, NULL, O_BATCH},
+        {"set", required_argument, NULL, O_SET},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    for (int c; (c = cli_next("dataset-dump", argc, argv, opts)) != -1;) {
+        const char *v = optarg;
+        switch (c) {
+        case 'h':
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((v = cli_opt(argc, argv, &i, "--out", &missing)) || missing) {
+        case O_OUT:
             out = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--labels", &missing)) || missing) {
+            break;
+        case O_LABELS:
             labels = v;
-        } else if ((v = cli_opt(argc, argv, &i, "--first", &missing)) || missing) {
-            first = v ? strtol(v, NULL, 10) : -1;
-        } else if ((v = cli_opt(argc, argv, &i, "--count", &missing)) || missing) {
-            count = v ? strtol(v, NULL, 10) : -1;
-        } else if ((v = cli_opt(argc, argv, &i, "--batch", &missing)) || missing) {
-            batch = v ? strtol(v, NULL, 10) : 0;
-        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "dataset-dump"))) {
-            if (taken < 0) return EXIT_USER;
-        } else if (argv[i][0] != '-' && !config) {
-            config = argv[i];
-        } else {
-            fprintf(stderr, "recal dataset-dump: unknown argument '%s' (see --help)\n", argv[i]);
-            return EXIT_USER;
-        }
-        if (missing) {
-            fprintf(stderr, "recal dataset-dump: %s needs a value (see --help)\n", argv[i]);
+            break;
+        case O_FIRST:
+            if (cli_long("dataset-dump", "--first", v, 0, &first)) return EXIT_USER;
+            break;
+        case O_COUNT:
+            if (cli_long("dataset-dump", "--count", v, 0, &count)) return EXIT_USER;
+            break;
+        case O_BATCH:
+            if (cli_long("dataset-dump", "--batch", v, 1, &batch)) return EXIT_USER;
+            break;
+        case O_SET:
+            if (cli_add_set(v, sets, &n_sets, JOB_MAX_SETS, "dataset-dump")) return EXIT_USER;
+            break;
+        default:
             return EXIT_USER;
         }
     }
+    for (int i = optind; i < argc; i++)
+        if (cli_operand("dataset-dump", argv[i], &config)) return EXIT_USER;
     if (!config || !out || first < 0 || batch < 1) {
         fprintf(stderr, "recal dataset-dump: need CONFIG.yaml and --out X.npy, --first >= 0, --batch >= 1 "
                         "(see --help)\n");

@@ -1,4 +1,5 @@
 /* src/cmd_run.c — `recal run CONFIG`: one job under the current MPI world. */
+#include <getopt.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +22,6 @@
 
 /* The longest --run-dir: file names under it must fit recal's path buffers. */
 #define RUN_DIR_MAX 1000
-
-#define RUN_MAX_ARGS 256
 
 static const char *HELP =
     "usage: recal run CONFIG.yaml [--set key=value]... [--run-dir DIR] [--resume] [--limit N]\n"
@@ -365,28 +364,29 @@ int cmd_run(int argc, char **argv) {
     long point = -1;
     char limit_set[64];
     static char point_sets[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
-    /* What the launched ranks get: every argument but --ranks and --run-dir
-     * (the launcher fixes the directory, so it can speak of it afterwards). */
-    static char *pass[RUN_MAX_ARGS + 4];
-    int n_pass = 0;
-    if (argc > RUN_MAX_ARGS) {
-        fprintf(stderr, "recal run: %d arguments, at most %d\n", argc - 1, RUN_MAX_ARGS - 1);
-        return EXIT_USER;
-    }
-    pass[n_pass++] = "run";
-    for (int i = 1; i < argc; i++) {
-        int missing = 0, taken, at = i;
-        const char *v;
-        if (cli_is_help(argv[i])) {
+    enum { O_SET = 256, O_RUN_DIR, O_RANKS, O_LIMIT, O_POINT, O_RESUME };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"set", required_argument, NULL, O_SET},
+        {"run-dir", required_argument, NULL, O_RUN_DIR},
+        {"ranks", required_argument, NULL, O_RANKS},
+        {"limit", required_argument, NULL, O_LIMIT},
+        {"sweep-point", required_argument, NULL, O_POINT},
+        {"resume", no_argument, NULL, O_RESUME},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    for (int c; (c = cli_next("run", argc, argv, opts)) != -1;) {
+        const char *v = optarg;
+        long x = 0;
+        switch (c) {
+        case 'h':
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "run"))) {
-            if (taken < 0) return EXIT_USER;
-        } else if ((v = cli_opt(argc, argv, &i, "--run-dir", &missing)) || missing) {
-            if (missing) {
-                fprintf(stderr, "recal run: --run-dir needs a directory\n");
-                return EXIT_USER;
-            }
+        case O_SET:
+            if (cli_add_set(v, sets, &n_sets, JOB_MAX_SETS, "run")) return EXIT_USER;
+            break;
+        case O_RUN_DIR:
             /* recal names files under it (RUN_DIR/attributions/shard-…):
              * a longer one was cut silently and the run wrote elsewhere. */
             if (strlen(v) > RUN_DIR_MAX) {
@@ -395,42 +395,32 @@ int cmd_run(int argc, char **argv) {
                 return EXIT_USER;
             }
             run_dir_opt = v;
-            continue;
-        } else if ((v = cli_opt(argc, argv, &i, "--ranks", &missing)) || missing) {
-            char *end;
-            long r = missing ? 0 : strtol(v, &end, 10);
-            if (missing || r < 1 || r > 100000 || *end) {
-                fprintf(stderr, "recal run: --ranks needs a number of ranks >= 1\n");
+            break;
+        case O_RANKS:
+            if (cli_long("run", "--ranks", v, 1, &x)) return EXIT_USER;
+            if (x > 100000) {
+                fprintf(stderr, "recal run: --ranks %ld: at most 100000\n", x);
                 return EXIT_USER;
             }
-            ranks = (int)r;
-            continue;
-        } else if ((v = cli_opt(argc, argv, &i, "--limit", &missing)) || missing) {
-            char *end;
-            long lim = missing ? -1 : strtol(v, &end, 10);
-            if (missing || lim < 0 || *end || n_sets >= JOB_MAX_SETS) {
-                fprintf(stderr, "recal run: --limit needs a number of images >= 0\n");
-                return EXIT_USER;
-            }
-            snprintf(limit_set, sizeof limit_set, "dataset.limit=%ld", lim);
-            sets[n_sets++] = limit_set;
-        } else if ((v = cli_opt(argc, argv, &i, "--sweep-point", &missing)) || missing) {
-            char *end;
-            point = missing ? -1 : strtol(v, &end, 10);
-            if (missing || point < 0 || *end) {
-                fprintf(stderr, "recal run: --sweep-point needs a grid point number >= 0\n");
-                return EXIT_USER;
-            }
-        } else if (!strcmp(argv[i], "--resume")) {
+            ranks = (int)x;
+            break;
+        case O_LIMIT: /* one more --set, in its place: the same config sha256 as --set dataset.limit=N */
+            if (cli_long("run", "--limit", v, 0, &x)) return EXIT_USER;
+            snprintf(limit_set, sizeof limit_set, "dataset.limit=%ld", x);
+            if (cli_add_set(limit_set, sets, &n_sets, JOB_MAX_SETS, "run")) return EXIT_USER;
+            break;
+        case O_POINT:
+            if (cli_long("run", "--sweep-point", v, 0, &point)) return EXIT_USER;
+            break;
+        case O_RESUME:
             resume = 1;
-        } else if (argv[i][0] == '-' || config) {
-            fprintf(stderr, "recal run: unexpected argument '%s' (see recal run --help)\n", argv[i]);
+            break;
+        default:
             return EXIT_USER;
-        } else {
-            config = argv[i];
         }
-        for (; at <= i; at++) pass[n_pass++] = argv[at];
     }
+    for (int i = optind; i < argc; i++)
+        if (cli_operand("run", argv[i], &config)) return EXIT_USER;
     if (!config) {
         fputs(HELP, stderr);
         return EXIT_USER;
@@ -440,6 +430,24 @@ int cmd_run(int argc, char **argv) {
         return EXIT_USER;
     }
     if (ranks > 0) {
+        /* What the launched ranks get: this command but --ranks and --run-dir
+         * (the launcher fixes the directory, so it can speak of it afterwards),
+         * with room for those two and the NULL. */
+        static char *pass[8 + 2 * JOB_MAX_SETS];
+        static char point_s[32];
+        int n_pass = 0;
+        pass[n_pass++] = "run";
+        pass[n_pass++] = (char *)config;
+        for (int k = 0; k < n_sets; k++) {
+            pass[n_pass++] = "--set";
+            pass[n_pass++] = (char *)sets[k];
+        }
+        if (point >= 0) {
+            snprintf(point_s, sizeof point_s, "%ld", point);
+            pass[n_pass++] = "--sweep-point";
+            pass[n_pass++] = point_s;
+        }
+        if (resume) pass[n_pass++] = "--resume";
         pass[n_pass] = NULL;
         return launch_ranks(ranks, config, sets, n_sets, point, point_sets, run_dir_opt, pass, n_pass);
     }

@@ -3,6 +3,7 @@
  * hand it to sbatch; a sweep becomes a job array plus a merge job
  * (slurm/merge.sbatch.in). No MPI here: this runs on a login node. */
 #define _GNU_SOURCE /* realpath, readlink; popen/pclose */
+#include <getopt.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -70,25 +71,13 @@ static int parse_count(const char *opt, const char *v, long min, long *out) {
     return 0;
 }
 
-/* --run-dir, --time, --partition, --account at argv[*i]: 1 when it was one
- * of them (*bad set, message shown, when its value is missing or not
- * plain()), 0 otherwise. */
-static int string_opt(int argc, char **argv, int *i, struct submit_opts *o, int *bad) {
-    const char *names[] = {"--run-dir", "--time", "--partition", "--account"};
-    const char **dst[] = {&o->run_dir, &o->time, &o->partition, &o->account};
-    *bad = 0;
-    for (int k = 0; k < 4; k++) {
-        int missing = 0;
-        const char *v = cli_opt(argc, argv, i, names[k], &missing);
-        if (!v && !missing) continue;
-        if (missing || !plain(v)) {
-            fprintf(stderr, "recal submit: %s needs a value of letters, digits and _-+=./,: only (got '%s')\n",
-                    names[k], missing ? "" : v);
-            *bad = 1;
-        }
-        *dst[k] = v;
-        return 1;
+/* --run-dir, --time, --partition, --account: plain() values only. */
+static int string_opt(const char *name, const char *v, const char **dst) {
+    if (!plain(v)) {
+        fprintf(stderr, "recal submit: %s needs a value of letters, digits and _-+=./,: only (got '%s')\n", name, v);
+        return -1;
     }
+    *dst = v;
     return 0;
 }
 
@@ -96,31 +85,62 @@ static int string_opt(int argc, char **argv, int *i, struct submit_opts *o, int 
 static int parse_args(int argc, char **argv, struct submit_opts *o) {
     memset(o, 0, sizeof *o);
     o->nodes = 1;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0, taken;
-        const char *v;
-        if (cli_is_help(argv[i])) {
+    enum { O_DRY = 256, O_SET, O_NODES, O_GPUS, O_NTASKS, O_RUN_DIR, O_TIME, O_PARTITION, O_ACCOUNT };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"dry-run", no_argument, NULL, O_DRY},
+        {"set", required_argument, NULL, O_SET},
+        {"nodes", required_argument, NULL, O_NODES},
+        {"gpus-per-node", required_argument, NULL, O_GPUS},
+        {"ntasks-per-node", required_argument, NULL, O_NTASKS},
+        {"run-dir", required_argument, NULL, O_RUN_DIR},
+        {"time", required_argument, NULL, O_TIME},
+        {"partition", required_argument, NULL, O_PARTITION},
+        {"account", required_argument, NULL, O_ACCOUNT},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    for (int c; (c = cli_next("submit", argc, argv, opts)) != -1;) {
+        const char *v = optarg;
+        int bad = 0;
+        switch (c) {
+        case 'h':
             fputs(HELP, stdout);
             return 1;
-        } else if (!strcmp(argv[i], "--dry-run")) {
+        case O_DRY:
             o->dry_run = 1;
-        } else if ((taken = cli_take_set(argc, argv, &i, o->sets, &o->n_sets, JOB_MAX_SETS, "submit"))) {
-            if (taken < 0) return -1;
-        } else if ((v = cli_opt(argc, argv, &i, "--nodes", &missing)) || missing) {
-            if (parse_count("--nodes", v, 1, &o->nodes)) return -1;
-        } else if ((v = cli_opt(argc, argv, &i, "--gpus-per-node", &missing)) || missing) {
-            if (parse_count("--gpus-per-node", v, 0, &o->gpus)) return -1;
-        } else if ((v = cli_opt(argc, argv, &i, "--ntasks-per-node", &missing)) || missing) {
-            if (parse_count("--ntasks-per-node", v, 1, &o->ntasks)) return -1;
-        } else if (string_opt(argc, argv, &i, o, &missing)) {
-            if (missing) return -1;
-        } else if (argv[i][0] == '-' || o->config) {
-            fprintf(stderr, "recal submit: unexpected argument '%s' (see recal submit --help)\n", argv[i]);
+            break;
+        case O_SET:
+            bad = cli_add_set(v, o->sets, &o->n_sets, JOB_MAX_SETS, "submit");
+            break;
+        case O_NODES:
+            bad = parse_count("--nodes", v, 1, &o->nodes);
+            break;
+        case O_GPUS:
+            bad = parse_count("--gpus-per-node", v, 0, &o->gpus);
+            break;
+        case O_NTASKS:
+            bad = parse_count("--ntasks-per-node", v, 1, &o->ntasks);
+            break;
+        case O_RUN_DIR:
+            bad = string_opt("--run-dir", v, &o->run_dir);
+            break;
+        case O_TIME:
+            bad = string_opt("--time", v, &o->time);
+            break;
+        case O_PARTITION:
+            bad = string_opt("--partition", v, &o->partition);
+            break;
+        case O_ACCOUNT:
+            bad = string_opt("--account", v, &o->account);
+            break;
+        default:
             return -1;
-        } else {
-            o->config = argv[i];
         }
+        if (bad) return -1;
     }
+    for (int i = optind; i < argc; i++)
+        if (cli_operand("submit", argv[i], &o->config)) return -1;
     if (!o->config) {
         fputs(HELP, stderr);
         return -1;

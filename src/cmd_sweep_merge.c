@@ -2,6 +2,7 @@
  * table of a sweep, one row per grid point, from DIR/points/<i>/. Run by the
  * merge job `recal submit` queues after the array (afterany, so it also runs
  * when points failed); by hand it re-creates the table. No MPI. */
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,27 +131,31 @@ static void csv_str(struct jbuf *c, const char *s) {
 int cmd_sweep_merge(int argc, char **argv) {
     const char *config = NULL, *dir = NULL, *sets[JOB_MAX_SETS];
     int n_sets = 0;
-    for (int i = 1; i < argc; i++) {
-        int missing = 0, taken;
-        const char *v;
-        if (cli_is_help(argv[i])) {
+    enum { O_RUN_DIR = 256, O_SET };
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"run-dir", required_argument, NULL, O_RUN_DIR},
+        {"set", required_argument, NULL, O_SET},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    for (int c; (c = cli_next("sweep-merge", argc, argv, opts)) != -1;) {
+        switch (c) {
+        case 'h':
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "sweep-merge"))) {
-            if (taken < 0) return EXIT_USER;
-        } else if ((v = cli_opt(argc, argv, &i, "--run-dir", &missing)) || missing) {
-            if (missing) {
-                fprintf(stderr, "recal sweep-merge: --run-dir needs the sweep's directory\n");
-                return EXIT_USER;
-            }
-            dir = v;
-        } else if (argv[i][0] == '-' || config) {
-            fprintf(stderr, "recal sweep-merge: unexpected argument '%s' (see recal sweep-merge --help)\n", argv[i]);
+        case O_RUN_DIR:
+            dir = optarg;
+            break;
+        case O_SET:
+            if (cli_add_set(optarg, sets, &n_sets, JOB_MAX_SETS, "sweep-merge")) return EXIT_USER;
+            break;
+        default:
             return EXIT_USER;
-        } else {
-            config = argv[i];
         }
     }
+    for (int i = optind; i < argc; i++)
+        if (cli_operand("sweep-merge", argv[i], &config)) return EXIT_USER;
     if (!config || !dir) {
         fputs(HELP, stderr);
         return EXIT_USER;

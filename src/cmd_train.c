@@ -3,6 +3,7 @@
  * the training loop, data order and evaluation are ours, deterministic for
  * a seed and a thread count. Under mpirun it is data-parallel (dp_train.h):
  * each rank takes a slice of every global batch and of the test set. */
+#include <getopt.h>
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -51,20 +52,21 @@ static int fill_plain(void *ctx, const long *ids, long n, float *x, int64_t *y, 
 int cmd_train(int argc, char **argv) {
     const char *config = NULL, *sets[JOB_MAX_SETS];
     int n_sets = 0;
-    for (int i = 1; i < argc; i++) {
-        int taken;
-        if (cli_is_help(argv[i])) {
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"set", required_argument, NULL, 's'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    for (int c; (c = cli_next("train", argc, argv, opts)) != -1;) {
+        if (c == 'h') {
             fputs(HELP, stdout);
             return EXIT_OK;
-        } else if ((taken = cli_take_set(argc, argv, &i, sets, &n_sets, JOB_MAX_SETS, "train"))) {
-            if (taken < 0) return EXIT_USER;
-        } else if (argv[i][0] == '-' || config) {
-            fprintf(stderr, "recal train: unexpected argument '%s' (see recal train --help)\n", argv[i]);
-            return EXIT_USER;
-        } else {
-            config = argv[i];
         }
+        if (c != 's' || cli_add_set(optarg, sets, &n_sets, JOB_MAX_SETS, "train")) return EXIT_USER;
     }
+    for (int i = optind; i < argc; i++)
+        if (cli_operand("train", argv[i], &config)) return EXIT_USER;
     if (!config) {
         fputs(HELP, stderr);
         return EXIT_USER;

@@ -1,4 +1,6 @@
 /* src/main.c — `recal` dispatches to its subcommands. */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,29 +30,51 @@ static const char *USAGE =
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
     "input (the message says what to fix), 2 internal error, 3 interrupted but resumable.\n";
 
-const char *cli_opt(int argc, char **argv, int *i, const char *name, int *missing) {
-    size_t n = strlen(name);
-    *missing = 0;
-    if (strncmp(argv[*i], name, n) != 0) return NULL;
-    if (argv[*i][n] == '=') return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0') return NULL;
-    if (*i + 1 >= argc) {
-        *missing = 1;
-        return NULL;
+int cli_next(const char *cmd, int argc, char **argv, const struct option *opts) {
+    opterr = 0; /* recal's messages, not getopt's */
+    const int c = getopt_long(argc, argv, ":h", opts, NULL);
+    if (c != '?' && c != ':') return c;
+    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+    if (c == ':') {
+        const char *name = NULL;
+        for (const struct option *o = opts; o->name && !name; o++)
+            if (o->val == optopt) name = o->name;
+        if (name) fprintf(stderr, "recal %s: --%s needs a value (see recal %s --help)\n", cmd, name, cmd);
+        else fprintf(stderr, "recal %s: %s needs a value (see recal %s --help)\n", cmd, arg, cmd);
+    } else {
+        fprintf(stderr, "recal %s: unexpected argument '%s' (see recal %s --help)\n", cmd, arg, cmd);
     }
-    return argv[++*i];
+    return '?';
 }
 
-int cli_take_set(int argc, char **argv, int *i, const char **sets, int *n_sets, int max, const char *cmd) {
-    int missing = 0;
-    const char *v = cli_opt(argc, argv, i, "--set", &missing);
-    if (!v && !missing) return 0;
-    if (missing || *n_sets >= max) {
+int cli_operand(const char *cmd, const char *arg, const char **slot) {
+    if (!*slot) {
+        *slot = arg;
+        return 0;
+    }
+    fprintf(stderr, "recal %s: unexpected argument '%s' (see recal %s --help)\n", cmd, arg, cmd);
+    return -1;
+}
+
+int cli_add_set(const char *v, const char **sets, int *n_sets, int max, const char *cmd) {
+    if (*n_sets >= max) {
         fprintf(stderr, "recal %s: --set needs key=value (at most %d)\n", cmd, max);
         return -1;
     }
     sets[(*n_sets)++] = v;
-    return 1;
+    return 0;
+}
+
+int cli_long(const char *cmd, const char *opt, const char *v, long min, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < min) {
+        fprintf(stderr, "recal %s: %s wants a whole number >= %ld, got '%s'\n", cmd, opt, min, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
 }
 
 int cli_is_help(const char *a) {

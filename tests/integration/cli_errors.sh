@@ -30,6 +30,15 @@ expect 1 "syntax.yaml:" -- "$recal" run syntax.yaml
 expect 1 "dataset.limit" -- "$recal" run "$cfg" --set dataset.limit=abc
 # numbers in full or not at all, on every command
 expect 1 "--images wants a whole number >= 1, got '2x'" -- "$recal" bench --images 2x
+# getopt_long everywhere: unknown options, missing values, stray operands, numbers in full
+expect 1 "recal run: unexpected argument '--bogus'" -- "$recal" run "$cfg" --bogus
+expect 1 "recal run: --run-dir needs a value" -- "$recal" run "$cfg" --run-dir
+expect 1 "recal run: unexpected argument 'second.yaml'" -- "$recal" run "$cfg" second.yaml
+expect 1 "recal run: --limit wants a whole number >= 0, got '2x'" -- "$recal" run "$cfg" --limit 2x
+expect 1 "recal run: --ranks wants a whole number >= 1, got '0'" -- "$recal" run "$cfg" --ranks 0
+expect 1 "recal dataset-dump: --first wants a whole number >= 0, got '-1'" -- "$recal" dataset-dump "$cfg" --out d.npy --first -1
+expect 1 "recal train: --set needs a value" -- "$recal" train "$cfg" --set
+expect 1 "recal sweep-merge: unexpected argument '--out'" -- "$recal" sweep-merge "$cfg" --out x
 expect 1 "--memory-budget wants a whole number >= 1, got '-5'" -- "$recal" bench --memory-budget -5
 expect 1 "--threads wants a number (a whole number >= 1), got 'x'" -- "$recal" attribute --threads x
 expect 1 "missing.pt: model.path: no such file" -- "$recal" run "$cfg" --set model.path=missing.pt --limit 4 --run-dir r-missing-model

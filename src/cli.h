@@ -23,11 +23,15 @@ int cmd_dataset_dump(int argc, char **argv);
 
 struct option;
 /* getopt_long over a command's arguments (argv[0] is the command's name;
- * set optind = 1 before the first call): long options (--name VALUE or
- * --name=VALUE) and -h. Returns the option's val, -1 after the last, or
- * '?' once "recal CMD: unexpected argument 'X'" or "recal CMD: --name
- * needs a value" is printed. Operands are left, in order, from optind on. */
+ * cli_start() before the first call): long options by their whole name
+ * (--name VALUE or --name=VALUE) and -h. Returns the option's val, -1 after
+ * the last, or '?' once "recal CMD: unexpected argument 'X'" or "recal CMD:
+ * --name needs a value" is printed. Operands (anywhere, and all after "--")
+ * are kept in order for cli_operands. */
+void cli_start(void);
 int cli_next(const char *cmd, int argc, char **argv, const struct option *opts);
+/* The operands cli_next met; their count. */
+int cli_operands(const char ***out);
 /* One operand: *slot must still be NULL ("recal CMD: unexpected argument
  * 'X'" otherwise). 0, or -1 after the message. */
 int cli_operand(const char *cmd, const char *arg, const char **slot);

@@ -192,7 +192,7 @@ int cmd_attribute(int argc, char **argv) {
         {"stats", no_argument, NULL, O_STATS},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    cli_start();
     for (int c; (c = cli_next("attribute", argc, argv, opts)) != -1;) {
         /* Numbers in full or not at all: "--refs 2x" or "--steps -1" is
          * an error, never a default. */
@@ -288,8 +288,9 @@ int cmd_attribute(int argc, char **argv) {
             return EXIT_USER;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "recal attribute: unexpected argument '%s' (see --help)\n", argv[optind]);
+    const char **operands;
+    if (cli_operands(&operands) > 0) {
+        fprintf(stderr, "recal attribute: unexpected argument '%s' (see --help)\n", operands[0]);
         return EXIT_USER;
     }
     if (!model || !input || !method || !out_path) {

@@ -408,7 +408,7 @@ int cmd_bench(int argc, char **argv) {
         {"precision", required_argument, NULL, O_PRECISION},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    cli_start();
     for (int c; (c = cli_next("bench", argc, argv, opts)) != -1;) {
         const char *v = optarg;
         long t;
@@ -474,8 +474,9 @@ int cmd_bench(int argc, char **argv) {
             return EXIT_USER;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", argv[optind]);
+    const char **operands;
+    if (cli_operands(&operands) > 0) {
+        fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", operands[0]);
         return EXIT_USER;
     }
     if (dispatch) return bench_dispatch(argc, argv, shards);

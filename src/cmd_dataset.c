@@ -48,7 +48,7 @@ int cmd_dataset_dump(int argc, char **argv) {
         {"set", required_argument, NULL, O_SET},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    cli_start();
     for (int c; (c = cli_next("dataset-dump", argc, argv, opts)) != -1;) {
         const char *v = optarg;
         switch (c) {
@@ -77,8 +77,9 @@ int cmd_dataset_dump(int argc, char **argv) {
             return EXIT_USER;
         }
     }
-    for (int i = optind; i < argc; i++)
-        if (cli_operand("dataset-dump", argv[i], &config)) return EXIT_USER;
+    const char **operands;
+    for (int i = 0, n = cli_operands(&operands); i < n; i++)
+        if (cli_operand("dataset-dump", operands[i], &config)) return EXIT_USER;
     if (!config || !out || first < 0 || batch < 1) {
         fprintf(stderr, "recal dataset-dump: need CONFIG.yaml and --out X.npy, --first >= 0, --batch >= 1 "
                         "(see --help)\n");

@@ -375,7 +375,7 @@ int cmd_run(int argc, char **argv) {
         {"resume", no_argument, NULL, O_RESUME},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    cli_start();
     for (int c; (c = cli_next("run", argc, argv, opts)) != -1;) {
         const char *v = optarg;
         long x = 0;
@@ -419,8 +419,9 @@ int cmd_run(int argc, char **argv) {
             return EXIT_USER;
         }
     }
-    for (int i = optind; i < argc; i++)
-        if (cli_operand("run", argv[i], &config)) return EXIT_USER;
+    const char **operands;
+    for (int i = 0, n = cli_operands(&operands); i < n; i++)
+        if (cli_operand("run", operands[i], &config)) return EXIT_USER;
     if (!config) {
         fputs(HELP, stderr);
         return EXIT_USER;
@@ -436,7 +437,7 @@ int cmd_run(int argc, char **argv) {
         static char *pass[8 + 2 * JOB_MAX_SETS];
         static char point_s[32];
         int n_pass = 0;
-        pass[n_pass++] = "run";
+        pass[n_pass++] = g_require_roar ? "roar" : "run";
         pass[n_pass++] = (char *)config;
         for (int k = 0; k < n_sets; k++) {
             pass[n_pass++] = "--set";
@@ -585,6 +586,9 @@ int cmd_run(int argc, char **argv) {
                             .fold = run_engine_fold,
                             .fold_ctx = &eng,
                             .no_local_worker = !job.coordinator_computes && size > 1,
+                            /* a Diff-ROAR run resumed past this stage: shards recomputed for lost
+                             * files are counted, not journaled again (their records are there) */
+                            .no_journal = rank == 0 && book.jn.sealed,
                             .watchdog_s = job.watchdog_seconds};
     if (rank == 0 && !job.coordinator_computes && size == 1)
         fprintf(stderr, "recal: coordinator_computes: false needs a second rank; the only rank computes\n");
@@ -610,7 +614,7 @@ int cmd_run(int argc, char **argv) {
     if (job.roar.on) {
         wk_engine_close(&eng);
         eng_open = 0;
-        struct run_roar_in ri = {&job, run_dir, resume, chunk, rank == 0 && isatty(2), &book};
+        struct run_roar_in ri = {&job, run_dir, resume, chunk, rank == 0 && isatty(2), &book, &coord_s};
         int stage = 1;
         rc = run_roar_stages(&ri, &roar_acc, &stage, err, sizeof err);
         if (rc) {

@@ -99,7 +99,7 @@ static int parse_args(int argc, char **argv, struct submit_opts *o) {
         {"account", required_argument, NULL, O_ACCOUNT},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    cli_start();
     for (int c; (c = cli_next("submit", argc, argv, opts)) != -1;) {
         const char *v = optarg;
         int bad = 0;
@@ -139,8 +139,9 @@ static int parse_args(int argc, char **argv, struct submit_opts *o) {
         }
         if (bad) return -1;
     }
-    for (int i = optind; i < argc; i++)
-        if (cli_operand("submit", argv[i], &o->config)) return -1;
+    const char **operands;
+    for (int i = 0, n = cli_operands(&operands); i < n; i++)
+        if (cli_operand("submit", operands[i], &o->config)) return -1;
     if (!o->config) {
         fputs(HELP, stderr);
         return -1;

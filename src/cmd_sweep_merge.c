@@ -72,9 +72,16 @@ static int read_point(const char *path, struct merge_cols *c, struct point_row *
         double acc = json_num(json_path(res->kids[i], "diffid.mean.diff_acc"));
         double logit = json_num(json_path(res->kids[i], "diffid.mean.diff_logit"));
         if (!m || !e || isnan(acc) || isnan(logit)) continue; /* no DiffID, or undefined: not a 0 */
+        /* the same method twice (other refs, steps or objective): its
+         * second result is column "method/estimator#2", and so on */
         char name[96];
-        snprintf(name, sizeof name, "%.40s/%.40s", m, e);
-        int ci = col_index(c, name);
+        int ci = -1;
+        for (int k = 1; k < 100; k++) {
+            if (k == 1) snprintf(name, sizeof name, "%.40s/%.40s", m, e);
+            else snprintf(name, sizeof name, "%.40s/%.40s#%d", m, e, k);
+            ci = col_index(c, name);
+            if (ci < 0 || !r->have[ci]) break;
+        }
         if (ci < 0) continue;
         r->acc[ci] = acc;
         r->logit[ci] = logit;
@@ -138,7 +145,7 @@ int cmd_sweep_merge(int argc, char **argv) {
         {"set", required_argument, NULL, O_SET},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    cli_start();
     for (int c; (c = cli_next("sweep-merge", argc, argv, opts)) != -1;) {
         switch (c) {
         case 'h':
@@ -154,8 +161,9 @@ int cmd_sweep_merge(int argc, char **argv) {
             return EXIT_USER;
         }
     }
-    for (int i = optind; i < argc; i++)
-        if (cli_operand("sweep-merge", argv[i], &config)) return EXIT_USER;
+    const char **operands;
+    for (int i = 0, n = cli_operands(&operands); i < n; i++)
+        if (cli_operand("sweep-merge", operands[i], &config)) return EXIT_USER;
     if (!config || !dir) {
         fputs(HELP, stderr);
         return EXIT_USER;

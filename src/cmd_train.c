@@ -57,7 +57,7 @@ int cmd_train(int argc, char **argv) {
         {"set", required_argument, NULL, 's'},
         {NULL, 0, NULL, 0},
     };
-    optind = 1;
+    cli_start();
     for (int c; (c = cli_next("train", argc, argv, opts)) != -1;) {
         if (c == 'h') {
             fputs(HELP, stdout);
@@ -65,8 +65,9 @@ int cmd_train(int argc, char **argv) {
         }
         if (c != 's' || cli_add_set(optarg, sets, &n_sets, JOB_MAX_SETS, "train")) return EXIT_USER;
     }
-    for (int i = optind; i < argc; i++)
-        if (cli_operand("train", argv[i], &config)) return EXIT_USER;
+    const char **operands;
+    for (int i = 0, n = cli_operands(&operands); i < n; i++)
+        if (cli_operand("train", operands[i], &config)) return EXIT_USER;
     if (!config) {
         fputs(HELP, stderr);
         return EXIT_USER;

@@ -30,21 +30,71 @@ static const char *USAGE =
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
     "input (the message says what to fix), 2 internal error, 3 interrupted but resumable.\n";
 
+/* The command's operands, in the order given (getopt_long's "-" mode
+ * hands them over one by one, so POSIXLY_CORRECT changes nothing). */
+#define CLI_MAX_OPERANDS 64
+static const char *g_operands[CLI_MAX_OPERANDS];
+static int g_n_operands, g_too_many;
+
+void cli_start(void) {
+    optind = 1;
+    g_n_operands = g_too_many = 0;
+}
+
+static void add_operand(const char *a) {
+    if (g_n_operands < CLI_MAX_OPERANDS) g_operands[g_n_operands++] = a;
+    else g_too_many = 1;
+}
+
 int cli_next(const char *cmd, int argc, char **argv, const struct option *opts) {
     opterr = 0; /* recal's messages, not getopt's */
-    const int c = getopt_long(argc, argv, ":h", opts, NULL);
-    if (c != '?' && c != ':') return c;
-    const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
-    if (c == ':') {
-        const char *name = NULL;
-        for (const struct option *o = opts; o->name && !name; o++)
-            if (o->val == optopt) name = o->name;
-        if (name) fprintf(stderr, "recal %s: --%s needs a value (see recal %s --help)\n", cmd, name, cmd);
-        else fprintf(stderr, "recal %s: %s needs a value (see recal %s --help)\n", cmd, arg, cmd);
-    } else {
-        fprintf(stderr, "recal %s: unexpected argument '%s' (see recal %s --help)\n", cmd, arg, cmd);
+    for (;;) {
+        int li = -1;
+        const int c = getopt_long(argc, argv, "-:h", opts, &li);
+        if (c == 1) { /* an operand */
+            add_operand(optarg);
+            continue;
+        }
+        if (c == -1) { /* what follows "--" is operands too */
+            for (int i = optind; i < argc; i++) add_operand(argv[i]);
+            optind = argc;
+            if (g_too_many) {
+                fprintf(stderr, "recal %s: more than %d arguments (see recal %s --help)\n", cmd, CLI_MAX_OPERANDS, cmd);
+                return '?';
+            }
+            return -1;
+        }
+        if (c != '?' && c != ':' && li >= 0) {
+            /* getopt_long takes any unambiguous prefix ("--res" for
+             * --resume): recal wants the whole name, so that a script
+             * means the same when an option is added */
+            const char *typed =
+                optarg && optind >= 2 && argv[optind - 1] == optarg ? argv[optind - 2] : argv[optind - 1];
+            size_t n = strcspn(typed + 2, "=");
+            if (strncmp(typed, "--", 2) || strlen(opts[li].name) != n || strncmp(typed + 2, opts[li].name, n)) {
+                fprintf(stderr, "recal %s: unexpected argument '%.*s' (did you mean --%s? see recal %s --help)\n", cmd,
+                        (int)(n + 2), typed, opts[li].name, cmd);
+                return '?';
+            }
+        }
+        if (c != '?' && c != ':') return c;
+        const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        if (c == ':') {
+            const char *name = NULL;
+            for (const struct option *o = opts; o->name && !name; o++)
+                if (o->val == optopt) name = o->name;
+            if (name) fprintf(stderr, "recal %s: --%s needs a value (see recal %s --help)\n", cmd, name, cmd);
+            else fprintf(stderr, "recal %s: %s needs a value (see recal %s --help)\n", cmd, arg, cmd);
+        } else {
+            fprintf(stderr, "recal %s: unexpected argument '%s' (see recal %s --help)\n", cmd, arg, cmd);
+        }
+        return '?';
     }
-    return '?';
+}
+
+int cli_operands(const char ***out) {
+    *out = g_operands;
+    return g_n_operands;
 }
 
 int cli_operand(const char *cmd, const char *arg, const char **slot) {

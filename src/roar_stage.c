@@ -4,7 +4,7 @@
 #endif
 #include "roar_stage.h"
 
-#include <glob.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,35 +24,88 @@ struct roar_task roar_task_of(int t, int n_fractions) {
     return task;
 }
 
-static int load_maps(const char *run_dir, int slots, int h, int w, struct roar_maps *m, char *err, size_t errlen) {
-    char pat[4200];
-    glob_t g;
-    memset(m, 0, sizeof *m);
-    snprintf(pat, sizeof pat, "%s/masks/shard-*.npy", run_dir);
-    if (glob(pat, 0, NULL, &g) != 0 || g.gl_pathc == 0) {
-        snprintf(err, errlen, "%s/masks: no rank maps (the stage that writes them did not finish?)", run_dir);
+struct map_file {
+    long first, last;
+    char name[64];
+};
+
+static int by_first(const void *a, const void *b) {
+    const struct map_file *x = a, *y = b;
+    return (x->first > y->first) - (x->first < y->first);
+}
+
+/* RUN_DIR/masks/shard-<first>-<last>.npy, by first image id (a directory
+ * listing, not glob: the run directory's name may hold glob's characters). */
+static int list_maps(const char *dir, struct map_file **out, size_t *n, char *err, size_t errlen) {
+    DIR *d = opendir(dir);
+    *out = NULL;
+    *n = 0;
+    if (!d) {
+        snprintf(err, errlen, "%s: no rank maps (the stage that writes them did not finish?)", dir);
         return -1;
     }
+    size_t cap = 0;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        struct map_file f;
+        int end = 0;
+        if (sscanf(e->d_name, "shard-%ld-%ld.npy%n", &f.first, &f.last, &end) != 2 || e->d_name[end] != '\0' ||
+            strlen(e->d_name) >= sizeof f.name)
+            continue; /* not a shard (a temporary file, another name) */
+        snprintf(f.name, sizeof f.name, "%s", e->d_name);
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 64;
+            struct map_file *grown = realloc(*out, cap * sizeof *grown);
+            if (!grown) {
+                snprintf(err, errlen, "out of memory listing %s", dir);
+                rc = -1;
+                break;
+            }
+            *out = grown;
+        }
+        (*out)[(*n)++] = f;
+    }
+    closedir(d);
+    if (!rc && *n == 0) {
+        snprintf(err, errlen, "%s: no rank maps (the stage that writes them did not finish?)", dir);
+        rc = -1;
+    }
+    if (rc) {
+        free(*out);
+        *out = NULL;
+        return -1;
+    }
+    qsort(*out, *n, sizeof **out, by_first);
+    return 0;
+}
+
+static int load_maps(const char *run_dir, int slots, int h, int w, struct roar_maps *m, char *err, size_t errlen) {
+    char dir[4200], path[4400];
+    struct map_file *files = NULL;
+    size_t n_files = 0;
+    memset(m, 0, sizeof *m);
+    snprintf(dir, sizeof dir, "%s/masks", run_dir);
+    if (list_maps(dir, &files, &n_files, err, errlen)) return -1;
     int rc = -1;
     m->slots = slots;
     m->hw = (long)h * w;
-    /* glob sorts by name; names carry zero-padded first/last ids, so this is
-     * id order, and each shard must start where the previous one ended. */
-    for (size_t f = 0; f < g.gl_pathc; f++) {
+    /* each shard must start where the previous one ended */
+    for (size_t f = 0; f < n_files; f++) {
         struct npy_array a;
-        long first = -1, last = -1;
-        const char *base = strrchr(g.gl_pathv[f], '/');
-        if (!base || sscanf(base, "/shard-%ld-%ld.npy", &first, &last) != 2 || first != m->n || last < first) {
-            snprintf(err, errlen, "%s: unexpected shard (expected images from %ld on): was a file removed?",
-                     g.gl_pathv[f], m->n);
+        const long first = files[f].first, last = files[f].last;
+        snprintf(path, sizeof path, "%s/%s", dir, files[f].name);
+        if (first != m->n || last < first) {
+            snprintf(err, errlen, "%s: unexpected shard (expected images from %ld on): was a file removed?", path,
+                     m->n);
             goto out;
         }
-        if (npy_read(g.gl_pathv[f], &a, err, errlen)) goto out;
+        if (npy_read(path, &a, err, errlen)) goto out;
         long cnt = last - first + 1;
         if (a.dtype != NPY_U16 || a.ndim != 4 || a.shape[0] != cnt || a.shape[1] != slots || a.shape[2] != h ||
             a.shape[3] != w) {
-            snprintf(err, errlen, "%s: rank maps of the wrong shape or type (want uint16 %ld×%d×%d×%d)", g.gl_pathv[f],
-                     cnt, slots, h, w);
+            snprintf(err, errlen, "%s: rank maps of the wrong shape or type (want uint16 %ld×%d×%d×%d)", path, cnt,
+                     slots, h, w);
             npy_free(&a);
             goto out;
         }
@@ -69,7 +122,7 @@ static int load_maps(const char *run_dir, int slots, int h, int w, struct roar_m
     }
     rc = 0;
 out:
-    globfree(&g);
+    free(files);
     if (rc) {
         free(m->r);
         m->r = NULL;
@@ -84,6 +137,7 @@ int roar_stage_open(struct roar_stage *r, const struct job *job, int device, con
     r->device = device;
     r->n_slots = rec_plan_slots(job, r->slots);
     r->n_tasks = r->n_slots * job->roar.n_fractions * 2;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r->rank);
     /* Open without a limit to learn the image size, then keep as many
      * images as the stages wrote rank maps for. */
     if (wk_ds_open(job, "train", 0, &r->train, err, errlen) || wk_ds_open(job, job->split, 0, &r->test, err, errlen) ||
@@ -134,6 +188,16 @@ static int fill_masked(void *ctx, const long *ids, long n, float *x, int64_t *y,
     return 0;
 }
 
+/* Data-parallel (comm not NULL): whether any rank of comm failed; the
+ * others' err says so. This rank alone: bad. */
+static int agree(MPI_Comm comm, int bad, int t, const char *what, char *err, size_t errlen) {
+    if (comm == MPI_COMM_NULL) return bad;
+    int any = bad;
+    MPI_Allreduce(MPI_IN_PLACE, &any, 1, MPI_INT, MPI_MAX, comm);
+    if (any && !bad) snprintf(err, errlen, "another rank failed to %s fine-tune %d (see its log)", what, t);
+    return any;
+}
+
 /* Fine-tune t and score it: 0, -1 with a message, or 1 when stop() asked
  * to give it up (this rank alone only). dp: NULL, or every rank of a
  * data-parallel fine-tune. */
@@ -157,23 +221,24 @@ static int run_task(struct roar_stage *r, int t, MPI_Comm comm, double *acc, cha
     }
     /* a fine-tune's own seed: the order of the tasks and the rank do not matter */
     ts_manual_seed(seed_for(job->seed, (uint64_t)t, SEED_ROAR_SHUFFLE));
-    if (tl_buf_alloc(&b, ro->batch_size, (long)r->train.c * hw, r->train.n, err, errlen)) goto out;
-    if (ts_module_load(job->model_path, r->device, &m)) {
+    int bad = tl_buf_alloc(&b, ro->batch_size, (long)r->train.c * hw, r->train.n, err, errlen) != 0;
+    if (!bad && ts_module_load(job->model_path, r->device, &m)) {
         snprintf(err, errlen, "%s: %s", job->model_path, ts_last_error());
-        goto out;
+        bad = 1;
     }
-    if (ro->epochs > 0) {
-        if (ts_module_set_train(m, 1) || ts_sgd_new(m, ro->lr, ro->momentum, ro->weight_decay, &opt)) {
-            snprintf(err, errlen, "%s: cannot fine-tune: %s", job->model_path, ts_last_error());
-            goto out;
-        }
-        if (comm != MPI_COMM_NULL && dp_open(&dp, m, comm, r->device, err, errlen)) goto out;
+    if (!bad && ro->epochs > 0 &&
+        (ts_module_set_train(m, 1) || ts_sgd_new(m, ro->lr, ro->momentum, ro->weight_decay, &opt))) {
+        snprintf(err, errlen, "%s: cannot fine-tune: %s", job->model_path, ts_last_error());
+        bad = 1;
     }
+    /* data-parallel: a failure on one rank stops them all before the next
+     * collective, instead of leaving the others waiting in it */
+    if (agree(comm, bad, t, "prepare", err, errlen)) goto out;
+    if (ro->epochs > 0 && comm != MPI_COMM_NULL && dp_open(&dp, m, comm, r->device, err, errlen)) goto out;
     for (int ep = 0; ep < ro->epochs; ep++) {
-        if (ts_sgd_set_lr(opt, tl_lr_at(ro->lr, ro->milestones, ro->n_milestones, ep))) {
-            snprintf(err, errlen, "fine-tune failed: %s", ts_last_error());
-            goto out;
-        }
+        bad = ts_sgd_set_lr(opt, tl_lr_at(ro->lr, ro->milestones, ro->n_milestones, ep)) != 0;
+        if (bad) snprintf(err, errlen, "fine-tune failed: %s", ts_last_error());
+        if (agree(comm, bad, t, "step", err, errlen)) goto out;
         /* the same data order for every task: top and bottom differ only in their pixels */
         int st = tl_epoch(m, opt, comm != MPI_COMM_NULL ? &dp : NULL, r->device, &dtr, &b, job->seed, ep,
                           SEED_ROAR_SHUFFLE, coord_stop_overdue, NULL, NULL, err, errlen);
@@ -182,13 +247,12 @@ static int run_task(struct roar_stage *r, int t, MPI_Comm comm, double *acc, cha
             goto out;
         }
     }
-    if (ts_module_set_train(m, 0)) {
-        snprintf(err, errlen, "fine-tune failed: %s", ts_last_error());
-        goto out;
-    }
+    bad = ts_module_set_train(m, 0) != 0;
+    if (bad) snprintf(err, errlen, "fine-tune failed: %s", ts_last_error());
+    if (agree(comm, bad, t, "score", err, errlen)) goto out;
     long lo = 0, hi = r->test.n, correct = 0;
     if (comm != MPI_COMM_NULL) dp_slice(r->test.n, rank, size, &lo, &hi); /* each rank scores a slice */
-    int bad = tl_count_correct(m, r->device, &dte, &b, lo, hi, &correct, err, errlen) != 0;
+    bad = tl_count_correct(m, r->device, &dte, &b, lo, hi, &correct, err, errlen) != 0;
     if (comm != MPI_COMM_NULL) {
         long v[2] = {correct, bad};
         MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_LONG, MPI_SUM, comm);
@@ -229,9 +293,8 @@ int roar_stage_task(void *ctx, long first, long count, double *rec, char *err, s
     rec[ROAR_ACC] = acc;
     char what[256];
     roar_task_label(r, (int)first, what, sizeof what);
-    int rank = 0;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank); /* thread-safe: MPI_Comm_rank is a local query */
-    fprintf(stderr, "rank %d: fine-tune %ld, %s: test acc %.4f (%.1f s)\n", rank, first, what, acc, clock_now_s() - t0);
+    fprintf(stderr, "rank %d: fine-tune %ld, %s: test acc %.4f (%.1f s)\n", r->rank, first, what, acc,
+            clock_now_s() - t0);
     return 0;
 }
 

@@ -36,6 +36,7 @@ struct roar_stage {
     struct rec_slot slots[REC_MAX_SLOTS];
     int n_slots;
     int n_tasks; /* n_slots × fractions × 2 */
+    int rank;    /* in MPI_COMM_WORLD, read on the main thread (tasks run on rank 0's second thread too) */
     struct ds_dataset train, test;
     struct roar_maps mtr, mte;
 };

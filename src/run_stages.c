@@ -59,6 +59,7 @@ void run_recheck_outputs(struct coord_book *b, const struct job *job, const char
 
 /* Rank 0: the book of stage `stage` (the previous stage's closed). */
 static int open_book(const struct run_roar_in *in, int stage, const struct journal_meta *jm, char *err, size_t errlen) {
+    if (stage > 1) *in->coord_seconds += in->book->coord_seconds; /* the train stage's; the caller has stage 0's */
     coord_book_close(in->book);
     if (coord_book_open(in->book, in->run_dir, stage, in->resume, jm, err, errlen)) return -1;
     if (in->book->jn.dropped_bytes)

@@ -30,6 +30,7 @@ struct run_roar_in {
     long chunk;              /* the run's chunk_samples */
     int progress_tty;        /* rank 0 */
     struct coord_book *book; /* rank 0: closed and opened again per stage */
+    double *coord_seconds;   /* rank 0: the train stage's dispatch bookkeeping is added here */
 };
 
 /* Stages 1 and 2. Collective. Returns 0 with *acc (rank 0: the

@@ -12,7 +12,9 @@
 # defines the ResNet-50 of tools/export_models.py; python3-matplotlib
 # draws the report's figures
 # (tools/report.py); Slurm (slurmctld, slurmd, client commands) with munge for
-# the `recal submit` test, which starts its own single-node cluster (slurm/testing/).
+# the `recal submit` test, which starts its own single-node cluster (slurm/testing/);
+# iproute2 and util-linux (ip, nsenter, unshare) for the multi-node test's
+# cluster of network namespaces.
 # Images: libjpeg-turbo and libpng. Hardening (issue #9): clang with its
 # libFuzzer runtime (libclang-rt-14-dev) for tests/fuzz, valgrind for
 # tools/valgrind-unit.sh.
@@ -22,7 +24,7 @@ PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy 
       libturbojpeg0-dev libpng-dev python3-pil libvlfeat-dev liblapacke-dev
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge
       python3-pandas python3-sklearn python3-skimage python3-tqdm python3-opencv python3-torchvision
-      clang libclang-rt-14-dev clang-format valgrind"
+      clang libclang-rt-14-dev clang-format valgrind iproute2 util-linux"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -116,6 +116,10 @@ static char *parse_string(struct parser *ps) {
                 break;
             case 'u':
                 if (hex4(ps, &cp)) goto bad;
+                if (cp == 0) { /* would end the C string early: "a\u0000b" must not read as "a" */
+                    fail(ps, "\\u0000 in a string");
+                    goto bad;
+                }
                 if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair */
                     unsigned lo;
                     if (ps->end - ps->p < 6 || ps->p[0] != '\\' || ps->p[1] != 'u') {
@@ -249,7 +253,7 @@ static struct json_value *parse_container(struct parser *ps, int depth, int obje
 }
 
 static struct json_value *parse_value(struct parser *ps, int depth) {
-    if (depth > JSON_MAX_DEPTH) {
+    if (depth >= JSON_MAX_DEPTH) {
         fail(ps, "nested too deeply");
         return NULL;
     }

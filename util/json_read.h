@@ -1,8 +1,10 @@
-/* util/json_read.h — a small strict JSON reader (RFC 8259) for what recal
- * reads back of its own outputs (sweep-merge reads each point's
- * metrics.json): the text becomes a tree; members are found by key, never
- * by searching the text. Depth is limited (64) and every error names the
- * byte offset. */
+/* util/json_read.h — a small JSON reader for what recal reads back of its
+ * own outputs (sweep-merge reads each point's metrics.json): the text
+ * becomes a tree; members are found by key, never by searching the text.
+ * RFC 8259's grammar, with these limits: nesting at most 64 deep, numbers
+ * at most 63 characters, no \u0000 in strings (they are C strings), and
+ * bytes >= 0x80 taken as they are (not checked as UTF-8). Every error names
+ * the byte offset. */
 #ifndef RECAL_JSON_READ_H
 #define RECAL_JSON_READ_H
 #include <stddef.h>

@@ -82,10 +82,21 @@ static void test_errors(void **state) {
     parse_bad("\"a\tb\"", "control character");
     parse_bad("\"\\x\"", "bad escape");
     parse_bad("\"\\ud83d\"", "lone surrogate");
+    parse_bad("{\"a\\u0000b\": 1}", "\\u0000 in a string");
     parse_bad("{} {}", "byte 3: text after the value");
     char deep[200];
     memset(deep, '[', 100);
     deep[100] = '\0';
+    parse_bad(deep, "nested too deeply");
+    /* 64 levels are read, 65 are not */
+    char ok[200];
+    memset(ok, '[', 64);
+    memset(ok + 64, ']', 64);
+    ok[128] = '\0';
+    json_free(parse_ok(ok));
+    memset(deep, '[', 65);
+    memset(deep + 65, ']', 65);
+    deep[130] = '\0';
     parse_bad(deep, "nested too deeply");
 }
 

@@ -1,0 +1,210 @@
+#!/bin/sh
+# A throwaway Slurm cluster of several "nodes" on this machine, for the
+# multi-node tests: each node is a Linux network namespace with a host name
+# of its own (a UTS namespace), its own address on a private bridge and its
+# own slurmd; one slurmctld and one munged serve them all. The file system is
+# shared, as on a cluster, so run directories are seen by every node. Ranks
+# on different nodes talk over TCP through the bridge, never through
+# loopback. Root only (namespaces, slurmd).
+#
+#   netns-cluster.sh start DIR [NODES]   stop what an earlier start left in
+#                                        DIR, then start NODES nodes (default
+#                                        3) and wait until all are idle
+#   netns-cluster.sh stop DIR            stop the daemons, delete the
+#                                        namespaces, the veths and the bridge
+#   netns-cluster.sh kill-node DIR K     node K's sudden death: every process
+#                                        in its namespace, slurmd included,
+#                                        SIGKILLed at once
+#   netns-cluster.sh exec DIR K CMD...   run CMD on node K (its namespaces)
+#
+# Clients use SLURM_CONF=DIR/etc/slurm.conf from the root namespace. Names
+# carry a tag made from DIR's path (bridge rcb<tag>, namespaces rc<tag>n<K>,
+# nodes rnode<K>, addresses 10.213.<net>.10+K), so two checkouts on one
+# machine do not collide.
+set -eu
+cmd=${1:-} dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|kill-node|exec DIR ..." >&2; exit 2; }
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+sum=$(printf %s "$dir" | cksum | cut -d' ' -f1)
+tag=$(printf %04x $((sum % 65536)))
+net=$((sum % 250 + 1))
+bridge="rcb$tag" subnet="10.213.$net"
+port=$((20800 + sum % 1000 * 2))
+etc="$dir/etc" state="$dir/state" spool="$dir/spool" log="$dir/log" run="$dir/run"
+nodetmp="/var/tmp/recal-netns-$tag" # each node's own TmpFS (a bind mount in its mount namespace)
+sock="$run/munge.sock"
+die() { echo "netns-cluster: $*" >&2; exit 1; }
+ns_of() { echo "rc${tag}n$1"; }
+
+stop_pid() { # stop_pid PIDFILE: TERM, then KILL after 10 s
+    [ -s "$1" ] || return 0
+    p=$(cat "$1")
+    if kill -0 "$p" 2>/dev/null; then
+        kill -TERM "$p" 2>/dev/null || true
+        i=0
+        while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
+    fi
+    rm -f "$1"
+}
+
+kill_ns() { # every process in namespace $1
+    pids=$(ip netns pids "$1" 2>/dev/null || true)
+    # shellcheck disable=SC2086 # one word per pid
+    [ -z "$pids" ] || kill -KILL $pids 2>/dev/null || true
+}
+
+stop_all() {
+    if [ -s "$run/slurmctld.pid" ] && kill -0 "$(cat "$run/slurmctld.pid")" 2>/dev/null; then
+        ids=$(SLURM_CONF="$etc/slurm.conf" squeue -h -o %i 2>/dev/null || true)
+        # shellcheck disable=SC2086 # one word per job id
+        [ -z "$ids" ] || SLURM_CONF="$etc/slurm.conf" scancel $ids 2>/dev/null || true
+    fi
+    for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^rc${tag}n" || true); do
+        kill_ns "$ns"
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep "^rc${tag}v" || true); do
+        ip link del "$l" 2>/dev/null || true
+    done
+    ip link del "$bridge" 2>/dev/null || true
+    rmdir "$nodetmp" 2>/dev/null || true
+    stop_pid "$run/slurmctld.pid"
+    stop_pid "$run/munged.pid"
+}
+
+case "$cmd" in
+stop)
+    stop_all
+    echo "netns-cluster: stopped (state kept in $dir)"
+    exit 0
+    ;;
+kill-node)
+    k=${3:?kill-node DIR K}
+    kill_ns "$(ns_of "$k")"
+    echo "netns-cluster: node rnode$k killed (every process in $(ns_of "$k"))"
+    exit 0
+    ;;
+exec)
+    k=${3:?exec DIR K CMD...}
+    shift 3
+    # the node's host name lives in slurmd's UTS namespace: join both of its namespaces
+    pid=$(cat "$run/slurmd-rnode$k.pid")
+    exec nsenter -t "$pid" -n -u -- "$@"
+    ;;
+start) ;;
+*) die "unknown command '$cmd' (start, stop, kill-node, exec)" ;;
+esac
+
+nodes=${3:-3}
+[ "$(id -u)" = 0 ] || die "needs root: network namespaces, and slurmd must run as root to start jobs"
+for b in ip nsenter unshare munged mungekey slurmctld slurmd sinfo sbatch scontrol; do
+    command -v "$b" >/dev/null || die "$b not found: install iproute2, util-linux, slurm-wlm and munge (tools/install-deps.sh)"
+done
+stop_all
+rm -rf "$state" "$spool" "$dir/nodes"
+mkdir -p "$etc" "$state" "$spool" "$log" "$run" "$nodetmp"
+chmod 700 "$run"
+
+# One private bridge; each node a namespace joined to it by a veth pair.
+ip link add "$bridge" type bridge || die "cannot create bridge $bridge (no CAP_NET_ADMIN?)"
+ip addr add "$subnet.1/24" dev "$bridge"
+ip link set "$bridge" up
+k=1
+while [ $k -le "$nodes" ]; do
+    ns=$(ns_of $k)
+    ip netns add "$ns" || die "cannot create network namespace $ns"
+    ip link add "rc${tag}v$k" type veth peer name eth0 netns "$ns"
+    ip link set "rc${tag}v$k" master "$bridge" up
+    ip -n "$ns" addr add "$subnet.$((10 + k))/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+    k=$((k + 1))
+done
+
+# munged on a path socket, which every namespace reaches through the file system.
+[ -s "$etc/munge.key" ] || mungekey --create --keyfile="$etc/munge.key" >/dev/null
+chmod 600 "$etc/munge.key"
+munged --force --socket="$sock" --key-file="$etc/munge.key" --pid-file="$run/munged.pid" \
+    --log-file="$log/munged.log" --seed-file="$run/munged.seed" || die "munged did not start (see $log/munged.log)"
+
+node_lines="" names=""
+k=1
+while [ $k -le "$nodes" ]; do
+    node_lines="${node_lines}NodeName=rnode$k NodeHostname=rnode$k NodeAddr=$subnet.$((10 + k)) CPUs=2 RealMemory=2000 State=UNKNOWN
+"
+    names="${names:+$names,}rnode$k"
+    k=$((k + 1))
+done
+# As local-slurm.sh, plus: slurmd files per node (%n), a short SlurmdTimeout
+# so that a dead node is noticed within seconds, and no return to service of
+# a node that died until the tests say so.
+cat >"$etc/slurm.conf" <<EOF
+ClusterName=recalnetns
+SlurmctldHost=$(hostname -s)($subnet.1)
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$sock,cred_expire=10
+StateSaveLocation=$state
+TmpFS=$nodetmp
+SlurmdSpoolDir=$spool/slurmd-%n
+SlurmctldPidFile=$run/slurmctld.pid
+SlurmdPidFile=$run/slurmd-%n.pid
+SlurmctldLogFile=$log/slurmctld.log
+SlurmdLogFile=$log/slurmd-%n.log
+SlurmctldDebug=info
+SlurmdDebug=info
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+SlurmdParameters=config_overrides
+MpiDefault=none
+ReturnToService=2
+SchedulerType=sched/backfill
+SchedulerParameters=sched_interval=2
+MinJobAge=300
+KillWait=5
+InactiveLimit=0
+SlurmctldTimeout=30
+SlurmdTimeout=10
+${node_lines}PartitionName=debug Nodes=$names Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+EOF
+export SLURM_CONF="$etc/slurm.conf"
+
+slurmctld -c -f "$SLURM_CONF" || die "slurmctld did not start (see $log/slurmctld.log)"
+t0=$(date +%s)
+k=1
+while [ $k -le "$nodes" ]; do
+    # slurmd takes its node name from the host name of its UTS namespace;
+    # the jobs it starts inherit both namespaces. nsenter, not `ip netns
+    # exec`, which mounts a sysfs of its own and so hides /sys/fs/cgroup.
+    # Each node also has a node-local TmpFS (a mount namespace binding
+    # DIR/nodes/rnodeK there): PMIx makes its per-step directories in it, and
+    # two nodes sharing one would collide.
+    mkdir -p "$spool/slurmd-rnode$k" "$dir/nodes/rnode$k"
+    nsenter --net="/run/netns/$(ns_of $k)" unshare --uts --mount --propagation private \
+        sh -c "mount --bind '$dir/nodes/rnode$k' '$nodetmp' && hostname rnode$k && exec slurmd -f '$SLURM_CONF'" ||
+        die "slurmd of rnode$k did not start (see $log/slurmd-rnode$k.log)"
+    k=$((k + 1))
+done
+i=0
+while :; do
+    idle=$(sinfo -h -N -o '%N %T' 2>/dev/null | grep -c ' idle' || true)
+    [ "$idle" -ge "$nodes" ] && break
+    i=$((i + 1))
+    if [ $i -ge 60 ]; then
+        sinfo -N >&2 || true
+        tail -n 20 "$log/slurmctld.log" "$log"/slurmd-*.log >&2 || true
+        die "not all $nodes nodes idle after 60 s; logs above, full ones in $log"
+    fi
+    sleep 1
+done
+echo "netns-cluster: $nodes nodes idle ($names on $bridge, $subnet.0/24) in $(($(date +%s) - t0)) s, SLURM_CONF=$SLURM_CONF"

@@ -518,7 +518,9 @@ int cmd_run(int argc, char **argv) {
         job.threads = (int)(cores / local_size > 0 ? cores / local_size : 1);
     }
     /* before wk_engine_open, whose device check is libtorch's first CUDA call */
-    const char *gpu = mpi_pick_gpu(local_rank, local_size, job.device);
+    const char *gpu = NULL;
+    failed = mpi_pick_gpu(local_rank, local_size, job.device, &gpu, err, sizeof err) != 0;
+    if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     char host[256] = "?";
     gethostname(host, sizeof host);
     if (gpu) log_printf("CUDA_VISIBLE_DEVICES=%s (one GPU per rank, from local rank %d)", gpu, local_rank);

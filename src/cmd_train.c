@@ -96,8 +96,9 @@ int cmd_train(int argc, char **argv) {
     ts_module *m = NULL;
     ts_sgd *opt = NULL;
     struct tl_buf tb = {0}, eb = {0};                 /* training batches, evaluation batches */
-    mpi_pick_gpu(local_rank, local_size, job.device); /* before libtorch's first CUDA call */
-    if (wk_job_device(&job, &device)) {
+    const char *gpu = NULL;
+    failed = mpi_pick_gpu(local_rank, local_size, job.device, &gpu, err, sizeof err) != 0; /* before CUDA's first use */
+    if (!failed && wk_job_device(&job, &device)) {
         snprintf(err, sizeof err, "%s: %s", config, ts_last_error());
         failed = 1;
     }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gpu_pick.h"
 
@@ -37,10 +38,23 @@ void mpi_node_local(MPI_Comm comm, int *local_rank, int *local_size) {
     MPI_Comm_free(&node);
 }
 
-const char *mpi_pick_gpu(int local_rank, int local_size, const char *device) {
+int mpi_pick_gpu(int local_rank, int local_size, const char *device, const char **set, char *err, size_t errlen) {
     static char value[256];
-    if (device && !strcmp(device, "cpu")) return NULL;
-    if (!gpu_pick(getenv("CUDA_VISIBLE_DEVICES"), local_rank, local_size, value, sizeof value)) return NULL;
+    *set = NULL;
+    if (device && !strcmp(device, "cpu")) return 0;
+    const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+    int rc = gpu_pick(visible, local_rank, local_size, value, sizeof value);
+    if (rc < 0) {
+        char host[256] = "?";
+        gethostname(host, sizeof host);
+        snprintf(err, errlen,
+                 "%s has %d ranks but CUDA_VISIBLE_DEVICES=%s lists fewer GPUs: recal runs one rank per GPU, so "
+                 "start at most one rank per listed GPU on each node (--ntasks-per-node), or set device: cpu",
+                 host, local_size, visible);
+        return -1;
+    }
+    if (rc == 0) return 0;
     setenv("CUDA_VISIBLE_DEVICES", value, 1);
-    return value;
+    *set = value;
+    return 0;
 }

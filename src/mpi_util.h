@@ -12,6 +12,8 @@ int mpi_any_failed(int failed, char *err, size_t errlen, MPI_Comm comm);
 void mpi_node_local(MPI_Comm comm, int *local_rank, int *local_size);
 /* One GPU per rank: unless device is "cpu", narrow CUDA_VISIBLE_DEVICES to
  * this rank's device (util/gpu_pick.h) before libtorch initialises CUDA.
- * Returns the value set, or NULL when it was left alone. */
-const char *mpi_pick_gpu(int local_rank, int local_size, const char *device);
+ * 0 with *set the value set (NULL when it was left alone), or -1 with a
+ * message when the node lists fewer GPUs than it has ranks. Local: the
+ * caller agrees on failure (mpi_any_failed). */
+int mpi_pick_gpu(int local_rank, int local_size, const char *device, const char **set, char *err, size_t errlen);
 #endif

@@ -18,7 +18,8 @@ int gpu_pick(const char *visible, int local_rank, int local_size, char *out, siz
         p += n + (q ? 1 : 0);
     }
     if (k <= 1) return 0;
-    int want = local_rank % k, i = 0;
+    if (k < local_size) return -1; /* recal runs one rank per GPU */
+    int want = local_rank, i = 0;
     for (const char *p = visible; *p;) {
         const char *q = strchr(p, ',');
         size_t n = q ? (size_t)(q - p) : strlen(p);

@@ -11,7 +11,9 @@
  *   one rank on the node, or exactly one device listed (Slurm's
  *   --gpus-per-task=1 did it already)      -> leave it
  *   unset                                  -> "<local_rank>"
- *   a list of k devices                    -> its (local_rank mod k)-th entry
+ *   a list of k >= local_size devices     -> its local_rank-th entry
+ *   a list of 2 <= k < local_size devices -> -1: fewer GPUs than ranks on
+ *                                            the node (ranks would share)
  * An empty list ("" = no GPU) is left alone. */
 int gpu_pick(const char *visible, int local_rank, int local_size, char *out, size_t outlen);
 #endif

@@ -13,7 +13,12 @@
 #      left, continues from the journal to the direct run's metrics;
 #  (c) preemption of a 2-node job (scancel --signal=USR1 --batch): requeue,
 #      resume, the same metrics;
-#  (d) a Diff-ROAR config is one 2-node job, its roar.csv equal to a direct run's.
+#  (d) a Diff-ROAR config is one 2-node job, its roar.csv equal to a direct run's;
+#  (e) a sweep of 2 points whose array tasks land on different nodes, merged
+#      by the dependent job;
+#  (f) one GPU per rank from the node-local rank with the CUDA_VISIBLE_DEVICES
+#      list of each node, and a node listing fewer GPUs than its ranks is a
+#      clear error (exit 1).
 # Usage: multinode.sh RECAL SRC_DIR WORK_DIR MODEL
 set -eu
 recal=$1 src=$2 work=$3 model=$4
@@ -148,4 +153,41 @@ log="$w/runs/d/logs/slurm-$id.out"
 wait_state "$id" "$log" 300 COMPLETED
 cmp -s "$w/runs/ref_roar/roar.csv" "$w/runs/d/roar.csv" || { diff "$w/runs/ref_roar/roar.csv" "$w/runs/d/roar.csv"; fail "(d) roar.csv differs"; }
 echo "ok (d) Diff-ROAR as one 2-node job: roar.csv equals the direct run's ($(($(date +%s) - t0)) s)"
+# (e) a sweep across nodes: each point a 1-node job of 2 tasks, so the two
+# points of the array fill the two nodes left
+t0=$(date +%s)
+cp "$cfg" "$w/out/sweep.yaml"
+printf 'sweep:\n  methods.0.steps: [3, 5]\n' >>"$w/out/sweep.yaml"
+# shellcheck disable=SC2086
+"$recal" submit "$w/out/sweep.yaml" $small --set dataset.limit=128 --set shard_images=32 --ntasks-per-node 2 \
+    --time 00:10:00 --run-dir "$w/runs/e" >"$w/out/e.ids" 2>"$w/out/e.err" || { cat "$w/out/e.err"; fail "(e) submit"; }
+aid=$(sed -n 1p "$w/out/e.ids") mid=$(sed -n 2p "$w/out/e.ids")
+wait_state "$mid" "$w/runs/e/logs/slurm-$mid-merge.out" 300 COMPLETED
+h0=$(sed -n 's/^recal job: .* on \(rnode[0-9]*\) at .*/\1/p' "$w/runs/e/logs/slurm-${aid}_0.out" | head -1)
+h1=$(sed -n 's/^recal job: .* on \(rnode[0-9]*\) at .*/\1/p' "$w/runs/e/logs/slurm-${aid}_1.out" | head -1)
+[ -n "$h0" ] && [ -n "$h1" ] && [ "$h0" != "$h1" ] || fail "(e) the array tasks ran on '$h0' and '$h1', want two nodes"
+[ "$(grep -c ',done,128,' "$w/runs/e/sweep.csv")" -eq 2 ] || { cat "$w/runs/e/sweep.csv"; fail "(e) sweep.csv: 2 points done"; }
+echo "ok (e) sweep: point 0 on $h0, point 1 on $h1, merged by the dependent job ($(($(date +%s) - t0)) s)"
+
+# (f) GPU choice per node, with the lists a GPU node's Slurm would set
+# (recal narrows CUDA_VISIBLE_DEVICES before libtorch looks; the CPU build
+# here then runs on the CPU, so only the choice is checked)
+pick="case \$(hostname) in $h0) export CUDA_VISIBLE_DEVICES=0,1 ;; *) export CUDA_VISIBLE_DEVICES=GPU-a,GPU-b ;; esac; exec \"\$@\""
+# shellcheck disable=SC2086
+srun -N 2 --ntasks-per-node 2 --mpi=pmix sh -c "$pick" sh "$recal" run "$cfg" $small --set device=auto \
+    --set dataset.limit=16 --set outputs.figures=false --run-dir "$w/runs/f" >"$w/out/f.out" 2>&1 ||
+    { cat "$w/out/f.out"; fail "(f) srun of 2 nodes x 2 ranks"; }
+for want in "CUDA_VISIBLE_DEVICES=0 (one GPU per rank, from local rank 0)" \
+    "CUDA_VISIBLE_DEVICES=1 (one GPU per rank, from local rank 1)" \
+    "CUDA_VISIBLE_DEVICES=GPU-a (one GPU per rank, from local rank 0)" \
+    "CUDA_VISIBLE_DEVICES=GPU-b (one GPU per rank, from local rank 1)"; do
+    cat "$w"/runs/f/logs/rank-*.log | grep -q "$want" || { cat "$w"/runs/f/logs/rank-*.log; fail "(f) no '$want' in the rank logs"; }
+done
+rc=0
+# shellcheck disable=SC2086
+srun -N 1 -n 3 -O --mpi=pmix env CUDA_VISIBLE_DEVICES=0,1 "$recal" run "$cfg" $small --set device=auto \
+    --set dataset.limit=16 --run-dir "$w/runs/f3" >"$w/out/f3.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] && grep -q "has 3 ranks but CUDA_VISIBLE_DEVICES=0,1 lists fewer GPUs" "$w/out/f3.out" ||
+    { cat "$w/out/f3.out"; fail "(f) 3 ranks on a node listing 2 GPUs: exit $rc, want the one-rank-per-GPU message"; }
+echo "ok (f) one GPU per rank from each node's list; 3 ranks on 2 listed GPUs refused"
 echo "all multi-node checks passed"

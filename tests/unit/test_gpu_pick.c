@@ -16,8 +16,10 @@ static void test_pick(void **state) {
     assert_int_equal(gpu_pick("2", 1, 4, out, sizeof out), 0);       /* Slurm gave this task one */
     assert_int_equal(gpu_pick("4,5,6,7", 2, 4, out, sizeof out), 1); /* a shared list */
     assert_string_equal(out, "6");
-    assert_int_equal(gpu_pick("GPU-aa,GPU-bb", 3, 4, out, sizeof out), 1); /* UUIDs, 4 ranks on 2 GPUs */
+    assert_int_equal(gpu_pick("GPU-aa,GPU-bb", 1, 2, out, sizeof out), 1); /* UUIDs */
     assert_string_equal(out, "GPU-bb");
+    assert_int_equal(gpu_pick("GPU-aa,GPU-bb", 3, 4, out, sizeof out), -1); /* 4 ranks on 2 GPUs: an error */
+    assert_int_equal(gpu_pick("0,1,2", 0, 4, out, sizeof out), -1);
     assert_int_equal(gpu_pick("0,,1", 1, 2, out, sizeof out), 1); /* empty entries skipped */
     assert_string_equal(out, "1");
     assert_int_equal(gpu_pick("", 1, 2, out, sizeof out), 0); /* "" hides every GPU */

@@ -95,7 +95,7 @@ int cmd_train(int argc, char **argv) {
     struct ds_dataset train = {0}, test = {0};
     ts_module *m = NULL;
     ts_sgd *opt = NULL;
-    struct tl_buf tb = {0}, eb = {0};                 /* training batches, evaluation batches */
+    struct tl_buf tb = {0}, eb = {0}; /* training batches, evaluation batches */
     const char *gpu = NULL;
     failed = mpi_pick_gpu(local_rank, local_size, job.device, &gpu, err, sizeof err) != 0; /* before CUDA's first use */
     if (!failed && wk_job_device(&job, &device)) {

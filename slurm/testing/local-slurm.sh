@@ -23,17 +23,8 @@ etc="$dir/etc" state="$dir/state" spool="$dir/spool" log="$dir/log" run="$dir/ru
 sock="$run/munge.sock"
 die() { echo "local-slurm: $*" >&2; exit 1; }
 
-stop_pid() { # stop_pid PIDFILE: TERM, then KILL after 10 s
-    [ -s "$1" ] || return 0
-    p=$(cat "$1")
-    if kill -0 "$p" 2>/dev/null; then
-        kill -TERM "$p" 2>/dev/null || true
-        i=0
-        while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
-    fi
-    rm -f "$1"
-}
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 
 stop_all() {
     # Jobs first: with proctrack/linuxproc a job's processes outlive slurmd.
@@ -72,15 +63,7 @@ rm -rf "$state" "$spool"
 mkdir -p "$etc" "$state" "$spool" "$log" "$run"
 chmod 700 "$run"
 
-# munged: its own key (made once) and socket. munged refuses a key readable
-# by others.
-[ -s "$etc/munge.key" ] || mungekey --create --keyfile="$etc/munge.key" >/dev/null
-chmod 600 "$etc/munge.key"
-munged --force --socket="$sock" --key-file="$etc/munge.key" --pid-file="$run/munged.pid" \
-    --log-file="$log/munged.log" --seed-file="$run/munged.seed" ||
-    die "munged did not start (see $log/munged.log)"
-munge -S "$sock" -n </dev/null | unmunge -S "$sock" >/dev/null ||
-    die "munge round trip through $sock failed (see $log/munged.log)"
+start_munged "$etc" "$run" "$log" "$sock"
 
 # The node as slurmd sees it. CPUs is at least 2 so the tests' two-task
 # jobs fit a one-core machine (config_overrides: trust the config).
@@ -90,47 +73,23 @@ cpus=$(echo "$hw" | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p')
 mem=$(echo "$hw" | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')
 [ -n "$cpus" ] && [ -n "$mem" ] || die "cannot read CPUs/RealMemory from 'slurmd -C': $hw"
 [ "$cpus" -ge 2 ] || cpus=2
-# No cgroups in containers: linuxproc tracks a job's processes by parentage,
-# task/none binds nothing. Memory is not a consumable (CR_Core), so
-# RealMemory is only informative. cred_expire decides how long a requeued job
-# waits before it may start again (120 s by default).
-cat >"$etc/slurm.conf" <<EOF
+{
+    cat <<EOF
 ClusterName=recaltest
 SlurmctldHost=$host(127.0.0.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$sock,cred_expire=10
-StateSaveLocation=$state
-SlurmdSpoolDir=$spool/slurmd-%n
-SlurmctldPidFile=$run/slurmctld.pid
 SlurmdPidFile=$run/slurmd.pid
-SlurmctldLogFile=$log/slurmctld.log
 SlurmdLogFile=$log/slurmd.log
-SlurmctldDebug=info
-SlurmdDebug=info
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SlurmdParameters=config_overrides
-MpiDefault=none
-ReturnToService=2
-SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=2
-MinJobAge=300
 KillWait=10
-InactiveLimit=0
-SlurmctldTimeout=30
 SlurmdTimeout=30
+EOF
+    base_conf "$state" "$spool" "$run" "$log" "$sock"
+    cat <<EOF
 NodeName=$host NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+} >"$etc/slurm.conf"
 export SLURM_CONF="$etc/slurm.conf"
 
 slurmctld -c -f "$SLURM_CONF" || die "slurmctld did not start (see $log/slurmctld.log)"

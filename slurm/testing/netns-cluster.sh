@@ -37,17 +37,8 @@ sock="$run/munge.sock"
 die() { echo "netns-cluster: $*" >&2; exit 1; }
 ns_of() { echo "rc${tag}n$1"; }
 
-stop_pid() { # stop_pid PIDFILE: TERM, then KILL after 10 s
-    [ -s "$1" ] || return 0
-    p=$(cat "$1")
-    if kill -0 "$p" 2>/dev/null; then
-        kill -TERM "$p" 2>/dev/null || true
-        i=0
-        while kill -0 "$p" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-        kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null || true
-    fi
-    rm -f "$1"
-}
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 
 kill_ns() { # every process in namespace $1
     pids=$(ip netns pids "$1" 2>/dev/null || true)
@@ -124,10 +115,7 @@ while [ $k -le "$nodes" ]; do
 done
 
 # munged on a path socket, which every namespace reaches through the file system.
-[ -s "$etc/munge.key" ] || mungekey --create --keyfile="$etc/munge.key" >/dev/null
-chmod 600 "$etc/munge.key"
-munged --force --socket="$sock" --key-file="$etc/munge.key" --pid-file="$run/munged.pid" \
-    --log-file="$log/munged.log" --seed-file="$run/munged.seed" || die "munged did not start (see $log/munged.log)"
+start_munged "$etc" "$run" "$log" "$sock"
 
 node_lines="" names=""
 k=1
@@ -137,46 +125,23 @@ while [ $k -le "$nodes" ]; do
     names="${names:+$names,}rnode$k"
     k=$((k + 1))
 done
-# As local-slurm.sh, plus: slurmd files per node (%n), a short SlurmdTimeout
-# so that a dead node is noticed within seconds, and no return to service of
-# a node that died until the tests say so.
-cat >"$etc/slurm.conf" <<EOF
+# As local-slurm.sh, plus: slurmd files per node (%n), a node-local TmpFS,
+# a short SlurmdTimeout so that a dead node is noticed within seconds.
+{
+    cat <<EOF
 ClusterName=recalnetns
 SlurmctldHost=$(hostname -s)($subnet.1)
 SlurmctldPort=$port
 SlurmdPort=$((port + 1))
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-AuthInfo=socket=$sock,cred_expire=10
-StateSaveLocation=$state
 TmpFS=$nodetmp
-SlurmdSpoolDir=$spool/slurmd-%n
-SlurmctldPidFile=$run/slurmctld.pid
 SlurmdPidFile=$run/slurmd-%n.pid
-SlurmctldLogFile=$log/slurmctld.log
 SlurmdLogFile=$log/slurmd-%n.log
-SlurmctldDebug=info
-SlurmdDebug=info
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-JobAcctGatherType=jobacct_gather/none
-AccountingStorageType=accounting_storage/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SlurmdParameters=config_overrides
-MpiDefault=none
-ReturnToService=2
-SchedulerType=sched/backfill
-SchedulerParameters=sched_interval=2
-MinJobAge=300
 KillWait=5
-InactiveLimit=0
-SlurmctldTimeout=30
 SlurmdTimeout=10
-${node_lines}PartitionName=debug Nodes=$names Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+    base_conf "$state" "$spool" "$run" "$log" "$sock"
+    printf '%sPartitionName=debug Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO\n' "$node_lines" "$names"
+} >"$etc/slurm.conf"
 export SLURM_CONF="$etc/slurm.conf"
 
 slurmctld -c -f "$SLURM_CONF" || die "slurmctld did not start (see $log/slurmctld.log)"

@@ -27,7 +27,8 @@ rm -rf "$w/runs" "$w/out" && mkdir -p "$w/runs" "$w/out"
 cfg="$src/tests/data/fashion-diffid.yaml"
 compare="$src/tests/integration/compare_metrics.py"
 cluster="$src/slurm/testing/netns-cluster.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=slurm_lib.sh
+. "$src/tests/integration/slurm_lib.sh"
 
 trap 'sh "$cluster" stop "$w/cluster" >/dev/null 2>&1 || true' EXIT
 t0=$(date +%s)
@@ -36,33 +37,6 @@ echo "ok cluster of 3 nodes up in $(($(date +%s) - t0)) s"
 export SLURM_CONF="$w/cluster/etc/slurm.conf"
 
 small="--set model.path=$model --set batch_size=16 --set chunk_samples=64 --set threads=1 --set shard_seconds=0"
-state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
-wait_state() { # wait_state JOBID LOG TIMEOUT_S STATE...: until one of STATEs; fail on another end state
-    id=$1 log=$2 limit=$3
-    shift 3
-    i=0
-    while :; do
-        s=$(state "$id")
-        for want in "$@"; do [ "$s" = "$want" ] && return 0; done
-        case "$s" in
-        COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
-            cat "$log" 2>/dev/null; fail "job $id ended $s, want $*" ;;
-        esac
-        i=$((i + 1))
-        [ $i -lt $((limit * 10)) ] || { cat "$log" 2>/dev/null; scontrol show job "$id"; fail "job $id still $s after $limit s"; }
-        sleep 0.1
-    done
-}
-wait_journaled() { # wait_journaled RUN_DIR JOBID LOG: until the journal holds a record
-    i=0
-    while [ "$(stat -c %s "$1/journal" 2>/dev/null || echo 0)" -le 200 ]; do
-        s=$(state "$2")
-        case "$s" in PENDING | RUNNING | CONFIGURING) ;; *) cat "$3"; fail "job $2 $s before a shard was journaled" ;; esac
-        i=$((i + 1)); [ $i -lt 1200 ] || { cat "$3"; fail "no journal record after 120 s"; }
-        sleep 0.1
-    done
-}
-
 # the reference: one rank, no Slurm
 # shellcheck disable=SC2086 # $small is a list of words
 mpirun -n 1 "$recal" run "$cfg" $small --set dataset.limit=512 --set shard_images=32 \

@@ -33,7 +33,8 @@ rm -rf "$w/runs" "$w/out" && mkdir -p "$w/runs" "$w/out"
 cfg="$src/tests/data/fashion-diffid.yaml"
 compare="$src/tests/integration/compare_metrics.py"
 local_slurm="$src/slurm/testing/local-slurm.sh"
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=slurm_lib.sh
+. "$src/tests/integration/slurm_lib.sh"
 
 # The cluster lives in $w/cluster; stopped (jobs cancelled) however we exit.
 trap 'sh "$local_slurm" stop "$w/cluster" >/dev/null 2>&1 || true' EXIT
@@ -41,23 +42,6 @@ sh "$local_slurm" start "$w/cluster" || fail "could not start the local Slurm (m
 export SLURM_CONF="$w/cluster/etc/slurm.conf"
 
 small="--set model.path=$model --set batch_size=16 --set chunk_samples=64 --set threads=1"
-# state JOBID: the job's state as slurmctld reports it.
-state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
-wait_done() { # wait_done JOBID LOG TIMEOUT_S: until COMPLETED, failing on any end state but that
-    i=0
-    while :; do
-        s=$(state "$1")
-        case "$s" in
-        COMPLETED) return 0 ;;
-        FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE | PREEMPTED)
-            cat "$2" 2>/dev/null; fail "job $1 ended $s (its log is above)" ;;
-        esac
-        i=$((i + 1))
-        [ $i -lt "$3" ] || { cat "$2" 2>/dev/null; scontrol show job "$1"; fail "job $1 still $s after $3 s"; }
-        sleep 1
-    done
-}
-
 # (a) dry runs: the script, nothing queued.
 # shellcheck disable=SC2086 # $small is a list of words
 "$recal" submit "$cfg" $small --set dataset.limit=128 --set shard_images=32 --dry-run --ntasks-per-node 2 \
@@ -144,13 +128,7 @@ t0=$(date +%s)
 id=$("$recal" submit "$cfg" $small --set dataset.limit=512 --set shard_images=32 --ntasks-per-node 2 \
     --time 00:10:00 --run-dir "$w/runs/c" 2>"$w/out/c.err") || { cat "$w/out/c.err"; fail "(c) submit"; }
 log="$w/runs/c/logs/slurm-$id.out"
-i=0
-while [ "$(stat -c %s "$w/runs/c/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
-    s=$(state "$id")
-    case "$s" in PENDING | RUNNING | CONFIGURING) ;; *) cat "$log"; fail "(c) job $s before a shard was journaled" ;; esac
-    i=$((i + 1)); [ $i -lt 1200 ] || { cat "$log"; fail "(c) no journal record after 120 s"; }
-    sleep 0.1
-done
+wait_journaled "$w/runs/c" "$id" "$log" $((108 + rec - 1))
 scancel --signal=USR1 --batch "$id"
 wait_done "$id" "$log" 400
 cat "$log"
@@ -168,13 +146,7 @@ echo "ok (c) SIGUSR1 -> exit 3 -> requeue -> resume, same metrics ($(($(date +%s
 id=$("$recal" submit "$cfg" $small --set dataset.limit=512 --set shard_images=32 --ntasks-per-node 2 \
     --time 00:10:00 --run-dir "$w/runs/d" 2>"$w/out/d.err") || { cat "$w/out/d.err"; fail "(d) submit"; }
 log="$w/runs/d/logs/slurm-$id.out"
-i=0
-while [ "$(stat -c %s "$w/runs/d/journal" 2>/dev/null || echo 0)" -lt $((108 + rec)) ]; do
-    s=$(state "$id")
-    case "$s" in PENDING | RUNNING | CONFIGURING) ;; *) cat "$log"; fail "(d) job $s before a shard was journaled" ;; esac
-    i=$((i + 1)); [ $i -lt 1200 ] || { cat "$log"; fail "(d) no journal record after 120 s"; }
-    sleep 0.1
-done
+wait_journaled "$w/runs/d" "$id" "$log" $((108 + rec - 1))
 victim=""
 for p in $(pgrep -f "recal run .*--run-dir $w/runs/d"); do
     tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx SLURM_PROCID=1 && victim=$p
@@ -238,13 +210,7 @@ t0=$(date +%s)
 id=$("$recal" submit "$cfg" $small --set dataset.limit=256 --set shard_images=32 --set "$roar" --ntasks-per-node 2 \
     --time 00:10:00 --run-dir "$w/runs/f" 2>"$w/out/f.err") || { cat "$w/out/f.err"; fail "(f) submit"; }
 log="$w/runs/f/logs/slurm-$id.out"
-i=0
-while [ "$(stat -c %s "$w/runs/f/journal" 2>/dev/null || echo 0)" -le 200 ]; do
-    s=$(state "$id")
-    case "$s" in PENDING | RUNNING | CONFIGURING) ;; *) cat "$log"; fail "(f) job $s before a shard was journaled" ;; esac
-    i=$((i + 1)); [ $i -lt 1200 ] || { cat "$log"; fail "(f) no journal record after 120 s"; }
-    sleep 0.1
-done
+wait_journaled "$w/runs/f" "$id" "$log"
 scancel --signal=USR1 --batch "$id"
 wait_done "$id" "$log" 400
 cat "$log"

@@ -354,18 +354,6 @@ static int bench_e2e(ts_module *m, int device, const struct bench_model *bm, con
     return 0;
 }
 
-/* A whole number >= 1 in full ("--images 2x" is an error, never 2). */
-static int bench_count(const char *opt, const char *v, long *out) {
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (end == v || *end || x < 1) {
-        fprintf(stderr, "recal bench: %s wants a whole number >= 1, got '%s'\n", opt, v);
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
 /* --case: NULL runs every kind of case. */
 static int want(const char *only_case, const char *kind) {
     return !only_case || !strcmp(only_case, kind);
@@ -434,7 +422,7 @@ int cmd_bench(int argc, char **argv) {
             }
             break;
         case O_THREADS:
-            if (bench_count("--threads", v, &t)) return EXIT_USER;
+            if (cli_long("bench", "--threads", v, 1, &t)) return EXIT_USER;
             threads = (int)t;
             break;
         case O_DEVICE:
@@ -457,11 +445,11 @@ int cmd_bench(int argc, char **argv) {
             data = v;
             break;
         case O_IMAGES:
-            if (bench_count("--images", v, &data_images)) return EXIT_USER;
+            if (cli_long("bench", "--images", v, 1, &data_images)) return EXIT_USER;
             images_set = 1;
             break;
         case O_BUDGET:
-            if (bench_count("--memory-budget", v, &g_budget_mb)) return EXIT_USER;
+            if (cli_long("bench", "--memory-budget", v, 1, &g_budget_mb)) return EXIT_USER;
             break;
         case O_PRECISION:
             if (!job_precision_known(v)) {

@@ -104,12 +104,7 @@ t0=$(date +%s)
 id=$("$recal" submit "$cfg" $small --set dataset.limit=512 --set shard_images=32 --nodes 2 --ntasks-per-node 2 \
     --time 00:10:00 --run-dir "$w/runs/c" 2>"$w/out/c.err") || { cat "$w/out/c.err"; fail "(c) submit"; }
 log="$w/runs/c/logs/slurm-$id.out"
-wait_journaled "$w/runs/c" "$id" "$log"
-scancel --signal=USR1 --batch "$id"
-wait_state "$id" "$log" 400 COMPLETED
-cat "$log"
-grep -q "recal exited 3" "$log" || fail "(c) the first start did not end with recal's exit 3"
-grep -q "SLURM_JOB_ID=$id SLURM_RESTART_COUNT=1" "$log" || fail "(c) no second start"
+preempt c "$id" "$log" "$w/runs/c"
 /usr/bin/python3 "$compare" "$w/runs/ref/metrics.json" "$w/runs/c/metrics.json" 512 ||
     fail "(c) the requeued 2-node job's metrics differ from the direct run"
 echo "ok (c) 2-node job preempted, requeued and resumed: same metrics ($(($(date +%s) - t0)) s)"

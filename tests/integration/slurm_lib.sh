@@ -43,3 +43,16 @@ wait_journaled() {
         sleep 0.1
     done
 }
+
+# preempt TAG JOBID LOG RUN_DIR [BYTES]: once the job has journaled a shard
+# (wait_journaled), SIGUSR1 to its batch shell, what --signal=B:USR1@T sends
+# before a time limit: the first start must end with recal's exit 3, the
+# requeued job start again (SLURM_RESTART_COUNT=1) and complete. Prints the log.
+preempt() {
+    wait_journaled "$4" "$2" "$3" "${5:-200}"
+    scancel --signal=USR1 --batch "$2"
+    wait_done "$2" "$3" 400
+    cat "$3"
+    grep -q "recal exited 3" "$3" || fail "($1) the first start did not end with recal's exit 3"
+    grep -q "SLURM_JOB_ID=$2 SLURM_RESTART_COUNT=1" "$3" || fail "($1) no second start (SLURM_RESTART_COUNT=1)"
+}

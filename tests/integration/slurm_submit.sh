@@ -128,14 +128,9 @@ t0=$(date +%s)
 id=$("$recal" submit "$cfg" $small --set dataset.limit=512 --set shard_images=32 --ntasks-per-node 2 \
     --time 00:10:00 --run-dir "$w/runs/c" 2>"$w/out/c.err") || { cat "$w/out/c.err"; fail "(c) submit"; }
 log="$w/runs/c/logs/slurm-$id.out"
-wait_journaled "$w/runs/c" "$id" "$log" $((108 + rec - 1))
-scancel --signal=USR1 --batch "$id"
-wait_done "$id" "$log" 400
-cat "$log"
+preempt c "$id" "$log" "$w/runs/c" $((108 + rec - 1))
 grep -q "SLURM_JOB_ID=$id SLURM_RESTART_COUNT=0" "$log" || fail "(c) no first start in the log"
-grep -q "recal exited 3" "$log" || fail "(c) the first start did not end with recal's exit 3"
 grep -q "requeueing job $id" "$log" || fail "(c) the job was not requeued"
-grep -q "SLURM_JOB_ID=$id SLURM_RESTART_COUNT=1" "$log" || fail "(c) no second start (SLURM_RESTART_COUNT=1)"
 grep -q "resuming: [0-9]* of 16 shards already done" "$log" || fail "(c) the second start did not resume"
 ! grep -q "resuming: 0 of 16" "$log" || fail "(c) the first start journaled nothing"
 /usr/bin/python3 "$compare" "$w/runs/ref512/metrics.json" "$w/runs/c/metrics.json" 512 ||
@@ -210,12 +205,7 @@ t0=$(date +%s)
 id=$("$recal" submit "$cfg" $small --set dataset.limit=256 --set shard_images=32 --set "$roar" --ntasks-per-node 2 \
     --time 00:10:00 --run-dir "$w/runs/f" 2>"$w/out/f.err") || { cat "$w/out/f.err"; fail "(f) submit"; }
 log="$w/runs/f/logs/slurm-$id.out"
-wait_journaled "$w/runs/f" "$id" "$log"
-scancel --signal=USR1 --batch "$id"
-wait_done "$id" "$log" 400
-cat "$log"
-grep -q "recal exited 3" "$log" || fail "(f) the first start did not end with recal's exit 3"
-grep -q "SLURM_JOB_ID=$id SLURM_RESTART_COUNT=1" "$log" || fail "(f) no second start (SLURM_RESTART_COUNT=1)"
+preempt f "$id" "$log" "$w/runs/f"
 grep -q "Diff-ROAR stage 3 of 3: 16 fine-tunes" "$log" || fail "(f) no fine-tune stage in the log"
 /usr/bin/python3 "$compare" "$w/runs/ref_roar/metrics.json" "$w/runs/f/metrics.json" 256 ||
     fail "(f) the requeued Diff-ROAR job's metrics differ from the direct run"

@@ -529,7 +529,7 @@ int cmd_attribute(int argc, char **argv) {
     }
     int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
     for (long i = 0; ids && i < n; i++) ids[i] = i;
-    struct wk_batch bt = {xt, x, y, ids, n, (int)c, (int)h, (int)w};
+    struct wk_batch bt = {xt, x, y, NULL, ids, n, (int)c, (int)h, (int)w};
     float *outs[JOB_EST_COUNT] = {0};
     outs[e] = a;
     jm.estimators = 1u << e;

@@ -209,7 +209,7 @@ static double time_attribution(ts_module *m, int device, const struct bench_mode
                 snprintf(err, sizeof err, "%s", ts_last_error());
             } else {
                 for (long i = 0; diffid && i < b; i++) orig[i] = logits[i * classes + y[i]];
-                struct wk_batch bt = {xt, x, y, ids, b, bm->c, bm->h, bm->w};
+                struct wk_batch bt = {xt, x, y, NULL, ids, b, bm->c, bm->h, bm->w};
                 float *outs[JOB_EST_COUNT] = {0};
                 for (int e = 0; e < n_est; e++) outs[ests[e]] = a + e * B * d;
                 r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);

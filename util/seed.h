@@ -36,6 +36,19 @@ static inline uint64_t seed_mix(uint64_t z) {
 static inline uint64_t seed_for(uint64_t run_seed, int64_t image_id, uint32_t purpose) {
     return seed_mix(seed_mix(seed_mix(run_seed) ^ (uint64_t)image_id) ^ purpose);
 }
+/* The counter-based stream of the device draws (ts_ctr_rand): element n
+ * of key k is the n-th output of the splitmix64 stream seeded with k,
+ * seed_mix(k + n·γ), so any element is computed on its own, on any device,
+ * with integer arithmetic that is exact everywhere (issue #21: draws that
+ * depend neither on the batch, the rank count nor the device). */
+#define SEED_GAMMA 0x9e3779b97f4a7c15ULL
+static inline uint64_t seed_ctr_bits(uint64_t key, uint64_t n) {
+    return seed_mix(key + n * SEED_GAMMA);
+}
+/* U[0, 1) with 24 random bits: exactly representable in float32. */
+static inline float seed_ctr_u01(uint64_t key, uint64_t n) {
+    return (float)(seed_ctr_bits(key, n) >> 40) * 0x1p-24f;
+}
 /* 0..n-1 in the order of a Fisher–Yates shuffle driven by the splitmix64
  * stream that starts at seed: the data order of `recal train` and of the
  * Diff-ROAR fine-tunes (tests re-derive it in Python). */

@@ -8,11 +8,12 @@
 
 #include "wk_pool.h"
 
-/* Where the copies are built (diffid_batch.h). On a GPU, on the device:
- * one rank map per image crosses the bus instead of 2·n_ratios images
- * (18 × 600 KB at 224×224), and the selects are one kernel. On the CPU, on the host: the C
- * fill loop beats libtorch's broadcasting where (the 18 copies of one
- * 3×224×224 image: 1.2 ms on one core against 4.1 ms on two, here).
+/* Where DiffID runs (diffid_batch.h). On a GPU, on the device: the ranking
+ * (a stable sort), the copies (one select) and the scores, with the maps
+ * already there; only 4·n_ratios sums a chunk come back. On the CPU, on the
+ * host: the C radix sort and fill loop beat libtorch's sort and
+ * broadcasting there (the 18 copies of one 3×224×224 image: 1.2 ms on one
+ * core against 4.1 ms on two, here).
  * RECAL_DIFFID_COPIES=host|device overrides the choice, so that the CPU
  * tests run the device path too. */
 int wk_diffid_copies_on_device(int device) {
@@ -23,12 +24,10 @@ int wk_diffid_copies_on_device(int device) {
 }
 
 /* Images [lo, hi) of one group, on a pool thread, each range with scratch of
- * its own: either their ranking and fill values (rank != NULL) or their
- * perturbed copies. */
+ * its own: their perturbed copies (the host path). */
 struct group_job {
     const float *x, *attr;
-    uint32_t *rank;
-    float *fill, *pert;
+    float *pert;
     int c, n_ratios;
     long hw, d;
     const double *ratios;
@@ -43,64 +42,118 @@ static void group_range(void *ctx, int64_t lo, int64_t hi) {
     } else {
         for (int64_t i = lo; i < hi; i++) {
             const float *x = j->x + i * j->d, *a = j->attr + i * j->d;
-            if (j->rank)
-                diffid_rank(x, a, j->c, j->hw, j->ratios, j->n_ratios, j->rank + i * j->d,
-                            j->fill + i * 2 * j->n_ratios, scratch);
-            else
-                diffid_perturb(x, a, j->c, j->hw, j->ratios, j->n_ratios, j->pert + i * 2 * j->n_ratios * j->d,
-                               scratch);
+            diffid_perturb(x, a, j->c, j->hw, j->ratios, j->n_ratios, j->pert + i * 2 * j->n_ratios * j->d, scratch);
         }
     }
     free(scratch);
+}
+
+int wk_diffid_batch_dev(ts_module *model, int classes, int c, int h, int w, long chunk_samples, const double *ratios,
+                        int n_ratios, const ts_tensor *x_dev, const ts_tensor *attr_dev, const ts_tensor *y_dev,
+                        const ts_tensor *orig_dev, long b, struct diffid_acc *acc, char *err, size_t errlen) {
+    (void)classes; /* the scores reduce on the device, whatever the class count */
+    const int copies = 2 * n_ratios;
+    const long d = (long)c * h * w;
+    long group = chunk_samples / copies;
+    if (group < 1) group = 1;
+    if (group > b) group = b;
+    int64_t counts[DIFFID_MAX_RATIOS];
+    for (int r = 0; r < n_ratios; r++) counts[r] = diffid_count(ratios[r], d);
+    struct wk_pool pool = {0}, chunk = {0};
+    ts_tensor *x2, *a2;
+    int64_t rows[2] = {b, d}, shape[4] = {0, c, h, w};
+    WK_T(&pool, ts_reshape(x_dev, rows, 2, &x2), x2);
+    WK_T(&pool, ts_reshape(attr_dev, rows, 2, &a2), a2);
+    for (long i0 = 0; i0 < b; i0 += group) {
+        const long g = b - i0 < group ? b - i0 : group;
+        ts_tensor *xg, *ag, *yg, *og, *rk, *fill, *flat, *pt, *lg;
+        double sums[4 * DIFFID_MAX_RATIOS];
+        WK_T(&chunk, ts_narrow(x2, 0, i0, g, &xg), xg);
+        WK_T(&chunk, ts_narrow(a2, 0, i0, g, &ag), ag);
+        WK_T(&chunk, ts_narrow(y_dev, 0, i0, g, &yg), yg);
+        WK_T(&chunk, ts_narrow(orig_dev, 0, i0, g, &og), og);
+        if (ts_diffid_rank(xg, ag, c, counts, n_ratios, &rk, &fill) != TS_OK) {
+            snprintf(err, errlen, "%s", ts_last_error());
+            goto fail;
+        }
+        wk_pool_add(&chunk, rk);
+        wk_pool_add(&chunk, fill);
+        WK_T(&chunk, ts_rank_copies(xg, rk, fill, counts, n_ratios, &flat), flat);
+        shape[0] = g * copies;
+        WK_T(&chunk, ts_reshape(flat, shape, 4, &pt), pt);
+        WK_T(&chunk, ts_module_forward(model, pt, &lg), lg);
+        WK_CHECK(ts_diffid_score(lg, yg, og, n_ratios, sums));
+        for (int r = 0; r < n_ratios; r++) {
+            acc->del_correct[r] += sums[r];
+            acc->ins_correct[r] += sums[n_ratios + r];
+            acc->del_logit[r] += sums[2 * n_ratios + r];
+            acc->ins_logit[r] += sums[3 * n_ratios + r];
+        }
+        wk_pool_free(&chunk);
+    }
+    wk_pool_free(&pool);
+    return 0;
+fail:
+    wk_pool_free(&chunk);
+    wk_pool_free(&pool);
+    return -1;
+}
+
+/* The device path for host maps (recal bench): maps, labels and logits go
+ * up, the rest is wk_diffid_batch_dev. */
+static int upload_and_run(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,
+                          const double *ratios, int n_ratios, const float *x, const ts_tensor *x_dev,
+                          const float *attr, const int64_t *labels, const float *orig_logit, long b,
+                          struct diffid_acc *acc, char *err, size_t errlen) {
+    struct wk_pool pool = {0};
+    const ts_tensor *xd = x_dev;
+    ts_tensor *xu, *ad, *yd, *od;
+    int64_t s4[4] = {b, c, h, w}, s2[2] = {b, (long)c * h * w}, s1[1] = {b};
+    int rc = -1;
+    if (!xd) {
+        WK_T(&pool, ts_from_f32(x, s4, 4, device, &xu), xu);
+        xd = xu;
+    }
+    WK_T(&pool, ts_from_f32(attr, s2, 2, device, &ad), ad);
+    WK_T(&pool, ts_from_i64(labels, s1, 1, device, &yd), yd);
+    WK_T(&pool, ts_from_f32(orig_logit, s1, 1, device, &od), od);
+    rc = wk_diffid_batch_dev(model, classes, c, h, w, chunk_samples, ratios, n_ratios, xd, ad, yd, od, b, acc, err,
+                             errlen);
+fail:
+    wk_pool_free(&pool);
+    return rc;
 }
 
 int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,
                     const double *ratios, int n_ratios, const float *x, const ts_tensor *x_dev, const float *attr,
                     const int64_t *labels, const float *orig_logit, long b, struct diffid_acc *acc, char *err,
                     size_t errlen) {
-    const int copies = 2 * n_ratios, on_device = wk_diffid_copies_on_device(device);
+    const int copies = 2 * n_ratios;
     const long hw = (long)h * w, d = (long)c * hw;
+    if (wk_diffid_copies_on_device(device))
+        return upload_and_run(model, device, classes, c, h, w, chunk_samples, ratios, n_ratios, x, x_dev, attr, labels,
+                              orig_logit, b, acc, err, errlen);
     long group = chunk_samples / copies;
     if (group < 1) group = 1;
     if (group > b) group = b;
     int rc = -1;
-    int64_t counts[DIFFID_MAX_RATIOS];
-    for (int r = 0; r < n_ratios; r++) counts[r] = diffid_count(ratios[r], d);
-    /* device: a rank map (int32; ts_rank_copies checks d < 2^31) and fill
-     * values per image; host: the copies themselves */
-    uint32_t *rank = on_device ? malloc((size_t)(group * d) * sizeof *rank) : NULL;
-    float *fill = on_device ? malloc((size_t)(group * copies) * sizeof *fill) : NULL;
-    float *pert = on_device ? NULL : malloc((size_t)(group * copies * d) * sizeof *pert);
-    float *logits = malloc((size_t)(group * copies * classes) * sizeof *logits);
     struct wk_pool pool = {0};
-    if (!(on_device ? rank && fill : pert != NULL) || !logits) {
+    float *pert = malloc((size_t)(group * copies * d) * sizeof *pert);
+    float *logits = malloc((size_t)(group * copies * classes) * sizeof *logits);
+    if (!pert || !logits) {
         snprintf(err, errlen, "out of host memory for DiffID copies (lower memory_budget_mb)");
         goto fail;
     }
     for (long i0 = 0; i0 < b; i0 += group) {
         long g = b - i0 < group ? b - i0 : group;
-        struct group_job gj = {x + i0 * d, attr + i0 * d, rank, fill, pert, c, n_ratios, hw, d, ratios, 0};
+        struct group_job gj = {x + i0 * d, attr + i0 * d, pert, c, n_ratios, hw, d, ratios, 0};
         if (ts_parallel_for(g, group_range, &gj) != TS_OK || gj.failed) {
             snprintf(err, errlen, "building DiffID copies: %s", gj.failed ? "out of host memory" : ts_last_error());
             goto fail;
         }
         ts_tensor *pt, *lg;
         int64_t shape[4] = {g * copies, c, h, w};
-        if (on_device) {
-            ts_tensor *xg, *xt, *rt, *flat;
-            int64_t rows[2] = {g, d};
-            if (x_dev) { /* the batch is on the device already: only the ranks cross */
-                WK_T(&pool, ts_narrow(x_dev, 0, i0, g, &xg), xg);
-                WK_T(&pool, ts_reshape(xg, rows, 2, &xt), xt);
-            } else {
-                WK_T(&pool, ts_from_f32(x + i0 * d, rows, 2, device, &xt), xt);
-            }
-            WK_T(&pool, ts_from_i32((const int32_t *)rank, rows, 2, device, &rt), rt);
-            WK_T(&pool, ts_rank_copies(xt, rt, fill, counts, n_ratios, &flat), flat);
-            WK_T(&pool, ts_reshape(flat, shape, 4, &pt), pt);
-        } else {
-            WK_T(&pool, ts_from_f32(pert, shape, 4, device, &pt), pt);
-        }
+        WK_T(&pool, ts_from_f32(pert, shape, 4, device, &pt), pt);
         WK_T(&pool, ts_module_forward(model, pt, &lg), lg);
         WK_CHECK(ts_to_f32(lg, logits, (size_t)(g * copies * classes)));
         for (long i = 0; i < g; i++)
@@ -110,8 +163,6 @@ int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int
     rc = 0;
 fail:
     wk_pool_free(&pool);
-    free(rank);
-    free(fill);
     free(pert);
     free(logits);
     return rc;

@@ -216,6 +216,22 @@ static int nonfinite_rows(const struct wk_engine *e, const char *what, const flo
     return -1;
 }
 
+/* Whether a metric of metric_batch.h covers one of these images (it reads
+ * their maps on the host). */
+static int covers(long bound, const int64_t *ids, long b) {
+    for (long i = 0; i < b; i++)
+        if (bound <= 0 || ids[i] < bound) return 1;
+    return 0;
+}
+
+int wk_metrics_read_maps(const struct job *job, const int64_t *ids, long b) {
+    return (job->sensn.on && covers(job->sensn.images, ids, b)) || (job->faith.on && covers(job->faith.images, ids, b)) ||
+           (job->infidelity.on && covers(job->infidelity.images, ids, b)) ||
+           (job->fcorr.on && covers(job->fcorr.images, ids, b)) || (job->fest.on && covers(job->fest.images, ids, b)) ||
+           (job->lipschitz.on && covers(job->lipschitz.images, ids, b)) ||
+           (job->max_sens.on && covers(job->max_sens.images, ids, b));
+}
+
 void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext) {
     snprintf(buf, n, "%s/%s/shard-%08ld-%08ld%s", run_dir, dir, first, first + count - 1, ext);
 }
@@ -315,30 +331,33 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         }
         if (kept == 0) continue;
         b = kept;
-        ts_tensor *xt, *lg;
-        int64_t shape[4] = {b, e->ds.c, e->ds.h, e->ds.w};
+        ts_tensor *xt, *yt, *lg, *orig_t;
+        int64_t shape[4] = {b, e->ds.c, e->ds.h, e->ds.w}, s_b[1] = {b};
+        int64_t correct = 0;
+        int finite = 1;
         WK_T(&pool, ts_from_f32(x, shape, 4, e->device, &xt), xt);
+        WK_T(&pool, ts_from_i64(y, s_b, 1, e->device, &yt), yt);
         WK_T(&pool, ts_module_forward(e->model, xt, &lg), lg);
-        WK_CHECK(ts_to_f32(lg, clean, (size_t)(b * e->classes)));
-        if (nonfinite_rows(e, "logits", clean, b, e->classes, ids, NULL, err, errlen)) goto fail;
-        for (long i = 0; i < b; i++) {
-            record[REC_CORRECT] += diffid_argmax(clean + i * e->classes, e->classes) == y[i];
-            orig[i] = clean[i * e->classes + y[i]];
+        WK_CHECK(ts_all_finite(lg, &finite));
+        if (!finite) { /* the logits come back only to name the images */
+            WK_CHECK(ts_to_f32(lg, clean, (size_t)(b * e->classes)));
+            if (nonfinite_rows(e, "logits", clean, b, e->classes, ids, NULL, err, errlen)) goto fail;
         }
+        WK_T(&pool, ts_label_logits(lg, yt, &orig_t, &correct), orig_t);
+        WK_CHECK(ts_to_f32(orig_t, orig, (size_t)b)); /* f(x)[label]: 4 bytes an image, for the host metrics */
+        record[REC_CORRECT] += (double)correct;
         record[REC_IMAGES] += (double)b;
 
-        struct wk_batch bt = {xt, x, y, ids, b, e->ds.c, e->ds.h, e->ds.w};
+        struct wk_batch bt = {xt, x, y, yt, ids, b, e->ds.c, e->ds.h, e->ds.w};
+        ts_tensor *attr_t[REC_MAX_SLOTS] = {0};
         for (int s = 0; s < e->n_slots;) {
             const struct job_method *m = &job->methods[e->slots[s].method];
             /* All slots of one method come from one call: the estimators
              * share the gradients. */
             int s_end = s;
-            float *out[JOB_EST_COUNT] = {0};
-            while (s_end < e->n_slots && e->slots[s_end].method == e->slots[s].method) {
-                out[e->slots[s_end].estimator] = attr[s_end];
-                s_end++;
-            }
-            if (wk_method_run(&e->mctx, m, &bt, out, err, errlen)) {
+            ts_tensor *out[JOB_EST_COUNT] = {0};
+            while (s_end < e->n_slots && e->slots[s_end].method == e->slots[s].method) s_end++;
+            if (wk_method_run_dev(&e->mctx, m, &bt, out, err, errlen)) {
                 /* name the method and images: the shim's message cannot */
                 char why[1024];
                 snprintf(why, sizeof why, "%s", err);
@@ -346,10 +365,33 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                          (long)ids[0], (long)ids[b - 1], why);
                 goto fail;
             }
-            for (int t = s; t < s_end; t++)
-                if (nonfinite_rows(e, "attributions", attr[t], b, d, ids, m, err, errlen)) goto fail;
+            for (int t = s; t < s_end; t++) {
+                attr_t[t] = out[e->slots[t].estimator];
+                out[e->slots[t].estimator] = NULL;
+            }
+            for (int k = 0; k < JOB_EST_COUNT; k++) ts_tensor_free(out[k]); /* none expected */
+            for (int t = s; t < s_end; t++) {
+                if (!attr_t[t]) {
+                    snprintf(err, errlen, "internal: %s gave no map for slot %d", job_method_name(m->kind), t);
+                    goto fail;
+                }
+                wk_pool_add(&pool, attr_t[t]);
+                WK_CHECK(ts_all_finite(attr_t[t], &finite));
+                if (!finite) {
+                    WK_CHECK(ts_to_f32(attr_t[t], attr[t], (size_t)(b * d)));
+                    if (nonfinite_rows(e, "attributions", attr[t], b, d, ids, m, err, errlen)) goto fail;
+                }
+            }
             s = s_end;
         }
+        /* The maps come to the host only for what reads them there: saved
+         * maps, rank maps and figures, DiffID's host path, the metrics of
+         * metric_batch.h on the images they cover. */
+        const int dev_diffid = wk_diffid_copies_on_device(e->device);
+        int in_fig = 0;
+        for (long i = 0; i < b; i++) in_fig |= ids[i] - first < n_ex;
+        if (maps || ranks || in_fig || (job->diffid && !dev_diffid) || wk_metrics_read_maps(job, ids, b))
+            for (int s = 0; s < e->n_slots; s++) WK_CHECK(ts_to_f32(attr_t[s], attr[s], (size_t)(b * d)));
         if (maps)
             for (long i = 0; i < b; i++)
                 for (int s = 0; s < e->n_slots; s++)
@@ -366,11 +408,15 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             for (int s = 0; s < e->n_slots; s++) memcpy(dst + (1 + s) * d, attr[s] + i * d, (size_t)d * sizeof *dst);
         }
         if (job->diffid)
-            for (int s = 0; s < e->n_slots; s++)
-                if (wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples,
-                                    job->diffid_ratios, job->n_diffid_ratios, x, xt, attr[s], y, orig, b, &acc[s], err,
-                                    errlen))
-                    goto fail;
+            for (int s = 0; s < e->n_slots; s++) {
+                int drc = dev_diffid ? wk_diffid_batch_dev(e->model, e->classes, e->ds.c, e->ds.h, e->ds.w,
+                                                           e->chunk_samples, job->diffid_ratios, job->n_diffid_ratios,
+                                                           xt, attr_t[s], yt, orig_t, b, &acc[s], err, errlen)
+                                     : wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w,
+                                                       e->chunk_samples, job->diffid_ratios, job->n_diffid_ratios, x,
+                                                       xt, attr[s], y, orig, b, &acc[s], err, errlen);
+                if (drc) goto fail;
+            }
         if (wk_perturb_metrics(e, &bt, orig, attr, record, err, errlen) ||
             wk_stability_metrics(e, &bt, attr, record, err, errlen))
             goto fail;

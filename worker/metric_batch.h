@@ -12,6 +12,7 @@
 #ifndef RECAL_METRIC_BATCH_H
 #define RECAL_METRIC_BATCH_H
 #include <stddef.h>
+#include <stdint.h>
 
 #include "engine.h"
 
@@ -21,6 +22,10 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
                        double *record, char *err, size_t errlen);
 int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *const *attr, double *record, char *err,
                          size_t errlen);
+
+/* 1 when one of these metrics covers any of the b images (ids): the engine
+ * then brings the batch's maps to the host for them. */
+int wk_metrics_read_maps(const struct job *job, const int64_t *ids, long b);
 
 /* Image id of perturbed copy j of image id: negative, so it never meets a
  * real image's seeds, and unique per (id, j) for j < 2^20. */

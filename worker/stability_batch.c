@@ -75,7 +75,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
         ts_tensor *xt;
         int64_t shape[4] = {g, c, bt->h, bt->w};
         WK_T(&pool, ts_from_f32(copies, shape, 4, e->device, &xt), xt);
-        struct wk_batch cb = {xt, copies, labels, ids, g, c, bt->h, bt->w};
+        struct wk_batch cb = {xt, copies, labels, NULL, ids, g, c, bt->h, bt->w};
         for (int s = 0; s < e->n_slots;) {
             int s_end = s;
             while (s_end < e->n_slots && e->slots[s_end].method == e->slots[s].method) s_end++;

@@ -85,10 +85,7 @@ def main():
         orig = model(x)
         orig16 = forward16(x)
         for i in range(N):
-            g = torch.Generator()
-            s = seeds.seed_for(5, i, SEED_RANDOM_ATTR)
-            g.manual_seed(s - (1 << 64) if s >= (1 << 63) else s)
-            a = torch.rand((d,), generator=g, dtype=torch.float32)
+            a = seeds.random_attr(5, i, d)  # the counter-based stream, bit for bit
             assert np.array_equal(maps[i].reshape(-1), a.numpy()), f"saved attribution of image {i} differs"
             # ROAR rank map: rank of Σ_c|a| among the 784 pixels, stable
             rank = np.empty(d, dtype=np.uint16)

@@ -101,7 +101,7 @@ class Oracle:
             refs = mo.sampled_uniform(SEED, image_id & MASK64, 2, tuple(z.shape), MEAN, STD)
             return mo.ig_uniform(self.m, z, t, refs, 2, "valid_ip")
         if method == "random":
-            return rand(z.numel(), image_id, SEED_RANDOM_ATTR).double().view(z.shape)
+            return mo.random_attr(SEED, image_id & MASK64, z.numel()).double().view(z.shape)
         raise ValueError(method)
 
     def sensn(self, method, ratios, S):

@@ -2,9 +2,11 @@
 """Independent float64 PyTorch implementations of the methods of
 docs/methods.md, written with plain loops over references j and
 steps k (no batching, no code shared with recal), plus re-derivations of
-recal's seeded draws (seed hash + torch's CPU generator) so that the tests
-can also check the samplers.
+recal's seeded draws (seed hash + torch's CPU generator, or the
+counter-based stream of util/seed.h that recal draws on the device) so that
+the tests can also check the samplers.
 """
+import numpy as np
 import torch
 
 MASK64 = (1 << 64) - 1
@@ -29,6 +31,35 @@ def generator(run_seed, image_id, purpose):
     return g
 
 
+def _u64(v):
+    return np.asarray(v, dtype=np.uint64)
+
+
+def ctr_bits(key, n):
+    """util/seed.h seed_ctr_bits: splitmix64's n-th output from state key,
+    for an array of counters n (numpy uint64 arithmetic wraps mod 2^64)."""
+    with np.errstate(over="ignore"):
+        z = _u64(key) + (_u64(n) + _u64(1)) * _u64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> _u64(30))) * _u64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> _u64(27))) * _u64(0x94D049BB133111EB)
+        return z ^ (z >> _u64(31))
+
+
+def ctr_uniform(key, n):
+    """n float32 U[0, 1) draws of the counter-based stream (ts_ctr_rand)."""
+    b = ctr_bits(key, np.arange(n, dtype=np.uint64)) >> _u64(40)
+    return torch.from_numpy(b.astype(np.float32) * np.float32(2.0 ** -24))
+
+
+def ctr_normal(key, n):
+    """n float32 N(0, 1) draws of the counter-based stream: Box–Muller on the
+    pair (2n, 2n + 1) in float64, u1 = (b + 1)·2^-24 in (0, 1]."""
+    m = np.arange(n, dtype=np.uint64) * _u64(2)
+    u1 = ((ctr_bits(key, m) >> _u64(40)) + _u64(1)).astype(np.float64) * 2.0 ** -24
+    u2 = (ctr_bits(key, m + _u64(1)) >> _u64(40)).astype(np.float64) * 2.0 ** -24
+    return torch.from_numpy((np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)).astype(np.float32))
+
+
 def seed_shuffle(n, seed):
     """recal's seed_shuffle (util/seed.h): Fisher–Yates driven by the splitmix
     stream that starts at seed; the data order of training and fine-tuning."""
@@ -45,10 +76,15 @@ def _chan(v):
     return torch.tensor(v, dtype=torch.float64).view(1, -1, 1, 1)
 
 
+def random_attr(run_seed, image_id, n):
+    """The random control: n U[0, 1) draws of the counter-based stream."""
+    return ctr_uniform(seed_for(run_seed, image_id, SEED_RANDOM_ATTR), n)
+
+
 def sampled_uniform(run_seed, image_id, r, shape, mean, std):
     """IG-Uniform: normalize(U[0,1]^{C×H×W})."""
     n = r * int(torch.tensor(shape).prod())
-    u = torch.rand((n,), generator=generator(run_seed, image_id, SEED_REFERENCES), dtype=torch.float32)
+    u = ctr_uniform(seed_for(run_seed, image_id, SEED_REFERENCES), n)
     return (u.view(r, *shape).double() - _chan(mean)) / _chan(std)
 
 
@@ -63,7 +99,7 @@ def noise_sigma(x, mean, std, noise, sigma):
 def sampled_gaussian(run_seed, image_id, x, r, mean, std, noise=0.15, sigma=0.0):
     """IG-SG / IG-SQ: normalize(clamp(x̃ + N(0, σ²), 0, 1))."""
     n = r * x.numel()
-    e = torch.randn((n,), generator=generator(run_seed, image_id, SEED_NOISE), dtype=torch.float32)
+    e = ctr_normal(seed_for(run_seed, image_id, SEED_NOISE), n)
     s = noise_sigma(x, mean, std, noise, sigma)
     px = x.double() * _chan(std)[0] + _chan(mean)[0]
     ref = torch.clamp(px.unsqueeze(0) + s * e.view(r, *x.shape).double(), 0, 1)

@@ -1,7 +1,9 @@
 /* worker/methods/methods.h — attribution methods over a batch of images.
- * Inputs are device tensors (plus a host copy of x for the samplers);
- * outputs are host float buffers (B×C×H×W per estimator) because the
- * metrics that follow read them on the host. */
+ * Inputs are device tensors (plus a host copy of x for the samplers).
+ * wk_method_run_dev hands back device tensors (B×D per estimator: the path
+ * methods and the random control never leave the device, issue #21);
+ * wk_method_run copies them into host buffers for callers that read maps
+ * on the host. */
 #ifndef RECAL_METHODS_H
 #define RECAL_METHODS_H
 #include <stddef.h>
@@ -16,6 +18,7 @@ struct wk_batch {
     const ts_tensor *x;    /* B×C×H×W normalized, on device */
     const float *xh;       /* the same on the host */
     const int64_t *labels; /* B explained classes (host) */
+    const ts_tensor *y;    /* the same on the device (int64), or NULL: uploaded where needed */
     const int64_t *ids;    /* B image ids (host): seeds come from these */
     long b;                /* images */
     int c, h, w;
@@ -55,27 +58,42 @@ static inline int wk_method_stop(const struct wk_method_ctx *ctx, char *err, siz
  * e set in m->estimators (methods without estimators use out[vanilla]). */
 int wk_method_run(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
                   float *out[JOB_EST_COUNT], char *err, size_t errlen);
+/* The same on the device: out[e] receives a new B×D float32 handle (the
+ * caller frees it) for every estimator e of m (vanilla for methods without
+ * estimators); methods computed on the host are uploaded. On failure every
+ * out[e] is NULL. */
+int wk_method_run_dev(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                      ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen);
+/* Whether wk_method_run_dev computes m on the device (no host round trip). */
+int wk_method_on_device(const struct job_method *m);
 
 /* ---- building blocks (path.c, refs.c, grad_methods.c) ------------------- */
 
 /* The path engine behind IG, IG-Uniform, IG-SG, IG-SQ and EG: R references
- * per image (refs: host B·R·D, normalized), K points per path with α per
- * point (alpha: host B·R·K, path-major). One set of gradients feeds every
- * requested estimator. squared: the IG-SQ combination. */
+ * per image (refs: device (B·R)×C×H×W, normalized), K points per path with
+ * α per point (alpha: host B·R·K, path-major). One set of gradients feeds
+ * every requested estimator (out[e]: new B×D handles). squared: the IG-SQ
+ * combination. */
 int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                      const float *refs, const float *alpha, int squared, float *out[JOB_EST_COUNT], char *err,
-                      size_t errlen);
+                      const ts_tensor *refs, const float *alpha, int squared, ts_tensor *out[JOB_EST_COUNT],
+                      char *err, size_t errlen);
 
 /* n floats U[0,1) (gaussian = 0) or N(0,1) from a CPU generator seeded
- * with `seed`, into host dst. */
+ * with `seed`, into host dst (the samplers that still draw on the host). */
 int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen);
+/* B × n_each draws on the device from the counter-based stream of each
+ * image's (run seed, image id, purpose) key (ts_ctr_rand). */
+int wk_draw_dev(const struct wk_method_ctx *ctx, const struct wk_batch *bt, uint32_t purpose, long n_each, int gaussian,
+                ts_tensor **out, char *err, size_t errlen);
 
-/* Reference samplers (host, normalized, B·R·D floats into out). */
-int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
+/* Reference samplers: uniform and Gaussian on the device ((B·R)×C×H×W
+ * normalized, new handle into *out); baseline and dataset on the host
+ * (B·R·D floats into out). */
+int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, ts_tensor **out, char *err,
                     size_t errlen);
 void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base, float *out);
 int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long r,
-                     float *out, char *err, size_t errlen);
+                     ts_tensor **out, char *err, size_t errlen);
 int wk_refs_dataset(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
                     size_t errlen);
 /* σ in pixel units for image i: m->sigma, or m->noise × its pixel range. */
@@ -102,6 +120,8 @@ int wk_gradcam(const struct wk_method_ctx *ctx, const struct job_method *m, cons
 int wk_surrogate(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
                  int32_t *segments_out, char *err, size_t errlen);
 
-/* The random-attribution control: U[0,1) per element, seeded per image. */
-int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, float *out, char *err, size_t errlen);
+/* The random-attribution control: U[0,1) per element from the image's
+ * counter-based stream, drawn on the device (B×D, new handle). */
+int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, ts_tensor **out, char *err,
+                   size_t errlen);
 #endif

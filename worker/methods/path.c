@@ -34,6 +34,7 @@ struct path_run {
     long B, R, K, D;
     long kin, n1; /* per path: points walked (α < 1, or all) and points at α = 1 shared */
     int squared, want_van, want_vr, want_ip;
+    const ts_tensor *y; /* B labels on the device */
     ts_tensor *refs, *x2, *dpath, *t_pathimg;
     ts_tensor *gx; /* B×D: the gradient at each image (α = 1), when shared for vanilla/valid_ref */
     ts_tensor *t_pref, *t_pimg, *t_alpha, *t_coef, *t_lab;
@@ -161,16 +162,9 @@ static int endpoint_grads(struct path_run *pr, struct wk_pool *keep, char *err, 
     const long B = pr->B, per = pr->ctx->chunk_samples > 0 ? pr->ctx->chunk_samples : 1;
     struct wk_pool chunk = {0};
     int rc = -1;
-    int64_t *img = malloc((size_t)B * sizeof *img);
-    if (!img) {
-        snprintf(err, errlen, "out of host memory for %ld image indices", B);
-        return -1;
-    }
-    for (long i = 0; i < B; i++) img[i] = i;
-    ts_tensor *t_img, *t_lab;
-    int64_t s_b[1] = {B}, s_bd[2] = {B, pr->D};
-    WK_T(keep, ts_from_i64(img, s_b, 1, pr->ctx->device, &t_img), t_img);
-    WK_T(keep, ts_from_i64(bt->labels, s_b, 1, pr->ctx->device, &t_lab), t_lab);
+    ts_tensor *t_img;
+    int64_t s_bd[2] = {B, pr->D};
+    WK_T(keep, ts_arange(B, pr->ctx->device, &t_img), t_img);
     WK_T(keep, ts_zeros(s_bd, 2, pr->ctx->device, &pr->gx), pr->gx);
     for (long i0 = 0, n; i0 < B; i0 += n) {
         n = B - i0 < per ? B - i0 : per;
@@ -178,7 +172,7 @@ static int endpoint_grads(struct path_run *pr, struct wk_pool *keep, char *err, 
         int64_t s_nd[2] = {n, pr->D};
         if (wk_method_stop(pr->ctx, err, errlen)) goto fail;
         WK_T(&chunk, ts_narrow(bt->x, 0, i0, n, &xs), xs);
-        WK_T(&chunk, ts_narrow(t_lab, 0, i0, n, &lab), lab);
+        WK_T(&chunk, ts_narrow(pr->y, 0, i0, n, &lab), lab);
         WK_T(&chunk, ts_narrow(t_img, 0, i0, n, &ii), ii);
         WK_T(&chunk, ts_objective_grad(pr->ctx->model, xs, lab, pr->objective, &g, NULL), g);
         WK_T(&chunk, ts_reshape(g, s_nd, 2, &g2), g2);
@@ -188,7 +182,6 @@ static int endpoint_grads(struct path_run *pr, struct wk_pool *keep, char *err, 
     rc = 0;
 fail:
     wk_pool_free(&chunk);
-    free(img);
     return rc;
 }
 
@@ -406,9 +399,65 @@ fail:
     return rc;
 }
 
+/* α rows the same on every path (linspace, whatever the image): the point
+ * tables are then made on the device from one path's steps, and only those
+ * K numbers cross; EG's per-path draws and reference_compat's tables go up
+ * from the host. */
+static int alpha_regular(const float *alpha_h, long paths, long K) {
+    for (long p = 1; p < paths; p++)
+        if (memcmp(alpha_h + p * K, alpha_h, (size_t)K * sizeof *alpha_h)) return 0;
+    return 1;
+}
+
+/* The point tables of walk_paths on the device: walked point q is step
+ * kw[q mod kin] of path q div kin (kw: the steps of a path not shared). */
+static int device_tables(struct path_run *pr, const float *alpha_h, long points, struct wk_pool *keep, char *err,
+                         size_t errlen) {
+    const long K = pr->K;
+    struct wk_pool tmp = {0};
+    int rc = -1;
+    int64_t *kw = malloc((size_t)K * sizeof *kw);
+    float *arow = malloc((size_t)K * sizeof *arow), *crow = malloc((size_t)K * sizeof *crow);
+    long kin = 0;
+    if (!kw || !arow || !crow) {
+        snprintf(err, errlen, "out of host memory for %ld steps", K);
+        goto fail;
+    }
+    for (long k = 0; k < K; k++) {
+        if (pr->n1 > 0 && alpha_h[k] == 1.0f) continue;
+        kw[kin++] = k;
+    }
+    for (long k = 0; k < K; k++) {
+        arow[k] = alpha_h[k];
+        crow[k] = (1.0f - alpha_h[k]) / (float)K; /* as the host tables: x − z = (1 − α)(x − r), and valid_ip's 1/K */
+    }
+    ts_tensor *q, *t, *step, *t_kw, *t_arow, *t_crow, *a1, *c1;
+    int64_t s_k[1] = {K}, s_kin[1] = {kin}, s_q1[2] = {points, 1};
+    WK_T(&tmp, ts_arange(points, pr->ctx->device, &q), q);
+    WK_T(keep, ts_idiv_scalar(q, kin, &pr->t_pref), pr->t_pref);
+    WK_T(keep, ts_idiv_scalar(pr->t_pref, pr->R, &pr->t_pimg), pr->t_pimg);
+    WK_T(&tmp, ts_irem_scalar(q, kin, &t), t);
+    WK_T(&tmp, ts_from_i64(kw, s_kin, 1, pr->ctx->device, &t_kw), t_kw);
+    WK_T(&tmp, ts_index_select(t_kw, 0, t, &step), step);
+    WK_T(&tmp, ts_from_f32(arow, s_k, 1, pr->ctx->device, &t_arow), t_arow);
+    WK_T(&tmp, ts_from_f32(crow, s_k, 1, pr->ctx->device, &t_crow), t_crow);
+    WK_T(&tmp, ts_index_select(t_arow, 0, step, &a1), a1);
+    WK_T(&tmp, ts_index_select(t_crow, 0, step, &c1), c1);
+    WK_T(keep, ts_reshape(a1, s_q1, 2, &pr->t_alpha), pr->t_alpha);
+    WK_T(keep, ts_reshape(c1, s_q1, 2, &pr->t_coef), pr->t_coef);
+    WK_T(keep, ts_index_select(pr->y, 0, pr->t_pimg, &pr->t_lab), pr->t_lab);
+    rc = 0;
+fail:
+    wk_pool_free(&tmp);
+    free(kw);
+    free(arow);
+    free(crow);
+    return rc;
+}
+
 int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                      const float *refs_h, const float *alpha_h, int squared, float *out[JOB_EST_COUNT], char *err,
-                      size_t errlen) {
+                      const ts_tensor *refs, const float *alpha_h, int squared, ts_tensor *out[JOB_EST_COUNT],
+                      char *err, size_t errlen) {
     const long B = bt->b, R = m->refs, K = m->steps, D = (long)bt->c * bt->h * bt->w;
     const long paths = B * R;
     /* reference_compat changes nothing when R = 1 or K = 1. */
@@ -422,6 +471,8 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     /* valid_ip's terms at a shared α = 1 point: exactly 0, kept; counted per image */
     const long ends_ip = compat ? Le : n1 * R;
     const long points = compat ? B * Lw : paths * (K - n1);
+    const int on_device = !compat && points > 0 && alpha_regular(alpha_h, paths, K);
+    const long host_points = on_device ? 0 : points;
     struct path_run pr = {.ctx = ctx,
                           .bt = bt,
                           .B = B,
@@ -437,49 +488,67 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
                           .n1 = n1};
     struct wk_pool keep = {0}, fin = {0};
     int rc = -1;
-    /* + 1: no zero-byte malloc when every step is shared (K = 1) */
-    int64_t *pref = malloc((size_t)(points + 1) * sizeof *pref), *pimg = malloc((size_t)(points + 1) * sizeof *pimg);
-    int64_t *palpha = malloc((size_t)(points + 1) * sizeof *palpha),
-            *plab = malloc((size_t)(points + 1) * sizeof *plab);
-    int64_t *pathimg = malloc((size_t)paths * sizeof *pathimg);
-    float *alpha = malloc((size_t)(points + 1) * sizeof *alpha), *coef = malloc((size_t)(points + 1) * sizeof *coef);
+    for (int e = 0; e < JOB_EST_COUNT; e++) out[e] = NULL;
+    /* + 1: no zero-byte malloc when every step is shared (K = 1) or the
+     * tables are made on the device */
+    int64_t *pref = malloc((size_t)(host_points + 1) * sizeof *pref),
+            *pimg = malloc((size_t)(host_points + 1) * sizeof *pimg);
+    int64_t *palpha = malloc((size_t)(host_points + 1) * sizeof *palpha),
+            *plab = malloc((size_t)(host_points + 1) * sizeof *plab);
+    float *alpha = malloc((size_t)(host_points + 1) * sizeof *alpha),
+          *coef = malloc((size_t)(host_points + 1) * sizeof *coef);
     int64_t *lw = compat ? malloc((size_t)L * sizeof *lw) : NULL, *le = compat ? malloc((size_t)L * sizeof *le) : NULL;
-    if (!pref || !pimg || !palpha || !plab || !pathimg || !alpha || !coef || (compat && (!lw || !le))) {
+    if (!pref || !pimg || !palpha || !plab || !alpha || !coef || (compat && (!lw || !le))) {
         snprintf(err, errlen, "out of host memory for %ld path points (lower batch_size)", points);
         goto fail;
     }
-    if (compat) {
-        long nw = 0, ne = 0;
-        for (long l = 0; l < L; l++) {
-            if (compat_share && l % K == K - 1) le[ne++] = l;
-            else lw[nw++] = l;
-        }
-        compat_tables(B, R, K, lw, Lw, pref, pimg, palpha);
-    } else {
-        path_tables(B, R, K, alpha_h, n1 > 0, pref, pimg, palpha);
-    }
-    for (long q = 0; q < points; q++) {
-        alpha[q] = alpha_h[palpha[q]];
-        coef[q] = (1.0f - alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */
-        plab[q] = bt->labels[pimg[q]];
-    }
-    for (long p = 0; p < paths; p++) pathimg[p] = p / R;
-
-    ts_tensor *x3, *refs3, *dpath3;
     int64_t s_pd[2] = {paths, D}, s_bd[2] = {B, D}, s_b1d[3] = {B, 1, D}, s_brd[3] = {B, R, D};
-    int64_t s_q1[2] = {points, 1}, s_q[1] = {points}, s_p[1] = {paths};
-    WK_T(&keep, ts_from_f32(refs_h, s_pd, 2, ctx->device, &pr.refs), pr.refs);
+    int64_t s_q1[2] = {host_points, 1}, s_q[1] = {host_points}, s_b[1] = {B};
+    if (bt->y) {
+        pr.y = bt->y;
+    } else {
+        ts_tensor *y;
+        WK_T(&keep, ts_from_i64(bt->labels, s_b, 1, ctx->device, &y), y);
+        pr.y = y;
+    }
+    if (on_device) {
+        if (device_tables(&pr, alpha_h, points, &keep, err, errlen)) goto fail;
+    } else if (points > 0) {
+        if (compat) {
+            long nw = 0, ne = 0;
+            for (long l = 0; l < L; l++) {
+                if (compat_share && l % K == K - 1) le[ne++] = l;
+                else lw[nw++] = l;
+            }
+            compat_tables(B, R, K, lw, Lw, pref, pimg, palpha);
+        } else {
+            path_tables(B, R, K, alpha_h, n1 > 0, pref, pimg, palpha);
+        }
+        for (long q = 0; q < points; q++) {
+            alpha[q] = alpha_h[palpha[q]];
+            coef[q] = (1.0f - alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */
+            plab[q] = bt->labels[pimg[q]];
+        }
+        WK_T(&keep, ts_from_i64(pref, s_q, 1, ctx->device, &pr.t_pref), pr.t_pref);
+        WK_T(&keep, ts_from_i64(pimg, s_q, 1, ctx->device, &pr.t_pimg), pr.t_pimg);
+        WK_T(&keep, ts_from_f32(alpha, s_q1, 2, ctx->device, &pr.t_alpha), pr.t_alpha);
+        WK_T(&keep, ts_from_f32(coef, s_q1, 2, ctx->device, &pr.t_coef), pr.t_coef);
+        WK_T(&keep, ts_from_i64(plab, s_q, 1, ctx->device, &pr.t_lab), pr.t_lab);
+    } else if (compat) { /* every point shared: only le[] is needed */
+        long ne = 0;
+        for (long l = 0; l < L; l++)
+            if (compat_share && l % K == K - 1) le[ne++] = l;
+    }
+
+    ts_tensor *x3, *refs3, *dpath3, *pa;
+    WK_T(&keep, ts_reshape(refs, s_pd, 2, &pr.refs), pr.refs);
     WK_T(&keep, ts_reshape(bt->x, s_bd, 2, &pr.x2), pr.x2);
     WK_T(&keep, ts_reshape(bt->x, s_b1d, 3, &x3), x3);
     WK_T(&keep, ts_reshape(pr.refs, s_brd, 3, &refs3), refs3);
     WK_T(&keep, ts_sub(x3, refs3, &dpath3), dpath3);
     WK_T(&keep, ts_reshape(dpath3, s_pd, 2, &pr.dpath), pr.dpath); /* x − r_j per path */
-    WK_T(&keep, ts_from_i64(pref, s_q, 1, ctx->device, &pr.t_pref), pr.t_pref);
-    WK_T(&keep, ts_from_i64(pimg, s_q, 1, ctx->device, &pr.t_pimg), pr.t_pimg);
-    WK_T(&keep, ts_from_f32(alpha, s_q1, 2, ctx->device, &pr.t_alpha), pr.t_alpha);
-    WK_T(&keep, ts_from_f32(coef, s_q1, 2, ctx->device, &pr.t_coef), pr.t_coef);
-    WK_T(&keep, ts_from_i64(plab, s_q, 1, ctx->device, &pr.t_lab), pr.t_lab);
-    WK_T(&keep, ts_from_i64(pathimg, s_p, 1, ctx->device, &pr.t_pathimg), pr.t_pathimg);
+    WK_T(&keep, ts_arange(paths, ctx->device, &pa), pa);
+    WK_T(&keep, ts_idiv_scalar(pa, R, &pr.t_pathimg), pr.t_pathimg); /* path p belongs to image p div R */
     if (pr.want_van) WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_van), pr.acc_van);
     if (pr.want_vr) {
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_vr), pr.acc_vr);
@@ -495,32 +564,30 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     /* vanilla = mean over references; re-calibrated = kept sum over
      * max(1, kept count), elementwise; valid_ip's count takes the shared
      * points at α = 1 (n1·R, or Le), whose terms are exactly 0 and so
-     * always kept. */
-    size_t n = (size_t)(B * D);
-    if (pr.want_van) {
-        ts_tensor *a;
-        WK_T(&fin, ts_mul_scalar(pr.acc_van, 1.0 / (double)R, &a), a);
-        WK_CHECK(ts_to_f32(a, out[JOB_EST_VANILLA], n));
-    }
+     * always kept. The maps stay on the device. */
+    if (pr.want_van) WK_CHECK(ts_mul_scalar(pr.acc_van, 1.0 / (double)R, &out[JOB_EST_VANILLA]));
     ts_tensor *accs[2] = {pr.acc_vr, pr.acc_ip}, *cnts[2] = {pr.cnt_vr, pr.cnt_ip};
     const int ests[2] = {JOB_EST_VALID_REF, JOB_EST_VALID_IP};
     for (int e = 0; e < 2; e++) {
-        ts_tensor *den, *a, *cnt = cnts[e];
+        ts_tensor *den, *cnt = cnts[e];
         if (!accs[e]) continue;
         if (ests[e] == JOB_EST_VALID_IP && ends_ip) WK_T(&fin, ts_add_scalar(cnt, (double)ends_ip, &cnt), cnt);
         WK_T(&fin, ts_clamp_min(cnt, 1.0, &den), den);
-        WK_T(&fin, ts_div(accs[e], den, &a), a);
-        WK_CHECK(ts_to_f32(a, out[ests[e]], n));
+        WK_CHECK(ts_div(accs[e], den, &out[ests[e]]));
     }
     rc = 0;
 fail:
+    if (rc)
+        for (int e = 0; e < JOB_EST_COUNT; e++) {
+            ts_tensor_free(out[e]);
+            out[e] = NULL;
+        }
     wk_pool_free(&fin);
     wk_pool_free(&keep);
     free(pref);
     free(pimg);
     free(palpha);
     free(plab);
-    free(pathimg);
     free(alpha);
     free(coef);
     free(lw);

@@ -1,6 +1,7 @@
 /* worker/methods/refs.c — reference samplers of the path methods
- * (docs/methods.md table). All draws come from a generator seeded by (run seed,
- * image id, purpose) so an image's references never depend on its batch. */
+ * (docs/methods.md table). All draws come from the counter-based stream of
+ * (run seed, image id, purpose) (util/seed.h), drawn on the device, so an
+ * image's references depend neither on its batch nor on where it runs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,20 +9,7 @@
 
 #include "methods.h"
 #include "seed.h"
-
-/* u (pixel space) → normalized model space with (mean, std), per channel,
- * in place. */
-static void normalize_with(const float *mean, const float *std, int c, long hw, long n_images, float *v) {
-    for (long j = 0; j < n_images; j++)
-        for (int ch = 0; ch < c; ch++) {
-            float *p = v + (j * c + ch) * hw;
-            for (long k = 0; k < hw; k++) p[k] = (p[k] - mean[ch]) / std[ch];
-        }
-}
-
-static void normalize(const struct wk_method_ctx *ctx, int c, long hw, long n_images, float *v) {
-    normalize_with(ctx->mean, ctx->std, c, hw, n_images, v);
-}
+#include "wk_pool.h"
 
 /* The statistics IG-SG / IG-SQ un- and re-normalize with to reach pixel
  * space: the model's; with reference_compat on 3-channel images ImageNet's,
@@ -51,17 +39,24 @@ int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t e
     return 0;
 }
 
-/* Every image's r·d draws at once, image i from its own seeded generator. */
-static int draw_batch(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum seed_purpose purpose,
-                      long n_each, int gaussian, float *out, char *err, size_t errlen) {
-    uint64_t *seeds = malloc((size_t)bt->b * sizeof *seeds);
-    if (!seeds) {
+/* The images' keys for one purpose: what crosses to the device for a draw. */
+static uint64_t *draw_keys(const struct wk_method_ctx *ctx, const struct wk_batch *bt, uint32_t purpose, char *err,
+                           size_t errlen) {
+    uint64_t *keys = malloc((size_t)bt->b * sizeof *keys);
+    if (!keys) {
         snprintf(err, errlen, "out of host memory for %ld seeds", bt->b);
-        return -1;
+        return NULL;
     }
-    for (long i = 0; i < bt->b; i++) seeds[i] = seed_for(ctx->seed, bt->ids[i], purpose);
-    int rc = ts_fill_seeded(seeds, bt->b, n_each, gaussian, out);
-    free(seeds);
+    for (long i = 0; i < bt->b; i++) keys[i] = seed_for(ctx->seed, bt->ids[i], purpose);
+    return keys;
+}
+
+int wk_draw_dev(const struct wk_method_ctx *ctx, const struct wk_batch *bt, uint32_t purpose, long n_each, int gaussian,
+                ts_tensor **out, char *err, size_t errlen) {
+    uint64_t *keys = draw_keys(ctx, bt, purpose, err, errlen);
+    if (!keys) return -1;
+    int rc = ts_ctr_rand(keys, bt->b, n_each, gaussian, ctx->device, out);
+    free(keys);
     if (rc != TS_OK) {
         snprintf(err, errlen, "drawing random numbers: %s", ts_last_error());
         return -1;
@@ -69,58 +64,28 @@ static int draw_batch(const struct wk_method_ctx *ctx, const struct wk_batch *bt
     return 0;
 }
 
-/* Per-image arithmetic on the draws, spread over libtorch's CPU threads
- * like the draws themselves (large images: ~10^8 floats per batch). */
-struct post_job {
-    const struct wk_method_ctx *ctx;
-    const struct job_method *m;
-    const struct wk_batch *bt;
-    float *out;
-    long r;
-};
-
-static void uniform_range(void *p, int64_t lo, int64_t hi) {
-    const struct post_job *j = p;
-    const long hw = (long)j->bt->h * j->bt->w, d = j->bt->c * hw;
-    for (int64_t i = lo; i < hi; i++) normalize(j->ctx, j->bt->c, hw, j->r, j->out + i * j->r * d);
-}
-
-static void gaussian_range(void *p, int64_t lo, int64_t hi) {
-    const struct post_job *j = p;
-    const struct wk_batch *bt = j->bt;
-    const struct wk_method_ctx *ctx = j->ctx;
-    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
-    const float *mean, *std;
-    sampler_stats(ctx, j->m, bt->c, &mean, &std);
-    for (int64_t i = lo; i < hi; i++) {
-        float *o = j->out + i * j->r * d;
-        const float sigma = wk_noise_sigma(ctx, j->m, bt, i);
-        for (long r = 0; r < j->r; r++)
-            for (int ch = 0; ch < bt->c; ch++)
-                for (long k = 0; k < hw; k++) {
-                    float px = bt->xh[i * d + ch * hw + k] * std[ch] + mean[ch];
-                    float v = px + sigma * o[r * d + ch * hw + k];
-                    v = v < 0 ? 0 : v > 1 ? 1 : v; /* clamp(x̃ + N(0, σ²), 0, 1) */
-                    o[r * d + ch * hw + k] = v;
-                }
-        normalize_with(mean, std, bt->c, hw, j->r, o);
-    }
-}
-
-static int run_post(struct post_job *pj, void (*fn)(void *, int64_t, int64_t), char *err, size_t errlen) {
-    if (ts_parallel_for(pj->bt->b, fn, pj) != TS_OK) {
+/* (B·r)×C×H×W normalized references from u (B×r·D, pixel space, dropped). */
+static int normalize_refs(const struct wk_batch *bt, long r, const float *mean, const float *std, ts_tensor *u,
+                          ts_tensor **out, char *err, size_t errlen) {
+    int64_t s4[4] = {bt->b * r, bt->c, bt->h, bt->w};
+    ts_tensor *u4 = NULL;
+    int rc = ts_reshape(u, s4, 4, &u4);
+    if (rc == TS_OK) rc = ts_normalize_channels(u4, mean, std, bt->c, out);
+    ts_tensor_free(u4);
+    ts_tensor_free(u);
+    if (rc != TS_OK) {
         snprintf(err, errlen, "preparing references: %s", ts_last_error());
         return -1;
     }
     return 0;
 }
 
-int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,
+int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, ts_tensor **out, char *err,
                     size_t errlen) {
-    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
-    if (draw_batch(ctx, bt, SEED_REFERENCES, r * d, 0, out, err, errlen)) return -1;
-    struct post_job pj = {ctx, NULL, bt, out, r};
-    return run_post(&pj, uniform_range, err, errlen); /* normalize(U[0,1]^{C×H×W}) */
+    const long d = (long)bt->c * bt->h * bt->w;
+    ts_tensor *u;
+    if (wk_draw_dev(ctx, bt, SEED_REFERENCES, r * d, 0, &u, err, errlen)) return -1;
+    return normalize_refs(bt, r, ctx->mean, ctx->std, u, out, err, errlen); /* normalize(U[0,1]^{C×H×W}) */
 }
 
 void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base, float *out) {
@@ -151,11 +116,38 @@ float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m
 }
 
 int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long r,
-                     float *out, char *err, size_t errlen) {
+                     ts_tensor **out, char *err, size_t errlen) {
     const long d = (long)bt->c * bt->h * bt->w;
-    if (draw_batch(ctx, bt, SEED_NOISE, r * d, 1, out, err, errlen)) return -1;
-    struct post_job pj = {ctx, m, bt, out, r};
-    return run_post(&pj, gaussian_range, err, errlen);
+    const float *mean, *std;
+    sampler_stats(ctx, m, bt->c, &mean, &std);
+    struct wk_pool pool = {0};
+    float *sigma = malloc((size_t)bt->b * sizeof *sigma);
+    if (!sigma) {
+        snprintf(err, errlen, "out of host memory for %ld noise levels", bt->b);
+        return -1;
+    }
+    for (long i = 0; i < bt->b; i++) sigma[i] = wk_noise_sigma(ctx, m, bt, i);
+    ts_tensor *e, *px, *px3, *e3, *st, *se, *v, *vc;
+    int64_t s_b11[3] = {bt->b, 1, 1}, s_b1d[3] = {bt->b, 1, d}, s_brd[3] = {bt->b, r, d};
+    if (wk_draw_dev(ctx, bt, SEED_NOISE, r * d, 1, &e, err, errlen)) goto fail;
+    wk_pool_add(&pool, e);
+    /* clamp(x̃ + N(0, σ²), 0, 1) in pixel space, x̃ = x·std + mean */
+    float shift[3];
+    for (int ch = 0; ch < bt->c && ch < 3; ch++) shift[ch] = mean[ch];
+    WK_T(&pool, ts_affine_channels(bt->x, std, shift, bt->c, &px), px);
+    WK_T(&pool, ts_reshape(px, s_b1d, 3, &px3), px3);
+    WK_T(&pool, ts_reshape(e, s_brd, 3, &e3), e3);
+    WK_T(&pool, ts_from_f32(sigma, s_b11, 3, ctx->device, &st), st);
+    WK_T(&pool, ts_mul(e3, st, &se), se);
+    WK_T(&pool, ts_add(px3, se, &v), v);
+    WK_CHECK(ts_clamp(v, 0.0, 1.0, &vc));
+    wk_pool_free(&pool);
+    free(sigma);
+    return normalize_refs(bt, r, mean, std, vc, out, err, errlen);
+fail:
+    wk_pool_free(&pool);
+    free(sigma);
+    return -1;
 }
 
 int wk_refs_dataset(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,

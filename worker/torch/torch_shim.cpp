@@ -414,6 +414,62 @@ int ts_fill_seeded(const uint64_t *seeds, int64_t count, int64_t n_each, int gau
     return TS_OK;
 }
 
+// The counter-based stream of util/seed.h (seed_ctr_bits) in int64 tensor
+// ops: multiplication and addition wrap modulo 2^64 on every device, and a
+// right shift of a signed value is made logical by masking, so each element
+// is the same 64 bits wherever it is computed.
+static at::Tensor lsr(const at::Tensor &z, int s) {
+    return z.__rshift__(s).bitwise_and_((int64_t)(~0ULL >> s));
+}
+
+static at::Tensor ctr_bits(const at::Tensor &keys, const at::Tensor &n) {
+    const int64_t gamma = (int64_t)0x9e3779b97f4a7c15ULL, c1 = (int64_t)0xbf58476d1ce4e5b9ULL,
+                  c2 = (int64_t)0x94d049bb133111ebULL;
+    at::Tensor z = keys + (n + 1) * gamma; /* seed_mix(k + n·γ) = mix(k + (n + 1)·γ) */
+    z.bitwise_xor_(lsr(z, 30)).mul_(c1);   /* in place: two block-sized tensors alive at a time */
+    z.bitwise_xor_(lsr(z, 27)).mul_(c2);
+    return z.bitwise_xor_(lsr(z, 31));
+}
+
+int ts_ctr_rand(const uint64_t *keys, int64_t count, int64_t n_each, int gaussian, int device, ts_tensor **out) {
+    if (!keys || !out || count < 1 || n_each < 1) return fail(TS_EINVAL, "ts_ctr_rand: bad argument");
+    TS_GUARD({
+        torch::NoGradGuard no_grad;
+        at::Tensor kh = torch::from_blob(const_cast<uint64_t *>(keys), {count, 1}, torch::kInt64);
+        ledger_h2d(kh);
+        const c10::Device dev = to_dev(device);
+        at::Tensor k = kh.to(dev, false, true);
+        at::Tensor res = at::empty({count, n_each}, at::TensorOptions().dtype(torch::kFloat32).device(dev));
+        // Blocks of about 2^20 draws (8 MB an int64 intermediate): whole
+        // rows of small images, pieces of a row of large ones. A batch at
+        // once would take GBs; the memory budget's chunks are far smaller.
+        const int64_t block = (int64_t)1 << 20;
+        const int64_t cols = std::min(n_each, block), rows = std::max<int64_t>(1, block / cols);
+        const auto i64 = at::TensorOptions().dtype(torch::kInt64).device(dev);
+        for (int64_t r0 = 0; r0 < count; r0 += rows) {
+            const int64_t nr = std::min(rows, count - r0);
+            at::Tensor kb = k.narrow(0, r0, nr);
+            for (int64_t c0 = 0; c0 < n_each; c0 += cols) {
+                const int64_t nc = std::min(cols, n_each - c0);
+                at::Tensor dst = res.narrow(0, r0, nr).narrow(1, c0, nc);
+                if (!gaussian) {
+                    at::Tensor n = at::arange(c0, c0 + nc, i64).unsqueeze(0);
+                    dst.copy_(lsr(ctr_bits(kb, n), 40).to(torch::kFloat32).mul_(0x1p-24));
+                    continue;
+                }
+                // Box–Muller on the pair (2n, 2n + 1), one normal per pair,
+                // in float64: u1 in (0, 1] keeps the log finite.
+                at::Tensor n = at::arange(c0, c0 + nc, i64).unsqueeze(0) * 2;
+                at::Tensor u1 = (lsr(ctr_bits(kb, n), 40) + 1).to(torch::kFloat64).mul_(0x1p-24);
+                at::Tensor u2 = lsr(ctr_bits(kb, n + 1), 40).to(torch::kFloat64).mul_(0x1p-24 * 2.0 * M_PI);
+                dst.copy_(u1.log_().mul_(-2.0).sqrt_().mul_(u2.cos_()));
+            }
+        }
+        *out = wrap(res);
+    });
+    return TS_OK;
+}
+
 int ts_parallel_for(int64_t n, void (*fn)(void *ctx, int64_t lo, int64_t hi), void *ctx) {
     if (!fn) return fail(TS_EINVAL, "ts_parallel_for: NULL function");
     TS_GUARD({ at::parallel_for(0, n, 1, [&](int64_t lo, int64_t hi) { fn(ctx, lo, hi); }); });
@@ -446,6 +502,35 @@ int ts_clamp_min(const ts_tensor *a, double lo, ts_tensor **out) {
     return TS_OK;
 }
 
+int ts_clamp(const ts_tensor *a, double lo, double hi, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.clamp(lo, hi)); });
+    return TS_OK;
+}
+
+int ts_arange(int64_t n, int device, ts_tensor **out) {
+    if (!out || n < 0) return fail(TS_EINVAL, "ts_arange: bad argument");
+    TS_GUARD({ *out = wrap(at::arange(n, at::TensorOptions().dtype(torch::kInt64).device(to_dev(device)))); });
+    return TS_OK;
+}
+
+int ts_idiv_scalar(const ts_tensor *a, int64_t s, ts_tensor **out) {
+    if (!a || !out || s < 1) return fail(TS_EINVAL, "ts_idiv_scalar: bad argument");
+    TS_GUARD({
+        if (a->t.scalar_type() != torch::kInt64) return fail(TS_EINVAL, "ts_idiv_scalar: an int64 tensor");
+        *out = wrap(at::div(a->t, s, "floor"));
+    });
+    return TS_OK;
+}
+
+int ts_irem_scalar(const ts_tensor *a, int64_t s, ts_tensor **out) {
+    if (!a || !out || s < 1) return fail(TS_EINVAL, "ts_irem_scalar: bad argument");
+    TS_GUARD({
+        if (a->t.scalar_type() != torch::kInt64) return fail(TS_EINVAL, "ts_irem_scalar: an int64 tensor");
+        *out = wrap(at::remainder(a->t, s));
+    });
+    return TS_OK;
+}
+
 int ts_ge_scalar(const ts_tensor *a, double s, ts_tensor **out) {
     TS_GUARD({ *out = wrap(a->t.ge(s).to(a->t.scalar_type())); });
     return TS_OK;
@@ -473,6 +558,22 @@ int ts_affine_channels(const ts_tensor *a, const float *scale, const float *shif
         ledger_h2d(sc);
         ledger_h2d(sh);
         *out = wrap(a->t * sc + sh);
+    });
+    return TS_OK;
+}
+
+int ts_normalize_channels(const ts_tensor *a, const float *mean, const float *std, int c, ts_tensor **out) {
+    if (!a || !mean || !std || !out || c < 1) return fail(TS_EINVAL, "ts_normalize_channels: bad argument");
+    TS_GUARD({
+        if (a->t.dim() < 2 || a->t.size(1) != c) return fail(TS_ESHAPE, "ts_normalize_channels: channel dim mismatch");
+        std::vector<int64_t> bshape((size_t)a->t.dim(), 1);
+        bshape[1] = c;
+        auto opts = a->t.options();
+        at::Tensor mh = torch::from_blob(const_cast<float *>(mean), {c}, torch::kFloat32);
+        at::Tensor sh = torch::from_blob(const_cast<float *>(std), {c}, torch::kFloat32);
+        ledger_h2d(mh);
+        ledger_h2d(sh);
+        *out = wrap((a->t - mh.to(opts).view(bshape)) / sh.to(opts).view(bshape));
     });
     return TS_OK;
 }
@@ -825,37 +926,123 @@ int ts_interpolate_bilinear(const ts_tensor *a, int64_t oh, int64_t ow, ts_tenso
     return TS_OK;
 }
 
-int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const float *fill, const int64_t *counts, int n_ratios,
-                   ts_tensor **out) {
+int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const ts_tensor *fill, const int64_t *counts,
+                   int n_ratios, ts_tensor **out) {
     if (!x || !rank || !fill || !counts || !out || n_ratios < 1) return fail(TS_EINVAL, "ts_rank_copies: bad argument");
     const at::Tensor &xt = x->t, &rt = rank->t;
     if (xt.dim() != 2 || rt.sizes() != xt.sizes() || rt.scalar_type() != torch::kInt32 ||
         xt.scalar_type() != torch::kFloat32 || rt.device() != xt.device())
         return fail(TS_ESHAPE, "ts_rank_copies: x must be G×D float32 and rank G×D int32 on the same device");
     const int64_t g = xt.size(0), d = xt.size(1), copies = 2 * (int64_t)n_ratios;
+    if (fill->t.numel() != g * copies || fill->t.scalar_type() != torch::kFloat32 || fill->t.device() != xt.device())
+        return fail(TS_ESHAPE, "ts_rank_copies: fill must be G×2R float32 on x's device");
     if (d > INT32_MAX) return fail(TS_EINVAL, "ts_rank_copies: more than 2^31 - 1 elements per image");
     for (int r = 0; r < n_ratios; r++)
         if (counts[r] < 0 || counts[r] > d) return fail(TS_EINVAL, "ts_rank_copies: count outside [0, D]");
     TS_GUARD({
-        // Thresholds and fills are a few numbers per copy: built on the host,
-        // one small transfer each. The masks are bytes, a quarter of the
-        // copies they select into.
-        std::vector<int32_t> below(n_ratios), from(n_ratios);
+        // Thresholds are a few numbers per copy: built on the host, one
+        // small transfer. The masks are bytes, a quarter of the copies they
+        // select into.
+        std::vector<int32_t> th(2 * (size_t)n_ratios);
         for (int r = 0; r < n_ratios; r++) {
-            below[r] = (int32_t)counts[r];
-            from[r] = (int32_t)(d - counts[r]);
+            th[(size_t)r] = (int32_t)counts[r];
+            th[(size_t)(n_ratios + r)] = (int32_t)(d - counts[r]);
         }
-        auto small = [&](std::vector<int32_t> &v) {
-            at::Tensor h = torch::from_blob(v.data(), {1, n_ratios, 1}, torch::kInt32);
-            ledger_h2d(h);
-            return h.to(xt.device());
-        };
+        at::Tensor h = torch::from_blob(th.data(), {2, n_ratios, 1}, torch::kInt32);
+        ledger_h2d(h);
+        at::Tensor t = h.to(xt.device());
         at::Tensor r3 = rt.unsqueeze(1);
-        at::Tensor mask = at::cat({r3.lt(small(below)), r3.ge(small(from))}, 1);
-        at::Tensor fh = torch::from_blob(const_cast<float *>(fill), {g, copies, 1}, torch::kFloat32);
-        ledger_h2d(fh);
-        at::Tensor f = fh.to(xt.device());
-        *out = wrap(at::where(mask, f, xt.unsqueeze(1)).reshape({g * copies, d}));
+        at::Tensor mask = at::cat({r3.lt(t[0]), r3.ge(t[1])}, 1);
+        *out = wrap(at::where(mask, fill->t.reshape({g, copies, 1}), xt.unsqueeze(1)).reshape({g * copies, d}));
+    });
+    return TS_OK;
+}
+
+int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const int64_t *counts, int n_ratios,
+                   ts_tensor **rank, ts_tensor **fill) {
+    if (!x || !a || !counts || !rank || !fill || c < 1 || n_ratios < 1)
+        return fail(TS_EINVAL, "ts_diffid_rank: bad argument");
+    const at::Tensor &xt = x->t, &at_ = a->t;
+    if (xt.dim() != 2 || at_.sizes() != xt.sizes() || xt.scalar_type() != torch::kFloat32 ||
+        at_.scalar_type() != torch::kFloat32 || at_.device() != xt.device() || xt.size(1) % c)
+        return fail(TS_ESHAPE, "ts_diffid_rank: x and a must be G×D float32 on one device, D a multiple of C");
+    const int64_t g = xt.size(0), d = xt.size(1), hw = d / c;
+    if (d > INT32_MAX) return fail(TS_EINVAL, "ts_diffid_rank: more than 2^31 - 1 elements per image");
+    for (int r = 0; r < n_ratios; r++)
+        if (counts[r] < 0 || counts[r] > d) return fail(TS_EINVAL, "ts_diffid_rank: count outside [0, D]");
+    TS_GUARD({
+        torch::NoGradGuard no_grad;
+        // Saliency Σ_c |a| added channel by channel as the host loop does,
+        // min–max normalised with the host's float ε: the same float keys.
+        at::Tensor a3 = at_.reshape({g, c, hw}).abs();
+        at::Tensor s = a3.select(1, 0).clone();
+        for (int ch = 1; ch < c; ch++) s.add_(a3.select(1, ch));
+        at::Tensor lo = s.amin(1, true), hi = s.amax(1, true);
+        at::Tensor eps = at::scalar_tensor(1e-10f, s.options());
+        at::Tensor key = (s - lo) / ((hi - lo) + eps);
+        // Descending by key, ties by flat index (a stable sort keeps it):
+        // the host's order, channel 0's elements of a run of equal keys first.
+        at::Tensor order = std::get<1>(at::sort(key.repeat({1, c}), /*stable=*/true, /*dim=*/1, /*descending=*/true));
+        at::Tensor pos = at::arange(d, order.options()).expand({g, d});
+        *rank = wrap(at::empty_like(order).scatter_(1, order, pos).to(torch::kInt32));
+        // Fill values: the mean of what a copy keeps, in float64: the sum of
+        // the image less the removed elements (prefix sums in ranking order).
+        at::Tensor xd = xt.to(torch::kFloat64);
+        at::Tensor total = xd.cumsum(1).select(1, d - 1).unsqueeze(1);
+        at::Tensor pre = at::cat({at::zeros({g, 1}, xd.options()), xd.gather(1, order).cumsum(1)}, 1);
+        std::vector<int64_t> ix(2 * (size_t)n_ratios * 2);
+        std::vector<double> den(2 * (size_t)n_ratios);
+        const size_t R = (size_t)n_ratios;
+        for (size_t r = 0; r < R; r++) {
+            // removed: deletion the top n (pre[n] − pre[0]), insertion the
+            // bottom n (pre[d] − pre[d − n])
+            ix[r] = counts[r], ix[2 * R + r] = 0;
+            ix[R + r] = d, ix[3 * R + r] = d - counts[r];
+            den[r] = den[R + r] = (double)(d - counts[r]);
+        }
+        at::Tensor ih = torch::from_blob(ix.data(), {(int64_t)ix.size()}, torch::kInt64);
+        at::Tensor dh = torch::from_blob(den.data(), {1, (int64_t)den.size()}, torch::kFloat64);
+        ledger_h2d(ih);
+        ledger_h2d(dh);
+        at::Tensor sel = pre.index_select(1, ih.to(xt.device()));
+        at::Tensor removed = sel.narrow(1, 0, 2 * n_ratios) - sel.narrow(1, 2 * n_ratios, 2 * n_ratios);
+        at::Tensor dv = dh.to(xt.device());
+        at::Tensor mean = at::where(dv > 0, (total - removed) / dv.clamp_min(1.0), at::zeros_like(removed));
+        *fill = wrap(mean.to(torch::kFloat32));
+    });
+    return TS_OK;
+}
+
+int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_tensor *orig, int n_ratios,
+                    double *sums) {
+    if (!logits || !labels || !orig || !sums || n_ratios < 1) return fail(TS_EINVAL, "ts_diffid_score: bad argument");
+    const int64_t copies = 2 * (int64_t)n_ratios, g = labels->t.numel();
+    if (logits->t.dim() != 2 || logits->t.size(0) != g * copies || orig->t.numel() != g)
+        return fail(TS_ESHAPE, "ts_diffid_score: logits must be (G·2R)×classes, labels and orig G");
+    TS_GUARD({
+        torch::NoGradGuard no_grad;
+        at::Tensor lg = logits->t.reshape({g, copies, -1});
+        at::Tensor lab = labels->t.reshape({g, 1});
+        // argmax keeps the first of equal maxima, as diffid_argmax does
+        at::Tensor hit = lg.argmax(2).eq(lab).to(torch::kFloat64).sum(0);
+        at::Tensor ll = lg.gather(2, lab.unsqueeze(2).expand({g, copies, 1})).squeeze(2).to(torch::kFloat64);
+        at::Tensor ratio = (ll / orig->t.reshape({g, 1}).to(torch::kFloat64)).sum(0);
+        at::Tensor both = at::cat({hit, ratio}).contiguous().to(torch::kCPU);
+        ledger_d2h((size_t)both.numel() * sizeof(double));
+        memcpy(sums, both.data_ptr<double>(), (size_t)both.numel() * sizeof(double));
+    });
+    return TS_OK;
+}
+
+int ts_label_logits(const ts_tensor *logits, const ts_tensor *labels, ts_tensor **picked, int64_t *correct) {
+    if (!logits || !labels || !picked || !correct) return fail(TS_EINVAL, "ts_label_logits: NULL argument");
+    if (logits->t.dim() != 2 || labels->t.numel() != logits->t.size(0))
+        return fail(TS_ESHAPE, "ts_label_logits: logits must be N×classes and labels N");
+    TS_GUARD({
+        torch::NoGradGuard no_grad;
+        at::Tensor lab = labels->t.reshape({-1, 1});
+        *picked = wrap(logits->t.gather(1, lab).reshape({-1}));
+        *correct = item_d2h<int64_t>(logits->t.argmax(1).eq(labels->t.reshape({-1})).sum());
     });
     return TS_OK;
 }

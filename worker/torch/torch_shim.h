@@ -101,6 +101,18 @@ int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, t
  * {n_each} would give, drawn in parallel on libtorch's CPU threads. */
 int ts_fill_seeded(const uint64_t *seeds, int64_t count, int64_t n_each, int gaussian, float *dst);
 
+/* count × n_each float32 on `device`, row i from the counter-based stream
+ * of keys[i] (util/seed.h seed_ctr_bits), drawn where it is used: element n
+ * is seed_ctr_u01(keys[i], n) exactly (gaussian 0: U[0, 1), 24 bits), or
+ * (gaussian 1) sqrt(−2 ln u1)·cos(2π u2) from the pair u1 = (b(2n) + 1)·2^-24,
+ * u2 = b(2n + 1)·2^-24 with b(m) = seed_ctr_bits(keys[i], m) >> 40,
+ * computed in float64 and rounded to float32. Uniform draws are the same
+ * bits on every device; normal ones go through the device's log, sqrt and
+ * cos, whose float64 results may differ in the last place, so they agree to
+ * float32 rounding (identical in practice). Only the keys cross to the
+ * device. */
+int ts_ctr_rand(const uint64_t *keys, int64_t count, int64_t n_each, int gaussian, int device, ts_tensor **out);
+
 /* ---- element-wise and reductions (broadcasting as in PyTorch) ----------- */
 int ts_add(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
 int ts_sub(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
@@ -109,12 +121,21 @@ int ts_div(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
 int ts_mul_scalar(const ts_tensor *a, double s, ts_tensor **out);
 int ts_add_scalar(const ts_tensor *a, double s, ts_tensor **out);
 int ts_clamp_min(const ts_tensor *a, double lo, ts_tensor **out);
+int ts_clamp(const ts_tensor *a, double lo, double hi, ts_tensor **out);
+/* 0 … n−1 as int64 on `device`, and floor division / remainder of an int64
+ * tensor by a positive number: index tables made where they are used. */
+int ts_arange(int64_t n, int device, ts_tensor **out);
+int ts_idiv_scalar(const ts_tensor *a, int64_t s, ts_tensor **out);
+int ts_irem_scalar(const ts_tensor *a, int64_t s, ts_tensor **out);
 /* 1.0 where a >= s else 0.0, same dtype as a. */
 int ts_ge_scalar(const ts_tensor *a, double s, ts_tensor **out);
 int ts_sum_dim(const ts_tensor *a, int dim, int keepdim, ts_tensor **out);
 int ts_mean_dim(const ts_tensor *a, int dim, int keepdim, ts_tensor **out);
 /* out[:, c] = a[:, c] * scale[c] + shift[c] for an N×C×… tensor. */
 int ts_affine_channels(const ts_tensor *a, const float *scale, const float *shift, int c, ts_tensor **out);
+/* out[:, c] = (a[:, c] − mean[c]) / std[c] for an N×C×… tensor: the
+ * model's input normalization, rounded as the host's (p − mean) / std. */
+int ts_normalize_channels(const ts_tensor *a, const float *mean, const float *std, int c, ts_tensor **out);
 /* In place: self.index_add_(dim, index, src); index is an int64 tensor. */
 int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_tensor *src);
 /* out = a.index_select(dim, index); index is an int64 tensor (a gather of rows). */
@@ -123,14 +144,31 @@ int ts_index_select(const ts_tensor *a, int dim, const ts_tensor *index, ts_tens
 int ts_all_finite(const ts_tensor *a, int *finite);
 
 /* Perturbed copies by rank (DiffID, built where the model runs): x is G×D
- * float32, rank G×D int32 with a permutation of 0..D-1 per row (same
- * device); fill is G×2R floats and counts R numbers in [0, D], both on the
- * host. out is (G·2R)×D: row g·2R + r (r < R) is x[g] with every element of
- * rank < counts[r] set to fill[g·2R + r]; row g·2R + R + r sets those of
- * rank >= D − counts[r] to fill[g·2R + R + r]. Other elements are x's own
+ * float32, rank G×D int32 with a permutation of 0..D-1 per row, fill G×2R
+ * float32 (all on one device); counts are R numbers in [0, D] on the host.
+ * out is (G·2R)×D: row g·2R + r (r < R) is x[g] with every element of
+ * rank < counts[r] set to fill[g, r]; row g·2R + R + r sets those of
+ * rank >= D − counts[r] to fill[g, R + r]. Other elements are x's own
  * floats, copied exactly. */
-int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const float *fill, const int64_t *counts, int n_ratios,
-                   ts_tensor **out);
+int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const ts_tensor *fill, const int64_t *counts,
+                   int n_ratios, ts_tensor **out);
+/* diffid_rank (worker/metrics/diffid.h) on the device for G images at once:
+ * x and a are G×D float32 (D = C·HW); *rank gets G×D int32, *fill G×2R
+ * float32 (new handles). The ranks are the host's exactly (same float keys,
+ * a stable sort); the fill means are summed in float64 in another order
+ * than the host's and agree with them to float32 rounding. */
+int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const int64_t *counts, int n_ratios,
+                   ts_tensor **rank, ts_tensor **fill);
+/* diffid_score summed over G images: logits (G·2R)×classes of the copies,
+ * labels G int64, orig G float32 (f(x)[label]) → sums[0..4R) on the host in
+ * struct diffid_acc order (deletion hits, insertion hits, deletion logit
+ * ratios, insertion logit ratios): 4R doubles cross, whatever G. */
+int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_tensor *orig, int n_ratios,
+                    double *sums);
+/* The clean forward's per-image results: *picked = logits[i, labels[i]]
+ * (N float32, new handle, stays on the device) and *correct = how many
+ * argmax hits (one number crosses). */
+int ts_label_logits(const ts_tensor *logits, const ts_tensor *labels, ts_tensor **picked, int64_t *correct);
 
 /* ---- views and layout (results are new handles; data may be shared) ---- */
 int ts_reshape(const ts_tensor *a, const int64_t *shape, int ndim, ts_tensor **out);

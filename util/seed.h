@@ -4,6 +4,7 @@
  * batch (docs/methods.md, "Randomness that does not depend on the cluster"). */
 #ifndef RECAL_SEED_H
 #define RECAL_SEED_H
+#include <math.h>
 #include <stdint.h>
 
 enum seed_purpose {
@@ -48,6 +49,14 @@ static inline uint64_t seed_ctr_bits(uint64_t key, uint64_t n) {
 /* U[0, 1) with 24 random bits: exactly representable in float32. */
 static inline float seed_ctr_u01(uint64_t key, uint64_t n) {
     return (float)(seed_ctr_bits(key, n) >> 40) * 0x1p-24f;
+}
+/* N(0, 1) from the pair (2n, 2n + 1): Box–Muller in float64, one normal
+ * per pair, u1 in (0, 1] so that the log is finite; rounded to float32.
+ * ts_ctr_rand computes the same on a device. */
+static inline float seed_ctr_normal(uint64_t key, uint64_t n) {
+    double u1 = (double)((seed_ctr_bits(key, 2 * n) >> 40) + 1) * 0x1p-24;
+    double u2 = (double)(seed_ctr_bits(key, 2 * n + 1) >> 40) * (0x1p-24 * 6.283185307179586);
+    return (float)(sqrt(log(u1) * -2.0) * cos(u2));
 }
 /* 0..n-1 in the order of a Fisher–Yates shuffle driven by the splitmix64
  * stream that starts at seed: the data order of `recal train` and of the

@@ -60,8 +60,9 @@ int wk_diffid_batch_dev(ts_module *model, int classes, int c, int h, int w, long
     int64_t counts[DIFFID_MAX_RATIOS];
     for (int r = 0; r < n_ratios; r++) counts[r] = diffid_count(ratios[r], d);
     struct wk_pool pool = {0}, chunk = {0};
-    ts_tensor *x2, *a2;
-    int64_t rows[2] = {b, d}, shape[4] = {0, c, h, w};
+    ts_tensor *x2, *a2, *t_counts;
+    int64_t rows[2] = {b, d}, shape[4] = {0, c, h, w}, s_r[1] = {n_ratios};
+    WK_T(&pool, ts_from_i64(counts, s_r, 1, ts_device_of(x_dev), &t_counts), t_counts); /* once a batch */
     WK_T(&pool, ts_reshape(x_dev, rows, 2, &x2), x2);
     WK_T(&pool, ts_reshape(attr_dev, rows, 2, &a2), a2);
     for (long i0 = 0; i0 < b; i0 += group) {
@@ -72,13 +73,13 @@ int wk_diffid_batch_dev(ts_module *model, int classes, int c, int h, int w, long
         WK_T(&chunk, ts_narrow(a2, 0, i0, g, &ag), ag);
         WK_T(&chunk, ts_narrow(y_dev, 0, i0, g, &yg), yg);
         WK_T(&chunk, ts_narrow(orig_dev, 0, i0, g, &og), og);
-        if (ts_diffid_rank(xg, ag, c, counts, n_ratios, &rk, &fill) != TS_OK) {
+        if (ts_diffid_rank(xg, ag, c, t_counts, &rk, &fill) != TS_OK) {
             snprintf(err, errlen, "%s", ts_last_error());
             goto fail;
         }
         wk_pool_add(&chunk, rk);
         wk_pool_add(&chunk, fill);
-        WK_T(&chunk, ts_rank_copies(xg, rk, fill, counts, n_ratios, &flat), flat);
+        WK_T(&chunk, ts_rank_copies(xg, rk, fill, t_counts, &flat), flat);
         shape[0] = g * copies;
         WK_T(&chunk, ts_reshape(flat, shape, 4, &pt), pt);
         WK_T(&chunk, ts_module_forward(model, pt, &lg), lg);

@@ -216,20 +216,15 @@ static int nonfinite_rows(const struct wk_engine *e, const char *what, const flo
     return -1;
 }
 
-/* Whether a metric of metric_batch.h covers one of these images (it reads
- * their maps on the host). */
-static int covers(long bound, const int64_t *ids, long b) {
+int wk_metric_covers(long bound, const int64_t *ids, long b) {
     for (long i = 0; i < b; i++)
         if (bound <= 0 || ids[i] < bound) return 1;
     return 0;
 }
 
 int wk_metrics_read_maps(const struct job *job, const int64_t *ids, long b) {
-    return (job->sensn.on && covers(job->sensn.images, ids, b)) || (job->faith.on && covers(job->faith.images, ids, b)) ||
-           (job->infidelity.on && covers(job->infidelity.images, ids, b)) ||
-           (job->fcorr.on && covers(job->fcorr.images, ids, b)) || (job->fest.on && covers(job->fest.images, ids, b)) ||
-           (job->lipschitz.on && covers(job->lipschitz.images, ids, b)) ||
-           (job->max_sens.on && covers(job->max_sens.images, ids, b));
+    return (job->fcorr.on && wk_metric_covers(job->fcorr.images, ids, b)) ||
+           (job->fest.on && wk_metric_covers(job->fest.images, ids, b));
 }
 
 void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext) {
@@ -385,8 +380,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             s = s_end;
         }
         /* The maps come to the host only for what reads them there: saved
-         * maps, rank maps and figures, DiffID's host path, the metrics of
-         * metric_batch.h on the images they cover. */
+         * maps, rank maps and figures, DiffID's host path, faithfulness
+         * correlation and estimate on the images they cover. */
         const int dev_diffid = wk_diffid_copies_on_device(e->device);
         int in_fig = 0;
         for (long i = 0; i < b; i++) in_fig |= ids[i] - first < n_ex;
@@ -417,8 +412,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                                                        xt, attr[s], y, orig, b, &acc[s], err, errlen);
                 if (drc) goto fail;
             }
-        if (wk_perturb_metrics(e, &bt, orig, attr, record, err, errlen) ||
-            wk_stability_metrics(e, &bt, attr, record, err, errlen))
+        if (wk_perturb_metrics(e, &bt, orig, attr, attr_t, record, err, errlen) ||
+            wk_stability_metrics(e, &bt, attr_t, record, err, errlen))
             goto fail;
         wk_pool_free(&pool);
     }

@@ -16,15 +16,21 @@
 
 #include "engine.h"
 
-/* orig[i] = f(x_i)[label_i] of the clean images; attr[s] holds slot s's
- * attributions (B·D). */
+/* orig[i] = f(x_i)[label_i] of the clean images; attr_t[s] holds slot s's
+ * attributions on the device (B×D), and attr[s] on the host (B·D; read
+ * only by faithfulness correlation and estimate: the engine copies the maps
+ * when wk_metrics_read_maps says so). bt->y must be set. */
 int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const float *orig, float *const *attr,
-                       double *record, char *err, size_t errlen);
-int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, float *const *attr, double *record, char *err,
-                         size_t errlen);
+                       ts_tensor *const *attr_t, double *record, char *err, size_t errlen);
+int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, ts_tensor *const *attr_t, double *record,
+                         char *err, size_t errlen);
 
-/* 1 when one of these metrics covers any of the b images (ids): the engine
- * then brings the batch's maps to the host for them. */
+/* 1 when a metric whose image bound is `bound` (0: all) covers one of the
+ * b images (ids). */
+int wk_metric_covers(long bound, const int64_t *ids, long b);
+/* 1 when a metric that reads host maps (faithfulness correlation and
+ * estimate) covers one of the b images: the engine then brings the
+ * batch's maps to the host. */
 int wk_metrics_read_maps(const struct job *job, const int64_t *ids, long b);
 
 /* Image id of perturbed copy j of image id: negative, so it never meets a

@@ -1,9 +1,13 @@
 /* worker/perturb_batch.c — sensitivity-n, faithfulness (grid, correlation,
  * estimate) and infidelity; see
- * metric_batch.h. Per image: build the perturbed copies on the host, one
- * batched forward (chunked), output drops Δ = f(x)[t] − f(x̃)[t], then for
- * each slot the attribution's share of each perturbation and the
- * correlation / error against Δ. */
+ * metric_batch.h. Per image: the perturbed copies, one batched forward
+ * (chunked), output drops Δ = f(x)[t] − f(x̃)[t], then for each slot the
+ * attribution's share of each perturbation and the correlation / error
+ * against Δ. Sensitivity-n, faithfulness and infidelity run on the device
+ * (draws, masks, copies, the shares as one float64 product for all slots):
+ * only the target logits and the shares come back, and the statistics are
+ * taken on the host. The two Quantus-style ones (faithfulness correlation
+ * and estimate) build their copies on the host from host maps. */
 #include "metric_batch.h"
 
 #include <math.h>
@@ -60,46 +64,122 @@ static void add_pearson(const double *xs, const double *ys, long n, double *sum,
     }
 }
 
-static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
+/* f(copies_j)[label] for the n copies (n×C×H×W on the device), chunk by
+ * chunk: only the n target logits come back. */
+static int forward_target_dev(struct wk_engine *e, const ts_tensor *copies, long n, const ts_tensor *label, float *out,
+                              char *err, size_t errlen) {
+    const long chunk = e->chunk_samples < n ? e->chunk_samples : n;
+    struct wk_pool pool = {0};
+    for (long j0 = 0; j0 < n; j0 += chunk) {
+        const long g = n - j0 < chunk ? n - j0 : chunk;
+        ts_tensor *xt, *lt, *ft;
+        WK_T(&pool, ts_narrow(copies, 0, j0, g, &xt), xt);
+        WK_T(&pool, ts_module_forward(e->model, xt, &lt), lt);
+        WK_T(&pool, ts_index_select(lt, 1, label, &ft), ft);
+        WK_CHECK(ts_to_f32(ft, out + j0, (size_t)g));
+        wk_pool_free(&pool);
+    }
+    return 0;
+fail:
+    wk_pool_free(&pool);
+    return -1;
+}
+
+/* What the device metrics share for image i: its row of the batch, its
+ * label, and every slot's map as D×slots float64 columns (abs_values: |a|)
+ * summed over channels first when per_pixel (→ HW×slots). */
+struct img_dev {
+    ts_tensor *x, *label;
+};
+
+static int img_dev_of(const struct wk_batch *bt, long i, struct wk_pool *pool, struct img_dev *im, char *err,
+                      size_t errlen) {
+    WK_T(pool, ts_narrow(bt->x, 0, i, 1, &im->x), im->x);
+    WK_T(pool, ts_narrow(bt->y, 0, i, 1, &im->label), im->label);
+    return 0;
+fail:
+    return -1;
+}
+
+static int slot_columns(struct wk_engine *e, const struct wk_batch *bt, long i, ts_tensor *const *attr_t,
+                        int per_pixel, int abs_values, struct wk_pool *pool, ts_tensor **cols, char *err,
+                        size_t errlen) {
+    const long hw = (long)bt->h * bt->w, d = (long)bt->c * hw;
+    ts_tensor *parts[REC_MAX_SLOTS];
+    for (int s = 0; s < e->n_slots; s++) {
+        ts_tensor *a, *a64, *v;
+        int64_t s_chw[2] = {bt->c, hw}, s_col[2] = {per_pixel ? hw : d, 1};
+        WK_T(pool, ts_narrow(attr_t[s], 0, i, 1, &a), a);
+        WK_T(pool, ts_cast_f64(a, &a64), a64);
+        if (abs_values) WK_T(pool, ts_abs(a64, &a64), a64);
+        v = a64;
+        if (per_pixel) {
+            WK_T(pool, ts_reshape(a64, s_chw, 2, &v), v);
+            WK_T(pool, ts_sum_dim(v, 0, 0, &v), v);
+        }
+        WK_T(pool, ts_reshape(v, s_col, 2, &parts[s]), parts[s]);
+    }
+    WK_T(pool, ts_cat((const ts_tensor *const *)parts, e->n_slots, 1, cols), *cols);
+    return 0;
+fail:
+    return -1;
+}
+
+static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, ts_tensor *const *attr_t,
                        double *record, char *err, size_t errlen) {
     const struct job_sensn *sn = &e->job->sensn;
-    const int c = bt->c, nr = sn->n_ratios, S = sn->samples;
+    const int c = bt->c, nr = sn->n_ratios, S = sn->samples, ns = e->n_slots;
     const long hw = (long)bt->h * bt->w, d = c * hw, n = (long)nr * S;
-    const float *x = bt->xh + i * d;
-    float *u = malloc((size_t)(n * hw) * sizeof *u), *copies = malloc((size_t)(n * d) * sizeof *copies);
-    float *base = sn->baseline == JOB_SN_RAND ? malloc((size_t)(n * d) * sizeof *base) : NULL;
     float *f = malloc((size_t)n * sizeof *f);
-    uint8_t *mask = malloc((size_t)(n * hw));
-    long *order = malloc((size_t)hw * sizeof *order);
+    int64_t *k = malloc((size_t)nr * sizeof *k);
+    double *xs_all = malloc((size_t)(n * ns) * sizeof *xs_all);
     double *xs = malloc((size_t)S * sizeof *xs), *ys = malloc((size_t)S * sizeof *ys);
+    struct wk_pool pool = {0};
+    struct img_dev im;
     int rc = -1;
-    if (!u || !copies || !f || !mask || !order || !xs || !ys || (sn->baseline == JOB_SN_RAND && !base)) {
+    if (!f || !k || !xs_all || !xs || !ys) {
         snprintf(err, errlen, "out of host memory for %ld sensitivity-n copies (lower metrics.sensitivity_n.samples)",
                  n);
-        goto out;
+        goto fail;
     }
-    if (wk_draw(seed_for(e->job->seed, bt->ids[i], SEED_SENSN_MASK), n * hw, 0, u, err, errlen)) goto out;
-    /* rand: a uniformly random image in pixel space, normalized like the input */
-    if (base && wk_draw(seed_for(e->job->seed, bt->ids[i], SEED_SENSN_BASE), n * d, 0, base, err, errlen)) goto out;
-    for (long j = 0; j < n; j++) {
-        float *cp = copies + j * d;
-        uint8_t *m = mask + j * hw;
-        sensn_pick(u + j * hw, hw, diffid_count(sn->ratios[j / S], hw), order, m);
-        memcpy(cp, x, (size_t)d * sizeof *cp);
-        for (int ch = 0; ch < c; ch++)
-            for (long p = 0; p < hw; p++)
-                if (m[p])
-                    cp[ch * hw + p] = base ? (base[j * d + ch * hw + p] - e->mctx.mean[ch]) / e->mctx.std[ch] : 0.0f;
+    if (img_dev_of(bt, i, &pool, &im, err, errlen)) goto fail;
+    /* the masks: the k smallest of hw uniform draws per copy, drawn and
+     * picked on the device; rand: a uniformly random image in pixel space,
+     * normalized like the input */
+    ts_tensor *u, *u2, *mask, *mask4, *fill, *copies, *m64, *cols, *xsd;
+    uint64_t key = seed_for(e->job->seed, bt->ids[i], SEED_SENSN_MASK);
+    int64_t s_nhw[2] = {n, hw}, s_n1hw[4] = {n, 1, bt->h, bt->w}, s_one[1] = {1};
+    for (int r = 0; r < nr; r++) k[r] = diffid_count(sn->ratios[r], hw); /* each for S copies */
+    WK_T(&pool, ts_ctr_rand(&key, 1, n * hw, 0, e->device, &u), u);
+    WK_T(&pool, ts_reshape(u, s_nhw, 2, &u2), u2);
+    WK_T(&pool, ts_pick_smallest(u2, k, nr, &mask), mask);
+    WK_T(&pool, ts_reshape(mask, s_n1hw, 4, &mask4), mask4);
+    if (sn->baseline == JOB_SN_RAND) {
+        ts_tensor *b, *b4;
+        int64_t s4[4] = {n, c, bt->h, bt->w};
+        key = seed_for(e->job->seed, bt->ids[i], SEED_SENSN_BASE);
+        WK_T(&pool, ts_ctr_rand(&key, 1, n * d, 0, e->device, &b), b);
+        WK_T(&pool, ts_reshape(b, s4, 4, &b4), b4);
+        WK_T(&pool, ts_normalize_channels(b4, e->mctx.mean, e->mctx.std, c, &fill), fill);
+    } else {
+        WK_T(&pool, ts_zeros(s_one, 1, e->device, &fill), fill);
     }
-    if (forward_target(e, copies, n, bt->labels[i], f, err, errlen)) goto out;
-    for (int s = 0; s < e->n_slots; s++) {
+    WK_T(&pool, ts_where(mask4, fill, im.x, &copies), copies);
+    if (forward_target_dev(e, copies, n, im.label, f, err, errlen)) goto fail;
+    /* every slot's masked attribution sums at once: masks (n×HW) × the
+     * maps summed over channels (HW×slots), in float64 */
+    if (slot_columns(e, bt, i, attr_t, 1, sn->post_hoc == JOB_PH_ABS, &pool, &cols, err, errlen)) goto fail;
+    WK_T(&pool, ts_cast_f64(mask, &m64), m64);
+    WK_T(&pool, ts_matmul(m64, cols, &xsd), xsd);
+    WK_CHECK(ts_to_f64(xsd, xs_all, (size_t)(n * ns)));
+    for (int s = 0; s < ns; s++) {
         double *blk = record + rec_slot_base(&e->layout, s) + e->layout.sensn;
         for (int r = 0; r < nr; r++) {
             double *q = blk + (size_t)r * REC_SN_FIELDS;
             for (int j = 0; j < S; j++) {
-                long k = (long)r * S + j;
-                xs[j] = sensn_attr_sum(attr[s] + i * d, c, hw, mask + k * hw, sn->post_hoc == JOB_PH_ABS);
-                ys[j] = (double)orig - (double)f[k];
+                long kk = (long)r * S + j;
+                xs[j] = xs_all[kk * ns + s];
+                ys[j] = (double)orig - (double)f[kk];
                 q[REC_SN_PAIRS] += 1;
                 q[REC_SN_SX] += xs[j];
                 q[REC_SN_SY] += ys[j];
@@ -111,48 +191,49 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
         }
     }
     rc = 0;
-out:
-    free(u);
-    free(copies);
-    free(base);
+fail:
+    wk_pool_free(&pool);
     free(f);
-    free(mask);
-    free(order);
+    free(k);
+    free(xs_all);
     free(xs);
     free(ys);
     return rc;
 }
 
-static int faith_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
-                       const int *group_of, int G, double *record, char *err, size_t errlen) {
-    const int c = bt->c;
-    const long hw = (long)bt->h * bt->w, d = c * hw;
-    const float *x = bt->xh + i * d;
-    float *copies = malloc((size_t)(G * d) * sizeof *copies), *f = malloc((size_t)G * sizeof *f);
+/* onehot: G×HW float32 on the device, row g = the pixels of group g. */
+static int faith_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, ts_tensor *const *attr_t,
+                       const ts_tensor *onehot, int G, double *record, char *err, size_t errlen) {
+    const int ns = e->n_slots;
+    float *f = malloc((size_t)G * sizeof *f);
     double *p = malloc((size_t)G * sizeof *p), *a = malloc((size_t)G * sizeof *a);
+    double *a_all = malloc((size_t)(G * ns) * sizeof *a_all);
     double *scratch = malloc((size_t)(2 * G) * sizeof *scratch);
     long *iscratch = malloc((size_t)G * sizeof *iscratch);
+    struct wk_pool pool = {0};
+    struct img_dev im;
     int rc = -1;
-    if (!copies || !f || !p || !a || !scratch || !iscratch) {
+    if (!f || !p || !a || !a_all || !scratch || !iscratch) {
         snprintf(err, errlen, "out of host memory for %d faithfulness copies (lower metrics.faithfulness.groups)", G);
-        goto out;
+        goto fail;
     }
+    if (img_dev_of(bt, i, &pool, &im, err, errlen)) goto fail;
     /* copy g: group g set to the 0 reference (0 in model input space) */
-    for (int g = 0; g < G; g++) {
-        float *cp = copies + (long)g * d;
-        memcpy(cp, x, (size_t)d * sizeof *cp);
-        for (int ch = 0; ch < c; ch++)
-            for (long q = 0; q < hw; q++)
-                if (group_of[q] == g) cp[ch * hw + q] = 0.0f;
-    }
-    if (forward_target(e, copies, G, bt->labels[i], f, err, errlen)) goto out;
+    ts_tensor *mask4, *zero, *copies, *oh64, *cols, *ad;
+    int64_t s_g1hw[4] = {G, 1, bt->h, bt->w}, s_one[1] = {1};
+    WK_T(&pool, ts_reshape(onehot, s_g1hw, 4, &mask4), mask4);
+    WK_T(&pool, ts_zeros(s_one, 1, e->device, &zero), zero);
+    WK_T(&pool, ts_where(mask4, zero, im.x, &copies), copies);
+    if (forward_target_dev(e, copies, G, im.label, f, err, errlen)) goto fail;
     for (int g = 0; g < G; g++) p[g] = (double)orig - (double)f[g];
-    for (int s = 0; s < e->n_slots; s++) {
+    /* each group's attribution sum, every slot at once, in float64 */
+    if (slot_columns(e, bt, i, attr_t, 1, 0, &pool, &cols, err, errlen)) goto fail;
+    WK_T(&pool, ts_cast_f64(onehot, &oh64), oh64);
+    WK_T(&pool, ts_matmul(oh64, cols, &ad), ad);
+    WK_CHECK(ts_to_f64(ad, a_all, (size_t)(G * ns)));
+    for (int s = 0; s < ns; s++) {
         double *q = record + rec_slot_base(&e->layout, s) + e->layout.faith, r, dist = 0;
-        const float *as = attr[s] + i * d;
-        memset(a, 0, (size_t)G * sizeof *a);
-        for (int ch = 0; ch < c; ch++)
-            for (long k = 0; k < hw; k++) a[group_of[k]] += (double)as[ch * hw + k];
+        for (int g = 0; g < G; g++) a[g] = a_all[(long)g * ns + s];
         if (stats_pearson(a, p, G, &r) == 0) {
             q[REC_FA_PEARSON] += r;
             q[REC_FA_PEARSON_N] += 1;
@@ -168,11 +249,12 @@ static int faith_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
         }
     }
     rc = 0;
-out:
-    free(copies);
+fail:
+    wk_pool_free(&pool);
     free(f);
     free(p);
     free(a);
+    free(a_all);
     free(scratch);
     free(iscratch);
     return rc;
@@ -302,80 +384,101 @@ out:
     return rc;
 }
 
-static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
+static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, ts_tensor *const *attr_t,
                        double *record, char *err, size_t errlen) {
     const struct job_robust *in = &e->job->infidelity;
-    const long d = (long)bt->c * bt->h * bt->w, M = in->samples;
-    const float *x = bt->xh + i * d;
-    float *noise = malloc((size_t)(M * d) * sizeof *noise), *copies = malloc((size_t)(M * d) * sizeof *copies);
+    const int c = bt->c, ns = e->n_slots;
+    const long d = (long)c * bt->h * bt->w, M = in->samples;
     float *f = malloc((size_t)M * sizeof *f);
-    double *sv = malloc((size_t)M * sizeof *sv);
+    double *sv = malloc((size_t)(M * ns) * sizeof *sv);
+    struct wk_pool pool = {0};
+    struct img_dev im;
     int rc = -1;
-    if (!noise || !copies || !f || !sv) {
+    if (!f || !sv) {
         snprintf(err, errlen, "out of host memory for %ld infidelity copies (lower metrics.infidelity.samples)", M);
-        goto out;
+        goto fail;
     }
+    if (img_dev_of(bt, i, &pool, &im, err, errlen)) goto fail;
     /* I ~ N(0, σ²) in the model's input space (sigma_model, Captum's
      * convention), or σ in pixel units, σ/std per channel in the model's
-     * (sigma_pixel); copy = x − I */
-    if (wk_draw(seed_for(e->job->seed, bt->ids[i], SEED_INFIDELITY), M * d, 1, noise, err, errlen)) goto out;
-    const long hw = (long)bt->h * bt->w;
-    for (long k = 0; k < M * d; k++) {
-        float scale = in->pixel ? (float)(in->sigma / e->mctx.std[(k % d) / hw]) : (float)in->sigma;
-        noise[k] *= scale;
-        copies[k] = x[k % d] - noise[k];
-    }
-    if (forward_target(e, copies, M, bt->labels[i], f, err, errlen)) goto out;
-    for (int s = 0; s < e->n_slots; s++) {
+     * (sigma_pixel); copy = x − I; drawn on the device */
+    float scale[3] = {0}, zero[3] = {0};
+    for (int ch = 0; ch < c && ch < 3; ch++)
+        scale[ch] = in->pixel ? (float)(in->sigma / e->mctx.std[ch]) : (float)in->sigma;
+    ts_tensor *z, *z4, *noise, *copies, *n2, *n64, *cols, *svd;
+    uint64_t key = seed_for(e->job->seed, bt->ids[i], SEED_INFIDELITY);
+    int64_t s4[4] = {M, c, bt->h, bt->w}, s2[2] = {M, d};
+    WK_T(&pool, ts_ctr_rand(&key, 1, M * d, 1, e->device, &z), z);
+    WK_T(&pool, ts_reshape(z, s4, 4, &z4), z4);
+    WK_T(&pool, ts_affine_channels(z4, scale, zero, c, &noise), noise);
+    WK_T(&pool, ts_sub(im.x, noise, &copies), copies);
+    if (forward_target_dev(e, copies, M, im.label, f, err, errlen)) goto fail;
+    /* Iᵀa for every copy and slot at once, in float64 */
+    if (slot_columns(e, bt, i, attr_t, 0, 0, &pool, &cols, err, errlen)) goto fail;
+    WK_T(&pool, ts_reshape(noise, s2, 2, &n2), n2);
+    WK_T(&pool, ts_cast_f64(n2, &n64), n64);
+    WK_T(&pool, ts_matmul(n64, cols, &svd), svd);
+    WK_CHECK(ts_to_f64(svd, sv, (size_t)(M * ns)));
+    for (int s = 0; s < ns; s++) {
         double *q = record + rec_slot_base(&e->layout, s) + e->layout.infid;
-        const float *as = attr[s] + i * d;
         double num = 0, den = 0, sum = 0;
         for (long j = 0; j < M; j++) {
-            double v = 0, df = (double)orig - (double)f[j];
-            for (long k = 0; k < d; k++) v += (double)noise[j * d + k] * (double)as[k];
-            sv[j] = v;
+            double v = sv[j * ns + s], df = (double)orig - (double)f[j];
             num += v * df;
             den += v * v;
         }
         /* optimal scale β = E[Iᵀa·Δf] / E[(Iᵀa)²]; 0 when the attribution is 0 */
         double beta = den > 0 ? num / den : 0.0;
         for (long j = 0; j < M; j++) {
-            double r = beta * sv[j] - ((double)orig - (double)f[j]);
+            double r = beta * sv[j * ns + s] - ((double)orig - (double)f[j]);
             sum += r * r;
         }
         q[REC_IF_SUM] += sum / (double)M;
         q[REC_IF_N] += 1;
     }
     rc = 0;
-out:
-    free(noise);
-    free(copies);
+fail:
+    wk_pool_free(&pool);
     free(f);
     free(sv);
     return rc;
 }
 
 int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const float *orig, float *const *attr,
-                       double *record, char *err, size_t errlen) {
+                       ts_tensor *const *attr_t, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
     int *group_of = NULL, G = 0, rc = -1;
-    if (job->faith.on) {
-        group_of = malloc((size_t)bt->h * bt->w * sizeof *group_of);
-        if (!group_of) {
+    int64_t *group64 = NULL;
+    ts_tensor *onehot = NULL;
+    if (job->faith.on && wk_metric_covers(job->faith.images, bt->ids, bt->b)) {
+        const long hw = (long)bt->h * bt->w;
+        ts_tensor *gt = NULL;
+        group_of = malloc((size_t)hw * sizeof *group_of);
+        group64 = malloc((size_t)hw * sizeof *group64);
+        if (!group_of || !group64) {
             snprintf(err, errlen, "out of host memory for the faithfulness groups");
-            return -1;
+            goto out;
         }
         G = faith_groups(bt->h, bt->w, job->faith.groups, group_of);
+        for (long q = 0; q < hw; q++) group64[q] = group_of[q];
+        int64_t s_hw[1] = {hw};
+        int trc = ts_from_i64(group64, s_hw, 1, e->device, &gt);
+        if (trc == TS_OK) trc = ts_onehot_rows(gt, G, &onehot);
+        ts_tensor_free(gt);
+        if (trc != TS_OK) {
+            snprintf(err, errlen, "faithfulness groups: %s", ts_last_error());
+            goto out;
+        }
     }
     for (long i = 0; i < bt->b; i++) {
         if (job->sensn.on && want(job->sensn.images, bt->ids[i]) &&
-            sensn_image(e, bt, i, orig[i], attr, record, err, errlen))
+            sensn_image(e, bt, i, orig[i], attr_t, record, err, errlen))
             goto out;
         if (job->faith.on && want(job->faith.images, bt->ids[i]) &&
-            faith_image(e, bt, i, orig[i], attr, group_of, G, record, err, errlen))
+            faith_image(e, bt, i, orig[i], attr_t, onehot, G, record, err, errlen))
             goto out;
         if (job->infidelity.on && want(job->infidelity.images, bt->ids[i]) &&
-            infid_image(e, bt, i, orig[i], attr, record, err, errlen))
+            infid_image(e, bt, i, orig[i], attr_t, record, err, errlen))
             goto out;
         if (job->fcorr.on && want(job->fcorr.images, bt->ids[i]) &&
             fcorr_image(e, bt, i, orig[i], attr, record, err, errlen))
@@ -386,6 +489,8 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
     }
     rc = 0;
 out:
+    ts_tensor_free(onehot);
     free(group_of);
+    free(group64);
     return rc;
 }

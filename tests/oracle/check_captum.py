@@ -145,8 +145,8 @@ def sampled_checks(recal, work, mpath, net64):
                                                         "--sigma", str(sigma)])
     want = []
     for i in range(n):
-        e = torch.randn((samples * x[i].size,), generator=mo.generator(seed, i, mo.SEED_NOISE),
-                        dtype=torch.float32).double().view(samples, *x[i].shape)
+        e = mo.ctr_normal(mo.seed_for(seed, i, mo.SEED_NOISE), samples * x[i].size).double().view(
+            samples, *x[i].shape)
         saved, nt_module.torch = nt_module.torch, NormalFromRecal(e)
         try:
             a = NoiseTunnel(Saliency(net64)).attribute(torch.from_numpy(x[i:i + 1]).double(), nt_type="smoothgrad",

@@ -44,13 +44,10 @@ N = 6  # images
 failures = []
 
 
-def gen(image_id, purpose):
-    return mo.generator(SEED, image_id & MASK64, purpose)
-
-
 def rand(n, image_id, purpose, gaussian=False):
-    f = torch.randn if gaussian else torch.rand
-    return f((n,), generator=gen(image_id, purpose), dtype=torch.float32)
+    """recal's draws: the counter-based stream of (SEED, image id, purpose)."""
+    key = mo.seed_for(SEED, image_id & MASK64, purpose)
+    return mo.ctr_normal(key, n) if gaussian else mo.ctr_uniform(key, n)
 
 
 def copy_id(image_id, j):

@@ -2,8 +2,8 @@
 """Oracle test for LIME and KernelSHAP: `recal attribute --method lime |
 kernel_shap` against float64 PyTorch/numpy re-implementations that take
 recal's superpixels (--segments-out; the segmentation is VLFeat's, not
-ours to check) and re-derive the seeded masks from the seed hash and torch's
-CPU generator (methods_oracle.py). Model outputs in float64; LIME's ridge by
+ours to check) and re-derive the seeded masks from the seed hash and the
+counter-based stream (methods_oracle.py). Model outputs in float64; LIME's ridge by
 its normal equations, KernelSHAP's least squares by numpy.linalg.lstsq on
 the weighted-mean-centered system (the intercept outside the minimum norm).
 
@@ -38,8 +38,8 @@ failures = []
 def masks(method, seed, image_id, S, M):
     """The on/off samples and regression weights of worker/methods/surrogate.c."""
     shap = method == "kernel_shap"
-    g = oracle.generator(seed, image_id, SEED_SHAP_MASKS if shap else SEED_LIME_MASKS)
-    u = torch.rand((S * (M + 1),), generator=g, dtype=torch.float32).numpy().reshape(S, M + 1)
+    key = oracle.seed_for(seed, image_id, SEED_SHAP_MASKS if shap else SEED_LIME_MASKS)
+    u = oracle.ctr_uniform(key, S * (M + 1)).numpy().reshape(S, M + 1)
     z = np.zeros((S, M))
     for s in range(S):
         if s == 0:

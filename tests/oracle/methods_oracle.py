@@ -2,8 +2,8 @@
 """Independent float64 PyTorch implementations of the methods of
 docs/methods.md, written with plain loops over references j and
 steps k (no batching, no code shared with recal), plus re-derivations of
-recal's seeded draws (seed hash + torch's CPU generator, or the
-counter-based stream of util/seed.h that recal draws on the device) so that
+recal's seeded draws (the seed hash and the counter-based stream of
+util/seed.h, which recal draws on the device and on the host alike) so that
 the tests can also check the samplers.
 """
 import numpy as np
@@ -22,13 +22,6 @@ def splitmix(z):
 
 def seed_for(run_seed, image_id, purpose):
     return splitmix(splitmix(splitmix(run_seed) ^ image_id) ^ purpose)
-
-
-def generator(run_seed, image_id, purpose):
-    g = torch.Generator()
-    s = seed_for(run_seed, image_id, purpose)
-    g.manual_seed(s - (1 << 64) if s >= (1 << 63) else s)  # manual_seed takes a signed 64-bit value
-    return g
 
 
 def _u64(v):
@@ -108,8 +101,7 @@ def sampled_gaussian(run_seed, image_id, x, r, mean, std, noise=0.15, sigma=0.0)
 
 def sampled_alpha(run_seed, image_id, r, k):
     """Expected Gradients: one U(0,1) α per (reference, step)."""
-    return torch.rand((r * k,), generator=generator(run_seed, image_id, SEED_ALPHA),
-                      dtype=torch.float32).double().view(r, k)
+    return ctr_uniform(seed_for(run_seed, image_id, SEED_ALPHA), r * k).double().view(r, k)
 
 
 def linspace_alpha(r, k):
@@ -169,8 +161,7 @@ def input_grad(model, x, label, times_input=False):
 
 def smoothgrad(model, x, label, run_seed, image_id, n, mean, std, noise=0.15, sigma=0.0):
     """(1/N) Σ g(x + ε_i), ε ~ N(0, σ²) in pixel units, i.e. ε/std in model space."""
-    e = torch.randn((n * x.numel(),), generator=generator(run_seed, image_id, SEED_NOISE),
-                    dtype=torch.float32).double().view(n, *x.shape)
+    e = ctr_normal(seed_for(run_seed, image_id, SEED_NOISE), n * x.numel()).double().view(n, *x.shape)
     s = noise_sigma(x, mean, std, noise, sigma)
     return sum(grad_at(model, x + s * e[i] / _chan(std)[0], label) for i in range(n)) / n
 

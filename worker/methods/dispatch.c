@@ -155,6 +155,11 @@ int wk_method_on_device(const struct job_method *m) {
     }
 }
 
+int wk_method_reads_host_x(const struct job_method *m) {
+    if (!wk_method_on_device(m)) return 1;
+    return (m->kind == JOB_M_IG_SG || m->kind == JOB_M_IG_SQ) && m->sigma <= 0;
+}
+
 /* The estimators a method fills: its own, or vanilla for methods without. */
 static unsigned method_outputs(const struct job_method *m) {
     switch (m->kind) {

@@ -66,6 +66,9 @@ int wk_method_run_dev(const struct wk_method_ctx *ctx, const struct job_method *
                       ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen);
 /* Whether wk_method_run_dev computes m on the device (no host round trip). */
 int wk_method_on_device(const struct job_method *m);
+/* Whether m reads the batch's host copy of the images (bt->xh): the host
+ * methods, and IG-SG / IG-SQ whose σ follows each image's pixel range. */
+int wk_method_reads_host_x(const struct job_method *m);
 
 /* ---- building blocks (path.c, refs.c, grad_methods.c) ------------------- */
 
@@ -78,8 +81,9 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
                       const ts_tensor *refs, const float *alpha, int squared, ts_tensor *out[JOB_EST_COUNT],
                       char *err, size_t errlen);
 
-/* n floats U[0,1) (gaussian = 0) or N(0,1) from a CPU generator seeded
- * with `seed`, into host dst (the samplers that still draw on the host). */
+/* n floats U[0,1) (gaussian = 0) or N(0,1) from the counter-based stream
+ * of key `seed` (util/seed.h), into host dst: the same numbers as
+ * wk_draw_dev (normals to float32 rounding), for the samplers on the host. */
 int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen);
 /* B × n_each draws on the device from the counter-based stream of each
  * image's (run seed, image id, purpose) key (ts_ctr_rand). */

@@ -354,6 +354,13 @@ int ts_to_f32(const ts_tensor *t, float *dst, size_t n) {
 int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n) {
     return to_host(t, dst, n, torch::kInt64);
 }
+int ts_to_f64(const ts_tensor *t, double *dst, size_t n) {
+    return to_host(t, dst, n, torch::kFloat64);
+}
+
+int ts_device_of(const ts_tensor *t) {
+    return t && t->t.is_cuda() ? TS_DEV_CUDA : TS_DEV_CPU;
+}
 
 int ts_shape(const ts_tensor *t, int64_t *shape, int *ndim) {
     if (!t || !shape || !ndim) return fail(TS_EINVAL, "ts_shape: NULL argument");
@@ -370,47 +377,6 @@ int64_t ts_numel(const ts_tensor *t) {
 
 int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out) {
     TS_GUARD({ *out = wrap(torch::zeros(dims(shape, ndim), torch::TensorOptions().device(to_dev(device)))); });
-    return TS_OK;
-}
-
-// Every seeded draw of recal: a private CPU generator per seed, so the
-// numbers do not depend on the device, the batch or the thread.
-static at::Tensor seeded_draw(uint64_t seed, at::IntArrayRef shape, bool gaussian) {
-    at::Generator g = at::make_generator<at::CPUGeneratorImpl>(seed);
-    return gaussian ? at::randn(shape, g, torch::kFloat32) : at::rand(shape, g, torch::kFloat32);
-}
-
-int ts_rand_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    TS_GUARD({
-        at::Tensor h = seeded_draw(seed, dims(shape, ndim), false);
-        ledger_h2d(h);
-        *out = wrap(h.to(to_dev(device)));
-    });
-    return TS_OK;
-}
-
-int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out) {
-    TS_GUARD({
-        at::Tensor h = seeded_draw(seed, dims(shape, ndim), true);
-        ledger_h2d(h);
-        *out = wrap(h.to(to_dev(device)));
-    });
-    return TS_OK;
-}
-
-int ts_fill_seeded(const uint64_t *seeds, int64_t count, int64_t n_each, int gaussian, float *dst) {
-    if ((!seeds || !dst) && count > 0) return fail(TS_EINVAL, "ts_fill_seeded: NULL argument");
-    TS_GUARD({
-        // The slices spread over libtorch's intra-op threads: a CPU generator
-        // fills serially, and on a GPU this host work would otherwise cost a
-        // fifth of the backprop time.
-        at::parallel_for(0, count, 1, [&](int64_t lo, int64_t hi) {
-            for (int64_t i = lo; i < hi; i++) {
-                at::Tensor r = seeded_draw(seeds[i], {n_each}, gaussian != 0);
-                memcpy(dst + i * n_each, r.data_ptr<float>(), (size_t)n_each * sizeof(float));
-            }
-        });
-    });
     return TS_OK;
 }
 
@@ -504,6 +470,64 @@ int ts_clamp_min(const ts_tensor *a, double lo, ts_tensor **out) {
 
 int ts_clamp(const ts_tensor *a, double lo, double hi, ts_tensor **out) {
     TS_GUARD({ *out = wrap(a->t.clamp(lo, hi)); });
+    return TS_OK;
+}
+
+int ts_where(const ts_tensor *mask, const ts_tensor *a, const ts_tensor *b, ts_tensor **out) {
+    if (!mask || !a || !b || !out) return fail(TS_EINVAL, "ts_where: NULL argument");
+    TS_GUARD({ *out = wrap(at::where(mask->t.to(torch::kBool), a->t, b->t)); });
+    return TS_OK;
+}
+
+int ts_abs(const ts_tensor *a, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.abs()); });
+    return TS_OK;
+}
+
+int ts_cast_f64(const ts_tensor *a, ts_tensor **out) {
+    TS_GUARD({ *out = wrap(a->t.to(torch::kFloat64)); });
+    return TS_OK;
+}
+
+int ts_matmul(const ts_tensor *a, const ts_tensor *b, ts_tensor **out) {
+    if (!a || !b || !out) return fail(TS_EINVAL, "ts_matmul: NULL argument");
+    TS_GUARD({ *out = wrap(at::matmul(a->t, b->t)); });
+    return TS_OK;
+}
+
+int ts_row_l2(const ts_tensor *a, ts_tensor **out) {
+    if (!a || !out) return fail(TS_EINVAL, "ts_row_l2: NULL argument");
+    TS_GUARD({
+        if (a->t.dim() != 2) return fail(TS_ESHAPE, "ts_row_l2: a 2-D tensor");
+        *out = wrap(a->t.square().sum(1).sqrt());
+    });
+    return TS_OK;
+}
+
+int ts_pick_smallest(const ts_tensor *u, const int64_t *k, int64_t nk, ts_tensor **mask) {
+    if (!u || !k || !mask || nk < 1) return fail(TS_EINVAL, "ts_pick_smallest: bad argument");
+    TS_GUARD({
+        if (u->t.dim() != 2) return fail(TS_ESHAPE, "ts_pick_smallest: u must be n×m");
+        const int64_t n = u->t.size(0), m = u->t.size(1);
+        // rank of each element in its row, ascending, ties by index (a
+        // stable sort, as sensn_pick's comparator), against the row's k
+        at::Tensor order = std::get<1>(at::sort(u->t, /*stable=*/true, /*dim=*/1, /*descending=*/false));
+        at::Tensor rank = at::empty_like(order).scatter_(1, order, at::arange(m, order.options()).expand({n, m}));
+        if (n % nk) return fail(TS_ESHAPE, "ts_pick_smallest: rows not a multiple of the k values");
+        at::Tensor kh = torch::from_blob(const_cast<int64_t *>(k), {nk}, torch::kInt64);
+        ledger_h2d(kh);
+        at::Tensor kr = kh.to(u->t.device()).repeat_interleave(n / nk).unsqueeze(1);
+        *mask = wrap(rank.lt(kr).to(u->t.scalar_type()));
+    });
+    return TS_OK;
+}
+
+int ts_onehot_rows(const ts_tensor *idx, int64_t g, ts_tensor **out) {
+    if (!idx || !out || g < 1) return fail(TS_EINVAL, "ts_onehot_rows: bad argument");
+    TS_GUARD({
+        at::Tensor rows = at::arange(g, idx->t.options()).unsqueeze(1);
+        *out = wrap(rows.eq(idx->t.reshape({1, -1})).to(torch::kFloat32));
+    });
     return TS_OK;
 }
 
@@ -926,52 +950,61 @@ int ts_interpolate_bilinear(const ts_tensor *a, int64_t oh, int64_t ow, ts_tenso
     return TS_OK;
 }
 
-int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const ts_tensor *fill, const int64_t *counts,
-                   int n_ratios, ts_tensor **out) {
-    if (!x || !rank || !fill || !counts || !out || n_ratios < 1) return fail(TS_EINVAL, "ts_rank_copies: bad argument");
+// DiffID's removal counts: an int64 tensor of R values in [0, D] on x's
+// device (made by the caller once per batch, so that only
+// R numbers cross however many chunks use them).
+static int check_counts(const at::Tensor &counts, const at::Tensor &x, int64_t d, const char *who) {
+    if (counts.dim() != 1 || counts.scalar_type() != torch::kInt64 || counts.device() != x.device()) {
+        std::string m = std::string(who) + ": counts must be R int64 on x's device";
+        return fail(TS_ESHAPE, m.c_str());
+    }
+    // Their values are the caller's to keep in [0, D] (diffid_count does):
+    // checking them here would cost a device round trip per chunk.
+    (void)d;
+    if (counts.numel() < 1) {
+        std::string m = std::string(who) + ": no counts";
+        return fail(TS_EINVAL, m.c_str());
+    }
+    return TS_OK;
+}
+
+int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const ts_tensor *fill, const ts_tensor *counts,
+                   ts_tensor **out) {
+    if (!x || !rank || !fill || !counts || !out) return fail(TS_EINVAL, "ts_rank_copies: bad argument");
     const at::Tensor &xt = x->t, &rt = rank->t;
     if (xt.dim() != 2 || rt.sizes() != xt.sizes() || rt.scalar_type() != torch::kInt32 ||
         xt.scalar_type() != torch::kFloat32 || rt.device() != xt.device())
         return fail(TS_ESHAPE, "ts_rank_copies: x must be G×D float32 and rank G×D int32 on the same device");
-    const int64_t g = xt.size(0), d = xt.size(1), copies = 2 * (int64_t)n_ratios;
+    const int64_t g = xt.size(0), d = xt.size(1), n_ratios = counts->t.numel(), copies = 2 * n_ratios;
     if (fill->t.numel() != g * copies || fill->t.scalar_type() != torch::kFloat32 || fill->t.device() != xt.device())
         return fail(TS_ESHAPE, "ts_rank_copies: fill must be G×2R float32 on x's device");
     if (d > INT32_MAX) return fail(TS_EINVAL, "ts_rank_copies: more than 2^31 - 1 elements per image");
-    for (int r = 0; r < n_ratios; r++)
-        if (counts[r] < 0 || counts[r] > d) return fail(TS_EINVAL, "ts_rank_copies: count outside [0, D]");
     TS_GUARD({
-        // Thresholds are a few numbers per copy: built on the host, one
-        // small transfer. The masks are bytes, a quarter of the copies they
-        // select into.
-        std::vector<int32_t> th(2 * (size_t)n_ratios);
-        for (int r = 0; r < n_ratios; r++) {
-            th[(size_t)r] = (int32_t)counts[r];
-            th[(size_t)(n_ratios + r)] = (int32_t)(d - counts[r]);
-        }
-        at::Tensor h = torch::from_blob(th.data(), {2, n_ratios, 1}, torch::kInt32);
-        ledger_h2d(h);
-        at::Tensor t = h.to(xt.device());
+        int rc = check_counts(counts->t, xt, d, "ts_rank_copies");
+        if (rc != TS_OK) return rc;
+        // The masks are bytes, a quarter of the copies they select into.
+        at::Tensor below = counts->t.to(torch::kInt32).view({1, n_ratios, 1});
+        at::Tensor from = (d - counts->t).to(torch::kInt32).view({1, n_ratios, 1});
         at::Tensor r3 = rt.unsqueeze(1);
-        at::Tensor mask = at::cat({r3.lt(t[0]), r3.ge(t[1])}, 1);
+        at::Tensor mask = at::cat({r3.lt(below), r3.ge(from)}, 1);
         *out = wrap(at::where(mask, fill->t.reshape({g, copies, 1}), xt.unsqueeze(1)).reshape({g * copies, d}));
     });
     return TS_OK;
 }
 
-int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const int64_t *counts, int n_ratios,
-                   ts_tensor **rank, ts_tensor **fill) {
-    if (!x || !a || !counts || !rank || !fill || c < 1 || n_ratios < 1)
-        return fail(TS_EINVAL, "ts_diffid_rank: bad argument");
+int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const ts_tensor *counts, ts_tensor **rank,
+                   ts_tensor **fill) {
+    if (!x || !a || !counts || !rank || !fill || c < 1) return fail(TS_EINVAL, "ts_diffid_rank: bad argument");
     const at::Tensor &xt = x->t, &at_ = a->t;
     if (xt.dim() != 2 || at_.sizes() != xt.sizes() || xt.scalar_type() != torch::kFloat32 ||
         at_.scalar_type() != torch::kFloat32 || at_.device() != xt.device() || xt.size(1) % c)
         return fail(TS_ESHAPE, "ts_diffid_rank: x and a must be G×D float32 on one device, D a multiple of C");
     const int64_t g = xt.size(0), d = xt.size(1), hw = d / c;
     if (d > INT32_MAX) return fail(TS_EINVAL, "ts_diffid_rank: more than 2^31 - 1 elements per image");
-    for (int r = 0; r < n_ratios; r++)
-        if (counts[r] < 0 || counts[r] > d) return fail(TS_EINVAL, "ts_diffid_rank: count outside [0, D]");
     TS_GUARD({
         torch::NoGradGuard no_grad;
+        int rc = check_counts(counts->t, xt, d, "ts_diffid_rank");
+        if (rc != TS_OK) return rc;
         // Saliency Σ_c |a| added channel by channel as the host loop does,
         // min–max normalised with the host's float ε: the same float keys.
         at::Tensor a3 = at_.reshape({g, c, hw}).abs();
@@ -990,23 +1023,15 @@ int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const int64_t 
         at::Tensor xd = xt.to(torch::kFloat64);
         at::Tensor total = xd.cumsum(1).select(1, d - 1).unsqueeze(1);
         at::Tensor pre = at::cat({at::zeros({g, 1}, xd.options()), xd.gather(1, order).cumsum(1)}, 1);
-        std::vector<int64_t> ix(2 * (size_t)n_ratios * 2);
-        std::vector<double> den(2 * (size_t)n_ratios);
-        const size_t R = (size_t)n_ratios;
-        for (size_t r = 0; r < R; r++) {
-            // removed: deletion the top n (pre[n] − pre[0]), insertion the
-            // bottom n (pre[d] − pre[d − n])
-            ix[r] = counts[r], ix[2 * R + r] = 0;
-            ix[R + r] = d, ix[3 * R + r] = d - counts[r];
-            den[r] = den[R + r] = (double)(d - counts[r]);
-        }
-        at::Tensor ih = torch::from_blob(ix.data(), {(int64_t)ix.size()}, torch::kInt64);
-        at::Tensor dh = torch::from_blob(den.data(), {1, (int64_t)den.size()}, torch::kFloat64);
-        ledger_h2d(ih);
-        ledger_h2d(dh);
-        at::Tensor sel = pre.index_select(1, ih.to(xt.device()));
-        at::Tensor removed = sel.narrow(1, 0, 2 * n_ratios) - sel.narrow(1, 2 * n_ratios, 2 * n_ratios);
-        at::Tensor dv = dh.to(xt.device());
+        // removed: deletion the top n (pre[n] − pre[0]), insertion the
+        // bottom n (pre[d] − pre[d − n]); indices made from the counts here
+        const at::Tensor &n = counts->t;
+        at::Tensor dn = at::full_like(n, d);
+        at::Tensor ix = at::cat({n, dn, at::zeros_like(n), dn - n});
+        at::Tensor sel = pre.index_select(1, ix);
+        const int64_t R = n.numel();
+        at::Tensor removed = sel.narrow(1, 0, 2 * R) - sel.narrow(1, 2 * R, 2 * R);
+        at::Tensor dv = (dn - n).to(torch::kFloat64).repeat({2}).unsqueeze(0);
         at::Tensor mean = at::where(dv > 0, (total - removed) / dv.clamp_min(1.0), at::zeros_like(removed));
         *fill = wrap(mean.to(torch::kFloat32));
     });

@@ -80,6 +80,7 @@ int ts_from_i32(const int32_t *data, const int64_t *shape, int ndim, int device,
  * n must equal numel. */
 int ts_to_f32(const ts_tensor *t, float *dst, size_t n);
 int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n);
+int ts_to_f64(const ts_tensor *t, double *dst, size_t n);
 /* Host memory of `bytes` bytes that lives as long as the tensor *owner
  * (free it with ts_tensor_free); *ptr is its first byte, aligned for any
  * scalar type. pinned = 1 page-locks it when CUDA is available: copies
@@ -89,18 +90,11 @@ int ts_to_i64(const ts_tensor *t, int64_t *dst, size_t n);
 int ts_host_buffer(size_t bytes, int pinned, ts_tensor **owner, void **ptr);
 int ts_shape(const ts_tensor *t, int64_t *shape, int *ndim);
 int64_t ts_numel(const ts_tensor *t);
+/* TS_DEV_CPU or TS_DEV_CUDA: where t lives. */
+int ts_device_of(const ts_tensor *t);
 
 /* ---- creation ----------------------------------------------------------- */
 int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out);
-/* U[0,1) float32 from a private CPU generator seeded with `seed`, moved to
- * `device`: the same numbers on every device and for any batch layout. */
-int ts_rand_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out);
-int ts_randn_seeded(uint64_t seed, const int64_t *shape, int ndim, int device, ts_tensor **out);
-/* count host slices of n_each floats: slice i gets exactly what
- * ts_rand_seeded (gaussian 0) / ts_randn_seeded (1) with seeds[i] and shape
- * {n_each} would give, drawn in parallel on libtorch's CPU threads. */
-int ts_fill_seeded(const uint64_t *seeds, int64_t count, int64_t n_each, int gaussian, float *dst);
-
 /* count × n_each float32 on `device`, row i from the counter-based stream
  * of keys[i] (util/seed.h seed_ctr_bits), drawn where it is used: element n
  * is seed_ctr_u01(keys[i], n) exactly (gaussian 0: U[0, 1), 24 bits), or
@@ -122,6 +116,19 @@ int ts_mul_scalar(const ts_tensor *a, double s, ts_tensor **out);
 int ts_add_scalar(const ts_tensor *a, double s, ts_tensor **out);
 int ts_clamp_min(const ts_tensor *a, double lo, ts_tensor **out);
 int ts_clamp(const ts_tensor *a, double lo, double hi, ts_tensor **out);
+/* mask ? a : b elementwise (mask nonzero = true; broadcasting). */
+int ts_where(const ts_tensor *mask, const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
+int ts_abs(const ts_tensor *a, ts_tensor **out);
+int ts_cast_f64(const ts_tensor *a, ts_tensor **out);
+int ts_matmul(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
+/* sqrt(Σ_k a[i, k]²) per row of a 2-D tensor (in a's dtype). */
+int ts_row_l2(const ts_tensor *a, ts_tensor **out);
+/* u n×m: mask (u's dtype) 1 at the k_i smallest elements of row i (ties
+ * by index: sensn_pick's subset, worker/metrics/perturb.h), else 0; the nk
+ * values of k each serve n / nk consecutive rows (k_i = k[i / (n / nk)]). */
+int ts_pick_smallest(const ts_tensor *u, const int64_t *k, int64_t nk, ts_tensor **mask);
+/* idx m int64 with values in [0, g): out g×m float32, out[j, p] = idx[p] == j. */
+int ts_onehot_rows(const ts_tensor *idx, int64_t g, ts_tensor **out);
 /* 0 … n−1 as int64 on `device`, and floor division / remainder of an int64
  * tensor by a positive number: index tables made where they are used. */
 int ts_arange(int64_t n, int device, ts_tensor **out);
@@ -145,20 +152,20 @@ int ts_all_finite(const ts_tensor *a, int *finite);
 
 /* Perturbed copies by rank (DiffID, built where the model runs): x is G×D
  * float32, rank G×D int32 with a permutation of 0..D-1 per row, fill G×2R
- * float32 (all on one device); counts are R numbers in [0, D] on the host.
+ * float32, counts R int64 in [0, D] (all on one device).
  * out is (G·2R)×D: row g·2R + r (r < R) is x[g] with every element of
  * rank < counts[r] set to fill[g, r]; row g·2R + R + r sets those of
  * rank >= D − counts[r] to fill[g, R + r]. Other elements are x's own
  * floats, copied exactly. */
-int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const ts_tensor *fill, const int64_t *counts,
-                   int n_ratios, ts_tensor **out);
+int ts_rank_copies(const ts_tensor *x, const ts_tensor *rank, const ts_tensor *fill, const ts_tensor *counts,
+                   ts_tensor **out);
 /* diffid_rank (worker/metrics/diffid.h) on the device for G images at once:
- * x and a are G×D float32 (D = C·HW); *rank gets G×D int32, *fill G×2R
- * float32 (new handles). The ranks are the host's exactly (same float keys,
+ * x and a are G×D float32 (D = C·HW), counts as ts_rank_copies'; *rank
+ * gets G×D int32, *fill G×2R float32 (new handles). The ranks are the host's exactly (same float keys,
  * a stable sort); the fill means are summed in float64 in another order
  * than the host's and agree with them to float32 rounding. */
-int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const int64_t *counts, int n_ratios,
-                   ts_tensor **rank, ts_tensor **fill);
+int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const ts_tensor *counts, ts_tensor **rank,
+                   ts_tensor **fill);
 /* diffid_score summed over G images: logits (G·2R)×classes of the copies,
  * labels G int64, orig G float32 (f(x)[label]) → sums[0..4R) on the host in
  * struct diffid_acc order (deletion hits, insertion hits, deletion logit

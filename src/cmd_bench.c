@@ -24,6 +24,7 @@
 #include "engine.h"
 #include "methods.h"
 #include "torch_shim.h"
+#include "wk_pool.h"
 
 static const char *HELP =
     "usage: recal bench [--quick] [--threads T] [--device D] [--models DIR] [--only NAME] [--case KIND]\n"
@@ -154,6 +155,36 @@ static void print_comparisons(struct jbuf *j, double ips, double raw_ips, double
     jb_free(j);
 }
 
+/* One batch the engine's way with the maps on the device (wk_diffid_copies_on_device):
+ * the images and labels go up, the clean forward's label logits, the maps
+ * and DiffID stay there. */
+static int bench_batch_dev(ts_module *m, int device, const struct wk_method_ctx *ctx, const struct job_method *jm,
+                           const struct bench_model *bm, const float *x, const int64_t *y, const int64_t *ids, long b,
+                           int diffid, const int *ests, int n_est, struct diffid_acc *acc, char *err, size_t errlen) {
+    struct wk_pool pool = {0};
+    ts_tensor *xt, *yt, *lg, *orig_t = NULL, *outs[JOB_EST_COUNT] = {0};
+    int64_t s4[4] = {b, bm->c, bm->h, bm->w}, s1[1] = {b}, correct;
+    WK_T(&pool, ts_from_f32(x, s4, 4, device, &xt), xt);
+    WK_T(&pool, ts_from_i64(y, s1, 1, device, &yt), yt);
+    if (diffid) {
+        WK_T(&pool, ts_module_forward(m, xt, &lg), lg);
+        WK_T(&pool, ts_label_logits(lg, yt, &orig_t, &correct), orig_t);
+    }
+    struct wk_batch bt = {xt, x, y, yt, ids, b, bm->c, bm->h, bm->w};
+    if (wk_method_run_dev(ctx, jm, &bt, outs, err, errlen)) goto fail;
+    for (int e = 0; e < JOB_EST_COUNT; e++)
+        if (outs[e]) wk_pool_add(&pool, outs[e]);
+    for (int e = 0; diffid && e < n_est; e++)
+        if (wk_diffid_batch_dev(m, 0, bm->c, bm->h, bm->w, ctx->chunk_samples, DIFFID_RATIOS, 9, xt, outs[ests[e]], yt,
+                                orig_t, b, acc, err, errlen))
+            goto fail;
+    wk_pool_free(&pool);
+    return 0;
+fail:
+    wk_pool_free(&pool);
+    return -1;
+}
+
 /* Seconds recal takes for `images` images of IG-Uniform R×K with n_est
  * estimators (valid_ip first, then vanilla and valid_ref: one gradient
  * pass), in 64-image batches as `recal run` makes them, each batch followed,
@@ -189,6 +220,7 @@ static double time_attribution(ts_module *m, int device, const struct bench_mode
         goto out;
     }
     struct ts_ledger l0, l1;
+    const int on_dev = wk_diffid_copies_on_device(device);
     for (int pass = 0; pass < 2; pass++) {
         long todo = pass ? images : 2;
         ts_ledger_read(&l0);
@@ -200,6 +232,12 @@ static double time_attribution(ts_module *m, int device, const struct bench_mode
             for (long i = 0; i < b; i++) {
                 ids[i] = i0 + i;
                 y[i] = (i0 + i) % classes;
+            }
+            if (on_dev) { /* as the engine does with the maps on the device */
+                if (bench_batch_dev(m, device, &ctx, &jm, bm, x, y, ids, b, diffid, ests, n_est, &acc, err,
+                                    sizeof err))
+                    goto out;
+                continue;
             }
             /* the clean forward gives f(x)[t], which DiffID scores against */
             int r = ts_from_f32(x, s4, 4, device, &xt) ||

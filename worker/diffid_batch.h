@@ -9,11 +9,11 @@
 #include "diffid.h"
 #include "torch_shim.h"
 
-/* 1 when DiffID for a model on `device` runs there (ranking, copies and
- * scores: wk_diffid_batch_dev; CUDA), 0 when on the host (the CPU); the
- * environment's RECAL_DIFFID_COPIES=host|device overrides it, so that the
- * CPU tests run the device path too. The engine also keeps the maps on the
- * device when this is 1 (issue #21). */
+/* 1 when DiffID runs on the model's device (ranking, copies and scores:
+ * wk_diffid_batch_dev; the default on CPU and CUDA), 0 when on the host
+ * from host maps (RECAL_DIFFID_COPIES=host, kept for comparison; =device
+ * forces the default). The engine keeps the maps on the device when this
+ * is 1 (issue #21). */
 int wk_diffid_copies_on_device(int device);
 
 /* x, attr: b images of c·h·w floats (host); x_dev: the same images already

@@ -73,7 +73,7 @@ static int read_estimators(const struct job_err *e, const struct job_node *v, en
     const char *names[JOB_EST_COUNT];
     for (int i = 0; i < JOB_EST_COUNT; i++) names[i] = job_estimator_name((enum job_estimator)i);
     if (v->kind != JOB_N_SEQ || v->n == 0)
-        return job_bad(e, v, "estimators", "a non-empty list of vanilla, valid_ref, valid_ip");
+        return job_bad(e, v, "estimators", "a non-empty list of vanilla, valid_ref, valid_ip, idgi");
     unsigned mask = 0;
     for (size_t i = 0; i < v->n; i++) {
         const struct job_node *it = v->kids[i];
@@ -90,6 +90,14 @@ static int read_estimators(const struct job_err *e, const struct job_node *v, en
                         "(valid_ref and valid_ip need a path method: ig, ig_uniform, ig_sg, "
                         "ig_sq, eg, agi)",
                         job_method_name(kind));
+    /* IDGI splits each step's change of F over the features by the
+     * gradient's squares along an ordered path from the reference to the
+     * image (docs/methods.md): IG's linspace paths only. */
+    if ((mask >> JOB_EST_IDGI) & 1 && kind != JOB_M_IG && kind != JOB_M_IG_UNIFORM && kind != JOB_M_IG_SG)
+        return job_errf(e, v,
+                        "estimator 'idgi' applies to ig, ig_uniform and ig_sg (its steps follow a path from the "
+                        "reference to the image: EG's random points and AGI's adversarial steps have no such "
+                        "order, and IG-SQ's squared sum has no IDGI form)");
     *out = mask;
     return 0;
 }
@@ -144,6 +152,8 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     if ((v = job_map_get(m, "reference_compat", NULL)) &&
         job_want_bool(e, v, "reference_compat", &out->reference_compat))
         return -1;
+    if (out->reference_compat && (out->estimators >> JOB_EST_IDGI) & 1)
+        return job_errf(e, v, "reference_compat has no 'idgi' estimator (the reference code has none; drop one)");
     if ((v = job_map_get(m, "baseline", NULL))) {
         int b;
         if (out->kind != JOB_M_IG) return job_errf(e, v, "'baseline' applies to method ig only");

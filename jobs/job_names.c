@@ -26,6 +26,7 @@ static const char *const estimator_names[JOB_EST_COUNT] = {
     [JOB_EST_VANILLA] = "vanilla",
     [JOB_EST_VALID_REF] = "valid_ref",
     [JOB_EST_VALID_IP] = "valid_ip",
+    [JOB_EST_IDGI] = "idgi",
 };
 
 static const char *const objective_names[] = {

@@ -27,7 +27,8 @@ static const char *HELP =
     "  --method NAME          random | input_grad | input_x_grad | smoothgrad | gradcam | lime |\n"
     "                         kernel_shap | ig | ig_uniform |\n"
     "                         ig_sg | ig_sq | eg | agi (eg needs --references: training images)\n"
-    "  --estimator E          vanilla (default) | valid_ref | valid_ip (path methods)\n"
+    "  --estimator E          vanilla (default) | valid_ref | valid_ip (path methods) | idgi (ig,\n"
+    "                         ig_uniform, ig_sg)\n"
     "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
     "  --baseline B           ig: dataset_mean (default, 0 in model space; old spelling zero) |\n"
     "                         black (pixel 0, normalize(0))\n"
@@ -378,10 +379,14 @@ int cmd_attribute(int argc, char **argv) {
                 est);
         return EXIT_USER;
     }
+    if (e == JOB_EST_IDGI && jm.kind != JOB_M_IG && jm.kind != JOB_M_IG_UNIFORM && jm.kind != JOB_M_IG_SG) {
+        fprintf(stderr, "recal attribute: --estimator idgi applies to ig, ig_uniform and ig_sg (docs/methods.md)\n");
+        return EXIT_USER;
+    }
     if (e < 0 || obj < 0 || jm.refs < 1 || jm.steps < 1 || jm.samples < 1 || !(jm.noise > 0) || jm.sigma < 0 ||
         !(jm.epsilon > 0)) {
         fprintf(stderr,
-                "recal attribute: need --estimator vanilla|valid_ref|valid_ip, --objective logit|prob|contrast, "
+                "recal attribute: need --estimator vanilla|valid_ref|valid_ip|idgi, --objective logit|prob|contrast, "
                 "--refs >= 1, --steps >= 1, --samples >= 1, --noise > 0, --sigma >= 0\n");
         return EXIT_USER;
     }
@@ -529,7 +534,7 @@ int cmd_attribute(int argc, char **argv) {
     }
     int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
     for (long i = 0; ids && i < n; i++) ids[i] = i;
-    struct wk_batch bt = {xt, x, y, NULL, ids, n, (int)c, (int)h, (int)w};
+    struct wk_batch bt = {xt, x, y, NULL, ids, n, (int)c, (int)h, (int)w, NULL};
     float *outs[JOB_EST_COUNT] = {0};
     outs[e] = a;
     jm.estimators = 1u << e;

@@ -162,7 +162,7 @@ static int bench_batch_dev(ts_module *m, int device, const struct wk_method_ctx 
                            const struct bench_model *bm, const float *x, const int64_t *y, const int64_t *ids, long b,
                            int diffid, const int *ests, int n_est, struct diffid_acc *acc, char *err, size_t errlen) {
     struct wk_pool pool = {0};
-    ts_tensor *xt, *yt, *lg, *orig_t = NULL, *outs[JOB_EST_COUNT] = {0};
+    ts_tensor *xt, *yt, *lg = NULL, *orig_t = NULL, *outs[JOB_EST_COUNT] = {0};
     int64_t s4[4] = {b, bm->c, bm->h, bm->w}, s1[1] = {b}, correct;
     WK_T(&pool, ts_from_f32(x, s4, 4, device, &xt), xt);
     WK_T(&pool, ts_from_i64(y, s1, 1, device, &yt), yt);
@@ -170,7 +170,7 @@ static int bench_batch_dev(ts_module *m, int device, const struct wk_method_ctx 
         WK_T(&pool, ts_module_forward(m, xt, &lg), lg);
         WK_T(&pool, ts_label_logits(lg, yt, &orig_t, &correct), orig_t);
     }
-    struct wk_batch bt = {xt, x, y, yt, ids, b, bm->c, bm->h, bm->w};
+    struct wk_batch bt = {xt, x, y, yt, ids, b, bm->c, bm->h, bm->w, lg};
     if (wk_method_run_dev(ctx, jm, &bt, outs, err, errlen)) goto fail;
     for (int e = 0; e < JOB_EST_COUNT; e++)
         if (outs[e]) wk_pool_add(&pool, outs[e]);
@@ -247,7 +247,7 @@ static double time_attribution(ts_module *m, int device, const struct bench_mode
                 snprintf(err, sizeof err, "%s", ts_last_error());
             } else {
                 for (long i = 0; diffid && i < b; i++) orig[i] = logits[i * classes + y[i]];
-                struct wk_batch bt = {xt, x, y, NULL, ids, b, bm->c, bm->h, bm->w};
+                struct wk_batch bt = {xt, x, y, NULL, ids, b, bm->c, bm->h, bm->w, NULL};
                 float *outs[JOB_EST_COUNT] = {0};
                 for (int e = 0; e < n_est; e++) outs[ests[e]] = a + e * B * d;
                 r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);

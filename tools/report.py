@@ -33,7 +33,7 @@ except ImportError:
     sys.exit(1)
 
 EST_STYLE = {"vanilla": ("tab:blue", "vanilla"), "valid_ref": ("tab:orange", "valid_ref"),
-             "valid_ip": ("tab:green", "valid_ip")}
+             "valid_ip": ("tab:green", "valid_ip"), "idgi": ("tab:purple", "idgi")}
 
 
 def label(r):

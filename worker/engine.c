@@ -343,7 +343,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         record[REC_CORRECT] += (double)correct;
         record[REC_IMAGES] += (double)b;
 
-        struct wk_batch bt = {xt, x, y, yt, ids, b, e->ds.c, e->ds.h, e->ds.w};
+        struct wk_batch bt = {xt, x, y, yt, ids, b, e->ds.c, e->ds.h, e->ds.w, lg};
         ts_tensor *attr_t[REC_MAX_SLOTS] = {0};
         for (int s = 0; s < e->n_slots;) {
             const struct job_method *m = &job->methods[e->slots[s].method];

@@ -85,7 +85,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
         ts_tensor *xt;
         WK_T(&pool, ts_narrow(copies, 0, j0, g, &xt), xt);
         if (host_x) WK_CHECK(ts_to_f32(xt, copies_h, (size_t)(g * d)));
-        struct wk_batch cb = {xt, copies_h, labels, NULL, ids, g, c, bt->h, bt->w};
+        struct wk_batch cb = {xt, copies_h, labels, NULL, ids, g, c, bt->h, bt->w, NULL};
         for (int s = 0; s < e->n_slots;) {
             int s_end = s;
             while (s_end < e->n_slots && e->slots[s_end].method == e->slots[s].method) s_end++;

@@ -7,6 +7,7 @@ samplers (re-derived by the oracle), the reference implementation's pairing
 
 usage: check_methods.py RECAL WORKDIR
 """
+import glob
 import json
 import os
 import subprocess
@@ -100,6 +101,75 @@ def main():
                                   torch.from_numpy(refs if refs.ndim == 4 else refs[i]).double(), K, est).numpy()
                 for i in range(n)])
             check(f"ig_uniform/{est} ({refs_name} references)", got, want)
+
+    # IDGI (issue #23): the paper's formula in float64, per path; from the
+    # points recal walks anyway (its F values), with the α = 1 point shared
+    # (its F from the image) and walked, whole paths and paths in pieces
+    # (--memory-budget 1: chunks of 2 points); and completeness, exact for
+    # IDGI on any model: Σ_i A_i = F(x) − mean_j F(r_j).
+    for k in (K, 5, 1):
+        want = np.stack([oracle.ig_uniform(model64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), k,
+                                           "idgi").numpy() for i in range(n)])
+        for share in ("1", "0"):
+            for budget in ("2048", "1"):
+                args = base + ["--estimator", "idgi", "--references", os.path.join(work, "shared.npy"),
+                               "--memory-budget", budget]
+                args[args.index("--steps") + 1] = str(k)
+                got, _ = recal_stats(recal, work, f"idgi-K{k}-share{share}-b{budget}", args,
+                                     {"RECAL_SHARE_ENDPOINTS": share})
+                tag = f"ig_uniform/idgi K={k}, α = 1 point {'shared' if share == '1' else 'walked'}, " + \
+                    ("paths in pieces" if budget == "1" else "whole paths")
+                if k == 1:  # no step: all zeros
+                    ok = not np.any(got)
+                    print(f"{'ok  ' if ok else 'FAIL'} {tag}: all zeros")
+                    if not ok:
+                        failures.append(tag)
+                    continue
+                check(tag, got, want)
+        if k > 1:
+            fx = np.array([oracle.f_at(model64, x64[i], int(labels[i])) for i in range(n)])
+            fr = np.array([np.mean([oracle.f_at(model64, torch.from_numpy(shared[j]).double(), int(labels[i]))
+                                    for j in range(R)]) for i in range(n)])
+            sums = got.reshape(n, -1).astype(np.float64).sum(1)
+            err = float(np.max(np.abs(sums - (fx - fr)) / np.maximum(np.abs(fx - fr), 1e-9)))
+            ok = err < 1e-4
+            print(f"{'ok  ' if ok else 'FAIL'} ig_uniform/idgi K={k} completeness: Σ A = F(x) − mean F(r), "
+                  f"worst relative error {err:.2e}")
+            if not ok:
+                failures.append(f"idgi completeness K={k}")
+    # IG-SG with IDGI: the seeded Gaussian references
+    got = recal_attr(recal, work, "idgi-sg", [a if a != "ig_uniform" else "ig_sg" for a in base] +
+                     ["--estimator", "idgi", "--refs", "3", "--mean", "0.2860", "--std", "0.3530", "--seed", "42"])
+    want = np.stack([oracle.path_attr(model64, x64[i], int(labels[i]),
+                                      oracle.sampled_gaussian(42, i, x64[i], 3, [0.2860], [0.3530]),
+                                      oracle.linspace_alpha(3, K), "idgi").numpy() for i in range(n)])
+    check("ig_sg/idgi (seeded Gaussian references)", got, want)
+    # The engine's IDGI (`recal run`): F at the image from the clean
+    # forward's logits, the maps kept on the device until saved.
+    ds = os.path.join(work, "npy-ds")
+    os.makedirs(ds, exist_ok=True)
+    np.save(os.path.join(ds, "images.npy"), x)
+    np.save(os.path.join(ds, "labels.npy"), labels)
+    run = os.path.join(work, "run-idgi")
+    subprocess.run(["rm", "-rf", run], check=True)
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    subprocess.run([recal, "run", os.path.join(src, "configs", "fashion-mnist.yaml"), "--set", "dataset.name=npy",
+                    "--set", f"dataset.path={ds}", "--set", "dataset.classes=10", "--set", "dataset.limit=0",
+                    "--set", "dataset.mean=0.2860", "--set", "dataset.std=0.3530",
+                    "--set", f"model.path={mpath}", "--set", "seed=42", "--set", f"device={DEVICE}",
+                    "--set", "methods=[{name: ig_uniform, estimators: [vanilla, idgi], refs: 5, steps: 3}]",
+                    "--set", "metrics={diffid: {}}", "--set", "outputs={attributions: true, figures: false}",
+                    "--run-dir", run], check=True, stdout=subprocess.DEVNULL)
+    maps = np.concatenate([np.load(f) for f in sorted(glob.glob(os.path.join(run, "attributions", "shard-*.npy")))])
+    res = json.load(open(os.path.join(run, "metrics.json")))["results"]
+    ok = [r["estimator"] for r in res] == ["vanilla", "idgi"] and all("diffid" in r for r in res)
+    print(f"{'ok  ' if ok else 'FAIL'} recal run ig_uniform [vanilla, idgi] + DiffID: results {[r['estimator'] for r in res]}")
+    if not ok:
+        failures.append("recal run idgi")
+    want = np.stack([oracle.ig_uniform(model64, x64[i], int(labels[i]),
+                                       oracle.sampled_uniform(42, i, 5, (1, 28, 28), [0.2860], [0.3530]), K,
+                                       "idgi").numpy() for i in range(n)])
+    check("recal run ig_uniform/idgi (engine: F(x) from the clean logits)", maps[:, 1].reshape(want.shape), want)
 
     # recal's own samplers, re-derived by the oracle from the seed hash.
     mean, std = 0.2860, 0.3530

@@ -116,11 +116,34 @@ def grad_at(model, z, label):
     return g
 
 
+def f_at(model, z, label):
+    with torch.no_grad():
+        return float(model(z.unsqueeze(0))[0, label])
+
+
+def idgi(model, x, label, refs, alpha):
+    """IDGI (Yang, Wang & Bilgic, CVPR 2023, Algorithm 1) on each path
+    z_k = r_j + α_k (x − r_j), k = 0 … K−1, averaged over the R paths:
+    Σ_{k<K−1} g_k² / Σ g_k² · (F(z_{k+1}) − F(z_k)), g_k = ∇F(z_k)."""
+    R, K = alpha.shape
+    out = torch.zeros_like(x)
+    for j in range(R):
+        zs = [refs[j] + alpha[j, k] * (x - refs[j]) for k in range(K)]
+        for k in range(K - 1):
+            g = grad_at(model, zs[k], label)
+            n2 = float((g * g).sum())
+            if n2 > 0:
+                out += g * g / n2 * (f_at(model, zs[k + 1], label) - f_at(model, zs[k], label))
+    return out / R
+
+
 def path_attr(model, x, label, refs, alpha, estimator, squared=False):
-    """x: C×H×W float64, refs: R×C×H×W, alpha: R×K. docs/methods.md's three
+    """x: C×H×W float64, refs: R×C×H×W, alpha: R×K. docs/methods.md's
     estimators; squared = IG-SQ. (The reference code's pairing,
     reference_compat, has its own oracle: reference_oracle.py.)"""
     R, K = alpha.shape
+    if estimator == "idgi":
+        return idgi(model, x, label, refs, alpha)
     if estimator in ("vanilla", "valid_ref"):
         num, cnt = torch.zeros_like(x), torch.zeros_like(x)
         for j in range(R):

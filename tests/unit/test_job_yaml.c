@@ -180,6 +180,9 @@ static void test_case_insensitive_methods(void **state) {
     assert_int_equal(J.methods[0].kind, JOB_M_IG_UNIFORM);
     assert_int_equal(J.methods[0].estimators, (1u << JOB_EST_VANILLA) | (1u << JOB_EST_VALID_IP));
     assert_int_equal(J.methods[1].kind, JOB_M_RANDOM);
+    rc = load_text(BASE "methods: [{name: ig_sg, estimators: [valid_ip, idgi]}]\n", NULL, 0);
+    if (rc) fail_msg("%s", ERR);
+    assert_int_equal(J.methods[0].estimators, (1u << JOB_EST_VALID_IP) | (1u << JOB_EST_IDGI));
 }
 
 static void test_booleans(void **state) {
@@ -221,8 +224,15 @@ static void test_methods_errors(void **state) {
     expect_err(BASE "methods: [{name: ig_uniform, estimators: [vanilla, vanilla]}]\n", NULL, 0,
                ":3:52: duplicate estimator 'vanilla'");
     expect_err(BASE "methods: [{name: ig_uniform, estimators: [vanila]}]\n", NULL, 0,
-               ":3:43: 'estimators' must be one of vanilla, valid_ref, valid_ip, got 'vanila' "
+               ":3:43: 'estimators' must be one of vanilla, valid_ref, valid_ip, idgi, got 'vanila' "
                "(did you mean 'vanilla'?)");
+    /* IDGI: IG's ordered paths only */
+    expect_err(BASE "methods: [{name: eg, estimators: [idgi]}]\n", NULL, 0,
+               ":3:34: estimator 'idgi' applies to ig, ig_uniform and ig_sg (its steps follow a path from the "
+               "reference to the image: EG's random points and AGI's adversarial steps have no such order, and "
+               "IG-SQ's squared sum has no IDGI form)");
+    expect_err(BASE "methods: [{name: ig_uniform, estimators: [idgi], reference_compat: true}]\n", NULL, 0,
+               ":3:68: reference_compat has no 'idgi' estimator (the reference code has none; drop one)");
     expect_err(BASE "methods: [{name: ig_uniform, steps: 0}]\n", NULL, 0,
                ":3:37: 'steps' must be an integer >= 1, got '0'");
     expect_err(BASE "methods: [{steps: 2}]\n", NULL, 0, ":3:11: missing required key 'methods.0.name'");
@@ -608,6 +618,7 @@ static void test_names_and_suggest(void **state) {
     assert_string_equal(job_method_name(JOB_M_KERNEL_SHAP), "kernel_shap");
     assert_string_equal(job_method_name(JOB_M_IG_UNIFORM), "ig_uniform");
     assert_string_equal(job_estimator_name(JOB_EST_VALID_IP), "valid_ip");
+    assert_string_equal(job_estimator_name(JOB_EST_IDGI), "idgi");
     assert_string_equal(job_objective_name(JOB_OBJ_CONTRAST), "contrast");
     assert_true(job_method_implemented(JOB_M_RANDOM));
     assert_true(job_method_implemented(JOB_M_IG_UNIFORM));

@@ -97,16 +97,19 @@ static int path_method(const struct wk_method_ctx *ctx, const struct job_method 
     }
     for (long gi = 0; gi < n_groups; gi++) {
         const long i0 = gi * group, n = bt->b - i0 < group ? bt->b - i0 : group;
-        ts_tensor *xs = NULL, *ys = NULL;
-        if (ts_narrow(bt->x, 0, i0, n, &xs) != TS_OK || (bt->y && ts_narrow(bt->y, 0, i0, n, &ys) != TS_OK)) {
+        ts_tensor *xs = NULL, *ys = NULL, *ls = NULL;
+        if (ts_narrow(bt->x, 0, i0, n, &xs) != TS_OK || (bt->y && ts_narrow(bt->y, 0, i0, n, &ys) != TS_OK) ||
+            (bt->logits && ts_narrow(bt->logits, 0, i0, n, &ls) != TS_OK)) {
             snprintf(err, errlen, "%s", ts_last_error());
             ts_tensor_free(xs);
+            ts_tensor_free(ys);
             goto out;
         }
-        struct wk_batch sb = {xs, bt->xh + i0 * d, bt->labels + i0, ys, bt->ids + i0, n, bt->c, bt->h, bt->w};
+        struct wk_batch sb = {xs, bt->xh + i0 * d, bt->labels + i0, ys, bt->ids + i0, n, bt->c, bt->h, bt->w, ls};
         int grc = path_group(ctx, &m, &sb, i0, parts + gi * JOB_EST_COUNT, err, errlen);
         ts_tensor_free(xs);
         ts_tensor_free(ys);
+        ts_tensor_free(ls);
         if (grc) goto out;
     }
     for (int e = 0; e < JOB_EST_COUNT; e++) {

@@ -22,6 +22,7 @@ struct wk_batch {
     const int64_t *ids;    /* B image ids (host): seeds come from these */
     long b;                /* images */
     int c, h, w;
+    const ts_tensor *logits; /* B×classes of the clean images on the device, or NULL (IDGI's F(x)) */
 };
 
 struct wk_method_ctx {

@@ -33,19 +33,20 @@ struct path_run {
     const struct wk_batch *bt;
     long B, R, K, D;
     long kin, n1; /* per path: points walked (α < 1, or all) and points at α = 1 shared */
-    int squared, want_van, want_vr, want_ip;
+    int squared, want_van, want_vr, want_ip, want_idgi;
     const ts_tensor *y; /* B labels on the device */
     ts_tensor *refs, *x2, *dpath, *t_pathimg;
     ts_tensor *gx; /* B×D: the gradient at each image (α = 1), when shared for vanilla/valid_ref */
     ts_tensor *t_pref, *t_pimg, *t_alpha, *t_coef, *t_lab;
-    ts_tensor *acc_van, *acc_vr, *cnt_vr, *acc_ip, *cnt_ip;
+    ts_tensor *acc_van, *acc_vr, *cnt_vr, *acc_ip, *cnt_ip, *acc_idgi;
+    ts_tensor *f_end; /* B: F at each image (α = 1), for IDGI's last step when that point is shared */
     int objective;
 };
 
 /* Gradients g (qc×C×H×W) at points q0 … q0+qc−1 and each point's x − r
- * (qc×D), into `pool`. */
+ * (qc×D), and with IDGI F at each point (qc), into `pool`. */
 static int point_grads(const struct path_run *pr, long q0, long qc, struct wk_pool *pool, ts_tensor **g_out,
-                       ts_tensor **dp_out, char *err, size_t errlen) {
+                       ts_tensor **dp_out, ts_tensor **f_out, char *err, size_t errlen) {
     const struct wk_batch *bt = pr->bt;
     ts_tensor *ir, *ii, *r, *xs, *dp, *al, *ad, *z, *z4, *lab, *g;
     int64_t s_z4[4] = {qc, bt->c, bt->h, bt->w};
@@ -60,9 +61,12 @@ static int point_grads(const struct path_run *pr, long q0, long qc, struct wk_po
     WK_T(pool, ts_add(r, ad, &z), z); /* z = r + α (x − r) */
     WK_T(pool, ts_reshape(z, s_z4, 4, &z4), z4);
     WK_T(pool, ts_narrow(pr->t_lab, 0, q0, qc, &lab), lab);
-    WK_T(pool, ts_objective_grad(pr->ctx->model, z4, lab, pr->objective, &g, NULL), g);
+    ts_tensor *f = NULL;
+    WK_T(pool, ts_objective_grad(pr->ctx->model, z4, lab, pr->objective, &g, pr->want_idgi ? &f : NULL), g);
+    if (f) wk_pool_add(pool, f);
     *g_out = g;
     *dp_out = dp;
+    if (f_out) *f_out = f;
     return 0;
 fail:
     return -1;
@@ -229,6 +233,105 @@ static long gcd_l(long a, long b) {
     return a;
 }
 
+/* IDGI (docs/methods.md): step k of a path adds g_k² / Σ g_k² · (F_{k+1} − F_k).
+ * One piece of pc paths × kc consecutive points (g: their gradients, f:
+ * F at each): the terms whose next point is in the piece, summed over the
+ * piece into *sum (pc×D; added to an earlier piece's), and the carried
+ * step of the piece before (its last point's weights and F, *cw and *cf),
+ * now that its next F is known. The piece's own last point is carried on
+ * (owned here: replaced in *cw, *cf). */
+struct idgi_carry {
+    ts_tensor *sum, *cw, *cf;
+};
+
+static void idgi_carry_free(struct idgi_carry *c) {
+    ts_tensor_free(c->sum);
+    ts_tensor_free(c->cw);
+    ts_tensor_free(c->cf);
+    c->sum = c->cw = c->cf = NULL;
+}
+
+/* *slot += t (t borrowed; *slot owned, NULL = 0) */
+static int add_into(ts_tensor **slot, const ts_tensor *t) {
+    ts_tensor *s = NULL;
+    int rc = *slot ? ts_add(*slot, t, &s) : ts_mul_scalar(t, 1.0, &s);
+    if (rc != TS_OK) return rc;
+    ts_tensor_free(*slot);
+    *slot = s;
+    return TS_OK;
+}
+
+static int idgi_piece(const ts_tensor *g, const ts_tensor *f, long pc, long kc, long D, struct idgi_carry *c,
+                      char *err, size_t errlen) {
+    struct wk_pool tmp = {0};
+    ts_tensor *g3, *sq, *nrm, *w, *f2, *fnext, *df, *df3, *wd, *term, *lw, *lw2, *lf;
+    int64_t s_pkd[3] = {pc, kc, D}, s_pk[2] = {pc, kc}, s_pk1[3] = {pc, kc, 1}, s_pd[2] = {pc, D};
+    WK_T(&tmp, ts_reshape(g, s_pkd, 3, &g3), g3);
+    WK_T(&tmp, ts_mul(g3, g3, &sq), sq);
+    WK_T(&tmp, ts_sum_dim(sq, 2, 1, &nrm), nrm);
+    WK_T(&tmp, ts_clamp_min(nrm, 1e-30, &nrm), nrm); /* a zero gradient gets no share, not NaN */
+    WK_T(&tmp, ts_div(sq, nrm, &w), w);
+    WK_T(&tmp, ts_reshape(f, s_pk, 2, &f2), f2);
+    fnext = f2;
+    if (kc > 1) { /* F of each point's successor; the last point's own F (a zero step, carried on) */
+        ts_tensor *parts[2];
+        WK_T(&tmp, ts_narrow(f2, 1, 1, kc - 1, &parts[0]), parts[0]);
+        WK_T(&tmp, ts_narrow(f2, 1, kc - 1, 1, &parts[1]), parts[1]);
+        WK_T(&tmp, ts_cat((const ts_tensor *const *)parts, 2, 1, &fnext), fnext);
+    }
+    WK_T(&tmp, ts_sub(fnext, f2, &df), df);
+    WK_T(&tmp, ts_reshape(df, s_pk1, 3, &df3), df3);
+    WK_T(&tmp, ts_mul(w, df3, &wd), wd);
+    WK_T(&tmp, ts_sum_dim(wd, 1, 0, &term), term);
+    WK_CHECK(add_into(&c->sum, term));
+    if (c->cw) { /* the step from the last point of the piece before */
+        ts_tensor *f0, *dd, *ct;
+        WK_T(&tmp, ts_narrow(f2, 1, 0, 1, &f0), f0);
+        WK_T(&tmp, ts_sub(f0, c->cf, &dd), dd);
+        WK_T(&tmp, ts_mul(c->cw, dd, &ct), ct);
+        WK_CHECK(add_into(&c->sum, ct));
+    }
+    WK_T(&tmp, ts_narrow(w, 1, kc - 1, 1, &lw), lw);
+    WK_T(&tmp, ts_reshape(lw, s_pd, 2, &lw2), lw2);
+    WK_T(&tmp, ts_narrow(f2, 1, kc - 1, 1, &lf), lf);
+    ts_tensor_free(c->cw);
+    ts_tensor_free(c->cf);
+    c->cw = c->cf = NULL;
+    WK_CHECK(ts_mul_scalar(lw2, 1.0, &c->cw));
+    WK_CHECK(ts_mul_scalar(lf, 1.0, &c->cf));
+    wk_pool_free(&tmp);
+    return 0;
+fail:
+    wk_pool_free(&tmp);
+    return -1;
+}
+
+/* The end of pc paths for IDGI: the carried last walked point steps to the
+ * shared α = 1 point (F of the image, f_end) when there is one (else that
+ * point was walked: its step is zero), and the paths' sums go into their
+ * images' rows. */
+static int idgi_path_end(const struct path_run *pr, ts_tensor *idx, long pc, struct idgi_carry *c, char *err,
+                         size_t errlen) {
+    struct wk_pool tmp = {0};
+    if (c->cw && pr->f_end) {
+        ts_tensor *fe, *fe2, *dd, *ct;
+        int64_t s_p1[2] = {pc, 1};
+        WK_T(&tmp, ts_index_select(pr->f_end, 0, idx, &fe), fe);
+        WK_T(&tmp, ts_reshape(fe, s_p1, 2, &fe2), fe2);
+        WK_T(&tmp, ts_sub(fe2, c->cf, &dd), dd);
+        WK_T(&tmp, ts_mul(c->cw, dd, &ct), ct);
+        WK_CHECK(add_into(&c->sum, ct));
+    }
+    if (c->sum) WK_CHECK(ts_index_add_(pr->acc_idgi, 0, idx, c->sum));
+    wk_pool_free(&tmp);
+    idgi_carry_free(c);
+    return 0;
+fail:
+    wk_pool_free(&tmp);
+    idgi_carry_free(c);
+    return -1;
+}
+
 /* The walk of whole paths (the formulas of docs/methods.md), kin walked
  * points a path. A chunk holds whole paths, per_chunk of them, as long as
  * kin points fit in it; otherwise (split) one path goes through in pieces
@@ -244,8 +347,9 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
     const long R = pr->R, K = pr->kin, D = pr->D, paths = pr->B * R;
     const int slots = pr->want_van || pr->want_vr;
     struct wk_pool walk = {0}, path = {0}, chunk = {0};
+    struct idgi_carry ic = {0};
     int rc = -1;
-    if (K == 0 && !slots) return 0; /* valid_ip alone, every step at α = 1: nothing to compute */
+    if (K == 0 && !slots) return 0; /* valid_ip (and IDGI) alone, every step at α = 1: nothing to compute */
     ts_tensor *t_zero;              /* [0] (path 0's image): the row a split path's carried gradient sum adds into */
     WK_T(&walk, ts_narrow(pr->t_pathimg, 0, 0, 1, &t_zero), t_zero);
     const long cs = pr->ctx->chunk_samples;
@@ -261,9 +365,10 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
             kc = K - k0 < sub ? K - k0 : sub;
             if (K - k0 - kc == 1) kc++; /* no one-point piece last */
             const long q0 = p0 * K + k0, qc = pc * kc;
-            ts_tensor *g, *dp;
+            ts_tensor *g, *dp, *fv;
             int64_t s_qd[2] = {qc, D}, s_pkd[3] = {pc, kc, D};
-            if (point_grads(pr, q0, qc, &chunk, &g, &dp, err, errlen)) goto fail;
+            if (point_grads(pr, q0, qc, &chunk, &g, &dp, &fv, err, errlen)) goto fail;
+            if (pr->want_idgi && idgi_piece(g, fv, pc, kc, D, &ic, err, errlen)) goto fail;
             if (slots) {
                 ts_tensor *g3, *gs;
                 WK_T(&chunk, ts_reshape(g, s_pkd, 3, &g3), g3);
@@ -287,6 +392,7 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
             }
             wk_pool_free(&chunk);
         }
+        if (pr->want_idgi && idgi_path_end(pr, idx, pc, &ic, err, errlen)) goto fail;
         if (slots) {
             if (pr->gx) { /* the α = 1 steps: n1 × the gradient at the path's image */
                 ts_tensor *ge;
@@ -302,6 +408,7 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
     }
     rc = 0;
 fail:
+    idgi_carry_free(&ic);
     wk_pool_free(&chunk);
     wk_pool_free(&path);
     wk_pool_free(&walk);
@@ -347,7 +454,7 @@ static int walk_compat(const struct path_run *pr, long L, const int64_t *lw, lon
             const long q0 = i0 * Lw + o;
             ts_tensor *g, *dp, *g2;
             int64_t s_qd[2] = {qc, D};
-            if (point_grads(pr, q0, qc, &chunk, &g, &dp, err, errlen)) goto fail;
+            if (point_grads(pr, q0, qc, &chunk, &g, &dp, NULL, err, errlen)) goto fail;
             WK_T(&chunk, ts_reshape(g, s_qd, 2, &g2), g2);
             if (slots)
                 for (long c = 0; c < G; c++) {
@@ -483,12 +590,19 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
                           .want_van = (m->estimators >> JOB_EST_VANILLA) & 1,
                           .want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1,
                           .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1,
+                          .want_idgi = (m->estimators >> JOB_EST_IDGI) & 1,
                           .objective = (int)m->objective,
                           .kin = K - n1,
                           .n1 = n1};
     struct wk_pool keep = {0}, fin = {0};
     int rc = -1;
     for (int e = 0; e < JOB_EST_COUNT; e++) out[e] = NULL;
+    if (pr.want_idgi && (compat || !alpha_regular(alpha_h, paths, K) || m->kind == JOB_M_EG)) {
+        snprintf(err, errlen,
+                 "estimator idgi needs IG's ordered path (linspace steps from the reference to the image): not "
+                 "with Expected Gradients' random points or reference_compat");
+        return -1;
+    }
     /* + 1: no zero-byte malloc when every step is shared (K = 1) or the
      * tables are made on the device */
     int64_t *pref = malloc((size_t)(host_points + 1) * sizeof *pref),
@@ -558,6 +672,13 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_ip), pr.acc_ip);
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.cnt_ip), pr.cnt_ip);
     }
+    if (pr.want_idgi) {
+        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_idgi), pr.acc_idgi);
+        /* F at the shared α = 1 point: from the clean forward's logits when
+         * the batch has them (no pass of its own), else one forward */
+        if (n1 && bt->logits) WK_T(&keep, ts_objective_of_logits(bt->logits, pr.y, pr.objective, &pr.f_end), pr.f_end);
+        else if (n1) WK_T(&keep, ts_objective_values(ctx->model, bt->x, pr.y, pr.objective, &pr.f_end), pr.f_end);
+    }
     if ((n1 || Le) && (pr.want_van || pr.want_vr) && endpoint_grads(&pr, &keep, err, errlen)) goto fail;
     if (compat ? walk_compat(&pr, L, lw, Lw, le, Le, err, errlen) : walk_paths(&pr, err, errlen)) goto fail;
 
@@ -566,6 +687,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
      * points at α = 1 (n1·R, or Le), whose terms are exactly 0 and so
      * always kept. The maps stay on the device. */
     if (pr.want_van) WK_CHECK(ts_mul_scalar(pr.acc_van, 1.0 / (double)R, &out[JOB_EST_VANILLA]));
+    if (pr.want_idgi) WK_CHECK(ts_mul_scalar(pr.acc_idgi, 1.0 / (double)R, &out[JOB_EST_IDGI])); /* mean over paths */
     ts_tensor *accs[2] = {pr.acc_vr, pr.acc_ip}, *cnts[2] = {pr.cnt_vr, pr.cnt_ip};
     const int ests[2] = {JOB_EST_VALID_REF, JOB_EST_VALID_IP};
     for (int e = 0; e < 2; e++) {

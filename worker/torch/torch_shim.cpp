@@ -897,6 +897,27 @@ int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
     return TS_OK;
 }
 
+int ts_objective_of_logits(const ts_tensor *logits, const ts_tensor *labels, int objective_kind, ts_tensor **fvals) {
+    if (!logits || !labels || !fvals) return fail(TS_EINVAL, "ts_objective_of_logits: NULL argument");
+    TS_GUARD({
+        torch::NoGradGuard ng;
+        if (logits->t.dim() != 2) return fail(TS_ESHAPE, "ts_objective_of_logits: logits must be N×classes");
+        if (int rc = check_labels(logits->t, labels->t, logits->t.size(0))) return rc;
+        *fvals = wrap(objective(logits->t.to(torch::kFloat32), labels->t.view({-1}), objective_kind));
+    });
+    return TS_OK;
+}
+
+int ts_objective_values(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
+                        ts_tensor **fvals) {
+    if (!m || !x || !labels || !fvals) return fail(TS_EINVAL, "ts_objective_values: NULL argument");
+    ts_tensor *lg = NULL;
+    int rc = ts_module_forward(m, x, &lg);
+    if (rc == TS_OK) rc = ts_objective_of_logits(lg, labels, objective_kind, fvals);
+    ts_tensor_free(lg);
+    return rc;
+}
+
 int ts_module_has_method(ts_module *m, const char *name, int *has) {
     if (!m || !name || !has) return fail(TS_EINVAL, "ts_module_has_method: NULL argument");
     TS_GUARD({ *has = m->m.find_method(name).has_value() ? 1 : 0; });

@@ -211,6 +211,11 @@ int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits);
 int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective, ts_tensor **grad,
                       ts_tensor **fvals);
 
+/* F per sample (as ts_objective_grad's fvals) from logits already computed
+ * (N×classes), or from a forward of x without autograd: new handle [N]. */
+int ts_objective_of_logits(const ts_tensor *logits, const ts_tensor *labels, int objective, ts_tensor **fvals);
+int ts_objective_values(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective, ts_tensor **fvals);
+
 /* ---- GradCAM: models split into features(x) and classifier(a) --------- */
 /* *has = 1 when the scripted module has a method `name` (e.g. "features"). */
 int ts_module_has_method(ts_module *m, const char *name, int *has);

@@ -35,7 +35,13 @@ enum job_method_kind {
     JOB_M_COUNT
 };
 
-enum job_estimator { JOB_EST_VANILLA = 0, JOB_EST_VALID_REF = 1, JOB_EST_VALID_IP = 2, JOB_EST_IDGI = 3, JOB_EST_COUNT };
+enum job_estimator {
+    JOB_EST_VANILLA = 0,
+    JOB_EST_VALID_REF = 1,
+    JOB_EST_VALID_IP = 2,
+    JOB_EST_IDGI = 3,
+    JOB_EST_COUNT
+};
 
 enum job_objective { JOB_OBJ_LOGIT = 0, JOB_OBJ_PROB = 1, JOB_OBJ_CONTRAST = 2 };
 

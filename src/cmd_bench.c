@@ -234,8 +234,7 @@ static double time_attribution(ts_module *m, int device, const struct bench_mode
                 y[i] = (i0 + i) % classes;
             }
             if (on_dev) { /* as the engine does with the maps on the device */
-                if (bench_batch_dev(m, device, &ctx, &jm, bm, x, y, ids, b, diffid, ests, n_est, &acc, err,
-                                    sizeof err))
+                if (bench_batch_dev(m, device, &ctx, &jm, bm, x, y, ids, b, diffid, ests, n_est, &acc, err, sizeof err))
                     goto out;
                 continue;
             }

@@ -106,9 +106,9 @@ fail:
 /* The device path for host maps (recal bench): maps, labels and logits go
  * up, the rest is wk_diffid_batch_dev. */
 static int upload_and_run(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,
-                          const double *ratios, int n_ratios, const float *x, const ts_tensor *x_dev,
-                          const float *attr, const int64_t *labels, const float *orig_logit, long b,
-                          struct diffid_acc *acc, char *err, size_t errlen) {
+                          const double *ratios, int n_ratios, const float *x, const ts_tensor *x_dev, const float *attr,
+                          const int64_t *labels, const float *orig_logit, long b, struct diffid_acc *acc, char *err,
+                          size_t errlen) {
     struct wk_pool pool = {0};
     const ts_tensor *xd = x_dev;
     ts_tensor *xu, *ad, *yd, *od;

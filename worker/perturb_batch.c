@@ -101,9 +101,8 @@ fail:
     return -1;
 }
 
-static int slot_columns(struct wk_engine *e, const struct wk_batch *bt, long i, ts_tensor *const *attr_t,
-                        int per_pixel, int abs_values, struct wk_pool *pool, ts_tensor **cols, char *err,
-                        size_t errlen) {
+static int slot_columns(struct wk_engine *e, const struct wk_batch *bt, long i, ts_tensor *const *attr_t, int per_pixel,
+                        int abs_values, struct wk_pool *pool, ts_tensor **cols, char *err, size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = (long)bt->c * hw;
     ts_tensor *parts[REC_MAX_SLOTS];
     for (int s = 0; s < e->n_slots; s++) {

@@ -102,8 +102,9 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
                 WK_CHECK(ts_to_f64(nt, num, (size_t)g));
                 for (long j = 0; j < g; j++) {
                     double den;
-                    if (kind == STAB_LIPSCHITZ) den = cfg->sigma * zn[j0 + j]; /* ‖x − x_j‖ in the space σ is given in */
-                    else den = an[t] > 0 ? an[t] : 1; /* as Captum's sensitivity_max: an all-zero map divides by 1 */
+                    if (kind == STAB_LIPSCHITZ)
+                        den = cfg->sigma * zn[j0 + j]; /* ‖x − x_j‖ in the space σ is given in */
+                    else den = an[t] > 0 ? an[t] : 1;  /* as Captum's sensitivity_max: an all-zero map divides by 1 */
                     if (den > 0 && num[j] / den > best[t]) best[t] = num[j] / den;
                 }
             }

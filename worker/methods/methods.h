@@ -79,8 +79,8 @@ int wk_method_reads_host_x(const struct job_method *m);
  * every requested estimator (out[e]: new B×D handles). squared: the IG-SQ
  * combination. */
 int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                      const ts_tensor *refs, const float *alpha, int squared, ts_tensor *out[JOB_EST_COUNT],
-                      char *err, size_t errlen);
+                      const ts_tensor *refs, const float *alpha, int squared, ts_tensor *out[JOB_EST_COUNT], char *err,
+                      size_t errlen);
 
 /* n floats U[0,1) (gaussian = 0) or N(0,1) from the counter-based stream
  * of key `seed` (util/seed.h), into host dst: the same numbers as

@@ -261,8 +261,8 @@ static int add_into(ts_tensor **slot, const ts_tensor *t) {
     return TS_OK;
 }
 
-static int idgi_piece(const ts_tensor *g, const ts_tensor *f, long pc, long kc, long D, struct idgi_carry *c,
-                      char *err, size_t errlen) {
+static int idgi_piece(const ts_tensor *g, const ts_tensor *f, long pc, long kc, long D, struct idgi_carry *c, char *err,
+                      size_t errlen) {
     struct wk_pool tmp = {0};
     ts_tensor *g3, *sq, *nrm, *w, *f2, *fnext, *df, *df3, *wd, *term, *lw, *lw2, *lf;
     int64_t s_pkd[3] = {pc, kc, D}, s_pk[2] = {pc, kc}, s_pk1[3] = {pc, kc, 1}, s_pd[2] = {pc, D};

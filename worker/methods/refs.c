@@ -27,7 +27,8 @@ static void sampler_stats(const struct wk_method_ctx *ctx, const struct job_meth
 
 int wk_draw(uint64_t seed, long n, int gaussian, float *dst, char *err, size_t errlen) {
     (void)err, (void)errlen; /* nothing to fail: plain integer and libm arithmetic */
-    for (long k = 0; k < n; k++) dst[k] = gaussian ? seed_ctr_normal(seed, (uint64_t)k) : seed_ctr_u01(seed, (uint64_t)k);
+    for (long k = 0; k < n; k++)
+        dst[k] = gaussian ? seed_ctr_normal(seed, (uint64_t)k) : seed_ctr_u01(seed, (uint64_t)k);
     return 0;
 }
 

@@ -261,6 +261,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     float *attr[REC_MAX_SLOTS] = {0};
     struct diffid_acc *acc = fault_calloc((size_t)(e->n_slots ? e->n_slots : 1), sizeof *acc);
     struct wk_pool pool = {0};
+    /* the batch's maps on the device, one per slot (owned here: a job may
+     * have more slots than a pool holds) */
+    ts_tensor *attr_t[REC_MAX_SLOTS] = {0};
     /* count × slots × D, image-major, as numpy users index it */
     float *maps = job->out_attributions ? fault_calloc((size_t)(count * e->n_slots * d), sizeof *maps) : NULL;
     /* outputs.figures: the first WK_FIG_EXAMPLES images of the split and
@@ -344,7 +347,6 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         record[REC_IMAGES] += (double)b;
 
         struct wk_batch bt = {xt, x, y, yt, ids, b, e->ds.c, e->ds.h, e->ds.w, lg};
-        ts_tensor *attr_t[REC_MAX_SLOTS] = {0};
         for (int s = 0; s < e->n_slots;) {
             const struct job_method *m = &job->methods[e->slots[s].method];
             /* All slots of one method come from one call: the estimators
@@ -370,7 +372,6 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                     snprintf(err, errlen, "internal: %s gave no map for slot %d", job_method_name(m->kind), t);
                     goto fail;
                 }
-                wk_pool_add(&pool, attr_t[t]);
                 WK_CHECK(ts_all_finite(attr_t[t], &finite));
                 if (!finite) {
                     WK_CHECK(ts_to_f32(attr_t[t], attr[t], (size_t)(b * d)));
@@ -416,6 +417,10 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             wk_stability_metrics(e, &bt, attr_t, record, err, errlen))
             goto fail;
         wk_pool_free(&pool);
+        for (int s = 0; s < e->n_slots; s++) {
+            ts_tensor_free(attr_t[s]);
+            attr_t[s] = NULL;
+        }
     }
     if (maps && !e->dry) {
         char path[1200];
@@ -472,6 +477,7 @@ fail:
         char ignored[8];
         wk_prefetch_wait(&pf, ignored, sizeof ignored);
     }
+    for (int s = 0; s < e->n_slots; s++) ts_tensor_free(attr_t[s]);
     wk_pool_free(&pool);
     wk_xfer_free(x, x_owner);
     wk_xfer_free(xn, xn_owner);

@@ -104,24 +104,29 @@ fail:
 static int slot_columns(struct wk_engine *e, const struct wk_batch *bt, long i, ts_tensor *const *attr_t, int per_pixel,
                         int abs_values, struct wk_pool *pool, ts_tensor **cols, char *err, size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = (long)bt->c * hw;
-    ts_tensor *parts[REC_MAX_SLOTS];
+    ts_tensor *parts[REC_MAX_SLOTS] = {0};
+    struct wk_pool tmp = {0}; /* per slot: a job may have dozens of slots, a pool holds WK_POOL_MAX */
+    int rc = -1;
     for (int s = 0; s < e->n_slots; s++) {
         ts_tensor *a, *a64, *v;
         int64_t s_chw[2] = {bt->c, hw}, s_col[2] = {per_pixel ? hw : d, 1};
-        WK_T(pool, ts_narrow(attr_t[s], 0, i, 1, &a), a);
-        WK_T(pool, ts_cast_f64(a, &a64), a64);
-        if (abs_values) WK_T(pool, ts_abs(a64, &a64), a64);
+        WK_T(&tmp, ts_narrow(attr_t[s], 0, i, 1, &a), a);
+        WK_T(&tmp, ts_cast_f64(a, &a64), a64);
+        if (abs_values) WK_T(&tmp, ts_abs(a64, &a64), a64);
         v = a64;
         if (per_pixel) {
-            WK_T(pool, ts_reshape(a64, s_chw, 2, &v), v);
-            WK_T(pool, ts_sum_dim(v, 0, 0, &v), v);
+            WK_T(&tmp, ts_reshape(a64, s_chw, 2, &v), v);
+            WK_T(&tmp, ts_sum_dim(v, 0, 0, &v), v);
         }
-        WK_T(pool, ts_reshape(v, s_col, 2, &parts[s]), parts[s]);
+        WK_CHECK(ts_reshape(v, s_col, 2, &parts[s]));
+        wk_pool_free(&tmp);
     }
     WK_T(pool, ts_cat((const ts_tensor *const *)parts, e->n_slots, 1, cols), *cols);
-    return 0;
+    rc = 0;
 fail:
-    return -1;
+    wk_pool_free(&tmp);
+    for (int s = 0; s < e->n_slots; s++) ts_tensor_free(parts[s]);
+    return rc;
 }
 
 static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, ts_tensor *const *attr_t,

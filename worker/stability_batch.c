@@ -42,7 +42,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
         double a = kind == STAB_LIPSCHITZ ? cfg->sigma : cfg->radius;
         amount[ch] = (float)(cfg->pixel ? a / e->mctx.std[ch] : a);
     }
-    ts_tensor *xi, *z, *z4, *pert, *copies, *a0[REC_MAX_SLOTS], *a064[REC_MAX_SLOTS];
+    ts_tensor *xi, *z, *z4, *pert, *copies, *a064[REC_MAX_SLOTS] = {0}; /* owned: one per slot */
     uint64_t key = seed_for(job->seed, bt->ids[i], kind == STAB_LIPSCHITZ ? SEED_LIPSCHITZ : SEED_MAXSENS);
     int64_t s4[4] = {M, c, bt->h, bt->w}, s2[2] = {M, d};
     WK_T(&keep, ts_narrow(bt->x, 0, i, 1, &xi), xi);
@@ -69,9 +69,9 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
     }
     WK_T(&keep, ts_add(xi, pert, &copies), copies);
     for (int t = 0; t < e->n_slots; t++) {
-        ts_tensor *n0;
-        WK_T(&keep, ts_narrow(attr_t[t], 0, i, 1, &a0[t]), a0[t]);
-        WK_T(&keep, ts_cast_f64(a0[t], &a064[t]), a064[t]);
+        ts_tensor *a0, *n0;
+        WK_T(&pool, ts_narrow(attr_t[t], 0, i, 1, &a0), a0);
+        WK_CHECK(ts_cast_f64(a0, &a064[t]));
         WK_T(&pool, ts_row_l2(a064[t], &n0), n0);
         WK_CHECK(ts_to_f64(n0, &an[t], 1));
         wk_pool_free(&pool);
@@ -91,15 +91,24 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
             while (s_end < e->n_slots && e->slots[s_end].method == e->slots[s].method) s_end++;
             const struct job_method *m = &job->methods[e->slots[s].method];
             ts_tensor *outs[JOB_EST_COUNT];
+            struct wk_pool mp = {0}; /* this method's maps: freed before the next method */
             if (wk_method_run_dev(&e->mctx, m, &cb, outs, err, errlen)) goto fail;
             for (int k = 0; k < JOB_EST_COUNT; k++)
-                if (outs[k]) wk_pool_add(&pool, outs[k]);
+                if (outs[k]) wk_pool_add(&mp, outs[k]); /* at most JOB_EST_COUNT: always fits */
             for (int t = s; t < s_end; t++) {
                 ts_tensor *aj = outs[e->slots[t].estimator], *aj64, *dif, *nt;
-                WK_T(&pool, ts_cast_f64(aj, &aj64), aj64);
-                WK_T(&pool, ts_sub(aj64, a064[t], &dif), dif);
-                WK_T(&pool, ts_row_l2(dif, &nt), nt);
-                WK_CHECK(ts_to_f64(nt, num, (size_t)g));
+                struct wk_pool sp = {0};
+                int src = ts_cast_f64(aj, &aj64);
+                if (src == TS_OK) wk_pool_add(&sp, aj64);
+                if (src == TS_OK && (src = ts_sub(aj64, a064[t], &dif)) == TS_OK) wk_pool_add(&sp, dif);
+                if (src == TS_OK && (src = ts_row_l2(dif, &nt)) == TS_OK) wk_pool_add(&sp, nt);
+                if (src == TS_OK) src = ts_to_f64(nt, num, (size_t)g);
+                wk_pool_free(&sp);
+                if (src != TS_OK) {
+                    snprintf(err, errlen, "%s", ts_last_error());
+                    wk_pool_free(&mp);
+                    goto fail;
+                }
                 for (long j = 0; j < g; j++) {
                     double den;
                     if (kind == STAB_LIPSCHITZ)
@@ -108,6 +117,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
                     if (den > 0 && num[j] / den > best[t]) best[t] = num[j] / den;
                 }
             }
+            wk_pool_free(&mp);
             s = s_end;
         }
         wk_pool_free(&pool);
@@ -116,6 +126,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
 fail:
     wk_pool_free(&pool);
     wk_pool_free(&keep);
+    for (int t = 0; t < e->n_slots; t++) ts_tensor_free(a064[t]);
     free(copies_h);
     free(labels);
     free(ids);

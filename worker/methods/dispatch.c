@@ -105,7 +105,8 @@ static int path_method(const struct wk_method_ctx *ctx, const struct job_method 
             ts_tensor_free(ys);
             goto out;
         }
-        struct wk_batch sb = {xs, bt->xh + i0 * d, bt->labels + i0, ys, bt->ids + i0, n, bt->c, bt->h, bt->w, ls};
+        struct wk_batch sb = {
+            xs, bt->xh ? bt->xh + i0 * d : NULL, bt->labels + i0, ys, bt->ids + i0, n, bt->c, bt->h, bt->w, ls};
         int grc = path_group(ctx, &m, &sb, i0, parts + gi * JOB_EST_COUNT, err, errlen);
         ts_tensor_free(xs);
         ts_tensor_free(ys);

@@ -63,7 +63,10 @@ static int point_grads(const struct path_run *pr, long q0, long qc, struct wk_po
     WK_T(pool, ts_narrow(pr->t_lab, 0, q0, qc, &lab), lab);
     ts_tensor *f = NULL;
     WK_T(pool, ts_objective_grad(pr->ctx->model, z4, lab, pr->objective, &g, pr->want_idgi ? &f : NULL), g);
-    if (f) wk_pool_add(pool, f);
+    if (f && !wk_pool_add(pool, f)) { /* freed by the pool: do not hand it out */
+        snprintf(err, errlen, "internal: tensor pool exhausted at %s:%d", __FILE__, __LINE__);
+        goto fail;
+    }
     *g_out = g;
     *dp_out = dp;
     if (f_out) *f_out = f;
@@ -264,13 +267,18 @@ static int add_into(ts_tensor **slot, const ts_tensor *t) {
 static int idgi_piece(const ts_tensor *g, const ts_tensor *f, long pc, long kc, long D, struct idgi_carry *c, char *err,
                       size_t errlen) {
     struct wk_pool tmp = {0};
-    ts_tensor *g3, *sq, *nrm, *w, *f2, *fnext, *df, *df3, *wd, *term, *lw, *lw2, *lf;
+    ts_tensor *g3, *sq, *nrm, *pos, *den, *w, *f2, *fnext, *df, *df3, *wd, *term, *lw, *lw2, *lf;
     int64_t s_pkd[3] = {pc, kc, D}, s_pk[2] = {pc, kc}, s_pk1[3] = {pc, kc, 1}, s_pd[2] = {pc, D};
     WK_T(&tmp, ts_reshape(g, s_pkd, 3, &g3), g3);
     WK_T(&tmp, ts_mul(g3, g3, &sq), sq);
     WK_T(&tmp, ts_sum_dim(sq, 2, 1, &nrm), nrm);
-    WK_T(&tmp, ts_clamp_min(nrm, 1e-30, &nrm), nrm); /* a zero gradient gets no share, not NaN */
-    WK_T(&tmp, ts_div(sq, nrm, &w), w);
+    /* a zero gradient gets no share (0 / 1, not NaN); any other its exact
+     * g² / Σ g², however small the sum */
+    WK_T(&tmp, ts_ge_scalar(nrm, 1e-45, &pos), pos); /* 1 where Σ g² > 0 (the least float is 1.4e-45) */
+    WK_T(&tmp, ts_mul_scalar(pos, -1.0, &den), den);
+    WK_T(&tmp, ts_add_scalar(den, 1.0, &den), den);
+    WK_T(&tmp, ts_add(nrm, den, &den), den);
+    WK_T(&tmp, ts_div(sq, den, &w), w);
     WK_T(&tmp, ts_reshape(f, s_pk, 2, &f2), f2);
     fnext = f2;
     if (kc > 1) { /* F of each point's successor; the last point's own F (a zero step, carried on) */

@@ -891,8 +891,9 @@ int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
         }
         if (!item_d2h<bool>(torch::isfinite(gr).all()))
             return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
-        *grad = wrap(gr);
+        std::unique_ptr<ts_tensor> gh(wrap(gr));
         if (fvals) *fvals = wrap(f.detach());
+        *grad = gh.release();
     });
     return TS_OK;
 }
@@ -1038,7 +1039,7 @@ int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const ts_tenso
         // the host's order, channel 0's elements of a run of equal keys first.
         at::Tensor order = std::get<1>(at::sort(key.repeat({1, c}), /*stable=*/true, /*dim=*/1, /*descending=*/true));
         at::Tensor pos = at::arange(d, order.options()).expand({g, d});
-        *rank = wrap(at::empty_like(order).scatter_(1, order, pos).to(torch::kInt32));
+        at::Tensor rank_t = at::empty_like(order).scatter_(1, order, pos).to(torch::kInt32);
         // Fill values: the mean of what a copy keeps, in float64: the sum of
         // the image less the removed elements (prefix sums in ranking order).
         at::Tensor xd = xt.to(torch::kFloat64);
@@ -1054,7 +1055,10 @@ int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const ts_tenso
         at::Tensor removed = sel.narrow(1, 0, 2 * R) - sel.narrow(1, 2 * R, 2 * R);
         at::Tensor dv = (dn - n).to(torch::kFloat64).repeat({2}).unsqueeze(0);
         at::Tensor mean = at::where(dv > 0, (total - removed) / dv.clamp_min(1.0), at::zeros_like(removed));
-        *fill = wrap(mean.to(torch::kFloat32));
+        at::Tensor fill_t = mean.to(torch::kFloat32);
+        // both handed out together: nothing can throw after the first
+        *rank = wrap(rank_t);
+        *fill = wrap(fill_t);
     });
     return TS_OK;
 }
@@ -1087,8 +1091,9 @@ int ts_label_logits(const ts_tensor *logits, const ts_tensor *labels, ts_tensor 
     TS_GUARD({
         torch::NoGradGuard no_grad;
         at::Tensor lab = labels->t.reshape({-1, 1});
-        *picked = wrap(logits->t.gather(1, lab).reshape({-1}));
+        at::Tensor p = logits->t.gather(1, lab).reshape({-1});
         *correct = item_d2h<int64_t>(logits->t.argmax(1).eq(labels->t.reshape({-1})).sum());
+        *picked = wrap(p); /* last: a failed sync above leaves no handle behind */
     });
     return TS_OK;
 }

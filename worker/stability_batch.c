@@ -31,6 +31,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
     int64_t *labels = malloc((size_t)gmax * sizeof *labels), *ids = malloc((size_t)gmax * sizeof *ids);
     double *zn = malloc((size_t)M * sizeof *zn), *num = malloc((size_t)gmax * sizeof *num), an[REC_MAX_SLOTS];
     struct wk_pool keep = {0}, pool = {0};
+    ts_tensor *a064[REC_MAX_SLOTS] = {0}; /* owned, one per slot; before the first goto fail */
     int rc = -1;
     if ((host_x && !copies_h) || !labels || !ids || !zn || !num) {
         snprintf(err, errlen, "out of host memory for %ld re-attributed copies (lower batch_size)", gmax);
@@ -42,7 +43,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
         double a = kind == STAB_LIPSCHITZ ? cfg->sigma : cfg->radius;
         amount[ch] = (float)(cfg->pixel ? a / e->mctx.std[ch] : a);
     }
-    ts_tensor *xi, *z, *z4, *pert, *copies, *a064[REC_MAX_SLOTS] = {0}; /* owned: one per slot */
+    ts_tensor *xi, *z, *z4, *pert, *copies;
     uint64_t key = seed_for(job->seed, bt->ids[i], kind == STAB_LIPSCHITZ ? SEED_LIPSCHITZ : SEED_MAXSENS);
     int64_t s4[4] = {M, c, bt->h, bt->w}, s2[2] = {M, d};
     WK_T(&keep, ts_narrow(bt->x, 0, i, 1, &xi), xi);

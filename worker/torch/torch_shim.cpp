@@ -570,18 +570,22 @@ int ts_mean_dim(const ts_tensor *a, int dim, int keepdim, ts_tensor **out) {
     return TS_OK;
 }
 
+// One number per channel from the host, on a's device and shaped to broadcast
+// over an N×C×… tensor (the ledger counts it). Throws on a channel mismatch:
+// callers check a's shape first.
+static at::Tensor channel_vec(const at::Tensor &a, const float *v, int c) {
+    std::vector<int64_t> bshape((size_t)a.dim(), 1);
+    bshape[1] = c;
+    at::Tensor h = torch::from_blob(const_cast<float *>(v), {c}, torch::kFloat32);
+    ledger_h2d(h);
+    return h.to(a.options()).view(bshape);
+}
+
 int ts_affine_channels(const ts_tensor *a, const float *scale, const float *shift, int c, ts_tensor **out) {
     if (!a || !scale || !shift || !out || c < 1) return fail(TS_EINVAL, "ts_affine_channels: bad argument");
     TS_GUARD({
         if (a->t.dim() < 2 || a->t.size(1) != c) return fail(TS_ESHAPE, "ts_affine_channels: channel dim mismatch");
-        std::vector<int64_t> bshape((size_t)a->t.dim(), 1);
-        bshape[1] = c;
-        auto opts = a->t.options();
-        at::Tensor sc = torch::from_blob(const_cast<float *>(scale), {c}, torch::kFloat32).to(opts).view(bshape);
-        at::Tensor sh = torch::from_blob(const_cast<float *>(shift), {c}, torch::kFloat32).to(opts).view(bshape);
-        ledger_h2d(sc);
-        ledger_h2d(sh);
-        *out = wrap(a->t * sc + sh);
+        *out = wrap(a->t * channel_vec(a->t, scale, c) + channel_vec(a->t, shift, c));
     });
     return TS_OK;
 }
@@ -590,14 +594,7 @@ int ts_normalize_channels(const ts_tensor *a, const float *mean, const float *st
     if (!a || !mean || !std || !out || c < 1) return fail(TS_EINVAL, "ts_normalize_channels: bad argument");
     TS_GUARD({
         if (a->t.dim() < 2 || a->t.size(1) != c) return fail(TS_ESHAPE, "ts_normalize_channels: channel dim mismatch");
-        std::vector<int64_t> bshape((size_t)a->t.dim(), 1);
-        bshape[1] = c;
-        auto opts = a->t.options();
-        at::Tensor mh = torch::from_blob(const_cast<float *>(mean), {c}, torch::kFloat32);
-        at::Tensor sh = torch::from_blob(const_cast<float *>(std), {c}, torch::kFloat32);
-        ledger_h2d(mh);
-        ledger_h2d(sh);
-        *out = wrap((a->t - mh.to(opts).view(bshape)) / sh.to(opts).view(bshape));
+        *out = wrap((a->t - channel_vec(a->t, mean, c)) / channel_vec(a->t, std, c));
     });
     return TS_OK;
 }

@@ -248,7 +248,9 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
     jb_printf(&sum, "method,estimator,refs,steps,objective,diffid_diff_acc,diffid_diff_logit,"
                     "sensitivity_n_correlation,lipschitz_mean,lipschitz_max,max_sensitivity_mean,"
                     "max_sensitivity_max,infidelity_mean,faithfulness_pearson,faithfulness_spearman,"
-                    "faithfulness_correlation,faithfulness_estimate\n");
+                    "faithfulness_correlation,faithfulness_estimate");
+    coord_pi_csv_header(&sum); /* the intervals, empty where there are none */
+    jb_printf(&sum, "\n");
     jb_printf(&b, "{\n  \"run_id\": ");
     jb_string(&b, info->run_id);
     jb_printf(&b, ",\n  \"config\": ");
@@ -333,6 +335,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
             jb_printf(&b, ",\n     ");
             sb_roar(&b, job, info->roar_acc, s);
         }
+        coord_pi_json_slot(&b, info->pi, s);
         jb_printf(&b, "}");
         /* summary.csv: one row per (method, estimator), every metric's headline */
         jb_printf(&sum, "%s,%s,%d,%d,%s", mn, en, m->refs, m->steps, job_objective_name(m->objective));
@@ -358,9 +361,12 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
         const double *fc = q + lay.fcorr, *fe = q + lay.fest;
         csv_ratio(&sum, job->fcorr.on ? fc[REC_FQ_SUM] : 0, job->fcorr.on ? fc[REC_FQ_N] : 0);
         csv_ratio(&sum, job->fest.on ? fe[REC_FQ_SUM] : 0, job->fest.on ? fe[REC_FQ_N] : 0);
+        coord_pi_csv_slot(&sum, info->pi, s);
         jb_printf(&sum, "\n");
     }
-    jb_printf(&b, "\n  ]\n}\n");
+    jb_printf(&b, "\n  ]");
+    coord_pi_json_top(&b, job, slots, info->pi);
+    jb_printf(&b, "\n}\n");
     int rc = -1;
     char path[4096];
     if (!b.p || !csv.p || !sum.p || b.lost || csv.lost || sum.lost) {
@@ -374,6 +380,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
     snprintf(path, sizeof path, "%s/summary.csv", info->run_dir);
     if (jb_write_text(&sum, path, err, errlen)) goto out;
     if (info->roar_acc && write_roar(job, slots, n_slots, info->roar_acc, info->run_dir, err, errlen)) goto out;
+    if (coord_pi_write_files(job, slots, info->pi, info->run_dir, err, errlen)) goto out;
     rc = 0;
 out:
     free(b.p);

@@ -4,6 +4,7 @@
 #define RECAL_COORD_REPORT_H
 #include <stdio.h>
 
+#include "coord_stats.h"
 #include "record.h"
 
 struct coord_run_info {
@@ -21,6 +22,7 @@ struct coord_run_info {
     long image_bytes;           /* one model input, C·H·W float32: the unit of the transfer ledger */
     const double *roar_acc;     /* Diff-ROAR's fine-tune accuracies (per slot, per fraction, bottom then
                                    top), or NULL: results[].roar, roar.json and roar.csv */
+    const struct coord_pi *pi;  /* the per-image values and their statistics, or NULL */
 };
 
 int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int n_slots, const double *total,

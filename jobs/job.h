@@ -155,6 +155,13 @@ struct job_sweep {
     long n_points; /* product of n_values; 0 without a sweep */
 };
 
+/* statistics: bootstrap confidence intervals and paired tests over the
+ * per-image metric values (docs/statistics.md). */
+struct job_stats {
+    int resamples; /* bootstrap resamples; 0 = no intervals (default 1000) */
+    double level;  /* two-sided interval level, in (0, 1) (default 0.95) */
+};
+
 struct job {
     char file[JOB_PATH_MAX];       /* the config path as given */
     char name[JOB_NAME_MAX];       /* default "recal" */
@@ -201,6 +208,8 @@ struct job {
     struct job_faith_q fcorr, fest;
     struct job_roar roar;
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
+    bool out_per_image;                            /* outputs.per_image: RUN_DIR/per_image/ (default false) */
+    struct job_stats stats;
     struct job_train train;
     struct job_sweep sweep;
     char sha256[65]; /* of the file bytes and the --set list, hex */

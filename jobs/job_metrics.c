@@ -278,5 +278,6 @@ void job_roar_train_view(const struct job *j, struct job *t) {
     t->lipschitz.on = t->max_sens.on = t->infidelity.on = false;
     t->faith.on = t->fcorr.on = t->fest.on = false;
     t->out_figures = false;
+    t->out_per_image = false;
     t->out_masks = true;
 }

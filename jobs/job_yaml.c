@@ -80,6 +80,8 @@ static void set_defaults(struct job *j, const char *path) {
     j->n_diffid_ratios = 9;
     memcpy(j->diffid_ratios, ratios, sizeof ratios);
     j->out_figures = true;
+    j->stats.resamples = 1000;
+    j->stats.level = 0.95;
     j->train.epochs = 3;
     j->train.lr = 0.05;
     j->train.momentum = 0.9;
@@ -194,10 +196,10 @@ static int read_dataset(const struct job_err *e, const struct job_node *d, struc
 }
 
 static int read_outputs(const struct job_err *e, const struct job_node *o, struct job *j) {
-    static const char *const keys[] = {"attributions", "masks", "figures"};
-    bool *dst[] = {&j->out_attributions, &j->out_masks, &j->out_figures};
-    if (job_want_section(e, o, "outputs") || job_check_keys(e, o, keys, 3, NULL, 0, "key", "'outputs'")) return -1;
-    for (int i = 0; i < 3; i++) {
+    static const char *const keys[] = {"attributions", "masks", "figures", "per_image"};
+    bool *dst[] = {&j->out_attributions, &j->out_masks, &j->out_figures, &j->out_per_image};
+    if (job_want_section(e, o, "outputs") || job_check_keys(e, o, keys, 4, NULL, 0, "key", "'outputs'")) return -1;
+    for (int i = 0; i < 4; i++) {
         const struct job_node *v = job_map_get(o, keys[i], NULL);
         if (v && job_want_bool(e, v, keys[i], dst[i])) return -1;
     }
@@ -212,6 +214,19 @@ static int opt_double(const struct job_err *e, const struct job_node *map, const
     if (job_want_double(e, v, key, &x)) return -1;
     if (x < lo || x > hi || (lo_open && x == lo) || (hi_open && x == hi)) return job_bad(e, v, key, rule);
     *dst = x;
+    return 0;
+}
+
+static int read_statistics(const struct job_err *e, const struct job_node *t, struct job *j) {
+    static const char *const keys[] = {"resamples", "level"};
+    long long resamples = j->stats.resamples;
+    if (job_want_section(e, t, "statistics") || job_check_keys(e, t, keys, 2, NULL, 0, "key", "'statistics'"))
+        return -1;
+    /* 10^6 resamples of 50,000 images is already minutes on one core */
+    if (opt_int(e, t, "resamples", 0, 1000000, &resamples) ||
+        opt_double(e, t, "level", 0.0, true, 1.0, true, "a number in (0, 1), e.g. 0.95", &j->stats.level))
+        return -1;
+    j->stats.resamples = (int)resamples;
     return 0;
 }
 
@@ -269,7 +284,8 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                                        "shard_seconds",
                                        "stop_grace_seconds",
                                        "coordinator_computes",
-                                       "watchdog_seconds"};
+                                       "watchdog_seconds",
+                                       "statistics"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb, shard = j->shard_images, chunk = 0;
@@ -308,6 +324,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         return -1;
     if ((v = job_map_get(root, "outputs", NULL)) && read_outputs(e, v, j)) return -1;
     if ((v = job_map_get(root, "train", NULL)) && read_train(e, v, j)) return -1;
+    if ((v = job_map_get(root, "statistics", NULL)) && read_statistics(e, v, j)) return -1;
     if ((v = job_map_get(root, "metrics", NULL)) && job_read_metrics(e, v, j)) return -1;
     if ((v = job_map_get(root, "sweep", NULL)) && job_read_sweep(e, v, j)) return -1;
 

@@ -1,6 +1,7 @@
 /* jobs/record.c — see record.h. */
 #include "record.h"
 
+#include <math.h>
 #include <stdbool.h>
 
 int rec_plan_slots(const struct job *job, struct rec_slot *slots) {
@@ -36,7 +37,35 @@ void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l) {
     l->fest = o;
     if (job->fest.on) o += REC_FQ_FIELDS;
     l->per_slot = o;
-    l->len = REC_HEADER + (size_t)n_slots * o;
+    l->sums = REC_HEADER + (size_t)n_slots * o;
+    /* per-image rows when something reads them: the intervals or the files */
+    const bool on[REC_PI_COUNT] = {job->diffid,      job->diffid,        job->sensn.on, job->lipschitz.on,
+                                   job->max_sens.on, job->infidelity.on, job->faith.on, job->faith.on,
+                                   job->faith.on,    job->fcorr.on,      job->fest.on};
+    const bool want = job->stats.resamples > 0 || job->out_per_image;
+    l->n_pi = 0;
+    for (int f = 0; f < REC_PI_COUNT; f++) l->pi_col[f] = want && on[f] ? l->n_pi++ : -1;
+    l->pi_rows = l->n_pi ? (size_t)job->shard_images : 0;
+    l->pi_stride = 1 + (size_t)n_slots * (size_t)l->n_pi;
+    l->len = l->sums + l->pi_rows * (l->n_pi ? l->pi_stride : 0);
+}
+
+const char *rec_pi_name(int field) {
+    static const char *const names[REC_PI_COUNT] = {"diffid_diff_acc",           "diffid_diff_logit",
+                                                    "sensitivity_n_correlation", "lipschitz",
+                                                    "max_sensitivity",           "infidelity",
+                                                    "faithfulness_pearson",      "faithfulness_spearman",
+                                                    "faithfulness_inv_distance", "faithfulness_correlation",
+                                                    "faithfulness_estimate"};
+    return field >= 0 && field < REC_PI_COUNT ? names[field] : "?";
+}
+
+void rec_pi_clear(const struct rec_layout *l, double *rec) {
+    for (size_t p = 0; p < l->pi_rows; p++) {
+        double *row = rec + l->sums + p * l->pi_stride;
+        row[0] = -1;
+        for (size_t k = 1; k < l->pi_stride; k++) row[k] = NAN;
+    }
 }
 
 void rec_fold(const struct job *job, int n_slots, double *total, const double *rec) {
@@ -52,7 +81,7 @@ void rec_fold(const struct job *job, int n_slots, double *total, const double *r
             size_t i = rec_slot_base(&l, s) + off[k] + REC_ST_MAX;
             if (on[k]) maxima[s][k] = rec[i] > total[i] ? rec[i] : total[i];
         }
-    for (size_t i = 0; i < l.len; i++) total[i] += rec[i];
+    for (size_t i = 0; i < l.sums; i++) total[i] += rec[i];
     for (int s = 0; s < n_slots; s++)
         for (int k = 0; k < 2; k++)
             if (on[k]) total[rec_slot_base(&l, s) + off[k] + REC_ST_MAX] = maxima[s][k];

@@ -53,17 +53,57 @@ enum { REC_ST_SUM, REC_ST_N, REC_ST_MAX, REC_ST_FIELDS };
 enum { REC_IF_SUM, REC_IF_N, REC_IF_FIELDS };
 enum { REC_FA_PEARSON, REC_FA_PEARSON_N, REC_FA_SPEARMAN, REC_FA_SPEARMAN_N, REC_FA_INV, REC_FA_INV_N, REC_FA_FIELDS };
 enum { REC_FQ_SUM, REC_FQ_N, REC_FQ_FIELDS }; /* faithfulness_correlation / _estimate: per-image Pearson */
+/* The per-image values (issue #23): one row per image position of the
+ * shard, after the sums. A row is the image id (-1: no image there, or one
+ * skipped under on_error: skip), then for each slot the enabled fields in
+ * REC_PI_* order. A value is NaN where it is undefined for that image (a
+ * constant side of a correlation, a metric's `images:` bound). The
+ * statistics (coordinator/coord_stats.c) resample these rows. */
+enum {
+    REC_PI_DIFF_ACC,   /* DiffID: mean over ratios of insertion − deletion correct (0/1) */
+    REC_PI_DIFF_LOGIT, /* DiffID: the same of the logit ratios f(x̃)[y]/f(x)[y] */
+    REC_PI_SENSN,      /* sensitivity-n: mean of the image's defined per-ratio correlations */
+    REC_PI_LIPS,
+    REC_PI_MAXS,
+    REC_PI_INFID,
+    REC_PI_FA_PEARSON,
+    REC_PI_FA_SPEARMAN,
+    REC_PI_FA_INV,
+    REC_PI_FCORR,
+    REC_PI_FEST,
+    REC_PI_COUNT
+};
+/* The field's name in metrics.json, summary.csv and per_image/. */
+const char *rec_pi_name(int field);
 struct rec_layout {
     size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest; /* offsets inside a slot block */
     size_t per_slot;                                             /* doubles per slot */
-    size_t len;                                                  /* doubles per record */
+    size_t sums;                                                 /* doubles of header and slot blocks */
+    int pi_col[REC_PI_COUNT]; /* a field's column in a slot's per-image cells; -1 when off */
+    int n_pi;                 /* per-image fields per slot; 0: no per-image rows */
+    size_t pi_rows;           /* rows: job->shard_images */
+    size_t pi_stride;         /* doubles per row: 1 + slots · n_pi */
+    size_t len;               /* doubles per record */
 };
+void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l);
+/* Row p of a record's per-image section (NULL when the layout has none). */
+static inline double *rec_pi_row(const struct rec_layout *l, double *rec, long p) {
+    return l->n_pi ? rec + l->sums + (size_t)p * l->pi_stride : NULL;
+}
+/* Set the cell of (row, slot, field) when the field is on. */
+static inline void rec_pi_put(const struct rec_layout *l, double *row, int s, int field, double v) {
+    if (row && l->pi_col[field] >= 0) row[1 + (size_t)s * l->n_pi + l->pi_col[field]] = v;
+}
+/* Empty rows: id -1, every value NaN (a record's per-image section before a
+ * shard runs). */
+void rec_pi_clear(const struct rec_layout *l, double *rec);
 void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l);
 /* Offset of slot s's block in a record. */
 static inline size_t rec_slot_base(const struct rec_layout *l, int s) {
     return REC_HEADER + (size_t)s * l->per_slot;
 }
-/* total ⊕= rec: sums, and max for the REC_ST_MAX fields. */
+/* total ⊕= rec: sums, and max for the REC_ST_MAX fields (the per-image
+ * rows are not folded: the coordinator reads them shard by shard). */
 void rec_fold(const struct job *job, int n_slots, double *total, const double *rec);
 
 /* The result slots of a job, in report order; returns their count. */

@@ -176,7 +176,7 @@ static int bench_batch_dev(ts_module *m, int device, const struct wk_method_ctx 
         if (outs[e]) wk_pool_add(&pool, outs[e]);
     for (int e = 0; diffid && e < n_est; e++)
         if (wk_diffid_batch_dev(m, 0, bm->c, bm->h, bm->w, ctx->chunk_samples, DIFFID_RATIOS, 9, xt, outs[ests[e]], yt,
-                                orig_t, b, acc, err, errlen))
+                                orig_t, b, acc, NULL, err, errlen))
             goto fail;
     wk_pool_free(&pool);
     return 0;
@@ -252,7 +252,7 @@ static double time_attribution(ts_module *m, int device, const struct bench_mode
                 r = wk_method_run(&ctx, &jm, &bt, outs, err, sizeof err);
                 for (int e = 0; diffid && e < n_est && !r; e++)
                     r = wk_diffid_batch(m, device, classes, bm->c, bm->h, bm->w, ctx.chunk_samples, DIFFID_RATIOS, 9, x,
-                                        xt, outs[ests[e]], y, orig, b, &acc, err, sizeof err);
+                                        xt, outs[ests[e]], y, orig, b, &acc, NULL, err, sizeof err);
             }
             ts_tensor_free(xt);
             if (r) goto out;
@@ -331,10 +331,10 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
         goto out;
     }
     wk_diffid_batch(m, device, classes, bm->c, bm->h, bm->w, chunk, DIFFID_RATIOS, 9, x, x_dev, a, y, orig, 2, &acc,
-                    err, sizeof err);
+                    NULL, err, sizeof err);
     double t0 = clock_now_s();
     if (wk_diffid_batch(m, device, classes, bm->c, bm->h, bm->w, chunk, DIFFID_RATIOS, 9, x, x_dev, a, y, orig, images,
-                        &acc, err, sizeof err)) {
+                        &acc, NULL, err, sizeof err)) {
         fprintf(stderr, "recal bench: %s\n", err);
         goto out;
     }

@@ -470,6 +470,8 @@ int cmd_run(int argc, char **argv) {
     struct coord_book book;
     memset(&book, 0, sizeof book);
     book.jn.fd = -1;
+    struct coord_pi pi; /* rank 0: the per-image values, for the report */
+    memset(&pi, 0, sizeof pi);
 
     /* Every rank parses the config itself (cheap, and identical), so only
      * rank 0 needs to speak. */
@@ -548,6 +550,7 @@ int cmd_run(int argc, char **argv) {
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&shard, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     job.shard_images = (int)shard;
+    wk_engine_relayout(&eng); /* the record keeps a row per image of a shard */
     /* After the probe, which must not be given up half-way. */
     coord_set_stop_grace(job.stop_grace_seconds);
     eng.abandon = coord_stop_overdue;
@@ -603,6 +606,18 @@ int cmd_run(int argc, char **argv) {
     if (rank == 0 && resume)
         log_printf("resume: %ld shards from the journal, %ld computed now", book.n_resumed,
                    book.n_done - book.n_resumed);
+    /* the per-image rows of every shard, before a Diff-ROAR stage reuses
+     * the book; the statistics over them */
+    if (rank == 0 &&
+        (coord_pi_collect(&job, eng.n_slots, book.records, book.n_shards, book.len, &pi, err, sizeof err) ||
+         coord_pi_stats(&job, eng.slots, &pi, err, sizeof err))) {
+        fprintf(stderr, "recal run: %s; the evaluation is in the journal: run again with --resume\n", err);
+        code = EXIT_USER;
+        err[0] = '\0';
+        failed = 1;
+    }
+    MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (failed) goto out;
     /* Diff-ROAR: the train split's rank maps, then the fine-tunes, in this
      * run directory and journal; the evaluation's engine is done. */
     /* what the report needs of the evaluation, before its engine and book go */
@@ -640,12 +655,14 @@ int cmd_run(int argc, char **argv) {
                                       n_images,
                                       coord_s,
                                       image_bytes,
-                                      roar_acc};
+                                      roar_acc,
+                                      &pi};
         if (coord_write_metrics(&job, slots, n_slots, total, &info, err, sizeof err)) {
             fprintf(stderr, "recal run: %s\n", err);
             code = EXIT_USER;
         } else {
             coord_print_table(stdout, &job, slots, n_slots, total);
+            coord_pi_print(stdout, &job, slots, &pi);
             if (roar_acc) coord_print_roar(stdout, &job, slots, n_slots, roar_acc);
             printf("\nwrote %s/metrics.json, metrics.csv and summary.csv%s (%.1f s", run_dir,
                    roar_acc ? ", roar.json and roar.csv" : "", info.wall_seconds);
@@ -675,6 +692,7 @@ out:
     }
     free(total);
     free(roar_acc);
+    coord_pi_free(&pi);
     coord_book_close(&book);
     if (eng_open) wk_engine_close(&eng);
     log_close();

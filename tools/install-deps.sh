@@ -7,7 +7,7 @@
 # (model export, oracles), python3-pil (the dataset decode oracle), cmocka, the
 # Fashion-MNIST dataset; python3-pip fetches Captum (--no-deps) for the
 # oracle/captum test and Quantus for oracle/quantus, whose dependencies are
-# these Debian ones: python3-pandas, -sklearn, -skimage, -tqdm, -opencv
+# these Debian ones: python3-pandas, -scipy (also the statistics oracle), -sklearn, -skimage, -tqdm, -opencv
 # (python3-skimage also checks the quickshift superpixels); python3-torchvision
 # defines the ResNet-50 of tools/export_models.py; python3-matplotlib
 # draws the report's figures
@@ -23,7 +23,7 @@ PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy 
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
       libturbojpeg0-dev libpng-dev python3-pil libvlfeat-dev liblapacke-dev
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge
-      python3-pandas python3-sklearn python3-skimage python3-tqdm python3-opencv python3-torchvision
+      python3-pandas python3-scipy python3-sklearn python3-skimage python3-tqdm python3-opencv python3-torchvision
       clang libclang-rt-14-dev clang-format valgrind iproute2 util-linux"
 missing=""
 for p in $PKGS; do

@@ -24,6 +24,7 @@ enum seed_purpose {
     SEED_LIME_MASKS = 14,   /* LIME: which superpixels each sample switches off */
     SEED_SHAP_MASKS = 15,   /* KernelSHAP: coalition sizes and members */
     SEED_FCORR_MASK = 16,   /* faithfulness_correlation: each run's random subset */
+    SEED_BOOTSTRAP = 17,    /* the statistics: resample b (the "image id" is b) */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

@@ -53,7 +53,8 @@ static void group_range(void *ctx, int64_t lo, int64_t hi) {
 
 int wk_diffid_batch_dev(ts_module *model, int classes, int c, int h, int w, long chunk_samples, const double *ratios,
                         int n_ratios, const ts_tensor *x_dev, const ts_tensor *attr_dev, const ts_tensor *y_dev,
-                        const ts_tensor *orig_dev, long b, struct diffid_acc *acc, char *err, size_t errlen) {
+                        const ts_tensor *orig_dev, long b, struct diffid_acc *acc, double *per_image, char *err,
+                        size_t errlen) {
     (void)classes; /* the scores reduce on the device, whatever the class count */
     const int copies = 2 * n_ratios;
     const long d = (long)c * h * w;
@@ -86,7 +87,7 @@ int wk_diffid_batch_dev(ts_module *model, int classes, int c, int h, int w, long
         shape[0] = g * copies;
         WK_T(&chunk, ts_reshape(flat, shape, 4, &pt), pt);
         WK_T(&chunk, ts_module_forward(model, pt, &lg), lg);
-        WK_CHECK(ts_diffid_score(lg, yg, og, n_ratios, sums));
+        WK_CHECK(ts_diffid_score(lg, yg, og, n_ratios, sums, per_image ? per_image + 2 * i0 : NULL));
         for (int r = 0; r < n_ratios; r++) {
             acc->del_correct[r] += sums[r];
             acc->ins_correct[r] += sums[n_ratios + r];
@@ -107,8 +108,8 @@ fail:
  * up, the rest is wk_diffid_batch_dev. */
 static int upload_and_run(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,
                           const double *ratios, int n_ratios, const float *x, const ts_tensor *x_dev, const float *attr,
-                          const int64_t *labels, const float *orig_logit, long b, struct diffid_acc *acc, char *err,
-                          size_t errlen) {
+                          const int64_t *labels, const float *orig_logit, long b, struct diffid_acc *acc,
+                          double *per_image, char *err, size_t errlen) {
     struct wk_pool pool = {0};
     const ts_tensor *xd = x_dev;
     ts_tensor *xu, *ad, *yd, *od;
@@ -121,8 +122,8 @@ static int upload_and_run(ts_module *model, int device, int classes, int c, int 
     WK_T(&pool, ts_from_f32(attr, s2, 2, device, &ad), ad);
     WK_T(&pool, ts_from_i64(labels, s1, 1, device, &yd), yd);
     WK_T(&pool, ts_from_f32(orig_logit, s1, 1, device, &od), od);
-    rc = wk_diffid_batch_dev(model, classes, c, h, w, chunk_samples, ratios, n_ratios, xd, ad, yd, od, b, acc, err,
-                             errlen);
+    rc = wk_diffid_batch_dev(model, classes, c, h, w, chunk_samples, ratios, n_ratios, xd, ad, yd, od, b, acc,
+                             per_image, err, errlen);
 fail:
     wk_pool_free(&pool);
     return rc;
@@ -130,13 +131,13 @@ fail:
 
 int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int w, long chunk_samples,
                     const double *ratios, int n_ratios, const float *x, const ts_tensor *x_dev, const float *attr,
-                    const int64_t *labels, const float *orig_logit, long b, struct diffid_acc *acc, char *err,
-                    size_t errlen) {
+                    const int64_t *labels, const float *orig_logit, long b, struct diffid_acc *acc, double *per_image,
+                    char *err, size_t errlen) {
     const int copies = 2 * n_ratios;
     const long hw = (long)h * w, d = (long)c * hw;
     if (wk_diffid_copies_on_device(device))
         return upload_and_run(model, device, classes, c, h, w, chunk_samples, ratios, n_ratios, x, x_dev, attr, labels,
-                              orig_logit, b, acc, err, errlen);
+                              orig_logit, b, acc, per_image, err, errlen);
     long group = chunk_samples / copies;
     if (group < 1) group = 1;
     if (group > b) group = b;
@@ -160,8 +161,19 @@ int wk_diffid_batch(ts_module *model, int device, int classes, int c, int h, int
         WK_T(&pool, ts_from_f32(pert, shape, 4, device, &pt), pt);
         WK_T(&pool, ts_module_forward(model, pt, &lg), lg);
         WK_CHECK(ts_to_f32(lg, logits, (size_t)(g * copies * classes)));
-        for (long i = 0; i < g; i++)
-            diffid_score(logits + i * copies * classes, classes, labels[i0 + i], orig_logit[i0 + i], n_ratios, acc);
+        for (long i = 0; i < g; i++) {
+            /* the image alone first, then into the sums: 0 + v is v, so the
+             * sums are what adding straight into acc gives */
+            struct diffid_acc one = {0};
+            diffid_score(logits + i * copies * classes, classes, labels[i0 + i], orig_logit[i0 + i], n_ratios, &one);
+            for (int r = 0; r < n_ratios; r++) {
+                acc->del_correct[r] += one.del_correct[r];
+                acc->ins_correct[r] += one.ins_correct[r];
+                acc->del_logit[r] += one.del_logit[r];
+                acc->ins_logit[r] += one.ins_logit[r];
+            }
+            if (per_image) diffid_image_diffs(&one, n_ratios, per_image + 2 * (i0 + i));
+        }
         wk_pool_free(&pool);
     }
     rc = 0;

@@ -176,6 +176,10 @@ fail:
     return -1;
 }
 
+void wk_engine_relayout(struct wk_engine *e) {
+    rec_layout_of(e->job, e->n_slots, &e->layout);
+}
+
 void wk_engine_set_chunk(struct wk_engine *e, long n) {
     e->chunk_samples = n;
     e->mctx.chunk_samples = n;
@@ -239,6 +243,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     const int nr = job->n_diffid_ratios;
     int rc = -1;
     memset(record, 0, wk_record_len(e) * sizeof *record);
+    rec_pi_clear(&e->layout, record);
+    e->shard_first = first;
+    double *pi_diffid = NULL; /* the batch's per-image DiffID, 2 per image */
     struct ts_ledger led0, led1;
     ts_ledger_read(&led0);
     /* two batch buffers: one computes while the next is read (prefetch.h) */
@@ -278,8 +285,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     uint16_t *ranks = job->out_masks ? fault_calloc((size_t)(count * e->n_slots * hw), sizeof *ranks) : NULL;
     long *rk_order = job->out_masks ? fault_malloc((size_t)hw * sizeof *rk_order) : NULL;
     float *rk_sal = job->out_masks ? fault_malloc((size_t)hw * sizeof *rk_sal) : NULL;
+    if (e->layout.n_pi && job->diffid) pi_diffid = fault_malloc((size_t)(2 * bmax) * sizeof *pi_diffid);
     int ok = x && xn && y && yn && ids && clean && orig && acc && (maps || !job->out_attributions) && (ex || !n_ex) &&
-             (!job->out_masks || (ranks && rk_order && rk_sal));
+             (pi_diffid || !e->layout.n_pi || !job->diffid) && (!job->out_masks || (ranks && rk_order && rk_sal));
     for (int s = 0; s < e->n_slots && ok; s++)
         ok = (attr[s] = wk_xfer_alloc(e->device, batch_bytes, fault_malloc, &attr_owner[s])) != NULL;
     if (!ok) {
@@ -345,6 +353,10 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         WK_CHECK(ts_to_f32(orig_t, orig, (size_t)b)); /* f(x)[label]: 4 bytes an image, for the host metrics */
         record[REC_CORRECT] += (double)correct;
         record[REC_IMAGES] += (double)b;
+        for (long i = 0; i < b; i++) {
+            double *row = wk_pi_row(e, record, ids[i]);
+            if (row) row[0] = (double)ids[i];
+        }
 
         struct wk_batch bt = {xt, x, y, yt, ids, b, e->ds.c, e->ds.h, e->ds.w, lg};
         for (int s = 0; s < e->n_slots;) {
@@ -405,13 +417,19 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         }
         if (job->diffid)
             for (int s = 0; s < e->n_slots; s++) {
-                int drc = dev_diffid ? wk_diffid_batch_dev(e->model, e->classes, e->ds.c, e->ds.h, e->ds.w,
-                                                           e->chunk_samples, job->diffid_ratios, job->n_diffid_ratios,
-                                                           xt, attr_t[s], yt, orig_t, b, &acc[s], err, errlen)
-                                     : wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w,
-                                                       e->chunk_samples, job->diffid_ratios, job->n_diffid_ratios, x,
-                                                       xt, attr[s], y, orig, b, &acc[s], err, errlen);
+                int drc = dev_diffid
+                              ? wk_diffid_batch_dev(e->model, e->classes, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples,
+                                                    job->diffid_ratios, job->n_diffid_ratios, xt, attr_t[s], yt, orig_t,
+                                                    b, &acc[s], pi_diffid, err, errlen)
+                              : wk_diffid_batch(e->model, e->device, e->classes, e->ds.c, e->ds.h, e->ds.w,
+                                                e->chunk_samples, job->diffid_ratios, job->n_diffid_ratios, x, xt,
+                                                attr[s], y, orig, b, &acc[s], pi_diffid, err, errlen);
                 if (drc) goto fail;
+                for (long i = 0; pi_diffid && i < b; i++) {
+                    double *row = wk_pi_row(e, record, ids[i]);
+                    rec_pi_put(&e->layout, row, s, REC_PI_DIFF_ACC, pi_diffid[2 * i]);
+                    rec_pi_put(&e->layout, row, s, REC_PI_DIFF_LOGIT, pi_diffid[2 * i + 1]);
+                }
             }
         if (wk_perturb_metrics(e, &bt, orig, attr, attr_t, record, err, errlen) ||
             wk_stability_metrics(e, &bt, attr_t, record, err, errlen))
@@ -487,6 +505,7 @@ fail:
     free(clean);
     free(orig);
     free(acc);
+    free(pi_diffid);
     free(maps);
     free(ex);
     free(skipped);

@@ -26,7 +26,14 @@ struct wk_engine {
     char run_dir[1024];   /* where shard artefacts go (outputs.attributions) */
     int dry;              /* 1: compute, write no artefacts (recal run's shard-size probe) */
     int (*abandon)(void); /* non-zero between batches: give the shard up (NULL: never) */
+    long shard_first;     /* the running shard's first image id: its per-image rows start there */
 };
+
+/* The per-image row of image `id` of the running shard in record (NULL
+ * when the job keeps none). */
+static inline double *wk_pi_row(const struct wk_engine *e, double *record, int64_t id) {
+    return rec_pi_row(&e->layout, record, (long)(id - e->shard_first));
+}
 
 /* wk_engine_run's result when e->abandon asked to give the shard up: no
  * record, no artefact; the shard is computed again on resume. */
@@ -61,6 +68,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
  * (attributions, masks: ".npy"; skipped: ".txt"): the one name the engine
  * writes and a resume checks. */
 void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext);
+/* The job's shard_images changed (recal run's shard size probe): the
+ * record's per-image rows follow it. */
+void wk_engine_relayout(struct wk_engine *e);
 /* Use n samples per forward+backward (every rank must use the same n, or
  * float summation order differs between rank counts). */
 void wk_engine_set_chunk(struct wk_engine *e, long n);

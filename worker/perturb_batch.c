@@ -55,13 +55,14 @@ static int want(long bound, long long id) {
 }
 
 /* One image's Pearson correlation into a (sum, count) pair of the record;
- * an undefined one (a constant side) is left out of the mean. */
-static void add_pearson(const double *xs, const double *ys, long n, double *sum, double *count) {
+ * an undefined one (a constant side) is left out of the mean. Returns it,
+ * or NaN when undefined (the image's per-image value). */
+static double add_pearson(const double *xs, const double *ys, long n, double *sum, double *count) {
     double corr;
-    if (stats_pearson(xs, ys, n, &corr) == 0) {
-        *sum += corr;
-        *count += 1;
-    }
+    if (stats_pearson(xs, ys, n, &corr) != 0) return NAN;
+    *sum += corr;
+    *count += 1;
+    return corr;
 }
 
 /* f(copies_j)[label] for the n copies (n×C×H×W on the device), chunk by
@@ -176,8 +177,9 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     WK_T(&pool, ts_cast_f64(mask, &m64), m64);
     WK_T(&pool, ts_matmul(m64, cols, &xsd), xsd);
     WK_CHECK(ts_to_f64(xsd, xs_all, (size_t)(n * ns)));
+    double *row = wk_pi_row(e, record, bt->ids[i]);
     for (int s = 0; s < ns; s++) {
-        double *blk = record + rec_slot_base(&e->layout, s) + e->layout.sensn;
+        double *blk = record + rec_slot_base(&e->layout, s) + e->layout.sensn, img_sum = 0, img_n = 0;
         for (int r = 0; r < nr; r++) {
             double *q = blk + (size_t)r * REC_SN_FIELDS;
             for (int j = 0; j < S; j++) {
@@ -191,8 +193,13 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
                 q[REC_SN_SXX] += xs[j] * xs[j];
                 q[REC_SN_SYY] += ys[j] * ys[j];
             }
-            add_pearson(xs, ys, S, &q[REC_SN_CORR_SUM], &q[REC_SN_CORR_N]);
+            double corr = add_pearson(xs, ys, S, &q[REC_SN_CORR_SUM], &q[REC_SN_CORR_N]);
+            if (!isnan(corr)) {
+                img_sum += corr;
+                img_n += 1;
+            }
         }
+        rec_pi_put(&e->layout, row, s, REC_PI_SENSN, img_n > 0 ? img_sum / img_n : NAN);
     }
     rc = 0;
 fail:
@@ -235,22 +242,27 @@ static int faith_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     WK_T(&pool, ts_cast_f64(onehot, &oh64), oh64);
     WK_T(&pool, ts_matmul(oh64, cols, &ad), ad);
     WK_CHECK(ts_to_f64(ad, a_all, (size_t)(G * ns)));
+    double *row = wk_pi_row(e, record, bt->ids[i]);
     for (int s = 0; s < ns; s++) {
         double *q = record + rec_slot_base(&e->layout, s) + e->layout.faith, r, dist = 0;
         for (int g = 0; g < G; g++) a[g] = a_all[(long)g * ns + s];
+        double pear = NAN, spear = NAN, inv = NAN;
         if (stats_pearson(a, p, G, &r) == 0) {
-            q[REC_FA_PEARSON] += r;
+            q[REC_FA_PEARSON] += pear = r;
             q[REC_FA_PEARSON_N] += 1;
         }
         if (stats_spearman(a, p, G, &r, scratch, iscratch) == 0) {
-            q[REC_FA_SPEARMAN] += r;
+            q[REC_FA_SPEARMAN] += spear = r;
             q[REC_FA_SPEARMAN_N] += 1;
         }
         for (int g = 0; g < G; g++) dist += (a[g] - p[g]) * (a[g] - p[g]);
         if (dist > 0) {
-            q[REC_FA_INV] += 1.0 / sqrt(dist);
+            q[REC_FA_INV] += inv = 1.0 / sqrt(dist);
             q[REC_FA_INV_N] += 1;
         }
+        rec_pi_put(&e->layout, row, s, REC_PI_FA_PEARSON, pear);
+        rec_pi_put(&e->layout, row, s, REC_PI_FA_SPEARMAN, spear);
+        rec_pi_put(&e->layout, row, s, REC_PI_FA_INV, inv);
     }
     rc = 0;
 fail:
@@ -313,7 +325,8 @@ static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
             xs[r] = a;
             ys[r] = (double)orig - (double)f[r];
         }
-        add_pearson(xs, ys, R, &q[REC_FQ_SUM], &q[REC_FQ_N]);
+        rec_pi_put(&e->layout, wk_pi_row(e, record, bt->ids[i]), s, REC_PI_FCORR,
+                   add_pearson(xs, ys, R, &q[REC_FQ_SUM], &q[REC_FQ_N]));
     }
     rc = 0;
 out:
@@ -376,7 +389,8 @@ static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
         }
         if (forward_target(e, copies, G, bt->labels[i], f, err, errlen)) goto out;
         for (long g = 0; g < G; g++) ys[g] = (double)orig - (double)f[g];
-        add_pearson(xs, ys, G, &q[REC_FQ_SUM], &q[REC_FQ_N]);
+        rec_pi_put(&e->layout, wk_pi_row(e, record, bt->ids[i]), s, REC_PI_FEST,
+                   add_pearson(xs, ys, G, &q[REC_FQ_SUM], &q[REC_FQ_N]));
     }
     rc = 0;
 out:
@@ -439,6 +453,7 @@ static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
         }
         q[REC_IF_SUM] += sum / (double)M;
         q[REC_IF_N] += 1;
+        rec_pi_put(&e->layout, wk_pi_row(e, record, bt->ids[i]), s, REC_PI_INFID, sum / (double)M);
     }
     rc = 0;
 fail:

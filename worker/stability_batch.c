@@ -150,6 +150,8 @@ int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, ts_tens
             if (stab_image(e, bt, i, (enum stab_kind)kind, attr_t, best, err, errlen)) return -1;
             for (int s = 0; s < e->n_slots; s++) {
                 double *q = record + rec_slot_base(&e->layout, s) + off;
+                rec_pi_put(&e->layout, wk_pi_row(e, record, bt->ids[i]), s,
+                           kind == STAB_LIPSCHITZ ? REC_PI_LIPS : REC_PI_MAXS, best[s] < 0 ? NAN : best[s]);
                 if (best[s] < 0) continue; /* no finite ratio (Lipschitz with zero noise) */
                 q[REC_ST_SUM] += best[s];
                 q[REC_ST_N] += 1;

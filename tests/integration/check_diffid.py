@@ -42,7 +42,8 @@ def main():
         subprocess.run([recal, "run", os.path.join(src, "tests", "data", "fashion-diffid.yaml"), "--limit", str(N),
                         "--set", f"model.path={model_path}", "--set", "methods=[{name: random}]",
                         "--set", "seed=5", "--set", "shard_images=24", "--set", "outputs.attributions=true",
-                        "--set", "outputs.masks=true", "--run-dir", run] + extra, check=True, env=env)
+                        "--set", "outputs.masks=true", "--set", "outputs.per_image=true", "--run-dir", run] + extra,
+                       check=True, env=env)
         return run, json.load(open(os.path.join(run, "metrics.json")))
 
     run, metrics = recal_run("diffid-run", [])
@@ -76,6 +77,7 @@ def main():
     assert masks.shape == (N, 1, 28, 28) and masks.dtype == np.uint16, (masks.shape, masks.dtype)
     sums = {k: np.zeros(len(RATIOS)) for k in ("del_acc", "ins_acc", "del_logit", "ins_logit")}
     sums16 = {k: np.zeros(len(RATIOS)) for k in sums}
+    per_image = np.zeros((N, 2))  # the oracle's mean over ratios of insertion - deletion, per image
 
     def forward16(inp):
         with torch.autocast("cpu", dtype=torch.bfloat16):
@@ -106,7 +108,12 @@ def main():
                     c[removed] = xi[keep].mean()
                     copies.append(c.float().view(1, 28, 28))
             t = int(labels[i])
-            for sm, out, o in ((sums, model(torch.stack(copies)), orig), (sums16, forward16(torch.stack(copies)), orig16)):
+            out32 = model(torch.stack(copies))
+            R = len(RATIOS)
+            hit = [float(int(out32[row].argmax()) == t) for row in range(2 * R)]
+            ratio = [float(out32[row, t]) / float(orig[i, t]) for row in range(2 * R)]
+            per_image[i] = [sum(hit[R:]) / R - sum(hit[:R]) / R, sum(ratio[R:]) / R - sum(ratio[:R]) / R]
+            for sm, out, o in ((sums, out32, orig), (sums16, forward16(torch.stack(copies)), orig16)):
                 for k, r in enumerate(RATIOS):
                     for mode, row in (("del", k), ("ins", len(RATIOS) + k)):
                         sm[f"{mode}_acc"][k] += int(out[row].argmax()) == t
@@ -121,6 +128,14 @@ def main():
             ok = err <= tol
             bad += not ok
             print(f"{'ok  ' if ok else 'FAIL'} {label}{key}: max abs difference {err:.2e} (tolerance {tol})")
+    # outputs.per_image: each image's DiffID, host- and device-built copies
+    for label, rd in (("", run), ("device copies ", os.path.join(work, "diffid-run-device-copies"))):
+        for k, key in enumerate(("diffid_diff_acc", "diffid_diff_logit")):
+            got_pi = np.load(os.path.join(rd, "per_image", f"{key}.npy"))
+            err = float(np.max(np.abs(got_pi[:, 0] - per_image[:, k]))) if got_pi.shape == (N, 1) else float("inf")
+            tol = 1e-9 if key.endswith("acc") else 1e-4
+            bad += err > tol
+            print(f"{'ok  ' if err <= tol else 'FAIL'} {label}per-image {key}: max abs difference {err:.2e}")
     # the copies are the same floats wherever they are built
     same = got_dev == got
     print(f"{'ok  ' if same else 'FAIL'} device-built copies give the host-built copies' curves exactly")

@@ -37,6 +37,9 @@ def walk(path, x, y):
 for ra, rb in zip(a["results"], b["results"]):
     assert (ra["method"], ra["estimator"]) == (rb["method"], rb["estimator"])
     walk(f"{ra['method']}/{ra['estimator']}", ra, rb)
+# the statistics (docs/statistics.md): the same intervals and paired tests
+assert ("paired" in a) == ("paired" in b) and a.get("statistics") == b.get("statistics")
+walk("paired", a.get("paired"), b.get("paired"))
 # The shim's ledger, present and sane in both. Not compared: a lone image
 # is paired with a copy of itself, so passes follow the batching, and small
 # copies (label checks) follow the chunks.

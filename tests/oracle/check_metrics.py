@@ -81,6 +81,7 @@ class Oracle:
     def __init__(self, model, x32, labels, cfg):
         self.m, self.x32, self.y, self.cfg = model, x32, labels, cfg
         self.c, self.h, self.w = x32.shape[1:]
+        self.per = {}  # (per-image field, method): each image's value, None where undefined
 
     def f(self, z32, t):
         """logit t of float32 inputs (1 or more), evaluated in float64"""
@@ -104,7 +105,9 @@ class Oracle:
     def sensn(self, method, ratios, S):
         hw, d = self.h * self.w, self.c * self.h * self.w
         per_img, pooled = [[] for _ in ratios], [([], []) for _ in ratios]
+        img_means = []
         for i in range(len(self.y)):
+            img = []
             x, t = self.x32[i], int(self.y[i])
             a = self.attr(method, x, t, i)
             fx = float(self.f(x, t))
@@ -125,8 +128,11 @@ class Oracle:
                 p = pearson(xs, ys)
                 if p is not None:
                     per_img[r].append(p)
+                    img.append(p)
                 pooled[r][0].extend(xs)
                 pooled[r][1].extend(ys)
+            img_means.append(sum(img) / len(img) if img else None)
+        self.per[("sensitivity_n_correlation", method)] = img_means
         return ([sum(v) / len(v) if v else None for v in per_img], [pearson(*p) for p in pooled])
 
     def faith(self, method, groups):
@@ -147,16 +153,14 @@ class Oracle:
                 z[:, m] = 0.0
                 p.append(fx - float(self.f(z, t)))
                 s.append(float(a[:, m].sum()))
-            v = pearson(s, p)
-            if v is not None:
-                pe.append(v)
-            v = pearson(avg_ranks(s), avg_ranks(p))
-            if v is not None:
-                sp.append(v)
+            pe.append(pearson(s, p))
+            sp.append(pearson(avg_ranks(s), avg_ranks(p)))
             dist = math.sqrt(sum((si - pi) ** 2 for si, pi in zip(s, p)))
-            if dist > 0:
-                inv.append(1 / dist)
-        mean = lambda v: sum(v) / len(v) if v else None  # noqa: E731
+            inv.append(1 / dist if dist > 0 else None)
+        for key, v in (("faithfulness_pearson", pe), ("faithfulness_spearman", sp), ("faithfulness_inv_distance", inv)):
+            self.per[(key, method)] = v
+        mean = lambda v: sum(x for x in v if x is not None) / len([x for x in v if x is not None]) \
+            if any(x is not None for x in v) else None  # noqa: E731
         return mean(pe), mean(sp), mean(inv)
 
     def infidelity(self, method, M, sigma):
@@ -173,12 +177,14 @@ class Oracle:
             num, den = sum(si * di for si, di in zip(s, df)), sum(si * si for si in s)
             beta = num / den if den > 0 else 0.0
             out.append(sum((beta * si - di) ** 2 for si, di in zip(s, df)) / M)
+        self.per[("infidelity", method)] = out
         return sum(out) / len(out)
 
     def stability(self, method, kind, M, scale):
         d = self.c * self.h * self.w
         std = torch.tensor(STD, dtype=torch.float32).view(-1, 1, 1)
         best = []
+        self.per[(kind, method)] = []
         for i in range(len(self.y)):
             x, t = self.x32[i], int(self.y[i])
             a0 = self.attr(method, x, t, i)
@@ -198,6 +204,7 @@ class Oracle:
                     b = max(b, float(torch.linalg.vector_norm(a0 - aj)) / den)
             if b >= 0:
                 best.append(b)
+            self.per[(kind, method)].append(b if b >= 0 else None)
         return sum(best) / len(best), max(best)
 
 
@@ -277,7 +284,7 @@ def main():
                "max_sensitivity: {samples: 2, radius_model: 0.05}}")
     got = run_recal(recal, src, work, "cnn-run", model_path,
                     "[{name: input_grad}, {name: ig_uniform, estimators: [valid_ip], refs: 2, steps: 2}, "
-                    "{name: random}]", metrics)
+                    "{name: random}]", metrics, ["--set", "outputs.per_image=true"])
     for method, est in [("input_grad", "vanilla"), ("ig_uniform", "valid_ip"), ("random", "vanilla")]:
         g = got[(method, est)]
         per, pooled = orc.sensn(method, [0.1, 0.5], 5)
@@ -296,6 +303,21 @@ def main():
         mean, mx = orc.stability(method, "max_sensitivity", 2, 0.05)
         close(f"{method}: max-sensitivity mean", g["max_sensitivity"]["mean"], mean, 1e-4)
         close(f"{method}: max-sensitivity max", g["max_sensitivity"]["max"], mx, 1e-4)
+
+    # outputs.per_image: every image's value of every metric, as the oracle's
+    pi_dir = os.path.join(work, "cnn-run", "per_image")
+    slots = [tuple(line.split(",")[1:3]) for line in open(os.path.join(pi_dir, "slots.csv")).read().split()[1:]]
+    for (field, method), want in sorted(orc.per.items()):
+        got_pi = np.load(os.path.join(pi_dir, f"{field}.npy"))[:, slots.index((method, "vanilla" if method != "ig_uniform"
+                                                                                 else "valid_ip"))]
+        worst, undefined_agree = 0.0, True
+        for g_v, w_v in zip(got_pi, want):
+            if w_v is None or np.isnan(g_v):
+                undefined_agree &= w_v is None and bool(np.isnan(g_v))
+                continue
+            worst = max(worst, abs(g_v - w_v) / (1e-3 if "spearman" in field else 1e-5 + 1e-4 * abs(w_v)))
+        close(f"{method}: per-image {field} (worst error / tolerance)", worst if undefined_agree else None,
+              0.0, 0, 1.0)
 
     # ---- 3. units: each amount in the space its key names ----------------
     # A linear model with one weight c_k per class for every pixel,

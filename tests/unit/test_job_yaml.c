@@ -69,6 +69,35 @@ static void expect_set_err(const char *text, const char *const *sets, int n, con
     assert_string_equal(ERR, msg);
 }
 
+/* statistics: the bootstrap's resamples and level; outputs.per_image */
+static void test_statistics(void **state) {
+    (void)state;
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\n", NULL, 0), 0);
+    assert_int_equal(J.stats.resamples, 1000);
+    assert_float_equal(J.stats.level, 0.95, 0);
+    assert_false(J.out_per_image);
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nstatistics: {resamples: 0, level: 0.9}\n"
+                                    "outputs: {per_image: true}\n",
+                               NULL, 0),
+                     0);
+    assert_int_equal(J.stats.resamples, 0);
+    assert_float_equal(J.stats.level, 0.9, 0);
+    assert_true(J.out_per_image);
+    expect_err(BASE "methods: [{name: random}]\nstatistics: {level: 95}\n", NULL, 0,
+               ":4:21: 'level' must be a number in (0, 1), e.g. 0.95, got '95'");
+    expect_err(BASE "methods: [{name: random}]\nstatistics: {resample: 10}\n", NULL, 0,
+               ":4:14: unknown key 'resample' in 'statistics' (did you mean 'resamples'?)");
+    expect_err(BASE "methods: [{name: random}]\nstatistics: {resamples: -1}\n", NULL, 0,
+               ":4:25: 'resamples' must be an integer >= 0, got '-1'");
+    expect_err(BASE "methods: [{name: random}]\nstatistics: {resamples: 2000000}\n", NULL, 0,
+               ":4:25: 'resamples' must be an integer between 0 and 1000000, got '2000000'");
+    expect_err(BASE "methods: [{name: random}]\nstatistic: {resamples: 10}\n", NULL, 0,
+               ":4:1: unknown key 'statistic' in top level (did you mean 'statistics'?)");
+    const char *sets[] = {"statistics.resamples=50"};
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\n", sets, 1), 0);
+    assert_int_equal(J.stats.resamples, 50);
+}
+
 static void test_full_roundtrip(void **state) {
     (void)state;
     const char *p = data_path("full.yaml");
@@ -701,6 +730,7 @@ int main(void) {
         cmocka_unit_test(test_sha256),
         cmocka_unit_test(test_names_and_suggest),
         cmocka_unit_test(test_dataset_options),
+        cmocka_unit_test(test_statistics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -171,3 +171,13 @@ void diffid_score(const float *logits, int classes, int64_t label, float orig_lo
         acc->ins_logit[r] += (double)ins[label] / (double)orig_logit;
     }
 }
+
+void diffid_image_diffs(const struct diffid_acc *one, int n_ratios, double out[2]) {
+    double a = 0, l = 0;
+    for (int r = 0; r < n_ratios; r++) {
+        a += one->ins_correct[r] - one->del_correct[r];
+        l += one->ins_logit[r] - one->del_logit[r];
+    }
+    out[0] = a / n_ratios;
+    out[1] = l / n_ratios;
+}

@@ -47,6 +47,12 @@ void diffid_perturb(const float *x, const float *a, int c, long hw, const double
 void diffid_score(const float *logits, int classes, int64_t label, float orig_logit, int n_ratios,
                   struct diffid_acc *acc);
 
+/* One image's DiffID from its own acc (diffid_score into a zeroed one):
+ * out[0] = mean over the ratios of insertion − deletion hits, out[1] the
+ * same of the logit ratios; their mean over images is the report's
+ * DiffID (docs/metrics.md). */
+void diffid_image_diffs(const struct diffid_acc *one, int n_ratios, double out[2]);
+
 /* Index of the largest of n values (first one on ties). */
 int diffid_argmax(const float *v, int n);
 #endif

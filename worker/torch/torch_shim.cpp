@@ -1060,8 +1060,8 @@ int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const ts_tenso
     return TS_OK;
 }
 
-int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_tensor *orig, int n_ratios,
-                    double *sums) {
+int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_tensor *orig, int n_ratios, double *sums,
+                    double *per_image) {
     if (!logits || !labels || !orig || !sums || n_ratios < 1) return fail(TS_EINVAL, "ts_diffid_score: bad argument");
     const int64_t copies = 2 * (int64_t)n_ratios, g = labels->t.numel();
     if (logits->t.dim() != 2 || logits->t.size(0) != g * copies || orig->t.numel() != g)
@@ -1071,12 +1071,20 @@ int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_t
         at::Tensor lg = logits->t.reshape({g, copies, -1});
         at::Tensor lab = labels->t.reshape({g, 1});
         // argmax keeps the first of equal maxima, as diffid_argmax does
-        at::Tensor hit = lg.argmax(2).eq(lab).to(torch::kFloat64).sum(0);
+        at::Tensor hits = lg.argmax(2).eq(lab).to(torch::kFloat64); // G×2R
         at::Tensor ll = lg.gather(2, lab.unsqueeze(2).expand({g, copies, 1})).squeeze(2).to(torch::kFloat64);
-        at::Tensor ratio = (ll / orig->t.reshape({g, 1}).to(torch::kFloat64)).sum(0);
-        at::Tensor both = at::cat({hit, ratio}).contiguous().to(torch::kCPU);
+        at::Tensor ratios = ll / orig->t.reshape({g, 1}).to(torch::kFloat64); // G×2R
+        std::vector<at::Tensor> parts = {hits.sum(0), ratios.sum(0)};
+        if (per_image) { // insertion columns [R, 2R) minus deletion [0, R), averaged
+            auto diff = [&](const at::Tensor &t) {
+                return (t.narrow(1, n_ratios, n_ratios).sum(1) - t.narrow(1, 0, n_ratios).sum(1)) / (double)n_ratios;
+            };
+            parts.push_back(at::stack({diff(hits), diff(ratios)}, 1).reshape({-1}));
+        }
+        at::Tensor both = at::cat(parts).contiguous().to(torch::kCPU);
         ledger_d2h((size_t)both.numel() * sizeof(double));
-        memcpy(sums, both.data_ptr<double>(), (size_t)both.numel() * sizeof(double));
+        memcpy(sums, both.data_ptr<double>(), (size_t)(4 * n_ratios) * sizeof(double));
+        if (per_image) memcpy(per_image, both.data_ptr<double>() + 4 * n_ratios, (size_t)(2 * g) * sizeof(double));
     });
     return TS_OK;
 }

@@ -169,9 +169,11 @@ int ts_diffid_rank(const ts_tensor *x, const ts_tensor *a, int c, const ts_tenso
 /* diffid_score summed over G images: logits (G·2R)×classes of the copies,
  * labels G int64, orig G float32 (f(x)[label]) → sums[0..4R) on the host in
  * struct diffid_acc order (deletion hits, insertion hits, deletion logit
- * ratios, insertion logit ratios): 4R doubles cross, whatever G. */
-int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_tensor *orig, int n_ratios,
-                    double *sums);
+ * ratios, insertion logit ratios): 4R doubles cross, whatever G. With
+ * per_image (else NULL), also 2 doubles per image: the means over the
+ * ratios of insertion − deletion hits and logit ratios (diffid_image_diffs). */
+int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_tensor *orig, int n_ratios, double *sums,
+                    double *per_image);
 /* The clean forward's per-image results: *picked = logits[i, labels[i]]
  * (N float32, new handle, stays on the device) and *correct = how many
  * argmax hits (one number crosses). */

@@ -75,6 +75,60 @@ static int pair_stats(const struct job *job, struct coord_pi *pi, struct cs_pair
     return m ? sci_bootstrap_means(d, m, 1, job->seed, job->stats.resamples, job->stats.level, &q->lo, &q->hi) : 0;
 }
 
+/* The pairs of field f. Those whose two slots define f on every image
+ * that some slot defines it on (the usual case) share one resampling:
+ * their images are the same, so are the draws; the others resample their
+ * own images one by one (pair_stats). d: scratch of pi->n doubles. */
+static int field_pairs(const struct job *job, struct coord_pi *pi, int f, double *d) {
+    const int ns = pi->n_slots;
+    long m = 0;
+    int n_full = 0, rc = -1;
+    long *rows = malloc((size_t)(pi->n ? pi->n : 1) * sizeof *rows);
+    int *full = malloc((size_t)(pi->n_pairs ? pi->n_pairs : 1) * sizeof *full);
+    double *cols = NULL, *lo = NULL, *hi = NULL;
+    if (!rows || !full) goto out;
+    for (long i = 0; i < pi->n; i++) {
+        int any = 0;
+        for (int s = 0; s < ns; s++) any |= !isnan(cell(pi, i, s, f));
+        if (any) rows[m++] = i;
+    }
+    for (int k = 0; k < pi->n_pairs; k++) {
+        const struct cs_pair *q = &pi->pairs[k];
+        if (q->field != f) continue;
+        int all = m > 0;
+        for (long r = 0; r < m && all; r++)
+            all = !isnan(cell(pi, rows[r], q->a, f)) && !isnan(cell(pi, rows[r], q->b, f));
+        if (all) full[n_full++] = k;
+        else if (pair_stats(job, pi, &pi->pairs[k], d)) goto out;
+    }
+    cols = malloc((size_t)(m ? m : 1) * (size_t)(n_full ? n_full : 1) * sizeof *cols);
+    lo = malloc((size_t)(n_full ? n_full : 1) * sizeof *lo);
+    hi = malloc((size_t)(n_full ? n_full : 1) * sizeof *hi);
+    if (!cols || !lo || !hi) goto out;
+    for (int j = 0; j < n_full; j++) {
+        struct cs_pair *q = &pi->pairs[full[j]];
+        double *c = cols + (size_t)j * (size_t)m, sum = 0;
+        for (long r = 0; r < m; r++) sum += c[r] = cell(pi, rows[r], q->a, f) - cell(pi, rows[r], q->b, f);
+        q->images = m;
+        q->mean = sum / (double)m;
+        q->p = sci_wilcoxon(c, m, &q->stat);
+    }
+    if (n_full && sci_bootstrap_means(cols, m, n_full, job->seed, job->stats.resamples, job->stats.level, lo, hi))
+        goto out;
+    for (int j = 0; j < n_full; j++) {
+        pi->pairs[full[j]].lo = lo[j];
+        pi->pairs[full[j]].hi = hi[j];
+    }
+    rc = 0;
+out:
+    free(rows);
+    free(full);
+    free(cols);
+    free(lo);
+    free(hi);
+    return rc;
+}
+
 int coord_pi_stats(const struct job *job, const struct rec_slot *slots, struct coord_pi *pi, char *err, size_t errlen) {
     const int ns = pi->n_slots;
     if (!pi->lay.n_pi || job->stats.resamples <= 0) return 0;
@@ -130,18 +184,17 @@ int coord_pi_stats(const struct job *job, const struct rec_slot *slots, struct c
     for (int s = 0; s < ns; s++) {
         if (job->methods[slots[s].method].kind == JOB_M_RANDOM) continue;
         int against[2] = {slots[s].estimator != JOB_EST_VANILLA ? vanilla_of[slots[s].method] : -1, random_slot};
-        for (int k = 0; k < 2; k++) {
-            if (against[k] < 0) continue;
-            for (int f = 0; f < REC_PI_COUNT; f++) {
+        for (int k = 0; k < 2; k++)
+            for (int f = 0; f < REC_PI_COUNT && against[k] >= 0; f++) {
                 if (pi->lay.pi_col[f] < 0) continue;
                 struct cs_pair *q = &pi->pairs[pi->n_pairs++];
                 q->a = s;
                 q->b = against[k];
                 q->field = f;
-                if (pair_stats(job, pi, q, cols)) goto oom;
             }
-        }
     }
+    for (int f = 0; f < REC_PI_COUNT; f++)
+        if (pi->lay.pi_col[f] >= 0 && field_pairs(job, pi, f, cols)) goto oom;
     rc = 0;
     goto out;
 oom:

@@ -29,7 +29,10 @@ static const char *HELP =
     "\n"
     "Evaluate the job's methods and metrics over its dataset under the current MPI world\n"
     "(mpirun -n N recal run ...). Rank 0 hands out shards and computes too; results are\n"
-    "written to the run directory: metrics.json, metrics.csv, summary.csv, logs/rank-<r>.log.\n"
+    "written to the run directory: metrics.json, metrics.csv, summary.csv, logs/rank-<r>.log;\n"
+    "every mean with a bootstrap interval and the paired tests of each estimator against\n"
+    "vanilla and random in paired.csv (statistics: {resamples: 1000, level: 0.95}; 0 = off),\n"
+    "every image's value in per_image/ with outputs: {per_image: true}.\n"
     "A config with metrics.roar runs Diff-ROAR as two more stages of the same run: the train\n"
     "split's rank maps (RUN_DIR/train), then every fine-tune (roar.json, roar.csv).\n"
     "\n"
@@ -608,6 +611,7 @@ int cmd_run(int argc, char **argv) {
                    book.n_done - book.n_resumed);
     /* the per-image rows of every shard, before a Diff-ROAR stage reuses
      * the book; the statistics over them */
+    const double t_stats = clock_now_s();
     if (rank == 0 &&
         (coord_pi_collect(&job, eng.n_slots, book.records, book.n_shards, book.len, &pi, err, sizeof err) ||
          coord_pi_stats(&job, eng.slots, &pi, err, sizeof err))) {
@@ -616,6 +620,9 @@ int cmd_run(int argc, char **argv) {
         err[0] = '\0';
         failed = 1;
     }
+    if (rank == 0 && pi.ci)
+        log_printf("statistics: %ld images, %d resamples, %d paired comparisons: %.2f s", pi.n, job.stats.resamples,
+                   pi.n_pairs, clock_now_s() - t_stats);
     MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (failed) goto out;
     /* Diff-ROAR: the train split's rank maps, then the fine-tunes, in this

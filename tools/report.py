@@ -6,7 +6,10 @@ kept example maps, outputs.figures) and writes, into RUN_DIR/figures/:
   diffid_curves.png     insertion/deletion accuracy vs ratio, one panel per
                         method, its estimators overlaid (vanilla vs
                         re-calibrated)
-  diffid_bars.png       Diff (insertion - deletion) per method and estimator
+  diffid_bars.png       Diff (insertion - deletion) per method and estimator,
+                        with its bootstrap interval (statistics:)
+  paired.png            each estimator minus vanilla and each method minus
+                        random, per metric: mean difference, interval, p
   sensitivity_n.png     sensitivity-n correlation vs ratio (when measured)
   tradeoff.png          robustness vs faithfulness, one point per method and
                         estimator (the ICML 2023 paper's trade-off)
@@ -47,7 +50,7 @@ def by_method(results):
     return out
 
 
-def fig_diffid_curves(results, path):
+def fig_diffid_curves(results, path, images):
     groups = by_method([r for r in results if "diffid" in r])
     if not groups:
         return None
@@ -61,6 +64,12 @@ def fig_diffid_curves(results, path):
             color, name = EST_STYLE.get(r["estimator"], ("black", r["estimator"]))
             ax.plot(d["ratios"], d["insertion_acc"], "-o", color=color, ms=3, label=f"{name} insertion")
             ax.plot(d["ratios"], d["deletion_acc"], "--s", color=color, ms=3, label=f"{name} deletion")
+            # an accuracy at one ratio is a proportion over the images: its
+            # binomial (Wald) 95% band; the bootstrap intervals are in the bars
+            for key in ("insertion_acc", "deletion_acc"):
+                p = np.array(d[key], dtype=float)
+                half = 1.96 * np.sqrt(np.clip(p * (1 - p), 0, None) / max(images, 1))
+                ax.fill_between(d["ratios"], p - half, p + half, color=color, alpha=0.12, lw=0)
         ax.set_title(method)
         ax.set_xlabel("fraction of pixels perturbed")
         ax.grid(alpha=0.3)
@@ -68,21 +77,34 @@ def fig_diffid_curves(results, path):
     for ax in axes.flat[n:]:
         ax.axis("off")
     axes[0][0].set_ylabel("accuracy")
-    fig.suptitle("DiffID: insertion (solid) and deletion (dashed) accuracy")
+    fig.suptitle("DiffID: insertion (solid) and deletion (dashed) accuracy; bands: binomial 95% interval")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def fig_diffid_bars(results, path):
+def ci_err(rs, field, vals):
+    """matplotlib's asymmetric yerr from each result's interval of field, or None"""
+    cis = [r.get("ci", {}).get(field) for r in rs]
+    if not all(c and c.get("lo") is not None and c.get("hi") is not None for c in cis):
+        return None
+    # a percentile interval need not hold the mean: clip, never a negative bar
+    return np.maximum(0, np.array([[v - c["lo"] for v, c in zip(vals, cis)], [c["hi"] - v for v, c in zip(vals, cis)]]))
+
+
+def fig_diffid_bars(results, path, level):
     rs = [r for r in results if "diffid" in r]
     if not rs:
         return None
     fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rs) + 2), 3.6))
     vals = [r["diffid"]["mean"]["diff_acc"] for r in rs]
     colors = [EST_STYLE.get(r["estimator"], ("gray",))[0] if r["method"] != "random" else "gray" for r in rs]
-    ax.bar(range(len(rs)), vals, color=colors)
+    err = ci_err(rs, "diffid_diff_acc", vals)
+    ax.bar(range(len(rs)), vals, color=colors, yerr=err, capsize=3)
+    if err is not None:
+        ax.text(0.99, 0.98, f"bars: {100 * level:.0f}% bootstrap CI", transform=ax.transAxes, ha="right",
+                va="top", fontsize=7)
     ax.set_xticks(range(len(rs)))
     ax.set_xticklabels([label(r) for r in rs], rotation=35, ha="right", fontsize=8)
     ax.set_ylabel("Diff (accuracy), mean over ratios")
@@ -116,10 +138,10 @@ def fig_sensn(results, path):
 
 def tradeoff_axes(results):
     """(x name, x key path, y name, y key path): the best pair the run measured."""
-    xs = [("local Lipschitz estimate (lower = more robust)", ("lipschitz", "mean")),
-          ("max-sensitivity (lower = more robust)", ("max_sensitivity", "mean"))]
-    ys = [("faithfulness (Pearson)", ("faithfulness", "pearson")),
-          ("DiffID Diff accuracy", ("diffid", "mean", "diff_acc"))]
+    xs = [("local Lipschitz estimate (lower = more robust)", ("lipschitz", "mean"), "lipschitz"),
+          ("max-sensitivity (lower = more robust)", ("max_sensitivity", "mean"), "max_sensitivity")]
+    ys = [("faithfulness (Pearson)", ("faithfulness", "pearson"), "faithfulness_pearson"),
+          ("DiffID Diff accuracy", ("diffid", "mean", "diff_acc"), "diffid_diff_acc")]
 
     def get(r, keys):
         v = r
@@ -128,9 +150,15 @@ def tradeoff_axes(results):
                 return None
             v = v[k]
         return v
-    for xn, xk in xs:
-        for yn, yk in ys:
-            pts = [(get(r, xk), get(r, yk), label(r)) for r in results]
+    def err(r, v, field):
+        c = r.get("ci", {}).get(field)
+        if v is None or not c or c.get("lo") is None or c.get("hi") is None:
+            return None
+        return [[max(0, v - c["lo"])], [max(0, c["hi"] - v)]]
+    for xn, xk, xf in xs:
+        for yn, yk, yf in ys:
+            pts = [(get(r, xk), get(r, yk), label(r), err(r, get(r, xk), xf), err(r, get(r, yk), yf))
+                   for r in results]
             pts = [p for p in pts if p[0] is not None and p[1] is not None]
             if pts:
                 return xn, yn, pts
@@ -143,13 +171,53 @@ def fig_tradeoff(results, path):
         return None
     xn, yn, pts = t
     fig, ax = plt.subplots(figsize=(5.5, 4))
-    for x, y, name in pts:
-        ax.scatter([x], [y], s=30)
+    for x, y, name, xe, ye in pts:
+        ax.errorbar([x], [y], xerr=xe, yerr=ye, fmt="o", ms=5, capsize=2, lw=0.8)
         ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
     ax.set_xlabel(xn)
     ax.set_ylabel(yn)
     ax.set_title("Robustness vs faithfulness")
     ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fig_paired(m, path):
+    """a forest plot: every paired comparison of metrics.json, grouped by metric"""
+    pairs = [p for p in m.get("paired", []) if p.get("mean_diff") is not None]
+    if not pairs:
+        return None
+    metrics = list(dict.fromkeys(p["metric"] for p in pairs))
+    cols = min(3, len(metrics))
+    rows = (len(metrics) + cols - 1) // cols
+    per = len(pairs) / len(metrics)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols + 2.2, rows * (0.3 * per + 1.3)), squeeze=False)
+    for k, (ax, metric) in enumerate(zip(axes.flat, metrics)):
+        ps = [p for p in pairs if p["metric"] == metric]
+        ys = np.arange(len(ps))[::-1]
+        for y, p in zip(ys, ps):
+            lo = p["lo"] if p["lo"] is not None else p["mean_diff"]
+            hi = p["hi"] if p["hi"] is not None else p["mean_diff"]
+            color = "gray" if p["vs_method"] == "random" else EST_STYLE.get(p["estimator"], ("black",))[0]
+            ax.errorbar([p["mean_diff"]], [y], xerr=[[max(0, p["mean_diff"] - lo)], [max(0, hi - p["mean_diff"])]],
+                        fmt="o", ms=4,
+                        color=color, capsize=2)
+            pv = p.get("p_value")
+            ax.annotate("" if pv is None else f"p={pv:.2g}", (hi, y), fontsize=6, xytext=(3, -2),
+                        textcoords="offset points")
+        ax.axvline(0, color="black", lw=0.8)
+        ax.set_yticks(ys)
+        vs = lambda p: "random" if p["vs_method"] == "random" else p["vs_estimator"]  # noqa: E731
+        ax.set_yticklabels([f"{p['method']}/{p['estimator']} − {vs(p)}" for p in ps] if k % cols == 0 else [],
+                           fontsize=7)
+        ax.set_title(metric, fontsize=8)
+        ax.grid(alpha=0.3, axis="x")
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
+    level = m.get("statistics", {}).get("level", 0.95)
+    fig.suptitle(f"Paired differences over the same images ({100 * level:.0f}% bootstrap CI, Wilcoxon p)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -211,6 +279,28 @@ def fmt(v):
     return "–" if v is None else f"{v:.4g}"
 
 
+def fmt_ci(r, field, v):
+    """the value with its interval when the run has one"""
+    c = r.get("ci", {}).get(field)
+    if v is None or not c or c.get("lo") is None:
+        return fmt(v)
+    return f"{v:.4g} [{c['lo']:.3g}, {c['hi']:.3g}]"
+
+
+def paired_html(m):
+    pairs = m.get("paired", [])
+    if not pairs:
+        return ""
+    level = m.get("statistics", {}).get("level", 0.95)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in [
+        p["metric"], f"{p['method']}/{p['estimator']}",
+        "random" if p["vs_method"] == "random" else f"{p['vs_method']}/{p['vs_estimator']}", p["images"],
+        fmt(p["mean_diff"]), f"[{fmt(p['lo'])}, {fmt(p['hi'])}]", fmt(p["p_value"])]) + "</tr>" for p in pairs)
+    head = "".join(f"<th>{h}</th>" for h in ["metric", "a", "b", "images", "mean(a − b)",
+                                             f"{100 * level:.0f}% CI", "Wilcoxon p"])
+    return f"<h2>Paired comparisons</h2><table><tr>{head}</tr>{rows}</table>"
+
+
 def tables_html(m):
     rows = []
     for r in m["results"]:
@@ -218,10 +308,13 @@ def tables_html(m):
         sn = r.get("sensitivity_n", {}).get("correlation")
         sn = [v for v in (sn or []) if v is not None]
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in [
-            r["method"], r["estimator"], fmt(d.get("diff_acc")), fmt(d.get("diff_logit")),
-            fmt(sum(sn) / len(sn) if sn else None), fmt(r.get("lipschitz", {}).get("mean")),
-            fmt(r.get("max_sensitivity", {}).get("mean")), fmt(r.get("infidelity", {}).get("mean")),
-            fmt(r.get("faithfulness", {}).get("pearson")), fmt(r.get("faithfulness", {}).get("spearman"))]) + "</tr>")
+            r["method"], r["estimator"], fmt_ci(r, "diffid_diff_acc", d.get("diff_acc")),
+            fmt_ci(r, "diffid_diff_logit", d.get("diff_logit")),
+            fmt(sum(sn) / len(sn) if sn else None), fmt_ci(r, "lipschitz", r.get("lipschitz", {}).get("mean")),
+            fmt_ci(r, "max_sensitivity", r.get("max_sensitivity", {}).get("mean")),
+            fmt_ci(r, "infidelity", r.get("infidelity", {}).get("mean")),
+            fmt_ci(r, "faithfulness_pearson", r.get("faithfulness", {}).get("pearson")),
+            fmt_ci(r, "faithfulness_spearman", r.get("faithfulness", {}).get("spearman"))]) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ["method", "estimator", "Diff acc", "Diff logit", "sens-n corr",
                                              "Lipschitz", "max-sens", "infidelity", "faith Pearson",
                                              "faith Spearman"])
@@ -241,8 +334,9 @@ def main():
     fdir = os.path.join(run_dir, "figures")
     os.makedirs(fdir, exist_ok=True)
     res = m["results"]
-    figs = [fig_diffid_curves(res, os.path.join(fdir, "diffid_curves.png")),
-            fig_diffid_bars(res, os.path.join(fdir, "diffid_bars.png")),
+    figs = [fig_diffid_curves(res, os.path.join(fdir, "diffid_curves.png"), m["images"]),
+            fig_diffid_bars(res, os.path.join(fdir, "diffid_bars.png"), m.get("statistics", {}).get("level", 0.95)),
+            fig_paired(m, os.path.join(fdir, "paired.png")),
             fig_sensn(res, os.path.join(fdir, "sensitivity_n.png")),
             fig_tradeoff(res, os.path.join(fdir, "tradeoff.png")),
             fig_heatmaps(run_dir, res, os.path.join(fdir, "heatmaps.png")),
@@ -257,7 +351,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{max-width:10
 <p>{m['images']} images of {html.escape(m['dataset']['name'])}/{html.escape(m['dataset']['split'])},
 model {html.escape(m['model'])}, clean accuracy {m['accuracy']:.4f}, {m['ranks']} rank(s) on {html.escape(m['device'])},
 {m['wall_seconds']:.1f} s. Config sha256 {m['config_sha256'][:16]}….</p>
-{tables_html(m)}{imgs}</body></html>"""
+{tables_html(m)}{paired_html(m)}{imgs}</body></html>"""
     tmp = os.path.join(run_dir, "report.html.tmp")
     with open(tmp, "w") as f:
         f.write(page)

@@ -71,7 +71,7 @@ static int pair_stats(const struct job *job, struct coord_pi *pi, struct cs_pair
     q->images = m;
     q->mean = m ? sum / (double)m : NAN;
     q->lo = q->hi = NAN;
-    q->p = sci_wilcoxon(d, m, &q->stat);
+    if (sci_wilcoxon(d, m, &q->stat, &q->p)) return -1;
     return m ? sci_bootstrap_means(d, m, 1, job->seed, job->stats.resamples, job->stats.level, &q->lo, &q->hi) : 0;
 }
 
@@ -111,7 +111,7 @@ static int field_pairs(const struct job *job, struct coord_pi *pi, int f, double
         for (long r = 0; r < m; r++) sum += c[r] = cell(pi, rows[r], q->a, f) - cell(pi, rows[r], q->b, f);
         q->images = m;
         q->mean = sum / (double)m;
-        q->p = sci_wilcoxon(c, m, &q->stat);
+        if (sci_wilcoxon(c, m, &q->stat, &q->p)) goto out;
     }
     if (n_full && sci_bootstrap_means(cols, m, n_full, job->seed, job->stats.resamples, job->stats.level, lo, hi))
         goto out;

@@ -71,17 +71,17 @@ static int cmp_abs(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-double sci_wilcoxon(const double *d, long n, double *stat) {
-    *stat = NAN;
-    if (n <= 0) return NAN;
+int sci_wilcoxon(const double *d, long n, double *stat, double *p_out) {
+    *stat = *p_out = NAN;
+    if (n <= 0) return 0;
     long n_zero = 0;
     for (long i = 0; i < n; i++) n_zero += d[i] == 0;
     /* SciPy: exact up to 50 values, unless one is 0 (then the normal
      * approximation, which drops the zeros) */
     const int exact = n <= 50 && n_zero == 0;
-    if (!exact && n_zero == n) return NAN;
+    if (!exact && n_zero == n) return 0;
     double *s = malloc((size_t)n * sizeof *s);
-    if (!s) return NAN;
+    if (!s) return -1;
     long m = 0;
     for (long i = 0; i < n; i++)
         if (d[i] != 0) s[m++] = d[i];
@@ -105,14 +105,14 @@ double sci_wilcoxon(const double *d, long n, double *stat) {
     if (!exact) {
         const double mn = cnt * (cnt + 1) * 0.25;
         const double se = sqrt((cnt * (cnt + 1) * (2 * cnt + 1) - 0.5 * ties) / 24.0);
-        if (!(se > 0)) return NAN;
-        return erfc(fabs((*stat - mn) / se) / sqrt(2.0)); /* 2·norm.sf(|z|) */
+        if (se > 0) *p_out = erfc(fabs((*stat - mn) / se) / sqrt(2.0)); /* 2·norm.sf(|z|) */
+        return 0;
     }
     /* exact: how many of the 2^m sign patterns give each R+ (counts up to
      * 2^50 are exact in doubles) */
     const long top = m * (m + 1) / 2;
     double *c = calloc((size_t)top + 1, sizeof *c);
-    if (!c) return NAN;
+    if (!c) return -1;
     c[0] = 1;
     for (long k = 1; k <= m; k++)
         for (long t = top; t >= k; t--) c[t] += c[t - k];
@@ -128,5 +128,6 @@ double sci_wilcoxon(const double *d, long n, double *stat) {
         if (p > 1) p = 1;
     }
     free(c);
-    return p;
+    *p_out = p;
+    return 0;
 }

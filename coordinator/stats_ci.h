@@ -26,11 +26,11 @@ double sci_percentile_sorted(const double *v, long n, double q);
  * are defined (NaN when none is). 0, or -1 when out of memory. */
 int sci_bootstrap_means(const double *v, long n, int k, uint64_t seed, int B, double level, double *lo, double *hi);
 
-/* The two-sided p-value of the Wilcoxon signed-rank test of the n
+/* *p = the two-sided p-value of the Wilcoxon signed-rank test of the n
  * differences d (none NaN), as scipy.stats.wilcoxon(d) (zero_method
  * "wilcox", correction False, method "auto"): exact for n ≤ 50 without
  * zeros, else the normal approximation over the non-zero differences with
- * the tie correction. *stat = min(R+, R−). NaN when undefined (n = 0, or
- * every difference 0). */
-double sci_wilcoxon(const double *d, long n, double *stat);
+ * the tie correction. *stat = min(R+, R−). Both NaN when undefined (n = 0,
+ * or every difference 0). 0, or -1 when out of memory. */
+int sci_wilcoxon(const double *d, long n, double *stat, double *p);
 #endif

@@ -32,6 +32,8 @@ enum job_method_kind {
     JOB_M_GRADCAM,
     JOB_M_LIME,
     JOB_M_KERNEL_SHAP,
+    JOB_M_GUIDED_IG,
+    JOB_M_BLUR_IG,
     JOB_M_COUNT
 };
 
@@ -69,6 +71,10 @@ struct job_method {
                                      units; > 0 overrides noise */
     int samples;                  /* smoothgrad: N noisy samples (default 30) */
     double epsilon;               /* agi: step size in pixel units (default 0.05) */
+    double max_dist, fraction;    /* guided_ig: how far from the straight line (0.02), the share of
+                                     features moved per step (0.25) */
+    double max_sigma, grad_step;  /* blur_ig: the last blur (50 pixels), the σ finite difference (0.01) */
+    bool sqrt_sigmas;             /* blur_ig `sqrt`: σ_i = √(i·max_sigma/steps) (default false: linear) */
 };
 
 /* metrics.sensitivity_n (docs/metrics.md (sensitivity-n)). */
@@ -256,6 +262,8 @@ const char *job_objective_name(enum job_objective o);
 /* true when the method is implemented in this build (others are refused
  * at load with a message that says so). */
 bool job_method_implemented(enum job_method_kind k);
+/* The estimators a method can compute (bit mask of 1u << enum job_estimator). */
+unsigned job_method_estimators(enum job_method_kind k);
 
 /* Levenshtein-closest of candidates to s, or NULL when nothing is close
  * (distance > max(2, strlen(s)/3)). Case-insensitive. */

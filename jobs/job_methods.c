@@ -5,11 +5,6 @@
 
 #include "job_internal.h"
 
-static bool is_path_method(enum job_method_kind k) {
-    return k == JOB_M_IG || k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG ||
-           k == JOB_M_AGI;
-}
-
 /* Methods that average over sampled references default to R = 10. */
 static int default_refs(enum job_method_kind k) {
     return (k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG) ? 10 : 1;
@@ -38,6 +33,13 @@ void job_method_defaults(enum job_method_kind kind, struct job_method *out) {
         out->refs = 5;
         out->steps = 10;
     }
+    /* Guided IG and Blur IG: PAIR's saliency package's defaults */
+    out->max_dist = 0.02;
+    out->fraction = 0.25;
+    out->max_sigma = 50;
+    out->grad_step = 0.01;
+    if (kind == JOB_M_GUIDED_IG) out->steps = 200;
+    if (kind == JOB_M_BLUR_IG) out->steps = 100;
 }
 
 static int read_name(const struct job_err *e, const struct job_node *v, enum job_method_kind *out) {
@@ -82,22 +84,23 @@ static int read_estimators(const struct job_err *e, const struct job_node *v, en
         if (mask & (1u << est)) return job_errf(e, it, "duplicate estimator '%s'", names[est]);
         mask |= 1u << est;
     }
-    /* valid_ref / valid_ip reweight points along an integration path; a
-     * method without a path has nothing for them to act on. */
-    if (!is_path_method(kind) && mask != (1u << JOB_EST_VANILLA))
-        return job_errf(e, v,
-                        "method '%s' only supports estimators [vanilla] "
-                        "(valid_ref and valid_ip need a path method: ig, ig_uniform, ig_sg, "
-                        "ig_sq, eg, agi)",
-                        job_method_name(kind));
-    /* IDGI splits each step's change of F over the features by the
-     * gradient's squares along an ordered path from the reference to the
-     * image (docs/methods.md): IG's linspace paths only. */
-    if ((mask >> JOB_EST_IDGI) & 1 && kind != JOB_M_IG && kind != JOB_M_IG_UNIFORM && kind != JOB_M_IG_SG)
-        return job_errf(e, v,
-                        "estimator 'idgi' applies to ig, ig_uniform and ig_sg (its steps follow a path from the "
-                        "reference to the image: EG's random points and AGI's adversarial steps have no such "
-                        "order, and IG-SQ's squared sum has no IDGI form)");
+    /* valid_ref / valid_ip reweight points along an integration path, IDGI
+     * splits each step's change of F along an ordered one (docs/methods.md):
+     * each method takes the estimators that have something to act on. */
+    const unsigned can = job_method_estimators(kind);
+    for (int est = 0; est < JOB_EST_COUNT; est++) {
+        if (!((mask >> est) & 1) || (can >> est) & 1) continue;
+        char list[64] = "";
+        for (int k = 0; k < JOB_EST_COUNT; k++)
+            if ((can >> k) & 1)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "", names[k]);
+        static const char *const why[JOB_EST_COUNT] = {
+            "", "valid_ref re-weights the paths of several references: ig, ig_uniform, ig_sg, ig_sq, eg, agi",
+            "valid_ip re-weights the points of a path: ig, ig_uniform, ig_sg, ig_sq, eg, agi, guided_ig, blur_ig",
+            "idgi splits each step of an ordered path: ig, ig_uniform, ig_sg, guided_ig, blur_ig; EG's random "
+            "points and AGI's adversarial steps have no such order, and IG-SQ's squared sum has no IDGI form"};
+        return job_errf(e, v, "method '%s' supports estimators [%s]; %s", job_method_name(kind), list, why[est]);
+    }
     *out = mask;
     return 0;
 }
@@ -116,8 +119,9 @@ static int pixel_key(const struct job_err *e, const struct job_node *m, const ch
 
 static int read_method(const struct job_err *e, const struct job_node *m, int idx, struct job_method *out) {
     static const char *const keys[] = {
-        "name",  "steps",       "refs",  "estimators", "objective",     "reference_compat", "baseline",
-        "noise", "sigma_pixel", "sigma", "samples",    "epsilon_pixel", "epsilon",          "fill"};
+        "name",     "steps",       "refs",      "estimators", "objective",     "reference_compat", "baseline",
+        "noise",    "sigma_pixel", "sigma",     "samples",    "epsilon_pixel", "epsilon",          "fill",
+        "max_dist", "fraction",    "max_sigma", "grad_step",  "sqrt"};
     /* "zero" is the old spelling of dataset_mean: 0 in model space, the mean colour */
     static const char *const baselines[] = {"dataset_mean", "black", "zero"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
@@ -128,7 +132,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         snprintf(what, sizeof what, "methods.%d", idx);
         return job_bad(e, m, what, "a mapping such as {name: ig_uniform}");
     }
-    if (job_check_keys(e, m, keys, 14, NULL, 0, "key", where)) return -1;
+    if (job_check_keys(e, m, keys, (int)(sizeof keys / sizeof *keys), NULL, 0, "key", where)) return -1;
     const struct job_node *v = job_map_get(m, "name", NULL);
     if (!v) return job_errf(e, m, "missing required key 'methods.%d.name'", idx);
     if (read_name(e, v, &out->kind)) return -1;
@@ -156,7 +160,8 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         return job_errf(e, v, "reference_compat has no 'idgi' estimator (the reference code has none; drop one)");
     if ((v = job_map_get(m, "baseline", NULL))) {
         int b;
-        if (out->kind != JOB_M_IG) return job_errf(e, v, "'baseline' applies to method ig only");
+        if (out->kind != JOB_M_IG && out->kind != JOB_M_GUIDED_IG)
+            return job_errf(e, v, "'baseline' applies to methods ig and guided_ig only");
         if (job_want_enum(e, v, "baseline", baselines, 3, &b)) return -1;
         out->baseline = b == 2 ? JOB_BASE_DATASET_MEAN : (enum job_baseline)b;
     }
@@ -185,6 +190,32 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         if (out->kind != JOB_M_AGI) return job_errf(e, v, "'%s' applies to agi only", key);
         if (job_want_double(e, v, key, &out->epsilon)) return -1;
         if (!(out->epsilon > 0)) return job_bad(e, v, key, "a number > 0 (pixel units: the image in [0, 1])");
+    }
+    /* Guided IG and Blur IG's own keys */
+    const struct {
+        const char *key;
+        enum job_method_kind kind;
+        double lo, hi;
+        bool lo_open;
+        double *dst;
+        const char *rule;
+    } own[] = {{"max_dist", JOB_M_GUIDED_IG, 0, 1, false, &out->max_dist, "a number in [0, 1] (a share of the path)"},
+               {"fraction", JOB_M_GUIDED_IG, 0, 1, true, &out->fraction, "a number in (0, 1]"},
+               {"max_sigma", JOB_M_BLUR_IG, 0, 1e6, true, &out->max_sigma, "a number > 0 (pixels)"},
+               {"grad_step", JOB_M_BLUR_IG, 0, 1e6, true, &out->grad_step, "a number > 0 (pixels)"}};
+    for (size_t k = 0; k < sizeof own / sizeof *own; k++) {
+        if (!(v = job_map_get(m, own[k].key, NULL))) continue;
+        if (out->kind != own[k].kind)
+            return job_errf(e, v, "'%s' applies to %s only", own[k].key, job_method_name(own[k].kind));
+        double d;
+        if (job_want_double(e, v, own[k].key, &d)) return -1;
+        if (d < own[k].lo || d > own[k].hi || (own[k].lo_open && d == own[k].lo))
+            return job_bad(e, v, own[k].key, own[k].rule);
+        *own[k].dst = d;
+    }
+    if ((v = job_map_get(m, "sqrt", NULL))) {
+        if (out->kind != JOB_M_BLUR_IG) return job_errf(e, v, "'sqrt' applies to blur_ig only");
+        if (job_want_bool(e, v, "sqrt", &out->sqrt_sigmas)) return -1;
     }
     if ((v = job_map_get(m, "samples", NULL))) {
         if (out->kind != JOB_M_SMOOTHGRAD && out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)

@@ -20,6 +20,8 @@ static const char *const method_names[JOB_M_COUNT] = {
     [JOB_M_GRADCAM] = "gradcam",
     [JOB_M_LIME] = "lime",
     [JOB_M_KERNEL_SHAP] = "kernel_shap",
+    [JOB_M_GUIDED_IG] = "guided_ig",
+    [JOB_M_BLUR_IG] = "blur_ig",
 };
 
 static const char *const estimator_names[JOB_EST_COUNT] = {
@@ -55,7 +57,28 @@ bool job_method_implemented(enum job_method_kind k) {
      * a long run never dies halfway on a method that does not exist. */
     return k == JOB_M_RANDOM || k == JOB_M_INPUT_GRAD || k == JOB_M_INPUT_X_GRAD || k == JOB_M_SMOOTHGRAD ||
            k == JOB_M_IG || k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG ||
-           k == JOB_M_AGI || k == JOB_M_GRADCAM || k == JOB_M_LIME || k == JOB_M_KERNEL_SHAP;
+           k == JOB_M_AGI || k == JOB_M_GRADCAM || k == JOB_M_LIME || k == JOB_M_KERNEL_SHAP || k == JOB_M_GUIDED_IG ||
+           k == JOB_M_BLUR_IG;
+}
+
+unsigned job_method_estimators(enum job_method_kind k) {
+    const unsigned v = 1u << JOB_EST_VANILLA, ref = 1u << JOB_EST_VALID_REF, ip = 1u << JOB_EST_VALID_IP,
+                   idgi = 1u << JOB_EST_IDGI;
+    switch (k) {
+    case JOB_M_IG:
+    case JOB_M_IG_UNIFORM:
+    case JOB_M_IG_SG:
+        return v | ref | ip | idgi;
+    case JOB_M_IG_SQ: /* its squared sum has no IDGI form */
+    case JOB_M_EG:    /* random α: no order along the path for IDGI */
+    case JOB_M_AGI:   /* adversarial steps: none either */
+        return v | ref | ip;
+    case JOB_M_GUIDED_IG: /* one path from one baseline: nothing for valid_ref to re-weight */
+    case JOB_M_BLUR_IG:
+        return v | ip | idgi;
+    default:
+        return v;
+    }
 }
 
 static int lower(int ch) {

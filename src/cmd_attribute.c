@@ -26,11 +26,13 @@ static const char *HELP =
     "  --labels L.npy         N explained classes (int); default: the model's prediction\n"
     "  --method NAME          random | input_grad | input_x_grad | smoothgrad | gradcam | lime |\n"
     "                         kernel_shap | ig | ig_uniform |\n"
-    "                         ig_sg | ig_sq | eg | agi (eg needs --references: training images)\n"
-    "  --estimator E          vanilla (default) | valid_ref | valid_ip (path methods) | idgi (ig,\n"
-    "                         ig_uniform, ig_sg)\n"
+    "                         ig_sg | ig_sq | eg | agi | guided_ig | blur_ig (eg needs\n"
+    "                         --references: training images)\n"
+    "  --estimator E          vanilla (default) | valid_ref (ig, ig_uniform, ig_sg, ig_sq, eg, agi) |\n"
+    "                         valid_ip (those and guided_ig, blur_ig) | idgi (ig, ig_uniform, ig_sg,\n"
+    "                         guided_ig, blur_ig)\n"
     "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
-    "  --baseline B           ig: dataset_mean (default, 0 in model space; old spelling zero) |\n"
+    "  --baseline B           ig, guided_ig: dataset_mean (default, 0 in model space; old spelling zero) |\n"
     "                         black (pixel 0, normalize(0))\n"
     "  --noise F | --sigma-pixel S  ig_sg, ig_sq, smoothgrad: sigma = F x the image's pixel range\n"
     "                         (default 0.15), or S in pixel units (--sigma: old spelling)\n"
@@ -43,6 +45,10 @@ static const char *HELP =
     "  --segments-out S.npy   lime, kernel_shap: write the N×H×W int32 superpixel labels\n"
     "  --epsilon E            agi: step size in pixel units (default 0.05); --refs = target\n"
     "                         classes (default 5), --steps = steps (default 10)\n"
+    "  --max-dist D --fraction F  guided_ig: how far from the straight line the path may go (0.02)\n"
+    "                         and the share of features moved per step (0.25); --steps (200)\n"
+    "  --max-sigma S --grad-step G --sqrt  blur_ig: the last blur in pixels (50), the sigma finite\n"
+    "                         difference (0.01), sqrt-spaced sigmas; --steps (100)\n"
     "  --reference-compat     the reference implementation's reference pairing (docs/methods.md)\n"
     "  --references REFS.npy  explicit references, R×C×H×W (shared) or N×R×C×H×W, in model space\n"
     "  --mean a,b,c --std a,b,c  the model's input normalization (pixel - mean) / std, used by the\n"
@@ -130,6 +136,8 @@ int cmd_attribute(int argc, char **argv) {
     long refs = -1, steps = -1, samples = -1, budget_mb = 2048, threads = 0;
     int stats = 0;
     double noise = -1, sigma = 0, epsilon = -1; /* -1: the method's default (job_method_defaults) */
+    double max_dist = -1, fraction = -1, max_sigma = -1, grad_step = -1;
+    int sqrt_sigmas = 0;
     const char *baseline = "dataset_mean", *fill = NULL;
     int compat = 0, samples_auto = 0;
     unsigned long long seed = 0;
@@ -160,7 +168,12 @@ int cmd_attribute(int argc, char **argv) {
         O_BASELINE,
         O_THREADS,
         O_REFERENCE_COMPAT,
-        O_STATS
+        O_STATS,
+        O_MAX_DIST,
+        O_FRACTION,
+        O_MAX_SIGMA,
+        O_GRAD_STEP,
+        O_SQRT
     };
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -191,6 +204,11 @@ int cmd_attribute(int argc, char **argv) {
         {"threads", required_argument, NULL, O_THREADS},
         {"reference-compat", no_argument, NULL, O_REFERENCE_COMPAT},
         {"stats", no_argument, NULL, O_STATS},
+        {"max-dist", required_argument, NULL, O_MAX_DIST},
+        {"fraction", required_argument, NULL, O_FRACTION},
+        {"max-sigma", required_argument, NULL, O_MAX_SIGMA},
+        {"grad-step", required_argument, NULL, O_GRAD_STEP},
+        {"sqrt", no_argument, NULL, O_SQRT},
         {NULL, 0, NULL, 0},
     };
     cli_start();
@@ -285,6 +303,21 @@ int cmd_attribute(int argc, char **argv) {
         case O_STATS:
             stats = 1;
             break;
+        case O_MAX_DIST: /* 0 is a straight line: allowed */
+            if (!strcmp(v, "0") ? (max_dist = 0, 0) : want_positive("--max-dist", v, &max_dist)) return EXIT_USER;
+            break;
+        case O_FRACTION:
+            if (want_positive("--fraction", v, &fraction)) return EXIT_USER;
+            break;
+        case O_MAX_SIGMA:
+            if (want_positive("--max-sigma", v, &max_sigma)) return EXIT_USER;
+            break;
+        case O_GRAD_STEP:
+            if (want_positive("--grad-step", v, &grad_step)) return EXIT_USER;
+            break;
+        case O_SQRT:
+            sqrt_sigmas = 1;
+            break;
         default:
             return EXIT_USER;
         }
@@ -331,6 +364,23 @@ int cmd_attribute(int argc, char **argv) {
     if (epsilon > 0) jm.epsilon = epsilon;
     jm.sigma = sigma;
     jm.reference_compat = compat;
+    if ((max_dist >= 0 || fraction > 0) && jm.kind != JOB_M_GUIDED_IG) {
+        fprintf(stderr, "recal attribute: --max-dist and --fraction apply to guided_ig only\n");
+        return EXIT_USER;
+    }
+    if ((max_sigma > 0 || grad_step > 0 || sqrt_sigmas) && jm.kind != JOB_M_BLUR_IG) {
+        fprintf(stderr, "recal attribute: --max-sigma, --grad-step and --sqrt apply to blur_ig only\n");
+        return EXIT_USER;
+    }
+    if (max_dist > 1 || fraction > 1) {
+        fprintf(stderr, "recal attribute: --max-dist and --fraction are shares of the path, at most 1\n");
+        return EXIT_USER;
+    }
+    if (max_dist >= 0) jm.max_dist = max_dist;
+    if (fraction > 0) jm.fraction = fraction;
+    if (max_sigma > 0) jm.max_sigma = max_sigma;
+    if (grad_step > 0) jm.grad_step = grad_step;
+    jm.sqrt_sigmas = sqrt_sigmas;
     if (segments_path && jm.kind != JOB_M_LIME && jm.kind != JOB_M_KERNEL_SHAP) {
         fprintf(stderr, "recal attribute: --segments-out applies to lime and kernel_shap only\n");
         return EXIT_USER;
@@ -372,15 +422,9 @@ int cmd_attribute(int argc, char **argv) {
               : !strcasecmp(objective, "prob")     ? 1
               : !strcasecmp(objective, "contrast") ? 2
                                                    : -1;
-    int path = jm.kind == JOB_M_IG || jm.kind == JOB_M_IG_UNIFORM || jm.kind == JOB_M_IG_SG || jm.kind == JOB_M_IG_SQ ||
-               jm.kind == JOB_M_EG || jm.kind == JOB_M_AGI;
-    if (e > 0 && !path) {
-        fprintf(stderr, "recal attribute: --estimator %s needs a path method (ig, ig_uniform, ig_sg, ig_sq, eg, agi)\n",
-                est);
-        return EXIT_USER;
-    }
-    if (e == JOB_EST_IDGI && jm.kind != JOB_M_IG && jm.kind != JOB_M_IG_UNIFORM && jm.kind != JOB_M_IG_SG) {
-        fprintf(stderr, "recal attribute: --estimator idgi applies to ig, ig_uniform and ig_sg (docs/methods.md)\n");
+    if (e >= 0 && !((job_method_estimators(jm.kind) >> e) & 1)) {
+        fprintf(stderr, "recal attribute: method %s has no estimator %s (see --help, docs/methods.md)\n",
+                job_method_name(jm.kind), est);
         return EXIT_USER;
     }
     if (e < 0 || obj < 0 || jm.refs < 1 || jm.steps < 1 || jm.samples < 1 || !(jm.noise > 0) || jm.sigma < 0 ||

@@ -26,6 +26,10 @@ def walk(path, x, y):
         assert len(x) == len(y), path
         for i, (u, v) in enumerate(zip(x, y)):
             walk(f"{path}[{i}]", u, v)
+    elif x is None or y is None:  # null (undefined) in one must be null in both
+        if x is not y:
+            print(f"{path}: {x} != {y}")
+            bad += 1
     elif isinstance(x, (int, float)) and not isinstance(x, bool):
         if abs(x - y) > 1e-6 * max(1.0, abs(x)):
             print(f"{path}: {x} != {y}")

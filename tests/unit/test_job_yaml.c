@@ -248,8 +248,8 @@ static void test_methods_errors(void **state) {
     expect_err(BASE "methods:\n  - name: ig_unifrom\n", NULL, 0,
                ":4:11: unknown method 'ig_unifrom' (did you mean 'ig_uniform'?)");
     expect_err(BASE "methods:\n  - name: random\n    estimators: [valid_ref]\n", NULL, 0,
-               ":5:17: method 'random' only supports estimators [vanilla] (valid_ref and "
-               "valid_ip need a path method: ig, ig_uniform, ig_sg, ig_sq, eg, agi)");
+               ":5:17: method 'random' supports estimators [vanilla]; valid_ref re-weights the paths of several "
+               "references: ig, ig_uniform, ig_sg, ig_sq, eg, agi");
     expect_err(BASE "methods: [{name: ig_uniform, estimators: [vanilla, vanilla]}]\n", NULL, 0,
                ":3:52: duplicate estimator 'vanilla'");
     expect_err(BASE "methods: [{name: ig_uniform, estimators: [vanila]}]\n", NULL, 0,
@@ -257,9 +257,34 @@ static void test_methods_errors(void **state) {
                "(did you mean 'vanilla'?)");
     /* IDGI: IG's ordered paths only */
     expect_err(BASE "methods: [{name: eg, estimators: [idgi]}]\n", NULL, 0,
-               ":3:34: estimator 'idgi' applies to ig, ig_uniform and ig_sg (its steps follow a path from the "
-               "reference to the image: EG's random points and AGI's adversarial steps have no such order, and "
-               "IG-SQ's squared sum has no IDGI form)");
+               ":3:34: method 'eg' supports estimators [vanilla, valid_ref, valid_ip]; idgi splits each step of an "
+               "ordered path: ig, ig_uniform, ig_sg, guided_ig, blur_ig; EG's random points and AGI's adversarial "
+               "steps have no such order, and IG-SQ's squared sum has no IDGI form");
+    /* Guided IG and Blur IG: one path, no valid_ref; their own keys */
+    expect_err(BASE "methods: [{name: guided_ig, estimators: [vanilla, valid_ref]}]\n", NULL, 0,
+               ":3:41: method 'guided_ig' supports estimators [vanilla, valid_ip, idgi]; valid_ref re-weights the "
+               "paths of several references: ig, ig_uniform, ig_sg, ig_sq, eg, agi");
+    assert_int_equal(load_text(BASE "methods: [{name: guided_ig, estimators: [vanilla, valid_ip, idgi], max_dist: 0.1, "
+                                    "fraction: 0.5, baseline: black}, {name: blur_ig, max_sigma: 20, grad_step: 0.02, "
+                                    "sqrt: true, steps: 30}]\n",
+                               NULL, 0),
+                     0);
+    assert_int_equal(J.methods[0].kind, JOB_M_GUIDED_IG);
+    assert_int_equal(J.methods[0].steps, 200);
+    assert_float_equal(J.methods[0].max_dist, 0.1, 0);
+    assert_float_equal(J.methods[0].fraction, 0.5, 0);
+    assert_int_equal(J.methods[0].baseline, JOB_BASE_BLACK);
+    assert_int_equal(J.methods[1].kind, JOB_M_BLUR_IG);
+    assert_int_equal(J.methods[1].steps, 30);
+    assert_float_equal(J.methods[1].max_sigma, 20, 0);
+    assert_float_equal(J.methods[1].grad_step, 0.02, 0);
+    assert_true(J.methods[1].sqrt_sigmas);
+    expect_err(BASE "methods: [{name: blur_ig, max_dist: 0.1}]\n", NULL, 0,
+               ":3:37: 'max_dist' applies to guided_ig only");
+    expect_err(BASE "methods: [{name: guided_ig, fraction: 0}]\n", NULL, 0,
+               ":3:39: 'fraction' must be a number in (0, 1], got '0'");
+    expect_err(BASE "methods: [{name: blur_ig, max_sigma: -1}]\n", NULL, 0,
+               ":3:38: 'max_sigma' must be a number > 0 (pixels), got '-1'");
     expect_err(BASE "methods: [{name: ig_uniform, estimators: [idgi], reference_compat: true}]\n", NULL, 0,
                ":3:68: reference_compat has no 'idgi' estimator (the reference code has none; drop one)");
     expect_err(BASE "methods: [{name: ig_uniform, steps: 0}]\n", NULL, 0,
@@ -308,7 +333,7 @@ static void test_method_keys(void **state) {
     expect_err(BASE "methods: [{name: random}]\nchunk_samples: big\n", NULL, 0,
                ":4:16: 'chunk_samples' must be an integer >= 0, got 'big'");
     expect_err(BASE "methods: [{name: ig_uniform, baseline: black}]\n", NULL, 0,
-               ":3:40: 'baseline' applies to method ig only");
+               ":3:40: 'baseline' applies to methods ig and guided_ig only");
     expect_err(BASE "methods: [{name: ig, baseline: white}]\n", NULL, 0,
                ":3:32: 'baseline' must be one of dataset_mean, black, zero, got 'white'");
     expect_err(BASE "methods: [{name: random, noise: 0.1}]\n", NULL, 0,

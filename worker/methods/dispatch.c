@@ -173,6 +173,8 @@ static unsigned method_outputs(const struct job_method *m) {
     case JOB_M_IG_SQ:
     case JOB_M_EG:
     case JOB_M_AGI:
+    case JOB_M_GUIDED_IG:
+    case JOB_M_BLUR_IG:
         return m->estimators;
     default:
         return 1u << JOB_EST_VANILLA;
@@ -196,6 +198,10 @@ static int host_method(const struct wk_method_ctx *ctx, const struct job_method 
         return wk_surrogate(ctx, m, bt, out[JOB_EST_VANILLA], ctx->segments_out, err, errlen);
     case JOB_M_AGI:
         return wk_agi(ctx, m, bt, out, err, errlen);
+    case JOB_M_GUIDED_IG:
+        return wk_guided_ig(ctx, m, bt, out, err, errlen);
+    case JOB_M_BLUR_IG:
+        return wk_blur_ig(ctx, m, bt, out, err, errlen);
     default:
         snprintf(err, errlen, "method '%s' is not implemented in this build", job_method_name(m->kind));
         return -1;

@@ -127,6 +127,31 @@ int wk_surrogate(const struct wk_method_ctx *ctx, const struct job_method *m, co
 
 /* The random-attribution control: U[0,1) per element from the image's
  * counter-based stream, drawn on the device (B×D, new handle). */
+/* Guided IG (Kapishnikov et al., CVPR 2021) and Blur IG (Xu et al., CVPR
+ * 2020) as PAIR's `saliency` package computes them (docs/methods.md): one
+ * path per image, walked on the host; out[vanilla], out[valid_ip] and
+ * out[idgi] as asked (B·C·H·W floats each). */
+int wk_guided_ig(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                 float *out[JOB_EST_COUNT], char *err, size_t errlen);
+int wk_blur_ig(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+               float *out[JOB_EST_COUNT], char *err, size_t errlen);
+
+/* The estimators of a one-path method, in float64 (step_acc.c): per step of
+ * image i, the gradient g at its start (D floats), the move delta it made
+ * (D doubles) and the change of F over it. */
+struct wk_step_acc {
+    long b, d;
+    double *van, *ip, *ip_n, *idgi; /* ip, ip_n, idgi NULL when not asked */
+};
+int wk_step_acc_init(struct wk_step_acc *a, long b, long d, unsigned estimators, char *err, size_t errlen);
+void wk_step_acc_add(struct wk_step_acc *a, long i, const float *g, const double *delta, double df);
+void wk_step_acc_out(const struct wk_step_acc *a, float *out[JOB_EST_COUNT]);
+void wk_step_acc_free(struct wk_step_acc *a);
+/* Gradients of `objective` at n host points (model space) for labels lab,
+ * chunked; F per point into f_out when it is not NULL. */
+int wk_grads_host(const struct wk_method_ctx *ctx, int objective, const float *pts, const int64_t *lab, long n, int c,
+                  int h, int w, float *g_out, float *f_out, char *err, size_t errlen);
+
 int wk_random_attr(const struct wk_method_ctx *ctx, const struct wk_batch *bt, ts_tensor **out, char *err,
                    size_t errlen);
 #endif

@@ -147,6 +147,26 @@ static void sb_extra_metrics(struct jbuf *b, const struct job *job, const struct
                   job->fcorr.size, job->fcorr.runs,
                   job->fcorr.baseline == JOB_FQ_DATASET_MEAN ? "dataset_mean" : "black");
     }
+    if (job->road.on) {
+        const struct job_road *rd = &job->road;
+        const int nr = rd->n_ratios;
+        const double *v = q + l->road, n = v[2 * nr] > 0 ? v[2 * nr] : 1;
+        double morf[JOB_MAX_RATIOS], lerf[JOB_MAX_RATIOS], mm = 0, ml = 0;
+        for (int r = 0; r < nr; r++) {
+            mm += morf[r] = v[r] / n;
+            ml += lerf[r] = v[nr + r] / n;
+        }
+        jb_printf(b, ",\n     \"road\": {");
+        jb_array(b, "ratios", rd->ratios, nr);
+        jb_printf(b, ", ");
+        jb_array(b, "morf_acc", morf, nr);
+        jb_printf(b, ", ");
+        jb_array(b, "lerf_acc", lerf, nr);
+        jb_printf(b,
+                  ", \"mean\": {\"morf_acc\": %.10g, \"lerf_acc\": %.10g, \"diff\": %.10g}, \"images\": %.0f, "
+                  "\"noise\": %.10g, \"abs\": %s}",
+                  mm / nr, ml / nr, (ml - mm) / nr, v[2 * nr], rd->noise, rd->abs_values ? "true" : "false");
+    }
     if (job->fest.on) {
         const double *v = q + l->fest;
         jb_printf(b, ",\n     \"faithfulness_estimate\": {\"pearson\": ");
@@ -248,7 +268,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
     jb_printf(&sum, "method,estimator,refs,steps,objective,diffid_diff_acc,diffid_diff_logit,"
                     "sensitivity_n_correlation,lipschitz_mean,lipschitz_max,max_sensitivity_mean,"
                     "max_sensitivity_max,infidelity_mean,faithfulness_pearson,faithfulness_spearman,"
-                    "faithfulness_correlation,faithfulness_estimate");
+                    "faithfulness_correlation,faithfulness_estimate,road_diff");
     coord_pi_csv_header(&sum); /* the intervals, empty where there are none */
     jb_printf(&sum, "\n");
     jb_printf(&b, "{\n  \"run_id\": ");
@@ -361,6 +381,11 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
         const double *fc = q + lay.fcorr, *fe = q + lay.fest;
         csv_ratio(&sum, job->fcorr.on ? fc[REC_FQ_SUM] : 0, job->fcorr.on ? fc[REC_FQ_N] : 0);
         csv_ratio(&sum, job->fest.on ? fe[REC_FQ_SUM] : 0, job->fest.on ? fe[REC_FQ_N] : 0);
+        double road_diff = 0, road_n = 0;
+        for (int r = 0; job->road.on && r < job->road.n_ratios; r++)
+            road_diff += (q[lay.road + job->road.n_ratios + r] - q[lay.road + r]) / job->road.n_ratios;
+        if (job->road.on) road_n = q[lay.road + 2 * job->road.n_ratios];
+        csv_ratio(&sum, road_diff, road_n);
         coord_pi_csv_slot(&sum, info->pi, s);
         jb_printf(&sum, "\n");
     }
@@ -431,11 +456,34 @@ static void print_extra_table(FILE *f, const struct job *job, const struct rec_s
 static void print_diffid_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
                                const double *total);
 
+/* ROAD: mean over ratios of the MoRF and LeRF accuracies, and LeRF − MoRF */
+static void print_road_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
+                             const double *total) {
+    struct rec_layout l;
+    rec_layout_of(job, n_slots, &l);
+    const int nr = job->road.n_ratios;
+    fprintf(f, "ROAD (mean over %d ratios; Diff = LeRF - MoRF accuracy, higher is better)\n", nr);
+    fprintf(f, "%-12s %-10s %9s %9s %9s\n", "method", "estimator", "MoRF_acc", "LeRF_acc", "Diff");
+    for (int s = 0; s < n_slots; s++) {
+        const struct job_method *m = &job->methods[slots[s].method];
+        const double *v = total + rec_slot_base(&l, s) + l.road, n = v[2 * nr] > 0 ? v[2 * nr] : 1;
+        double mo = 0, le = 0;
+        for (int r = 0; r < nr; r++) {
+            mo += v[r] / n / nr;
+            le += v[nr + r] / n / nr;
+        }
+        fprintf(f, "%-12s %-10s %9.4f %9.4f %9.4f\n", job_method_name(m->kind),
+                m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator), mo, le,
+                le - mo);
+    }
+}
+
 void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots, const double *total) {
     double n = total[REC_IMAGES];
     fprintf(f, "\n%.0f images, clean accuracy %.4f\n", n, n > 0 ? total[REC_CORRECT] / n : 0.0);
     if (job->diffid) print_diffid_table(f, job, slots, n_slots, total);
     print_extra_table(f, job, slots, n_slots, total);
+    if (job->road.on) print_road_table(f, job, slots, n_slots, total);
 }
 
 static void print_diffid_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,

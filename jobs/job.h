@@ -122,6 +122,17 @@ struct job_faith_q {
     long images;
 };
 
+/* metrics.road (docs/metrics.md (ROAD)): Rong et al. (ICML 2022), as
+ * Quantus computes it, MoRF and LeRF. */
+struct job_road {
+    bool on;
+    int n_ratios;
+    double ratios[JOB_MAX_RATIOS]; /* shares of the H·W pixels imputed (default 0.1 … 0.9) */
+    double noise;                  /* std of the imputation's noise, model space (0.01) */
+    bool abs_values;               /* rank by |Σ_c a| instead of Σ_c a (default false, Quantus's) */
+    long images;
+};
+
 /* metrics.roar (docs/metrics.md (ROAR)): `recal run` writes the rank maps of
  * the evaluation split (implies outputs.masks) and of the train split, then
  * fine-tunes on the masked data, all in one run directory. */
@@ -212,6 +223,7 @@ struct job {
     struct job_robust lipschitz, max_sens, infidelity;
     struct job_faith faith;
     struct job_faith_q fcorr, fest;
+    struct job_road road;
     struct job_roar roar;
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
     bool out_per_image;                            /* outputs.per_image: RUN_DIR/per_image/ (default false) */

@@ -186,6 +186,28 @@ static int read_faith_q(const struct job_err *e, const struct job_node *v, const
     return 0;
 }
 
+/* road {ratios, noise, abs, images} */
+static int read_road(const struct job_err *e, const struct job_node *v, struct job_road *r) {
+    static const double dflt[] = {0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9};
+    static const char *const keys[] = {"ratios", "noise", "abs", "images"};
+    const struct job_node *sec, *x;
+    long long n = 0;
+    if (section(e, v, "road", keys, 4, &sec) || !sec) return sec ? -1 : 0;
+    r->on = true;
+    r->n_ratios = 9;
+    memcpy(r->ratios, dflt, sizeof dflt);
+    r->noise = 0.01;
+    if ((x = job_map_get(sec, "ratios", NULL)) && read_ratios(e, x, r->ratios, &r->n_ratios)) return -1;
+    if ((x = job_map_get(sec, "noise", NULL))) {
+        if (job_want_double(e, x, "noise", &r->noise)) return -1;
+        if (!(r->noise >= 0)) return job_bad(e, x, "noise", "a number >= 0 (the std of the imputation noise)");
+    }
+    if ((x = job_map_get(sec, "abs", NULL)) && job_want_bool(e, x, "abs", &r->abs_values)) return -1;
+    if (opt_int(e, sec, "images", 0, LONG_MAX, &n)) return -1;
+    r->images = (long)n;
+    return 0;
+}
+
 static int read_roar(const struct job_err *e, const struct job_node *v, struct job_roar *r) {
     static const double fr[] = {0.1, 0.3, 0.5, 0.7, 0.9};
     static const char *const keys[] = {"fractions", "epochs",       "lr",         "milestones",
@@ -246,9 +268,10 @@ int job_read_metrics(const struct job_err *e, const struct job_node *v, struct j
                                         "faithfulness",
                                         "faithfulness_correlation",
                                         "faithfulness_estimate",
-                                        "roar"};
+                                        "roar",
+                                        "road"};
     static const char *const diffid_keys[] = {"ratios"};
-    if (job_want_section(e, v, "metrics") || job_check_keys(e, v, known, 9, NULL, 0, "metric", "'metrics'")) return -1;
+    if (job_want_section(e, v, "metrics") || job_check_keys(e, v, known, 10, NULL, 0, "metric", "'metrics'")) return -1;
     if (read_faith_q(e, v, "faithfulness_correlation", 0, &j->fcorr) ||
         read_faith_q(e, v, "faithfulness_estimate", 1, &j->fest))
         return -1;
@@ -257,7 +280,7 @@ int job_read_metrics(const struct job_err *e, const struct job_node *v, struct j
         read_robust(e, v, "lipschitz", 50, "sigma", 0.03, true, &j->lipschitz) ||
         read_robust(e, v, "max_sensitivity", 10, "radius", 0.02, false, &j->max_sens) ||
         read_robust(e, v, "infidelity", 50, "sigma", 0.003, false, &j->infidelity) || read_faith(e, v, &j->faith) ||
-        read_roar(e, v, &j->roar))
+        read_roar(e, v, &j->roar) || read_road(e, v, &j->road))
         return -1;
     /* the ROAR step reads the rank maps of this run */
     if (j->roar.on) j->out_masks = true;
@@ -276,7 +299,7 @@ void job_roar_train_view(const struct job *j, struct job *t) {
     t->diffid = false;
     t->sensn.on = false;
     t->lipschitz.on = t->max_sens.on = t->infidelity.on = false;
-    t->faith.on = t->fcorr.on = t->fest.on = false;
+    t->faith.on = t->fcorr.on = t->fest.on = t->road.on = false;
     t->out_figures = false;
     t->out_per_image = false;
     t->out_masks = true;

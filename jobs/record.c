@@ -36,12 +36,14 @@ void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l) {
     if (job->fcorr.on) o += REC_FQ_FIELDS;
     l->fest = o;
     if (job->fest.on) o += REC_FQ_FIELDS;
+    l->road = o;
+    if (job->road.on) o += 2 * (size_t)job->road.n_ratios + 1;
     l->per_slot = o;
     l->sums = REC_HEADER + (size_t)n_slots * o;
     /* per-image rows when something reads them: the intervals or the files */
     const bool on[REC_PI_COUNT] = {job->diffid,      job->diffid,        job->sensn.on, job->lipschitz.on,
                                    job->max_sens.on, job->infidelity.on, job->faith.on, job->faith.on,
-                                   job->faith.on,    job->fcorr.on,      job->fest.on};
+                                   job->faith.on,    job->fcorr.on,      job->fest.on,  job->road.on};
     const bool want = job->stats.resamples > 0 || job->out_per_image;
     l->n_pi = 0;
     for (int f = 0; f < REC_PI_COUNT; f++) l->pi_col[f] = want && on[f] ? l->n_pi++ : -1;
@@ -56,7 +58,7 @@ const char *rec_pi_name(int field) {
                                                     "max_sensitivity",           "infidelity",
                                                     "faithfulness_pearson",      "faithfulness_spearman",
                                                     "faithfulness_inv_distance", "faithfulness_correlation",
-                                                    "faithfulness_estimate"};
+                                                    "faithfulness_estimate",     "road_diff"};
     return field >= 0 && field < REC_PI_COUNT ? names[field] : "?";
 }
 

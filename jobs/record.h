@@ -28,7 +28,9 @@ struct rec_slot {
  *   lips, maxs: REC_ST_FIELDS (REC_ST_*)
  *   infid:  REC_IF_FIELDS (REC_IF_*)
  *   faith:  REC_FA_FIELDS (REC_FA_*)
- *   fcorr, fest: REC_FQ_FIELDS (REC_FQ_*) */
+ *   fcorr, fest: REC_FQ_FIELDS (REC_FQ_*)
+ *   road:   2·n_ratios + 1: MoRF correct per ratio, LeRF correct per ratio,
+ *           images */
 #define REC_IMAGES 0
 #define REC_CORRECT 1
 /* The shim's ledger over the shard (struct ts_ledger): bytes host → device
@@ -71,14 +73,15 @@ enum {
     REC_PI_FA_INV,
     REC_PI_FCORR,
     REC_PI_FEST,
+    REC_PI_ROAD, /* ROAD: mean over ratios of LeRF − MoRF correct (0/1) */
     REC_PI_COUNT
 };
 /* The field's name in metrics.json, summary.csv and per_image/. */
 const char *rec_pi_name(int field);
 struct rec_layout {
-    size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest; /* offsets inside a slot block */
-    size_t per_slot;                                             /* doubles per slot */
-    size_t sums;                                                 /* doubles of header and slot blocks */
+    size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest, road; /* offsets inside a slot block */
+    size_t per_slot;                                                   /* doubles per slot */
+    size_t sums;                                                       /* doubles of header and slot blocks */
     int pi_col[REC_PI_COUNT]; /* a field's column in a slot's per-image cells; -1 when off */
     int n_pi;                 /* per-image fields per slot; 0: no per-image rows */
     size_t pi_rows;           /* rows: job->shard_images */

@@ -15,6 +15,7 @@ kept example maps, outputs.figures) and writes, into RUN_DIR/figures/:
                         estimator (the ICML 2023 paper's trade-off)
   heatmaps.png          example images with every method's |attribution|
   diff_roar.png         Diff-ROAR vs k, when the run had metrics.roar (roar.json)
+  road.png              ROAD: MoRF (dashed) and LeRF (solid) accuracy vs ratio
 and RUN_DIR/report.html showing them with the tables.
 
 usage: report.py RUN_DIR    (normally called by `recal report` / `recal run`)
@@ -254,6 +255,26 @@ def fig_heatmaps(run_dir, results, path):
     return path
 
 
+def fig_road(results, path):
+    rs = [r for r in results if "road" in r]
+    if not rs:
+        return None
+    fig, ax = plt.subplots(figsize=(5.8, 3.8))
+    for k, r in enumerate(rs):
+        d, color = r["road"], f"C{k % 10}"
+        ax.plot(d["ratios"], d["lerf_acc"], "-o", ms=3, color=color, label=f"{label(r)} (Diff {d['mean']['diff']:.3f})")
+        ax.plot(d["ratios"], d["morf_acc"], "--s", ms=3, color=color)
+    ax.set_xlabel("fraction of pixels imputed")
+    ax.set_ylabel("accuracy")
+    ax.set_title("ROAD: LeRF (solid), MoRF (dashed)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def fig_roar(run_dir, path):
     """Diff-ROAR vs k from roar.json (written by a run with metrics.roar)."""
     rp = os.path.join(run_dir, "roar.json")
@@ -340,6 +361,7 @@ def main():
             fig_sensn(res, os.path.join(fdir, "sensitivity_n.png")),
             fig_tradeoff(res, os.path.join(fdir, "tradeoff.png")),
             fig_heatmaps(run_dir, res, os.path.join(fdir, "heatmaps.png")),
+            fig_road(res, os.path.join(fdir, "road.png")),
             fig_roar(run_dir, os.path.join(fdir, "diff_roar.png"))]
     figs = [f for f in figs if f]
     imgs = "".join(f'<h2>{os.path.basename(f)[:-4].replace("_", " ")}</h2><img src="figures/{os.path.basename(f)}">'

@@ -25,6 +25,7 @@ enum seed_purpose {
     SEED_SHAP_MASKS = 15,   /* KernelSHAP: coalition sizes and members */
     SEED_FCORR_MASK = 16,   /* faithfulness_correlation: each run's random subset */
     SEED_BOOTSTRAP = 17,    /* the statistics: resample b (the "image id" is b) */
+    SEED_ROAD_NOISE = 18,   /* ROAD: the imputation's noise */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

@@ -228,7 +228,8 @@ int wk_metric_covers(long bound, const int64_t *ids, long b) {
 
 int wk_metrics_read_maps(const struct job *job, const int64_t *ids, long b) {
     return (job->fcorr.on && wk_metric_covers(job->fcorr.images, ids, b)) ||
-           (job->fest.on && wk_metric_covers(job->fest.images, ids, b));
+           (job->fest.on && wk_metric_covers(job->fest.images, ids, b)) ||
+           (job->road.on && wk_metric_covers(job->road.images, ids, b));
 }
 
 void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext) {

@@ -17,6 +17,7 @@
 
 #include "diffid.h"
 #include "perturb.h"
+#include "road.h"
 #include "seed.h"
 #include "stats.h"
 #include "wk_pool.h"
@@ -463,6 +464,96 @@ fail:
     return rc;
 }
 
+/* hits[j] = 1 when copy j (n copies of D floats on the host) is classed as
+ * `label`, chunk by chunk; only the argmax of each copy comes back. */
+static int forward_hits(struct wk_engine *e, const float *xs, long n, int64_t label, int *hits, char *err,
+                        size_t errlen) {
+    const long d = (long)e->ds.c * e->ds.h * e->ds.w, chunk = e->chunk_samples < n ? e->chunk_samples : n;
+    int64_t *am = malloc((size_t)chunk * sizeof *am);
+    struct wk_pool pool = {0};
+    if (!am) {
+        snprintf(err, errlen, "out of host memory for %ld ROAD predictions", chunk);
+        return -1;
+    }
+    for (long j0 = 0; j0 < n; j0 += chunk) {
+        const long g = n - j0 < chunk ? n - j0 : chunk;
+        ts_tensor *xt, *lt;
+        int64_t shape[4] = {g, e->ds.c, e->ds.h, e->ds.w};
+        WK_T(&pool, ts_from_f32(xs + j0 * d, shape, 4, e->device, &xt), xt);
+        WK_T(&pool, ts_module_forward(e->model, xt, &lt), lt);
+        WK_CHECK(ts_argmax_rows(lt, am, (size_t)g));
+        for (long j = 0; j < g; j++) hits[j0 + j] = am[j] == label;
+        wk_pool_free(&pool);
+    }
+    free(am);
+    return 0;
+fail:
+    wk_pool_free(&pool);
+    free(am);
+    return -1;
+}
+
+/* ROAD (Rong et al. 2022; docs/metrics.md): per slot the pixels by
+ * saliency; for each ratio the most salient (MoRF) and the least salient
+ * (LeRF) n pixels imputed from their neighbours (road_impute), with the
+ * same noise for every slot; each copy's class against the label. */
+static int road_image(struct wk_engine *e, const struct wk_batch *bt, long i, float *const *attr, double *record,
+                      char *err, size_t errlen) {
+    const struct job_road *rd = &e->job->road;
+    const int c = bt->c, R = rd->n_ratios;
+    const long hw = (long)bt->h * bt->w, d = c * hw, ncp = 2L * R;
+    float *z = rd->noise > 0 ? malloc((size_t)(ncp * d) * sizeof *z) : NULL;
+    float *copies = malloc((size_t)(ncp * d) * sizeof *copies);
+    long *order = malloc((size_t)hw * sizeof *order);
+    double *sal = malloc((size_t)hw * sizeof *sal);
+    void *scratch = malloc(road_scratch_bytes(c, bt->h, bt->w));
+    int *hits = malloc((size_t)ncp * sizeof *hits), rc = -1;
+    if ((rd->noise > 0 && !z) || !copies || !order || !sal || !scratch || !hits) {
+        snprintf(err, errlen, "out of host memory for %ld ROAD copies (lower metrics.road.ratios)", ncp);
+        goto out;
+    }
+    /* the noise of copy (order o, ratio r): its own stream, whatever the slot */
+    const uint64_t key = seed_for(e->job->seed, bt->ids[i], SEED_ROAD_NOISE);
+    for (long o = 0; z && o < 2; o++)
+        for (int r = 0; r < R; r++)
+            if (wk_draw(seed_mix(key + (uint64_t)(o * JOB_MAX_RATIOS + r)), c * diffid_count(rd->ratios[r], hw), 1,
+                        z + (o * R + r) * d, err, errlen))
+                goto out;
+    double *row = wk_pi_row(e, record, bt->ids[i]);
+    for (int s = 0; s < e->n_slots; s++) {
+        road_order(attr[s] + i * d, c, hw, rd->abs_values, order, sal);
+        for (long o = 0; o < 2; o++)
+            for (int r = 0; r < R; r++) {
+                const long n = diffid_count(rd->ratios[r], hw), cp = o * R + r;
+                if (road_impute(bt->xh + i * d, c, bt->h, bt->w, o == 0 ? order : order + hw - n, n,
+                                z ? z + cp * d : NULL, rd->noise, copies + cp * d, scratch)) {
+                    snprintf(err, errlen,
+                             "ROAD: the imputation of image %lld at ratio %g did not converge (lower the ratio)",
+                             (long long)bt->ids[i], rd->ratios[r]);
+                    goto out;
+                }
+            }
+        if (forward_hits(e, copies, ncp, bt->labels[i], hits, err, errlen)) goto out;
+        double *q = record + rec_slot_base(&e->layout, s) + e->layout.road, diff = 0;
+        for (int r = 0; r < R; r++) {
+            q[r] += hits[r];
+            q[R + r] += hits[R + r];
+            diff += hits[R + r] - hits[r];
+        }
+        q[2 * R] += 1;
+        rec_pi_put(&e->layout, row, s, REC_PI_ROAD, diff / R);
+    }
+    rc = 0;
+out:
+    free(z);
+    free(copies);
+    free(order);
+    free(sal);
+    free(scratch);
+    free(hits);
+    return rc;
+}
+
 int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const float *orig, float *const *attr,
                        ts_tensor *const *attr_t, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
@@ -504,6 +595,8 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
             goto out;
         if (job->fest.on && want(job->fest.images, bt->ids[i]) &&
             fest_image(e, bt, i, orig[i], attr, record, err, errlen))
+            goto out;
+        if (job->road.on && want(job->road.images, bt->ids[i]) && road_image(e, bt, i, attr, record, err, errlen))
             goto out;
     }
     rc = 0;

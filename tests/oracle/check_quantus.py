@@ -17,6 +17,9 @@ that both sides score the same perturbed inputs.
                                     al.: random subsets, "black" baseline)
   faithfulness_estimate           quantus.FaithfulnessEstimate (Alvarez-Melis
                                     & Jaakkola: attribution-ordered steps)
+  road (MoRF, LeRF)               quantus.ROAD (Rong et al.: noisy linear
+                                    imputation; LeRF as MoRF of −a), on
+                                    recal's saved maps, its noise recal's
   infidelity (§4)                 captum.metrics.infidelity(normalize=True)
                                     (Quantus's Infidelity is a different,
                                     patch-based estimator without the
@@ -77,7 +80,35 @@ METRICS = (f"{{sensitivity_n: {{ratios: {RATIOS}, samples: {S}}}, faithfulness: 
 METHODS = "[{name: input_grad}, {name: ig, steps: 4}]"
 FC_SIZE, FC_RUNS, FE_STEP = 100, 8, 56
 FQ_METRICS = (f"{{faithfulness_correlation: {{subset_size: {FC_SIZE}, runs: {FC_RUNS}}}, "
-              f"faithfulness_estimate: {{features_in_step: {FE_STEP}}}}}")
+              f"faithfulness_estimate: {{features_in_step: {FE_STEP}}}, road: {{ratios: [0.1, 0.5, 0.9], "
+              f"noise: 0.01}}}}")
+ROAD_PCT, ROAD_NOISE, SEED_ROAD_NOISE = [10, 50, 90], 0.01, 18
+
+
+class RoadNoise:
+    """Stands in for numpy inside Quantus's perturb_func module: its one
+    np.random.randn call per (image, percentage) returns recal's N(0, 1)
+    draws for that copy (order o: 0 MoRF, 1 LeRF)."""
+
+    def __init__(self, order):
+        self.order, self.calls = order, 0
+
+    def randn(self, *shape):
+        i, r = self.calls // len(ROAD_PCT), self.calls % len(ROAD_PCT)
+        self.calls += 1
+        key = mo.splitmix((mo.seed_for(cm.SEED, i, SEED_ROAD_NOISE) + self.order * 32 + r) & mo.MASK64)
+        n = int(np.prod(shape))
+        return mo.ctr_normal(key, n).double().numpy().reshape(shape)
+
+
+def with_road_noise(module, order, fn):
+    proxy = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
+    proxy.random = RoadNoise(order)
+    saved, module.np = module.np, proxy
+    try:
+        return fn()
+    finally:
+        module.np = saved
 
 
 class Float64(torch.nn.Module):
@@ -292,6 +323,22 @@ def main():
         v = with_stable_argsort(fe_module, lambda: fe(**call_a))
         cm.close(f"{method}: faithfulness_estimate (quantus.FaithfulnessEstimate, black, steps of {FE_STEP})",
                  g["faithfulness_estimate"]["pearson"], mean_finite(v), 1e-4, 1e-5)
+
+    # ROAD: MoRF on recal's maps, LeRF as MoRF of their negation, Quantus's
+    # imputation and its float32 forward; the noise is recal's draws
+    road_module = sys.modules[quantus.functions.perturb_func.noisy_linear_imputation.__module__]
+    net32 = torch.jit.load(model_path).eval()
+    for slot, method in enumerate(("input_grad", "ig")):
+        g = fq[(method, "vanilla")]["road"]
+        for order, key, sign in ((0, "morf_acc", 1.0), (1, "lerf_acc", -1.0)):
+            rd = quantus.ROAD(percentages=ROAD_PCT, noise=ROAD_NOISE, abs=False, normalise=True,
+                              disable_warnings=True, display_progressbar=False)
+            a_batch = (sign * maps[:, slot]).astype(np.float32)
+            v = with_road_noise(road_module, order, lambda: rd(model=net32, x_batch=xb, y_batch=yb, a_batch=a_batch,
+                                                                device="cpu", softmax=False, channel_first=True))
+            for r, p in enumerate(ROAD_PCT):
+                cm.close(f"{method}: ROAD {key} at {p}% (quantus.ROAD, noise {ROAD_NOISE})", g[key][r], float(v[p]),
+                         0, 1e-9)
 
     if cm.failures:
         print(f"{len(cm.failures)} check(s) failed: {cm.failures}")

@@ -1089,6 +1089,19 @@ int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_t
     return TS_OK;
 }
 
+int ts_argmax_rows(const ts_tensor *logits, int64_t *out, size_t n) {
+    if (!logits || !out) return fail(TS_EINVAL, "ts_argmax_rows: NULL argument");
+    if (logits->t.dim() != 2 || (size_t)logits->t.size(0) > n)
+        return fail(TS_ESHAPE, "ts_argmax_rows: logits must be N×classes with N <= the output's length");
+    TS_GUARD({
+        torch::NoGradGuard no_grad;
+        at::Tensor a = logits->t.argmax(1).to(torch::kInt64).contiguous().to(torch::kCPU);
+        ledger_d2h((size_t)a.numel() * sizeof(int64_t));
+        memcpy(out, a.data_ptr<int64_t>(), (size_t)a.numel() * sizeof(int64_t));
+    });
+    return TS_OK;
+}
+
 int ts_label_logits(const ts_tensor *logits, const ts_tensor *labels, ts_tensor **picked, int64_t *correct) {
     if (!logits || !labels || !picked || !correct) return fail(TS_EINVAL, "ts_label_logits: NULL argument");
     if (logits->t.dim() != 2 || labels->t.numel() != logits->t.size(0))

@@ -178,6 +178,9 @@ int ts_diffid_score(const ts_tensor *logits, const ts_tensor *labels, const ts_t
  * (N float32, new handle, stays on the device) and *correct = how many
  * argmax hits (one number crosses). */
 int ts_label_logits(const ts_tensor *logits, const ts_tensor *labels, ts_tensor **picked, int64_t *correct);
+/* out[i] = argmax of row i of an N×classes tensor (the first of equal
+ * maxima), N ≤ n; 8 bytes a row cross. */
+int ts_argmax_rows(const ts_tensor *logits, int64_t *out, size_t n);
 
 /* ---- views and layout (results are new handles; data may be shared) ---- */
 int ts_reshape(const ts_tensor *a, const int64_t *shape, int ndim, ts_tensor **out);

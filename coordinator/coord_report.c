@@ -167,6 +167,14 @@ static void sb_extra_metrics(struct jbuf *b, const struct job *job, const struct
                   "\"noise\": %.10g, \"abs\": %s}",
                   mm / nr, ml / nr, (ml - mm) / nr, v[2 * nr], rd->noise, rd->abs_values ? "true" : "false");
     }
+    if (job->pointing.on) {
+        const double *v = q + l->point;
+        jb_printf(b, ",\n     \"pointing_game\": {\"accuracy\": ");
+        sb_ratio(b, v[REC_PG_HITS], v[REC_PG_N]);
+        jb_printf(b, ", \"energy\": ");
+        sb_ratio(b, v[REC_PG_ENERGY], v[REC_PG_ENERGY_N]);
+        jb_printf(b, ", \"images\": %.0f, \"tolerance\": %.10g}", v[REC_PG_N], job->pointing.tolerance);
+    }
     if (job->fest.on) {
         const double *v = q + l->fest;
         jb_printf(b, ",\n     \"faithfulness_estimate\": {\"pearson\": ");
@@ -268,7 +276,8 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
     jb_printf(&sum, "method,estimator,refs,steps,objective,diffid_diff_acc,diffid_diff_logit,"
                     "sensitivity_n_correlation,lipschitz_mean,lipschitz_max,max_sensitivity_mean,"
                     "max_sensitivity_max,infidelity_mean,faithfulness_pearson,faithfulness_spearman,"
-                    "faithfulness_correlation,faithfulness_estimate,road_diff");
+                    "faithfulness_correlation,faithfulness_estimate,road_diff,pointing_game_accuracy,"
+                    "pointing_game_energy");
     coord_pi_csv_header(&sum); /* the intervals, empty where there are none */
     jb_printf(&sum, "\n");
     jb_printf(&b, "{\n  \"run_id\": ");
@@ -386,6 +395,9 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
             road_diff += (q[lay.road + job->road.n_ratios + r] - q[lay.road + r]) / job->road.n_ratios;
         if (job->road.on) road_n = q[lay.road + 2 * job->road.n_ratios];
         csv_ratio(&sum, road_diff, road_n);
+        const double *pg = q + lay.point;
+        csv_ratio(&sum, job->pointing.on ? pg[REC_PG_HITS] : 0, job->pointing.on ? pg[REC_PG_N] : 0);
+        csv_ratio(&sum, job->pointing.on ? pg[REC_PG_ENERGY] : 0, job->pointing.on ? pg[REC_PG_ENERGY_N] : 0);
         coord_pi_csv_slot(&sum, info->pi, s);
         jb_printf(&sum, "\n");
     }
@@ -478,12 +490,31 @@ static void print_road_table(FILE *f, const struct job *job, const struct rec_sl
     }
 }
 
+static void print_pointing_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,
+                                 const double *total) {
+    struct rec_layout l;
+    rec_layout_of(job, n_slots, &l);
+    fprintf(f, "Pointing game (maximum within %g px of a box of the label; energy = share of sum|A| inside)\n",
+            job->pointing.tolerance);
+    fprintf(f, "%-12s %-10s %9s %9s %7s\n", "method", "estimator", "accuracy", "energy", "images");
+    for (int s = 0; s < n_slots; s++) {
+        const struct job_method *m = &job->methods[slots[s].method];
+        const double *v = total + rec_slot_base(&l, s) + l.point;
+        fprintf(f, "%-12s %-10s", job_method_name(m->kind),
+                m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator));
+        pr_ratio(f, v[REC_PG_HITS], v[REC_PG_N]);
+        pr_ratio(f, v[REC_PG_ENERGY], v[REC_PG_ENERGY_N]);
+        fprintf(f, " %7.0f\n", v[REC_PG_N]);
+    }
+}
+
 void coord_print_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots, const double *total) {
     double n = total[REC_IMAGES];
     fprintf(f, "\n%.0f images, clean accuracy %.4f\n", n, n > 0 ? total[REC_CORRECT] / n : 0.0);
     if (job->diffid) print_diffid_table(f, job, slots, n_slots, total);
     print_extra_table(f, job, slots, n_slots, total);
     if (job->road.on) print_road_table(f, job, slots, n_slots, total);
+    if (job->pointing.on) print_pointing_table(f, job, slots, n_slots, total);
 }
 
 static void print_diffid_table(FILE *f, const struct job *job, const struct rec_slot *slots, int n_slots,

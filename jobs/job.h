@@ -133,6 +133,15 @@ struct job_road {
     long images;
 };
 
+/* metrics.pointing_game (docs/metrics.md (pointing game)): the map's
+ * maximum in the label's bounding boxes (Zhang et al. 2016), and the share
+ * of its mass there (the energy-based game, Wang et al. 2020). */
+struct job_pointing {
+    bool on;
+    double tolerance; /* a hit within this many model-input pixels of a box (15) */
+    long images;
+};
+
 /* metrics.roar (docs/metrics.md (ROAR)): `recal run` writes the rank maps of
  * the evaluation split (implies outputs.masks) and of the train split, then
  * fine-tunes on the masked data, all in one run directory. */
@@ -224,6 +233,7 @@ struct job {
     struct job_faith faith;
     struct job_faith_q fcorr, fest;
     struct job_road road;
+    struct job_pointing pointing;
     struct job_roar roar;
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
     bool out_per_image;                            /* outputs.per_image: RUN_DIR/per_image/ (default false) */

@@ -208,6 +208,23 @@ static int read_road(const struct job_err *e, const struct job_node *v, struct j
     return 0;
 }
 
+/* pointing_game {tolerance, images} */
+static int read_pointing(const struct job_err *e, const struct job_node *v, struct job_pointing *p) {
+    static const char *const keys[] = {"tolerance", "images"};
+    const struct job_node *sec, *x;
+    long long n = 0;
+    if (section(e, v, "pointing_game", keys, 2, &sec) || !sec) return sec ? -1 : 0;
+    p->on = true;
+    p->tolerance = 15;
+    if ((x = job_map_get(sec, "tolerance", NULL))) {
+        if (job_want_double(e, x, "tolerance", &p->tolerance)) return -1;
+        if (!(p->tolerance >= 0)) return job_bad(e, x, "tolerance", "a number of pixels >= 0");
+    }
+    if (opt_int(e, sec, "images", 0, LONG_MAX, &n)) return -1;
+    p->images = (long)n;
+    return 0;
+}
+
 static int read_roar(const struct job_err *e, const struct job_node *v, struct job_roar *r) {
     static const double fr[] = {0.1, 0.3, 0.5, 0.7, 0.9};
     static const char *const keys[] = {"fractions", "epochs",       "lr",         "milestones",
@@ -269,9 +286,10 @@ int job_read_metrics(const struct job_err *e, const struct job_node *v, struct j
                                         "faithfulness_correlation",
                                         "faithfulness_estimate",
                                         "roar",
-                                        "road"};
+                                        "road",
+                                        "pointing_game"};
     static const char *const diffid_keys[] = {"ratios"};
-    if (job_want_section(e, v, "metrics") || job_check_keys(e, v, known, 10, NULL, 0, "metric", "'metrics'")) return -1;
+    if (job_want_section(e, v, "metrics") || job_check_keys(e, v, known, 11, NULL, 0, "metric", "'metrics'")) return -1;
     if (read_faith_q(e, v, "faithfulness_correlation", 0, &j->fcorr) ||
         read_faith_q(e, v, "faithfulness_estimate", 1, &j->fest))
         return -1;
@@ -280,7 +298,7 @@ int job_read_metrics(const struct job_err *e, const struct job_node *v, struct j
         read_robust(e, v, "lipschitz", 50, "sigma", 0.03, true, &j->lipschitz) ||
         read_robust(e, v, "max_sensitivity", 10, "radius", 0.02, false, &j->max_sens) ||
         read_robust(e, v, "infidelity", 50, "sigma", 0.003, false, &j->infidelity) || read_faith(e, v, &j->faith) ||
-        read_roar(e, v, &j->roar) || read_road(e, v, &j->road))
+        read_roar(e, v, &j->roar) || read_road(e, v, &j->road) || read_pointing(e, v, &j->pointing))
         return -1;
     /* the ROAR step reads the rank maps of this run */
     if (j->roar.on) j->out_masks = true;
@@ -299,7 +317,7 @@ void job_roar_train_view(const struct job *j, struct job *t) {
     t->diffid = false;
     t->sensn.on = false;
     t->lipschitz.on = t->max_sens.on = t->infidelity.on = false;
-    t->faith.on = t->fcorr.on = t->fest.on = t->road.on = false;
+    t->faith.on = t->fcorr.on = t->fest.on = t->road.on = t->pointing.on = false;
     t->out_figures = false;
     t->out_per_image = false;
     t->out_masks = true;

@@ -38,12 +38,15 @@ void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l) {
     if (job->fest.on) o += REC_FQ_FIELDS;
     l->road = o;
     if (job->road.on) o += 2 * (size_t)job->road.n_ratios + 1;
+    l->point = o;
+    if (job->pointing.on) o += REC_PG_FIELDS;
     l->per_slot = o;
     l->sums = REC_HEADER + (size_t)n_slots * o;
     /* per-image rows when something reads them: the intervals or the files */
     const bool on[REC_PI_COUNT] = {job->diffid,      job->diffid,        job->sensn.on, job->lipschitz.on,
                                    job->max_sens.on, job->infidelity.on, job->faith.on, job->faith.on,
-                                   job->faith.on,    job->fcorr.on,      job->fest.on,  job->road.on};
+                                   job->faith.on,    job->fcorr.on,      job->fest.on,  job->road.on,
+                                   job->pointing.on, job->pointing.on};
     const bool want = job->stats.resamples > 0 || job->out_per_image;
     l->n_pi = 0;
     for (int f = 0; f < REC_PI_COUNT; f++) l->pi_col[f] = want && on[f] ? l->n_pi++ : -1;
@@ -53,13 +56,24 @@ void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l) {
 }
 
 const char *rec_pi_name(int field) {
-    static const char *const names[REC_PI_COUNT] = {"diffid_diff_acc",           "diffid_diff_logit",
-                                                    "sensitivity_n_correlation", "lipschitz",
-                                                    "max_sensitivity",           "infidelity",
-                                                    "faithfulness_pearson",      "faithfulness_spearman",
-                                                    "faithfulness_inv_distance", "faithfulness_correlation",
-                                                    "faithfulness_estimate",     "road_diff"};
-    return field >= 0 && field < REC_PI_COUNT ? names[field] : "?";
+    /* designated: a field added to the enum without a name reads "?" */
+    static const char *const names[REC_PI_COUNT] = {
+        [REC_PI_DIFF_ACC] = "diffid_diff_acc",
+        [REC_PI_DIFF_LOGIT] = "diffid_diff_logit",
+        [REC_PI_SENSN] = "sensitivity_n_correlation",
+        [REC_PI_LIPS] = "lipschitz",
+        [REC_PI_MAXS] = "max_sensitivity",
+        [REC_PI_INFID] = "infidelity",
+        [REC_PI_FA_PEARSON] = "faithfulness_pearson",
+        [REC_PI_FA_SPEARMAN] = "faithfulness_spearman",
+        [REC_PI_FA_INV] = "faithfulness_inv_distance",
+        [REC_PI_FCORR] = "faithfulness_correlation",
+        [REC_PI_FEST] = "faithfulness_estimate",
+        [REC_PI_ROAD] = "road_diff",
+        [REC_PI_POINT_HIT] = "pointing_game_hit",
+        [REC_PI_POINT_ENERGY] = "pointing_game_energy",
+    };
+    return field >= 0 && field < REC_PI_COUNT && names[field] ? names[field] : "?";
 }
 
 void rec_pi_clear(const struct rec_layout *l, double *rec) {

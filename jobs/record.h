@@ -30,7 +30,8 @@ struct rec_slot {
  *   faith:  REC_FA_FIELDS (REC_FA_*)
  *   fcorr, fest: REC_FQ_FIELDS (REC_FQ_*)
  *   road:   2·n_ratios + 1: MoRF correct per ratio, LeRF correct per ratio,
- *           images */
+ *           images
+ *   point:  REC_PG_FIELDS (REC_PG_*) */
 #define REC_IMAGES 0
 #define REC_CORRECT 1
 /* The shim's ledger over the shard (struct ts_ledger): bytes host → device
@@ -55,6 +56,7 @@ enum { REC_ST_SUM, REC_ST_N, REC_ST_MAX, REC_ST_FIELDS };
 enum { REC_IF_SUM, REC_IF_N, REC_IF_FIELDS };
 enum { REC_FA_PEARSON, REC_FA_PEARSON_N, REC_FA_SPEARMAN, REC_FA_SPEARMAN_N, REC_FA_INV, REC_FA_INV_N, REC_FA_FIELDS };
 enum { REC_FQ_SUM, REC_FQ_N, REC_FQ_FIELDS }; /* faithfulness_correlation / _estimate: per-image Pearson */
+enum { REC_PG_HITS, REC_PG_ENERGY, REC_PG_ENERGY_N, REC_PG_N, REC_PG_FIELDS };
 /* The per-image values (issue #23): one row per image position of the
  * shard, after the sums. A row is the image id (-1: no image there, or one
  * skipped under on_error: skip), then for each slot the enabled fields in
@@ -73,15 +75,17 @@ enum {
     REC_PI_FA_INV,
     REC_PI_FCORR,
     REC_PI_FEST,
-    REC_PI_ROAD, /* ROAD: mean over ratios of LeRF − MoRF correct (0/1) */
+    REC_PI_ROAD,         /* ROAD: mean over ratios of LeRF − MoRF correct (0/1) */
+    REC_PI_POINT_HIT,    /* pointing game: 1 when the map's maximum is in (or near) a box */
+    REC_PI_POINT_ENERGY, /* the share of Σ_c |A| inside the boxes */
     REC_PI_COUNT
 };
 /* The field's name in metrics.json, summary.csv and per_image/. */
 const char *rec_pi_name(int field);
 struct rec_layout {
-    size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest, road; /* offsets inside a slot block */
-    size_t per_slot;                                                   /* doubles per slot */
-    size_t sums;                                                       /* doubles of header and slot blocks */
+    size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest, road, point; /* offsets inside a slot block */
+    size_t per_slot;                                                          /* doubles per slot */
+    size_t sums;                                                              /* doubles of header and slot blocks */
     int pi_col[REC_PI_COUNT]; /* a field's column in a slot's per-image cells; -1 when off */
     int n_pi;                 /* per-image fields per slot; 0: no per-image rows */
     size_t pi_rows;           /* rows: job->shard_images */

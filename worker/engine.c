@@ -87,6 +87,16 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
     if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
+    if (job->pointing.on) {
+        struct ds_box probe;
+        if (ds_boxes(&e->ds, 0, &probe, 0) == -1) {
+            snprintf(err, errlen,
+                     "%s: metrics.pointing_game needs bounding boxes, which only the imagenet dataset in the flat "
+                     "layout has (<path>/LOC_%s_solution.csv: 'ImageId,wnid xmin ymin xmax ymax ...'); %s has none",
+                     job->file, job->split, job->dataset_name);
+            goto fail;
+        }
+    }
     if (!fs_exists(job->model_path)) {
         snprintf(err, errlen,
                  "%s: model.path: no such file (train the default with `recal train "
@@ -229,7 +239,8 @@ int wk_metric_covers(long bound, const int64_t *ids, long b) {
 int wk_metrics_read_maps(const struct job *job, const int64_t *ids, long b) {
     return (job->fcorr.on && wk_metric_covers(job->fcorr.images, ids, b)) ||
            (job->fest.on && wk_metric_covers(job->fest.images, ids, b)) ||
-           (job->road.on && wk_metric_covers(job->road.images, ids, b));
+           (job->road.on && wk_metric_covers(job->road.images, ids, b)) ||
+           (job->pointing.on && wk_metric_covers(job->pointing.images, ids, b));
 }
 
 void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext) {

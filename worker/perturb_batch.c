@@ -554,6 +554,62 @@ out:
     return rc;
 }
 
+/* The pointing game (Zhang et al., ECCV 2016) and its energy-based form
+ * (Wang et al., Score-CAM, CVPR 2020 workshops; docs/metrics.md): on s =
+ * Σ_c |A|, a hit when the maximum's pixel centre (the first in pixel order
+ * on ties) lies within `tolerance` pixels of a box of the label's class,
+ * and the share of s whose pixel centres lie inside such a box. Images
+ * without a box of their class have no value. */
+static int pointing_image(struct wk_engine *e, const struct wk_batch *bt, long i, float *const *attr, double *record,
+                          char *err, size_t errlen) {
+    enum { MAX_BOXES = 64 };
+    struct ds_box all[MAX_BOXES], box[MAX_BOXES];
+    const int nall = ds_boxes(&e->ds, bt->ids[i], all, MAX_BOXES);
+    int nb = 0;
+    for (int k = 0; k < nall; k++)
+        if (all[k].cls == bt->labels[i]) box[nb++] = all[k];
+    if (nb == 0) return 0;
+    const long w = bt->w, hw = (long)bt->h * w, d = bt->c * hw;
+    const double tol = e->job->pointing.tolerance;
+    double *row = wk_pi_row(e, record, bt->ids[i]);
+    (void)err, (void)errlen;
+    for (int s = 0; s < e->n_slots; s++) {
+        const float *a = attr[s] + i * d;
+        double best = -1, total = 0, inside = 0;
+        long at = 0;
+        for (long p = 0; p < hw; p++) {
+            double v = 0;
+            for (int ch = 0; ch < bt->c; ch++) v += fabs((double)a[ch * hw + p]);
+            if (v > best) best = v, at = p;
+            total += v;
+            const double cx = (double)(p % w) + 0.5, cy = (double)(p / w) + 0.5;
+            for (int k = 0; k < nb; k++)
+                if (cx >= box[k].x0 && cx <= box[k].x1 && cy >= box[k].y0 && cy <= box[k].y1) {
+                    inside += v;
+                    break;
+                }
+        }
+        const double cx = (double)(at % w) + 0.5, cy = (double)(at / w) + 0.5;
+        double dist = INFINITY;
+        for (int k = 0; k < nb; k++) {
+            const double dx = fmax(fmax(box[k].x0 - cx, 0), cx - box[k].x1);
+            const double dy = fmax(fmax(box[k].y0 - cy, 0), cy - box[k].y1);
+            dist = fmin(dist, sqrt(dx * dx + dy * dy));
+        }
+        double *q = record + rec_slot_base(&e->layout, s) + e->layout.point;
+        const int hit = dist <= tol;
+        q[REC_PG_HITS] += hit;
+        q[REC_PG_N] += 1;
+        rec_pi_put(&e->layout, row, s, REC_PI_POINT_HIT, hit);
+        if (total > 0) {
+            q[REC_PG_ENERGY] += inside / total;
+            q[REC_PG_ENERGY_N] += 1;
+            rec_pi_put(&e->layout, row, s, REC_PI_POINT_ENERGY, inside / total);
+        }
+    }
+    return 0;
+}
+
 int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const float *orig, float *const *attr,
                        ts_tensor *const *attr_t, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
@@ -597,6 +653,9 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
             fest_image(e, bt, i, orig[i], attr, record, err, errlen))
             goto out;
         if (job->road.on && want(job->road.images, bt->ids[i]) && road_image(e, bt, i, attr, record, err, errlen))
+            goto out;
+        if (job->pointing.on && want(job->pointing.images, bt->ids[i]) &&
+            pointing_image(e, bt, i, attr, record, err, errlen))
             goto out;
     }
     rc = 0;

@@ -388,6 +388,13 @@ const char *ds_skipped_name(const struct ds_dataset *ds, long i) {
     return st && st->lazy_skipped_name ? st->lazy_skipped_name(st->lazy, i) : NULL;
 }
 
+int ds_boxes(const struct ds_dataset *ds, long id, struct ds_box *out, int max) {
+    const struct ds_store *st = ds ? ds->impl : NULL;
+    if (!st || !st->lazy_boxes) return -1;
+    if (id < 0 || id >= ds->n) return 0;
+    return st->lazy_boxes(st->lazy, id, out, max);
+}
+
 void ds_close(struct ds_dataset *ds) {
     struct ds_store *st;
     if (!ds) return;

@@ -73,6 +73,21 @@ long ds_skipped(const struct ds_dataset *ds);
  * NULL when out of range. Valid until ds_close. */
 const char *ds_skipped_name(const struct ds_dataset *ds, long i);
 
+/* A bounding box in the model input's pixel coordinates (x right, y down;
+ * pixel (r, q) has its centre at (q + ½, r + ½)), and its class index (-1:
+ * a class the dataset does not list). */
+struct ds_box {
+    float x0, y0, x1, y1;
+    int cls;
+};
+/* The boxes of image id (at most max into out) after ds_get has read it:
+ * imagenet's flat layout takes them from LOC_<split>_solution.csv ("wnid
+ * xmin ymin xmax ymax ..." in the stored image's pixels, xmax and ymax the
+ * last column and row covered: [xmin, xmax + 1) continuous) through the
+ * same resize and crop as the image. Their count (0: none listed), or -1 when
+ * the dataset has no boxes at all, -2 when the image was not read yet. */
+int ds_boxes(const struct ds_dataset *ds, long id, struct ds_box *out, int max);
+
 /* Free what ds_open loaded; safe on a zeroed or already-closed dataset. */
 void ds_close(struct ds_dataset *ds);
 

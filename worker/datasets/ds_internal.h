@@ -27,6 +27,7 @@ struct ds_store {
     int (*lazy_get)(void *lazy, long first, long count, float *x, int64_t *y, char *err, size_t errlen);
     long (*lazy_skipped)(void *lazy);
     const char *(*lazy_skipped_name)(void *lazy, long i);
+    int (*lazy_boxes)(void *lazy, long id, struct ds_box *out, int max); /* NULL: no boxes */
     void (*lazy_free)(void *lazy);
 };
 

@@ -45,6 +45,12 @@ struct inet {
     uint8_t *skipped_flag; /* per image */
     long n_skipped;
     long *skipped; /* image ids in the order met */
+    /* the flat layout's boxes (LOC_<split>_solution.csv): 5 floats each,
+     * xmin ymin xmax ymax class, image i's from box_first[i] to
+     * box_first[i + 1]; and each image's stored size, set when it is read */
+    float *box;
+    long n_box, box_cap, *box_first;
+    int32_t *orig_w, *orig_h;
 };
 
 /* ---- listing ----------------------------------------------------------- */
@@ -170,7 +176,7 @@ static char *next_line(char **p) {
 }
 
 struct pair {
-    const char *id, *wnid;
+    const char *id, *wnid, *rest; /* rest: the boxes after the first wnid, or NULL */
 };
 
 static int cmp_pair(const void *a, const void *b) {
@@ -208,6 +214,54 @@ static int load_synsets(const char *root, struct strvec *wnids, int *from_file, 
     return 0;
 }
 
+/* The class index of a wnid: its line in the synset file, or its place
+ * among the sorted wnids; -1 when not listed. */
+static long wnid_class(const struct strvec *wnids, const char *w, int from_file) {
+    if (from_file) {
+        for (long c = 0; c < wnids->n; c++)
+            if (!strcmp(wnids->s[c], w)) return c;
+        return -1;
+    }
+    char **hit = bsearch(&w, wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
+    return hit ? (long)(hit - wnids->s) : -1;
+}
+
+/* The boxes of the image listed next ("xmin ymin xmax ymax wnid xmin ..."
+ * after its first wnid), appended to in->box; box_first gets one more
+ * entry. -1 when out of memory. A malformed group ends the list: the
+ * labels come from the first wnid alone, as before boxes were read. */
+static int add_boxes(struct inet *in, const char *rest, const struct strvec *wnids, int from_file) {
+    long *nf = realloc(in->box_first, (size_t)(in->n + 2) * sizeof *nf);
+    if (!nf) return -1;
+    in->box_first = nf;
+    if (in->n == 0) in->box_first[0] = 0;
+    char w[INET_WNID_MAX];
+    float v[4];
+    int used, k = 0;
+    for (const char *p = rest; p && *p;) {
+        /* the first box follows the wnid already read; later ones start with theirs */
+        if (k > 0 && sscanf(p, "%63s%n", w, &used) == 1) p += used;
+        else if (k == 0) w[0] = '\0';
+        if (sscanf(p, "%f %f %f %f%n", &v[0], &v[1], &v[2], &v[3], &used) != 4) break;
+        p += used;
+        while (*p == ' ') p++;
+        if (in->n_box == in->box_cap) {
+            long cap = in->box_cap ? in->box_cap * 2 : 1024;
+            float *nb = realloc(in->box, (size_t)cap * 5 * sizeof *nb);
+            if (!nb) return -1;
+            in->box = nb;
+            in->box_cap = cap;
+        }
+        float *b = in->box + in->n_box * 5;
+        memcpy(b, v, sizeof v);
+        b[4] = (float)(k == 0 ? -2 : wnid_class(wnids, w, from_file)); /* -2: the image's own class */
+        in->n_box++;
+        k++;
+    }
+    in->box_first[in->n + 1] = in->n_box; /* add_file follows: this image is in->n */
+    return 0;
+}
+
 /* (b) flat <split>/<ImageId>.<ext> + <root>/LOC_<split>_solution.csv */
 static int list_flat(struct inet *in, const char *root, const char *split, const char *sdir, const struct strvec *files,
                      struct strvec *wnids, char *err, size_t errlen) {
@@ -240,7 +294,9 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
             goto out;
         }
         *comma = '\0';
-        tok[strcspn(tok, " ")] = '\0';
+        const size_t wl = strcspn(tok, " ");
+        char *rest = tok[wl] ? tok + wl + 1 : NULL;
+        tok[wl] = '\0';
         if (np == cap) {
             cap = cap ? cap * 2 : 1024;
             struct pair *npairs = realloc(pairs, (size_t)cap * sizeof *npairs);
@@ -252,6 +308,7 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
         }
         pairs[np].id = line;
         pairs[np].wnid = tok;
+        pairs[np].rest = rest;
         np++;
     }
     if (np > 1) qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
@@ -286,6 +343,7 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
                     files->s[i], id, csv, sdir);
             goto out;
         }
+        if (add_boxes(in, hit->rest, wnids, from_file)) goto oom;
         if (from_file) {
             long c;
             for (c = 0; c < wnids->n && strcmp(wnids->s[c], hit->wnid); c++)
@@ -366,8 +424,15 @@ static int one_image(struct inet *in, void *dec, long id, float *x, char *err, s
     rc = ds_decode_rgb(dec, path, buf, len, min_w, min_h, &rgb, err, errlen);
     free(buf);
     if (rc) return -1;
-    if (!min_w) /* full decode (or a PNG): the decoded size is the stored one */
+    if (!min_w) { /* full decode (or a PNG): the decoded size is the stored one */
         geometry(in, rgb.h, rgb.w, &oh, &ow, &top, &left);
+        fw = rgb.w;
+        fh = rgb.h;
+    }
+    if (in->orig_w) { /* for its boxes; each image's own slot, whichever thread reads it */
+        in->orig_w[id] = fw;
+        in->orig_h[id] = fh;
+    }
     rc = ds_resize_rgb(&rgb, oh, ow, top, left, in->crop_h, in->crop_w, x);
     free(rgb.px);
     if (rc) {
@@ -452,6 +517,24 @@ out:
     return rc;
 }
 
+/* The boxes of image id through its resize and crop (dataset.h). */
+static int inet_boxes(void *lazy, long id, struct ds_box *out, int max) {
+    struct inet *in = lazy;
+    if (!in->orig_w[id]) return -2;
+    int oh, ow, top, left, n = 0;
+    geometry(in, in->orig_h[id], in->orig_w[id], &oh, &ow, &top, &left);
+    const double sx = (double)ow / in->orig_w[id], sy = (double)oh / in->orig_h[id];
+    for (long b = in->box_first[id]; b < in->box_first[id + 1] && n < max; b++, n++) {
+        const float *v = in->box + 5 * b;
+        out[n].x0 = (float)(v[0] * sx - left);
+        out[n].y0 = (float)(v[1] * sy - top);
+        out[n].x1 = (float)((v[2] + 1) * sx - left); /* xmax, ymax: the last pixel the box covers */
+        out[n].y1 = (float)((v[3] + 1) * sy - top);
+        out[n].cls = v[4] == -2 ? in->labels[id] : (int)v[4];
+    }
+    return n;
+}
+
 static long inet_skipped(void *lazy) {
     struct inet *in = lazy;
     long n;
@@ -478,6 +561,10 @@ static void inet_free(void *lazy) {
     free(in->labels);
     free(in->skipped_flag);
     free(in->skipped);
+    free(in->box);
+    free(in->box_first);
+    free(in->orig_w);
+    free(in->orig_h);
     pthread_mutex_destroy(&in->lock);
     free(in);
 }
@@ -529,7 +616,11 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
     in->on_error = opt->on_error;
     in->skipped_flag = calloc((size_t)in->n, 1);
     in->skipped = malloc((size_t)in->n * sizeof *in->skipped);
-    if (!in->skipped_flag || !in->skipped) {
+    if (in->box_first) {
+        in->orig_w = calloc((size_t)in->n, sizeof *in->orig_w);
+        in->orig_h = calloc((size_t)in->n, sizeof *in->orig_h);
+    }
+    if (!in->skipped_flag || !in->skipped || (in->box_first && (!in->orig_w || !in->orig_h))) {
         ds_errf(err, errlen, "%s: out of memory", sdir);
         goto fail;
     }
@@ -541,6 +632,7 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
     st->lazy_skipped = inet_skipped;
     st->lazy_skipped_name = inet_skipped_name;
     st->lazy_free = inet_free;
+    st->lazy_boxes = in->box_first ? inet_boxes : NULL;
     st->total = in->n;
     st->c = 3;
     st->h = in->crop_h;

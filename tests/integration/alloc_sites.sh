@@ -25,8 +25,8 @@ run() { # run RUN_DIR [extra args...]
     "$recal" run "$cfg" --limit 4 --set model.path="$model" --set shard_images=2 --set batch_size=2 \
         --set shard_seconds=0 --set threads=1 --set outputs.attributions=true --set outputs.masks=true \
         --set outputs.figures=false \
-        --set 'methods=[{name: ig_uniform, refs: 2, steps: 2, estimators: [vanilla, valid_ip]}, {name: smoothgrad, samples: 2}, {name: lime, samples: 4}, {name: agi, refs: 2, steps: 2}, {name: gradcam}]' \
-        --set 'metrics={diffid: {ratios: [0.5]}, sensitivity_n: {ratios: [0.5], samples: 2}, lipschitz: {samples: 2}, max_sensitivity: {samples: 2}, infidelity: {samples: 2}, faithfulness: {groups: 4}, faithfulness_correlation: {subset_size: 10, runs: 2}, faithfulness_estimate: {features_in_step: 200}}' \
+        --set 'methods=[{name: ig_uniform, refs: 2, steps: 2, estimators: [vanilla, valid_ip]}, {name: smoothgrad, samples: 2}, {name: lime, samples: 4}, {name: agi, refs: 2, steps: 2}, {name: gradcam}, {name: guided_ig, steps: 2, estimators: [vanilla, valid_ip, idgi]}, {name: blur_ig, steps: 2, max_sigma: 2, estimators: [vanilla, idgi]}]' \
+        --set 'metrics={diffid: {ratios: [0.5]}, sensitivity_n: {ratios: [0.5], samples: 2}, lipschitz: {samples: 2}, max_sensitivity: {samples: 2}, infidelity: {samples: 2}, faithfulness: {groups: 4}, faithfulness_correlation: {subset_size: 10, runs: 2}, faithfulness_estimate: {features_in_step: 200}, road: {ratios: [0.5]}}' --set outputs.per_image=true \
         --run-dir "$run_dir" "$@"
 }
 RECAL_FAULT_LOG=1 run "$w/ref" >"$w/ref.out" 2>"$w/ref.err" || { cat "$w/ref.err"; fail "reference run"; }

@@ -26,7 +26,6 @@
 
 #include "methods.h"
 #include "seed.h"
-#include "wk_pool.h"
 
 /* T distinct classes ≠ label from the image's own stream (a partial
  * Fisher–Yates over the other classes); compat: over classes 0 … C−3,
@@ -45,30 +44,6 @@ static void pick_targets(uint64_t seed, int classes, int64_t label, int compat, 
         pool[j] = tmp;
         out[i] = pool[i];
     }
-}
-
-/* Gradients of an objective at n host points (model space), chunked. */
-static int grads(const struct wk_method_ctx *ctx, int objective, const float *pts, const int64_t *lab, long n, int c,
-                 int h, int w, float *g_out, char *err, size_t errlen) {
-    const long d = (long)c * h * w;
-    long per = ctx->chunk_samples < 1 ? 1 : ctx->chunk_samples;
-    for (long i0 = 0; i0 < n; i0 += per) {
-        long k = n - i0 < per ? n - i0 : per;
-        if (wk_method_stop(ctx, err, errlen)) return -1;
-        struct wk_pool pool = {0};
-        ts_tensor *z, *l, *g;
-        int64_t s4[4] = {k, c, h, w}, s1[1] = {k};
-        WK_T(&pool, ts_from_f32(pts + i0 * d, s4, 4, ctx->device, &z), z);
-        WK_T(&pool, ts_from_i64(lab + i0, s1, 1, ctx->device, &l), l);
-        WK_T(&pool, ts_objective_grad(ctx->model, z, l, objective, &g, NULL), g);
-        WK_CHECK(ts_to_f32(g, g_out + i0 * d, (size_t)(k * d)));
-        wk_pool_free(&pool);
-        continue;
-    fail:
-        wk_pool_free(&pool);
-        return -1;
-    }
-    return 0;
 }
 
 int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
@@ -113,7 +88,9 @@ int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const st
                 for (long k = 0; k < hw; k++)
                     zn[p * D + ch * hw + k] =
                         compat ? cur[p * D + ch * hw + k] : (cur[p * D + ch * hw + k] - ctx->mean[ch]) / ctx->std[ch];
-        if (grads(ctx, compat ? TS_OBJ_LOGIT : TS_OBJ_PROB, zn, tgt, P, bt->c, bt->h, bt->w, g, err, errlen)) goto out;
+        if (wk_grads_host(ctx, compat ? TS_OBJ_LOGIT : TS_OBJ_PROB, zn, tgt, P, bt->c, bt->h, bt->w, g, NULL, err,
+                          errlen))
+            goto out;
         for (long q = 0; q < P * D; q++) {
             float sgn = g[q] > 0 ? 1.0f : g[q] < 0 ? -1.0f : 0.0f;
             float v = (compat ? orig[q] : cur[q]) + eps * sgn; /* compat restarts from the clean image */
@@ -124,7 +101,7 @@ int wk_agi(const struct wk_method_ctx *ctx, const struct job_method *m, const st
             for (int ch = 0; ch < bt->c; ch++)
                 for (long k = 0; k < hw; k++)
                     zn[p * D + ch * hw + k] = (nxt[p * D + ch * hw + k] - ctx->mean[ch]) / ctx->std[ch];
-        if (grads(ctx, (int)m->objective, zn, lab, P, bt->c, bt->h, bt->w, g, err, errlen)) goto out;
+        if (wk_grads_host(ctx, (int)m->objective, zn, lab, P, bt->c, bt->h, bt->w, g, NULL, err, errlen)) goto out;
         /* 3. term = g ⊙ (previous − step), both in model space */
         for (long p = 0; p < P; p++) {
             long i = p / T;

@@ -360,8 +360,11 @@ void coord_pi_print(FILE *f, const struct job *job, const struct rec_slot *slots
         snprintf(vs, sizeof vs, "%s/%s", slot_method(job, &slots[q->b]),
                  job->methods[slots[q->b].method].kind == JOB_M_RANDOM ? "-" : slot_estimator(&slots[q->b]));
         snprintf(ci, sizeof ci, "[%.4f, %.4f]", q->lo, q->hi);
-        fprintf(f, "%-12s %-10s - %-18s %7ld %10.4f %22s %10.3g\n", slot_method(job, &slots[q->a]),
-                slot_estimator(&slots[q->a]), vs, q->images, q->mean, ci, q->p);
+        char pv[32]; /* a p below double's range underflows to 0 (SciPy's too) */
+        if (q->p == 0) snprintf(pv, sizeof pv, "<1e-300");
+        else snprintf(pv, sizeof pv, "%.3g", q->p);
+        fprintf(f, "%-12s %-10s - %-18s %7ld %10.4f %22s %10s\n", slot_method(job, &slots[q->a]),
+                slot_estimator(&slots[q->a]), vs, q->images, q->mean, ci, pv);
     }
     fprintf(f, "(every metric: paired.csv and metrics.json \"paired\")\n");
 }

@@ -23,10 +23,11 @@ static const char *HELP =
     "usage: recal report RUN_DIR\n"
     "\n"
     "Write RUN_DIR/report.html and PNG figures in RUN_DIR/figures/ from RUN_DIR/metrics.json:\n"
-    "insertion/deletion curves per method (vanilla vs re-calibrated overlaid), the Diff bars,\n"
-    "sensitivity-n vs ratio, robustness vs faithfulness, and example heatmaps (kept by runs with\n"
-    "outputs.figures: true, the default). `recal run` calls this at its end when outputs.figures\n"
-    "is true. Needs /usr/bin/python3 (or $RECAL_PYTHON) with matplotlib; the script is tools/report.py\n"
+    "insertion/deletion curves per method (vanilla vs re-calibrated overlaid), the Diff bars with\n"
+    "their bootstrap intervals, the paired differences (estimator - vanilla, method - random),\n"
+    "sensitivity-n vs ratio, robustness vs faithfulness, ROAD's MoRF/LeRF curves, Diff-ROAR, and\n"
+    "example heatmaps (kept by runs with outputs.figures: true, the default). `recal run` calls\n"
+    "this at its end when outputs.figures is true. Needs /usr/bin/python3 (or $RECAL_PYTHON) with matplotlib; the script is tools/report.py\n"
     "(RECAL_TOOLS_DIR overrides where it is looked up).\n";
 
 int report_render(const char *run_dir) {

@@ -264,9 +264,13 @@ def fig_road(results, path):
         d, color = r["road"], f"C{k % 10}"
         ax.plot(d["ratios"], d["lerf_acc"], "-o", ms=3, color=color, label=f"{label(r)} (Diff {d['mean']['diff']:.3f})")
         ax.plot(d["ratios"], d["morf_acc"], "--s", ms=3, color=color)
+        for key in ("lerf_acc", "morf_acc"):  # binomial (Wald) 95% bands, as on the DiffID curves
+            p = np.array(d[key], dtype=float)
+            half = 1.96 * np.sqrt(np.clip(p * (1 - p), 0, None) / max(d["images"], 1))
+            ax.fill_between(d["ratios"], p - half, p + half, color=color, alpha=0.12, lw=0)
     ax.set_xlabel("fraction of pixels imputed")
     ax.set_ylabel("accuracy")
-    ax.set_title("ROAD: LeRF (solid), MoRF (dashed)")
+    ax.set_title("ROAD: LeRF (solid), MoRF (dashed); bands: binomial 95%", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -245,7 +245,7 @@ static int walk(struct journal *j, const unsigned char *b, size_t size, int stag
             if (later && !decode_header(b + off, &f, &magic, &ver) && off + JOURNAL_HEADER_BYTES >= size) break;
             if (check_header(j, sec + 1, m, b + off, size - off, sec + 1 == stage, err, errlen)) return -1;
             decode_header(b + off, &f, &magic, &ver);
-            if (f.record_len == 0 || f.record_len > ((uint64_t)1 << 24)) { /* its checksum held: not ours */
+            if (f.record_len == 0 || f.record_len > JOURNAL_MAX_RECORD) { /* its checksum held: not ours */
                 snprintf(err, errlen,
                          "%s: journal corrupt at the header of stage %d (record of %" PRIu64
                          " doubles): start again with a new --run-dir",

@@ -26,6 +26,9 @@
 #define JOURNAL_VERSION 1u
 #define JOURNAL_HEADER_BYTES 108u
 #define JOURNAL_RECORD_BYTES(len) (44u + 8u * (size_t)(len))
+/* The longest record a journal holds (doubles): a longer one in a header is
+ * damage, not ours; a run whose records would be longer is refused at start. */
+#define JOURNAL_MAX_RECORD ((uint64_t)1 << 24)
 
 /* What a journal belongs to; a resume must match it exactly. */
 struct journal_meta {

@@ -552,8 +552,19 @@ int cmd_run(int argc, char **argv) {
     if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, &shard, err, sizeof err) != 0;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&shard, 1, MPI_LONG, 0, MPI_COMM_WORLD);
+    /* a shard is never longer than the split: the same one-shard plan, and
+     * records without per-image rows for images that do not exist */
+    if (eng.ds.n > 0 && shard > eng.ds.n) shard = eng.ds.n;
     job.shard_images = (int)shard;
     wk_engine_relayout(&eng); /* the record keeps a row per image of a shard */
+    if (wk_record_len(&eng) > JOURNAL_MAX_RECORD) {
+        /* every rank computes the same layout: all fail alike */
+        snprintf(err, sizeof err,
+                 "%s: shard_images %d with every image's values kept (statistics, outputs.per_image) makes "
+                 "records of %zu doubles, more than a journal holds (%llu): lower shard_images",
+                 job.file, job.shard_images, wk_record_len(&eng), (unsigned long long)JOURNAL_MAX_RECORD);
+        goto out;
+    }
     /* After the probe, which must not be given up half-way. */
     coord_set_stop_grace(job.stop_grace_seconds);
     eng.abandon = coord_stop_overdue;

@@ -70,6 +70,21 @@ static int read_name(const struct job_err *e, const struct job_node *v, enum job
     return 0;
 }
 
+/* What an estimator needs of a method, for the message that refuses it. */
+static const char *estimator_needs(int est) {
+    switch (est) {
+    case JOB_EST_VALID_REF:
+        return "valid_ref re-weights the paths of several references: ig, ig_uniform, ig_sg, ig_sq, eg, agi";
+    case JOB_EST_VALID_IP:
+        return "valid_ip re-weights the points of a path: ig, ig_uniform, ig_sg, ig_sq, eg, agi, guided_ig, blur_ig";
+    case JOB_EST_IDGI:
+        return "idgi splits each step of an ordered path: ig, ig_uniform, ig_sg, guided_ig, blur_ig; EG's random "
+               "points and AGI's adversarial steps have no such order, and IG-SQ's squared sum has no IDGI form";
+    default:
+        return "";
+    }
+}
+
 static int read_estimators(const struct job_err *e, const struct job_node *v, enum job_method_kind kind,
                            unsigned *out) {
     const char *names[JOB_EST_COUNT];
@@ -94,12 +109,8 @@ static int read_estimators(const struct job_err *e, const struct job_node *v, en
         for (int k = 0; k < JOB_EST_COUNT; k++)
             if ((can >> k) & 1)
                 snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "", names[k]);
-        static const char *const why[JOB_EST_COUNT] = {
-            "", "valid_ref re-weights the paths of several references: ig, ig_uniform, ig_sg, ig_sq, eg, agi",
-            "valid_ip re-weights the points of a path: ig, ig_uniform, ig_sg, ig_sq, eg, agi, guided_ig, blur_ig",
-            "idgi splits each step of an ordered path: ig, ig_uniform, ig_sg, guided_ig, blur_ig; EG's random "
-            "points and AGI's adversarial steps have no such order, and IG-SQ's squared sum has no IDGI form"};
-        return job_errf(e, v, "method '%s' supports estimators [%s]; %s", job_method_name(kind), list, why[est]);
+        return job_errf(e, v, "method '%s' supports estimators [%s]; %s", job_method_name(kind), list,
+                        estimator_needs(est));
     }
     *out = mask;
     return 0;

@@ -212,8 +212,8 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         const char *rule;
     } own[] = {{"max_dist", JOB_M_GUIDED_IG, 0, 1, false, &out->max_dist, "a number in [0, 1] (a share of the path)"},
                {"fraction", JOB_M_GUIDED_IG, 0, 1, true, &out->fraction, "a number in (0, 1]"},
-               {"max_sigma", JOB_M_BLUR_IG, 0, 1e6, true, &out->max_sigma, "a number > 0 (pixels)"},
-               {"grad_step", JOB_M_BLUR_IG, 0, 1e6, true, &out->grad_step, "a number > 0 (pixels)"}};
+               {"max_sigma", JOB_M_BLUR_IG, 0, 1000, true, &out->max_sigma, "a number in (0, 1000] (pixels)"},
+               {"grad_step", JOB_M_BLUR_IG, 0, 1000, true, &out->grad_step, "a number in (0, 1000] (pixels)"}};
     for (size_t k = 0; k < sizeof own / sizeof *own; k++) {
         if (!(v = job_map_get(m, own[k].key, NULL))) continue;
         if (out->kind != own[k].kind)

@@ -372,6 +372,10 @@ int cmd_attribute(int argc, char **argv) {
         fprintf(stderr, "recal attribute: --max-sigma, --grad-step and --sqrt apply to blur_ig only\n");
         return EXIT_USER;
     }
+    if (max_sigma > 1000 || grad_step > 1000) {
+        fprintf(stderr, "recal attribute: --max-sigma and --grad-step are at most 1000 pixels\n");
+        return EXIT_USER;
+    }
     if (max_dist > 1 || fraction > 1) {
         fprintf(stderr, "recal attribute: --max-dist and --fraction are shares of the path, at most 1\n");
         return EXIT_USER;

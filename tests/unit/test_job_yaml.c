@@ -284,7 +284,7 @@ static void test_methods_errors(void **state) {
     expect_err(BASE "methods: [{name: guided_ig, fraction: 0}]\n", NULL, 0,
                ":3:39: 'fraction' must be a number in (0, 1], got '0'");
     expect_err(BASE "methods: [{name: blur_ig, max_sigma: -1}]\n", NULL, 0,
-               ":3:38: 'max_sigma' must be a number > 0 (pixels), got '-1'");
+               ":3:38: 'max_sigma' must be a number in (0, 1000] (pixels), got '-1'");
     expect_err(BASE "methods: [{name: ig_uniform, estimators: [idgi], reference_compat: true}]\n", NULL, 0,
                ":3:68: reference_compat has no 'idgi' estimator (the reference code has none; drop one)");
     expect_err(BASE "methods: [{name: ig_uniform, steps: 0}]\n", NULL, 0,

@@ -30,18 +30,17 @@ static void blur(const double *x, int c, int h, int w, double sigma, double *out
     for (int ch = 0; ch < c; ch++) {
         const double *src = x + ch * hw;
         double *t = tmp + ch * hw, *o = out + ch * hw;
+        /* taps outside the image meet the zero padding: only those inside are summed */
         for (int i = 0; i < h; i++) /* along H: row i from rows i − r … i + r */
             for (int j = 0; j < w; j++) {
                 double v = 0;
-                for (long k = -r; k <= r; k++)
-                    if (i + k >= 0 && i + k < h) v += kern[k + r] * src[(i + k) * w + j];
+                for (long k = -r > -i ? -r : -i; k <= r && i + k < h; k++) v += kern[k + r] * src[(i + k) * w + j];
                 t[i * w + j] = v;
             }
         for (int i = 0; i < h; i++) /* then along W */
             for (int j = 0; j < w; j++) {
                 double v = 0;
-                for (long k = -r; k <= r; k++)
-                    if (j + k >= 0 && j + k < w) v += kern[k + r] * t[i * w + j + k];
+                for (long k = -r > -j ? -r : -j; k <= r && j + k < w; k++) v += kern[k + r] * t[i * w + j + k];
                 o[i * w + j] = v;
             }
     }

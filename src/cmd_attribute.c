@@ -414,6 +414,13 @@ int cmd_attribute(int argc, char **argv) {
         }
         jm.fill = job_fill_at(f);
     }
+    if (refs_path && (jm.kind == JOB_M_GUIDED_IG || jm.kind == JOB_M_BLUR_IG)) {
+        fprintf(stderr,
+                "recal attribute: %s takes no --references (its path starts at --baseline, or at the "
+                "blurred image)\n",
+                jm.kind == JOB_M_GUIDED_IG ? "guided_ig" : "blur_ig");
+        return EXIT_USER;
+    }
     if (jm.kind == JOB_M_EG && !refs_path) {
         fprintf(stderr, "recal attribute: method eg draws references from training images: pass them with "
                         "--references REFS.npy\n");

@@ -49,7 +49,7 @@ struct inet {
      * xmin ymin xmax ymax class, image i's from box_first[i] to
      * box_first[i + 1]; and each image's stored size, set when it is read */
     float *box;
-    long n_box, box_cap, *box_first;
+    long n_box, box_cap, *box_first, box_first_cap;
     int32_t *orig_w, *orig_h;
 };
 
@@ -231,9 +231,13 @@ static long wnid_class(const struct strvec *wnids, const char *w, int from_file)
  * entry. -1 when out of memory. A malformed group ends the list: the
  * labels come from the first wnid alone, as before boxes were read. */
 static int add_boxes(struct inet *in, const char *rest, const struct strvec *wnids, int from_file) {
-    long *nf = realloc(in->box_first, (size_t)(in->n + 2) * sizeof *nf);
-    if (!nf) return -1;
-    in->box_first = nf;
+    if (in->n + 2 > in->box_first_cap) { /* geometric: 50,000 images, not 50,000 reallocs */
+        long cap = in->box_first_cap ? 2 * in->box_first_cap : 1024;
+        long *nf = realloc(in->box_first, (size_t)cap * sizeof *nf);
+        if (!nf) return -1;
+        in->box_first = nf;
+        in->box_first_cap = cap;
+    }
     if (in->n == 0) in->box_first[0] = 0;
     char w[INET_WNID_MAX];
     float v[4];

@@ -75,23 +75,28 @@ static int pair_stats(const struct job *job, struct coord_pi *pi, struct cs_pair
     return m ? sci_bootstrap_means(d, m, 1, job->seed, job->stats.resamples, job->stats.level, &q->lo, &q->hi) : 0;
 }
 
-/* The pairs of field f. Those whose two slots define f on every image
- * that some slot defines it on (the usual case) share one resampling:
- * their images are the same, so are the draws; the others resample their
- * own images one by one (pair_stats). d: scratch of pi->n doubles. */
-static int field_pairs(const struct job *job, struct coord_pi *pi, int f, double *d) {
-    const int ns = pi->n_slots;
+/* The images where some slot defines field f (a metric's `images:` bound
+ * leaves the rest NaN everywhere) into rows; their count. */
+static long field_rows(const struct coord_pi *pi, int f, long *rows) {
     long m = 0;
-    int n_full = 0, rc = -1;
-    long *rows = malloc((size_t)(pi->n ? pi->n : 1) * sizeof *rows);
-    int *full = malloc((size_t)(pi->n_pairs ? pi->n_pairs : 1) * sizeof *full);
-    double *cols = NULL, *lo = NULL, *hi = NULL;
-    if (!rows || !full) goto out;
     for (long i = 0; i < pi->n; i++) {
         int any = 0;
-        for (int s = 0; s < ns; s++) any |= !isnan(cell(pi, i, s, f));
+        for (int s = 0; s < pi->n_slots; s++) any |= !isnan(cell(pi, i, s, f));
         if (any) rows[m++] = i;
     }
+    return m;
+}
+
+/* The pairs of field f, whose images are rows[0 … m). Those whose two
+ * slots define f on every one of them (the usual case) share one
+ * resampling: their images are the same, so are the draws; the others
+ * resample their own images one by one (pair_stats). d: scratch of pi->n
+ * doubles. */
+static int field_pairs(const struct job *job, struct coord_pi *pi, int f, const long *rows, long m, double *d) {
+    int n_full = 0, rc = -1;
+    int *full = malloc((size_t)(pi->n_pairs ? pi->n_pairs : 1) * sizeof *full);
+    double *cols = NULL, *lo = NULL, *hi = NULL;
+    if (!full) goto out;
     for (int k = 0; k < pi->n_pairs; k++) {
         const struct cs_pair *q = &pi->pairs[k];
         if (q->field != f) continue;
@@ -121,7 +126,6 @@ static int field_pairs(const struct job *job, struct coord_pi *pi, int f, double
     }
     rc = 0;
 out:
-    free(rows);
     free(full);
     free(cols);
     free(lo);
@@ -132,43 +136,15 @@ out:
 int coord_pi_stats(const struct job *job, const struct rec_slot *slots, struct coord_pi *pi, char *err, size_t errlen) {
     const int ns = pi->n_slots;
     if (!pi->lay.n_pi || job->stats.resamples <= 0) return 0;
+    int n_on = 0;
+    for (int f = 0; f < REC_PI_COUNT; f++) n_on += pi->lay.pi_col[f] >= 0;
     pi->ci = calloc((size_t)ns * REC_PI_COUNT, sizeof *pi->ci);
+    pi->pairs = calloc((size_t)(2 * ns * n_on + 1), sizeof *pi->pairs);
+    long *rows = malloc((size_t)(pi->n ? pi->n : 1) * sizeof *rows);
     double *cols = malloc((size_t)(pi->n ? pi->n : 1) * (size_t)ns * sizeof *cols);
     double *lo = malloc((size_t)ns * sizeof *lo), *hi = malloc((size_t)ns * sizeof *hi);
     int rc = -1;
-    if (!pi->ci || !cols || !lo || !hi) goto oom;
-    for (int f = 0; f < REC_PI_COUNT; f++) {
-        if (pi->lay.pi_col[f] < 0) continue;
-        /* the images where some slot defines f (a metric's `images:` bound
-         * leaves the rest NaN everywhere): one resample for every slot */
-        long m = 0;
-        for (long i = 0; i < pi->n; i++) {
-            int any = 0;
-            for (int s = 0; s < ns; s++) any |= !isnan(cell(pi, i, s, f));
-            if (!any) continue;
-            for (int s = 0; s < ns; s++) cols[(size_t)s * (size_t)pi->n + (size_t)m] = cell(pi, i, s, f);
-            m++;
-        }
-        /* columns of m values each, contiguous */
-        for (int s = 1; s < ns && m < pi->n; s++)
-            memmove(cols + (size_t)s * (size_t)m, cols + (size_t)s * (size_t)pi->n, (size_t)m * sizeof *cols);
-        if (m && sci_bootstrap_means(cols, m, ns, job->seed, job->stats.resamples, job->stats.level, lo, hi)) goto oom;
-        for (int s = 0; s < ns; s++) {
-            struct cs_ci *c = &pi->ci[(size_t)s * REC_PI_COUNT + f];
-            double sum = 0;
-            long k = 0;
-            for (long i = 0; i < m; i++) {
-                double x = cols[(size_t)s * (size_t)m + (size_t)i];
-                if (isnan(x)) continue;
-                sum += x;
-                k++;
-            }
-            c->images = k;
-            c->mean = k ? sum / (double)k : NAN;
-            c->lo = m ? lo[s] : NAN;
-            c->hi = m ? hi[s] : NAN;
-        }
-    }
+    if (!pi->ci || !pi->pairs || !rows || !cols || !lo || !hi) goto oom;
     /* the pairs: each estimator against its method's vanilla, each method
      * against the random control */
     int vanilla_of[JOB_MAX_METHODS], random_slot = -1;
@@ -177,10 +153,6 @@ int coord_pi_stats(const struct job *job, const struct rec_slot *slots, struct c
         if (job->methods[slots[s].method].kind == JOB_M_RANDOM) random_slot = random_slot < 0 ? s : random_slot;
         else if (slots[s].estimator == JOB_EST_VANILLA) vanilla_of[slots[s].method] = s;
     }
-    int n_on = 0;
-    for (int f = 0; f < REC_PI_COUNT; f++) n_on += pi->lay.pi_col[f] >= 0;
-    pi->pairs = calloc((size_t)(2 * ns * n_on + 1), sizeof *pi->pairs);
-    if (!pi->pairs) goto oom;
     for (int s = 0; s < ns; s++) {
         if (job->methods[slots[s].method].kind == JOB_M_RANDOM) continue;
         int against[2] = {slots[s].estimator != JOB_EST_VANILLA ? vanilla_of[slots[s].method] : -1, random_slot};
@@ -193,14 +165,37 @@ int coord_pi_stats(const struct job *job, const struct rec_slot *slots, struct c
                 q->field = f;
             }
     }
-    for (int f = 0; f < REC_PI_COUNT; f++)
-        if (pi->lay.pi_col[f] >= 0 && field_pairs(job, pi, f, cols)) goto oom;
+    for (int f = 0; f < REC_PI_COUNT; f++) {
+        if (pi->lay.pi_col[f] < 0) continue;
+        /* every slot over the same images, one resampling for all */
+        const long m = field_rows(pi, f, rows);
+        for (int s = 0; s < ns; s++)
+            for (long r = 0; r < m; r++) cols[(size_t)s * (size_t)m + (size_t)r] = cell(pi, rows[r], s, f);
+        if (m && sci_bootstrap_means(cols, m, ns, job->seed, job->stats.resamples, job->stats.level, lo, hi)) goto oom;
+        for (int s = 0; s < ns; s++) {
+            struct cs_ci *c = &pi->ci[(size_t)s * REC_PI_COUNT + f];
+            double sum = 0;
+            long k = 0;
+            for (long r = 0; r < m; r++) {
+                double x = cols[(size_t)s * (size_t)m + (size_t)r];
+                if (isnan(x)) continue;
+                sum += x;
+                k++;
+            }
+            c->images = k;
+            c->mean = k ? sum / (double)k : NAN;
+            c->lo = m ? lo[s] : NAN;
+            c->hi = m ? hi[s] : NAN;
+        }
+        if (field_pairs(job, pi, f, rows, m, cols)) goto oom;
+    }
     rc = 0;
     goto out;
 oom:
     snprintf(err, errlen, "out of memory for the statistics of %ld images (lower statistics.resamples, or 0: none)",
              pi->n);
 out:
+    free(rows);
     free(cols);
     free(lo);
     free(hi);

@@ -337,7 +337,6 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
     for (long i = 0; i < files->n; i++) {
         char id[INET_PATH_MAX];
         struct pair key, *hit;
-        char **w;
         snprintf(id, sizeof id, "%s", files->s[i]);
         if (strrchr(id, '.')) *strrchr(id, '.') = '\0';
         key.id = id;
@@ -348,22 +347,15 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
             goto out;
         }
         if (add_boxes(in, hit->rest, wnids, from_file)) goto oom;
-        if (from_file) {
-            long c;
-            for (c = 0; c < wnids->n && strcmp(wnids->s[c], hit->wnid); c++)
-                ;
-            if (c == wnids->n) {
-                ds_errf(err, errlen,
-                        "%s: image %s has class %s, which the synset list in %s does not name "
-                        "(use the synset file of the same release)",
-                        csv, id, hit->wnid, root);
-                goto out;
-            }
-            if (add_file(in, &fcap, sdir, files->s[i], (int32_t)c)) goto oom;
-        } else {
-            w = bsearch(&hit->wnid, wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
-            if (add_file(in, &fcap, sdir, files->s[i], (int32_t)(w - wnids->s))) goto oom;
+        const long c = wnid_class(wnids, hit->wnid, from_file);
+        if (c < 0) { /* only a synset file can leave a wnid of the csv out */
+            ds_errf(err, errlen,
+                    "%s: image %s has class %s, which the synset list in %s does not name "
+                    "(use the synset file of the same release)",
+                    csv, id, hit->wnid, root);
+            goto out;
         }
+        if (add_file(in, &fcap, sdir, files->s[i], (int32_t)c)) goto oom;
     }
     rc = 0;
     goto out;

@@ -65,12 +65,8 @@ def fig_diffid_curves(results, path, images):
             color, name = EST_STYLE.get(r["estimator"], ("black", r["estimator"]))
             ax.plot(d["ratios"], d["insertion_acc"], "-o", color=color, ms=3, label=f"{name} insertion")
             ax.plot(d["ratios"], d["deletion_acc"], "--s", color=color, ms=3, label=f"{name} deletion")
-            # an accuracy at one ratio is a proportion over the images: its
-            # binomial (Wald) 95% band; the bootstrap intervals are in the bars
             for key in ("insertion_acc", "deletion_acc"):
-                p = np.array(d[key], dtype=float)
-                half = 1.96 * np.sqrt(np.clip(p * (1 - p), 0, None) / max(images, 1))
-                ax.fill_between(d["ratios"], p - half, p + half, color=color, alpha=0.12, lw=0)
+                binomial_band(ax, d["ratios"], d[key], images, color)
         ax.set_title(method)
         ax.set_xlabel("fraction of pixels perturbed")
         ax.grid(alpha=0.3)
@@ -85,13 +81,26 @@ def fig_diffid_curves(results, path, images):
     return path
 
 
-def ci_err(rs, field, vals):
-    """matplotlib's asymmetric yerr from each result's interval of field, or None"""
-    cis = [r.get("ci", {}).get(field) for r in rs]
-    if not all(c and c.get("lo") is not None and c.get("hi") is not None for c in cis):
+def binomial_band(ax, ratios, acc, images, color):
+    """An accuracy at one ratio is a proportion over the images: its binomial
+    (Wald) 95% band (the bootstrap intervals are on the bars)."""
+    p = np.array(acc, dtype=float)
+    half = 1.96 * np.sqrt(np.clip(p * (1 - p), 0, None) / max(images, 1))
+    ax.fill_between(ratios, p - half, p + half, color=color, alpha=0.12, lw=0)
+
+
+def err_of(v, lo, hi):
+    """matplotlib's asymmetric error [[below], [above]] of v in [lo, hi], or
+    None; a percentile interval need not hold the mean: clipped at 0"""
+    if v is None or lo is None or hi is None:
         return None
-    # a percentile interval need not hold the mean: clip, never a negative bar
-    return np.maximum(0, np.array([[v - c["lo"] for v, c in zip(vals, cis)], [c["hi"] - v for v, c in zip(vals, cis)]]))
+    return [[max(0, v - lo)], [max(0, hi - v)]]
+
+
+def ci_err(rs, field, vals):
+    """the errors of each result's interval of field, or None when one lacks it"""
+    errs = [err_of(v, *((r.get("ci", {}).get(field) or {}).get(k) for k in ("lo", "hi"))) for r, v in zip(rs, vals)]
+    return None if any(e is None for e in errs) else np.hstack(errs)
 
 
 def fig_diffid_bars(results, path, level):
@@ -152,10 +161,8 @@ def tradeoff_axes(results):
             v = v[k]
         return v
     def err(r, v, field):
-        c = r.get("ci", {}).get(field)
-        if v is None or not c or c.get("lo") is None or c.get("hi") is None:
-            return None
-        return [[max(0, v - c["lo"])], [max(0, c["hi"] - v)]]
+        c = r.get("ci", {}).get(field) or {}
+        return err_of(v, c.get("lo"), c.get("hi"))
     for xn, xk, xf in xs:
         for yn, yk, yf in ys:
             pts = [(get(r, xk), get(r, yk), label(r), err(r, get(r, xk), xf), err(r, get(r, yk), yf))
@@ -199,12 +206,10 @@ def fig_paired(m, path):
         ps = [p for p in pairs if p["metric"] == metric]
         ys = np.arange(len(ps))[::-1]
         for y, p in zip(ys, ps):
-            lo = p["lo"] if p["lo"] is not None else p["mean_diff"]
+            e = err_of(p["mean_diff"], p["lo"], p["hi"]) or [[0], [0]]
             hi = p["hi"] if p["hi"] is not None else p["mean_diff"]
             color = "gray" if p["vs_method"] == "random" else EST_STYLE.get(p["estimator"], ("black",))[0]
-            ax.errorbar([p["mean_diff"]], [y], xerr=[[max(0, p["mean_diff"] - lo)], [max(0, hi - p["mean_diff"])]],
-                        fmt="o", ms=4,
-                        color=color, capsize=2)
+            ax.errorbar([p["mean_diff"]], [y], xerr=e, fmt="o", ms=4, color=color, capsize=2)
             pv = p.get("p_value")
             ax.annotate("" if pv is None else f"p={pv:.2g}", (hi, y), fontsize=6, xytext=(3, -2),
                         textcoords="offset points")
@@ -264,10 +269,8 @@ def fig_road(results, path):
         d, color = r["road"], f"C{k % 10}"
         ax.plot(d["ratios"], d["lerf_acc"], "-o", ms=3, color=color, label=f"{label(r)} (Diff {d['mean']['diff']:.3f})")
         ax.plot(d["ratios"], d["morf_acc"], "--s", ms=3, color=color)
-        for key in ("lerf_acc", "morf_acc"):  # binomial (Wald) 95% bands, as on the DiffID curves
-            p = np.array(d[key], dtype=float)
-            half = 1.96 * np.sqrt(np.clip(p * (1 - p), 0, None) / max(d["images"], 1))
-            ax.fill_between(d["ratios"], p - half, p + half, color=color, alpha=0.12, lw=0)
+        for key in ("lerf_acc", "morf_acc"):
+            binomial_band(ax, d["ratios"], d[key], d["images"], color)
     ax.set_xlabel("fraction of pixels imputed")
     ax.set_ylabel("accuracy")
     ax.set_title("ROAD: LeRF (solid), MoRF (dashed); bands: binomial 95%", fontsize=10)

@@ -97,18 +97,18 @@ int wk_blur_ig(const struct wk_method_ctx *ctx, const struct job_method *m, cons
                 goto out;
             for (long j = 0; j < n; j++) {
                 const long s = s0 + j;
+                if (!idgi) { /* nothing to wait for */
+                    wk_step_acc_add(&acc, i, g + j * d, mv + j * d, 0);
+                    continue;
+                }
                 /* step s − 1 moved from z_s to z_{s−1}: F changed by F(z_{s−1}) − F(z_s) */
-                if (pending) wk_step_acc_add(&acc, i, pend_g, pend_mv, idgi ? (double)f_pend - f[j] : 0);
+                if (pending) wk_step_acc_add(&acc, i, pend_g, pend_mv, (double)f_pend - f[j]);
                 pending = 0;
                 if (s == S) break;
                 memcpy(pend_g, g + j * d, (size_t)d * sizeof *pend_g);
                 memcpy(pend_mv, mv + j * d, (size_t)d * sizeof *pend_mv);
-                f_pend = idgi ? f[j] : 0;
+                f_pend = f[j];
                 pending = 1;
-                if (!idgi) { /* nothing to wait for */
-                    wk_step_acc_add(&acc, i, pend_g, pend_mv, 0);
-                    pending = 0;
-                }
             }
         }
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "heap.h"
 #include "torch_shim.h"
 
 static const char *USAGE =
@@ -137,6 +138,7 @@ const char *cli_python(void) {
 }
 
 int main(int argc, char **argv) {
+    heap_tune(); /* before libtorch or MPI start threads */
     if (argc < 2 || cli_is_help(argv[1])) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USER : EXIT_OK;

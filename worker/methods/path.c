@@ -586,7 +586,8 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     /* valid_ip's terms at a shared α = 1 point: exactly 0, kept; counted per image */
     const long ends_ip = compat ? Le : n1 * R;
     const long points = compat ? B * Lw : paths * (K - n1);
-    const int on_device = !compat && points > 0 && alpha_regular(alpha_h, paths, K);
+    const int regular = alpha_regular(alpha_h, paths, K);
+    const int on_device = !compat && points > 0 && regular;
     const long host_points = on_device ? 0 : points;
     struct path_run pr = {.ctx = ctx,
                           .bt = bt,
@@ -605,7 +606,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     struct wk_pool keep = {0}, fin = {0};
     int rc = -1;
     for (int e = 0; e < JOB_EST_COUNT; e++) out[e] = NULL;
-    if (pr.want_idgi && (compat || !alpha_regular(alpha_h, paths, K) || m->kind == JOB_M_EG)) {
+    if (pr.want_idgi && (compat || !regular || m->kind == JOB_M_EG)) {
         snprintf(err, errlen,
                  "estimator idgi needs IG's ordered path (linspace steps from the reference to the image): not "
                  "with Expected Gradients' random points or reference_compat");

@@ -133,6 +133,22 @@ out:
     return rc;
 }
 
+/* Holm's adjustment over the pairs of field f: one family a metric, so a
+ * job's other metrics do not loosen or tighten it. */
+static int field_holm(struct coord_pi *pi, int f) {
+    double *p = malloc((size_t)(2 * pi->n_pairs + 1) * sizeof *p), *adj = p + pi->n_pairs;
+    long n = 0;
+    if (!p) return -1;
+    for (int k = 0; k < pi->n_pairs; k++)
+        if (pi->pairs[k].field == f) p[n++] = pi->pairs[k].p;
+    int rc = sci_holm(p, n, adj);
+    n = 0;
+    for (int k = 0; k < pi->n_pairs && !rc; k++)
+        if (pi->pairs[k].field == f) pi->pairs[k].p_holm = adj[n++];
+    free(p);
+    return rc;
+}
+
 int coord_pi_stats(const struct job *job, const struct rec_slot *slots, struct coord_pi *pi, char *err, size_t errlen) {
     const int ns = pi->n_slots;
     if (!pi->lay.n_pi || job->stats.resamples <= 0) return 0;
@@ -188,6 +204,7 @@ int coord_pi_stats(const struct job *job, const struct rec_slot *slots, struct c
             c->hi = m ? hi[s] : NAN;
         }
         if (field_pairs(job, pi, f, rows, m, cols)) goto oom;
+        if (field_holm(pi, f)) goto oom;
     }
     rc = 0;
     goto out;
@@ -236,10 +253,10 @@ void coord_pi_json_top(struct jbuf *b, const struct job *job, const struct rec_s
         jb_printf(b,
                   "%s\n    {\"metric\": \"%s\", \"method\": \"%s\", \"estimator\": \"%s\", \"vs_method\": \"%s\", "
                   "\"vs_estimator\": \"%s\", \"images\": %ld, \"mean_diff\": %.10g, \"lo\": %.10g, \"hi\": %.10g, "
-                  "\"wilcoxon_stat\": %.10g, \"p_value\": %.10g}",
+                  "\"wilcoxon_stat\": %.10g, \"p_value\": %.10g, \"p_holm\": %.10g}",
                   k ? "," : "", rec_pi_name(q->field), slot_method(job, &slots[q->a]), slot_estimator(&slots[q->a]),
                   slot_method(job, &slots[q->b]), slot_estimator(&slots[q->b]), q->images, q->mean, q->lo, q->hi,
-                  q->stat, q->p);
+                  q->stat, q->p, q->p_holm);
     }
     jb_printf(b, "\n  ]");
 }
@@ -317,8 +334,9 @@ int coord_pi_write_files(const struct job *job, const struct rec_slot *slots, co
     if (!pi || !pi->lay.n_pi) return 0;
     if (pi->ci) {
         struct jbuf csv = {0};
-        jb_printf(&csv,
-                  "metric,method,estimator,vs_method,vs_estimator,images,mean_diff,lo,hi,wilcoxon_stat,p_value\n");
+        jb_printf(
+            &csv,
+            "metric,method,estimator,vs_method,vs_estimator,images,mean_diff,lo,hi,wilcoxon_stat,p_value,p_holm\n");
         for (int k = 0; k < pi->n_pairs; k++) {
             const struct cs_pair *q = &pi->pairs[k];
             jb_printf(&csv, "%s,%s,%s,%s,%s,%ld", rec_pi_name(q->field), slot_method(job, &slots[q->a]),
@@ -329,6 +347,7 @@ int coord_pi_write_files(const struct job *job, const struct rec_slot *slots, co
             csv_num(&csv, q->hi);
             csv_num(&csv, q->stat);
             csv_num(&csv, q->p);
+            csv_num(&csv, q->p_holm);
             jb_printf(&csv, "\n");
         }
         snprintf(path, sizeof path, "%s/paired.csv", run_dir);
@@ -339,15 +358,24 @@ int coord_pi_write_files(const struct job *job, const struct rec_slot *slots, co
     return job->out_per_image ? write_per_image(job, slots, pi, run_dir, err, errlen) : 0;
 }
 
+/* A p for the printed table; one below double's range underflows to 0
+ * (SciPy's too). */
+static void p_text(char *buf, size_t n, double p) {
+    if (p == 0) snprintf(buf, n, "<1e-300");
+    else snprintf(buf, n, "%.3g", p);
+}
+
 void coord_pi_print(FILE *f, const struct job *job, const struct rec_slot *slots, const struct coord_pi *pi) {
     if (!pi || !pi->ci || !pi->n_pairs) return;
     /* the first per-image metric only (DiffID's accuracy when it is on);
      * every metric is in paired.csv */
     const int field = pi->pairs[0].field;
-    fprintf(f, "\nPaired comparisons on %s (a - b over the same images; %.0f%% bootstrap CI; Wilcoxon p)\n",
+    fprintf(f,
+            "\nPaired comparisons on %s (a - b over the same images; %.0f%% bootstrap CI; Wilcoxon p, and Holm's "
+            "over the metric's comparisons)\n",
             rec_pi_name(field), 100 * job->stats.level);
-    fprintf(f, "%-12s %-10s   %-18s %7s %10s %22s %10s\n", "method", "estimator", "vs", "images", "mean_diff", "CI",
-            "p");
+    fprintf(f, "%-12s %-10s   %-18s %7s %10s %22s %10s %10s\n", "method", "estimator", "vs", "images", "mean_diff",
+            "CI", "p", "p (Holm)");
     for (int k = 0; k < pi->n_pairs; k++) {
         const struct cs_pair *q = &pi->pairs[k];
         if (q->field != field) continue;
@@ -355,11 +383,11 @@ void coord_pi_print(FILE *f, const struct job *job, const struct rec_slot *slots
         snprintf(vs, sizeof vs, "%s/%s", slot_method(job, &slots[q->b]),
                  job->methods[slots[q->b].method].kind == JOB_M_RANDOM ? "-" : slot_estimator(&slots[q->b]));
         snprintf(ci, sizeof ci, "[%.4f, %.4f]", q->lo, q->hi);
-        char pv[32]; /* a p below double's range underflows to 0 (SciPy's too) */
-        if (q->p == 0) snprintf(pv, sizeof pv, "<1e-300");
-        else snprintf(pv, sizeof pv, "%.3g", q->p);
-        fprintf(f, "%-12s %-10s - %-18s %7ld %10.4f %22s %10s\n", slot_method(job, &slots[q->a]),
-                slot_estimator(&slots[q->a]), vs, q->images, q->mean, ci, pv);
+        char pv[32], ph[32];
+        p_text(pv, sizeof pv, q->p);
+        p_text(ph, sizeof ph, q->p_holm);
+        fprintf(f, "%-12s %-10s - %-18s %7ld %10.4f %22s %10s %10s\n", slot_method(job, &slots[q->a]),
+                slot_estimator(&slots[q->a]), vs, q->images, q->mean, ci, pv, ph);
     }
     fprintf(f, "(every metric: paired.csv and metrics.json \"paired\")\n");
 }

@@ -23,6 +23,7 @@ struct cs_pair {
     long images;
     double mean, lo, hi; /* of the differences, over the images both define */
     double stat, p;      /* Wilcoxon signed-rank: min(R+, R−) and the two-sided p */
+    double p_holm;       /* p adjusted (Holm) over the pairs of the same metric */
 };
 
 struct coord_pi {

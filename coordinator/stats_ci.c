@@ -131,3 +131,31 @@ int sci_wilcoxon(const double *d, long n, double *stat, double *p_out) {
     *p_out = p;
     return 0;
 }
+
+/* The p-values' indices ordered by value, ties by index (stable). */
+static const double *holm_p;
+static int holm_cmp(const void *a, const void *b) {
+    long i = *(const long *)a, j = *(const long *)b;
+    if (holm_p[i] != holm_p[j]) return holm_p[i] < holm_p[j] ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+int sci_holm(const double *p, long n, double *adj) {
+    long *ord = malloc((size_t)(n > 0 ? n : 1) * sizeof *ord), m = 0;
+    if (!ord) return -1;
+    for (long i = 0; i < n; i++) {
+        adj[i] = NAN;
+        if (!isnan(p[i])) ord[m++] = i;
+    }
+    holm_p = p; /* the coordinator's statistics run on one thread */
+    qsort(ord, (size_t)m, sizeof *ord, holm_cmp);
+    double run = 0;
+    for (long j = 0; j < m; j++) {
+        double v = (double)(m - j) * p[ord[j]];
+        if (v > 1) v = 1;
+        if (v > run) run = v;
+        adj[ord[j]] = run;
+    }
+    free(ord);
+    return 0;
+}

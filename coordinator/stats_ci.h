@@ -33,4 +33,12 @@ int sci_bootstrap_means(const double *v, long n, int k, uint64_t seed, int B, do
  * the tie correction. *stat = min(R+, R−). Both NaN when undefined (n = 0,
  * or every difference 0). 0, or -1 when out of memory. */
 int sci_wilcoxon(const double *d, long n, double *stat, double *p);
+
+/* Holm's step-down adjustment of the n p-values p (one family): sorted
+ * ascending, the i-th smallest (from 0) becomes the running maximum of
+ * min(1, (m − j)·p_(j)) over j ≤ i, m the number of p that are not NaN;
+ * NaN stays NaN and does not count. Ties keep their order (as
+ * statsmodels' multipletests(method="holm")). adj may not alias p. 0, or -1
+ * when out of memory. */
+int sci_holm(const double *p, long n, double *adj);
 #endif

@@ -323,9 +323,10 @@ def paired_html(m):
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in [
         p["metric"], f"{p['method']}/{p['estimator']}",
         "random" if p["vs_method"] == "random" else f"{p['vs_method']}/{p['vs_estimator']}", p["images"],
-        fmt(p["mean_diff"]), f"[{fmt(p['lo'])}, {fmt(p['hi'])}]", fmt(p["p_value"])]) + "</tr>" for p in pairs)
+        fmt(p["mean_diff"]), f"[{fmt(p['lo'])}, {fmt(p['hi'])}]", fmt(p["p_value"]),
+        fmt(p.get("p_holm"))]) + "</tr>" for p in pairs)
     head = "".join(f"<th>{h}</th>" for h in ["metric", "a", "b", "images", "mean(a − b)",
-                                             f"{100 * level:.0f}% CI", "Wilcoxon p"])
+                                             f"{100 * level:.0f}% CI", "Wilcoxon p", "Holm p (per metric)"])
     return f"<h2>Paired comparisons</h2><table><tr>{head}</tr>{rows}</table>"
 
 

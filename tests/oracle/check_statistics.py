@@ -146,6 +146,7 @@ def main():
     assert len(got_pairs) == len(want_pairs), (len(got_pairs), len(want_pairs))
     csv = pd.read_csv(os.path.join(rd, "paired.csv"))
     branches = set()
+    scipy_p = []
     for k, ((f, a, b), p) in enumerate(zip(want_pairs, got_pairs)):
         label = f"paired {f} {names[a]} - {names[b]}"
         assert (p["metric"], p["method"], p["estimator"], p["vs_method"], p["vs_estimator"]) == (
@@ -163,10 +164,25 @@ def main():
         branches.add("exact" if len(d) <= 50 and not np.any(d == 0) else "normal")
         close(f"{label}: Wilcoxon statistic", p["wilcoxon_stat"], float(w.statistic))
         close(f"{label}: Wilcoxon p", p["p_value"], float(w.pvalue), 1e-9, 1e-300)
+        scipy_p.append(float(w.pvalue))
         row = csv.iloc[k]
-        for key in ("mean_diff", "lo", "hi", "wilcoxon_stat", "p_value"):
+        for key in ("mean_diff", "lo", "hi", "wilcoxon_stat", "p_value", "p_holm"):
             close(f"{label}: paired.csv {key}", float(row[key]), p[key], 1e-8)
     close("both of SciPy's branches (exact, normal) reached", len(branches), 2, 0, 0)
+    # Holm's step-down adjustment, one family a metric, from SciPy's p-values:
+    # the i-th smallest of m times (m - i), running maximum, capped at 1
+    for f in fields:
+        ks = [k for k, (ff, _, _) in enumerate(want_pairs) if ff == f]
+        ps = np.array([scipy_p[k] for k in ks])
+        ok = ~np.isnan(ps)
+        order = np.argsort(np.where(ok, ps, np.inf), kind="stable")[:ok.sum()]
+        holm = np.full(len(ps), np.nan)
+        holm[order] = np.maximum.accumulate(np.minimum(1.0, (ok.sum() - np.arange(len(order))) * ps[order]))
+        for k, h in zip(ks, holm):
+            close(f"paired {f} {names[want_pairs[k][1]]} - {names[want_pairs[k][2]]}: Holm p",
+                  got_pairs[k]["p_holm"], float(h), 1e-9, 1e-300)
+        close(f"{f}: Holm p >= p", int(all(got_pairs[k]["p_holm"] >= got_pairs[k]["p_value"] for k in ks
+                                         if got_pairs[k]["p_value"] is not None)), 1, 0, 0)
     # the same images on 3 ranks in other batches and shards: the same numbers,
     # to compare_metrics.py's tolerance (other batches change float32 sums)
     _, m3, _ = run(recal, src, work, model, "stats-run-3", ["--set", "batch_size=7", "--set", "shard_images=11"],
@@ -176,8 +192,8 @@ def main():
             for key in ("mean", "lo", "hi"):
                 close(f"3 ranks: {f} {r['method']}/{r['estimator']} {key}", r3["ci"][f][key], r["ci"][f][key], 0, 1e-6)
     for p, p3 in zip(m["paired"], m3["paired"]):
-        for key in ("mean_diff", "lo", "hi", "p_value"):
-            close(f"3 ranks: paired {p['metric']} {key}", p3[key], p[key], 0 if key != "p_value" else 1e-3, 1e-6)
+        for key in ("mean_diff", "lo", "hi", "p_value", "p_holm"):
+            close(f"3 ranks: paired {p['metric']} {key}", p3[key], p[key], 0 if key[0] != "p" else 1e-3, 1e-6)
     # resamples: 0 — no intervals, no tests, no paired.csv; nothing per image unless asked
     rd0, m0, _ = run(recal, src, work, model, "stats-off", ["--set", "statistics.resamples=0"])
     close("resamples: 0 leaves no ci", sum("ci" in r for r in m0["results"]), 0, 0, 0)

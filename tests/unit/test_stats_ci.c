@@ -114,11 +114,38 @@ static void test_bootstrap(void **state) {
     assert_true(fabs((hi[0] - lo[0]) - 2 * 1.96 * 0.5 / 20.0) < 0.01);
 }
 
+/* Holm by hand: p = (0.01, 0.04, 0.03, 0.005), m = 4. Sorted 0.005, 0.01,
+ * 0.03, 0.04 times 4, 3, 2, 1: 0.02, 0.03, 0.06, 0.04 → running max 0.02,
+ * 0.03, 0.06, 0.06. A NaN does not count (m stays 4) and stays NaN; a tie
+ * (0.03 twice with m = 3: ×3 then ×2) takes the larger; 1 caps. */
+static void test_holm(void **state) {
+    (void)state;
+    const double p[5] = {0.01, 0.04, NAN, 0.03, 0.005};
+    double adj[5];
+    assert_int_equal(sci_holm(p, 5, adj), 0);
+    assert_float_equal(adj[0], 0.03, 1e-15);
+    assert_float_equal(adj[1], 0.06, 1e-15);
+    assert_true(isnan(adj[2]));
+    assert_float_equal(adj[3], 0.06, 1e-15);
+    assert_float_equal(adj[4], 0.02, 1e-15);
+    const double t[3] = {0.03, 0.5, 0.03};
+    double ta[3];
+    assert_int_equal(sci_holm(t, 3, ta), 0);
+    assert_float_equal(ta[0], 0.09, 1e-15);
+    assert_float_equal(ta[2], 0.09, 1e-15);
+    assert_float_equal(ta[1], 0.5, 1e-15);
+    const double big[2] = {0.7, 0.9};
+    assert_int_equal(sci_holm(big, 2, ta), 0);
+    assert_float_equal(ta[0], 1.0, 0);
+    assert_float_equal(ta[1], 1.0, 0);
+    assert_int_equal(sci_holm(big, 0, ta), 0); /* an empty family */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_percentile),      cmocka_unit_test(test_wilcoxon_exact),
         cmocka_unit_test(test_wilcoxon_approx), cmocka_unit_test(test_resample_counts),
-        cmocka_unit_test(test_bootstrap),
+        cmocka_unit_test(test_bootstrap),       cmocka_unit_test(test_holm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

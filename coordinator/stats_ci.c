@@ -132,29 +132,33 @@ int sci_wilcoxon(const double *d, long n, double *stat, double *p_out) {
     return 0;
 }
 
-/* The p-values' indices ordered by value, ties by index (stable). */
-static const double *holm_p;
+/* A p-value and its place, ordered by value, ties by place (stable). */
+struct holm_item {
+    double p;
+    long i;
+};
 static int holm_cmp(const void *a, const void *b) {
-    long i = *(const long *)a, j = *(const long *)b;
-    if (holm_p[i] != holm_p[j]) return holm_p[i] < holm_p[j] ? -1 : 1;
-    return (i > j) - (i < j);
+    const struct holm_item *x = a, *y = b;
+    if (x->p != y->p) return x->p < y->p ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
 }
 
 int sci_holm(const double *p, long n, double *adj) {
-    long *ord = malloc((size_t)(n > 0 ? n : 1) * sizeof *ord), m = 0;
+    struct holm_item *ord = malloc((size_t)(n > 0 ? n : 1) * sizeof *ord);
+    long m = 0;
     if (!ord) return -1;
     for (long i = 0; i < n; i++) {
+        const double v = p[i]; /* before adj[i] is written: adj may be p */
         adj[i] = NAN;
-        if (!isnan(p[i])) ord[m++] = i;
+        if (!isnan(v)) ord[m++] = (struct holm_item){v, i};
     }
-    holm_p = p; /* the coordinator's statistics run on one thread */
     qsort(ord, (size_t)m, sizeof *ord, holm_cmp);
     double run = 0;
     for (long j = 0; j < m; j++) {
-        double v = (double)(m - j) * p[ord[j]];
+        double v = (double)(m - j) * ord[j].p;
         if (v > 1) v = 1;
         if (v > run) run = v;
-        adj[ord[j]] = run;
+        adj[ord[j].i] = run;
     }
     free(ord);
     return 0;

@@ -38,7 +38,7 @@ int sci_wilcoxon(const double *d, long n, double *stat, double *p);
  * ascending, the i-th smallest (from 0) becomes the running maximum of
  * min(1, (m − j)·p_(j)) over j ≤ i, m the number of p that are not NaN;
  * NaN stays NaN and does not count. Ties keep their order (as
- * statsmodels' multipletests(method="holm")). adj may not alias p. 0, or -1
- * when out of memory. */
+ * statsmodels' multipletests(method="holm")). adj may be p. 0, or -1 when
+ * out of memory. */
 int sci_holm(const double *p, long n, double *adj);
 #endif

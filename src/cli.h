@@ -20,6 +20,8 @@ int report_render(const char *run_dir);
 int cmd_submit(int argc, char **argv);
 int cmd_sweep_merge(int argc, char **argv);
 int cmd_dataset_dump(int argc, char **argv);
+/* recal --version: versions built against and the libraries loaded. */
+int cmd_version(void);
 
 struct option;
 /* getopt_long over a command's arguments (argv[0] is the command's name;

@@ -12,7 +12,10 @@
 
 #ifdef RECAL_WITH_NCCL
 #include <dlfcn.h>
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
 #include <nccl.h>
+#pragma GCC diagnostic pop
 
 struct dp_nccl {
     ncclComm_t comm;
@@ -94,6 +97,18 @@ void dp_nccl_close(struct dp_nccl *n) {
     free(n);
 }
 
+void dp_nccl_versions(int *built, int *loaded) {
+    *built = NCCL_VERSION_CODE;
+    *loaded = 0;
+    /* RTLD_NOLOAD: report the one libtorch loaded, never load another */
+    void *h = dlopen("libnccl.so.2", RTLD_NOW | RTLD_NOLOAD);
+    if (!h) return;
+    ncclResult_t (*get)(int *) = NULL;
+    *(void **)&get = dlsym(h, "ncclGetVersion");
+    if (get && get(loaded) != ncclSuccess) *loaded = 0;
+    dlclose(h);
+}
+
 #else /* built without nccl.h: the MPI path only */
 
 int dp_nccl_open(struct dp_nccl **out, MPI_Comm comm, char *err, size_t errlen) {
@@ -111,5 +126,10 @@ int dp_nccl_sum_f32(struct dp_nccl *n, void *buf, size_t count, char *err, size_
 
 void dp_nccl_close(struct dp_nccl *n) {
     (void)n;
+}
+
+void dp_nccl_versions(int *built, int *loaded) {
+    *built = 0;
+    *loaded = 0;
 }
 #endif

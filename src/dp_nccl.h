@@ -18,4 +18,8 @@ int dp_nccl_open(struct dp_nccl **out, MPI_Comm comm, char *err, size_t errlen);
  * on the legacy default stream (the caller syncs before reading). */
 int dp_nccl_sum_f32(struct dp_nccl *n, void *buf, size_t count, char *err, size_t errlen);
 void dp_nccl_close(struct dp_nccl *n); /* NULL ok */
+/* recal --version: the NCCL version code of the nccl.h built against and of
+ * the libnccl.so.2 already in the process (libtorch's), 0 for either that is
+ * not there (e.g. 22807 for 2.28.7). */
+void dp_nccl_versions(int *built, int *loaded);
 #endif

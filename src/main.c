@@ -143,10 +143,7 @@ int main(int argc, char **argv) {
         fputs(USAGE, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USER : EXIT_OK;
     }
-    if (!strcmp(argv[1], "--version")) {
-        printf("recal 0.1.0 (libtorch %s)\n", ts_version());
-        return EXIT_OK;
-    }
+    if (!strcmp(argv[1], "--version")) return cmd_version();
     if (!strcmp(argv[1], "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
     if (!strcmp(argv[1], "attribute")) return cmd_attribute(argc - 1, argv + 1);

@@ -4,6 +4,7 @@
 #include "torch_shim.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/jit/python/update_graph_executor_opt.h>
 #include <torch/script.h>
@@ -183,6 +184,19 @@ const char *ts_version(void) {
 #else
     return TORCH_VERSION;
 #endif
+}
+
+void ts_cuda_info(struct ts_cuda_info *out) {
+    memset(out, 0, sizeof *out);
+    // A CPU-only libtorch's hooks throw ("without ATen_cuda library"); a CUDA
+    // one answers the runtime's version even on a node without a driver.
+    try {
+        out->cudart = at::detail::getCUDAHooks().versionCUDART();
+    } catch (...) {}
+    try {
+        out->cudnn = at::detail::getCUDAHooks().versionCuDNN();
+    } catch (...) {}
+    out->devices = ts_cuda_device_count();
 }
 
 int ts_cuda_device_count(void) {
@@ -641,6 +655,39 @@ static void set_requires_grad(torch::jit::Module &m, bool on) {
     for (auto p : m.parameters()) p.requires_grad_(on);
 }
 
+// A model saved by a newer PyTorch than this libtorch: an operator it does
+// not know (every nn.MultiheadAttention saved by PyTorch >= 2.0 calls
+// aten::scaled_dot_product_attention, which 1.13 lacks) or a newer file
+// format. libtorch's text names the operator but not the way out.
+static std::string first_line(const std::string &s) {
+    size_t b = s.find_first_not_of(" \n");
+    if (b == std::string::npos) return "";
+    size_t e = s.find('\n', b);
+    return s.substr(b, e == std::string::npos ? std::string::npos : e - b);
+}
+
+static std::string newer_pytorch_advice(const std::string &what) {
+    std::string head;
+    size_t p = what.find("Unknown builtin op: ");
+    if (p != std::string::npos) {
+        size_t b = p + strlen("Unknown builtin op: ");
+        size_t e = what.find_first_of(" \n", b);
+        std::string op = what.substr(b, e == std::string::npos ? std::string::npos : e - b);
+        while (!op.empty() && op.back() == '.') op.pop_back();
+        head = "the model calls " + op + ", an operator libtorch " + ts_version() + " (this recal's) does not have";
+    } else if (what.find("maximum supported version") != std::string::npos ||
+               what.find("Unknown type name") != std::string::npos) {
+        head = "the model file is newer than libtorch " + std::string(ts_version()) + " (this recal's) reads";
+    } else {
+        return "";
+    }
+    return head +
+           ": it was saved by a newer PyTorch. Build recal against the PyTorch that saved it "
+           "(tools/build.sh --torch python3; docs/install.md) and run that recal, or save the model with "
+           "PyTorch " +
+           ts_version() + ". libtorch said: " + first_line(what);
+}
+
 int ts_module_load(const char *path, int device, ts_module **out) {
     if (!path || !out) return fail(TS_EINVAL, "ts_module_load: NULL argument");
     TS_GUARD({
@@ -649,7 +696,14 @@ int ts_module_load(const char *path, int device, ts_module **out) {
         // reproducibility; plain interpretation is what the reference measures.
         torch::jit::setGraphExecutorOptimize(false);
         c10::Device dev = to_dev(device);
-        torch::jit::Module m = torch::jit::load(path, dev);
+        torch::jit::Module m;
+        try {
+            m = torch::jit::load(path, dev);
+        } catch (const std::exception &e) {
+            std::string advice = newer_pytorch_advice(e.what());
+            if (advice.empty()) throw;
+            return fail(TS_ERR, advice.c_str());
+        }
         m.eval();
         set_requires_grad(m, false);
         ts_module *tm = new ts_module(std::move(m), dev);

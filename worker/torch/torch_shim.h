@@ -47,7 +47,15 @@ struct ts_ledger {
     uint64_t h2d_bytes, d2h_bytes, fwd_samples, bwd_samples;
 };
 void ts_ledger_read(struct ts_ledger *out);
-const char *ts_version(void);   /* libtorch version string, static */
+const char *ts_version(void); /* libtorch version string, static */
+/* What libtorch says of CUDA in this process (recal --version): the CUDA
+ * runtime's version (e.g. 13020 for 13.2; 0 without libtorch_cuda), the cuDNN
+ * libtorch was built with (e.g. 92600; 0 none) and the devices usable now. */
+struct ts_cuda_info {
+    long cudart, cudnn;
+    int devices;
+};
+void ts_cuda_info(struct ts_cuda_info *out);
 int ts_cuda_device_count(void); /* 0 when built/run without CUDA */
 /* "auto" → cuda when available else cpu; "cpu"; "cuda" (error if absent). */
 int ts_device_parse(const char *name, int *device_out);

@@ -25,6 +25,20 @@
 #    cuda nccl` on a cluster node cannot swap the NCCL or cuDNN that PyTorch
 #    was built with, and recal runs without LD_LIBRARY_PATH.
 set(RECAL_TORCH_LIBDIR "${TORCH_INSTALL_PREFIX}/lib")
+
+# 0. TorchConfig finds its Caffe2 files with find_dependency(... PATHS), which
+#    also searches the system first: given only Torch_DIR of a pip libtorch,
+#    Debian's Caffe2 targets (libtorch 1.13) were linked under 2.15's headers
+#    (undefined at::_ops::… at link). Refuse a mixed pair before compiling.
+if(Caffe2_DIR AND EXISTS "${TORCH_INSTALL_PREFIX}/share/cmake/Caffe2")
+  get_filename_component(_c2_have "${Caffe2_DIR}" REALPATH)
+  get_filename_component(_c2_want "${TORCH_INSTALL_PREFIX}/share/cmake/Caffe2" REALPATH)
+  if(NOT _c2_have STREQUAL _c2_want)
+    message(FATAL_ERROR "recal: libtorch at ${TORCH_INSTALL_PREFIX} but its Caffe2 CMake files came from "
+      "${Caffe2_DIR} (another libtorch). Configure in a new build directory with "
+      "-DCMAKE_PREFIX_PATH=${TORCH_INSTALL_PREFIX}/share/cmake, or use tools/build.sh --torch / --libtorch.")
+  endif()
+endif()
 set(RECAL_TORCH_RPATH "")
 set(RECAL_TORCH_NCCL_INCLUDE "")
 

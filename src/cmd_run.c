@@ -282,6 +282,15 @@ static int launch_ranks(int ranks, const char *config, const char **sets, int n_
     pass[n_pass++] = "--run-dir";
     pass[n_pass++] = dir;
     pass[n_pass] = NULL;
+    /* Containers run as root, and Open MPI's mpirun refuses root with a
+     * banner unless both variables are set: the user asked recal to start it,
+     * so recal sets them (and says so) rather than failing. */
+    if (geteuid() == 0 && !(getenv("OMPI_ALLOW_RUN_AS_ROOT") && getenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"))) {
+        setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+        setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+        fprintf(stderr, "recal run: running as root: OMPI_ALLOW_RUN_AS_ROOT=1 and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+                        "set for the mpirun recal starts (Open MPI refuses root without them)\n");
+    }
     struct launch_result r;
     if (launch_mpirun(ranks, pass, &r, err, sizeof err)) {
         fprintf(stderr, "recal run --ranks: %s\n", err);

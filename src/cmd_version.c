@@ -82,7 +82,7 @@ int cmd_version(void) {
 
     printf("recal 0.1.0 (libtorch %s)\n", ts_version());
     printf("  %-9s %-28s %s\n", "libtorch", ts_version(), where(&l, "libtorch_cpu.so"));
-    printf("  c10       %-24s %s\n", "", where(&l, "libc10.so"));
+    printf("  %-9s %-28s %s\n", "c10", "", where(&l, "libc10.so"));
     printf("  %-9s %-28s %s\n", "CUDA", cu.cudart > 0 ? cudart : "none (CPU-only libtorch)", where(&l, "libcudart.so"));
     printf("  %-9s %-28s %s\n", "cuDNN", cu.cudnn > 0 ? cudnn : "none", where(&l, "libcudnn.so"));
     printf("  %-9s %-28s %s\n", "cuBLAS", "", where(&l, "libcublas.so"));

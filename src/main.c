@@ -27,6 +27,8 @@ static const char *USAGE =
     "  report RUN_DIR        figures and report.html from a run's metrics.json\n"
     "  roar CONFIG ...       recal run for a config with metrics.roar (Diff-ROAR in one run)\n"
     "  dataset-dump CONFIG   write the config's dataset as ds_get decodes it (.npy), for checks\n"
+    "  --version             libtorch, CUDA, cuDNN, NCCL and MPI: versions built against and\n"
+    "                        the files loaded (docs/install.md)\n"
     "\n"
     "`recal <command> --help` describes each command. Exit status: 0 ok, 1 bad config or\n"
     "input (the message says what to fix), 2 internal error, 3 interrupted but resumable.\n";

@@ -15,7 +15,12 @@
 # LD_LIBRARY_PATH (cmake/torch_libs.cmake). The last step prints
 # `recal --version`: the versions built against and what was loaded.
 set -eu
+HERE=$PWD
 cd "$(dirname "$0")/.."
+# Paths given relative to where the command was typed.
+abs() {
+    case $1 in /*) echo "$1" ;; */*) echo "$HERE/$1" ;; *) echo "$1" ;; esac
+}
 
 usage() {
     sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
@@ -28,9 +33,9 @@ die() {
 PY="" LIBTORCH="" BUILD="" TYPE=Release WERROR=OFF TARGET=recal JOBS=$(nproc)
 while [ $# -gt 0 ]; do
     case "$1" in
-    --torch) [ $# -ge 2 ] || die "--torch wants a python (e.g. --torch python3)"; PY=$2; shift 2 ;;
-    --libtorch) [ $# -ge 2 ] || die "--libtorch wants a directory (an unpacked libtorch zip)"; LIBTORCH=$2; shift 2 ;;
-    --build-dir) [ $# -ge 2 ] || die "--build-dir wants a directory"; BUILD=$2; shift 2 ;;
+    --torch) [ $# -ge 2 ] || die "--torch wants a python (e.g. --torch python3)"; PY=$(abs "$2"); shift 2 ;;
+    --libtorch) [ $# -ge 2 ] || die "--libtorch wants a directory (an unpacked libtorch zip)"; LIBTORCH=$(abs "$2/"); shift 2 ;;
+    --build-dir) [ $# -ge 2 ] || die "--build-dir wants a directory"; BUILD=$(abs "$2/"); shift 2 ;;
     --debug) TYPE=Debug; shift ;;
     --werror) WERROR=ON; shift ;;
     --target) [ $# -ge 2 ] || die "--target wants a target (recal, all, unit_tests)"; TARGET=$2; shift 2 ;;
@@ -61,13 +66,18 @@ print(os.path.dirname(torch.__file__))
     [ -f "$prefix/Torch/TorchConfig.cmake" ] ||
         die "$tdir has no share/cmake/Torch: this PyTorch ships without its C++ library (a CPU-only 'torch' from conda-forge's python build?); install the PyPI wheel or use --libtorch"
     echo "tools/build.sh: PyTorch $version from $tdir (CUDA ${cuda:-none})"
-    set -- "$@" -DTorch_DIR="$prefix/Torch"
+    PYABS=$(command -v "$PY")
+    # CMAKE_PREFIX_PATH, not only Torch_DIR: TorchConfig finds its Caffe2
+    # files with find_dependency(... PATHS), which searches the system first.
+    set -- "$@" -DCMAKE_PREFIX_PATH="$prefix" -DTorch_DIR="$prefix/Torch" -DCaffe2_DIR="$prefix/Caffe2" \
+        -DRECAL_TORCH_PYTHON="$PYABS"
     BUILD=${BUILD:-build-torch-$version}
 elif [ -n "$LIBTORCH" ]; then
     [ -f "$LIBTORCH/share/cmake/Torch/TorchConfig.cmake" ] ||
         die "$LIBTORCH/share/cmake/Torch/TorchConfig.cmake not found (give the directory the libtorch zip unpacked into)"
     LIBTORCH=$(cd "$LIBTORCH" && pwd)
-    set -- "$@" -DTorch_DIR="$LIBTORCH/share/cmake/Torch"
+    set -- "$@" -DCMAKE_PREFIX_PATH="$LIBTORCH" -DTorch_DIR="$LIBTORCH/share/cmake/Torch" \
+        -DCaffe2_DIR="$LIBTORCH/share/cmake/Caffe2"
     BUILD=${BUILD:-build-libtorch}
 else
     BUILD=${BUILD:-build}

@@ -150,6 +150,19 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
                      job->model_path, e->classes, job->dataset_name, e->ds.classes);
             goto fail;
         }
+        /* A data set whose class count is fixed (its format, its class
+         * folders, dataset.classes) and a model with more outputs: label k
+         * would name the model's class k, which is the data's only by luck
+         * (3 class folders against a 4-logit model ran to the end). Labels
+         * counted from an npy file may stop short of the model's classes. */
+        if (e->classes > e->ds.classes && e->ds.max_label_at < 0) {
+            snprintf(err, errlen,
+                     "%s: the model outputs %d classes but %s at %s has %d: the data's label k would be read as "
+                     "the model's class k (a model for another dataset? a subset of the model's classes needs "
+                     "labels in the model's numbering: an npy data set with dataset.classes: %d)",
+                     job->model_path, e->classes, job->dataset_name, job->dataset_path, e->ds.classes, e->classes);
+            goto fail;
+        }
     }
     /* The memory budget bounds the chunk. Measuring within it ("auto") is
      * opt-in: on a busy or 2-core machine the probe is noisy, and the chunk

@@ -108,6 +108,7 @@ class MLP(torch.nn.Module):
 torch.jit.script(RGB()).save('rgb.pt')
 torch.jit.script(MLP(32 * 32, 10)).save('size32.pt')
 torch.jit.script(MLP(28 * 28, 5)).save('five.pt')
+torch.jit.script(MLP(28 * 28, 12)).save('twelve.pt')
 PY
 /usr/bin/python3 mismatch.py
 short() { # the last command's output is at most $1 lines, without a traceback
@@ -125,6 +126,11 @@ expect 1 "size32.pt: the model does not accept fashion-mnist images of shape 1x1
 short 3
 expect 1 "five.pt: the model outputs 5 classes but fashion-mnist has 10 labels" -- \
     "$recal" run "$cfg" --set model.path="$work/cli/five.pt" --limit 4 --run-dir r-five
+short 3
+# more outputs than the data set's fixed class count: label k would name the
+# model's class k by luck (it ran to the end with exit 0)
+expect 1 "twelve.pt: the model outputs 12 classes but fashion-mnist at .* has 10: the data's label k would be read as the model's class k" -- \
+    "$recal" run "$cfg" --set model.path="$work/cli/twelve.pt" --limit 4 --run-dir r-twelve
 short 3
 
 # a model whose input gradients are not finite: log(0) = -inf, d/dx = inf

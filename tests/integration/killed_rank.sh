@@ -134,10 +134,17 @@ cat "$s.out"
 [ $rc -eq 0 ] || grep -q "^interrupted: [0-9]* of 16 shards done; resume with: recal run --ranks 2 " "$s.out" ||
     fail "--ranks: no 'interrupted ... resume with: recal run --ranks 2' line"
 grep -q "exited on signal" "$s.out" && fail "--ranks: a rank died on SIGINT instead of stopping"
-"$recal" run "$cfg" $args --ranks 2 --run-dir "$s" --resume >"$s-r.out" 2>&1 ||
+# The resume as root without Open MPI's two variables (a container's shell):
+# recal sets them for the mpirun it starts, and says so.
+env -u OMPI_ALLOW_RUN_AS_ROOT -u OMPI_ALLOW_RUN_AS_ROOT_CONFIRM \
+    "$recal" run "$cfg" $args --ranks 2 --run-dir "$s" --resume >"$s-r.out" 2>&1 ||
     { cat "$s-r.out"; fail "--ranks: resume after SIGINT"; }
+if [ "$(id -u)" = 0 ]; then
+    grep -q "^recal run: running as root: OMPI_ALLOW_RUN_AS_ROOT=1 and OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 set" "$s-r.out" ||
+        { cat "$s-r.out"; fail "--ranks as root: no line saying the Open MPI variables were set"; }
+fi
 /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$s/metrics.json" 512
-echo "ok --ranks 2, SIGINT: exit $rc after a graceful stop; --resume gives the same metrics"
+echo "ok --ranks 2, SIGINT: exit $rc after a graceful stop; --resume (as $(id -un), without OMPI_ALLOW_RUN_AS_ROOT*) gives the same metrics"
 
 # A stopped rank (SIGSTOP: on clusters, the hung-GPU case) hung the job
 # forever. The coordinator's watchdog (watchdog_seconds 3 here, and 20 x

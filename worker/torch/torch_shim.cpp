@@ -71,6 +71,17 @@ static void set_err(const char *msg) {
         if (at != std::string::npos && at + 1 < s.size()) s = "in the model's forward: " + s.substr(at + 1);
     }
     while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    // An operator without a gradient: attributions need one through the
+    // whole model. The common case is a transformer traced under
+    // torch.no_grad() or inference_mode, where nn.MultiheadAttention records
+    // its inference-only fused kernel.
+    if (s.find("derivative for aten::_native_multi_head_attention is not implemented") != std::string::npos ||
+        s.find("derivative for aten::_transformer_encoder_layer_fwd is not implemented") != std::string::npos)
+        s += " (the model was traced under torch.no_grad() or torch.inference_mode(), where "
+             "nn.MultiheadAttention and nn.TransformerEncoderLayer record inference-only kernels: trace it with "
+             "gradients on; docs/install.md, 'Export a model')";
+    else if (s.find("derivative for ") != std::string::npos && s.find(" is not implemented") != std::string::npos)
+        s += " (an operator in the model has no gradient; attributions need one from the logits to the input)";
     snprintf(g_err, sizeof g_err, "%s", s.c_str());
 }
 

@@ -327,7 +327,17 @@ def run_skip(recal, work, bad):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(4), torch.nn.Flatten(), torch.nn.Linear(48, 3))
     torch.jit.save(torch.jit.script(net.eval()), model)
-    cfg = config(work, "skiprun", f"  name: imagenet\n  path: {bad}\n  on_error: skip\n"
+    # Three class folders for the model's three outputs (a model with more
+    # outputs than the data's classes is refused): the bad set's folder, and
+    # two more holding a copy of one of its good images each.
+    data = os.path.join(work, "imagenet-bad3")
+    shutil.rmtree(data, ignore_errors=True)
+    shutil.copytree(bad, data)
+    wnids = ["n01440764", "n01443537", "n01484850"]
+    for wnid in wnids[1:]:
+        os.makedirs(os.path.join(data, "val", wnid))
+        shutil.copy(os.path.join(bad, "val", wnids[0], "img2.JPEG"), os.path.join(data, "val", wnid, "img2.JPEG"))
+    cfg = config(work, "skiprun", f"  name: imagenet\n  path: {data}\n  on_error: skip\n"
                  "metrics: {diffid: {ratios: [0.5]}}\n")
     run_dir = os.path.join(work, "skip-run")
     shutil.rmtree(run_dir, ignore_errors=True)
@@ -338,12 +348,12 @@ def run_skip(recal, work, bad):
         return
     check("img1.JPEG" in p.stderr, "recal run logs the skipped file")
     m = json.load(open(os.path.join(run_dir, "metrics.json")))
-    files = sorted(os.listdir(os.path.join(bad, "val", "n01440764")))
-    good = [os.path.join(bad, "val", "n01440764", f) for f in files if f != "img1.JPEG"]
+    good = [(os.path.join(data, "val", w, f), c) for c, w in enumerate(wnids)
+            for f in sorted(os.listdir(os.path.join(data, "val", w))) if f != "img1.JPEG"]
     with torch.no_grad():
-        x = torch.from_numpy(np.stack([oracle(g, 224, 0) for g in good])).float()
-        acc = float((net(x).argmax(1) == 0).double().mean())
-    check(m["images"] == 2 and m.get("skipped_images") == 1,
+        x = torch.from_numpy(np.stack([oracle(g, 224, 0) for g, _ in good])).float()
+        acc = float((net(x).argmax(1) == torch.tensor([c for _, c in good])).double().mean())
+    check(m["images"] == 4 and m.get("skipped_images") == 1,
           f"metrics.json images {m['images']}, skipped_images {m.get('skipped_images')}")
     check(abs(m["accuracy"] - acc) < 1e-9, f"accuracy over the good images only: {m['accuracy']} vs {acc}")
     listed = m.get("skipped_files", [])

@@ -2,6 +2,7 @@
 // Every entry point is wrapped in TS_GUARD so that no exception escapes into C;
 // the message lands in a thread-local buffer that ts_last_error() returns.
 #include "torch_shim.h"
+#include "aoti_model.h"
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/detail/CUDAHooksInterface.h>
@@ -43,8 +44,12 @@ struct ts_module {
     std::vector<int64_t> frozen_shape; // per-sample shape the probe used
     std::string freeze_note;           // why the model runs as loaded
     std::mutex frozen_mu;
+    // An AOTInductor package (.pt2) instead of TorchScript: m is empty, and
+    // only forwards and input gradients are possible (aoti_model.h).
+    std::shared_ptr<aoti_model> aoti;
     ts_module(torch::jit::Module mod, c10::Device d) : m(std::move(mod)), dev(d) {}
 };
+
 struct ts_sgd {
     std::unique_ptr<torch::optim::SGD> opt;
     ts_module *m; // whose frozen copy a step makes stale
@@ -115,6 +120,17 @@ struct ts_output_error : std::invalid_argument {
 static int fail(int code, const char *msg) {
     set_err(msg);
     return code;
+}
+
+// What a .pt2 package cannot do: it holds a compiled forward+backward for
+// input gradients, not the module (no weights to train, no features split).
+static int aoti_refuses(const ts_module *m, const char *what) {
+    if (!m || !m->aoti) return 0;
+    return fail(TS_EINVAL, (std::string(what) +
+                            " needs a TorchScript model: an AOTInductor package (.pt2) holds only the forward and "
+                            "input gradient compiled into it (attribution and the metrics; not GradCAM, training "
+                            "or Diff-ROAR)")
+                               .c_str());
 }
 
 static c10::Device to_dev(int device) {
@@ -699,8 +715,24 @@ static std::string newer_pytorch_advice(const std::string &what) {
            ts_version() + ". libtorch said: " + first_line(what);
 }
 
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
 int ts_module_load(const char *path, int device, ts_module **out) {
     if (!path || !out) return fail(TS_EINVAL, "ts_module_load: NULL argument");
+    if (ends_with(path, ".pt2")) {
+        TS_GUARD({
+            c10::Device dev = to_dev(device);
+            std::shared_ptr<aoti_model> a = aoti_open(path, dev);
+            ts_module *tm = new ts_module(torch::jit::Module(), dev);
+            tm->aoti = std::move(a);
+            tm->freeze = false;
+            *out = tm;
+        });
+        return TS_OK;
+    }
     TS_GUARD({
         // Profiling/fusion passes re-specialise per input shape: they make the
         // first calls slow and results depend on chunk size. Off for
@@ -730,12 +762,16 @@ void ts_module_free(ts_module *m) {
 }
 
 int ts_module_save(ts_module *m, const char *path) {
+    if (int rc = aoti_refuses(m, "saving a model")) return rc;
     if (!m || !path) return fail(TS_EINVAL, "ts_module_save: NULL argument");
     TS_GUARD({ m->m.save(path); });
     return TS_OK;
 }
 
 int ts_module_set_train(ts_module *m, int train) {
+    if (train)
+        if (int rc = aoti_refuses(m, "training")) return rc;
+    if (m && m->aoti) return TS_OK;
     TS_GUARD({
         {
             std::lock_guard<std::mutex> lk(m->frozen_mu);
@@ -882,11 +918,19 @@ static at::Tensor run_forward(ts_module *m, const at::Tensor &x, bool weights = 
     return out;
 }
 
+// An AOTInductor package's logits: its one function with w = 0 (the input
+// gradient it also computes is thrown away).
+static at::Tensor aoti_forward(ts_module *m, const at::Tensor &x) {
+    g_fwd += (uint64_t)x.size(0);
+    at::Tensor w = torch::zeros({x.size(0), aoti_classes(*m->aoti)}, x.options().dtype(at::kFloat));
+    return aoti_run(*m->aoti, x, w).first;
+}
+
 int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits) {
     if (!m || !x || !logits) return fail(TS_EINVAL, "ts_module_forward: NULL argument");
     TS_GUARD({
         torch::NoGradGuard ng;
-        *logits = wrap(run_forward(m, x->t));
+        *logits = wrap(m->aoti ? aoti_forward(m, x->t) : run_forward(m, x->t));
     });
     return TS_OK;
 }
@@ -933,9 +977,48 @@ static at::Tensor two_rows(const at::Tensor &t) {
     return t.size(0) == 1 ? at::cat({t, t}, 0) : t;
 }
 
+// ts_objective_grad of an AOTInductor package: ∂F/∂x = ∂Σ(logits·w)/∂x with
+// w = ∂F/∂logits per sample. For the logit objective w is one-hot and known
+// before the call; the others' w depend on the logits: a first call gives
+// them, autograd on the logits alone gives w, a second call the gradient.
+static int aoti_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
+                               ts_tensor **grad, ts_tensor **fvals) {
+    TS_GUARD({
+        const int64_t n = x->t.dim() > 0 ? x->t.size(0) : 0;
+        if (labels->t.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
+        const int64_t classes = aoti_classes(*m->aoti);
+        at::Tensor lab = labels->t.view({-1});
+        at::Tensor w, logits;
+        if (objective_kind == TS_OBJ_LOGIT) {
+            w = torch::zeros({n, classes}, x->t.options().dtype(at::kFloat)).scatter_(1, lab.view({-1, 1}), 1.0);
+        } else {
+            logits = aoti_forward(m, x->t);
+            if (int rc = check_labels(logits, lab, n)) return rc;
+            at::Tensor z = logits.detach().requires_grad_(true);
+            torch::AutoGradMode on(true);
+            w = torch::autograd::grad({objective(z, lab, objective_kind).sum()}, {z})[0].detach();
+        }
+        g_fwd += (uint64_t)n;
+        g_bwd += (uint64_t)n;
+        auto r = aoti_run(*m->aoti, x->t, w);
+        if (objective_kind == TS_OBJ_LOGIT)
+            if (int rc = check_labels(r.first, lab, n)) return rc;
+        if (!item_d2h<bool>(torch::isfinite(r.second).all()))
+            return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
+        std::unique_ptr<ts_tensor> gh(wrap(r.second));
+        if (fvals) {
+            torch::NoGradGuard ng;
+            *fvals = wrap(objective(r.first, lab, objective_kind));
+        }
+        *grad = gh.release();
+    });
+    return TS_OK;
+}
+
 int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind, ts_tensor **grad,
                       ts_tensor **fvals) {
     if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_objective_grad: NULL argument");
+    if (m->aoti) return aoti_objective_grad(m, x, labels, objective_kind, grad, fvals);
     TS_GUARD({
         const int64_t n = x->t.dim() > 0 ? x->t.size(0) : 0;
         if (labels->t.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
@@ -983,12 +1066,17 @@ int ts_objective_values(ts_module *m, const ts_tensor *x, const ts_tensor *label
 
 int ts_module_has_method(ts_module *m, const char *name, int *has) {
     if (!m || !name || !has) return fail(TS_EINVAL, "ts_module_has_method: NULL argument");
+    if (m->aoti) {
+        *has = 0;
+        return TS_OK;
+    }
     TS_GUARD({ *has = m->m.find_method(name).has_value() ? 1 : 0; });
     return TS_OK;
 }
 
 int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind, ts_tensor **acts,
                     ts_tensor **grad) {
+    if (int rc = aoti_refuses(m, "GradCAM")) return rc;
     if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_feature_grad: NULL argument");
     TS_GUARD({
         c10::IValue fa;
@@ -1182,6 +1270,7 @@ int ts_label_logits(const ts_tensor *logits, const ts_tensor *labels, ts_tensor 
 }
 
 int ts_sgd_new(ts_module *m, double lr, double momentum, double weight_decay, ts_sgd **out) {
+    if (int rc = aoti_refuses(m, "training")) return rc;
     if (!m || !out) return fail(TS_EINVAL, "ts_sgd_new: NULL argument");
     TS_GUARD({
         std::vector<at::Tensor> params;
@@ -1230,6 +1319,7 @@ int ts_train_step(ts_module *m, ts_sgd *opt, const ts_tensor *x, const ts_tensor
 
 int ts_train_grads(ts_module *m, const ts_tensor *x, const ts_tensor *labels, double scale, double *loss_sum,
                    int64_t *correct) {
+    if (int rc = aoti_refuses(m, "training")) return rc;
     if (!m || (x && !labels)) return fail(TS_EINVAL, "ts_train_grads: NULL argument");
     TS_GUARD({
         for (auto p : m->m.parameters())
@@ -1251,6 +1341,7 @@ int ts_train_grads(ts_module *m, const ts_tensor *x, const ts_tensor *labels, do
 }
 
 int ts_grads_numel(ts_module *m, int64_t *n) {
+    if (int rc = aoti_refuses(m, "training")) return rc;
     if (!m || !n) return fail(TS_EINVAL, "ts_grads_numel: NULL argument");
     TS_GUARD({
         int64_t k = 0;

@@ -9,6 +9,7 @@
 
 #include <openssl/evp.h>
 
+#include "cores.h"
 #include "job_internal.h"
 
 /* A config is a few KiB; a bound keeps a mistaken path (a dataset file)
@@ -298,8 +299,8 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     if (opt_int(e, root, "seed", 0, LLONG_MAX, &seed) ||
         opt_enum(e, root, "device", devices, 3, j->device, sizeof j->device) ||
         opt_enum(e, root, "precision", precisions, 3, j->precision, sizeof j->precision) ||
-        opt_int(e, root, "threads", 0, INT_MAX, &threads) || opt_int(e, root, "batch_size", 1, INT_MAX, &bs) ||
-        opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem) ||
+        opt_int(e, root, "threads", 0, CORES_THREADS_MAX, &threads) ||
+        opt_int(e, root, "batch_size", 1, INT_MAX, &bs) || opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem) ||
         opt_int(e, root, "shard_images", 1, INT_MAX, &shard) ||
         opt_double(e, root, "shard_seconds", 0, false, 1e6, false, "seconds between 0 (off) and 1e6",
                    &j->shard_seconds) ||

@@ -12,6 +12,7 @@
 
 #include "json_buf.h"
 #include "cli.h"
+#include "cores.h"
 #include "diffid.h"
 #include "engine.h"
 #include "job.h"
@@ -296,6 +297,13 @@ int cmd_attribute(int argc, char **argv) {
             break;
         case O_THREADS:
             if (want_long("--threads", v, 1, &threads)) return EXIT_USER;
+            {
+                char terr[512];
+                if (cores_check_threads("recal attribute: --threads", threads, terr, sizeof terr)) {
+                    fprintf(stderr, "%s\n", terr);
+                    return EXIT_USER;
+                }
+            }
             break;
         case O_REFERENCE_COMPAT:
             compat = 1;

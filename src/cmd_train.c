@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cores.h"
 #include "clock.h"
 #include "cli.h"
 #include "fsutil.h"
@@ -105,6 +106,11 @@ int cmd_train(int argc, char **argv) {
     /* The node's cores shared by its ranks unless the job says: libtorch's
      * own default can be 1 here. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN) / local_size;
+    if (!failed) {
+        char what[JOB_PATH_MAX + 16];
+        snprintf(what, sizeof what, "%s: threads", config);
+        failed = cores_check_threads(what, job.threads, err, sizeof err) != 0;
+    }
     ts_set_num_threads(job.threads > 0 ? job.threads : (int)(cores > 0 ? cores : 1));
     ts_manual_seed(job.seed);
     if (!failed && (wk_ds_open(&job, job.split, job.limit, &train, err, sizeof err) ||

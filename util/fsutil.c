@@ -121,14 +121,45 @@ static int fs_finish(int fd, const char *tmp, const char *path, char *err, size_
     return 0;
 }
 
+const char *fs_kind(unsigned mode) {
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+           : S_ISLNK(mode)  ? "a symbolic link"
+           : S_ISREG(mode)  ? "a regular file"
+                            : "a special file";
+}
+
+/* -1 with a message when path exists and is not a regular file. */
+static int refuse_special(const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (lstat(path, &st) != 0 || S_ISREG(st.st_mode)) return 0;
+    snprintf(err, errlen,
+             "%s exists and is %s: recal writes only regular files and replaces nothing else (choose another output "
+             "path)",
+             path, fs_kind(st.st_mode));
+    return -1;
+}
+
 int fs_write_parts(const char *path, const struct fs_part *parts, int n_parts, char *err, size_t errlen) {
+    /* Only regular files are replaced: rename over a device node turned
+     * /dev/null (as root) into a regular file, and a symlink at the output
+     * path is refused rather than replaced (docs/hardening.md, "What recal
+     * writes"). */
+    if (refuse_special(path, err, errlen)) return -1;
     char tmp[4096];
     int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     if (k < 0 || (size_t)k >= sizeof tmp) {
         snprintf(err, errlen, "%.200s...: path too long (use a shorter output directory)", path);
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    /* Made new, never opened through whatever has its name (a link planted
+     * there would otherwise be written through); a leftover is removed. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot create %s: %s (check that the directory exists and is writable)", path, tmp,
                  strerror(errno));
@@ -151,6 +182,10 @@ int fs_write_atomic(const char *path, const void *data, size_t n, char *err, siz
 }
 
 int fs_commit_tmp(const char *tmp, const char *path, char *err, size_t errlen) {
+    if (refuse_special(path, err, errlen)) {
+        unlink(tmp);
+        return -1;
+    }
     int fd = open(tmp, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot reopen %s to sync it: %s", path, tmp, strerror(errno));
@@ -177,9 +212,26 @@ int fs_fsync_parent(const char *path) {
 }
 
 int fs_lock(const char *path, int create, char *err, size_t errlen) {
-    int fd = open(path, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0666);
+    /* O_NOFOLLOW + a regular file: the holder's name is written into the lock,
+     * and a .recal-lock planted as a link in a shared run directory made the
+     * next --resume overwrite the file it pointed to. */
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0666);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        snprintf(err, errlen, "%s is %s, not a lock file recal made: remove it (recal never writes through it)", path,
+                 fs_kind(st.st_mode));
+        close(fd);
+        return -1;
+    }
     if (fd < 0) {
         if (errno == ENOENT && !create) return FS_LOCK_ABSENT;
+        if (errno == ELOOP) {
+            snprintf(err, errlen,
+                     "%s is a symbolic link, not a lock file recal made: remove it (recal never writes "
+                     "through a link it did not make)",
+                     path);
+            return -1;
+        }
         snprintf(err, errlen, "%s: cannot open the lock file: %s", path, strerror(errno));
         return -1;
     }

@@ -21,7 +21,11 @@ struct fs_part {
     const void *data;
     size_t n;
 };
+/* An existing PATH that is not a regular file (a device, a FIFO, a directory,
+ * a symbolic link) is refused, never replaced. */
 int fs_write_parts(const char *path, const struct fs_part *parts, int n_parts, char *err, size_t errlen);
+/* "a directory", "a character device", "a FIFO", ... for a stat mode. */
+const char *fs_kind(unsigned mode);
 int fs_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);
 /* A file another library wrote at tmp (a TorchScript save): fsync it, rename
  * it over path and fsync the directory, as fs_write_parts ends. tmp is

@@ -1,23 +1,39 @@
 /* util/log.c — see log.h. Lines are timestamped and flushed at once so that
  * a killed rank leaves its last words on disk. */
 #include "log.h"
+#include "fsutil.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 static FILE *g_log;
 static int g_rank;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 
 int log_open(const char *path, int rank, char *err, size_t errlen) {
-    g_log = fopen(path, "a");
     g_rank = rank;
+    /* Appended on --resume: never through a link planted at the log's name
+     * (an outside file was appended to), and only to a regular file. */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        snprintf(err, errlen, "%s is %s, not a log recal made: remove it", path, fs_kind(st.st_mode));
+        close(fd);
+        return -1;
+    }
+    g_log = fd >= 0 ? fdopen(fd, "a") : NULL;
     if (!g_log) {
-        snprintf(err, errlen, "%s: cannot open log: %s (is the run directory writable?)", path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot open log: %s (%s)", path, strerror(errno),
+                 errno == ELOOP ? "a symbolic link, not a log recal made: remove it"
+                                : "is the run directory writable?");
+        if (fd >= 0) close(fd);
         return -1;
     }
     return 0;

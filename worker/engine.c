@@ -1,4 +1,5 @@
 /* worker/engine.c — see engine.h. */
+#include "cores.h"
 #include "engine.h"
 
 #include <math.h>
@@ -84,6 +85,11 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     if (wk_job_device(job, &e->device) != TS_OK) {
         snprintf(err, errlen, "%s: device '%s': %s", job->file, job->device, ts_last_error());
         return -1;
+    }
+    {
+        char what[JOB_PATH_MAX + 16];
+        snprintf(what, sizeof what, "%s: threads", job->file);
+        if (cores_check_threads(what, job->threads, err, errlen)) return -1;
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
     if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;

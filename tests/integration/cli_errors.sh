@@ -306,5 +306,47 @@ expect 1 "'fill' must be one of superpixel_mean, dataset_mean, black" -- "$recal
 expect 1 "fill is superpixel_mean, dataset_mean or black, got 'grey'" -- "$recal" attribute --model "$model" \
     --input infx.npy --method lime --fill grey --out a.npy
 
+# Hardening III (issue #35): nothing but regular files is written or replaced,
+# no link recal did not make is written through, no special file is read as a
+# model, and thread counts have a ceiling.
+mkfifo fifo.pt fifo.npy
+/usr/bin/python3 -c "import numpy as np; np.save('ok.npy', np.zeros((1, 1, 28, 28), np.float32))"
+expect 1 "fifo.pt: cannot load TorchScript model: is a FIFO, not a model file" -- \
+    timeout 20 "$recal" run "$cfg" --set model.path="$work/cli/fifo.pt" --limit 4 --run-dir r-fifo
+expect 1 "recal attribute: $work/cli/fifo.pt: is a FIFO, not a model file" -- \
+    timeout 20 "$recal" attribute --model "$work/cli/fifo.pt" --input ok.npy --method input_grad --out a.npy
+mkdir -p modeldir
+expect 1 "modeldir: cannot load TorchScript model: is a directory, not a model file" -- \
+    "$recal" run "$cfg" --set model.path="$work/cli/modeldir" --limit 4 --run-dir r-modeldir
+expect 1 "fifo.npy exists and is a FIFO: recal writes only regular files and replaces nothing else" -- \
+    timeout 20 "$recal" dataset-dump "$cfg" --out fifo.npy --count 2
+[ -p fifo.npy ] || { echo "FAIL: dataset-dump replaced the FIFO"; fails=$((fails + 1)); }
+if [ "$(id -u)" = 0 ] && mknod null-dev c 1 3 2>/dev/null; then
+    # as root a rename over a device node replaced it (/dev/null became a file)
+    expect 1 "null-dev exists and is a character device: recal writes only regular files" -- \
+        "$recal" attribute --model "$model" --input ok.npy --method input_grad --out null-dev
+    [ -c null-dev ] || { echo "FAIL: attribute --out replaced a device node"; fails=$((fails + 1)); }
+fi
+echo outside > outside.txt
+ln -s outside.txt link.npy
+expect 1 "link.npy exists and is a symbolic link" -- "$recal" dataset-dump "$cfg" --out link.npy --count 2
+# a planted .recal-lock link: --resume refuses it, the file it names untouched
+expect 0 "wrote r-lock/metrics.json" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+    --set outputs.figures=false --run-dir r-lock
+rm -f r-lock/.recal-lock && ln -s "$work/cli/outside.txt" r-lock/.recal-lock
+expect 1 "r-lock/.recal-lock is a symbolic link, not a lock file recal made: remove it" -- \
+    "$recal" run "$cfg" --set model.path="$model" --limit 4 --set outputs.figures=false --run-dir r-lock --resume
+[ "$(cat outside.txt)" = outside ] || { echo "FAIL: the lock link's target was written"; fails=$((fails + 1)); }
+rm -f r-lock/.recal-lock r-lock/logs/rank-0.log && ln -s "$work/cli/outside.txt" r-lock/logs/rank-0.log
+expect 1 "r-lock/logs/rank-0.log: cannot open log: .*a symbolic link, not a log recal made" -- \
+    "$recal" run "$cfg" --set model.path="$model" --limit 4 --set outputs.figures=false --run-dir r-lock --resume
+[ "$(cat outside.txt)" = outside ] || { echo "FAIL: the log link's target was appended to"; fails=$((fails + 1)); }
+expect 1 "'threads' must be" -- "$recal" run "$cfg" --set model.path="$model" --set threads=100000
+cores=$(nproc)
+expect 1 "threads: $((4 * cores + 1)) intra-op threads on a machine with $cores cores (at most $((4 * cores))" -- \
+    "$recal" run "$cfg" --set model.path="$model" --limit 4 --set threads=$((4 * cores + 1)) --run-dir r-threads
+expect 1 "recal attribute: --threads: 100000 intra-op threads on a machine with" -- \
+    "$recal" attribute --model "$model" --input ok.npy --method input_grad --threads 100000 --out a.npy
+
 [ $fails -eq 0 ] && echo "all CLI error checks passed"
 exit $fails

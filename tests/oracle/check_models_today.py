@@ -116,6 +116,89 @@ def build(name, seed):
     return m
 
 
+def objective64(logits, label, obj):
+    """F of docs/methods.md's objectives, in float64: the logit z_t; prob:
+    log p_t (log-softmax); contrast: z_t minus the other classes' logits
+    weighted by their softmax among themselves."""
+    z = logits[0]
+    if obj == "logit":
+        return z[label]
+    if obj == "prob":
+        return torch.log_softmax(z, 0)[label]
+    others = torch.cat([z[:label], z[label + 1:]])
+    return z[label] - (torch.softmax(others, 0) * others).sum()
+
+
+def aoti(recal, work, old_recal, rng):
+    """An AOTInductor package (tools/export_model.py --format aoti): forward and
+    input gradient compiled for a fixed batch, run from recal's C++."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    export = os.path.join(here, "..", "..", "tools", "export_model.py")
+    pt2, pt = os.path.join(work, "preact.pt2"), os.path.join(work, "preact.pt")
+    t0 = time.time()
+    for out, extra in ((pt2, ["--batch", "8"]), (pt, [])):
+        r = subprocess.run([sys.executable, export, "tools:preact_resnet18", "--input-shape", "3,32,32", "--out", out]
+                           + extra, capture_output=True, text=True)
+        if r.returncode:
+            print(f"FAIL tools/export_model.py {out}: {r.stderr[-2000:]}", flush=True)
+            failures.append("export " + out)
+            return
+    print(f"     PreActResNet-18 exported as TorchScript and compiled by AOTInductor in {time.time() - t0:.0f} s",
+          flush=True)
+    sys.path.insert(0, os.path.join(here, "..", "..", "tools"))
+    from export_models import PreActResNet18
+    torch.manual_seed(0)  # tools/export_model.py's default seed: the same weights
+    m64 = PreActResNet18(classes=10).eval().double()
+    n, R, K = 5, 2, 3  # 5 images and 2·3 points each against a compiled batch of 8: padded pieces
+    x = rng.normal(size=(n, 3, 32, 32)).astype(np.float32)
+    refs = rng.normal(size=(R, 3, 32, 32)).astype(np.float32)
+    labels = np.array([0, 3, 9, 1, 5], dtype=np.int64)
+    for name, arr in (("xa", x), ("refsa", refs), ("labelsa", labels)):
+        np.save(os.path.join(work, name + ".npy"), arr)
+    x64, refs64 = torch.from_numpy(x).double(), torch.from_numpy(refs).double()
+    base = ["--model", pt2, "--input", os.path.join(work, "xa.npy"), "--labels", os.path.join(work, "labelsa.npy")]
+    out = os.path.join(work, "aoti.npy")
+    for obj in ("logit", "prob", "contrast"):
+        rc, err = attribute(recal, base + ["--method", "input_grad", "--objective", obj, "--out", out])
+        if rc:
+            print(f"FAIL .pt2 input_grad/{obj}: exit {rc}: {err}", flush=True)
+            failures.append(f"aoti input_grad {obj}")
+            continue
+        want = []
+        for i in range(n):
+            z = x64[i:i + 1].clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(objective64(m64(z), int(labels[i]), obj), z)
+            want.append(g[0].numpy())
+        check(f"AOTInductor PreActResNet-18 input_grad, objective {obj}", np.load(out), np.stack(want))
+    _grads.clear()
+    for est in ("vanilla", "valid_ref", "valid_ip"):
+        rc, err = attribute(recal, base + ["--method", "ig_uniform", "--estimator", est, "--steps", str(K),
+                                           "--references", os.path.join(work, "refsa.npy"), "--out", out])
+        if rc:
+            print(f"FAIL .pt2 ig_uniform/{est}: exit {rc}: {err}", flush=True)
+            failures.append(f"aoti ig_uniform {est}")
+            continue
+        want = np.stack([oracle.ig_uniform(m64, x64[i], int(labels[i]), refs64, K, est).numpy() for i in range(n)])
+        skip = None
+        if est != "vanilla":
+            skip = np.stack([ambiguous(m64, x64[i], int(labels[i]), refs64, K, est).numpy() for i in range(n)])
+        check(f"AOTInductor PreActResNet-18 ig_uniform/{est}", np.load(out), want, skip)
+    # what a package cannot do, and inputs it was not compiled for
+    refusals = [
+        (base + ["--method", "gradcam", "--out", out], "needs a TorchScript model"),
+        (["--model", pt2, "--input", os.path.join(work, "x.npy"), "--method", "input_grad", "--out", out],
+         "compiled for inputs of shape Nx3x32x32, given Nx3x224x224"),
+    ]
+    if old_recal:
+        refusals.append((base + ["--method", "input_grad", "--out", out], "(libtorch >= 2.6 can)"))
+    for k, (args, text) in enumerate(refusals):
+        rc, err = attribute(old_recal if k == 2 else recal, args)
+        ok = rc == 1 and text in err
+        print(f"{'ok  ' if ok else 'FAIL'} .pt2 refused: {text} (exit {rc})" + ("" if ok else f": {err}"), flush=True)
+        if not ok:
+            failures.append("aoti refusal: " + text)
+
+
 def main():
     recal, work = sys.argv[1], sys.argv[2]
     old_recal = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
@@ -202,6 +285,8 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} {what}: refused (exit {rc})" + ("" if ok else f": {err}"), flush=True)
             if not ok:
                 failures.append(what)
+
+    aoti(recal, work, old_recal, rng)
 
     if old_recal and vit_path:
         rc, err = attribute(old_recal, ["--model", vit_path, "--input", os.path.join(work, "x.npy"), "--method",

@@ -10,11 +10,11 @@
 # unpacked into a private prefix, not into /. Captum, when wanted, comes as a
 # wheel in .gpu/whl.
 #
-# STAGES (default all, in this order): build bench e2e train check — each stage runs under
+# STAGES (default all, in this order): build bench e2e train check aoti — each stage runs under
 # its own time limit and a failing stage does not stop the next.
 set -u
 OUT=${1:?usage: tools/gpu/check.sh OUT_DIR [STAGES]}
-STAGES=${2:-build bench e2e train check}
+STAGES=${2:-build bench e2e train check aoti}
 cd "$(dirname "$0")/../.."
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
@@ -173,4 +173,12 @@ if has check; then
     timeout 150 $PY tools/gpu/cuda_vs_cpu.py "$R" "$MODELS" "$OUT/check.json" || say "check failed ($?)"
 fi
 
+# --- AOTInductor packages against TorchScript on the GPU (docs/limits.md) ----------
+if has aoti; then
+    say "aoti"
+    DEVICE=cuda timeout 300 sh bench/aoti_vs_torchscript.sh "$R" "$PY" /tmp/recal-aoti-bench | tee "$OUT/aoti.csv" ||
+        say "aoti failed ($?)"
+fi
+
 say "done in $(( $(date +%s) - T0 )) s"
+

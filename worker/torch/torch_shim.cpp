@@ -13,6 +13,7 @@
 #include <torch/version.h>
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 #include <memory>
 #include <mutex>
 
@@ -722,6 +723,20 @@ static bool ends_with(const char *s, const char *suffix) {
 
 int ts_module_load(const char *path, int device, ts_module **out) {
     if (!path || !out) return fail(TS_EINVAL, "ts_module_load: NULL argument");
+    // A FIFO blocked open() forever (SIGTERM ignored), a directory gave "failed
+    // finding central directory": only a regular file is a model.
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        const char *kind = S_ISDIR(st.st_mode)    ? "a directory"
+                           : S_ISFIFO(st.st_mode) ? "a FIFO"
+                           : S_ISCHR(st.st_mode)  ? "a character device"
+                           : S_ISBLK(st.st_mode)  ? "a block device"
+                           : S_ISSOCK(st.st_mode) ? "a socket"
+                                                  : "a special file";
+        return fail(TS_EINVAL, (std::string("is ") + kind +
+                                ", not a model file (a TorchScript .pt or an AOTInductor .pt2 is a regular file)")
+                                   .c_str());
+    }
     if (ends_with(path, ".pt2")) {
         TS_GUARD({
             c10::Device dev = to_dev(device);
@@ -1066,10 +1081,7 @@ int ts_objective_values(ts_module *m, const ts_tensor *x, const ts_tensor *label
 
 int ts_module_has_method(ts_module *m, const char *name, int *has) {
     if (!m || !name || !has) return fail(TS_EINVAL, "ts_module_has_method: NULL argument");
-    if (m->aoti) {
-        *has = 0;
-        return TS_OK;
-    }
+    if (int rc = aoti_refuses(m, "a features/classifier split (GradCAM)")) return rc;
     TS_GUARD({ *has = m->m.find_method(name).has_value() ? 1 : 0; });
     return TS_OK;
 }

@@ -217,6 +217,7 @@ int fs_lock(const char *path, int create, char *err, size_t errlen) {
      * next --resume overwrite the file it pointed to. */
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0666);
     struct stat st;
+    memset(&st, 0, sizeof st);
     if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
         snprintf(err, errlen, "%s is %s, not a lock file recal made: remove it (recal never writes through it)", path,
                  fs_kind(st.st_mode));

@@ -936,6 +936,11 @@ static at::Tensor run_forward(ts_module *m, const at::Tensor &x, bool weights = 
 // An AOTInductor package's logits: its one function with w = 0 (the input
 // gradient it also computes is thrown away).
 static at::Tensor aoti_forward(ts_module *m, const at::Tensor &x) {
+    // bf16 autocast wraps a module's forward; a package runs what it was
+    // compiled in (fp32): refuse rather than ignore the job's precision.
+    if (g_bf16.load())
+        throw std::invalid_argument("precision: bf16 needs a TorchScript model (an AOTInductor package runs the "
+                                    "fp32 it was compiled in)");
     g_fwd += (uint64_t)x.size(0);
     at::Tensor w = torch::zeros({x.size(0), aoti_classes(*m->aoti)}, x.options().dtype(at::kFloat));
     return aoti_run(*m->aoti, x, w).first;
@@ -1005,7 +1010,9 @@ static int aoti_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor
         at::Tensor lab = labels->t.view({-1});
         at::Tensor w, logits;
         if (objective_kind == TS_OBJ_LOGIT) {
-            w = torch::zeros({n, classes}, x->t.options().dtype(at::kFloat)).scatter_(1, lab.view({-1, 1}), 1.0);
+            w = torch::zeros({n, classes}, x->t.options().dtype(at::kFloat));
+            if (int rc = check_labels(w, lab, n)) return rc; // before scatter_ indexes with them
+            w.scatter_(1, lab.view({-1, 1}), 1.0);
         } else {
             logits = aoti_forward(m, x->t);
             if (int rc = check_labels(logits, lab, n)) return rc;
@@ -1015,9 +1022,8 @@ static int aoti_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor
         }
         g_fwd += (uint64_t)n;
         g_bwd += (uint64_t)n;
+        if (g_bf16.load()) aoti_forward(m, x->t); // refuses bf16 with its reason
         auto r = aoti_run(*m->aoti, x->t, w);
-        if (objective_kind == TS_OBJ_LOGIT)
-            if (int rc = check_labels(r.first, lab, n)) return rc;
         if (!item_d2h<bool>(torch::isfinite(r.second).all()))
             return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
         std::unique_ptr<ts_tensor> gh(wrap(r.second));

@@ -17,9 +17,13 @@
 set -eu
 HERE=$PWD
 cd "$(dirname "$0")/.."
-# Paths given relative to where the command was typed.
+# Paths given relative to where the command was typed (a bare python name is
+# looked up on PATH instead).
 abs() {
     case $1 in /*) echo "$1" ;; */*) echo "$HERE/$1" ;; *) echo "$1" ;; esac
+}
+absdir() {
+    case $1 in /*) echo "${1%/}" ;; *) echo "$HERE/${1%/}" ;; esac
 }
 
 usage() {
@@ -34,8 +38,8 @@ PY="" LIBTORCH="" BUILD="" TYPE=Release WERROR=OFF TARGET=recal JOBS=$(nproc)
 while [ $# -gt 0 ]; do
     case "$1" in
     --torch) [ $# -ge 2 ] || die "--torch wants a python (e.g. --torch python3)"; PY=$(abs "$2"); shift 2 ;;
-    --libtorch) [ $# -ge 2 ] || die "--libtorch wants a directory (an unpacked libtorch zip)"; LIBTORCH=$(abs "$2/"); shift 2 ;;
-    --build-dir) [ $# -ge 2 ] || die "--build-dir wants a directory"; BUILD=$(abs "$2/"); shift 2 ;;
+    --libtorch) [ $# -ge 2 ] || die "--libtorch wants a directory (an unpacked libtorch zip)"; LIBTORCH=$(absdir "$2"); shift 2 ;;
+    --build-dir) [ $# -ge 2 ] || die "--build-dir wants a directory"; BUILD=$(absdir "$2"); shift 2 ;;
     --debug) TYPE=Debug; shift ;;
     --werror) WERROR=ON; shift ;;
     --target) [ $# -ge 2 ] || die "--target wants a target (recal, all, unit_tests)"; TARGET=$2; shift 2 ;;
@@ -64,7 +68,7 @@ print(os.path.dirname(torch.__file__))
     cuda=$(echo "$info" | sed -n 3p)
     tdir=$(echo "$info" | sed -n 4p)
     [ -f "$prefix/Torch/TorchConfig.cmake" ] ||
-        die "$tdir has no share/cmake/Torch: this PyTorch ships without its C++ library (a CPU-only 'torch' from conda-forge's python build?); install the PyPI wheel or use --libtorch"
+        die "$tdir has no share/cmake/Torch: this PyTorch ships without its CMake files (Debian's python3-torch keeps its C++ side in libtorch-dev, which tools/build.sh with no argument builds against); use a pip or conda PyTorch, or --libtorch"
     echo "tools/build.sh: PyTorch $version from $tdir (CUDA ${cuda:-none})"
     PYABS=$(command -v "$PY")
     # CMAKE_PREFIX_PATH, not only Torch_DIR: TorchConfig finds its Caffe2

@@ -192,11 +192,18 @@ static int find_templates(const char *exe, char *tdir, size_t n) {
 }
 
 /* --set values may hold spaces and brackets: quoted for bash. */
-static void quote_into(char *out, size_t n, const char *a) {
-    size_t at = strlen(out);
-    if (at + 2 >= n) return;
+/* Appends a single-quoted a to out: 0, or -1 when it does not fit (out is
+ * then left as it was: a value cut short would be another job's, and it was:
+ * dataset.limit=000…016 became dataset.limit=000…0, all 10,000 images). */
+static int quote_into(char *out, size_t n, const char *a) {
+    size_t at = strlen(out), start = at;
+    if (at + 2 >= n) return -1;
     out[at++] = '\'';
-    for (; *a && at + 6 < n; a++) {
+    for (; *a; a++) {
+        if (at + 6 >= n) {
+            out[start] = '\0';
+            return -1;
+        }
         if (*a == '\'') {
             memcpy(out + at, "'\\''", 4);
             at += 4;
@@ -206,6 +213,7 @@ static void quote_into(char *out, size_t n, const char *a) {
     }
     out[at++] = '\'';
     out[at] = '\0';
+    return 0;
 }
 
 struct subst {
@@ -383,6 +391,24 @@ int cmd_submit(int argc, char **argv) {
     }
     long points = job.sweep.n_points;
     if (points > 0 && check_points(&o, &job)) return EXIT_USER;
+    /* The --set values as the batch script passes them on, before anything is
+     * written: refused whole when they do not fit, never cut. */
+    char sets[8192] = "";
+    for (int i = 0; i < o.n_sets; i++) {
+        const char *flag = i ? " --set " : "--set ";
+        int fits = strlen(sets) + strlen(flag) + 2 < sizeof sets;
+        if (fits) {
+            strcat(sets, flag);
+            fits = quote_into(sets, sizeof sets, o.sets[i]) == 0;
+        }
+        if (!fits) {
+            fprintf(stderr,
+                    "recal submit: the --set values take more than the %zu bytes the batch script holds for them "
+                    "(at --set %.40s%s): put them in the config file instead\n",
+                    sizeof sets, o.sets[i], strlen(o.sets[i]) > 40 ? "..." : "");
+            return EXIT_USER;
+        }
+    }
 
     char cwd[PATH_MAX], exe[PATH_MAX], config[PATH_MAX], run_dir[PATH_MAX], tdir[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) {
@@ -440,12 +466,8 @@ int cmd_submit(int argc, char **argv) {
         return EXIT_USER;
     }
 
-    char sets[8192] = "", nodes[32], ntasks[32], script[PATH_MAX + 32], merge[PATH_MAX + 32], gen[2 * PATH_MAX];
+    char nodes[32], ntasks[32], script[PATH_MAX + 32], merge[PATH_MAX + 32], gen[2 * PATH_MAX];
     char array[64] = "", npoints[32];
-    for (int i = 0; i < o.n_sets; i++) {
-        strncat(sets, i ? " --set " : "--set ", sizeof sets - strlen(sets) - 1);
-        quote_into(sets, sizeof sets, o.sets[i]);
-    }
     snprintf(nodes, sizeof nodes, "%ld", o.nodes);
     snprintf(ntasks, sizeof ntasks, "%ld", o.ntasks);
     snprintf(npoints, sizeof npoints, "%ld", points);

@@ -341,6 +341,12 @@ rm -f r-lock/.recal-lock r-lock/logs/rank-0.log && ln -s "$work/cli/outside.txt"
 expect 1 "r-lock/logs/rank-0.log: cannot open log: .*a symbolic link, not a log recal made" -- \
     "$recal" run "$cfg" --set model.path="$model" --limit 4 --set outputs.figures=false --run-dir r-lock --resume
 [ "$(cat outside.txt)" = outside ] || { echo "FAIL: the log link's target was appended to"; fails=$((fails + 1)); }
+# recal submit: --set values that do not fit the batch script are refused
+# whole, before anything is written (a value was cut: another job ran)
+zeros=$(head -c 9000 /dev/zero | tr '\0' '0')
+expect 1 "recal submit: the --set values take more than the 8192 bytes the batch script holds" -- \
+    "$recal" submit "$cfg" --dry-run --run-dir r-sub --set "dataset.limit=${zeros}16"
+[ ! -e r-sub ] || { echo "FAIL: a refused submit left r-sub"; fails=$((fails + 1)); }
 expect 1 "'threads' must be" -- "$recal" run "$cfg" --set model.path="$model" --set threads=100000
 cores=$(nproc)
 expect 1 "threads: $((4 * cores + 1)) intra-op threads on a machine with $cores cores (at most $((4 * cores))" -- \

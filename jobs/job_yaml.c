@@ -293,6 +293,14 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
 
     if (job_check_keys(e, root, keys, (int)(sizeof keys / sizeof *keys), NULL, 0, "key", "top level")) return -1;
     if ((v = job_map_get(root, "name", NULL)) && job_want_str(e, v, "name", j->name, sizeof j->name)) return -1;
+    /* The name starts the run directory's (runs/<name>-<date>-<hash>): one
+     * path component, or `name: ../../x` made the run outside runs/. */
+    for (const char *c = j->name; v && *c; c++)
+        if (*c == '/' || (unsigned char)*c < 0x20 || *c == 0x7f)
+            return job_errf(e, v,
+                            "'name' starts the run directory's name, so it may not hold '/' or control "
+                            "characters (got '%.60s'): use letters, digits, '-', '_' or '.'",
+                            j->name);
     if ((v = job_map_get(root, "coordinator_computes", NULL)) &&
         job_want_bool(e, v, "coordinator_computes", &j->coordinator_computes))
         return -1;

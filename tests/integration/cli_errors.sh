@@ -341,6 +341,9 @@ rm -f r-lock/.recal-lock r-lock/logs/rank-0.log && ln -s "$work/cli/outside.txt"
 expect 1 "r-lock/logs/rank-0.log: cannot open log: .*a symbolic link, not a log recal made" -- \
     "$recal" run "$cfg" --set model.path="$model" --limit 4 --set outputs.figures=false --run-dir r-lock --resume
 [ "$(cat outside.txt)" = outside ] || { echo "FAIL: the log link's target was appended to"; fails=$((fails + 1)); }
+# the job's name starts the run directory's: one path component
+expect 1 "'name' starts the run directory's name, so it may not hold '/' or control characters (got '../../x')" -- \
+    "$recal" run "$cfg" --set model.path="$model" --limit 4 --set 'name=../../x'
 # recal submit: --set values that do not fit the batch script are refused
 # whole, before anything is written (a value was cut: another job ran)
 zeros=$(head -c 9000 /dev/zero | tr '\0' '0')

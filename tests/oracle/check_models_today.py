@@ -170,19 +170,39 @@ def aoti(recal, work, old_recal, rng):
             (g,) = torch.autograd.grad(objective64(m64(z), int(labels[i]), obj), z)
             want.append(g[0].numpy())
         check(f"AOTInductor PreActResNet-18 input_grad, objective {obj}", np.load(out), np.stack(want))
+    # IG-Uniform. A randomly initialised PreActResNet-18 (eval BatchNorm with
+    # running statistics 0 and 1, so nothing normalises its activations) is
+    # ill-conditioned on some paths: the mean gradient of a path cancels, and
+    # float32 rounding of any engine is amplified (5e-7 on one draw of inputs,
+    # 7e-5 on another, TorchScript and AOTI alike). So the package must be
+    # within 1e-5 of float64, or no further from it than twice the TorchScript
+    # path on the same inputs (the inputs' own conditioning).
     _grads.clear()
     for est in ("vanilla", "valid_ref", "valid_ip"):
-        rc, err = attribute(recal, base + ["--method", "ig_uniform", "--estimator", est, "--steps", str(K),
-                                           "--references", os.path.join(work, "refsa.npy"), "--out", out])
-        if rc:
-            print(f"FAIL .pt2 ig_uniform/{est}: exit {rc}: {err}", flush=True)
-            failures.append(f"aoti ig_uniform {est}")
+        got = {}
+        for fmt, path in (("aoti", pt2), ("torchscript", pt)):
+            args = base + ["--method", "ig_uniform", "--estimator", est, "--steps", str(K), "--references",
+                           os.path.join(work, "refsa.npy"), "--out", out]
+            args[1] = path
+            rc, err = attribute(recal, args)
+            if rc:
+                print(f"FAIL {fmt} ig_uniform/{est}: exit {rc}: {err}", flush=True)
+                failures.append(f"{fmt} ig_uniform {est}")
+                break
+            got[fmt] = np.load(out)
+        if len(got) < 2:
             continue
         want = np.stack([oracle.ig_uniform(m64, x64[i], int(labels[i]), refs64, K, est).numpy() for i in range(n)])
-        skip = None
+        keep = np.ones(want.shape, bool)
         if est != "vanilla":
-            skip = np.stack([ambiguous(m64, x64[i], int(labels[i]), refs64, K, est).numpy() for i in range(n)])
-        check(f"AOTInductor PreActResNet-18 ig_uniform/{est}", np.load(out), want, skip)
+            keep = ~np.stack([ambiguous(m64, x64[i], int(labels[i]), refs64, K, est).numpy() for i in range(n)])
+        e_aoti, e_ts = (rel_l2(got[f][keep], want[keep]) for f in ("aoti", "torchscript"))
+        ok = e_aoti <= max(TOL, 2 * e_ts)
+        print(f"{'ok  ' if ok else 'FAIL'} AOTInductor PreActResNet-18 ig_uniform/{est}: relative L2 error "
+              f"{e_aoti:.2e} (TorchScript on the same inputs {e_ts:.2e}; {int((~keep).sum())} ambiguous elements "
+              "left out)", flush=True)
+        if not ok:
+            failures.append(f"AOTInductor ig_uniform/{est}")
     # what a package cannot do, and inputs it was not compiled for
     refusals = [
         (base + ["--method", "gradcam", "--out", out], "needs a TorchScript model"),

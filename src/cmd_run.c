@@ -99,29 +99,95 @@ static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_
     return run_value_write(dir, "chunk_samples", *chunk, err, errlen);
 }
 
-/* The run's inputs, RUN_DIR/inputs: the model file's sha256 and a
- * fingerprint of the data set (its files' names and sizes, the reader's
- * image count, shape and classes). Written when the run starts; a resume
- * that finds either changed is refused with both values, since finished
- * shards of one model and new ones of another would be reduced into one
- * table. A run started before this file existed resumes unchecked. */
+/* The files of the data set that the run reads (ds_file), as a
+ * NULL-free array into the dataset's own strings. */
+static const char **data_files(const struct ds_dataset *ds, size_t *n) {
+    size_t cap = 64;
+    const char **v = malloc(cap * sizeof *v);
+    *n = 0;
+    for (const char *f; v && (f = ds_file(ds, (long)*n));) {
+        if (*n == cap) {
+            const char **nv = realloc(v, 2 * cap * sizeof *v);
+            if (!nv) {
+                free(v);
+                return NULL;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        v[(*n)++] = f;
+    }
+    return v;
+}
+
+/* A manifest line's name (up to the tab), for messages. */
+static void manifest_name(const char *line, char *out, size_t len) {
+    size_t k = strcspn(line, "\t\n");
+    snprintf(out, len, "%.*s", (int)(k < len ? k : len - 1), line);
+}
+
+/* Name what changed between two manifests (RUN_DIR/data_files): the count of
+ * lines that differ and the first one, e.g. "3 of 16 files differ; the first
+ * is val/n01/x.JPEG". */
+static void manifest_diff(const char *was, const char *now, char *out, size_t len) {
+    long differ = 0, files = 0;
+    char first[512] = "";
+    const char *a = was, *b = now;
+    while (*a || *b) {
+        size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
+        files++;
+        if (la != lb || memcmp(a, b, la) != 0) {
+            if (!differ++) manifest_name(*a ? a : b, first, sizeof first);
+        }
+        a += la + (a[la] == '\n');
+        b += lb + (b[lb] == '\n');
+    }
+    snprintf(out, len, "%ld of %ld files differ in content, size or name; the first is %s", differ, files, first);
+}
+
+/* The run's inputs, RUN_DIR/inputs: the model file's sha256 and the data
+ * set's by content (the sha256 of every file the run reads, listed in
+ * RUN_DIR/data_files, and the reader's image count, shape and classes).
+ * Written when the run starts; a resume that finds either changed is
+ * refused before any finished shard is reused, since shards of one model or
+ * data set and new ones of another would be reduced into one table. A run
+ * started before data_sha256 existed is checked by its files' names and
+ * sizes (data_fingerprint), one started before `inputs` resumes unchecked. */
 static int keep_inputs(const struct job *job, const struct wk_engine *e, const char *dir, int resume, char *err,
                        size_t errlen) {
-    char model[65], data[65], extra[256];
+    char model[65], data[65], names[65], extra[256];
     snprintf(extra, sizeof extra, "%s %s n=%ld %dx%dx%d classes=%d", job->dataset_name, job->split, e->ds.n, e->ds.c,
              e->ds.h, e->ds.w, e->ds.classes);
-    if (fp_file_sha256(job->model_path, model, err, errlen) || fp_tree(job->dataset_path, extra, data, err, errlen))
+    if (fp_file_sha256(job->model_path, model, err, errlen)) return -1;
+    size_t nf = 0;
+    const char **files = data_files(&e->ds, &nf);
+    if (!files) {
+        snprintf(err, errlen, "%s: out of memory listing the data set's files", job->dataset_path);
         return -1;
-    char path[2200];
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    char *manifest = NULL;
+    double t0 = clock_now_s();
+    int rc = fp_files(job->dataset_path, files, nf, extra, (int)(cores < 8 ? (cores < 1 ? 1 : cores) : 8), data,
+                      &manifest, err, errlen);
+    free(files);
+    if (rc) return -1;
+    double dt = clock_now_s() - t0;
+    if (dt > 10) log_printf("fingerprinted the data set's %zu files by content in %.0f s (for --resume)", nf, dt);
+    char path[2200], mpath[2200];
     snprintf(path, sizeof path, "%s/inputs", dir);
+    snprintf(mpath, sizeof mpath, "%s/data_files", dir);
     if (resume && fs_exists(path)) {
         char *old = NULL;
         size_t n = 0;
-        if (fs_read_all(path, &old, &n, err, errlen)) return -1;
-        char was_model[65] = "", was_data[65] = "";
-        const char *m = strstr(old, "model_sha256 "), *d = strstr(old, "data_fingerprint ");
+        rc = -1;
+        if (fs_read_all(path, &old, &n, err, errlen)) goto out;
+        char was_model[65] = "", was_data[65] = "", was_names[65] = "";
+        const char *m = strstr(old, "model_sha256 "), *d = strstr(old, "data_sha256 "),
+                   *f = strstr(old, "data_fingerprint ");
         if (m) sscanf(m + 13, "%64s", was_model);
-        if (d) sscanf(d + 17, "%64s", was_data);
+        if (d) sscanf(d + 12, "%64s", was_data);
+        if (f) sscanf(f + 17, "%64s", was_names);
         free(old);
         if (strcmp(was_model, model) != 0) {
             snprintf(err, errlen,
@@ -129,21 +195,46 @@ static int keep_inputs(const struct job *job, const struct wk_engine *e, const c
                      "now); its finished shards come from the other model. Resume with the original file, or start "
                      "a new --run-dir",
                      dir, job->model_path, was_model, model);
-            return -1;
+            goto out;
         }
-        if (strcmp(was_data, data) != 0) {
+        if (d && strcmp(was_data, data) != 0) {
+            char what[1024] = "the image count, shape or classes differ";
+            char *was_manifest = NULL;
+            size_t wn = 0;
+            char ignored[256];
+            if (fs_exists(mpath) && fs_read_all(mpath, &was_manifest, &wn, ignored, sizeof ignored) == 0 &&
+                strcmp(was_manifest, manifest) != 0)
+                manifest_diff(was_manifest, manifest, what, sizeof what);
+            free(was_manifest);
             snprintf(err, errlen,
-                     "%s: --resume refused: the data set %s changed since this run started (fingerprint of its "
-                     "files and shape %s then, %s now). Resume with the original data, or start a new --run-dir",
-                     dir, job->dataset_path, was_data, data);
-            return -1;
+                     "%s: --resume refused: the data set %s changed since this run started: %s (RUN_DIR/data_files "
+                     "lists what the run read). Resume with the original data, or start a new --run-dir",
+                     dir, job->dataset_path, what);
+            goto out;
         }
-        return 0;
+        if (!d && f) { /* a run from before data_sha256: names and sizes as then */
+            if (fp_tree(job->dataset_path, extra, names, err, errlen)) goto out;
+            if (strcmp(was_names, names) != 0) {
+                snprintf(err, errlen,
+                         "%s: --resume refused: the data set %s changed since this run started (fingerprint of its "
+                         "files and shape %s then, %s now). Resume with the original data, or start a new --run-dir",
+                         dir, job->dataset_path, was_names, names);
+                goto out;
+            }
+        }
+        rc = 0;
+        goto out;
     }
     char buf[8500];
-    int k = snprintf(buf, sizeof buf, "model_path %s\nmodel_sha256 %s\ndata_path %s\ndata_fingerprint %s\n",
-                     job->model_path, model, job->dataset_path, data);
-    return fs_write_atomic(path, buf, (size_t)(k < (int)sizeof buf ? k : (int)sizeof buf - 1), err, errlen);
+    int k = snprintf(buf, sizeof buf, "model_path %s\nmodel_sha256 %s\ndata_path %s\ndata_sha256 %s\n", job->model_path,
+                     model, job->dataset_path, data);
+    rc = fs_write_atomic(mpath, manifest, strlen(manifest), err, errlen) ||
+                 fs_write_atomic(path, buf, (size_t)(k < (int)sizeof buf ? k : (int)sizeof buf - 1), err, errlen)
+             ? -1
+             : 0;
+out:
+    free(manifest);
+    return rc;
 }
 
 /* shard_seconds (default 5 s, 0 = off): rank 0 times one batch — the last

@@ -4,11 +4,14 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void to_hex(const unsigned char *md, char hex[65]) {
     for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
@@ -118,5 +121,149 @@ oom:
 out:
     for (size_t i = 0; i < e.n; i++) free(e.v[i]);
     free(e.v);
+    return rc;
+}
+
+/* ---- fp_files: the data set by content --------------------------------- */
+
+struct fp_one {
+    char hex[65];
+    long long size;
+};
+
+struct fp_job {
+    const char *const *paths;
+    size_t n;
+    struct fp_one *out;
+    pthread_mutex_t lock;
+    size_t next; /* under lock */
+    int failed;  /* under lock: the first error is kept */
+    char *err;
+    size_t errlen;
+};
+
+/* sha256 of one file's bytes: opened O_NONBLOCK and checked to be a regular
+ * file before any read, so a FIFO planted in the data set fails instead of
+ * blocking the run's start. */
+static int hash_one(const char *path, struct fp_one *o, char *msg, size_t msglen) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(msg, msglen, "%s: %s (the data set's file cannot be read to fingerprint it)", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(msg, msglen, "%s: not a regular file (replace it with the data set's file)", path);
+        close(fd);
+        return -1;
+    }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    long long size = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    for (;;) {
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            snprintf(msg, msglen, "%s: %s while fingerprinting it (check the disk)", path, strerror(errno));
+            ok = 0;
+            break;
+        }
+        if (k == 0 || !ok) break;
+        ok = EVP_DigestUpdate(ctx, buf, (size_t)k);
+        size += k;
+    }
+    ok = ok && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    close(fd);
+    if (!ok) {
+        if (!*msg) snprintf(msg, msglen, "%s: cannot compute its sha256", path);
+        return -1;
+    }
+    to_hex(md, o->hex);
+    o->size = size;
+    return 0;
+}
+
+static void *hash_worker(void *arg) {
+    struct fp_job *j = arg;
+    char msg[4400];
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        size_t i = j->failed ? j->n : j->next++;
+        pthread_mutex_unlock(&j->lock);
+        if (i >= j->n) return NULL;
+        msg[0] = '\0';
+        if (hash_one(j->paths[i], &j->out[i], msg, sizeof msg)) {
+            pthread_mutex_lock(&j->lock);
+            if (!j->failed) snprintf(j->err, j->errlen, "%s", msg);
+            j->failed = 1;
+            pthread_mutex_unlock(&j->lock);
+            return NULL;
+        }
+    }
+}
+
+int fp_files(const char *root, const char *const *paths, size_t n, const char *extra, int threads, char hex[65],
+             char **manifest, char *err, size_t errlen) {
+    *manifest = NULL;
+    struct fp_job j = {.paths = paths, .n = n, .err = err, .errlen = errlen};
+    j.out = calloc(n ? n : 1, sizeof *j.out);
+    if (!j.out) {
+        snprintf(err, errlen, "%s: out of memory fingerprinting %zu files", root, n);
+        return -1;
+    }
+    if (threads < 1) threads = 1;
+    if ((size_t)threads > n) threads = n ? (int)n : 1;
+    pthread_mutex_init(&j.lock, NULL);
+    pthread_t tid[FP_THREADS_MAX];
+    int started = 0;
+    if (threads > FP_THREADS_MAX) threads = FP_THREADS_MAX;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, hash_worker, &j) == 0) started++;
+    hash_worker(&j); /* this thread works too: one thread is enough when none starts */
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    pthread_mutex_destroy(&j.lock);
+    int rc = -1;
+    size_t rootlen = strlen(root), cap = 0, len = 0;
+    while (rootlen > 1 && root[rootlen - 1] == '/') rootlen--;
+    char *m = NULL;
+    if (j.failed) goto out;
+    for (size_t i = 0; i < n; i++) { /* names relative to root: a data set copied elsewhere resumes */
+        const char *rel = paths[i];
+        if (strncmp(rel, root, rootlen) == 0 && rel[rootlen] == '/') rel += rootlen + 1;
+        size_t need = len + strlen(rel) + 96;
+        if (need > cap) {
+            size_t nc = cap ? 2 * cap : 1 << 16;
+            while (nc < need) nc *= 2;
+            char *nm = realloc(m, nc);
+            if (!nm) {
+                snprintf(err, errlen, "%s: out of memory fingerprinting %zu files", root, n);
+                goto out;
+            }
+            m = nm;
+            cap = nc;
+        }
+        len += (size_t)snprintf(m + len, cap - len, "%s\t%lld\t%s\n", rel, j.out[i].size, j.out[i].hex);
+    }
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && (!len || EVP_DigestUpdate(ctx, m, len)) &&
+             EVP_DigestUpdate(ctx, extra, strlen(extra)) && EVP_DigestFinal_ex(ctx, md, &mdlen) && mdlen == 32;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) {
+        snprintf(err, errlen, "%s: cannot fingerprint the data set", root);
+        goto out;
+    }
+    to_hex(md, hex);
+    if (!m) m = calloc(1, 1);
+    *manifest = m;
+    m = NULL;
+    rc = *manifest ? 0 : -1;
+out:
+    free(m);
+    free(j.out);
     return rc;
 }

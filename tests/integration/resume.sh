@@ -21,7 +21,9 @@
 #      between chunks of samples;
 #  (i) a model file replaced between interrupt and --resume is refused;
 #  (j) a journaled shard whose attributions file was deleted is computed
-#      again by --resume, once.
+#      again by --resume, once;
+#  (k) a data set replaced by other images of the same names and sizes is
+#      refused by --resume, naming the file; the original back, it resumes.
 # Usage: resume.sh RECAL SRC_DIR WORK_DIR MODEL
 # threads=1 on every run: libtorch's CPU kernels round differently with another
 # intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
@@ -260,4 +262,36 @@ grep -q "resuming: 7 of 8 shards already done" "$w/j2.out" || { cat "$w/j2.out";
 [ "$(shard_lines "$w/j")" -eq $((before + 1)) ] || fail "(j) not exactly one shard computed again"
 /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/j/metrics.json" 512 any-ranks
 echo "ok (j) a journaled shard without its attributions file is computed again, once"
+# (k) the data set replaced by other images of the same file names and
+# sizes (npy: the same shapes): --resume refused, naming the changed file;
+# it was exit 0 with the results of both sets mixed (the fingerprint read
+# names and sizes only). The original back at its path, the resume finishes.
+/usr/bin/python3 - "$w/kA" "$w/kB" <<'PY'
+import gzip, sys, numpy as np
+d = "/usr/share/datasets/fashion-mnist/"
+x = np.frombuffer(gzip.open(d + "t10k-images-idx3-ubyte.gz").read()[16:], np.uint8).reshape(-1, 28, 28)
+y = np.frombuffer(gzip.open(d + "t10k-labels-idx1-ubyte.gz").read()[8:], np.uint8).astype(np.int64)
+import os
+for out, lo in zip(sys.argv[1:], (0, 64)):
+    os.makedirs(out)
+    np.save(out + "/images.npy", np.ascontiguousarray(x[lo:lo + 64]))
+    np.save(out + "/labels.npy", y[lo:lo + 64])
+PY
+cp -r "$w/kA" "$w/kA-orig"
+kset="--set dataset.name=npy --set dataset.path=$w/kA --set dataset.classes=10"
+# shellcheck disable=SC2086
+run 1 "$w/k" $kset --limit 64 >"$w/k.out" 2>&1 || { cat "$w/k.out"; fail "(k) run"; }
+[ "$(wc -l <"$w/k/data_files")" -eq 2 ] || { cat "$w/k/data_files"; fail "(k) data_files should list labels.npy and images.npy"; }
+cp "$w/kB/images.npy" "$w/kA/images.npy"
+[ "$(stat -c %s "$w/kA/images.npy")" -eq "$(stat -c %s "$w/kA-orig/images.npy")" ] || fail "(k) the sets differ in size"
+rc=0
+# shellcheck disable=SC2086
+run 1 "$w/k" $kset --limit 64 --resume >"$w/k2.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] || { cat "$w/k2.out"; fail "(k) resume on other images exited $rc, want 1"; }
+grep -q "k: --resume refused: the data set .*kA changed since this run started: 1 of 2 files differ in content, size or name; the first is images.npy" "$w/k2.out" ||
+    { cat "$w/k2.out"; fail "(k) no refusal naming images.npy"; }
+cp "$w/kA-orig/images.npy" "$w/kA/images.npy"
+# shellcheck disable=SC2086
+run 1 "$w/k" $kset --limit 64 --resume >"$w/k3.out" 2>&1 || { cat "$w/k3.out"; fail "(k) resume with the original data"; }
+echo "ok (k) other images of the same names and sizes: --resume refused naming images.npy; the original back, it resumes"
 echo "all resume checks passed"

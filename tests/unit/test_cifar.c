@@ -242,6 +242,16 @@ static void test_npy(void **state) {
             for (int k = 0; k < 6; k++)
                 assert_true(fabs(x[(n * 3 + c) * 6 + k] - img[(n * 6 + k) * 3 + c] / 255.0) < 1e-6);
     assert_int_equal(y[0], 4);
+    /* the files --resume fingerprints: labels first, then the pixels; image
+     * 1 is record 1 of images.npy */
+    assert_non_null(ds_file(&ds, 0));
+    assert_non_null(strstr(ds_file(&ds, 0), "/labels.npy"));
+    assert_non_null(strstr(ds_file(&ds, 1), "/images.npy"));
+    assert_null(ds_file(&ds, 2));
+    long rec = -9;
+    assert_string_equal(ds_source(&ds, 1, &rec), ds_file(&ds, 1));
+    assert_int_equal(rec, 1);
+    assert_null(ds_source(&ds, 2, &rec));
     ds_close(&ds);
 
     opt.n_mean = 3;

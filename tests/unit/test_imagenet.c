@@ -150,6 +150,19 @@ static void test_folder_decode(void **state) {
     opt.crop = 12;
     if (ds_open_opts("imagenet", root, "val", 3, &opt, &ds, err, sizeof err)) fail_msg("%s", err);
     assert_int_equal(ds.n, 3);
+    /* what --resume fingerprints: the 3 images of the run, in id order, no
+     * label file in this layout; each image is its own file */
+    static const char *const want_src[3] = {"/val/n01/img1.JPEG", "/val/n01/img4.JPEG", "/val/n02/img0.JPEG"};
+    long record = 7;
+    for (int i = 0; i < 3; i++) {
+        const char *f = ds_file(&ds, i), *s = ds_source(&ds, i, &record);
+        assert_non_null(f);
+        assert_non_null(strstr(f, want_src[i]));
+        assert_string_equal(f, s);
+        assert_int_equal(record, -1);
+    }
+    assert_null(ds_file(&ds, 3));
+    assert_null(ds_source(&ds, 3, NULL));
     assert_int_equal(ds.h, 12);
     assert_int_equal(ds_get(&ds, 0, 3, x, y, err, sizeof err), 0);
     assert_true(fabs(x[0] - (k_colours[0][0] / 255.0 - mean[0]) / sd[0]) < 1.01 / 255 / sd[0]);

@@ -92,8 +92,10 @@ static int cifar_file(const char *dir, const char *base, int variant, long expec
              "directory it unpacks into, or the one holding %s",
              cifar_url(variant), base);
     if (ds_slurp(path, missing, &buf, &len, err, errlen) != 0) return -1;
+    long first = *at;
     rc = ds_cifar_parse(path, buf, len, variant, expect, nlab, lab, classes, st, at, err, errlen);
     free(buf);
+    if (rc == 0) ds_store_add_file(st, path, first, *at - first); /* labels ride in the records */
     return rc;
 }
 

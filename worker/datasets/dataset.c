@@ -285,7 +285,14 @@ int ds_open_opts(const char *name, const char *path, const char *split, long lim
         break;
     }
     if (rc != 0) {
+        for (int k = 0; k < st->nsrc; k++) free(st->src[k].path);
         free(st);
+        return -1;
+    }
+    if (st->src_lost) {
+        ds_errf(err, errlen, "%s: out of memory listing the data set's files (free memory)", path);
+        out->impl = st;
+        ds_close(out);
         return -1;
     }
     if ((opt->n_mean == 3 || opt->n_std == 3) && st->c != 3) {
@@ -395,6 +402,39 @@ int ds_boxes(const struct ds_dataset *ds, long id, struct ds_box *out, int max) 
     return st->lazy_boxes(st->lazy, id, out, max);
 }
 
+void ds_store_add_file(struct ds_store *st, const char *path, long first, long count) {
+    char *p = st->nsrc < DS_MAX_FILES ? strdup(path) : NULL;
+    if (!p) {
+        st->src_lost = 1;
+        return;
+    }
+    st->src[st->nsrc++] = (struct ds_src){p, first, count};
+}
+
+const char *ds_source(const struct ds_dataset *ds, long id, long *record) {
+    const struct ds_store *st = ds ? ds->impl : NULL;
+    if (!st || id < 0 || id >= ds->n) return NULL;
+    if (record) *record = -1;
+    if (st->lazy_source) return st->lazy_source(st->lazy, id);
+    for (int k = 0; k < st->nsrc; k++)
+        if (st->src[k].count > 0 && id >= st->src[k].first && id < st->src[k].first + st->src[k].count) {
+            if (record) *record = id - st->src[k].first;
+            return st->src[k].path;
+        }
+    return NULL;
+}
+
+const char *ds_file(const struct ds_dataset *ds, long i) {
+    const struct ds_store *st = ds ? ds->impl : NULL;
+    if (!st || i < 0) return NULL;
+    for (int k = 0; k < st->nsrc; k++) /* labels and boxes: every image needs them */
+        if (st->src[k].count == 0 && i-- == 0) return st->src[k].path;
+    if (st->lazy_source) return i < ds->n ? st->lazy_source(st->lazy, i) : NULL;
+    for (int k = 0; k < st->nsrc; k++)
+        if (st->src[k].count > 0 && st->src[k].first < ds->n && i-- == 0) return st->src[k].path;
+    return NULL;
+}
+
 void ds_close(struct ds_dataset *ds) {
     struct ds_store *st;
     if (!ds) return;
@@ -404,6 +444,7 @@ void ds_close(struct ds_dataset *ds) {
         free(st->pixels);
         free(st->fpixels);
         free(st->labels);
+        for (int k = 0; k < st->nsrc; k++) free(st->src[k].path);
         free(st);
     }
     memset(ds, 0, sizeof *ds);

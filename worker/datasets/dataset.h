@@ -88,6 +88,17 @@ struct ds_box {
  * the dataset has no boxes at all, -2 when the image was not read yet. */
 int ds_boxes(const struct ds_dataset *ds, long id, struct ds_box *out, int max);
 
+/* Where image id (0 <= id < ds->n) comes from: the file, and in *record
+ * (may be NULL) its record index in that file, or -1 when the file is the
+ * image (imagenet). NULL when out of range. Valid until ds_close. */
+const char *ds_source(const struct ds_dataset *ds, long id, long *record);
+
+/* The i-th file the reader reads for images [0, ds->n): labels and
+ * box files first, then the files holding pixels in image order (every
+ * image file for imagenet; a CIFAR batch only when an image of the run is
+ * in it). NULL past the last one. What --resume fingerprints. */
+const char *ds_file(const struct ds_dataset *ds, long i);
+
 /* Free what ds_open loaded; safe on a zeroed or already-closed dataset. */
 void ds_close(struct ds_dataset *ds);
 

@@ -8,6 +8,8 @@
 
 #include "dataset.h"
 
+#define DS_MAX_FILES 8
+
 /* Every reader decodes its split into this one in-memory form, so ds_get and
  * ds_get_u8 are written once in dataset.c. Exactly one of pixels, fpixels
  * and lazy_get is set:
@@ -29,7 +31,21 @@ struct ds_store {
     const char *(*lazy_skipped_name)(void *lazy, long i);
     int (*lazy_boxes)(void *lazy, long id, struct ds_box *out, int max); /* NULL: no boxes */
     void (*lazy_free)(void *lazy);
+    const char *(*lazy_source)(void *lazy, long id); /* the file image id is decoded from */
+    /* The files the reader read (ds_file): what a resume fingerprints. first,
+     * count: the images whose pixels the file holds (count 0: labels or boxes
+     * for every image). Lazy readers list only such files here. */
+    struct ds_src {
+        char *path;
+        long first, count;
+    } src[DS_MAX_FILES];
+    int nsrc;
+    int src_lost; /* a ds_store_add_file failed: ds_open_opts refuses the data set */
 };
+
+/* Record a file a reader read (see ds_store.src); out of memory or more
+ * than DS_MAX_FILES sets src_lost instead. Freed by ds_close. */
+void ds_store_add_file(struct ds_store *st, const char *path, long first, long count);
 
 /* printf into err (when err and errlen allow); shared by the readers. */
 void ds_errf(char *err, size_t errlen, const char *fmt, ...)

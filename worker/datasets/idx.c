@@ -241,6 +241,8 @@ int ds_idx_load(const char *dir, const char *prefix, int h, int w, int classes, 
     }
     for (i = 0; i < nl; i++) st->labels[i] = lb.data[8 + i];
     free(lb.data);
+    ds_store_add_file(st, lb.path, 0, 0);
+    ds_store_add_file(st, im.path, 0, (long)n);
     st->total = (long)n;
     st->c = 1;
     st->h = h;

@@ -549,6 +549,11 @@ static const char *inet_skipped_name(void *lazy, long i) {
     return s;
 }
 
+static const char *inet_source(void *lazy, long id) {
+    struct inet *in = lazy;
+    return id >= 0 && id < in->n ? in->files[id] : NULL;
+}
+
 static void inet_free(void *lazy) {
     struct inet *in = lazy;
     if (!in) return;
@@ -585,7 +590,8 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
     }
     snprintf(sdir, sizeof sdir, "%s/%s", dir, split);
     if (list_dir(sdir, 1, &classes, err, errlen)) goto fail;
-    if (classes.n > 0) {
+    const int flat = classes.n == 0;
+    if (!flat) {
         if (list_folder(in, sdir, &classes, err, errlen)) goto fail;
         st->classes = (int)classes.n;
     } else {
@@ -628,6 +634,21 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
     st->lazy_skipped = inet_skipped;
     st->lazy_skipped_name = inet_skipped_name;
     st->lazy_free = inet_free;
+    st->lazy_source = inet_source;
+    if (flat) { /* the flat layout's labels, boxes and class list (as load_synsets finds it) */
+        static const char *const syn[] = {"LOC_synset_mapping.txt", "synsets.txt"};
+        char p[INET_PATH_MAX];
+        struct stat sb;
+        snprintf(p, sizeof p, "%s/LOC_%s_solution.csv", dir, split);
+        ds_store_add_file(st, p, 0, 0);
+        for (int k = 0; k < 2; k++) {
+            snprintf(p, sizeof p, "%s/%s", dir, syn[k]);
+            if (stat(p, &sb) == 0) {
+                ds_store_add_file(st, p, 0, 0);
+                break;
+            }
+        }
+    }
     st->lazy_boxes = in->box_first ? inet_boxes : NULL;
     st->total = in->n;
     st->c = 3;

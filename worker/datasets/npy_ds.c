@@ -175,6 +175,8 @@ int ds_npy_load(const char *dir, int train, int classes, struct ds_store *st, ch
     st->classes = classes ? classes : (int)maxl + 1;
     free(y);
     npy_free(&lb);
+    ds_store_add_file(st, lpath, 0, 0);
+    ds_store_add_file(st, ipath, 0, st->total);
     return 0;
 fail:
     free(y);

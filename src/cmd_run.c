@@ -23,6 +23,9 @@
 /* The longest --run-dir: file names under it must fit recal's path buffers. */
 #define RUN_DIR_MAX 1000
 
+/* --submitted-sha256: the config sha256 recal submit validated, or NULL. */
+static const char *g_submitted_sha256;
+
 static const char *HELP =
     "usage: recal run CONFIG.yaml [--set key=value]... [--run-dir DIR] [--resume] [--limit N]\n"
     "                 [--sweep-point I] [--ranks N]\n"
@@ -47,6 +50,8 @@ static const char *HELP =
     "                   host, with the command that resumes; the first Ctrl-C/SIGTERM stops\n"
     "                   gracefully (as SIGUSR1), a second aborts. $RECAL_MPIRUN (default mpirun)\n"
     "                   and the words of $RECAL_MPIRUN_ARGS (e.g. --hostfile H) are used\n"
+    "  --submitted-sha256 HEX  refuse to start unless the config and --set list still have the\n"
+    "                   sha256 `recal submit` validated (its batch script passes it)\n"
     "\n"
     "Every finished shard is appended to RUN_DIR/journal before it counts. SIGTERM, SIGINT or\n"
     "SIGUSR1 stop the hand-out of shards; those in flight finish and are journaled, and the run\n"
@@ -314,6 +319,14 @@ static void print_resume_hint(FILE *f, const char *config, const char *const *se
 static int load_run_job(const char *config, const char **sets, int *n_sets, long point,
                         char (*point_sets)[2 * JOB_SWEEP_TEXT + 2], struct job *job, char *err, size_t errlen) {
     if (job_load(config, sets, *n_sets, job, err, errlen)) return -1;
+    if (g_submitted_sha256 && strcmp(g_submitted_sha256, job->sha256) != 0) {
+        snprintf(err, errlen,
+                 "%s changed since `recal submit` validated it (config sha256 %s at submit, %s now: it was "
+                 "edited while the job waited). This job would run another job than the one validated: submit "
+                 "again, or put the file back",
+                 config, g_submitted_sha256, job->sha256);
+        return -1;
+    }
     if (job->sweep.n_points > 0 && point < 0) {
         snprintf(err, errlen,
                  "%s has a sweep: of %ld points: run one with --sweep-point I (0..%ld), or all of them with "
@@ -467,7 +480,7 @@ int cmd_run(int argc, char **argv) {
     long point = -1;
     char limit_set[64];
     static char point_sets[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
-    enum { O_SET = 256, O_RUN_DIR, O_RANKS, O_LIMIT, O_POINT, O_RESUME };
+    enum { O_SET = 256, O_RUN_DIR, O_RANKS, O_LIMIT, O_POINT, O_RESUME, O_SUBMITTED };
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"set", required_argument, NULL, O_SET},
@@ -476,6 +489,7 @@ int cmd_run(int argc, char **argv) {
         {"limit", required_argument, NULL, O_LIMIT},
         {"sweep-point", required_argument, NULL, O_POINT},
         {"resume", no_argument, NULL, O_RESUME},
+        {"submitted-sha256", required_argument, NULL, O_SUBMITTED},
         {NULL, 0, NULL, 0},
     };
     cli_start();
@@ -518,6 +532,13 @@ int cmd_run(int argc, char **argv) {
         case O_RESUME:
             resume = 1;
             break;
+        case O_SUBMITTED:
+            if (strlen(v) != 64 || strspn(v, "0123456789abcdef") != 64) {
+                fprintf(stderr, "recal run: --submitted-sha256 '%s': want the 64 hex digits recal submit printed\n", v);
+                return EXIT_USER;
+            }
+            g_submitted_sha256 = v;
+            break;
         default:
             return EXIT_USER;
         }
@@ -552,6 +573,10 @@ int cmd_run(int argc, char **argv) {
             pass[n_pass++] = point_s;
         }
         if (resume) pass[n_pass++] = "--resume";
+        if (g_submitted_sha256) {
+            pass[n_pass++] = "--submitted-sha256";
+            pass[n_pass++] = (char *)g_submitted_sha256;
+        }
         pass[n_pass] = NULL;
         return launch_ranks(ranks, config, sets, n_sets, point, point_sets, run_dir_opt, pass, n_pass);
     }

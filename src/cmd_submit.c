@@ -493,6 +493,7 @@ int cmd_submit(int argc, char **argv) {
         {"ARRAY", array},
         {"LOG_NAME", points ? "%A_%a" : "%j"},
         {"SWEEP_POINTS", npoints},
+        {"CONFIG_SHA256", job.sha256},
     };
     int ns = (int)(sizeof s / sizeof *s);
     if (write_script(tdir, "recal.sbatch", script, s, ns, o.dry_run)) return EXIT_USER;

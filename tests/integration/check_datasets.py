@@ -10,6 +10,11 @@ of the same files, independently of recal's code:
   named .JPEG), torch.nn.functional.interpolate(bilinear, antialias=True)
   resizes (torchvision's Resize(256) + CenterCrop(224) geometry for
   resize/crop), normalized with ImageNet's mean/std;
+- PNG kinds PIL writes and ones only a raw writer here makes (RGBA with
+  varying alpha, LA, palette with tRNS, 1/2/4-bit gray and palette,
+  16-bit gray/RGB/RGBA/LA, Adam7-interlaced, gAMA, tRNS on RGB and gray):
+  PIL's convert('RGB') drops alpha and ignores tRNS and gamma, takes a
+  16-bit colour sample's high byte and clips 16-bit gray at 255;
 - a truncated JPEG: on_error fail -> exit 1 naming the file; skip -> zeros,
   label -1, the file reported;
 - dataset.dct_scaling: images under twice the resize target stay exact, a
@@ -202,6 +207,97 @@ def oracle(path, resize, crop):
     return (r / 255.0 - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]
 
 
+def raw_png(samples, color, depth, palette=None, trns=None, gamma=None, interlace=False):
+    """PNG bytes written here from the specification, for the kinds PIL does
+    not write (16-bit colour, 2/4-bit, Adam7): samples is H x W x channels
+    (palette indices for colour type 3); filter 0 on every row."""
+    import struct
+    import zlib
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xffffffff)
+
+    def rows(a):
+        out = b""
+        for r in a:
+            if depth < 8:
+                bits = np.unpackbits(r.reshape(-1, 1).astype(np.uint8), axis=1)[:, 8 - depth:].reshape(-1)
+                out += b"\0" + np.packbits(bits).tobytes()
+            else:
+                out += b"\0" + r.reshape(-1).astype(">u2" if depth == 16 else np.uint8).tobytes()
+        return out
+
+    h, w = samples.shape[:2]
+    if interlace:  # Adam7: seven passes over sub-grids
+        passes = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+        raw = b"".join(rows(samples[y0::dy, x0::dx]) for x0, y0, dx, dy in passes
+                       if samples[y0::dy, x0::dx].size)
+    else:
+        raw = rows(samples)
+    head = struct.pack(">IIBBBBB", w, h, depth, color, 0, 0, 1 if interlace else 0)
+    extra = b""
+    if gamma is not None:
+        extra += chunk(b"gAMA", struct.pack(">I", gamma))
+    if palette is not None:
+        extra += chunk(b"PLTE", palette.astype(np.uint8).tobytes())
+    if trns is not None:
+        extra += chunk(b"tRNS", trns)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + extra + chunk(b"IDAT", zlib.compress(raw)) +
+            chunk(b"IEND", b""))
+
+
+def png_kinds(recal, work):
+    """Every PNG kind through recal and through PIL's convert('RGB'); a
+    resize of these square images to their own size is the identity, so the decode alone is
+    compared (PNG is lossless: no rounding to allow for)."""
+    root = os.path.join(work, "imagenet-png")
+    shutil.rmtree(root, ignore_errors=True)
+    d = os.path.join(root, "val", "n00000001")
+    os.makedirs(d)
+    rng = np.random.default_rng(5)
+    src = Image.open(REAL_PHOTO).convert("RGB").resize((32, 32)) if os.path.exists(REAL_PHOTO) else \
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    rgb = np.asarray(src)
+    gray = np.asarray(src.convert("L"))
+    alpha = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    alpha[:5] = 64
+    pal = rng.integers(0, 256, (16, 3))
+    idx4 = rng.integers(0, 16, (32, 32, 1))
+    g16 = rng.integers(0, 700, (32, 32, 1))  # PIL clips gray above 255: both sides
+    c16 = rng.integers(0, 65536, (32, 32, 4))
+    pil = {"rgba.png": lambda f: Image.fromarray(np.dstack([rgb, alpha])).save(f),
+           "la.png": lambda f: Image.fromarray(np.dstack([gray, alpha]), "LA").save(f),
+           "p_trns.png": lambda f: src.quantize(64).save(f, transparency=3),
+           "gray1.png": lambda f: src.convert("1").save(f)}
+    raw = {"gray2.png": raw_png(rng.integers(0, 4, (32, 32, 1)), 0, 2),
+           "gray4.png": raw_png(rng.integers(0, 16, (32, 32, 1)), 0, 4),
+           "pal4_trns.png": raw_png(idx4, 3, 4, pal, trns=bytes(range(0, 160, 10))),
+           "pal2_adam7.png": raw_png(idx4 % 4, 3, 2, pal[:4], interlace=True),
+           "gray16.png": raw_png(g16, 0, 16),
+           "la16.png": raw_png(c16[..., :2], 4, 16),
+           "rgb16.png": raw_png(c16[..., :3], 2, 16),
+           "rgba16_adam7.png": raw_png(c16, 6, 16, interlace=True),
+           "rgb_adam7.png": raw_png(rgb, 2, 8, interlace=True),
+           "rgb_gama_trns.png": raw_png(rgb, 2, 8, gamma=100000, trns=bytes(6)),
+           "gray_trns.png": raw_png(gray[..., None], 0, 8, trns=bytes(2))}
+    for name, write in pil.items():
+        write(os.path.join(d, name))
+    for name, data in raw.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)
+    names = sorted(list(pil) + list(raw))
+    cfg = config(work, "png", f"  name: imagenet\n  path: {root}\n")
+    x, _, _, _ = dump(recal, cfg, work, "dataset.resize=32")
+    if x is None:
+        return
+    for i, name in enumerate(names):
+        want = np.asarray(Image.open(os.path.join(d, name)).convert("RGB")).transpose(2, 0, 1) / 255.0
+        want = (want - IMAGENET_MEAN[:, None, None]) / IMAGENET_STD[:, None, None]
+        err = float(np.abs(x[i] - want).max())
+        check(err < TOL_EXACT, f"png {name} ({Image.open(os.path.join(d, name)).mode}) as PIL's convert('RGB'): "
+              f"max |diff| {err:.2e}")
+
+
 def imagenet(recal, work):
     root = os.path.join(work, "imagenet")
     shutil.rmtree(root, ignore_errors=True)
@@ -367,6 +463,7 @@ def main():
     cifar(recal, work)
     npy(recal, work)
     imagenet(recal, work)
+    png_kinds(recal, work)
     for big in ("cifar-10-batches-bin", "cifar-100-binary"):
         shutil.rmtree(os.path.join(work, big), ignore_errors=True)
     if failures:

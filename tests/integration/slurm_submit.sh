@@ -4,6 +4,7 @@
 # Debian's slurm-wlm + munge; fails, never skips, when they are missing):
 #  (a) --dry-run renders the expected #SBATCH directives (CPU and GPU form);
 #      bad configs, sweeps and rank/GPU mismatches are refused with exit 1;
+#      the job refuses a config edited after submit (--submitted-sha256);
 #  (b) a submitted 2-task job finishes and its metrics.json equals a direct
 #      1-rank `mpirun -n 1 recal run` of the same config;
 #  (c) SIGUSR1 to the batch shell (what --signal=B:USR1@120 sends before the
@@ -96,7 +97,22 @@ rc=0; "$recal" run "$w/out/sweep.yaml" $small >"$w/out/e5" 2>&1 || rc=$?
 mkdir -p "$w/runs/other" && echo x >"$w/runs/other/notes.txt"
 rc=0; "$recal" submit "$cfg" $small --dry-run --run-dir "$w/runs/other" >"$w/out/e4" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q "holds files of another run" "$w/out/e4" || { cat "$w/out/e4"; fail "(a) used dir: exit $rc"; }
-echo "ok (a) dry run: directives, GPU form, and refusals"
+# The config edited while the job waited in the queue: the job refuses to
+# run what was not validated (it ran the edited file, exit 0). The script is
+# run by bash here, outside Slurm, with mpirun as its launcher.
+cp "$cfg" "$w/out/edited.yaml"
+# shellcheck disable=SC2086
+"$recal" submit "$w/out/edited.yaml" $small --set dataset.limit=16 --dry-run --run-dir "$w/runs/edited" \
+    >"$w/out/edited.sh" 2>&1 || { cat "$w/out/edited.sh"; fail "(a) edited: dry run"; }
+sha=$(sed -n 's/.*(config sha256 \([0-9a-f]\{64\}\)).*/\1/p' "$w/out/edited.sh" | head -1)
+grep -qF -- "--submitted-sha256 $sha" "$w/out/edited.sh" || { cat "$w/out/edited.sh"; fail "(a) no --submitted-sha256 $sha"; }
+sed -i 's/limit: 0 /limit: 9999 /' "$w/out/edited.yaml"
+rc=0; RECAL_LAUNCHER="mpirun --oversubscribe -n 1" bash "$w/runs/edited/submit.sbatch" >"$w/out/edited.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "edited.yaml changed since \`recal submit\` validated it (config sha256 $sha at submit, [0-9a-f]\{64\} now" "$w/out/edited.out" ||
+    { cat "$w/out/edited.out"; fail "(a) a config edited after submit: exit $rc"; }
+rc=0; "$recal" run "$cfg" --submitted-sha256 xyz >"$w/out/e6" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -q "want the 64 hex digits" "$w/out/e6" || { cat "$w/out/e6"; fail "(a) bad --submitted-sha256"; }
+echo "ok (a) dry run: directives, GPU form, refusals, and a config edited after submit refused by the job"
 
 # (b) a real job, two tasks, against a direct one-rank run.
 # shellcheck disable=SC2086

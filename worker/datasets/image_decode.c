@@ -9,6 +9,7 @@
 #include "ds_internal.h"
 
 #include <png.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <turbojpeg.h>
@@ -30,34 +31,103 @@ static int too_big(const char *path, unsigned long long w, unsigned long long h,
 
 static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
+/* libpng reads from the file's bytes in memory; errors come back through
+ * longjmp with libpng's text. */
+struct png_mem {
+    const uint8_t *p;
+    size_t len, at;
+    char msg[200];
+};
+
+static void png_mem_read(png_structp png, png_bytep out, size_t n) {
+    struct png_mem *m = png_get_io_ptr(png);
+    if (n > m->len - m->at) png_error(png, "the file ends early");
+    memcpy(out, m->p + m->at, n);
+    m->at += n;
+}
+
+static void png_on_error(png_structp png, png_const_charp msg) {
+    struct png_mem *m = png_get_error_ptr(png);
+    snprintf(m->msg, sizeof m->msg, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg) {
+    (void)png; /* PIL decodes through what libpng only warns about (e.g. a bad iCCP) */
+    (void)msg;
+}
+
+/* The stored samples as PIL's Image.open(p).convert('RGB') hands them to
+ * torchvision, not as a colour-managed viewer shows them: no gamma (gAMA,
+ * sRGB and iCCP ignored), alpha dropped and tRNS ignored (not composited
+ * over black, which moved an alpha-64 image's mean from 0.494 to 0.254),
+ * palette looked up, 1/2/4-bit gray scaled to 0..255 (x255, x85, x17),
+ * 16-bit colour to its high byte, and 16-bit gray with no alpha clipped to
+ * 255 (PIL opens it as mode I and convert() clips: Pillow 9.4 and 13 alike). */
+static void png_set_pil_transforms(png_structp png, png_infop info, int color, int depth) {
+    if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (depth == 16 && color != PNG_COLOR_TYPE_GRAY) png_set_strip_16(png);
+    /* palette_to_rgb also turns tRNS into an alpha channel: dropped too */
+    if ((color & PNG_COLOR_MASK_ALPHA) || (color == PNG_COLOR_TYPE_PALETTE && png_get_valid(png, info, PNG_INFO_tRNS)))
+        png_set_strip_alpha(png);
+    if (color == PNG_COLOR_TYPE_GRAY_ALPHA || (color == PNG_COLOR_TYPE_GRAY && depth < 16)) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+}
+
 static int decode_png(const char *path, const uint8_t *buf, size_t len, struct ds_rgb *out, char *err, size_t errlen) {
-    png_image im;
-    memset(&im, 0, sizeof im);
-    im.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_memory(&im, buf, len)) {
-        ds_errf(err, errlen, "%s: corrupt PNG: %s", path, im.message);
+    struct png_mem m = {buf, len, 0, ""};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &m, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    uint8_t *volatile img = NULL;
+    png_bytep *volatile rows = NULL;
+    volatile int big = 0;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        ds_errf(err, errlen, "%s: out of memory reading a PNG", path);
         return -1;
     }
-    if (too_big(path, im.width, im.height, err, errlen)) {
-        png_image_free(&im);
+    if (setjmp(png_jmpbuf(png))) {
+        free(img);
+        free(rows);
+        png_destroy_read_struct(&png, &info, NULL);
+        if (!big) ds_errf(err, errlen, "%s: corrupt PNG: %s", path, m.msg);
         return -1;
     }
-    /* Alpha is dropped as PIL's convert('RGB') does, not composited. */
-    im.format = PNG_FORMAT_RGB;
-    out->w = (int)im.width;
-    out->h = (int)im.height;
-    out->px = malloc(PNG_IMAGE_SIZE(im));
-    if (!out->px) {
-        png_image_free(&im);
-        ds_errf(err, errlen, "%s: out of memory for a %ux%u image", path, im.width, im.height);
-        return -1;
+    png_set_read_fn(png, &m, png_mem_read);
+    png_read_info(png, info);
+    png_uint_32 w, h;
+    int depth, color;
+    png_get_IHDR(png, info, &w, &h, &depth, &color, NULL, NULL, NULL);
+    if (too_big(path, w, h, err, errlen)) {
+        big = 1;
+        png_error(png, "too big");
     }
-    if (!png_image_finish_read(&im, NULL, out->px, 0, NULL)) {
-        ds_errf(err, errlen, "%s: corrupt PNG: %s", path, im.message);
-        free(out->px);
-        out->px = NULL;
-        return -1;
+    const int gray16 = color == PNG_COLOR_TYPE_GRAY && depth == 16;
+    png_set_pil_transforms(png, info, color, depth);
+    png_read_update_info(png, info);
+    const size_t rb = png_get_rowbytes(png, info);
+    if (rb != (size_t)w * (gray16 ? 2 : 3)) png_error(png, "unexpected row layout after the RGB transforms");
+    img = malloc(rb * h + (gray16 ? (size_t)w * h * 3 : 0));
+    rows = malloc(h * sizeof *rows);
+    if (!img || !rows) png_error(png, "out of memory for the image");
+    for (png_uint_32 r = 0; r < h; r++) rows[r] = img + r * rb;
+    png_read_image(png, rows);
+    uint8_t *px = img;
+    if (gray16) { /* big-endian samples, clipped as PIL's I -> RGB does */
+        px = img + rb * h;
+        for (size_t i = 0; i < (size_t)w * h; i++) {
+            unsigned v = (unsigned)img[2 * i] << 8 | img[2 * i + 1];
+            px[3 * i] = px[3 * i + 1] = px[3 * i + 2] = (uint8_t)(v > 255 ? 255 : v);
+        }
+        memmove(img, px, (size_t)w * h * 3);
+        px = img;
     }
+    free(rows);
+    png_destroy_read_struct(&png, &info, NULL);
+    out->w = (int)w;
+    out->h = (int)h;
+    out->px = px;
     return 0;
 }
 

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "launch.h"
 
+#include "fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -212,4 +214,33 @@ int launch_mpirun(int ranks, char *const *args, struct launch_result *out, char 
     for (int i = 0; i < 5; i++) sigaction(sigs[i], &old[i], NULL);
     out->status = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 2;
     return 0;
+}
+
+#define LAUNCH_EXIT_ENV "RECAL_LAUNCH_EXIT_FILE"
+
+void launch_expect_exit(const char *run_dir) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/.recal-exit", run_dir);
+    unlink(path); /* an earlier launch's: only this one's counts */
+    setenv(LAUNCH_EXIT_ENV, path, 1);
+}
+
+void launch_note_exit(int code) {
+    const char *path = getenv(LAUNCH_EXIT_ENV);
+    char buf[32], err[256];
+    if (!path || !*path) return;
+    int n = snprintf(buf, sizeof buf, "%d\n", code);
+    (void)fs_write_atomic(path, buf, (size_t)n, err, sizeof err); /* best effort: mpirun's status remains */
+}
+
+int launch_take_exit(void) {
+    const char *path = getenv(LAUNCH_EXIT_ENV);
+    char *text = NULL, err[256];
+    size_t n = 0;
+    int code = -1;
+    if (!path || fs_read_all(path, &text, &n, err, sizeof err)) return -1;
+    if (sscanf(text, "%d", &code) != 1) code = -1;
+    free(text);
+    unlink(path);
+    return code;
 }

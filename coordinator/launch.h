@@ -29,6 +29,18 @@ struct launch_result {
  * message when mpirun could not be started. */
 int launch_mpirun(int ranks, char *const *args, struct launch_result *out, char *err, size_t errlen);
 
+/* Rank 0's own exit code, passed around mpirun: mpirun's status can differ
+ * from it at shutdown (after a SIGTERM at the very end of a run, about 1 in
+ * 14 times Open MPI printed "Epoll MOD ... Bad file descriptor" and exited 1
+ * although metrics.json was complete). launch_expect_exit(RUN_DIR) before
+ * launch_mpirun names the file (RUN_DIR/.recal-exit, in the environment the
+ * ranks inherit); rank 0 calls launch_note_exit(code) as it ends (a no-op
+ * without a launcher); launch_take_exit() reads and removes it: the code,
+ * or -1 when rank 0 did not get that far. */
+void launch_expect_exit(const char *run_dir);
+void launch_note_exit(int code);
+int launch_take_exit(void);
+
 /* Parses one line of mpirun's stderr: 1 and fills rank, host, signal when
  * it is Open MPI's "process rank R with PID P on node H exited on signal S"
  * (or "... on node H exited on signal S"), else 0. Separate for the unit test. */

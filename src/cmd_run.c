@@ -250,6 +250,10 @@ out:
  * fixed for the run (the journal is keyed by it), so the size is measured
  * once and a resumed run keeps the size its first invocation chose
  * (RUN_DIR/shard_images; without that file, the configured one). */
+static int stop_requested(void) {
+    return coord_stop_signal() != 0;
+}
+
 static int keep_shard_size(struct wk_engine *e, const struct job *job, const char *dir, int resume, long *shard,
                            char *err, size_t errlen) {
     if (resume) {
@@ -264,11 +268,19 @@ static int keep_shard_size(struct wk_engine *e, const struct job *job, const cha
             return -1;
         }
         e->dry = 1;
+        e->abandon = stop_requested; /* a stop now loses nothing: no wait for a minutes-long batch */
         double t = clock_now_s();
         int rc = wk_engine_run(e, e->ds.n - b, b, rec, err, errlen);
         double dt = clock_now_s() - t;
         e->dry = 0;
+        e->abandon = NULL;
         free(rec);
+        if (rc == WK_ABANDONED) { /* the configured size; the hand-out sees the stop and exits 3 */
+            log_printf("shard-size probe given up after %.1f s: a stop signal came (shard size %ld, as configured)", dt,
+                       *shard);
+            err[0] = '\0';
+            return 0;
+        }
         if (rc) return -1;
         long batches = (long)(job->shard_seconds / (dt > 1e-9 ? dt : 1e-9));
         *shard = batches < 1 ? b : (batches * b < job->shard_images ? batches * b : job->shard_images);
@@ -396,9 +408,18 @@ static int launch_ranks(int ranks, const char *config, const char **sets, int n_
                         "set for the mpirun recal starts (Open MPI refuses root without them)\n");
     }
     struct launch_result r;
+    launch_expect_exit(dir);
     if (launch_mpirun(ranks, pass, &r, err, sizeof err)) {
         fprintf(stderr, "recal run --ranks: %s\n", err);
         return EXIT_INTERNAL;
+    }
+    const int own = launch_take_exit();
+    if (own >= EXIT_OK && own <= EXIT_RESUMABLE && r.rank < 0 && r.status != own) {
+        fprintf(stderr,
+                "recal run: the ranks ended with exit %d; mpirun's status %d came after, at its shutdown (Open "
+                "MPI's lines above, if any): recal exits %d\n",
+                own, r.status, own);
+        return own;
     }
     if (r.status >= EXIT_OK && r.status <= EXIT_RESUMABLE) return r.status; /* recal's own, already explained */
     if (r.status == 127 && r.rank < 0) return EXIT_USER; /* no launcher or no executable: its message is above */
@@ -840,6 +861,7 @@ out:
     if (eng_open) wk_engine_close(&eng);
     log_close();
     if (lock_fd >= 0) close(lock_fd); /* the run is over: the next may start */
+    if (rank == 0) launch_note_exit(code);
     MPI_Finalize();
     return code;
 }

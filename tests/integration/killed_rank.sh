@@ -180,3 +180,18 @@ mpirun -n 2 "$recal" run "$cfg" $args --set watchdog_seconds=3 --run-dir "$t" --
 /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$t/metrics.json" 512 any-ranks
 echo "ok a SIGSTOPped rank: the watchdog stops the run after $dt s (exit 3, rank and host named); --resume matches"
 
+
+# mpirun ending with another status than the ranks at its shutdown: after a
+# SIGTERM at the very end of a --ranks run, about 1 in 14 times Open MPI
+# printed "Epoll MOD ... Bad file descriptor" and exited 1 though
+# metrics.json was complete. Made certain here with a RECAL_MPIRUN that runs
+# mpirun and then exits 1 whatever happened: recal exits with the ranks' 0.
+printf '#!/bin/sh\nmpirun "$@"\necho "[vm:1] Epoll MOD(3) on fd 9 failed: Bad file descriptor (simulated)" >&2\nexit 1\n' >"$w/mpirun-exit1"
+chmod +x "$w/mpirun-exit1"
+rc=0
+# shellcheck disable=SC2086
+RECAL_MPIRUN="$w/mpirun-exit1" "$recal" run "$cfg" $args --limit 64 --ranks 2 --run-dir "$w/e" >"$w/e.out" 2>&1 || rc=$?
+[ $rc -eq 0 ] && grep -q "^recal run: the ranks ended with exit 0; mpirun's status 1 came after, at its shutdown" "$w/e.out" ||
+    { cat "$w/e.out"; fail "mpirun's own exit 1 after a finished run: exit $rc, want 0 with recal's line"; }
+[ -s "$w/e/metrics.json" ] && [ ! -e "$w/e/.recal-exit" ] || fail "no metrics.json, or the exit file was left behind"
+echo "ok mpirun exiting 1 at its shutdown after a finished --ranks run: exit 0, said so"

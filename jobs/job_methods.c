@@ -152,11 +152,12 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
     long long x;
     if ((v = job_map_get(m, "estimators", NULL)) && read_estimators(e, v, out->kind, &out->estimators)) return -1;
     if ((v = job_map_get(m, "refs", NULL))) {
-        if (job_want_int(e, v, "refs", 1, INT_MAX, &x)) return -1;
+        /* as recal attribute: a million is hours of work an image already */
+        if (job_want_int(e, v, "refs", 1, 1000000, &x)) return -1;
         out->refs = (int)x;
     }
     if ((v = job_map_get(m, "steps", NULL))) {
-        if (job_want_int(e, v, "steps", 1, INT_MAX, &x)) return -1;
+        if (job_want_int(e, v, "steps", 1, 1000000, &x)) return -1;
         out->steps = (int)x;
     }
     if ((v = job_map_get(m, "objective", NULL))) {

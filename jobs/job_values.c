@@ -122,6 +122,11 @@ int job_check_keys(const struct job_err *e, const struct job_node *map, const ch
         int ok = 0;
         for (int j = 0; j < n_known && !ok; j++) ok = !strcmp(k->text, known[j]);
         if (ok) continue;
+        if (!strcmp(k->text, "<<"))
+            return job_errf(e, k,
+                            "YAML merge keys ('<<: *anchor') are not supported in %s: write the keys out (an "
+                            "anchor and alias '*name' for a whole value work), or give the differences with --set",
+                            section);
         for (int j = 0; j < n_later; j++)
             if (!strcmp(k->text, later[j]))
                 return job_errf(e, k,

@@ -343,10 +343,11 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen) 
                 path, descr);
         goto fail;
     }
-    if (!found) {
+    if (!found) { /* the remedy for what the array holds: labels want integers, images floats */
         npy_err(err, errlen,
                 "%s: unsupported dtype '%s' (supported: <f4 <f8 <i8 <i4 |u1 <f2 <u2; "
-                "convert with a.astype(np.float32) and save again)",
+                "save labels or class indices with a.astype(np.int64), images or maps with "
+                "a.astype(np.float32))",
                 path, descr);
         goto fail;
     }

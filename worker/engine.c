@@ -77,6 +77,28 @@ int wk_job_device(const struct job *job, int *device) {
     return rc == TS_OK ? wk_set_precision(job->precision, *device) : rc;
 }
 
+/* Each method's references (B·R per batch, each an image) and α (B·R·K)
+ * are held whole for a batch, outside the chunks that memory_budget_mb
+ * sizes: `refs: 100000000` passed the config check and then asked for
+ * 313 GB inside a shard. Refused before any shard, with the arithmetic. */
+static int check_refs_memory(const struct job *job, const struct ds_dataset *ds, char *err, size_t errlen) {
+    const double budget = (double)job->memory_budget_mb * (1 << 20), d = (double)ds->c * ds->h * ds->w;
+    for (int k = 0; k < job->n_methods; k++) {
+        const struct job_method *m = &job->methods[k];
+        const double refs = (double)job->batch_size * m->refs * d * 4,
+                     alpha = (double)job->batch_size * m->refs * m->steps * 4;
+        if (refs + alpha <= budget) continue;
+        snprintf(err, errlen,
+                 "%s: methods.%d (%s): batch_size %d x refs %d x %.0f values an image x 4 bytes = %.2f GB of "
+                 "references (+ %.2f GB of path points) held for each batch, over memory_budget_mb %ld: lower refs "
+                 "or batch_size, or raise memory_budget_mb",
+                 job->file, k, job_method_name(m->kind), job->batch_size, m->refs, d, refs / 1e9, alpha / 1e9,
+                 job->memory_budget_mb);
+        return -1;
+    }
+    return 0;
+}
+
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
     memset(e, 0, sizeof *e);
     e->job = job;
@@ -93,6 +115,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
     if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
+    if (check_refs_memory(job, &e->ds, err, errlen)) goto fail;
     if (job->pointing.on) {
         struct ds_box probe;
         if (ds_boxes(&e->ds, 0, &probe, 0) == -1) {

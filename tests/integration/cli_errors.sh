@@ -42,6 +42,20 @@ expect 1 "recal sweep-merge: unexpected argument '--out'" -- "$recal" sweep-merg
 expect 1 "--memory-budget wants a whole number >= 1, got '-5'" -- "$recal" bench --memory-budget -5
 expect 1 "--threads wants a number (a whole number >= 1), got 'x'" -- "$recal" attribute --threads x
 expect 1 "missing.pt: model.path: no such file" -- "$recal" run "$cfg" --set model.path=missing.pt --limit 4 --run-dir r-missing-model
+# YAML merge keys: said so, with what works instead (was "unknown key '<<'")
+printf 'model: {path: m.pt}\ndataset: {name: fashion-mnist, path: /usr/share/datasets/fashion-mnist}\nmethods:\n  - &ig {name: ig_uniform, refs: 2}\n  - <<: *ig\n    steps: 3\n' > merge.yaml
+expect 1 "merge.yaml:5:5: YAML merge keys ('<<: \*anchor') are not supported in 'methods.1': write the keys out" -- "$recal" run merge.yaml
+# counts a user gives: refs at load (as attribute's), and the references a
+# batch holds against memory_budget_mb before any shard (313 GB were asked
+# for inside a shard)
+expect 1 "'refs' must be an integer between 1 and 1000000, got '100000000'" -- "$recal" run "$cfg" --set methods.0.refs=100000000
+expect 1 "methods.0 (ig_uniform): batch_size 64 x refs 100000 x 784 values an image x 4 bytes = 20.07 GB of references .* over memory_budget_mb 2048: lower refs or batch_size" -- \
+    "$recal" run "$cfg" --set model.path="$model" --set methods.0.refs=100000 --limit 4 --run-dir r-refs-mem
+# bool labels: told to save integers (was told astype(np.float32))
+mkdir -p boollab
+/usr/bin/python3 -c "import numpy as np; np.save('boollab/images.npy', np.zeros((4, 28, 28), np.uint8)); np.save('boollab/labels.npy', np.zeros(4, bool))"
+expect 1 "boollab/labels.npy: unsupported dtype '|b1' .*save labels or class indices with a.astype(np.int64)" -- \
+    "$recal" run "$cfg" --set model.path="$model" --set dataset.name=npy --set dataset.path="$work/cli/boollab" --run-dir r-boollab
 
 # a truncated dataset file: exit 1 naming the file
 mkdir -p badds

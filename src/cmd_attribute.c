@@ -12,6 +12,7 @@
 
 #include "json_buf.h"
 #include "cli.h"
+#include "fsutil.h"
 #include "cores.h"
 #include "diffid.h"
 #include "engine.h"
@@ -429,6 +430,18 @@ int cmd_attribute(int argc, char **argv) {
                 jm.kind == JOB_M_GUIDED_IG ? "guided_ig" : "blur_ig");
         return EXIT_USER;
     }
+    {
+        const char *inputs[4][2] = {
+            {"--input", input}, {"--labels", labels}, {"--references", refs_path}, {"--model", model}};
+        for (int k = 0; k < 4; k++)
+            if (fs_same_file(out_path, inputs[k][1])) {
+                fprintf(stderr,
+                        "recal attribute: --out %s is the %s file: it would be overwritten; write the "
+                        "attributions to another file\n",
+                        out_path, inputs[k][0]);
+                return EXIT_USER;
+            }
+    }
     if (jm.kind == JOB_M_EG && !refs_path) {
         fprintf(stderr, "recal attribute: method eg draws references from training images: pass them with "
                         "--references REFS.npy\n");
@@ -519,7 +532,10 @@ int cmd_attribute(int argc, char **argv) {
         int64_t os[2];
         int nd;
         if (ts_module_forward(m, xt, &out) || ts_shape(out, os, &nd)) {
-            fprintf(stderr, "recal attribute: %s does not accept %s: %s\n", model, input, ts_last_error());
+            if (wk_grad_hint(ts_last_error()))
+                fprintf(stderr, "recal attribute: %s: %s (libtorch: %s)\n", model, wk_grad_hint(ts_last_error()),
+                        ts_last_error());
+            else fprintf(stderr, "recal attribute: %s does not accept %s: %s\n", model, input, ts_last_error());
             ts_tensor_free(out);
             goto out;
         }

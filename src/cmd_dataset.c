@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fsutil.h"
 #include "json_buf.h"
 #include "dataset.h"
 #include "ds_job.h"
@@ -83,6 +84,13 @@ int cmd_dataset_dump(int argc, char **argv) {
     if (!config || !out || first < 0 || batch < 1) {
         fprintf(stderr, "recal dataset-dump: need CONFIG.yaml and --out X.npy, --first >= 0, --batch >= 1 "
                         "(see --help)\n");
+        return EXIT_USER;
+    }
+    if (fs_same_file(out, labels) || fs_same_file(out, config) || fs_same_file(labels, config)) {
+        fprintf(stderr,
+                "recal dataset-dump: --out, --labels and CONFIG must be three files (%s would overwrite "
+                "another); name another --out or --labels\n",
+                fs_same_file(out, config) ? out : labels);
         return EXIT_USER;
     }
     if (job_load(config, sets, n_sets, &job, err, sizeof err)) {

@@ -50,6 +50,13 @@ int fs_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+int fs_same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b) return 0;
+    if (!strcmp(a, b)) return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 int fs_read_all(const char *path, char **out, size_t *n, char *err, size_t errlen) {
     *out = NULL;
     *n = 0;

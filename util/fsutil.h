@@ -8,6 +8,10 @@ int fs_mkdirs(const char *path, char *err, size_t errlen);
 /* 1 when path is a directory with at least one entry, 0 when missing or empty. */
 int fs_dir_nonempty(const char *path);
 int fs_exists(const char *path);
+/* 1 when a and b name the same file: the same string, or existing files
+ * with the same device and inode (a link, ./x vs x); else 0. For outputs
+ * that would overwrite an input (`attribute --out X --input X`). */
+int fs_same_file(const char *a, const char *b);
 /* Read a whole file into a malloc'ed buffer with a NUL after its *n bytes
  * (so text can be used as a string). 0, or -1 with a message. */
 int fs_read_all(const char *path, char **out, size_t *n, char *err, size_t errlen);

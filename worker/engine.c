@@ -55,6 +55,18 @@ size_t wk_record_len(const struct wk_engine *e) {
     return e->layout.len;
 }
 
+const char *wk_grad_hint(const char *torch_msg) {
+    if (strstr(torch_msg, "does not require grad and does not have a grad_fn"))
+        return "the model's output does not depend on its input x (a constant output, or x.detach(), "
+               "torch.no_grad() or .data on the input inside forward): attributions are gradients with respect to "
+               "x; export the model without cutting its input off";
+    if (strstr(torch_msg, "leaf Variable that requires grad is being used in an in-place operation"))
+        return "the model's forward modifies its input x in place (x.mul_(...), x += ..., an in-place "
+               "normalization): recal keeps x for the gradient; write it out of place (x = x * ...) and export "
+               "the model again";
+    return NULL;
+}
+
 int wk_model_classes(ts_module *m, int device, const float *x, int c, int h, int w, int *classes) {
     ts_tensor *xt = NULL, *lg = NULL;
     int64_t shape[4] = {1, c, h, w}, lshape[TS_MAX_DIMS];
@@ -155,6 +167,9 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         if (!x) snprintf(err, errlen, "out of memory for one %dx%dx%d image", e->ds.c, e->ds.h, e->ds.w);
         if (trc == TS_ESHAPE) /* it ran: its output is what recal cannot explain */
             snprintf(err, errlen, "%s: %s", job->model_path, ts_last_error());
+        else if (!ok && got && wk_grad_hint(ts_last_error())) /* it ran, but gives no gradient */
+            snprintf(err, errlen, "%s: %s (libtorch: %s)", job->model_path, wk_grad_hint(ts_last_error()),
+                     ts_last_error());
         else if (!ok && got) /* else ds_get's message (the file, the image) stands */
             snprintf(err, errlen,
                      "%s: the model does not accept %s images of shape 1x%dx%dx%d (NxCxHxW): %s (a model for "

@@ -50,6 +50,10 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
  * only when the job asks for it on CUDA; bf16 autocast on either device. TS_OK or the shim's status (see
  * ts_last_error()). For run, train and roar alike. */
 int wk_job_device(const struct job *job, int *device);
+/* What a model that runs but gives no input gradient did wrong, from
+ * libtorch's message (output independent of x, x modified in place), or
+ * NULL when the message is another one. */
+const char *wk_grad_hint(const char *torch_msg);
 /* One image (x: c×h×w floats, on the host) through the model: its class
  * count. TS_OK or the shim's status (see ts_last_error()). */
 int wk_model_classes(ts_module *m, int device, const float *x, int c, int h, int w, int *classes);

@@ -51,6 +51,35 @@ expect 1 "merge.yaml:5:5: YAML merge keys ('<<: \*anchor') are not supported in 
 expect 1 "'refs' must be an integer between 1 and 1000000, got '100000000'" -- "$recal" run "$cfg" --set methods.0.refs=100000000
 expect 1 "methods.0 (ig_uniform): batch_size 64 x refs 100000 x 784 values an image x 4 bytes = 20.07 GB of references .* over memory_budget_mb 2048: lower refs or batch_size" -- \
     "$recal" run "$cfg" --set model.path="$model" --set methods.0.refs=100000 --limit 4 --run-dir r-refs-mem
+# a model that cuts its input off, or changes it in place: what it did, not
+# "(a model for another dataset?)"
+cat > nograd.py <<'PY'
+import torch
+class Detach(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l = torch.nn.Linear(784, 10)
+    def forward(self, x):
+        return self.l(x.detach().flatten(1))
+class InPlace(Detach):
+    def forward(self, x):
+        x.mul_(2.0)
+        return self.l(x.flatten(1))
+torch.jit.script(Detach()).save('detach.pt')
+torch.jit.script(InPlace()).save('inplace.pt')
+PY
+/usr/bin/python3 nograd.py
+expect 1 "detach.pt: the model's output does not depend on its input x (a constant output, or x.detach()" -- \
+    "$recal" run "$cfg" --set model.path="$work/cli/detach.pt" --limit 4 --run-dir r-detach
+expect 1 "inplace.pt: the model's forward modifies its input x in place" -- \
+    "$recal" run "$cfg" --set model.path="$work/cli/inplace.pt" --limit 4 --run-dir r-inplace
+# an output that is an input: refused before anything is written
+/usr/bin/python3 -c "import numpy as np; np.save('x4.npy', np.random.rand(2, 1, 28, 28).astype(np.float32))"
+cp x4.npy x4.keep
+expect 1 "recal attribute: --out ./x4.npy is the --input file: it would be overwritten" -- \
+    "$recal" attribute --model "$model" --input x4.npy --method input_grad --out ./x4.npy
+cmp -s x4.npy x4.keep || { echo "FAIL: attribute --out = --input changed the input"; fails=$((fails + 1)); }
+expect 1 "recal dataset-dump: --out, --labels and CONFIG must be three files" -- "$recal" dataset-dump "$cfg" --out dd.npy --labels dd.npy
 # bool labels: told to save integers (was told astype(np.float32))
 mkdir -p boollab
 /usr/bin/python3 -c "import numpy as np; np.save('boollab/images.npy', np.zeros((4, 28, 28), np.uint8)); np.save('boollab/labels.npy', np.zeros(4, bool))"

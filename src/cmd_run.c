@@ -694,6 +694,14 @@ int cmd_run(int argc, char **argv) {
     wk_engine_set_chunk(&eng, chunk);
     log_printf("engine: %ld images, model %d classes, device %s, chunk %ld samples", eng.ds.n, eng.classes,
                ts_device_name(eng.device), eng.chunk_samples);
+    const char *bad_box;
+    const long bad_boxes = ds_bad_boxes(&eng.ds, &bad_box);
+    if (bad_boxes && rank == 0) /* the pointing game scored 7 of 8 images without a word */
+        fprintf(stderr,
+                "recal: %ld bounding box(es) of the data set's box file cannot be used and are left out (an image "
+                "without a box of its class is not scored by pointing_game); the first: %s\n",
+                bad_boxes, bad_box);
+    if (bad_boxes) log_printf("%ld unusable bounding box(es) left out; the first: %s", bad_boxes, bad_box);
     long shard = job.shard_images;
     if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, &shard, err, sizeof err) != 0;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;

@@ -244,6 +244,46 @@ static void test_layout_errors(void **state) {
     expect_open_fail(root, "val", &opt, "crop 11", "resize 10");
 }
 
+/* Boxes that cannot be used (NaN, 3 numbers, xmax < xmin, 1e20) are left
+ * out and counted, the first named with its line; good boxes beside them
+ * are kept, and the images still open (they had been dropped silently). */
+static void test_bad_boxes(void **state) {
+    char root[1200], p[1400], err[1024] = "";
+    struct ds_dataset ds;
+    (void)state;
+    snprintf(root, sizeof root, "%s/boxes", g_root);
+    mkdir_p("%s", root);
+    mkdir_p("%s/val", root);
+    for (int i = 1; i <= 5; i++) {
+        snprintf(p, sizeof p, "%s/val/ILSVRC2012_val_%08d.JPEG", root, i);
+        write_jpeg(p, 40, 30, k_colours[0], 0);
+    }
+    snprintf(p, sizeof p, "%s/LOC_val_solution.csv", root);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs("ImageId,PredictionString\n"
+          "ILSVRC2012_val_00000001,n01 1 2 10 12 \n"              /* good */
+          "ILSVRC2012_val_00000002,n01 nan 2 10 12 n01 3 4 5 6\n" /* NaN, then a good one */
+          "ILSVRC2012_val_00000003,n01 1 2 10\n"                  /* 3 numbers */
+          "ILSVRC2012_val_00000004,n01 10 2 1 12\n"               /* xmax < xmin */
+          "ILSVRC2012_val_00000005,n01 1e20 2 1e21 12\n",         /* beyond any image */
+          f);
+    fclose(f);
+    if (ds_open("imagenet", root, "val", 0, &ds, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(ds.n, 5);
+    const char *first = NULL;
+    assert_int_equal(ds_bad_boxes(&ds, &first), 4);
+    assert_non_null(strstr(first, "LOC_val_solution.csv:3: image ILSVRC2012_val_00000002: a box with a coordinate"));
+    float *x = malloc((size_t)5 * 3 * 224 * 224 * sizeof *x);
+    assert_non_null(x);
+    assert_int_equal(ds_get(&ds, 0, 5, x, NULL, err, sizeof err), 0);
+    free(x);
+    struct ds_box b[4];
+    static const int want[5] = {1, 1, 0, 0, 0};
+    for (int i = 0; i < 5; i++) assert_int_equal(ds_boxes(&ds, i, b, 4), want[i]);
+    ds_close(&ds);
+}
+
 static int setup(void **state) {
     const char *tmp = getenv("RECAL_TEST_TMP");
     (void)state;
@@ -262,10 +302,8 @@ static int teardown(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_resize_weights),
-        cmocka_unit_test(test_folder_decode),
-        cmocka_unit_test(test_on_error),
-        cmocka_unit_test(test_layout_errors),
+        cmocka_unit_test(test_resize_weights), cmocka_unit_test(test_folder_decode), cmocka_unit_test(test_on_error),
+        cmocka_unit_test(test_layout_errors),  cmocka_unit_test(test_bad_boxes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

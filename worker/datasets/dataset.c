@@ -395,6 +395,12 @@ const char *ds_skipped_name(const struct ds_dataset *ds, long i) {
     return st && st->lazy_skipped_name ? st->lazy_skipped_name(st->lazy, i) : NULL;
 }
 
+long ds_bad_boxes(const struct ds_dataset *ds, const char **first) {
+    const struct ds_store *st = ds ? ds->impl : NULL;
+    *first = "";
+    return st && st->lazy_bad_boxes ? st->lazy_bad_boxes(st->lazy, first) : 0;
+}
+
 int ds_boxes(const struct ds_dataset *ds, long id, struct ds_box *out, int max) {
     const struct ds_store *st = ds ? ds->impl : NULL;
     if (!st || !st->lazy_boxes) return -1;

@@ -88,6 +88,11 @@ struct ds_box {
  * the dataset has no boxes at all, -2 when the image was not read yet. */
 int ds_boxes(const struct ds_dataset *ds, long id, struct ds_box *out, int max);
 
+/* Boxes of the box file left out at open (not 4 finite numbers, negative,
+ * beyond any image, or xmax < xmin), and the first as "file:line: image:
+ * why" in *first; 0 when none or no boxes at all. */
+long ds_bad_boxes(const struct ds_dataset *ds, const char **first);
+
 /* Where image id (0 <= id < ds->n) comes from: the file, and in *record
  * (may be NULL) its record index in that file, or -1 when the file is the
  * image (imagenet). NULL when out of range. Valid until ds_close. */

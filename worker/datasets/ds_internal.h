@@ -30,6 +30,7 @@ struct ds_store {
     long (*lazy_skipped)(void *lazy);
     const char *(*lazy_skipped_name)(void *lazy, long i);
     int (*lazy_boxes)(void *lazy, long id, struct ds_box *out, int max); /* NULL: no boxes */
+    long (*lazy_bad_boxes)(void *lazy, const char **first);
     void (*lazy_free)(void *lazy);
     const char *(*lazy_source)(void *lazy, long id); /* the file image id is decoded from */
     /* The files the reader read (ds_file): what a resume fingerprints. first,

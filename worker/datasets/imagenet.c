@@ -20,6 +20,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +52,8 @@ struct inet {
     float *box;
     long n_box, box_cap, *box_first, box_first_cap;
     int32_t *orig_w, *orig_h;
+    long n_bad_box;    /* boxes of the csv left out: not 4 finite, ordered coordinates */
+    char bad_box[600]; /* the first of them: "file:line: image: why" */
 };
 
 /* ---- listing ----------------------------------------------------------- */
@@ -177,6 +180,7 @@ static char *next_line(char **p) {
 
 struct pair {
     const char *id, *wnid, *rest; /* rest: the boxes after the first wnid, or NULL */
+    long line;                    /* in the csv, for messages */
 };
 
 static int cmp_pair(const void *a, const void *b) {
@@ -230,7 +234,22 @@ static long wnid_class(const struct strvec *wnids, const char *w, int from_file)
  * after its first wnid), appended to in->box; box_first gets one more
  * entry. -1 when out of memory. A malformed group ends the list: the
  * labels come from the first wnid alone, as before boxes were read. */
-static int add_boxes(struct inet *in, const char *rest, const struct strvec *wnids, int from_file) {
+/* A box recal can use: finite, ordered, inside any image the decoder
+ * accepts (DS_MAX_PIXELS bounds a side). */
+static int box_ok(const double v[4]) {
+    for (int j = 0; j < 4; j++)
+        if (!isfinite(v[j]) || v[j] < 0 || v[j] > 178956970.0) return 0;
+    return v[0] <= v[2] && v[1] <= v[3];
+}
+
+/* Count a box left out, keeping the first for the message. */
+static void bad_box(struct inet *in, const char *csv, const struct pair *pr, const char *why) {
+    if (in->n_bad_box++ == 0)
+        snprintf(in->bad_box, sizeof in->bad_box, "%.300s:%ld: image %.80s: %.180s", csv, pr->line, pr->id, why);
+}
+
+static int add_boxes(struct inet *in, const struct pair *pr, const char *csv, const struct strvec *wnids,
+                     int from_file) {
     if (in->n + 2 > in->box_first_cap) { /* geometric: 50,000 images, not 50,000 reallocs */
         long cap = in->box_first_cap ? 2 * in->box_first_cap : 1024;
         long *nf = realloc(in->box_first, (size_t)cap * sizeof *nf);
@@ -240,15 +259,28 @@ static int add_boxes(struct inet *in, const char *rest, const struct strvec *wni
     }
     if (in->n == 0) in->box_first[0] = 0;
     char w[INET_WNID_MAX];
-    float v[4];
     int used, k = 0;
-    for (const char *p = rest; p && *p;) {
+    for (const char *p = pr->rest; p && *p; k++) {
         /* the first box follows the wnid already read; later ones start with theirs */
         if (k > 0 && sscanf(p, "%63s%n", w, &used) == 1) p += used;
         else if (k == 0) w[0] = '\0';
-        if (sscanf(p, "%f %f %f %f%n", &v[0], &v[1], &v[2], &v[3], &used) != 4) break;
-        p += used;
+        double v[4];
+        int got = 0;
+        for (char *end; got < 4; got++, p = end) {
+            v[got] = strtod(p, &end);
+            if (end == p) break;
+        }
         while (*p == ' ') p++;
+        if (got < 4) { /* the rest cannot be split into boxes any more */
+            bad_box(in, csv, pr, "a box with fewer than 4 numbers (wnid xmin ymin xmax ymax); the rest of the line");
+            break;
+        }
+        if (!box_ok(v)) {
+            bad_box(in, csv, pr,
+                    "a box with a coordinate that is not a number, negative or over any image's "
+                    "size, or xmax < xmin / ymax < ymin");
+            continue;
+        }
         if (in->n_box == in->box_cap) {
             long cap = in->box_cap ? in->box_cap * 2 : 1024;
             float *nb = realloc(in->box, (size_t)cap * 5 * sizeof *nb);
@@ -257,10 +289,9 @@ static int add_boxes(struct inet *in, const char *rest, const struct strvec *wni
             in->box_cap = cap;
         }
         float *b = in->box + in->n_box * 5;
-        memcpy(b, v, sizeof v);
+        for (int j = 0; j < 4; j++) b[j] = (float)v[j];
         b[4] = (float)(k == 0 ? -2 : wnid_class(wnids, w, from_file)); /* -2: the image's own class */
         in->n_box++;
-        k++;
     }
     in->box_first[in->n + 1] = in->n_box; /* add_file follows: this image is in->n */
     return 0;
@@ -313,6 +344,7 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
         pairs[np].id = line;
         pairs[np].wnid = tok;
         pairs[np].rest = rest;
+        pairs[np].line = lineno;
         np++;
     }
     if (np > 1) qsort(pairs, (size_t)np, sizeof *pairs, cmp_pair);
@@ -346,7 +378,7 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
                     files->s[i], id, csv, sdir);
             goto out;
         }
-        if (add_boxes(in, hit->rest, wnids, from_file)) goto oom;
+        if (add_boxes(in, hit, csv, wnids, from_file)) goto oom;
         const long c = wnid_class(wnids, hit->wnid, from_file);
         if (c < 0) { /* only a synset file can leave a wnid of the csv out */
             ds_errf(err, errlen,
@@ -531,6 +563,12 @@ static int inet_boxes(void *lazy, long id, struct ds_box *out, int max) {
     return n;
 }
 
+static long inet_bad_boxes(void *lazy, const char **first) {
+    struct inet *in = lazy;
+    *first = in->bad_box;
+    return in->n_bad_box;
+}
+
 static long inet_skipped(void *lazy) {
     struct inet *in = lazy;
     long n;
@@ -650,6 +688,7 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
         }
     }
     st->lazy_boxes = in->box_first ? inet_boxes : NULL;
+    st->lazy_bad_boxes = inet_bad_boxes;
     st->total = in->n;
     st->c = 3;
     st->h = in->crop_h;

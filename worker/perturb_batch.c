@@ -584,7 +584,9 @@ static int pointing_image(struct wk_engine *e, const struct wk_batch *bt, long i
             total += v;
             const double cx = (double)(p % w) + 0.5, cy = (double)(p / w) + 0.5;
             for (int k = 0; k < nb; k++)
-                if (cx >= box[k].x0 && cx <= box[k].x1 && cy >= box[k].y0 && cy <= box[k].y1) {
+                /* half-open, as the box [xmin, xmax + 1) it maps: a centre on the right or
+                 * bottom edge (a resize by 0.5 puts some there) is outside */
+                if (cx >= box[k].x0 && cx < box[k].x1 && cy >= box[k].y0 && cy < box[k].y1) {
                     inside += v;
                     break;
                 }

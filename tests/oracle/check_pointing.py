@@ -28,6 +28,9 @@ IMAGES = {
     "a3": (37, 41, [("n02", 0, 0, 10, 10), ("n01", 20, 20, 36, 40)]),  # one of another class
     "a4": (50, 33, []),                                                # no box: no value
     "a5": (45, 60, [("n01", 10, 5, 30, 55)]),
+    # resized by 0.5 (resize 32): the box spans [1.5, 6.5), so pixel 6's centre lies exactly on
+    # its right and bottom edges and is outside ([xmin, xmax + 1) is half-open)
+    "a6": (64, 64, [("n01", 3, 3, 12, 12)]),
 }
 
 
@@ -116,7 +119,7 @@ def main():
                 ys, xs = np.mgrid[0:side, 0:side] + 0.5
                 inside = np.zeros((side, side), dtype=bool)
                 for x0, y0, x1, y1 in own:
-                    inside |= (xs >= x0) & (xs <= x1) & (ys >= y0) & (ys <= y1)
+                    inside |= (xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)
                 hit, energy = float(dist <= 2), float(sal[inside].sum() / sal.sum())
                 hits[s].append(hit)
                 energies[s].append(energy)

@@ -44,7 +44,7 @@ int coord_pi_collect(const struct job *job, int n_slots, const double *records, 
             const double *row = records + (size_t)s * len + l->sums + p * l->pi_stride;
             if (row[0] < 0) continue;
             pi->ids[pi->n] = (int64_t)row[0];
-            memcpy(pi->v + (size_t)pi->n * w, row + 1, w * sizeof *pi->v);
+            memcpy(pi->v + (size_t)pi->n * w, row + REC_PI_FIXED, w * sizeof *pi->v);
             pi->n++;
         }
     return 0;

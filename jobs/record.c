@@ -50,9 +50,9 @@ void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l) {
     const bool want = job->stats.resamples > 0 || job->out_per_image;
     l->n_pi = 0;
     for (int f = 0; f < REC_PI_COUNT; f++) l->pi_col[f] = want && on[f] ? l->n_pi++ : -1;
-    l->pi_rows = l->n_pi ? (size_t)job->shard_images : 0;
-    l->pi_stride = 1 + (size_t)n_slots * (size_t)l->n_pi;
-    l->len = l->sums + l->pi_rows * (l->n_pi ? l->pi_stride : 0);
+    l->pi_rows = (size_t)job->shard_images; /* images.csv reads the fixed columns of every run */
+    l->pi_stride = REC_PI_FIXED + (size_t)n_slots * (size_t)l->n_pi;
+    l->len = l->sums + l->pi_rows * l->pi_stride;
 }
 
 const char *rec_pi_name(int field) {

@@ -58,11 +58,14 @@ enum { REC_FA_PEARSON, REC_FA_PEARSON_N, REC_FA_SPEARMAN, REC_FA_SPEARMAN_N, REC
 enum { REC_FQ_SUM, REC_FQ_N, REC_FQ_FIELDS }; /* faithfulness_correlation / _estimate: per-image Pearson */
 enum { REC_PG_HITS, REC_PG_ENERGY, REC_PG_ENERGY_N, REC_PG_N, REC_PG_FIELDS };
 /* The per-image values (issue #23): one row per image position of the
- * shard, after the sums. A row is the image id (-1: no image there, or one
- * skipped under on_error: skip), then for each slot the enabled fields in
- * REC_PI_* order. A value is NaN where it is undefined for that image (a
+ * shard, after the sums, in every record. A row is the image id (-1: no
+ * image there, or one skipped under on_error: skip), its label, the
+ * model's prediction and the target's clean logit and softmax probability
+ * (RUN_DIR/images.csv), then for each slot the enabled fields in REC_PI_*
+ * order. A value is NaN where it is undefined for that image (a
  * constant side of a correlation, a metric's `images:` bound). The
  * statistics (coordinator/coord_stats.c) resample these rows. */
+enum { REC_IM_ID, REC_IM_LABEL, REC_IM_PRED, REC_IM_LOGIT, REC_IM_PROB, REC_PI_FIXED };
 enum {
     REC_PI_DIFF_ACC,   /* DiffID: mean over ratios of insertion − deletion correct (0/1) */
     REC_PI_DIFF_LOGIT, /* DiffID: the same of the logit ratios f(x̃)[y]/f(x)[y] */
@@ -87,19 +90,19 @@ struct rec_layout {
     size_t per_slot;                                                          /* doubles per slot */
     size_t sums;                                                              /* doubles of header and slot blocks */
     int pi_col[REC_PI_COUNT]; /* a field's column in a slot's per-image cells; -1 when off */
-    int n_pi;                 /* per-image fields per slot; 0: no per-image rows */
+    int n_pi;                 /* per-image fields per slot; 0: only the REC_PI_FIXED columns */
     size_t pi_rows;           /* rows: job->shard_images */
-    size_t pi_stride;         /* doubles per row: 1 + slots · n_pi */
+    size_t pi_stride;         /* doubles per row: REC_PI_FIXED + slots · n_pi */
     size_t len;               /* doubles per record */
 };
 void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l);
 /* Row p of a record's per-image section (NULL when the layout has none). */
 static inline double *rec_pi_row(const struct rec_layout *l, double *rec, long p) {
-    return l->n_pi ? rec + l->sums + (size_t)p * l->pi_stride : NULL;
+    return l->pi_rows ? rec + l->sums + (size_t)p * l->pi_stride : NULL;
 }
 /* Set the cell of (row, slot, field) when the field is on. */
 static inline void rec_pi_put(const struct rec_layout *l, double *row, int s, int field, double v) {
-    if (row && l->pi_col[field] >= 0) row[1 + (size_t)s * l->n_pi + l->pi_col[field]] = v;
+    if (row && l->pi_col[field] >= 0) row[REC_PI_FIXED + (size_t)s * l->n_pi + l->pi_col[field]] = v;
 }
 /* Empty rows: id -1, every value NaN (a record's per-image section before a
  * shard runs). */

@@ -17,6 +17,7 @@
 #include "journal.h"
 #include "mpi_util.h"
 #include "launch.h"
+#include "run_images.h"
 #include "run_stages.h"
 #include "shard_plan.h"
 
@@ -778,7 +779,8 @@ int cmd_run(int argc, char **argv) {
      * the book; the statistics over them */
     const double t_stats = clock_now_s();
     if (rank == 0 &&
-        (coord_pi_collect(&job, eng.n_slots, book.records, book.n_shards, book.len, &pi, err, sizeof err) ||
+        (run_write_images(run_dir, &eng.ds, &eng.layout, book.records, book.n_shards, book.len, err, sizeof err) ||
+         coord_pi_collect(&job, eng.n_slots, book.records, book.n_shards, book.len, &pi, err, sizeof err) ||
          coord_pi_stats(&job, eng.slots, &pi, err, sizeof err))) {
         fprintf(stderr, "recal run: %s; the evaluation is in the journal: run again with --resume\n", err);
         code = EXIT_USER;

@@ -89,6 +89,22 @@ int wk_job_device(const struct job *job, int *device) {
     return rc == TS_OK ? wk_set_precision(job->precision, *device) : rc;
 }
 
+/* An image's fixed per-image columns (REC_IM_*): id, label, the model's
+ * prediction (the first maximum), and the target's logit and softmax
+ * probability (in double, max-shifted). The target is the label. */
+static void image_row(double *row, long id, int64_t label, const float *logits, int classes) {
+    int pred = 0;
+    for (int k = 1; k < classes; k++)
+        if (logits[k] > logits[pred]) pred = k;
+    double z = 0;
+    for (int k = 0; k < classes; k++) z += exp((double)logits[k] - logits[pred]);
+    row[REC_IM_ID] = (double)id;
+    row[REC_IM_LABEL] = (double)label;
+    row[REC_IM_PRED] = pred;
+    row[REC_IM_LOGIT] = logits[label];
+    row[REC_IM_PROB] = exp((double)logits[label] - logits[pred]) / z;
+}
+
 /* Each method's references (B·R per batch, each an image) and α (B·R·K)
  * are held whole for a batch, outside the chunks that memory_budget_mb
  * sizes: `refs: 100000000` passed the config check and then asked for
@@ -422,9 +438,12 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         WK_CHECK(ts_to_f32(orig_t, orig, (size_t)b)); /* f(x)[label]: 4 bytes an image, for the host metrics */
         record[REC_CORRECT] += (double)correct;
         record[REC_IMAGES] += (double)b;
+        /* images.csv's columns: one host copy of the batch's logits (classes
+         * floats an image, beside the attribution's passes) */
+        if (finite) WK_CHECK(ts_to_f32(lg, clean, (size_t)(b * e->classes)));
         for (long i = 0; i < b; i++) {
             double *row = wk_pi_row(e, record, ids[i]);
-            if (row) row[0] = (double)ids[i];
+            if (row) image_row(row, ids[i], y[i], clean + i * e->classes, e->classes);
         }
 
         struct wk_batch bt = {xt, x, y, yt, ids, b, e->ds.c, e->ds.h, e->ds.w, lg};

@@ -1,13 +1,17 @@
 #!/bin/sh
 # A throwaway single-node Slurm on this machine, for the tests: its own munged
 # (own key and socket), slurmctld and slurmd, all state, logs and the config
-# under DIR, so nothing in /etc is read or changed. Run as root (the daemons
+# under DIR, so nothing in /etc is read or changed; only the Unix sockets
+# (munged's, and slurmd's spool where slurmstepd makes its own) are in a short
+# /tmp/recal-slurm-<cksum of DIR> (DIR/sockets links to it), since DIR may be
+# too deep for a socket path (108 bytes). Run as root (the daemons
 # run as SlurmUser=root; the test jobs run as the caller).
 #
 #   local-slurm.sh start DIR   stop whatever an earlier start left in DIR, then
 #                              start munged, slurmctld, slurmd and wait until
 #                              the node is idle (or fail, saying why)
-#   local-slurm.sh stop DIR    stop the daemons started in DIR
+#   local-slurm.sh stop DIR    stop the daemons started in DIR, remove the
+#                              short socket directory
 #
 # Clients find this Slurm through SLURM_CONF=DIR/etc/slurm.conf. Ports:
 # RECAL_SLURM_PORT for slurmctld, +1 for slurmd; by default an even port in
@@ -18,13 +22,13 @@ cmd=${1:-} dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop DIR" >&2; exit 2; }
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-port=${RECAL_SLURM_PORT:-$((16800 + $(printf %s "$dir" | cksum | cut -d' ' -f1) % 1000 * 2))}
-etc="$dir/etc" state="$dir/state" spool="$dir/spool" log="$dir/log" run="$dir/run"
-sock="$run/munge.sock"
-die() { echo "local-slurm: $*" >&2; exit 1; }
-
 # shellcheck source=common.sh
 . "$(dirname "$0")/common.sh"
+port=${RECAL_SLURM_PORT:-$((16800 + $(printf %s "$dir" | cksum | cut -d' ' -f1) % 1000 * 2))}
+short=$(sock_dir_of "$dir")
+etc="$dir/etc" state="$dir/state" spool="$short/spool" log="$dir/log" run="$dir/run"
+sock="$short/munge.sock"
+die() { echo "local-slurm: $*" >&2; exit 1; }
 
 stop_all() {
     # Jobs first: with proctrack/linuxproc a job's processes outlive slurmd.
@@ -48,7 +52,8 @@ stop_all() {
 
 if [ "$cmd" = stop ]; then
     stop_all
-    echo "local-slurm: stopped (state kept in $dir)"
+    rm_sock_dir "$short" "$dir"
+    echo "local-slurm: stopped (state kept in $dir$rs_gone)"
     exit 0
 fi
 [ "$cmd" = start ] || die "unknown command '$cmd' (start or stop)"
@@ -57,9 +62,21 @@ for b in munged mungekey slurmctld slurmd sinfo sbatch scontrol; do
     command -v "$b" >/dev/null || die "$b not found: install Debian's slurm-wlm and munge (tools/install-deps.sh)"
 done
 
+host=$(hostname -s)
+# Sockets: munged's; slurmstepd's SPOOL/HOST_JOBID.STEPID and, for an
+# `srun --mpi=pmix` step, SPOOL/stepd.slurm.pmix.JOBID.STEPID, for job and
+# step ids of up to 10 digits (the batch step is 4294967291).
+check_sock_len "munge socket" "$sock" "the socket directory is $short"
+check_sock_len "PMIx server socket of a step" "$spool/stepd.slurm.pmix.4294967295.4294967291" \
+    "the socket directory is $short"
+check_sock_len "longest slurmstepd socket" "$spool/${host}_4294967295.4294967291" \
+    "the node is named after this host ('hostname -s'): run on a host with a shorter name"
+
 stop_all # idempotent: a second start replaces the first
-# A fresh controller state each time: no jobs or node states from a last run.
-rm -rf "$state" "$spool"
+# A fresh controller state each time: no jobs or node states from a last run
+# (DIR/spool: where the spool was before it moved to the short directory).
+rm -rf "$state" "$dir/spool"
+make_sock_dir "$short" "$dir"
 mkdir -p "$etc" "$state" "$spool" "$log" "$run"
 chmod 700 "$run"
 
@@ -67,7 +84,6 @@ start_munged "$etc" "$run" "$log" "$sock"
 
 # The node as slurmd sees it. CPUs is at least 2 so the tests' two-task
 # jobs fit a one-core machine (config_overrides: trust the config).
-host=$(hostname -s)
 hw=$(slurmd -C | head -1)
 cpus=$(echo "$hw" | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p')
 mem=$(echo "$hw" | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p')

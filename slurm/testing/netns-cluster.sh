@@ -20,25 +20,28 @@
 # Clients use SLURM_CONF=DIR/etc/slurm.conf from the root namespace. Names
 # carry a tag made from DIR's path (bridge rcb<tag>, namespaces rc<tag>n<K>,
 # nodes rnode<K>, addresses 10.213.<net>.10+K), so two checkouts on one
-# machine do not collide.
+# machine do not collide. The Unix sockets (munged's; each node's slurmd
+# spool, where slurmstepd makes one per step) are in a short
+# /tmp/recal-slurm-<cksum of DIR>, linked from DIR/sockets, since DIR may be
+# too deep for a socket path (108 bytes); stop removes it.
 set -eu
 cmd=${1:-} dir=${2:-}
 [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|kill-node|exec DIR ..." >&2; exit 2; }
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# shellcheck source=common.sh
+. "$(dirname "$0")/common.sh"
 sum=$(printf %s "$dir" | cksum | cut -d' ' -f1)
 tag=$(printf %04x $((sum % 65536)))
 net=$((sum % 250 + 1))
 bridge="rcb$tag" subnet="10.213.$net"
 port=$((20800 + sum % 1000 * 2))
-etc="$dir/etc" state="$dir/state" spool="$dir/spool" log="$dir/log" run="$dir/run"
+short=$(sock_dir_of "$dir")
+etc="$dir/etc" state="$dir/state" spool="$short/spool" log="$dir/log" run="$dir/run"
 nodetmp="/var/tmp/recal-netns-$tag" # each node's own TmpFS (a bind mount in its mount namespace)
-sock="$run/munge.sock"
+sock="$short/munge.sock"
 die() { echo "netns-cluster: $*" >&2; exit 1; }
 ns_of() { echo "rc${tag}n$1"; }
-
-# shellcheck source=common.sh
-. "$(dirname "$0")/common.sh"
 
 kill_ns() { # every process in namespace $1
     pids=$(ip netns pids "$1" 2>/dev/null || true)
@@ -68,7 +71,8 @@ stop_all() {
 case "$cmd" in
 stop)
     stop_all
-    echo "netns-cluster: stopped (state kept in $dir)"
+    rm_sock_dir "$short" "$dir"
+    echo "netns-cluster: stopped (state kept in $dir$rs_gone)"
     exit 0
     ;;
 kill-node)
@@ -93,8 +97,18 @@ nodes=${3:-3}
 for b in ip nsenter unshare munged mungekey slurmctld slurmd sinfo sbatch scontrol; do
     command -v "$b" >/dev/null || die "$b not found: install iproute2, util-linux, slurm-wlm and munge (tools/install-deps.sh)"
 done
+# Sockets: munged's; slurmstepd's SPOOL/slurmd-NODE/NODE_JOBID.STEPID and,
+# for an `srun --mpi=pmix` step, SPOOL/slurmd-NODE/stepd.slurm.pmix.JOBID.STEPID,
+# for job and step ids of up to 10 digits (the batch step is 4294967291).
+check_sock_len "munge socket" "$sock" "the socket directory is $short"
+check_sock_len "PMIx server socket of a step" "$spool/slurmd-rnode$nodes/stepd.slurm.pmix.4294967295.4294967291" \
+    "the socket directory is $short"
+check_sock_len "longest slurmstepd socket" "$spool/slurmd-rnode$nodes/rnode${nodes}_4294967295.4294967291" \
+    "the socket directory is $short"
 stop_all
-rm -rf "$state" "$spool" "$dir/nodes"
+# DIR/spool: where the spool was before it moved to the short directory.
+rm -rf "$state" "$dir/spool" "$dir/nodes"
+make_sock_dir "$short" "$dir"
 mkdir -p "$etc" "$state" "$spool" "$log" "$run" "$nodetmp"
 chmod 700 "$run"
 
@@ -139,7 +153,7 @@ SlurmdLogFile=$log/slurmd-%n.log
 KillWait=5
 SlurmdTimeout=10
 EOF
-    base_conf "$state" "$spool" "$run" "$log" "$sock"
+    base_conf "$state" "$spool/slurmd-%n" "$run" "$log" "$sock"
     printf '%sPartitionName=debug Nodes=%s Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO\n' "$node_lines" "$names"
 } >"$etc/slurm.conf"
 export SLURM_CONF="$etc/slurm.conf"

@@ -20,6 +20,7 @@ and RUN_DIR/report.html showing them with the tables.
 
 usage: report.py RUN_DIR    (normally called by `recal report` / `recal run`)
 Needs Debian's python3-matplotlib and python3-numpy."""
+import errno
 import glob
 import html
 import json
@@ -234,7 +235,7 @@ def fig_heatmaps(run_dir, results, path):
     files = sorted(glob.glob(os.path.join(run_dir, "figures", "examples-*.npy")))
     if not files:
         return None
-    ex = np.concatenate([np.load(f) for f in files])[:6]  # n × (1 + slots) × C × H × W
+    ex = load_examples(files)[:6]  # n × (1 + slots) × C × H × W
     n, k = ex.shape[0], ex.shape[1]
     names = ["image"] + [label(r) for r in results][: k - 1]
     fig, axes = plt.subplots(n, k, figsize=(1.6 * k, 1.6 * n), squeeze=False)
@@ -287,7 +288,7 @@ def fig_roar(run_dir, path):
     rp = os.path.join(run_dir, "roar.json")
     if not os.path.exists(rp):
         return None
-    res = json.load(open(rp))["results"]
+    res = load_json(rp, ROAR_SHAPE)["results"]
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for r in res:
         ax.plot(r["roar"]["fractions"], r["roar"]["diff_roar"], "-o", ms=3, label=label(r))
@@ -350,18 +351,201 @@ def tables_html(m):
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def main():
-    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
-        print(__doc__)
-        sys.exit(0 if len(sys.argv) == 2 else 1)
-    run_dir = sys.argv[1]
-    mpath = os.path.join(run_dir, "metrics.json")
-    if not os.path.exists(mpath):
-        sys.stderr.write(f"recal report: {mpath}: no such file (is {run_dir} a finished run directory?)\n")
-        sys.exit(1)
-    m = json.load(open(mpath))
-    fdir = os.path.join(run_dir, "figures")
-    os.makedirs(fdir, exist_ok=True)
+# ---- reading the run's files and failing with one line ----------------------
+# A run cut while writing (a full disk, a kill), an edited file or a run
+# directory that cannot be written ended in a Python traceback that did not
+# name the file (issue #35): every failure is one `recal report: ` line that
+# names the file and says what to do, exit 1.
+
+RESUME = "the same `recal run CONFIG ... --run-dir {d} --resume` rewrites it from the run's journal"
+
+
+class ReportError(Exception):
+    """a failure the user can fix; str() is the line after 'recal report: '"""
+
+
+# What the report reads of metrics.json, so that a file of another shape is
+# refused up front, by key, rather than deep in a figure: key -> kind; a key
+# ending in "?" may be absent, a kind ending in "?" may be null, [kind] is a
+# list of it, {"*": kind} an object of any keys.
+RESULT_SHAPE = {
+    "method": "string", "estimator": "string",
+    "diffid?": {"ratios": ["number"], "insertion_acc": ["number"], "deletion_acc": ["number"],
+                "mean": {"diff_acc": "number", "diff_logit?": "number?"}},
+    "sensitivity_n?": {"ratios": ["number"], "correlation": ["number?"]},
+    "road?": {"ratios": ["number"], "morf_acc": ["number"], "lerf_acc": ["number"], "images": "number",
+              "mean": {"diff": "number"}},
+    "lipschitz?": {"mean?": "number?"}, "max_sensitivity?": {"mean?": "number?"},
+    "infidelity?": {"mean?": "number?"}, "faithfulness?": {"pearson?": "number?", "spearman?": "number?"},
+    "ci?": {"*": {"lo": "number?", "hi": "number?"}},
+}
+PAIR_SHAPE = {"metric": "string", "method": "string", "estimator": "string", "vs_method": "string",
+              "vs_estimator": "string", "images": "number", "mean_diff": "number?", "lo": "number?",
+              "hi": "number?", "p_value": "number?", "p_holm?": "number?"}
+METRICS_SHAPE = {
+    "run_id": "string", "images": "number", "ranks": "number", "accuracy": "number", "device": "string",
+    "model": "string", "wall_seconds": "number", "config_sha256": "string",
+    "dataset": {"name": "string", "split": "string"}, "results": [RESULT_SHAPE],
+    "statistics?": {"level?": "number"}, "paired?": [PAIR_SHAPE],
+}
+ROAR_SHAPE = {"results": [{"method": "string", "estimator": "string",
+                           "roar": {"fractions": ["number"], "diff_roar": ["number"]}}]}
+# curves drawn against their ratios: one value per ratio
+SAME_LENGTH = {"diffid": ("ratios", "insertion_acc", "deletion_acc"), "sensitivity_n": ("ratios", "correlation"),
+               "road": ("ratios", "morf_acc", "lerf_acc")}
+
+
+def json_kind(v):
+    """v's JSON type, as a message names it"""
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    names = {str: "a string", dict: "an object", list: "a list", int: "a number", float: "a number"}
+    return names.get(type(v), type(v).__name__)
+
+
+def shape_error(where, want, v):
+    """None when v is of kind want (a shape as in METRICS_SHAPE), else the reason"""
+    if isinstance(want, str):
+        nullable, want = want.endswith("?"), want.rstrip("?")
+        if v is None and nullable:
+            return None
+        ok = json_kind(v) == ("a number" if want == "number" else "a string")
+        return None if ok else f"key {where} should be a {want}, got {json_kind(v)}"
+    if isinstance(want, list):
+        if not isinstance(v, list):
+            return f"key {where} should be a list, got {json_kind(v)}"
+        return next((e for e in (shape_error(f"{where}[{i}]", want[0], x) for i, x in enumerate(v)) if e), None)
+    if not isinstance(v, dict):
+        return f"key {where} should be an object, got {json_kind(v)}"
+    return object_error(where, want, v)
+
+
+def object_error(where, want, v):
+    pre = f"{where}." if where else ""
+    for key, kind in want.items():
+        name = key.rstrip("?")
+        keys = list(v) if name == "*" else [name]
+        if name != "*" and name not in v:
+            if key.endswith("?"):
+                continue
+            return f"key {pre}{name} is missing"
+        e = next((e for e in (shape_error(pre + k, kind, v[k]) for k in keys) if e), None)
+        if e:
+            return e
+    return length_error(pre, want, v)
+
+
+def length_error(pre, want, v):
+    """a curve with more or fewer values than ratios (matplotlib's error named no key)"""
+    for sec, (ref, *keys) in SAME_LENGTH.items():
+        d = v.get(sec) if sec + "?" in want else None
+        bad = [k for k in keys if d and len(d[k]) != len(d[ref])]
+        if bad:
+            return f"key {pre}{sec}.{bad[0]} has {len(d[bad[0]])} values for {len(d[ref])} {sec}.{ref}"
+    return None
+
+
+def line_col(raw, pos):
+    """1-based line and column of byte pos, as JSONDecodeError gives them"""
+    return raw.count(b"\n", 0, pos) + 1, pos - (raw.rfind(b"\n", 0, pos) + 1) + 1
+
+
+def parse_json(path, raw):
+    """the JSON value of a file's bytes; a ReportError naming line:col"""
+    d = os.path.dirname(path)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line, col = line_col(raw, e.start)
+        raise ReportError(f"{path}:{line}:{col}: not JSON: byte 0x{raw[e.start]:02x} is not UTF-8 text "
+                          f"(a damaged file? {RESUME.format(d=d)})") from e
+    if not text.strip():
+        raise ReportError(f"{path}: the file is empty (the run was cut while writing it? {RESUME.format(d=d)})")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        cut = e.pos >= len(text.rstrip())
+        what = "the JSON ends early: half-written" if cut else f"not JSON: {e.msg}"
+        raise ReportError(f"{path}:{e.lineno}:{e.colno}: {what} (the run was cut while writing it? "
+                          f"{RESUME.format(d=d)})") from e
+
+
+def load_json(path, shape):
+    """a run's JSON file, checked against shape"""
+    path = os.path.abspath(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise ReportError(f"{path}: cannot read: {e.strerror} (fix its permissions, or check the path)") from e
+    v = parse_json(path, raw)
+    if not isinstance(v, dict):
+        err = f"holds {json_kind(v)}, not an object"
+    else:
+        err = object_error("", shape, v)
+    if err:
+        raise ReportError(f"{path}: {err}: not the {os.path.basename(path)} of a recal run (edited, or from another "
+                          f"version of recal? {RESUME.format(d=os.path.dirname(path))})")
+    return v
+
+
+def missing_metrics(run_dir, mpath):
+    """why RUN_DIR has no metrics.json, and what to do"""
+    run_dir = os.path.abspath(run_dir)
+    if not os.path.exists(run_dir):
+        why = f"{run_dir} does not exist (check the path)"
+    elif not os.path.isdir(run_dir):
+        why = f"{run_dir} is a file, not a run directory (pass the directory of a run)"
+    elif os.path.exists(os.path.join(run_dir, "journal")):
+        why = (f"the run in {run_dir} has not finished (finish it with the same "
+               f"`recal run CONFIG ... --run-dir {run_dir} --resume`)")
+    else:
+        why = f"{run_dir} is not the directory of a finished recal run (check the path)"
+    return ReportError(f"{mpath}: no such file: {why}")
+
+
+def load_examples(files):
+    """the example maps the run kept: n × (1 + slots) × C × H × W per file"""
+    parts = []
+    for f in files:
+        try:
+            a = np.load(f)
+        except (OSError, ValueError, EOFError) as e:
+            raise ReportError(f"{os.path.abspath(f)}: cannot read the example maps: {one_line(e)} "
+                              f"(remove the file to make the report without heatmaps)") from e
+        want = "images × (1 + slots) × C × H × W" if not parts else f"? × {' × '.join(map(str, parts[0].shape[1:]))}"
+        if a.ndim != 5 or a.shape[1] < 1 or (parts and a.shape[1:] != parts[0].shape[1:]):
+            raise ReportError(f"{os.path.abspath(f)}: example maps of shape {' × '.join(map(str, a.shape))}, not "
+                              f"{want} (remove the file to make the report without heatmaps)")
+        parts.append(a)
+    return np.concatenate(parts)
+
+
+def one_line(e):
+    """an exception as one line of at most 300 characters"""
+    msg = " ".join(str(e).split())
+    return f"{type(e).__name__}: {msg[:300]}{'…' if len(msg) > 300 else ''}"
+
+
+# what to do when writing the report failed with an errno; otherwise WRITABLE
+IN_THE_WAY = {errno.EEXIST: "something that is not a directory is in the way: move it",
+              errno.ENOTDIR: "a file is in the way of a directory: move it",
+              errno.EISDIR: "a directory is in the way of a file: move it",
+              errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space (quota)"}
+WRITABLE = "make them writable (fix the permissions), or copy the run directory somewhere writable and report the copy"
+
+
+def write_error(e, run_dir, mpath):
+    """an OSError while writing the report, as the user's to fix"""
+    path = os.path.abspath(e.filename) if e.filename else os.path.abspath(run_dir)
+    d = os.path.abspath(run_dir)
+    return ReportError(f"cannot write {path}: {e.strerror} (the report of {mpath} is written into {d} and "
+                       f"{os.path.join(d, 'figures')}: {IN_THE_WAY.get(e.errno, WRITABLE)})")
+
+
+def make_figures(run_dir, m, fdir):
     res = m["results"]
     figs = [fig_diffid_curves(res, os.path.join(fdir, "diffid_curves.png"), m["images"]),
             fig_diffid_bars(res, os.path.join(fdir, "diffid_bars.png"), m.get("statistics", {}).get("level", 0.95)),
@@ -371,10 +555,13 @@ def main():
             fig_heatmaps(run_dir, res, os.path.join(fdir, "heatmaps.png")),
             fig_road(res, os.path.join(fdir, "road.png")),
             fig_roar(run_dir, os.path.join(fdir, "diff_roar.png"))]
-    figs = [f for f in figs if f]
+    return [f for f in figs if f]
+
+
+def page_html(m, figs):
     imgs = "".join(f'<h2>{os.path.basename(f)[:-4].replace("_", " ")}</h2><img src="figures/{os.path.basename(f)}">'
                    for f in figs)
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>recal report {html.escape(m['run_id'])}</title>
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>recal report {html.escape(m['run_id'])}</title>
 <style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{max-width:100%}}</style></head><body>
 <h1>recal run {html.escape(m['run_id'])}</h1>
@@ -382,11 +569,52 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{max-width:10
 model {html.escape(m['model'])}, clean accuracy {m['accuracy']:.4f}, {m['ranks']} rank(s) on {html.escape(m['device'])},
 {m['wall_seconds']:.1f} s. Config sha256 {m['config_sha256'][:16]}….</p>
 {tables_html(m)}{paired_html(m)}{imgs}</body></html>"""
+
+
+def write_page(run_dir, page):
+    """report.html, whole or not at all (a failed write leaves no .tmp behind)"""
     tmp = os.path.join(run_dir, "report.html.tmp")
-    with open(tmp, "w") as f:
-        f.write(page)
-    os.replace(tmp, os.path.join(run_dir, "report.html"))
+    try:
+        with open(tmp, "w") as f:
+            f.write(page)
+        os.replace(tmp, os.path.join(run_dir, "report.html"))
+    except BaseException:
+        if os.path.isfile(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def report(run_dir, mpath):
+    if not os.path.exists(mpath):
+        raise missing_metrics(run_dir, mpath)
+    m = load_json(mpath, METRICS_SHAPE)
+    fdir = os.path.join(run_dir, "figures")
+    try:
+        os.makedirs(fdir, exist_ok=True)
+        figs = make_figures(run_dir, m, fdir)
+        write_page(run_dir, page_html(m, figs))
+    except OSError as e:
+        raise write_error(e, run_dir, mpath) from e
     print(f"wrote {os.path.join(run_dir, 'report.html')} and {len(figs)} figure(s) in {fdir}")
+
+
+def main():
+    if len(sys.argv) != 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if len(sys.argv) == 2 else 1)
+    run_dir = sys.argv[1]
+    mpath = os.path.abspath(os.path.join(run_dir, "metrics.json"))
+    try:
+        report(run_dir, mpath)
+    except Exception as e:  # noqa: BLE001 -- one line instead of a traceback, whatever failed
+        if os.environ.get("RECAL_DEBUG") == "1":
+            raise
+        if isinstance(e, ReportError):
+            sys.stderr.write(f"recal report: {e}\n")
+        else:
+            sys.stderr.write(f"recal report: {mpath}: {one_line(e)} while making the report (a bug in "
+                             f"tools/report.py: please report this with the file; RECAL_DEBUG=1 shows where)\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -336,8 +336,80 @@ expect 0 "usage" -- "$recal" run --help
 expect 0 "usage" -- "$recal" train --help
 expect 0 "usage" -- "$recal" attribute --help
 expect 1 "unknown command" -- "$recal" frobnicate
-expect 1 "nowhere/metrics.json: no such file" -- "$recal" report nowhere
 expect 0 "usage: recal report" -- "$recal" report --help
+# recal report on a run directory that is unfinished, damaged, foreign or
+# not writable (issue #35): one line naming the file (line:col in JSON) and
+# what to do, exit 1 and no traceback; with this tree's tools/report.py.
+# shellcheck disable=SC2317 # called by expect
+report() { env RECAL_TOOLS_DIR="$src/tools" "$recal" report "$@"; }
+expect 1 "nowhere/metrics.json: no such file: $work/cli/nowhere does not exist (check the path)" -- report nowhere
+short 1
+echo x > rep-afile
+expect 1 "rep-afile/metrics.json: no such file: $work/cli/rep-afile is a file, not a run directory" -- report rep-afile
+short 1
+expect 0 "wrote r-rep/metrics.json" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+    --set outputs.figures=false --run-dir r-rep
+expect 0 "wrote r-rep/report.html and 3 figure(s) in r-rep/figures" -- report r-rep
+mkdir -p rep-unfinished && cp r-rep/journal rep-unfinished/
+expect 1 "^recal report: $work/cli/rep-unfinished/metrics.json: no such file: the run in $work/cli/rep-unfinished \
+has not finished.*--run-dir $work/cli/rep-unfinished --resume" -- report rep-unfinished
+short 1
+mkdir -p rep-other
+expect 1 "rep-other/metrics.json: no such file: $work/cli/rep-other is not the directory of a finished recal run" -- \
+    report rep-other
+short 1
+rep_damage() { # rep_damage DIR: r-rep's journal, and stdin as metrics.json
+    rm -rf "$1" && mkdir "$1" && cp r-rep/journal "$1/" && cat > "$1/metrics.json"
+}
+head -c 300 r-rep/metrics.json | rep_damage rep-cut
+expect 1 "^recal report: $work/cli/rep-cut/metrics.json:[0-9]*:[0-9]*: the JSON ends early: half-written (the run was cut \
+while writing it? the same \`recal run CONFIG ... --run-dir $work/cli/rep-cut --resume\` rewrites it" -- report rep-cut
+short 1
+echo 'garbage' | rep_damage rep-garbage
+expect 1 "rep-garbage/metrics.json:1:1: not JSON: Expecting value" -- report rep-garbage
+short 1
+printf '{"run_id":\n \377}' | rep_damage rep-binary
+expect 1 "rep-binary/metrics.json:2:2: not JSON: byte 0xff is not UTF-8 text" -- report rep-binary
+short 1
+rep_damage rep-empty < /dev/null
+expect 1 "rep-empty/metrics.json: the file is empty" -- report rep-empty
+short 1
+echo '[]' | rep_damage rep-list
+expect 1 "rep-list/metrics.json: holds a list, not an object: not the metrics.json of a recal run" -- report rep-list
+short 1
+echo '{}' | rep_damage rep-obj
+expect 1 "rep-obj/metrics.json: key run_id is missing: not the metrics.json of a recal run" -- report rep-obj
+short 1
+sed 's/"images": 4,/"images": "4",/' r-rep/metrics.json | rep_damage rep-type
+expect 1 "rep-type/metrics.json: key images should be a number, got a string" -- report rep-type
+short 1
+/usr/bin/python3 -c "import json, sys; m = json.load(sys.stdin); del m['results'][1]['diffid']['ratios']
+json.dump(m, sys.stdout)" < r-rep/metrics.json | rep_damage rep-nested
+expect 1 "rep-nested/metrics.json: key results\[1\].diffid.ratios is missing" -- report rep-nested
+short 1
+# unwritable: chmod does not stop root, so things in the way (and, where
+# root may mount, a read-only bind mount)
+rep_damage rep-infile < r-rep/metrics.json && echo keep > rep-infile/figures
+expect 1 "^recal report: cannot write $work/cli/rep-infile/figures: File exists (the report of \
+$work/cli/rep-infile/metrics.json .*in the way: move it)" -- report rep-infile
+short 1
+[ "$(cat rep-infile/figures)" = keep ] || { echo "FAIL: report wrote over figures"; fails=$((fails + 1)); }
+rep_damage rep-indir < r-rep/metrics.json && mkdir -p rep-indir/figures/diffid_bars.png
+expect 1 "cannot write $work/cli/rep-indir/figures/diffid_bars.png: Is a directory" -- report rep-indir
+short 1
+if [ "$(id -u)" = 0 ] && rep_damage rep-ro < r-rep/metrics.json && mount --bind rep-ro rep-ro 2>/dev/null; then
+    if mount -o remount,ro,bind rep-ro 2>/dev/null; then
+        expect 1 "cannot write $work/cli/rep-ro/figures: Read-only file system (.*make them writable" -- report rep-ro
+        short 1
+    fi
+    umount rep-ro
+fi
+# anything else: one line with the exception, the file and "report this"
+sed 's/"run_id": "r-rep"/"run_id": "\\ud800"/' r-rep/metrics.json | rep_damage rep-bug
+expect 1 "rep-bug/metrics.json: UnicodeEncodeError: .*please report this with the file" -- report rep-bug
+short 1
+[ ! -e rep-bug/report.html.tmp ] || { echo "FAIL: report left report.html.tmp"; fails=$((fails + 1)); }
+expect 1 "Traceback" -- env RECAL_DEBUG=1 RECAL_TOOLS_DIR="$src/tools" "$recal" report rep-bug
 expect 1 "metrics.lipschitz.*expected one of: samples, sigma_pixel, sigma_model, sigma, images" -- "$recal" run "$cfg" \
     --set model.path="$model" --set metrics.lipschitz.radius=1
 # every amount names its space; two spellings of one amount are refused

@@ -50,6 +50,20 @@ enum job_objective { JOB_OBJ_LOGIT = 0, JOB_OBJ_PROB = 1, JOB_OBJ_CONTRAST = 2 }
 /* ig's fixed baseline. dataset_mean is 0 in the model's (normalized) space,
  * the dataset's mean colour; black is pixel 0, i.e. normalize(0). */
 enum job_baseline { JOB_BASE_DATASET_MEAN = 0, JOB_BASE_BLACK = 1 };
+/* The α grid and weights of a path's K points (docs/methods.md, "α
+ * rules"): endpoints = linspace(0, 1, K) with weights 1/K (the papers'
+ * and recal's default); the others are Captum's IntegratedGradients
+ * `method=` rules, point for point. */
+#define JOB_ALPHA_STEPS_MAX 4096 /* steps under an α rule other than endpoints */
+enum job_alpha_rule {
+    JOB_ALPHA_ENDPOINTS = 0,
+    JOB_ALPHA_RIEMANN_LEFT,
+    JOB_ALPHA_RIEMANN_RIGHT,
+    JOB_ALPHA_RIEMANN_MIDDLE,
+    JOB_ALPHA_RIEMANN_TRAPEZOID,
+    JOB_ALPHA_GAUSSLEGENDRE,
+    JOB_ALPHA_COUNT
+};
 
 /* What LIME and KernelSHAP put where a superpixel is switched off:
  * superpixel_mean (lime_image: the superpixel's own mean colour),
@@ -58,23 +72,24 @@ enum job_fill { JOB_FILL_SUPERPIXEL_MEAN = 0, JOB_FILL_DATASET_MEAN = 1, JOB_FIL
 
 struct job_method {
     enum job_method_kind kind;
-    unsigned estimators;          /* bit mask of (1u << enum job_estimator) */
-    int refs;                     /* R; default 10 for path methods, 1 otherwise */
-    int steps;                    /* K; default 5 */
-    enum job_objective objective; /* default logit */
-    bool reference_compat;        /* default false */
-    enum job_baseline baseline;   /* ig only: dataset_mean (default; old spelling zero) | black */
-    enum job_fill fill;           /* lime (default superpixel_mean), kernel_shap (default dataset_mean) */
-    double noise;                 /* ig_sg, ig_sq, smoothgrad: σ as a fraction of the
-                                     image's pixel range (default 0.15) */
-    double sigma;                 /* sigma_pixel (old spelling sigma): absolute, in [0,1] pixel
-                                     units; > 0 overrides noise */
-    int samples;                  /* smoothgrad: N noisy samples (default 30) */
-    double epsilon;               /* agi: step size in pixel units (default 0.05) */
-    double max_dist, fraction;    /* guided_ig: how far from the straight line (0.02), the share of
-                                     features moved per step (0.25) */
-    double max_sigma, grad_step;  /* blur_ig: the last blur (50 pixels), the σ finite difference (0.01) */
-    bool sqrt_sigmas;             /* blur_ig `sqrt`: σ_i = √(i·max_sigma/steps) (default false: linear) */
+    unsigned estimators;            /* bit mask of (1u << enum job_estimator) */
+    int refs;                       /* R; default 10 for path methods, 1 otherwise */
+    int steps;                      /* K; default 5 */
+    enum job_objective objective;   /* default logit */
+    bool reference_compat;          /* default false */
+    enum job_baseline baseline;     /* ig only: dataset_mean (default; old spelling zero) | black */
+    enum job_alpha_rule alpha_rule; /* ig, ig_uniform, ig_sg, ig_sq: default endpoints */
+    enum job_fill fill;             /* lime (default superpixel_mean), kernel_shap (default dataset_mean) */
+    double noise;                   /* ig_sg, ig_sq, smoothgrad: σ as a fraction of the
+                                       image's pixel range (default 0.15) */
+    double sigma;                   /* sigma_pixel (old spelling sigma): absolute, in [0,1] pixel
+                                       units; > 0 overrides noise */
+    int samples;                    /* smoothgrad: N noisy samples (default 30) */
+    double epsilon;                 /* agi: step size in pixel units (default 0.05) */
+    double max_dist, fraction;      /* guided_ig: how far from the straight line (0.02), the share of
+                                       features moved per step (0.25) */
+    double max_sigma, grad_step;    /* blur_ig: the last blur (50 pixels), the σ finite difference (0.01) */
+    bool sqrt_sigmas;               /* blur_ig `sqrt`: σ_i = √(i·max_sigma/steps) (default false: linear) */
 };
 
 /* metrics.sensitivity_n (docs/metrics.md (sensitivity-n)). */
@@ -280,6 +295,8 @@ enum job_fill job_default_fill(enum job_method_kind k);
 void job_method_defaults(enum job_method_kind kind, struct job_method *out);
 const char *job_estimator_name(enum job_estimator e);
 const char *job_objective_name(enum job_objective o);
+/* "endpoints", "riemann_left", ..., "gausslegendre"; "unknown" out of range. */
+const char *job_alpha_rule_name(enum job_alpha_rule r);
 
 /* true when the method is implemented in this build (others are refused
  * at load with a message that says so). */

@@ -128,11 +128,35 @@ static int pixel_key(const struct job_err *e, const struct job_node *m, const ch
     return 0;
 }
 
+/* What an α rule cannot be combined with, once every key is read. */
+static int check_alpha_rule(const struct job_err *e, const struct job_node *m, const struct job_method *out) {
+    const struct job_node *v = job_map_get(m, "alpha_rule", NULL);
+    const enum job_alpha_rule r = out->alpha_rule;
+    if (r == JOB_ALPHA_ENDPOINTS) return 0;
+    if (out->reference_compat)
+        return job_errf(e, v,
+                        "alpha_rule %s with reference_compat: the reference code walks linspace(0, 1, K) "
+                        "only (drop one)",
+                        job_alpha_rule_name(r));
+    if ((out->estimators >> JOB_EST_IDGI) & 1)
+        return job_errf(e, v,
+                        "alpha_rule %s with the 'idgi' estimator: IDGI weighs its steps by the model's "
+                        "change between them, not by a rule (drop one)",
+                        job_alpha_rule_name(r));
+    if (out->steps > JOB_ALPHA_STEPS_MAX)
+        return job_errf(e, v, "alpha_rule %s takes at most %d steps, got %d", job_alpha_rule_name(r),
+                        JOB_ALPHA_STEPS_MAX, out->steps);
+    if (r != JOB_ALPHA_GAUSSLEGENDRE && out->steps < 2)
+        return job_errf(e, v, "alpha_rule %s needs steps >= 2 (as Captum's riemann rules), got %d",
+                        job_alpha_rule_name(r), out->steps);
+    return 0;
+}
+
 static int read_method(const struct job_err *e, const struct job_node *m, int idx, struct job_method *out) {
     static const char *const keys[] = {
         "name",     "steps",       "refs",      "estimators", "objective",     "reference_compat", "baseline",
         "noise",    "sigma_pixel", "sigma",     "samples",    "epsilon_pixel", "epsilon",          "fill",
-        "max_dist", "fraction",    "max_sigma", "grad_step",  "sqrt"};
+        "max_dist", "fraction",    "max_sigma", "grad_step",  "sqrt",          "alpha_rule"};
     /* "zero" is the old spelling of dataset_mean: 0 in model space, the mean colour */
     static const char *const baselines[] = {"dataset_mean", "black", "zero"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
@@ -170,6 +194,19 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         return -1;
     if (out->reference_compat && (out->estimators >> JOB_EST_IDGI) & 1)
         return job_errf(e, v, "reference_compat has no 'idgi' estimator (the reference code has none; drop one)");
+    if ((v = job_map_get(m, "alpha_rule", NULL))) {
+        const char *rules[JOB_ALPHA_COUNT];
+        int r;
+        for (int k = 0; k < JOB_ALPHA_COUNT; k++) rules[k] = job_alpha_rule_name((enum job_alpha_rule)k);
+        if (out->kind != JOB_M_IG && out->kind != JOB_M_IG_UNIFORM && out->kind != JOB_M_IG_SG &&
+            out->kind != JOB_M_IG_SQ)
+            return job_errf(e, v,
+                            "'alpha_rule' applies to ig, ig_uniform, ig_sg and ig_sq (%s draws its α or has "
+                            "no path of straight-line points)",
+                            job_method_name(out->kind));
+        if (job_want_enum(e, v, "alpha_rule", rules, JOB_ALPHA_COUNT, &r)) return -1;
+        out->alpha_rule = (enum job_alpha_rule)r;
+    }
     if ((v = job_map_get(m, "baseline", NULL))) {
         int b;
         if (out->kind != JOB_M_IG && out->kind != JOB_M_GUIDED_IG)
@@ -245,7 +282,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
             out->samples = (int)x;
         }
     }
-    return 0;
+    return check_alpha_rule(e, m, out);
 }
 
 int job_read_methods(const struct job_err *e, const struct job_node *v, struct job *j) {

@@ -37,6 +37,20 @@ static const char *const objective_names[] = {
     [JOB_OBJ_CONTRAST] = "contrast",
 };
 
+static const char *const alpha_rule_names[JOB_ALPHA_COUNT] = {
+    [JOB_ALPHA_ENDPOINTS] = "endpoints",
+    [JOB_ALPHA_RIEMANN_LEFT] = "riemann_left",
+    [JOB_ALPHA_RIEMANN_RIGHT] = "riemann_right",
+    [JOB_ALPHA_RIEMANN_MIDDLE] = "riemann_middle",
+    [JOB_ALPHA_RIEMANN_TRAPEZOID] = "riemann_trapezoid",
+    [JOB_ALPHA_GAUSSLEGENDRE] = "gausslegendre",
+};
+
+const char *job_alpha_rule_name(enum job_alpha_rule r) {
+    if ((int)r < 0 || r >= JOB_ALPHA_COUNT) return "unknown";
+    return alpha_rule_names[r];
+}
+
 const char *job_method_name(enum job_method_kind k) {
     if ((int)k < 0 || k >= JOB_M_COUNT) return "unknown";
     return method_names[k];

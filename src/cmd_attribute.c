@@ -36,6 +36,10 @@ static const char *HELP =
     "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
     "  --baseline B           ig, guided_ig: dataset_mean (default, 0 in model space; old spelling zero) |\n"
     "                         black (pixel 0, normalize(0))\n"
+    "  --alpha-rule A         ig, ig_uniform, ig_sg, ig_sq: the K points and weights of a path:\n"
+    "                         endpoints (default: linspace(0, 1, K), weights 1/K) | riemann_left |\n"
+    "                         riemann_right | riemann_middle | riemann_trapezoid | gausslegendre\n"
+    "                         (Captum's IntegratedGradients method=, point for point)\n"
     "  --noise F | --sigma-pixel S  ig_sg, ig_sq, smoothgrad: sigma = F x the image's pixel range\n"
     "                         (default 0.15), or S in pixel units (--sigma: old spelling)\n"
     "  --fill F               lime, kernel_shap: what a switched-off superpixel shows:\n"
@@ -107,6 +111,36 @@ static int too_many(const char *opt, long v) {
     return -1;
 }
 
+/* --alpha-rule: the rule by name, for the path methods, with the same
+ * limits as a job's alpha_rule (jobs/job_methods.c). */
+static int attr_alpha_rule(const char *v, struct job_method *jm) {
+    int r = -1;
+    for (int k = 0; k < JOB_ALPHA_COUNT; k++)
+        if (!strcasecmp(v, job_alpha_rule_name((enum job_alpha_rule)k))) r = k;
+    if (r < 0) {
+        fprintf(stderr,
+                "recal attribute: --alpha-rule '%s': want endpoints, riemann_left, riemann_right, "
+                "riemann_middle, riemann_trapezoid or gausslegendre\n",
+                v);
+        return -1;
+    }
+    if (r != JOB_ALPHA_ENDPOINTS && jm->kind != JOB_M_IG && jm->kind != JOB_M_IG_UNIFORM && jm->kind != JOB_M_IG_SG &&
+        jm->kind != JOB_M_IG_SQ) {
+        fprintf(stderr, "recal attribute: --alpha-rule %s applies to ig, ig_uniform, ig_sg and ig_sq\n", v);
+        return -1;
+    }
+    if (r != JOB_ALPHA_ENDPOINTS && r != JOB_ALPHA_GAUSSLEGENDRE && jm->steps < 2) {
+        fprintf(stderr, "recal attribute: --alpha-rule %s needs --steps >= 2 (got %d)\n", v, jm->steps);
+        return -1;
+    }
+    if (jm->steps > JOB_ALPHA_STEPS_MAX && r != JOB_ALPHA_ENDPOINTS) {
+        fprintf(stderr, "recal attribute: --alpha-rule %s takes at most --steps %d\n", v, JOB_ALPHA_STEPS_MAX);
+        return -1;
+    }
+    jm->alpha_rule = (enum job_alpha_rule)r;
+    return 0;
+}
+
 static int want_positive(const char *opt, const char *v, double *out) {
     char *end;
     errno = 0;
@@ -134,7 +168,7 @@ static int want_seed(const char *v, unsigned long long *out) {
 int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
                *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL,
-               *segments_path = NULL, *precision = "fp32";
+               *segments_path = NULL, *precision = "fp32", *alpha_rule = NULL;
     long refs = -1, steps = -1, samples = -1, budget_mb = 2048, threads = 0;
     int stats = 0;
     double noise = -1, sigma = 0, epsilon = -1; /* -1: the method's default (job_method_defaults) */
@@ -168,6 +202,7 @@ int cmd_attribute(int argc, char **argv) {
         O_EPSILON,
         O_MEMORY_BUDGET,
         O_BASELINE,
+        O_ALPHA_RULE,
         O_THREADS,
         O_REFERENCE_COMPAT,
         O_STATS,
@@ -203,6 +238,7 @@ int cmd_attribute(int argc, char **argv) {
         {"epsilon", required_argument, NULL, O_EPSILON},
         {"memory-budget", required_argument, NULL, O_MEMORY_BUDGET},
         {"baseline", required_argument, NULL, O_BASELINE},
+        {"alpha-rule", required_argument, NULL, O_ALPHA_RULE},
         {"threads", required_argument, NULL, O_THREADS},
         {"reference-compat", no_argument, NULL, O_REFERENCE_COMPAT},
         {"stats", no_argument, NULL, O_STATS},
@@ -295,6 +331,9 @@ int cmd_attribute(int argc, char **argv) {
             break;
         case O_BASELINE:
             baseline = v;
+            break;
+        case O_ALPHA_RULE:
+            alpha_rule = v;
             break;
         case O_THREADS:
             if (want_long("--threads", v, 1, &threads)) return EXIT_USER;
@@ -408,6 +447,7 @@ int cmd_attribute(int argc, char **argv) {
                 baseline);
         return EXIT_USER;
     }
+    if (alpha_rule && attr_alpha_rule(alpha_rule, &jm)) return EXIT_USER;
     jm.fill = job_default_fill(jm.kind);
     if (fill) {
         if (jm.kind != JOB_M_LIME && jm.kind != JOB_M_KERNEL_SHAP) {

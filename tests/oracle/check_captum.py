@@ -286,6 +286,23 @@ def main():
     check(f"ig_uniform vanilla, {R} explicit references, K={K} (mean of Captum IG per reference)", got,
           np.mean(per_ref, axis=0))
 
+    # alpha_rule: Captum's own method= rules, nothing handed in (issue #36)
+    for rule in ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre"):
+        want = ig.attribute(x64, baselines=torch.zeros_like(x64), target=t, n_steps=K, method=rule).detach().numpy()
+        got = recal_attr(recal, work, f"ig-{rule}", base + ["--method", "ig", "--steps", str(K), "--alpha-rule", rule])
+        check(f"ig zero baseline K={K} alpha_rule {rule} (IntegratedGradients method={rule})", got, want)
+    want = ig.attribute(x64, baselines=torch.zeros_like(x64), target=t).detach().numpy()
+    got = recal_attr(recal, work, "ig-captum-default", base + ["--method", "ig", "--steps", "50", "--alpha-rule",
+                                                               "gausslegendre"])
+    check("ig --steps 50 --alpha-rule gausslegendre (IntegratedGradients defaults)", got, want)
+    per_ref = [ig.attribute(x64, baselines=torch.from_numpy(refs[j:j + 1]).double().expand_as(x64), target=t,
+                            n_steps=K, method="riemann_trapezoid").detach().numpy() for j in range(R)]
+    got = recal_attr(recal, work, "ig_uniform-trapezoid",
+                     base + ["--method", "ig_uniform", "--estimator", "vanilla", "--refs", str(R), "--steps", str(K),
+                             "--alpha-rule", "riemann_trapezoid", "--references", os.path.join(work, "refs.npy")])
+    check(f"ig_uniform vanilla, {R} explicit references, K={K}, riemann_trapezoid (the α = 1 point shared)", got,
+          np.mean(per_ref, axis=0))
+
     want = Saliency(net64).attribute(x64, target=t, abs=False).detach().numpy()
     check("input_grad (Saliency, abs=False)", recal_attr(recal, work, "input_grad", base + ["--method", "input_grad"]),
           want)

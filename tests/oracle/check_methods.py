@@ -208,6 +208,23 @@ def main():
             if not ok:
                 failures.append(f"passes {est} K={k}")
 
+    # α rules (Captum's method=): each estimator with the rule's points and
+    # weights, the α = 1 point shared (riemann_right, riemann_trapezoid end
+    # there) and walked; against the float64 oracle with the grid written
+    # out from Captum's definitions (methods_oracle.rule_grid).
+    for rule in ("riemann_right", "riemann_trapezoid", "gausslegendre"):
+        a, wts = oracle.rule_grid(rule, K)
+        alpha = torch.tensor(np.array([a] * R, dtype=np.float32).astype(np.float64))
+        for est in ("vanilla", "valid_ref", "valid_ip"):
+            want = np.stack([oracle.path_attr(model64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), alpha,
+                                              est, weights=wts).numpy() for i in range(n)])
+            for share in ("1", "0"):
+                args = base + ["--estimator", est, "--references", os.path.join(work, "shared.npy"), "--alpha-rule",
+                               rule]
+                got, _ = recal_stats(recal, work, f"rule-{rule}-{est}-{share}", args, {"RECAL_SHARE_ENDPOINTS": share})
+                check(f"ig_uniform/{est} K={K} alpha_rule {rule}, α = 1 point "
+                      f"{'shared' if share == '1' else 'walked'}", got, want)
+
     def method_args(method):
         """base with --method METHOD instead of ig_uniform"""
         args = [a for a in base if a != "ig_uniform"]

@@ -137,17 +137,36 @@ def idgi(model, x, label, refs, alpha):
     return out / R
 
 
-def path_attr(model, x, label, refs, alpha, estimator, squared=False):
+def rule_grid(rule, k):
+    """An α rule's points and weights as Captum 0.7 defines them
+    (attr/_utils/approximation_methods.py), written out here with numpy:
+    riemann steps 1/k (the trapezoid's two ends halved), Gauss–Legendre
+    from numpy's leggauss mapped to [0, 1]."""
+    if rule == "gausslegendre":
+        x, w = np.polynomial.legendre.leggauss(k)
+        return 0.5 * (1 + x), 0.5 * w
+    w = np.full(k, 1.0 / k)
+    a = {"riemann_left": np.arange(k) / k, "riemann_right": (np.arange(k) + 1) / k,
+         "riemann_middle": (np.arange(k) + 0.5) / k, "riemann_trapezoid": np.arange(k) / (k - 1)}[rule]
+    if rule == "riemann_trapezoid":
+        w[0] /= 2
+        w[-1] /= 2
+    return a, w
+
+
+def path_attr(model, x, label, refs, alpha, estimator, squared=False, weights=None):
     """x: C×H×W float64, refs: R×C×H×W, alpha: R×K. docs/methods.md's
-    estimators; squared = IG-SQ. (The reference code's pairing,
-    reference_compat, has its own oracle: reference_oracle.py.)"""
+    estimators; squared = IG-SQ; weights: the K steps' (an α rule's),
+    default 1/K each. (The reference code's pairing, reference_compat, has
+    its own oracle: reference_oracle.py.)"""
     R, K = alpha.shape
+    w = [1.0 / K] * K if weights is None else [float(v) for v in weights]
     if estimator == "idgi":
         return idgi(model, x, label, refs, alpha)
     if estimator in ("vanilla", "valid_ref"):
         num, cnt = torch.zeros_like(x), torch.zeros_like(x)
         for j in range(R):
-            gbar = sum(grad_at(model, refs[j] + alpha[j, k] * (x - refs[j]), label) for k in range(K)) / K
+            gbar = sum(w[k] * grad_at(model, refs[j] + alpha[j, k] * (x - refs[j]), label) for k in range(K))
             m = (x - refs[j]) * gbar
             if estimator == "vanilla":
                 num += (x - refs[j]) * gbar * gbar if squared else m
@@ -165,7 +184,7 @@ def path_attr(model, x, label, refs, alpha, estimator, squared=False):
                 # x − z written as (1 − α)(x − r_j): equal in exact math, and
                 # exactly 0 at α = 1, where "x - z" would leave rounding
                 # noise whose sign decides keep = [m >= 0] at random.
-                m = (1 - alpha[j, k]) * (x - refs[j]) * grad_at(model, z, label) / K
+                m = (1 - alpha[j, k]) * (x - refs[j]) * grad_at(model, z, label) * w[k]
                 keep = (m >= 0).double()
                 num += keep * (m * m if squared else m)
                 cnt += keep

@@ -14,6 +14,18 @@
 static int make_alpha(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
                       float *alpha, char *err, size_t errlen) {
     const long R = m->refs, K = m->steps;
+    double *grid = NULL, *weight = NULL;
+    if (m->kind != JOB_M_EG && m->alpha_rule != JOB_ALPHA_ENDPOINTS) { /* the rule's grid, the same every path */
+        grid = malloc((size_t)K * sizeof *grid);
+        weight = malloc((size_t)K * sizeof *weight);
+        if (!grid || !weight || wk_alpha_grid(m->alpha_rule, K, grid, weight)) {
+            snprintf(err, errlen, "alpha_rule %s with steps %ld: %s", job_alpha_rule_name(m->alpha_rule), K,
+                     grid && weight ? "needs steps >= 2" : "out of host memory");
+            free(grid);
+            free(weight);
+            return -1;
+        }
+    }
     for (long i = 0; i < bt->b; i++) {
         float *a = alpha + i * R * K;
         if (m->kind == JOB_M_EG) {
@@ -21,8 +33,11 @@ static int make_alpha(const struct wk_method_ctx *ctx, const struct job_method *
             continue;
         }
         for (long j = 0; j < R; j++)
-            for (long k = 0; k < K; k++) a[j * K + k] = K == 1 ? 1.0f : (float)k / (float)(K - 1);
+            for (long k = 0; k < K; k++)
+                a[j * K + k] = grid ? (float)grid[k] : K == 1 ? 1.0f : (float)k / (float)(K - 1);
     }
+    free(grid);
+    free(weight);
     return 0;
 }
 

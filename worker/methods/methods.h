@@ -73,6 +73,14 @@ int wk_method_reads_host_x(const struct job_method *m);
 
 /* ---- building blocks (path.c, refs.c, grad_methods.c) ------------------- */
 
+/* The K points of a path under an α rule (job_alpha_rule): alpha[k] in
+ * [0, 1] ascending and weight[k], as Captum's IntegratedGradients builds
+ * them for its `method=` (riemann_*: step 1/K, the trapezoid's two ends
+ * halved; gausslegendre: the Gauss–Legendre nodes and weights mapped to
+ * [0, 1]); endpoints: linspace(0, 1, K), weights 1/K. 0, or -1 when the
+ * rule needs more steps (riemann: K >= 2). */
+int wk_alpha_grid(enum job_alpha_rule rule, long K, double *alpha, double *weight);
+
 /* The path engine behind IG, IG-Uniform, IG-SG, IG-SQ and EG: R references
  * per image (refs: device (B·R)×C×H×W, normalized), K points per path with
  * α per point (alpha: host B·R·K, path-major). One set of gradients feeds

@@ -41,6 +41,13 @@ struct path_run {
     ts_tensor *acc_van, *acc_vr, *cnt_vr, *acc_ip, *cnt_ip, *acc_idgi;
     ts_tensor *f_end; /* B: F at each image (α = 1), for IDGI's last step when that point is shared */
     int objective;
+    /* An α rule's weights (docs/methods.md, "α rules") as K·w_k, so that the
+     * endpoints rule is 1 everywhere and takes none of this: w1 (K steps,
+     * host; NULL for endpoints), t_wwalk (the kin walked steps' on the
+     * device), w_end (Σ K·w_k over the shared α = 1 steps; n1 without a rule). */
+    const float *w1;
+    ts_tensor *t_wwalk;
+    double w_end;
 };
 
 /* Gradients g (qc×C×H×W) at points q0 … q0+qc−1 and each point's x − r
@@ -380,6 +387,13 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
             if (slots) {
                 ts_tensor *g3, *gs;
                 WK_T(&chunk, ts_reshape(g, s_pkd, 3, &g3), g3);
+                if (pr->t_wwalk) { /* an α rule: each step's gradient times K·w_k before the sum */
+                    ts_tensor *wk, *w3;
+                    int64_t s_1k1[3] = {1, kc, 1};
+                    WK_T(&chunk, ts_narrow(pr->t_wwalk, 0, k0, kc, &wk), wk);
+                    WK_T(&chunk, ts_reshape(wk, s_1k1, 3, &w3), w3);
+                    WK_T(&chunk, ts_mul(g3, w3, &g3), g3);
+                }
                 if (gsum) { /* a split path's next piece */
                     WK_T(&chunk, ts_sum_dim(g3, 1, 0, &gs), gs);
                     WK_CHECK(ts_index_add_(gsum, 0, t_zero, gs));
@@ -405,7 +419,7 @@ static int walk_paths(const struct path_run *pr, char *err, size_t errlen) {
             if (pr->gx) { /* the α = 1 steps: n1 × the gradient at the path's image */
                 ts_tensor *ge;
                 WK_T(&path, ts_index_select(pr->gx, 0, idx, &ge), ge);
-                if (pr->n1 != 1) WK_T(&path, ts_mul_scalar(ge, (double)pr->n1, &ge), ge);
+                if (pr->w_end != 1.0) WK_T(&path, ts_mul_scalar(ge, pr->w_end, &ge), ge);
                 if (gsum) WK_T(&path, ts_add(gsum, ge, &gsum), gsum);
                 else gsum = ge;
             }
@@ -545,6 +559,7 @@ static int device_tables(struct path_run *pr, const float *alpha_h, long points,
     for (long k = 0; k < K; k++) {
         arow[k] = alpha_h[k];
         crow[k] = (1.0f - alpha_h[k]) / (float)K; /* as the host tables: x − z = (1 − α)(x − r), and valid_ip's 1/K */
+        if (pr->w1) crow[k] = (1.0f - alpha_h[k]) * pr->w1[k] / (float)K; /* valid_ip's w_k instead of 1/K */
     }
     ts_tensor *q, *t, *step, *t_kw, *t_arow, *t_crow, *a1, *c1;
     int64_t s_k[1] = {K}, s_kin[1] = {kin}, s_q1[2] = {points, 1};
@@ -602,10 +617,26 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
                           .want_idgi = (m->estimators >> JOB_EST_IDGI) & 1,
                           .objective = (int)m->objective,
                           .kin = K - n1,
-                          .n1 = n1};
+                          .n1 = n1,
+                          .w_end = (double)n1};
     struct wk_pool keep = {0}, fin = {0};
     int rc = -1;
     for (int e = 0; e < JOB_EST_COUNT; e++) out[e] = NULL;
+    float w1[JOB_ALPHA_STEPS_MAX];
+    if (m->alpha_rule != JOB_ALPHA_ENDPOINTS && m->kind != JOB_M_EG) {
+        double a[JOB_ALPHA_STEPS_MAX], w[JOB_ALPHA_STEPS_MAX];
+        if (compat || pr.want_idgi || K > JOB_ALPHA_STEPS_MAX || wk_alpha_grid(m->alpha_rule, K, a, w)) {
+            snprintf(err, errlen, "alpha_rule %s: not with reference_compat or idgi, and for 2 to %d steps",
+                     job_alpha_rule_name(m->alpha_rule), JOB_ALPHA_STEPS_MAX);
+            return -1;
+        }
+        pr.w_end = 0;
+        for (long k = 0; k < K; k++) {
+            w1[k] = (float)(w[k] * (double)K);
+            if (n1 && alpha_h[k] == 1.0f) pr.w_end += w1[k];
+        }
+        pr.w1 = w1;
+    }
     if (pr.want_idgi && (compat || !regular || m->kind == JOB_M_EG)) {
         snprintf(err, errlen,
                  "estimator idgi needs IG's ordered path (linspace steps from the reference to the image): not "
@@ -634,6 +665,14 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
         WK_T(&keep, ts_from_i64(bt->labels, s_b, 1, ctx->device, &y), y);
         pr.y = y;
     }
+    if (pr.w1 && pr.kin > 0) { /* the walked steps' weights, in walk order */
+        float ww[JOB_ALPHA_STEPS_MAX];
+        long n = 0;
+        for (long k = 0; k < K; k++)
+            if (!(n1 > 0 && alpha_h[k] == 1.0f)) ww[n++] = pr.w1[k];
+        int64_t s_n[1] = {n};
+        WK_T(&keep, ts_from_f32(ww, s_n, 1, ctx->device, &pr.t_wwalk), pr.t_wwalk);
+    }
     if (on_device) {
         if (device_tables(&pr, alpha_h, points, &keep, err, errlen)) goto fail;
     } else if (points > 0) {
@@ -650,6 +689,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
         for (long q = 0; q < points; q++) {
             alpha[q] = alpha_h[palpha[q]];
             coef[q] = (1.0f - alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */
+            if (pr.w1) coef[q] = (1.0f - alpha[q]) * pr.w1[palpha[q] % K] / (float)K; /* w_k: a rule's weight */
             plab[q] = bt->labels[pimg[q]];
         }
         WK_T(&keep, ts_from_i64(pref, s_q, 1, ctx->device, &pr.t_pref), pr.t_pref);

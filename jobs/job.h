@@ -54,6 +54,8 @@ enum job_baseline { JOB_BASE_DATASET_MEAN = 0, JOB_BASE_BLACK = 1 };
  * rules"): endpoints = linspace(0, 1, K) with weights 1/K (the papers'
  * and recal's default); the others are Captum's IntegratedGradients
  * `method=` rules, point for point. */
+#define JOB_TARGET_LABEL (-1)
+#define JOB_TARGET_PREDICTED (-2)
 #define JOB_ALPHA_STEPS_MAX 4096 /* steps under an α rule other than endpoints */
 enum job_alpha_rule {
     JOB_ALPHA_ENDPOINTS = 0,
@@ -236,6 +238,8 @@ struct job {
                                   max(this, 20 × the longest shard) stops the run resumably, naming it
                                   (default 600; 0 = off) */
     bool coordinator_computes; /* rank 0 computes shards besides handing them out (default true) */
+    int target;                /* the class every method and metric explains: JOB_TARGET_LABEL (default),
+                                  JOB_TARGET_PREDICTED, or a class index >= 0 */
     long chunk_samples;        /* samples per forward+backward: N; 0 = from memory_budget_mb
                                   (default); -1 = measured at start ("auto") */
     int n_methods;

@@ -78,6 +78,7 @@ static void set_defaults(struct job *j, const char *path) {
     j->stop_grace_seconds = 60.0;
     j->watchdog_seconds = 600.0;
     j->coordinator_computes = true;
+    j->target = JOB_TARGET_LABEL;
     j->n_diffid_ratios = 9;
     memcpy(j->diffid_ratios, ratios, sizeof ratios);
     j->out_figures = true;
@@ -95,6 +96,20 @@ static int opt_int(const struct job_err *e, const struct job_node *map, const ch
                    long long *dst) {
     const struct job_node *v = job_map_get(map, key, NULL);
     return v ? job_want_int(e, v, key, min, max, dst) : 0;
+}
+
+/* target: label | predicted | a class index. */
+static int read_target(const struct job_err *e, const struct job_node *v, int *out) {
+    if (v->kind == JOB_N_SCALAR && v->text && !job_casecmp(v->text, "label")) *out = JOB_TARGET_LABEL;
+    else if (v->kind == JOB_N_SCALAR && v->text && !job_casecmp(v->text, "predicted")) *out = JOB_TARGET_PREDICTED;
+    else {
+        long long k;
+        if (v->kind != JOB_N_SCALAR || !v->text || v->text[0] < '0' || v->text[0] > '9' ||
+            job_want_int(e, v, "target", 0, 1000000, &k))
+            return job_bad(e, v, "target", "label, predicted or a class index >= 0");
+        *out = (int)k;
+    }
+    return 0;
 }
 
 static int opt_enum(const struct job_err *e, const struct job_node *map, const char *key, const char *const *names,
@@ -286,7 +301,8 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                                        "stop_grace_seconds",
                                        "coordinator_computes",
                                        "watchdog_seconds",
-                                       "statistics"};
+                                       "statistics",
+                                       "target"};
     static const char *const devices[] = {"auto", "cpu", "cuda"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb, shard = j->shard_images, chunk = 0;
@@ -301,6 +317,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                             "'name' starts the run directory's name, so it may not hold '/' or control "
                             "characters (got '%.60s'): use letters, digits, '-', '_' or '.'",
                             j->name);
+    if ((v = job_map_get(root, "target", NULL)) && read_target(e, v, &j->target)) return -1;
     if ((v = job_map_get(root, "coordinator_computes", NULL)) &&
         job_want_bool(e, v, "coordinator_computes", &j->coordinator_computes))
         return -1;

@@ -60,12 +60,12 @@ enum { REC_PG_HITS, REC_PG_ENERGY, REC_PG_ENERGY_N, REC_PG_N, REC_PG_FIELDS };
 /* The per-image values (issue #23): one row per image position of the
  * shard, after the sums, in every record. A row is the image id (-1: no
  * image there, or one skipped under on_error: skip), its label, the
- * model's prediction and the target's clean logit and softmax probability
+ * model's prediction, the target (job->target) and its clean logit and softmax probability
  * (RUN_DIR/images.csv), then for each slot the enabled fields in REC_PI_*
  * order. A value is NaN where it is undefined for that image (a
  * constant side of a correlation, a metric's `images:` bound). The
  * statistics (coordinator/coord_stats.c) resample these rows. */
-enum { REC_IM_ID, REC_IM_LABEL, REC_IM_PRED, REC_IM_LOGIT, REC_IM_PROB, REC_PI_FIXED };
+enum { REC_IM_ID, REC_IM_LABEL, REC_IM_PRED, REC_IM_TARGET, REC_IM_LOGIT, REC_IM_PROB, REC_PI_FIXED };
 enum {
     REC_PI_DIFF_ACC,   /* DiffID: mean over ratios of insertion − deletion correct (0/1) */
     REC_PI_DIFF_LOGIT, /* DiffID: the same of the logit ratios f(x̃)[y]/f(x)[y] */

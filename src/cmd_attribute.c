@@ -25,7 +25,10 @@ static const char *HELP =
     "usage: recal attribute --model M.pt --input X.npy --method NAME --out A.npy [options]\n"
     "\n"
     "  --input X.npy          N×C×H×W float32, already normalized for the model\n"
-    "  --labels L.npy         N explained classes (int); default: the model's prediction\n"
+    "  --labels L.npy         N labels (int); with --target label (the default when given) the\n"
+    "                         explained classes\n"
+    "  --target T             label (needs --labels) | predicted | a class index for every image;\n"
+    "                         default: label with --labels, else predicted (a job's `target:`)\n"
     "  --method NAME          random | input_grad | input_x_grad | smoothgrad | gradcam | lime |\n"
     "                         kernel_shap | ig | ig_uniform |\n"
     "                         ig_sg | ig_sq | eg | agi | guided_ig | blur_ig (eg needs\n"
@@ -168,7 +171,7 @@ static int want_seed(const char *v, unsigned long long *out) {
 int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
                *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL,
-               *segments_path = NULL, *precision = "fp32", *alpha_rule = NULL;
+               *segments_path = NULL, *precision = "fp32", *alpha_rule = NULL, *target = NULL;
     long refs = -1, steps = -1, samples = -1, budget_mb = 2048, threads = 0;
     int stats = 0;
     double noise = -1, sigma = 0, epsilon = -1; /* -1: the method's default (job_method_defaults) */
@@ -203,6 +206,7 @@ int cmd_attribute(int argc, char **argv) {
         O_MEMORY_BUDGET,
         O_BASELINE,
         O_ALPHA_RULE,
+        O_TARGET,
         O_THREADS,
         O_REFERENCE_COMPAT,
         O_STATS,
@@ -239,6 +243,7 @@ int cmd_attribute(int argc, char **argv) {
         {"memory-budget", required_argument, NULL, O_MEMORY_BUDGET},
         {"baseline", required_argument, NULL, O_BASELINE},
         {"alpha-rule", required_argument, NULL, O_ALPHA_RULE},
+        {"target", required_argument, NULL, O_TARGET},
         {"threads", required_argument, NULL, O_THREADS},
         {"reference-compat", no_argument, NULL, O_REFERENCE_COMPAT},
         {"stats", no_argument, NULL, O_STATS},
@@ -334,6 +339,9 @@ int cmd_attribute(int argc, char **argv) {
             break;
         case O_ALPHA_RULE:
             alpha_rule = v;
+            break;
+        case O_TARGET:
+            target = v;
             break;
         case O_THREADS:
             if (want_long("--threads", v, 1, &threads)) return EXIT_USER;
@@ -448,6 +456,16 @@ int cmd_attribute(int argc, char **argv) {
         return EXIT_USER;
     }
     if (alpha_rule && attr_alpha_rule(alpha_rule, &jm)) return EXIT_USER;
+    /* --target: label (default with --labels), predicted (default without), or class K */
+    long target_class = -1;
+    const int by_label = target ? !strcasecmp(target, "label") : labels != NULL;
+    if (target && !by_label && strcasecmp(target, "predicted") &&
+        want_long("--target", target, 0, &target_class)) /* the message names --target and what it takes */
+        return EXIT_USER;
+    if (by_label && !labels) {
+        fprintf(stderr, "recal attribute: --target label needs --labels L.npy (or --target predicted | K)\n");
+        return EXIT_USER;
+    }
     jm.fill = job_default_fill(jm.kind);
     if (fill) {
         if (jm.kind != JOB_M_LIME && jm.kind != JOB_M_KERNEL_SHAP) {
@@ -585,7 +603,14 @@ int cmd_attribute(int argc, char **argv) {
         lg = malloc((size_t)(n * os[1] + 1) * sizeof *lg);
         ts_to_f32(out, lg, (size_t)(n * os[1]));
         ts_tensor_free(out);
-        if (labels) {
+        if (target_class >= os[1]) {
+            fprintf(stderr, "recal attribute: --target %ld: the model has classes 0..%lld\n", target_class,
+                    (long long)os[1] - 1);
+            goto out;
+        }
+        if (target_class >= 0) {
+            for (long i = 0; i < n; i++) y[i] = target_class;
+        } else if (by_label) {
             if (npy_read(labels, &la, err, sizeof err)) {
                 fprintf(stderr, "recal attribute: %s\n", err);
                 goto out;

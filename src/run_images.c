@@ -46,8 +46,8 @@ int run_write_images(const char *run_dir, const struct ds_dataset *ds, const str
             if (rec >= 0) fprintf(f, ",%ld", rec);
             else fputc(',', f);
             const long label = (long)row[REC_IM_LABEL], pred = (long)row[REC_IM_PRED];
-            fprintf(f, ",%ld,%ld,%d,%ld,%.9g,%.9g\n", label, pred, label == pred, label, row[REC_IM_LOGIT],
-                    row[REC_IM_PROB]);
+            fprintf(f, ",%ld,%ld,%d,%ld,%.9g,%.9g\n", label, pred, label == pred, (long)row[REC_IM_TARGET],
+                    row[REC_IM_LOGIT], row[REC_IM_PROB]);
         }
     int rc = fclose(f) == 0 ? 0 : -1;
     char path[4200];

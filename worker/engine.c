@@ -89,20 +89,34 @@ int wk_job_device(const struct job *job, int *device) {
     return rc == TS_OK ? wk_set_precision(job->precision, *device) : rc;
 }
 
-/* An image's fixed per-image columns (REC_IM_*): id, label, the model's
- * prediction (the first maximum), and the target's logit and softmax
- * probability (in double, max-shifted). The target is the label. */
-static void image_row(double *row, long id, int64_t label, const float *logits, int classes) {
+/* The model's prediction: the first maximal logit. */
+static int predicted(const float *logits, int classes) {
     int pred = 0;
     for (int k = 1; k < classes; k++)
         if (logits[k] > logits[pred]) pred = k;
+    return pred;
+}
+
+/* The class the methods and metrics explain for an image (job->target). */
+static int64_t target_of(const struct job *job, int64_t label, const float *logits, int classes) {
+    return job->target == JOB_TARGET_LABEL       ? label
+           : job->target == JOB_TARGET_PREDICTED ? predicted(logits, classes)
+                                                 : job->target;
+}
+
+/* An image's fixed per-image columns (REC_IM_*): id, label, prediction,
+ * target, and the target's logit and softmax probability (in double,
+ * max-shifted). */
+static void image_row(double *row, long id, int64_t label, int64_t target, const float *logits, int classes) {
+    const int pred = predicted(logits, classes);
     double z = 0;
     for (int k = 0; k < classes; k++) z += exp((double)logits[k] - logits[pred]);
     row[REC_IM_ID] = (double)id;
     row[REC_IM_LABEL] = (double)label;
     row[REC_IM_PRED] = pred;
-    row[REC_IM_LOGIT] = logits[label];
-    row[REC_IM_PROB] = exp((double)logits[label] - logits[pred]) / z;
+    row[REC_IM_TARGET] = (double)target;
+    row[REC_IM_LOGIT] = logits[target];
+    row[REC_IM_PROB] = exp((double)logits[target] - logits[pred]) / z;
 }
 
 /* Each method's references (B·R per batch, each an image) and α (B·R·K)
@@ -195,6 +209,13 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         if (!ok) goto fail;
         const char *note = ts_module_freeze_note(e->model);
         if (note) fprintf(stderr, "recal: %s: %s; it runs as loaded\n", job->model_path, note);
+        if (job->target >= e->classes) {
+            snprintf(err, errlen,
+                     "%s: target %d: the model has classes 0..%d (set target: label, predicted or a "
+                     "class below %d)",
+                     job->file, job->target, e->classes - 1, e->classes);
+            goto fail;
+        }
         if (e->classes < e->ds.classes && e->ds.max_label_at >= 0) {
             /* npy without dataset.classes: the count came from the labels */
             snprintf(err, errlen,
@@ -434,17 +455,24 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             WK_CHECK(ts_to_f32(lg, clean, (size_t)(b * e->classes)));
             if (nonfinite_rows(e, "logits", clean, b, e->classes, ids, NULL, err, errlen)) goto fail;
         }
-        WK_T(&pool, ts_label_logits(lg, yt, &orig_t, &correct), orig_t);
-        WK_CHECK(ts_to_f32(orig_t, orig, (size_t)b)); /* f(x)[label]: 4 bytes an image, for the host metrics */
+        WK_T(&pool, ts_label_logits(lg, yt, &orig_t, &correct), orig_t); /* the accuracy: against the label */
         record[REC_CORRECT] += (double)correct;
         record[REC_IMAGES] += (double)b;
         /* images.csv's columns: one host copy of the batch's logits (classes
          * floats an image, beside the attribution's passes) */
         if (finite) WK_CHECK(ts_to_f32(lg, clean, (size_t)(b * e->classes)));
         for (long i = 0; i < b; i++) {
+            const int64_t t = target_of(job, y[i], clean + i * e->classes, e->classes);
             double *row = wk_pi_row(e, record, ids[i]);
-            if (row) image_row(row, ids[i], y[i], clean + i * e->classes, e->classes);
+            if (row) image_row(row, ids[i], y[i], t, clean + i * e->classes, e->classes);
+            y[i] = t; /* from here on every method and metric explains the target */
         }
+        if (job->target != JOB_TARGET_LABEL) {
+            int64_t ignored;
+            WK_T(&pool, ts_from_i64(y, s_b, 1, e->device, &yt), yt);
+            WK_T(&pool, ts_label_logits(lg, yt, &orig_t, &ignored), orig_t);
+        }
+        WK_CHECK(ts_to_f32(orig_t, orig, (size_t)b)); /* f(x)[target]: 4 bytes an image, for the host metrics */
 
         struct wk_batch bt = {xt, x, y, yt, ids, b, e->ds.c, e->ds.h, e->ds.w, lg};
         for (int s = 0; s < e->n_slots;) {

@@ -5,7 +5,10 @@ table; every row's label (from the IDX file read here with numpy), the
 prediction, the label's logit and softmax probability (PyTorch float64 on
 the same normalized pixels) and the record index agree, and the accuracy
 it implies is metrics.json's. Then an npy data set in a directory whose
-name holds a comma and a quote: the source column comes back whole.
+name holds a comma and a quote: the source column comes back whole. And
+`target: predicted` / `target: 3`: the target column, its logit and
+probability, and input_grad's saved maps are PyTorch's gradient of that
+class, while metrics.json's accuracy stays the label's.
 usage: check_images.py RECAL WORK_DIR MODEL"""
 import gzip
 import json
@@ -68,6 +71,27 @@ def main():
     check(e2 < 1e-5, f"target_prob vs softmax in float64: max |diff| {e2:.1e}")
     acc = json.load(open(os.path.join(rd, "metrics.json")))["accuracy"]
     check(abs(t.correct.mean() - acc) < 1e-12, f"mean(correct) {t.correct.mean()} = metrics.json accuracy {acc}")
+
+    for target in ("predicted", "3"):
+        rd = os.path.join(work, "target-" + target)
+        run(recal, [cfg, "--limit", "40", *common, "--set", f"target={target}", "--set",
+                    "methods=[{name: input_grad}]", "--set", "outputs.attributions=true"], rd)
+        t = pd.read_csv(os.path.join(rd, "images.csv"))
+        want_t = pred[:40] if target == "predicted" else np.full(40, 3)
+        check((t.target == want_t).all() and (t.label == y[:40]).all(),
+              f"target: {target}: the target column, labels kept")
+        xt = xs[:40].clone().requires_grad_(True)
+        out = m(xt)
+        tt = torch.from_numpy(want_t)
+        (g,) = torch.autograd.grad(out.gather(1, tt[:, None]).sum(), xt)
+        maps = np.concatenate([np.load(os.path.join(rd, "attributions", f))
+                               for f in sorted(os.listdir(os.path.join(rd, "attributions")))])[:, 0]
+        e3 = float(np.linalg.norm(maps - g.numpy()) / np.linalg.norm(g.numpy()))
+        check(e3 < 1e-5, f"target: {target}: input_grad maps are the target's gradient (relative L2 {e3:.1e})")
+        p = torch.softmax(out.detach(), 1)[torch.arange(40), tt].numpy()
+        check(float(np.abs(t.target_prob - p).max()) < 1e-5, f"target: {target}: target_prob at the target")
+        acc = json.load(open(os.path.join(rd, "metrics.json")))["accuracy"]
+        check(abs(acc - float((pred[:40] == y[:40]).mean())) < 1e-12, f"target: {target}: accuracy still the label's")
 
     odd = os.path.join(work, 'npy, "odd"')
     os.makedirs(odd)

@@ -255,13 +255,26 @@ static int stop_requested(void) {
     return coord_stop_signal() != 0;
 }
 
-static int keep_shard_size(struct wk_engine *e, const struct job *job, const char *dir, int resume, long *shard,
-                           char *err, size_t errlen) {
+/* Jobs of at most this many batches a rank are sized without a probe. */
+#define SMALL_JOB_BATCHES 4
+
+static int keep_shard_size(struct wk_engine *e, const struct job *job, const char *dir, int resume, int ranks,
+                           long *shard, char *err, size_t errlen) {
     if (resume) {
         run_value_read(dir, "shard_images", shard);
         return 0;
     }
     const long b = job->batch_size;
+    /* A small job (a few batches a rank): shards of one batch balance the
+     * ranks best, and the probe would cost a batch of a job that has few
+     * (41 s of a 64-image job in the user probe that found it). */
+    if (job->shard_seconds > 0 && job->shard_images > b && job->shard_images % b == 0 &&
+        e->ds.n <= SMALL_JOB_BATCHES * (long)ranks * b) {
+        *shard = b;
+        log_printf("shard size %ld images (one batch): %ld images are at most %d batches a rank, no probe", b, e->ds.n,
+                   SMALL_JOB_BATCHES);
+        return run_value_write(dir, "shard_images", *shard, err, errlen);
+    }
     if (job->shard_seconds > 0 && job->shard_images > b && job->shard_images % b == 0 && e->ds.n > b) {
         double *rec = calloc(wk_record_len(e), sizeof *rec);
         if (!rec) {
@@ -704,7 +717,7 @@ int cmd_run(int argc, char **argv) {
                 bad_boxes, bad_box);
     if (bad_boxes) log_printf("%ld unusable bounding box(es) left out; the first: %s", bad_boxes, bad_box);
     long shard = job.shard_images;
-    if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, &shard, err, sizeof err) != 0;
+    if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, size, &shard, err, sizeof err) != 0;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&shard, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     /* a shard is never longer than the split: the same one-shard plan, and

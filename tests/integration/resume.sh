@@ -223,13 +223,13 @@ echo "ok (h2) a stop during one long batch: given up between its chunks, exit 3 
 # here): the probe is given up at once (it waited for the whole batch: 41 s
 # of a small job's start in the user probe), exit 3, and --resume starts the
 # run in place with the configured shard size.
-start 1 "$w/h3" "$w/h3.out" --limit 4 --set batch_size=2 --set shard_images=4 --set shard_seconds=5 \
+start 1 "$w/h3" "$w/h3.out" --limit 20 --set batch_size=2 --set shard_images=4 --set shard_seconds=5 \
     --set 'methods=[{name: ig_uniform, refs: 20000, steps: 5}]'
 stop_after_engine $! "$w/h3/logs/rank-0.log" "$w/h3.out" 2 "(h3)"
 [ $rc -eq 3 ] || { cat "$w/h3.out"; fail "(h3) exit $rc, want 3"; }
 [ $dt -le 15 ] || { cat "$w/h3.out"; fail "(h3) the stop took $dt s: the probe ran on"; }
 grep -q "shard-size probe given up after" "$w/h3/logs/rank-0.log" || { cat "$w/h3/logs/rank-0.log"; fail "(h3) no log line"; }
-grep -q "^interrupted: 0 of 1 shards done; resume with: " "$w/h3.out" || { cat "$w/h3.out"; fail "(h3) no resume line"; }
+grep -q "^interrupted: 0 of 5 shards done; resume with: " "$w/h3.out" || { cat "$w/h3.out"; fail "(h3) no resume line"; }
 echo "ok (h3) a stop during the shard-size probe: given up at once, exit 3 after $dt s"
 # (i) the model file replaced between the interrupt and --resume (same
 # path): refused with both sha256 values, nothing computed; the original

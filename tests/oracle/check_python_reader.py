@@ -36,7 +36,7 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     site = os.path.join(work, "site")
-    p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--root-user-action=ignore", "--no-deps", "--no-build-isolation",
                         "--no-index", "--target", site, os.path.join(src, "python")], capture_output=True, text=True)
     if p.returncode:
         sys.exit(f"pip install ./python failed:\n{p.stdout}\n{p.stderr}")

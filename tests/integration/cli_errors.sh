@@ -80,6 +80,15 @@ expect 1 "recal attribute: --out ./x4.npy is the --input file: it would be overw
     "$recal" attribute --model "$model" --input x4.npy --method input_grad --out ./x4.npy
 cmp -s x4.npy x4.keep || { echo "FAIL: attribute --out = --input changed the input"; fails=$((fails + 1)); }
 expect 1 "recal dataset-dump: --out, --labels and CONFIG must be three files" -- "$recal" dataset-dump "$cfg" --out dd.npy --labels dd.npy
+# recal attribute's refusals name the flag and the value (a catch-all named none)
+expect 1 "recal attribute: --estimator 'vanila': want vanilla, valid_ref, valid_ip or idgi" -- \
+    "$recal" attribute --model "$model" --input x4.npy --method ig_uniform --estimator vanilla,vanila --out e.npy
+expect 1 "recal attribute: --objective 'logits': want logit, prob or contrast" -- \
+    "$recal" attribute --model "$model" --input x4.npy --method ig_uniform --objective logits --out e.npy
+expect 1 "recal attribute: --target label needs --labels" -- \
+    "$recal" attribute --model "$model" --input x4.npy --method input_grad --target label --out e.npy
+expect 0 "recal attribute: warning: ig_uniform draws in pixel space and no --mean/--std were given" -- \
+    "$recal" attribute --model "$model" --input x4.npy --method ig_uniform --refs 2 --steps 2 --out e.npy
 # bool labels: told to save integers (was told astype(np.float32))
 mkdir -p boollab
 /usr/bin/python3 -c "import numpy as np; np.save('boollab/images.npy', np.zeros((4, 28, 28), np.uint8)); np.save('boollab/labels.npy', np.zeros(4, bool))"

@@ -101,6 +101,13 @@ def main():
                                   torch.from_numpy(refs if refs.ndim == 4 else refs[i]).double(), K, est).numpy()
                 for i in range(n)])
             check(f"ig_uniform/{est} ({refs_name} references)", got, want)
+    # several estimators in one call (one gradient pass): N x E x C x H x W in the order given
+    got = recal_attr(recal, work, "three-estimators", base + ["--estimator", "valid_ip,vanilla,valid_ref",
+                                                              "--references", os.path.join(work, "shared.npy")])
+    for k, est in enumerate(("valid_ip", "vanilla", "valid_ref")):
+        want = np.stack([oracle.ig_uniform(model64, x64[i], int(labels[i]), torch.from_numpy(shared).double(), K,
+                                           est).numpy() for i in range(n)])
+        check(f"--estimator valid_ip,vanilla,valid_ref: slice {k} is {est}", got[:, k], want)
 
     # IDGI (issue #23): the paper's formula in float64, per path; from the
     # points recal walks anyway (its F values), with the α = 1 point shared

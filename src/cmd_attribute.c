@@ -64,6 +64,9 @@ static const char *HELP =
     "                         samplers that work in pixel space (default mean 0, std 1)\n"
     "  --objective O          logit (default) | prob | contrast\n"
     "  --seed S               run seed (default 0); image i of the batch uses image id i\n"
+    "  --config C.yaml        take the normalization (dataset.mean/std or the dataset's), the\n"
+    "                         method's settings (its entry in methods:), the target and the\n"
+    "                         seed from a job; flags given override them\n"
     "  --device D             auto (default) | cpu | cuda\n"
     "  --precision P          fp32 (default, exact) | tf32 (CUDA) | bf16 (bfloat16 autocast forwards)\n"
     "  --memory-budget MB     samples per forward+backward follow this budget, as memory_budget_mb\n"
@@ -151,6 +154,48 @@ static int attr_estimators(const char *v, enum job_method_kind kind, int order[J
     return n ? n : -1;
 }
 
+/* --config's normalization: n values (1 or 3) of mean and std. */
+struct attr_norm {
+    int n;
+    float mean[3], std[3];
+};
+
+/* --config C: load the job, take its entry for the method (its refs,
+ * steps, estimators, noise, baseline, α rule, objective ...) and its
+ * dataset's normalization (dataset.mean/std, else the dataset's defaults).
+ * 0, or -1 with a message naming the config. */
+static int attr_config(const char *path, enum job_method_kind kind, struct job *job, struct job_method *jm,
+                       struct attr_norm *norm) {
+    char err[2048];
+    if (job_load(path, NULL, 0, job, err, sizeof err)) {
+        fprintf(stderr, "recal attribute: --config %s\n", err);
+        return -1;
+    }
+    int found = -1;
+    for (int k = 0; k < job->n_methods && found < 0; k++)
+        if (job->methods[k].kind == kind) found = k;
+    if (found < 0) {
+        char list[512] = "";
+        for (int k = 0, w = 0; k < job->n_methods && w < (int)sizeof list; k++)
+            w += snprintf(list + w, sizeof list - (size_t)w, "%s%s", k ? ", " : "",
+                          job_method_name(job->methods[k].kind));
+        fprintf(stderr,
+                "recal attribute: --config %s has no method %s (its methods: %s): name one of them with "
+                "--method, or add it to the config\n",
+                path, job_method_name(kind), list);
+        return -1;
+    }
+    *jm = job->methods[found];
+    float dm[3], ds[3];
+    const int dn = ds_default_normalization(job->dataset_name, dm, ds);
+    norm->n = job->ds_n_mean ? job->ds_n_mean : dn;
+    for (int ch = 0; ch < 3; ch++) {
+        norm->mean[ch] = job->ds_n_mean ? (float)job->ds_mean[job->ds_n_mean == 1 ? 0 : ch] : dm[dn == 1 ? 0 : ch];
+        norm->std[ch] = job->ds_n_std ? (float)job->ds_std[job->ds_n_std == 1 ? 0 : ch] : ds[dn == 1 ? 0 : ch];
+    }
+    return 0;
+}
+
 /* The methods whose samples are drawn in pixel space (references, noise,
  * steps in pixel units), so that the normalization changes their maps. */
 static int attr_pixel_space(const struct job_method *m) {
@@ -236,16 +281,16 @@ static int want_seed(const char *v, unsigned long long *out) {
 }
 
 int cmd_attribute(int argc, char **argv) {
-    const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = "vanilla", *refs_path = NULL,
-               *objective = "logit", *device_s = "auto", *out_path = NULL, *mean_s = NULL, *std_s = NULL,
+    const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = NULL, *refs_path = NULL,
+               *objective = NULL, *device_s = "auto", *config = NULL, *out_path = NULL, *mean_s = NULL, *std_s = NULL,
                *segments_path = NULL, *precision = "fp32", *alpha_rule = NULL, *target = NULL;
     long refs = -1, steps = -1, samples = -1, budget_mb = 2048, threads = 0;
     int stats = 0;
     double noise = -1, sigma = 0, epsilon = -1; /* -1: the method's default (job_method_defaults) */
     double max_dist = -1, fraction = -1, max_sigma = -1, grad_step = -1;
     int sqrt_sigmas = 0;
-    const char *baseline = "dataset_mean", *fill = NULL;
-    int compat = 0, samples_auto = 0;
+    const char *baseline = NULL, *fill = NULL;
+    int compat = 0, samples_auto = 0, seed_given = 0;
     unsigned long long seed = 0;
     enum {
         O_MODEL = 256,
@@ -274,6 +319,7 @@ int cmd_attribute(int argc, char **argv) {
         O_BASELINE,
         O_ALPHA_RULE,
         O_TARGET,
+        O_CONFIG,
         O_THREADS,
         O_REFERENCE_COMPAT,
         O_STATS,
@@ -311,6 +357,7 @@ int cmd_attribute(int argc, char **argv) {
         {"baseline", required_argument, NULL, O_BASELINE},
         {"alpha-rule", required_argument, NULL, O_ALPHA_RULE},
         {"target", required_argument, NULL, O_TARGET},
+        {"config", required_argument, NULL, O_CONFIG},
         {"threads", required_argument, NULL, O_THREADS},
         {"reference-compat", no_argument, NULL, O_REFERENCE_COMPAT},
         {"stats", no_argument, NULL, O_STATS},
@@ -377,6 +424,10 @@ int cmd_attribute(int argc, char **argv) {
             break;
         case O_SEED:
             if (want_seed(v, &seed)) return EXIT_USER;
+            seed_given = 1;
+            break;
+        case O_CONFIG:
+            config = v;
             break;
         case O_SAMPLES:
             if (strcasecmp(v, "auto") ? want_long("--samples", v, 1, &samples) || too_many("--samples", samples)
@@ -480,8 +531,25 @@ int cmd_attribute(int argc, char **argv) {
         return EXIT_USER;
     }
     /* the job table's defaults (a config's method and this command agree),
-     * then what was given */
+     * or --config's entry for the method, then what was given */
+    static struct job cfg_job;
+    struct attr_norm cfg_norm = {0};
     job_method_defaults((enum job_method_kind)kind, &jm);
+    if (config && attr_config(config, (enum job_method_kind)kind, &cfg_job, &jm, &cfg_norm)) return EXIT_USER;
+    if (config && !seed_given) seed = cfg_job.seed;
+    if (config && !target && !labels && cfg_job.target == JOB_TARGET_LABEL) {
+        fprintf(stderr,
+                "recal attribute: %s explains the labels (target: label): give --labels L.npy, or --target "
+                "predicted | K\n",
+                config);
+        return EXIT_USER;
+    }
+    char cfg_target[32];
+    if (config && !target && cfg_job.target != JOB_TARGET_LABEL) {
+        snprintf(cfg_target, sizeof cfg_target, "%d", cfg_job.target);
+        target = cfg_job.target == JOB_TARGET_PREDICTED ? "predicted" : cfg_target;
+    }
+    if (!objective) objective = job_objective_name(jm.objective);
     if (samples > 0) jm.samples = (int)samples;
     if (noise > 0) jm.noise = noise;
     if (epsilon > 0) jm.epsilon = epsilon;
@@ -514,8 +582,11 @@ int cmd_attribute(int argc, char **argv) {
     }
     if (refs > 0) jm.refs = (int)refs;
     if (steps > 0) jm.steps = (int)steps;
-    if (!strcasecmp(baseline, "black")) jm.baseline = JOB_BASE_BLACK;
-    else if (strcasecmp(baseline, "dataset_mean") && strcasecmp(baseline, "zero")) {
+    if (!baseline) { /* the default's, or --config's */
+    } else if (!strcasecmp(baseline, "black")) jm.baseline = JOB_BASE_BLACK;
+    else if (!strcasecmp(baseline, "dataset_mean") || !strcasecmp(baseline, "zero"))
+        jm.baseline = JOB_BASE_DATASET_MEAN;
+    else {
         fprintf(stderr,
                 "recal attribute: --baseline is dataset_mean (0 in model space; old spelling zero) or "
                 "black (pixel 0), got '%s'\n",
@@ -573,6 +644,13 @@ int cmd_attribute(int argc, char **argv) {
         return EXIT_USER;
     }
     int est_order[JOB_EST_COUNT];
+    char cfg_est[128] = "vanilla";
+    if (!est && config) /* the config entry's estimators, in their table order */
+        for (int k = 0, w = 0; k < JOB_EST_COUNT; k++)
+            if ((jm.estimators >> k) & 1)
+                w += snprintf(cfg_est + w, sizeof cfg_est - (size_t)w, "%s%s", w ? "," : "",
+                              job_estimator_name((enum job_estimator)k));
+    if (!est) est = cfg_est;
     const int n_est = attr_estimators(est, jm.kind, est_order);
     if (n_est < 0) return EXIT_USER;
     int obj = !strcasecmp(objective, "logit")      ? 0
@@ -707,6 +785,14 @@ int cmd_attribute(int argc, char **argv) {
                                 .chunk_samples = wk_chunk_samples(device, (int)c, (int)h, (int)w, budget_mb)};
     float mv[3] = {0, 0, 0}, sv[3] = {1, 1, 1};
     int nm = mean_s ? parse_floats(mean_s, mv, 3) : (int)c, ns = std_s ? parse_floats(std_s, sv, 3) : (int)c;
+    if (config && !mean_s && !std_s) { /* the job's dataset.mean/std, or its dataset's defaults */
+        nm = ns = (int)c;
+        for (int ch = 0; ch < 3; ch++) {
+            mv[ch] = cfg_norm.mean[cfg_norm.n == 1 ? 0 : ch];
+            sv[ch] = cfg_norm.std[cfg_norm.n == 1 ? 0 : ch];
+        }
+        if (cfg_norm.n != 1 && cfg_norm.n != c) nm = -1;
+    }
     if (nm != c || ns != c) {
         fprintf(stderr, "recal attribute: --mean and --std need one value per channel (%ld)\n", c);
         goto out;
@@ -717,7 +803,7 @@ int cmd_attribute(int argc, char **argv) {
     }
     /* The same images attributed by a run and by attribute without the
      * run's normalization differed by 38 % (IG-Uniform), silently. */
-    if (!mean_s && !std_s && !refs_path && attr_pixel_space(&jm))
+    if (!mean_s && !std_s && !config && !refs_path && attr_pixel_space(&jm))
         fprintf(stderr,
                 "recal attribute: warning: %s draws in pixel space and no --mean/--std were given: assuming mean 0, "
                 "std 1; give your model's normalization (as dataset.mean/std) for the maps a run makes\n",

@@ -5,7 +5,8 @@
 # CenterCrop, the ImageNet normalization, Captum's default IG beside
 # IG-Uniform), a 2-rank run, the results read with the pip-installed
 # python/ reader, `recal attribute` on the same images (dataset-dump) with
-# --mean/--std giving the run's maps, and a local sweep merged and read.
+# --mean/--std, or --config, giving the run's maps, and a local sweep merged
+# and read.
 # Usage: your_model.sh RECAL SRC_DIR WORK_DIR
 set -eu
 recal=$1 src=$2 work=$3
@@ -92,6 +93,21 @@ a = np.load("a.npy")
 err = float(np.linalg.norm(a - run) / np.linalg.norm(run))
 assert err < 1e-5, err
 print(f"ok recal attribute with --mean/--std = the run's valid_ip maps (relative L2 {err:.1e})")
+PY
+
+# --config: the job's normalization, method settings (all three estimators,
+# from one gradient pass: N x 3 x C x H x W) and target
+"$recal" attribute --model resnet18.pt --input x.npy --labels y.npy --config my-eval.yaml --method ig_uniform \
+    --threads 1 --out a3.npy || fail "attribute --config"
+/usr/bin/python3 - <<'PY' || fail "attribute --config's maps differ from the run's"
+import glob
+import numpy as np
+run = np.concatenate([np.load(f) for f in sorted(glob.glob("runs/mine/attributions/*.npy"))])[:, :3]
+a = np.load("a3.npy")
+assert a.shape == run.shape, (a.shape, run.shape)
+err = float(np.linalg.norm(a - run) / np.linalg.norm(run))
+assert err < 1e-5, err
+print(f"ok recal attribute --config: the run's three estimators in one array (relative L2 {err:.1e})")
 PY
 
 cat my-eval.yaml >sweep.yaml

@@ -395,6 +395,17 @@ const char *ds_skipped_name(const struct ds_dataset *ds, long i) {
     return st && st->lazy_skipped_name ? st->lazy_skipped_name(st->lazy, i) : NULL;
 }
 
+int ds_default_normalization(const char *name, float mean[3], float std[3]) {
+    const struct ds_spec *sp = ds_find(name);
+    if (!sp) return 0;
+    const int n = sp->c == 3 ? 3 : 1;
+    for (int ch = 0; ch < 3; ch++) {
+        mean[ch] = sp->mean[ch < n ? ch : 0];
+        std[ch] = sp->c ? sp->std[ch < n ? ch : 0] : 1.0f; /* npy: 0/1 */
+    }
+    return n;
+}
+
 long ds_bad_boxes(const struct ds_dataset *ds, const char **first) {
     const struct ds_store *st = ds ? ds->impl : NULL;
     *first = "";

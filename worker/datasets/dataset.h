@@ -93,6 +93,11 @@ int ds_boxes(const struct ds_dataset *ds, long id, struct ds_box *out, int max);
  * why" in *first; 0 when none or no boxes at all. */
 long ds_bad_boxes(const struct ds_dataset *ds, const char **first);
 
+/* A dataset's default normalization (docs/datasets.md): its values per
+ * channel into mean/std and their count (1 or 3; npy: 1, mean 0 std 1);
+ * 0 for an unknown name. */
+int ds_default_normalization(const char *name, float mean[3], float std[3]);
+
 /* Where image id (0 <= id < ds->n) comes from: the file, and in *record
  * (may be NULL) its record index in that file, or -1 when the file is the
  * image (imagenet). NULL when out of range. Valid until ds_close. */

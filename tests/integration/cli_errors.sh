@@ -89,6 +89,10 @@ expect 1 "recal attribute: --target label needs --labels" -- \
     "$recal" attribute --model "$model" --input x4.npy --method input_grad --target label --out e.npy
 expect 0 "recal attribute: warning: ig_uniform draws in pixel space and no --mean/--std were given" -- \
     "$recal" attribute --model "$model" --input x4.npy --method ig_uniform --refs 2 --steps 2 --out e.npy
+expect 1 "recal attribute: --config .*fashion-diffid.yaml has no method eg (its methods: ig_uniform, random)" -- \
+    "$recal" attribute --model "$model" --input x4.npy --config "$cfg" --method eg --out e.npy
+expect 1 "fashion-diffid.yaml explains the labels (target: label): give --labels L.npy" -- \
+    "$recal" attribute --model "$model" --input x4.npy --config "$cfg" --method ig_uniform --out e.npy
 # bool labels: told to save integers (was told astype(np.float32))
 mkdir -p boollab
 /usr/bin/python3 -c "import numpy as np; np.save('boollab/images.npy', np.zeros((4, 28, 28), np.uint8)); np.save('boollab/labels.npy', np.zeros(4, bool))"

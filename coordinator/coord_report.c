@@ -226,7 +226,7 @@ static int write_roar(const struct job *job, const struct rec_slot *slots, int n
               job->roar.epochs, job->roar.lr);
     jb_printf(&csv, "method,estimator,fraction,top_acc,bottom_acc,diff_roar\n");
     for (int s = 0; s < n_slots; s++) {
-        const char *mn = job_method_name(job->methods[slots[s].method].kind);
+        const char *mn = job_method_label(&job->methods[slots[s].method]);
         const char *en = job_estimator_name((enum job_estimator)slots[s].estimator);
         jb_printf(&js, "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", ", s ? "," : "", mn, en);
         sb_roar(&js, job, acc, s);
@@ -259,7 +259,7 @@ void coord_print_roar(FILE *f, const struct job *job, const struct rec_slot *slo
         double top[JOB_MAX_RATIOS], bot[JOB_MAX_RATIOS], diff[JOB_MAX_RATIOS];
         slot_roar(job, acc, s, top, bot, diff);
         const struct job_method *m = &job->methods[slots[s].method];
-        fprintf(f, "%-12s %-10s", job_method_name(m->kind),
+        fprintf(f, "%-12s %-10s", job_method_label(m),
                 m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator));
         for (int k = 0; k < nf; k++) fprintf(f, " %9.4f", diff[k]);
         fprintf(f, "\n");
@@ -325,7 +325,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
             diff_acc[i] = c.ins_acc[i] - c.del_acc[i];
             diff_logit[i] = c.ins_logit[i] - c.del_logit[i];
         }
-        const char *mn = job_method_name(m->kind), *en = job_estimator_name((enum job_estimator)slots[s].estimator);
+        const char *mn = job_method_label(m), *en = job_estimator_name((enum job_estimator)slots[s].estimator);
         jb_printf(&b,
                   "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", \"refs\": %d, \"steps\": %d, "
                   "\"objective\": \"%s\"",
@@ -444,7 +444,7 @@ static void print_extra_table(FILE *f, const struct job *job, const struct rec_s
     for (int s = 0; s < n_slots; s++) {
         const struct job_method *m = &job->methods[slots[s].method];
         const double *q = total + rec_slot_base(&l, s);
-        fprintf(f, "%-12s %-10s", job_method_name(m->kind),
+        fprintf(f, "%-12s %-10s", job_method_label(m),
                 m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator));
         double cs = 0, cn = 0;
         for (int r = 0; job->sensn.on && r < job->sensn.n_ratios; r++) {
@@ -484,7 +484,7 @@ static void print_road_table(FILE *f, const struct job *job, const struct rec_sl
             mo += v[r] / n / nr;
             le += v[nr + r] / n / nr;
         }
-        fprintf(f, "%-12s %-10s %9.4f %9.4f %9.4f\n", job_method_name(m->kind),
+        fprintf(f, "%-12s %-10s %9.4f %9.4f %9.4f\n", job_method_label(m),
                 m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator), mo, le,
                 le - mo);
     }
@@ -500,7 +500,7 @@ static void print_pointing_table(FILE *f, const struct job *job, const struct re
     for (int s = 0; s < n_slots; s++) {
         const struct job_method *m = &job->methods[slots[s].method];
         const double *v = total + rec_slot_base(&l, s) + l.point;
-        fprintf(f, "%-12s %-10s", job_method_name(m->kind),
+        fprintf(f, "%-12s %-10s", job_method_label(m),
                 m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator));
         pr_ratio(f, v[REC_PG_HITS], v[REC_PG_N]);
         pr_ratio(f, v[REC_PG_ENERGY], v[REC_PG_ENERGY_N]);
@@ -529,7 +529,7 @@ static void print_diffid_table(FILE *f, const struct job *job, const struct rec_
         slot_curves(job, n_slots, total, s, &c);
         double da = mean(c.del_acc, nr), ia = mean(c.ins_acc, nr), dl = mean(c.del_logit, nr),
                il = mean(c.ins_logit, nr);
-        fprintf(f, "%-12s %-10s %9.4f %9.4f %9.4f %11.4f %11.4f %11.4f\n", job_method_name(m->kind),
+        fprintf(f, "%-12s %-10s %9.4f %9.4f %9.4f %11.4f %11.4f %11.4f\n", job_method_label(m),
                 m->kind == JOB_M_RANDOM ? "-" : job_estimator_name((enum job_estimator)slots[s].estimator), da, ia,
                 ia - da, dl, il, il - dl);
     }

@@ -220,7 +220,7 @@ out:
 }
 
 static const char *slot_method(const struct job *job, const struct rec_slot *sl) {
-    return job_method_name(job->methods[sl->method].kind);
+    return job_method_label(&job->methods[sl->method]);
 }
 
 static const char *slot_estimator(const struct rec_slot *sl) {

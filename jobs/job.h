@@ -34,6 +34,7 @@ enum job_method_kind {
     JOB_M_KERNEL_SHAP,
     JOB_M_GUIDED_IG,
     JOB_M_BLUR_IG,
+    JOB_M_PRECOMPUTED, /* maps made elsewhere, read from `path` (docs/methods.md) */
     JOB_M_COUNT
 };
 
@@ -81,6 +82,8 @@ struct job_method {
     bool reference_compat;          /* default false */
     enum job_baseline baseline;     /* ig only: dataset_mean (default; old spelling zero) | black */
     enum job_alpha_rule alpha_rule; /* ig, ig_uniform, ig_sg, ig_sq: default endpoints */
+    char label[32];                 /* the rows' name in every output (default: the method's name) */
+    char path[JOB_PATH_MAX];        /* precomputed: the .npy of the split's maps */
     enum job_fill fill;             /* lime (default superpixel_mean), kernel_shap (default dataset_mean) */
     double noise;                   /* ig_sg, ig_sq, smoothgrad: σ as a fraction of the
                                        image's pixel range (default 0.15) */
@@ -299,6 +302,9 @@ enum job_fill job_default_fill(enum job_method_kind k);
 void job_method_defaults(enum job_method_kind kind, struct job_method *out);
 const char *job_estimator_name(enum job_estimator e);
 const char *job_objective_name(enum job_objective o);
+/* The name a method's rows carry in every output: its label, else its
+ * method name. */
+const char *job_method_label(const struct job_method *m);
 /* "endpoints", "riemann_left", ..., "gausslegendre"; "unknown" out of range. */
 const char *job_alpha_rule_name(enum job_alpha_rule r);
 

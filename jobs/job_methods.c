@@ -128,6 +128,17 @@ static int pixel_key(const struct job_err *e, const struct job_node *m, const ch
     return 0;
 }
 
+/* label: the name the entry's rows carry (metrics.json, CSVs, the report,
+ * the paired tests), so one method can be listed with other settings: a
+ * file-name-like word. */
+static int read_label(const struct job_err *e, const struct job_node *v, struct job_method *out) {
+    if (job_want_str(e, v, "label", out->label, sizeof out->label)) return -1;
+    const size_t n = strlen(out->label);
+    if (n == 0 || strspn(out->label, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-+=") != n)
+        return job_bad(e, v, "label", "1 to 31 letters, digits or _ . - + = (it names rows and files)");
+    return 0;
+}
+
 /* What an α rule cannot be combined with, once every key is read. */
 static int check_alpha_rule(const struct job_err *e, const struct job_node *m, const struct job_method *out) {
     const struct job_node *v = job_map_get(m, "alpha_rule", NULL);
@@ -154,9 +165,10 @@ static int check_alpha_rule(const struct job_err *e, const struct job_node *m, c
 
 static int read_method(const struct job_err *e, const struct job_node *m, int idx, struct job_method *out) {
     static const char *const keys[] = {
-        "name",     "steps",       "refs",      "estimators", "objective",     "reference_compat", "baseline",
-        "noise",    "sigma_pixel", "sigma",     "samples",    "epsilon_pixel", "epsilon",          "fill",
-        "max_dist", "fraction",    "max_sigma", "grad_step",  "sqrt",          "alpha_rule"};
+        "name",     "steps",      "refs",        "estimators", "objective", "reference_compat",
+        "baseline", "noise",      "sigma_pixel", "sigma",      "samples",   "epsilon_pixel",
+        "epsilon",  "fill",       "max_dist",    "fraction",   "max_sigma", "grad_step",
+        "sqrt",     "alpha_rule", "label",       "path"};
     /* "zero" is the old spelling of dataset_mean: 0 in model space, the mean colour */
     static const char *const baselines[] = {"dataset_mean", "black", "zero"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
@@ -194,6 +206,15 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         return -1;
     if (out->reference_compat && (out->estimators >> JOB_EST_IDGI) & 1)
         return job_errf(e, v, "reference_compat has no 'idgi' estimator (the reference code has none; drop one)");
+    if ((v = job_map_get(m, "label", NULL)) && read_label(e, v, out)) return -1;
+    if ((v = job_map_get(m, "path", NULL))) {
+        if (out->kind != JOB_M_PRECOMPUTED) return job_errf(e, v, "'path' applies to precomputed only");
+        if (job_want_str(e, v, "path", out->path, sizeof out->path)) return -1;
+    }
+    if (out->kind == JOB_M_PRECOMPUTED && !out->path[0])
+        return job_errf(e, m,
+                        "method precomputed needs 'path': the .npy of the split's maps (N x C x H x W or N x H "
+                        "x W, float16/32/64, row i = image id i)");
     if ((v = job_map_get(m, "alpha_rule", NULL))) {
         const char *rules[JOB_ALPHA_COUNT];
         int r;
@@ -295,11 +316,13 @@ int job_read_methods(const struct job_err *e, const struct job_node *v, struct j
         /* Results are keyed by (method, estimator): a second entry of the
          * same method gave rows nobody could tell apart. */
         for (size_t k = 0; k < i; k++)
-            if (j->methods[k].kind == j->methods[i].kind)
+            if (!strcmp(job_method_label(&j->methods[k]), job_method_label(&j->methods[i])))
                 return job_errf(e, v->kids[i],
-                                "method '%s' is listed twice (methods.%zu and methods.%zu): its rows could not be "
-                                "told apart; compare its settings with a sweep: or in separate runs",
-                                job_method_name(j->methods[i].kind), k, i);
+                                "'%s' is listed twice (methods.%zu and methods.%zu): its rows could not be told "
+                                "apart; give each entry a label: (e.g. {name: %s, label: %s_2, ...}), or compare "
+                                "its settings with a sweep:",
+                                job_method_label(&j->methods[i]), k, i, job_method_name(j->methods[i].kind),
+                                job_method_name(j->methods[i].kind));
     }
     j->n_methods = (int)v->n;
     return 0;

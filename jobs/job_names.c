@@ -18,6 +18,7 @@ static const char *const method_names[JOB_M_COUNT] = {
     [JOB_M_EG] = "eg",
     [JOB_M_AGI] = "agi",
     [JOB_M_GRADCAM] = "gradcam",
+    [JOB_M_PRECOMPUTED] = "precomputed",
     [JOB_M_LIME] = "lime",
     [JOB_M_KERNEL_SHAP] = "kernel_shap",
     [JOB_M_GUIDED_IG] = "guided_ig",
@@ -51,6 +52,10 @@ const char *job_alpha_rule_name(enum job_alpha_rule r) {
     return alpha_rule_names[r];
 }
 
+const char *job_method_label(const struct job_method *m) {
+    return m->label[0] ? m->label : job_method_name(m->kind);
+}
+
 const char *job_method_name(enum job_method_kind k) {
     if ((int)k < 0 || k >= JOB_M_COUNT) return "unknown";
     return method_names[k];
@@ -71,8 +76,8 @@ bool job_method_implemented(enum job_method_kind k) {
      * a long run never dies halfway on a method that does not exist. */
     return k == JOB_M_RANDOM || k == JOB_M_INPUT_GRAD || k == JOB_M_INPUT_X_GRAD || k == JOB_M_SMOOTHGRAD ||
            k == JOB_M_IG || k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_EG ||
-           k == JOB_M_AGI || k == JOB_M_GRADCAM || k == JOB_M_LIME || k == JOB_M_KERNEL_SHAP || k == JOB_M_GUIDED_IG ||
-           k == JOB_M_BLUR_IG;
+           k == JOB_M_AGI || k == JOB_M_GRADCAM || k == JOB_M_PRECOMPUTED || k == JOB_M_LIME ||
+           k == JOB_M_KERNEL_SHAP || k == JOB_M_GUIDED_IG || k == JOB_M_BLUR_IG;
 }
 
 unsigned job_method_estimators(enum job_method_kind k) {

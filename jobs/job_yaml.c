@@ -98,6 +98,24 @@ static int opt_int(const struct job_err *e, const struct job_node *map, const ch
     return v ? job_want_int(e, v, key, min, max, dst) : 0;
 }
 
+/* Maps read from a file cannot be made again for other inputs: the metrics
+ * that re-attribute (perturbed copies, another split) are refused. */
+static int check_precomputed(const struct job_err *e, const struct job_node *v, const struct job *j) {
+    for (int k = 0; k < j->n_methods; k++) {
+        if (j->methods[k].kind != JOB_M_PRECOMPUTED) continue;
+        const char *why = j->lipschitz.on  ? "lipschitz"
+                          : j->max_sens.on ? "max_sensitivity"
+                          : j->roar.on     ? "roar"
+                                           : NULL;
+        if (why)
+            return job_errf(e, v,
+                            "metrics.%s re-attributes other inputs (%s), which a precomputed method (methods.%d) "
+                            "cannot: score its maps with the other metrics, or run the metric in a job of its own",
+                            why, j->roar.on && !strcmp(why, "roar") ? "the train split" : "perturbed copies", k);
+    }
+    return 0;
+}
+
 /* target: label | predicted | a class index. */
 static int read_target(const struct job_err *e, const struct job_node *v, int *out) {
     if (v->kind == JOB_N_SCALAR && v->text && !job_casecmp(v->text, "label")) *out = JOB_TARGET_LABEL;
@@ -359,7 +377,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     v = job_map_get(root, "methods", NULL);
     if (v && v->kind != JOB_N_NULL && job_read_methods(e, v, j)) return -1;
     if (j->n_methods == 0 && !j->train.present) return job_errf(e, v, "'methods' must list at least one method");
-    return 0;
+    return check_precomputed(e, v, j);
 }
 
 int job_load(const char *path, const char *const *sets, int n_sets, struct job *out, char *err, size_t errlen) {

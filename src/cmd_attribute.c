@@ -524,6 +524,11 @@ int cmd_attribute(int argc, char **argv) {
         names[k] = job_method_name((enum job_method_kind)k);
         if (!strcasecmp(method, names[k])) kind = k;
     }
+    if (kind == JOB_M_PRECOMPUTED) {
+        fprintf(stderr, "recal attribute: precomputed reads maps made elsewhere: it is a job's method, scored by "
+                        "recal run (docs/methods.md, \"Maps made elsewhere\")\n");
+        return EXIT_USER;
+    }
     if (kind < 0 || !job_method_implemented((enum job_method_kind)kind)) {
         const char *s = kind < 0 ? job_suggest(method, names, JOB_M_COUNT) : NULL;
         fprintf(stderr, "recal attribute: method '%s' is %s%s%s%s (see --help)\n", method,

@@ -274,7 +274,7 @@ out:
 void roar_task_label(const struct roar_stage *r, int t, char *buf, size_t n) {
     const struct roar_task k = roar_task_of(t, r->job->roar.n_fractions);
     const struct rec_slot *sl = &r->slots[k.slot];
-    snprintf(buf, n, "%s/%s k=%g %s kept", job_method_name(r->job->methods[sl->method].kind),
+    snprintf(buf, n, "%s/%s k=%g %s kept", job_method_label(&r->job->methods[sl->method]),
              job_estimator_name((enum job_estimator)sl->estimator), r->job->roar.fractions[k.frac],
              k.top ? "top" : "bottom");
 }

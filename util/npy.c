@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -260,7 +261,7 @@ static uint32_t npy_le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen) {
+static int npy_load(const char *path, struct npy_array *out, int map, char *err, size_t errlen) {
     unsigned char pre[12];
     char descr[64];
     char *hdr = NULL;
@@ -369,6 +370,27 @@ int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen) 
             goto fail;
         }
     }
+    if (map) { /* the file's pages, read as they are touched: a data set's maps need not fit in memory */
+        struct stat sb;
+        const size_t off = prelen + hlen;
+        void *base = fstat(fileno(f), &sb) == 0 && (size_t)sb.st_size >= off + nbytes
+                         ? mmap(NULL, off + nbytes + 1, PROT_READ, MAP_PRIVATE, fileno(f), 0)
+                         : MAP_FAILED;
+        if (base == MAP_FAILED) {
+            npy_err(err, errlen, "%s: cannot map %zu bytes: %s", path, off + nbytes, strerror(errno));
+            goto fail;
+        }
+        fclose(f);
+        free(hdr);
+        out->dtype = dtype;
+        out->ndim = ndim;
+        memcpy(out->shape, shape, sizeof(int64_t) * (size_t)ndim);
+        out->data = (char *)base + off;
+        out->nbytes = nbytes;
+        out->map = base;
+        out->map_len = off + nbytes + 1;
+        return 0;
+    }
     data = malloc(nbytes ? nbytes : 1);
     if (!data) {
         npy_err(err, errlen, "%s: out of memory for %zu bytes of data", path, nbytes);
@@ -410,9 +432,18 @@ fail:
     return -1;
 }
 
+int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen) {
+    return npy_load(path, out, 0, err, errlen);
+}
+
+int npy_map(const char *path, struct npy_array *out, char *err, size_t errlen) {
+    return npy_load(path, out, 1, err, errlen);
+}
+
 void npy_free(struct npy_array *a) {
     if (!a) return;
-    free(a->data);
+    if (a->map) munmap(a->map, a->map_len);
+    else free(a->data);
     memset(a, 0, sizeof *a);
 }
 

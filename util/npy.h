@@ -17,14 +17,21 @@ struct npy_array {
     enum npy_dtype dtype;
     int ndim;
     int64_t shape[NPY_MAX_DIMS];
-    void *data; /* malloc'd; NPY_F16 holds IEEE half bit patterns (uint16_t) */
+    void *data; /* malloc'd (or inside map); NPY_F16 holds IEEE half bit patterns (uint16_t) */
     size_t nbytes;
+    void *map; /* npy_map: the mapped file (data points into it), else NULL */
+    size_t map_len;
 };
 
 /* Read path into out. Returns 0, or -1 with a message naming the file: missing
  * file, bad magic, unsupported version, header parse errors, big-endian or
  * fortran_order True, unsupported dtype, truncated body, trailing bytes. */
 int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen);
+
+/* npy_read's checks, then the data mapped read-only instead of read (a
+ * precomputed method's maps of a whole split: pages are read as rows are
+ * used). Freed by npy_free. */
+int npy_map(const char *path, struct npy_array *out, char *err, size_t errlen);
 
 /* Free out->data and zero the struct; safe on a zeroed struct. */
 void npy_free(struct npy_array *a);

@@ -264,6 +264,15 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         e->mctx.mean[ch] = e->ds.mean[ch];
         e->mctx.std[ch] = e->ds.std[ch];
     }
+    /* Maps made elsewhere: each file mapped once, checked against the split. */
+    for (int i = 0; i < job->n_methods; i++)
+        if (job->methods[i].kind == JOB_M_PRECOMPUTED) {
+            if (wk_maps_open(job->methods[i].path, e->ds.n, e->ds.c, e->ds.h, e->ds.w, &e->maps[e->mctx.n_maps], err,
+                             errlen))
+                goto fail;
+            e->mctx.n_maps++;
+        }
+    e->mctx.maps = e->maps;
     /* Expected Gradients draws its references from the training split. */
     for (int i = 0; i < job->n_methods; i++)
         if (job->methods[i].kind == JOB_M_EG && !e->ref_ds.impl) {
@@ -290,6 +299,8 @@ void wk_engine_set_chunk(struct wk_engine *e, long n) {
 }
 
 void wk_engine_close(struct wk_engine *e) {
+    for (int k = 0; k < e->mctx.n_maps; k++) npy_free(&e->maps[k].a);
+    e->mctx.n_maps = 0;
     ts_module_free(e->model);
     e->model = NULL;
     if (e->ds.impl) ds_close(&e->ds);

@@ -296,8 +296,31 @@ static void test_methods_errors(void **state) {
     expect_err(BASE "methods: []\n", NULL, 0, ":3:10: 'methods' must list at least one method");
     expect_err(BASE "methods:\n", NULL, 0, ":3:9: 'methods' must list at least one method");
     expect_err(BASE "methods: [{name: random}, {name: smoothgrad}, {name: smoothgrad, sigma: 0.05}]\n", NULL, 0,
-               ":3:47: method 'smoothgrad' is listed twice (methods.1 and methods.2): its rows could not be told "
-               "apart; compare its settings with a sweep: or in separate runs");
+               ":3:47: 'smoothgrad' is listed twice (methods.1 and methods.2): its rows could not be told apart; "
+               "give each entry a label: (e.g. {name: smoothgrad, label: smoothgrad_2, ...}), or compare its "
+               "settings with a sweep:");
+    /* with labels, one method twice is two rows; a label may not repeat a name */
+    assert_int_equal(
+        load_text(BASE
+                  "methods: [{name: smoothgrad, label: sg_a}, {name: smoothgrad, sigma_pixel: 0.1, label: sg_b}]\n",
+                  NULL, 0),
+        0);
+    assert_int_equal(J.n_methods, 2);
+    assert_string_equal(job_method_label(&J.methods[1]), "sg_b");
+    static const char *const bad[][2] = {
+        {BASE "methods: [{name: random}, {name: smoothgrad, label: random}]\n",
+         "'random' is listed twice (methods.0 and methods.1)"},
+        {BASE "methods: [{name: random, label: 'a b'}]\n",
+         "'label' must be 1 to 31 letters, digits or _ . - + = (it names rows and files)"},
+        {BASE "methods: [{name: precomputed}]\n", "method precomputed needs 'path'"},
+        {BASE "methods: [{name: random, path: x.npy}]\n", "'path' applies to precomputed only"},
+        {BASE "metrics: {lipschitz: {}}\nmethods: [{name: precomputed, path: x.npy}]\n",
+         "metrics.lipschitz re-attributes other inputs (perturbed copies)"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        assert_int_equal(load_text(bad[k][0], NULL, 0), -1);
+        if (!strstr(ERR, bad[k][1])) fail_msg("want '%s' in: %s", bad[k][1], ERR);
+    }
 }
 
 /* Per-method keys: defaults, values, and where they are refused. */

@@ -217,6 +217,8 @@ static int host_method(const struct wk_method_ctx *ctx, const struct job_method 
         return wk_guided_ig(ctx, m, bt, out, err, errlen);
     case JOB_M_BLUR_IG:
         return wk_blur_ig(ctx, m, bt, out, err, errlen);
+    case JOB_M_PRECOMPUTED:
+        return wk_precomputed(ctx, m, bt, out[JOB_EST_VANILLA], err, errlen);
     default:
         snprintf(err, errlen, "method '%s' is not implemented in this build", job_method_name(m->kind));
         return -1;

@@ -12,6 +12,7 @@
 
 #include "dataset.h"
 #include "job.h"
+#include "npy.h"
 #include "torch_shim.h"
 
 struct wk_batch {
@@ -23,6 +24,13 @@ struct wk_batch {
     long b;                /* images */
     int c, h, w;
     const ts_tensor *logits; /* B×classes of the clean images on the device, or NULL (IDGI's F(x)) */
+};
+
+/* A precomputed method's file (methods: {name: precomputed, path: P}),
+ * mapped read-only: row i holds image id i's map. */
+struct wk_maps {
+    const char *path;
+    struct npy_array a;
 };
 
 struct wk_method_ctx {
@@ -42,7 +50,19 @@ struct wk_method_ctx {
                                       * (recal attribute --segments-out, for oracle tests) */
     int (*abandon)(void);            /* non-zero: give up between chunks (a stop signal's grace has
                                         passed); NULL: never. The method fails with WK_STOP_MSG. */
+    const struct wk_maps *maps;      /* the precomputed methods' files (wk_maps_open), n_maps of them */
+    int n_maps;
 };
+
+/* Map a precomputed method's file and check it against the images it
+ * scores: N x C x H x W (C = c or 1) or N x H x W, float16/32/64, at least
+ * n rows. 0, or -1 with a message naming the file and what to save. */
+int wk_maps_open(const char *path, long n, int c, int h, int w, struct wk_maps *out, char *err, size_t errlen);
+
+/* The batch's maps from its file (rows bt->ids), a 1-channel map repeated
+ * over the channels. */
+int wk_precomputed(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
+                   char *err, size_t errlen);
 
 #define WK_STOP_MSG "given up between chunks: the stop signal's grace has passed"
 

@@ -61,7 +61,8 @@ EOC
 "$recal" run my-eval.yaml --ranks 2 --run-dir runs/mine >run.out 2>&1 || { cat run.out; fail "recal run --ranks 2"; }
 echo "ok the page's config ran on 2 ranks"
 
-/usr/bin/python3 -m pip install --quiet --root-user-action=ignore --no-deps --no-build-isolation --no-index --target site "$src/python" ||
+cp -r "$src/python" pkg # setuptools builds in the tree it is given: not the checkout
+/usr/bin/python3 -m pip install --quiet --root-user-action=ignore --no-deps --no-build-isolation --no-index --target site ./pkg ||
     fail "pip install ./python"
 PYTHONPATH=site /usr/bin/python3 - <<'PY' || fail "reading the run in pandas"
 import os

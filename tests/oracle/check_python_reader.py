@@ -35,9 +35,10 @@ def main():
     recal, src, work, model = sys.argv[1:5]
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
-    site = os.path.join(work, "site")
-    p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--root-user-action=ignore", "--no-deps", "--no-build-isolation",
-                        "--no-index", "--target", site, os.path.join(src, "python")], capture_output=True, text=True)
+    site, pkg = os.path.join(work, "site"), os.path.join(work, "python")
+    shutil.copytree(os.path.join(src, "python"), pkg)  # setuptools builds in the tree it is given: not the checkout
+    p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--root-user-action=ignore", "--no-deps",
+                        "--no-build-isolation", "--no-index", "--target", site, pkg], capture_output=True, text=True)
     if p.returncode:
         sys.exit(f"pip install ./python failed:\n{p.stdout}\n{p.stderr}")
     sys.path.insert(0, site)

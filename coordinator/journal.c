@@ -134,6 +134,13 @@ static int check_header(const struct journal *j, int stage, const struct journal
     }
     int crc_ok = decode_header(b, &f, &magic, &version);
     const char *sha = f.sha256;
+    if (magic == MAGIC_HEADER && version < JOURNAL_VERSION) {
+        snprintf(err, errlen,
+                 "%s: a version-%" PRIu32 " journal, made by an older recal (this one writes version %u): finish "
+                 "or re-report that run with the recal that started it, or start again with a new --run-dir",
+                 j->path, version, JOURNAL_VERSION);
+        return -1;
+    }
     if (magic != MAGIC_HEADER || version != JOURNAL_VERSION) {
         snprintf(err, errlen,
                  "%s: not a version-%u recal journal (magic %08" PRIx32 ", version %" PRIu32 "): use a new --run-dir",

@@ -23,7 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JOURNAL_VERSION 1u
+#define JOURNAL_VERSION 2u /* 2: records carry images.csv's columns for every image (REC_PI_FIXED) */
 #define JOURNAL_HEADER_BYTES 108u
 #define JOURNAL_RECORD_BYTES(len) (44u + 8u * (size_t)(len))
 /* The longest record a journal holds (doubles): a longer one in a header is

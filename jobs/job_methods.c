@@ -133,9 +133,15 @@ static int pixel_key(const struct job_err *e, const struct job_node *m, const ch
  * file-name-like word. */
 static int read_label(const struct job_err *e, const struct job_node *v, struct job_method *out) {
     if (job_want_str(e, v, "label", out->label, sizeof out->label)) return -1;
+    static const char *const na[] = {"na", "nan", "null", "none", "inf", "infinity"}; /* pandas reads them as numbers */
     const size_t n = strlen(out->label);
-    if (n == 0 || strspn(out->label, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-+=") != n)
-        return job_bad(e, v, "label", "1 to 31 letters, digits or _ . - + = (it names rows and files)");
+    int bad = n == 0 || !((out->label[0] | 0x20) >= 'a' && (out->label[0] | 0x20) <= 'z') ||
+              strspn(out->label, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-+=") != n;
+    for (size_t k = 0; !bad && k < sizeof na / sizeof *na; k++) bad = !job_casecmp(out->label, na[k]);
+    if (bad)
+        return job_bad(e, v, "label",
+                       "a letter, then up to 30 letters, digits or _ . - + = (it names rows and files; not NA, NaN, "
+                       "null, None or inf, which pandas reads as missing or a number)");
     return 0;
 }
 

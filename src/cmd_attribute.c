@@ -67,6 +67,7 @@ static const char *HELP =
     "  --config C.yaml        take the normalization (dataset.mean/std or the dataset's), the\n"
     "                         method's settings (its entry in methods:), the target and the\n"
     "                         seed from a job; flags given override them\n"
+    "  --label L              with --config: the methods: entry labelled L (a method listed twice)\n"
     "  --device D             auto (default) | cpu | cuda\n"
     "  --precision P          fp32 (default, exact) | tf32 (CUDA) | bf16 (bfloat16 autocast forwards)\n"
     "  --memory-budget MB     samples per forward+backward follow this budget, as memory_budget_mb\n"
@@ -74,8 +75,9 @@ static const char *HELP =
     "  --threads T            intra-op threads (default: every core of the machine)\n"
     "  --stats                print what the method cost on stderr, one JSON line: samples through\n"
     "                         the model (forward, backward) and bytes host->device and back\n"
-    "  --out A.npy            N×C×H×W float32 attributions; with several --estimator values\n"
-    "                         N×E×C×H×W, E in the order given, from one gradient pass\n";
+    "  --out A.npy            N×C×H×W float32 attributions; with several --estimator values (or a\n"
+    "                         --config entry with several) N×E×C×H×W, E in the order given, from\n"
+    "                         one gradient pass\n";
 
 static int parse_floats(const char *s, float *v, int max) {
     int n = 0;
@@ -164,21 +166,28 @@ struct attr_norm {
  * steps, estimators, noise, baseline, α rule, objective ...) and its
  * dataset's normalization (dataset.mean/std, else the dataset's defaults).
  * 0, or -1 with a message naming the config. */
-static int attr_config(const char *path, enum job_method_kind kind, struct job *job, struct job_method *jm,
-                       struct attr_norm *norm) {
+static int attr_config(const char *path, enum job_method_kind kind, const char *label, struct job *job,
+                       struct job_method *jm, struct attr_norm *norm) {
     char err[2048];
     if (job_load(path, NULL, 0, job, err, sizeof err)) {
         fprintf(stderr, "recal attribute: --config %s\n", err);
         return -1;
     }
-    int found = -1;
-    for (int k = 0; k < job->n_methods && found < 0; k++)
-        if (job->methods[k].kind == kind) found = k;
+    int found = -1, matches = 0;
+    for (int k = 0; k < job->n_methods; k++)
+        if (job->methods[k].kind == kind && (!label || !strcmp(job_method_label(&job->methods[k]), label))) {
+            if (found < 0) found = k;
+            matches++;
+        }
+    if (matches > 1) {
+        fprintf(stderr, "recal attribute: --config %s lists %s %d times: choose the entry with --label (its label)\n",
+                path, job_method_name(kind), matches);
+        return -1;
+    }
     if (found < 0) {
         char list[512] = "";
         for (int k = 0, w = 0; k < job->n_methods && w < (int)sizeof list; k++)
-            w += snprintf(list + w, sizeof list - (size_t)w, "%s%s", k ? ", " : "",
-                          job_method_name(job->methods[k].kind));
+            w += snprintf(list + w, sizeof list - (size_t)w, "%s%s", k ? ", " : "", job_method_label(&job->methods[k]));
         fprintf(stderr,
                 "recal attribute: --config %s has no method %s (its methods: %s): name one of them with "
                 "--method, or add it to the config\n",
@@ -283,7 +292,7 @@ static int want_seed(const char *v, unsigned long long *out) {
 int cmd_attribute(int argc, char **argv) {
     const char *model = NULL, *input = NULL, *labels = NULL, *method = NULL, *est = NULL, *refs_path = NULL,
                *objective = NULL, *device_s = "auto", *config = NULL, *out_path = NULL, *mean_s = NULL, *std_s = NULL,
-               *segments_path = NULL, *precision = "fp32", *alpha_rule = NULL, *target = NULL;
+               *segments_path = NULL, *precision = "fp32", *alpha_rule = NULL, *target = NULL, *cfg_label = NULL;
     long refs = -1, steps = -1, samples = -1, budget_mb = 2048, threads = 0;
     int stats = 0;
     double noise = -1, sigma = 0, epsilon = -1; /* -1: the method's default (job_method_defaults) */
@@ -320,6 +329,7 @@ int cmd_attribute(int argc, char **argv) {
         O_ALPHA_RULE,
         O_TARGET,
         O_CONFIG,
+        O_LABEL,
         O_THREADS,
         O_REFERENCE_COMPAT,
         O_STATS,
@@ -358,6 +368,7 @@ int cmd_attribute(int argc, char **argv) {
         {"alpha-rule", required_argument, NULL, O_ALPHA_RULE},
         {"target", required_argument, NULL, O_TARGET},
         {"config", required_argument, NULL, O_CONFIG},
+        {"label", required_argument, NULL, O_LABEL},
         {"threads", required_argument, NULL, O_THREADS},
         {"reference-compat", no_argument, NULL, O_REFERENCE_COMPAT},
         {"stats", no_argument, NULL, O_STATS},
@@ -428,6 +439,9 @@ int cmd_attribute(int argc, char **argv) {
             break;
         case O_CONFIG:
             config = v;
+            break;
+        case O_LABEL:
+            cfg_label = v;
             break;
         case O_SAMPLES:
             if (strcasecmp(v, "auto") ? want_long("--samples", v, 1, &samples) || too_many("--samples", samples)
@@ -540,7 +554,12 @@ int cmd_attribute(int argc, char **argv) {
     static struct job cfg_job;
     struct attr_norm cfg_norm = {0};
     job_method_defaults((enum job_method_kind)kind, &jm);
-    if (config && attr_config(config, (enum job_method_kind)kind, &cfg_job, &jm, &cfg_norm)) return EXIT_USER;
+    if (cfg_label && !config) {
+        fprintf(stderr, "recal attribute: --label picks an entry of --config's methods: give --config\n");
+        return EXIT_USER;
+    }
+    if (config && attr_config(config, (enum job_method_kind)kind, cfg_label, &cfg_job, &jm, &cfg_norm))
+        return EXIT_USER;
     if (config && !seed_given) seed = cfg_job.seed;
     if (config && !target && !labels && cfg_job.target == JOB_TARGET_LABEL) {
         fprintf(stderr,
@@ -658,6 +677,20 @@ int cmd_attribute(int argc, char **argv) {
     if (!est) est = cfg_est;
     const int n_est = attr_estimators(est, jm.kind, est_order);
     if (n_est < 0) return EXIT_USER;
+    if (jm.alpha_rule != JOB_ALPHA_ENDPOINTS) { /* given or from --config: the combinations a job refuses */
+        int idgi = 0;
+        for (int k = 0; k < n_est; k++) idgi |= est_order[k] == JOB_EST_IDGI;
+        const char *why = jm.reference_compat                                        ? "--reference-compat"
+                          : idgi                                                     ? "the idgi estimator"
+                          : jm.alpha_rule != JOB_ALPHA_GAUSSLEGENDRE && jm.steps < 2 ? "--steps below 2"
+                          : jm.steps > JOB_ALPHA_STEPS_MAX                           ? "more steps than 4096"
+                                                                                     : NULL;
+        if (why) {
+            fprintf(stderr, "recal attribute: alpha_rule %s does not go with %s\n", job_alpha_rule_name(jm.alpha_rule),
+                    why);
+            return EXIT_USER;
+        }
+    }
     int obj = !strcasecmp(objective, "logit")      ? 0
               : !strcasecmp(objective, "prob")     ? 1
               : !strcasecmp(objective, "contrast") ? 2
@@ -789,15 +822,18 @@ int cmd_attribute(int argc, char **argv) {
                                 .classes = ncls,
                                 .chunk_samples = wk_chunk_samples(device, (int)c, (int)h, (int)w, budget_mb)};
     float mv[3] = {0, 0, 0}, sv[3] = {1, 1, 1};
-    int nm = mean_s ? parse_floats(mean_s, mv, 3) : (int)c, ns = std_s ? parse_floats(std_s, sv, 3) : (int)c;
-    if (config && !mean_s && !std_s) { /* the job's dataset.mean/std, or its dataset's defaults */
-        nm = ns = (int)c;
+    if (config) /* the job's dataset.mean/std, or its dataset's defaults; --mean/--std each override theirs */
         for (int ch = 0; ch < 3; ch++) {
             mv[ch] = cfg_norm.mean[cfg_norm.n == 1 ? 0 : ch];
             sv[ch] = cfg_norm.std[cfg_norm.n == 1 ? 0 : ch];
         }
-        if (cfg_norm.n != 1 && cfg_norm.n != c) nm = -1;
-    }
+    const int cfg_ok = !config || cfg_norm.n == 1 || cfg_norm.n == c;
+    int nm = mean_s   ? parse_floats(mean_s, mv, 3)
+             : cfg_ok ? (int)c
+                      : -1,
+        ns = std_s    ? parse_floats(std_s, sv, 3)
+             : cfg_ok ? (int)c
+                      : -1;
     if (nm != c || ns != c) {
         fprintf(stderr, "recal attribute: --mean and --std need one value per channel (%ld)\n", c);
         goto out;

@@ -105,14 +105,16 @@ static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_
     return run_value_write(dir, "chunk_samples", *chunk, err, errlen);
 }
 
-/* The files of the data set that the run reads (ds_file), as a
- * NULL-free array into the dataset's own strings. */
-static const char **data_files(const struct ds_dataset *ds, size_t *n) {
-    size_t cap = 64;
+/* The files the run reads besides the model: the data set's (ds_file),
+ * then each precomputed method's maps (the config names them; their
+ * content is not in its sha256). Pointers into the dataset's and the
+ * job's own strings. */
+static const char **data_files(const struct ds_dataset *ds, const struct job *job, size_t *n) {
+    size_t cap = 64 + JOB_MAX_METHODS;
     const char **v = malloc(cap * sizeof *v);
     *n = 0;
     for (const char *f; v && (f = ds_file(ds, (long)*n));) {
-        if (*n == cap) {
+        if (*n + JOB_MAX_METHODS == cap) {
             const char **nv = realloc(v, 2 * cap * sizeof *v);
             if (!nv) {
                 free(v);
@@ -123,6 +125,8 @@ static const char **data_files(const struct ds_dataset *ds, size_t *n) {
         }
         v[(*n)++] = f;
     }
+    for (int k = 0; v && k < job->n_methods; k++) /* room was kept for these */
+        if (job->methods[k].kind == JOB_M_PRECOMPUTED) v[(*n)++] = job->methods[k].path;
     return v;
 }
 
@@ -132,41 +136,100 @@ static void manifest_name(const char *line, char *out, size_t len) {
     snprintf(out, len, "%.*s", (int)(k < len ? k : len - 1), line);
 }
 
-/* Name what changed between two manifests (RUN_DIR/data_files): the count of
- * lines that differ and the first one, e.g. "3 of 16 files differ; the first
- * is val/n01/x.JPEG". */
+/* Name what changed between two manifests (RUN_DIR/data_files), in the
+ * reader's order: "3 of 16 files differ in content or size; the first is
+ * val/n01/x.JPEG", or the two counts when files were added or removed. */
 static void manifest_diff(const char *was, const char *now, char *out, size_t len) {
-    long differ = 0, files = 0;
+    long differ = 0, files = 0, n_was = 0, n_now = 0;
     char first[512] = "";
+    for (const char *p = was; *p; p++) n_was += *p == '\n';
+    for (const char *p = now; *p; p++) n_now += *p == '\n';
     const char *a = was, *b = now;
     while (*a || *b) {
         size_t la = strcspn(a, "\n"), lb = strcspn(b, "\n");
         files++;
-        if (la != lb || memcmp(a, b, la) != 0) {
-            if (!differ++) manifest_name(*a ? a : b, first, sizeof first);
-        }
+        if ((la != lb || memcmp(a, b, la) != 0) && !differ++) manifest_name(*a ? a : b, first, sizeof first);
         a += la + (a[la] == '\n');
         b += lb + (b[lb] == '\n');
     }
-    snprintf(out, len, "%ld of %ld files differ in content, size or name; the first is %s", differ, files, first);
+    if (n_was != n_now)
+        snprintf(out, len, "it read %ld files then and would read %ld now; the first that differs is %s", n_was, n_now,
+                 first);
+    else snprintf(out, len, "%ld of %ld files differ in content, size or name; the first is %s", differ, files, first);
+}
+
+/* RUN_DIR/inputs's value of `key` (64 hex digits) into out, "" when absent. */
+static void inputs_value(const char *text, const char *key, char out[65]) {
+    const char *p = text ? strstr(text, key) : NULL;
+    out[0] = '\0';
+    if (p) sscanf(p + strlen(key), "%64s", out);
+}
+
+/* The refusal of a resume whose data set changed, naming what changed. */
+static void data_changed(const struct job *job, const char *dir, const char *mpath, const char *manifest, char *err,
+                         size_t errlen) {
+    char what[1024] = "its files are the same, but the image count, shape or classes differ";
+    char *was = NULL, ignored[256];
+    size_t wn = 0;
+    if (!fs_exists(mpath) || fs_read_all(mpath, &was, &wn, ignored, sizeof ignored))
+        snprintf(what, sizeof what, "the content of its files or its shape (RUN_DIR/data_files, the list, is gone)");
+    else if (strcmp(was, manifest) != 0) manifest_diff(was, manifest, what, sizeof what);
+    free(was);
+    snprintf(err, errlen,
+             "%s: --resume refused: the data set %s changed since this run started: %s (RUN_DIR/data_files lists "
+             "what the run read). Resume with the original data, or start a new --run-dir",
+             dir, job->dataset_path, what);
 }
 
 /* The run's inputs, RUN_DIR/inputs: the model file's sha256 and the data
- * set's by content (the sha256 of every file the run reads, listed in
- * RUN_DIR/data_files, and the reader's image count, shape and classes).
- * Written when the run starts; a resume that finds either changed is
- * refused before any finished shard is reused, since shards of one model or
- * data set and new ones of another would be reduced into one table. A run
- * started before data_sha256 existed is checked by its files' names and
- * sizes (data_fingerprint), one started before `inputs` resumes unchecked. */
+ * set's by content (the sha256 of every file the run reads — the data
+ * set's and any precomputed maps — listed in RUN_DIR/data_files, and the
+ * reader's image count, shape and classes). Written when the run starts; a
+ * resume that finds either changed is refused before any finished shard is
+ * reused, since shards of one model or data set and new ones of another
+ * would be reduced into one table. A run started before data_sha256
+ * existed is checked by its files' names and sizes (data_fingerprint) and
+ * not read whole; one started before `inputs` resumes unchecked. */
 static int keep_inputs(const struct job *job, const struct wk_engine *e, const char *dir, int resume, char *err,
                        size_t errlen) {
-    char model[65], data[65], names[65], extra[256];
+    char model[65], data[65], extra[256], path[2200], mpath[2200];
+    char was_model[65] = "", was_data[65] = "", was_names[65] = "";
     snprintf(extra, sizeof extra, "%s %s n=%ld %dx%dx%d classes=%d", job->dataset_name, job->split, e->ds.n, e->ds.c,
              e->ds.h, e->ds.w, e->ds.classes);
+    snprintf(path, sizeof path, "%s/inputs", dir);
+    snprintf(mpath, sizeof mpath, "%s/data_files", dir);
+    const int check = resume && fs_exists(path);
+    if (check) {
+        char *old = NULL;
+        size_t n = 0;
+        if (fs_read_all(path, &old, &n, err, errlen)) return -1;
+        inputs_value(old, "model_sha256 ", was_model);
+        inputs_value(old, "data_sha256 ", was_data);
+        inputs_value(old, "data_fingerprint ", was_names);
+        free(old);
+    }
     if (fp_file_sha256(job->model_path, model, err, errlen)) return -1;
+    if (check && strcmp(was_model, model) != 0) {
+        snprintf(err, errlen,
+                 "%s: --resume refused: the model file %s changed since this run started (sha256 %s then, %s "
+                 "now); its finished shards come from the other model. Resume with the original file, or start "
+                 "a new --run-dir",
+                 dir, job->model_path, was_model, model);
+        return -1;
+    }
+    if (check && !was_data[0]) { /* a run from before data_sha256: names and sizes, as then */
+        char names[65];
+        if (!was_names[0]) return 0;
+        if (fp_tree(job->dataset_path, extra, names, err, errlen)) return -1;
+        if (strcmp(was_names, names) == 0) return 0;
+        snprintf(err, errlen,
+                 "%s: --resume refused: the data set %s changed since this run started (fingerprint of its files "
+                 "and shape %s then, %s now). Resume with the original data, or start a new --run-dir",
+                 dir, job->dataset_path, was_names, names);
+        return -1;
+    }
     size_t nf = 0;
-    const char **files = data_files(&e->ds, &nf);
+    const char **files = data_files(&e->ds, job, &nf);
     if (!files) {
         snprintf(err, errlen, "%s: out of memory listing the data set's files", job->dataset_path);
         return -1;
@@ -180,65 +243,18 @@ static int keep_inputs(const struct job *job, const struct wk_engine *e, const c
     if (rc) return -1;
     double dt = clock_now_s() - t0;
     if (dt > 10) log_printf("fingerprinted the data set's %zu files by content in %.0f s (for --resume)", nf, dt);
-    char path[2200], mpath[2200];
-    snprintf(path, sizeof path, "%s/inputs", dir);
-    snprintf(mpath, sizeof mpath, "%s/data_files", dir);
-    if (resume && fs_exists(path)) {
-        char *old = NULL;
-        size_t n = 0;
-        rc = -1;
-        if (fs_read_all(path, &old, &n, err, errlen)) goto out;
-        char was_model[65] = "", was_data[65] = "", was_names[65] = "";
-        const char *m = strstr(old, "model_sha256 "), *d = strstr(old, "data_sha256 "),
-                   *f = strstr(old, "data_fingerprint ");
-        if (m) sscanf(m + 13, "%64s", was_model);
-        if (d) sscanf(d + 12, "%64s", was_data);
-        if (f) sscanf(f + 17, "%64s", was_names);
-        free(old);
-        if (strcmp(was_model, model) != 0) {
-            snprintf(err, errlen,
-                     "%s: --resume refused: the model file %s changed since this run started (sha256 %s then, %s "
-                     "now); its finished shards come from the other model. Resume with the original file, or start "
-                     "a new --run-dir",
-                     dir, job->model_path, was_model, model);
-            goto out;
-        }
-        if (d && strcmp(was_data, data) != 0) {
-            char what[1024] = "the image count, shape or classes differ";
-            char *was_manifest = NULL;
-            size_t wn = 0;
-            char ignored[256];
-            if (fs_exists(mpath) && fs_read_all(mpath, &was_manifest, &wn, ignored, sizeof ignored) == 0 &&
-                strcmp(was_manifest, manifest) != 0)
-                manifest_diff(was_manifest, manifest, what, sizeof what);
-            free(was_manifest);
-            snprintf(err, errlen,
-                     "%s: --resume refused: the data set %s changed since this run started: %s (RUN_DIR/data_files "
-                     "lists what the run read). Resume with the original data, or start a new --run-dir",
-                     dir, job->dataset_path, what);
-            goto out;
-        }
-        if (!d && f) { /* a run from before data_sha256: names and sizes as then */
-            if (fp_tree(job->dataset_path, extra, names, err, errlen)) goto out;
-            if (strcmp(was_names, names) != 0) {
-                snprintf(err, errlen,
-                         "%s: --resume refused: the data set %s changed since this run started (fingerprint of its "
-                         "files and shape %s then, %s now). Resume with the original data, or start a new --run-dir",
-                         dir, job->dataset_path, was_names, names);
-                goto out;
-            }
-        }
-        rc = 0;
-        goto out;
+    if (check) {
+        rc = strcmp(was_data, data) == 0 ? 0 : -1;
+        if (rc) data_changed(job, dir, mpath, manifest, err, errlen);
+    } else {
+        char buf[8500];
+        int k = snprintf(buf, sizeof buf, "model_path %s\nmodel_sha256 %s\ndata_path %s\ndata_sha256 %s\n",
+                         job->model_path, model, job->dataset_path, data);
+        rc = fs_write_atomic(mpath, manifest, strlen(manifest), err, errlen) ||
+                     fs_write_atomic(path, buf, (size_t)(k < (int)sizeof buf ? k : (int)sizeof buf - 1), err, errlen)
+                 ? -1
+                 : 0;
     }
-    char buf[8500];
-    int k = snprintf(buf, sizeof buf, "model_path %s\nmodel_sha256 %s\ndata_path %s\ndata_sha256 %s\n", job->model_path,
-                     model, job->dataset_path, data);
-    rc = fs_write_atomic(mpath, manifest, strlen(manifest), err, errlen) ||
-                 fs_write_atomic(path, buf, (size_t)(k < (int)sizeof buf ? k : (int)sizeof buf - 1), err, errlen)
-             ? -1
-             : 0;
-out:
     free(manifest);
     return rc;
 }
@@ -428,7 +444,8 @@ static int launch_ranks(int ranks, const char *config, const char **sets, int n_
         return EXIT_INTERNAL;
     }
     const int own = launch_take_exit();
-    if (own >= EXIT_OK && own <= EXIT_RESUMABLE && r.rank < 0 && r.status != own) {
+    /* only Open MPI's generic 1 with no rank named: a status that says more is kept */
+    if (own >= EXIT_OK && own <= EXIT_RESUMABLE && r.rank < 0 && r.status == 1 && own != 1) {
         fprintf(stderr,
                 "recal run: the ranks ended with exit %d; mpirun's status %d came after, at its shutdown (Open "
                 "MPI's lines above, if any): recal exits %d\n",
@@ -717,7 +734,8 @@ int cmd_run(int argc, char **argv) {
                 bad_boxes, bad_box);
     if (bad_boxes) log_printf("%ld unusable bounding box(es) left out; the first: %s", bad_boxes, bad_box);
     long shard = job.shard_images;
-    if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, size, &shard, err, sizeof err) != 0;
+    const int computing = size > 1 && !job.coordinator_computes ? size - 1 : size; /* ranks that compute shards */
+    if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, computing, &shard, err, sizeof err) != 0;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&shard, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     /* a shard is never longer than the split: the same one-shard plan, and

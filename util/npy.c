@@ -373,9 +373,14 @@ static int npy_load(const char *path, struct npy_array *out, int map, char *err,
     if (map) { /* the file's pages, read as they are touched: a data set's maps need not fit in memory */
         struct stat sb;
         const size_t off = prelen + hlen;
-        void *base = fstat(fileno(f), &sb) == 0 && (size_t)sb.st_size >= off + nbytes
-                         ? mmap(NULL, off + nbytes + 1, PROT_READ, MAP_PRIVATE, fileno(f), 0)
-                         : MAP_FAILED;
+        if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size != off + nbytes) {
+            npy_err(err, errlen,
+                    "%s: not a regular file of %zu bytes (header and data as its header says): re-create it with "
+                    "numpy.save",
+                    path, off + nbytes);
+            goto fail;
+        }
+        void *base = mmap(NULL, off + nbytes, PROT_READ, MAP_PRIVATE, fileno(f), 0);
         if (base == MAP_FAILED) {
             npy_err(err, errlen, "%s: cannot map %zu bytes: %s", path, off + nbytes, strerror(errno));
             goto fail;
@@ -388,7 +393,7 @@ static int npy_load(const char *path, struct npy_array *out, int map, char *err,
         out->data = (char *)base + off;
         out->nbytes = nbytes;
         out->map = base;
-        out->map_len = off + nbytes + 1;
+        out->map_len = off + nbytes;
         return 0;
     }
     data = malloc(nbytes ? nbytes : 1);

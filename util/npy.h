@@ -28,9 +28,10 @@ struct npy_array {
  * fortran_order True, unsupported dtype, truncated body, trailing bytes. */
 int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen);
 
-/* npy_read's checks, then the data mapped read-only instead of read (a
- * precomputed method's maps of a whole split: pages are read as rows are
- * used). Freed by npy_free. */
+/* npy_read's header checks and a regular file of exactly the header's size,
+ * then the data mapped read-only instead of read (a precomputed method's
+ * maps of a whole split: pages are read as rows are used; the file must
+ * not be rewritten while mapped). Freed by npy_free. */
 int npy_map(const char *path, struct npy_array *out, char *err, size_t errlen);
 
 /* Free out->data and zero the struct; safe on a zeroed struct. */

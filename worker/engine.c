@@ -1,8 +1,10 @@
 /* worker/engine.c — see engine.h. */
 #include "cores.h"
 #include "engine.h"
+#include "log.h"
 
 #include <math.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,20 +124,26 @@ static void image_row(double *row, long id, int64_t label, int64_t target, const
 /* Each method's references (B·R per batch, each an image) and α (B·R·K)
  * are held whole for a batch, outside the chunks that memory_budget_mb
  * sizes: `refs: 100000000` passed the config check and then asked for
- * 313 GB inside a shard. Refused before any shard, with the arithmetic. */
+ * 313 GB inside a shard. Refused before any shard, with the arithmetic,
+ * when they exceed this machine's memory; above memory_budget_mb only
+ * logged (an ImageNet batch of 64 × 64 EG references, 2.5 GB, is a
+ * legitimate job on a large node). */
 static int check_refs_memory(const struct job *job, const struct ds_dataset *ds, char *err, size_t errlen) {
-    const double budget = (double)job->memory_budget_mb * (1 << 20), d = (double)ds->c * ds->h * ds->w;
+    const double d = (double)ds->c * ds->h * ds->w, budget = (double)job->memory_budget_mb * (1 << 20);
+    const double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
     for (int k = 0; k < job->n_methods; k++) {
         const struct job_method *m = &job->methods[k];
         const double refs = (double)job->batch_size * m->refs * d * 4,
                      alpha = (double)job->batch_size * m->refs * m->steps * 4;
-        if (refs + alpha <= budget) continue;
+        if (refs + alpha > budget)
+            log_printf("methods.%d (%s): %.2f GB of references and path points a batch, above memory_budget_mb %ld", k,
+                       job_method_label(m), (refs + alpha) / 1e9, job->memory_budget_mb);
+        if (ram <= 0 || refs + alpha <= ram) continue;
         snprintf(err, errlen,
                  "%s: methods.%d (%s): batch_size %d x refs %d x %.0f values an image x 4 bytes = %.2f GB of "
-                 "references (+ %.2f GB of path points) held for each batch, over memory_budget_mb %ld: lower refs "
-                 "or batch_size, or raise memory_budget_mb",
-                 job->file, k, job_method_name(m->kind), job->batch_size, m->refs, d, refs / 1e9, alpha / 1e9,
-                 job->memory_budget_mb);
+                 "references (+ %.2f GB of path points) held for each batch, more than this machine's %.1f GB of "
+                 "memory: lower refs or batch_size",
+                 job->file, k, job_method_label(m), job->batch_size, m->refs, d, refs / 1e9, alpha / 1e9, ram / 1e9);
         return -1;
     }
     return 0;

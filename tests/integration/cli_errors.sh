@@ -46,11 +46,11 @@ expect 1 "missing.pt: model.path: no such file" -- "$recal" run "$cfg" --set mod
 printf 'model: {path: m.pt}\ndataset: {name: fashion-mnist, path: /usr/share/datasets/fashion-mnist}\nmethods:\n  - &ig {name: ig_uniform, refs: 2}\n  - <<: *ig\n    steps: 3\n' > merge.yaml
 expect 1 "merge.yaml:5:5: YAML merge keys ('<<: \*anchor') are not supported in 'methods.1': write the keys out" -- "$recal" run merge.yaml
 # counts a user gives: refs at load (as attribute's), and the references a
-# batch holds against memory_budget_mb before any shard (313 GB were asked
-# for inside a shard)
+# batch holds against the machine's memory before any shard (313 GB were
+# asked for inside a shard)
 expect 1 "'refs' must be an integer between 1 and 1000000, got '100000000'" -- "$recal" run "$cfg" --set methods.0.refs=100000000
-expect 1 "methods.0 (ig_uniform): batch_size 64 x refs 100000 x 784 values an image x 4 bytes = 20.07 GB of references .* over memory_budget_mb 2048: lower refs or batch_size" -- \
-    "$recal" run "$cfg" --set model.path="$model" --set methods.0.refs=100000 --limit 4 --run-dir r-refs-mem
+expect 1 "methods.0 (ig_uniform): batch_size 64 x refs 1000000 x 784 values an image x 4 bytes = 200.70 GB of references .* more than this machine's .* GB of memory: lower refs or batch_size" -- \
+    "$recal" run "$cfg" --set model.path="$model" --set methods.0.refs=1000000 --limit 4 --run-dir r-refs-mem
 # a model that cuts its input off, or changes it in place: what it did, not
 # "(a model for another dataset?)"
 cat > nograd.py <<'PY'

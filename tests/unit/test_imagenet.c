@@ -262,7 +262,7 @@ static void test_bad_boxes(void **state) {
     FILE *f = fopen(p, "w");
     assert_non_null(f);
     fputs("ImageId,PredictionString\n"
-          "ILSVRC2012_val_00000001,n01 1 2 10 12 \n"              /* good */
+          "ILSVRC2012_val_00000001,n01 1 2 10 12 \t\n"            /* good; a trailing tab ends it */
           "ILSVRC2012_val_00000002,n01 nan 2 10 12 n01 3 4 5 6\n" /* NaN, then a good one */
           "ILSVRC2012_val_00000003,n01 1 2 10\n"                  /* 3 numbers */
           "ILSVRC2012_val_00000004,n01 10 2 1 12\n"               /* xmax < xmin */

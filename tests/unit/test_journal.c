@@ -203,7 +203,7 @@ static void test_header_mismatch_rejected(void **state) {
     for (int i = 0; i < 20; i++) fputs("not a journal, ", f);
     fclose(f);
     assert_int_equal(load(path, &m, records, done, &n_done, err, sizeof err, NULL), -1);
-    assert_non_null(strstr(err, "not a version-1 recal journal"));
+    assert_non_null(strstr(err, "not a version-2 recal journal"));
     unlink(path);
     assert_int_equal(load(path, &m, records, done, &n_done, err, sizeof err, NULL), -1);
     assert_non_null(strstr(err, "cannot open the journal"));

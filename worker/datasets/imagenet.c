@@ -18,6 +18,7 @@
 #include "ds_image.h"
 #include "ds_internal.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -261,6 +262,8 @@ static int add_boxes(struct inet *in, const struct pair *pr, const char *csv, co
     char w[INET_WNID_MAX];
     int used, k = 0;
     for (const char *p = pr->rest; p && *p; k++) {
+        while (isspace((unsigned char)*p)) p++; /* trailing blanks or tabs end the line, not a box */
+        if (!*p) break;
         /* the first box follows the wnid already read; later ones start with theirs */
         if (k > 0 && sscanf(p, "%63s%n", w, &used) == 1) p += used;
         else if (k == 0) w[0] = '\0';
@@ -270,7 +273,7 @@ static int add_boxes(struct inet *in, const struct pair *pr, const char *csv, co
             v[got] = strtod(p, &end);
             if (end == p) break;
         }
-        while (*p == ' ') p++;
+        while (isspace((unsigned char)*p)) p++;
         if (got < 4) { /* the rest cannot be split into boxes any more */
             bad_box(in, csv, pr, "a box with fewer than 4 numbers (wnid xmin ymin xmax ymax); the rest of the line");
             break;

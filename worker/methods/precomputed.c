@@ -53,10 +53,21 @@ int wk_precomputed(const struct wk_method_ctx *ctx, const struct job_method *m, 
         for (int ch = 0; ch < bt->c; ch++) {
             const size_t src = ((size_t)row * (size_t)fc + (size_t)(fc == 1 ? 0 : ch)) * (size_t)hw;
             float *dst = out + i * d + ch * hw;
-            for (long p = 0; p < hw; p++)
-                dst[p] = a->dtype == NPY_F32   ? ((const float *)a->data)[src + (size_t)p]
-                         : a->dtype == NPY_F64 ? (float)((const double *)a->data)[src + (size_t)p]
-                                               : npy_f16_to_f32(((const uint16_t *)a->data)[src + (size_t)p]);
+            const unsigned char *b = a->data; /* loads by memcpy: a writer need not align the data */
+            for (long p = 0; p < hw; p++) {
+                const size_t at = src + (size_t)p;
+                if (a->dtype == NPY_F32) {
+                    memcpy(&dst[p], b + 4 * at, 4);
+                } else if (a->dtype == NPY_F64) {
+                    double v;
+                    memcpy(&v, b + 8 * at, 8);
+                    dst[p] = (float)v;
+                } else {
+                    uint16_t h16;
+                    memcpy(&h16, b + 2 * at, 2);
+                    dst[p] = npy_f16_to_f32(h16);
+                }
+            }
         }
     }
     return 0;

@@ -34,7 +34,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (at != expect) {
         abort(); /* accepted a file without filling every record */
     }
-    free(st.pixels);
-    free(st.labels);
+    ds_store_release(&st); /* pixels, labels and the list of files read */
     return 0;
 }

@@ -31,7 +31,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         return 0;
     }
     if (st.total <= 0 || !st.pixels || !st.labels) abort();
-    free(st.pixels);
-    free(st.labels);
+    ds_store_release(&st); /* pixels, labels and the list of files read */
     return 0;
 }

@@ -419,6 +419,17 @@ int ds_boxes(const struct ds_dataset *ds, long id, struct ds_box *out, int max) 
     return st->lazy_boxes(st->lazy, id, out, max);
 }
 
+void ds_store_release(struct ds_store *st) {
+    free(st->pixels);
+    free(st->fpixels);
+    free(st->labels);
+    for (int k = 0; k < st->nsrc; k++) free(st->src[k].path);
+    st->pixels = NULL;
+    st->fpixels = NULL;
+    st->labels = NULL;
+    st->nsrc = 0;
+}
+
 void ds_store_add_file(struct ds_store *st, const char *path, long first, long count) {
     char *p = st->nsrc < DS_MAX_FILES ? strdup(path) : NULL;
     if (!p) {
@@ -458,10 +469,7 @@ void ds_close(struct ds_dataset *ds) {
     st = ds->impl;
     if (st) {
         if (st->lazy_free) st->lazy_free(st->lazy);
-        free(st->pixels);
-        free(st->fpixels);
-        free(st->labels);
-        for (int k = 0; k < st->nsrc; k++) free(st->src[k].path);
+        ds_store_release(st);
         free(st);
     }
     memset(ds, 0, sizeof *ds);

@@ -48,6 +48,10 @@ struct ds_store {
  * than DS_MAX_FILES sets src_lost instead. Freed by ds_close. */
 void ds_store_add_file(struct ds_store *st, const char *path, long first, long count);
 
+/* Free what a reader put in st (pixels, labels, the file list; not the
+ * lazy reader's own state) and zero those fields. */
+void ds_store_release(struct ds_store *st);
+
 /* printf into err (when err and errlen allow); shared by the readers. */
 void ds_errf(char *err, size_t errlen, const char *fmt, ...)
 #if defined(__GNUC__)

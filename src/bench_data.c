@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cores.h"
 #include "clock.h"
 #include "cli.h"
 #include "dataset.h"
@@ -20,7 +21,7 @@ int bench_data(const char *config, long images) {
         fprintf(stderr, "recal bench: %s\n", err);
         return EXIT_USER;
     }
-    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int cores = (int)cores_usable();
     int runs[2] = {1, cores > 1 ? cores : 0};
     for (int r = 0; r < 2 && runs[r]; r++) {
         job.ds_threads = runs[r];

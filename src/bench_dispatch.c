@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "json_buf.h"
+#include "cores.h"
 #include "clock.h"
 #include "cli.h"
 #include "coord.h"
@@ -75,7 +76,7 @@ static void remove_run_dir(const char *dir, int ranks) {
 }
 
 static void print_pass(int journal, int ranks, long shards, double secs, const struct coord_book *book) {
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long cores = cores_usable();
     struct jbuf j = {0};
     jb_printf(&j,
               "{\"case\": \"dispatch\", \"journal\": %s, \"ranks\": %d, \"workers\": %d, \"cores\": %ld, "

@@ -72,7 +72,7 @@ static const char *HELP =
     "  --precision P          fp32 (default, exact) | tf32 (CUDA) | bf16 (bfloat16 autocast forwards)\n"
     "  --memory-budget MB     samples per forward+backward follow this budget, as memory_budget_mb\n"
     "                         does in a job (default 2048), whatever refs x steps\n"
-    "  --threads T            intra-op threads (default: every core of the machine)\n"
+    "  --threads T            intra-op threads (default: every usable core: the machine's, or its cgroup's share)\n"
     "  --stats                print what the method cost on stderr, one JSON line: samples through\n"
     "                         the model (forward, backward) and bytes host->device and back\n"
     "  --out A.npy            N×C×H×W float32 attributions; with several --estimator values (or a\n"
@@ -724,7 +724,7 @@ int cmd_attribute(int argc, char **argv) {
     wk_set_precision(precision, device);
     /* libtorch's own default ran one thread on this 2-core VM (104 % CPU):
      * every core unless told, as `recal run` with one rank a node does. */
-    if (threads <= 0) threads = sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads <= 0) threads = cores_usable();
     ts_set_num_threads((int)(threads > 0 ? threads : 1));
     if (npy_read(input, &xa, err, sizeof err)) {
         fprintf(stderr, "recal attribute: %s\n", err);

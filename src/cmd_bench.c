@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "json_buf.h"
+#include "cores.h"
 #include "clock.h"
 #include "chunk_tune.h"
 #include "cli.h"
@@ -527,7 +528,7 @@ int cmd_bench(int argc, char **argv) {
     }
     g_device = device;
     wk_set_precision(g_precision, device);
-    if (threads <= 0) threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads <= 0) threads = (int)cores_usable();
     ts_set_num_threads(threads);
     /* Models come from tools/ (architectures live in PyTorch); random
      * weights are enough for timing. */

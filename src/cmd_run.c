@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cores.h"
 #include "clock.h"
 #include "cli.h"
 #include "coord.h"
@@ -234,7 +235,7 @@ static int keep_inputs(const struct job *job, const struct wk_engine *e, const c
         snprintf(err, errlen, "%s: out of memory listing the data set's files", job->dataset_path);
         return -1;
     }
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long cores = cores_usable();
     char *manifest = NULL;
     double t0 = clock_now_s();
     int rc = fp_files(job->dataset_path, files, nf, extra, (int)(cores < 8 ? (cores < 1 ? 1 : cores) : 8), data,
@@ -696,7 +697,7 @@ int cmd_run(int argc, char **argv) {
     int local_rank, local_size;
     mpi_node_local(MPI_COMM_WORLD, &local_rank, &local_size);
     if (job.threads == 0) {
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        long cores = cores_usable();
         job.threads = (int)(cores / local_size > 0 ? cores / local_size : 1);
     }
     /* before wk_engine_open, whose device check is libtorch's first CUDA call */

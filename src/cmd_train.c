@@ -105,7 +105,7 @@ int cmd_train(int argc, char **argv) {
     }
     /* The node's cores shared by its ranks unless the job says: libtorch's
      * own default can be 1 here. */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN) / local_size;
+    long cores = cores_usable() / local_size;
     if (!failed) {
         char what[JOB_PATH_MAX + 16];
         snprintf(what, sizeof what, "%s: threads", config);

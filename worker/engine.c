@@ -130,7 +130,7 @@ static void image_row(double *row, long id, int64_t label, int64_t target, const
  * legitimate job on a large node). */
 static int check_refs_memory(const struct job *job, const struct ds_dataset *ds, char *err, size_t errlen) {
     const double d = (double)ds->c * ds->h * ds->w, budget = (double)job->memory_budget_mb * (1 << 20);
-    const double ram = (double)sysconf(_SC_PHYS_PAGES) * (double)sysconf(_SC_PAGESIZE);
+    const double ram = mem_usable_bytes();
     for (int k = 0; k < job->n_methods; k++) {
         const struct job_method *m = &job->methods[k];
         const double refs = (double)job->batch_size * m->refs * d * 4,

@@ -193,6 +193,84 @@ def mean_finite(v):
     return sum(v) / len(v) if v else None
 
 
+def check_maps_made_elsewhere(recal, src, work, model_path, x32, xb, yb, call, common):
+    """Issue #36: maps made outside recal (here IG in float64 PyTorch, saved
+    as float32 N x H x W) scored by recal's `{name: precomputed, path:}` and
+    by Quantus / Captum given the same file as a_batch / attributions: every
+    metric recal allows on precomputed maps, against the libraries."""
+    import captum.metrics
+    import quantus
+    net = torch.jit.load(model_path).double().eval()
+    n, c, h, w = x32.shape
+    hw, d = h * w, c * h * w
+    maps = explainer("ig", net)(None, xb, yb).astype(np.float32)[:, 0]
+    path = os.path.join(work, "made-elsewhere.npy")
+    np.save(path, maps)
+    a_batch = maps[:, None]
+    metrics = FQ_METRICS[:-1] + (f", sensitivity_n: {{ratios: {RATIOS}, samples: {S}}}, "
+                                 f"faithfulness: {{groups: {GROUPS}}}, "
+                                 f"infidelity: {{samples: {INF_M}, sigma_model: {INF_SIGMA}}}}}")
+    g = cm.run_recal(recal, src, work, "quantus-pre", model_path,
+                     f"[{{name: precomputed, path: {path}, label: elsewhere}}]", metrics)[("elsewhere", "vanilla")]
+    call_a = dict(call, a_batch=a_batch)
+    fc_module = sys.modules[quantus.FaithfulnessCorrelation.__module__]
+    fe_module = sys.modules[quantus.FaithfulnessEstimate.__module__]
+    road_module = sys.modules[quantus.functions.perturb_func.noisy_linear_imputation.__module__]
+
+    for r, ratio in enumerate(RATIOS):
+        k = int(math.floor(ratio * hw + 1e-9))
+        fc = quantus.FaithfulnessCorrelation(nr_runs=S, subset_size=k, perturb_baseline=0.0,
+                                             similarity_func=quantus.correlation_pearson, **common)
+        u = [cm.rand(len(RATIOS) * S * hw, i, cm.SEED_SENSN_MASK).numpy() for i in range(n)]
+        draws = (np.argsort(u[i][(r * S + j) * hw:(r * S + j + 1) * hw], kind="stable")[:k]
+                 for i in range(n) for j in range(S))
+        v = with_subsets(fc_module, draws, lambda: fc(**call_a))
+        cm.close(f"precomputed: sensitivity-n at n={ratio} (quantus.FaithfulnessCorrelation on the file)",
+                 g["sensitivity_n"]["correlation"][r], mean_finite(v), 1e-4, 1e-5)
+    gid = np.array([[(y * 7 // h) * 7 + (q * 7 // w) for q in range(w)] for y in range(h)]).reshape(-1)
+    groups = [np.flatnonzero(gid == k) for k in range(GROUPS)]
+    fc = quantus.FaithfulnessCorrelation(nr_runs=GROUPS, subset_size=len(groups[0]), perturb_baseline=0.0,
+                                         similarity_func=quantus.correlation_pearson, **common)
+    v = with_subsets(fc_module, [s for _ in range(n) for s in groups], lambda: fc(**call_a))
+    cm.close("precomputed: faithfulness Pearson over groups (quantus.FaithfulnessCorrelation on the file)",
+             g["faithfulness"]["pearson"], mean_finite(v), 1e-4, 1e-5)
+    fcorr = (np.argsort(cm.rand(FC_RUNS * d, i, cm.SEED_FCORR_MASK).numpy()[r * d:(r + 1) * d], kind="stable")[:FC_SIZE]
+             for i in range(n) for r in range(FC_RUNS))
+    fc = quantus.FaithfulnessCorrelation(nr_runs=FC_RUNS, subset_size=FC_SIZE, perturb_baseline="black",
+                                         similarity_func=quantus.correlation_pearson, **common)
+    v = with_subsets(fc_module, fcorr, lambda: fc(**call_a))
+    cm.close("precomputed: faithfulness_correlation (quantus.FaithfulnessCorrelation on the file)",
+             g["faithfulness_correlation"]["pearson"], mean_finite(v), 1e-4, 1e-5)
+    fe = quantus.FaithfulnessEstimate(features_in_step=FE_STEP, perturb_baseline="black",
+                                      similarity_func=quantus.correlation_pearson, **common)
+    v = with_stable_argsort(fe_module, lambda: fe(**call_a))
+    cm.close("precomputed: faithfulness_estimate (quantus.FaithfulnessEstimate on the file)",
+             g["faithfulness_estimate"]["pearson"], mean_finite(v), 1e-4, 1e-5)
+    net32 = torch.jit.load(model_path).eval()
+    for order, key, sign in ((0, "morf_acc", 1.0), (1, "lerf_acc", -1.0)):
+        rd = quantus.ROAD(percentages=ROAD_PCT, noise=ROAD_NOISE, abs=False, normalise=True,
+                          disable_warnings=True, display_progressbar=False)
+        v = with_road_noise(road_module, order, lambda: rd(model=net32, x_batch=xb, y_batch=yb,
+                                                            a_batch=(sign * a_batch).astype(np.float32), device="cpu",
+                                                            softmax=False, channel_first=True))
+        for r, p in enumerate(ROAD_PCT):
+            cm.close(f"precomputed: ROAD {key} at {p}% (quantus.ROAD on the file)", g["road"][key][r], float(v[p]),
+                     0, 1e-9)
+
+    def perturb(inputs):
+        rows = [(cm.rand(INF_M * d, row // INF_M, cm.SEED_INFIDELITY, gaussian=True) *
+                 torch.tensor(INF_SIGMA, dtype=torch.float32)).view(INF_M, c, h, w)[row % INF_M]
+                for row in range(inputs.shape[0])]
+        noise = torch.stack(rows)
+        return noise.double(), (x32.repeat_interleave(INF_M, dim=0) - noise).double()
+
+    v = captum.metrics.infidelity(Float64(net).eval(), perturb, x32.double(), torch.from_numpy(a_batch).double(),
+                                  target=torch.from_numpy(yb), n_perturb_samples=INF_M,
+                                  max_examples_per_batch=n * INF_M, normalize=True)
+    cm.close("precomputed: infidelity (captum.metrics.infidelity on the file)", g["infidelity"]["mean"],
+             float(v.mean()), 1e-3, 1e-12)
+
+
 def main():
     recal, src, work, model_path = sys.argv[1:5]
     os.makedirs(work, exist_ok=True)
@@ -339,6 +417,8 @@ def main():
             for r, p in enumerate(ROAD_PCT):
                 cm.close(f"{method}: ROAD {key} at {p}% (quantus.ROAD, noise {ROAD_NOISE})", g[key][r], float(v[p]),
                          0, 1e-9)
+
+    check_maps_made_elsewhere(recal, src, work, model_path, x32, xb, yb, call, common)
 
     if cm.failures:
         print(f"{len(cm.failures)} check(s) failed: {cm.failures}")

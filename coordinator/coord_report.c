@@ -266,6 +266,18 @@ void coord_print_roar(FILE *f, const struct job *job, const struct rec_slot *slo
     }
 }
 
+/* What the report draws the example maps with: outputs.heatmap and the ids
+ * of outputs.examples in the order listed (absent: one image per class). */
+static void outputs_json(struct jbuf *b, const struct job *job) {
+    jb_printf(b, "  \"outputs\": {\"heatmap\": \"%s\"", job->out_heatmap == JOB_HEATMAP_SIGNED ? "signed" : "abs");
+    if (job->n_examples) {
+        jb_printf(b, ", \"examples\": [");
+        for (int i = 0; i < job->n_examples; i++) jb_printf(b, "%s%ld", i ? ", " : "", job->examples[i]);
+        jb_printf(b, "]");
+    }
+    jb_printf(b, "},\n");
+}
+
 int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int n_slots, const double *total,
                         const struct coord_run_info *info, char *err, size_t errlen) {
     int nr = job->n_diffid_ratios;
@@ -305,6 +317,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
                   total[REC_FWD] * per, total[REC_BWD] * per);
     }
     jb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n", job->dataset_name, job->split);
+    outputs_json(&b, job);
     /* Only under on_error: skip, so other runs' metrics.json keep their keys. */
     if (job->ds_skip_errors) {
         jb_printf(&b, "  \"skipped_images\": %.0f,\n  \"skipped_files\": [", (double)info->images_planned - n);

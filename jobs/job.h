@@ -13,6 +13,7 @@
 #define JOB_MAX_METHODS 32
 #define JOB_MAX_RATIOS 32
 #define JOB_MAX_SETS 64
+#define JOB_MAX_EXAMPLES 16 /* outputs.examples: rows of the report's heatmap grid */
 #define JOB_MAX_SWEEP_KEYS 8
 #define JOB_MAX_SWEEP_VALUES 32
 #define JOB_MAX_SWEEP_POINTS 1000 /* one Slurm array task each; MaxArraySize is 1001 by default */
@@ -71,6 +72,9 @@ enum job_alpha_rule {
 /* What LIME and KernelSHAP put where a superpixel is switched off:
  * superpixel_mean (lime_image: the superpixel's own mean colour),
  * dataset_mean (0 in model space, Captum's default baseline) or black. */
+/* outputs.heatmap: how the report draws the example maps */
+enum job_heatmap { JOB_HEATMAP_ABS = 0, JOB_HEATMAP_SIGNED = 1 };
+
 enum job_fill { JOB_FILL_SUPERPIXEL_MEAN = 0, JOB_FILL_DATASET_MEAN = 1, JOB_FILL_BLACK = 2 };
 
 struct job_method {
@@ -259,6 +263,9 @@ struct job {
     struct job_roar roar;
     bool out_attributions, out_masks, out_figures; /* outputs.*; default false,false,true */
     bool out_per_image;                            /* outputs.per_image: RUN_DIR/per_image/ (default false) */
+    enum job_heatmap out_heatmap;                  /* outputs.heatmap: abs (default) | signed */
+    int n_examples;                                /* outputs.examples: 0 = one image per class */
+    long examples[JOB_MAX_EXAMPLES];               /* the image ids kept for the heatmaps, as listed */
     struct job_stats stats;
     struct job_train train;
     struct job_sweep sweep;

@@ -229,15 +229,39 @@ static int read_dataset(const struct job_err *e, const struct job_node *d, struc
     return 0;
 }
 
+/* outputs.examples: image ids, each once; whether each id is in the data
+ * set is known only once it is open (wk_examples_plan). */
+static int read_examples(const struct job_err *e, const struct job_node *v, struct job *j) {
+    char rule[96];
+    snprintf(rule, sizeof rule, "a list of 1 to %d image ids, like [0, 17, 42]", JOB_MAX_EXAMPLES);
+    if (v->kind != JOB_N_SEQ || v->n == 0 || v->n > JOB_MAX_EXAMPLES) return job_bad(e, v, "examples", rule);
+    for (size_t i = 0; i < v->n; i++) {
+        long long id = 0;
+        if (job_want_int(e, v->kids[i], "examples", 0, LONG_MAX, &id)) return -1;
+        for (size_t k = 0; k < i; k++)
+            if (j->examples[k] == (long)id)
+                return job_errf(e, v->kids[i], "'examples' lists image %lld twice (list each id once)", id);
+        j->examples[i] = (long)id;
+    }
+    j->n_examples = (int)v->n;
+    return 0;
+}
+
 static int read_outputs(const struct job_err *e, const struct job_node *o, struct job *j) {
-    static const char *const keys[] = {"attributions", "masks", "figures", "per_image"};
+    static const char *const keys[] = {"attributions", "masks", "figures", "per_image", "heatmap", "examples"};
+    static const char *const heatmaps[] = {"abs", "signed"};
     bool *dst[] = {&j->out_attributions, &j->out_masks, &j->out_figures, &j->out_per_image};
-    if (job_want_section(e, o, "outputs") || job_check_keys(e, o, keys, 4, NULL, 0, "key", "'outputs'")) return -1;
+    if (job_want_section(e, o, "outputs") || job_check_keys(e, o, keys, 6, NULL, 0, "key", "'outputs'")) return -1;
     for (int i = 0; i < 4; i++) {
         const struct job_node *v = job_map_get(o, keys[i], NULL);
         if (v && job_want_bool(e, v, keys[i], dst[i])) return -1;
     }
-    return 0;
+    const struct job_node *v = job_map_get(o, "heatmap", NULL);
+    int h = 0;
+    if (v && job_want_enum(e, v, "heatmap", heatmaps, 2, &h)) return -1;
+    j->out_heatmap = (enum job_heatmap)h;
+    v = job_map_get(o, "examples", NULL);
+    return v ? read_examples(e, v, j) : 0;
 }
 
 static int opt_double(const struct job_err *e, const struct job_node *map, const char *key, double lo, bool lo_open,

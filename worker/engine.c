@@ -12,6 +12,7 @@
 #include "diffid.h"
 #include "chunk_tune.h"
 #include "diffid_batch.h"
+#include "examples.h"
 #include "fault.h"
 #include "methods.h"
 #include "metric_batch.h"
@@ -39,8 +40,6 @@
 #define WK_CPU_CHUNK_MIN 4
 #define WK_CPU_CHUNK_CAP 256
 #define WK_GPU_CHUNK_CAP 4096
-/* Images of the split kept for the report's heatmap grid (outputs.figures). */
-#define WK_FIG_EXAMPLES 8
 
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
     long in_bytes = (long)c * h * w * 4;
@@ -165,7 +164,9 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
     if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
-    if (check_refs_memory(job, &e->ds, err, errlen)) goto fail;
+    if (check_refs_memory(job, &e->ds, err, errlen) ||
+        wk_examples_plan(job, &e->ds, e->ex_ids, &e->n_ex_ids, err, errlen))
+        goto fail;
     if (job->pointing.on) {
         struct ds_box probe;
         if (ds_boxes(&e->ds, 0, &probe, 0) == -1) {
@@ -398,11 +399,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     ts_tensor *attr_t[REC_MAX_SLOTS] = {0};
     /* count × slots × D, image-major, as numpy users index it */
     float *maps = job->out_attributions ? fault_calloc((size_t)(count * e->n_slots * d), sizeof *maps) : NULL;
-    /* outputs.figures: the first WK_FIG_EXAMPLES images of the split and
-     * their maps, for the report's heatmap grid */
-    long n_ex = job->out_figures && first < WK_FIG_EXAMPLES
-                    ? (count < WK_FIG_EXAMPLES - first ? count : WK_FIG_EXAMPLES - first)
-                    : 0;
+    /* outputs.figures: the example images of this shard (wk_examples_plan)
+     * and their maps, for the report's heatmap grid */
+    long n_ex = wk_examples_in(e->ex_ids, e->n_ex_ids, first, count);
     float *ex = n_ex ? fault_calloc((size_t)(n_ex * (1 + e->n_slots) * d), sizeof *ex) : NULL;
     /* outputs.masks: ROAR rank maps, count × slots × H × W uint16 */
     const long hw = (long)e->ds.h * e->ds.w;
@@ -545,8 +544,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                     roar_rank_map(attr[s] + i * d, e->ds.c, hw, ranks + ((ids[i] - first) * e->n_slots + s) * hw,
                                   rk_order, rk_sal);
         for (long i = 0; i < b; i++) {
-            if (ids[i] - first >= n_ex) continue;
-            float *dst = ex + (ids[i] - first) * (1 + e->n_slots) * d;
+            const long row = wk_examples_row(e->ex_ids, e->n_ex_ids, first, count, (long)ids[i]);
+            if (row < 0) continue;
+            float *dst = ex + row * (1 + e->n_slots) * d;
             for (long k = 0; k < d; k++) dst[k] = x[i * d + k] * e->ds.std[k / hw] + e->ds.mean[k / hw];
             for (int s = 0; s < e->n_slots; s++) memcpy(dst + (1 + s) * d, attr[s] + i * d, (size_t)d * sizeof *dst);
         }
@@ -599,12 +599,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         if (npy_write(path, NPY_U16, 4, shape, ranks, err, errlen)) goto fail;
     }
     if (n_ex && !e->dry) {
-        char path[1200];
         int64_t shape[5] = {n_ex, 1 + e->n_slots, e->ds.c, e->ds.h, e->ds.w};
-        snprintf(path, sizeof path, "%s/figures", e->run_dir);
-        if (fs_mkdirs(path, err, errlen)) goto fail;
-        snprintf(path, sizeof path, "%s/figures/examples-%08ld.npy", e->run_dir, first);
-        if (npy_write(path, NPY_F32, 5, shape, ex, err, errlen)) goto fail;
+        if (wk_examples_write(e->run_dir, first, count, e->ex_ids, e->n_ex_ids, shape, ex, err, errlen)) goto fail;
     }
     for (int s = 0; s < e->n_slots && job->diffid; s++) {
         double *r = record + rec_slot_base(&e->layout, s) + e->layout.diffid;

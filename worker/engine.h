@@ -24,10 +24,12 @@ struct wk_engine {
     struct wk_method_ctx mctx;
     struct wk_maps maps[JOB_MAX_METHODS]; /* the precomputed methods' files, mctx.maps */
     struct rec_layout layout;
-    char run_dir[1024];   /* where shard artefacts go (outputs.attributions) */
-    int dry;              /* 1: compute, write no artefacts (recal run's shard-size probe) */
-    int (*abandon)(void); /* non-zero between batches: give the shard up (NULL: never) */
-    long shard_first;     /* the running shard's first image id: its per-image rows start there */
+    char run_dir[1024];            /* where shard artefacts go (outputs.attributions) */
+    int dry;                       /* 1: compute, write no artefacts (recal run's shard-size probe) */
+    int (*abandon)(void);          /* non-zero between batches: give the shard up (NULL: never) */
+    long shard_first;              /* the running shard's first image id: its per-image rows start there */
+    long ex_ids[JOB_MAX_EXAMPLES]; /* outputs.figures: the images whose maps the report shows, ascending */
+    int n_ex_ids;
 };
 
 /* The per-image row of image `id` of the running shard in record (NULL

@@ -230,6 +230,39 @@ static void test_booleans(void **state) {
                ":4:23: 'coordinator_computes' must be a boolean (true/false), got '2'");
 }
 
+/* outputs.heatmap (abs | signed) and outputs.examples (the report's rows) */
+static void test_outputs_heatmap(void **state) {
+    (void)state;
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\n", NULL, 0), 0);
+    assert_int_equal(J.out_heatmap, JOB_HEATMAP_ABS);
+    assert_int_equal(J.n_examples, 0);
+    assert_int_equal(
+        load_text(BASE "methods: [{name: random}]\noutputs: {heatmap: Signed, examples: [7, 0, 42]}\n", NULL, 0), 0);
+    assert_int_equal(J.out_heatmap, JOB_HEATMAP_SIGNED);
+    assert_int_equal(J.n_examples, 3);
+    assert_true(J.examples[0] == 7 && J.examples[1] == 0 && J.examples[2] == 42); /* as listed */
+    const char *sets[] = {"outputs.heatmap=abs", "outputs.examples=[5, 6]"};
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\noutputs: {heatmap: signed}\n", sets, 2), 0);
+    assert_true(J.out_heatmap == JOB_HEATMAP_ABS && J.n_examples == 2 && J.examples[1] == 6);
+    expect_err(BASE "methods: [{name: random}]\noutputs: {heatmap: signd}\n", NULL, 0,
+               ":4:20: 'heatmap' must be one of abs, signed, got 'signd' (did you mean 'signed'?)");
+    expect_err(BASE "methods: [{name: random}]\noutputs: {heatmaps: abs}\n", NULL, 0,
+               ":4:11: unknown key 'heatmaps' in 'outputs' (did you mean 'heatmap'?)");
+    expect_err(BASE "methods: [{name: random}]\noutputs: {examples: [3, x]}\n", NULL, 0,
+               ":4:25: 'examples' must be an integer >= 0, got 'x'");
+    expect_err(BASE "methods: [{name: random}]\noutputs: {examples: [3, -1]}\n", NULL, 0,
+               ":4:25: 'examples' must be an integer >= 0, got '-1'");
+    expect_err(BASE "methods: [{name: random}]\noutputs: {examples: [3, 3]}\n", NULL, 0,
+               ":4:25: 'examples' lists image 3 twice (list each id once)");
+    expect_err(BASE "methods: [{name: random}]\noutputs: {examples: []}\n", NULL, 0,
+               ":4:21: 'examples' must be a list of 1 to 16 image ids, like [0, 17, 42], got a sequence");
+    expect_err(BASE "methods: [{name: random}]\noutputs: {examples: 5}\n", NULL, 0,
+               ":4:21: 'examples' must be a list of 1 to 16 image ids, like [0, 17, 42], got '5'");
+    expect_err(BASE "methods: [{name: random}]\n"
+                    "outputs: {examples: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]}\n",
+               NULL, 0, ":4:21: 'examples' must be a list of 1 to 16 image ids, like [0, 17, 42], got a sequence");
+}
+
 static void test_unknown_keys(void **state) {
     (void)state;
     expect_err(BASE "batchsize: 3\n", NULL, 0,
@@ -764,6 +797,7 @@ int main(void) {
         cmocka_unit_test(test_train_only),
         cmocka_unit_test(test_case_insensitive_methods),
         cmocka_unit_test(test_booleans),
+        cmocka_unit_test(test_outputs_heatmap),
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_methods_errors),
         cmocka_unit_test(test_method_keys),

@@ -452,6 +452,13 @@ const char *ds_source(const struct ds_dataset *ds, long id, long *record) {
     return NULL;
 }
 
+long ds_label(const struct ds_dataset *ds, long id) {
+    const struct ds_store *st = ds ? ds->impl : NULL;
+    if (!st || id < 0 || id >= ds->n) return -1;
+    if (st->lazy_label) return st->lazy_label(st->lazy, id);
+    return st->labels ? st->labels[id] : -1;
+}
+
 const char *ds_file(const struct ds_dataset *ds, long i) {
     const struct ds_store *st = ds ? ds->impl : NULL;
     if (!st || i < 0) return NULL;

@@ -103,6 +103,10 @@ int ds_default_normalization(const char *name, float mean[3], float std[3]);
  * image (imagenet). NULL when out of range. Valid until ds_close. */
 const char *ds_source(const struct ds_dataset *ds, long id, long *record);
 
+/* Image id's label without reading its pixels (the report's example
+ * images, one per class); -1 when id is out of range. */
+long ds_label(const struct ds_dataset *ds, long id);
+
 /* The i-th file the reader reads for images [0, ds->n): labels and
  * box files first, then the files holding pixels in image order (every
  * image file for imagenet; a CIFAR batch only when an image of the run is

@@ -33,6 +33,7 @@ struct ds_store {
     long (*lazy_bad_boxes)(void *lazy, const char **first);
     void (*lazy_free)(void *lazy);
     const char *(*lazy_source)(void *lazy, long id); /* the file image id is decoded from */
+    long (*lazy_label)(void *lazy, long id);         /* image id's label, from the listing */
     /* The files the reader read (ds_file): what a resume fingerprints. first,
      * count: the images whose pixels the file holds (count 0: labels or boxes
      * for every image). Lazy readers list only such files here. */

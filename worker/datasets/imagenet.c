@@ -595,6 +595,11 @@ static const char *inet_source(void *lazy, long id) {
     return id >= 0 && id < in->n ? in->files[id] : NULL;
 }
 
+static long inet_label(void *lazy, long id) {
+    struct inet *in = lazy;
+    return id >= 0 && id < in->n ? in->labels[id] : -1;
+}
+
 static void inet_free(void *lazy) {
     struct inet *in = lazy;
     if (!in) return;
@@ -676,6 +681,7 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
     st->lazy_skipped_name = inet_skipped_name;
     st->lazy_free = inet_free;
     st->lazy_source = inet_source;
+    st->lazy_label = inet_label;
     if (flat) { /* the flat layout's labels, boxes and class list (as load_synsets finds it) */
         static const char *const syn[] = {"LOC_synset_mapping.txt", "synsets.txt"};
         char p[INET_PATH_MAX];

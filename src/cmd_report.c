@@ -26,9 +26,11 @@ static const char *HELP =
     "insertion/deletion curves per method (vanilla vs re-calibrated overlaid), the Diff bars with\n"
     "their bootstrap intervals, the paired differences (estimator - vanilla, method - random),\n"
     "sensitivity-n vs ratio, robustness vs faithfulness, ROAD's MoRF/LeRF curves, Diff-ROAR, and\n"
-    "example heatmaps (kept by runs with outputs.figures: true, the default). `recal run` calls\n"
-    "this at its end when outputs.figures is true. Needs /usr/bin/python3 (or $RECAL_PYTHON) with\n"
-    "matplotlib; the script is tools/report.py (RECAL_TOOLS_DIR overrides where it is looked up).\n";
+    "example heatmaps (kept by runs with outputs.figures: true, the default: the images of\n"
+    "outputs.examples, else one per class; outputs.heatmap: abs | signed), each figure with a\n"
+    "caption saying how to read it and which way is better. `recal run` calls this at its end\n"
+    "when outputs.figures is true. Needs /usr/bin/python3 (or $RECAL_PYTHON) with matplotlib; the\n"
+    "script is tools/report.py (RECAL_TOOLS_DIR overrides where it is looked up).\n";
 
 int report_render(const char *run_dir) {
     const char *tools = getenv("RECAL_TOOLS_DIR");

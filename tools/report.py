@@ -3,9 +3,9 @@
 
 Reads RUN_DIR/metrics.json (and RUN_DIR/figures/examples-*.npy when the run
 kept example maps, outputs.figures) and writes, into RUN_DIR/figures/:
-  diffid_curves.png     insertion/deletion accuracy vs ratio, one panel per
-                        method, its estimators overlaid (vanilla vs
-                        re-calibrated)
+  diffid_curves.png     insertion and deletion accuracy vs ratio, one row
+                        per method, its estimators overlaid (vanilla vs
+                        re-calibrated) and the random control
   diffid_bars.png       Diff (insertion - deletion) per method and estimator,
                         with its bootstrap interval (statistics:)
   paired.png            each estimator minus vanilla and each method minus
@@ -13,10 +13,15 @@ kept example maps, outputs.figures) and writes, into RUN_DIR/figures/:
   sensitivity_n.png     sensitivity-n correlation vs ratio (when measured)
   tradeoff.png          robustness vs faithfulness, one point per method and
                         estimator (the ICML 2023 paper's trade-off)
-  heatmaps.png          example images with every method's |attribution|
+  heatmaps.png          example images (figures/examples-*.npy and their ids in
+                        examples-*.txt; rows labelled from images.csv) with
+                        every method's map: |A| or signed (outputs.heatmap);
+                        heatmaps.csv lists the rows shown
   diff_roar.png         Diff-ROAR vs k, when the run had metrics.roar (roar.json)
   road.png              ROAD: MoRF (dashed) and LeRF (solid) accuracy vs ratio
-and RUN_DIR/report.html showing them with the tables.
+and RUN_DIR/report.html showing them with the tables, each under a title in
+words and a caption (what it shows, how to read it, which way is better).
+The figures themselves are drawn by tools/report_figures.py.
 
 usage: report.py RUN_DIR    (normally called by `recal report` / `recal run`)
 Needs Debian's python3-matplotlib and python3-numpy."""
@@ -29,279 +34,16 @@ import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # report_figures.py beside this file
 try:
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 except ImportError:
     sys.stderr.write("recal report: matplotlib is not installed (apt-get install python3-matplotlib)\n")
     sys.exit(1)
 
-EST_STYLE = {"vanilla": ("tab:blue", "vanilla"), "valid_ref": ("tab:orange", "valid_ref"),
-             "valid_ip": ("tab:green", "valid_ip"), "idgi": ("tab:purple", "idgi")}
-
-
-def label(r):
-    return r["method"] if r["method"] == "random" else f"{r['method']}/{r['estimator']}"
-
-
-def by_method(results):
-    out = {}
-    for r in results:
-        out.setdefault(r["method"], []).append(r)
-    return out
-
-
-def fig_diffid_curves(results, path, images):
-    groups = by_method([r for r in results if "diffid" in r])
-    if not groups:
-        return None
-    n = len(groups)
-    cols = min(n, 3)
-    rows = (n + cols - 1) // cols
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False, sharey=True)
-    for ax, (method, rs) in zip(axes.flat, groups.items()):
-        for r in rs:
-            d = r["diffid"]
-            color, name = EST_STYLE.get(r["estimator"], ("black", r["estimator"]))
-            ax.plot(d["ratios"], d["insertion_acc"], "-o", color=color, ms=3, label=f"{name} insertion")
-            ax.plot(d["ratios"], d["deletion_acc"], "--s", color=color, ms=3, label=f"{name} deletion")
-            for key in ("insertion_acc", "deletion_acc"):
-                binomial_band(ax, d["ratios"], d[key], images, color)
-        ax.set_title(method)
-        ax.set_xlabel("fraction of pixels perturbed")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    for ax in axes.flat[n:]:
-        ax.axis("off")
-    axes[0][0].set_ylabel("accuracy")
-    fig.suptitle("DiffID: insertion (solid) and deletion (dashed) accuracy; bands: binomial 95% interval")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def binomial_band(ax, ratios, acc, images, color):
-    """An accuracy at one ratio is a proportion over the images: its binomial
-    (Wald) 95% band (the bootstrap intervals are on the bars)."""
-    p = np.array(acc, dtype=float)
-    half = 1.96 * np.sqrt(np.clip(p * (1 - p), 0, None) / max(images, 1))
-    ax.fill_between(ratios, p - half, p + half, color=color, alpha=0.12, lw=0)
-
-
-def err_of(v, lo, hi):
-    """matplotlib's asymmetric error [[below], [above]] of v in [lo, hi], or
-    None; a percentile interval need not hold the mean: clipped at 0"""
-    if v is None or lo is None or hi is None:
-        return None
-    return [[max(0, v - lo)], [max(0, hi - v)]]
-
-
-def ci_err(rs, field, vals):
-    """the errors of each result's interval of field, or None when one lacks it"""
-    errs = [err_of(v, *((r.get("ci", {}).get(field) or {}).get(k) for k in ("lo", "hi"))) for r, v in zip(rs, vals)]
-    return None if any(e is None for e in errs) else np.hstack(errs)
-
-
-def fig_diffid_bars(results, path, level):
-    rs = [r for r in results if "diffid" in r]
-    if not rs:
-        return None
-    fig, ax = plt.subplots(figsize=(max(5, 0.7 * len(rs) + 2), 3.6))
-    vals = [r["diffid"]["mean"]["diff_acc"] for r in rs]
-    colors = [EST_STYLE.get(r["estimator"], ("gray",))[0] if r["method"] != "random" else "gray" for r in rs]
-    err = ci_err(rs, "diffid_diff_acc", vals)
-    ax.bar(range(len(rs)), vals, color=colors, yerr=err, capsize=3)
-    if err is not None:
-        ax.text(0.99, 0.98, f"bars: {100 * level:.0f}% bootstrap CI", transform=ax.transAxes, ha="right",
-                va="top", fontsize=7)
-    ax.set_xticks(range(len(rs)))
-    ax.set_xticklabels([label(r) for r in rs], rotation=35, ha="right", fontsize=8)
-    ax.set_ylabel("Diff (accuracy), mean over ratios")
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_title("DiffID: insertion − deletion (higher is better)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def fig_sensn(results, path):
-    rs = [r for r in results if "sensitivity_n" in r]
-    if not rs:
-        return None
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for r in rs:
-        s = r["sensitivity_n"]
-        y = [np.nan if v is None else v for v in s["correlation"]]
-        ax.plot(s["ratios"], y, "-o", ms=3, label=label(r))
-    ax.set_xlabel("fraction n of pixels removed")
-    ax.set_ylabel("Pearson correlation (mean over images)")
-    ax.set_title("Sensitivity-n")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def tradeoff_axes(results):
-    """(x name, x key path, y name, y key path): the best pair the run measured."""
-    xs = [("local Lipschitz estimate (lower = more robust)", ("lipschitz", "mean"), "lipschitz"),
-          ("max-sensitivity (lower = more robust)", ("max_sensitivity", "mean"), "max_sensitivity")]
-    ys = [("faithfulness (Pearson)", ("faithfulness", "pearson"), "faithfulness_pearson"),
-          ("DiffID Diff accuracy", ("diffid", "mean", "diff_acc"), "diffid_diff_acc")]
-
-    def get(r, keys):
-        v = r
-        for k in keys:
-            if not isinstance(v, dict) or k not in v:
-                return None
-            v = v[k]
-        return v
-    def err(r, v, field):
-        c = r.get("ci", {}).get(field) or {}
-        return err_of(v, c.get("lo"), c.get("hi"))
-    for xn, xk, xf in xs:
-        for yn, yk, yf in ys:
-            pts = [(get(r, xk), get(r, yk), label(r), err(r, get(r, xk), xf), err(r, get(r, yk), yf))
-                   for r in results]
-            pts = [p for p in pts if p[0] is not None and p[1] is not None]
-            if pts:
-                return xn, yn, pts
-    return None
-
-
-def fig_tradeoff(results, path):
-    t = tradeoff_axes(results)
-    if not t:
-        return None
-    xn, yn, pts = t
-    fig, ax = plt.subplots(figsize=(5.5, 4))
-    for x, y, name, xe, ye in pts:
-        ax.errorbar([x], [y], xerr=xe, yerr=ye, fmt="o", ms=5, capsize=2, lw=0.8)
-        ax.annotate(name, (x, y), fontsize=7, xytext=(4, 3), textcoords="offset points")
-    ax.set_xlabel(xn)
-    ax.set_ylabel(yn)
-    ax.set_title("Robustness vs faithfulness")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def fig_paired(m, path):
-    """a forest plot: every paired comparison of metrics.json, grouped by metric"""
-    pairs = [p for p in m.get("paired", []) if p.get("mean_diff") is not None]
-    if not pairs:
-        return None
-    metrics = list(dict.fromkeys(p["metric"] for p in pairs))
-    cols = min(3, len(metrics))
-    rows = (len(metrics) + cols - 1) // cols
-    per = len(pairs) / len(metrics)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols + 2.2, rows * (0.3 * per + 1.3)), squeeze=False)
-    for k, (ax, metric) in enumerate(zip(axes.flat, metrics)):
-        ps = [p for p in pairs if p["metric"] == metric]
-        ys = np.arange(len(ps))[::-1]
-        for y, p in zip(ys, ps):
-            e = err_of(p["mean_diff"], p["lo"], p["hi"]) or [[0], [0]]
-            hi = p["hi"] if p["hi"] is not None else p["mean_diff"]
-            color = "gray" if p["vs_method"] == "random" else EST_STYLE.get(p["estimator"], ("black",))[0]
-            ax.errorbar([p["mean_diff"]], [y], xerr=e, fmt="o", ms=4, color=color, capsize=2)
-            pv = p.get("p_value")
-            ax.annotate("" if pv is None else f"p={pv:.2g}", (hi, y), fontsize=6, xytext=(3, -2),
-                        textcoords="offset points")
-        ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(ys)
-        vs = lambda p: "random" if p["vs_method"] == "random" else p["vs_estimator"]  # noqa: E731
-        ax.set_yticklabels([f"{p['method']}/{p['estimator']} − {vs(p)}" for p in ps] if k % cols == 0 else [],
-                           fontsize=7)
-        ax.set_title(metric, fontsize=8)
-        ax.grid(alpha=0.3, axis="x")
-    for ax in axes.flat[len(metrics):]:
-        ax.axis("off")
-    level = m.get("statistics", {}).get("level", 0.95)
-    fig.suptitle(f"Paired differences over the same images ({100 * level:.0f}% bootstrap CI, Wilcoxon p)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def fig_heatmaps(run_dir, results, path):
-    files = sorted(glob.glob(os.path.join(run_dir, "figures", "examples-*.npy")))
-    if not files:
-        return None
-    ex = load_examples(files)[:6]  # n × (1 + slots) × C × H × W
-    n, k = ex.shape[0], ex.shape[1]
-    names = ["image"] + [label(r) for r in results][: k - 1]
-    fig, axes = plt.subplots(n, k, figsize=(1.6 * k, 1.6 * n), squeeze=False)
-    for i in range(n):
-        img = np.clip(ex[i, 0], 0, 1)
-        img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
-        for j in range(k):
-            ax = axes[i][j]
-            ax.axis("off")
-            if j == 0:
-                ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
-            else:
-                sal = np.abs(ex[i, j]).sum(0)
-                sal = sal / (sal.max() + 1e-12)
-                ax.imshow(img, cmap="gray" if img.ndim == 2 else None, alpha=0.35)
-                ax.imshow(sal, cmap="inferno", alpha=0.75, vmin=0, vmax=1)
-            if i == 0:
-                ax.set_title(names[j], fontsize=7)
-    fig.suptitle("|attribution| summed over channels, per image max-normalized", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def fig_road(results, path):
-    rs = [r for r in results if "road" in r]
-    if not rs:
-        return None
-    fig, ax = plt.subplots(figsize=(5.8, 3.8))
-    for k, r in enumerate(rs):
-        d, color = r["road"], f"C{k % 10}"
-        ax.plot(d["ratios"], d["lerf_acc"], "-o", ms=3, color=color, label=f"{label(r)} (Diff {d['mean']['diff']:.3f})")
-        ax.plot(d["ratios"], d["morf_acc"], "--s", ms=3, color=color)
-        for key in ("lerf_acc", "morf_acc"):
-            binomial_band(ax, d["ratios"], d[key], d["images"], color)
-    ax.set_xlabel("fraction of pixels imputed")
-    ax.set_ylabel("accuracy")
-    ax.set_title("ROAD: LeRF (solid), MoRF (dashed); bands: binomial 95%", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def fig_roar(run_dir, path):
-    """Diff-ROAR vs k from roar.json (written by a run with metrics.roar)."""
-    rp = os.path.join(run_dir, "roar.json")
-    if not os.path.exists(rp):
-        return None
-    res = load_json(rp, ROAR_SHAPE)["results"]
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for r in res:
-        ax.plot(r["roar"]["fractions"], r["roar"]["diff_roar"], "-o", ms=3, label=label(r))
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xlabel("fraction k of pixels kept")
-    ax.set_ylabel("top-k acc − bottom-k acc")
-    ax.set_title("Diff-ROAR (higher is better)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+from report_figures import (PAGE_PX, fig_diffid_bars, fig_diffid_curves, fig_heatmaps, fig_paired,  # noqa: E402
+                            fig_road, fig_roar, fig_sensn, fig_tradeoff, p_text, read_images_csv)
 
 
 def fmt(v):
@@ -309,11 +51,12 @@ def fmt(v):
 
 
 def fmt_ci(r, field, v):
-    """the value with its interval when the run has one"""
+    """the value with its interval under it when the run has one (HTML): on
+    one line the table was wider than the page and wrapped mid-interval"""
     c = r.get("ci", {}).get(field)
     if v is None or not c or c.get("lo") is None:
-        return fmt(v)
-    return f"{v:.4g} [{c['lo']:.3g}, {c['hi']:.3g}]"
+        return html.escape(fmt(v))
+    return f"{v:.4g}<br><small>[{c['lo']:.3g}, {c['hi']:.3g}]</small>"
 
 
 def paired_html(m):
@@ -324,11 +67,14 @@ def paired_html(m):
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in [
         p["metric"], f"{p['method']}/{p['estimator']}",
         "random" if p["vs_method"] == "random" else f"{p['vs_method']}/{p['vs_estimator']}", p["images"],
-        fmt(p["mean_diff"]), f"[{fmt(p['lo'])}, {fmt(p['hi'])}]", fmt(p["p_value"]),
-        fmt(p.get("p_holm"))]) + "</tr>" for p in pairs)
+        fmt(p["mean_diff"]), f"[{fmt(p['lo'])}, {fmt(p['hi'])}]", p_text(p["p_value"]),
+        p_text(p.get("p_holm"))]) + "</tr>" for p in pairs)
     head = "".join(f"<th>{h}</th>" for h in ["metric", "a", "b", "images", "mean(a − b)",
                                              f"{100 * level:.0f}% CI", "Wilcoxon p", "Holm p (per metric)"])
-    return f"<h2>Paired comparisons</h2><table><tr>{head}</tr>{rows}</table>"
+    return (f"<h2>Paired comparisons</h2><p>a − b over the same images; for each metric the direction that is "
+            f"better is the one in the table above (the figure below draws them). p &lt;1e-300: below double "
+            f"precision.</p><details{' open' if len(pairs) <= 12 else ''}><summary>the {len(pairs)} comparisons as a table</summary>"
+            f"<table><tr>{head}</tr>{rows}</table></details>")
 
 
 def tables_html(m):
@@ -337,10 +83,10 @@ def tables_html(m):
         d = r.get("diffid", {}).get("mean", {})
         sn = r.get("sensitivity_n", {}).get("correlation")
         sn = [v for v in (sn or []) if v is not None]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in [
-            r["method"], r["estimator"], fmt_ci(r, "diffid_diff_acc", d.get("diff_acc")),
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in [
+            html.escape(r["method"]), html.escape(r["estimator"]), fmt_ci(r, "diffid_diff_acc", d.get("diff_acc")),
             fmt_ci(r, "diffid_diff_logit", d.get("diff_logit")),
-            fmt(sum(sn) / len(sn) if sn else None), fmt_ci(r, "lipschitz", r.get("lipschitz", {}).get("mean")),
+            html.escape(fmt(sum(sn) / len(sn) if sn else None)), fmt_ci(r, "lipschitz", r.get("lipschitz", {}).get("mean")),
             fmt_ci(r, "max_sensitivity", r.get("max_sensitivity", {}).get("mean")),
             fmt_ci(r, "infidelity", r.get("infidelity", {}).get("mean")),
             fmt_ci(r, "faithfulness_pearson", r.get("faithfulness", {}).get("pearson")),
@@ -387,6 +133,7 @@ METRICS_SHAPE = {
     "model": "string", "wall_seconds": "number", "config_sha256": "string",
     "dataset": {"name": "string", "split": "string"}, "results": [RESULT_SHAPE],
     "statistics?": {"level?": "number"}, "paired?": [PAIR_SHAPE],
+    "outputs?": {"heatmap?": "string", "examples?": ["number"]},
 }
 ROAR_SHAPE = {"results": [{"method": "string", "estimator": "string",
                            "roar": {"fractions": ["number"], "diff_roar": ["number"]}}]}
@@ -545,30 +292,129 @@ def write_error(e, run_dir, mpath):
                        f"{os.path.join(d, 'figures')}: {IN_THE_WAY.get(e.errno, WRITABLE)})")
 
 
+def examples_of(run_dir):
+    """the example maps the run kept and their image ids: figures/examples-
+    <first>.npy and .txt (a run of an older recal has no .txt: its rows were
+    the images first, first+1, ...)"""
+    files = sorted(glob.glob(os.path.join(run_dir, "figures", "examples-*.npy")))
+    if not files:
+        return None, []
+    ex, ids = load_examples(files), []
+    for f in files:
+        n = np.load(f, mmap_mode="r").shape[0]
+        txt = f[:-4] + ".txt"
+        try:
+            with open(txt) as t:
+                got = [int(x) for x in t.read().split()]
+        except OSError:
+            got = list(range(int(os.path.basename(f)[9:-4]), int(os.path.basename(f)[9:-4]) + n))
+        except ValueError as e:
+            raise ReportError(f"{os.path.abspath(txt)}: not a list of image ids ({one_line(e)}): remove it and "
+                              f"{os.path.basename(f)} to make the report without heatmaps") from e
+        if len(got) != n:
+            raise ReportError(f"{os.path.abspath(txt)}: {len(got)} image ids for the {n} maps of "
+                              f"{os.path.basename(f)}: remove both to make the report without heatmaps")
+        ids += got
+    return ex, ids
+
+
 def make_figures(run_dir, m, fdir):
+    """(figure path, section key) of each figure the run has data for"""
     res = m["results"]
-    figs = [fig_diffid_curves(res, os.path.join(fdir, "diffid_curves.png"), m["images"]),
-            fig_diffid_bars(res, os.path.join(fdir, "diffid_bars.png"), m.get("statistics", {}).get("level", 0.95)),
-            fig_paired(m, os.path.join(fdir, "paired.png")),
-            fig_sensn(res, os.path.join(fdir, "sensitivity_n.png")),
-            fig_tradeoff(res, os.path.join(fdir, "tradeoff.png")),
-            fig_heatmaps(run_dir, res, os.path.join(fdir, "heatmaps.png")),
-            fig_road(res, os.path.join(fdir, "road.png")),
-            fig_roar(run_dir, os.path.join(fdir, "diff_roar.png"))]
-    return [f for f in figs if f]
+    ex, ids = examples_of(run_dir)
+    rp = os.path.join(run_dir, "roar.json")
+    roar = load_json(rp, ROAR_SHAPE)["results"] if os.path.exists(rp) else None
+    p = lambda name: os.path.join(fdir, name + ".png")  # noqa: E731
+    figs = [(fig_diffid_curves(res, p("diffid_curves"), m["images"]), "diffid_curves"),
+            (fig_diffid_bars(res, p("diffid_bars")), "diffid_bars"),
+            (fig_paired(m, p("paired")), "paired"),
+            (fig_sensn(res, p("sensitivity_n")), "sensitivity_n"),
+            (fig_tradeoff(res, p("tradeoff")), "tradeoff"),
+            (fig_heatmaps(m, ex, ids, read_images_csv(run_dir), p("heatmaps"), os.path.join(fdir, "heatmaps.csv"))
+             if ex is not None else None, "heatmaps"),
+            (fig_road(res, p("road")), "road"),
+            (fig_roar(roar, p("diff_roar")) if roar else None, "diff_roar")]
+    return [(f, k) for f, k in figs if f]
+
+
+# Each figure's section title and caption: what it shows, how to read it,
+# which way is better (the user read file names and guessed).
+def captions(m):
+    level = 100 * m.get("statistics", {}).get("level", 0.95)
+    signed = m.get("outputs", {}).get("heatmap") == "signed"
+    chosen = ("the images listed in outputs.examples, in that order" if m.get("outputs", {}).get("examples") else
+              "the first image of each class, by label (outputs.examples picks others)")
+    return {
+        "diffid_curves": ("DiffID: accuracy as pixels are inserted or deleted",
+                          "One row per method. Left: <b>insertion</b> — the model's accuracy once the fraction ρ of "
+                          "the image's least salient elements is removed (filled with the kept mean), so the most "
+                          "important ones stay: <b>higher is better</b>. Right: <b>deletion</b> — the accuracy once "
+                          "the ρ most salient elements are removed: <b>lower is better</b>. "
+                          "Each estimator has its own colour, line style and marker; the grey dotted line is the "
+                          "random control. Bands: binomial 95% interval of each accuracy."),
+        "diffid_bars": ("DiffID: Diff per method and estimator",
+                        f"Diff = insertion − deletion accuracy, averaged over the ratios. <b>Higher is better</b>; "
+                        f"the random control sits near 0. Error bars: {level:.0f}% bootstrap interval over the "
+                        f"images."),
+        "paired": ("Paired differences over the same images",
+                   f"One panel per metric; each row is a − b (an estimator minus vanilla, or a method minus random) "
+                   f"averaged over the same images, with its {level:.0f}% bootstrap interval. A bar clear of the "
+                   f"vertical line at 0 is a difference the images support; the panel title says which side is "
+                   f"better (higher Diff and faithfulness are better, lower Lipschitz, max-sensitivity and "
+                   f"infidelity are better). p: Wilcoxon signed-rank, as in the table (&lt;1e-300: below double "
+                   f"precision)."),
+        "sensitivity_n": ("Sensitivity-n: do the attributions add up to the output change?",
+                          "Pearson correlation between the sum of the attributions of n removed pixels and the drop "
+                          "of the model's output, for growing n. <b>Higher is better</b> (1: the attributions "
+                          "predict every removal)."),
+        "tradeoff": ("Robustness vs faithfulness",
+                     "Each point is a method/estimator (legend), with its bootstrap intervals. Left is more robust "
+                     "(<b>lower</b> Lipschitz / max-sensitivity is better), up is more faithful (<b>higher</b> is "
+                     "better): the best methods are in the top left."),
+        "heatmaps": ("Example attribution maps",
+                     f"Rows: {chosen}, labelled with the image id, its label and the model's prediction (✗: "
+                     f"misclassified). Columns: the image, then each method/estimator's map over it. " +
+                     ("<b>Signed</b> maps (outputs.heatmap: signed): red pixels raise the target's score, blue "
+                      "ones lower it, white is 0; each map is divided by its own max |A|." if signed else
+                      "<b>|A|</b>, summed over channels (outputs.heatmap: abs; signed shows the sign): bright is "
+                      "important; each map is divided by its own maximum.") +
+                     " There is no score here: compare where the maps put their weight, not their scale; a better "
+                     "map sits on the parts of the object its class depends on (the scores above measure that)."),
+        "road": ("ROAD: accuracy as pixels are imputed",
+                 "Solid: LeRF (least relevant first: higher is better), dashed: MoRF (most relevant first: lower is "
+                 "better). Diff = LeRF − MoRF in the legend: <b>higher is better</b>. Bands: binomial 95%."),
+        "diff_roar": ("Diff-ROAR: retrained on the kept pixels",
+                      "Accuracy of a model fine-tuned on the top-k pixels minus that on the bottom-k pixels, for each "
+                      "fraction k kept. <b>Higher is better</b>."),
+    }
+
+
+def figures_html(m, figs):
+    caps = captions(m)
+    out = []
+    for f, key in figs:
+        title, cap = caps[key]
+        name = os.path.basename(f)
+        out.append(f'<h2 id="{key}">{html.escape(title)}</h2><figure><img src="figures/{name}" alt="{html.escape(title)}">'
+                   f"<figcaption>{cap} <span class=file>({name})</span></figcaption></figure>")
+    return "".join(out)
 
 
 def page_html(m, figs):
-    imgs = "".join(f'<h2>{os.path.basename(f)[:-4].replace("_", " ")}</h2><img src="figures/{os.path.basename(f)}">'
-                   for f in figs)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>recal report {html.escape(m['run_id'])}</title>
-<style>body{{font-family:sans-serif;margin:2em;max-width:1100px}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{max-width:100%}}</style></head><body>
+<style>body{{font-family:sans-serif;margin:2em auto;max-width:{PAGE_PX}px;padding:0 1em;line-height:1.4}}
+table{{border-collapse:collapse;font-size:14px;margin-bottom:1em}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}figure{{margin:0 0 2.5em 0}}
+img{{max-width:100%;height:auto;display:block}}figcaption{{font-size:15px;color:#333;margin-top:.4em}}
+.file{{color:#888;font-size:13px}}small{{color:#555}}summary{{cursor:pointer;margin-bottom:.5em}}</style></head><body>
 <h1>recal run {html.escape(m['run_id'])}</h1>
 <p>{m['images']} images of {html.escape(m['dataset']['name'])}/{html.escape(m['dataset']['split'])},
 model {html.escape(m['model'])}, clean accuracy {m['accuracy']:.4f}, {m['ranks']} rank(s) on {html.escape(m['device'])},
 {m['wall_seconds']:.1f} s. Config sha256 {m['config_sha256'][:16]}….</p>
-{tables_html(m)}{paired_html(m)}{imgs}</body></html>"""
+<h2>Scores per method and estimator</h2>
+<p>Diff (DiffID, ROAD), sensitivity-n and faithfulness: <b>higher is better</b>; Lipschitz, max-sensitivity and
+infidelity: <b>lower is better</b>. Brackets: bootstrap interval.</p>
+{tables_html(m)}{paired_html(m)}{figures_html(m, figs)}</body></html>"""
 
 
 def write_page(run_dir, page):

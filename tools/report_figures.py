@@ -351,8 +351,12 @@ def fig_heatmaps(m, ex, ids, info, path, rows_csv):
         return None
     k = ex.shape[1]
     names = ["image"] + [label(r).replace("/", "\n") for r in m["results"]][: k - 1]
-    cell = min(1.5, (FIG_W - 2.2) / k)
-    fig, axes = plt.subplots(len(rows), k, figsize=(FIG_W, cell * len(rows) + 1.0), squeeze=False)
+    # square cells filling the width between the row labels and the colour
+    # bar: the height follows, so no blank band is left above the grid
+    left, right, wsp, hsp, top_in, bottom_in = 0.2, 0.88, 0.05, 0.08, 0.6, 0.1
+    cell = min(1.5, (right - left) * FIG_W / (k + wsp * (k - 1)))
+    height = len(rows) * cell + (len(rows) - 1) * hsp * cell + top_in + bottom_in
+    fig, axes = plt.subplots(len(rows), k, figsize=(FIG_W, height), squeeze=False)
     im = None
     for ax_row, r in zip(axes, rows):
         img = np.clip(ex[r, 0], 0, 1)
@@ -367,8 +371,8 @@ def fig_heatmaps(m, ex, ids, info, path, rows_csv):
         ax_row[0].set_ylabel(row_label(m, ids[r], info), rotation=0, ha="right", va="center", fontsize=MIN_PT + 1)
     for j, ax in enumerate(axes[0]):
         ax.set_title(names[j], fontsize=MIN_PT + 1)
-    fig.subplots_adjust(left=0.2, right=0.88, top=1 - 0.75 / fig.get_figheight(), bottom=0.1 / fig.get_figheight(),
-                        wspace=0.05, hspace=0.08)
+    fig.subplots_adjust(left=left, right=right, top=1 - top_in / height, bottom=bottom_in / height, wspace=wsp,
+                        hspace=hsp)
     if im is not None:
         cax = fig.add_axes([0.9, 0.15, 0.018, 0.7])
         cb = fig.colorbar(im, cax=cax)

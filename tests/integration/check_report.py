@@ -136,6 +136,14 @@ def main():
     check("heatmap rows: outputs.examples in its order, labels from images.csv, signed",
           rows[:2] == ["0,9,7,5,signed", "1,2,1,1,signed"] and rows[2] == "", str(rows))
     check("the caption names the signed maps", "<b>Signed</b>" in page)
+    with open(os.path.join(d, "figures", "examples-00000008.txt"), "a") as f:
+        f.write("12\n")  # three ids for two maps
+    rc = subprocess.run([recal, "report", d], env=env, capture_output=True, text=True)
+    want = (f"recal report: {os.path.abspath(d)}/figures/examples-00000008.txt: 3 image ids for the 2 maps of "
+            f"examples-00000008.npy: remove both to make the report without heatmaps\n")
+    check("ids that do not match the maps: exit 1, one line", rc.returncode == 1 and rc.stderr == want, rc.stderr)
+    with open(os.path.join(d, "figures", "examples-00000008.txt"), "w") as f:
+        f.write("9\n11\n")
 
     # the figures themselves: the same functions, drawn as SVG with text kept
     # as text, so that what a reader sees can be searched and measured

@@ -30,6 +30,7 @@ import glob
 import html
 import json
 import os
+import re
 import sys
 
 import numpy as np
@@ -213,7 +214,12 @@ def parse_json(path, raw):
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        cut = e.pos >= len(text.rstrip())
+        # the file ends inside a value: nothing left where the parser
+        # stopped, a string never closed (its error names where the string
+        # began), or the start of a number or literal (`0.`, `tr`)
+        rest = text[e.pos:].rstrip()
+        cut = (not rest or e.msg.startswith("Unterminated string")
+               or re.fullmatch(r"[0-9.eE+-]+|t(r(ue?)?)?|f(a(l(se?)?)?)?|n(u(ll?)?)?", rest) is not None)
         what = "the JSON ends early: half-written" if cut else f"not JSON: {e.msg}"
         raise ReportError(f"{path}:{e.lineno}:{e.colno}: {what} (the run was cut while writing it? "
                           f"{RESUME.format(d=d)})") from e

@@ -379,6 +379,13 @@ head -c 300 r-rep/metrics.json | rep_damage rep-cut
 expect 1 "^recal report: $work/cli/rep-cut/metrics.json:[0-9]*:[0-9]*: the JSON ends early: half-written (the run was cut \
 while writing it? the same \`recal run CONFIG ... --run-dir $work/cli/rep-cut --resume\` rewrites it" -- report rep-cut
 short 1
+# cut anywhere: inside a key, a string, a number (where 300 bytes end
+# depends on the paths the file holds; CI's checkout is not this one)
+for k in 211 233 257 281 305 329 353 377 401 425 449 473; do
+    head -c $k r-rep/metrics.json | rep_damage rep-cut-$k
+    expect 1 "^recal report: $work/cli/rep-cut-$k/metrics.json:[0-9]*:[0-9]*: the JSON ends early: half-written" -- \
+        report rep-cut-$k
+done
 echo 'garbage' | rep_damage rep-garbage
 expect 1 "rep-garbage/metrics.json:1:1: not JSON: Expecting value" -- report rep-garbage
 short 1

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coord_long.h"
 #include "fsutil.h"
 #include "json_buf.h"
 
@@ -429,6 +430,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
     if (jb_write_text(&csv, path, err, errlen)) goto out;
     snprintf(path, sizeof path, "%s/summary.csv", info->run_dir);
     if (jb_write_text(&sum, path, err, errlen)) goto out;
+    if (coord_long_write(job, slots, n_slots, total, info->pi, info->run_dir, err, errlen)) goto out;
     if (info->roar_acc && write_roar(job, slots, n_slots, info->roar_acc, info->run_dir, err, errlen)) goto out;
     if (coord_pi_write_files(job, slots, info->pi, info->run_dir, err, errlen)) goto out;
     rc = 0;

@@ -50,6 +50,21 @@ int coord_pi_collect(const struct job *job, int n_slots, const double *records, 
     return 0;
 }
 
+int coord_pi_mean(const struct coord_pi *pi, int s, int f, double *mean, long *images) {
+    if (!pi || f < 0 || f >= REC_PI_COUNT || pi->lay.pi_col[f] < 0 || s < 0 || s >= pi->n_slots) return -1;
+    double sum = 0;
+    long k = 0;
+    for (long i = 0; i < pi->n; i++) { /* in id order, as the intervals' means: the same double */
+        const double x = cell(pi, i, s, f);
+        if (isnan(x)) continue;
+        sum += x;
+        k++;
+    }
+    *mean = k ? sum / (double)k : NAN;
+    *images = k;
+    return 0;
+}
+
 void coord_pi_free(struct coord_pi *pi) {
     free(pi->ids);
     free(pi->v);

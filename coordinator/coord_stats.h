@@ -46,6 +46,11 @@ int coord_pi_collect(const struct job *job, int n_slots, const double *records, 
 int coord_pi_stats(const struct job *job, const struct rec_slot *slots, struct coord_pi *pi, char *err, size_t errlen);
 void coord_pi_free(struct coord_pi *pi);
 
+/* The mean of field f's per-image values of slot s over the images that
+ * define it (NaN when none does) and their count: 0, or -1 when the run
+ * kept no per-image values of f. */
+int coord_pi_mean(const struct coord_pi *pi, int s, int f, double *mean, long *images);
+
 /* metrics.json pieces: the `"ci": {...}` member of slot s's result (after a
  * comma), and the top-level `"statistics"` and `"paired"` members. */
 void coord_pi_json_slot(struct jbuf *b, const struct coord_pi *pi, int s);

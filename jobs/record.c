@@ -18,6 +18,14 @@ int rec_plan_slots(const struct job *job, struct rec_slot *slots) {
     return n;
 }
 
+int rec_pi_on(const struct job *job, int field) {
+    const bool on[REC_PI_COUNT] = {job->diffid,      job->diffid,        job->sensn.on, job->lipschitz.on,
+                                   job->max_sens.on, job->infidelity.on, job->faith.on, job->faith.on,
+                                   job->faith.on,    job->fcorr.on,      job->fest.on,  job->road.on,
+                                   job->pointing.on, job->pointing.on};
+    return field >= 0 && field < REC_PI_COUNT && on[field];
+}
+
 void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l) {
     size_t o = 0;
     l->diffid = o;
@@ -43,13 +51,9 @@ void rec_layout_of(const struct job *job, int n_slots, struct rec_layout *l) {
     l->per_slot = o;
     l->sums = REC_HEADER + (size_t)n_slots * o;
     /* per-image rows when something reads them: the intervals or the files */
-    const bool on[REC_PI_COUNT] = {job->diffid,      job->diffid,        job->sensn.on, job->lipschitz.on,
-                                   job->max_sens.on, job->infidelity.on, job->faith.on, job->faith.on,
-                                   job->faith.on,    job->fcorr.on,      job->fest.on,  job->road.on,
-                                   job->pointing.on, job->pointing.on};
     const bool want = job->stats.resamples > 0 || job->out_per_image;
     l->n_pi = 0;
-    for (int f = 0; f < REC_PI_COUNT; f++) l->pi_col[f] = want && on[f] ? l->n_pi++ : -1;
+    for (int f = 0; f < REC_PI_COUNT; f++) l->pi_col[f] = want && rec_pi_on(job, f) ? l->n_pi++ : -1;
     l->pi_rows = (size_t)job->shard_images; /* images.csv reads the fixed columns of every run */
     l->pi_stride = REC_PI_FIXED + (size_t)n_slots * (size_t)l->n_pi;
     l->len = l->sums + l->pi_rows * l->pi_stride;

@@ -83,8 +83,11 @@ enum {
     REC_PI_POINT_ENERGY, /* the share of Σ_c |A| inside the boxes */
     REC_PI_COUNT
 };
-/* The field's name in metrics.json, summary.csv and per_image/. */
+/* The field's name in metrics.json, summary.csv, summary_long.csv and per_image/. */
 const char *rec_pi_name(int field);
+/* 1 when the job computes the field's metric (whether or not its per-image
+ * values are kept: that is rec_layout.pi_col). */
+int rec_pi_on(const struct job *job, int field);
 struct rec_layout {
     size_t diffid, sensn, lips, maxs, infid, faith, fcorr, fest, road, point; /* offsets inside a slot block */
     size_t per_slot;                                                          /* doubles per slot */

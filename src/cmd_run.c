@@ -34,7 +34,8 @@ static const char *HELP =
     "\n"
     "Evaluate the job's methods and metrics over its dataset under the current MPI world\n"
     "(mpirun -n N recal run ...). Rank 0 hands out shards and computes too; results are\n"
-    "written to the run directory: metrics.json, metrics.csv, summary.csv, logs/rank-<r>.log;\n"
+    "written to the run directory: metrics.json, metrics.csv, summary.csv, summary_long.csv\n"
+    "(one row per method entry, estimator and metric, for pandas), logs/rank-<r>.log;\n"
     "every mean with a bootstrap interval and the paired tests of each estimator against\n"
     "vanilla and random in paired.csv (statistics: {resamples: 1000, level: 0.95}; 0 = off),\n"
     "every image's value in per_image/ with outputs: {per_image: true}.\n"
@@ -870,7 +871,7 @@ int cmd_run(int argc, char **argv) {
             coord_print_table(stdout, &job, slots, n_slots, total);
             coord_pi_print(stdout, &job, slots, &pi);
             if (roar_acc) coord_print_roar(stdout, &job, slots, n_slots, roar_acc);
-            printf("\nwrote %s/metrics.json, metrics.csv and summary.csv%s (%.1f s", run_dir,
+            printf("\nwrote %s/metrics.json, metrics.csv, summary.csv and summary_long.csv%s (%.1f s", run_dir,
                    roar_acc ? ", roar.json and roar.csv" : "", info.wall_seconds);
             if (resume) printf("; %ld of %ld evaluation shards from the journal", resumed0, shards0);
             printf(")\n");

@@ -30,8 +30,8 @@ static const char *HELP =
     "\n"
     "A config with a sweep: section becomes a job array, one task per grid point (each point is\n"
     "validated first), each in RUN_DIR/points/<i>/ via recal run --sweep-point i, plus a merge job\n"
-    "(afterany) that writes RUN_DIR/sweep.json and sweep.csv (recal sweep-merge); stdout then has\n"
-    "two lines: the array job id and the merge job id.\n"
+    "(afterany) that writes RUN_DIR/sweep.json, sweep.csv and sweep_long.csv (recal sweep-merge);\n"
+    "stdout then has two lines: the array job id and the merge job id.\n"
     "\n"
     "  --run-dir DIR          results (default runs/<name>-<date>-<time>-<config hash>, as for run)\n"
     "  --dry-run              write and print the script, do not submit it\n"
@@ -525,7 +525,7 @@ int cmd_submit(int argc, char **argv) {
     printf("%ld\n", mid);
     fprintf(stderr,
             "recal submit: sweep of %ld points queued as array job %ld (logs %s/logs/slurm-%ld_<i>.out, results "
-            "in %s/points/<i>/), merge job %ld after it (%s/sweep.json, sweep.csv)\n",
+            "in %s/points/<i>/), merge job %ld after it (%s/sweep.json, sweep.csv, sweep_long.csv)\n",
             points, id, run_dir, id, run_dir, mid, run_dir);
     return EXIT_OK;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "coord_long.h"
 #include "fsutil.h"
 #include "json_buf.h"
 #include "json_read.h"
@@ -20,6 +21,8 @@ static const char *HELP = "usage: recal sweep-merge CONFIG.yaml --run-dir DIR [-
                           "its swept values, status (done: DIR/points/<i>/metrics.json exists; failed otherwise),\n"
                           "images, accuracy, and per method/estimator the DiffID means over the ratios (diff_acc,\n"
                           "diff_logit, as recal run's table prints them). CONFIG and --set as given to recal submit.\n"
+                          "And DIR/sweep_long.csv: every done point's summary_long.csv (every metric, its interval\n"
+                          "and image count), each row after the point's index and swept values.\n"
                           "Exit 0 when every point is done, 3 when some are not (the tables list them; resubmit\n"
                           "point i with: sbatch --array=i DIR/submit.sbatch, then run this again).\n";
 
@@ -133,6 +136,75 @@ static void csv_str(struct jbuf *c, const char *s) {
     jb_printf(c, "\"");
     for (; *s; s++) *s == '"' ? jb_printf(c, "\"\"") : jb_printf(c, "%c", *s);
     jb_printf(c, "\"");
+}
+
+/* One done point's rows of DIR/sweep_long.csv: its summary_long.csv's rows,
+ * each after "point,<swept values>". 0; 1 when the point has no such file
+ * (written by an older recal: left out, said on stderr); -1 with a message. */
+static int long_point(struct jbuf *c, const struct job *job, const char *dir, long p,
+                      char (*pt)[2 * JOB_SWEEP_TEXT + 2], char *err, size_t errlen) {
+    char path[4200], *text;
+    size_t n;
+    snprintf(path, sizeof path, "%s/points/%ld/summary_long.csv", dir, p);
+    const size_t hl = strlen(COORD_LONG_HEADER);
+    if (!fs_exists(path)) return 1;
+    if (fs_read_all(path, &text, &n, err, errlen)) return -1;
+    if (n < hl + 1 || memcmp(text, COORD_LONG_HEADER "\n", hl + 1)) {
+        free(text);
+        return 1;
+    }
+    job_sweep_point(job, p, pt);
+    for (char *line = text + hl + 1; *line;) {
+        const char *end = strchr(line, '\n');
+        const size_t len = end ? (size_t)(end - line) : strlen(line); /* the last line may lack its newline */
+        if (len) {
+            jb_printf(c, "%ld", p);
+            for (int k = 0; k < job->sweep.n_keys; k++) {
+                jb_printf(c, ",");
+                csv_str(c, strchr(pt[k], '=') + 1);
+            }
+            jb_printf(c, ",%.*s\n", (int)len, line);
+        }
+        line += len + (end != NULL);
+    }
+    free(text);
+    return 0;
+}
+
+/* DIR/sweep_long.csv from the done points. 0, or -1 with a message. */
+static int write_sweep_long(const struct job *job, const char *dir, const struct point_row *rows, char *err,
+                            size_t errlen) {
+    const struct job_sweep *sw = &job->sweep;
+    char(*pt)[2 * JOB_SWEEP_TEXT + 2] = calloc(JOB_MAX_SWEEP_KEYS, sizeof *pt);
+    struct jbuf c = {0};
+    int rc = -1;
+    if (!pt) {
+        snprintf(err, errlen, "out of memory for sweep_long.csv");
+        return -1;
+    }
+    jb_printf(&c, "point");
+    for (int k = 0; k < sw->n_keys; k++) {
+        jb_printf(&c, ",");
+        csv_str(&c, sw->key[k]);
+    }
+    jb_printf(&c, ",%s\n", COORD_LONG_HEADER);
+    for (long p = 0; p < sw->n_points; p++) {
+        if (!rows[p].done) continue;
+        const int r = long_point(&c, job, dir, p, pt, err, errlen);
+        if (r < 0) goto out;
+        if (r > 0)
+            fprintf(stderr,
+                    "recal sweep-merge: point %ld has no summary_long.csv of this recal's form (made by another "
+                    "recal version): it is in sweep.csv but not in sweep_long.csv; run the point again to include it\n",
+                    p);
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/sweep_long.csv", dir);
+    rc = jb_check(&c, "sweep_long.csv", err, errlen) || jb_write_text(&c, path, err, errlen) ? -1 : 0;
+out:
+    jb_free(&c);
+    free(pt);
+    return rc;
 }
 
 int cmd_sweep_merge(int argc, char **argv) {
@@ -263,7 +335,8 @@ int cmd_sweep_merge(int argc, char **argv) {
         jb_printf(j, "%s", p + 1 < sw->n_points ? ",\n" : "\n");
     }
     jb_printf(j, "  ]\n}\n");
-    int rc = jb_write_text(c, csv_path, err, sizeof err) || jb_write_json(j, json_path, err, sizeof err);
+    int rc = jb_write_text(c, csv_path, err, sizeof err) || jb_write_json(j, json_path, err, sizeof err) ||
+             write_sweep_long(&job, dir, rows, err, sizeof err);
     jb_free(c);
     jb_free(j);
     free(pt);
@@ -272,7 +345,7 @@ int cmd_sweep_merge(int argc, char **argv) {
         fprintf(stderr, "recal sweep-merge: %s\n", err);
         return EXIT_USER;
     }
-    printf("wrote %s and sweep.csv: %ld of %ld points done\n", json_path, n_done, sw->n_points);
+    printf("wrote %s, sweep.csv and sweep_long.csv: %ld of %ld points done\n", json_path, n_done, sw->n_points);
     if (n_done < sw->n_points) {
         fprintf(stderr,
                 "recal sweep-merge: %ld point(s) not done (status failed in the table): resubmit point i with "

@@ -23,7 +23,7 @@ static const char *USAGE =
     "  bench --dispatch      (under mpirun) shards/s of recal run's coordinator, no-op workers\n"
     "  submit CONFIG.yaml    write a Slurm batch script for the job and sbatch it\n"
     "  sweep-merge CONFIG.yaml --run-dir DIR   the table of a submitted sweep (DIR/sweep.json,\n"
-    "                        sweep.csv); the sweep's merge job runs it\n"
+    "                        sweep.csv, sweep_long.csv); the sweep's merge job runs it\n"
     "  report RUN_DIR        figures and report.html from a run's metrics.json\n"
     "  roar CONFIG ...       recal run for a config with metrics.roar (Diff-ROAR in one run)\n"
     "  dataset-dump CONFIG   write the config's dataset as ds_get decodes it (.npy), for checks\n"

@@ -2,19 +2,26 @@
 
     import recal_results
     run = recal_results.load("runs/fashion-ig-...")
-    run.summary      # long: method, estimator, metric, value, lo, hi, images
+    run.summary      # long: method, label, estimator, metric, value, lo, hi, n, refs, steps, objective
     run.images       # images.csv: image_id, source, record, label, prediction, ...
-    run.per_image    # long: image_id, method, estimator, metric, value (+ images.csv's columns)
+    run.per_image    # long: image_id, method (the entry's label), estimator, metric, value (+ images.csv's)
     run.paired       # paired.csv
     run.curves       # metrics.csv: DiffID curves, one row per ratio
     run.metrics      # metrics.json as a dict
     sweep = recal_results.load_sweep("runs/sg-sigma")   # every point's summary, with its values
 
 Only pandas is needed; the files are recal's own (the reader adds nothing
-they do not hold). One naming rule: a metric is named as its per-image
-values are (per_image/<metric>.csv), so `summary` and `per_image` join on
-(method, estimator, metric); the two maxima of the robustness metrics are
-`lipschitz_max` and `max_sensitivity_max`, without intervals.
+they do not hold). `summary` is RUN_DIR/summary_long.csv as recal writes it
+(one row per methods entry, estimator and metric; `method` the method's
+name, `label` the entry's label, `n` the images behind the value); a run
+directory written before that file existed is read from summary.csv into the
+same columns. A metric is named as its per-image values are
+(per_image/<metric>.csv), so `summary` and `per_image` join on summary's
+(label, estimator, metric) = per_image's (method, estimator, metric): the
+per-image files name a row by its label, as paired.csv and metrics.json do,
+and per_image's `label` is images.csv's class label. The two maxima of the
+robustness metrics are `lipschitz_max` and `max_sensitivity_max`, without
+intervals.
 """
 import json
 import os
@@ -22,11 +29,19 @@ import os
 import pandas as pd
 
 __all__ = ["Run", "load", "load_sweep"]
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
+COLUMNS = ["method", "label", "estimator", "metric", "value", "lo", "hi", "n", "refs", "steps", "objective"]
+# blank where a setting does not apply to the method: nullable integers
+DTYPES = {"refs": "Int64", "steps": "Int64", "n": "Int64", "objective": "string"}
+# the method names of recal's methods: list (jobs/job_names.c); an old run
+# directory names its rows by label only, and a label is a method's name
+# unless the config gave one
+METHODS = {"random", "input_grad", "input_x_grad", "smoothgrad", "ig", "ig_uniform", "ig_sg", "ig_sq", "eg", "agi",
+           "gradcam", "precomputed", "lime", "kernel_shap", "guided_ig", "blur_ig"}
 KEYS = ["method", "estimator"]
 SETTINGS = ["refs", "steps", "objective"]
-# summary.csv's headline column -> the metric's name (its per-image values' name)
+# old summary.csv's headline column -> the metric's name (its per-image values' name)
 HEADLINE = {"lipschitz_mean": "lipschitz", "max_sensitivity_mean": "max_sensitivity",
             "infidelity_mean": "infidelity", "pointing_game_accuracy": "pointing_game_hit"}
 
@@ -35,9 +50,17 @@ def _csv(path, **kw):
     return pd.read_csv(path, **kw) if os.path.exists(path) else None
 
 
+def _long(path):
+    """summary_long.csv or sweep_long.csv, with the settings as nullable
+    integers (blank where they do not apply)."""
+    return pd.read_csv(path, dtype=DTYPES)
+
+
 def _tidy_summary(summary, metrics):
-    """summary.csv (one wide row per method/estimator) in long form, with
-    each metric's bootstrap interval and image count where it has one."""
+    """An old run directory's summary.csv (one wide row per method/estimator)
+    in summary_long.csv's columns: each metric's bootstrap interval and image
+    count where metrics.json has one (else its `images`), the settings as
+    summary.csv held them."""
     ci = {(r["method"], r["estimator"]): r.get("ci", {}) for r in metrics.get("results", [])}
     rows = []
     for _, r in summary.iterrows():
@@ -45,12 +68,21 @@ def _tidy_summary(summary, metrics):
             if col in KEYS or col in SETTINGS or col.endswith("_lo") or col.endswith("_hi") or pd.isna(r[col]):
                 continue
             name = HEADLINE.get(col, col)
-            c = ci.get((r["method"], r["estimator"]), {}).get(name, {})
-            rows.append({"method": r["method"], "estimator": r["estimator"], "metric": name, "value": r[col],
+            own = ci.get((r["method"], r["estimator"]), {})
+            c = own.get(name) or own.get(name[:-4] if name.endswith("_max") else name, {})  # a maximum: its images
+            rows.append({"method": r["method"] if r["method"] in METHODS else None, "label": r["method"],
+                         "estimator": r["estimator"], "metric": name, "value": r[col],
                          "lo": r.get(name + "_lo", float("nan")), "hi": r.get(name + "_hi", float("nan")),
-                         "images": c.get("images", metrics.get("images"))})
-    cols = ["method", "estimator", "metric", "value", "lo", "hi", "images"]
-    return pd.DataFrame(rows, columns=cols)
+                         "n": c.get("images", metrics.get("images")),
+                         **{k: r.get(k) for k in SETTINGS}})
+    return pd.DataFrame(rows, columns=COLUMNS).astype(DTYPES)
+
+
+def _summary(run_dir, metrics):
+    path = os.path.join(run_dir, "summary_long.csv")
+    if os.path.exists(path):
+        return _long(path)
+    return _tidy_summary(pd.read_csv(os.path.join(run_dir, "summary.csv")), metrics)
 
 
 def _per_image(run_dir, images):
@@ -82,7 +114,7 @@ class Run:
                                     "recal run ... --resume)")
         with open(path) as f:
             self.metrics = json.load(f)
-        self.summary = _tidy_summary(pd.read_csv(os.path.join(run_dir, "summary.csv")), self.metrics)
+        self.summary = _summary(run_dir, self.metrics)
         self.images = _csv(os.path.join(run_dir, "images.csv"))
         self.per_image = _per_image(run_dir, self.images)
         self.paired = _csv(os.path.join(run_dir, "paired.csv"))
@@ -100,7 +132,11 @@ def load(run_dir):
 def load_sweep(sweep_dir):
     """A sweep's directory (recal submit of a config with `sweep:`, merged by
     recal sweep-merge) -> one long frame: every finished point's summary with
-    the point's index and swept values as columns."""
+    the point's index and swept values as columns (sweep_long.csv; from the
+    points' own directories where sweep-merge did not write that file)."""
+    path = os.path.join(sweep_dir, "sweep_long.csv")
+    if os.path.exists(path):
+        return _long(path)
     with open(os.path.join(sweep_dir, "sweep.json")) as f:
         sweep = json.load(f)
     frames = []

@@ -2,11 +2,13 @@
 """python/ (recal_results, issue #36): installed with pip from the
 repository (no network, no dependencies fetched), then load() of a real
 2-rank run and load_sweep() of a real 2-point sweep, compared with the files
-read here with the standard library only: every summary value and interval
-with summary.csv's cells and metrics.json's `ci`, every per-image value
-with per_image/<metric>.npy, the images.csv columns joined on image_id, the
-curves with metrics.csv, and each sweep point's rows with that point's own
-summary.csv.
+read here with the standard library only: the summary = summary_long.csv,
+every summary value and interval with summary.csv's cells and metrics.json's
+`ci`, every per-image value with per_image/<metric>.npy, the images.csv
+columns joined on image_id, the curves with metrics.csv, and each sweep
+point's rows with that point's own summary; a run directory and a sweep
+written before summary_long.csv / sweep_long.csv (the files removed) read
+into the same columns and numbers.
 usage: check_python_reader.py RECAL SRC WORK_DIR MODEL"""
 import csv
 import json
@@ -17,6 +19,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 
 failures = []
 
@@ -59,24 +62,30 @@ def main():
     m = json.load(open(os.path.join(rd, "metrics.json")))
     rows = list(csv.DictReader(open(os.path.join(rd, "summary.csv"))))
     s = run.summary
-    check(list(s.columns) == ["method", "estimator", "metric", "value", "lo", "hi", "images"], "summary columns")
+    cols = ["method", "label", "estimator", "metric", "value", "lo", "hi", "n", "refs", "steps", "objective"]
+    check(list(s.columns) == cols, f"summary columns {list(s.columns)}")
+    long_rows = list(csv.DictReader(open(os.path.join(rd, "summary_long.csv"))))
+    check(len(s) == len(long_rows) and all(
+        r["metric"] == x.metric and r["label"] == x.label and close(float(r["value"]), float(x.value))
+        and (r["refs"] == "" if pd.isna(x.refs) else int(r["refs"]) == x.refs) for r, x in zip(long_rows, s.itertuples())),
+        f"summary = summary_long.csv, row by row ({len(s)} rows)")
     want_n = sum(1 for r in rows for k, v in r.items()
                  if v != "" and k not in ("method", "estimator", "refs", "steps", "objective")
                  and not k.endswith("_lo") and not k.endswith("_hi"))
-    check(len(s) == want_n, f"summary: one row per non-empty headline cell ({len(s)} of {want_n})")
+    check(len(s) == want_n, f"summary: one row per non-empty headline cell of summary.csv ({len(s)} of {want_n})")
     bad = 0
     for r in rows:
         ci = next(x for x in m["results"] if x["method"] == r["method"] and x["estimator"] == r["estimator"])["ci"]
         for name, col in (("diffid_diff_acc", "diffid_diff_acc"), ("lipschitz", "lipschitz_mean"),
                           ("lipschitz_max", "lipschitz_max"), ("sensitivity_n_correlation", "sensitivity_n_correlation")):
-            got = s[(s.method == r["method"]) & (s.estimator == r["estimator"]) & (s.metric == name)]
+            got = s[(s.label == r["method"]) & (s.estimator == r["estimator"]) & (s.metric == name)]
             if len(got) != 1 or not close(float(got.value.iloc[0]), float(r[col])):
                 bad += 1
                 continue
             if name in ci:
                 c = ci[name]
                 bad += not (close(float(got.lo.iloc[0]), c["lo"]) and close(float(got.hi.iloc[0]), c["hi"])
-                            and int(got.images.iloc[0]) == c["images"])
+                            and int(got.n.iloc[0]) == c["images"])
             else:
                 bad += not (math.isnan(float(got.lo.iloc[0])) and math.isnan(float(got.hi.iloc[0])))
     check(bad == 0, f"summary values, intervals and image counts = summary.csv and metrics.json ci ({bad} differ)")
@@ -99,6 +108,23 @@ def main():
     check(len(img) == 48 and all(int(img[int(r.image_id)]["label"]) == r.label and
                                  int(img[int(r.image_id)]["prediction"]) == r.prediction for r in joined.itertuples()),
           "per_image joined with images.csv on image_id (label, prediction)")
+    j = s.merge(pi[["method", "estimator", "metric", "value"]], left_on=["label", "estimator", "metric"],
+                right_on=["method", "estimator", "metric"], suffixes=("", "_img"))
+    m_join = j.groupby(["label", "estimator", "metric"]).agg(value=("value", "first"), mean=("value_img", "mean"))
+    check(len(m_join) > 0 and all(close(float(x.value), float(x.mean)) for x in m_join.itertuples()),
+          f"summary's label joins per_image's method; each value = its images' mean ({len(m_join)} rows)")
+
+    # a run directory written before summary_long.csv: the same columns and numbers from summary.csv
+    old = os.path.join(work, "old-run")
+    shutil.copytree(rd, old)
+    os.remove(os.path.join(old, "summary_long.csv"))
+    o = rr.load(old).summary
+    keys = ["label", "estimator", "metric"]
+    both = o.merge(s, on=keys, suffixes=("_old", ""))
+    check(list(o.columns) == cols and len(o) == len(s) == len(both) and
+          all(close(float(x.value_old), float(x.value)) and int(x.n_old) == int(x.n) and
+              close(float(x.lo_old), float(x.lo)) and x.method_old == x.method for x in both.itertuples()),
+          "an old run directory (summary.csv only) reads into the same columns, values, intervals and n")
     curves = list(csv.DictReader(open(os.path.join(rd, "metrics.csv"))))
     check(len(run.curves) == len(curves) and close(float(run.curves.diff_acc.iloc[-1]), float(curves[-1]["diff_acc"])),
           "curves = metrics.csv")
@@ -127,6 +153,10 @@ def main():
         part = sw[sw.point == i].drop(columns=["point", "methods.0.steps"]).reset_index(drop=True)
         bad += not part.equals(own)
     check(bad == 0, "load_sweep: each point's rows are that point's own summary")
+    check(list(sw.columns[2:]) == cols and len(sw) == sum(1 for _ in open(os.path.join(sd, "sweep_long.csv"))) - 1,
+          "load_sweep reads sweep_long.csv")
+    os.remove(os.path.join(sd, "sweep_long.csv"))
+    check(rr.load_sweep(sd).equals(sw), "a sweep merged before sweep_long.csv: the same frame from its points")
     if failures:
         sys.exit(f"{len(failures)} check(s) failed")
     print("all python reader checks passed")

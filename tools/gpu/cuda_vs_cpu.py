@@ -5,6 +5,10 @@
 asked for). Draws come from the counter-based stream of util/seed.h, made
 on each device: uniform ones are the same bits on both (the random control
 must match exactly), normal ones agree to float32 rounding.
+CHECK_SIZE (default 32), CHECK_MODEL (default preact_resnet18) and
+CHECK_CASES (methods, comma-separated; default all) pick another case set:
+tools/gpu/check.sh checks the generator at 224x224 with ResNet-50 (the
+draws of a 224² image take another path than those of a 32² one).
 
 Both sides round differently (other convolution algorithms), and on a
 random-weight ReLU network many methods amplify rounding: noisy samples sit
@@ -28,8 +32,11 @@ DEVICES = os.environ.get("CHECK_DEVICES", "cpu,cuda").split(",")  # cpu,cpu test
 RUNS = [(DEVICES[0], "x"), (DEVICES[1], "x"), (DEVICES[0], "xp")]
 tmp = tempfile.mkdtemp()
 rng = np.random.default_rng(1)
-x = rng.standard_normal((6, 3, 32, 32)).astype(np.float32)
-refs = rng.standard_normal((4, 3, 32, 32)).astype(np.float32)
+SIZE = int(os.environ.get("CHECK_SIZE", "32"))
+MODEL = os.environ.get("CHECK_MODEL", "preact_resnet18")
+ONLY = [c for c in os.environ.get("CHECK_CASES", "").split(",") if c]
+x = rng.standard_normal((6, 3, SIZE, SIZE)).astype(np.float32)
+refs = rng.standard_normal((4, 3, SIZE, SIZE)).astype(np.float32)
 np.save(f"{tmp}/x.npy", x)
 np.save(f"{tmp}/xp.npy", (x * (1 + 1e-6 * rng.standard_normal(x.shape))).astype(np.float32))
 np.save(f"{tmp}/refs.npy", refs)
@@ -39,12 +46,13 @@ cases = [("input_grad", "vanilla", []), ("smoothgrad", "vanilla", []), ("ig", "v
          ("eg", "valid_ip", ["--references", f"{tmp}/refs.npy", "--refs", "4", "--steps", "1"]),
          ("ig_uniform", "vanilla", []), ("ig_uniform", "valid_ref", []), ("ig_uniform", "valid_ip", []),
          ("ig_sg", "valid_ip", []), ("ig_sq", "valid_ip", []), ("random", "vanilla", [])]
+cases = [c for c in cases if not ONLY or c[0] in ONLY]
 res, worst = [], 0.0
 for method, est, extra in cases:
     outs, secs = {}, {}
     for k, (dev, inp) in enumerate(RUNS):
         path = f"{tmp}/{method}-{est}-{dev}-{len(outs)}.npy"
-        cmd = [recal, "attribute", "--model", f"{models}/preact_resnet18.pt", "--input", f"{tmp}/{inp}.npy",
+        cmd = [recal, "attribute", "--model", f"{models}/{MODEL}.pt", "--input", f"{tmp}/{inp}.npy",
                "--labels", f"{tmp}/y.npy", "--method", method, "--estimator", est, "--device", dev,
                "--out", path] + extra
         t = time.time()

@@ -112,7 +112,7 @@ struct job_sensn {
     enum job_sn_baseline baseline; /* dataset_mean (default; old spelling zero): 0 in model space;
                                       rand: normalize(U[0,1]), uniform pixels */
     enum job_post_hoc post_hoc;    /* sum (default) | abs */
-    long images;                   /* only image ids < images (0 = all) */
+    long images;                   /* images: N, spread over the split (job_subset_has; 0 = all) */
 };
 
 /* metrics.lipschitz / max_sensitivity / infidelity (docs/metrics.md (robustness and faithfulness)). */
@@ -123,7 +123,7 @@ struct job_robust {
     double radius; /* max_sensitivity: L-inf ball radius, radius_model 0.02 */
     bool pixel;    /* sigma / radius is in pixel units (the image in [0, 1]);
                       else in the model's normalized input space */
-    long images;   /* only image ids < images (0 = all) */
+    long images;   /* images: N, spread over the split (job_subset_has; 0 = all) */
 };
 
 /* metrics.faithfulness (docs/metrics.md (robustness and faithfulness)). */
@@ -287,6 +287,11 @@ int job_sweep_point(const struct job *j, long i, char (*sets)[2 * JOB_SWEEP_TEXT
  * only what the fine-tunes need (rank maps, and the attributions when j
  * saves them); no metrics, no figures. */
 void job_roar_train_view(const struct job *j, struct job *t);
+
+/* A metric's `images: n` over a split of `total` images (0 or n >= total:
+ * every image): the ids ⌊k·total/n⌋, k = 0 … n−1, spread over the split
+ * (docs/metrics.md): whether id is one of them (ids outside the split never). */
+bool job_subset_has(long n, long total, long id);
 
 /* `precision`'s values: fp32 | tf32 | bf16 (job YAML, and the --precision
  * flags of attribute and bench). */

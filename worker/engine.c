@@ -344,17 +344,17 @@ static int nonfinite_rows(const struct wk_engine *e, const char *what, const flo
     return -1;
 }
 
-int wk_metric_covers(long bound, const int64_t *ids, long b) {
+int wk_metric_covers(long bound, long total, const int64_t *ids, long b) {
     for (long i = 0; i < b; i++)
-        if (bound <= 0 || ids[i] < bound) return 1;
+        if (job_subset_has(bound, total, (long)ids[i])) return 1;
     return 0;
 }
 
-int wk_metrics_read_maps(const struct job *job, const int64_t *ids, long b) {
-    return (job->fcorr.on && wk_metric_covers(job->fcorr.images, ids, b)) ||
-           (job->fest.on && wk_metric_covers(job->fest.images, ids, b)) ||
-           (job->road.on && wk_metric_covers(job->road.images, ids, b)) ||
-           (job->pointing.on && wk_metric_covers(job->pointing.images, ids, b));
+int wk_metrics_read_maps(const struct job *job, long total, const int64_t *ids, long b) {
+    return (job->fcorr.on && wk_metric_covers(job->fcorr.images, total, ids, b)) ||
+           (job->fest.on && wk_metric_covers(job->fest.images, total, ids, b)) ||
+           (job->road.on && wk_metric_covers(job->road.images, total, ids, b)) ||
+           (job->pointing.on && wk_metric_covers(job->pointing.images, total, ids, b));
 }
 
 void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext) {
@@ -532,7 +532,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         const int dev_diffid = wk_diffid_copies_on_device(e->device);
         int in_fig = 0;
         for (long i = 0; i < b; i++) in_fig |= ids[i] - first < n_ex;
-        if (maps || ranks || in_fig || (job->diffid && !dev_diffid) || wk_metrics_read_maps(job, ids, b))
+        if (maps || ranks || in_fig || (job->diffid && !dev_diffid) || wk_metrics_read_maps(job, e->ds.n, ids, b))
             for (int s = 0; s < e->n_slots; s++) WK_CHECK(ts_to_f32(attr_t[s], attr[s], (size_t)(b * d)));
         if (maps)
             for (long i = 0; i < b; i++)

@@ -1,7 +1,8 @@
 /* worker/metric_batch.h — the metrics beyond DiffID (docs/metrics.md (sensitivity-n; robustness and faithfulness)) over
  * one batch of explained images, adding per-image scores into the shard's
- * record at the engine's layout. Images with id >= the metric's `images`
- * bound are skipped, so a costly metric can cover a prefix of the split.
+ * record at the engine's layout. A metric with `images: N` scores only the
+ * N ids job_subset_has picks, spread over the split (so every shard gets
+ * its share of a costly metric); the other images are skipped.
  *
  * perturb: sensitivity-n, faithfulness, infidelity. Their perturbed copies
  *   depend only on the image, so one set of forwards serves every method.
@@ -25,13 +26,13 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
 int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, ts_tensor *const *attr_t, double *record,
                          char *err, size_t errlen);
 
-/* 1 when a metric whose image bound is `bound` (0: all) covers one of the
- * b images (ids). */
-int wk_metric_covers(long bound, const int64_t *ids, long b);
+/* 1 when a metric whose image bound is `bound` (0: all) over a split of
+ * `total` images covers one of the b images (ids). */
+int wk_metric_covers(long bound, long total, const int64_t *ids, long b);
 /* 1 when a metric that reads host maps (faithfulness correlation and
  * estimate) covers one of the b images: the engine then brings the
  * batch's maps to the host. */
-int wk_metrics_read_maps(const struct job *job, const int64_t *ids, long b);
+int wk_metrics_read_maps(const struct job *job, long total, const int64_t *ids, long b);
 
 /* Image id of perturbed copy j of image id: negative, so it never meets a
  * real image's seeds, and unique per (id, j) for j < 2^20. */

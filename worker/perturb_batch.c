@@ -51,8 +51,9 @@ fail:
     return rc;
 }
 
-static int want(long bound, long long id) {
-    return bound <= 0 || id < bound;
+/* Image id of a split of `total` is one of a metric's `images: bound`. */
+static int want(long bound, long total, long long id) {
+    return job_subset_has(bound, total, (long)id);
 }
 
 /* One image's Pearson correlation into a (sum, count) pair of the record;
@@ -618,7 +619,7 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
     int *group_of = NULL, G = 0, rc = -1;
     int64_t *group64 = NULL;
     ts_tensor *onehot = NULL;
-    if (job->faith.on && wk_metric_covers(job->faith.images, bt->ids, bt->b)) {
+    if (job->faith.on && wk_metric_covers(job->faith.images, e->ds.n, bt->ids, bt->b)) {
         const long hw = (long)bt->h * bt->w;
         ts_tensor *gt = NULL;
         group_of = malloc((size_t)hw * sizeof *group_of);
@@ -639,24 +640,25 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
         }
     }
     for (long i = 0; i < bt->b; i++) {
-        if (job->sensn.on && want(job->sensn.images, bt->ids[i]) &&
+        if (job->sensn.on && want(job->sensn.images, e->ds.n, bt->ids[i]) &&
             sensn_image(e, bt, i, orig[i], attr_t, record, err, errlen))
             goto out;
-        if (job->faith.on && want(job->faith.images, bt->ids[i]) &&
+        if (job->faith.on && want(job->faith.images, e->ds.n, bt->ids[i]) &&
             faith_image(e, bt, i, orig[i], attr_t, onehot, G, record, err, errlen))
             goto out;
-        if (job->infidelity.on && want(job->infidelity.images, bt->ids[i]) &&
+        if (job->infidelity.on && want(job->infidelity.images, e->ds.n, bt->ids[i]) &&
             infid_image(e, bt, i, orig[i], attr_t, record, err, errlen))
             goto out;
-        if (job->fcorr.on && want(job->fcorr.images, bt->ids[i]) &&
+        if (job->fcorr.on && want(job->fcorr.images, e->ds.n, bt->ids[i]) &&
             fcorr_image(e, bt, i, orig[i], attr, record, err, errlen))
             goto out;
-        if (job->fest.on && want(job->fest.images, bt->ids[i]) &&
+        if (job->fest.on && want(job->fest.images, e->ds.n, bt->ids[i]) &&
             fest_image(e, bt, i, orig[i], attr, record, err, errlen))
             goto out;
-        if (job->road.on && want(job->road.images, bt->ids[i]) && road_image(e, bt, i, attr, record, err, errlen))
+        if (job->road.on && want(job->road.images, e->ds.n, bt->ids[i]) &&
+            road_image(e, bt, i, attr, record, err, errlen))
             goto out;
-        if (job->pointing.on && want(job->pointing.images, bt->ids[i]) &&
+        if (job->pointing.on && want(job->pointing.images, e->ds.n, bt->ids[i]) &&
             pointing_image(e, bt, i, attr, record, err, errlen))
             goto out;
     }

@@ -145,7 +145,7 @@ int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, ts_tens
         size_t off = kind == STAB_LIPSCHITZ ? e->layout.lips : e->layout.maxs;
         if (!cfg->on) continue;
         for (long i = 0; i < bt->b; i++) {
-            if (cfg->images > 0 && bt->ids[i] >= cfg->images) continue;
+            if (!job_subset_has(cfg->images, e->ds.n, (long)bt->ids[i])) continue;
             for (int s = 0; s < e->n_slots; s++) best[s] = -1;
             if (stab_image(e, bt, i, (enum stab_kind)kind, attr_t, best, err, errlen)) return -1;
             for (int s = 0; s < e->n_slots; s++) {

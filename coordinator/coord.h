@@ -19,9 +19,13 @@ typedef void (*coord_fold_fn)(void *ctx, double *total, const double *rec);
 struct coord_opts {
     long n_images;
     long shard_images;
-    int progress_tty;        /* rank 0: redraw one progress line on stderr */
-    const char *unit;        /* what n_images counts, for the progress line (NULL: "images") */
-    double log_every_s;      /* otherwise a progress line every this many seconds */
+    int progress_tty;   /* rank 0: redraw one progress line on stderr */
+    const char *unit;   /* what n_images counts, for the progress line (NULL: "images") */
+    double log_every_s; /* otherwise a progress line every this many seconds */
+    /* The stage the progress line names: "stage 1/3 evaluation: ..."
+     * (NULL name: "evaluation"; 0 stages: 1/1). */
+    const char *stage_name;
+    int stage_no, n_stages;
     struct coord_book *book; /* rank 0: per-shard records + journal; NULL on the others */
     /* Any task: the coordinator knows records only by their length and
      * fold. `recal run` computes shards with the engine (worker/), `recal

@@ -25,6 +25,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "progress.h"
 #include "shard_plan.h"
 
 enum { TAG_REQ = 11, TAG_ASSIGN = 12, TAG_ERR = 13 };
@@ -40,6 +41,12 @@ struct coord_state {
     long n_shards, next, taken, shards_done, images_done, images_before;
     /* progress counts planned images (skipped ones included), so it ends at 100% */
     long planned_done, planned_before;
+    double planned_busy; /* seconds the planned_done images took, summed over their shards (the ETA's rate) */
+    long local_units;    /* rank 0's own shard in flight: its images (0: none), since when */
+    double local_since;
+    long *holds; /* main thread: per rank the shard it holds (-1: none), since when */
+    double *since;
+    int size, computing; /* ranks; those that compute shards */
     int failed, stopping;
     char err[1100];
     int local_done;
@@ -49,7 +56,7 @@ struct coord_state {
     double longest_local; /* rank 0's own longest shard, seconds (the watchdog's scale too) */
 };
 
-enum { COORD_HOST_LEN = 64, WATCHDOG_FACTOR = 20 };
+enum { COORD_HOST_LEN = 64, WATCHDOG_FACTOR = 20, COORD_PROGRESS_FLIGHT = 1024 };
 
 static volatile sig_atomic_t g_stop_signal;
 /* When the stop signal came (CLOCK_MONOTONIC ns; 0 = none yet, set before
@@ -133,7 +140,7 @@ static void fail_run(struct coord_state *st, int rank, const char *msg) {
 
 /* Journal first, then count: a shard in the per-shard array is a shard on
  * disk, so an interrupted run never reports one it would lose. */
-static void finish_shard(struct coord_state *st, long s, const double *rec) {
+static void finish_shard(struct coord_state *st, long s, const double *rec, double took) {
     struct shard sh;
     char err[1024];
     if (shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh)) {
@@ -157,6 +164,7 @@ static void finish_shard(struct coord_state *st, long s, const double *rec) {
     st->shards_done++;
     st->images_done += (long)rec[REC_IMAGES];
     st->planned_done += sh.count;
+    st->planned_busy += took;
     pthread_mutex_unlock(&st->mu);
 }
 
@@ -188,7 +196,14 @@ static void *local_worker(void *arg) {
         struct shard sh;
         shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh);
         double t = clock_now_s();
+        pthread_mutex_lock(&st->mu);
+        st->local_units = sh.count;
+        st->local_since = t;
+        pthread_mutex_unlock(&st->mu);
         int rc = compute_shard(st->o, &sh, rec, err, sizeof err);
+        pthread_mutex_lock(&st->mu);
+        st->local_units = 0;
+        pthread_mutex_unlock(&st->mu);
         if (rc == COORD_ABANDONED) {
             log_printf("%s: the stop's grace (%g s) passed; it is computed again on resume", err, g_stop_grace_s);
             break;
@@ -203,7 +218,7 @@ static void *local_worker(void *arg) {
         if (took > st->longest_local) st->longest_local = took;
         pthread_mutex_unlock(&st->mu);
         tb = clock_now_s();
-        finish_shard(st, s, rec);
+        finish_shard(st, s, rec, took);
         add_busy(st, tb);
         n++;
     }
@@ -215,24 +230,43 @@ static void *local_worker(void *arg) {
     return NULL;
 }
 
+/* The stage's line (docs/outputs.md, "Progress"): its own count, rate,
+ * elapsed time and ETA, from the shards finished in this session and the
+ * ones in flight. Main thread only (it reads holds and since). */
 static void show_progress(struct coord_state *st, double t0, int final) {
+    const struct coord_opts *o = st->o;
+    const double now = clock_now_s();
+    long flight_units[COORD_PROGRESS_FLIGHT + 1]; /* + rank 0's own */
+    double flight_busy[COORD_PROGRESS_FLIGHT + 1];
+    int n_flight = 0;
+    /* remote shards in flight; the first thousand ranks' are plenty for an ETA */
+    for (int r = 1; st->holds && r < st->size && n_flight < COORD_PROGRESS_FLIGHT; r++) {
+        struct shard sh;
+        if (st->holds[r] < 0 || shard_plan_get(o->n_images, o->shard_images, st->holds[r], &sh)) continue;
+        flight_units[n_flight] = sh.count;
+        flight_busy[n_flight++] = now - st->since[r];
+    }
     pthread_mutex_lock(&st->mu);
-    long fresh = st->planned_done, done = st->planned_before + fresh, total = st->o->n_images;
+    struct progress_in in = {.total = o->n_images,
+                             .done = st->planned_before + st->planned_done,
+                             .fresh = st->planned_done,
+                             .busy = st->planned_busy,
+                             .ranks = st->computing,
+                             .flight_units = flight_units,
+                             .flight_busy = flight_busy};
+    if (st->local_units > 0) {
+        flight_units[n_flight] = st->local_units;
+        flight_busy[n_flight++] = now - st->local_since;
+    }
     pthread_mutex_unlock(&st->mu);
+    in.n_flight = n_flight;
     /* The rate counts this session's images only: journaled ones cost nothing. */
-    double el = clock_now_s() - t0, rate = el > 0 ? (double)fresh / el : 0;
-    double eta = rate > 0 ? (double)(total - done) / rate : 0;
-    char line[256], eta_s[32];
-    /* Before the first shard lands there is no rate: say so, not "ETA 0s". */
-    if (rate > 0 || done >= total) snprintf(eta_s, sizeof eta_s, "%.0fs", eta);
-    else snprintf(eta_s, sizeof eta_s, "unknown (first shard running)");
-    const char *unit = st->o->unit ? st->o->unit : "images";
-    /* fine-tunes come minutes apart: their rate needs the digits */
-    snprintf(line, sizeof line,
-             st->o->unit ? "%ld/%ld %s (%.1f%%)  %.4f %s/s  elapsed %.0fs  ETA %s"
-                         : "%ld/%ld %s (%.1f%%)  %.1f %s/s  elapsed %.0fs  ETA %s",
-             done, total, unit, total ? 100.0 * (double)done / (double)total : 100.0, rate, unit, el, eta_s);
-    if (st->o->progress_tty) {
+    const double el = now - t0, rate = el > 0 ? (double)in.fresh / el : 0;
+    char line[320];
+    progress_line(line, sizeof line, o->stage_no > 0 ? o->stage_no : 1, o->n_stages > 0 ? o->n_stages : 1,
+                  o->stage_name ? o->stage_name : "evaluation", in.done, in.total, o->unit ? o->unit : "images", rate,
+                  el, progress_eta(&in));
+    if (o->progress_tty) {
         fprintf(stderr, "\r\033[K%s%s", line, final ? "\n" : "");
         fflush(stderr);
     } else {
@@ -262,8 +296,14 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
         active = 0;
     }
     for (int r = 0; holds && r < size; r++) holds[r] = -1;
+    st->holds = holds;
+    st->since = since;
+    st->size = size;
+    st->computing = size - 1 + local;
     char msg[1024];
     long nap_ns = NAP_MIN_NS;
+    int shown_first = 0;
+    show_progress(st, t0, 0); /* the stage has begun: "estimating" */
     for (;;) {
         int sig = coord_stop_signal();
         if (sig) begin_stop(st, sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "SIGUSR1");
@@ -276,9 +316,14 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
         if (active > 0) MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, comm, &flag, &status);
         if (!flag) {
             double t = clock_now_s();
-            if ((st->o->progress_tty && t - last > 0.5) || t - last > st->o->log_every_s) {
+            pthread_mutex_lock(&st->mu);
+            const int first = !shown_first && st->shards_done > 0;
+            pthread_mutex_unlock(&st->mu);
+            /* the first shard of the session gives the first ETA: shown at once */
+            if (first || (st->o->progress_tty && t - last > 0.5) || t - last > st->o->log_every_s) {
                 show_progress(st, t0, 0);
                 last = t;
+                shown_first |= first;
             }
             /* Armed once some shard has finished: before that nobody knows
              * how long one takes (a first CPU shard of ImageNet images can
@@ -333,17 +378,19 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
             hung = -1;
             active++;
         }
-        double now = clock_now_s();
-        if (done >= 0 && holds[status.MPI_SOURCE] >= 0 && now - since[status.MPI_SOURCE] > longest)
-            longest = now - since[status.MPI_SOURCE];
+        double now = clock_now_s(), took = 0;
+        if (done >= 0 && holds[status.MPI_SOURCE] >= 0) took = now - since[status.MPI_SOURCE];
+        if (took > longest) longest = took;
         holds[status.MPI_SOURCE] = next;
         since[status.MPI_SOURCE] = now;
         MPI_Send(&next, 1, MPI_LONG, status.MPI_SOURCE, TAG_ASSIGN, comm);
         if (next < 0) active--;
-        if (done >= 0) finish_shard(st, done, buf + MSG_RECORD);
+        if (done >= 0) finish_shard(st, done, buf + MSG_RECORD, took);
         add_busy(st, tb);
     }
     if (local) pthread_join(th, NULL);
+    st->holds = NULL;
+    st->since = NULL;
     free(buf);
     free(holds);
     free(since);

@@ -113,6 +113,8 @@ static int dispatch_pass(int journal, long shards, int rank, int size) {
     struct coord_opts o = {.n_images = shards,
                            .shard_images = 1,
                            .log_every_s = 1e9,
+                           .stage_name = "dispatch",
+                           .unit = "shards",
                            .book = rank == 0 ? &book : NULL,
                            .shard_fn = noop_shard,
                            .shard_ctx = &len,

@@ -11,6 +11,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "mpi_util.h"
+#include "progress.h"
 #include "record.h"
 #include "roar_stage.h"
 #include "shard_plan.h"
@@ -107,6 +108,9 @@ static int train_maps_stage(const struct run_roar_in *in, int rank, int size, ch
                             .shard_images = tj.shard_images,
                             .progress_tty = in->progress_tty,
                             .log_every_s = 10.0,
+                            .stage_name = "train-maps",
+                            .stage_no = 2,
+                            .n_stages = 3,
                             .book = rank == 0 ? in->book : NULL,
                             .shard_fn = run_engine_shard,
                             .shard_ctx = &e,
@@ -123,6 +127,19 @@ out:
     return rc;
 }
 
+/* Rank 0: the fine-tunes' progress line when they run one after the other
+ * (data_parallel), in the coordinator's format (docs/outputs.md,
+ * "Progress"): each over every rank, so one at a time. */
+static void dp_progress(long done, long total, int fresh, double t_start) {
+    const double el = clock_now_s() - t_start;
+    struct progress_in in = {.total = total, .done = done, .fresh = fresh, .busy = el, .ranks = 1};
+    char line[320];
+    progress_line(line, sizeof line, 3, 3, "fine-tunes", done, total, "fine-tunes", el > 0 ? fresh / el : 0, el,
+                  progress_eta(&in));
+    fprintf(stderr, "progress: %s\n", line);
+    log_printf("progress: %s", line);
+}
+
 /* Stage 2 with metrics.roar.data_parallel: the fine-tunes one after the
  * other, each over every rank; rank 0 journals each. */
 static int finetunes_dp(const struct run_roar_in *in, struct roar_stage *r, int rank, char *err, size_t errlen) {
@@ -132,6 +149,7 @@ static int finetunes_dp(const struct run_roar_in *in, struct roar_stage *r, int 
     if (rank == 0) todo_all = (int)(b->n_shards - b->n_resumed);
     MPI_Bcast(&todo_all, 1, MPI_INT, 0, MPI_COMM_WORLD);
     const double t_start = clock_now_s();
+    if (rank == 0) dp_progress(b->n_resumed, n, 0, t_start);
     for (int t = 0; t < n; t++) {
         int todo = rank == 0 ? !b->done[t] : 0;
         MPI_Bcast(&todo, 1, MPI_INT, 0, MPI_COMM_WORLD);
@@ -159,9 +177,9 @@ static int finetunes_dp(const struct run_roar_in *in, struct roar_stage *r, int 
         if (rank == 0) {
             char what[256];
             roar_task_label(r, t, what, sizeof what);
-            double now = clock_now_s(), eta = (now - t_start) / done_here * (todo_all - done_here);
-            fprintf(stderr, "fine-tune %d, %s: test acc %.4f (%.1f s; %d/%d, ETA %.0fs)\n", t, what, acc, now - t0,
-                    done_here, todo_all, eta);
+            fprintf(stderr, "fine-tune %d, %s: test acc %.4f (%.1f s; %d of %d this session)\n", t, what, acc,
+                    clock_now_s() - t0, done_here, todo_all);
+            dp_progress(b->n_resumed + done_here, n, done_here, t_start);
         }
     }
     return 0;
@@ -202,6 +220,9 @@ static int finetune_stage(const struct run_roar_in *in, int rank, int size, doub
                                 .progress_tty = in->progress_tty,
                                 .unit = "fine-tunes",
                                 .log_every_s = 10.0,
+                                .stage_name = "fine-tunes",
+                                .stage_no = 3,
+                                .n_stages = 3,
                                 .book = rank == 0 ? in->book : NULL,
                                 .shard_fn = roar_stage_task,
                                 .shard_ctx = &r,

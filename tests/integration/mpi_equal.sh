@@ -4,9 +4,10 @@
 # infidelity, and Lipschitz / max-sensitivity with their max reduction
 # (shards are the same work units whoever computes them). The chunk
 # is pinned: a measured chunk can differ with the threads per rank, and the
-# chunk changes float summation order. A third run on 3 ranks with
-# coordinator_computes: false (rank 0 only hands out shards) must agree too,
-# with rank 0 computing none of them. The metrics bounded by `images: N`
+# chunk changes float summation order; so is the shard size (shard_seconds:
+# 0; on a loaded machine the probe halved it and the 8-shard count below
+# failed). A third run on 3 ranks with coordinator_computes: false (rank 0
+# only hands out shards) must agree too, with rank 0 computing none of them. The metrics bounded by `images: N`
 # score the same spread-out ids on every rank count (check_image_subset.py:
 # the ids against the rule computed in Python, each shard its share, the
 # per-image values equal).
@@ -23,7 +24,8 @@ for n in 1 3 3-dispatch; do
     [ $n = 3-dispatch ] && extra="--set coordinator_computes=false"
     # shellcheck disable=SC2086 # $extra is a list of words
     mpirun --oversubscribe -n "${n%-dispatch}" "$recal" run $extra "$src/tests/data/fashion-diffid.yaml" --limit 256 \
-        --set model.path="$model" --set shard_images=32 --set batch_size=16 --set chunk_samples=64 --set threads=1 \
+        --set model.path="$model" --set shard_images=32 --set shard_seconds=0 --set batch_size=16 \
+        --set chunk_samples=64 --set threads=1 \
         --set 'metrics={diffid: {}, sensitivity_n: {ratios: [0.3, 0.6], samples: 4}, faithfulness: {groups: 16},
                infidelity: {samples: 4, images: 100}, lipschitz: {samples: 2, images: 40},
                max_sensitivity: {samples: 2, images: 40}}' \

@@ -4,7 +4,9 @@ split (docs/metrics.md), on any rank count. usage: check_image_subset.py SHARD
 T RUN_A RUN_B METRIC=N... : in RUN_A/per_image and RUN_B/per_image, each
 METRIC's values are defined (non-NaN in some slot) on exactly those ids, the
 ids are the rule computed here, every shard of SHARD images holds its share,
-and the two runs' values are the same numbers."""
+metrics.json counts N images for it (its intervals and paired tests too), and
+the two runs' values are the same numbers."""
+import json
 import os
 import sys
 
@@ -34,6 +36,15 @@ for spec in sys.argv[5:]:
             (n >= len(per_shard) and min(per_shard) == 0):
         print(f"FAIL {metric}: images per shard {per_shard}, not spread")
         bad += 1
+    # the intervals, the paired tests and the metric's own count see those N images
+    for rd in (run_a, run_b):
+        m = json.load(open(os.path.join(rd, "metrics.json")))
+        counts = [r[metric]["images"] for r in m["results"]] + \
+                 [r["ci"][metric]["images"] for r in m["results"] if metric in r.get("ci", {})] + \
+                 [q["images"] for q in m.get("paired", []) if q["metric"] == metric]
+        if any(c != n for c in counts) or len(counts) <= len(m["results"]):
+            print(f"FAIL {rd} {metric}: image counts {counts} in metrics.json, want {n} (intervals included)")
+            bad += 1
     if not np.array_equal(vals[0], vals[1], equal_nan=True):
         d = np.nanmax(np.abs(vals[0] - vals[1]))
         print(f"FAIL {metric}: per-image values differ between the runs (max |diff| {d})")

@@ -71,7 +71,7 @@ for ra, rb in zip(runs[0], runs[1]):
             continue
         metric = k.split(".")[0].split("[")[0]
         rel = abs(va - b[k]) / (abs(va) + 1e-3)  # rel <= 1e-3 <=> |diff| <= 1e-3 |a| + 1e-6
-        if rel > worst.get(metric, (0, ""))[0]:
+        if rel >= worst.setdefault(metric, (0.0, ""))[0]:
             worst[metric] = (rel, f"{tag} {k}: cpu {va:.6g} {dev} {b[k]:.6g}")
 ok = all(r <= 1e-3 for r, _ in worst.values())
 for m, (r, where) in sorted(worst.items()):

@@ -49,9 +49,20 @@ enum job_estimator {
 
 enum job_objective { JOB_OBJ_LOGIT = 0, JOB_OBJ_PROB = 1, JOB_OBJ_CONTRAST = 2 };
 
-/* ig's fixed baseline. dataset_mean is 0 in the model's (normalized) space,
- * the dataset's mean colour; black is pixel 0, i.e. normalize(0). */
-enum job_baseline { JOB_BASE_DATASET_MEAN = 0, JOB_BASE_BLACK = 1 };
+/* The fixed baseline of ig and guided_ig (docs/methods.md, "Baselines"), in
+ * the model's (normalized) space: dataset_mean is 0 there, the dataset's
+ * mean colour; black is pixel 0, i.e. normalize(0); blur the image itself
+ * blurred per channel with σ = blur_sigma pixels (Blur IG's kernel);
+ * uniform normalize(U[0,1]) drawn per image from (seed, image id); file an
+ * array the user saved (baseline_path), one for all images or one each. */
+enum job_baseline {
+    JOB_BASE_DATASET_MEAN = 0,
+    JOB_BASE_BLACK = 1,
+    JOB_BASE_BLUR = 2,
+    JOB_BASE_UNIFORM = 3,
+    JOB_BASE_FILE = 4
+};
+#define JOB_BLUR_SIGMA_DEFAULT 5.0 /* pixels (docs/methods.md says why) */
 /* The α grid and weights of a path's K points (docs/methods.md, "α
  * rules"): endpoints = linspace(0, 1, K) with weights 1/K (the papers'
  * and recal's default); the others are Captum's IntegratedGradients
@@ -84,7 +95,9 @@ struct job_method {
     int steps;                      /* K; default 5 */
     enum job_objective objective;   /* default logit */
     bool reference_compat;          /* default false */
-    enum job_baseline baseline;     /* ig only: dataset_mean (default; old spelling zero) | black */
+    enum job_baseline baseline;     /* ig, guided_ig: dataset_mean (default; old spelling zero) | black |
+                                       blur | uniform | file */
+    double blur_sigma;              /* baseline blur: σ in pixels (JOB_BLUR_SIGMA_DEFAULT) */
     enum job_alpha_rule alpha_rule; /* ig, ig_uniform, ig_sg, ig_sq: default endpoints */
     char label[32];                 /* the rows' name in every output (default: the method's name) */
     char path[JOB_PATH_MAX];        /* precomputed: the .npy of the split's maps */
@@ -99,6 +112,8 @@ struct job_method {
                                        features moved per step (0.25) */
     double max_sigma, grad_step;    /* blur_ig: the last blur (50 pixels), the σ finite difference (0.01) */
     bool sqrt_sigmas;               /* blur_ig `sqrt`: σ_i = √(i·max_sigma/steps) (default false: linear) */
+    /* baseline file: the .npy (C×H×W or N×C×H×W, in model space) */
+    char baseline_path[JOB_PATH_MAX];
 };
 
 /* metrics.sensitivity_n (docs/metrics.md (sensitivity-n)). */
@@ -308,6 +323,16 @@ int job_smoothgrad_auto_samples(double sigma);
 extern const char *const job_fill_names[JOB_FILL_NAMES];
 enum job_fill job_fill_at(int i);
 enum job_fill job_default_fill(enum job_method_kind k);
+/* `baseline` names, in job_want_enum's order: dataset_mean, black, blur,
+ * uniform, then "zero" (the old spelling of dataset_mean); job_baseline_at
+ * maps an index of it to the baseline (a file is named by its path, not
+ * here). job_baseline_name: the name, "file" for a file. Methods that
+ * integrate from a fixed baseline: ig and guided_ig. */
+#define JOB_BASELINE_NAMES 5
+extern const char *const job_baseline_names[JOB_BASELINE_NAMES];
+enum job_baseline job_baseline_at(int i);
+const char *job_baseline_name(enum job_baseline b);
+bool job_method_takes_baseline(enum job_method_kind k);
 /* Every key of a method at its default (the docs/methods.md table: R, K,
  * samples, noise, ε, fill, ...), estimators vanilla: the one table the job
  * YAML and `recal attribute` start from. */

@@ -70,6 +70,9 @@ int job_casecmp(const char *a, const char *b);
 /* ---- sections (jobs/job_methods.c) ---- */
 int job_read_methods(const struct job_err *e, const struct job_node *v, struct job *j);
 int job_read_metrics(const struct job_err *e, const struct job_node *v, struct job *j);
+/* methods.IDX's `baseline` and `blur_sigma` into out (jobs/job_baseline.c),
+ * after job_method_defaults. */
+int job_read_baseline(const struct job_err *e, const struct job_node *m, int idx, struct job_method *out);
 /* ---- sweep: (jobs/job_sweep.c) ---- */
 int job_read_sweep(const struct job_err *e, const struct job_node *v, struct job *j);
 

@@ -19,6 +19,7 @@ void job_method_defaults(enum job_method_kind kind, struct job_method *out) {
     out->objective = JOB_OBJ_LOGIT;
     out->reference_compat = false;
     out->baseline = JOB_BASE_DATASET_MEAN;
+    out->blur_sigma = JOB_BLUR_SIGMA_DEFAULT;
     out->fill = job_default_fill(kind);
     out->noise = 0.15;
     out->sigma = 0;
@@ -174,9 +175,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         "name",     "steps",      "refs",        "estimators", "objective", "reference_compat",
         "baseline", "noise",      "sigma_pixel", "sigma",      "samples",   "epsilon_pixel",
         "epsilon",  "fill",       "max_dist",    "fraction",   "max_sigma", "grad_step",
-        "sqrt",     "alpha_rule", "label",       "path"};
-    /* "zero" is the old spelling of dataset_mean: 0 in model space, the mean colour */
-    static const char *const baselines[] = {"dataset_mean", "black", "zero"};
+        "sqrt",     "alpha_rule", "label",       "path",       "blur_sigma"};
     static const char *const objectives[] = {"logit", "prob", "contrast"};
     char where[48];
     snprintf(where, sizeof where, "'methods.%d'", idx);
@@ -234,13 +233,7 @@ static int read_method(const struct job_err *e, const struct job_node *m, int id
         if (job_want_enum(e, v, "alpha_rule", rules, JOB_ALPHA_COUNT, &r)) return -1;
         out->alpha_rule = (enum job_alpha_rule)r;
     }
-    if ((v = job_map_get(m, "baseline", NULL))) {
-        int b;
-        if (out->kind != JOB_M_IG && out->kind != JOB_M_GUIDED_IG)
-            return job_errf(e, v, "'baseline' applies to methods ig and guided_ig only");
-        if (job_want_enum(e, v, "baseline", baselines, 3, &b)) return -1;
-        out->baseline = b == 2 ? JOB_BASE_DATASET_MEAN : (enum job_baseline)b;
-    }
+    if (job_read_baseline(e, m, idx, out)) return -1;
     if ((v = job_map_get(m, "fill", NULL))) {
         int f;
         if (out->kind != JOB_M_LIME && out->kind != JOB_M_KERNEL_SHAP)

@@ -52,6 +52,20 @@ const char *job_alpha_rule_name(enum job_alpha_rule r) {
     return alpha_rule_names[r];
 }
 
+const char *const job_baseline_names[JOB_BASELINE_NAMES] = {"dataset_mean", "black", "blur", "uniform", "zero"};
+
+enum job_baseline job_baseline_at(int i) {
+    return i >= 0 && i < 4 ? (enum job_baseline)i : JOB_BASE_DATASET_MEAN; /* 4: "zero", dataset_mean's old name */
+}
+
+const char *job_baseline_name(enum job_baseline b) {
+    return b == JOB_BASE_FILE ? "file" : (int)b >= 0 && (int)b < 4 ? job_baseline_names[b] : "unknown";
+}
+
+bool job_method_takes_baseline(enum job_method_kind k) {
+    return k == JOB_M_IG || k == JOB_M_GUIDED_IG;
+}
+
 const char *job_method_label(const struct job_method *m) {
     return m->label[0] ? m->label : job_method_name(m->kind);
 }

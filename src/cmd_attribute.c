@@ -38,7 +38,10 @@ static const char *HELP =
     "                         guided_ig, blur_ig)\n"
     "  --refs R --steps K     references and interpolation steps (default 10 and 5; eg: K = 1)\n"
     "  --baseline B           ig, guided_ig: dataset_mean (default, 0 in model space; old spelling zero) |\n"
-    "                         black (pixel 0, normalize(0))\n"
+    "                         black (pixel 0, normalize(0)) | blur (the image blurred per channel, as\n"
+    "                         blur_ig's kernel) | uniform (normalize(U[0,1]), seeded per image) |\n"
+    "                         FILE.npy (C×H×W for all images or N×C×H×W, row i = image i, model space)\n"
+    "  --blur-sigma S         --baseline blur: the Gaussian's sigma in pixels (default 5)\n"
     "  --alpha-rule A         ig, ig_uniform, ig_sg, ig_sq: the K points and weights of a path:\n"
     "                         endpoints (default: linspace(0, 1, K), weights 1/K) | riemann_left |\n"
     "                         riemann_right | riemann_middle | riemann_trapezoid | gausslegendre\n"
@@ -211,7 +214,66 @@ static int attr_pixel_space(const struct job_method *m) {
     const enum job_method_kind k = m->kind;
     return k == JOB_M_IG_UNIFORM || k == JOB_M_IG_SG || k == JOB_M_IG_SQ || k == JOB_M_SMOOTHGRAD || k == JOB_M_AGI ||
            k == JOB_M_LIME || k == JOB_M_KERNEL_SHAP || /* superpixels are found in pixel space */
-           ((k == JOB_M_IG || k == JOB_M_GUIDED_IG) && m->baseline == JOB_BASE_BLACK);
+           (job_method_takes_baseline(k) && (m->baseline == JOB_BASE_BLACK || m->baseline == JOB_BASE_UNIFORM));
+}
+
+static int want_positive(const char *opt, const char *v, double *out) {
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (end == v || *end || errno || !isfinite(x) || !(x > 0)) {
+        bad_num(opt, v, "> 0");
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* --baseline NAME|FILE.npy and --blur-sigma S into jm, over the defaults
+ * or --config's entry: a name of job_baseline_names, else a path ending in
+ * .npy; only for the methods that integrate from a baseline. 0, or -1
+ * after one line naming the flag and its value. */
+static int attr_baseline(const char *v, const char *blur_s, struct job_method *jm) {
+    if ((v || blur_s) && !job_method_takes_baseline(jm->kind)) {
+        fprintf(stderr,
+                "recal attribute: %s %s: %s has no baseline (--baseline and --blur-sigma apply to ig and "
+                "guided_ig)\n",
+                v ? "--baseline" : "--blur-sigma", v ? v : blur_s, job_method_name(jm->kind));
+        return -1;
+    }
+    if (v) {
+        int b = -1;
+        for (int k = 0; k < JOB_BASELINE_NAMES && b < 0; k++)
+            if (!strcasecmp(v, job_baseline_names[k])) b = k;
+        const size_t n = strlen(v);
+        if (b >= 0) {
+            jm->baseline = job_baseline_at(b);
+        } else if (n > 4 && !strcasecmp(v + n - 4, ".npy") && n < sizeof jm->baseline_path) {
+            jm->baseline = JOB_BASE_FILE;
+            memcpy(jm->baseline_path, v, n + 1);
+        } else {
+            fprintf(stderr,
+                    "recal attribute: --baseline '%s': want dataset_mean (0 in model space; old spelling zero), black "
+                    "(pixel 0), blur, uniform, or a FILE.npy (a path under %zu characters)\n",
+                    v, sizeof jm->baseline_path);
+            return -1;
+        }
+    }
+    if (blur_s) {
+        double s;
+        if (jm->baseline != JOB_BASE_BLUR) {
+            fprintf(stderr, "recal attribute: --blur-sigma %s applies to --baseline blur (the baseline here is %s)\n",
+                    blur_s, job_baseline_name(jm->baseline));
+            return -1;
+        }
+        if (want_positive("--blur-sigma", blur_s, &s)) return -1;
+        if (s > 1000) {
+            fprintf(stderr, "recal attribute: --blur-sigma %s: at most 1000 pixels\n", blur_s);
+            return -1;
+        }
+        jm->blur_sigma = s;
+    }
+    return 0;
 }
 
 /* The maps: N×C×H×W for one estimator, N×E×C×H×W (the --estimator order)
@@ -265,18 +327,6 @@ static int attr_alpha_rule(const char *v, struct job_method *jm) {
     return 0;
 }
 
-static int want_positive(const char *opt, const char *v, double *out) {
-    char *end;
-    errno = 0;
-    double x = strtod(v, &end);
-    if (end == v || *end || errno || !isfinite(x) || !(x > 0)) {
-        bad_num(opt, v, "> 0");
-        return -1;
-    }
-    *out = x;
-    return 0;
-}
-
 static int want_seed(const char *v, unsigned long long *out) {
     char *end;
     errno = 0;
@@ -298,7 +348,7 @@ int cmd_attribute(int argc, char **argv) {
     double noise = -1, sigma = 0, epsilon = -1; /* -1: the method's default (job_method_defaults) */
     double max_dist = -1, fraction = -1, max_sigma = -1, grad_step = -1;
     int sqrt_sigmas = 0;
-    const char *baseline = NULL, *fill = NULL;
+    const char *baseline = NULL, *blur_sigma = NULL, *fill = NULL;
     int compat = 0, samples_auto = 0, seed_given = 0;
     unsigned long long seed = 0;
     enum {
@@ -337,7 +387,8 @@ int cmd_attribute(int argc, char **argv) {
         O_FRACTION,
         O_MAX_SIGMA,
         O_GRAD_STEP,
-        O_SQRT
+        O_SQRT,
+        O_BLUR_SIGMA
     };
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -377,6 +428,7 @@ int cmd_attribute(int argc, char **argv) {
         {"max-sigma", required_argument, NULL, O_MAX_SIGMA},
         {"grad-step", required_argument, NULL, O_GRAD_STEP},
         {"sqrt", no_argument, NULL, O_SQRT},
+        {"blur-sigma", required_argument, NULL, O_BLUR_SIGMA},
         {NULL, 0, NULL, 0},
     };
     cli_start();
@@ -506,6 +558,9 @@ int cmd_attribute(int argc, char **argv) {
         case O_SQRT:
             sqrt_sigmas = 1;
             break;
+        case O_BLUR_SIGMA:
+            blur_sigma = v;
+            break;
         default:
             return EXIT_USER;
         }
@@ -606,15 +661,12 @@ int cmd_attribute(int argc, char **argv) {
     }
     if (refs > 0) jm.refs = (int)refs;
     if (steps > 0) jm.steps = (int)steps;
-    if (!baseline) { /* the default's, or --config's */
-    } else if (!strcasecmp(baseline, "black")) jm.baseline = JOB_BASE_BLACK;
-    else if (!strcasecmp(baseline, "dataset_mean") || !strcasecmp(baseline, "zero"))
-        jm.baseline = JOB_BASE_DATASET_MEAN;
-    else {
+    if (attr_baseline(baseline, blur_sigma, &jm)) return EXIT_USER; /* else the default's, or --config's */
+    if (refs_path && baseline && jm.kind == JOB_M_IG) {
         fprintf(stderr,
-                "recal attribute: --baseline is dataset_mean (0 in model space; old spelling zero) or "
-                "black (pixel 0), got '%s'\n",
-                baseline);
+                "recal attribute: --baseline %s and --references: give one (%s's paths start at the "
+                "references when given)\n",
+                baseline, job_method_name(jm.kind));
         return EXIT_USER;
     }
     if (alpha_rule && attr_alpha_rule(alpha_rule, &jm)) return EXIT_USER;
@@ -651,9 +703,12 @@ int cmd_attribute(int argc, char **argv) {
         return EXIT_USER;
     }
     {
-        const char *inputs[4][2] = {
-            {"--input", input}, {"--labels", labels}, {"--references", refs_path}, {"--model", model}};
-        for (int k = 0; k < 4; k++)
+        const char *inputs[5][2] = {{"--input", input},
+                                    {"--labels", labels},
+                                    {"--references", refs_path},
+                                    {"--model", model},
+                                    {"--baseline", jm.baseline == JOB_BASE_FILE ? jm.baseline_path : NULL}};
+        for (int k = 0; k < 5; k++)
             if (fs_same_file(out_path, inputs[k][1])) {
                 fprintf(stderr,
                         "recal attribute: --out %s is the %s file: it would be overwritten; write the "
@@ -709,6 +764,7 @@ int cmd_attribute(int argc, char **argv) {
     int code = EXIT_USER, device, ncls = 0;
     char err[2048];
     struct npy_array xa = {0}, la = {0}, ra = {0};
+    struct wk_base_file bfile = {0};
     float *x = NULL, *a = NULL, *rf = NULL, *lg = NULL;
     int64_t *y = NULL;
     ts_module *m = NULL;
@@ -874,6 +930,14 @@ int cmd_attribute(int argc, char **argv) {
         ctx.references = rf;
         ctx.references_per_image = per;
     }
+    if (jm.baseline == JOB_BASE_FILE && job_method_takes_baseline(jm.kind)) { /* checked against the inputs */
+        if (wk_base_file_open(jm.baseline_path, n, (int)c, (int)h, (int)w, &bfile, err, sizeof err)) {
+            fprintf(stderr, "recal attribute: --baseline %s\n", err);
+            goto out;
+        }
+        ctx.base_files = &bfile;
+        ctx.n_base_files = 1;
+    }
     int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
     for (long i = 0; ids && i < n; i++) ids[i] = i;
     struct wk_batch bt = {xt, x, y, NULL, ids, n, (int)c, (int)h, (int)w, NULL};
@@ -920,6 +984,7 @@ out:
     npy_free(&xa);
     npy_free(&la);
     npy_free(&ra);
+    npy_free(&bfile.a);
     free(x);
     free(y);
     free(a);

@@ -108,9 +108,9 @@ static int keep_chunk(const char *dir, int resume, long *chunk, char *err, size_
 }
 
 /* The files the run reads besides the model: the data set's (ds_file),
- * then each precomputed method's maps (the config names them; their
- * content is not in its sha256). Pointers into the dataset's and the
- * job's own strings. */
+ * then each precomputed method's maps and each baseline file (the config
+ * names them; their content is not in its sha256). Pointers into the
+ * dataset's and the job's own strings. */
 static const char **data_files(const struct ds_dataset *ds, const struct job *job, size_t *n) {
     size_t cap = 64 + JOB_MAX_METHODS;
     const char **v = malloc(cap * sizeof *v);
@@ -129,6 +129,8 @@ static const char **data_files(const struct ds_dataset *ds, const struct job *jo
     }
     for (int k = 0; v && k < job->n_methods; k++) /* room was kept for these */
         if (job->methods[k].kind == JOB_M_PRECOMPUTED) v[(*n)++] = job->methods[k].path;
+        else if (job_method_takes_baseline(job->methods[k].kind) && job->methods[k].baseline == JOB_BASE_FILE)
+            v[(*n)++] = job->methods[k].baseline_path; /* one file a method at most: the room suffices */
     return v;
 }
 
@@ -185,7 +187,8 @@ static void data_changed(const struct job *job, const char *dir, const char *mpa
 
 /* The run's inputs, RUN_DIR/inputs: the model file's sha256 and the data
  * set's by content (the sha256 of every file the run reads — the data
- * set's and any precomputed maps — listed in RUN_DIR/data_files, and the
+ * set's, any precomputed maps and baseline files — listed in
+ * RUN_DIR/data_files, and the
  * reader's image count, shape and classes). Written when the run starts; a
  * resume that finds either changed is refused before any finished shard is
  * reused, since shards of one model or data set and new ones of another

@@ -563,6 +563,14 @@ float *npy_to_f32(const struct npy_array *a) {
     return o;
 }
 
+void npy_range_f32(const struct npy_array *a, size_t first, size_t n, float *dst) {
+    if (a->dtype == NPY_F32) {
+        memcpy(dst, (const char *)a->data + 4 * first, n * sizeof *dst);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) dst[i] = (float)npy_get_f64(a, first + i);
+}
+
 int64_t *npy_to_i64(const struct npy_array *a) {
     size_t n, i;
     int64_t *o;

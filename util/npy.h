@@ -49,6 +49,11 @@ size_t npy_count(const struct npy_array *a);
 float *npy_to_f32(const struct npy_array *a);
 int64_t *npy_to_i64(const struct npy_array *a);
 
+/* Elements first .. first + n − 1 of a (any numeric dtype; a mapped file's
+ * rows too) as float32 into dst, loaded by memcpy: a writer need not align
+ * the data. The caller checks the range against npy_count. */
+void npy_range_f32(const struct npy_array *a, size_t first, size_t n, float *dst);
+
 /* IEEE half <-> float, for callers building NPY_F16 data. */
 float npy_f16_to_f32(uint16_t h);
 uint16_t npy_f32_to_f16(float f);

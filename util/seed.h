@@ -26,6 +26,7 @@ enum seed_purpose {
     SEED_FCORR_MASK = 16,   /* faithfulness_correlation: each run's random subset */
     SEED_BOOTSTRAP = 17,    /* the statistics: resample b (the "image id" is b) */
     SEED_ROAD_NOISE = 18,   /* ROAD: the imputation's noise */
+    SEED_BASELINE = 19,     /* ig / guided_ig `uniform` baseline pixels (one draw per image) */
 };
 
 /* splitmix64 finaliser: a bijective, well-mixed 64-bit hash. */

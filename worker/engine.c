@@ -282,6 +282,19 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
             e->mctx.n_maps++;
         }
     e->mctx.maps = e->maps;
+    /* Baseline files: each checked against the split here, before any shard. */
+    for (int i = 0; i < job->n_methods; i++) {
+        const struct job_method *m = &job->methods[i];
+        if (!job_method_takes_baseline(m->kind) || m->baseline != JOB_BASE_FILE) continue;
+        char why[1536];
+        if (wk_base_file_open(m->baseline_path, e->ds.n, e->ds.c, e->ds.h, e->ds.w,
+                              &e->base_files[e->mctx.n_base_files], why, sizeof why)) {
+            snprintf(err, errlen, "methods.%d (%s) baseline: %s", i, job_method_label(m), why);
+            goto fail;
+        }
+        e->mctx.n_base_files++;
+    }
+    e->mctx.base_files = e->base_files;
     /* Expected Gradients draws its references from the training split. */
     for (int i = 0; i < job->n_methods; i++)
         if (job->methods[i].kind == JOB_M_EG && !e->ref_ds.impl) {
@@ -310,6 +323,8 @@ void wk_engine_set_chunk(struct wk_engine *e, long n) {
 void wk_engine_close(struct wk_engine *e) {
     for (int k = 0; k < e->mctx.n_maps; k++) npy_free(&e->maps[k].a);
     e->mctx.n_maps = 0;
+    for (int k = 0; k < e->mctx.n_base_files; k++) npy_free(&e->base_files[k].a);
+    e->mctx.n_base_files = 0;
     ts_module_free(e->model);
     e->model = NULL;
     if (e->ds.impl) ds_close(&e->ds);

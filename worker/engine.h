@@ -22,7 +22,8 @@ struct wk_engine {
     int n_slots;
     struct rec_slot slots[REC_MAX_SLOTS];
     struct wk_method_ctx mctx;
-    struct wk_maps maps[JOB_MAX_METHODS]; /* the precomputed methods' files, mctx.maps */
+    struct wk_maps maps[JOB_MAX_METHODS];            /* the precomputed methods' files, mctx.maps */
+    struct wk_base_file base_files[JOB_MAX_METHODS]; /* ig / guided_ig baseline files, mctx.base_files */
     struct rec_layout layout;
     char run_dir[1024];            /* where shard artefacts go (outputs.attributions) */
     int dry;                       /* 1: compute, write no artefacts (recal run's shard-size probe) */

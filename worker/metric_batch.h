@@ -39,4 +39,10 @@ int wk_metrics_read_maps(const struct job *job, long total, const int64_t *ids, 
 static inline long long wk_copy_id(long long id, long j) {
     return -1 - (id * 1048576 + j);
 }
+/* The image id copy id came from (a real image's id is its own): a fixed
+ * baseline's draw and file row follow the image, as a baseline tensor
+ * handed to Captum's sensitivity_max stays the same for every copy. */
+static inline long long wk_copy_origin(long long id) {
+    return id >= 0 ? id : (-1 - id) / 1048576;
+}
 #endif

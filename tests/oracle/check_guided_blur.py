@@ -4,7 +4,8 @@ pip-installed with --no-deps on Debian's numpy/scipy/scikit-image; skipped,
 exit 77, without network), which computes both: `recal attribute` on four
 Fashion-MNIST test images through a CNN against GuidedIG().GetMask and
 BlurIG().GetMask driven by the same model in PyTorch (defaults and other
-settings). The estimators PAIR does not have (valid_ip, idgi) are checked on
+settings; Guided IG also from recal's blur, uniform and file baselines,
+made here). The estimators PAIR does not have (valid_ip, idgi) are checked on
 the path PAIR walked: every gradient call is recorded, and the step terms
 g ⊙ Δ and the changes of F are recombined in float64 by this script
 (docs/methods.md); IDGI's completeness (Σ A = F(x) − F(start)) is checked too.
@@ -20,6 +21,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
 from export_fashion_cnn import FashionCNN  # noqa: E402
 sys.path.insert(0, HERE)
+import methods_oracle  # noqa: E402
 import pip_oracle  # noqa: E402
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 from check_diffid import idx  # noqa: E402
@@ -125,20 +127,36 @@ def main():
             "--mean", str(MEAN), "--std", str(STD)]
     hwc = [np.transpose(x[i], (1, 2, 0)).astype(np.float64) for i in range(n)]
 
-    # ---- Guided IG: PAIR's defaults (200 steps), then a looser path -------
-    for tag, args, kw in (("defaults", [], {}),
-                          ("steps 40, max_dist 0.1, fraction 0.5, black baseline",
-                           ["--steps", "40", "--max-dist", "0.1", "--fraction", "0.5", "--baseline", "black"],
-                           {"x_steps": 40, "max_dist": 0.1, "fraction": 0.5})):
-        black = "--baseline" in args
+    # ---- Guided IG: PAIR's defaults (200 steps), then a looser path from
+    # each baseline (docs/methods.md, "Baselines"), made here: recal's black,
+    # normalize(0), in float32 as the input is (a background pixel then
+    # equals it exactly, and stays off the path); the blur by scipy's
+    # gaussian_filter as PAIR's Blur IG calls it; the uniform noise from
+    # recal's counter-based stream re-derived (methods_oracle, purpose 19,
+    # seed 0, image id i); a file of per-image baselines. Each rounded to
+    # float32, the precision recal holds a baseline in.
+    per = np.random.default_rng(11).normal(size=(n, 1, 28, 28)).astype(np.float32)
+    np.save(os.path.join(work, "gig-base.npy"), per)
+    hwc32 = lambda a: np.transpose(np.asarray(a, np.float32), (1, 2, 0)).astype(np.float64)  # noqa: E731
+    loose, loose_kw = ["--steps", "40", "--max-dist", "0.1", "--fraction", "0.5"], \
+        {"x_steps": 40, "max_dist": 0.1, "fraction": 0.5}
+    cases = (("defaults", [], {}, lambda i: np.zeros_like(hwc[i])),
+             ("steps 40, max_dist 0.1, fraction 0.5, black baseline", loose + ["--baseline", "black"], loose_kw,
+              lambda i: np.full_like(hwc[i], np.float32(-MEAN) / np.float32(STD))),
+             ("the same, blur baseline sigma 3", loose + ["--baseline", "blur", "--blur-sigma", "3"], loose_kw,
+              lambda i: hwc32(ndimage.gaussian_filter(x[i].astype(np.float64), sigma=[0, 3, 3], mode="constant"))),
+             ("the same, uniform baseline", loose + ["--baseline", "uniform"], loose_kw,
+              lambda i: hwc32((methods_oracle.ctr_uniform(methods_oracle.seed_for(0, i, 19), 784).numpy()
+                               .reshape(1, 28, 28) - np.float32(MEAN)) / np.float32(STD))),
+             ("the same, per-image baseline file", loose + ["--baseline", os.path.join(work, "gig-base.npy")],
+              loose_kw, lambda i: hwc32(per[i])))
+    for tag, args, kw, baseline in cases:
         got = {e: recal_attr(recal, work, f"gig-{e}", base + ["--method", "guided_ig", "--estimator", e] + args)
                for e in ("vanilla", "valid_ip", "idgi")}
         want = {e: np.zeros_like(x, dtype=np.float64) for e in got}
         sure = np.zeros(x.shape, dtype=bool)
         for i in range(n):
-            # recal's black, normalize(0), in float32 as the input is: a
-            # background pixel then equals it exactly, and stays off the path
-            b = np.full_like(hwc[i], np.float32(-MEAN) / np.float32(STD) if black else 0.0)
+            b = baseline(i)
             mdl = Model(net, int(labels[i]))
             a = guided_ig.GuidedIG().GetMask(hwc[i], mdl, x_baseline=b, **kw)
             pts = [c[0] for c in mdl.calls] + [hwc[i]]

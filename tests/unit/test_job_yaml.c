@@ -392,7 +392,7 @@ static void test_method_keys(void **state) {
     expect_err(BASE "methods: [{name: ig_uniform, baseline: black}]\n", NULL, 0,
                ":3:40: 'baseline' applies to methods ig and guided_ig only");
     expect_err(BASE "methods: [{name: ig, baseline: white}]\n", NULL, 0,
-               ":3:32: 'baseline' must be one of dataset_mean, black, zero, got 'white'");
+               ":3:32: 'baseline' must be one of dataset_mean, black, blur, uniform, or {path: FILE.npy}, got 'white'");
     expect_err(BASE "methods: [{name: random, noise: 0.1}]\n", NULL, 0,
                ":3:33: 'noise' applies to ig_sg, ig_sq and smoothgrad only");
     expect_err(BASE "methods: [{name: smoothgrad, sigma: -1}]\n", NULL, 0,
@@ -790,8 +790,64 @@ static void test_dataset_options(void **state) {
 #undef M
 }
 
+/* ig / guided_ig baselines: names, blur_sigma, {path:}, --set, refusals. */
+static void test_baselines(void **state) {
+    (void)state;
+    assert_int_equal(load_text(BASE "methods:\n  - {name: ig, baseline: blur}\n"
+                                    "  - {name: guided_ig, baseline: uniform}\n"
+                                    "  - {name: ig, label: ig_file, baseline: {path: base.npy}}\n"
+                                    "  - {name: ig, label: ig_b2, blur_sigma: 2.5, baseline: BLUR}\n"
+                                    "  - {name: ig, label: ig_zero, baseline: zero}\n",
+                               NULL, 0),
+                     0);
+    assert_int_equal(J.methods[0].baseline, JOB_BASE_BLUR);
+    assert_float_equal(J.methods[0].blur_sigma, JOB_BLUR_SIGMA_DEFAULT, 0);
+    assert_float_equal(J.methods[0].blur_sigma, 5.0, 0); /* the default docs/methods.md states */
+    assert_int_equal(J.methods[1].baseline, JOB_BASE_UNIFORM);
+    assert_int_equal(J.methods[2].baseline, JOB_BASE_FILE);
+    assert_string_equal(J.methods[2].baseline_path, "base.npy");
+    assert_int_equal(J.methods[3].baseline, JOB_BASE_BLUR); /* keys in any order */
+    assert_float_equal(J.methods[3].blur_sigma, 2.5, 0);
+    assert_int_equal(J.methods[4].baseline, JOB_BASE_DATASET_MEAN);
+    assert_string_equal(job_baseline_name(JOB_BASE_FILE), "file");
+    assert_string_equal(job_baseline_name(JOB_BASE_UNIFORM), "uniform");
+    /* --set: a name, a file mapping, the blur's sigma */
+    const char *sets[] = {"methods.0.baseline={path: /b/x.npy}", "methods.1.baseline=blur", "methods.1.blur_sigma=1"};
+    assert_int_equal(load_text(BASE "methods: [{name: ig}, {name: guided_ig}]\n", sets, 3), 0);
+    assert_int_equal(J.methods[0].baseline, JOB_BASE_FILE);
+    assert_string_equal(J.methods[0].baseline_path, "/b/x.npy");
+    assert_int_equal(J.methods[1].baseline, JOB_BASE_BLUR);
+    assert_float_equal(J.methods[1].blur_sigma, 1.0, 0);
+    expect_err(BASE "methods: [{name: ig, baseline: blurr}]\n", NULL, 0,
+               ":3:32: 'baseline' must be one of dataset_mean, black, blur, uniform, or {path: FILE.npy}, got "
+               "'blurr' (did you mean 'blur'?)");
+    expect_err(BASE "methods: [{name: ig, baseline: base.npy}]\n", NULL, 0,
+               ":3:32: 'baseline' names a file as a mapping: baseline: {path: base.npy} (a bare word is one of "
+               "dataset_mean, black, blur, uniform)");
+    expect_err(BASE "methods: [{name: ig, blur_sigma: 3}]\n", NULL, 0,
+               ":3:34: 'blur_sigma' applies to baseline: blur only (this entry's baseline is dataset_mean)");
+    expect_err(BASE "methods: [{name: ig, baseline: blur, blur_sigma: 0}]\n", NULL, 0,
+               ":3:50: 'blur_sigma' must be a number in (0, 1000] (pixels), got '0'");
+    static const char *const bad[][2] = {
+        {BASE "methods: [{name: ig, baseline: {file: b.npy}}]\n", "unknown key 'file' in 'methods.0.baseline'"},
+        {BASE "methods: [{name: ig, baseline: {}}]\n", "a baseline mapping needs 'path': {path: base.npy}"},
+        {BASE "methods: [{name: ig, baseline: {path: ''}}]\n", "'path' must be a non-empty string, got ''"},
+        {BASE "methods: [{name: ig, baseline: [blur]}]\n", "got a list"},
+        {BASE "methods: [{name: ig_uniform, baseline: uniform}]\n",
+         "'baseline' applies to methods ig and guided_ig only"},
+        {BASE "methods: [{name: blur_ig, blur_sigma: 3}]\n", "'blur_sigma' applies to baseline: blur only"},
+        {BASE "methods: [{name: ig, baseline: {path: b.npy}, blur_sigma: 3}]\n",
+         "'blur_sigma' applies to baseline: blur only (this entry's baseline is file)"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        assert_int_equal(load_text(bad[k][0], NULL, 0), -1);
+        if (!strstr(ERR, bad[k][1])) fail_msg("want '%s' in: %s", bad[k][1], ERR);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_baselines),
         cmocka_unit_test(test_full_roundtrip),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_train_only),

@@ -4,9 +4,9 @@
  * max_sigma to the image itself; step i (0 ≤ i < steps) takes the gradient
  * at z_i = blur(x, σ_i) and the move −Δσ_i · ∂blur/∂σ, the derivative a
  * finite difference of `grad_step`. The blur is scipy.ndimage's
- * gaussian_filter over the two image axes (not the channels), zero padding,
- * truncated at 4σ; it acts on the model's input (0 there is the dataset
- * mean). In float64 on the host; the model sees float32. */
+ * gaussian_filter over the two image axes (blur.c: zero padding, truncated
+ * at 4σ, on the model's input). In float64 on the host; the model sees
+ * float32. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,45 +14,13 @@
 
 #include "methods.h"
 
-/* out = x blurred by σ along H, then W (scipy's axis order), per channel;
- * tmp: c·h·w doubles; kern: 2·⌊4σ + ½⌋ + 1 doubles. σ ≤ 1e-15 copies, as
- * scipy skips such an axis. */
-static void blur(const double *x, int c, int h, int w, double sigma, double *out, double *tmp, double *kern) {
-    const long hw = (long)h * w;
-    if (!(sigma > 1e-15)) {
-        memcpy(out, x, (size_t)(c * hw) * sizeof *out);
-        return;
-    }
-    const long r = (long)(4.0 * sigma + 0.5);
-    double sum = 0;
-    for (long k = -r; k <= r; k++) sum += kern[k + r] = exp(-0.5 / (sigma * sigma) * (double)(k * k));
-    for (long k = 0; k <= 2 * r; k++) kern[k] /= sum;
-    for (int ch = 0; ch < c; ch++) {
-        const double *src = x + ch * hw;
-        double *t = tmp + ch * hw, *o = out + ch * hw;
-        /* taps outside the image meet the zero padding: only those inside are summed */
-        for (int i = 0; i < h; i++) /* along H: row i from rows i − r … i + r */
-            for (int j = 0; j < w; j++) {
-                double v = 0;
-                for (long k = -r > -i ? -r : -i; k <= r && i + k < h; k++) v += kern[k + r] * src[(i + k) * w + j];
-                t[i * w + j] = v;
-            }
-        for (int i = 0; i < h; i++) /* then along W */
-            for (int j = 0; j < w; j++) {
-                double v = 0;
-                for (long k = -r > -j ? -r : -j; k <= r && j + k < w; k++) v += kern[k + r] * t[i * w + j + k];
-                o[i * w + j] = v;
-            }
-    }
-}
-
 int wk_blur_ig(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
                float *out[JOB_EST_COUNT], char *err, size_t errlen) {
     const long B = bt->b, hw = (long)bt->h * bt->w, d = bt->c * hw, S = m->steps;
     const int idgi = out[JOB_EST_IDGI] != NULL;
     const long per = ctx->chunk_samples < 1 ? 1 : ctx->chunk_samples < S + 1 ? ctx->chunk_samples : S + 1;
     const double h = m->grad_step;
-    const long rmax = (long)(4.0 * (m->max_sigma + h) + 0.5);
+    const long rmax = wk_blur_radius(m->max_sigma + h);
     int rc = -1;
     struct wk_step_acc acc = {0};
     double *x = malloc((size_t)d * sizeof *x), *z = malloc((size_t)d * sizeof *z), *zh = malloc((size_t)d * sizeof *zh);
@@ -83,11 +51,11 @@ int wk_blur_ig(const struct wk_method_ctx *ctx, const struct job_method *m, cons
             const long n = n_pts - s0 < per ? n_pts - s0 : per;
             for (long j = 0; j < n; j++) {
                 const long s = s0 + j;
-                blur(x, bt->c, bt->h, bt->w, sig[s], z, tmp, kern);
+                wk_blur(x, bt->c, bt->h, bt->w, sig[s], z, tmp, kern);
                 for (long k = 0; k < d; k++) pts[j * d + k] = (float)z[k];
                 lab[j] = bt->labels[i];
                 if (s == S) continue; /* no move from the last blur */
-                blur(x, bt->c, bt->h, bt->w, sig[s] + h, zh, tmp, kern);
+                wk_blur(x, bt->c, bt->h, bt->w, sig[s] + h, zh, tmp, kern);
                 const double dsig = sig[s + 1] - sig[s];
                 /* the path runs towards the image: the move is −Δσ ∂blur/∂σ */
                 for (long k = 0; k < d; k++) mv[j * d + k] = -dsig * ((zh[k] - z[k]) / h);

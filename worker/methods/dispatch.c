@@ -70,7 +70,7 @@ static int path_group(const struct wk_method_ctx *ctx, const struct job_method *
                 memcpy(refs + i * R * d, ctx->references + (ctx->references_per_image ? (first + i) * R * d : 0),
                        (size_t)(R * d) * sizeof *refs);
         } else if (m.kind == JOB_M_IG) {
-            wk_refs_baseline(ctx, bt, m.baseline, refs);
+            if (wk_refs_baseline(ctx, &m, bt, refs, err, errlen)) goto out;
         } else if (m.kind == JOB_M_EG) {
             if (wk_refs_dataset(ctx, bt, R, refs, err, errlen)) goto out;
         }
@@ -176,6 +176,7 @@ int wk_method_on_device(const struct job_method *m) {
 
 int wk_method_reads_host_x(const struct job_method *m) {
     if (!wk_method_on_device(m)) return 1;
+    if (m->kind == JOB_M_IG) return m->baseline == JOB_BASE_BLUR; /* the blur of x, made on the host */
     return (m->kind == JOB_M_IG_SG || m->kind == JOB_M_IG_SQ) && m->sigma <= 0;
 }
 

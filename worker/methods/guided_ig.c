@@ -105,7 +105,7 @@ int wk_guided_ig(const struct wk_method_ctx *ctx, const struct job_method *m, co
     unsigned est = 0;
     for (int e = 0; e < JOB_EST_COUNT; e++) est |= out[e] ? 1u << e : 0;
     if (wk_step_acc_init(&acc, B, d, est, err, errlen)) goto out;
-    wk_refs_baseline(ctx, bt, m->baseline, bl);
+    if (wk_refs_baseline(ctx, m, bt, bl, err, errlen)) goto out;
     for (long q = 0; q < B * d; q++) {
         in[q] = bt->xh[q];
         x[q] = base[q] = bl[q];

@@ -33,6 +33,14 @@ struct wk_maps {
     struct npy_array a;
 };
 
+/* A baseline file of ig / guided_ig (baseline: {path: P}), mapped
+ * read-only: one baseline for every image, or row i for image id i. */
+struct wk_base_file {
+    const char *path;
+    struct npy_array a;
+    int per_image; /* N×C×H×W with N > 1; else C×H×W or 1×C×H×W */
+};
+
 struct wk_method_ctx {
     ts_module *model;
     int device;
@@ -52,7 +60,16 @@ struct wk_method_ctx {
                                         passed); NULL: never. The method fails with WK_STOP_MSG. */
     const struct wk_maps *maps;      /* the precomputed methods' files (wk_maps_open), n_maps of them */
     int n_maps;
+    const struct wk_base_file *base_files; /* the baseline files (wk_base_file_open), n_base_files of them */
+    int n_base_files;
 };
+
+/* Map a baseline file and check it against the images it serves: C×H×W or
+ * 1×C×H×W (one for all), or N×C×H×W with N >= n (row i = image id i),
+ * float16/32/64. 0, or -1 with a message naming the file, the shape found
+ * and the shapes wanted. */
+int wk_base_file_open(const char *path, long n, int c, int h, int w, struct wk_base_file *out, char *err,
+                      size_t errlen);
 
 /* Map a precomputed method's file and check it against the images it
  * scores: N x C x H x W (C = c or 1) or N x H x W, float16/32/64, at least
@@ -88,7 +105,8 @@ int wk_method_run_dev(const struct wk_method_ctx *ctx, const struct job_method *
 /* Whether wk_method_run_dev computes m on the device (no host round trip). */
 int wk_method_on_device(const struct job_method *m);
 /* Whether m reads the batch's host copy of the images (bt->xh): the host
- * methods, and IG-SG / IG-SQ whose σ follows each image's pixel range. */
+ * methods, IG-SG / IG-SQ whose σ follows each image's pixel range, and IG
+ * from a blur of the image. */
 int wk_method_reads_host_x(const struct job_method *m);
 
 /* ---- building blocks (path.c, refs.c, grad_methods.c) ------------------- */
@@ -124,7 +142,19 @@ int wk_draw_dev(const struct wk_method_ctx *ctx, const struct wk_batch *bt, uint
  * (B·R·D floats into out). */
 int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, ts_tensor **out, char *err,
                     size_t errlen);
-void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base, float *out);
+/* The fixed baseline of ig / guided_ig (m->baseline, baseline.c), B·D
+ * floats in model space into out: dataset_mean, black, the image blurred
+ * (m->blur_sigma), normalize(U[0,1]) from the image's (seed, id) stream, or
+ * the file's row. A perturbed copy (Lipschitz, max-sensitivity) gets its
+ * image's draw and row, its own blur. 0, or -1 with a message. */
+int wk_refs_baseline(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, float *out,
+                     char *err, size_t errlen);
+/* The Gaussian blur of Blur IG and the blur baseline (blur.c): x (C×H×W,
+ * model space) blurred by σ pixels along H then W per channel, zero padding,
+ * truncated at 4σ, as scipy.ndimage.gaussian_filter; tmp: C·H·W doubles,
+ * kern: 2·wk_blur_radius(σ) + 1 doubles. */
+long wk_blur_radius(double sigma);
+void wk_blur(const double *x, int c, int h, int w, double sigma, double *out, double *tmp, double *kern);
 int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long r,
                      ts_tensor **out, char *err, size_t errlen);
 int wk_refs_dataset(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, float *out, char *err,

@@ -81,16 +81,6 @@ int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, 
     return normalize_refs(bt, r, ctx->mean, ctx->std, u, out, err, errlen); /* normalize(U[0,1]^{C×H×W}) */
 }
 
-void wk_refs_baseline(const struct wk_method_ctx *ctx, const struct wk_batch *bt, enum job_baseline base, float *out) {
-    const long hw = (long)bt->h * bt->w, d = bt->c * hw;
-    for (long i = 0; i < bt->b; i++)
-        for (int ch = 0; ch < bt->c; ch++) {
-            /* zero: 0 in model space; black: normalize(0) */
-            float v = base == JOB_BASE_BLACK ? -ctx->mean[ch] / ctx->std[ch] : 0.0f;
-            for (long k = 0; k < hw; k++) out[i * d + ch * hw + k] = v;
-        }
-}
-
 float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long i) {
     if (m->sigma > 0) return (float)m->sigma;
     /* The reference takes the range over the whole batch; per image keeps an

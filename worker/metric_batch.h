@@ -9,7 +9,9 @@
  * stability: local Lipschitz and max-sensitivity. They re-run each method on
  *   perturbed copies; every copy draws its own method randomness (a pseudo
  *   image id per copy), as Captum's sensitivity_max re-runs the explainer —
- *   so the random-attribution control is not trivially stable. */
+ *   so the random-attribution control is not trivially stable — but a fixed
+ *   baseline (ig's `uniform` draw, a file's row) stays its image's
+ *   (wk_copy_origin). */
 #ifndef RECAL_METRIC_BATCH_H
 #define RECAL_METRIC_BATCH_H
 #include <stddef.h>

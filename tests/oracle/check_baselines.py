@@ -142,7 +142,7 @@ def main():
     # the blur written here against scipy's, when scipy is there
     try:
         from scipy import ndimage
-        for s in (5.0, 2.5, 1.5):
+        for s in (5.0, 3.5, 1.5):
             sp = ndimage.gaussian_filter(x64[0].numpy(), sigma=[0, s, s], mode="constant")
             close(f"this test's blur (sigma {s}) vs scipy.ndimage.gaussian_filter", blur(x64[0], s).numpy(), sp, 1e-12)
     except ImportError:
@@ -150,12 +150,12 @@ def main():
 
     bases = {
         "blur": [blur(x64[i], 5.0) for i in range(N)],
-        "blur2.5": [blur(x64[i], 2.5) for i in range(N)],
+        "blur3.5": [blur(x64[i], 3.5) for i in range(N)],
         "uniform": [uniform(i, (1, 28, 28)) for i in range(N)],
         "file-per-image": [torch.from_numpy(per[i]).double() for i in range(N)],
         "file-shared": [torch.from_numpy(one).double()] * N,
     }
-    flags = {"blur": ["--baseline", "blur"], "blur2.5": ["--baseline", "blur", "--blur-sigma", "2.5"],
+    flags = {"blur": ["--baseline", "blur"], "blur3.5": ["--baseline", "blur", "--blur-sigma", "3.5"],
              "uniform": ["--baseline", "uniform"], "file-per-image": ["--baseline", paths["per"]],
              "file-shared": ["--baseline", paths["one"]]}
     ests = ("vanilla", "valid_ip", "idgi")
@@ -180,12 +180,15 @@ def main():
     w = lin[1].weight.detach().double().numpy()
     bias = lin[1].bias.detach().double().numpy()
     lcommon = [a if a != model else lpath for a in common]
-    # the baseline itself, read back from the map: b = x − A / w_t (no max-pool ties here, so also a blur
-    # that leaves flat regions, σ = 1.5)
-    bases["blur1.5"] = [blur(x64[i], 1.5) for i in range(N)]
-    flags["blur1.5"] = ["--baseline", "blur", "--blur-sigma", "1.5"]
+    # the baseline itself, read back from the map: b = x − A / w_t. No max-pool here, so also blurs whose
+    # window fits inside the 28 × 28 image (r = ⌊4σ + ½⌋ < 14): they leave the background flat, and on
+    # the CNN its max-pools then have ties that float32 and float64 rounding break either way (1e-4 of
+    # the map at σ = 2.5 on the trained CNN), so the CNN checks above take σ = 5 and 3.5.
+    for s in (2.5, 1.5):
+        bases[f"blur{s}"] = [blur(x64[i], s) for i in range(N)]
+        flags[f"blur{s}"] = ["--baseline", "blur", "--blur-sigma", str(s)]
     wt = np.stack([w[labels[i]].reshape(1, 28, 28) for i in range(N)])
-    for b in ("blur", "blur2.5", "blur1.5", "uniform", "file-per-image", "file-shared"):
+    for b in ("blur", "blur3.5", "blur2.5", "blur1.5", "uniform", "file-per-image", "file-shared"):
         got = attribute(recal, work, "lin-" + b, lcommon + flags[b])
         bb = np.stack([v.numpy() for v in bases[b]])
         keep = np.abs(wt) > 1e-3  # where dividing by w_t loses little
@@ -201,7 +204,7 @@ def main():
     # ---- recal run, 2 ranks: the saved maps ----
     cfg = os.path.join(src, "tests", "data", "fashion-diffid.yaml")
     methods = (f"[{{name: ig, baseline: blur, steps: {K}, estimators: [vanilla, valid_ip, idgi], label: ig_blur}}, "
-               f"{{name: ig, baseline: blur, blur_sigma: 2.5, steps: {K}, label: ig_blur25}}, "
+               f"{{name: ig, baseline: blur, blur_sigma: 3.5, steps: {K}, label: ig_blur35}}, "
                f"{{name: ig, baseline: uniform, steps: {K}, estimators: [vanilla, valid_ip], label: ig_unif}}, "
                f"{{name: ig, baseline: {{path: {paths['per']}}}, steps: {K}, label: ig_file}}, "
                "{name: guided_ig, baseline: uniform, steps: 20, label: gig_unif}]")
@@ -215,7 +218,7 @@ def main():
     maps = np.concatenate([np.load(f) for f in sorted(glob.glob(os.path.join(rd, "attributions", "*.npy")))])
     rows = {(r["method"], r["estimator"]): k for k, r in enumerate(res)}
     for label, b, e in (("ig_blur", "blur", "vanilla"), ("ig_blur", "blur", "valid_ip"), ("ig_blur", "blur", "idgi"),
-                        ("ig_blur25", "blur2.5", "vanilla"), ("ig_unif", "uniform", "vanilla"),
+                        ("ig_blur35", "blur3.5", "vanilla"), ("ig_unif", "uniform", "vanilla"),
                         ("ig_unif", "uniform", "valid_ip"), ("ig_file", "file-per-image", "vanilla")):
         close(f"recal run's saved map {label}/{e} vs float64 PyTorch", maps[:, rows[(label, e)]], want[b][e])
     gig = attribute(recal, work, "gig-unif", [a if a != "ig" else "guided_ig" for a in common[:-2]] +

@@ -36,6 +36,26 @@
 #define NPY_GROWTH_DIGITS 21      /* numpy's GROWTH_AXIS_MAX_DIGITS */
 #define NPY_MAX_HEADER (1u << 24) /* sanity bound for 2.0/3.0 headers */
 
+const char *npy_dtype_name(enum npy_dtype t) {
+    switch (t) {
+    case NPY_F32:
+        return "float32";
+    case NPY_F64:
+        return "float64";
+    case NPY_I64:
+        return "int64";
+    case NPY_I32:
+        return "int32";
+    case NPY_U8:
+        return "uint8";
+    case NPY_F16:
+        return "float16";
+    case NPY_U16:
+        return "uint16";
+    }
+    return "?";
+}
+
 static const struct {
     enum npy_dtype dtype;
     const char *descr;

@@ -23,6 +23,9 @@ struct npy_array {
     size_t map_len;
 };
 
+/* NumPy's name of a dtype ("float32", "int64", ...), for messages. */
+const char *npy_dtype_name(enum npy_dtype t);
+
 /* Read path into out. Returns 0, or -1 with a message naming the file: missing
  * file, bad magic, unsupported version, header parse errors, big-endian or
  * fortran_order True, unsupported dtype, truncated body, trailing bytes. */

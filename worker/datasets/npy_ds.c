@@ -21,26 +21,6 @@
 #define NPY_DS_PATH_MAX 4096
 #define NPY_DS_MAX_CLASSES 1000000 /* a label beyond this is a wrong file, not a class */
 
-static const char *dtype_name(enum npy_dtype t) {
-    switch (t) {
-    case NPY_F32:
-        return "float32";
-    case NPY_F64:
-        return "float64";
-    case NPY_I64:
-        return "int64";
-    case NPY_I32:
-        return "int32";
-    case NPY_U8:
-        return "uint8";
-    case NPY_F16:
-        return "float16";
-    case NPY_U16:
-        return "uint16";
-    }
-    return "?";
-}
-
 static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store *st, char *err, size_t errlen) {
     const char *remedy = "save float32 N x C x H x W (normalized) or uint8 N x H x W x C";
     if (a->dtype == NPY_F32) {
@@ -109,7 +89,7 @@ static int npy_ds_images(const char *path, struct npy_array *a, struct ds_store 
         ds_errf(err, errlen,
                 "%s: images are %s; expected float32 (N x C x H x W, normalized) or "
                 "uint8 (N x H x W x C) (convert with .astype)",
-                path, dtype_name(a->dtype));
+                path, npy_dtype_name(a->dtype));
         return -1;
     }
     if (st->total < 1 || st->c < 1 || st->h < 1 || st->w < 1) {
@@ -144,7 +124,7 @@ int ds_npy_load(const char *dir, int train, int classes, struct ds_store *st, ch
         ds_errf(err, errlen,
                 "%s: labels must be 1-d int64, int32 or uint8, got %d-d %s (save "
                 "labels.astype('int64'))",
-                lpath, lb.ndim, dtype_name(lb.dtype));
+                lpath, lb.ndim, npy_dtype_name(lb.dtype));
         goto fail;
     }
     if (lb.shape[0] != st->total) {

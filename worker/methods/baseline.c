@@ -22,21 +22,6 @@ static void shape_text(const struct npy_array *a, char *out, size_t len) {
     if (!a->ndim) snprintf(out, len, "()");
 }
 
-static const char *dtype_name(enum npy_dtype t) {
-    switch (t) {
-    case NPY_I64:
-        return "int64";
-    case NPY_I32:
-        return "int32";
-    case NPY_U8:
-        return "uint8";
-    case NPY_U16:
-        return "uint16";
-    default:
-        return "float";
-    }
-}
-
 int wk_base_file_open(const char *path, long n, int c, int h, int w, struct wk_base_file *out, char *err,
                       size_t errlen) {
     memset(out, 0, sizeof *out);
@@ -54,7 +39,7 @@ int wk_base_file_open(const char *path, long n, int c, int h, int w, struct wk_b
         snprintf(err, errlen,
                  "%s: a baseline of dtype %s: save it as float32 (a.astype(np.float32); float16 and float64 are read "
                  "too), %d x %d x %d for all images or N x %d x %d x %d, in the model's normalized input space",
-                 path, dtype_name(a->dtype), c, h, w, c, h, w);
+                 path, npy_dtype_name(a->dtype), c, h, w, c, h, w);
     else if (chw)
         snprintf(err, errlen,
                  "%s: a baseline of shape %s has %lld rows for %ld images: one per image needs a row for each image "

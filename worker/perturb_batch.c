@@ -26,29 +26,32 @@
 static int forward_target(struct wk_engine *e, const float *xs, long n, int64_t label, float *out, char *err,
                           size_t errlen) {
     const long d = (long)e->ds.c * e->ds.h * e->ds.w;
-    long chunk = e->chunk_samples < n ? e->chunk_samples : n;
-    float *lg = malloc((size_t)(chunk * e->classes) * sizeof *lg);
+    const long chunk = e->chunk_samples < n ? e->chunk_samples : n;
+    const int64_t one = 1;
     struct wk_pool pool = {0};
-    int rc = -1;
-    if (!lg) {
-        snprintf(err, errlen, "out of host memory for %ld logits (lower memory_budget_mb)", chunk * e->classes);
+    ts_tensor *lab = NULL;
+    /* the target's logit picked on the device: one float a copy comes
+     * back, not every class's (1,000 floats a copy on ImageNet) */
+    if (ts_from_i64(&label, &one, 1, e->device, &lab) != TS_OK) {
+        snprintf(err, errlen, "%s", ts_last_error());
         return -1;
     }
     for (long j0 = 0; j0 < n; j0 += chunk) {
-        long g = n - j0 < chunk ? n - j0 : chunk;
-        ts_tensor *xt, *lt;
+        const long g = n - j0 < chunk ? n - j0 : chunk;
+        ts_tensor *xt, *lt, *ft;
         int64_t shape[4] = {g, e->ds.c, e->ds.h, e->ds.w};
         WK_T(&pool, ts_from_f32(xs + j0 * d, shape, 4, e->device, &xt), xt);
         WK_T(&pool, ts_module_forward(e->model, xt, &lt), lt);
-        WK_CHECK(ts_to_f32(lt, lg, (size_t)(g * e->classes)));
-        for (long j = 0; j < g; j++) out[j0 + j] = lg[j * e->classes + label];
+        WK_T(&pool, ts_index_select(lt, 1, lab, &ft), ft);
+        WK_CHECK(ts_to_f32(ft, out + j0, (size_t)g));
         wk_pool_free(&pool);
     }
-    rc = 0;
+    ts_tensor_free(lab);
+    return 0;
 fail:
     wk_pool_free(&pool);
-    free(lg);
-    return rc;
+    ts_tensor_free(lab);
+    return -1;
 }
 
 /* Image id of a split of `total` is one of a metric's `images: bound`. */

@@ -229,7 +229,9 @@ static int write_roar(const struct job *job, const struct rec_slot *slots, int n
     for (int s = 0; s < n_slots; s++) {
         const char *mn = job_method_label(&job->methods[slots[s].method]);
         const char *en = job_estimator_name((enum job_estimator)slots[s].estimator);
-        jb_printf(&js, "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", ", s ? "," : "", mn, en);
+        jb_printf(&js, "%s\n    {\"method\": ", s ? "," : "");
+        jb_string(&js, mn); /* a method's label is the user's text */
+        jb_printf(&js, ", \"estimator\": \"%s\", ", en);
         sb_roar(&js, job, acc, s);
         jb_printf(&js, "}");
         double top[JOB_MAX_RATIOS], bot[JOB_MAX_RATIOS], diff[JOB_MAX_RATIOS];
@@ -279,10 +281,131 @@ static void outputs_json(struct jbuf *b, const struct job *job) {
     jb_printf(b, "},\n");
 }
 
+/* metrics.json's run-level keys, up to the opening of "results". */
+static void metrics_head_json(struct jbuf *b, const struct job *job, const double *total,
+                              const struct coord_run_info *info) {
+    const double n = total[REC_IMAGES];
+    jb_printf(b, "{\n  \"run_id\": ");
+    jb_string(b, info->run_id);
+    jb_printf(b, ",\n  \"config\": ");
+    jb_string(b, job->file);
+    jb_printf(b, ",\n  \"config_sha256\": \"%s\",\n  \"images\": %.0f,\n  \"ranks\": %d,\n", job->sha256, n,
+              info->ranks);
+    jb_printf(b, "  \"accuracy\": %.10g,\n  \"device\": ", n > 0 ? total[REC_CORRECT] / n : 0.0);
+    jb_string(b, info->device);
+    jb_printf(b, ",\n  \"precision\": ");
+    jb_string(b, job->precision);
+    jb_printf(b, ",\n  \"libtorch\": ");
+    jb_string(b, info->libtorch);
+    jb_printf(b, ",\n");
+    jb_printf(b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n  \"resumed_shards\": %ld,\n",
+              info->wall_seconds, info->wall_seconds > 0 ? (double)info->images_computed / info->wall_seconds : 0.0,
+              info->resumed_shards);
+    /* The dispatch overhead of this invocation (issue #6: under 1% of wall). */
+    jb_printf(b, "  \"coordinator_seconds\": %.3f,\n", info->coordinator_seconds);
+    /* What each image cost, from the shim's ledger (docs/outputs.md): copies
+     * between host and device, and samples through the model. */
+    {
+        const double per = n > 0 ? 1.0 / n : 0.0;
+        jb_printf(b,
+                  "  \"transfer\": {\"h2d_bytes_per_image\": %.1f, \"d2h_bytes_per_image\": %.1f, "
+                  "\"image_bytes\": %ld},\n",
+                  total[REC_H2D] * per, total[REC_D2H] * per, info->image_bytes);
+        jb_printf(b, "  \"passes\": {\"forward_samples_per_image\": %.3f, \"backward_samples_per_image\": %.3f},\n",
+                  total[REC_FWD] * per, total[REC_BWD] * per);
+    }
+    jb_printf(b, "  \"dataset\": {\"name\": ");
+    jb_string(b, job->dataset_name);
+    jb_printf(b, ", \"split\": ");
+    jb_string(b, job->split); /* the user's text */
+    jb_printf(b, "},\n");
+    outputs_json(b, job);
+    /* Only under on_error: skip, so other runs' metrics.json keep their keys. */
+    if (job->ds_skip_errors) {
+        jb_printf(b, "  \"skipped_images\": %.0f,\n  \"skipped_files\": [", (double)info->images_planned - n);
+        sb_skipped_files(b, info->run_dir);
+        jb_printf(b, "],\n");
+    }
+    jb_printf(b, "  \"model\": ");
+    jb_string(b, job->model_path);
+    jb_printf(b, ",\n  \"seed\": %llu,\n  \"results\": [", (unsigned long long)job->seed);
+}
+
+/* A slot's "diffid" object in metrics.json and its rows of metrics.csv. */
+static void slot_diffid_out(struct jbuf *b, struct jbuf *csv, const struct job *job, const struct job_method *m,
+                            const char *mn, const char *en, const struct curves *cv, const double *diff_acc,
+                            const double *diff_logit) {
+    const int nr = job->n_diffid_ratios;
+    jb_printf(b, ",\n     \"diffid\": {");
+    jb_array(b, "ratios", job->diffid_ratios, nr);
+    jb_printf(b, ",\n        ");
+    jb_array(b, "deletion_acc", cv->del_acc, nr);
+    jb_printf(b, ",\n        ");
+    jb_array(b, "insertion_acc", cv->ins_acc, nr);
+    jb_printf(b, ",\n        ");
+    jb_array(b, "diff_acc", diff_acc, nr);
+    jb_printf(b, ",\n        ");
+    jb_array(b, "deletion_logit", cv->del_logit, nr);
+    jb_printf(b, ",\n        ");
+    jb_array(b, "insertion_logit", cv->ins_logit, nr);
+    jb_printf(b, ",\n        ");
+    jb_array(b, "diff_logit", diff_logit, nr);
+    jb_printf(b,
+              ",\n        \"auc\": {\"deletion_acc\": %.10g, \"insertion_acc\": %.10g, \"diff_acc\": %.10g, "
+              "\"deletion_logit\": %.10g, \"insertion_logit\": %.10g, \"diff_logit\": %.10g},",
+              area(job->diffid_ratios, cv->del_acc, nr), area(job->diffid_ratios, cv->ins_acc, nr),
+              area(job->diffid_ratios, diff_acc, nr), area(job->diffid_ratios, cv->del_logit, nr),
+              area(job->diffid_ratios, cv->ins_logit, nr), area(job->diffid_ratios, diff_logit, nr));
+    jb_printf(b, "\n        \"mean\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}}", mean(diff_acc, nr),
+              mean(diff_logit, nr));
+    for (int i = 0; i < nr; i++)
+        jb_printf(csv, "%s,%s,%d,%d,%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", mn, en, m->refs, m->steps,
+                  job_objective_name(m->objective), job->diffid_ratios[i], cv->del_acc[i], cv->ins_acc[i], diff_acc[i],
+                  cv->del_logit[i], cv->ins_logit[i], diff_logit[i]);
+}
+
+/* summary.csv: one row per (method, estimator), every metric's headline
+ * (the intervals' columns follow, from coord_pi_csv_slot). */
+static void summary_row(struct jbuf *sum, const struct job *job, const struct rec_layout *lay, const double *q,
+                        const struct job_method *m, const char *mn, const char *en, const double *diff_acc,
+                        const double *diff_logit) {
+    const int nr = job->n_diffid_ratios;
+    jb_printf(sum, "%s,%s,%d,%d,%s", mn, en, m->refs, m->steps, job_objective_name(m->objective));
+    if (job->diffid) jb_printf(sum, ",%.10g,%.10g", mean(diff_acc, nr), mean(diff_logit, nr));
+    else jb_printf(sum, ",,");
+    double cs = 0, cn = 0;
+    for (int r = 0; job->sensn.on && r < job->sensn.n_ratios; r++) {
+        const double *v = q + lay->sensn + (size_t)r * REC_SN_FIELDS;
+        if (v[REC_SN_CORR_N] > 0) {
+            cs += v[REC_SN_CORR_SUM] / v[REC_SN_CORR_N];
+            cn += 1;
+        }
+    }
+    csv_ratio(sum, cs, cn);
+    const double *lp = q + lay->lips, *ms = q + lay->maxs, *inf = q + lay->infid, *fa = q + lay->faith;
+    csv_ratio(sum, job->lipschitz.on ? lp[REC_ST_SUM] : 0, job->lipschitz.on ? lp[REC_ST_N] : 0);
+    csv_ratio(sum, job->lipschitz.on ? lp[REC_ST_MAX] : 0, job->lipschitz.on && lp[REC_ST_N] > 0);
+    csv_ratio(sum, job->max_sens.on ? ms[REC_ST_SUM] : 0, job->max_sens.on ? ms[REC_ST_N] : 0);
+    csv_ratio(sum, job->max_sens.on ? ms[REC_ST_MAX] : 0, job->max_sens.on && ms[REC_ST_N] > 0);
+    csv_ratio(sum, job->infidelity.on ? inf[REC_IF_SUM] : 0, job->infidelity.on ? inf[REC_IF_N] : 0);
+    csv_ratio(sum, job->faith.on ? fa[REC_FA_PEARSON] : 0, job->faith.on ? fa[REC_FA_PEARSON_N] : 0);
+    csv_ratio(sum, job->faith.on ? fa[REC_FA_SPEARMAN] : 0, job->faith.on ? fa[REC_FA_SPEARMAN_N] : 0);
+    const double *fc = q + lay->fcorr, *fe = q + lay->fest;
+    csv_ratio(sum, job->fcorr.on ? fc[REC_FQ_SUM] : 0, job->fcorr.on ? fc[REC_FQ_N] : 0);
+    csv_ratio(sum, job->fest.on ? fe[REC_FQ_SUM] : 0, job->fest.on ? fe[REC_FQ_N] : 0);
+    double road_diff = 0, road_n = 0;
+    for (int r = 0; job->road.on && r < job->road.n_ratios; r++)
+        road_diff += (q[lay->road + job->road.n_ratios + r] - q[lay->road + r]) / job->road.n_ratios;
+    if (job->road.on) road_n = q[lay->road + 2 * job->road.n_ratios];
+    csv_ratio(sum, road_diff, road_n);
+    const double *pg = q + lay->point;
+    csv_ratio(sum, job->pointing.on ? pg[REC_PG_HITS] : 0, job->pointing.on ? pg[REC_PG_N] : 0);
+    csv_ratio(sum, job->pointing.on ? pg[REC_PG_ENERGY] : 0, job->pointing.on ? pg[REC_PG_ENERGY_N] : 0);
+}
+
 int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int n_slots, const double *total,
                         const struct coord_run_info *info, char *err, size_t errlen) {
     int nr = job->n_diffid_ratios;
-    double n = total[REC_IMAGES];
     struct jbuf b = {0}, csv = {0}, sum = {0};
     struct rec_layout lay;
     rec_layout_of(job, n_slots, &lay);
@@ -293,41 +416,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
                     "pointing_game_energy");
     coord_pi_csv_header(&sum); /* the intervals, empty where there are none */
     jb_printf(&sum, "\n");
-    jb_printf(&b, "{\n  \"run_id\": ");
-    jb_string(&b, info->run_id);
-    jb_printf(&b, ",\n  \"config\": ");
-    jb_string(&b, job->file);
-    jb_printf(&b, ",\n  \"config_sha256\": \"%s\",\n  \"images\": %.0f,\n  \"ranks\": %d,\n", job->sha256, n,
-              info->ranks);
-    jb_printf(&b, "  \"accuracy\": %.10g,\n  \"device\": \"%s\",\n  \"precision\": \"%s\",\n  \"libtorch\": \"%s\",\n",
-              n > 0 ? total[REC_CORRECT] / n : 0.0, info->device, job->precision, info->libtorch);
-    jb_printf(&b, "  \"wall_seconds\": %.3f,\n  \"images_per_second\": %.3f,\n  \"resumed_shards\": %ld,\n",
-              info->wall_seconds, info->wall_seconds > 0 ? (double)info->images_computed / info->wall_seconds : 0.0,
-              info->resumed_shards);
-    /* The dispatch overhead of this invocation (issue #6: under 1% of wall). */
-    jb_printf(&b, "  \"coordinator_seconds\": %.3f,\n", info->coordinator_seconds);
-    /* What each image cost, from the shim's ledger (docs/outputs.md): copies
-     * between host and device, and samples through the model. */
-    {
-        const double per = n > 0 ? 1.0 / n : 0.0;
-        jb_printf(&b,
-                  "  \"transfer\": {\"h2d_bytes_per_image\": %.1f, \"d2h_bytes_per_image\": %.1f, "
-                  "\"image_bytes\": %ld},\n",
-                  total[REC_H2D] * per, total[REC_D2H] * per, info->image_bytes);
-        jb_printf(&b, "  \"passes\": {\"forward_samples_per_image\": %.3f, \"backward_samples_per_image\": %.3f},\n",
-                  total[REC_FWD] * per, total[REC_BWD] * per);
-    }
-    jb_printf(&b, "  \"dataset\": {\"name\": \"%s\", \"split\": \"%s\"},\n", job->dataset_name, job->split);
-    outputs_json(&b, job);
-    /* Only under on_error: skip, so other runs' metrics.json keep their keys. */
-    if (job->ds_skip_errors) {
-        jb_printf(&b, "  \"skipped_images\": %.0f,\n  \"skipped_files\": [", (double)info->images_planned - n);
-        sb_skipped_files(&b, info->run_dir);
-        jb_printf(&b, "],\n");
-    }
-    jb_printf(&b, "  \"model\": ");
-    jb_string(&b, job->model_path);
-    jb_printf(&b, ",\n  \"seed\": %llu,\n  \"results\": [", (unsigned long long)job->seed);
+    metrics_head_json(&b, job, total, info);
     jb_printf(&csv, "method,estimator,refs,steps,objective,ratio,deletion_acc,insertion_acc,diff_acc,"
                     "deletion_logit,insertion_logit,diff_logit\n");
     for (int s = 0; s < n_slots; s++) {
@@ -340,38 +429,11 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
             diff_logit[i] = c.ins_logit[i] - c.del_logit[i];
         }
         const char *mn = job_method_label(m), *en = job_estimator_name((enum job_estimator)slots[s].estimator);
-        jb_printf(&b,
-                  "%s\n    {\"method\": \"%s\", \"estimator\": \"%s\", \"refs\": %d, \"steps\": %d, "
-                  "\"objective\": \"%s\"",
-                  s ? "," : "", mn, en, m->refs, m->steps, job_objective_name(m->objective));
-        if (job->diffid) {
-            jb_printf(&b, ",\n     \"diffid\": {");
-            jb_array(&b, "ratios", job->diffid_ratios, nr);
-            jb_printf(&b, ",\n        ");
-            jb_array(&b, "deletion_acc", c.del_acc, nr);
-            jb_printf(&b, ",\n        ");
-            jb_array(&b, "insertion_acc", c.ins_acc, nr);
-            jb_printf(&b, ",\n        ");
-            jb_array(&b, "diff_acc", diff_acc, nr);
-            jb_printf(&b, ",\n        ");
-            jb_array(&b, "deletion_logit", c.del_logit, nr);
-            jb_printf(&b, ",\n        ");
-            jb_array(&b, "insertion_logit", c.ins_logit, nr);
-            jb_printf(&b, ",\n        ");
-            jb_array(&b, "diff_logit", diff_logit, nr);
-            jb_printf(&b,
-                      ",\n        \"auc\": {\"deletion_acc\": %.10g, \"insertion_acc\": %.10g, \"diff_acc\": %.10g, "
-                      "\"deletion_logit\": %.10g, \"insertion_logit\": %.10g, \"diff_logit\": %.10g},",
-                      area(job->diffid_ratios, c.del_acc, nr), area(job->diffid_ratios, c.ins_acc, nr),
-                      area(job->diffid_ratios, diff_acc, nr), area(job->diffid_ratios, c.del_logit, nr),
-                      area(job->diffid_ratios, c.ins_logit, nr), area(job->diffid_ratios, diff_logit, nr));
-            jb_printf(&b, "\n        \"mean\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}}", mean(diff_acc, nr),
-                      mean(diff_logit, nr));
-            for (int i = 0; i < nr; i++)
-                jb_printf(&csv, "%s,%s,%d,%d,%s,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g,%.10g\n", mn, en, m->refs, m->steps,
-                          job_objective_name(m->objective), job->diffid_ratios[i], c.del_acc[i], c.ins_acc[i],
-                          diff_acc[i], c.del_logit[i], c.ins_logit[i], diff_logit[i]);
-        }
+        jb_printf(&b, "%s\n    {\"method\": ", s ? "," : "");
+        jb_string(&b, mn); /* a method's label is the user's text */
+        jb_printf(&b, ", \"estimator\": \"%s\", \"refs\": %d, \"steps\": %d, \"objective\": \"%s\"", en, m->refs,
+                  m->steps, job_objective_name(m->objective));
+        if (job->diffid) slot_diffid_out(&b, &csv, job, m, mn, en, &c, diff_acc, diff_logit);
         const double *q = total + rec_slot_base(&lay, s);
         sb_extra_metrics(&b, job, &lay, q);
         if (info->roar_acc) {
@@ -380,38 +442,7 @@ int coord_write_metrics(const struct job *job, const struct rec_slot *slots, int
         }
         coord_pi_json_slot(&b, info->pi, s);
         jb_printf(&b, "}");
-        /* summary.csv: one row per (method, estimator), every metric's headline */
-        jb_printf(&sum, "%s,%s,%d,%d,%s", mn, en, m->refs, m->steps, job_objective_name(m->objective));
-        if (job->diffid) jb_printf(&sum, ",%.10g,%.10g", mean(diff_acc, nr), mean(diff_logit, nr));
-        else jb_printf(&sum, ",,");
-        double cs = 0, cn = 0;
-        for (int r = 0; job->sensn.on && r < job->sensn.n_ratios; r++) {
-            const double *v = q + lay.sensn + (size_t)r * REC_SN_FIELDS;
-            if (v[REC_SN_CORR_N] > 0) {
-                cs += v[REC_SN_CORR_SUM] / v[REC_SN_CORR_N];
-                cn += 1;
-            }
-        }
-        csv_ratio(&sum, cs, cn);
-        const double *lp = q + lay.lips, *ms = q + lay.maxs, *inf = q + lay.infid, *fa = q + lay.faith;
-        csv_ratio(&sum, job->lipschitz.on ? lp[REC_ST_SUM] : 0, job->lipschitz.on ? lp[REC_ST_N] : 0);
-        csv_ratio(&sum, job->lipschitz.on ? lp[REC_ST_MAX] : 0, job->lipschitz.on && lp[REC_ST_N] > 0);
-        csv_ratio(&sum, job->max_sens.on ? ms[REC_ST_SUM] : 0, job->max_sens.on ? ms[REC_ST_N] : 0);
-        csv_ratio(&sum, job->max_sens.on ? ms[REC_ST_MAX] : 0, job->max_sens.on && ms[REC_ST_N] > 0);
-        csv_ratio(&sum, job->infidelity.on ? inf[REC_IF_SUM] : 0, job->infidelity.on ? inf[REC_IF_N] : 0);
-        csv_ratio(&sum, job->faith.on ? fa[REC_FA_PEARSON] : 0, job->faith.on ? fa[REC_FA_PEARSON_N] : 0);
-        csv_ratio(&sum, job->faith.on ? fa[REC_FA_SPEARMAN] : 0, job->faith.on ? fa[REC_FA_SPEARMAN_N] : 0);
-        const double *fc = q + lay.fcorr, *fe = q + lay.fest;
-        csv_ratio(&sum, job->fcorr.on ? fc[REC_FQ_SUM] : 0, job->fcorr.on ? fc[REC_FQ_N] : 0);
-        csv_ratio(&sum, job->fest.on ? fe[REC_FQ_SUM] : 0, job->fest.on ? fe[REC_FQ_N] : 0);
-        double road_diff = 0, road_n = 0;
-        for (int r = 0; job->road.on && r < job->road.n_ratios; r++)
-            road_diff += (q[lay.road + job->road.n_ratios + r] - q[lay.road + r]) / job->road.n_ratios;
-        if (job->road.on) road_n = q[lay.road + 2 * job->road.n_ratios];
-        csv_ratio(&sum, road_diff, road_n);
-        const double *pg = q + lay.point;
-        csv_ratio(&sum, job->pointing.on ? pg[REC_PG_HITS] : 0, job->pointing.on ? pg[REC_PG_N] : 0);
-        csv_ratio(&sum, job->pointing.on ? pg[REC_PG_ENERGY] : 0, job->pointing.on ? pg[REC_PG_ENERGY_N] : 0);
+        summary_row(&sum, job, &lay, q, m, mn, en, diff_acc, diff_logit);
         coord_pi_csv_slot(&sum, info->pi, s);
         jb_printf(&sum, "\n");
     }

@@ -304,10 +304,12 @@ static int bench_ig(ts_module *m, int device, const struct bench_model *bm, cons
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     double all_ips = raw_ips > 0 ? raw_ips * pts / (double)(refs * steps) : -1;
     struct jbuf j = {0};
+    jb_printf(&j, "{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": ", refs, steps);
+    jb_string(&j, bm->name); /* a model file's name is the user's text */
     jb_printf(&j,
-              "{\"case\": \"ig_uniform/valid_ip R=%d K=%d\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": "
-              "\"%s\", \"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, \"chunk\": %ld",
-              refs, steps, bm->name, ts_device_name(device), g_precision, threads, images, ips, chunk_used);
+              ", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"images\": %ld, \"images_per_s\": %.3f, "
+              "\"chunk\": %ld",
+              ts_device_name(device), g_precision, threads, images, ips, chunk_used);
     jb_printf(&j, ", \"raw_bound_chunk\": %ld, \"gradient_points_per_image\": %.2f, \"all_points\": %d", chunk, pts,
               refs * steps);
     print_opt(&j, "all_points_bound_images_per_s", all_ips);
@@ -360,11 +362,13 @@ static int bench_diffid(ts_module *m, int device, const struct bench_model *bm, 
     if (python) python_baselines(path, bm, images, "diffid", 0, 0, 1, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw > 0 ? images / raw : -1;
     struct jbuf j = {0};
+    jb_printf(&j, "{\"case\": \"diffid\", \"model\": ");
+    jb_string(&j, bm->name);
     jb_printf(&j,
-              "{\"case\": \"diffid\", \"model\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, "
-              "\"copies\": \"%s\", \"images\": %ld, \"images_per_s\": %.3f",
-              bm->name, ts_device_name(device), g_precision, threads,
-              wk_diffid_copies_on_device(device) ? "device" : "host", images, ips);
+              ", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"copies\": \"%s\", \"images\": %ld, "
+              "\"images_per_s\": %.3f",
+              ts_device_name(device), g_precision, threads, wk_diffid_copies_on_device(device) ? "device" : "host",
+              images, ips);
     print_comparisons(&j, ips, raw_ips, ref, cap, 0);
     rc = 0;
 out:
@@ -395,12 +399,13 @@ static int bench_e2e(ts_module *m, int device, const struct bench_model *bm, con
     if (python) python_baselines(path, bm, images, "e2e", refs, steps, n_est, threads, &ref, &cap);
     double ips = images / t, raw_ips = raw_g > 0 && raw_f > 0 ? images / (raw_g + raw_f) : -1;
     struct jbuf j = {0};
+    jb_printf(&j, "{\"case\": \"e2e ig_uniform/%s R=%d K=%d + diffid\", \"model\": ",
+              n_est == 1 ? "valid_ip" : "{vanilla,valid_ref,valid_ip}", refs, steps);
+    jb_string(&j, bm->name);
     jb_printf(&j,
-              "{\"case\": \"e2e ig_uniform/%s R=%d K=%d + diffid\", \"model\": \"%s\", \"device\": \"%s\", "
-              "\"precision\": \"%s\", \"threads\": %d, \"estimators\": %d, \"images\": %ld, \"images_per_s\": %.3f, "
-              "\"chunk\": %ld",
-              n_est == 1 ? "valid_ip" : "{vanilla,valid_ref,valid_ip}", refs, steps, bm->name, ts_device_name(device),
-              g_precision, threads, n_est, images, ips, chunk_used);
+              ", \"device\": \"%s\", \"precision\": \"%s\", \"threads\": %d, \"estimators\": %d, \"images\": %ld, "
+              "\"images_per_s\": %.3f, \"chunk\": %ld",
+              ts_device_name(device), g_precision, threads, n_est, images, ips, chunk_used);
     jb_printf(&j, ", \"gradient_points_per_image\": %.2f, \"all_points\": %d", pts, refs * steps);
     print_comparisons(&j, ips, raw_ips, ref, cap, 0);
     return 0;

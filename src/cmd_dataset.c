@@ -33,7 +33,7 @@ int cmd_dataset_dump(int argc, char **argv) {
     long first = 0, count = -1, batch = 64;
     int n_sets = 0, code = EXIT_USER;
     char err[2048];
-    static struct job job;
+    struct job *job = NULL; /* on the heap (110 KB), so the command can run twice in one process */
     struct ds_dataset ds = {0};
     float *x = NULL;
     int64_t *y = NULL;
@@ -93,13 +93,14 @@ int cmd_dataset_dump(int argc, char **argv) {
                 fs_same_file(out, config) ? out : labels);
         return EXIT_USER;
     }
-    if (job_load(config, sets, n_sets, &job, err, sizeof err)) {
-        fprintf(stderr, "recal dataset-dump: %s\n", err);
+    if (!(job = calloc(1, sizeof *job))) {
+        fprintf(stderr, "recal dataset-dump: out of host memory\n");
         return EXIT_USER;
     }
-    if (wk_ds_open(&job, job.split, job.limit, &ds, err, sizeof err)) {
+    if (job_load(config, sets, n_sets, job, err, sizeof err) ||
+        wk_ds_open(job, job->split, job->limit, &ds, err, sizeof err)) {
         fprintf(stderr, "recal dataset-dump: %s\n", err);
-        return EXIT_USER;
+        goto out;
     }
     if (first > ds.n) first = ds.n;
     if (count < 0 || count > ds.n - first) count = ds.n - first;
@@ -125,10 +126,12 @@ int cmd_dataset_dump(int argc, char **argv) {
         goto out;
     }
     struct jbuf j = {0};
+    jb_printf(&j, "{\"name\": ");
+    jb_string(&j, ds.name);
     jb_printf(&j,
-              "{\"name\": \"%s\", \"n\": %ld, \"c\": %d, \"h\": %d, \"w\": %d, \"classes\": %d, "
+              ", \"n\": %ld, \"c\": %d, \"h\": %d, \"w\": %d, \"classes\": %d, "
               "\"mean\": [%g, %g, %g], \"std\": [%g, %g, %g], \"skipped\": %ld, \"skipped_files\": [",
-              ds.name, count, ds.c, ds.h, ds.w, ds.classes, (double)ds.mean[0], (double)ds.mean[1], (double)ds.mean[2],
+              count, ds.c, ds.h, ds.w, ds.classes, (double)ds.mean[0], (double)ds.mean[1], (double)ds.mean[2],
               (double)ds.std[0], (double)ds.std[1], (double)ds.std[2], ds_skipped(&ds));
     for (long i = 0; i < ds_skipped(&ds); i++) {
         if (i) jb_printf(&j, ", ");
@@ -146,5 +149,6 @@ out:
     free(x);
     free(y);
     ds_close(&ds);
+    free(job);
     return code;
 }

@@ -281,32 +281,51 @@ static uint32_t npy_le32(const unsigned char *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int npy_load(const char *path, struct npy_array *out, int map, char *err, size_t errlen) {
+/* What a .npy header says: where the data start, its type, shape and size. */
+struct npy_head {
+    size_t off, nbytes;
+    enum npy_dtype dtype;
+    int ndim;
+    int64_t shape[NPY_MAX_DIMS];
+};
+
+/* The dtype named by descr (numpy's '<f4', ...); -1 with the remedy otherwise. */
+static int npy_dtype_of(const char *path, const char *descr, struct npy_head *h, size_t *itemsize, char *err,
+                        size_t errlen) {
+    for (size_t i = 0; i < NPY_NTYPES; i++) {
+        if (strcmp(descr, npy_types[i].descr) == 0) {
+            h->dtype = npy_types[i].dtype;
+            *itemsize = npy_types[i].size;
+            return 0;
+        }
+    }
+    if (descr[0] == '>' && descr[1] != '\0')
+        npy_err(err, errlen,
+                "%s: big-endian dtype '%s' is not supported "
+                "(convert with a.astype(a.dtype.newbyteorder('<')) and save again)",
+                path, descr);
+    else /* the remedy for what the array holds: labels want integers, images floats */
+        npy_err(err, errlen,
+                "%s: unsupported dtype '%s' (supported: <f4 <f8 <i8 <i4 |u1 <f2 <u2; "
+                "save labels or class indices with a.astype(np.int64), images or maps with "
+                "a.astype(np.float32))",
+                path, descr);
+    return -1;
+}
+
+/* The magic, version and header dictionary of f, read up to the data; 0 or
+ * -1 with a message that says what to do. */
+static int npy_read_head(FILE *f, const char *path, struct npy_head *h, char *err, size_t errlen) {
     unsigned char pre[12];
     char descr[64];
-    char *hdr = NULL;
     const char *why = NULL;
-    size_t got, hlen, prelen, i, nbytes, itemsize = 0;
-    int fortran = 0, ndim = 0, found = 0;
-    int64_t shape[NPY_MAX_DIMS];
-    enum npy_dtype dtype = NPY_F32;
-    void *data = NULL;
-    FILE *f;
-
-    if (!out) {
-        npy_err(err, errlen, "npy_read: out is NULL (caller bug)");
-        return -1;
-    }
-    memset(out, 0, sizeof *out);
-    f = fopen(path, "rb");
-    if (!f) {
-        npy_err(err, errlen, "%s: %s (check the path)", path, strerror(errno));
-        return -1;
-    }
-    got = fread(pre, 1, 10, f);
+    size_t prelen, itemsize = 0;
+    int fortran = 0, rc = -1;
+    char *hdr = NULL;
+    size_t got = fread(pre, 1, 10, f);
     if (got < 8 || memcmp(pre, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
         npy_err(err, errlen, "%s: bad magic: not a .npy file (expected \\x93NUMPY; write it with numpy.save)", path);
-        goto fail;
+        return -1;
     }
     if (pre[6] == 1 && pre[7] == 0) {
         prelen = 10;
@@ -316,145 +335,142 @@ static int npy_load(const char *path, struct npy_array *out, int map, char *err,
     } else {
         npy_err(err, errlen, "%s: unsupported .npy version %u.%u (supported 1.0, 2.0, 3.0; re-save with numpy.save)",
                 path, pre[6], pre[7]);
-        goto fail;
+        return -1;
     }
     if (got < prelen) {
         npy_err(err, errlen, "%s: truncated: file ends inside the header (re-create the file)", path);
-        goto fail;
+        return -1;
     }
-    hlen = prelen == 10 ? (size_t)npy_le16(pre + 8) : (size_t)npy_le32(pre + 8);
+    const size_t hlen = prelen == 10 ? (size_t)npy_le16(pre + 8) : (size_t)npy_le32(pre + 8);
     if (hlen > NPY_MAX_HEADER) {
         npy_err(err, errlen, "%s: header length %zu is implausible (file damaged; re-create it)", path, hlen);
-        goto fail;
+        return -1;
     }
-    hdr = malloc(hlen + 1);
-    if (!hdr) {
+    if (!(hdr = malloc(hlen + 1))) {
         npy_err(err, errlen, "%s: out of memory reading the header", path);
-        goto fail;
+        return -1;
     }
     if (fread(hdr, 1, hlen, f) != hlen) {
         npy_err(err, errlen, "%s: truncated: file ends inside the %zu-byte header (re-create the file)", path, hlen);
-        goto fail;
+        goto out;
     }
     hdr[hlen] = '\0';
-    if (npy_parse_header(hdr, hlen, descr, sizeof descr, &fortran, &ndim, shape, &why) != 0) {
+    if (npy_parse_header(hdr, hlen, descr, sizeof descr, &fortran, &h->ndim, h->shape, &why) != 0) {
         /* quote the header without its padding so the message stays one line */
-        for (i = hlen; i > 0 && (hdr[i - 1] == ' ' || hdr[i - 1] == '\n' || hdr[i - 1] == '\0'); i--) hdr[i - 1] = '\0';
+        for (size_t i = hlen; i > 0 && (hdr[i - 1] == ' ' || hdr[i - 1] == '\n' || hdr[i - 1] == '\0'); i--)
+            hdr[i - 1] = '\0';
         npy_err(err, errlen, "%s: header parse error: %s (header: %.120s)", path, why, hdr);
-        goto fail;
+        goto out;
     }
     if (fortran) {
         npy_err(err, errlen,
                 "%s: fortran_order is True; only C order is supported "
                 "(save with np.ascontiguousarray(a))",
                 path);
-        goto fail;
+        goto out;
     }
-    for (i = 0; i < NPY_NTYPES; i++) {
-        if (strcmp(descr, npy_types[i].descr) == 0) {
-            dtype = npy_types[i].dtype;
-            itemsize = npy_types[i].size;
-            found = 1;
-        }
-    }
-    if (!found && descr[0] == '>' && descr[1] != '\0') {
-        npy_err(err, errlen,
-                "%s: big-endian dtype '%s' is not supported "
-                "(convert with a.astype(a.dtype.newbyteorder('<')) and save again)",
-                path, descr);
-        goto fail;
-    }
-    if (!found) { /* the remedy for what the array holds: labels want integers, images floats */
-        npy_err(err, errlen,
-                "%s: unsupported dtype '%s' (supported: <f4 <f8 <i8 <i4 |u1 <f2 <u2; "
-                "save labels or class indices with a.astype(np.int64), images or maps with "
-                "a.astype(np.float32))",
-                path, descr);
-        goto fail;
-    }
-    if (npy_shape_bytes(ndim, shape, itemsize, &nbytes) != 0) {
+    if (npy_dtype_of(path, descr, h, &itemsize, err, errlen)) goto out;
+    if (npy_shape_bytes(h->ndim, h->shape, itemsize, &h->nbytes) != 0) {
         npy_err(err, errlen, "%s: shape is too large to address (file damaged?)", path);
-        goto fail;
+        goto out;
     }
-    /* Check the size on disk before trusting the header with malloc: a
-     * damaged shape otherwise asks for hundreds of GB (found by
-     * tests/fuzz/fuzz_npy). Same message as a short read below. */
-    {
-        struct stat sb;
-        if (fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size >= prelen + hlen &&
-            (size_t)sb.st_size - (prelen + hlen) < nbytes) {
-            npy_err(err, errlen,
-                    "%s: truncated: expected %zu bytes of data, found %zu "
-                    "(the writer was interrupted; re-create the file)",
-                    path, nbytes, (size_t)sb.st_size - (prelen + hlen));
-            goto fail;
-        }
+    h->off = prelen + hlen;
+    rc = 0;
+out:
+    free(hdr);
+    return rc;
+}
+
+/* The data mapped: a data set's maps need not fit in memory (pages are read
+ * as they are touched). */
+static int npy_map_data(FILE *f, const char *path, const struct npy_head *h, struct npy_array *out, char *err,
+                        size_t errlen) {
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size != h->off + h->nbytes) {
+        npy_err(err, errlen,
+                "%s: not a regular file of %zu bytes (header and data as its header says): re-create it with "
+                "numpy.save",
+                path, h->off + h->nbytes);
+        return -1;
     }
-    if (map) { /* the file's pages, read as they are touched: a data set's maps need not fit in memory */
-        struct stat sb;
-        const size_t off = prelen + hlen;
-        if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size != off + nbytes) {
-            npy_err(err, errlen,
-                    "%s: not a regular file of %zu bytes (header and data as its header says): re-create it with "
-                    "numpy.save",
-                    path, off + nbytes);
-            goto fail;
-        }
-        void *base = mmap(NULL, off + nbytes, PROT_READ, MAP_PRIVATE, fileno(f), 0);
-        if (base == MAP_FAILED) {
-            npy_err(err, errlen, "%s: cannot map %zu bytes: %s", path, off + nbytes, strerror(errno));
-            goto fail;
-        }
-        fclose(f);
-        free(hdr);
-        out->dtype = dtype;
-        out->ndim = ndim;
-        memcpy(out->shape, shape, sizeof(int64_t) * (size_t)ndim);
-        out->data = (char *)base + off;
-        out->nbytes = nbytes;
-        out->map = base;
-        out->map_len = off + nbytes;
-        return 0;
+    void *base = mmap(NULL, h->off + h->nbytes, PROT_READ, MAP_PRIVATE, fileno(f), 0);
+    if (base == MAP_FAILED) {
+        npy_err(err, errlen, "%s: cannot map %zu bytes: %s", path, h->off + h->nbytes, strerror(errno));
+        return -1;
     }
-    data = malloc(nbytes ? nbytes : 1);
+    out->data = (char *)base + h->off;
+    out->map = base;
+    out->map_len = h->off + h->nbytes;
+    return 0;
+}
+
+/* The data read whole into memory, refusing a short or overlong file. */
+static int npy_read_data(FILE *f, const char *path, const struct npy_head *h, struct npy_array *out, char *err,
+                         size_t errlen) {
+    void *data = malloc(h->nbytes ? h->nbytes : 1);
     if (!data) {
-        npy_err(err, errlen, "%s: out of memory for %zu bytes of data", path, nbytes);
-        goto fail;
+        npy_err(err, errlen, "%s: out of memory for %zu bytes of data", path, h->nbytes);
+        return -1;
     }
-    got = fread(data, 1, nbytes, f);
-    if (got != nbytes) {
+    size_t got = fread(data, 1, h->nbytes, f);
+    if (got != h->nbytes) {
         if (ferror(f)) npy_err(err, errlen, "%s: read error: %s", path, strerror(errno));
         else
             npy_err(err, errlen,
                     "%s: truncated: expected %zu bytes of data, found %zu "
                     "(the writer was interrupted; re-create the file)",
-                    path, nbytes, got);
-        goto fail;
+                    path, h->nbytes, got);
+        free(data);
+        return -1;
     }
     if (fgetc(f) != EOF) {
         struct stat sb;
         long extra = -1;
-        if (fstat(fileno(f), &sb) == 0) extra = (long)((size_t)sb.st_size - (prelen + hlen + nbytes));
+        if (fstat(fileno(f), &sb) == 0) extra = (long)((size_t)sb.st_size - (h->off + h->nbytes));
         npy_err(err, errlen,
                 "%s: %ld trailing bytes after the %zu bytes of data "
                 "(file damaged or not written by numpy.save; re-create it)",
-                path, extra, nbytes);
-        goto fail;
+                path, extra, h->nbytes);
+        free(data);
+        return -1;
     }
-    fclose(f);
-    free(hdr);
-    out->dtype = dtype;
-    out->ndim = ndim;
-    memcpy(out->shape, shape, sizeof(int64_t) * (size_t)ndim);
     out->data = data;
-    out->nbytes = nbytes;
     return 0;
+}
 
-fail:
+static int npy_load(const char *path, struct npy_array *out, int map, char *err, size_t errlen) {
+    struct npy_head h = {0};
+    if (!out) {
+        npy_err(err, errlen, "npy_read: out is NULL (caller bug)");
+        return -1;
+    }
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        npy_err(err, errlen, "%s: %s (check the path)", path, strerror(errno));
+        return -1;
+    }
+    int rc = npy_read_head(f, path, &h, err, errlen);
+    /* Check the size on disk before trusting the header with malloc: a
+     * damaged shape otherwise asks for hundreds of GB (found by
+     * tests/fuzz/fuzz_npy). Same message as a short read. */
+    struct stat sb;
+    if (!rc && fstat(fileno(f), &sb) == 0 && S_ISREG(sb.st_mode) && (size_t)sb.st_size >= h.off &&
+        (size_t)sb.st_size - h.off < h.nbytes) {
+        npy_err(err, errlen,
+                "%s: truncated: expected %zu bytes of data, found %zu "
+                "(the writer was interrupted; re-create the file)",
+                path, h.nbytes, (size_t)sb.st_size - h.off);
+        rc = -1;
+    }
+    if (!rc) rc = map ? npy_map_data(f, path, &h, out, err, errlen) : npy_read_data(f, path, &h, out, err, errlen);
     fclose(f);
-    free(hdr);
-    free(data);
-    return -1;
+    if (rc) return -1;
+    out->dtype = h.dtype;
+    out->ndim = h.ndim;
+    memcpy(out->shape, h.shape, sizeof(int64_t) * (size_t)h.ndim);
+    out->nbytes = h.nbytes;
+    return 0;
 }
 
 int npy_read(const char *path, struct npy_array *out, char *err, size_t errlen) {

@@ -1,7 +1,7 @@
 /* src/run_stages.h — what every stage of `recal run` shares, and the two
  * stages a Diff-ROAR config (metrics.roar) adds after the evaluation of its
  * split: stage 1, the train split's rank maps (RUN_DIR/train/masks), and
- * stage 2, the fine-tunes (src/roar_stage.h). Each stage is a plan of
+ * stage 2, the fine-tunes (train/roar_stage.h). Each stage is a plan of
  * shards farmed by the coordinator and journaled in RUN_DIR/journal as a
  * section of its own (coordinator/journal.h); a stage begins once the one
  * before it is complete, so --resume continues at the first missing shard

@@ -1,4 +1,4 @@
-/* src/roar_stage.h — the fine-tunes of Diff-ROAR (docs/metrics.md (ROAR)),
+/* train/roar_stage.h — the fine-tunes of Diff-ROAR (docs/metrics.md (ROAR)),
  * the last stage of a `recal run` whose config has metrics.roar. For every
  * (result slot, fraction k, kept = top or bottom) the classifier is
  * fine-tuned on train images that keep only that part of their pixels (the

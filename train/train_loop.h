@@ -1,5 +1,5 @@
-/* src/train_loop.h — the one SGD loop of recal: `recal train` and the
- * Diff-ROAR fine-tunes of `recal run` (src/roar_stage.c) both train and
+/* train/train_loop.h — the one SGD loop of recal: `recal train` and the
+ * Diff-ROAR fine-tunes of `recal run` (train/roar_stage.c) both train and
  * score through it. Data come through a fill callback, so the caller
  * decides what an image is (the data set's, or a ROAR-masked copy); the
  * order of an epoch is seed_shuffle(seed_for(seed, epoch, purpose)), so it

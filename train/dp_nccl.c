@@ -1,4 +1,4 @@
-/* src/dp_nccl.c — see dp_nccl.h.
+/* train/dp_nccl.c — see dp_nccl.h.
  *
  * libnccl is opened at run time (dlopen), not linked: the same binary runs
  * on CPU-only nodes, and on GPU nodes it shares the libnccl.so.2 that a CUDA

@@ -1,4 +1,4 @@
-/* src/roar_stage.c — see roar_stage.h. */
+/* train/roar_stage.c — see roar_stage.h. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif

@@ -1,4 +1,4 @@
-/* src/train_loop.c — see train_loop.h. */
+/* train/train_loop.c — see train_loop.h. */
 #include "train_loop.h"
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* src/dp_train.h — data-parallel SGD. Every rank holds the same model,
+/* train/dp_train.h — data-parallel SGD. Every rank holds the same model,
  * computes the gradients of its slice of each global batch, the flat
  * gradients are summed across ranks (fp32, counts in elements: NCCL in
  * device memory when every rank is on CUDA, else MPI_Allreduce of host

@@ -1,4 +1,4 @@
-/* src/dp_nccl.h — the NCCL gradient all-reduce of data-parallel training on
+/* train/dp_nccl.h — the NCCL gradient all-reduce of data-parallel training on
  * GPUs: a communicator over the ranks of an MPI communicator (unique id
  * broadcast with MPI) and an in-place fp32 sum of device memory, counts in
  * elements. dp_train uses it when the model is on CUDA and falls back to

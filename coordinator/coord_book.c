@@ -265,3 +265,23 @@ void coord_book_close(struct coord_book *b) {
     b->records = NULL;
     b->done = NULL;
 }
+
+void coord_book_mark(struct coord_book *b, long s, const double *rec) {
+    memcpy(b->records + (size_t)s * b->len, rec, b->len * sizeof *rec);
+    b->done[s] = 1;
+    b->n_done++;
+}
+
+int coord_book_put(struct coord_book *b, long s, long first, long count, const double *rec, char *err, size_t errlen) {
+    if (journal_append(&b->jn, s, first, count, rec, err, errlen)) return -1;
+    coord_book_mark(b, s, rec);
+    return 0;
+}
+
+void coord_book_forget(struct coord_book *b, long s) {
+    if (!b->done[s]) return;
+    b->done[s] = 0;
+    memset(b->records + (size_t)s * b->len, 0, b->len * sizeof *b->records);
+    b->n_resumed--;
+    b->n_done--;
+}

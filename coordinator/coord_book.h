@@ -64,4 +64,15 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
 int coord_book_open(struct coord_book *b, const char *dir, int stage, int resume, const struct journal_meta *m,
                     char *err, size_t errlen);
 void coord_book_close(struct coord_book *b);
+/* The one way a finished shard enters the book: journaled first (append,
+ * checksum, fsync), then counted, so the book never holds a shard the
+ * journal would lose. 0, or -1 with the journal's message. */
+int coord_book_put(struct coord_book *b, long s, long first, long count, const double *rec, char *err, size_t errlen);
+/* Counted only (rec into the book, done, n_done): for a caller that has
+ * journaled it under its own lock (coord_run's two threads). */
+void coord_book_mark(struct coord_book *b, long s, const double *rec);
+/* A journaled shard taken out of the book (its output files are gone): it
+ * is computed again; its journal record stays (the first copy wins on a
+ * resume, and the recomputed one holds the same numbers). */
+void coord_book_forget(struct coord_book *b, long s);
 #endif

@@ -207,6 +207,158 @@ out:
     return rc;
 }
 
+/* What sweep-merge holds: the sweep's job, the DiffID columns met in the
+ * points' metrics.json, one row per point. */
+struct merge {
+    struct job job;
+    struct merge_cols cols;
+    struct point_row *rows;
+    long n_done;
+};
+
+/* Every point's metrics.json read into mg->rows (a point without one, or
+ * with one that does not read, counts as failed). */
+static int merge_read_points(struct merge *mg, const char *dir, char *err, size_t errlen) {
+    const struct job_sweep *sw = &mg->job.sweep;
+    char path[4200];
+    if (!(mg->rows = calloc((size_t)sw->n_points, sizeof *mg->rows))) {
+        snprintf(err, errlen, "out of memory for %ld points", sw->n_points);
+        return -1;
+    }
+    for (long p = 0; p < sw->n_points; p++) {
+        snprintf(path, sizeof path, "%s/points/%ld/metrics.json", dir, p);
+        if (!fs_exists(path)) continue; /* no metrics: a failed point */
+        if (read_point(path, &mg->cols, &mg->rows[p], err, errlen)) {
+            fprintf(stderr, "recal sweep-merge: %s; point %ld counted as failed\n", err, p);
+            continue;
+        }
+        mg->rows[p].done = 1;
+        mg->n_done++;
+    }
+    return 0;
+}
+
+/* Point p's row of sweep.csv (c) and of sweep.json's rows (j); pt holds its key=value texts. */
+static void merge_point_row(const struct merge *mg, long p, char (*pt)[2 * JOB_SWEEP_TEXT + 2], struct jbuf *c,
+                            struct jbuf *j) {
+    const struct job_sweep *sw = &mg->job.sweep;
+    const struct merge_cols *cols = &mg->cols;
+    const struct point_row *r = &mg->rows[p];
+    jb_printf(c, "%ld", p);
+    jb_printf(j, "    {\"point\": %ld, \"run_dir\": \"points/%ld\", \"values\": {", p, p);
+    for (int k = 0; k < sw->n_keys; k++) {
+        const char *val = strchr(pt[k], '=') + 1;
+        jb_printf(c, ",");
+        csv_str(c, val);
+        jb_printf(j, "%s", k ? ", " : "");
+        jb_string(j, sw->key[k]);
+        jb_printf(j, ": ");
+        json_value(j, val);
+    }
+    jb_printf(j, "}, \"status\": \"%s\"", r->done ? "done" : "failed");
+    if (!r->done) {
+        jb_printf(c, ",failed,,");
+        for (int i = 0; i < cols->n; i++) jb_printf(c, ",,");
+        jb_printf(j, "}");
+    } else {
+        jb_printf(c, ",done,%.0f,%.10g", r->images, r->accuracy);
+        jb_printf(j, ", \"images\": %.0f, \"accuracy\": %.10g, \"diffid_mean\": {", r->images, r->accuracy);
+        int first = 1;
+        for (int i = 0; i < cols->n; i++) {
+            if (!r->have[i]) {
+                jb_printf(c, ",,");
+                continue;
+            }
+            jb_printf(c, ",%.10g,%.10g", r->acc[i], r->logit[i]);
+            jb_printf(j, "%s", first ? "" : ", ");
+            jb_string(j, cols->name[i]);
+            jb_printf(j, ": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}", r->acc[i], r->logit[i]);
+            first = 0;
+        }
+        jb_printf(j, "}}");
+    }
+    jb_printf(c, "\n");
+    jb_printf(j, "%s", p + 1 < sw->n_points ? ",\n" : "\n");
+}
+
+/* sweep.csv and sweep.json (the wide tables) in memory. */
+static int merge_tables(const struct merge *mg, const char *config, struct jbuf *c, struct jbuf *j, char *err,
+                        size_t errlen) {
+    const struct job_sweep *sw = &mg->job.sweep;
+    char(*pt)[2 * JOB_SWEEP_TEXT + 2] = calloc(JOB_MAX_SWEEP_KEYS, sizeof *pt);
+    if (!pt) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    jb_printf(c, "point");
+    for (int k = 0; k < sw->n_keys; k++) {
+        jb_printf(c, ",");
+        csv_str(c, sw->key[k]);
+    }
+    jb_printf(c, ",status,images,accuracy");
+    for (int i = 0; i < mg->cols.n; i++) jb_printf(c, ",%s diff_acc,%s diff_logit", mg->cols.name[i], mg->cols.name[i]);
+    jb_printf(c, "\n");
+    jb_printf(j, "{\n  \"config\": ");
+    jb_string(j, config);
+    jb_printf(j, ",\n  \"config_sha256\": \"%s\",\n  \"points\": %ld,\n  \"done\": %ld,\n  \"keys\": [", mg->job.sha256,
+              sw->n_points, mg->n_done);
+    for (int k = 0; k < sw->n_keys; k++) {
+        jb_printf(j, "%s", k ? ", " : "");
+        jb_string(j, sw->key[k]);
+    }
+    jb_printf(j, "],\n  \"rows\": [\n");
+    for (long p = 0; p < sw->n_points; p++) {
+        job_sweep_point(&mg->job, p, pt);
+        merge_point_row(mg, p, pt, c, j);
+    }
+    jb_printf(j, "  ]\n}\n");
+    free(pt);
+    return 0;
+}
+
+/* Load the sweep, read its points, write the three tables: an EXIT_* code. */
+static int merge_run(struct merge *mg, const char *config, const char *dir, const char **sets, int n_sets, char *err,
+                     size_t errlen) {
+    if (job_load(config, sets, n_sets, &mg->job, err, errlen)) {
+        fprintf(stderr, "recal sweep-merge: %s\n", err);
+        return EXIT_USER;
+    }
+    const struct job_sweep *sw = &mg->job.sweep;
+    if (sw->n_points == 0) {
+        fprintf(stderr, "recal sweep-merge: %s has no sweep: section, so nothing to merge\n", config);
+        return EXIT_USER;
+    }
+    if (merge_read_points(mg, dir, err, errlen)) {
+        fprintf(stderr, "recal sweep-merge: %s\n", err);
+        return EXIT_INTERNAL;
+    }
+    char csv_path[4200], json_path[4200];
+    snprintf(csv_path, sizeof csv_path, "%s/sweep.csv", dir);
+    snprintf(json_path, sizeof json_path, "%s/sweep.json", dir);
+    struct jbuf c = {0}, j = {0};
+    if (merge_tables(mg, config, &c, &j, err, errlen)) {
+        fprintf(stderr, "recal sweep-merge: %s\n", err);
+        return EXIT_INTERNAL;
+    }
+    int rc = jb_write_text(&c, csv_path, err, errlen) || jb_write_json(&j, json_path, err, errlen) ||
+             write_sweep_long(&mg->job, dir, mg->rows, err, errlen);
+    jb_free(&c);
+    jb_free(&j);
+    if (rc) {
+        fprintf(stderr, "recal sweep-merge: %s\n", err);
+        return EXIT_USER;
+    }
+    printf("wrote %s, sweep.csv and sweep_long.csv: %ld of %ld points done\n", json_path, mg->n_done, sw->n_points);
+    if (mg->n_done < sw->n_points) {
+        fprintf(stderr,
+                "recal sweep-merge: %ld point(s) not done (status failed in the table): resubmit point i with "
+                "sbatch --array=i %s/submit.sbatch, then run recal sweep-merge again\n",
+                sw->n_points - mg->n_done, dir);
+        return EXIT_RESUMABLE;
+    }
+    return EXIT_OK;
+}
+
 int cmd_sweep_merge(int argc, char **argv) {
     const char *config = NULL, *dir = NULL, *sets[JOB_MAX_SETS];
     int n_sets = 0;
@@ -240,118 +392,14 @@ int cmd_sweep_merge(int argc, char **argv) {
         fputs(HELP, stderr);
         return EXIT_USER;
     }
-    static struct job job;
+    struct merge *mg = calloc(1, sizeof *mg); /* a job is 110 KB: the heap, not function-level statics */
     char err[4600];
-    if (job_load(config, sets, n_sets, &job, err, sizeof err)) {
-        fprintf(stderr, "recal sweep-merge: %s\n", err);
-        return EXIT_USER;
-    }
-    const struct job_sweep *sw = &job.sweep;
-    if (sw->n_points == 0) {
-        fprintf(stderr, "recal sweep-merge: %s has no sweep: section, so nothing to merge\n", config);
-        return EXIT_USER;
-    }
-    static struct merge_cols cols;
-    struct point_row *rows = calloc((size_t)sw->n_points, sizeof *rows);
-    if (!rows) {
-        fprintf(stderr, "recal sweep-merge: out of memory for %ld points\n", sw->n_points);
+    if (!mg) {
+        fprintf(stderr, "recal sweep-merge: out of host memory\n");
         return EXIT_INTERNAL;
     }
-    long n_done = 0;
-    char path[4200];
-    for (long p = 0; p < sw->n_points; p++) {
-        snprintf(path, sizeof path, "%s/points/%ld/metrics.json", dir, p);
-        if (!fs_exists(path)) continue; /* no metrics: a failed point */
-        if (read_point(path, &cols, &rows[p], err, sizeof err)) {
-            fprintf(stderr, "recal sweep-merge: %s; point %ld counted as failed\n", err, p);
-            continue;
-        }
-        rows[p].done = 1;
-        n_done++;
-    }
-
-    char(*pt)[2 * JOB_SWEEP_TEXT + 2] = calloc(JOB_MAX_SWEEP_KEYS, sizeof *pt);
-    char csv_path[4200], json_path[4200];
-    snprintf(csv_path, sizeof csv_path, "%s/sweep.csv", dir);
-    snprintf(json_path, sizeof json_path, "%s/sweep.json", dir);
-    struct jbuf cb = {0}, jb = {0}, *c = &cb, *j = &jb;
-    if (!pt) {
-        fprintf(stderr, "recal sweep-merge: out of memory\n");
-        return EXIT_INTERNAL;
-    }
-    jb_printf(c, "point");
-    for (int k = 0; k < sw->n_keys; k++) {
-        jb_printf(c, ",");
-        csv_str(c, sw->key[k]);
-    }
-    jb_printf(c, ",status,images,accuracy");
-    for (int i = 0; i < cols.n; i++) jb_printf(c, ",%s diff_acc,%s diff_logit", cols.name[i], cols.name[i]);
-    jb_printf(c, "\n");
-    jb_printf(j, "{\n  \"config\": ");
-    jb_string(j, config);
-    jb_printf(j, ",\n  \"config_sha256\": \"%s\",\n  \"points\": %ld,\n  \"done\": %ld,\n  \"keys\": [", job.sha256,
-              sw->n_points, n_done);
-    for (int k = 0; k < sw->n_keys; k++) {
-        jb_printf(j, "%s", k ? ", " : "");
-        jb_string(j, sw->key[k]);
-    }
-    jb_printf(j, "],\n  \"rows\": [\n");
-    for (long p = 0; p < sw->n_points; p++) {
-        const struct point_row *r = &rows[p];
-        job_sweep_point(&job, p, pt);
-        jb_printf(c, "%ld", p);
-        jb_printf(j, "    {\"point\": %ld, \"run_dir\": \"points/%ld\", \"values\": {", p, p);
-        for (int k = 0; k < sw->n_keys; k++) {
-            const char *val = strchr(pt[k], '=') + 1;
-            jb_printf(c, ",");
-            csv_str(c, val);
-            jb_printf(j, "%s", k ? ", " : "");
-            jb_string(j, sw->key[k]);
-            jb_printf(j, ": ");
-            json_value(j, val);
-        }
-        jb_printf(j, "}, \"status\": \"%s\"", r->done ? "done" : "failed");
-        if (!r->done) {
-            jb_printf(c, ",failed,,");
-            for (int i = 0; i < cols.n; i++) jb_printf(c, ",,");
-            jb_printf(j, "}");
-        } else {
-            jb_printf(c, ",done,%.0f,%.10g", r->images, r->accuracy);
-            jb_printf(j, ", \"images\": %.0f, \"accuracy\": %.10g, \"diffid_mean\": {", r->images, r->accuracy);
-            int first = 1;
-            for (int i = 0; i < cols.n; i++) {
-                if (!r->have[i]) {
-                    jb_printf(c, ",,");
-                    continue;
-                }
-                jb_printf(c, ",%.10g,%.10g", r->acc[i], r->logit[i]);
-                jb_printf(j, "%s\"%s\": {\"diff_acc\": %.10g, \"diff_logit\": %.10g}", first ? "" : ", ", cols.name[i],
-                          r->acc[i], r->logit[i]);
-                first = 0;
-            }
-            jb_printf(j, "}}");
-        }
-        jb_printf(c, "\n");
-        jb_printf(j, "%s", p + 1 < sw->n_points ? ",\n" : "\n");
-    }
-    jb_printf(j, "  ]\n}\n");
-    int rc = jb_write_text(c, csv_path, err, sizeof err) || jb_write_json(j, json_path, err, sizeof err) ||
-             write_sweep_long(&job, dir, rows, err, sizeof err);
-    jb_free(c);
-    jb_free(j);
-    free(pt);
-    free(rows);
-    if (rc) {
-        fprintf(stderr, "recal sweep-merge: %s\n", err);
-        return EXIT_USER;
-    }
-    printf("wrote %s, sweep.csv and sweep_long.csv: %ld of %ld points done\n", json_path, n_done, sw->n_points);
-    if (n_done < sw->n_points) {
-        fprintf(stderr,
-                "recal sweep-merge: %ld point(s) not done (status failed in the table): resubmit point i with "
-                "sbatch --array=i %s/submit.sbatch, then run recal sweep-merge again\n",
-                sw->n_points - n_done, dir);
-        return EXIT_RESUMABLE;
-    }
-    return EXIT_OK;
+    int code = merge_run(mg, config, dir, sets, n_sets, err, sizeof err);
+    free(mg->rows);
+    free(mg);
+    return code;
 }

@@ -78,19 +78,20 @@ int cmd_train(int argc, char **argv) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     mpi_node_local(MPI_COMM_WORLD, &local_rank, &local_size);
-    static struct job job;
-    char err[2048] = "";
-    int failed = job_load(config, sets, n_sets, &job, err, sizeof err) != 0;
-    if (!failed && !job.train.present) {
+    struct job *job = calloc(1, sizeof *job); /* 110 KB: the heap, not a function-level static */
+    char err[2048] = "out of host memory";
+    int failed = !job || job_load(config, sets, n_sets, job, err, sizeof err) != 0;
+    if (!failed && !job->train.present) {
         snprintf(err, sizeof err, "%s has no 'train:' section (epochs, lr, momentum, batch_size, out)", config);
         failed = 1;
     }
     if (failed) { /* every rank read the same file: the same message */
         if (rank == 0) fprintf(stderr, "recal train: %s\n", err);
+        free(job);
         MPI_Finalize();
         return EXIT_USER;
     }
-    const struct job_train *tr = &job.train;
+    const struct job_train *tr = &job->train;
     int device = 0, code = EXIT_USER;
     struct dp_ctx dp = {0};
     struct ds_dataset train = {0}, test = {0};
@@ -98,8 +99,9 @@ int cmd_train(int argc, char **argv) {
     ts_sgd *opt = NULL;
     struct tl_buf tb = {0}, eb = {0}; /* training batches, evaluation batches */
     const char *gpu = NULL;
-    failed = mpi_pick_gpu(local_rank, local_size, job.device, &gpu, err, sizeof err) != 0; /* before CUDA's first use */
-    if (!failed && wk_job_device(&job, &device)) {
+    failed =
+        mpi_pick_gpu(local_rank, local_size, job->device, &gpu, err, sizeof err) != 0; /* before CUDA's first use */
+    if (!failed && wk_job_device(job, &device)) {
         snprintf(err, sizeof err, "%s: %s", config, ts_last_error());
         failed = 1;
     }
@@ -109,16 +111,16 @@ int cmd_train(int argc, char **argv) {
     if (!failed) {
         char what[JOB_PATH_MAX + 16];
         snprintf(what, sizeof what, "%s: threads", config);
-        failed = cores_check_threads(what, job.threads, err, sizeof err) != 0;
+        failed = cores_check_threads(what, job->threads, err, sizeof err) != 0;
     }
-    ts_set_num_threads(job.threads > 0 ? job.threads : (int)(cores > 0 ? cores : 1));
-    ts_manual_seed(job.seed);
-    if (!failed && (wk_ds_open(&job, job.split, job.limit, &train, err, sizeof err) ||
-                    wk_ds_open(&job, "test", 0, &test, err, sizeof err)))
+    ts_set_num_threads(job->threads > 0 ? job->threads : (int)(cores > 0 ? cores : 1));
+    ts_manual_seed(job->seed);
+    if (!failed && (wk_ds_open(job, job->split, job->limit, &train, err, sizeof err) ||
+                    wk_ds_open(job, "test", 0, &test, err, sizeof err)))
         failed = 1;
-    if (!failed && (ts_module_load(job.model_path, device, &m) || ts_module_set_train(m, 1) ||
+    if (!failed && (ts_module_load(job->model_path, device, &m) || ts_module_set_train(m, 1) ||
                     ts_sgd_new(m, tr->lr, tr->momentum, tr->weight_decay, &opt))) {
-        snprintf(err, sizeof err, "%s: %s (export one with tools/export_fashion_cnn.py)", job.model_path,
+        snprintf(err, sizeof err, "%s: %s (export one with tools/export_fashion_cnn.py)", job->model_path,
                  ts_last_error());
         failed = 1;
     }
@@ -142,28 +144,23 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr,
                 "recal train: %s on %ld %s/%s images, %d epochs, batch %ld, lr %g, momentum %g, device %s, "
                 "%d rank(s)\n",
-                job.model_path, train.n, job.dataset_name, job.split, tr->epochs, bs, tr->lr, tr->momentum,
+                job->model_path, train.n, job->dataset_name, job->split, tr->epochs, bs, tr->lr, tr->momentum,
                 ts_device_name(device), size);
     double test_acc = 0;
     for (int ep = 0; ep < tr->epochs; ep++) {
         double t0 = clock_now_s(), loss = 0;
         long correct = 0;
         ts_module_set_train(m, 1);
-        if (tl_epoch(m, opt, &dp, device, &td, &tb, job.seed, ep, SEED_TRAIN_SHUFFLE, NULL, &loss, &correct, err,
+        if (tl_epoch(m, opt, &dp, device, &td, &tb, job->seed, ep, SEED_TRAIN_SHUFFLE, NULL, &loss, &correct, err,
                      sizeof err)) {
             fprintf(stderr, "recal train: rank %d: epoch %d: %s\n", rank, ep + 1, err);
             goto out;
         }
         ts_module_set_train(m, 0);
-        long lo, hi, hits = 0, all = 0;
-        dp_slice(test.n, rank, size, &lo, &hi);
-        int bad = tl_count_correct(m, device, &ed, &eb, lo, hi, &hits, err, sizeof err) != 0;
-        if (mpi_any_failed(bad, err, sizeof err, MPI_COMM_WORLD)) {
-            if (rank == 0) fprintf(stderr, "recal train: %s\n", err);
+        if (tl_score(m, device, &ed, &eb, MPI_COMM_WORLD, &test_acc, err, sizeof err)) {
+            fprintf(stderr, "recal train: rank %d: %s\n", rank, err);
             goto out;
         }
-        MPI_Allreduce(&hits, &all, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD);
-        test_acc = test.n ? (double)all / (double)test.n : 0;
         if (rank == 0) {
             printf("epoch %d/%d: loss %.4f  train acc %.4f  test acc %.4f  (%.1f s)\n", ep + 1, tr->epochs,
                    loss / (double)train.n, (double)correct / (double)train.n, test_acc, clock_now_s() - t0);
@@ -196,6 +193,7 @@ out:
     ts_module_free(m);
     if (train.impl) ds_close(&train);
     if (test.impl) ds_close(&test);
+    free(job);
     MPI_Finalize();
     return code;
 }

@@ -46,10 +46,7 @@ void run_recheck_outputs(struct coord_book *b, const struct job *job, const char
         if (!missing) continue;
         if (!lost) snprintf(first_lost, sizeof first_lost, "%s", path);
         lost++;
-        b->done[s] = 0;
-        memset(b->records + (size_t)s * b->len, 0, b->len * sizeof *b->records);
-        b->n_resumed--;
-        b->n_done--;
+        coord_book_forget(b, s);
     }
     if (lost) {
         fprintf(stderr, "recal: %ld journaled shard(s) lost their output files (first: %s): computing them again\n",
@@ -71,41 +68,49 @@ static int open_book(const struct run_roar_in *in, int stage, const struct journ
 
 /* Stage 1: the engine over the train split, rank maps only, into RUN_DIR/train. */
 static int train_maps_stage(const struct run_roar_in *in, int rank, int size, char *err, size_t errlen) {
-    static struct job tj;
-    static struct wk_engine e;
-    char dir[sizeof e.run_dir];
-    job_roar_train_view(in->job, &tj);
+    /* the heap, not function-level statics (110 KB of job), so that the stage can run twice in a process */
+    struct job *tj = calloc(1, sizeof *tj);
+    struct wk_engine *e = calloc(1, sizeof *e);
+    char dir[sizeof e->run_dir];
+    int failed = 0, opened = 0, rc = -1;
+    if (!tj || !e) {
+        snprintf(err, errlen, "rank %d: out of host memory", rank);
+        failed = 1;
+    } else {
+        job_roar_train_view(in->job, tj);
+        failed = wk_engine_open(e, tj, err, errlen) != 0;
+        opened = !failed;
+    }
     snprintf(dir, sizeof dir, "%s/train", in->run_dir);
-    int failed = wk_engine_open(&e, &tj, err, errlen) != 0, opened = !failed, rc = -1;
     double *total = NULL;
     if (opened) {
-        snprintf(e.run_dir, sizeof e.run_dir, "%s", dir);
-        wk_engine_set_chunk(&e, in->chunk);
-        e.abandon = coord_stop_overdue;
+        snprintf(e->run_dir, sizeof e->run_dir, "%s", dir);
+        wk_engine_set_chunk(e, in->chunk);
+        e->abandon = coord_stop_overdue;
     }
     if (mpi_any_failed(failed, err, errlen, MPI_COMM_WORLD)) goto out;
     if (rank == 0) {
-        struct journal_meta jm = {"", e.ds.n, shard_plan_count(e.ds.n, tj.shard_images), tj.shard_images,
-                                  wk_record_len(&e)};
-        snprintf(jm.sha256, sizeof jm.sha256, "%s", tj.sha256);
+        struct journal_meta jm = {"", e->ds.n, shard_plan_count(e->ds.n, tj->shard_images), tj->shard_images,
+                                  wk_record_len(e)};
+        snprintf(jm.sha256, sizeof jm.sha256, "%s", tj->sha256);
         failed = open_book(in, 1, &jm, err, errlen) != 0;
         if (!failed) {
-            if (in->resume) run_recheck_outputs(in->book, &tj, dir, e.ds.n);
-            fprintf(stderr, "recal: Diff-ROAR stage 2 of 3: rank maps of %ld %s/train images -> %s", e.ds.n,
-                    tj.dataset_name, dir);
+            if (in->resume) run_recheck_outputs(in->book, tj, dir, e->ds.n);
+            fprintf(stderr, "recal: Diff-ROAR stage 2 of 3: rank maps of %ld %s/train images -> %s", e->ds.n,
+                    tj->dataset_name, dir);
             if (in->book->n_resumed)
                 fprintf(stderr, " (%ld of %ld shards journaled)", in->book->n_resumed, in->book->n_shards);
             fputc('\n', stderr);
         }
     }
-    total = calloc(wk_record_len(&e), sizeof *total);
+    total = calloc(wk_record_len(e), sizeof *total);
     if (!failed && !total) {
         snprintf(err, errlen, "rank %d: out of memory for a record", rank);
         failed = 1;
     }
     if (mpi_any_failed(failed, err, errlen, MPI_COMM_WORLD)) goto out;
-    struct coord_opts co = {.n_images = e.ds.n,
-                            .shard_images = tj.shard_images,
+    struct coord_opts co = {.n_images = e->ds.n,
+                            .shard_images = tj->shard_images,
                             .progress_tty = in->progress_tty,
                             .log_every_s = 10.0,
                             .stage_name = "train-maps",
@@ -113,17 +118,17 @@ static int train_maps_stage(const struct run_roar_in *in, int rank, int size, ch
                             .n_stages = 3,
                             .book = rank == 0 ? in->book : NULL,
                             .shard_fn = run_engine_shard,
-                            .shard_ctx = &e,
-                            .record_len = wk_record_len(&e),
+                            .shard_ctx = e,
+                            .record_len = wk_record_len(e),
                             /* a stage that a later one follows is complete, so its journal is sealed:
                              * shards recomputed for lost files are counted, not journaled again */
                             .no_journal = rank == 0 && in->book->jn.sealed,
-                            .no_local_worker = !tj.coordinator_computes && size > 1,
-                            .watchdog_s = tj.watchdog_seconds};
+                            .no_local_worker = !tj->coordinator_computes && size > 1,
+                            .watchdog_s = tj->watchdog_seconds};
     rc = coord_run(&co, MPI_COMM_WORLD, total, err, errlen);
 out:
     free(total);
-    if (opened) wk_engine_close(&e);
+    if (opened) wk_engine_close(e);
     return rc;
 }
 
@@ -165,12 +170,7 @@ static int finetunes_dp(const struct run_roar_in *in, struct roar_stage *r, int 
         int failed = roar_stage_task_dp(r, t, MPI_COMM_WORLD, &acc, err, errlen) != 0;
         if (!failed && rank == 0) {
             double rec[ROAR_RECORD_LEN] = {1, acc};
-            failed = journal_append(&b->jn, t, t, 1, rec, err, errlen) != 0;
-            if (!failed) {
-                memcpy(b->records + (size_t)t * ROAR_RECORD_LEN, rec, sizeof rec);
-                b->done[t] = 1;
-                b->n_done++;
-            }
+            failed = coord_book_put(b, t, t, 1, rec, err, errlen) != 0;
         }
         if (mpi_any_failed(failed, err, errlen, MPI_COMM_WORLD)) return -1;
         done_here++;
@@ -188,23 +188,24 @@ static int finetunes_dp(const struct run_roar_in *in, struct roar_stage *r, int 
 /* Stage 2: every fine-tune. */
 static int finetune_stage(const struct run_roar_in *in, int rank, int size, double **acc, char *err, size_t errlen) {
     const struct job *job = in->job;
-    static struct roar_stage r;
+    struct roar_stage *r = calloc(1, sizeof *r); /* the heap, not a function-level static */
     char train_dir[2200];
     int device = 0, rc = -1;
     snprintf(train_dir, sizeof train_dir, "%s/train", in->run_dir);
-    int failed = wk_job_device(job, &device) != 0;
-    if (failed) snprintf(err, errlen, "device '%s': %s", job->device, ts_last_error());
-    else failed = roar_stage_open(&r, job, device, train_dir, in->run_dir, err, errlen) != 0;
+    int failed = !r || wk_job_device(job, &device) != 0;
+    if (!r) snprintf(err, errlen, "rank %d: out of host memory", rank);
+    else if (failed) snprintf(err, errlen, "device '%s': %s", job->device, ts_last_error());
+    else failed = roar_stage_open(r, job, device, train_dir, in->run_dir, err, errlen) != 0;
     if (mpi_any_failed(failed, err, errlen, MPI_COMM_WORLD)) goto out;
     if (rank == 0) {
-        struct journal_meta jm = {"", r.n_tasks, r.n_tasks, 1, ROAR_RECORD_LEN};
+        struct journal_meta jm = {"", r->n_tasks, r->n_tasks, 1, ROAR_RECORD_LEN};
         snprintf(jm.sha256, sizeof jm.sha256, "%s", job->sha256);
         failed = open_book(in, 2, &jm, err, errlen) != 0;
         if (!failed) {
             fprintf(stderr,
                     "recal: Diff-ROAR stage 3 of 3: %d fine-tunes (%d maps x %d fractions x top/bottom), %d epochs "
                     "on %ld train images, scored on %ld test images%s",
-                    r.n_tasks, r.n_slots, job->roar.n_fractions, job->roar.epochs, r.train.n, r.test.n,
+                    r->n_tasks, r->n_slots, job->roar.n_fractions, job->roar.epochs, r->train.n, r->test.n,
                     job->roar.data_parallel ? ", each over every rank" : "");
             if (in->book->n_resumed) fprintf(stderr, " (%ld journaled)", in->book->n_resumed);
             fputc('\n', stderr);
@@ -212,10 +213,10 @@ static int finetune_stage(const struct run_roar_in *in, int rank, int size, doub
     }
     if (mpi_any_failed(failed, err, errlen, MPI_COMM_WORLD)) goto out;
     if (job->roar.data_parallel) {
-        rc = finetunes_dp(in, &r, rank, err, errlen);
+        rc = finetunes_dp(in, r, rank, err, errlen);
     } else {
         double total[ROAR_RECORD_LEN];
-        struct coord_opts co = {.n_images = r.n_tasks,
+        struct coord_opts co = {.n_images = r->n_tasks,
                                 .shard_images = 1,
                                 .progress_tty = in->progress_tty,
                                 .unit = "fine-tunes",
@@ -225,24 +226,25 @@ static int finetune_stage(const struct run_roar_in *in, int rank, int size, doub
                                 .n_stages = 3,
                                 .book = rank == 0 ? in->book : NULL,
                                 .shard_fn = roar_stage_task,
-                                .shard_ctx = &r,
+                                .shard_ctx = r,
                                 .record_len = ROAR_RECORD_LEN,
                                 .no_local_worker = !job->coordinator_computes && size > 1,
                                 .watchdog_s = job->watchdog_seconds};
         rc = coord_run(&co, MPI_COMM_WORLD, total, err, errlen);
     }
     if (rc == 0 && rank == 0) {
-        *acc = malloc((size_t)r.n_tasks * sizeof **acc);
+        *acc = malloc((size_t)r->n_tasks * sizeof **acc);
         if (!*acc) {
-            snprintf(err, errlen, "out of memory for %d accuracies", r.n_tasks);
+            snprintf(err, errlen, "out of memory for %d accuracies", r->n_tasks);
             rc = -1;
         }
-        for (int t = 0; *acc && t < r.n_tasks; t++)
+        for (int t = 0; *acc && t < r->n_tasks; t++)
             (*acc)[t] = in->book->records[(size_t)t * ROAR_RECORD_LEN + ROAR_ACC];
     }
     if (rc != COORD_HUNG && mpi_any_failed(rc < 0, err, errlen, MPI_COMM_WORLD)) rc = -1;
 out:
-    roar_stage_close(&r);
+    if (r) roar_stage_close(r);
+    free(r);
     return rc;
 }
 

@@ -214,11 +214,7 @@ static int run_task(struct roar_stage *r, int t, MPI_Comm comm, double *acc, cha
     ts_sgd *opt = NULL;
     struct dp_ctx dp = {0};
     struct tl_buf b = {0};
-    int rank = 0, size = 1, rc = -1;
-    if (comm != MPI_COMM_NULL) {
-        MPI_Comm_rank(comm, &rank);
-        MPI_Comm_size(comm, &size);
-    }
+    int rc = -1;
     /* a fine-tune's own seed: the order of the tasks and the rank do not matter */
     ts_manual_seed(seed_for(job->seed, (uint64_t)t, SEED_ROAR_SHUFFLE));
     int bad = tl_buf_alloc(&b, ro->batch_size, (long)r->train.c * hw, r->train.n, err, errlen) != 0;
@@ -250,18 +246,7 @@ static int run_task(struct roar_stage *r, int t, MPI_Comm comm, double *acc, cha
     bad = ts_module_set_train(m, 0) != 0;
     if (bad) snprintf(err, errlen, "fine-tune failed: %s", ts_last_error());
     if (agree(comm, bad, t, "score", err, errlen)) goto out;
-    long lo = 0, hi = r->test.n, correct = 0;
-    if (comm != MPI_COMM_NULL) dp_slice(r->test.n, rank, size, &lo, &hi); /* each rank scores a slice */
-    bad = tl_count_correct(m, r->device, &dte, &b, lo, hi, &correct, err, errlen) != 0;
-    if (comm != MPI_COMM_NULL) {
-        long v[2] = {correct, bad};
-        MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_LONG, MPI_SUM, comm);
-        correct = v[0];
-        if (v[1] && !bad) snprintf(err, errlen, "another rank failed to score fine-tune %d (see its log)", t);
-        bad = v[1] != 0;
-    }
-    if (bad) goto out;
-    *acc = r->test.n ? (double)correct / (double)r->test.n : 0;
+    if (tl_score(m, r->device, &dte, &b, comm, acc, err, errlen)) goto out; /* each rank scores a slice */
     rc = 0;
 out:
     tl_buf_free(&b);

@@ -129,3 +129,25 @@ int tl_count_correct(ts_module *m, int device, const struct tl_data *d, struct t
     *hits = correct;
     return 0;
 }
+
+int tl_score(ts_module *m, int device, const struct tl_data *d, struct tl_buf *b, MPI_Comm comm, double *acc, char *err,
+             size_t errlen) {
+    int rank = 0, size = 1;
+    long lo = 0, hi = d->n, correct = 0;
+    if (comm != MPI_COMM_NULL) {
+        MPI_Comm_rank(comm, &rank);
+        MPI_Comm_size(comm, &size);
+        dp_slice(d->n, rank, size, &lo, &hi);
+    }
+    int bad = tl_count_correct(m, device, d, b, lo, hi, &correct, err, errlen) != 0;
+    if (comm != MPI_COMM_NULL) {
+        long v[2] = {correct, bad};
+        MPI_Allreduce(MPI_IN_PLACE, v, 2, MPI_LONG, MPI_SUM, comm);
+        correct = v[0];
+        if (v[1] && !bad) snprintf(err, errlen, "another rank failed to score (see its log)");
+        bad = v[1] != 0;
+    }
+    if (bad) return -1;
+    *acc = d->n ? (double)correct / (double)d->n : 0;
+    return 0;
+}

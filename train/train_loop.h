@@ -52,4 +52,11 @@ int tl_epoch(ts_module *m, ts_sgd *opt, struct dp_ctx *dp, int device, const str
  * or -1 with a message. */
 int tl_count_correct(ts_module *m, int device, const struct tl_data *d, struct tl_buf *b, long lo, long hi, long *hits,
                      char *err, size_t errlen);
+/* The top-1 accuracy of m (in eval mode) on all of d: each rank of comm
+ * scores its slice (dp_slice) and the hits are summed, or this rank scores
+ * all of d when comm is MPI_COMM_NULL. Collective over comm. 0, or -1 with
+ * a message on every rank ("another rank failed to score (see its log)"
+ * where this one did not fail). */
+int tl_score(ts_module *m, int device, const struct tl_data *d, struct tl_buf *b, MPI_Comm comm, double *acc, char *err,
+             size_t errlen);
 #endif

@@ -376,6 +376,20 @@ void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, lo
     snprintf(buf, n, "%s/%s/shard-%08ld-%08ld%s", run_dir, dir, first, first + count - 1, ext);
 }
 
+/* What the metric batches read of the engine (metric_batch.h). */
+static struct wk_metric_ctx metric_ctx(struct wk_engine *e) {
+    return (struct wk_metric_ctx){.job = e->job,
+                                  .ds = &e->ds,
+                                  .layout = &e->layout,
+                                  .slots = e->slots,
+                                  .n_slots = e->n_slots,
+                                  .model = e->model,
+                                  .device = e->device,
+                                  .chunk_samples = e->chunk_samples,
+                                  .mctx = &e->mctx,
+                                  .shard_first = e->shard_first};
+}
+
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
     e->mctx.abandon = e->abandon; /* the methods look between chunks too */
@@ -581,8 +595,9 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                     rec_pi_put(&e->layout, row, s, REC_PI_DIFF_LOGIT, pi_diffid[2 * i + 1]);
                 }
             }
-        if (wk_perturb_metrics(e, &bt, orig, attr, attr_t, record, err, errlen) ||
-            wk_stability_metrics(e, &bt, attr_t, record, err, errlen))
+        const struct wk_metric_ctx mc = metric_ctx(e);
+        if (wk_perturb_metrics(&mc, &bt, orig, attr, attr_t, record, err, errlen) ||
+            wk_stability_metrics(&mc, &bt, attr_t, record, err, errlen))
             goto fail;
         wk_pool_free(&pool);
         for (int s = 0; s < e->n_slots; s++) {

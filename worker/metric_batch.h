@@ -17,16 +17,44 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engine.h"
+#include "dataset.h"
+#include "job.h"
+#include "methods.h"
+#include "record.h"
+#include "torch_shim.h"
+
+/* What a metric batch reads of the engine that runs it (the engine fills
+ * one per batch; the metrics include nothing of the engine's own): the
+ * job and its record layout, the model and device, the data set (its shape,
+ * count and boxes), the methods' context for their re-runs, and the
+ * running shard's first id (its per-image rows start there). */
+struct wk_metric_ctx {
+    const struct job *job;
+    const struct ds_dataset *ds;
+    const struct rec_layout *layout;
+    const struct rec_slot *slots;
+    int n_slots;
+    ts_module *model;
+    int device;
+    long chunk_samples;
+    struct wk_method_ctx *mctx;
+    long shard_first;
+};
+
+/* The per-image row of image `id` of the running shard in record (NULL
+ * when the job keeps none). */
+static inline double *wk_metric_pi_row(const struct wk_metric_ctx *e, double *record, int64_t id) {
+    return rec_pi_row(e->layout, record, (long)(id - e->shard_first));
+}
 
 /* orig[i] = f(x_i)[label_i] of the clean images; attr_t[s] holds slot s's
  * attributions on the device (B×D), and attr[s] on the host (B·D; read
  * only by faithfulness correlation and estimate: the engine copies the maps
  * when wk_metrics_read_maps says so). bt->y must be set. */
-int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const float *orig, float *const *attr,
+int wk_perturb_metrics(const struct wk_metric_ctx *e, const struct wk_batch *bt, const float *orig, float *const *attr,
                        ts_tensor *const *attr_t, double *record, char *err, size_t errlen);
-int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, ts_tensor *const *attr_t, double *record,
-                         char *err, size_t errlen);
+int wk_stability_metrics(const struct wk_metric_ctx *e, const struct wk_batch *bt, ts_tensor *const *attr_t,
+                         double *record, char *err, size_t errlen);
 
 /* 1 when a metric whose image bound is `bound` (0: all) over a split of
  * `total` images covers one of the b images (ids). */

@@ -23,9 +23,9 @@
 #include "wk_pool.h"
 
 /* out[j] = f(xs_j)[label] for n copies (D floats each), chunk by chunk. */
-static int forward_target(struct wk_engine *e, const float *xs, long n, int64_t label, float *out, char *err,
+static int forward_target(const struct wk_metric_ctx *e, const float *xs, long n, int64_t label, float *out, char *err,
                           size_t errlen) {
-    const long d = (long)e->ds.c * e->ds.h * e->ds.w;
+    const long d = (long)e->ds->c * e->ds->h * e->ds->w;
     const long chunk = e->chunk_samples < n ? e->chunk_samples : n;
     const int64_t one = 1;
     struct wk_pool pool = {0};
@@ -39,7 +39,7 @@ static int forward_target(struct wk_engine *e, const float *xs, long n, int64_t 
     for (long j0 = 0; j0 < n; j0 += chunk) {
         const long g = n - j0 < chunk ? n - j0 : chunk;
         ts_tensor *xt, *lt, *ft;
-        int64_t shape[4] = {g, e->ds.c, e->ds.h, e->ds.w};
+        int64_t shape[4] = {g, e->ds->c, e->ds->h, e->ds->w};
         WK_T(&pool, ts_from_f32(xs + j0 * d, shape, 4, e->device, &xt), xt);
         WK_T(&pool, ts_module_forward(e->model, xt, &lt), lt);
         WK_T(&pool, ts_index_select(lt, 1, lab, &ft), ft);
@@ -72,8 +72,8 @@ static double add_pearson(const double *xs, const double *ys, long n, double *su
 
 /* f(copies_j)[label] for the n copies (n×C×H×W on the device), chunk by
  * chunk: only the n target logits come back. */
-static int forward_target_dev(struct wk_engine *e, const ts_tensor *copies, long n, const ts_tensor *label, float *out,
-                              char *err, size_t errlen) {
+static int forward_target_dev(const struct wk_metric_ctx *e, const ts_tensor *copies, long n, const ts_tensor *label,
+                              float *out, char *err, size_t errlen) {
     const long chunk = e->chunk_samples < n ? e->chunk_samples : n;
     struct wk_pool pool = {0};
     for (long j0 = 0; j0 < n; j0 += chunk) {
@@ -107,8 +107,9 @@ fail:
     return -1;
 }
 
-static int slot_columns(struct wk_engine *e, const struct wk_batch *bt, long i, ts_tensor *const *attr_t, int per_pixel,
-                        int abs_values, struct wk_pool *pool, ts_tensor **cols, char *err, size_t errlen) {
+static int slot_columns(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, ts_tensor *const *attr_t,
+                        int per_pixel, int abs_values, struct wk_pool *pool, ts_tensor **cols, char *err,
+                        size_t errlen) {
     const long hw = (long)bt->h * bt->w, d = (long)bt->c * hw;
     ts_tensor *parts[REC_MAX_SLOTS] = {0};
     struct wk_pool tmp = {0}; /* per slot: a job may have dozens of slots, a pool holds WK_POOL_MAX */
@@ -135,8 +136,8 @@ fail:
     return rc;
 }
 
-static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, ts_tensor *const *attr_t,
-                       double *record, char *err, size_t errlen) {
+static int sensn_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, float orig,
+                       ts_tensor *const *attr_t, double *record, char *err, size_t errlen) {
     const struct job_sensn *sn = &e->job->sensn;
     const int c = bt->c, nr = sn->n_ratios, S = sn->samples, ns = e->n_slots;
     const long hw = (long)bt->h * bt->w, d = c * hw, n = (long)nr * S;
@@ -170,7 +171,7 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
         key = seed_for(e->job->seed, bt->ids[i], SEED_SENSN_BASE);
         WK_T(&pool, ts_ctr_rand(&key, 1, n * d, 0, e->device, &b), b);
         WK_T(&pool, ts_reshape(b, s4, 4, &b4), b4);
-        WK_T(&pool, ts_normalize_channels(b4, e->mctx.mean, e->mctx.std, c, &fill), fill);
+        WK_T(&pool, ts_normalize_channels(b4, e->mctx->mean, e->mctx->std, c, &fill), fill);
     } else {
         WK_T(&pool, ts_zeros(s_one, 1, e->device, &fill), fill);
     }
@@ -182,9 +183,9 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     WK_T(&pool, ts_cast_f64(mask, &m64), m64);
     WK_T(&pool, ts_matmul(m64, cols, &xsd), xsd);
     WK_CHECK(ts_to_f64(xsd, xs_all, (size_t)(n * ns)));
-    double *row = wk_pi_row(e, record, bt->ids[i]);
+    double *row = wk_metric_pi_row(e, record, bt->ids[i]);
     for (int s = 0; s < ns; s++) {
-        double *blk = record + rec_slot_base(&e->layout, s) + e->layout.sensn, img_sum = 0, img_n = 0;
+        double *blk = record + rec_slot_base(e->layout, s) + e->layout->sensn, img_sum = 0, img_n = 0;
         for (int r = 0; r < nr; r++) {
             double *q = blk + (size_t)r * REC_SN_FIELDS;
             for (int j = 0; j < S; j++) {
@@ -204,7 +205,7 @@ static int sensn_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
                 img_n += 1;
             }
         }
-        rec_pi_put(&e->layout, row, s, REC_PI_SENSN, img_n > 0 ? img_sum / img_n : NAN);
+        rec_pi_put(e->layout, row, s, REC_PI_SENSN, img_n > 0 ? img_sum / img_n : NAN);
     }
     rc = 0;
 fail:
@@ -218,8 +219,9 @@ fail:
 }
 
 /* onehot: G×HW float32 on the device, row g = the pixels of group g. */
-static int faith_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, ts_tensor *const *attr_t,
-                       const ts_tensor *onehot, int G, double *record, char *err, size_t errlen) {
+static int faith_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, float orig,
+                       ts_tensor *const *attr_t, const ts_tensor *onehot, int G, double *record, char *err,
+                       size_t errlen) {
     const int ns = e->n_slots;
     float *f = malloc((size_t)G * sizeof *f);
     double *p = malloc((size_t)G * sizeof *p), *a = malloc((size_t)G * sizeof *a);
@@ -247,9 +249,9 @@ static int faith_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     WK_T(&pool, ts_cast_f64(onehot, &oh64), oh64);
     WK_T(&pool, ts_matmul(oh64, cols, &ad), ad);
     WK_CHECK(ts_to_f64(ad, a_all, (size_t)(G * ns)));
-    double *row = wk_pi_row(e, record, bt->ids[i]);
+    double *row = wk_metric_pi_row(e, record, bt->ids[i]);
     for (int s = 0; s < ns; s++) {
-        double *q = record + rec_slot_base(&e->layout, s) + e->layout.faith, r, dist = 0;
+        double *q = record + rec_slot_base(e->layout, s) + e->layout->faith, r, dist = 0;
         for (int g = 0; g < G; g++) a[g] = a_all[(long)g * ns + s];
         double pear = NAN, spear = NAN, inv = NAN;
         if (stats_pearson(a, p, G, &r) == 0) {
@@ -265,9 +267,9 @@ static int faith_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
             q[REC_FA_INV] += inv = 1.0 / sqrt(dist);
             q[REC_FA_INV_N] += 1;
         }
-        rec_pi_put(&e->layout, row, s, REC_PI_FA_PEARSON, pear);
-        rec_pi_put(&e->layout, row, s, REC_PI_FA_SPEARMAN, spear);
-        rec_pi_put(&e->layout, row, s, REC_PI_FA_INV, inv);
+        rec_pi_put(e->layout, row, s, REC_PI_FA_PEARSON, pear);
+        rec_pi_put(e->layout, row, s, REC_PI_FA_SPEARMAN, spear);
+        rec_pi_put(e->layout, row, s, REC_PI_FA_INV, inv);
     }
     rc = 0;
 fail:
@@ -297,7 +299,7 @@ static float fq_fill(const struct job_faith_q *f, const float *x, long d) {
  * C·H·W input elements, each set to the baseline alone; per image the
  * Pearson correlation between the subsets' attribution sums and the drops
  * f(x)[t] − f(x̃)[t]. */
-static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
+static int fcorr_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
                        double *record, char *err, size_t errlen) {
     const struct job_faith_q *fq = &e->job->fcorr;
     const long d = (long)bt->c * bt->h * bt->w, R = fq->runs, k = fq->size < d ? fq->size : d;
@@ -321,7 +323,7 @@ static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     }
     if (forward_target(e, copies, R, bt->labels[i], f, err, errlen)) goto out;
     for (int s = 0; s < e->n_slots; s++) {
-        double *q = record + rec_slot_base(&e->layout, s) + e->layout.fcorr;
+        double *q = record + rec_slot_base(e->layout, s) + e->layout->fcorr;
         const float *as = attr[s] + i * d;
         for (long r = 0; r < R; r++) {
             double a = 0;
@@ -330,7 +332,7 @@ static int fcorr_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
             xs[r] = a;
             ys[r] = (double)orig - (double)f[r];
         }
-        rec_pi_put(&e->layout, wk_pi_row(e, record, bt->ids[i]), s, REC_PI_FCORR,
+        rec_pi_put(e->layout, wk_metric_pi_row(e, record, bt->ids[i]), s, REC_PI_FCORR,
                    add_pearson(xs, ys, R, &q[REC_FQ_SUM], &q[REC_FQ_N]));
     }
     rc = 0;
@@ -361,7 +363,7 @@ static int cmp_desc(const void *pa, const void *pb) {
  * baseline alone (not cumulatively); per image and slot the Pearson
  * correlation between the steps' attribution sums and the drops. The
  * steps follow each map, so every slot has its own forwards. */
-static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
+static int fest_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, float orig, float *const *attr,
                       double *record, char *err, size_t errlen) {
     const struct job_faith_q *fq = &e->job->fest;
     const long d = (long)bt->c * bt->h * bt->w, step = fq->size < d ? fq->size : d, G = (d + step - 1) / step;
@@ -377,7 +379,7 @@ static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
     }
     const float fill = fq_fill(fq, x, d);
     for (int s = 0; s < e->n_slots; s++) {
-        double *q = record + rec_slot_base(&e->layout, s) + e->layout.fest;
+        double *q = record + rec_slot_base(e->layout, s) + e->layout->fest;
         const float *as = attr[s] + i * d;
         for (long t = 0; t < d; t++) order[t] = t;
         g_fest_a = as;
@@ -394,7 +396,7 @@ static int fest_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
         }
         if (forward_target(e, copies, G, bt->labels[i], f, err, errlen)) goto out;
         for (long g = 0; g < G; g++) ys[g] = (double)orig - (double)f[g];
-        rec_pi_put(&e->layout, wk_pi_row(e, record, bt->ids[i]), s, REC_PI_FEST,
+        rec_pi_put(e->layout, wk_metric_pi_row(e, record, bt->ids[i]), s, REC_PI_FEST,
                    add_pearson(xs, ys, G, &q[REC_FQ_SUM], &q[REC_FQ_N]));
     }
     rc = 0;
@@ -407,8 +409,8 @@ out:
     return rc;
 }
 
-static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, float orig, ts_tensor *const *attr_t,
-                       double *record, char *err, size_t errlen) {
+static int infid_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, float orig,
+                       ts_tensor *const *attr_t, double *record, char *err, size_t errlen) {
     const struct job_robust *in = &e->job->infidelity;
     const int c = bt->c, ns = e->n_slots;
     const long d = (long)c * bt->h * bt->w, M = in->samples;
@@ -427,7 +429,7 @@ static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
      * (sigma_pixel); copy = x − I; drawn on the device */
     float scale[3] = {0}, zero[3] = {0};
     for (int ch = 0; ch < c && ch < 3; ch++)
-        scale[ch] = in->pixel ? (float)(in->sigma / e->mctx.std[ch]) : (float)in->sigma;
+        scale[ch] = in->pixel ? (float)(in->sigma / e->mctx->std[ch]) : (float)in->sigma;
     ts_tensor *z, *z4, *noise, *copies, *n2, *n64, *cols, *svd;
     uint64_t key = seed_for(e->job->seed, bt->ids[i], SEED_INFIDELITY);
     int64_t s4[4] = {M, c, bt->h, bt->w}, s2[2] = {M, d};
@@ -443,7 +445,7 @@ static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
     WK_T(&pool, ts_matmul(n64, cols, &svd), svd);
     WK_CHECK(ts_to_f64(svd, sv, (size_t)(M * ns)));
     for (int s = 0; s < ns; s++) {
-        double *q = record + rec_slot_base(&e->layout, s) + e->layout.infid;
+        double *q = record + rec_slot_base(e->layout, s) + e->layout->infid;
         double num = 0, den = 0, sum = 0;
         for (long j = 0; j < M; j++) {
             double v = sv[j * ns + s], df = (double)orig - (double)f[j];
@@ -458,7 +460,7 @@ static int infid_image(struct wk_engine *e, const struct wk_batch *bt, long i, f
         }
         q[REC_IF_SUM] += sum / (double)M;
         q[REC_IF_N] += 1;
-        rec_pi_put(&e->layout, wk_pi_row(e, record, bt->ids[i]), s, REC_PI_INFID, sum / (double)M);
+        rec_pi_put(e->layout, wk_metric_pi_row(e, record, bt->ids[i]), s, REC_PI_INFID, sum / (double)M);
     }
     rc = 0;
 fail:
@@ -470,9 +472,9 @@ fail:
 
 /* hits[j] = 1 when copy j (n copies of D floats on the host) is classed as
  * `label`, chunk by chunk; only the argmax of each copy comes back. */
-static int forward_hits(struct wk_engine *e, const float *xs, long n, int64_t label, int *hits, char *err,
+static int forward_hits(const struct wk_metric_ctx *e, const float *xs, long n, int64_t label, int *hits, char *err,
                         size_t errlen) {
-    const long d = (long)e->ds.c * e->ds.h * e->ds.w, chunk = e->chunk_samples < n ? e->chunk_samples : n;
+    const long d = (long)e->ds->c * e->ds->h * e->ds->w, chunk = e->chunk_samples < n ? e->chunk_samples : n;
     int64_t *am = malloc((size_t)chunk * sizeof *am);
     struct wk_pool pool = {0};
     if (!am) {
@@ -482,7 +484,7 @@ static int forward_hits(struct wk_engine *e, const float *xs, long n, int64_t la
     for (long j0 = 0; j0 < n; j0 += chunk) {
         const long g = n - j0 < chunk ? n - j0 : chunk;
         ts_tensor *xt, *lt;
-        int64_t shape[4] = {g, e->ds.c, e->ds.h, e->ds.w};
+        int64_t shape[4] = {g, e->ds->c, e->ds->h, e->ds->w};
         WK_T(&pool, ts_from_f32(xs + j0 * d, shape, 4, e->device, &xt), xt);
         WK_T(&pool, ts_module_forward(e->model, xt, &lt), lt);
         WK_CHECK(ts_argmax_rows(lt, am, (size_t)g));
@@ -501,8 +503,8 @@ fail:
  * saliency; for each ratio the most salient (MoRF) and the least salient
  * (LeRF) n pixels imputed from their neighbours (road_impute), with the
  * same noise for every slot; each copy's class against the label. */
-static int road_image(struct wk_engine *e, const struct wk_batch *bt, long i, float *const *attr, double *record,
-                      char *err, size_t errlen) {
+static int road_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, float *const *attr,
+                      double *record, char *err, size_t errlen) {
     const struct job_road *rd = &e->job->road;
     const int c = bt->c, R = rd->n_ratios;
     const long hw = (long)bt->h * bt->w, d = c * hw, ncp = 2L * R;
@@ -523,7 +525,7 @@ static int road_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
             if (wk_draw(seed_mix(key + (uint64_t)(o * JOB_MAX_RATIOS + r)), c * diffid_count(rd->ratios[r], hw), 1,
                         z + (o * R + r) * d, err, errlen))
                 goto out;
-    double *row = wk_pi_row(e, record, bt->ids[i]);
+    double *row = wk_metric_pi_row(e, record, bt->ids[i]);
     for (int s = 0; s < e->n_slots; s++) {
         road_order(attr[s] + i * d, c, hw, rd->abs_values, order, sal);
         for (long o = 0; o < 2; o++)
@@ -538,14 +540,14 @@ static int road_image(struct wk_engine *e, const struct wk_batch *bt, long i, fl
                 }
             }
         if (forward_hits(e, copies, ncp, bt->labels[i], hits, err, errlen)) goto out;
-        double *q = record + rec_slot_base(&e->layout, s) + e->layout.road, diff = 0;
+        double *q = record + rec_slot_base(e->layout, s) + e->layout->road, diff = 0;
         for (int r = 0; r < R; r++) {
             q[r] += hits[r];
             q[R + r] += hits[R + r];
             diff += hits[R + r] - hits[r];
         }
         q[2 * R] += 1;
-        rec_pi_put(&e->layout, row, s, REC_PI_ROAD, diff / R);
+        rec_pi_put(e->layout, row, s, REC_PI_ROAD, diff / R);
     }
     rc = 0;
 out:
@@ -564,18 +566,18 @@ out:
  * on ties) lies within `tolerance` pixels of a box of the label's class,
  * and the share of s whose pixel centres lie inside such a box. Images
  * without a box of their class have no value. */
-static int pointing_image(struct wk_engine *e, const struct wk_batch *bt, long i, float *const *attr, double *record,
-                          char *err, size_t errlen) {
+static int pointing_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, float *const *attr,
+                          double *record, char *err, size_t errlen) {
     enum { MAX_BOXES = 64 };
     struct ds_box all[MAX_BOXES], box[MAX_BOXES];
-    const int nall = ds_boxes(&e->ds, bt->ids[i], all, MAX_BOXES);
+    const int nall = ds_boxes(e->ds, bt->ids[i], all, MAX_BOXES);
     int nb = 0;
     for (int k = 0; k < nall; k++)
         if (all[k].cls == bt->labels[i]) box[nb++] = all[k];
     if (nb == 0) return 0;
     const long w = bt->w, hw = (long)bt->h * w, d = bt->c * hw;
     const double tol = e->job->pointing.tolerance;
-    double *row = wk_pi_row(e, record, bt->ids[i]);
+    double *row = wk_metric_pi_row(e, record, bt->ids[i]);
     (void)err, (void)errlen;
     for (int s = 0; s < e->n_slots; s++) {
         const float *a = attr[s] + i * d;
@@ -602,27 +604,27 @@ static int pointing_image(struct wk_engine *e, const struct wk_batch *bt, long i
             const double dy = fmax(fmax(box[k].y0 - cy, 0), cy - box[k].y1);
             dist = fmin(dist, sqrt(dx * dx + dy * dy));
         }
-        double *q = record + rec_slot_base(&e->layout, s) + e->layout.point;
+        double *q = record + rec_slot_base(e->layout, s) + e->layout->point;
         const int hit = dist <= tol;
         q[REC_PG_HITS] += hit;
         q[REC_PG_N] += 1;
-        rec_pi_put(&e->layout, row, s, REC_PI_POINT_HIT, hit);
+        rec_pi_put(e->layout, row, s, REC_PI_POINT_HIT, hit);
         if (total > 0) {
             q[REC_PG_ENERGY] += inside / total;
             q[REC_PG_ENERGY_N] += 1;
-            rec_pi_put(&e->layout, row, s, REC_PI_POINT_ENERGY, inside / total);
+            rec_pi_put(e->layout, row, s, REC_PI_POINT_ENERGY, inside / total);
         }
     }
     return 0;
 }
 
-int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const float *orig, float *const *attr,
+int wk_perturb_metrics(const struct wk_metric_ctx *e, const struct wk_batch *bt, const float *orig, float *const *attr,
                        ts_tensor *const *attr_t, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
     int *group_of = NULL, G = 0, rc = -1;
     int64_t *group64 = NULL;
     ts_tensor *onehot = NULL;
-    if (job->faith.on && wk_metric_covers(job->faith.images, e->ds.n, bt->ids, bt->b)) {
+    if (job->faith.on && wk_metric_covers(job->faith.images, e->ds->n, bt->ids, bt->b)) {
         const long hw = (long)bt->h * bt->w;
         ts_tensor *gt = NULL;
         group_of = malloc((size_t)hw * sizeof *group_of);
@@ -643,25 +645,25 @@ int wk_perturb_metrics(struct wk_engine *e, const struct wk_batch *bt, const flo
         }
     }
     for (long i = 0; i < bt->b; i++) {
-        if (job->sensn.on && want(job->sensn.images, e->ds.n, bt->ids[i]) &&
+        if (job->sensn.on && want(job->sensn.images, e->ds->n, bt->ids[i]) &&
             sensn_image(e, bt, i, orig[i], attr_t, record, err, errlen))
             goto out;
-        if (job->faith.on && want(job->faith.images, e->ds.n, bt->ids[i]) &&
+        if (job->faith.on && want(job->faith.images, e->ds->n, bt->ids[i]) &&
             faith_image(e, bt, i, orig[i], attr_t, onehot, G, record, err, errlen))
             goto out;
-        if (job->infidelity.on && want(job->infidelity.images, e->ds.n, bt->ids[i]) &&
+        if (job->infidelity.on && want(job->infidelity.images, e->ds->n, bt->ids[i]) &&
             infid_image(e, bt, i, orig[i], attr_t, record, err, errlen))
             goto out;
-        if (job->fcorr.on && want(job->fcorr.images, e->ds.n, bt->ids[i]) &&
+        if (job->fcorr.on && want(job->fcorr.images, e->ds->n, bt->ids[i]) &&
             fcorr_image(e, bt, i, orig[i], attr, record, err, errlen))
             goto out;
-        if (job->fest.on && want(job->fest.images, e->ds.n, bt->ids[i]) &&
+        if (job->fest.on && want(job->fest.images, e->ds->n, bt->ids[i]) &&
             fest_image(e, bt, i, orig[i], attr, record, err, errlen))
             goto out;
-        if (job->road.on && want(job->road.images, e->ds.n, bt->ids[i]) &&
+        if (job->road.on && want(job->road.images, e->ds->n, bt->ids[i]) &&
             road_image(e, bt, i, attr, record, err, errlen))
             goto out;
-        if (job->pointing.on && want(job->pointing.images, e->ds.n, bt->ids[i]) &&
+        if (job->pointing.on && want(job->pointing.images, e->ds->n, bt->ids[i]) &&
             pointing_image(e, bt, i, attr, record, err, errlen))
             goto out;
     }

@@ -18,7 +18,7 @@ enum stab_kind { STAB_LIPSCHITZ, STAB_MAXSENS };
 /* Per-image maxima, one per slot, start at -1 ("no defined ratio yet").
  * The draws, the copies, their attributions and the norms stay on the
  * device; per copy one distance per slot comes back (and ‖z‖ once). */
-static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, enum stab_kind kind,
+static int stab_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, long i, enum stab_kind kind,
                       ts_tensor *const *attr_t, double *best, char *err, size_t errlen) {
     const struct job *job = e->job;
     const struct job_robust *cfg = kind == STAB_LIPSCHITZ ? &job->lipschitz : &job->max_sens;
@@ -41,7 +41,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
     float amount[3] = {0}, zero[3] = {0}, two[3] = {2, 2, 2}, minus1[3] = {-1, -1, -1};
     for (int ch = 0; ch < c && ch < 3; ch++) {
         double a = kind == STAB_LIPSCHITZ ? cfg->sigma : cfg->radius;
-        amount[ch] = (float)(cfg->pixel ? a / e->mctx.std[ch] : a);
+        amount[ch] = (float)(cfg->pixel ? a / e->mctx->std[ch] : a);
     }
     ts_tensor *xi, *z, *z4, *pert, *copies;
     uint64_t key = seed_for(job->seed, bt->ids[i], kind == STAB_LIPSCHITZ ? SEED_LIPSCHITZ : SEED_MAXSENS);
@@ -93,7 +93,7 @@ static int stab_image(struct wk_engine *e, const struct wk_batch *bt, long i, en
             const struct job_method *m = &job->methods[e->slots[s].method];
             ts_tensor *outs[JOB_EST_COUNT];
             struct wk_pool mp = {0}; /* this method's maps: freed before the next method */
-            if (wk_method_run_dev(&e->mctx, m, &cb, outs, err, errlen)) goto fail;
+            if (wk_method_run_dev(e->mctx, m, &cb, outs, err, errlen)) goto fail;
             for (int k = 0; k < JOB_EST_COUNT; k++)
                 if (outs[k]) wk_pool_add(&mp, outs[k]); /* at most JOB_EST_COUNT: always fits */
             for (int t = s; t < s_end; t++) {
@@ -136,21 +136,21 @@ fail:
     return rc;
 }
 
-int wk_stability_metrics(struct wk_engine *e, const struct wk_batch *bt, ts_tensor *const *attr_t, double *record,
-                         char *err, size_t errlen) {
+int wk_stability_metrics(const struct wk_metric_ctx *e, const struct wk_batch *bt, ts_tensor *const *attr_t,
+                         double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
     double best[REC_MAX_SLOTS];
     for (int kind = STAB_LIPSCHITZ; kind <= STAB_MAXSENS; kind++) {
         const struct job_robust *cfg = kind == STAB_LIPSCHITZ ? &job->lipschitz : &job->max_sens;
-        size_t off = kind == STAB_LIPSCHITZ ? e->layout.lips : e->layout.maxs;
+        size_t off = kind == STAB_LIPSCHITZ ? e->layout->lips : e->layout->maxs;
         if (!cfg->on) continue;
         for (long i = 0; i < bt->b; i++) {
-            if (!job_subset_has(cfg->images, e->ds.n, (long)bt->ids[i])) continue;
+            if (!job_subset_has(cfg->images, e->ds->n, (long)bt->ids[i])) continue;
             for (int s = 0; s < e->n_slots; s++) best[s] = -1;
             if (stab_image(e, bt, i, (enum stab_kind)kind, attr_t, best, err, errlen)) return -1;
             for (int s = 0; s < e->n_slots; s++) {
-                double *q = record + rec_slot_base(&e->layout, s) + off;
-                rec_pi_put(&e->layout, wk_pi_row(e, record, bt->ids[i]), s,
+                double *q = record + rec_slot_base(e->layout, s) + off;
+                rec_pi_put(e->layout, wk_metric_pi_row(e, record, bt->ids[i]), s,
                            kind == STAB_LIPSCHITZ ? REC_PI_LIPS : REC_PI_MAXS, best[s] < 0 ? NAN : best[s]);
                 if (best[s] < 0) continue; /* no finite ratio (Lipschitz with zero noise) */
                 q[REC_ST_SUM] += best[s];

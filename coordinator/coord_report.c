@@ -309,8 +309,9 @@ static void metrics_head_json(struct jbuf *b, const struct job *job, const doubl
         const double per = n > 0 ? 1.0 / n : 0.0;
         jb_printf(b,
                   "  \"transfer\": {\"h2d_bytes_per_image\": %.1f, \"d2h_bytes_per_image\": %.1f, "
-                  "\"image_bytes\": %ld},\n",
-                  total[REC_H2D] * per, total[REC_D2H] * per, info->image_bytes);
+                  "\"image_bytes\": %ld, \"syncs_per_image\": %.3f, \"d2h_syncs_per_image\": %.3f},\n",
+                  total[REC_H2D] * per, total[REC_D2H] * per, info->image_bytes, total[REC_SYNCS] * per,
+                  total[REC_D2H_SYNCS] * per);
         jb_printf(b, "  \"passes\": {\"forward_samples_per_image\": %.3f, \"backward_samples_per_image\": %.3f},\n",
                   total[REC_FWD] * per, total[REC_BWD] * per);
     }

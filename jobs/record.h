@@ -35,12 +35,15 @@ struct rec_slot {
 #define REC_IMAGES 0
 #define REC_CORRECT 1
 /* The shim's ledger over the shard (struct ts_ledger): bytes host → device
- * and back, samples forward and backward through the model. */
+ * and back, samples forward and backward through the model, and the host's
+ * waits for the device (every copy either way; the downloads alone). */
 #define REC_H2D 2
 #define REC_D2H 3
 #define REC_FWD 4
 #define REC_BWD 5
-#define REC_HEADER 6
+#define REC_SYNCS 6
+#define REC_D2H_SYNCS 7
+#define REC_HEADER 8
 enum {
     REC_SN_CORR_SUM,
     REC_SN_CORR_N,

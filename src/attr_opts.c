@@ -72,7 +72,8 @@ const char *const ATTR_HELP =
     "                         does in a job (default 2048), whatever refs x steps\n"
     "  --threads T            intra-op threads (default: every usable core: the machine's, or its cgroup's share)\n"
     "  --stats                print what the method cost on stderr, one JSON line: samples through\n"
-    "                         the model (forward, backward) and bytes host->device and back\n"
+    "                         the model (forward, backward), bytes host->device and back, and\n"
+    "                         syncs (the host's waits for the device: every copy; d2h_syncs: reads)\n"
     "  --out A.npy            N×C×H×W float32 attributions; with several --estimator values (or a\n"
     "                         --config entry with several) N×E×C×H×W, E in the order given, from\n"
     "                         one gradient pass\n";

@@ -26,7 +26,8 @@ struct attr_state {
     float *x, *a, *rf, *lg; /* a: estimator k's maps at a + k·n·d */
     int64_t *y;
     ts_module *m;
-    ts_tensor *xt;
+    ts_tensor *xt, *yt;
+    struct wk_consts consts; /* the channel vectors and step tables, uploaded once for every group */
     int device, ncls;
     long n, c, h, w, d;
 };
@@ -42,6 +43,8 @@ static void attr_state_free(struct attr_state *s) {
     free(s->rf);
     free(s->lg);
     ts_tensor_free(s->xt);
+    ts_tensor_free(s->yt);
+    wk_consts_free(&s->consts);
     ts_module_free(s->m);
 }
 
@@ -275,10 +278,11 @@ static void attr_print_stats(long n, const struct ts_ledger *l0, const struct ts
     struct jbuf j = {0};
     jb_printf(&j,
               "{\"images\": %ld, \"forward_samples\": %llu, \"backward_samples\": %llu, \"h2d_bytes\": %llu, "
-              "\"d2h_bytes\": %llu}",
+              "\"d2h_bytes\": %llu, \"syncs\": %llu, \"d2h_syncs\": %llu}",
               n, (unsigned long long)(l1->fwd_samples - l0->fwd_samples),
               (unsigned long long)(l1->bwd_samples - l0->bwd_samples),
-              (unsigned long long)(l1->h2d_bytes - l0->h2d_bytes), (unsigned long long)(l1->d2h_bytes - l0->d2h_bytes));
+              (unsigned long long)(l1->h2d_bytes - l0->h2d_bytes), (unsigned long long)(l1->d2h_bytes - l0->d2h_bytes),
+              (unsigned long long)(l1->syncs - l0->syncs), (unsigned long long)(l1->d2h_syncs - l0->d2h_syncs));
     jb_put_line(&j, stderr);
     jb_free(&j);
 }
@@ -289,9 +293,16 @@ static int attr_compute(const struct attr_args *a, struct attr_plan *p, struct a
                         struct wk_method_ctx *ctx) {
     char err[2048];
     const long n = s->n, h = s->h, w = s->w;
+    /* the labels go up once, as the images did (a run's batch has both) */
+    int64_t s_n[1] = {n};
+    if (ts_from_i64(s->y, s_n, 1, s->device, &s->yt) != TS_OK) {
+        fprintf(stderr, "recal attribute: uploading labels: %s\n", ts_last_error());
+        return -1;
+    }
+    ctx->consts = &s->consts;
     int64_t *ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
     for (long i = 0; ids && i < n; i++) ids[i] = i;
-    struct wk_batch bt = {s->xt, s->x, s->y, NULL, ids, n, (int)s->c, (int)h, (int)w, NULL};
+    struct wk_batch bt = {s->xt, s->x, s->y, s->yt, ids, n, (int)s->c, (int)h, (int)w, NULL};
     float *outs[JOB_EST_COUNT] = {0};
     p->jm.estimators = 0;
     for (int k = 0; k < p->n_est; k++) {

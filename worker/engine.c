@@ -644,6 +644,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     record[REC_D2H] = (double)(led1.d2h_bytes - led0.d2h_bytes);
     record[REC_FWD] = (double)(led1.fwd_samples - led0.fwd_samples);
     record[REC_BWD] = (double)(led1.bwd_samples - led0.bwd_samples);
+    record[REC_SYNCS] = (double)(led1.syncs - led0.syncs);
+    record[REC_D2H_SYNCS] = (double)(led1.d2h_syncs - led0.d2h_syncs);
     rc = 0;
 fail:
     /* a method that gave up between chunks (WK_STOP_MSG) abandons the shard */

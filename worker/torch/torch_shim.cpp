@@ -149,13 +149,18 @@ static std::vector<int64_t> dims(const int64_t *shape, int ndim) {
 // The ledger (ts_ledger_read): every copy between host memory and a tensor's
 // device, and every sample through the model. Counted on the CPU as well,
 // where the same calls copy host memory, so what a job would move on a GPU
-// is known and tested on any machine.
-static std::atomic<uint64_t> g_h2d{0}, g_d2h{0}, g_fwd{0}, g_bwd{0};
+// is known and tested on any machine. Every copy is also a sync: the shim
+// copies with non_blocking false, and on CUDA PyTorch then waits for the
+// stream (cudaMemcpyAsync + cudaStreamSynchronize) both ways.
+static std::atomic<uint64_t> g_h2d{0}, g_d2h{0}, g_fwd{0}, g_bwd{0}, g_syncs{0}, g_d2h_syncs{0};
 static void ledger_h2d(const at::Tensor &t) {
     g_h2d += (uint64_t)t.numel() * t.element_size();
+    g_syncs += 1;
 }
 static void ledger_d2h(size_t bytes) {
     g_d2h += bytes;
+    g_syncs += 1;
+    g_d2h_syncs += 1;
 }
 // One value back to the host (a finiteness check, a loss): a d2h copy and,
 // on a GPU, a wait for the device.
@@ -204,6 +209,8 @@ void ts_ledger_read(struct ts_ledger *out) {
     out->d2h_bytes = g_d2h;
     out->fwd_samples = g_fwd;
     out->bwd_samples = g_bwd;
+    out->syncs = g_syncs;
+    out->d2h_syncs = g_d2h_syncs;
 }
 
 const char *ts_version(void) {
@@ -334,6 +341,7 @@ class ForwardPrecision {
 
 int ts_device_sync(int device) {
     if (device != TS_DEV_CUDA) return TS_OK;
+    g_syncs += 1; // counted on every device, as the copies are (the ledger)
     TS_GUARD({ torch::cuda::synchronize(); });
     return TS_OK;
 }
@@ -834,14 +842,14 @@ static bool frozen_agrees(torch::jit::Module &orig, torch::jit::Module &fz, cons
         return g[0].defined() ? g[0].detach() : torch::zeros_like(p);
     };
     auto rel = [](const at::Tensor &a, const at::Tensor &b) {
-        double nb = b.norm().item<double>();
-        return (a - b).norm().item<double>() / std::max(nb, 1e-30);
+        double nb = item_d2h<double>(b.norm());
+        return item_d2h<double>((a - b).norm()) / std::max(nb, 1e-30);
     };
     at::Tensor out_m, out_f;
     at::Tensor g_m = run(orig, out_m); // throws on the user's errors
     // A model that gives NaN or Inf here cannot be judged; it runs as
     // loaded, and the engine's finiteness checks name it.
-    if (!torch::isfinite(out_m).all().item<bool>() || !torch::isfinite(g_m).all().item<bool>()) return false;
+    if (!item_d2h<bool>(torch::isfinite(out_m).all()) || !item_d2h<bool>(torch::isfinite(g_m).all())) return false;
     at::Tensor g_f;
     try {
         g_f = run(fz, out_f);

@@ -39,12 +39,15 @@ enum ts_objective { TS_OBJ_LOGIT = 0, TS_OBJ_PROB = 1, TS_OBJ_CONTRAST = 2 };
 /* ---- runtime ----------------------------------------------------------- */
 const char *ts_last_error(void);
 /* What crossed between host memory and tensors' devices (bytes, every copy
- * the shim makes, tensor data and single values alike) and how many samples
+ * the shim makes, tensor data and single values alike), how many samples
  * went through the model (forward; backward to an input or feature map),
- * since the process started. Counted on the CPU too, where the same calls
- * copy host memory. */
+ * and how many times the host waited for the device (syncs: every copy,
+ * up or down, is one, since PyTorch's blocking copy waits for the stream,
+ * and so is ts_device_sync; d2h_syncs: the downloads among them, the values
+ * the host reads back), since the process started. Counted on the CPU too,
+ * where the same calls copy host memory. */
 struct ts_ledger {
-    uint64_t h2d_bytes, d2h_bytes, fwd_samples, bwd_samples;
+    uint64_t h2d_bytes, d2h_bytes, fwd_samples, bwd_samples, syncs, d2h_syncs;
 };
 void ts_ledger_read(struct ts_ledger *out);
 const char *ts_version(void); /* libtorch version string, static */

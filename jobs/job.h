@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* memory_budget_mb: auto — the engine sizes it from the free device memory
+ * on CUDA (the CPU's default elsewhere); 0 is not a budget a user can give. */
+#define JOB_MEMORY_AUTO 0L
+#define JOB_MEMORY_DEFAULT_MB 2048L
 #define JOB_PATH_MAX 1024
 #define JOB_NAME_MAX 128
 #define JOB_MAX_METHODS 32
@@ -251,7 +255,7 @@ struct job {
     int ds_classes;            /* dataset.classes (npy); 0 = max label + 1 */
     int ds_threads;            /* dataset.threads: decode threads; 0 = threads, else 2 */
     int batch_size;            /* default 64 */
-    long memory_budget_mb;     /* default 2048 */
+    long memory_budget_mb;     /* default 2048; JOB_MEMORY_AUTO: from the device's free memory (engine open) */
     int shard_images;          /* default 256; the largest shard when shard_seconds > 0 */
     double shard_seconds;      /* target seconds per shard, measured at start (default 5); 0 = off */
     double stop_grace_seconds; /* after a stop signal, how long shards in flight may still run

@@ -72,7 +72,7 @@ static void set_defaults(struct job *j, const char *path) {
     snprintf(j->precision, sizeof j->precision, "fp32");
     snprintf(j->split, sizeof j->split, "test");
     j->batch_size = 64;
-    j->memory_budget_mb = 2048;
+    j->memory_budget_mb = JOB_MEMORY_DEFAULT_MB;
     j->shard_images = 256;
     j->shard_seconds = 5.0;
     j->stop_grace_seconds = 60.0;
@@ -367,8 +367,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         opt_enum(e, root, "device", devices, 3, j->device, sizeof j->device) ||
         opt_enum(e, root, "precision", precisions, 3, j->precision, sizeof j->precision) ||
         opt_int(e, root, "threads", 0, CORES_THREADS_MAX, &threads) ||
-        opt_int(e, root, "batch_size", 1, INT_MAX, &bs) || opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem) ||
-        opt_int(e, root, "shard_images", 1, INT_MAX, &shard) ||
+        opt_int(e, root, "batch_size", 1, INT_MAX, &bs) || opt_int(e, root, "shard_images", 1, INT_MAX, &shard) ||
         opt_double(e, root, "shard_seconds", 0, false, 1e6, false, "seconds between 0 (off) and 1e6",
                    &j->shard_seconds) ||
         opt_double(e, root, "stop_grace_seconds", 0, false, 1e6, false, "seconds between 0 and 1e6",
@@ -376,6 +375,11 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         opt_double(e, root, "watchdog_seconds", 0, false, 1e7, false, "seconds between 0 (off) and 1e7",
                    &j->watchdog_seconds))
         return -1;
+    /* memory_budget_mb: MB >= 1, or "auto" (from the device's free memory). */
+    if ((v = job_map_get(root, "memory_budget_mb", NULL)) && v->kind == JOB_N_SCALAR && v->text &&
+        !job_casecmp(v->text, "auto"))
+        mem = JOB_MEMORY_AUTO;
+    else if (opt_int(e, root, "memory_budget_mb", 1, LONG_MAX, &mem)) return -1;
     /* chunk_samples: N, 0 (from memory_budget_mb) or "auto" (measured). */
     if ((v = job_map_get(root, "chunk_samples", NULL)) && v->kind == JOB_N_SCALAR && v->text &&
         !job_casecmp(v->text, "auto"))

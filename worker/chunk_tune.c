@@ -24,7 +24,7 @@ double wk_probe_rate(ts_module *m, int device, int c, int h, int w, long n, int 
          * sides of the timed loop, or the queue is what gets measured */
         if (r == 0 && ts_device_sync(device) == TS_OK) t0 = clock_now_s();
         ts_tensor *g = NULL;
-        int rc = grad ? ts_objective_grad(m, xt, lt, TS_OBJ_LOGIT, &g, NULL) : ts_module_forward(m, xt, &g);
+        int rc = grad ? ts_objective_grad(m, xt, lt, TS_OBJ_LOGIT, &g, NULL, NULL) : ts_module_forward(m, xt, &g);
         ts_tensor_free(g);
         if (rc) goto out;
     }

@@ -12,6 +12,7 @@
 #include "diffid.h"
 #include "chunk_tune.h"
 #include "diffid_batch.h"
+#include "dev_consts.h"
 #include "examples.h"
 #include "fault.h"
 #include "methods.h"
@@ -40,6 +41,11 @@
 #define WK_CPU_CHUNK_MIN 4
 #define WK_CPU_CHUNK_CAP 256
 #define WK_GPU_CHUNK_CAP 4096
+/* memory_budget_mb: auto on CUDA takes this share of the device memory free
+ * once the model is loaded: the batch's references, x − r and maps live
+ * outside the chunk (and the caching allocator's own slack), so the rest is
+ * left to them. */
+#define WK_AUTO_FREE_SHARE 0.7
 
 long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb) {
     long in_bytes = (long)c * h * w * 4;
@@ -129,12 +135,13 @@ static void image_row(double *row, long id, int64_t label, int64_t target, const
  * legitimate job on a large node). */
 static int check_refs_memory(const struct job *job, const struct ds_dataset *ds, char *err, size_t errlen) {
     const double d = (double)ds->c * ds->h * ds->w, budget = (double)job->memory_budget_mb * (1 << 20);
+    const int auto_budget = job->memory_budget_mb == JOB_MEMORY_AUTO; /* not known before the model is loaded */
     const double ram = mem_usable_bytes();
     for (int k = 0; k < job->n_methods; k++) {
         const struct job_method *m = &job->methods[k];
         const double refs = (double)job->batch_size * m->refs * d * 4,
                      alpha = (double)job->batch_size * m->refs * m->steps * 4;
-        if (refs + alpha > budget)
+        if (!auto_budget && refs + alpha > budget)
             log_printf("methods.%d (%s): %.2f GB of references and path points a batch, above memory_budget_mb %ld", k,
                        job_method_label(m), (refs + alpha) / 1e9, job->memory_budget_mb);
         if (ram <= 0 || refs + alpha <= ram) continue;
@@ -146,6 +153,24 @@ static int check_refs_memory(const struct job *job, const struct ds_dataset *ds,
         return -1;
     }
     return 0;
+}
+
+/* The job's memory_budget_mb, or with `auto` the share of the device's free
+ * memory on CUDA, the default elsewhere (logged either way: the chunk, and
+ * so float summation order, follows from it). */
+static long budget_mb(const struct wk_engine *e) {
+    const struct job *job = e->job;
+    size_t fr = 0, tot = 0;
+    if (job->memory_budget_mb != JOB_MEMORY_AUTO) return job->memory_budget_mb;
+    if (e->device == TS_DEV_CUDA && ts_cuda_mem_free(&fr, &tot) == TS_OK) {
+        long mb = (long)((double)fr * WK_AUTO_FREE_SHARE / (1 << 20));
+        log_printf("memory_budget_mb: auto: %ld MB, %.0f %% of the %.2f GB free of the device's %.2f GB",
+                   mb < 1 ? 1 : mb, 100 * WK_AUTO_FREE_SHARE, (double)fr / 1e9, (double)tot / 1e9);
+        return mb < 1 ? 1 : mb;
+    }
+    log_printf("memory_budget_mb: auto: %ld MB, the default (%s)", JOB_MEMORY_DEFAULT_MB,
+               e->device == TS_DEV_CUDA ? ts_last_error() : "device memory is measured on CUDA only");
+    return JOB_MEMORY_DEFAULT_MB;
 }
 
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
@@ -258,7 +283,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
      * opt-in: on a busy or 2-core machine the probe is noisy, and the chunk
      * sets float summation order (cmd_run makes every rank use rank 0's
      * choice and keeps it for --resume). */
-    e->chunk_samples = wk_chunk_samples(e->device, e->ds.c, e->ds.h, e->ds.w, job->memory_budget_mb);
+    e->chunk_samples = wk_chunk_samples(e->device, e->ds.c, e->ds.h, e->ds.w, budget_mb(e));
     if (job->chunk_samples > 0) {
         if (job->chunk_samples < e->chunk_samples) e->chunk_samples = job->chunk_samples;
     } else if (job->chunk_samples < 0) {
@@ -269,6 +294,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     e->mctx.seed = job->seed;
     e->mctx.chunk_samples = e->chunk_samples;
     e->mctx.classes = e->classes;
+    e->mctx.consts = &e->consts;
     for (int ch = 0; ch < e->ds.c && ch < 3; ch++) {
         e->mctx.mean[ch] = e->ds.mean[ch];
         e->mctx.std[ch] = e->ds.std[ch];
@@ -325,6 +351,7 @@ void wk_engine_close(struct wk_engine *e) {
     e->mctx.n_maps = 0;
     for (int k = 0; k < e->mctx.n_base_files; k++) npy_free(&e->base_files[k].a);
     e->mctx.n_base_files = 0;
+    wk_consts_free(&e->consts);
     ts_module_free(e->model);
     e->model = NULL;
     if (e->ds.impl) ds_close(&e->ds);
@@ -490,6 +517,19 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         }
         if (kept == 0) continue;
         b = kept;
+        /* Labels checked here, once a batch, before they go up: the shim
+         * then need not read them back after every pass (the open checked
+         * the data set's classes against the model's; this holds a reader
+         * to it), and a target made from them (label, the prediction, a
+         * class checked at open) is in range too. */
+        for (long i = 0; i < b; i++)
+            if (y[i] >= e->classes) {
+                snprintf(
+                    err, errlen,
+                    "%s: image %lld has label %lld, outside the model's %d classes (%s; check dataset and model match)",
+                    job->dataset_path, (long long)ids[i], (long long)y[i], e->classes, job->model_path);
+                goto fail;
+            }
         ts_tensor *xt, *yt, *lg, *orig_t;
         int64_t shape[4] = {b, e->ds.c, e->ds.h, e->ds.w}, s_b[1] = {b};
         int64_t correct = 0;
@@ -547,13 +587,19 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
                     snprintf(err, errlen, "internal: %s gave no map for slot %d", job_method_name(m->kind), t);
                     goto fail;
                 }
-                WK_CHECK(ts_all_finite(attr_t[t], &finite));
-                if (!finite) {
-                    WK_CHECK(ts_to_f32(attr_t[t], attr[t], (size_t)(b * d)));
-                    if (nonfinite_rows(e, "attributions", attr[t], b, d, ids, m, err, errlen)) goto fail;
-                }
             }
             s = s_end;
+        }
+        /* Every slot's maps finite: one read for all of them (a sync each
+         * was n_slots a batch); the first slot that is not is named, with
+         * its method and images, as before. */
+        int bad = -1;
+        if (e->n_slots > 0) WK_CHECK(ts_all_finite_each((const ts_tensor *const *)attr_t, e->n_slots, &bad));
+        if (bad >= 0) {
+            WK_CHECK(ts_to_f32(attr_t[bad], attr[bad], (size_t)(b * d)));
+            if (nonfinite_rows(e, "attributions", attr[bad], b, d, ids, &job->methods[e->slots[bad].method], err,
+                               errlen))
+                goto fail;
         }
         /* The maps come to the host only for what reads them there: saved
          * maps, rank maps and figures, DiffID's host path, faithfulness

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "dataset.h"
+#include "dev_consts.h"
 #include "job.h"
 #include "methods.h"
 #include "record.h"
@@ -22,6 +23,7 @@ struct wk_engine {
     int n_slots;
     struct rec_slot slots[REC_MAX_SLOTS];
     struct wk_method_ctx mctx;
+    struct wk_consts consts;                         /* mctx.consts: small tables uploaded once */
     struct wk_maps maps[JOB_MAX_METHODS];            /* the precomputed methods' files, mctx.maps */
     struct wk_base_file base_files[JOB_MAX_METHODS]; /* ig / guided_ig baseline files, mctx.base_files */
     struct rec_layout layout;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev_consts.h"
 #include "diffid.h"
 #include "perturb.h"
 #include "road.h"
@@ -171,7 +172,7 @@ static int sensn_image(const struct wk_metric_ctx *e, const struct wk_batch *bt,
         key = seed_for(e->job->seed, bt->ids[i], SEED_SENSN_BASE);
         WK_T(&pool, ts_ctr_rand(&key, 1, n * d, 0, e->device, &b), b);
         WK_T(&pool, ts_reshape(b, s4, 4, &b4), b4);
-        WK_T(&pool, ts_normalize_channels(b4, e->mctx->mean, e->mctx->std, c, &fill), fill);
+        WK_T(&pool, wk_normalize_channels(e->mctx->consts, b4, e->mctx->mean, e->mctx->std, c, &fill), fill);
     } else {
         WK_T(&pool, ts_zeros(s_one, 1, e->device, &fill), fill);
     }
@@ -435,7 +436,7 @@ static int infid_image(const struct wk_metric_ctx *e, const struct wk_batch *bt,
     int64_t s4[4] = {M, c, bt->h, bt->w}, s2[2] = {M, d};
     WK_T(&pool, ts_ctr_rand(&key, 1, M * d, 1, e->device, &z), z);
     WK_T(&pool, ts_reshape(z, s4, 4, &z4), z4);
-    WK_T(&pool, ts_affine_channels(z4, scale, zero, c, &noise), noise);
+    WK_T(&pool, wk_affine_channels(e->mctx.consts, z4, scale, zero, c, &noise), noise);
     WK_T(&pool, ts_sub(im.x, noise, &copies), copies);
     if (forward_target_dev(e, copies, M, im.label, f, err, errlen)) goto fail;
     /* Iᵀa for every copy and slot at once, in float64 */

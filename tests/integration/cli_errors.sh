@@ -220,6 +220,16 @@ expect 1 "nan.pt: the model gives NaN or Inf logits for 4 image(s) of this batch
     "$recal" run "$cfg" --set model.path="$work/cli/nan.pt" --limit 4 --set batch_size=4 --run-dir r-nan-logits
 [ -e r-nan-logits/metrics.json ] && { echo "FAIL: a NaN model wrote metrics.json"; fails=$((fails + 1)); }
 
+# NaN in one slot's maps (a precomputed file): the one read of every slot's
+# finiteness still names the method and the image (issue #37: one sync a
+# batch for all slots)
+/usr/bin/python3 -c "
+import numpy as np
+a = np.ones((8, 1, 28, 28), np.float32); a[2, 0, 3, 3] = np.nan; np.save('nanmaps.npy', a)"
+printf 'model: {path: %s}\ndataset: {name: fashion-mnist, path: /usr/share/datasets/fashion-mnist, limit: 8}\nbatch_size: 4\nmethods:\n  - {name: random}\n  - {name: precomputed, path: nanmaps.npy}\nmetrics:\n  diffid: {ratios: [0.5]}\n' "$model" > nanmaps.yaml
+expect 1 "the model gives NaN or Inf attributions of precomputed for 1 image(s) of this batch (image id 2)" -- \
+    "$recal" run nanmaps.yaml --run-dir r-nan-maps
+
 # a garbage model file (random bytes) and a truncated zip
 head -c 4096 /dev/urandom > garbage.pt
 printf 'PK\003\004 cut short' > cut.pt

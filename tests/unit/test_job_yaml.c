@@ -387,6 +387,10 @@ static void test_method_keys(void **state) {
     assert_int_equal(J.chunk_samples, 32);
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nchunk_samples: auto\n", NULL, 0), 0);
     assert_int_equal(J.chunk_samples, -1);
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nmemory_budget_mb: auto\n", NULL, 0), 0);
+    assert_int_equal(J.memory_budget_mb, JOB_MEMORY_AUTO);
+    expect_err(BASE "methods: [{name: random}]\nmemory_budget_mb: 0\n", NULL, 0,
+               ":4:19: 'memory_budget_mb' must be an integer >= 1, got '0'");
     expect_err(BASE "methods: [{name: random}]\nchunk_samples: big\n", NULL, 0,
                ":4:16: 'chunk_samples' must be an integer >= 0, got 'big'");
     expect_err(BASE "methods: [{name: ig_uniform, baseline: black}]\n", NULL, 0,

@@ -44,7 +44,7 @@ static int make_alpha(const struct wk_method_ctx *ctx, const struct job_method *
 /* One group of images of a batch; `first` is its offset in the batch (explicit
  * per-image references are indexed by batch position). out[e]: new handles. */
 static int path_group(const struct wk_method_ctx *ctx, const struct job_method *mm, const struct wk_batch *bt,
-                      long first, ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen) {
+                      long first, ts_checks *checks, ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen) {
     const struct job_method m = *mm;
     const long R = m.refs, K = m.steps, d = (long)bt->c * bt->h * bt->w;
     int rc = -1;
@@ -81,7 +81,7 @@ static int path_group(const struct wk_method_ctx *ctx, const struct job_method *
         }
     }
     if (make_alpha(ctx, &m, bt, alpha, err, errlen)) goto out;
-    rc = wk_path_attribute(ctx, &m, bt, refs_t, alpha, m.kind == JOB_M_IG_SQ, out, err, errlen);
+    rc = wk_path_attribute(ctx, &m, bt, refs_t, alpha, m.kind == JOB_M_IG_SQ, checks, out, err, errlen);
 out:
     ts_tensor_free(refs_t);
     wk_xfer_free(refs, refs_owner);
@@ -105,9 +105,13 @@ static int path_method(const struct wk_method_ctx *ctx, const struct job_method 
     if (group < 1) group = 1;
     const long n_groups = (bt->b + group - 1) / group;
     ts_tensor **parts = calloc((size_t)(n_groups * JOB_EST_COUNT), sizeof *parts);
+    /* every pass's label and finiteness checks stay on the device, read
+     * once for the batch below (one sync instead of three a chunk) */
+    ts_checks *checks = NULL;
     int rc = -1;
-    if (!parts) {
+    if (!parts || ts_checks_new(&checks) != TS_OK) {
         snprintf(err, errlen, "out of host memory for %ld groups", n_groups);
+        free(parts);
         return -1;
     }
     for (long gi = 0; gi < n_groups; gi++) {
@@ -122,11 +126,15 @@ static int path_method(const struct wk_method_ctx *ctx, const struct job_method 
         }
         struct wk_batch sb = {
             xs, bt->xh ? bt->xh + i0 * d : NULL, bt->labels + i0, ys, bt->ids + i0, n, bt->c, bt->h, bt->w, ls};
-        int grc = path_group(ctx, &m, &sb, i0, parts + gi * JOB_EST_COUNT, err, errlen);
+        int grc = path_group(ctx, &m, &sb, i0, checks, parts + gi * JOB_EST_COUNT, err, errlen);
         ts_tensor_free(xs);
         ts_tensor_free(ys);
         ts_tensor_free(ls);
         if (grc) goto out;
+    }
+    if (ts_checks_read(checks) != TS_OK) { /* the message of the pass that found it */
+        snprintf(err, errlen, "%s", ts_last_error());
+        goto out;
     }
     for (int e = 0; e < JOB_EST_COUNT; e++) {
         if (!parts[e]) continue;
@@ -152,6 +160,7 @@ static int path_method(const struct wk_method_ctx *ctx, const struct job_method 
 out:
     for (long k = 0; k < n_groups * JOB_EST_COUNT; k++) ts_tensor_free(parts[k]);
     free(parts);
+    ts_checks_free(checks);
     if (rc)
         for (int e = 0; e < JOB_EST_COUNT; e++) {
             ts_tensor_free(out[e]);

@@ -21,7 +21,7 @@ static int grads_at(const struct wk_method_ctx *ctx, const struct job_method *m,
     int64_t s_z[4] = {n, bt->c, bt->h, bt->w}, s_l[1] = {n};
     WK_T(&pool, ts_from_f32(pts, s_z, 4, ctx->device, &z), z);
     WK_T(&pool, ts_from_i64(lab, s_l, 1, ctx->device, &l), l);
-    WK_T(&pool, ts_objective_grad(ctx->model, z, l, (int)m->objective, &g, NULL), g);
+    WK_T(&pool, ts_objective_grad(ctx->model, z, l, (int)m->objective, &g, NULL, NULL), g);
     WK_CHECK(ts_to_f32(g, g_out, (size_t)(n * d)));
     rc = 0;
 fail:

@@ -41,6 +41,7 @@ struct wk_base_file {
     int per_image; /* N×C×H×W with N > 1; else C×H×W or 1×C×H×W */
 };
 
+struct wk_consts; /* dev_consts.h */
 struct wk_method_ctx {
     ts_module *model;
     int device;
@@ -62,6 +63,7 @@ struct wk_method_ctx {
     int n_maps;
     const struct wk_base_file *base_files; /* the baseline files (wk_base_file_open), n_base_files of them */
     int n_base_files;
+    struct wk_consts *consts; /* small tables kept on the device for the engine's life; NULL: uploaded per use */
 };
 
 /* Map a baseline file and check it against the images it serves: C×H×W or
@@ -123,10 +125,11 @@ int wk_alpha_grid(enum job_alpha_rule rule, long K, double *alpha, double *weigh
  * per image (refs: device (B·R)×C×H×W, normalized), K points per path with
  * α per point (alpha: host B·R·K, path-major). One set of gradients feeds
  * every requested estimator (out[e]: new B×D handles). squared: the IG-SQ
- * combination. */
+ * combination. The label and finiteness checks of every pass go into
+ * `checks`: the maps mean nothing until the caller's ts_checks_read says so. */
 int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                      const ts_tensor *refs, const float *alpha, int squared, ts_tensor *out[JOB_EST_COUNT], char *err,
-                      size_t errlen);
+                      const ts_tensor *refs, const float *alpha, int squared, ts_checks *checks,
+                      ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen);
 
 /* n floats U[0,1) (gaussian = 0) or N(0,1) from the counter-based stream
  * of key `seed` (util/seed.h), into host dst: the same numbers as

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev_consts.h"
 #include "methods.h"
 #include "wk_pool.h"
 
@@ -41,6 +42,7 @@ struct path_run {
     ts_tensor *acc_van, *acc_vr, *cnt_vr, *acc_ip, *cnt_ip, *acc_idgi;
     ts_tensor *f_end; /* B: F at each image (α = 1), for IDGI's last step when that point is shared */
     int objective;
+    ts_checks *checks; /* the label and finiteness checks, read once by the caller (ts_checks_read) */
     /* An α rule's weights (docs/methods.md, "α rules") as K·w_k, so that the
      * endpoints rule is 1 everywhere and takes none of this: w1 (K steps,
      * host; NULL for endpoints), t_wwalk (the kin walked steps' on the
@@ -69,7 +71,7 @@ static int point_grads(const struct path_run *pr, long q0, long qc, struct wk_po
     WK_T(pool, ts_reshape(z, s_z4, 4, &z4), z4);
     WK_T(pool, ts_narrow(pr->t_lab, 0, q0, qc, &lab), lab);
     ts_tensor *f = NULL;
-    WK_T(pool, ts_objective_grad(pr->ctx->model, z4, lab, pr->objective, &g, pr->want_idgi ? &f : NULL), g);
+    WK_T(pool, ts_objective_grad(pr->ctx->model, z4, lab, pr->objective, &g, pr->want_idgi ? &f : NULL, pr->checks), g);
     if (f && !wk_pool_add(pool, f)) { /* freed by the pool: do not hand it out */
         snprintf(err, errlen, "internal: tensor pool exhausted at %s:%d", __FILE__, __LINE__);
         goto fail;
@@ -188,7 +190,7 @@ static int endpoint_grads(struct path_run *pr, struct wk_pool *keep, char *err, 
         WK_T(&chunk, ts_narrow(bt->x, 0, i0, n, &xs), xs);
         WK_T(&chunk, ts_narrow(pr->y, 0, i0, n, &lab), lab);
         WK_T(&chunk, ts_narrow(t_img, 0, i0, n, &ii), ii);
-        WK_T(&chunk, ts_objective_grad(pr->ctx->model, xs, lab, pr->objective, &g, NULL), g);
+        WK_T(&chunk, ts_objective_grad(pr->ctx->model, xs, lab, pr->objective, &g, NULL, pr->checks), g);
         WK_T(&chunk, ts_reshape(g, s_nd, 2, &g2), g2);
         WK_CHECK(ts_index_add_(pr->gx, 0, ii, g2));
         wk_pool_free(&chunk);
@@ -562,15 +564,16 @@ static int device_tables(struct path_run *pr, const float *alpha_h, long points,
         if (pr->w1) crow[k] = (1.0f - alpha_h[k]) * pr->w1[k] / (float)K; /* valid_ip's w_k instead of 1/K */
     }
     ts_tensor *q, *t, *step, *t_kw, *t_arow, *t_crow, *a1, *c1;
-    int64_t s_k[1] = {K}, s_kin[1] = {kin}, s_q1[2] = {points, 1};
+    int64_t s_q1[2] = {points, 1};
     WK_T(&tmp, ts_arange(points, pr->ctx->device, &q), q);
     WK_T(keep, ts_idiv_scalar(q, kin, &pr->t_pref), pr->t_pref);
     WK_T(keep, ts_idiv_scalar(pr->t_pref, pr->R, &pr->t_pimg), pr->t_pimg);
     WK_T(&tmp, ts_irem_scalar(q, kin, &t), t);
-    WK_T(&tmp, ts_from_i64(kw, s_kin, 1, pr->ctx->device, &t_kw), t_kw);
+    /* the same few numbers every batch: uploaded once (dev_consts.h) */
+    WK_CHECK(wk_const_i64(pr->ctx->consts, kw, kin, pr->ctx->device, &tmp, &t_kw));
     WK_T(&tmp, ts_index_select(t_kw, 0, t, &step), step);
-    WK_T(&tmp, ts_from_f32(arow, s_k, 1, pr->ctx->device, &t_arow), t_arow);
-    WK_T(&tmp, ts_from_f32(crow, s_k, 1, pr->ctx->device, &t_crow), t_crow);
+    WK_CHECK(wk_const_f32(pr->ctx->consts, arow, K, pr->ctx->device, &tmp, &t_arow));
+    WK_CHECK(wk_const_f32(pr->ctx->consts, crow, K, pr->ctx->device, &tmp, &t_crow));
     WK_T(&tmp, ts_index_select(t_arow, 0, step, &a1), a1);
     WK_T(&tmp, ts_index_select(t_crow, 0, step, &c1), c1);
     WK_T(keep, ts_reshape(a1, s_q1, 2, &pr->t_alpha), pr->t_alpha);
@@ -586,8 +589,8 @@ fail:
 }
 
 int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                      const ts_tensor *refs, const float *alpha_h, int squared, ts_tensor *out[JOB_EST_COUNT],
-                      char *err, size_t errlen) {
+                      const ts_tensor *refs, const float *alpha_h, int squared, ts_checks *checks,
+                      ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen) {
     const long B = bt->b, R = m->refs, K = m->steps, D = (long)bt->c * bt->h * bt->w;
     const long paths = B * R;
     /* reference_compat changes nothing when R = 1 or K = 1. */
@@ -616,6 +619,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
                           .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1,
                           .want_idgi = (m->estimators >> JOB_EST_IDGI) & 1,
                           .objective = (int)m->objective,
+                          .checks = checks,
                           .kin = K - n1,
                           .n1 = n1,
                           .w_end = (double)n1};
@@ -670,8 +674,7 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
         long n = 0;
         for (long k = 0; k < K; k++)
             if (!(n1 > 0 && alpha_h[k] == 1.0f)) ww[n++] = pr.w1[k];
-        int64_t s_n[1] = {n};
-        WK_T(&keep, ts_from_f32(ww, s_n, 1, ctx->device, &pr.t_wwalk), pr.t_wwalk);
+        WK_CHECK(wk_const_f32(ctx->consts, ww, n, ctx->device, &keep, &pr.t_wwalk));
     }
     if (on_device) {
         if (device_tables(&pr, alpha_h, points, &keep, err, errlen)) goto fail;
@@ -725,8 +728,10 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
         WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_idgi), pr.acc_idgi);
         /* F at the shared α = 1 point: from the clean forward's logits when
          * the batch has them (no pass of its own), else one forward */
-        if (n1 && bt->logits) WK_T(&keep, ts_objective_of_logits(bt->logits, pr.y, pr.objective, &pr.f_end), pr.f_end);
-        else if (n1) WK_T(&keep, ts_objective_values(ctx->model, bt->x, pr.y, pr.objective, &pr.f_end), pr.f_end);
+        if (n1 && bt->logits)
+            WK_T(&keep, ts_objective_of_logits(bt->logits, pr.y, pr.objective, &pr.f_end, checks), pr.f_end);
+        else if (n1)
+            WK_T(&keep, ts_objective_values(ctx->model, bt->x, pr.y, pr.objective, &pr.f_end, checks), pr.f_end);
     }
     if ((n1 || Le) && (pr.want_van || pr.want_vr) && endpoint_grads(&pr, &keep, err, errlen)) goto fail;
     if (compat ? walk_compat(&pr, L, lw, Lw, le, Le, err, errlen) : walk_paths(&pr, err, errlen)) goto fail;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dev_consts.h"
 #include "methods.h"
 #include "seed.h"
 #include "wk_pool.h"
@@ -58,12 +59,12 @@ int wk_draw_dev(const struct wk_method_ctx *ctx, const struct wk_batch *bt, uint
 }
 
 /* (B·r)×C×H×W normalized references from u (B×r·D, pixel space, dropped). */
-static int normalize_refs(const struct wk_batch *bt, long r, const float *mean, const float *std, ts_tensor *u,
-                          ts_tensor **out, char *err, size_t errlen) {
+static int normalize_refs(const struct wk_method_ctx *ctx, const struct wk_batch *bt, long r, const float *mean,
+                          const float *std, ts_tensor *u, ts_tensor **out, char *err, size_t errlen) {
     int64_t s4[4] = {bt->b * r, bt->c, bt->h, bt->w};
     ts_tensor *u4 = NULL;
     int rc = ts_reshape(u, s4, 4, &u4);
-    if (rc == TS_OK) rc = ts_normalize_channels(u4, mean, std, bt->c, out);
+    if (rc == TS_OK) rc = wk_normalize_channels(ctx->consts, u4, mean, std, bt->c, out);
     ts_tensor_free(u4);
     ts_tensor_free(u);
     if (rc != TS_OK) {
@@ -78,7 +79,7 @@ int wk_refs_uniform(const struct wk_method_ctx *ctx, const struct wk_batch *bt, 
     const long d = (long)bt->c * bt->h * bt->w;
     ts_tensor *u;
     if (wk_draw_dev(ctx, bt, SEED_REFERENCES, r * d, 0, &u, err, errlen)) return -1;
-    return normalize_refs(bt, r, ctx->mean, ctx->std, u, out, err, errlen); /* normalize(U[0,1]^{C×H×W}) */
+    return normalize_refs(ctx, bt, r, ctx->mean, ctx->std, u, out, err, errlen); /* normalize(U[0,1]^{C×H×W}) */
 }
 
 float wk_noise_sigma(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt, long i) {
@@ -117,7 +118,7 @@ int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m
     /* clamp(x̃ + N(0, σ²), 0, 1) in pixel space, x̃ = x·std + mean */
     float shift[3];
     for (int ch = 0; ch < bt->c && ch < 3; ch++) shift[ch] = mean[ch];
-    WK_T(&pool, ts_affine_channels(bt->x, std, shift, bt->c, &px), px);
+    WK_T(&pool, wk_affine_channels(ctx->consts, bt->x, std, shift, bt->c, &px), px);
     WK_T(&pool, ts_reshape(px, s_b1d, 3, &px3), px3);
     WK_T(&pool, ts_reshape(e, s_brd, 3, &e3), e3);
     WK_T(&pool, ts_from_f32(sigma, s_b11, 3, ctx->device, &st), st);
@@ -126,7 +127,7 @@ int wk_refs_gaussian(const struct wk_method_ctx *ctx, const struct job_method *m
     WK_CHECK(ts_clamp(v, 0.0, 1.0, &vc));
     wk_pool_free(&pool);
     free(sigma);
-    return normalize_refs(bt, r, mean, std, vc, out, err, errlen);
+    return normalize_refs(ctx, bt, r, mean, std, vc, out, err, errlen);
 fail:
     wk_pool_free(&pool);
     free(sigma);

@@ -77,7 +77,7 @@ int wk_grads_host(const struct wk_method_ctx *ctx, int objective, const float *p
         int64_t s4[4] = {k, c, h, w}, s1[1] = {k};
         WK_T(&pool, ts_from_f32(pts + i0 * d, s4, 4, ctx->device, &z), z);
         WK_T(&pool, ts_from_i64(lab + i0, s1, 1, ctx->device, &l), l);
-        WK_CHECK(ts_objective_grad(ctx->model, z, l, objective, &g, f_out ? &f : NULL));
+        WK_CHECK(ts_objective_grad(ctx->model, z, l, objective, &g, f_out ? &f : NULL, NULL));
         wk_pool_add(&pool, g); /* both handed out together: owned before any check */
         if (f) wk_pool_add(&pool, f);
         WK_CHECK(ts_to_f32(g, g_out + i0 * d, (size_t)(k * d)));

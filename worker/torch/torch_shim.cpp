@@ -242,6 +242,28 @@ int ts_cuda_device_count(void) {
     }
 }
 
+int ts_cuda_mem_free(size_t *free_bytes, size_t *total_bytes) {
+    if (!free_bytes || !total_bytes) return fail(TS_EINVAL, "ts_cuda_mem_free: NULL argument");
+    if (ts_cuda_device_count() == 0) return fail(TS_EINVAL, "no CUDA device: no device memory to measure");
+    // cudaMemGetInfo of the CUDA runtime a CUDA libtorch loaded, looked up
+    // at run time (as openblas_set_num_threads): the shim compiles and runs
+    // against a CPU-only libtorch too, and needs no CUDA headers to build.
+    using info_fn = int (*)(size_t *, size_t *);
+    auto f = reinterpret_cast<info_fn>(dlsym(RTLD_DEFAULT, "cudaMemGetInfo"));
+    if (!f)
+        return fail(TS_EINVAL, "cudaMemGetInfo not found in this process (a libtorch without a shared CUDA runtime)");
+    TS_GUARD({
+        torch::cuda::synchronize(); // the context exists and queued work has taken its memory
+        g_syncs += 1;
+        if (int err = f(free_bytes, total_bytes)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "cudaMemGetInfo failed (CUDA error %d)", err);
+            return fail(TS_ERR, msg);
+        }
+    });
+    return TS_OK;
+}
+
 int ts_device_parse(const char *name, int *device_out) {
     if (!name || !device_out) return fail(TS_EINVAL, "ts_device_parse: NULL argument");
     if (!strcmp(name, "cpu")) {
@@ -649,6 +671,35 @@ int ts_normalize_channels(const ts_tensor *a, const float *mean, const float *st
     return TS_OK;
 }
 
+// A C-element vector already on a's device (worker/dev_consts.c keeps
+// them), shaped to broadcast over an N×C×… tensor: no copy, no sync.
+// Throws on a channel or device mismatch: callers check a's shape first.
+static at::Tensor channel_view(const at::Tensor &a, const at::Tensor &v) {
+    if (v.device() != a.device() || v.numel() != a.size(1))
+        throw std::invalid_argument("channel vector: one value per channel, on the tensor's device");
+    std::vector<int64_t> bshape((size_t)a.dim(), 1);
+    bshape[1] = v.numel();
+    return v.to(a.options()).view(bshape);
+}
+
+int ts_affine_channels_t(const ts_tensor *a, const ts_tensor *scale, const ts_tensor *shift, ts_tensor **out) {
+    if (!a || !scale || !shift || !out) return fail(TS_EINVAL, "ts_affine_channels_t: NULL argument");
+    TS_GUARD({
+        if (a->t.dim() < 2) return fail(TS_ESHAPE, "ts_affine_channels_t: channel dim mismatch");
+        *out = wrap(a->t * channel_view(a->t, scale->t) + channel_view(a->t, shift->t));
+    });
+    return TS_OK;
+}
+
+int ts_normalize_channels_t(const ts_tensor *a, const ts_tensor *mean, const ts_tensor *std, ts_tensor **out) {
+    if (!a || !mean || !std || !out) return fail(TS_EINVAL, "ts_normalize_channels_t: NULL argument");
+    TS_GUARD({
+        if (a->t.dim() < 2) return fail(TS_ESHAPE, "ts_normalize_channels_t: channel dim mismatch");
+        *out = wrap((a->t - channel_view(a->t, mean->t)) / channel_view(a->t, std->t));
+    });
+    return TS_OK;
+}
+
 int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_tensor *src) {
     if (!self || !index || !src) return fail(TS_EINVAL, "ts_index_add_: NULL argument");
     TS_GUARD({ self->t.index_add_(dim, index->t, src->t); });
@@ -658,6 +709,24 @@ int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_ten
 int ts_index_select(const ts_tensor *a, int dim, const ts_tensor *index, ts_tensor **out) {
     if (!a || !index || !out) return fail(TS_EINVAL, "ts_index_select: NULL argument");
     TS_GUARD({ *out = wrap(a->t.index_select(dim, index->t)); });
+    return TS_OK;
+}
+
+int ts_all_finite_each(const ts_tensor *const *ts, int n, int *first_bad) {
+    if (!ts || n < 1 || !first_bad) return fail(TS_EINVAL, "ts_all_finite_each: bad argument");
+    TS_GUARD({
+        std::vector<at::Tensor> all;
+        for (int k = 0; k < n; k++) {
+            if (!ts[k]) return fail(TS_EINVAL, "ts_all_finite_each: NULL tensor");
+            all.push_back(torch::isfinite(ts[k]->t).all().to(ts[0]->t.device()));
+        }
+        at::Tensor h = at::stack(all).to(at::kCPU); // n flags, one copy
+        ledger_d2h((size_t)n);
+        const bool *v = h.data_ptr<bool>();
+        *first_bad = -1;
+        for (int k = 0; k < n && *first_bad < 0; k++)
+            if (!v[k]) *first_bad = k;
+    });
     return TS_OK;
 }
 
@@ -981,16 +1050,83 @@ static at::Tensor objective(const at::Tensor &logits, const at::Tensor &labels, 
     throw std::invalid_argument("unknown objective");
 }
 
-// TS_OK or a TS_ESHAPE failure when labels do not fit n inputs and these logits.
-static int check_labels(const at::Tensor &logits, const at::Tensor &labels, int64_t n) {
+static int label_range_fail(int64_t classes) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "a label is outside the model's %lld classes (check dataset and model match)",
+             (long long)classes);
+    return fail(TS_ESHAPE, msg);
+}
+
+// Deferred checks (ts_checks): each flag is ANDed on the device, so a chunk
+// loop runs without the host waiting for the device after every pass; the
+// host reads the flags once (ts_checks_read).
+enum { CHK_LABELS, CHK_INPUT_GRAD, CHK_FEATURE_GRAD, CHK_N };
+static const char *const k_grad_msg[CHK_N] = {NULL, "the model produced NaN or Inf input gradients",
+                                              "the model produced NaN or Inf feature-map gradients"};
+struct ts_checks {
+    at::Tensor ok;       // bool [CHK_N] on the device of the first check; undefined = none pending
+    int64_t classes = 0; // what the label check compared against (its message)
+};
+
+static void defer_flag(ts_checks *c, int which, const at::Tensor &good) {
+    if (!c->ok.defined()) c->ok = torch::ones({CHK_N}, good.options().dtype(at::kBool));
+    c->ok.narrow(0, which, 1).logical_and_(good.reshape({1}));
+}
+
+// TS_OK or a TS_ESHAPE failure when labels do not fit n inputs and these
+// logits. With checks (not NULL) the range is ANDed into them instead of
+// read (two syncs), and *lab becomes the labels clamped into range: an
+// out-of-range index must not reach gather/scatter before the flags are
+// read (on CUDA that is a device-side assert, which ends the process's
+// CUDA context instead of giving this message). Clamping changes no label
+// that is in range.
+static int check_labels(const at::Tensor &logits, at::Tensor &lab, int64_t n, ts_checks *checks) {
     int64_t classes = logits.size(1);
-    if (labels.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
-    if (labels.numel() > 0 && (item_d2h<int64_t>(labels.min()) < 0 || item_d2h<int64_t>(labels.max()) >= classes)) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "a label is outside the model's %lld classes (check dataset and model match)",
-                 (long long)classes);
-        return fail(TS_ESHAPE, msg);
+    if (lab.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
+    if (lab.numel() == 0) return TS_OK;
+    if (checks) {
+        defer_flag(checks, CHK_LABELS, lab.ge(0).logical_and(lab.lt(classes)).all());
+        checks->classes = classes;
+        lab = lab.clamp(0, classes - 1);
+        return TS_OK;
     }
+    if (item_d2h<int64_t>(lab.min()) < 0 || item_d2h<int64_t>(lab.max()) >= classes) return label_range_fail(classes);
+    return TS_OK;
+}
+
+// TS_OK or TS_ENOTFINITE when g holds NaN or Inf (which: CHK_INPUT_GRAD or
+// CHK_FEATURE_GRAD); with checks, ANDed into them instead of read.
+static int check_finite(const at::Tensor &g, int which, ts_checks *checks) {
+    at::Tensor good = torch::isfinite(g).all();
+    if (checks) {
+        defer_flag(checks, which, good);
+        return TS_OK;
+    }
+    return item_d2h<bool>(good) ? TS_OK : fail(TS_ENOTFINITE, k_grad_msg[which]);
+}
+
+int ts_checks_new(ts_checks **out) {
+    if (!out) return fail(TS_EINVAL, "ts_checks_new: NULL argument");
+    TS_GUARD({ *out = new ts_checks(); });
+    return TS_OK;
+}
+
+void ts_checks_free(ts_checks *c) {
+    delete c;
+}
+
+int ts_checks_read(ts_checks *c) {
+    if (!c) return fail(TS_EINVAL, "ts_checks_read: NULL argument");
+    TS_GUARD({
+        if (!c->ok.defined()) return TS_OK; // nothing checked since the last read: nothing to wait for
+        at::Tensor h = c->ok.to(at::kCPU);
+        ledger_d2h((size_t)CHK_N);
+        c->ok = at::Tensor();
+        const bool *v = h.data_ptr<bool>();
+        if (!v[CHK_LABELS]) return label_range_fail(c->classes); // first, as the immediate checks
+        for (int k = CHK_INPUT_GRAD; k < CHK_N; k++)
+            if (!v[k]) return fail(TS_ENOTFINITE, k_grad_msg[k]);
+    });
     return TS_OK;
 }
 
@@ -1010,7 +1146,7 @@ static at::Tensor two_rows(const at::Tensor &t) {
 // before the call; the others' w depend on the logits: a first call gives
 // them, autograd on the logits alone gives w, a second call the gradient.
 static int aoti_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
-                               ts_tensor **grad, ts_tensor **fvals) {
+                               ts_tensor **grad, ts_tensor **fvals, ts_checks *checks) {
     TS_GUARD({
         const int64_t n = x->t.dim() > 0 ? x->t.size(0) : 0;
         if (labels->t.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
@@ -1019,11 +1155,11 @@ static int aoti_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor
         at::Tensor w, logits;
         if (objective_kind == TS_OBJ_LOGIT) {
             w = torch::zeros({n, classes}, x->t.options().dtype(at::kFloat));
-            if (int rc = check_labels(w, lab, n)) return rc; // before scatter_ indexes with them
+            if (int rc = check_labels(w, lab, n, checks)) return rc; // before scatter_ indexes with them
             w.scatter_(1, lab.view({-1, 1}), 1.0);
         } else {
             logits = aoti_forward(m, x->t);
-            if (int rc = check_labels(logits, lab, n)) return rc;
+            if (int rc = check_labels(logits, lab, n, checks)) return rc;
             at::Tensor z = logits.detach().requires_grad_(true);
             torch::AutoGradMode on(true);
             w = torch::autograd::grad({objective(z, lab, objective_kind).sum()}, {z})[0].detach();
@@ -1032,8 +1168,7 @@ static int aoti_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor
         g_bwd += (uint64_t)n;
         if (g_bf16.load()) aoti_forward(m, x->t); // refuses bf16 with its reason
         auto r = aoti_run(*m->aoti, x->t, w);
-        if (!item_d2h<bool>(torch::isfinite(r.second).all()))
-            return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
+        if (int rc = check_finite(r.second, CHK_INPUT_GRAD, checks)) return rc;
         std::unique_ptr<ts_tensor> gh(wrap(r.second));
         if (fvals) {
             torch::NoGradGuard ng;
@@ -1045,16 +1180,16 @@ static int aoti_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor
 }
 
 int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind, ts_tensor **grad,
-                      ts_tensor **fvals) {
+                      ts_tensor **fvals, ts_checks *checks) {
     if (!m || !x || !labels || !grad) return fail(TS_EINVAL, "ts_objective_grad: NULL argument");
-    if (m->aoti) return aoti_objective_grad(m, x, labels, objective_kind, grad, fvals);
+    if (m->aoti) return aoti_objective_grad(m, x, labels, objective_kind, grad, fvals, checks);
     TS_GUARD({
         const int64_t n = x->t.dim() > 0 ? x->t.size(0) : 0;
         if (labels->t.numel() != n) return fail(TS_ESHAPE, "one label per input is required");
         at::Tensor xi = (n == 1 ? two_rows(x->t) : x->t).detach().requires_grad_(true);
         at::Tensor lab = n == 1 ? two_rows(labels->t.view({-1})) : labels->t;
         at::Tensor logits = run_forward(m, xi);
-        if (int rc = check_labels(logits, lab, xi.size(0))) return rc;
+        if (int rc = check_labels(logits, lab, xi.size(0), checks)) return rc;
         at::Tensor f = objective(logits, lab, objective_kind);
         auto g = torch::autograd::grad({f.sum()}, {xi});
         g_bwd += (uint64_t)xi.size(0);
@@ -1063,8 +1198,7 @@ int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
             gr = gr.narrow(0, 0, 1);
             f = f.narrow(0, 0, 1);
         }
-        if (!item_d2h<bool>(torch::isfinite(gr).all()))
-            return fail(TS_ENOTFINITE, "the model produced NaN or Inf input gradients");
+        if (int rc = check_finite(gr, CHK_INPUT_GRAD, checks)) return rc;
         std::unique_ptr<ts_tensor> gh(wrap(gr));
         if (fvals) *fvals = wrap(f.detach());
         *grad = gh.release();
@@ -1072,23 +1206,25 @@ int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels,
     return TS_OK;
 }
 
-int ts_objective_of_logits(const ts_tensor *logits, const ts_tensor *labels, int objective_kind, ts_tensor **fvals) {
+int ts_objective_of_logits(const ts_tensor *logits, const ts_tensor *labels, int objective_kind, ts_tensor **fvals,
+                           ts_checks *checks) {
     if (!logits || !labels || !fvals) return fail(TS_EINVAL, "ts_objective_of_logits: NULL argument");
     TS_GUARD({
         torch::NoGradGuard ng;
         if (logits->t.dim() != 2) return fail(TS_ESHAPE, "ts_objective_of_logits: logits must be N×classes");
-        if (int rc = check_labels(logits->t, labels->t, logits->t.size(0))) return rc;
-        *fvals = wrap(objective(logits->t.to(torch::kFloat32), labels->t.view({-1}), objective_kind));
+        at::Tensor lab = labels->t.view({-1});
+        if (int rc = check_labels(logits->t, lab, logits->t.size(0), checks)) return rc;
+        *fvals = wrap(objective(logits->t.to(torch::kFloat32), lab, objective_kind));
     });
     return TS_OK;
 }
 
 int ts_objective_values(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective_kind,
-                        ts_tensor **fvals) {
+                        ts_tensor **fvals, ts_checks *checks) {
     if (!m || !x || !labels || !fvals) return fail(TS_EINVAL, "ts_objective_values: NULL argument");
     ts_tensor *lg = NULL;
     int rc = ts_module_forward(m, x, &lg);
-    if (rc == TS_OK) rc = ts_objective_of_logits(lg, labels, objective_kind, fvals);
+    if (rc == TS_OK) rc = ts_objective_of_logits(lg, labels, objective_kind, fvals, checks);
     ts_tensor_free(lg);
     return rc;
 }
@@ -1124,12 +1260,12 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
             return fail(TS_ESHAPE,
                         "model method classifier(a) must return N×classes logits (see docs/methods.md, GradCAM)");
         at::Tensor logits = logits_of(lr, "model method classifier(a)");
-        if (int rc = check_labels(logits, labels->t, a.size(0))) return rc;
-        at::Tensor f = objective(logits, labels->t, objective_kind);
+        at::Tensor lab = labels->t;
+        if (int rc = check_labels(logits, lab, a.size(0), NULL)) return rc;
+        at::Tensor f = objective(logits, lab, objective_kind);
         at::Tensor g = torch::autograd::grad({f.sum()}, {a})[0].detach();
         g_bwd += (uint64_t)a.size(0);
-        if (!item_d2h<bool>(torch::isfinite(g).all()))
-            return fail(TS_ENOTFINITE, "the model produced NaN or Inf feature-map gradients");
+        if (int rc = check_finite(g, CHK_FEATURE_GRAD, NULL)) return rc;
         *grad = wrap(g);
         if (acts) *acts = wrap(a.detach());
     });

@@ -32,6 +32,7 @@ extern "C" {
 typedef struct ts_tensor ts_tensor;
 typedef struct ts_module ts_module;
 typedef struct ts_sgd ts_sgd;
+typedef struct ts_checks ts_checks;
 
 enum ts_device { TS_DEV_CPU = 0, TS_DEV_CUDA = 1 };
 enum ts_objective { TS_OBJ_LOGIT = 0, TS_OBJ_PROB = 1, TS_OBJ_CONTRAST = 2 };
@@ -60,6 +61,9 @@ struct ts_cuda_info {
 };
 void ts_cuda_info(struct ts_cuda_info *out);
 int ts_cuda_device_count(void); /* 0 when built/run without CUDA */
+/* Free and total memory of CUDA device 0 (cudaMemGetInfo, after a sync);
+ * TS_EINVAL without a CUDA device or runtime. */
+int ts_cuda_mem_free(size_t *free_bytes, size_t *total_bytes);
 /* "auto" → cuda when available else cpu; "cpu"; "cuda" (error if absent). */
 int ts_device_parse(const char *name, int *device_out);
 const char *ts_device_name(int device);
@@ -154,12 +158,19 @@ int ts_affine_channels(const ts_tensor *a, const float *scale, const float *shif
 /* out[:, c] = (a[:, c] − mean[c]) / std[c] for an N×C×… tensor: the
  * model's input normalization, rounded as the host's (p − mean) / std. */
 int ts_normalize_channels(const ts_tensor *a, const float *mean, const float *std, int c, ts_tensor **out);
+/* The same two with the C channel values already on a's device (float32
+ * tensors of C elements, e.g. kept for a run): nothing crosses. */
+int ts_affine_channels_t(const ts_tensor *a, const ts_tensor *scale, const ts_tensor *shift, ts_tensor **out);
+int ts_normalize_channels_t(const ts_tensor *a, const ts_tensor *mean, const ts_tensor *std, ts_tensor **out);
 /* In place: self.index_add_(dim, index, src); index is an int64 tensor. */
 int ts_index_add_(ts_tensor *self, int dim, const ts_tensor *index, const ts_tensor *src);
 /* out = a.index_select(dim, index); index is an int64 tensor (a gather of rows). */
 int ts_index_select(const ts_tensor *a, int dim, const ts_tensor *index, ts_tensor **out);
 /* 1 when every element is finite, 0 otherwise. */
 int ts_all_finite(const ts_tensor *a, int *finite);
+/* The same of n tensors (on one device) with one read: *first_bad is the
+ * index of the first holding NaN or Inf, -1 when none does. */
+int ts_all_finite_each(const ts_tensor *const *ts, int n, int *first_bad);
 
 /* Perturbed copies by rank (DiffID, built where the model runs): x is G×D
  * float32, rank G×D int32 with a permutation of 0..D-1 per row, fill G×2R
@@ -218,19 +229,37 @@ void ts_module_free(ts_module *m); /* NULL ok */
 int ts_module_save(ts_module *m, const char *path);
 /* Forward without autograd. Checks the output is N×classes (2-D, N rows). */
 int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits);
+/* Checks kept on the device: the label range and the gradients' finiteness
+ * of every call given them, ANDed into a few flags there, so that a chunk
+ * loop does not make the host wait for the device after each pass (reading
+ * a check back is a sync). ts_checks_read reads the flags once (one sync; none
+ * when nothing was checked since the last read), clears them, and fails as
+ * the call that found the problem would have: TS_ESHAPE "a label is outside
+ * the model's N classes ..." first, then TS_ENOTFINITE "the model produced
+ * NaN or Inf input gradients". A call given checks computes on as if its
+ * input were good (an out-of-range label indexes as the nearest class): its
+ * results mean nothing until ts_checks_read says TS_OK. */
+int ts_checks_new(ts_checks **out);
+void ts_checks_free(ts_checks *c); /* NULL ok */
+int ts_checks_read(ts_checks *c);
+
 /* Gradient of the explained objective F (see docs/methods.md) w.r.t. x, summed
  * over independent samples: grad[i] = dF(x[i], label[i]) / dx[i].
  * labels: int64 tensor [N] on the module's device. `fvals` (optional, may be
- * NULL) receives F per sample [N]. Fails with TS_ENOTFINITE on NaN/Inf
- * gradients and TS_ESHAPE when the output is not N×classes or a label is out
- * of range. */
+ * NULL) receives F per sample [N]. Fails with TS_ESHAPE when the output is
+ * not N×classes or the label count is not N; checks NULL: also with
+ * TS_ENOTFINITE on NaN/Inf gradients and TS_ESHAPE when a label is out of
+ * range (three syncs), else those two go into checks (no sync). */
 int ts_objective_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective, ts_tensor **grad,
-                      ts_tensor **fvals);
+                      ts_tensor **fvals, ts_checks *checks);
 
 /* F per sample (as ts_objective_grad's fvals) from logits already computed
- * (N×classes), or from a forward of x without autograd: new handle [N]. */
-int ts_objective_of_logits(const ts_tensor *logits, const ts_tensor *labels, int objective, ts_tensor **fvals);
-int ts_objective_values(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective, ts_tensor **fvals);
+ * (N×classes), or from a forward of x without autograd: new handle [N].
+ * The label range as ts_objective_grad's (checks NULL: now). */
+int ts_objective_of_logits(const ts_tensor *logits, const ts_tensor *labels, int objective, ts_tensor **fvals,
+                           ts_checks *checks);
+int ts_objective_values(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective, ts_tensor **fvals,
+                        ts_checks *checks);
 
 /* ---- GradCAM: models split into features(x) and classifier(a) --------- */
 /* *has = 1 when the scripted module has a method `name` (e.g. "features"). */

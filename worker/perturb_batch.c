@@ -436,7 +436,7 @@ static int infid_image(const struct wk_metric_ctx *e, const struct wk_batch *bt,
     int64_t s4[4] = {M, c, bt->h, bt->w}, s2[2] = {M, d};
     WK_T(&pool, ts_ctr_rand(&key, 1, M * d, 1, e->device, &z), z);
     WK_T(&pool, ts_reshape(z, s4, 4, &z4), z4);
-    WK_T(&pool, wk_affine_channels(e->mctx.consts, z4, scale, zero, c, &noise), noise);
+    WK_T(&pool, wk_affine_channels(e->mctx->consts, z4, scale, zero, c, &noise), noise);
     WK_T(&pool, ts_sub(im.x, noise, &copies), copies);
     if (forward_target_dev(e, copies, M, im.label, f, err, errlen)) goto fail;
     /* Iᵀa for every copy and slot at once, in float64 */

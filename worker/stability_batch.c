@@ -53,7 +53,7 @@ static int stab_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, 
          * model's space) or in the model's (sigma_model) */
         WK_T(&keep, ts_ctr_rand(&key, 1, M * d, 1, e->device, &z), z);
         WK_T(&keep, ts_reshape(z, s4, 4, &z4), z4);
-        WK_T(&keep, wk_affine_channels(e->mctx.consts, z4, amount, zero, c, &pert), pert);
+        WK_T(&keep, wk_affine_channels(e->mctx->consts, z4, amount, zero, c, &pert), pert);
         ts_tensor *z2, *z64, *znt;
         WK_T(&pool, ts_reshape(z, s2, 2, &z2), z2);
         WK_T(&pool, ts_cast_f64(z2, &z64), z64);
@@ -66,8 +66,8 @@ static int stab_image(const struct wk_metric_ctx *e, const struct wk_batch *bt, 
         ts_tensor *u;
         WK_T(&keep, ts_ctr_rand(&key, 1, M * d, 0, e->device, &z), z);
         WK_T(&keep, ts_reshape(z, s4, 4, &z4), z4);
-        WK_T(&keep, wk_affine_channels(e->mctx.consts, z4, two, minus1, c, &u), u); /* 2u − 1 */
-        WK_T(&keep, wk_affine_channels(e->mctx.consts, u, amount, zero, c, &pert), pert);
+        WK_T(&keep, wk_affine_channels(e->mctx->consts, z4, two, minus1, c, &u), u); /* 2u − 1 */
+        WK_T(&keep, wk_affine_channels(e->mctx->consts, u, amount, zero, c, &pert), pert);
     }
     WK_T(&keep, ts_add(xi, pert, &copies), copies);
     for (int t = 0; t < e->n_slots; t++) {

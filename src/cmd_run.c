@@ -20,6 +20,7 @@
 #include "launch.h"
 #include "run_images.h"
 #include "run_stages.h"
+#include "run_startup.h"
 #include "shard_plan.h"
 
 /* The longest --run-dir: file names under it must fit recal's path buffers. */
@@ -639,7 +640,9 @@ int cmd_run(int argc, char **argv) {
     }
 
     int provided = 0, rank = 0, size = 1;
+    struct run_startup su = {.exec_s = clock_since_exec_s(), .t0 = clock_now_s()};
     MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    su.mpi_init_s = clock_now_s() - su.t0;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     /* After MPI_Init, so ours are the handlers in place; every rank, since
@@ -722,9 +725,11 @@ int cmd_run(int argc, char **argv) {
      * its first invocation measured: the chunk decides float summation
      * order, so one run uses one. */
     long chunk = eng.chunk_samples;
+    double t_step = clock_now_s();
     if (rank == 0)
         failed = keep_inputs(&job, &eng, run_dir, resume, err, sizeof err) != 0 ||
                  keep_chunk(run_dir, resume, &chunk, err, sizeof err) != 0;
+    if (rank == 0) su.fingerprint_s = clock_now_s() - t_step;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&chunk, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     wk_engine_set_chunk(&eng, chunk);
@@ -740,7 +745,9 @@ int cmd_run(int argc, char **argv) {
     if (bad_boxes) log_printf("%ld unusable bounding box(es) left out; the first: %s", bad_boxes, bad_box);
     long shard = job.shard_images;
     const int computing = size > 1 && !job.coordinator_computes ? size - 1 : size; /* ranks that compute shards */
+    t_step = clock_now_s();
     if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, computing, &shard, err, sizeof err) != 0;
+    if (rank == 0) su.probe_s = clock_now_s() - t_step;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&shard, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     /* a shard is never longer than the split: the same one-shard plan, and
@@ -805,6 +812,7 @@ int cmd_run(int argc, char **argv) {
                             .watchdog_s = job.watchdog_seconds};
     if (rank == 0 && !job.coordinator_computes && size == 1)
         fprintf(stderr, "recal: coordinator_computes: false needs a second rank; the only rank computes\n");
+    run_startup_log(&su, &eng);
     int rc = coord_run(&co, MPI_COMM_WORLD, total, err, sizeof err);
     const char *stage0 = job.roar.on ? " in Diff-ROAR stage 1 of 3 (the evaluation)" : "";
     if (rc) {

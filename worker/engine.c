@@ -1,4 +1,5 @@
 /* worker/engine.c — see engine.h. */
+#include "clock.h"
 #include "cores.h"
 #include "engine.h"
 #include "log.h"
@@ -188,7 +189,9 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
         if (cores_check_threads(what, job->threads, err, errlen)) return -1;
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
+    double t = clock_now_s();
     if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
+    e->open_dataset_s = clock_now_s() - t;
     if (check_refs_memory(job, &e->ds, err, errlen) ||
         wk_examples_plan(job, &e->ds, e->ex_ids, &e->n_ex_ids, err, errlen))
         goto fail;
@@ -209,11 +212,14 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
                  job->model_path);
         goto fail;
     }
+    t = clock_now_s();
     if (ts_module_load(job->model_path, e->device, &e->model) != TS_OK) {
         snprintf(err, errlen, "%s: cannot load TorchScript model: %s (export it with tools/, or run `recal train`)",
                  job->model_path, ts_last_error());
         goto fail;
     }
+    e->open_model_s = clock_now_s() - t;
+    t = clock_now_s();
     /* GradCAM reads the model's features/classifier split: refuse at load,
      * not halfway through a run. */
     for (int k = 0; k < job->n_methods; k++)
@@ -289,6 +295,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     } else if (job->chunk_samples < 0) {
         e->chunk_samples = wk_tune_chunk(e->model, e->device, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples, 1, NULL);
     }
+    e->open_check_s = clock_now_s() - t;
     e->mctx.model = e->model;
     e->mctx.device = e->device;
     e->mctx.seed = job->seed;
@@ -324,7 +331,10 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     /* Expected Gradients draws its references from the training split. */
     for (int i = 0; i < job->n_methods; i++)
         if (job->methods[i].kind == JOB_M_EG && !e->ref_ds.impl) {
-            if (wk_ds_open(job, "train", 0, &e->ref_ds, err, errlen)) {
+            t = clock_now_s();
+            int rc = wk_ds_open(job, "train", 0, &e->ref_ds, err, errlen);
+            e->open_dataset_s += clock_now_s() - t;
+            if (rc) {
                 size_t n = strlen(err);
                 snprintf(err + n, errlen - n, " (Expected Gradients needs the dataset's train split)");
                 goto fail;

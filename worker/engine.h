@@ -33,6 +33,10 @@ struct wk_engine {
     long shard_first;              /* the running shard's first image id: its per-image rows start there */
     long ex_ids[JOB_MAX_EXAMPLES]; /* outputs.figures: the images whose maps the report shows, ascending */
     int n_ex_ids;
+    /* wk_engine_open's start-up, in seconds (recal run logs them): the
+     * split listed and opened (EG's train split included), the model
+     * loaded, one image through it and the chunk chosen */
+    double open_dataset_s, open_model_s, open_check_s;
 };
 
 /* The per-image row of image `id` of the running shard in record (NULL

@@ -19,6 +19,7 @@
 #include "mpi_util.h"
 #include "launch.h"
 #include "run_images.h"
+#include "run_listing.h"
 #include "run_stages.h"
 #include "run_startup.h"
 #include "shard_plan.h"
@@ -717,7 +718,12 @@ int cmd_run(int argc, char **argv) {
     log_printf("recal run %s on %s (local rank %d of %d), %d threads, config sha256 %s", config, host, local_rank,
                local_size, job.threads, job.sha256);
 
-    failed = wk_engine_open(&eng, &job, err, sizeof err) != 0;
+    /* Listed once, on rank 0: every rank's reader opens from its bytes. */
+    struct ds_listing lists[2];
+    run_share_listings(&job, MPI_COMM_WORLD, lists, &su.listing_s);
+    const struct ds_listing *const listed[2] = {&lists[0], &lists[1]};
+    failed = wk_engine_open_listed(&eng, &job, listed, err, sizeof err) != 0;
+    run_listings_free(lists);
     snprintf(eng.run_dir, sizeof eng.run_dir, "%s", run_dir);
     eng_open = !failed;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;

@@ -14,6 +14,7 @@
 #include "progress.h"
 #include "record.h"
 #include "roar_stage.h"
+#include "run_listing.h"
 #include "shard_plan.h"
 #include "torch_shim.h"
 
@@ -72,17 +73,19 @@ static int train_maps_stage(const struct run_roar_in *in, int rank, int size, ch
     struct job *tj = calloc(1, sizeof *tj);
     struct wk_engine *e = calloc(1, sizeof *e);
     char dir[sizeof e->run_dir];
-    int failed = 0, opened = 0, rc = -1;
-    if (!tj || !e) {
-        snprintf(err, errlen, "rank %d: out of host memory", rank);
-        failed = 1;
-    } else {
-        job_roar_train_view(in->job, tj);
-        failed = wk_engine_open(e, tj, err, errlen) != 0;
-        opened = !failed;
-    }
-    snprintf(dir, sizeof dir, "%s/train", in->run_dir);
+    int failed = !tj || !e, opened = 0, rc = -1;
     double *total = NULL;
+    if (failed) snprintf(err, errlen, "rank %d: out of host memory", rank);
+    if (mpi_any_failed(failed, err, errlen, MPI_COMM_WORLD)) goto out; /* before the collective listing */
+    job_roar_train_view(in->job, tj);
+    snprintf(dir, sizeof dir, "%s/train", in->run_dir);
+    struct ds_listing lists[2];
+    double listing_s = 0;
+    run_share_listings(tj, MPI_COMM_WORLD, lists, &listing_s); /* rank 0 lists the train split for all */
+    const struct ds_listing *const listed[2] = {&lists[0], &lists[1]};
+    failed = wk_engine_open_listed(e, tj, listed, err, errlen) != 0;
+    opened = !failed;
+    run_listings_free(lists);
     if (opened) {
         snprintf(e->run_dir, sizeof e->run_dir, "%s", dir);
         wk_engine_set_chunk(e, in->chunk);

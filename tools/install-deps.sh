@@ -17,14 +17,15 @@
 # cluster of network namespaces.
 # Images: libjpeg-turbo and libpng. Hardening (issue #9): clang with its
 # libFuzzer runtime (libclang-rt-14-dev) for tests/fuzz, valgrind for
-# tools/valgrind-unit.sh.
+# tools/valgrind-unit.sh. strace: integration/listed_once counts each rank's
+# file-system calls (issue #37), as does bench/startup_tree.sh.
 set -eu
 PKGS="build-essential cmake pkg-config libtorch-dev python3-torch python3-numpy python3-pip
       libopenmpi-dev openmpi-bin libyaml-dev zlib1g-dev libssl-dev libcmocka-dev
       libturbojpeg0-dev libpng-dev python3-pil libvlfeat-dev liblapacke-dev
       libopenblas0-pthread dataset-fashion-mnist python3-matplotlib slurm-wlm munge
       python3-pandas python3-scipy python3-sklearn python3-skimage python3-tqdm python3-opencv python3-torchvision
-      clang libclang-rt-14-dev clang-format valgrind iproute2 util-linux python3-venv"
+      clang libclang-rt-14-dev clang-format valgrind iproute2 util-linux python3-venv strace"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -22,7 +22,13 @@ void wk_ds_options(const struct job *job, struct ds_options *opt) {
 }
 
 int wk_ds_open(const struct job *job, const char *split, long limit, struct ds_dataset *out, char *err, size_t errlen) {
+    return wk_ds_open_listed(job, split, limit, NULL, out, err, errlen);
+}
+
+int wk_ds_open_listed(const struct job *job, const char *split, long limit, const struct ds_listing *listing,
+                      struct ds_dataset *out, char *err, size_t errlen) {
     struct ds_options opt;
     wk_ds_options(job, &opt);
+    opt.listing = listing;
     return ds_open_opts(job->dataset_name, job->dataset_path, split, limit, &opt, out, err, errlen);
 }

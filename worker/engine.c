@@ -174,8 +174,87 @@ static long budget_mb(const struct wk_engine *e) {
     return JOB_MEMORY_DEFAULT_MB;
 }
 
+/* One image through the model tells the class count and catches
+ * channel/size mismatches before any shard is started. 0, or -1 with a
+ * message. */
+static int check_model(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
+    long d = (long)e->ds.c * e->ds.h * e->ds.w;
+    float *x = malloc((size_t)d * sizeof *x);
+    int got = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0, ok = got, trc = TS_OK;
+    if (ok) ok = (trc = wk_model_classes(e->model, e->device, x, e->ds.c, e->ds.h, e->ds.w, &e->classes)) == TS_OK;
+    if (!x) snprintf(err, errlen, "out of memory for one %dx%dx%d image", e->ds.c, e->ds.h, e->ds.w);
+    if (trc == TS_ESHAPE) /* it ran: its output is what recal cannot explain */
+        snprintf(err, errlen, "%s: %s", job->model_path, ts_last_error());
+    else if (!ok && got && wk_grad_hint(ts_last_error())) /* it ran, but gives no gradient */
+        snprintf(err, errlen, "%s: %s (libtorch: %s)", job->model_path, wk_grad_hint(ts_last_error()), ts_last_error());
+    else if (!ok && got) /* else ds_get's message (the file, the image) stands */
+        snprintf(err, errlen,
+                 "%s: the model does not accept %s images of shape 1x%dx%dx%d (NxCxHxW): %s (a model for "
+                 "another dataset? check model.path, dataset.name and dataset.resize/crop)",
+                 job->model_path, job->dataset_name, e->ds.c, e->ds.h, e->ds.w, ts_last_error());
+    free(x);
+    if (!ok) return -1;
+    const char *note = ts_module_freeze_note(e->model);
+    if (note) fprintf(stderr, "recal: %s: %s; it runs as loaded\n", job->model_path, note);
+    if (job->target >= e->classes) {
+        snprintf(err, errlen,
+                 "%s: target %d: the model has classes 0..%d (set target: label, predicted or a "
+                 "class below %d)",
+                 job->file, job->target, e->classes - 1, e->classes);
+        return -1;
+    }
+    if (e->classes < e->ds.classes && e->ds.max_label_at >= 0) {
+        /* npy without dataset.classes: the count came from the labels */
+        snprintf(err, errlen,
+                 "%s/%s: label %d at index %ld is outside the %d classes %s outputs (fix the labels, "
+                 "or check model.path)",
+                 job->dataset_path, strcmp(job->split, "train") ? "labels.npy" : "labels-train.npy", e->ds.classes - 1,
+                 e->ds.max_label_at, e->classes, job->model_path);
+        return -1;
+    }
+    if (e->classes < e->ds.classes) {
+        snprintf(err, errlen, "%s: the model outputs %d classes but %s has %d labels (wrong model for this dataset?)",
+                 job->model_path, e->classes, job->dataset_name, e->ds.classes);
+        return -1;
+    }
+    /* A data set whose class count is fixed (its format, its class
+     * folders, dataset.classes) and a model with more outputs: label k
+     * would name the model's class k, which is the data's only by luck
+     * (3 class folders against a 4-logit model ran to the end). Labels
+     * counted from an npy file may stop short of the model's classes. */
+    if (e->classes > e->ds.classes && e->ds.max_label_at < 0) {
+        snprintf(err, errlen,
+                 "%s: the model outputs %d classes but %s at %s has %d: the data's label k would be read as "
+                 "the model's class k (a model for another dataset? a subset of the model's classes needs "
+                 "labels in the model's numbering: an npy data set with dataset.classes: %d)",
+                 job->model_path, e->classes, job->dataset_name, job->dataset_path, e->ds.classes, e->classes);
+        return -1;
+    }
+    return 0;
+}
+
+static int needs_train_split(const struct job *job) {
+    for (int i = 0; i < job->n_methods; i++)
+        if (job->methods[i].kind == JOB_M_EG) return 1;
+    return 0;
+}
+
+int wk_engine_splits(const struct job *job, const char *split[2]) {
+    split[0] = job->split;
+    split[1] = "train";
+    return needs_train_split(job) && strcmp(job->split, "train") != 0 ? 2 : 1;
+}
+
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
+    return wk_engine_open_listed(e, job, NULL, err, errlen);
+}
+
+int wk_engine_open_listed(struct wk_engine *e, const struct job *job, const struct ds_listing *const list[2], char *err,
+                          size_t errlen) {
     memset(e, 0, sizeof *e);
+    const char *split[2];
+    const int n_split = wk_engine_splits(job, split);
+    const struct ds_listing *own = list ? list[0] : NULL, *train = list && n_split == 2 ? list[1] : own;
     e->job = job;
     e->n_slots = rec_plan_slots(job, e->slots);
     rec_layout_of(job, e->n_slots, &e->layout);
@@ -190,7 +269,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     }
     if (job->threads > 0) ts_set_num_threads(job->threads);
     double t = clock_now_s();
-    if (wk_ds_open(job, job->split, job->limit, &e->ds, err, errlen)) return -1;
+    if (wk_ds_open_listed(job, job->split, job->limit, own, &e->ds, err, errlen)) return -1;
     e->open_dataset_s = clock_now_s() - t;
     if (check_refs_memory(job, &e->ds, err, errlen) ||
         wk_examples_plan(job, &e->ds, e->ex_ids, &e->n_ex_ids, err, errlen))
@@ -227,64 +306,7 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
             if (wk_gradcam_check_model(e->model, job->model_path, err, errlen)) goto fail;
             break;
         }
-    /* Probe: one image through the model tells the class count and catches
-     * channel/size mismatches before any shard is started. */
-    {
-        long d = (long)e->ds.c * e->ds.h * e->ds.w;
-        float *x = malloc((size_t)d * sizeof *x);
-        int got = x && ds_get(&e->ds, 0, 1, x, NULL, err, errlen) == 0, ok = got, trc = TS_OK;
-        if (ok) ok = (trc = wk_model_classes(e->model, e->device, x, e->ds.c, e->ds.h, e->ds.w, &e->classes)) == TS_OK;
-        if (!x) snprintf(err, errlen, "out of memory for one %dx%dx%d image", e->ds.c, e->ds.h, e->ds.w);
-        if (trc == TS_ESHAPE) /* it ran: its output is what recal cannot explain */
-            snprintf(err, errlen, "%s: %s", job->model_path, ts_last_error());
-        else if (!ok && got && wk_grad_hint(ts_last_error())) /* it ran, but gives no gradient */
-            snprintf(err, errlen, "%s: %s (libtorch: %s)", job->model_path, wk_grad_hint(ts_last_error()),
-                     ts_last_error());
-        else if (!ok && got) /* else ds_get's message (the file, the image) stands */
-            snprintf(err, errlen,
-                     "%s: the model does not accept %s images of shape 1x%dx%dx%d (NxCxHxW): %s (a model for "
-                     "another dataset? check model.path, dataset.name and dataset.resize/crop)",
-                     job->model_path, job->dataset_name, e->ds.c, e->ds.h, e->ds.w, ts_last_error());
-        free(x);
-        if (!ok) goto fail;
-        const char *note = ts_module_freeze_note(e->model);
-        if (note) fprintf(stderr, "recal: %s: %s; it runs as loaded\n", job->model_path, note);
-        if (job->target >= e->classes) {
-            snprintf(err, errlen,
-                     "%s: target %d: the model has classes 0..%d (set target: label, predicted or a "
-                     "class below %d)",
-                     job->file, job->target, e->classes - 1, e->classes);
-            goto fail;
-        }
-        if (e->classes < e->ds.classes && e->ds.max_label_at >= 0) {
-            /* npy without dataset.classes: the count came from the labels */
-            snprintf(err, errlen,
-                     "%s/%s: label %d at index %ld is outside the %d classes %s outputs (fix the labels, "
-                     "or check model.path)",
-                     job->dataset_path, strcmp(job->split, "train") ? "labels.npy" : "labels-train.npy",
-                     e->ds.classes - 1, e->ds.max_label_at, e->classes, job->model_path);
-            goto fail;
-        }
-        if (e->classes < e->ds.classes) {
-            snprintf(err, errlen,
-                     "%s: the model outputs %d classes but %s has %d labels (wrong model for this dataset?)",
-                     job->model_path, e->classes, job->dataset_name, e->ds.classes);
-            goto fail;
-        }
-        /* A data set whose class count is fixed (its format, its class
-         * folders, dataset.classes) and a model with more outputs: label k
-         * would name the model's class k, which is the data's only by luck
-         * (3 class folders against a 4-logit model ran to the end). Labels
-         * counted from an npy file may stop short of the model's classes. */
-        if (e->classes > e->ds.classes && e->ds.max_label_at < 0) {
-            snprintf(err, errlen,
-                     "%s: the model outputs %d classes but %s at %s has %d: the data's label k would be read as "
-                     "the model's class k (a model for another dataset? a subset of the model's classes needs "
-                     "labels in the model's numbering: an npy data set with dataset.classes: %d)",
-                     job->model_path, e->classes, job->dataset_name, job->dataset_path, e->ds.classes, e->classes);
-            goto fail;
-        }
-    }
+    if (check_model(e, job, err, errlen)) goto fail;
     /* The memory budget bounds the chunk. Measuring within it ("auto") is
      * opt-in: on a busy or 2-core machine the probe is noisy, and the chunk
      * sets float summation order (cmd_run makes every rank use rank 0's
@@ -329,18 +351,17 @@ int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t
     }
     e->mctx.base_files = e->base_files;
     /* Expected Gradients draws its references from the training split. */
-    for (int i = 0; i < job->n_methods; i++)
-        if (job->methods[i].kind == JOB_M_EG && !e->ref_ds.impl) {
-            t = clock_now_s();
-            int rc = wk_ds_open(job, "train", 0, &e->ref_ds, err, errlen);
-            e->open_dataset_s += clock_now_s() - t;
-            if (rc) {
-                size_t n = strlen(err);
-                snprintf(err + n, errlen - n, " (Expected Gradients needs the dataset's train split)");
-                goto fail;
-            }
-            e->mctx.ref_ds = &e->ref_ds;
+    if (needs_train_split(job)) {
+        t = clock_now_s();
+        int rc = wk_ds_open_listed(job, "train", 0, train, &e->ref_ds, err, errlen);
+        e->open_dataset_s += clock_now_s() - t;
+        if (rc) {
+            size_t n = strlen(err);
+            snprintf(err + n, errlen - n, " (Expected Gradients needs the dataset's train split)");
+            goto fail;
         }
+        e->mctx.ref_ds = &e->ref_ds;
+    }
     return 0;
 fail:
     wk_engine_close(e);

@@ -56,6 +56,17 @@ long wk_chunk_samples(int device, int c, int h, int w, long memory_budget_mb);
 
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen);
 
+/* The splits wk_engine_open lists: the job's, then "train" when a method
+ * draws its references from it (Expected Gradients) and the job's split is
+ * another. Their count (1 or 2), names into split. */
+int wk_engine_splits(const struct job *job, const char *split[2]);
+
+/* wk_engine_open with the splits' listings made elsewhere (ds_list; recal
+ * run lists on rank 0 and sends them to every rank): list[k] for split k of
+ * wk_engine_splits; list NULL, or a NULL entry, lists the directories here. */
+int wk_engine_open_listed(struct wk_engine *e, const struct job *job, const struct ds_listing *const list[2], char *err,
+                          size_t errlen);
+
 /* The job's `device` (ts_device_parse) with its `precision` applied: TF32
  * only when the job asks for it on CUDA; bf16 autocast on either device. TS_OK or the shim's status (see
  * ts_last_error()). For run, train and roar alike. */

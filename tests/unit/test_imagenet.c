@@ -1,7 +1,8 @@
 /* test_imagenet.c - ImageNet reader (worker/datasets/imagenet.c,
  * image_decode.c, resize.c) on tiny files written here, under the
  * sanitizers: the resize filter against weights derived by hand, decode of
- * JPEG and PNG of known constant colours, the thread pool, and on_error.
+ * JPEG and PNG of known constant colours, the thread pool, on_error, and
+ * the listing recal run sends from rank 0 (ds_list).
  * (The PIL/torch comparison on real-looking photos is oracle/datasets.) */
 #include <stdarg.h>
 #include <stddef.h>
@@ -284,6 +285,77 @@ static void test_bad_boxes(void **state) {
     ds_close(&ds);
 }
 
+/* The listing (ds_list): what ds_open reads from the directories, in one
+ * buffer that recal run makes on rank 0 and sends to the others. Opened
+ * from it, the reader gives the ids of a reader that listed for itself, by
+ * hand: hidden entries, sub-folders and sockets left out, a link to an image
+ * and a dangling link kept (d_type says DT_LNK: they are stat'ed); a cut
+ * buffer or another split's listing is refused, and a dataset of fixed file
+ * names has nothing to list. */
+static void test_listing(void **state) {
+    char root[1200], p[1400], t[1400], err[1024] = "";
+    struct ds_dataset a, b;
+    struct ds_options opt = {0};
+    struct ds_listing l;
+    (void)state;
+    snprintf(root, sizeof root, "%s/listed", g_root);
+    mkdir_p("%s", root);
+    mkdir_p("%s/val", root);
+    mkdir_p("%s/val/n02", root);
+    mkdir_p("%s/val/n01", root);
+    mkdir_p("%s/val/n01/sub", root); /* a folder among the images: not one */
+    mkdir_p("%s/val/.n00", root);    /* a hidden folder: not a class */
+    static const char *const names[] = {"n01/b.JPEG", "n01/a.JPEG", "n02/c.JPEG", "n01/.hidden.JPEG"};
+    for (int k = 0; k < 4; k++) {
+        snprintf(p, sizeof p, "%s/val/%s", root, names[k]);
+        write_jpeg(p, 8, 8, k_colours[k % 3], 0);
+    }
+    snprintf(p, sizeof p, "%s/val/n02/d_link.JPEG", root);
+    snprintf(t, sizeof t, "%s/val/n01/a.JPEG", root);
+    assert_int_equal(symlink(t, p), 0);
+    snprintf(p, sizeof p, "%s/val/n02/e_dangling.JPEG", root);
+    assert_int_equal(symlink("/nonexistent/recal-test", p), 0);
+    opt.resize = 8;
+    if (ds_list("imagenet", root, "val", &l, err, sizeof err)) fail_msg("%s", err);
+    assert_int_equal(l.files, 5);
+    assert_true(l.len > 0);
+    if (ds_open_opts("imagenet", root, "val", 0, &opt, &a, err, sizeof err)) fail_msg("%s", err);
+    opt.listing = &l;
+    if (ds_open_opts("imagenet", root, "val", 0, &opt, &b, err, sizeof err)) fail_msg("%s", err);
+    static const char *const want[5] = {"n01/a.JPEG", "n01/b.JPEG", "n02/c.JPEG", "n02/d_link.JPEG",
+                                        "n02/e_dangling.JPEG"};
+    static const long want_label[5] = {0, 0, 1, 1, 1};
+    assert_int_equal(a.n, 5);
+    assert_int_equal(b.n, 5);
+    assert_int_equal(b.classes, 2);
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/val/%s", root, want[i]);
+        assert_string_equal(ds_source(&a, i, NULL), p);
+        assert_string_equal(ds_source(&b, i, NULL), p);
+        assert_int_equal(ds_label(&b, i), want_label[i]);
+    }
+    ds_close(&a);
+    ds_close(&b);
+    /* a cut buffer, and the listing of val for the train split */
+    const size_t full = l.len;
+    l.len = full - 1;
+    expect_open_fail(root, "val", &opt, "listing given is damaged or cut", "/listed/val");
+    l.len = full;
+    mkdir_p("%s/train", root);
+    expect_open_fail(root, "train", &opt, "the listing given is of", "/listed/val");
+    ds_listing_free(&l);
+    assert_null(l.buf);
+    /* nothing to list: a dataset of fixed names, an unknown split */
+    assert_int_equal(ds_list("cifar10", root, "test", &l, err, sizeof err), 0);
+    assert_int_equal(l.len, 0);
+    assert_int_equal(ds_list("imagenet", root, "test", &l, err, sizeof err), 0);
+    assert_int_equal(l.len, 0);
+    /* a missing split: the reader's own message */
+    assert_int_equal(ds_list("imagenet", g_root, "val", &l, err, sizeof err), -1);
+    assert_non_null(strstr(err, "No such file"));
+    assert_null(l.buf);
+}
+
 static int setup(void **state) {
     const char *tmp = getenv("RECAL_TEST_TMP");
     (void)state;
@@ -303,7 +375,7 @@ static int teardown(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resize_weights), cmocka_unit_test(test_folder_decode), cmocka_unit_test(test_on_error),
-        cmocka_unit_test(test_layout_errors),  cmocka_unit_test(test_bad_boxes),
+        cmocka_unit_test(test_layout_errors),  cmocka_unit_test(test_bad_boxes),     cmocka_unit_test(test_listing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -8,6 +8,7 @@
 #endif
 #include "dataset.h"
 #include "ds_internal.h"
+#include "inet_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -126,6 +127,20 @@ static int ds_check_split(const struct ds_spec *sp, const char *split, char *err
             "hold out a validation set from 'train' yourself)",
             sp->name, split);
     return -1;
+}
+
+int ds_list(const char *name, const char *path, const char *split, struct ds_listing *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    const struct ds_spec *sp = name ? ds_find(name) : NULL;
+    if (!sp || sp->format != DS_FMT_IMAGENET || !split || ds_check_split(sp, split, NULL, 0)) return 0;
+    if (!path || !*path) path = sp->default_path;
+    return path ? inet_list(path, split, out, err, errlen) : 0;
+}
+
+void ds_listing_free(struct ds_listing *l) {
+    if (!l) return;
+    free(l->buf);
+    memset(l, 0, sizeof *l);
 }
 
 int ds_open(const char *name, const char *path, const char *split, long limit, struct ds_dataset *out, char *err,

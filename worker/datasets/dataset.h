@@ -25,6 +25,25 @@ struct ds_dataset {
 
 enum ds_on_error { DS_ON_ERROR_FAIL = 0, DS_ON_ERROR_SKIP = 1 };
 
+/* A split's listing in one buffer: what ds_open would otherwise read from
+ * the split's directories (imagenet: its class folders and their files).
+ * ds_list makes it; ds_open_opts takes it through ds_options.listing
+ * instead of reading the directories, so that one MPI rank lists and the
+ * others receive the bytes (recal run). len 0: nothing to list (the
+ * readers of fixed file names). Plain bytes: sent as they are. */
+struct ds_listing {
+    char *buf;
+    size_t len;
+    long files; /* image files listed */
+};
+
+/* List the split of dataset `name` at path (NULL or "": the dataset's
+ * default) into out; a dataset without a listing (not imagenet), an unknown
+ * name or split give len 0 and 0 (ds_open says what is wrong). 0, or -1
+ * with a message naming the directory. */
+int ds_list(const char *name, const char *path, const char *split, struct ds_listing *out, char *err, size_t errlen);
+void ds_listing_free(struct ds_listing *l);
+
 /* Options beyond name/path/split/limit; a zeroed struct (or NULL) means the
  * dataset's defaults. Keys of the YAML `dataset:` section (docs/datasets.md). */
 struct ds_options {
@@ -35,10 +54,12 @@ struct ds_options {
     enum ds_on_error on_error; /* lazily decoded images (imagenet): fail | skip */
     int n_mean, n_std;         /* 0 = dataset default; else 1 (all channels) or c values */
     float mean[3], std[3];
-    int classes;     /* npy: 0 = max label + 1 */
-    int threads;     /* imagenet decode threads; 0 = 2 */
-    int dct_scaling; /* imagenet: 1 = decode large JPEGs at a reduced size in the
-                        DCT domain first (faster, not bit-exact with PIL) */
+    int classes;                      /* npy: 0 = max label + 1 */
+    int threads;                      /* imagenet decode threads; 0 = 2 */
+    int dct_scaling;                  /* imagenet: 1 = decode large JPEGs at a reduced size in the
+                                         DCT domain first (faster, not bit-exact with PIL) */
+    const struct ds_listing *listing; /* imagenet: ds_list's listing of this path and split, read
+                                         instead of the directories; NULL or len 0: list them */
 };
 
 /* Open a dataset with options (NULL = defaults). Same contract as ds_open. */

@@ -17,9 +17,9 @@
 #endif
 #include "ds_image.h"
 #include "ds_internal.h"
+#include "inet_internal.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -57,72 +57,7 @@ struct inet {
     char bad_box[600]; /* the first of them: "file:line: image: why" */
 };
 
-/* ---- listing ----------------------------------------------------------- */
-
-struct strvec {
-    char **s;
-    long n, cap;
-};
-
-static int sv_push(struct strvec *v, const char *s) {
-    if (v->n == v->cap) {
-        long cap = v->cap ? v->cap * 2 : 256;
-        char **ns = realloc(v->s, (size_t)cap * sizeof *ns);
-        if (!ns) return -1;
-        v->s = ns;
-        v->cap = cap;
-    }
-    if (!(v->s[v->n] = strdup(s))) return -1;
-    v->n++;
-    return 0;
-}
-
-static void sv_free(struct strvec *v) {
-    for (long i = 0; i < v->n; i++) free(v->s[i]);
-    free(v->s);
-    memset(v, 0, sizeof *v);
-}
-
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* Entries of dir (not starting with '.') that are directories (want_dir) or
- * regular files, sorted bytewise (as Python's sorted() on names). */
-static int list_dir(const char *dir, int want_dir, struct strvec *out, char *err, size_t errlen) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[INET_PATH_MAX];
-    struct stat sb;
-    if (!d) {
-        ds_errf(err, errlen,
-                "%s: %s (set dataset.path to the directory holding the split "
-                "directories val/ and train/)",
-                dir, strerror(errno));
-        return -1;
-    }
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        if (snprintf(p, sizeof p, "%s/%s", dir, e->d_name) >= (int)sizeof p)
-            continue; /* longer than any path the reader opens */
-        /* A dangling symlink among the images is listed: its read fails
-         * and names it (on_error: fail), or it is counted and named with
-         * the other skipped files (skip); dropping it said nothing. */
-        int dangling = stat(p, &sb) != 0 && !want_dir && lstat(p, &sb) == 0 && S_ISLNK(sb.st_mode);
-        if (!dangling && stat(p, &sb) != 0) continue;
-        if (dangling || (want_dir ? S_ISDIR(sb.st_mode) : S_ISREG(sb.st_mode))) {
-            if (sv_push(out, e->d_name)) {
-                closedir(d);
-                ds_errf(err, errlen, "%s: out of memory while listing", dir);
-                return -1;
-            }
-        }
-    }
-    closedir(d);
-    if (out->n > 1) /* an empty directory leaves out->s NULL, which qsort must not get */
-        qsort(out->s, (size_t)out->n, sizeof *out->s, cmp_str);
-    return 0;
-}
+/* ---- the files and their classes, from the listing (inet_list.c) ------ */
 
 static int add_file(struct inet *in, long *cap, const char *dir, const char *name, int32_t label) {
     if (in->n == *cap) {
@@ -143,24 +78,20 @@ static int add_file(struct inet *in, long *cap, const char *dir, const char *nam
 }
 
 /* (a) <split>/<wnid>/<files> */
-static int list_folder(struct inet *in, const char *sdir, const struct strvec *classes, char *err, size_t errlen) {
+static int list_folder(struct inet *in, const char *sdir, const struct inet_names *nm, char *err, size_t errlen) {
     long cap = 0;
-    for (long c = 0; c < classes->n; c++) {
+    for (long c = 0; c < nm->n_classes; c++) {
         char cdir[INET_PATH_MAX];
-        struct strvec files = {0};
-        int len = snprintf(cdir, sizeof cdir, "%s/%s", sdir, classes->s[c]);
+        int len = snprintf(cdir, sizeof cdir, "%s/%s", sdir, nm->classes[c]);
         if (len < 0 || (size_t)len >= sizeof cdir) {
-            ds_errf(err, errlen, "%s/%s: path too long (use a shorter dataset.path)", sdir, classes->s[c]);
+            ds_errf(err, errlen, "%s/%s: path too long (use a shorter dataset.path)", sdir, nm->classes[c]);
             return -1;
         }
-        if (list_dir(cdir, 0, &files, err, errlen)) return -1;
-        for (long i = 0; i < files.n; i++)
-            if (add_file(in, &cap, cdir, files.s[i], (int32_t)c)) {
-                sv_free(&files);
+        for (long i = nm->first[c]; i < nm->first[c + 1]; i++)
+            if (add_file(in, &cap, cdir, nm->files[i], (int32_t)c)) {
                 ds_errf(err, errlen, "%s: out of memory while listing", cdir);
                 return -1;
             }
-        sv_free(&files);
     }
     return 0;
 }
@@ -227,7 +158,7 @@ static long wnid_class(const struct strvec *wnids, const char *w, int from_file)
             if (!strcmp(wnids->s[c], w)) return c;
         return -1;
     }
-    char **hit = bsearch(&w, wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
+    char **hit = bsearch(&w, wnids->s, (size_t)wnids->n, sizeof *wnids->s, inet_cmp_str);
     return hit ? (long)(hit - wnids->s) : -1;
 }
 
@@ -301,8 +232,8 @@ static int add_boxes(struct inet *in, const struct pair *pr, const char *csv, co
 }
 
 /* (b) flat <split>/<ImageId>.<ext> + <root>/LOC_<split>_solution.csv */
-static int list_flat(struct inet *in, const char *root, const char *split, const char *sdir, const struct strvec *files,
-                     struct strvec *wnids, char *err, size_t errlen) {
+static int list_flat(struct inet *in, const char *root, const char *split, const char *sdir,
+                     const struct inet_names *nm, struct strvec *wnids, char *err, size_t errlen) {
     char csv[INET_PATH_MAX];
     uint8_t *buf = NULL;
     size_t len;
@@ -358,7 +289,7 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
                 ds_errf(err, errlen, "%s: out of memory", csv);
                 goto out;
             }
-        if (wnids->n > 1) qsort(wnids->s, (size_t)wnids->n, sizeof *wnids->s, cmp_str);
+        if (wnids->n > 1) qsort(wnids->s, (size_t)wnids->n, sizeof *wnids->s, inet_cmp_str);
         long k = 0; /* drop duplicates */
         for (long i = 0; i < wnids->n; i++) {
             if (k > 0 && strcmp(wnids->s[k - 1], wnids->s[i]) == 0) {
@@ -369,16 +300,16 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
         }
         wnids->n = k;
     }
-    for (long i = 0; i < files->n; i++) {
+    for (long i = 0; i < nm->n_files; i++) {
         char id[INET_PATH_MAX];
         struct pair key, *hit;
-        snprintf(id, sizeof id, "%s", files->s[i]);
+        snprintf(id, sizeof id, "%s", nm->files[i]);
         if (strrchr(id, '.')) *strrchr(id, '.') = '\0';
         key.id = id;
         hit = np ? bsearch(&key, pairs, (size_t)np, sizeof *pairs, cmp_pair) : NULL;
         if (!hit) {
             ds_errf(err, errlen, "%s/%s: no line for image '%s' in %s (a stray file? move it out of %s)", sdir,
-                    files->s[i], id, csv, sdir);
+                    nm->files[i], id, csv, sdir);
             goto out;
         }
         if (add_boxes(in, hit, csv, wnids, from_file)) goto oom;
@@ -390,7 +321,7 @@ static int list_flat(struct inet *in, const char *root, const char *split, const
                     csv, id, hit->wnid, root);
             goto out;
         }
-        if (add_file(in, &fcap, sdir, files->s[i], (int32_t)c)) goto oom;
+        if (add_file(in, &fcap, sdir, nm->files[i], (int32_t)c)) goto oom;
     }
     rc = 0;
     goto out;
@@ -619,7 +550,9 @@ static void inet_free(void *lazy) {
 int ds_imagenet_open(const char *dir, const char *split, const struct ds_options *opt, const float mean[3],
                      const float std[3], struct ds_store *st, char *err, size_t errlen) {
     char sdir[INET_PATH_MAX];
-    struct strvec classes = {0}, files = {0}, wnids = {0};
+    struct strvec wnids = {0};
+    struct ds_listing own = {0};
+    struct inet_names nm = {0};
     struct inet *in = calloc(1, sizeof *in);
     int resize = opt->resize ? opt->resize : 224;
     if (!in) {
@@ -635,16 +568,20 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
         goto fail;
     }
     snprintf(sdir, sizeof sdir, "%s/%s", dir, split);
-    if (list_dir(sdir, 1, &classes, err, errlen)) goto fail;
-    const int flat = classes.n == 0;
+    /* The listing given (rank 0's, under recal run), else this reader's own. */
+    const struct ds_listing *l = opt->listing && opt->listing->len ? opt->listing : &own;
+    if (l == &own && inet_list(dir, split, &own, err, errlen)) goto fail;
+    if (inet_unpack(l, dir, split, &nm, err, errlen)) goto fail;
+    const int flat = nm.flat;
     if (!flat) {
-        if (list_folder(in, sdir, &classes, err, errlen)) goto fail;
-        st->classes = (int)classes.n;
+        if (list_folder(in, sdir, &nm, err, errlen)) goto fail;
+        st->classes = (int)nm.n_classes;
     } else {
-        if (list_dir(sdir, 0, &files, err, errlen) || list_flat(in, dir, split, sdir, &files, &wnids, err, errlen))
-            goto fail;
+        if (list_flat(in, dir, split, sdir, &nm, &wnids, err, errlen)) goto fail;
         st->classes = (int)wnids.n;
     }
+    inet_names_free(&nm);
+    ds_listing_free(&own);
     if (in->n == 0) {
         ds_errf(err, errlen,
                 "%s: no images (expected %s/<wnid>/*.JPEG or %s/*.JPEG with "
@@ -672,8 +609,6 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
         ds_errf(err, errlen, "%s: out of memory", sdir);
         goto fail;
     }
-    sv_free(&classes);
-    sv_free(&files);
     sv_free(&wnids);
     st->lazy = in;
     st->lazy_get = inet_get;
@@ -704,8 +639,8 @@ int ds_imagenet_open(const char *dir, const char *split, const struct ds_options
     st->w = in->crop_w;
     return 0;
 fail:
-    sv_free(&classes);
-    sv_free(&files);
+    inet_names_free(&nm);
+    ds_listing_free(&own);
     sv_free(&wnids);
     inet_free(in);
     return -1;

@@ -19,7 +19,8 @@
 # line a run: the wall time, rank 0's and the slowest other rank's start-up
 # line (logs/rank-<r>.log, "start-up: ..."), and per rank the stat-family
 # calls in all, those naming a path under the data set, and its directory
-# reads. TRAIN=0 stops before train/ (a quick check of the script). Needs strace and /usr/bin/python3 with torch and PIL.
+# reads. TRAIN=0 stops before train/ (a quick check of the script);
+# MAKE_ONLY=1 makes the tree and stops (a later run reuses it). Needs strace and /usr/bin/python3 with torch and PIL.
 set -eu
 [ $# -ge 2 ] || { echo "usage: $0 DIR LABEL=RECAL [LABEL=RECAL ...]" >&2; exit 1; }
 DIR=$(realpath -m "$1")
@@ -153,6 +154,10 @@ PYEOF
 
 make_part small
 make_part val
+if [ "${MAKE_ONLY:-0}" = 1 ]; then # the tree alone (KEEP=1 implied): time it later
+    [ "${TRAIN:-1}" = 1 ] && make_part train
+    exit 0
+fi
 config small small 10
 config val inet 1000
 for b in "$@"; do one "${b%%=*}" "${b#*=}" small 1; one "${b%%=*}" "${b#*=}" small 1 strace; done

@@ -221,8 +221,9 @@ int inet_unpack(const struct ds_listing *l, const char *dir, const char *split, 
     out->flat = strcmp(kind, "flat") == 0;
     out->n_classes = out->flat ? 0 : next_count(&c);
     if (out->n_classes < 0) goto bad;
-    /* every name is at least 2 bytes: the buffer bounds the files */
-    const long most = (long)(l->len / 2) + 1;
+    /* every name ends with a NUL: their count bounds the files */
+    long most = 1;
+    for (const char *p = c.p; p < c.end; p++) most += *p == '\0';
     out->classes = malloc((size_t)(out->n_classes + 1) * sizeof *out->classes);
     out->first = malloc((size_t)(out->n_classes + 1) * sizeof *out->first);
     out->files = malloc((size_t)most * sizeof *out->files);

@@ -15,6 +15,17 @@
 typedef int (*coord_shard_fn)(void *ctx, long first, long count, double *rec, char *err, size_t errlen);
 /* total ⊕= rec (the record contract's fold, jobs/record.h). */
 typedef void (*coord_fold_fn)(void *ctx, double *total, const double *rec);
+/* The look-ahead a task may use: called once the shard's last batch is
+ * read (before it computes), it takes the shard this rank computes next
+ * from the plan now, so the task can read that shard's first batch while
+ * the current one ends and the rank never waits for the hand-out. 1 and
+ * its range, or 0: none (the plan is handed out, or a stop came). At most
+ * one call a shard; a task that never calls it is handed its next shard
+ * when it returns, as before. */
+typedef int (*coord_next_fn)(void *arg, long *first, long *count);
+/* Gives the task (its shard_ctx) the rank's look-ahead before the hand-out,
+ * and (NULL, NULL) after it. */
+typedef void (*coord_bind_fn)(void *shard_ctx, coord_next_fn next, void *arg);
 
 struct coord_opts {
     long n_images;
@@ -33,8 +44,9 @@ struct coord_opts {
      * alone. */
     coord_shard_fn shard_fn;
     void *shard_ctx;
-    size_t record_len;  /* doubles per record */
-    coord_fold_fn fold; /* NULL: total stays zero */
+    size_t record_len;        /* doubles per record */
+    coord_fold_fn fold;       /* NULL: total stays zero */
+    coord_bind_fn bind_ahead; /* NULL: the task never asks ahead */
     void *fold_ctx;
     int no_journal;      /* count a shard without appending it to the journal */
     int no_local_worker; /* rank 0 only hands out shards (it computes otherwise) */

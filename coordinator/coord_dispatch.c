@@ -10,7 +10,15 @@
  * once; an idle coordinator still wakes only every 2 ms. A finished shard
  * is appended to the journal (and fsync'ed) before it counts; a stop signal
  * ends the hand-out while the shards in flight finish, so they are
- * journaled too. */
+ * journaled too.
+ *
+ * Look-ahead: a task that asks for its next shard before the current one
+ * ends (coord_next_fn, once its last batch is read) holds two — the one it
+ * computes and the one it reads ahead — and sends the first one's result
+ * later without asking again (MSG_WANT 0), so no rank waits for the
+ * hand-out or for its next shard's first batch. A shard asked ahead is in
+ * flight: on a stop it is computed (or given up after the grace) like the
+ * current one. */
 #include "coord.h"
 #include "record.h"
 
@@ -29,8 +37,10 @@
 #include "shard_plan.h"
 
 enum { TAG_REQ = 11, TAG_ASSIGN = 12, TAG_ERR = 13 };
-/* A worker's request: [shard done or -1, stop asked, record...]. */
-enum { MSG_SHARD = 0, MSG_STOP = 1, MSG_RECORD = 2 };
+/* A worker's message: [shard done or -1, stop asked, wants its next shard
+ * (then an assignment answers it), shard given up or -1, record...]; the
+ * record only when a shard is done. */
+enum { MSG_SHARD = 0, MSG_STOP = 1, MSG_WANT = 2, MSG_LEFT = 3, MSG_RECORD = 4 };
 
 struct coord_state {
     pthread_mutex_t mu;  /* the counters, flags and records below */
@@ -44,8 +54,10 @@ struct coord_state {
     double planned_busy; /* seconds the planned_done images took, summed over their shards (the ETA's rate) */
     long local_units;    /* rank 0's own shard in flight: its images (0: none), since when */
     double local_since;
-    long *holds; /* main thread: per rank the shard it holds (-1: none), since when */
+    long *holds; /* main thread: per rank the shard it computes (-1: none), since when */
     double *since;
+    long *queued;        /* main thread: per rank the shard it asked for ahead (-1: none) */
+    int *ended;          /* main thread: per rank, told there is no shard left (2: and counted out) */
     int size, computing; /* ranks; those that compute shards */
     int failed, stopping;
     char err[1100];
@@ -54,6 +66,8 @@ struct coord_state {
     double busy_s;        /* dispatch bookkeeping, both threads (coord_book.coord_seconds) */
     const char *hosts;    /* size × COORD_HOST_LEN: each rank's host name (the watchdog names it) */
     double longest_local; /* rank 0's own longest shard, seconds (the watchdog's scale too) */
+    long local_next;      /* local thread only: the shard it asked for ahead (-1: none) */
+    int local_asked;
 };
 
 enum { COORD_HOST_LEN = 64, WATCHDOG_FACTOR = 20, COORD_PROGRESS_FLIGHT = 1024 };
@@ -182,17 +196,31 @@ static void begin_stop(struct coord_state *st, const char *why) {
             st->o->progress_tty ? "\n" : "", why, in_flight, g_stop_grace_s);
 }
 
+/* rank 0's look-ahead (coord_next_fn): from the same counter, no MPI. */
+static int local_next(void *arg, long *first, long *count) {
+    struct coord_state *st = arg;
+    struct shard sh;
+    if (st->local_asked) return 0;
+    st->local_asked = 1;
+    double tb = clock_now_s();
+    st->local_next = take_shard(st);
+    add_busy(st, tb);
+    if (st->local_next < 0 || shard_plan_get(st->o->n_images, st->o->shard_images, st->local_next, &sh)) return 0;
+    *first = sh.first;
+    *count = sh.count;
+    return 1;
+}
+
 static void *local_worker(void *arg) {
     struct coord_state *st = arg;
     double *rec = malloc(st->len * sizeof *rec);
     char err[1024];
     long n = 0;
     if (!rec) fail_run(st, 0, "out of memory for a result record");
-    for (long s; rec;) {
-        double tb = clock_now_s();
-        s = take_shard(st);
-        add_busy(st, tb);
-        if (s < 0) break;
+    double tb = clock_now_s();
+    long s = rec ? take_shard(st) : -1;
+    add_busy(st, tb);
+    while (s >= 0) {
         struct shard sh;
         shard_plan_get(st->o->n_images, st->o->shard_images, s, &sh);
         double t = clock_now_s();
@@ -200,11 +228,14 @@ static void *local_worker(void *arg) {
         st->local_units = sh.count;
         st->local_since = t;
         pthread_mutex_unlock(&st->mu);
+        st->local_asked = 0;
+        st->local_next = -1;
         int rc = compute_shard(st->o, &sh, rec, err, sizeof err);
         pthread_mutex_lock(&st->mu);
         st->local_units = 0;
         pthread_mutex_unlock(&st->mu);
         if (rc == COORD_ABANDONED) {
+            /* one asked for ahead is given up too: both are computed again on resume */
             log_printf("%s: the stop's grace (%g s) passed; it is computed again on resume", err, g_stop_grace_s);
             break;
         }
@@ -219,6 +250,7 @@ static void *local_worker(void *arg) {
         pthread_mutex_unlock(&st->mu);
         tb = clock_now_s();
         finish_shard(st, s, rec, took);
+        s = st->local_asked ? st->local_next : take_shard(st);
         add_busy(st, tb);
         n++;
     }
@@ -277,6 +309,52 @@ static void show_progress(struct coord_state *st, double t0, int final) {
 
 enum { NAP_MIN_NS = 20000, NAP_MAX_NS = 2000000 };
 
+/* One worker message (MSG_*): its result, its stop, its request. Main
+ * thread. */
+static void on_request(struct coord_state *st, MPI_Comm comm, int src, double *buf, int *active, int *hung,
+                       double *longest) {
+    MPI_Recv(buf, (int)st->len + MSG_RECORD, MPI_DOUBLE, src, TAG_REQ, comm, MPI_STATUS_IGNORE);
+    const long done = (long)buf[MSG_SHARD], left = (long)buf[MSG_LEFT];
+    if (buf[MSG_STOP] != 0) { /* a signal reached that rank (e.g. srun --signal) */
+        char why[64];
+        snprintf(why, sizeof why, "signal on rank %d", src);
+        begin_stop(st, why);
+    }
+    if (src == *hung) { /* it woke up after all: let it go */
+        *hung = -1;
+        (*active)++;
+    }
+    const double now = clock_now_s();
+    double took = 0;
+    if (done >= 0 || left >= 0) { /* its current shard ends; the one asked for ahead begins */
+        if (done >= 0 && st->holds[src] >= 0) took = now - st->since[src];
+        st->holds[src] = st->queued[src];
+        st->queued[src] = -1;
+        st->since[src] = now;
+    }
+    if (took > *longest) *longest = took;
+    if (buf[MSG_WANT] != 0) {
+        /* The worker gets its next shard before its result is journaled:
+         * the fsync (0.15–3 ms here, more on network file systems) then
+         * overlaps the worker's compute instead of adding to its wait.
+         * Nothing counts the result until finish_shard has it on disk. */
+        long next = take_shard(st);
+        if (st->holds[src] < 0) { /* idle: it starts now */
+            st->holds[src] = next;
+            st->since[src] = now;
+        } else {
+            st->queued[src] = next; /* asked ahead: it starts when the current one ends */
+        }
+        if (next < 0) st->ended[src] = 1;
+        MPI_Send(&next, 1, MPI_LONG, src, TAG_ASSIGN, comm);
+    }
+    if (st->ended[src] == 1 && st->holds[src] < 0 && st->queued[src] < 0) { /* nothing left to hear from it */
+        st->ended[src] = 2;
+        (*active)--;
+    }
+    if (done >= 0) finish_shard(st, done, buf + MSG_RECORD, took);
+}
+
 static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     pthread_t th;
     int local = !st->o->no_local_worker;
@@ -288,16 +366,19 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     int active = size - 1, hung = -1;
     double t0 = clock_now_s(), last = t0, longest = 0;
     double *buf = malloc((st->len + MSG_RECORD) * sizeof *buf);
-    /* per rank: the shard it holds (-1: none) and since when */
-    long *holds = malloc((size_t)size * sizeof *holds);
+    /* per rank: the shard it computes (-1: none) and since when, the one it asked for ahead */
+    long *holds = malloc((size_t)size * sizeof *holds), *queued = malloc((size_t)size * sizeof *queued);
     double *since = malloc((size_t)size * sizeof *since);
-    if (!buf || !holds || !since) {
+    int *ended = calloc((size_t)size, sizeof *ended);
+    if (!buf || !holds || !since || !queued || !ended) {
         fail_run(st, 0, "out of memory for the dispatch");
         active = 0;
     }
-    for (int r = 0; holds && r < size; r++) holds[r] = -1;
+    for (int r = 0; holds && queued && r < size; r++) holds[r] = queued[r] = -1;
     st->holds = holds;
     st->since = since;
+    st->queued = queued;
+    st->ended = ended;
     st->size = size;
     st->computing = size - 1 + local;
     char msg[1024];
@@ -362,38 +443,18 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
             active--;
             continue;
         }
-        MPI_Recv(buf, (int)st->len + MSG_RECORD, MPI_DOUBLE, status.MPI_SOURCE, TAG_REQ, comm, MPI_STATUS_IGNORE);
-        long done = (long)buf[MSG_SHARD];
-        if (buf[MSG_STOP] != 0) { /* a signal reached that rank (e.g. srun --signal) */
-            char why[64];
-            snprintf(why, sizeof why, "signal on rank %d", status.MPI_SOURCE);
-            begin_stop(st, why);
-        }
-        /* The worker gets its next shard before its result is journaled: the
-         * fsync (0.15–3 ms here, more on network file systems) then overlaps
-         * the worker's compute instead of adding to its wait. Nothing counts
-         * the result until finish_shard has it on disk, as before. */
-        long next = take_shard(st);
-        if (status.MPI_SOURCE == hung) { /* it woke up after all: let it go */
-            hung = -1;
-            active++;
-        }
-        double now = clock_now_s(), took = 0;
-        if (done >= 0 && holds[status.MPI_SOURCE] >= 0) took = now - since[status.MPI_SOURCE];
-        if (took > longest) longest = took;
-        holds[status.MPI_SOURCE] = next;
-        since[status.MPI_SOURCE] = now;
-        MPI_Send(&next, 1, MPI_LONG, status.MPI_SOURCE, TAG_ASSIGN, comm);
-        if (next < 0) active--;
-        if (done >= 0) finish_shard(st, done, buf + MSG_RECORD, took);
+        on_request(st, comm, status.MPI_SOURCE, buf, &active, &hung, &longest);
         add_busy(st, tb);
     }
     if (local) pthread_join(th, NULL);
-    st->holds = NULL;
+    st->holds = st->queued = NULL;
     st->since = NULL;
+    st->ended = NULL;
     free(buf);
     free(holds);
+    free(queued);
     free(since);
+    free(ended);
     show_progress(st, t0, 1);
     if (st->failed) return -1;
     if (hung >= 0) {
@@ -411,50 +472,88 @@ static int coordinator(struct coord_state *st, MPI_Comm comm, int size) {
     return st->book->n_resumed + st->shards_done == st->n_shards ? 0 : COORD_INTERRUPTED;
 }
 
-static int worker(const struct coord_opts *o, MPI_Comm comm, size_t len) {
-    double *buf = calloc(len + MSG_RECORD, sizeof *buf);
+/* A worker rank's side of the hand-out: its message buffer, the shard it
+ * asked for ahead, and how long it waited for assignments. */
+struct worker_link {
+    const struct coord_opts *o;
+    MPI_Comm comm;
+    double *buf; /* MSG_RECORD + record_len doubles */
+    size_t len;
+    long next; /* the shard asked for ahead (-1: none) */
+    int asked;
+    double wait_s, wait_max; /* idle for an assignment: this rank's share of the dispatch overhead */
+};
+
+/* Send the message in buf (with the record when a shard is done) and, when it
+ * wants one, wait for the assignment. */
+static long worker_send(struct worker_link *w, long done, long left, int want) {
+    long s = -1;
+    w->buf[MSG_SHARD] = (double)done;
+    w->buf[MSG_STOP] = coord_stop_signal() != 0;
+    w->buf[MSG_WANT] = want;
+    w->buf[MSG_LEFT] = (double)left;
+    double tw = clock_now_s();
+    MPI_Send(w->buf, MSG_RECORD + (done >= 0 ? (int)w->len : 0), MPI_DOUBLE, 0, TAG_REQ, w->comm);
+    if (!want) return -1;
+    MPI_Recv(&s, 1, MPI_LONG, 0, TAG_ASSIGN, w->comm, MPI_STATUS_IGNORE);
+    tw = clock_now_s() - tw;
+    w->wait_s += tw;
+    if (tw > w->wait_max) w->wait_max = tw;
+    return s;
+}
+
+/* The look-ahead (coord_next_fn) on a worker rank: this rank computes on
+ * MPI's thread, so the task's call may speak MPI. */
+static int worker_next(void *arg, long *first, long *count) {
+    struct worker_link *w = arg;
+    struct shard sh;
+    if (w->asked) return 0;
+    w->asked = 1;
+    w->next = worker_send(w, -1, -1, 1);
+    if (w->next < 0 || shard_plan_get(w->o->n_images, w->o->shard_images, w->next, &sh)) return 0;
+    *first = sh.first;
+    *count = sh.count;
+    return 1;
+}
+
+static int worker(struct worker_link *w) {
+    const struct coord_opts *o = w->o;
     char err[1024];
     int rc = 0;
     long n = 0;
-    double wait_s = 0, wait_max = 0; /* idle between shards: this rank's share of the dispatch overhead */
-    if (!buf) {
+    if (!w->buf) {
         snprintf(err, sizeof err, "out of memory for a result record");
-        MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, comm);
+        MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, w->comm);
         return -1;
     }
-    buf[MSG_SHARD] = -1;
-    for (;;) {
-        long s;
-        buf[MSG_STOP] = coord_stop_signal() != 0;
-        double tw = clock_now_s();
-        MPI_Send(buf, (int)len + MSG_RECORD, MPI_DOUBLE, 0, TAG_REQ, comm);
-        MPI_Recv(&s, 1, MPI_LONG, 0, TAG_ASSIGN, comm, MPI_STATUS_IGNORE);
-        tw = clock_now_s() - tw;
-        wait_s += tw;
-        if (tw > wait_max) wait_max = tw;
-        if (s < 0) break;
+    for (long s = worker_send(w, -1, -1, 1); s >= 0;) {
         struct shard sh;
         shard_plan_get(o->n_images, o->shard_images, s, &sh);
         double t = clock_now_s();
         n++;
-        int rc_shard = compute_shard(o, &sh, buf + MSG_RECORD, err, sizeof err);
-        if (rc_shard == COORD_ABANDONED) { /* the next request brings no result; rank 0, stopping, answers -1 */
-            log_printf("%s: the stop's grace (%g s) passed; it is computed again on resume", err, g_stop_grace_s);
-            buf[MSG_SHARD] = -1;
-            continue;
-        }
-        if (rc_shard) {
+        w->asked = 0;
+        w->next = -1;
+        int rc_shard = compute_shard(o, &sh, w->buf + MSG_RECORD, err, sizeof err);
+        if (rc_shard && rc_shard != COORD_ABANDONED) {
             log_printf("error: %s", err);
-            MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, comm);
+            MPI_Send(err, (int)strlen(err) + 1, MPI_CHAR, 0, TAG_ERR, w->comm);
             rc = -1;
             break;
         }
-        log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, clock_now_s() - t);
-        buf[MSG_SHARD] = (double)s;
+        if (rc_shard == COORD_ABANDONED) /* no result; rank 0, stopping, answers -1 */
+            log_printf("%s: the stop's grace (%g s) passed; it is computed again on resume", err, g_stop_grace_s);
+        else
+            log_printf("shard %ld: images %ld..%ld in %.2f s", s, sh.first, sh.first + sh.count - 1, clock_now_s() - t);
+        const long done = rc_shard ? -1 : s, left = rc_shard ? s : -1;
+        if (w->asked) { /* the next one is known: the result goes without a question */
+            worker_send(w, done, left, 0);
+            s = w->next;
+        } else {
+            s = worker_send(w, done, left, 1);
+        }
     }
     log_printf("dispatch: %ld shards, %.3f s waiting for the next one (request to assignment; longest %.3f s)", n,
-               wait_s, wait_max);
-    free(buf);
+               w->wait_s, w->wait_max);
     return rc;
 }
 
@@ -487,7 +586,9 @@ int coord_run(const struct coord_opts *o, MPI_Comm comm, double *total, char *er
             }
         st.book->images_resumed = st.images_before;
         st.hosts = hosts;
+        if (o->bind_ahead) o->bind_ahead(o->shard_ctx, local_next, &st);
         int rc = coordinator(&st, comm, size);
+        if (o->bind_ahead) o->bind_ahead(o->shard_ctx, NULL, NULL);
         free(hosts);
         hosts = NULL;
         st.book->n_done = st.book->n_resumed + st.shards_done;
@@ -513,7 +614,11 @@ int coord_run(const struct coord_opts *o, MPI_Comm comm, double *total, char *er
         pthread_mutex_destroy(&st.jmu);
         pthread_mutex_destroy(&st.mu);
     } else {
-        state = worker(o, comm, len) != 0 ? 2 : 0;
+        struct worker_link w = {.o = o, .comm = comm, .buf = calloc(len + MSG_RECORD, sizeof(double)), .len = len};
+        if (o->bind_ahead) o->bind_ahead(o->shard_ctx, worker_next, &w);
+        state = worker(&w) != 0 ? 2 : 0;
+        if (o->bind_ahead) o->bind_ahead(o->shard_ctx, NULL, NULL);
+        free(w.buf);
     }
     int worst = 0;
     MPI_Allreduce(&state, &worst, 1, MPI_INT, MPI_MAX, comm);

@@ -231,6 +231,11 @@ struct job_stats {
     double level;  /* two-sided interval level, in (0, 1) (default 0.95) */
 };
 
+/* shards_per_rank's default: the last shard is ~1/32 of a rank's work, a
+ * simulated 64-rank tail under 5 % of the run (docs/performance.md, "The
+ * tail"). */
+enum { JOB_SHARDS_PER_RANK = 32 };
+
 struct job {
     char file[JOB_PATH_MAX];       /* the config path as given */
     char name[JOB_NAME_MAX];       /* default "recal" */
@@ -256,8 +261,10 @@ struct job {
     int ds_threads;            /* dataset.threads: decode threads; 0 = threads, else 2 */
     int batch_size;            /* default 64 */
     long memory_budget_mb;     /* default 2048; JOB_MEMORY_AUTO: from the device's free memory (engine open) */
-    int shard_images;          /* default 256; the largest shard when shard_seconds > 0 */
-    double shard_seconds;      /* target seconds per shard, measured at start (default 5); 0 = off */
+    int shard_images;          /* default 256; the largest shard when shards_per_rank > 0 */
+    int shards_per_rank;       /* shards each computing rank gets at least (shard_plan_auto; default
+                                  JOB_SHARDS_PER_RANK);
+                                  0 = every shard shard_images (the old shard_seconds: 0 says the same) */
     double stop_grace_seconds; /* after a stop signal, how long shards in flight may still run
                                   before they are abandoned between batches or chunks (default 60) */
     double watchdog_seconds;   /* once a shard has finished, a rank silent in one shard for longer than

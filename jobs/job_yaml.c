@@ -74,7 +74,7 @@ static void set_defaults(struct job *j, const char *path) {
     j->batch_size = 64;
     j->memory_budget_mb = JOB_MEMORY_DEFAULT_MB;
     j->shard_images = 256;
-    j->shard_seconds = 5.0;
+    j->shards_per_rank = JOB_SHARDS_PER_RANK;
     j->stop_grace_seconds = 60.0;
     j->watchdog_seconds = 600.0;
     j->coordinator_computes = true;
@@ -340,6 +340,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
                                        "sweep",
                                        "precision",
                                        "shard_seconds",
+                                       "shards_per_rank",
                                        "stop_grace_seconds",
                                        "coordinator_computes",
                                        "watchdog_seconds",
@@ -348,6 +349,11 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     static const char *const devices[] = {"auto", "cpu", "cuda"};
     const struct job_node *v;
     long long seed = 0, threads = 0, bs = j->batch_size, mem = j->memory_budget_mb, shard = j->shard_images, chunk = 0;
+    long long per_rank = j->shards_per_rank;
+    /* shard_seconds, the size from a timed probe, is gone (the probe idled
+     * every other rank): old configs still load, and its 0 (off) still
+     * means shards of shard_images, i.e. shards_per_rank: 0 */
+    double shard_seconds = -1;
 
     if (job_check_keys(e, root, keys, (int)(sizeof keys / sizeof *keys), NULL, 0, "key", "top level")) return -1;
     if ((v = job_map_get(root, "name", NULL)) && job_want_str(e, v, "name", j->name, sizeof j->name)) return -1;
@@ -368,8 +374,8 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
         opt_enum(e, root, "precision", precisions, 3, j->precision, sizeof j->precision) ||
         opt_int(e, root, "threads", 0, CORES_THREADS_MAX, &threads) ||
         opt_int(e, root, "batch_size", 1, INT_MAX, &bs) || opt_int(e, root, "shard_images", 1, INT_MAX, &shard) ||
-        opt_double(e, root, "shard_seconds", 0, false, 1e6, false, "seconds between 0 (off) and 1e6",
-                   &j->shard_seconds) ||
+        opt_double(e, root, "shard_seconds", 0, false, 1e6, false, "seconds between 0 (off) and 1e6", &shard_seconds) ||
+        opt_int(e, root, "shards_per_rank", 0, 1000000, &per_rank) ||
         opt_double(e, root, "stop_grace_seconds", 0, false, 1e6, false, "seconds between 0 and 1e6",
                    &j->stop_grace_seconds) ||
         opt_double(e, root, "watchdog_seconds", 0, false, 1e7, false, "seconds between 0 (off) and 1e7",
@@ -391,6 +397,7 @@ static int validate(const struct job_err *e, const struct job_node *root, struct
     j->batch_size = (int)bs;
     j->memory_budget_mb = (long)mem;
     j->shard_images = (int)shard;
+    j->shards_per_rank = shard_seconds == 0 && !job_map_get(root, "shards_per_rank", NULL) ? 0 : (int)per_rank;
 
     if (read_model(e, job_map_get(root, "model", NULL), j) || read_dataset(e, job_map_get(root, "dataset", NULL), j))
         return -1;

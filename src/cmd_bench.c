@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "diffid_batch.h"
 #include "xfer_buf.h"
+#include "bench_tail.h"
 #include "engine.h"
 #include "methods.h"
 #include "torch_shim.h"
@@ -32,6 +33,7 @@ static const char *HELP =
     "                   [--no-python]\n"
     "                   [--memory-budget MB] [--precision fp32|tf32|bf16] [--images N]\n"
     "       mpirun -n R recal bench --dispatch [--shards N]\n"
+    "       mpirun -n R recal bench --dispatch --tail [--images N] [--image-ms T] [--shards-per-rank K]\n"
     "\n"
     "Prints one JSON line per case: recal's images/s, the raw forward+backward bound of the same\n"
     "samples, the reference implementation's loop and Captum (tools/bench_reference.py, run with\n"
@@ -56,7 +58,12 @@ static const char *HELP =
     "                line per shard, in a temporary run directory under $TMPDIR or /tmp). More ranks\n"
     "                than cores make the figure a lower bound (every rank polls for its turn)\n"
     "  --shards N    shards of the --dispatch pass without the journal (default 100000); the\n"
-    "                journal pass takes at most 5000 of them (an fsync each)\n";
+    "                journal pass takes at most 5000 of them (an fsync each)\n"
+    "  --tail        with --dispatch: the tail of a run on R ranks, simulated (shards sleep for a model\n"
+    "                of known time: --image-ms T an image, default 10, +-10 % a shard, a first batch's read\n"
+    "                0.15 of its compute): shards of 144 images asked for when the last is done (before),\n"
+    "                then recal run's default plan and look-ahead (after); --images N (default 50000),\n"
+    "                --shards-per-rank K (default 32). tail_share: first rank idle to last done, of the run\n";
 
 /* Settings every case shares. */
 static long g_budget_mb = 2048;
@@ -420,7 +427,14 @@ int cmd_bench(int argc, char **argv) {
     int quick = 0, threads = 0, python = 1;
     const char *device_s = "auto", *dir = "build/bench-models", *only = NULL, *data = NULL, *only_case = NULL;
     long data_images = 2000, shards = 100000;
-    int dispatch = 0, images_set = 0;
+    int dispatch = 0, images_set = 0, tail = 0;
+    struct bench_tail_opts to = {.images = 50000,
+                                 .batch = 16,
+                                 .image_ms = 10,
+                                 .jitter = 0.1,
+                                 .read_frac = 0.15,
+                                 .old_shard = 144,
+                                 .per_rank = JOB_SHARDS_PER_RANK};
     enum {
         O_QUICK = 256,
         O_NO_PYTHON,
@@ -434,7 +448,10 @@ int cmd_bench(int argc, char **argv) {
         O_DATA,
         O_IMAGES,
         O_BUDGET,
-        O_PRECISION
+        O_PRECISION,
+        O_TAIL,
+        O_IMAGE_MS,
+        O_PER_RANK
     };
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -451,6 +468,9 @@ int cmd_bench(int argc, char **argv) {
         {"images", required_argument, NULL, O_IMAGES},
         {"memory-budget", required_argument, NULL, O_BUDGET},
         {"precision", required_argument, NULL, O_PRECISION},
+        {"tail", no_argument, NULL, O_TAIL},
+        {"image-ms", required_argument, NULL, O_IMAGE_MS},
+        {"shards-per-rank", required_argument, NULL, O_PER_RANK},
         {NULL, 0, NULL, 0},
     };
     cli_start();
@@ -470,6 +490,19 @@ int cmd_bench(int argc, char **argv) {
             break;
         case O_DISPATCH:
             dispatch = 1;
+            break;
+        case O_TAIL:
+            tail = 1;
+            break;
+        case O_IMAGE_MS:
+            to.image_ms = strtod(v, &end);
+            if (!(to.image_ms > 0 && to.image_ms <= 1e4) || *end || end == v) {
+                fprintf(stderr, "recal bench: --image-ms needs milliseconds an image, > 0 and <= 10000, got '%s'\n", v);
+                return EXIT_USER;
+            }
+            break;
+        case O_PER_RANK:
+            if (cli_long("bench", "--shards-per-rank", v, 1, &to.per_rank)) return EXIT_USER;
             break;
         case O_SHARDS:
             shards = strtol(v, &end, 10);
@@ -523,6 +556,14 @@ int cmd_bench(int argc, char **argv) {
     if (cli_operands(&operands) > 0) {
         fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", operands[0]);
         return EXIT_USER;
+    }
+    if (tail && !dispatch) {
+        fprintf(stderr, "recal bench: --tail is a --dispatch pass: mpirun -n R recal bench --dispatch --tail\n");
+        return EXIT_USER;
+    }
+    if (tail) {
+        if (images_set) to.images = data_images;
+        return bench_tail(argc, argv, &to);
     }
     if (dispatch) return bench_dispatch(argc, argv, shards);
     if (data) return bench_data(data, data_images > 0 ? data_images : 2000);

@@ -266,64 +266,25 @@ static int keep_inputs(const struct job *job, const struct wk_engine *e, const c
     return rc;
 }
 
-/* shard_seconds (default 5 s, 0 = off): rank 0 times one batch — the last
- * one, since the first images also carry the metrics limited by `images:
- * N` — computing it without writing artefacts, and sizes shards to take about that long:
- * whole batches, so every plan batches the same images together and the
- * numbers do not depend on the size, at most shard_images. The plan is
- * fixed for the run (the journal is keyed by it), so the size is measured
- * once and a resumed run keeps the size its first invocation chose
- * (RUN_DIR/shard_images; without that file, the configured one). */
-static int stop_requested(void) {
-    return coord_stop_signal() != 0;
-}
-
-/* Jobs of at most this many batches a rank are sized without a probe. */
-#define SMALL_JOB_BATCHES 4
-
-static int keep_shard_size(struct wk_engine *e, const struct job *job, const char *dir, int resume, int ranks,
+/* The run's shard size, with no probe (one once idled every other rank
+ * while rank 0 timed a batch): shards_per_rank (default 32) shards a
+ * computing rank at least, of whole batches (shard_plan_auto), at most
+ * shard_images — so the last shard is a small share of the run (docs/
+ * performance.md, "The tail"). The plan is fixed for the run (the journal
+ * is keyed by it): a resumed run keeps the size its first invocation chose
+ * (RUN_DIR/shard_images; without that file, the configured one), whatever
+ * its rank count now. */
+static int keep_shard_size(const struct wk_engine *e, const struct job *job, const char *dir, int resume, int ranks,
                            long *shard, char *err, size_t errlen) {
     if (resume) {
         run_value_read(dir, "shard_images", shard);
         return 0;
     }
-    const long b = job->batch_size;
-    /* A small job (a few batches a rank): shards of one batch balance the
-     * ranks best, and the probe would cost a batch of a job that has few
-     * (41 s of a 64-image job in the user probe that found it). */
-    if (job->shard_seconds > 0 && job->shard_images > b && job->shard_images % b == 0 &&
-        e->ds.n <= SMALL_JOB_BATCHES * (long)ranks * b) {
-        *shard = b;
-        log_printf("shard size %ld images (one batch): %ld images are at most %d batches a rank, no probe", b, e->ds.n,
-                   SMALL_JOB_BATCHES);
-        return run_value_write(dir, "shard_images", *shard, err, errlen);
-    }
-    if (job->shard_seconds > 0 && job->shard_images > b && job->shard_images % b == 0 && e->ds.n > b) {
-        double *rec = calloc(wk_record_len(e), sizeof *rec);
-        if (!rec) {
-            snprintf(err, errlen, "out of host memory for the shard-size probe");
-            return -1;
-        }
-        e->dry = 1;
-        e->abandon = stop_requested; /* a stop now loses nothing: no wait for a minutes-long batch */
-        double t = clock_now_s();
-        int rc = wk_engine_run(e, e->ds.n - b, b, rec, err, errlen);
-        double dt = clock_now_s() - t;
-        e->dry = 0;
-        e->abandon = NULL;
-        free(rec);
-        if (rc == WK_ABANDONED) { /* the configured size; the hand-out sees the stop and exits 3 */
-            log_printf("shard-size probe given up after %.1f s: a stop signal came (shard size %ld, as configured)", dt,
-                       *shard);
-            err[0] = '\0';
-            return 0;
-        }
-        if (rc) return -1;
-        long batches = (long)(job->shard_seconds / (dt > 1e-9 ? dt : 1e-9));
-        *shard = batches < 1 ? b : (batches * b < job->shard_images ? batches * b : job->shard_images);
-        log_printf("shard size %ld images: one batch of %ld took %.3f s (shard_seconds %g, shard_images %d)", *shard, b,
-                   dt, job->shard_seconds, job->shard_images);
-    }
+    *shard = shard_plan_auto(e->ds.n, job->batch_size, ranks, job->shards_per_rank, job->shard_images);
+    if (*shard != job->shard_images)
+        log_printf("shard size %ld images: %ld images, at least %d shards each for %d computing rank(s), batches of "
+                   "%d, at most shard_images %d",
+                   *shard, e->ds.n, job->shards_per_rank, ranks, job->batch_size, job->shard_images);
     return run_value_write(dir, "shard_images", *shard, err, errlen);
 }
 
@@ -769,7 +730,6 @@ int cmd_run(int argc, char **argv) {
                  job.file, job.shard_images, wk_record_len(&eng), (unsigned long long)JOURNAL_MAX_RECORD);
         goto out;
     }
-    /* After the probe, which must not be given up half-way. */
     coord_set_stop_grace(job.stop_grace_seconds);
     eng.abandon = coord_stop_overdue;
     if (rank == 0) {
@@ -808,6 +768,7 @@ int cmd_run(int argc, char **argv) {
                             .book = rank == 0 ? &book : NULL,
                             .shard_fn = run_engine_shard,
                             .shard_ctx = &eng,
+                            .bind_ahead = run_engine_bind,
                             .record_len = wk_record_len(&eng),
                             .fold = run_engine_fold,
                             .fold_ctx = &eng,
@@ -820,6 +781,7 @@ int cmd_run(int argc, char **argv) {
         fprintf(stderr, "recal: coordinator_computes: false needs a second rank; the only rank computes\n");
     run_startup_log(&su, &eng);
     int rc = coord_run(&co, MPI_COMM_WORLD, total, err, sizeof err);
+    log_printf("read ahead: the first batch of %ld shard(s), while the shard before ended", eng.n_carried);
     const char *stage0 = job.roar.on ? " in Diff-ROAR stage 1 of 3 (the evaluation)" : "";
     if (rc) {
         code = stage_stopped(rc, rank, stage0, "shards", &book, config, sets, n_user_sets, point, run_dir, lock_fd);

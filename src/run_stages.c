@@ -23,6 +23,12 @@ int run_engine_shard(void *ctx, long first, long count, double *rec, char *err, 
     return rc == WK_ABANDONED ? COORD_ABANDONED : rc;
 }
 
+void run_engine_bind(void *ctx, coord_next_fn next, void *arg) {
+    struct wk_engine *e = ctx;
+    e->next_shard = next;
+    e->next_arg = arg;
+}
+
 void run_engine_fold(void *ctx, double *total, const double *rec) {
     const struct wk_engine *e = ctx;
     rec_fold(e->job, e->n_slots, total, rec);
@@ -122,6 +128,7 @@ static int train_maps_stage(const struct run_roar_in *in, int rank, int size, ch
                             .book = rank == 0 ? in->book : NULL,
                             .shard_fn = run_engine_shard,
                             .shard_ctx = e,
+                            .bind_ahead = run_engine_bind,
                             .record_len = wk_record_len(e),
                             /* a stage that a later one follows is complete, so its journal is sealed:
                              * shards recomputed for lost files are counted, not journaled again */

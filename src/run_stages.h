@@ -13,9 +13,11 @@
 #include "coord.h"
 #include "job.h"
 
-/* The engine as the coordinator's task (coord_shard_fn, coord_fold_fn;
- * ctx: a struct wk_engine). */
+/* The engine as the coordinator's task (coord_shard_fn, coord_fold_fn,
+ * coord_bind_fn: the engine reads the next shard's first batch ahead; ctx:
+ * a struct wk_engine). */
 int run_engine_shard(void *ctx, long first, long count, double *rec, char *err, size_t errlen);
+void run_engine_bind(void *ctx, coord_next_fn next, void *arg);
 void run_engine_fold(void *ctx, double *total, const double *rec);
 
 /* A journaled shard counts only with the files it wrote (job's

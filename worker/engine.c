@@ -378,6 +378,14 @@ void wk_engine_set_chunk(struct wk_engine *e, long n) {
 }
 
 void wk_engine_close(struct wk_engine *e) {
+    if (e->carry.running) { /* a read ahead for a shard that never came (a failure, a stop) */
+        char ignored[8];
+        wk_prefetch_wait(&e->carry, ignored, sizeof ignored);
+    }
+    wk_xfer_free(e->carry_x, e->carry_owner);
+    free(e->carry_y);
+    e->carry_x = NULL;
+    e->carry_y = NULL;
     for (int k = 0; k < e->mctx.n_maps; k++) npy_free(&e->maps[k].a);
     e->mctx.n_maps = 0;
     for (int k = 0; k < e->mctx.n_base_files; k++) npy_free(&e->base_files[k].a);
@@ -448,6 +456,46 @@ static struct wk_metric_ctx metric_ctx(struct wk_engine *e) {
                                   .shard_first = e->shard_first};
 }
 
+/* The shard's last batch is read: ask for the next shard and read its first
+ * batch into the carry buffer while this one computes (the dataset reads
+ * one batch at a time: no read of this shard is running now). Without a
+ * look-ahead, or without memory for the buffer, the next shard reads its
+ * first batch itself, as before. */
+static void carry_start(struct wk_engine *e, size_t batch_bytes) {
+    long f = 0, c = 0;
+    if (!e->next_shard || e->next_shard(e->next_arg, &f, &c) != 1 || c <= 0) return;
+    if (!e->carry_x) e->carry_x = wk_xfer_alloc(e->device, batch_bytes, fault_malloc, &e->carry_owner);
+    if (!e->carry_y) e->carry_y = fault_malloc((size_t)e->job->batch_size * sizeof *e->carry_y);
+    if (!e->carry_x || !e->carry_y) return;
+    e->carry_first = f;
+    e->carry_count = c < e->job->batch_size ? c : e->job->batch_size;
+    e->carry_skipped0 = ds_skipped(&e->ds);
+    wk_prefetch_start(&e->carry, &e->ds, f, e->carry_count, e->carry_x, e->carry_y);
+}
+
+/* The shard's first batch, when it was read ahead (carry_start): into x, y;
+ * *skipped0 the dataset's skipped count before that read. 1 taken, 0 none
+ * (the caller reads it), -1 its read failed (message in err). */
+static int carry_take(struct wk_engine *e, long first, long count, float *x, int64_t *y, long *skipped0, char *err,
+                      size_t errlen) {
+    const long n = e->carry_count, d = (long)e->ds.c * e->ds.h * e->ds.w;
+    if (n == 0) return 0;
+    e->carry_count = 0;
+    char why[1024];
+    const int rc = wk_prefetch_wait(&e->carry, why, sizeof why);
+    if (e->carry_first != first || n != (count < e->job->batch_size ? count : e->job->batch_size))
+        return 0; /* another shard than the one asked for (not in a run: the coordinator keeps the order) */
+    if (rc) {
+        snprintf(err, errlen, "%s", why);
+        return -1;
+    }
+    memcpy(x, e->carry_x, (size_t)(n * d) * sizeof *x);
+    memcpy(y, e->carry_y, (size_t)n * sizeof *y);
+    *skipped0 = e->carry_skipped0;
+    e->n_carried++;
+    return 1;
+}
+
 int wk_engine_run(struct wk_engine *e, long first, long count, double *record, char *err, size_t errlen) {
     const struct job *job = e->job;
     e->mctx.abandon = e->abandon; /* the methods look between chunks too */
@@ -473,7 +521,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
     struct wk_prefetch pf = {0};
     /* dataset.on_error: skip — the files this shard skipped, one per line,
      * kept in RUN_DIR/skipped/ so that metrics.json can list them all */
-    long skipped_before = ds_skipped(&e->ds);
+    long skipped_before = 0; /* read once no read ahead runs (carry_take) */
     char *skipped = NULL;
     size_t skipped_len = 0;
     float *clean = fault_malloc((size_t)(bmax * e->classes) * sizeof *clean),
@@ -505,7 +553,11 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         snprintf(err, errlen, "out of host memory for a batch of %ld images (lower batch_size)", bmax);
         goto fail;
     }
-    if (count > 0) wk_prefetch_start(&pf, &e->ds, first, count < bmax ? count : bmax, xn, yn);
+    /* the first batch: read ahead while the last shard ended (carry_start), or now */
+    const int carried = carry_take(e, first, count, xn, yn, &skipped_before, err, errlen);
+    if (carried < 0) goto fail;
+    if (!carried) skipped_before = ds_skipped(&e->ds);
+    if (!carried && count > 0) wk_prefetch_start(&pf, &e->ds, first, count < bmax ? count : bmax, xn, yn);
     for (long b0 = first; b0 < first + count; b0 += bmax) {
         long b = first + count - b0 < bmax ? first + count - b0 : bmax;
         /* Before any artefact is written (they follow the last batch). */
@@ -536,6 +588,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         long nb0 = b0 + bmax;
         if (nb0 < first + count)
             wk_prefetch_start(&pf, &e->ds, nb0, first + count - nb0 < bmax ? first + count - nb0 : bmax, xn, yn);
+        else carry_start(e, batch_bytes);
         /* dataset.on_error: skip hands back label -1 for an unreadable
          * image: leave it out of the batch, so it reaches neither the model
          * nor the accuracies (its attribution map, if written, stays 0). */
@@ -682,7 +735,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             attr_t[s] = NULL;
         }
     }
-    if (maps && !e->dry) {
+    if (maps) {
         char path[1200];
         int64_t shape[5] = {count, e->n_slots, e->ds.c, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/attributions", e->run_dir);
@@ -690,14 +743,14 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         wk_shard_file(path, sizeof path, e->run_dir, "attributions", first, count, ".npy");
         if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
     }
-    if (skipped && !e->dry) {
+    if (skipped) {
         char path[1200];
         snprintf(path, sizeof path, "%s/skipped", e->run_dir);
         if (fs_mkdirs(path, err, errlen)) goto fail;
         wk_shard_file(path, sizeof path, e->run_dir, "skipped", first, count, ".txt");
         if (fs_write_atomic(path, skipped, skipped_len, err, errlen)) goto fail;
     }
-    if (ranks && !e->dry) {
+    if (ranks) {
         char path[1200];
         int64_t shape[4] = {count, e->n_slots, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/masks", e->run_dir);
@@ -705,7 +758,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         wk_shard_file(path, sizeof path, e->run_dir, "masks", first, count, ".npy");
         if (npy_write(path, NPY_U16, 4, shape, ranks, err, errlen)) goto fail;
     }
-    if (n_ex && !e->dry) {
+    if (n_ex) {
         int64_t shape[5] = {n_ex, 1 + e->n_slots, e->ds.c, e->ds.h, e->ds.w};
         if (wk_examples_write(e->run_dir, first, count, e->ex_ids, e->n_ex_ids, shape, ex, err, errlen)) goto fail;
     }

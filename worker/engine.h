@@ -9,6 +9,7 @@
 #include "dev_consts.h"
 #include "job.h"
 #include "methods.h"
+#include "prefetch.h"
 #include "record.h"
 #include "torch_shim.h"
 
@@ -27,9 +28,19 @@ struct wk_engine {
     struct wk_maps maps[JOB_MAX_METHODS];            /* the precomputed methods' files, mctx.maps */
     struct wk_base_file base_files[JOB_MAX_METHODS]; /* ig / guided_ig baseline files, mctx.base_files */
     struct rec_layout layout;
-    char run_dir[1024];            /* where shard artefacts go (outputs.attributions) */
-    int dry;                       /* 1: compute, write no artefacts (recal run's shard-size probe) */
-    int (*abandon)(void);          /* non-zero between batches: give the shard up (NULL: never) */
+    char run_dir[1024];   /* where shard artefacts go (outputs.attributions) */
+    int (*abandon)(void); /* non-zero between batches: give the shard up (NULL: never) */
+    /* The look-ahead (the coordinator's coord_next_fn, NULL: none): asked
+     * once a shard's last batch is read, it names the next shard, whose
+     * first batch is then read into `carry` while the last one computes. */
+    int (*next_shard)(void *arg, long *first, long *count);
+    void *next_arg;
+    struct wk_prefetch carry;
+    float *carry_x; /* one batch, kept from shard to shard */
+    int64_t *carry_y;
+    ts_tensor *carry_owner;
+    long carry_first, carry_count, carry_skipped0; /* carry_count 0: nothing read ahead */
+    long n_carried;                                /* shards whose first batch came from the carry */
     long shard_first;              /* the running shard's first image id: its per-image rows start there */
     long ex_ids[JOB_MAX_EXAMPLES]; /* outputs.figures: the images whose maps the report shows, ascending */
     int n_ex_ids;
@@ -93,8 +104,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
  * (attributions, masks: ".npy"; skipped: ".txt"): the one name the engine
  * writes and a resume checks. */
 void wk_shard_file(char *buf, size_t n, const char *run_dir, const char *dir, long first, long count, const char *ext);
-/* The job's shard_images changed (recal run's shard size probe): the
- * record's per-image rows follow it. */
+/* The job's shard_images changed (recal run's shard size): the record's
+ * per-image rows follow it. */
 void wk_engine_relayout(struct wk_engine *e);
 /* Use n samples per forward+backward (every rank must use the same n, or
  * float summation order differs between rank counts). */

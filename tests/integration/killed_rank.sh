@@ -23,7 +23,7 @@ rm -rf "$w" && mkdir -p "$w"
 cfg="$src/tests/data/fashion-diffid.yaml"
 compare="$src/tests/integration/compare_metrics.py"
 fail() { echo "FAIL: $*"; exit 1; }
-args="--limit 512 --set model.path=$model --set shard_images=32 --set batch_size=16 --set chunk_samples=64 --set threads=1"
+args="--limit 512 --set model.path=$model --set shard_images=32 --set shards_per_rank=0 --set batch_size=16 --set chunk_samples=64 --set threads=1"
 
 # The uninterrupted reference, one rank: 16 shards.
 # shellcheck disable=SC2086 # $args is a list of words

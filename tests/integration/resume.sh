@@ -8,9 +8,9 @@
 #  (c) a torn last journal record is dropped and its shard computed again;
 #  (d) a second run on a directory in use is refused at once ("in use");
 #  (e) a resume with another config is refused; --resume needs --run-dir;
-#  (f) shard_seconds: the measured shard size (a batch here) is used, the
-#      probe batch leaves no artefact, a resume keeps the first invocation's
-#      size, and the metrics equal the reference's;
+#  (f) shards_per_rank: the shard size follows the image and rank counts
+#      (no probe), a resume on another rank count keeps the first
+#      invocation's size, and the metrics equal the reference's;
 #  (g) a first start that ended before its journal existed (here: its model
 #      file was not TorchScript yet) is started again in place by the same
 #      command with --resume; another --set list there is refused;
@@ -18,7 +18,7 @@
 #      stop signal has passed are given up between batches (no journal
 #      record, no artefact), the run exits 3 at once, and --resume computes
 #      them to the metrics of an uninterrupted run; (h2) within a batch,
-#      between chunks of samples; (h3) during start-up's shard-size probe;
+#      between chunks of samples;
 #  (i) a model file replaced between interrupt and --resume is refused;
 #  (j) a journaled shard whose attributions file was deleted is computed
 #      again by --resume, once;
@@ -29,6 +29,7 @@
 # intra-op thread count (input gradients 1.8e-7 apart with 1 and 2 threads, in
 # PyTorch itself on this project's EPYC VMs), and by default a run's threads
 # are the cores over its ranks; DiffID's pixel ranking turns that into ~1e-5.
+# shards_per_rank=0: the cases count shards of shard_images (8 of 64 images).
 set -eu
 recal=$1 src=$2 work=$3 model=$4
 w="$work/resume"
@@ -40,14 +41,15 @@ run() { # run NRANKS RUN_DIR [extra args...]; sh has no locals: names kept apart
     run_ranks=$1 run_dir=$2
     shift 2
     mpirun --oversubscribe -n "$run_ranks" "$recal" run "$cfg" --limit 512 --set model.path="$model" \
-        --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --set threads=1 --run-dir "$run_dir" "$@"
+        --set shard_images=64 --set shards_per_rank=0 --set batch_size=16 --set chunk_samples=64 --set threads=1 \
+        --run-dir "$run_dir" "$@"
 }
 start() { # start NRANKS RUN_DIR OUT [extra args...]: in the background, $! is mpirun
     start_ranks=$1 start_dir=$2 start_out=$3
     shift 3
     mpirun --oversubscribe -n "$start_ranks" "$recal" run "$cfg" --limit 512 --set model.path="$model" \
-        --set shard_images=64 --set batch_size=16 --set chunk_samples=64 --set threads=1 --run-dir "$start_dir" "$@" \
-        >"$start_out" 2>&1 &
+        --set shard_images=64 --set shards_per_rank=0 --set batch_size=16 --set chunk_samples=64 --set threads=1 \
+        --run-dir "$start_dir" "$@" >"$start_out" 2>&1 &
 }
 records() { # journal records: (size - 108-byte header) / record size
     echo $(( ($(stat -c %s "$1/journal") - 108) / $2 ))
@@ -155,25 +157,28 @@ rc=0; "$recal" run "$cfg" --resume >"$w/e2.out" 2>&1 || rc=$?
 [ $rc -eq 1 ] && grep -q -- "--resume needs --run-dir" "$w/e2.out" || { cat "$w/e2.out"; fail "(e) --resume alone"; }
 echo "ok (e) wrong config and missing --run-dir refused"
 
-# (f) shard_seconds: a target far below one batch's time gives
-# one-batch shards, 32 of 16 images.
-start 2 "$w/f" "$w/f.out" --set shard_seconds=0.000001 --set outputs.attributions=true
+# (f) shards_per_rank 8 on 2 ranks: 512 / (2 x 8 x 16) = 2 batches a shard,
+# 16 shards of 32 images; a resume on 3 ranks (which alone would choose 16)
+# keeps 32, and says nothing of the size again.
+fsets="--set shards_per_rank=8 --set outputs.attributions=true"
+# shellcheck disable=SC2086 # $fsets is a list of words
+start 2 "$w/f" "$w/f.out" $fsets
 pid=$!
 wait_journal "$w/f" 108 $pid
 kill -USR1 $pid
 rc=0; wait $pid || rc=$?
 [ $rc -eq 3 ] || [ $rc -eq 0 ] || { cat "$w/f.out"; fail "(f) first invocation exited $rc"; }
-[ "$(cat "$w/f/shard_images")" = 16 ] || fail "(f) RUN_DIR/shard_images is '$(cat "$w/f/shard_images")', want 16"
-grep -q "shard size 16 images: one batch of 16 took" "$w/f/logs/rank-0.log" || fail "(f) no probe line in the log"
-# the same --set (the same config sha256); a resume must not measure again
-run 3 "$w/f" --resume --set shard_seconds=0.000001 --set outputs.attributions=true >"$w/f2.out" 2>&1 ||
-    { cat "$w/f2.out"; fail "(f) resume"; }
-grep -q "resuming: [0-9]* of 32 shards already done" "$w/f2.out" || { cat "$w/f2.out"; fail "(f) resume banner"; }
-[ "$(grep -c "shard size" "$w/f/logs/rank-0.log")" -eq 1 ] || fail "(f) the resume measured the shard size again"
-[ "$(ls "$w/f/attributions" | wc -l)" -eq 32 ] && [ -e "$w/f/attributions/shard-00000000-00000015.npy" ] ||
-    { ls "$w/f/attributions"; fail "(f) want 32 one-batch attribution files"; }
+[ "$(cat "$w/f/shard_images")" = 32 ] || fail "(f) RUN_DIR/shard_images is '$(cat "$w/f/shard_images")', want 32"
+grep -q "shard size 32 images: 512 images, at least 8 shards each for 2 computing rank(s)" "$w/f/logs/rank-0.log" ||
+    fail "(f) no shard size line in the log"
+# shellcheck disable=SC2086
+run 3 "$w/f" --resume $fsets >"$w/f2.out" 2>&1 || { cat "$w/f2.out"; fail "(f) resume"; }
+grep -q "resuming: [0-9]* of 16 shards already done" "$w/f2.out" || { cat "$w/f2.out"; fail "(f) resume banner"; }
+[ "$(grep -c "shard size" "$w/f/logs/rank-0.log")" -eq 1 ] || fail "(f) the resume chose the shard size again"
+[ "$(ls "$w/f/attributions" | wc -l)" -eq 16 ] && [ -e "$w/f/attributions/shard-00000000-00000031.npy" ] ||
+    { ls "$w/f/attributions"; fail "(f) want 16 two-batch attribution files"; }
 /usr/bin/python3 "$compare" "$w/ref/metrics.json" "$w/f/metrics.json" 512
-echo "ok (f) shard_seconds: 32 shards of one batch, kept on resume, same metrics"
+echo "ok (f) shards_per_rank: 16 shards of two batches, kept by a 3-rank resume, same metrics"
 # (g) the model path is a link to a file that is not TorchScript: the run
 # dies after making its directory, before planning shards (no journal).
 printf 'not a model\n' >"$w/not-a-model.pt"
@@ -219,18 +224,6 @@ stop_after_engine $! "$w/h2/logs/rank-0.log" "$w/h2.out" 2 "(h2)"
 [ $dt -le 15 ] || { cat "$w/h2.out"; fail "(h2) the stop took $dt s: the batch ran on past the grace"; }
 grep -q "abandoned" "$w/h2.out" || { cat "$w/h2.out"; fail "(h2) the shard was not abandoned"; }
 echo "ok (h2) a stop during one long batch: given up between its chunks, exit 3 after $dt s"
-# (h3) a stop during start-up's shard-size probe (one batch of minutes
-# here): the probe is given up at once (it waited for the whole batch: 41 s
-# of a small job's start in the user probe), exit 3, and --resume starts the
-# run in place with the configured shard size.
-start 1 "$w/h3" "$w/h3.out" --limit 20 --set batch_size=2 --set shard_images=4 --set shard_seconds=5 \
-    --set 'methods=[{name: ig_uniform, refs: 20000, steps: 5}]'
-stop_after_engine $! "$w/h3/logs/rank-0.log" "$w/h3.out" 2 "(h3)"
-[ $rc -eq 3 ] || { cat "$w/h3.out"; fail "(h3) exit $rc, want 3"; }
-[ $dt -le 15 ] || { cat "$w/h3.out"; fail "(h3) the stop took $dt s: the probe ran on"; }
-grep -q "shard-size probe given up after" "$w/h3/logs/rank-0.log" || { cat "$w/h3/logs/rank-0.log"; fail "(h3) no log line"; }
-grep -q "^interrupted: 0 of 5 shards done; resume with: " "$w/h3.out" || { cat "$w/h3.out"; fail "(h3) no resume line"; }
-echo "ok (h3) a stop during the shard-size probe: given up at once, exit 3 after $dt s"
 # (i) the model file replaced between the interrupt and --resume (same
 # path): refused with both sha256 values, nothing computed; the original
 # file back, the resume finishes. It was exit 0 with the two models'

@@ -42,7 +42,7 @@ trap 'sh "$local_slurm" stop "$w/cluster" >/dev/null 2>&1 || true' EXIT
 sh "$local_slurm" start "$w/cluster" || fail "could not start the local Slurm (messages above)"
 export SLURM_CONF="$w/cluster/etc/slurm.conf"
 
-small="--set model.path=$model --set batch_size=16 --set chunk_samples=64 --set threads=1"
+small="--set model.path=$model --set batch_size=16 --set chunk_samples=64 --set threads=1 --set shards_per_rank=0"
 # (a) dry runs: the script, nothing queued.
 # shellcheck disable=SC2086 # $small is a list of words
 "$recal" submit "$cfg" $small --set dataset.limit=128 --set shard_images=32 --dry-run --ntasks-per-node 2 \

@@ -160,7 +160,7 @@ static void test_defaults(void **state) {
     assert_int_equal(J.batch_size, 64);
     assert_int_equal(J.memory_budget_mb, 2048);
     assert_int_equal(J.shard_images, 256);
-    assert_true(J.shard_seconds == 5.0);
+    assert_int_equal(J.shards_per_rank, 32);
     assert_true(J.stop_grace_seconds == 60.0);
     assert_true(J.watchdog_seconds == 600.0);
     assert_int_equal(J.n_methods, 1);
@@ -598,8 +598,15 @@ static void test_type_errors(void **state) {
     expect_err("model: m.pt\n", NULL, 0, ":1:8: 'model' must be a mapping, got 'm.pt'");
     expect_err(BASE "methods: [{name: random}]\nshard_seconds: -1\n", NULL, 0,
                ":4:16: 'shard_seconds' must be seconds between 0 (off) and 1e6, got '-1'");
+    /* the old key still loads: 0 (off) means shards of shard_images, any other value the default sizing */
     assert_int_equal(load_text(BASE "methods: [{name: random}]\nshard_seconds: 0.5\n", NULL, 0), 0);
-    assert_true(J.shard_seconds == 0.5);
+    assert_int_equal(J.shards_per_rank, 32);
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nshard_seconds: 0\n", NULL, 0), 0);
+    assert_int_equal(J.shards_per_rank, 0);
+    assert_int_equal(load_text(BASE "methods: [{name: random}]\nshard_seconds: 0\nshards_per_rank: 7\n", NULL, 0), 0);
+    assert_int_equal(J.shards_per_rank, 7);
+    expect_err(BASE "methods: [{name: random}]\nshards_per_rank: -1\n", NULL, 0,
+               ":4:18: 'shards_per_rank' must be an integer >= 0, got '-1'");
     expect_err(BASE "methods: [{name: random}]\nwatchdog_seconds: soon\n", NULL, 0,
                ":4:19: 'watchdog_seconds' must be a number, got 'soon'");
     expect_err(BASE "methods: [{name: random}]\nstop_grace_seconds: -5\n", NULL, 0,

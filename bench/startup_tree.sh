@@ -115,7 +115,9 @@ import glob, json, os, re, sys
 label, case, ranks, run, wall, d, traced = sys.argv[1:8]
 ranks = int(ranks)
 STEPS = ["exec to main (libtorch's libraries)", "MPI_Init", "listing", "data set open", "model load",
-         "model check and chunk", "fingerprint", "shard-size probe"]
+         "model check and chunk", "fingerprint", "shard plan"]
+# binaries before shards_per_rank name the last step "shard-size probe"
+ALIAS = {"shard plan": "(?:shard plan|shard-size probe)"}
 def startup(r):
     text = open(os.path.join(run, "logs", f"rank-{r}.log")).read()
     m = re.search(r"start-up: ([0-9.]+) s from exec[^:]*: (.*)", text)
@@ -123,7 +125,7 @@ def startup(r):
         return None
     out = {"total": float(m.group(1))}
     for s in STEPS:
-        v = re.search(re.escape(s) + r" ([0-9.]+)", m.group(2))
+        v = re.search(ALIAS.get(s, re.escape(s)) + r" ([0-9.]+)", m.group(2))
         out[s] = float(v.group(1)) if v else None
     return out
 row = {"binary": label, "tree": case, "ranks": ranks, "strace": bool(traced), "wall_s": round(float(wall), 2)}

@@ -714,7 +714,7 @@ int cmd_run(int argc, char **argv) {
     const int computing = size > 1 && !job.coordinator_computes ? size - 1 : size; /* ranks that compute shards */
     t_step = clock_now_s();
     if (rank == 0) failed = keep_shard_size(&eng, &job, run_dir, resume, computing, &shard, err, sizeof err) != 0;
-    if (rank == 0) su.probe_s = clock_now_s() - t_step;
+    if (rank == 0) su.plan_s = clock_now_s() - t_step;
     if (mpi_any_failed(failed, err, sizeof err, MPI_COMM_WORLD)) goto out;
     MPI_Bcast(&shard, 1, MPI_LONG, 0, MPI_COMM_WORLD);
     /* a shard is never longer than the split: the same one-shard plan, and

@@ -12,7 +12,7 @@ struct run_startup {
     double mpi_init_s;    /* MPI_Init_thread */
     double listing_s;     /* the split's file list: listed (rank 0), or received */
     double fingerprint_s; /* rank 0: the model's and the data's sha256 (for --resume) */
-    double probe_s;       /* rank 0: the shard-size probe */
+    double plan_s;        /* rank 0: the shard plan (its size; no probe since shards_per_rank) */
 };
 
 /* The line "start-up: T s from exec to the hand-out of shards: ..." in this

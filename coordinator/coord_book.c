@@ -185,7 +185,7 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
             return -1;
         }
         snprintf(path, sizeof path, "%s/logs", dir);
-        if (fs_mkdirs(path, err, errlen)) {
+        if (fs_mkdir_own(path, err, errlen)) {
             close(fd);
             return -1;
         }
@@ -215,7 +215,7 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
         *restart = 1;
     }
     snprintf(path, sizeof path, "%s/logs", dir);
-    if (fs_mkdirs(path, err, errlen)) return -1;
+    if (fs_mkdirs(dir, err, errlen) || fs_mkdir_own(path, err, errlen)) return -1;
     fd = fs_lock(lock, 1, err, errlen);
     if (fd == FS_LOCK_BUSY) return in_use(dir, err, errlen); /* lost a race with a run just started */
     if (fd < 0) return -1;

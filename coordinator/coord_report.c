@@ -54,7 +54,7 @@ static void sb_skipped_files(struct jbuf *b, const char *run_dir) {
     snprintf(pat, sizeof pat, "%s/skipped/shard-*.txt", run_dir);
     if (glob(pat, 0, NULL, &g) != 0) return;
     for (size_t f = 0; f < g.gl_pathc; f++) {
-        FILE *fp = fopen(g.gl_pathv[f], "r");
+        FILE *fp = fs_fopen_read(g.gl_pathv[f]);
         char line[4200];
         while (fp && fgets(line, sizeof line, fp)) {
             line[strcspn(line, "\n")] = '\0';

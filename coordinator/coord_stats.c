@@ -306,7 +306,7 @@ static int write_per_image(const struct job *job, const struct rec_slot *slots, 
         return -1;
     }
     snprintf(path, sizeof path, "%s/per_image", run_dir);
-    if (fs_mkdirs(path, err, errlen)) goto out;
+    if (fs_mkdir_own(path, err, errlen)) goto out;
     int64_t shape[2] = {pi->n, ns};
     snprintf(path, sizeof path, "%s/per_image/image_ids.npy", run_dir);
     if (npy_write(path, NPY_I64, 1, shape, pi->ids, err, errlen)) goto out;

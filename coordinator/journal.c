@@ -299,10 +299,22 @@ int journal_open_stage(struct journal *j, const char *path, int stage, const str
                        unsigned char *done, long *n_done, char *err, size_t errlen) {
     *n_done = 0;
     if (init_handle(j, path, m, err, errlen)) return -1;
-    j->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC);
-    if (j->fd < 0) {
+    /* appended to and cut: never through a link (another run's journal, or
+     * a cp -al copy's, would take this run's records) */
+    j->fd = open(path, O_RDWR | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    if (j->fd < 0 && errno == ELOOP)
+        snprintf(err, errlen,
+                 "%s is a symbolic link, not a journal recal made: remove it and start a new --run-dir (recal never "
+                 "writes through a link it did not make)",
+                 path);
+    else if (j->fd < 0)
         snprintf(err, errlen, "%s: cannot open the journal: %s (nothing to resume? start without --resume)", path,
                  strerror(errno));
+    if (j->fd < 0) {
+        journal_close(j);
+        return -1;
+    }
+    if (fs_check_own(j->fd, path, "a journal", err, errlen)) {
         journal_close(j);
         return -1;
     }

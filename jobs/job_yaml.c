@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "cores.h"
+#include "fsutil.h"
 #include "job_internal.h"
 
 /* A config is a few KiB; a bound keeps a mistaken path (a dataset file)
@@ -17,8 +18,8 @@
 #define JOB_FILE_MAX (16u << 20)
 
 static int read_file(const char *path, const struct job_err *e, char **buf, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return job_errf(e, NULL, "cannot read: %s", strerror(errno));
+    FILE *f = fs_fopen_read(path);
+    if (!f) return job_errf(e, NULL, "cannot read: %s", fs_read_strerror());
     size_t cap = 4096, n = 0;
     char *b = malloc(cap);
     while (b) {

@@ -86,7 +86,7 @@ static int make_run_dir(const struct job *job, const char *given, const char *co
 static int run_value_read(const char *dir, const char *name, long *v) {
     char path[2200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "r");
+    FILE *f = fs_fopen_read(path);
     if (!f) return -1;
     long x = 0;
     int ok = fscanf(f, "%ld", &x) == 1 && x > 0;

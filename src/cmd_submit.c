@@ -461,7 +461,7 @@ int cmd_submit(int argc, char **argv) {
         return EXIT_USER;
     }
     snprintf(path, sizeof path, "%s/logs", run_dir);
-    if (fs_mkdirs(path, err, sizeof err)) {
+    if (fs_mkdirs(run_dir, err, sizeof err) || fs_mkdir_own(path, err, sizeof err)) {
         fprintf(stderr, "recal submit: %s\n", err);
         return EXIT_USER;
     }

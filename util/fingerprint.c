@@ -1,6 +1,7 @@
 /* util/fingerprint.c — see fingerprint.h. */
 #define _XOPEN_SOURCE 700
 #include "fingerprint.h"
+#include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,9 +19,9 @@ static void to_hex(const unsigned char *md, char hex[65]) {
 }
 
 int fp_file_sha256(const char *path, char hex[65], char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
+    FILE *f = fs_fopen_read(path);
     if (!f) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, fs_read_strerror());
         return -1;
     }
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();

@@ -34,6 +34,39 @@ int fs_mkdirs(const char *path, char *err, size_t errlen) {
     return 0;
 }
 
+int fs_mkdir_own(const char *path, char *err, size_t errlen) {
+    struct stat st;
+    if (mkdir(path, 0777) == 0) return 0;
+    if (errno != EEXIST) {
+        snprintf(err, errlen, "%s: cannot create directory: %s", path, strerror(errno));
+        return -1;
+    }
+    if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) return 0;
+    snprintf(err, errlen,
+             "%s is %s, not a directory recal made: remove it (recal writes only inside the run directory, never "
+             "through a link it did not make)",
+             path, fs_kind(st.st_mode));
+    return -1;
+}
+
+int fs_check_own(int fd, const char *path, const char *what, char *err, size_t errlen) {
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s is %s, not %s recal made: remove it (recal never writes through it)", path,
+                 fs_kind(st.st_mode), what);
+        return -1;
+    }
+    if (st.st_nlink > 1) {
+        snprintf(err, errlen,
+                 "%s has %lu hard links (a copy made with cp -l or rsync --link-dest?): writing to it would change "
+                 "the other names too; break the link (cp %s %s.own && mv %s.own %s) and run again",
+                 path, (unsigned long)st.st_nlink, path, path, path, path);
+        return -1;
+    }
+    return 0;
+}
+
 int fs_dir_nonempty(const char *path) {
     DIR *d = opendir(path);
     if (!d) return 0;
@@ -57,12 +90,48 @@ int fs_same_file(const char *a, const char *b) {
     return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* Why the calling thread's last fs_open_read failed (the data set is hashed
+ * on two threads). */
+static _Thread_local int g_open_errno;
+static _Thread_local const char *g_open_kind;
+
+int fs_open_read(const char *path) {
+    g_open_kind = NULL;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && fcntl(fd, F_SETFL, 0) == 0) return fd;
+    if (fd >= 0) {
+        g_open_kind = fs_kind(st.st_mode);
+        close(fd);
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+    }
+    g_open_errno = errno;
+    return -1;
+}
+
+FILE *fs_fopen_read(const char *path) {
+    int fd = fs_open_read(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (fd >= 0 && !f) {
+        g_open_errno = errno;
+        close(fd);
+    }
+    return f;
+}
+
+const char *fs_read_strerror(void) {
+    static _Thread_local char why[96];
+    if (!g_open_kind) return strerror(g_open_errno);
+    snprintf(why, sizeof why, "is %s, not a regular file", g_open_kind);
+    return why;
+}
+
 int fs_read_all(const char *path, char **out, size_t *n, char *err, size_t errlen) {
     *out = NULL;
     *n = 0;
-    FILE *f = fopen(path, "rb");
+    FILE *f = fs_fopen_read(path);
     if (!f) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: cannot read: %s", path, fs_read_strerror());
         return -1;
     }
     size_t cap = 1 << 14, len = 0;
@@ -223,11 +292,8 @@ int fs_lock(const char *path, int create, char *err, size_t errlen) {
      * and a .recal-lock planted as a link in a shared run directory made the
      * next --resume overwrite the file it pointed to. */
     int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (create ? O_CREAT : 0), 0666);
-    struct stat st;
-    memset(&st, 0, sizeof st);
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-        snprintf(err, errlen, "%s is %s, not a lock file recal made: remove it (recal never writes through it)", path,
-                 fs_kind(st.st_mode));
+    /* and one name only: a hard link to an outside file was overwritten */
+    if (fd >= 0 && fs_check_own(fd, path, "a lock file", err, errlen)) {
         close(fd);
         return -1;
     }

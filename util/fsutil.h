@@ -2,16 +2,39 @@
 #ifndef RECAL_FSUTIL_H
 #define RECAL_FSUTIL_H
 #include <stddef.h>
+#include <stdio.h>
 
 /* mkdir -p; 0 or -1 with message. */
 int fs_mkdirs(const char *path, char *err, size_t errlen);
 /* 1 when path is a directory with at least one entry, 0 when missing or empty. */
 int fs_dir_nonempty(const char *path);
+/* mkdir of a directory inside the run directory (logs/, attributions/,
+ * per_image/, ...): one that exists must be a directory itself, not a link
+ * planted at its name (the rank log was created, and shard files replaced,
+ * in the directory it named). 0, or -1 with a message. */
+int fs_mkdir_own(const char *path, char *err, size_t errlen);
+/* A run-directory file recal appends to or rewrites in place (the lock, the
+ * journal, the rank logs), open as fd: 0 when it is a regular file with one
+ * name; else -1 with a message saying what is wrong and what to do (what:
+ * "a lock file", "a journal", "a log"). A hard link (a cp -al copy of a run)
+ * would carry the writes into the other copy or an outside file. */
+int fs_check_own(int fd, const char *path, const char *what, char *err, size_t errlen);
 int fs_exists(const char *path);
 /* 1 when a and b name the same file: the same string, or existing files
  * with the same device and inode (a link, ./x vs x); else 0. For outputs
  * that would overwrite an input (`attribute --out X --input X`). */
 int fs_same_file(const char *a, const char *b);
+/* open(PATH, O_RDONLY) of a regular file only, and never blocking in open():
+ * a FIFO's open() waits for a writer forever, and a stop signal (caught,
+ * SA_RESTART) restarts it, so SIGTERM went unheard. Opened O_NONBLOCK,
+ * checked with fstat, then blocking again. The fd, or -1 with errno (a
+ * directory EISDIR, another special file EINVAL); fs_read_strerror() says
+ * why in words ("is a FIFO, not a regular file"). */
+int fs_open_read(const char *path);
+/* fs_open_read as a FILE * ("rb"); NULL on failure, fs_read_strerror() why. */
+FILE *fs_fopen_read(const char *path);
+/* Why this thread's last fs_open_read / fs_fopen_read failed. */
+const char *fs_read_strerror(void);
 /* Read a whole file into a malloc'ed buffer with a NUL after its *n bytes
  * (so text can be used as a string). 0, or -1 with a message. */
 int fs_read_all(const char *path, char **out, size_t *n, char *err, size_t errlen);

@@ -22,10 +22,7 @@ int log_open(const char *path, int rank, char *err, size_t errlen) {
     /* Appended on --resume: never through a link planted at the log's name
      * (an outside file was appended to), and only to a regular file. */
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0666);
-    struct stat st;
-    memset(&st, 0, sizeof st);
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-        snprintf(err, errlen, "%s is %s, not a log recal made: remove it", path, fs_kind(st.st_mode));
+    if (fd >= 0 && fs_check_own(fd, path, "a log", err, errlen)) {
         close(fd);
         return -1;
     }

@@ -445,9 +445,9 @@ static int npy_load(const char *path, struct npy_array *out, int map, char *err,
         return -1;
     }
     memset(out, 0, sizeof *out);
-    FILE *f = fopen(path, "rb");
+    FILE *f = fs_fopen_read(path); /* a FIFO fails here instead of blocking the run */
     if (!f) {
-        npy_err(err, errlen, "%s: %s (check the path)", path, strerror(errno));
+        npy_err(err, errlen, "%s: %s (check the path)", path, fs_read_strerror());
         return -1;
     }
     int rc = npy_read_head(f, path, &h, err, errlen);

@@ -739,14 +739,14 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         char path[1200];
         int64_t shape[5] = {count, e->n_slots, e->ds.c, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/attributions", e->run_dir);
-        if (fs_mkdirs(path, err, errlen)) goto fail;
+        if (fs_mkdir_own(path, err, errlen)) goto fail;
         wk_shard_file(path, sizeof path, e->run_dir, "attributions", first, count, ".npy");
         if (npy_write(path, NPY_F32, 5, shape, maps, err, errlen)) goto fail;
     }
     if (skipped) {
         char path[1200];
         snprintf(path, sizeof path, "%s/skipped", e->run_dir);
-        if (fs_mkdirs(path, err, errlen)) goto fail;
+        if (fs_mkdir_own(path, err, errlen)) goto fail;
         wk_shard_file(path, sizeof path, e->run_dir, "skipped", first, count, ".txt");
         if (fs_write_atomic(path, skipped, skipped_len, err, errlen)) goto fail;
     }
@@ -754,7 +754,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         char path[1200];
         int64_t shape[4] = {count, e->n_slots, e->ds.h, e->ds.w};
         snprintf(path, sizeof path, "%s/masks", e->run_dir);
-        if (fs_mkdirs(path, err, errlen)) goto fail;
+        if (fs_mkdir_own(path, err, errlen)) goto fail;
         wk_shard_file(path, sizeof path, e->run_dir, "masks", first, count, ".npy");
         if (npy_write(path, NPY_U16, 4, shape, ranks, err, errlen)) goto fail;
     }

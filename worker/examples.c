@@ -89,7 +89,7 @@ int wk_examples_write(const char *run_dir, long first, long count, const long *i
         if (ids[i] >= first && ids[i] < first + count)
             len += (size_t)snprintf(text + len, sizeof text - len, "%ld\n", ids[i]);
     snprintf(path, sizeof path, "%s/figures", run_dir);
-    if (fs_mkdirs(path, err, errlen)) return -1;
+    if (fs_mkdir_own(path, err, errlen)) return -1;
     /* the ids first: a report that finds the maps finds their ids */
     snprintf(path, sizeof path, "%s/figures/examples-%08ld.txt", run_dir, first);
     if (fs_write_atomic(path, text, len, err, errlen)) return -1;

@@ -461,6 +461,22 @@ expect 1 "fifo.pt: cannot load TorchScript model: is a FIFO, not a model file" -
     timeout 20 "$recal" run "$cfg" --set model.path="$work/cli/fifo.pt" --limit 4 --run-dir r-fifo
 expect 1 "recal attribute: $work/cli/fifo.pt: is a FIFO, not a model file" -- \
     timeout 20 "$recal" attribute --model "$work/cli/fifo.pt" --input ok.npy --method input_grad --out a.npy
+# every file recal reads is opened without blocking and must be regular: a
+# FIFO's open() waited for a writer forever, SIGTERM unheard (configs, npy and
+# IDX data sets, attribute's inputs; SIGKILL after 20 s fails the case)
+mkdir -p fifods fifoidx
+mkfifo fifo.yaml fifods/images.npy fifoidx/t10k-images-idx3-ubyte
+/usr/bin/python3 -c "import numpy as np; np.save('fifods/labels.npy', np.zeros(4, np.int64))"
+cp /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz fifoidx/
+expect 1 "fifo.yaml: cannot read: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" run fifo.yaml
+expect 1 "fifods/images.npy: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" run "$cfg" \
+    --set model.path="$model" --set dataset.name=npy --set dataset.path="$work/cli/fifods" --run-dir r-fifods
+expect 1 "fifoidx/t10k-images-idx3-ubyte: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" run "$cfg" \
+    --set model.path="$model" --set dataset.path="$work/cli/fifoidx" --run-dir r-fifoidx
+expect 1 "recal attribute: fifo.npy: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" attribute \
+    --model "$model" --input fifo.npy --method input_grad --out a.npy
+expect 1 "recal attribute: fifo.npy: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" attribute \
+    --model "$model" --input ok.npy --labels fifo.npy --method input_grad --out a.npy
 mkdir -p modeldir
 expect 1 "modeldir: cannot load TorchScript model: is a directory, not a model file" -- \
     "$recal" run "$cfg" --set model.path="$work/cli/modeldir" --limit 4 --run-dir r-modeldir
@@ -487,6 +503,32 @@ rm -f r-lock/.recal-lock r-lock/logs/rank-0.log && ln -s "$work/cli/outside.txt"
 expect 1 "r-lock/logs/rank-0.log: cannot open log: .*a symbolic link, not a log recal made" -- \
     "$recal" run "$cfg" --set model.path="$model" --limit 4 --set outputs.figures=false --run-dir r-lock --resume
 [ "$(cat outside.txt)" = outside ] || { echo "FAIL: the log link's target was appended to"; fails=$((fails + 1)); }
+# a hard link is one more name of the same file (an outside file's, or a cp -al
+# copy's): the lock was overwritten with "pid N on host H", exit 0
+rres() { # rres DIR: resume r-lock's job in DIR
+    "$recal" run "$cfg" --set model.path="$model" --limit 4 --set outputs.figures=false --run-dir "$1" --resume
+}
+rm -f r-lock/.recal-lock r-lock/logs/rank-0.log && ln outside.txt r-lock/.recal-lock
+expect 1 "r-lock/.recal-lock has 2 hard links (a copy made with cp -l or rsync --link-dest?).*break the link" -- rres r-lock
+[ "$(cat outside.txt)" = outside ] || { echo "FAIL: the lock's hard link was written"; fails=$((fails + 1)); }
+rm -f r-lock/.recal-lock && rm -rf r-copy && cp -al r-lock r-copy && cp r-lock/journal journal.keep
+expect 1 "r-copy/journal has 2 hard links" -- rres r-copy
+cmp -s r-lock/journal journal.keep || { echo "FAIL: the copy's resume wrote r-lock's journal"; fails=$((fails + 1)); }
+rm -rf r-copy && cp -r r-lock r-copy && rm r-copy/journal && ln -s ../r-lock/journal r-copy/journal
+expect 1 "r-copy/journal is a symbolic link, not a journal recal made" -- rres r-copy
+# directories inside the run directory: a link planted at logs/ (or
+# attributions/) had the log created, and shard files replaced, where it led
+rm -rf r-copy elsewhere && mkdir elsewhere && cp -r r-lock r-copy && rm -r r-copy/logs && ln -s ../elsewhere r-copy/logs
+expect 1 "r-copy/logs is a symbolic link, not a directory recal made" -- rres r-copy
+[ -z "$(ls elsewhere)" ] || { echo "FAIL: the run wrote through logs/ -> elsewhere"; fails=$((fails + 1)); }
+expect 0 "wrote r-attr/metrics.json" -- "$recal" run "$cfg" --set model.path="$model" --limit 4 \
+    --set outputs.figures=false --set outputs.attributions=true --run-dir r-attr
+mv r-attr/attributions/* elsewhere/ && rmdir r-attr/attributions && ln -s ../elsewhere r-attr/attributions
+ino=$(stat -c %i elsewhere/*) && truncate -s -8 r-attr/journal # a torn last record: the shard is computed again
+expect 1 "r-attr/attributions is a symbolic link, not a directory recal made" -- "$recal" run "$cfg" \
+    --set model.path="$model" --limit 4 --set outputs.figures=false --set outputs.attributions=true --run-dir r-attr --resume
+[ "$(stat -c %i elsewhere/*)" = "$ino" ] ||
+    { echo "FAIL: the run wrote through attributions/ -> elsewhere"; fails=$((fails + 1)); }
 # the job's name starts the run directory's: one path component
 expect 1 "'name' starts the run directory's name, so it may not hold '/' or control characters (got '../../x')" -- \
     "$recal" run "$cfg" --set model.path="$model" --limit 4 --set 'name=../../x'

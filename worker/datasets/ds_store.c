@@ -6,6 +6,7 @@
 #define _POSIX_C_SOURCE 200809L /* open/strdup without compiler extensions */
 #endif
 #include "ds_internal.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,17 +29,21 @@ int ds_slurp(const char *path, const char *missing_hint, uint8_t **buf, size_t *
     struct stat sb;
     uint8_t *b;
     size_t got = 0;
-    int fd = open(path, O_RDONLY);
+    int fd = fs_open_read(path); /* a FIFO fails here instead of blocking the run */
 
     *buf = NULL;
     *len = 0;
-    if (fd < 0) {
-        if (errno == ENOENT && missing_hint) ds_errf(err, errlen, "%s: %s (%s)", path, strerror(errno), missing_hint);
-        else ds_errf(err, errlen, "%s: %s (check the file and its permissions)", path, strerror(errno));
+    if (fd < 0 && errno == ENOENT && missing_hint) {
+        ds_errf(err, errlen, "%s: %s (%s)", path, strerror(errno), missing_hint);
         return -1;
     }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        ds_errf(err, errlen, "%s: not a regular file (point dataset.path at the dataset's directory)", path);
+    if (fd < 0 && errno != EINVAL && errno != EISDIR) {
+        ds_errf(err, errlen, "%s: %s (check the file and its permissions)", path, strerror(errno));
+        return -1;
+    }
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        ds_errf(err, errlen, "%s: %s (point dataset.path at the dataset's directory)", path,
+                fd < 0 ? fs_read_strerror() : strerror(errno));
         close(fd);
         return -1;
     }

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L /* open/fsync/O_CLOEXEC without compiler extensions */
 #endif
 #include "ds_internal.h"
+#include "fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -61,20 +62,20 @@ static int idx_open_fd(const char *dir, const char *base, struct idx_buf *b, con
         idx_err(err, errlen, "%s/%s: path too long (use a shorter dataset.path)", dir, base);
         return -1;
     }
-    fd = open(plain, O_RDONLY);
+    fd = fs_open_read(plain); /* a FIFO fails instead of blocking the run */
     if (fd >= 0) {
         snprintf(b->path, sizeof b->path, "%s", plain);
         return fd;
     }
     if (errno != ENOENT) {
-        idx_err(err, errlen, "%s: %s (check the file's permissions)", plain, strerror(errno));
+        idx_err(err, errlen, "%s: %s (check the file's permissions)", plain, fs_read_strerror());
         return -1;
     }
     snprintf(b->path, sizeof b->path, "%s.gz", plain);
-    fd = open(b->path, O_RDONLY);
+    fd = fs_open_read(b->path);
     if (fd >= 0) return fd;
     if (errno == ENOENT) idx_err(err, errlen, "%s: %s (nor %s; %s)", b->path, strerror(errno), plain, missing_hint);
-    else idx_err(err, errlen, "%s: %s (check the file's permissions)", b->path, strerror(errno));
+    else idx_err(err, errlen, "%s: %s (check the file's permissions)", b->path, fs_read_strerror());
     return -1;
 }
 

@@ -631,6 +631,13 @@ static int attr_files(const struct attr_args *a, const struct job_method *jm) {
                     a->out_path, inputs[k][0]);
             return -1;
         }
+    /* refused before the work, not after it */
+    char out_err[1200];
+    if (fs_output_ok(a->out_path, out_err, sizeof out_err) ||
+        (a->segments_path && fs_output_ok(a->segments_path, out_err, sizeof out_err))) {
+        fprintf(stderr, "recal attribute: %s\n", out_err);
+        return -1;
+    }
     if (jm->kind == JOB_M_EG && !a->refs_path) {
         fprintf(stderr, "recal attribute: method eg draws references from training images: pass them with "
                         "--references REFS.npy\n");

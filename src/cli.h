@@ -3,6 +3,11 @@
 #ifndef RECAL_CLI_H
 #define RECAL_CLI_H
 
+/* The longest --run-dir `recal run` takes (its paths inside the run
+ * directory must fit); `recal submit` refuses a longer one before it queues
+ * a job that could not start. */
+#define CLI_RUN_DIR_MAX 1000
+
 enum { EXIT_OK = 0, EXIT_USER = 1, EXIT_INTERNAL = 2, EXIT_RESUMABLE = 3 };
 
 int cmd_run(int argc, char **argv);

@@ -97,7 +97,8 @@ int cmd_dataset_dump(int argc, char **argv) {
         fprintf(stderr, "recal dataset-dump: out of host memory\n");
         return EXIT_USER;
     }
-    if (job_load(config, sets, n_sets, job, err, sizeof err) ||
+    if (fs_output_ok(out, err, sizeof err) || (labels && fs_output_ok(labels, err, sizeof err)) ||
+        job_load(config, sets, n_sets, job, err, sizeof err) ||
         wk_ds_open(job, job->split, job->limit, &ds, err, sizeof err)) {
         fprintf(stderr, "recal dataset-dump: %s\n", err);
         goto out;

@@ -25,7 +25,6 @@
 #include "shard_plan.h"
 
 /* The longest --run-dir: file names under it must fit recal's path buffers. */
-#define RUN_DIR_MAX 1000
 
 /* --submitted-sha256: the config sha256 recal submit validated, or NULL. */
 static const char *g_submitted_sha256;
@@ -526,9 +525,9 @@ int cmd_run(int argc, char **argv) {
         case O_RUN_DIR:
             /* recal names files under it (RUN_DIR/attributions/shard-…):
              * a longer one was cut silently and the run wrote elsewhere. */
-            if (strlen(v) > RUN_DIR_MAX) {
+            if (strlen(v) > CLI_RUN_DIR_MAX) {
                 fprintf(stderr, "recal run: --run-dir is %zu characters long; at most %d (choose a shorter path)\n",
-                        strlen(v), RUN_DIR_MAX);
+                        strlen(v), CLI_RUN_DIR_MAX);
                 return EXIT_USER;
             }
             run_dir_opt = v;

@@ -433,6 +433,16 @@ int cmd_submit(int argc, char **argv) {
         snprintf(rel, sizeof rel, "runs/%s", id);
         if (absolute(cwd, rel, run_dir, sizeof run_dir)) return EXIT_USER;
     }
+    /* the job's recal run takes at most CLI_RUN_DIR_MAX characters (a sweep's
+     * point adds /points/<i>): a longer one was queued, and failed at start */
+    const size_t dir_len = strlen(run_dir) + (points ? strlen("/points/") + 20 : 0);
+    if (dir_len > CLI_RUN_DIR_MAX) {
+        fprintf(stderr,
+                "recal submit: the run directory %.60s... is %zu characters long%s; recal run takes at most %d: "
+                "choose a shorter --run-dir (or submit from a shorter working directory)\n",
+                run_dir, strlen(run_dir), points ? " before /points/<i>" : "", CLI_RUN_DIR_MAX);
+        return EXIT_USER;
+    }
     const char *what[] = {"the working directory", "the recal executable", "the config path", "the run directory"};
     const char *paths[] = {cwd, exe, config, run_dir};
     for (int i = 0; i < 4; i++)

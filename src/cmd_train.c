@@ -115,8 +115,10 @@ int cmd_train(int argc, char **argv) {
     }
     ts_set_num_threads(job->threads > 0 ? job->threads : (int)(cores > 0 ? cores : 1));
     ts_manual_seed(job->seed);
-    if (!failed && (wk_ds_open(job, job->split, job->limit, &train, err, sizeof err) ||
-                    wk_ds_open(job, "test", 0, &test, err, sizeof err)))
+    /* train.out refused before the training, not after it */
+    if (!failed &&
+        (fs_output_ok(tr->out, err, sizeof err) || wk_ds_open(job, job->split, job->limit, &train, err, sizeof err) ||
+         wk_ds_open(job, "test", 0, &test, err, sizeof err)))
         failed = 1;
     if (!failed && (ts_module_load(job->model_path, device, &m) || ts_module_set_train(m, 1) ||
                     ts_sgd_new(m, tr->lr, tr->momentum, tr->weight_decay, &opt))) {

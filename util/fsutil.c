@@ -208,8 +208,7 @@ const char *fs_kind(unsigned mode) {
                             : "a special file";
 }
 
-/* -1 with a message when path exists and is not a regular file. */
-static int refuse_special(const char *path, char *err, size_t errlen) {
+int fs_output_ok(const char *path, char *err, size_t errlen) {
     struct stat st;
     if (lstat(path, &st) != 0 || S_ISREG(st.st_mode)) return 0;
     snprintf(err, errlen,
@@ -224,7 +223,7 @@ int fs_write_parts(const char *path, const struct fs_part *parts, int n_parts, c
      * /dev/null (as root) into a regular file, and a symlink at the output
      * path is refused rather than replaced (docs/hardening.md, "What recal
      * writes"). */
-    if (refuse_special(path, err, errlen)) return -1;
+    if (fs_output_ok(path, err, errlen)) return -1;
     char tmp[4096];
     int k = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     if (k < 0 || (size_t)k >= sizeof tmp) {
@@ -258,7 +257,7 @@ int fs_write_atomic(const char *path, const void *data, size_t n, char *err, siz
 }
 
 int fs_commit_tmp(const char *tmp, const char *path, char *err, size_t errlen) {
-    if (refuse_special(path, err, errlen)) {
+    if (fs_output_ok(path, err, errlen)) {
         unlink(tmp);
         return -1;
     }

@@ -51,6 +51,10 @@ struct fs_part {
 /* An existing PATH that is not a regular file (a device, a FIFO, a directory,
  * a symbolic link) is refused, never replaced. */
 int fs_write_parts(const char *path, const struct fs_part *parts, int n_parts, char *err, size_t errlen);
+/* The same check alone, for a command to make before its work: -1 with that
+ * message when PATH exists and is not a regular file, else 0 (`recal train`
+ * trained for its whole run and then refused train.out). */
+int fs_output_ok(const char *path, char *err, size_t errlen);
 /* "a directory", "a character device", "a FIFO", ... for a stat mode. */
 const char *fs_kind(unsigned mode);
 int fs_write_atomic(const char *path, const void *data, size_t n, char *err, size_t errlen);

@@ -483,6 +483,13 @@ expect 1 "modeldir: cannot load TorchScript model: is a directory, not a model f
 expect 1 "fifo.npy exists and is a FIFO: recal writes only regular files and replaces nothing else" -- \
     timeout 20 "$recal" dataset-dump "$cfg" --out fifo.npy --count 2
 [ -p fifo.npy ] || { echo "FAIL: dataset-dump replaced the FIFO"; fails=$((fails + 1)); }
+# recal train's out: refused before the training (it trained, then refused)
+expect 1 "recal train: fifo.npy exists and is a FIFO: recal writes only regular files" -- timeout -s KILL 60 \
+    "$recal" train "$src/configs/fashion-mnist-train.yaml" --set model.path="$model" --set train.out=fifo.npy \
+    --set dataset.limit=100 --set train.epochs=1
+grep -q '^epoch' out.txt && { echo "FAIL: recal train trained before refusing train.out"; fails=$((fails + 1)); }
+expect 1 "recal attribute: fifo.npy exists and is a FIFO" -- timeout -s KILL 60 "$recal" attribute --model "$model" \
+    --input ok.npy --method lime --segments-out fifo.npy --out a.npy
 if [ "$(id -u)" = 0 ] && mknod null-dev c 1 3 2>/dev/null; then
     # as root a rename over a device node replaced it (/dev/null became a file)
     expect 1 "null-dev exists and is a character device: recal writes only regular files" -- \
@@ -538,6 +545,14 @@ zeros=$(head -c 9000 /dev/zero | tr '\0' '0')
 expect 1 "recal submit: the --set values take more than the 8192 bytes the batch script holds" -- \
     "$recal" submit "$cfg" --dry-run --run-dir r-sub --set "dataset.limit=${zeros}16"
 [ ! -e r-sub ] || { echo "FAIL: a refused submit left r-sub"; fails=$((fails + 1)); }
+# the batch script is written like any artefact: a FIFO in its place is refused
+mkdir -p r-subfifo && mkfifo r-subfifo/submit.sbatch
+expect 1 "r-subfifo/submit.sbatch exists and is a FIFO: recal writes only regular files" -- \
+    timeout -s KILL 20 "$recal" submit "$cfg" --dry-run --run-dir r-subfifo
+# a run directory longer than recal run takes: refused at submit (the job
+# was queued and failed at its start)
+expect 1 "recal submit: the run directory .* is 1200 characters long; recal run takes at most 1000" -- \
+    "$recal" submit "$cfg" --dry-run --run-dir "/$(/usr/bin/python3 -c 'print("d" * 1199)')"
 expect 1 "'threads' must be" -- "$recal" run "$cfg" --set model.path="$model" --set threads=100000
 # the usable cores are the control group's share (a cpuset or CPU quota) of
 # the online ones, which getconf counts: 4 x online + 1 is over the limit

@@ -31,6 +31,7 @@ import html
 import json
 import os
 import re
+import stat
 import sys
 
 import numpy as np
@@ -229,7 +230,14 @@ def load_json(path, shape):
     """a run's JSON file, checked against shape"""
     path = os.path.abspath(path)
     try:
-        with open(path, "rb") as f:
+        # O_NONBLOCK, then regular only: a FIFO's open() waited for a writer forever
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ReportError(f"{path}: not a regular file (a FIFO, device or directory): not the "
+                              f"{os.path.basename(path)} of a recal run")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
             raw = f.read()
     except OSError as e:
         raise ReportError(f"{path}: cannot read: {e.strerror} (fix its permissions, or check the path)") from e

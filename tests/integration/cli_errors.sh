@@ -405,6 +405,11 @@ short 1
 rep_damage rep-empty < /dev/null
 expect 1 "rep-empty/metrics.json: the file is empty" -- report rep-empty
 short 1
+# a FIFO as metrics.json: refused at once (python's open() waited for a writer)
+rm -rf rep-fifo && mkdir rep-fifo && cp r-rep/journal rep-fifo/ && mkfifo rep-fifo/metrics.json
+expect 1 "rep-fifo/metrics.json: not a regular file (a FIFO, device or directory)" -- timeout -s KILL 120 \
+    env RECAL_TOOLS_DIR="$src/tools" "$recal" report rep-fifo
+short 1
 echo '[]' | rep_damage rep-list
 expect 1 "rep-list/metrics.json: holds a list, not an object: not the metrics.json of a recal run" -- report rep-list
 short 1
@@ -458,9 +463,9 @@ expect 1 "fill is superpixel_mean, dataset_mean or black, got 'grey'" -- "$recal
 mkfifo fifo.pt fifo.npy
 /usr/bin/python3 -c "import numpy as np; np.save('ok.npy', np.zeros((1, 1, 28, 28), np.float32))"
 expect 1 "fifo.pt: cannot load TorchScript model: is a FIFO, not a model file" -- \
-    timeout 20 "$recal" run "$cfg" --set model.path="$work/cli/fifo.pt" --limit 4 --run-dir r-fifo
+    timeout -s KILL 120 "$recal" run "$cfg" --set model.path="$work/cli/fifo.pt" --limit 4 --run-dir r-fifo
 expect 1 "recal attribute: $work/cli/fifo.pt: is a FIFO, not a model file" -- \
-    timeout 20 "$recal" attribute --model "$work/cli/fifo.pt" --input ok.npy --method input_grad --out a.npy
+    timeout -s KILL 120 "$recal" attribute --model "$work/cli/fifo.pt" --input ok.npy --method input_grad --out a.npy
 # every file recal reads is opened without blocking and must be regular: a
 # FIFO's open() waited for a writer forever, SIGTERM unheard (configs, npy and
 # IDX data sets, attribute's inputs; SIGKILL after 20 s fails the case)
@@ -468,27 +473,27 @@ mkdir -p fifods fifoidx
 mkfifo fifo.yaml fifods/images.npy fifoidx/t10k-images-idx3-ubyte
 /usr/bin/python3 -c "import numpy as np; np.save('fifods/labels.npy', np.zeros(4, np.int64))"
 cp /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz fifoidx/
-expect 1 "fifo.yaml: cannot read: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" run fifo.yaml
-expect 1 "fifods/images.npy: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" run "$cfg" \
+expect 1 "fifo.yaml: cannot read: is a FIFO, not a regular file" -- timeout -s KILL 120 "$recal" run fifo.yaml
+expect 1 "fifods/images.npy: is a FIFO, not a regular file" -- timeout -s KILL 120 "$recal" run "$cfg" \
     --set model.path="$model" --set dataset.name=npy --set dataset.path="$work/cli/fifods" --run-dir r-fifods
-expect 1 "fifoidx/t10k-images-idx3-ubyte: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" run "$cfg" \
+expect 1 "fifoidx/t10k-images-idx3-ubyte: is a FIFO, not a regular file" -- timeout -s KILL 120 "$recal" run "$cfg" \
     --set model.path="$model" --set dataset.path="$work/cli/fifoidx" --run-dir r-fifoidx
-expect 1 "recal attribute: fifo.npy: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" attribute \
+expect 1 "recal attribute: fifo.npy: is a FIFO, not a regular file" -- timeout -s KILL 120 "$recal" attribute \
     --model "$model" --input fifo.npy --method input_grad --out a.npy
-expect 1 "recal attribute: fifo.npy: is a FIFO, not a regular file" -- timeout -s KILL 20 "$recal" attribute \
+expect 1 "recal attribute: fifo.npy: is a FIFO, not a regular file" -- timeout -s KILL 120 "$recal" attribute \
     --model "$model" --input ok.npy --labels fifo.npy --method input_grad --out a.npy
 mkdir -p modeldir
 expect 1 "modeldir: cannot load TorchScript model: is a directory, not a model file" -- \
     "$recal" run "$cfg" --set model.path="$work/cli/modeldir" --limit 4 --run-dir r-modeldir
 expect 1 "fifo.npy exists and is a FIFO: recal writes only regular files and replaces nothing else" -- \
-    timeout 20 "$recal" dataset-dump "$cfg" --out fifo.npy --count 2
+    timeout -s KILL 120 "$recal" dataset-dump "$cfg" --out fifo.npy --count 2
 [ -p fifo.npy ] || { echo "FAIL: dataset-dump replaced the FIFO"; fails=$((fails + 1)); }
 # recal train's out: refused before the training (it trained, then refused)
-expect 1 "recal train: fifo.npy exists and is a FIFO: recal writes only regular files" -- timeout -s KILL 60 \
+expect 1 "recal train: fifo.npy exists and is a FIFO: recal writes only regular files" -- timeout -s KILL 120 \
     "$recal" train "$src/configs/fashion-mnist-train.yaml" --set model.path="$model" --set train.out=fifo.npy \
     --set dataset.limit=100 --set train.epochs=1
 grep -q '^epoch' out.txt && { echo "FAIL: recal train trained before refusing train.out"; fails=$((fails + 1)); }
-expect 1 "recal attribute: fifo.npy exists and is a FIFO" -- timeout -s KILL 60 "$recal" attribute --model "$model" \
+expect 1 "recal attribute: fifo.npy exists and is a FIFO" -- timeout -s KILL 120 "$recal" attribute --model "$model" \
     --input ok.npy --method lime --segments-out fifo.npy --out a.npy
 if [ "$(id -u)" = 0 ] && mknod null-dev c 1 3 2>/dev/null; then
     # as root a rename over a device node replaced it (/dev/null became a file)
@@ -548,7 +553,7 @@ expect 1 "recal submit: the --set values take more than the 8192 bytes the batch
 # the batch script is written like any artefact: a FIFO in its place is refused
 mkdir -p r-subfifo && mkfifo r-subfifo/submit.sbatch
 expect 1 "r-subfifo/submit.sbatch exists and is a FIFO: recal writes only regular files" -- \
-    timeout -s KILL 20 "$recal" submit "$cfg" --dry-run --run-dir r-subfifo
+    timeout -s KILL 120 "$recal" submit "$cfg" --dry-run --run-dir r-subfifo
 # a run directory longer than recal run takes: refused at submit (the job
 # was queued and failed at its start)
 expect 1 "recal submit: the run directory .* is 1200 characters long; recal run takes at most 1000" -- \

@@ -646,6 +646,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         WK_CHECK(ts_to_f32(orig_t, orig, (size_t)b)); /* f(x)[target]: 4 bytes an image, for the host metrics */
 
         struct wk_batch bt = {xt, x, y, yt, ids, b, e->ds.c, e->ds.h, e->ds.w, lg};
+        int on_host[REC_MAX_SLOTS] = {0}; /* slot s's maps are in attr[s] already (a host-computed method) */
         for (int s = 0; s < e->n_slots;) {
             const struct job_method *m = &job->methods[e->slots[s].method];
             /* All slots of one method come from one call: the estimators
@@ -653,7 +654,10 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             int s_end = s;
             ts_tensor *out[JOB_EST_COUNT] = {0};
             while (s_end < e->n_slots && e->slots[s_end].method == e->slots[s].method) s_end++;
-            if (wk_method_run_dev(&e->mctx, m, &bt, out, err, errlen)) {
+            float *keep[JOB_EST_COUNT] = {0}; /* a host method's maps straight into the slots' host buffers */
+            for (int t = s; t < s_end; t++) keep[e->slots[t].estimator] = attr[t];
+            int maps_kept = 0;
+            if (wk_method_run_dev_keep(&e->mctx, m, &bt, out, keep, &maps_kept, err, errlen)) {
                 /* name the method and images: the shim's message cannot */
                 char why[1024];
                 snprintf(why, sizeof why, "%s", err);
@@ -664,6 +668,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
             for (int t = s; t < s_end; t++) {
                 attr_t[t] = out[e->slots[t].estimator];
                 out[e->slots[t].estimator] = NULL;
+                on_host[t] = maps_kept;
             }
             for (int k = 0; k < JOB_EST_COUNT; k++) ts_tensor_free(out[k]); /* none expected */
             for (int t = s; t < s_end; t++) {
@@ -680,7 +685,7 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         int bad = -1;
         if (e->n_slots > 0) WK_CHECK(ts_all_finite_each((const ts_tensor *const *)attr_t, e->n_slots, &bad));
         if (bad >= 0) {
-            WK_CHECK(ts_to_f32(attr_t[bad], attr[bad], (size_t)(b * d)));
+            if (!on_host[bad]) WK_CHECK(ts_to_f32(attr_t[bad], attr[bad], (size_t)(b * d)));
             if (nonfinite_rows(e, "attributions", attr[bad], b, d, ids, &job->methods[e->slots[bad].method], err,
                                errlen))
                 goto fail;
@@ -692,7 +697,8 @@ int wk_engine_run(struct wk_engine *e, long first, long count, double *record, c
         int in_fig = 0;
         for (long i = 0; i < b; i++) in_fig |= ids[i] - first < n_ex;
         if (maps || ranks || in_fig || (job->diffid && !dev_diffid) || wk_metrics_read_maps(job, e->ds.n, ids, b))
-            for (int s = 0; s < e->n_slots; s++) WK_CHECK(ts_to_f32(attr_t[s], attr[s], (size_t)(b * d)));
+            for (int s = 0; s < e->n_slots; s++)
+                if (!on_host[s]) WK_CHECK(ts_to_f32(attr_t[s], attr[s], (size_t)(b * d)));
         if (maps)
             for (long i = 0; i < b; i++)
                 for (int s = 0; s < e->n_slots; s++)

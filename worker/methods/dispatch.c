@@ -241,16 +241,20 @@ static int device_method(const struct wk_method_ctx *ctx, const struct job_metho
     return path_method(ctx, m, bt, out, err, errlen);
 }
 
-int wk_method_run_dev(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                      ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen) {
+int wk_method_run_dev_keep(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                           ts_tensor *out[JOB_EST_COUNT], float *const keep[JOB_EST_COUNT], int *kept, char *err,
+                           size_t errlen) {
     for (int e = 0; e < JOB_EST_COUNT; e++) out[e] = NULL;
+    if (kept) *kept = 0;
     if (wk_method_on_device(m)) return device_method(ctx, m, bt, out, err, errlen);
     const unsigned want = method_outputs(m);
     const long n = bt->b * (long)bt->c * bt->h * bt->w;
-    float *host[JOB_EST_COUNT] = {0};
+    float *host[JOB_EST_COUNT] = {0}, *own[JOB_EST_COUNT] = {0};
     int rc = -1;
+    /* into the caller's host buffers where given: the maps are then on the
+     * host already and need not come back down when they are saved */
     for (int e = 0; e < JOB_EST_COUNT; e++)
-        if ((want >> e) & 1 && !(host[e] = malloc((size_t)n * sizeof(float)))) {
+        if ((want >> e) & 1 && !(host[e] = keep && keep[e] ? keep[e] : (own[e] = malloc((size_t)n * sizeof(float))))) {
             snprintf(err, errlen, "out of host memory for a batch of maps (lower batch_size)");
             goto out;
         }
@@ -261,16 +265,22 @@ int wk_method_run_dev(const struct wk_method_ctx *ctx, const struct job_method *
             snprintf(err, errlen, "uploading maps: %s", ts_last_error());
             goto out;
         }
+    if (kept) *kept = keep != NULL;
     rc = 0;
 out:
     for (int e = 0; e < JOB_EST_COUNT; e++) {
-        free(host[e]);
+        free(own[e]);
         if (rc) {
             ts_tensor_free(out[e]);
             out[e] = NULL;
         }
     }
     return rc;
+}
+
+int wk_method_run_dev(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                      ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen) {
+    return wk_method_run_dev_keep(ctx, m, bt, out, NULL, NULL, err, errlen);
 }
 
 int wk_method_run(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,

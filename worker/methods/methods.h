@@ -104,6 +104,14 @@ int wk_method_run(const struct wk_method_ctx *ctx, const struct job_method *m, c
  * out[e] is NULL. */
 int wk_method_run_dev(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
                       ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen);
+/* The same, and a method computed on the host writes its maps into keep[e]
+ * (B×D floats, for each estimator e it makes; NULL: none given) before they
+ * go up: *kept is then 1 and keep[e] holds what out[e] does (a float32 copy
+ * either way is exact), so the caller need not download them again. *kept 0:
+ * the method ran on the device (keep untouched). */
+int wk_method_run_dev_keep(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                           ts_tensor *out[JOB_EST_COUNT], float *const keep[JOB_EST_COUNT], int *kept, char *err,
+                           size_t errlen);
 /* Whether wk_method_run_dev computes m on the device (no host round trip). */
 int wk_method_on_device(const struct job_method *m);
 /* Whether m reads the batch's host copy of the images (bt->xh): the host

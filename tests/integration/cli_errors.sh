@@ -554,6 +554,11 @@ expect 1 "recal submit: the --set values take more than the 8192 bytes the batch
 mkdir -p r-subfifo && mkfifo r-subfifo/submit.sbatch
 expect 1 "r-subfifo/submit.sbatch exists and is a FIFO: recal writes only regular files" -- \
     timeout -s KILL 120 "$recal" submit "$cfg" --dry-run --run-dir r-subfifo
+# sweep-merge writes its tables like any artefact: a FIFO at sweep.csv is refused
+cp "$cfg" swf.yaml && printf 'sweep:\n  seed: [1, 2]\n' >>swf.yaml
+mkdir -p r-swfifo && mkfifo r-swfifo/sweep.csv
+expect 1 "r-swfifo/sweep.csv exists and is a FIFO: recal writes only regular files" -- \
+    timeout -s KILL 120 "$recal" sweep-merge swf.yaml --run-dir r-swfifo
 # a run directory longer than recal run takes: refused at submit (the job
 # was queued and failed at its start)
 expect 1 "recal submit: the run directory .* is 1200 characters long; recal run takes at most 1000" -- \

@@ -92,6 +92,10 @@ static int train_maps_stage(const struct run_roar_in *in, int rank, int size, ch
     failed = wk_engine_open_listed(e, tj, listed, err, errlen) != 0;
     opened = !failed;
     run_listings_free(lists);
+    /* the stage's artefacts (masks/, attributions/) go under RUN_DIR/train:
+     * made here, as recal makes every folder of the run directory (a link
+     * planted there is refused); every rank writes the shards it computes */
+    if (!failed) failed = fs_mkdir_own(dir, err, errlen) != 0;
     if (opened) {
         snprintf(e->run_dir, sizeof e->run_dir, "%s", dir);
         wk_engine_set_chunk(e, in->chunk);

@@ -227,12 +227,11 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
     return 0;
 }
 
-int coord_book_open(struct coord_book *b, const char *dir, int stage, int resume, const struct journal_meta *m,
-                    char *err, size_t errlen) {
+int coord_book_open_memory(struct coord_book *b, long n_shards, size_t len, char *err, size_t errlen) {
     memset(b, 0, sizeof *b);
     b->jn.fd = -1;
-    b->n_shards = (long)m->n_shards;
-    b->len = (size_t)m->record_len;
+    b->n_shards = n_shards;
+    b->len = len;
     size_t n = (size_t)(b->n_shards ? b->n_shards : 1);
     b->records = calloc(n * b->len, sizeof *b->records);
     b->done = calloc(n, 1);
@@ -241,6 +240,12 @@ int coord_book_open(struct coord_book *b, const char *dir, int stage, int resume
         coord_book_close(b);
         return -1;
     }
+    return 0;
+}
+
+int coord_book_open(struct coord_book *b, const char *dir, int stage, int resume, const struct journal_meta *m,
+                    char *err, size_t errlen) {
+    if (coord_book_open_memory(b, (long)m->n_shards, (size_t)m->record_len, err, errlen)) return -1;
     char path[4200];
     snprintf(path, sizeof path, "%s/journal", dir);
     /* a later stage always opens the journal its first stage made */

@@ -63,6 +63,9 @@ int coord_rundir_open(const char *dir, const char *config, const char *const *se
  * message. */
 int coord_book_open(struct coord_book *b, const char *dir, int stage, int resume, const struct journal_meta *m,
                     char *err, size_t errlen);
+/* A book with no journal (a benchmark's: what it times is the hand-out,
+ * not the disk), for coord_opts.no_journal. 0, or -1 with a message. */
+int coord_book_open_memory(struct coord_book *b, long n_shards, size_t len, char *err, size_t errlen);
 void coord_book_close(struct coord_book *b);
 /* The one way a finished shard enters the book: journaled first (append,
  * checksum, fsync), then counted, so the book never holds a shard the

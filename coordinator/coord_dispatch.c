@@ -173,8 +173,7 @@ static void finish_shard(struct coord_state *st, long s, const double *rec, doub
         return;
     }
     pthread_mutex_lock(&st->mu);
-    memcpy(st->book->records + (size_t)s * st->len, rec, st->len * sizeof *rec);
-    st->book->done[s] = 1;
+    coord_book_mark(st->book, s, rec); /* journaled above, under jmu */
     st->shards_done++;
     st->images_done += (long)rec[REC_IMAGES];
     st->planned_done += sh.count;

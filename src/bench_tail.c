@@ -115,14 +115,8 @@ static int tail_pass(const struct bench_tail_opts *o, const char *name, long sha
     book.jn.fd = -1;
     const long n_shards = shard_plan_count(o->images, shard);
     int failed = 0;
-    if (rank == 0) { /* a book without a journal: the figure is the hand-out's, not the disk's */
-        book.n_shards = n_shards;
-        book.len = BENCH_TAIL_RECORD;
-        book.records = calloc((size_t)n_shards * BENCH_TAIL_RECORD, sizeof *book.records);
-        book.done = calloc((size_t)n_shards, 1);
-        failed = !book.records || !book.done;
-        if (failed) snprintf(err, sizeof err, "out of memory for %ld shard records", n_shards);
-    }
+    if (rank == 0) /* a book without a journal: the figure is the hand-out's, not the disk's */
+        failed = coord_book_open_memory(&book, n_shards, BENCH_TAIL_RECORD, err, sizeof err) != 0;
     MPI_Bcast(&failed, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (failed) {
         if (rank == 0) fprintf(stderr, "recal bench: %s\n", err);

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "clock.h"
-#include "coord.h"
 #include "diffid.h"
 #include "dp_train.h"
 #include "ds_job.h"
@@ -237,7 +236,7 @@ static int run_task(struct roar_stage *r, int t, MPI_Comm comm, double *acc, cha
         if (agree(comm, bad, t, "step", err, errlen)) goto out;
         /* the same data order for every task: top and bottom differ only in their pixels */
         int st = tl_epoch(m, opt, comm != MPI_COMM_NULL ? &dp : NULL, r->device, &dtr, &b, job->seed, ep,
-                          SEED_ROAR_SHUFFLE, coord_stop_overdue, NULL, NULL, err, errlen);
+                          SEED_ROAR_SHUFFLE, r->abandon, NULL, NULL, err, errlen);
         if (st) {
             rc = st;
             goto out;
@@ -271,7 +270,7 @@ int roar_stage_task(void *ctx, long first, long count, double *rec, char *err, s
     int rc = run_task(r, (int)first, MPI_COMM_NULL, &acc, err, errlen);
     if (rc > 0) {
         snprintf(err, errlen, "fine-tune %ld", first);
-        return COORD_ABANDONED;
+        return ROAR_ABANDONED;
     }
     if (rc) return -1;
     rec[REC_IMAGES] = 1;

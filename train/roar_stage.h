@@ -39,6 +39,7 @@ struct roar_stage {
     int rank;    /* in MPI_COMM_WORLD, read on the main thread (tasks run on rank 0's second thread too) */
     struct ds_dataset train, test;
     struct roar_maps mtr, mte;
+    int (*abandon)(void); /* non-zero between steps: give the fine-tune up (NULL: never; recal run's stop grace) */
 };
 
 /* Fine-tune t's place: slot t / (2·nf), fraction (t / 2) mod nf, top when
@@ -57,9 +58,12 @@ int roar_stage_open(struct roar_stage *r, const struct job *job, int device, con
                     const char *test_dir, char *err, size_t errlen);
 void roar_stage_close(struct roar_stage *r);
 
-/* The coordinator's task (coord_shard_fn): fine-tune `first` (count 1) on
- * this rank alone; rec = [1, accuracy]. Given up (COORD_ABANDONED) between
- * steps once a stop signal's grace has passed. */
+/* roar_stage_task's result for a fine-tune r->abandon gave up. */
+enum { ROAR_ABANDONED = 1 };
+
+/* A task in the coordinator's shape (coord_shard_fn): fine-tune `first`
+ * (count 1) on this rank alone; rec = [1, accuracy]. ROAR_ABANDONED when
+ * r->abandon gave it up between steps (a stop signal's grace passed). */
 int roar_stage_task(void *ctx, long first, long count, double *rec, char *err, size_t errlen);
 
 /* Fine-tune t data-parallel over every rank of comm (each calls this);

@@ -377,6 +377,16 @@ void wk_engine_set_chunk(struct wk_engine *e, long n) {
     e->mctx.chunk_samples = n;
 }
 
+void wk_engine_set_output(struct wk_engine *e, const char *run_dir, int (*abandon)(void)) {
+    snprintf(e->run_dir, sizeof e->run_dir, "%s", run_dir);
+    e->abandon = abandon;
+}
+
+void wk_engine_bind_next(struct wk_engine *e, int (*next)(void *arg, long *first, long *count), void *arg) {
+    e->next_shard = next;
+    e->next_arg = arg;
+}
+
 void wk_engine_close(struct wk_engine *e) {
     if (e->carry.running) { /* a read ahead for a shard that never came (a failure, a stop) */
         char ignored[8];

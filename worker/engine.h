@@ -110,5 +110,10 @@ void wk_engine_relayout(struct wk_engine *e);
 /* Use n samples per forward+backward (every rank must use the same n, or
  * float summation order differs between rank counts). */
 void wk_engine_set_chunk(struct wk_engine *e, long n);
+/* Where the shards' artefacts go (RUN_DIR, or RUN_DIR/train for Diff-ROAR's
+ * train maps) and what may give a shard up between batches (NULL: never). */
+void wk_engine_set_output(struct wk_engine *e, const char *run_dir, int (*abandon)(void));
+/* The coordinator's look-ahead for the shards to come (NULL: none). */
+void wk_engine_bind_next(struct wk_engine *e, int (*next)(void *arg, long *first, long *count), void *arg);
 void wk_engine_close(struct wk_engine *e);
 #endif

@@ -23,36 +23,57 @@
 #include "stats.h"
 #include "wk_pool.h"
 
-/* out[j] = f(xs_j)[label] for n copies (D floats each), chunk by chunk. */
-static int forward_target(const struct wk_metric_ctx *e, const float *xs, long n, int64_t label, float *out, char *err,
-                          size_t errlen) {
-    const long d = (long)e->ds->c * e->ds->h * e->ds->w;
-    const long chunk = e->chunk_samples < n ? e->chunk_samples : n;
-    const int64_t one = 1;
+/* The metrics' one chunked forward over n perturbed copies, on the host
+ * (xs: n×D floats, uploaded chunk by chunk) or already on the device
+ * (dev: n×C×H×W). Either out[j] = f(copy_j)[label] (label_t: the label on
+ * the device, picked there: one float a copy comes back, not every
+ * class's — 1,000 a copy on ImageNet), or, with hits, hits[j] = 1 when
+ * copy j is classed as `label` (only each copy's argmax comes back). */
+static int forward_copies(const struct wk_metric_ctx *e, const float *xs, const ts_tensor *dev, long n,
+                          const ts_tensor *label_t, int64_t label, float *out, int *hits, char *err, size_t errlen) {
+    const long d = (long)e->ds->c * e->ds->h * e->ds->w, chunk = e->chunk_samples < n ? e->chunk_samples : n;
+    int64_t *am = hits ? malloc((size_t)chunk * sizeof *am) : NULL;
     struct wk_pool pool = {0};
-    ts_tensor *lab = NULL;
-    /* the target's logit picked on the device: one float a copy comes
-     * back, not every class's (1,000 floats a copy on ImageNet) */
-    if (ts_from_i64(&label, &one, 1, e->device, &lab) != TS_OK) {
-        snprintf(err, errlen, "%s", ts_last_error());
+    if (hits && !am) {
+        snprintf(err, errlen, "out of host memory for %ld ROAD predictions", chunk);
         return -1;
     }
     for (long j0 = 0; j0 < n; j0 += chunk) {
         const long g = n - j0 < chunk ? n - j0 : chunk;
         ts_tensor *xt, *lt, *ft;
         int64_t shape[4] = {g, e->ds->c, e->ds->h, e->ds->w};
-        WK_T(&pool, ts_from_f32(xs + j0 * d, shape, 4, e->device, &xt), xt);
+        if (dev) WK_T(&pool, ts_narrow(dev, 0, j0, g, &xt), xt);
+        else WK_T(&pool, ts_from_f32(xs + j0 * d, shape, 4, e->device, &xt), xt);
         WK_T(&pool, ts_module_forward(e->model, xt, &lt), lt);
-        WK_T(&pool, ts_index_select(lt, 1, lab, &ft), ft);
-        WK_CHECK(ts_to_f32(ft, out + j0, (size_t)g));
+        if (hits) {
+            WK_CHECK(ts_argmax_rows(lt, am, (size_t)g));
+            for (long j = 0; j < g; j++) hits[j0 + j] = am[j] == label;
+        } else {
+            WK_T(&pool, ts_index_select(lt, 1, label_t, &ft), ft);
+            WK_CHECK(ts_to_f32(ft, out + j0, (size_t)g));
+        }
         wk_pool_free(&pool);
     }
-    ts_tensor_free(lab);
+    free(am);
     return 0;
 fail:
     wk_pool_free(&pool);
-    ts_tensor_free(lab);
+    free(am);
     return -1;
+}
+
+/* out[j] = f(xs_j)[label] for n copies on the host. */
+static int forward_target(const struct wk_metric_ctx *e, const float *xs, long n, int64_t label, float *out, char *err,
+                          size_t errlen) {
+    const int64_t one = 1;
+    ts_tensor *lab = NULL;
+    if (ts_from_i64(&label, &one, 1, e->device, &lab) != TS_OK) {
+        snprintf(err, errlen, "%s", ts_last_error());
+        return -1;
+    }
+    int rc = forward_copies(e, xs, NULL, n, lab, label, out, NULL, err, errlen);
+    ts_tensor_free(lab);
+    return rc;
 }
 
 /* Image id of a split of `total` is one of a metric's `images: bound`. */
@@ -71,25 +92,10 @@ static double add_pearson(const double *xs, const double *ys, long n, double *su
     return corr;
 }
 
-/* f(copies_j)[label] for the n copies (n×C×H×W on the device), chunk by
- * chunk: only the n target logits come back. */
+/* f(copies_j)[label] for the n copies on the device. */
 static int forward_target_dev(const struct wk_metric_ctx *e, const ts_tensor *copies, long n, const ts_tensor *label,
                               float *out, char *err, size_t errlen) {
-    const long chunk = e->chunk_samples < n ? e->chunk_samples : n;
-    struct wk_pool pool = {0};
-    for (long j0 = 0; j0 < n; j0 += chunk) {
-        const long g = n - j0 < chunk ? n - j0 : chunk;
-        ts_tensor *xt, *lt, *ft;
-        WK_T(&pool, ts_narrow(copies, 0, j0, g, &xt), xt);
-        WK_T(&pool, ts_module_forward(e->model, xt, &lt), lt);
-        WK_T(&pool, ts_index_select(lt, 1, label, &ft), ft);
-        WK_CHECK(ts_to_f32(ft, out + j0, (size_t)g));
-        wk_pool_free(&pool);
-    }
-    return 0;
-fail:
-    wk_pool_free(&pool);
-    return -1;
+    return forward_copies(e, NULL, copies, n, label, 0, out, NULL, err, errlen);
 }
 
 /* What the device metrics share for image i: its row of the batch, its
@@ -472,32 +478,10 @@ fail:
 }
 
 /* hits[j] = 1 when copy j (n copies of D floats on the host) is classed as
- * `label`, chunk by chunk; only the argmax of each copy comes back. */
+ * `label`. */
 static int forward_hits(const struct wk_metric_ctx *e, const float *xs, long n, int64_t label, int *hits, char *err,
                         size_t errlen) {
-    const long d = (long)e->ds->c * e->ds->h * e->ds->w, chunk = e->chunk_samples < n ? e->chunk_samples : n;
-    int64_t *am = malloc((size_t)chunk * sizeof *am);
-    struct wk_pool pool = {0};
-    if (!am) {
-        snprintf(err, errlen, "out of host memory for %ld ROAD predictions", chunk);
-        return -1;
-    }
-    for (long j0 = 0; j0 < n; j0 += chunk) {
-        const long g = n - j0 < chunk ? n - j0 : chunk;
-        ts_tensor *xt, *lt;
-        int64_t shape[4] = {g, e->ds->c, e->ds->h, e->ds->w};
-        WK_T(&pool, ts_from_f32(xs + j0 * d, shape, 4, e->device, &xt), xt);
-        WK_T(&pool, ts_module_forward(e->model, xt, &lt), lt);
-        WK_CHECK(ts_argmax_rows(lt, am, (size_t)g));
-        for (long j = 0; j < g; j++) hits[j0 + j] = am[j] == label;
-        wk_pool_free(&pool);
-    }
-    free(am);
-    return 0;
-fail:
-    wk_pool_free(&pool);
-    free(am);
-    return -1;
+    return forward_copies(e, xs, NULL, n, NULL, label, NULL, hits, err, errlen);
 }
 
 /* ROAD (Rong et al. 2022; docs/metrics.md): per slot the pixels by

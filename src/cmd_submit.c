@@ -339,27 +339,32 @@ static int write_script(const char *tdir, const char *name, const char *path, co
 /* Every grid point must load: a typo in the sweep fails here, not in an
  * array task hours later. */
 static int check_points(const struct submit_opts *o, const struct job *job) {
-    static struct job pj;
-    static char pt[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
+    struct job *pj = calloc(1, sizeof *pj); /* ~110 KB each: the heap, not the stack or a static */
+    char pt[JOB_MAX_SWEEP_KEYS][2 * JOB_SWEEP_TEXT + 2];
     const char *sets[JOB_MAX_SETS + JOB_MAX_SWEEP_KEYS];
     char err[2048];
-    for (long p = 0; p < job->sweep.n_points; p++) {
+    int rc = 0;
+    if (!pj) {
+        fprintf(stderr, "recal submit: out of host memory checking the sweep's points\n");
+        return -1;
+    }
+    for (long p = 0; p < job->sweep.n_points && !rc; p++) {
         int n = o->n_sets;
         memcpy(sets, o->sets, sizeof *sets * (size_t)n);
         job_sweep_point(job, p, pt);
         for (int k = 0; k < job->sweep.n_keys; k++) sets[n++] = pt[k];
-        if (job_load(o->config, sets, n, &pj, err, sizeof err)) {
+        if (job_load(o->config, sets, n, pj, err, sizeof err)) {
             fprintf(stderr, "recal submit: sweep point %ld:", p);
             for (int k = 0; k < job->sweep.n_keys; k++) fprintf(stderr, " %s", pt[k]);
             fprintf(stderr, ": %s\n", err);
-            return -1;
-        }
-        if (pj.n_methods == 0) {
+            rc = -1;
+        } else if (pj->n_methods == 0) {
             fprintf(stderr, "recal submit: sweep point %ld: no methods to evaluate\n", p);
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    free(pj);
+    return rc;
 }
 
 /* A sweep's directory: new, or an earlier submission of it (its points/). */
@@ -369,82 +374,91 @@ static int sweep_dir_ok(const char *dir) {
     return fs_exists(path) || coord_rundir_fresh(dir);
 }
 
-int cmd_submit(int argc, char **argv) {
-    struct submit_opts o;
-    int prc = parse_args(argc, argv, &o);
-    if (prc) return prc > 0 ? EXIT_OK : EXIT_USER;
+/* What the scripts are made of, once the job is known to load. */
+struct submit_plan {
+    char cwd[PATH_MAX], exe[PATH_MAX], config[PATH_MAX], run_dir[PATH_MAX], tdir[PATH_MAX];
+    char sets[8192]; /* the --set values as the batch script passes them on */
+    char script[PATH_MAX + 32], merge[PATH_MAX + 32];
+    long points;   /* the sweep's grid points; 0 without a sweep */
+    int continues; /* RUN_DIR holds a started run: the job resumes it */
+};
 
-    static struct job job;
+/* The job as `recal run` would load it (and every sweep point): an EXIT_* code. */
+static int submit_job(const struct submit_opts *o, struct job *job) {
     char err[2048];
-    if (job_load(o.config, o.sets, o.n_sets, &job, err, sizeof err)) {
+    if (job_load(o->config, o->sets, o->n_sets, job, err, sizeof err)) {
         fprintf(stderr, "recal submit: %s\n", err);
         return EXIT_USER;
     }
-    if (job.n_methods == 0) {
-        fprintf(stderr, "recal submit: %s: no methods to evaluate (a train-only config? use recal train)\n", o.config);
+    if (job->n_methods == 0) {
+        fprintf(stderr, "recal submit: %s: no methods to evaluate (a train-only config? use recal train)\n", o->config);
         return EXIT_USER;
     }
-    if (!strcmp(job.device, "cuda") && o.gpus == 0) {
+    if (!strcmp(job->device, "cuda") && o->gpus == 0) {
         fprintf(stderr, "recal submit: %s asks for device: cuda; give --gpus-per-node G (one rank per GPU)\n",
-                o.config);
+                o->config);
         return EXIT_USER;
     }
-    long points = job.sweep.n_points;
-    if (points > 0 && check_points(&o, &job)) return EXIT_USER;
-    /* The --set values as the batch script passes them on, before anything is
-     * written: refused whole when they do not fit, never cut. */
-    char sets[8192] = "";
-    for (int i = 0; i < o.n_sets; i++) {
+    return job->sweep.n_points > 0 && check_points(o, job) ? EXIT_USER : EXIT_OK;
+}
+
+/* The --set values as the batch script passes them on, before anything is
+ * written: refused whole when they do not fit, never cut. */
+static int submit_sets(const struct submit_opts *o, char *sets, size_t n) {
+    sets[0] = '\0';
+    for (int i = 0; i < o->n_sets; i++) {
         const char *flag = i ? " --set " : "--set ";
-        int fits = strlen(sets) + strlen(flag) + 2 < sizeof sets;
+        int fits = strlen(sets) + strlen(flag) + 2 < n;
         if (fits) {
             strcat(sets, flag);
-            fits = quote_into(sets, sizeof sets, o.sets[i]) == 0;
+            fits = quote_into(sets, n, o->sets[i]) == 0;
         }
         if (!fits) {
             fprintf(stderr,
                     "recal submit: the --set values take more than the %zu bytes the batch script holds for them "
                     "(at --set %.40s%s): put them in the config file instead\n",
-                    sizeof sets, o.sets[i], strlen(o.sets[i]) > 40 ? "..." : "");
+                    n, o->sets[i], strlen(o->sets[i]) > 40 ? "..." : "");
             return EXIT_USER;
         }
     }
+    return EXIT_OK;
+}
 
-    char cwd[PATH_MAX], exe[PATH_MAX], config[PATH_MAX], run_dir[PATH_MAX], tdir[PATH_MAX];
-    if (!getcwd(cwd, sizeof cwd)) {
+/* The working directory, this executable, the config and the run directory
+ * as absolute paths #SBATCH lines can carry, and the templates: an EXIT_* code. */
+static int submit_paths(const struct submit_opts *o, const struct job *job, struct submit_plan *p) {
+    if (!getcwd(p->cwd, sizeof p->cwd)) {
         fprintf(stderr, "recal submit: cannot read the working directory: %s\n", strerror(errno));
         return EXIT_INTERNAL;
     }
-    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ssize_t el = readlink("/proc/self/exe", p->exe, sizeof p->exe - 1);
     if (el <= 0) {
         fprintf(stderr, "recal submit: cannot find this executable (/proc/self/exe): %s\n", strerror(errno));
         return EXIT_INTERNAL;
     }
-    exe[el] = '\0';
-    if (!realpath(o.config, config)) {
-        fprintf(stderr, "recal submit: %s: %s\n", o.config, strerror(errno));
+    p->exe[el] = '\0';
+    if (!realpath(o->config, p->config)) {
+        fprintf(stderr, "recal submit: %s: %s\n", o->config, strerror(errno));
         return EXIT_USER;
     }
-    if (o.run_dir) {
-        if (absolute(cwd, o.run_dir, run_dir, sizeof run_dir)) return EXIT_USER;
-    } else {
-        char id[512], rel[600];
-        coord_default_run_id(&job, id, sizeof id);
+    char id[512], rel[600] = "";
+    if (!o->run_dir) {
+        coord_default_run_id(job, id, sizeof id);
         snprintf(rel, sizeof rel, "runs/%s", id);
-        if (absolute(cwd, rel, run_dir, sizeof run_dir)) return EXIT_USER;
     }
+    if (absolute(p->cwd, o->run_dir ? o->run_dir : rel, p->run_dir, sizeof p->run_dir)) return EXIT_USER;
     /* the job's recal run takes at most CLI_RUN_DIR_MAX characters (a sweep's
      * point adds /points/<i>): a longer one was queued, and failed at start */
-    const size_t dir_len = strlen(run_dir) + (points ? strlen("/points/") + 20 : 0);
+    const size_t dir_len = strlen(p->run_dir) + (p->points ? strlen("/points/") + 20 : 0);
     if (dir_len > CLI_RUN_DIR_MAX) {
         fprintf(stderr,
                 "recal submit: the run directory %.60s... is %zu characters long%s; recal run takes at most %d: "
                 "choose a shorter --run-dir (or submit from a shorter working directory)\n",
-                run_dir, strlen(run_dir), points ? " before /points/<i>" : "", CLI_RUN_DIR_MAX);
+                p->run_dir, strlen(p->run_dir), p->points ? " before /points/<i>" : "", CLI_RUN_DIR_MAX);
         return EXIT_USER;
     }
     const char *what[] = {"the working directory", "the recal executable", "the config path", "the run directory"};
-    const char *paths[] = {cwd, exe, config, run_dir};
+    const char *paths[] = {p->cwd, p->exe, p->config, p->run_dir};
     for (int i = 0; i < 4; i++)
         if (!plain(paths[i])) {
             fprintf(stderr,
@@ -453,89 +467,127 @@ int cmd_submit(int argc, char **argv) {
                     what[i], paths[i]);
             return EXIT_USER;
         }
-    if (find_templates(exe, tdir, sizeof tdir)) return EXIT_USER;
+    if (find_templates(p->exe, p->tdir, sizeof p->tdir)) return EXIT_USER;
+    snprintf(p->script, sizeof p->script, "%s/%s", p->run_dir, COORD_SUBMIT_SCRIPT);
+    snprintf(p->merge, sizeof p->merge, "%s/merge.sbatch", p->run_dir);
+    return EXIT_OK;
+}
 
-    /* A run dir that recal started (a journal, or config.yaml of a start
-     * that died before its journal) is continued by the job (a
-     * resubmission; recal checks it is this job's config); anything else in
-     * it must be what an earlier submit left. */
-    char path[PATH_MAX + 64], copy[PATH_MAX + 64];
-    snprintf(path, sizeof path, "%s/journal", run_dir);
-    snprintf(copy, sizeof copy, "%s/config.yaml", run_dir);
-    int continues = points ? 0 : fs_exists(path) || fs_exists(copy);
-    if (points ? !sweep_dir_ok(run_dir) : !continues && !coord_rundir_fresh(run_dir)) {
+/* A run dir that recal started (a journal, or config.yaml of a start that
+ * died before its journal) is continued by the job (a resubmission; recal
+ * checks it is this job's config); anything else in it must be what an
+ * earlier submit left. Makes RUN_DIR and RUN_DIR/logs: an EXIT_* code. */
+static int submit_run_dir(struct submit_plan *p) {
+    char path[PATH_MAX + 64], copy[PATH_MAX + 64], err[2048];
+    snprintf(path, sizeof path, "%s/journal", p->run_dir);
+    snprintf(copy, sizeof copy, "%s/config.yaml", p->run_dir);
+    p->continues = p->points ? 0 : fs_exists(path) || fs_exists(copy);
+    if (p->points ? !sweep_dir_ok(p->run_dir) : !p->continues && !coord_rundir_fresh(p->run_dir)) {
         fprintf(stderr,
                 "recal submit: %s holds files of another run but no %s, so the job could neither start "
                 "nor resume there: pass a new --run-dir\n",
-                run_dir, points ? "points/ of this sweep" : "journal");
+                p->run_dir, p->points ? "points/ of this sweep" : "journal");
         return EXIT_USER;
     }
-    snprintf(path, sizeof path, "%s/logs", run_dir);
-    if (fs_mkdirs(run_dir, err, sizeof err) || fs_mkdir_own(path, err, sizeof err)) {
+    snprintf(path, sizeof path, "%s/logs", p->run_dir);
+    if (fs_mkdirs(p->run_dir, err, sizeof err) || fs_mkdir_own(path, err, sizeof err)) {
         fprintf(stderr, "recal submit: %s\n", err);
         return EXIT_USER;
     }
+    return EXIT_OK;
+}
 
-    char nodes[32], ntasks[32], script[PATH_MAX + 32], merge[PATH_MAX + 32], gen[2 * PATH_MAX];
-    char array[64] = "", npoints[32];
-    snprintf(nodes, sizeof nodes, "%ld", o.nodes);
-    snprintf(ntasks, sizeof ntasks, "%ld", o.ntasks);
-    snprintf(npoints, sizeof npoints, "%ld", points);
-    if (points) snprintf(array, sizeof array, "0-%ld", points - 1);
-    snprintf(script, sizeof script, "%s/%s", run_dir, COORD_SUBMIT_SCRIPT);
-    snprintf(merge, sizeof merge, "%s/merge.sbatch", run_dir);
-    (void)!snprintf(gen, sizeof gen, "Written by `recal submit` from %s/ (config sha256 %s).", tdir, job.sha256);
+/* RUN_DIR/submit.sbatch (and a sweep's merge.sbatch) from the templates,
+ * printed on a dry run: an EXIT_* code. */
+static int submit_scripts(const struct submit_opts *o, const struct job *job, const struct submit_plan *p) {
+    char nodes[32], ntasks[32], gen[2 * PATH_MAX], array[64] = "", npoints[32];
+    snprintf(nodes, sizeof nodes, "%ld", o->nodes);
+    snprintf(ntasks, sizeof ntasks, "%ld", o->ntasks);
+    snprintf(npoints, sizeof npoints, "%ld", p->points);
+    if (p->points) snprintf(array, sizeof array, "0-%ld", p->points - 1);
+    (void)!snprintf(gen, sizeof gen, "Written by `recal submit` from %s/ (config sha256 %s).", p->tdir, job->sha256);
     const struct subst s[] = {
         {"GENERATED_BY", gen},
-        {"SCRIPT", script},
-        {"JOB_NAME", plain(job.name) ? job.name : "recal"},
+        {"SCRIPT", p->script},
+        {"JOB_NAME", plain(job->name) ? job->name : "recal"},
         {"NODES", nodes},
         {"NTASKS_PER_NODE", ntasks},
-        {"GPUS_PER_TASK", o.gpus > 0 ? "1" : ""},
-        {"TIME", o.time ? o.time : ""},
-        {"PARTITION", o.partition ? o.partition : ""},
-        {"ACCOUNT", o.account ? o.account : ""},
-        {"WORK_DIR", cwd},
-        {"RUN_DIR", run_dir},
-        {"RECAL", exe},
-        {"CONFIG", config},
-        {"SETS", sets},
+        {"GPUS_PER_TASK", o->gpus > 0 ? "1" : ""},
+        {"TIME", o->time ? o->time : ""},
+        {"PARTITION", o->partition ? o->partition : ""},
+        {"ACCOUNT", o->account ? o->account : ""},
+        {"WORK_DIR", p->cwd},
+        {"RUN_DIR", p->run_dir},
+        {"RECAL", p->exe},
+        {"CONFIG", p->config},
+        {"SETS", p->sets},
         {"ARRAY", array},
-        {"LOG_NAME", points ? "%A_%a" : "%j"},
+        {"LOG_NAME", p->points ? "%A_%a" : "%j"},
         {"SWEEP_POINTS", npoints},
-        {"CONFIG_SHA256", job.sha256},
+        {"CONFIG_SHA256", job->sha256},
     };
     int ns = (int)(sizeof s / sizeof *s);
-    if (write_script(tdir, "recal.sbatch", script, s, ns, o.dry_run)) return EXIT_USER;
-    if (points && write_script(tdir, "merge.sbatch", merge, s, ns, o.dry_run)) return EXIT_USER;
-    if (o.dry_run) {
-        fprintf(stderr, "recal submit: wrote %s%s%s (dry run: not submitted)%s\n", script, points ? " and " : "",
-                points ? merge : "", continues ? "; the job will resume the run started there" : "");
-        return EXIT_OK;
-    }
-    if (continues) fprintf(stderr, "recal submit: %s holds a started run: the job resumes it\n", run_dir);
-    long id = run_sbatch("", script);
+    if (write_script(p->tdir, "recal.sbatch", p->script, s, ns, o->dry_run)) return EXIT_USER;
+    if (p->points && write_script(p->tdir, "merge.sbatch", p->merge, s, ns, o->dry_run)) return EXIT_USER;
+    return EXIT_OK;
+}
+
+/* sbatch the script (a sweep: the array, then its merge job after it) and
+ * say where the logs and results go: an EXIT_* code. */
+static int submit_queue(const struct submit_plan *p) {
+    if (p->continues) fprintf(stderr, "recal submit: %s holds a started run: the job resumes it\n", p->run_dir);
+    long id = run_sbatch("", p->script);
     if (id < 0) return EXIT_USER;
     printf("%ld\n", id);
-    if (!points) {
-        fprintf(stderr, "recal submit: job %ld queued; log %s/logs/slurm-%ld.out; results in %s\n", id, run_dir, id,
-                run_dir);
+    if (!p->points) {
+        fprintf(stderr, "recal submit: job %ld queued; log %s/logs/slurm-%ld.out; results in %s\n", id, p->run_dir, id,
+                p->run_dir);
         return EXIT_OK;
     }
     char dep[64];
     snprintf(dep, sizeof dep, "--dependency=afterany:%ld", id);
-    long mid = run_sbatch(dep, merge);
+    long mid = run_sbatch(dep, p->merge);
     if (mid < 0) {
         fprintf(stderr,
                 "recal submit: the array job %ld is queued, its merge job is not: after it, run recal "
                 "sweep-merge (see %s)\n",
-                id, merge);
+                id, p->merge);
         return EXIT_USER;
     }
     printf("%ld\n", mid);
     fprintf(stderr,
             "recal submit: sweep of %ld points queued as array job %ld (logs %s/logs/slurm-%ld_<i>.out, results "
             "in %s/points/<i>/), merge job %ld after it (%s/sweep.json, sweep.csv, sweep_long.csv)\n",
-            points, id, run_dir, id, run_dir, mid, run_dir);
+            p->points, id, p->run_dir, id, p->run_dir, mid, p->run_dir);
     return EXIT_OK;
+}
+
+/* parse -> the job -> the paths and the run directory -> the scripts ->
+ * sbatch (or, on a dry run, what was written). */
+static int submit(const struct submit_opts *o, struct job *job, struct submit_plan *p) {
+    int rc = submit_job(o, job);
+    p->points = job->sweep.n_points;
+    if (rc || (rc = submit_sets(o, p->sets, sizeof p->sets)) || (rc = submit_paths(o, job, p)) ||
+        (rc = submit_run_dir(p)) || (rc = submit_scripts(o, job, p)))
+        return rc;
+    if (!o->dry_run) return submit_queue(p);
+    fprintf(stderr, "recal submit: wrote %s%s%s (dry run: not submitted)%s\n", p->script, p->points ? " and " : "",
+            p->points ? p->merge : "", p->continues ? "; the job will resume the run started there" : "");
+    return EXIT_OK;
+}
+
+int cmd_submit(int argc, char **argv) {
+    struct submit_opts o;
+    int prc = parse_args(argc, argv, &o);
+    if (prc) return prc > 0 ? EXIT_OK : EXIT_USER;
+    /* struct job is ~110 KB and the plan ~30 KB: the heap, so that no
+     * static state is left between calls */
+    struct job *job = calloc(1, sizeof *job);
+    struct submit_plan *plan = calloc(1, sizeof *plan);
+    int rc = EXIT_INTERNAL;
+    if (!job || !plan) fprintf(stderr, "recal submit: out of host memory\n");
+    else rc = submit(&o, job, plan);
+    free(job);
+    free(plan);
+    return rc;
 }

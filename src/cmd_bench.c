@@ -423,36 +423,111 @@ static int want(const char *only_case, const char *kind) {
     return !only_case || !strcmp(only_case, kind);
 }
 
-int cmd_bench(int argc, char **argv) {
-    int quick = 0, threads = 0, python = 1;
-    const char *device_s = "auto", *dir = "build/bench-models", *only = NULL, *data = NULL, *only_case = NULL;
-    long data_images = 2000, shards = 100000;
-    int dispatch = 0, images_set = 0, tail = 0;
-    struct bench_tail_opts to = {.images = 50000,
-                                 .batch = 16,
-                                 .image_ms = 10,
-                                 .jitter = 0.1,
-                                 .read_frac = 0.15,
-                                 .old_shard = 144,
-                                 .per_rank = JOB_SHARDS_PER_RANK};
-    enum {
-        O_QUICK = 256,
-        O_NO_PYTHON,
-        O_DISPATCH,
-        O_SHARDS,
-        O_THREADS,
-        O_DEVICE,
-        O_MODELS,
-        O_ONLY,
-        O_CASE,
-        O_DATA,
-        O_IMAGES,
-        O_BUDGET,
-        O_PRECISION,
-        O_TAIL,
-        O_IMAGE_MS,
-        O_PER_RANK
-    };
+/* The flags, as given (or their defaults). */
+struct bench_opts {
+    int quick, threads, python, dispatch, images_set, tail;
+    const char *device_s, *dir, *only, *data, *only_case;
+    long data_images, shards;
+    struct bench_tail_opts to;
+};
+
+enum {
+    O_QUICK = 256,
+    O_NO_PYTHON,
+    O_DISPATCH,
+    O_SHARDS,
+    O_THREADS,
+    O_DEVICE,
+    O_MODELS,
+    O_ONLY,
+    O_CASE,
+    O_DATA,
+    O_IMAGES,
+    O_BUDGET,
+    O_PRECISION,
+    O_TAIL,
+    O_IMAGE_MS,
+    O_PER_RANK
+};
+
+/* One flag into o (the memory budget and precision into the settings every
+ * case shares): 0, or -1 after one line saying what is wrong. */
+static int bench_option(int c, const char *v, struct bench_opts *o) {
+    long t;
+    char *end;
+    switch (c) {
+    case O_QUICK:
+        return o->quick = 1, 0;
+    case O_NO_PYTHON:
+        return o->python = 0, 0;
+    case O_DISPATCH:
+        return o->dispatch = 1, 0;
+    case O_TAIL:
+        return o->tail = 1, 0;
+    case O_IMAGE_MS:
+        o->to.image_ms = strtod(v, &end);
+        if (!(o->to.image_ms > 0 && o->to.image_ms <= 1e4) || *end || end == v) {
+            fprintf(stderr, "recal bench: --image-ms needs milliseconds an image, > 0 and <= 10000, got '%s'\n", v);
+            return -1;
+        }
+        return 0;
+    case O_PER_RANK:
+        return cli_long("bench", "--shards-per-rank", v, 1, &o->to.per_rank);
+    case O_SHARDS:
+        o->shards = strtol(v, &end, 10);
+        if (o->shards <= 0 || *end || end == v) {
+            fprintf(stderr, "recal bench: --shards needs a number of shards > 0\n");
+            return -1;
+        }
+        return 0;
+    case O_THREADS:
+        if (cli_long("bench", "--threads", v, 1, &t)) return -1;
+        return o->threads = (int)t, 0;
+    case O_DEVICE:
+        return o->device_s = v, 0;
+    case O_MODELS:
+        return o->dir = v, 0;
+    case O_ONLY:
+        return o->only = v, 0;
+    case O_CASE:
+        if (!want(v, "ig") && !want(v, "diffid") && !want(v, "e2e")) {
+            fprintf(stderr, "recal bench: --case is ig, diffid or e2e, got '%s'\n", v);
+            return -1;
+        }
+        return o->only_case = v, 0;
+    case O_DATA:
+        return o->data = v, 0;
+    case O_IMAGES:
+        if (cli_long("bench", "--images", v, 1, &o->data_images)) return -1;
+        return o->images_set = 1, 0;
+    case O_BUDGET:
+        return cli_long("bench", "--memory-budget", v, 1, &g_budget_mb);
+    case O_PRECISION:
+        if (!job_precision_known(v)) {
+            fprintf(stderr, "recal bench: --precision is fp32, tf32 or bf16, got '%s'\n", v);
+            return -1;
+        }
+        return g_precision = v, 0;
+    default:
+        return -1;
+    }
+}
+
+/* The flags into o: 0, 1 after --help was printed, or -1 after one line
+ * saying what is wrong. */
+static int bench_parse(int argc, char **argv, struct bench_opts *o) {
+    *o = (struct bench_opts){.python = 1,
+                             .device_s = "auto",
+                             .dir = "build/bench-models",
+                             .data_images = 2000,
+                             .shards = 100000,
+                             .to = {.images = 50000,
+                                    .batch = 16,
+                                    .image_ms = 10,
+                                    .jitter = 0.1,
+                                    .read_frac = 0.15,
+                                    .old_shard = 144,
+                                    .per_rank = JOB_SHARDS_PER_RANK}};
     static const struct option opts[] = {
         {"help", no_argument, NULL, 'h'},
         {"quick", no_argument, NULL, O_QUICK},
@@ -475,111 +550,39 @@ int cmd_bench(int argc, char **argv) {
     };
     cli_start();
     for (int c; (c = cli_next("bench", argc, argv, opts)) != -1;) {
-        const char *v = optarg;
-        long t;
-        char *end;
-        switch (c) {
-        case 'h':
+        if (c == 'h') {
             fputs(HELP, stdout);
-            return EXIT_OK;
-        case O_QUICK:
-            quick = 1;
-            break;
-        case O_NO_PYTHON:
-            python = 0;
-            break;
-        case O_DISPATCH:
-            dispatch = 1;
-            break;
-        case O_TAIL:
-            tail = 1;
-            break;
-        case O_IMAGE_MS:
-            to.image_ms = strtod(v, &end);
-            if (!(to.image_ms > 0 && to.image_ms <= 1e4) || *end || end == v) {
-                fprintf(stderr, "recal bench: --image-ms needs milliseconds an image, > 0 and <= 10000, got '%s'\n", v);
-                return EXIT_USER;
-            }
-            break;
-        case O_PER_RANK:
-            if (cli_long("bench", "--shards-per-rank", v, 1, &to.per_rank)) return EXIT_USER;
-            break;
-        case O_SHARDS:
-            shards = strtol(v, &end, 10);
-            if (shards <= 0 || *end || end == v) {
-                fprintf(stderr, "recal bench: --shards needs a number of shards > 0\n");
-                return EXIT_USER;
-            }
-            break;
-        case O_THREADS:
-            if (cli_long("bench", "--threads", v, 1, &t)) return EXIT_USER;
-            threads = (int)t;
-            break;
-        case O_DEVICE:
-            device_s = v;
-            break;
-        case O_MODELS:
-            dir = v;
-            break;
-        case O_ONLY:
-            only = v;
-            break;
-        case O_CASE:
-            if (!want(v, "ig") && !want(v, "diffid") && !want(v, "e2e")) {
-                fprintf(stderr, "recal bench: --case is ig, diffid or e2e, got '%s'\n", v);
-                return EXIT_USER;
-            }
-            only_case = v;
-            break;
-        case O_DATA:
-            data = v;
-            break;
-        case O_IMAGES:
-            if (cli_long("bench", "--images", v, 1, &data_images)) return EXIT_USER;
-            images_set = 1;
-            break;
-        case O_BUDGET:
-            if (cli_long("bench", "--memory-budget", v, 1, &g_budget_mb)) return EXIT_USER;
-            break;
-        case O_PRECISION:
-            if (!job_precision_known(v)) {
-                fprintf(stderr, "recal bench: --precision is fp32, tf32 or bf16, got '%s'\n", v);
-                return EXIT_USER;
-            }
-            g_precision = v;
-            break;
-        default:
-            return EXIT_USER;
+            return 1;
         }
+        if (bench_option(c, optarg, o)) return -1;
     }
     const char **operands;
     if (cli_operands(&operands) > 0) {
         fprintf(stderr, "recal bench: unexpected argument '%s' (see recal bench --help)\n", operands[0]);
-        return EXIT_USER;
+        return -1;
     }
-    if (tail && !dispatch) {
+    if (o->tail && !o->dispatch) {
         fprintf(stderr, "recal bench: --tail is a --dispatch pass: mpirun -n R recal bench --dispatch --tail\n");
+        return -1;
+    }
+    if (o->tail && o->images_set) o->to.images = o->data_images;
+    return 0;
+}
+
+/* The device, precision and threads every case runs with, and the
+ * benchmark models exported into o->dir: an EXIT_* code. */
+static int bench_setup(const struct bench_opts *o, int *device) {
+    if (ts_device_parse(o->device_s, device)) {
+        fprintf(stderr, "recal bench: --device %s: %s\n", o->device_s, ts_last_error());
         return EXIT_USER;
     }
-    if (tail) {
-        if (images_set) to.images = data_images;
-        return bench_tail(argc, argv, &to);
-    }
-    if (dispatch) return bench_dispatch(argc, argv, shards);
-    if (data) return bench_data(data, data_images > 0 ? data_images : 2000);
-    int device;
-    if (ts_device_parse(device_s, &device)) {
-        fprintf(stderr, "recal bench: --device %s: %s\n", device_s, ts_last_error());
-        return EXIT_USER;
-    }
-    g_device = device;
-    wk_set_precision(g_precision, device);
-    if (threads <= 0) threads = (int)cores_usable();
-    ts_set_num_threads(threads);
+    g_device = *device;
+    wk_set_precision(g_precision, *device);
+    ts_set_num_threads(o->threads);
     /* Models come from tools/ (architectures live in PyTorch); random
      * weights are enough for timing. */
     char cmd[2048];
-    const char *py = cli_python();
+    const char *py = cli_python(), *dir = o->dir;
     snprintf(cmd, sizeof cmd,
              "mkdir -p '%s' && { [ -f '%s/fashion-cnn.pt' ] || '%s' tools/export_fashion_cnn.py "
              "'%s/fashion-cnn.pt' >/dev/null; } && { [ -f '%s/preact_resnet18.pt' ] || '%s' "
@@ -592,27 +595,55 @@ int cmd_bench(int argc, char **argv) {
                 dir);
         return EXIT_USER;
     }
-    static const struct bench_model models[] = {
-        {"fashion-cnn 1x28x28", "fashion-cnn.pt", 1, 28, 28, {0.2860f}, {0.3530f}},
-        {"preact_resnet18 3x32x32",
-         "preact_resnet18.pt",
-         3,
-         32,
-         32,
-         {0.4914f, 0.4822f, 0.4465f},
-         {0.2471f, 0.2435f, 0.2616f}},
-        {"resnet50 3x224x224", "resnet50.pt", 3, 224, 224, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
-    };
-    long n_ig[] = {quick ? 128 : 1024, quick ? 8 : 64, quick ? 0 : 4};
-    long n_e2e[] = {quick ? 32 : 256, quick ? 0 : 16, quick ? 0 : 2};
-    if (images_set) {
-        n_ig[0] = n_ig[1] = n_ig[2] = data_images;
-        n_e2e[0] = n_e2e[1] = n_e2e[2] = data_images / 4 > 0 ? data_images / 4 : 1;
+    return EXIT_OK;
+}
+
+static const struct bench_model MODELS[] = {
+    {"fashion-cnn 1x28x28", "fashion-cnn.pt", 1, 28, 28, {0.2860f}, {0.3530f}},
+    {"preact_resnet18 3x32x32",
+     "preact_resnet18.pt",
+     3,
+     32,
+     32,
+     {0.4914f, 0.4822f, 0.4465f},
+     {0.2471f, 0.2435f, 0.2616f}},
+    {"resnet50 3x224x224", "resnet50.pt", 3, 224, 224, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}},
+};
+
+/* Model k's cases (IG, DiffID, end to end; as --case picks) on n_ig and
+ * n_e2e images: 0, or -1 after the message. */
+static int bench_model_cases(ts_module *m, int device, int k, const char *path, long n_ig, long n_e2e,
+                             const struct bench_opts *o) {
+    const struct bench_model *bm = &MODELS[k];
+    int rc = 0;
+    if (want(o->only_case, "ig")) {
+        rc = bench_ig(m, device, bm, path, n_ig, 10, 5, o->threads, o->python);
+        if (!rc && k == 1) rc = bench_ig(m, device, bm, path, n_ig, 10, 3, o->threads, o->python);
+    }
+    /* DiffID at the demo's size and at ImageNet's, where the host-built
+     * copies are 192× larger per image */
+    if (!rc && k != 1 && want(o->only_case, "diffid"))
+        rc = bench_diffid(m, device, bm, path, n_ig * 4, o->threads, o->python);
+    /* end to end at the ImageNet setting (K=5) on the demo CNN and
+     * ResNet-50, at the CIFAR one (K=3) on PreActResNet-18 */
+    for (int n_est = 1; n_est <= 3 && !rc && n_e2e && want(o->only_case, "e2e"); n_est += 2)
+        rc = bench_e2e(m, device, bm, path, n_e2e, 10, k == 1 ? 3 : 5, n_est, o->threads, o->python);
+    return rc;
+}
+
+/* Every model's cases, at --quick's, the default or --images' counts: an
+ * EXIT_* code. */
+static int bench_models(const struct bench_opts *o, int device) {
+    long n_ig[] = {o->quick ? 128 : 1024, o->quick ? 8 : 64, o->quick ? 0 : 4};
+    long n_e2e[] = {o->quick ? 32 : 256, o->quick ? 0 : 16, o->quick ? 0 : 2};
+    if (o->images_set) {
+        n_ig[0] = n_ig[1] = n_ig[2] = o->data_images;
+        n_e2e[0] = n_e2e[1] = n_e2e[2] = o->data_images / 4 > 0 ? o->data_images / 4 : 1;
     }
     for (int k = 0; k < 3; k++) {
-        if (!n_ig[k] || (only && !strstr(models[k].name, only))) continue;
+        if (!n_ig[k] || (o->only && !strstr(MODELS[k].name, o->only))) continue;
         char path[1200];
-        snprintf(path, sizeof path, "%s/%s", dir, models[k].file);
+        snprintf(path, sizeof path, "%s/%s", o->dir, MODELS[k].file);
         if (access(path, R_OK)) {
             fprintf(stderr, "recal bench: %s missing (install python3-torchvision for ResNet-50); skipped\n", path);
             continue;
@@ -622,21 +653,23 @@ int cmd_bench(int argc, char **argv) {
             fprintf(stderr, "recal bench: %s: %s\n", path, ts_last_error());
             return EXIT_USER;
         }
-        int rc = 0;
-        if (want(only_case, "ig")) {
-            rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 5, threads, python);
-            if (!rc && k == 1) rc = bench_ig(m, device, &models[k], path, n_ig[k], 10, 3, threads, python);
-        }
-        /* DiffID at the demo's size and at ImageNet's, where the host-built
-         * copies are 192× larger per image */
-        if (!rc && k != 1 && want(only_case, "diffid"))
-            rc = bench_diffid(m, device, &models[k], path, n_ig[k] * 4, threads, python);
-        /* end to end at the ImageNet setting (K=5) on the demo CNN and
-         * ResNet-50, at the CIFAR one (K=3) on PreActResNet-18 */
-        for (int n_est = 1; n_est <= 3 && !rc && n_e2e[k] && want(only_case, "e2e"); n_est += 2)
-            rc = bench_e2e(m, device, &models[k], path, n_e2e[k], 10, k == 1 ? 3 : 5, n_est, threads, python);
+        int rc = bench_model_cases(m, device, k, path, n_ig[k], n_e2e[k], o);
         ts_module_free(m);
         if (rc) return EXIT_INTERNAL;
     }
     return EXIT_OK;
+}
+
+/* parse -> (the --tail, --dispatch or --data pass, or) the device and the
+ * models -> each model's cases, one JSON line each. */
+int cmd_bench(int argc, char **argv) {
+    struct bench_opts o;
+    int prc = bench_parse(argc, argv, &o);
+    if (prc) return prc > 0 ? EXIT_OK : EXIT_USER;
+    if (o.tail) return bench_tail(argc, argv, &o.to);
+    if (o.dispatch) return bench_dispatch(argc, argv, o.shards);
+    if (o.data) return bench_data(o.data, o.data_images > 0 ? o.data_images : 2000);
+    if (o.threads <= 0) o.threads = (int)cores_usable();
+    int device, rc = bench_setup(&o, &device);
+    return rc ? rc : bench_models(&o, device);
 }

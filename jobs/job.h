@@ -120,6 +120,56 @@ struct job_method {
     char baseline_path[JOB_PATH_MAX];
 };
 
+/* The settings of a method a user gives (a job's `methods:` entry, or
+ * `recal attribute`'s flags), as job_method_check names the one at fault;
+ * JOB_MF_BIT(f) marks field f as given. */
+enum job_method_field {
+    JOB_MF_ESTIMATORS = 0,
+    JOB_MF_REFS,
+    JOB_MF_STEPS,
+    JOB_MF_REFERENCE_COMPAT,
+    JOB_MF_PATH,
+    JOB_MF_ALPHA_RULE,
+    JOB_MF_BASELINE,
+    JOB_MF_BLUR_SIGMA,
+    JOB_MF_FILL,
+    JOB_MF_NOISE,
+    JOB_MF_SIGMA,
+    JOB_MF_EPSILON,
+    JOB_MF_MAX_DIST,
+    JOB_MF_FRACTION,
+    JOB_MF_MAX_SIGMA,
+    JOB_MF_GRAD_STEP,
+    JOB_MF_SQRT,
+    JOB_MF_SAMPLES,
+    JOB_MF_COUNT
+};
+#define JOB_MF_BIT(f) (1u << (f))
+#define JOB_METHOD_COUNT_MAX 1000000 /* refs, steps, samples: a million is hours of work an image already */
+
+/* How a problem's msg reads, so that each caller can name the field its
+ * own way (a YAML key at file:line:col, a --flag):
+ * RULE: the value breaks a rule: "KEY must be <msg>, got <value>";
+ * KEY:  "KEY <msg>" ("applies to agi only");
+ * TEXT: <msg> alone (it says what it is about). */
+enum job_problem_form { JOB_MP_RULE = 0, JOB_MP_KEY, JOB_MP_TEXT };
+struct job_method_problem {
+    enum job_method_field field; /* the setting at fault */
+    enum job_problem_form form;
+    double value; /* JOB_MP_RULE: the value that breaks it */
+    char msg[320];
+};
+
+/* What a method's settings must be, whatever gave them (the YAML reader's
+ * job_read_methods and `recal attribute` both call it, after the values
+ * are parsed): the estimators the kind has, the counts' and amounts'
+ * ranges, each given field only for the methods that read it (given: the
+ * JOB_MF_BIT of each field the user set; the others hold defaults), an α
+ * rule's and reference_compat's combinations, precomputed's path. 0, or
+ * -1 with *p saying which field is wrong and why (the first problem, in
+ * enum order mostly: the estimators first, the α rule's combinations last). */
+int job_method_check(const struct job_method *m, unsigned given, struct job_method_problem *p);
+
 /* metrics.sensitivity_n (docs/metrics.md (sensitivity-n)). */
 enum job_sn_baseline { JOB_SN_DATASET_MEAN = 0, JOB_SN_RAND = 1 };
 enum job_post_hoc { JOB_PH_SUM = 0, JOB_PH_ABS = 1 };

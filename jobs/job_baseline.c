@@ -1,7 +1,8 @@
 /* jobs/job_baseline.c — a method's `baseline:` and `blur_sigma:` (ig and
  * guided_ig, docs/methods.md "Baselines"): a name (dataset_mean, black,
- * blur, uniform) or a file given as {path: base.npy}. The file's shape is
- * checked where the images' shape is known (the engine, at load). */
+ * blur, uniform) or a file given as {path: base.npy}, parsed; which methods
+ * take them and blur_sigma's range are job_method_check's. The file's shape
+ * is checked where the images' shape is known (the engine, at load). */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,9 +24,7 @@ static int read_file(const struct job_err *e, const struct job_node *v, const ch
 
 int job_read_baseline(const struct job_err *e, const struct job_node *m, int idx, struct job_method *out) {
     const struct job_node *v = job_map_get(m, "baseline", NULL);
-    if (v) {
-        if (!job_method_takes_baseline(out->kind))
-            return job_errf(e, v, "'baseline' applies to methods ig and guided_ig only");
+    if (v) { /* which methods take one, and blur_sigma's limits: job_method_check */
         char where[48];
         snprintf(where, sizeof where, "'methods.%d.baseline'", idx);
         if (v->kind == JOB_N_MAP) {
@@ -55,14 +54,6 @@ int job_read_baseline(const struct job_err *e, const struct job_node *m, int idx
             out->baseline = job_baseline_at(b);
         }
     }
-    if ((v = job_map_get(m, "blur_sigma", NULL))) {
-        if (out->baseline != JOB_BASE_BLUR)
-            return job_errf(e, v, "'blur_sigma' applies to baseline: blur only (this entry's baseline is %s)",
-                            job_baseline_name(out->baseline));
-        double s;
-        if (job_want_double(e, v, "blur_sigma", &s)) return -1;
-        if (!(s > 0 && s <= 1000)) return job_bad(e, v, "blur_sigma", "a number in (0, 1000] (pixels)");
-        out->blur_sigma = s;
-    }
+    if ((v = job_map_get(m, "blur_sigma", NULL)) && job_want_double(e, v, "blur_sigma", &out->blur_sigma)) return -1;
     return 0;
 }

@@ -53,6 +53,11 @@ struct job_node *job_map_get(const struct job_node *map, const char *key, const 
 int job_bad(const struct job_err *e, const struct job_node *v, const char *key, const char *rule);
 int job_want_int(const struct job_err *e, const struct job_node *v, const char *key, long long min, long long max,
                  long long *out);
+/* An integer whose range job_method_check judges (a method's refs, steps,
+ * samples): one that is not is refused as "an integer >= 1"; one beyond an
+ * int is kept as INT_MIN or INT_MAX, which the check refuses (the message
+ * quotes the text as written). */
+int job_want_count(const struct job_err *e, const struct job_node *v, const char *key, int *out);
 int job_want_double(const struct job_err *e, const struct job_node *v, const char *key, double *out);
 int job_want_bool(const struct job_err *e, const struct job_node *v, const char *key, bool *out);
 int job_want_str(const struct job_err *e, const struct job_node *v, const char *key, char *dst, size_t cap);

@@ -1,6 +1,7 @@
 /* jobs/job_values.c — typed reads of tree nodes with one message style:
  * "'batch_size' must be an integer >= 1, got 'abc'". */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,13 @@ int job_want_int(const struct job_err *e, const struct job_node *v, const char *
         return job_bad(e, v, key, rule);
     }
     *out = x;
+    return 0;
+}
+
+int job_want_count(const struct job_err *e, const struct job_node *v, const char *key, int *out) {
+    long long x;
+    if (scalar_ll(v, &x)) return job_bad(e, v, key, "an integer >= 1");
+    *out = x > INT_MAX ? INT_MAX : x < INT_MIN ? INT_MIN : (int)x;
     return 0;
 }
 

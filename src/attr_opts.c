@@ -1,6 +1,6 @@
 /* src/attr_opts.c — `recal attribute`'s flags and the method they build:
- * the method table's defaults (or --config's entry), then each flag, each
- * checked with the limits a job's methods: entry has (jobs/job_methods.c). */
+ * the method table's defaults (or --config's entry), then each flag given,
+ * then the one check a job's methods: entry has too (job_method_check). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -108,9 +108,9 @@ static int too_many(const char *opt, long v) {
 }
 
 /* --estimator E[,E...]: the estimators in the order given (one gradient
- * pass serves them all), each one the method has, none twice. Their count,
- * or -1 with a message naming the value. */
-static int attr_estimators(const char *v, enum job_method_kind kind, int order[JOB_EST_COUNT]) {
+ * pass serves them all), none twice; whether the method has them is
+ * job_method_check's. Their count, or -1 with a message naming the value. */
+static int attr_estimators(const char *v, int order[JOB_EST_COUNT]) {
     char buf[256];
     int n = 0;
     snprintf(buf, sizeof buf, "%s", v);
@@ -123,13 +123,6 @@ static int attr_estimators(const char *v, enum job_method_kind kind, int order[J
                     "recal attribute: --estimator '%s': want vanilla, valid_ref, valid_ip or idgi, or several "
                     "joined by commas (vanilla,valid_ip)\n",
                     tok);
-            return -1;
-        }
-        if (!((job_method_estimators(kind) >> e) & 1)) {
-            fprintf(stderr,
-                    "recal attribute: --estimator %s: method %s has no estimator %s (see --help, "
-                    "docs/methods.md)\n",
-                    v, job_method_name(kind), tok);
             return -1;
         }
         for (int k = 0; k < n; k++)
@@ -195,16 +188,9 @@ static int want_positive(const char *opt, const char *v, double *out) {
 
 /* --baseline NAME|FILE.npy and --blur-sigma S into jm, over the defaults
  * or --config's entry: a name of job_baseline_names, else a path ending in
- * .npy; only for the methods that integrate from a baseline. 0, or -1
- * after one line naming the flag and its value. */
+ * .npy (which methods take them, and blur_sigma's limit, are
+ * job_method_check's). 0, or -1 after one line naming the flag and its value. */
 static int attr_baseline(const char *v, const char *blur_s, struct job_method *jm) {
-    if ((v || blur_s) && !job_method_takes_baseline(jm->kind)) {
-        fprintf(stderr,
-                "recal attribute: %s %s: %s has no baseline (--baseline and --blur-sigma apply to ig and "
-                "guided_ig)\n",
-                v ? "--baseline" : "--blur-sigma", v ? v : blur_s, job_method_name(jm->kind));
-        return -1;
-    }
     if (v) {
         int b = -1;
         for (int k = 0; k < JOB_BASELINE_NAMES && b < 0; k++)
@@ -223,25 +209,11 @@ static int attr_baseline(const char *v, const char *blur_s, struct job_method *j
             return -1;
         }
     }
-    if (blur_s) {
-        double s;
-        if (jm->baseline != JOB_BASE_BLUR) {
-            fprintf(stderr, "recal attribute: --blur-sigma %s applies to --baseline blur (the baseline here is %s)\n",
-                    blur_s, job_baseline_name(jm->baseline));
-            return -1;
-        }
-        if (want_positive("--blur-sigma", blur_s, &s)) return -1;
-        if (s > 1000) {
-            fprintf(stderr, "recal attribute: --blur-sigma %s: at most 1000 pixels\n", blur_s);
-            return -1;
-        }
-        jm->blur_sigma = s;
-    }
-    return 0;
+    return blur_s ? want_positive("--blur-sigma", blur_s, &jm->blur_sigma) : 0;
 }
 
-/* --alpha-rule: the rule by name, for the path methods, with the same
- * limits as a job's alpha_rule (jobs/job_methods.c). */
+/* --alpha-rule: the rule by name (which methods and settings it goes with
+ * is job_method_check's, as for a job's alpha_rule). */
 static int attr_alpha_rule(const char *v, struct job_method *jm) {
     int r = -1;
     for (int k = 0; k < JOB_ALPHA_COUNT; k++)
@@ -251,19 +223,6 @@ static int attr_alpha_rule(const char *v, struct job_method *jm) {
                 "recal attribute: --alpha-rule '%s': want endpoints, riemann_left, riemann_right, "
                 "riemann_middle, riemann_trapezoid or gausslegendre\n",
                 v);
-        return -1;
-    }
-    if (r != JOB_ALPHA_ENDPOINTS && jm->kind != JOB_M_IG && jm->kind != JOB_M_IG_UNIFORM && jm->kind != JOB_M_IG_SG &&
-        jm->kind != JOB_M_IG_SQ) {
-        fprintf(stderr, "recal attribute: --alpha-rule %s applies to ig, ig_uniform, ig_sg and ig_sq\n", v);
-        return -1;
-    }
-    if (r != JOB_ALPHA_ENDPOINTS && r != JOB_ALPHA_GAUSSLEGENDRE && jm->steps < 2) {
-        fprintf(stderr, "recal attribute: --alpha-rule %s needs --steps >= 2 (got %d)\n", v, jm->steps);
-        return -1;
-    }
-    if (jm->steps > JOB_ALPHA_STEPS_MAX && r != JOB_ALPHA_ENDPOINTS) {
-        fprintf(stderr, "recal attribute: --alpha-rule %s takes at most --steps %d\n", v, JOB_ALPHA_STEPS_MAX);
         return -1;
     }
     jm->alpha_rule = (enum job_alpha_rule)r;
@@ -531,40 +490,25 @@ static int attr_kind(const char *method) {
     return kind;
 }
 
-/* The method's own flags over its defaults or --config's entry. */
+/* The method's flags given, over its defaults or --config's entry (what
+ * each may hold, and for which methods: job_method_check, in attr_check). */
 static int attr_method_flags(const struct attr_args *a, struct job_method *jm) {
+    if (a->refs > 0) jm->refs = (int)a->refs;
+    if (a->steps > 0) jm->steps = (int)a->steps;
     if (a->samples > 0) jm->samples = (int)a->samples;
     if (a->noise > 0) jm->noise = a->noise;
+    if (a->sigma > 0) jm->sigma = a->sigma;
     if (a->epsilon > 0) jm->epsilon = a->epsilon;
-    jm->sigma = a->sigma;
-    jm->reference_compat = a->compat;
-    if ((a->max_dist >= 0 || a->fraction > 0) && jm->kind != JOB_M_GUIDED_IG) {
-        fprintf(stderr, "recal attribute: --max-dist and --fraction apply to guided_ig only\n");
-        return -1;
-    }
-    if ((a->max_sigma > 0 || a->grad_step > 0 || a->sqrt_sigmas) && jm->kind != JOB_M_BLUR_IG) {
-        fprintf(stderr, "recal attribute: --max-sigma, --grad-step and --sqrt apply to blur_ig only\n");
-        return -1;
-    }
-    if (a->max_sigma > 1000 || a->grad_step > 1000) {
-        fprintf(stderr, "recal attribute: --max-sigma and --grad-step are at most 1000 pixels\n");
-        return -1;
-    }
-    if (a->max_dist > 1 || a->fraction > 1) {
-        fprintf(stderr, "recal attribute: --max-dist and --fraction are shares of the path, at most 1\n");
-        return -1;
-    }
+    if (a->compat) jm->reference_compat = true;
     if (a->max_dist >= 0) jm->max_dist = a->max_dist;
     if (a->fraction > 0) jm->fraction = a->fraction;
     if (a->max_sigma > 0) jm->max_sigma = a->max_sigma;
     if (a->grad_step > 0) jm->grad_step = a->grad_step;
-    jm->sqrt_sigmas = a->sqrt_sigmas;
+    if (a->sqrt_sigmas) jm->sqrt_sigmas = true;
     if (a->segments_path && jm->kind != JOB_M_LIME && jm->kind != JOB_M_KERNEL_SHAP) {
         fprintf(stderr, "recal attribute: --segments-out applies to lime and kernel_shap only\n");
         return -1;
     }
-    if (a->refs > 0) jm->refs = (int)a->refs;
-    if (a->steps > 0) jm->steps = (int)a->steps;
     if (attr_baseline(a->baseline, a->blur_sigma, jm)) return -1; /* else the default's, or --config's */
     if (a->refs_path && a->baseline && jm->kind == JOB_M_IG) {
         fprintf(stderr,
@@ -576,14 +520,9 @@ static int attr_method_flags(const struct attr_args *a, struct job_method *jm) {
     return a->alpha_rule && attr_alpha_rule(a->alpha_rule, jm) ? -1 : 0;
 }
 
-/* --fill for lime and kernel_shap (their default otherwise). */
+/* --fill by name (lime's and kernel_shap's default, or --config's, otherwise). */
 static int attr_fill(const char *fill, struct job_method *jm) {
-    jm->fill = job_default_fill(jm->kind);
     if (!fill) return 0;
-    if (jm->kind != JOB_M_LIME && jm->kind != JOB_M_KERNEL_SHAP) {
-        fprintf(stderr, "recal attribute: --fill applies to lime and kernel_shap only\n");
-        return -1;
-    }
     int f = -1;
     for (int i = 0; i < JOB_FILL_NAMES && f < 0; i++)
         if (!strcasecmp(fill, job_fill_names[i])) f = i;
@@ -646,8 +585,8 @@ static int attr_files(const struct attr_args *a, const struct job_method *jm) {
     return 0;
 }
 
-/* --estimator (or --config's), the α rule's combinations a job refuses,
- * --objective and the counts' ranges. */
+/* --estimator (or --config's) into the plan's order and jm's mask, and
+ * --objective (or --config's). */
 static int attr_estimators_objective(const struct attr_args *a, struct attr_plan *p) {
     struct job_method *jm = &p->jm;
     char cfg_est[128] = "vanilla";
@@ -656,22 +595,10 @@ static int attr_estimators_objective(const struct attr_args *a, struct attr_plan
             if ((jm->estimators >> k) & 1)
                 w += snprintf(cfg_est + w, sizeof cfg_est - (size_t)w, "%s%s", w ? "," : "",
                               job_estimator_name((enum job_estimator)k));
-    p->n_est = attr_estimators(a->est ? a->est : cfg_est, jm->kind, p->est_order);
+    p->n_est = attr_estimators(a->est ? a->est : cfg_est, p->est_order);
     if (p->n_est < 0) return -1;
-    if (jm->alpha_rule != JOB_ALPHA_ENDPOINTS) { /* given or from --config: the combinations a job refuses */
-        int idgi = 0;
-        for (int k = 0; k < p->n_est; k++) idgi |= p->est_order[k] == JOB_EST_IDGI;
-        const char *why = jm->reference_compat                                         ? "--reference-compat"
-                          : idgi                                                       ? "the idgi estimator"
-                          : jm->alpha_rule != JOB_ALPHA_GAUSSLEGENDRE && jm->steps < 2 ? "--steps below 2"
-                          : jm->steps > JOB_ALPHA_STEPS_MAX                            ? "more steps than 4096"
-                                                                                       : NULL;
-        if (why) {
-            fprintf(stderr, "recal attribute: alpha_rule %s does not go with %s\n", job_alpha_rule_name(jm->alpha_rule),
-                    why);
-            return -1;
-        }
-    }
+    jm->estimators = 0;
+    for (int k = 0; k < p->n_est; k++) jm->estimators |= 1u << p->est_order[k];
     const char *objective = a->objective ? a->objective : job_objective_name(jm->objective);
     int obj = !strcasecmp(objective, "logit")      ? 0
               : !strcasecmp(objective, "prob")     ? 1
@@ -681,13 +608,71 @@ static int attr_estimators_objective(const struct attr_args *a, struct attr_plan
         fprintf(stderr, "recal attribute: --objective '%s': want logit, prob or contrast\n", objective);
         return -1;
     }
-    if (jm->refs < 1 || jm->steps < 1 || jm->samples < 1 || !(jm->noise > 0) || jm->sigma < 0 || !(jm->epsilon > 0)) {
-        fprintf(stderr, "recal attribute: need --refs >= 1, --steps >= 1, --samples >= 1, --noise > 0, --sigma >= 0 "
-                        "and --epsilon > 0\n");
-        return -1;
-    }
     jm->objective = (enum job_objective)obj;
     return 0;
+}
+
+/* The flag of each field job_method_check may blame (enum job_method_field's order). */
+static const char *const FIELD_FLAGS[JOB_MF_COUNT] = {"--estimator",
+                                                      "--refs",
+                                                      "--steps",
+                                                      "--reference-compat",
+                                                      "--method precomputed",
+                                                      "--alpha-rule",
+                                                      "--baseline",
+                                                      "--blur-sigma",
+                                                      "--fill",
+                                                      "--noise",
+                                                      "--sigma-pixel",
+                                                      "--epsilon",
+                                                      "--max-dist",
+                                                      "--fraction",
+                                                      "--max-sigma",
+                                                      "--grad-step",
+                                                      "--sqrt",
+                                                      "--samples"};
+
+/* The method's settings, checked as a job's methods: entry is
+ * (job_method_check): 0, or -1 after one line naming the flag, or the
+ * --config whose entry holds the value at fault. */
+static int attr_check(const struct attr_args *a, const struct job_method *jm) {
+    const int given_flag[JOB_MF_COUNT] = {[JOB_MF_ESTIMATORS] = a->est != NULL,
+                                          [JOB_MF_REFS] = a->refs > 0,
+                                          [JOB_MF_STEPS] = a->steps > 0,
+                                          [JOB_MF_REFERENCE_COMPAT] = a->compat,
+                                          [JOB_MF_ALPHA_RULE] = a->alpha_rule != NULL,
+                                          [JOB_MF_BASELINE] = a->baseline != NULL,
+                                          [JOB_MF_BLUR_SIGMA] = a->blur_sigma != NULL,
+                                          [JOB_MF_FILL] = a->fill != NULL,
+                                          [JOB_MF_NOISE] = a->noise > 0,
+                                          [JOB_MF_SIGMA] = a->sigma > 0,
+                                          [JOB_MF_EPSILON] = a->epsilon > 0,
+                                          [JOB_MF_MAX_DIST] = a->max_dist >= 0,
+                                          [JOB_MF_FRACTION] = a->fraction > 0,
+                                          [JOB_MF_MAX_SIGMA] = a->max_sigma > 0,
+                                          [JOB_MF_GRAD_STEP] = a->grad_step > 0,
+                                          [JOB_MF_SQRT] = a->sqrt_sigmas,
+                                          [JOB_MF_SAMPLES] = a->samples > 0};
+    unsigned given = 0;
+    for (int f = 0; f < JOB_MF_COUNT; f++)
+        if (given_flag[f]) given |= JOB_MF_BIT(f);
+    struct job_method_problem p;
+    if (!job_method_check(jm, given, &p)) return 0;
+    /* the words given, where the message does not quote the value */
+    const char *text[JOB_MF_COUNT] = {[JOB_MF_ESTIMATORS] = a->est,
+                                      [JOB_MF_ALPHA_RULE] = a->alpha_rule,
+                                      [JOB_MF_BASELINE] = a->baseline,
+                                      [JOB_MF_BLUR_SIGMA] = a->blur_sigma,
+                                      [JOB_MF_FILL] = a->fill};
+    char who[1200];
+    if (given_flag[p.field] || !a->config)
+        snprintf(who, sizeof who, "%s%s%.200s", FIELD_FLAGS[p.field], text[p.field] && p.form != JOB_MP_RULE ? " " : "",
+                 text[p.field] && p.form != JOB_MP_RULE ? text[p.field] : "");
+    else snprintf(who, sizeof who, "--config %s (its %s entry)", a->config, job_method_label(jm));
+    if (p.form == JOB_MP_RULE) fprintf(stderr, "recal attribute: %s wants %s, got %g\n", who, p.msg, p.value);
+    else if (p.form == JOB_MP_KEY) fprintf(stderr, "recal attribute: %s %s\n", who, p.msg);
+    else fprintf(stderr, "recal attribute: %s: %s\n", who, p.msg);
+    return -1;
 }
 
 int attr_plan_build(const struct attr_args *a, struct attr_plan *p) {
@@ -705,8 +690,8 @@ int attr_plan_build(const struct attr_args *a, struct attr_plan *p) {
     const char *target = a->target;
     char cfg_target[32];
     if (a->config && attr_config(a, (enum job_method_kind)kind, p, &target, cfg_target, sizeof cfg_target)) return -1;
-    if (attr_method_flags(a, &p->jm) || attr_target(a, target, p) || attr_fill(a->fill, &p->jm) ||
-        attr_files(a, &p->jm))
-        return -1;
-    return attr_estimators_objective(a, p);
+    return attr_method_flags(a, &p->jm) || attr_fill(a->fill, &p->jm) || attr_estimators_objective(a, p) ||
+                   attr_check(a, &p->jm) || attr_target(a, target, p) || attr_files(a, &p->jm)
+               ? -1
+               : 0;
 }

@@ -258,7 +258,7 @@ def main():
     err = attribute(recal, work, "bad-name", common + ["--baseline", "grey"], expect=1)
     check("--baseline 'grey': want dataset_mean" in err, "an unknown --baseline refused naming it: " + err.strip())
     err = attribute(recal, work, "bad-sigma", common + ["--blur-sigma", "2"], expect=1)
-    check("--blur-sigma 2 applies to --baseline blur" in err, "--blur-sigma without blur refused: " + err.strip())
+    check("--blur-sigma 2 applies to baseline: blur only" in err, "--blur-sigma without blur refused: " + err.strip())
     if failures:
         sys.exit(f"{len(failures)} check(s) failed")
     print("all baseline checks passed")

@@ -322,6 +322,22 @@ static void test_methods_errors(void **state) {
                ":3:68: reference_compat has no 'idgi' estimator (the reference code has none; drop one)");
     expect_err(BASE "methods: [{name: ig_uniform, steps: 0}]\n", NULL, 0,
                ":3:37: 'steps' must be an integer >= 1, got '0'");
+    /* beyond an int: refused as written, not wrapped (job_method_check's range) */
+    expect_err(BASE "methods: [{name: ig_uniform, refs: 99999999999}]\n", NULL, 0,
+               ":3:36: 'refs' must be an integer between 1 and 1000000, got '99999999999'");
+    expect_err(BASE "methods: [{name: ig_uniform, refs: -99999999999}]\n", NULL, 0,
+               ":3:36: 'refs' must be an integer >= 1, got '-99999999999'");
+    expect_err(BASE "methods: [{name: lime, samples: 2000000}]\n", NULL, 0,
+               ":3:33: 'samples' must be an integer between 1 and 1000000, got '2000000'");
+    expect_err(BASE "methods: [{name: guided_ig, max_dist: 1.5}]\n", NULL, 0,
+               ":3:39: 'max_dist' must be a number in [0, 1] (a share of the path), got '1.5'");
+    expect_err(BASE "methods: [{name: eg, alpha_rule: riemann_left}]\n", NULL, 0,
+               ":3:34: 'alpha_rule' applies to ig, ig_uniform, ig_sg and ig_sq (eg draws its α or has no path of "
+               "straight-line points)");
+    expect_err(BASE "methods: [{name: ig, alpha_rule: riemann_left, steps: 1}]\n", NULL, 0,
+               ":3:34: alpha_rule riemann_left needs steps >= 2 (as Captum's riemann rules), got 1");
+    expect_err(BASE "methods: [{name: smoothgrad, sigma_pixel: 0}]\n", NULL, 0,
+               ":3:43: 'sigma_pixel' must be a number > 0 (pixel units: the image in [0, 1]), got '0'");
     expect_err(BASE "methods: [{steps: 2}]\n", NULL, 0, ":3:11: missing required key 'methods.0.name'");
     expect_err(BASE "methods: [random]\n", NULL, 0,
                ":3:11: 'methods.0' must be a mapping such as {name: ig_uniform}, got 'random'");

@@ -88,6 +88,13 @@ expect 1 "recal attribute: --objective 'logits': want logit, prob or contrast" -
     "$recal" attribute --model "$model" --input x4.npy --method ig_uniform --objective logits --out e.npy
 expect 1 "recal attribute: --target label needs --labels" -- \
     "$recal" attribute --model "$model" --input x4.npy --method input_grad --target label --out e.npy
+# the method's settings: the check a job's methods: entry has (job_method_check), naming the flag
+expect 1 "recal attribute: --noise applies to ig_sg, ig_sq and smoothgrad only" -- \
+    "$recal" attribute --model "$model" --input x4.npy --method ig --noise 0.1 --out e.npy
+expect 1 "recal attribute: --max-dist wants a number in \[0, 1\] (a share of the path), got 1.5" -- \
+    "$recal" attribute --model "$model" --input x4.npy --method guided_ig --max-dist 1.5 --out e.npy
+expect 1 "recal attribute: --alpha-rule riemann_left: alpha_rule riemann_left needs steps >= 2" -- \
+    "$recal" attribute --model "$model" --input x4.npy --method ig --alpha-rule riemann_left --steps 1 --out e.npy
 expect 0 "recal attribute: warning: ig_uniform draws in pixel space and no --mean/--std were given" -- \
     "$recal" attribute --model "$model" --input x4.npy --method ig_uniform --refs 2 --steps 2 --out e.npy
 expect 1 "recal attribute: --config .*fashion-diffid.yaml has no method eg (its methods: ig_uniform, random)" -- \

@@ -1,5 +1,4 @@
 /* jobs/job_methods.c — the `methods:` list. */
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 

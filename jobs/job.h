@@ -166,8 +166,9 @@ struct job_method_problem {
  * ranges, each given field only for the methods that read it (given: the
  * JOB_MF_BIT of each field the user set; the others hold defaults), an α
  * rule's and reference_compat's combinations, precomputed's path. 0, or
- * -1 with *p saying which field is wrong and why (the first problem, in
- * enum order mostly: the estimators first, the α rule's combinations last). */
+ * -1 with *p saying which field is wrong and why: the first problem, the
+ * fields taken in enum order, except that the α rule's combinations (steps,
+ * reference_compat, idgi) come last, once every other field is known. */
 int job_method_check(const struct job_method *m, unsigned given, struct job_method_problem *p);
 
 /* metrics.sensitivity_n (docs/metrics.md (sensitivity-n)). */

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 sh tools/install-deps.sh
 # Formatting first: every C/C++ file as the checked-in .clang-format says
 # (Debian's clang-format 14); the fix is `clang-format -i FILE`.
-files=$(git ls-files '*.c' '*.h' '*.cpp' 2>/dev/null || find . -path ./build\* -prune -o \( -name '*.c' -o -name '*.h' -o -name '*.cpp' \) -print)
+files=$(git ls-files '*.c' '*.h' '*.cpp' '*.hpp' 2>/dev/null || find . -path ./build\* -prune -o \( -name '*.c' -o -name '*.h' -o -name '*.cpp' -o -name '*.hpp' \) -print)
 clang-format --dry-run -Werror $files || { echo "tools/test.sh: format with clang-format -i (above: the files and lines)"; exit 1; }
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRECAL_WERROR=ON >/dev/null
 cmake --build build -j"$(nproc)"

@@ -1,4 +1,4 @@
-// worker/torch/aoti_model.cpp — see aoti_model.h.
+// torch/aoti_model.cpp — see aoti_model.h.
 #include "aoti_model.h"
 
 #include <torch/torch.h>

@@ -1,4 +1,4 @@
-// worker/torch/aoti_model.h — internal to the shim (C++ only): a model
+// torch/aoti_model.h — internal to the shim (C++ only): a model
 // compiled ahead of time by AOTInductor (a .pt2 package made by
 // tools/export_model.py --format aoti), next to TorchScript.
 //

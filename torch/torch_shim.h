@@ -1,4 +1,4 @@
-/* worker/torch/torch_shim.h — the C face of libtorch.
+/* torch/torch_shim.h — the C face of libtorch.
  *
  * Rules (README, "Design in a paragraph"):
  * - Every function returns int status: TS_OK (0) or a negative TS_E* code; the
@@ -10,6 +10,8 @@
  *   Tensor arguments are borrowed: the callee never frees them.
  * - Tensors stay on their device; C composes the math from the ops below, so
  *   the same C code runs on CPU and CUDA.
+ * Each section below names the one file of torch/ that implements it
+ * (torch/README.md); their shared internals are torch/ts_internal.hpp.
  */
 #ifndef RECAL_TORCH_SHIM_H
 #define RECAL_TORCH_SHIM_H
@@ -37,7 +39,7 @@ typedef struct ts_checks ts_checks;
 enum ts_device { TS_DEV_CPU = 0, TS_DEV_CUDA = 1 };
 enum ts_objective { TS_OBJ_LOGIT = 0, TS_OBJ_PROB = 1, TS_OBJ_CONTRAST = 2 };
 
-/* ---- runtime ----------------------------------------------------------- */
+/* ---- runtime (ts_runtime.cpp) ------------------------------------------ */
 const char *ts_last_error(void);
 /* What crossed between host memory and tensors' devices (bytes, every copy
  * the shim makes, tensor data and single values alike), how many samples
@@ -85,7 +87,7 @@ int ts_set_bf16(int on);
 int ts_device_sync(int device);
 int ts_manual_seed(uint64_t seed); /* global generator: training init only */
 
-/* ---- tensor life and host copies ---------------------------------------- */
+/* ---- tensor life and host copies (ts_runtime.cpp) ----------------------- */
 void ts_tensor_free(ts_tensor *t); /* NULL ok */
 /* Copy host float32/int64/int32 data into a new tensor on `device`. */
 int ts_from_f32(const float *data, const int64_t *shape, int ndim, int device, ts_tensor **out);
@@ -108,7 +110,7 @@ int64_t ts_numel(const ts_tensor *t);
 /* TS_DEV_CPU or TS_DEV_CUDA: where t lives. */
 int ts_device_of(const ts_tensor *t);
 
-/* ---- creation ----------------------------------------------------------- */
+/* ---- creation (ts_runtime.cpp) ------------------------------------------ */
 int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out);
 /* count × n_each float32 on `device`, row i from the counter-based stream
  * of keys[i] (util/seed.h seed_ctr_bits), drawn where it is used: element n
@@ -122,7 +124,7 @@ int ts_zeros(const int64_t *shape, int ndim, int device, ts_tensor **out);
  * device. */
 int ts_ctr_rand(const uint64_t *keys, int64_t count, int64_t n_each, int gaussian, int device, ts_tensor **out);
 
-/* ---- element-wise and reductions (broadcasting as in PyTorch) ----------- */
+/* ---- element-wise and reductions, broadcasting as in PyTorch (ts_ops.cpp) */
 int ts_add(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
 int ts_sub(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
 int ts_mul(const ts_tensor *a, const ts_tensor *b, ts_tensor **out);
@@ -172,6 +174,12 @@ int ts_all_finite(const ts_tensor *a, int *finite);
  * index of the first holding NaN or Inf, -1 when none does. */
 int ts_all_finite_each(const ts_tensor *const *ts, int n, int *first_bad);
 
+/* ---- views and layout, new handles that may share data (ts_ops.cpp) ---- */
+int ts_reshape(const ts_tensor *a, const int64_t *shape, int ndim, ts_tensor **out);
+int ts_narrow(const ts_tensor *a, int dim, int64_t start, int64_t length, ts_tensor **out);
+int ts_cat(const ts_tensor *const *parts, int n, int dim, ts_tensor **out);
+
+/* ---- metric steps: whole steps on the device (ts_metric.cpp) ----------- */
 /* Perturbed copies by rank (DiffID, built where the model runs): x is G×D
  * float32, rank G×D int32 with a permutation of 0..D-1 per row, fill G×2R
  * float32, counts R int64 in [0, D] (all on one device).
@@ -204,12 +212,7 @@ int ts_label_logits(const ts_tensor *logits, const ts_tensor *labels, ts_tensor 
  * maxima), N ≤ n; 8 bytes a row cross. */
 int ts_argmax_rows(const ts_tensor *logits, int64_t *out, size_t n);
 
-/* ---- views and layout (results are new handles; data may be shared) ---- */
-int ts_reshape(const ts_tensor *a, const int64_t *shape, int ndim, ts_tensor **out);
-int ts_narrow(const ts_tensor *a, int dim, int64_t start, int64_t length, ts_tensor **out);
-int ts_cat(const ts_tensor *const *parts, int n, int dim, ts_tensor **out);
-
-/* ---- modules ------------------------------------------------------------ */
+/* ---- modules (ts_module.cpp) -------------------------------------------- */
 /* Load a TorchScript file onto `device`, in eval mode with parameters frozen
  * (requires_grad false: attribution needs input gradients only). Eval-mode
  * forwards and input gradients then run a frozen copy (torch::jit::freeze:
@@ -229,6 +232,10 @@ void ts_module_free(ts_module *m); /* NULL ok */
 int ts_module_save(ts_module *m, const char *path);
 /* Forward without autograd. Checks the output is N×classes (2-D, N rows). */
 int ts_module_forward(ts_module *m, const ts_tensor *x, ts_tensor **logits);
+/* Switch train/eval mode (BatchNorm, Dropout) and parameter requires_grad. */
+int ts_module_set_train(ts_module *m, int train);
+
+/* ---- objectives, checks and input gradients (ts_grad.cpp) -------------- */
 /* Checks kept on the device: the label range and the gradients' finiteness
  * of every call given them, ANDed into a few flags there, so that a chunk
  * loop does not make the host wait for the device after each pass (reading
@@ -261,7 +268,7 @@ int ts_objective_of_logits(const ts_tensor *logits, const ts_tensor *labels, int
 int ts_objective_values(ts_module *m, const ts_tensor *x, const ts_tensor *labels, int objective, ts_tensor **fvals,
                         ts_checks *checks);
 
-/* ---- GradCAM: models split into features(x) and classifier(a) --------- */
+/* ---- GradCAM: features(x) and classifier(a) (ts_grad.cpp) -------------- */
 /* *has = 1 when the scripted module has a method `name` (e.g. "features"). */
 int ts_module_has_method(ts_module *m, const char *name, int *has);
 /* a = m.features(x) (N×K×h×w, the last conv maps) and the gradient of the
@@ -274,7 +281,7 @@ int ts_feature_grad(ts_module *m, const ts_tensor *x, const ts_tensor *labels, i
  * as Captum's LayerAttribution.interpolate). */
 int ts_interpolate_bilinear(const ts_tensor *a, int64_t oh, int64_t ow, ts_tensor **out);
 
-/* ---- training ----------------------------------------------------------- */
+/* ---- training (ts_train.cpp) -------------------------------------------- */
 int ts_sgd_new(ts_module *m, double lr, double momentum, double weight_decay, ts_sgd **out);
 void ts_sgd_free(ts_sgd *opt); /* NULL ok */
 int ts_sgd_set_lr(ts_sgd *opt, double lr);
@@ -302,8 +309,6 @@ int ts_grads_flat(ts_module *m, ts_tensor **out);
 int ts_grads_set_flat(ts_module *m, const ts_tensor *flat);
 int ts_data_ptr(ts_tensor *t, void **ptr);
 int ts_sgd_step(ts_sgd *opt);
-/* Switch train/eval mode (BatchNorm, Dropout) and parameter requires_grad. */
-int ts_module_set_train(ts_module *m, int train);
 
 #ifdef __cplusplus
 }

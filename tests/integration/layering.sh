@@ -6,7 +6,12 @@
 # util/) includes a header of src/. torch/, the libtorch shim, is a ground
 # floor like util/: it includes nothing from worker/, train/, coordinator/,
 # jobs/ or src/ (util/ at most), and coordinator/, jobs/ and util/ include
-# none of its headers. Fails naming each offending line.
+# none of its headers. The compute rooms and the coordinator meet only in
+# src/ (and the record contract, jobs/record.h): worker/ and train/ include
+# nothing from coordinator/; train/ (SGD, data-parallel, Diff-ROAR's
+# fine-tunes) sits above worker/, so no room but src/ includes its headers;
+# util/ includes nothing of jobs/ or coordinator/ either.
+# Fails naming each offending line.
 src=${1:?usage: layering.sh SRC}
 cd "$src" || exit 1
 bad=0
@@ -39,5 +44,13 @@ if [ -z "$worker_h" ] || [ -z "$src_h" ] || [ -z "$torch_h" ]; then
     exit 1
 fi
 room_includes "coordinator jobs util" "$torch_h" "torch/ (the libtorch shim)"
-[ $bad -eq 0 ] && echo "ok: coordinator/, jobs/ and util/ include nothing from worker/ ($(echo $worker_h | wc -w) headers checked) or torch/ ($(echo $torch_h | wc -w)); nothing below src/ includes its $(echo $src_h | wc -w) headers; torch/ includes none of the $(echo $upper_h | wc -w) headers of the rooms above it"
+coord_h=$(headers coordinator)
+room_includes "worker worker/methods worker/metrics worker/datasets train" "$coord_h" \
+    "coordinator/ (a task reaches the coordinator through src/'s stage runner)"
+jobs_h=$(headers jobs)
+room_includes "util" "$jobs_h $coord_h" "jobs/ or coordinator/ (util/ is the ground floor)"
+train_h=$(headers train)
+room_includes "worker worker/methods worker/metrics worker/datasets torch coordinator jobs util" "$train_h" \
+    "train/ (only the commands call the training room)"
+[ $bad -eq 0 ] && echo "ok: coordinator/, jobs/ and util/ include nothing from worker/ ($(echo $worker_h | wc -w) headers checked) or torch/ ($(echo $torch_h | wc -w)); nothing below src/ includes its $(echo $src_h | wc -w) headers; torch/ includes none of the $(echo $upper_h | wc -w) headers of the rooms above it; worker/ and train/ include none of coordinator/'s $(echo $coord_h | wc -w), no room but src/ any of train/'s $(echo $train_h | wc -w)"
 exit $bad

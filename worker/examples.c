@@ -7,9 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "fsutil.h"
-#include "npy.h"
-
 static int cmp_long(const void *a, const void *b) {
     const long x = *(const long *)a, y = *(const long *)b;
     return (x > y) - (x < y);
@@ -81,18 +78,9 @@ long wk_examples_in(const long *ids, int n, long first, long count) {
     return k;
 }
 
-int wk_examples_write(const char *run_dir, long first, long count, const long *ids, int n, const int64_t shape[5],
-                      const float *ex, char *err, size_t errlen) {
-    char path[1200], text[JOB_MAX_EXAMPLES * 24 + 1];
+size_t wk_examples_ids_text(const long *ids, int n, long first, long count, char *text, size_t size) {
     size_t len = 0;
     for (int i = 0; i < n; i++)
-        if (ids[i] >= first && ids[i] < first + count)
-            len += (size_t)snprintf(text + len, sizeof text - len, "%ld\n", ids[i]);
-    snprintf(path, sizeof path, "%s/figures", run_dir);
-    if (fs_mkdir_own(path, err, errlen)) return -1;
-    /* the ids first: a report that finds the maps finds their ids */
-    snprintf(path, sizeof path, "%s/figures/examples-%08ld.txt", run_dir, first);
-    if (fs_write_atomic(path, text, len, err, errlen)) return -1;
-    snprintf(path, sizeof path, "%s/figures/examples-%08ld.npy", run_dir, first);
-    return npy_write(path, NPY_F32, 5, shape, ex, err, errlen);
+        if (ids[i] >= first && ids[i] < first + count) len += (size_t)snprintf(text + len, size - len, "%ld\n", ids[i]);
+    return len;
 }

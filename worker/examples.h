@@ -1,5 +1,5 @@
 /* worker/examples.h — which images keep their maps for the report's heatmap
- * grid (outputs.figures), and the per-shard files that hold them. */
+ * grid (outputs.figures), and where they sit in a shard's figures file. */
 #ifndef RECAL_EXAMPLES_H
 #define RECAL_EXAMPLES_H
 #include <stddef.h>
@@ -25,9 +25,9 @@ long wk_examples_row(const long *ids, int n, long first, long count, long id);
 /* How many example ids lie in [first, first+count). */
 long wk_examples_in(const long *ids, int n, long first, long count);
 
-/* RUN_DIR/figures/examples-<first>.npy (n_ex × (1 + slots) × C × H × W:
- * the image in pixel space, then each slot's map) and examples-<first>.txt
- * (their image ids, one a line, the report's row labels). 0 or -1. */
-int wk_examples_write(const char *run_dir, long first, long count, const long *ids, int n, const int64_t shape[5],
-                      const float *ex, char *err, size_t errlen);
+/* The text of a shard's figures/examples-<first>.txt (engine_artefacts.c):
+ * the example ids in [first, first+count), one a line, the report's row
+ * labels; its length. text holds WK_EXAMPLES_TEXT_MAX bytes. */
+#define WK_EXAMPLES_TEXT_MAX (JOB_MAX_EXAMPLES * 24 + 1)
+size_t wk_examples_ids_text(const long *ids, int n, long first, long count, char *text, size_t size);
 #endif

@@ -1,7 +1,8 @@
 /* tests/unit/test_examples.c — the report's example images (worker/examples.c,
  * compiled in here: it needs no libtorch): the first image of each class in
  * label order, the grid filled by id when the classes are fewer than its rows,
- * outputs.examples refused beyond the data set, and each shard's rows.
+ * outputs.examples refused beyond the data set, each shard's rows and the
+ * text of its examples-<first>.txt.
  * Expected ids worked out by hand from the labels below. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "../../worker/examples.c"
+#include "npy.h"
 
 static struct job J;
 
@@ -100,10 +102,23 @@ static void test_listed(void **state) {
     ds_close(&ds);
 }
 
+static void test_ids_text(void **state) {
+    (void)state;
+    const long ids[4] = {0, 3, 5, 17}; /* ascending, as planned */
+    char text[WK_EXAMPLES_TEXT_MAX];
+    /* the shard [2, 12) holds 3 and 5: one id a line */
+    assert_int_equal(wk_examples_ids_text(ids, 4, 2, 10, text, sizeof text), 4);
+    assert_memory_equal(text, "3\n5\n", 4);
+    assert_int_equal(wk_examples_ids_text(ids, 4, 6, 10, text, sizeof text), 0); /* none in [6, 16) */
+    assert_int_equal(wk_examples_ids_text(ids, 4, 0, 18, text, sizeof text), 10);
+    assert_memory_equal(text, "0\n3\n5\n17\n", 10);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_one_per_class),
         cmocka_unit_test(test_listed),
+        cmocka_unit_test(test_ids_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

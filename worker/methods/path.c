@@ -588,161 +588,226 @@ fail:
     return rc;
 }
 
-int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
-                      const ts_tensor *refs, const float *alpha_h, int squared, ts_checks *checks,
-                      ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen) {
-    const long B = bt->b, R = m->refs, K = m->steps, D = (long)bt->c * bt->h * bt->w;
-    const long paths = B * R;
-    /* reference_compat changes nothing when R = 1 or K = 1. */
-    const int compat = m->reference_compat && R > 1 && K > 1;
-    const long L = compat ? R / gcd_l(R, K) * K : R * K; /* lcm(R, K): distinct points an image */
+/* How a batch's points are walked: what follows from the method, the batch
+ * and its α rows before anything is computed. */
+struct path_plan {
+    long paths;       /* B·R */
+    int compat;       /* reference_compat's lcm(R, K) points (it changes nothing when R = 1 or K = 1) */
+    long L;           /* distinct points an image: lcm(R, K) with compat, else R·K */
+    int compat_share; /* compat: its points at α = 1 (le, Le of them an image) shared */
+    long Le, Lw;      /* compat: shared and walked points an image */
+    long n1;          /* α = 1 steps a path, shared (not with compat) */
+    long ends_ip;     /* valid_ip's terms at a shared α = 1 point: exactly 0, kept; counted per image */
+    long points;      /* points walked in all */
+    int regular;      /* α rows the same on every path (alpha_regular) */
+    long host_points; /* points whose tables are made on the host: all, or none when made on the device */
+    int on_device;
+};
+
+static struct path_plan plan_points(const struct job_method *m, long B, const float *alpha_h) {
+    const long R = m->refs, K = m->steps;
+    struct path_plan pl = {.paths = B * R, .compat = m->reference_compat && R > 1 && K > 1};
     const int share = share_endpoints();
-    const long n1 = compat || !share ? 0 : endpoint_count(alpha_h, paths, K); /* α = 1 steps a path, shared */
-    /* reference_compat: the L distinct points of an image, those at α = 1 (le, Le of them) shared */
-    const int compat_share = compat && share && compat_ends_at_last_step(alpha_h, paths, K);
-    const long Le = compat_share ? L / K : 0, Lw = L - Le;
-    /* valid_ip's terms at a shared α = 1 point: exactly 0, kept; counted per image */
-    const long ends_ip = compat ? Le : n1 * R;
-    const long points = compat ? B * Lw : paths * (K - n1);
-    const int regular = alpha_regular(alpha_h, paths, K);
-    const int on_device = !compat && points > 0 && regular;
-    const long host_points = on_device ? 0 : points;
-    struct path_run pr = {.ctx = ctx,
-                          .bt = bt,
-                          .B = B,
-                          .R = R,
-                          .K = K,
-                          .D = D,
-                          .squared = squared,
-                          .want_van = (m->estimators >> JOB_EST_VANILLA) & 1,
-                          .want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1,
-                          .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1,
-                          .want_idgi = (m->estimators >> JOB_EST_IDGI) & 1,
-                          .objective = (int)m->objective,
-                          .checks = checks,
-                          .kin = K - n1,
-                          .n1 = n1,
-                          .w_end = (double)n1};
-    struct wk_pool keep = {0}, fin = {0};
-    int rc = -1;
-    for (int e = 0; e < JOB_EST_COUNT; e++) out[e] = NULL;
-    float w1[JOB_ALPHA_STEPS_MAX];
-    if (m->alpha_rule != JOB_ALPHA_ENDPOINTS && m->kind != JOB_M_EG) {
-        double a[JOB_ALPHA_STEPS_MAX], w[JOB_ALPHA_STEPS_MAX];
-        if (compat || pr.want_idgi || K > JOB_ALPHA_STEPS_MAX || wk_alpha_grid(m->alpha_rule, K, a, w)) {
-            snprintf(err, errlen, "alpha_rule %s: not with reference_compat or idgi, and for 2 to %d steps",
-                     job_alpha_rule_name(m->alpha_rule), JOB_ALPHA_STEPS_MAX);
-            return -1;
-        }
-        pr.w_end = 0;
-        for (long k = 0; k < K; k++) {
-            w1[k] = (float)(w[k] * (double)K);
-            if (n1 && alpha_h[k] == 1.0f) pr.w_end += w1[k];
-        }
-        pr.w1 = w1;
-    }
-    if (pr.want_idgi && (compat || !regular || m->kind == JOB_M_EG)) {
-        snprintf(err, errlen,
-                 "estimator idgi needs IG's ordered path (linspace steps from the reference to the image): not "
-                 "with Expected Gradients' random points or reference_compat");
+    pl.L = pl.compat ? R / gcd_l(R, K) * K : R * K;
+    pl.n1 = pl.compat || !share ? 0 : endpoint_count(alpha_h, pl.paths, K);
+    pl.compat_share = pl.compat && share && compat_ends_at_last_step(alpha_h, pl.paths, K);
+    pl.Le = pl.compat_share ? pl.L / K : 0;
+    pl.Lw = pl.L - pl.Le;
+    pl.ends_ip = pl.compat ? pl.Le : pl.n1 * R;
+    pl.points = pl.compat ? B * pl.Lw : pl.paths * (K - pl.n1);
+    pl.regular = alpha_regular(alpha_h, pl.paths, K);
+    pl.on_device = !pl.compat && pl.points > 0 && pl.regular;
+    pl.host_points = pl.on_device ? 0 : pl.points;
+    return pl;
+}
+
+/* An α rule other than endpoints (docs/methods.md, "α rules"): its weights
+ * as K·w_k into w1 (pr->w1), and pr->w_end their sum over the shared α = 1
+ * steps. Refused with reference_compat or IDGI. */
+static int alpha_rule_weights(struct path_run *pr, const struct job_method *m, int compat, const float *alpha_h,
+                              float *w1, char *err, size_t errlen) {
+    const long K = pr->K;
+    double a[JOB_ALPHA_STEPS_MAX], w[JOB_ALPHA_STEPS_MAX];
+    if (compat || pr->want_idgi || K > JOB_ALPHA_STEPS_MAX || wk_alpha_grid(m->alpha_rule, K, a, w)) {
+        snprintf(err, errlen, "alpha_rule %s: not with reference_compat or idgi, and for 2 to %d steps",
+                 job_alpha_rule_name(m->alpha_rule), JOB_ALPHA_STEPS_MAX);
         return -1;
     }
-    /* + 1: no zero-byte malloc when every step is shared (K = 1) or the
-     * tables are made on the device */
-    int64_t *pref = malloc((size_t)(host_points + 1) * sizeof *pref),
-            *pimg = malloc((size_t)(host_points + 1) * sizeof *pimg);
-    int64_t *palpha = malloc((size_t)(host_points + 1) * sizeof *palpha),
-            *plab = malloc((size_t)(host_points + 1) * sizeof *plab);
-    float *alpha = malloc((size_t)(host_points + 1) * sizeof *alpha),
-          *coef = malloc((size_t)(host_points + 1) * sizeof *coef);
-    int64_t *lw = compat ? malloc((size_t)L * sizeof *lw) : NULL, *le = compat ? malloc((size_t)L * sizeof *le) : NULL;
-    if (!pref || !pimg || !palpha || !plab || !alpha || !coef || (compat && (!lw || !le))) {
-        snprintf(err, errlen, "out of host memory for %ld path points (lower batch_size)", points);
-        goto fail;
+    pr->w_end = 0;
+    for (long k = 0; k < K; k++) {
+        w1[k] = (float)(w[k] * (double)K);
+        if (pr->n1 && alpha_h[k] == 1.0f) pr->w_end += w1[k];
     }
-    int64_t s_pd[2] = {paths, D}, s_bd[2] = {B, D}, s_b1d[3] = {B, 1, D}, s_brd[3] = {B, R, D};
-    int64_t s_q1[2] = {host_points, 1}, s_q[1] = {host_points}, s_b[1] = {B};
-    if (bt->y) {
-        pr.y = bt->y;
+    pr->w1 = w1;
+    return 0;
+}
+
+/* The point tables made on the host (EG's per-path draws, reference_compat)
+ * before they go up, and reference_compat's walked and shared points of an
+ * image (lw, le). */
+struct host_tables {
+    int64_t *pref, *pimg, *palpha, *plab;
+    float *alpha, *coef;
+    int64_t *lw, *le;
+};
+
+static int host_tables_alloc(struct host_tables *ht, const struct path_plan *pl, char *err, size_t errlen) {
+    const size_t n = (size_t)pl->host_points + 1; /* + 1: no zero-byte malloc when every step is shared (K = 1) or
+                                                     the tables are made on the device */
+    ht->pref = malloc(n * sizeof *ht->pref);
+    ht->pimg = malloc(n * sizeof *ht->pimg);
+    ht->palpha = malloc(n * sizeof *ht->palpha);
+    ht->plab = malloc(n * sizeof *ht->plab);
+    ht->alpha = malloc(n * sizeof *ht->alpha);
+    ht->coef = malloc(n * sizeof *ht->coef);
+    ht->lw = pl->compat ? malloc((size_t)pl->L * sizeof *ht->lw) : NULL;
+    ht->le = pl->compat ? malloc((size_t)pl->L * sizeof *ht->le) : NULL;
+    if (ht->pref && ht->pimg && ht->palpha && ht->plab && ht->alpha && ht->coef && (!pl->compat || (ht->lw && ht->le)))
+        return 0;
+    snprintf(err, errlen, "out of host memory for %ld path points (lower batch_size)", pl->points);
+    return -1;
+}
+
+static void host_tables_free(struct host_tables *ht) {
+    free(ht->pref);
+    free(ht->pimg);
+    free(ht->palpha);
+    free(ht->plab);
+    free(ht->alpha);
+    free(ht->coef);
+    free(ht->lw);
+    free(ht->le);
+}
+
+/* The labels on the device (the batch's, or uploaded) and the walked steps'
+ * weights of an α rule, in walk order. */
+static int labels_and_weights(struct path_run *pr, const float *alpha_h, struct wk_pool *keep, char *err,
+                              size_t errlen) {
+    const struct wk_method_ctx *ctx = pr->ctx;
+    int64_t s_b[1] = {pr->B};
+    if (pr->bt->y) {
+        pr->y = pr->bt->y;
     } else {
         ts_tensor *y;
-        WK_T(&keep, ts_from_i64(bt->labels, s_b, 1, ctx->device, &y), y);
-        pr.y = y;
+        WK_T(keep, ts_from_i64(pr->bt->labels, s_b, 1, ctx->device, &y), y);
+        pr->y = y;
     }
-    if (pr.w1 && pr.kin > 0) { /* the walked steps' weights, in walk order */
+    if (pr->w1 && pr->kin > 0) {
         float ww[JOB_ALPHA_STEPS_MAX];
         long n = 0;
-        for (long k = 0; k < K; k++)
-            if (!(n1 > 0 && alpha_h[k] == 1.0f)) ww[n++] = pr.w1[k];
-        WK_CHECK(wk_const_f32(ctx->consts, ww, n, ctx->device, &keep, &pr.t_wwalk));
+        for (long k = 0; k < pr->K; k++)
+            if (!(pr->n1 > 0 && alpha_h[k] == 1.0f)) ww[n++] = pr->w1[k];
+        WK_CHECK(wk_const_f32(ctx->consts, ww, n, ctx->device, keep, &pr->t_wwalk));
     }
-    if (on_device) {
-        if (device_tables(&pr, alpha_h, points, &keep, err, errlen)) goto fail;
-    } else if (points > 0) {
-        if (compat) {
-            long nw = 0, ne = 0;
-            for (long l = 0; l < L; l++) {
-                if (compat_share && l % K == K - 1) le[ne++] = l;
-                else lw[nw++] = l;
-            }
-            compat_tables(B, R, K, lw, Lw, pref, pimg, palpha);
-        } else {
-            path_tables(B, R, K, alpha_h, n1 > 0, pref, pimg, palpha);
-        }
-        for (long q = 0; q < points; q++) {
-            alpha[q] = alpha_h[palpha[q]];
-            coef[q] = (1.0f - alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */
-            if (pr.w1) coef[q] = (1.0f - alpha[q]) * pr.w1[palpha[q] % K] / (float)K; /* w_k: a rule's weight */
-            plab[q] = bt->labels[pimg[q]];
-        }
-        WK_T(&keep, ts_from_i64(pref, s_q, 1, ctx->device, &pr.t_pref), pr.t_pref);
-        WK_T(&keep, ts_from_i64(pimg, s_q, 1, ctx->device, &pr.t_pimg), pr.t_pimg);
-        WK_T(&keep, ts_from_f32(alpha, s_q1, 2, ctx->device, &pr.t_alpha), pr.t_alpha);
-        WK_T(&keep, ts_from_f32(coef, s_q1, 2, ctx->device, &pr.t_coef), pr.t_coef);
-        WK_T(&keep, ts_from_i64(plab, s_q, 1, ctx->device, &pr.t_lab), pr.t_lab);
-    } else if (compat) { /* every point shared: only le[] is needed */
-        long ne = 0;
-        for (long l = 0; l < L; l++)
-            if (compat_share && l % K == K - 1) le[ne++] = l;
-    }
+    return 0;
+fail:
+    return -1;
+}
 
+/* reference_compat: an image's L points split into those walked (lw) and
+ * those at α = 1, shared (le). */
+static void compat_split(const struct path_plan *pl, long K, int64_t *lw, int64_t *le) {
+    long nw = 0, ne = 0;
+    for (long l = 0; l < pl->L; l++) {
+        if (pl->compat_share && l % K == K - 1) le[ne++] = l;
+        else lw[nw++] = l;
+    }
+}
+
+/* The tables of the walked points on the host (reference row, image, α,
+ * (1 − α)/K, label), uploaded into pr. */
+static int host_point_tables(struct path_run *pr, const struct path_plan *pl, const float *alpha_h,
+                             struct host_tables *ht, struct wk_pool *keep, char *err, size_t errlen) {
+    const long K = pr->K;
+    const int device = pr->ctx->device;
+    int64_t s_q1[2] = {pl->host_points, 1}, s_q[1] = {pl->host_points};
+    if (pl->compat) compat_tables(pr->B, pr->R, K, ht->lw, pl->Lw, ht->pref, ht->pimg, ht->palpha);
+    else path_tables(pr->B, pr->R, K, alpha_h, pl->n1 > 0, ht->pref, ht->pimg, ht->palpha);
+    for (long q = 0; q < pl->points; q++) {
+        ht->alpha[q] = alpha_h[ht->palpha[q]];
+        ht->coef[q] = (1.0f - ht->alpha[q]) / (float)K; /* x − z = (1 − α)(x − r), and the 1/K of valid_ip */
+        if (pr->w1) ht->coef[q] = (1.0f - ht->alpha[q]) * pr->w1[ht->palpha[q] % K] / (float)K; /* a rule's w_k */
+        ht->plab[q] = pr->bt->labels[ht->pimg[q]];
+    }
+    WK_T(keep, ts_from_i64(ht->pref, s_q, 1, device, &pr->t_pref), pr->t_pref);
+    WK_T(keep, ts_from_i64(ht->pimg, s_q, 1, device, &pr->t_pimg), pr->t_pimg);
+    WK_T(keep, ts_from_f32(ht->alpha, s_q1, 2, device, &pr->t_alpha), pr->t_alpha);
+    WK_T(keep, ts_from_f32(ht->coef, s_q1, 2, device, &pr->t_coef), pr->t_coef);
+    WK_T(keep, ts_from_i64(ht->plab, s_q, 1, device, &pr->t_lab), pr->t_lab);
+    return 0;
+fail:
+    return -1;
+}
+
+/* Each point's reference row, image, α, (1 − α)/K and label on the device:
+ * made there from one path's steps when the α rows are regular, else from
+ * host tables; with reference_compat the split of an image's points too. */
+static int point_tables(struct path_run *pr, const struct path_plan *pl, const float *alpha_h, struct host_tables *ht,
+                        struct wk_pool *keep, char *err, size_t errlen) {
+    if (pl->on_device) return device_tables(pr, alpha_h, pl->points, keep, err, errlen);
+    if (pl->compat) compat_split(pl, pr->K, ht->lw, ht->le); /* every point shared: only le[] is read */
+    if (pl->points > 0) return host_point_tables(pr, pl, alpha_h, ht, keep, err, errlen);
+    return 0;
+}
+
+/* Per path x − r (pr->dpath) and its image (pr->t_pathimg); the references
+ * (pr->refs) and images (pr->x2) flat, D values a row. */
+static int path_inputs(struct path_run *pr, const ts_tensor *refs, struct wk_pool *keep, char *err, size_t errlen) {
+    const long B = pr->B, R = pr->R, D = pr->D, paths = B * R;
+    int64_t s_pd[2] = {paths, D}, s_bd[2] = {B, D}, s_b1d[3] = {B, 1, D}, s_brd[3] = {B, R, D};
     ts_tensor *x3, *refs3, *dpath3, *pa;
-    WK_T(&keep, ts_reshape(refs, s_pd, 2, &pr.refs), pr.refs);
-    WK_T(&keep, ts_reshape(bt->x, s_bd, 2, &pr.x2), pr.x2);
-    WK_T(&keep, ts_reshape(bt->x, s_b1d, 3, &x3), x3);
-    WK_T(&keep, ts_reshape(pr.refs, s_brd, 3, &refs3), refs3);
-    WK_T(&keep, ts_sub(x3, refs3, &dpath3), dpath3);
-    WK_T(&keep, ts_reshape(dpath3, s_pd, 2, &pr.dpath), pr.dpath); /* x − r_j per path */
-    WK_T(&keep, ts_arange(paths, ctx->device, &pa), pa);
-    WK_T(&keep, ts_idiv_scalar(pa, R, &pr.t_pathimg), pr.t_pathimg); /* path p belongs to image p div R */
-    if (pr.want_van) WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_van), pr.acc_van);
-    if (pr.want_vr) {
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_vr), pr.acc_vr);
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.cnt_vr), pr.cnt_vr);
-    }
-    if (pr.want_ip) {
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_ip), pr.acc_ip);
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.cnt_ip), pr.cnt_ip);
-    }
-    if (pr.want_idgi) {
-        WK_T(&keep, ts_zeros(s_bd, 2, ctx->device, &pr.acc_idgi), pr.acc_idgi);
-        /* F at the shared α = 1 point: from the clean forward's logits when
-         * the batch has them (no pass of its own), else one forward */
-        if (n1 && bt->logits)
-            WK_T(&keep, ts_objective_of_logits(bt->logits, pr.y, pr.objective, &pr.f_end, checks), pr.f_end);
-        else if (n1)
-            WK_T(&keep, ts_objective_values(ctx->model, bt->x, pr.y, pr.objective, &pr.f_end, checks), pr.f_end);
-    }
-    if ((n1 || Le) && (pr.want_van || pr.want_vr) && endpoint_grads(&pr, &keep, err, errlen)) goto fail;
-    if (compat ? walk_compat(&pr, L, lw, Lw, le, Le, err, errlen) : walk_paths(&pr, err, errlen)) goto fail;
+    WK_T(keep, ts_reshape(refs, s_pd, 2, &pr->refs), pr->refs);
+    WK_T(keep, ts_reshape(pr->bt->x, s_bd, 2, &pr->x2), pr->x2);
+    WK_T(keep, ts_reshape(pr->bt->x, s_b1d, 3, &x3), x3);
+    WK_T(keep, ts_reshape(pr->refs, s_brd, 3, &refs3), refs3);
+    WK_T(keep, ts_sub(x3, refs3, &dpath3), dpath3);
+    WK_T(keep, ts_reshape(dpath3, s_pd, 2, &pr->dpath), pr->dpath); /* x − r_j per path */
+    WK_T(keep, ts_arange(paths, pr->ctx->device, &pa), pa);
+    WK_T(keep, ts_idiv_scalar(pa, R, &pr->t_pathimg), pr->t_pathimg); /* path p belongs to image p div R */
+    return 0;
+fail:
+    return -1;
+}
 
-    /* vanilla = mean over references; re-calibrated = kept sum over
-     * max(1, kept count), elementwise; valid_ip's count takes the shared
-     * points at α = 1 (n1·R, or Le), whose terms are exactly 0 and so
-     * always kept. The maps stay on the device. */
-    if (pr.want_van) WK_CHECK(ts_mul_scalar(pr.acc_van, 1.0 / (double)R, &out[JOB_EST_VANILLA]));
-    if (pr.want_idgi) WK_CHECK(ts_mul_scalar(pr.acc_idgi, 1.0 / (double)R, &out[JOB_EST_IDGI])); /* mean over paths */
-    ts_tensor *accs[2] = {pr.acc_vr, pr.acc_ip}, *cnts[2] = {pr.cnt_vr, pr.cnt_ip};
+/* The estimators' per-image accumulators (B×D, zero), and with IDGI F at
+ * the shared α = 1 point: from the clean forward's logits when the batch
+ * has them (no pass of its own), else one forward. */
+static int accumulators(struct path_run *pr, struct wk_pool *keep, char *err, size_t errlen) {
+    const int device = pr->ctx->device;
+    int64_t s_bd[2] = {pr->B, pr->D};
+    if (pr->want_van) WK_T(keep, ts_zeros(s_bd, 2, device, &pr->acc_van), pr->acc_van);
+    if (pr->want_vr) {
+        WK_T(keep, ts_zeros(s_bd, 2, device, &pr->acc_vr), pr->acc_vr);
+        WK_T(keep, ts_zeros(s_bd, 2, device, &pr->cnt_vr), pr->cnt_vr);
+    }
+    if (pr->want_ip) {
+        WK_T(keep, ts_zeros(s_bd, 2, device, &pr->acc_ip), pr->acc_ip);
+        WK_T(keep, ts_zeros(s_bd, 2, device, &pr->cnt_ip), pr->cnt_ip);
+    }
+    if (!pr->want_idgi) return 0;
+    WK_T(keep, ts_zeros(s_bd, 2, device, &pr->acc_idgi), pr->acc_idgi);
+    if (pr->n1 && pr->bt->logits)
+        WK_T(keep, ts_objective_of_logits(pr->bt->logits, pr->y, pr->objective, &pr->f_end, pr->checks), pr->f_end);
+    else if (pr->n1)
+        WK_T(keep, ts_objective_values(pr->ctx->model, pr->bt->x, pr->y, pr->objective, &pr->f_end, pr->checks),
+             pr->f_end);
+    return 0;
+fail:
+    return -1;
+}
+
+/* The maps from the accumulators: vanilla = mean over references (IDGI:
+ * over paths); re-calibrated = kept sum over max(1, kept count),
+ * elementwise; valid_ip's count takes the shared points at α = 1 (ends_ip
+ * an image), whose terms are exactly 0 and so always kept. The maps stay on
+ * the device. */
+static int estimator_maps(const struct path_run *pr, long ends_ip, ts_tensor *out[JOB_EST_COUNT], char *err,
+                          size_t errlen) {
+    struct wk_pool fin = {0};
+    int rc = -1;
+    if (pr->want_van) WK_CHECK(ts_mul_scalar(pr->acc_van, 1.0 / (double)pr->R, &out[JOB_EST_VANILLA]));
+    if (pr->want_idgi) WK_CHECK(ts_mul_scalar(pr->acc_idgi, 1.0 / (double)pr->R, &out[JOB_EST_IDGI]));
+    ts_tensor *accs[2] = {pr->acc_vr, pr->acc_ip}, *cnts[2] = {pr->cnt_vr, pr->cnt_ip};
     const int ests[2] = {JOB_EST_VALID_REF, JOB_EST_VALID_IP};
     for (int e = 0; e < 2; e++) {
         ts_tensor *den, *cnt = cnts[e];
@@ -753,20 +818,60 @@ int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *
     }
     rc = 0;
 fail:
+    wk_pool_free(&fin);
+    return rc;
+}
+
+int wk_path_attribute(const struct wk_method_ctx *ctx, const struct job_method *m, const struct wk_batch *bt,
+                      const ts_tensor *refs, const float *alpha_h, int squared, ts_checks *checks,
+                      ts_tensor *out[JOB_EST_COUNT], char *err, size_t errlen) {
+    const long K = m->steps;
+    const struct path_plan pl = plan_points(m, bt->b, alpha_h);
+    struct path_run pr = {.ctx = ctx,
+                          .bt = bt,
+                          .B = bt->b,
+                          .R = m->refs,
+                          .K = K,
+                          .D = (long)bt->c * bt->h * bt->w,
+                          .squared = squared,
+                          .want_van = (m->estimators >> JOB_EST_VANILLA) & 1,
+                          .want_vr = (m->estimators >> JOB_EST_VALID_REF) & 1,
+                          .want_ip = (m->estimators >> JOB_EST_VALID_IP) & 1,
+                          .want_idgi = (m->estimators >> JOB_EST_IDGI) & 1,
+                          .objective = (int)m->objective,
+                          .checks = checks,
+                          .kin = K - pl.n1,
+                          .n1 = pl.n1,
+                          .w_end = (double)pl.n1};
+    for (int e = 0; e < JOB_EST_COUNT; e++) out[e] = NULL;
+    float w1[JOB_ALPHA_STEPS_MAX];
+    if (m->alpha_rule != JOB_ALPHA_ENDPOINTS && m->kind != JOB_M_EG &&
+        alpha_rule_weights(&pr, m, pl.compat, alpha_h, w1, err, errlen))
+        return -1;
+    if (pr.want_idgi && (pl.compat || !pl.regular || m->kind == JOB_M_EG)) {
+        snprintf(err, errlen,
+                 "estimator idgi needs IG's ordered path (linspace steps from the reference to the image): not "
+                 "with Expected Gradients' random points or reference_compat");
+        return -1;
+    }
+    struct host_tables ht = {0};
+    struct wk_pool keep = {0};
+    int rc = -1;
+    if (host_tables_alloc(&ht, &pl, err, errlen) || labels_and_weights(&pr, alpha_h, &keep, err, errlen) ||
+        point_tables(&pr, &pl, alpha_h, &ht, &keep, err, errlen) || path_inputs(&pr, refs, &keep, err, errlen) ||
+        accumulators(&pr, &keep, err, errlen))
+        goto fail;
+    if ((pl.n1 || pl.Le) && (pr.want_van || pr.want_vr) && endpoint_grads(&pr, &keep, err, errlen)) goto fail;
+    if (pl.compat ? walk_compat(&pr, pl.L, ht.lw, pl.Lw, ht.le, pl.Le, err, errlen) : walk_paths(&pr, err, errlen))
+        goto fail;
+    rc = estimator_maps(&pr, pl.ends_ip, out, err, errlen);
+fail:
     if (rc)
         for (int e = 0; e < JOB_EST_COUNT; e++) {
             ts_tensor_free(out[e]);
             out[e] = NULL;
         }
-    wk_pool_free(&fin);
     wk_pool_free(&keep);
-    free(pref);
-    free(pimg);
-    free(palpha);
-    free(plab);
-    free(alpha);
-    free(coef);
-    free(lw);
-    free(le);
+    host_tables_free(&ht);
     return rc;
 }

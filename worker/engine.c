@@ -208,6 +208,45 @@ int wk_engine_splits(const struct job *job, const char *split[2]) {
     return needs_train_split(job) && strcmp(job->split, "train") != 0 ? 2 : 1;
 }
 
+/* What the methods read of the engine (e->mctx): the model, device, seed,
+ * chunk and normalization, and the files some methods read, each opened
+ * once and checked against the split here, before any shard. 0 or -1. */
+static int open_method_ctx(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
+    e->mctx.model = e->model;
+    e->mctx.device = e->device;
+    e->mctx.seed = job->seed;
+    e->mctx.chunk_samples = e->chunk_samples;
+    e->mctx.classes = e->classes;
+    e->mctx.consts = &e->consts;
+    for (int ch = 0; ch < e->ds.c && ch < 3; ch++) {
+        e->mctx.mean[ch] = e->ds.mean[ch];
+        e->mctx.std[ch] = e->ds.std[ch];
+    }
+    /* Maps made elsewhere: each file mapped once, checked against the split. */
+    for (int i = 0; i < job->n_methods; i++)
+        if (job->methods[i].kind == JOB_M_PRECOMPUTED) {
+            if (wk_maps_open(job->methods[i].path, e->ds.n, e->ds.c, e->ds.h, e->ds.w, &e->maps[e->mctx.n_maps], err,
+                             errlen))
+                return -1;
+            e->mctx.n_maps++;
+        }
+    e->mctx.maps = e->maps;
+    /* Baseline files: each checked against the split here, before any shard. */
+    for (int i = 0; i < job->n_methods; i++) {
+        const struct job_method *m = &job->methods[i];
+        if (!job_method_takes_baseline(m->kind) || m->baseline != JOB_BASE_FILE) continue;
+        char why[1536];
+        if (wk_base_file_open(m->baseline_path, e->ds.n, e->ds.c, e->ds.h, e->ds.w,
+                              &e->base_files[e->mctx.n_base_files], why, sizeof why)) {
+            snprintf(err, errlen, "methods.%d (%s) baseline: %s", i, job_method_label(m), why);
+            return -1;
+        }
+        e->mctx.n_base_files++;
+    }
+    e->mctx.base_files = e->base_files;
+    return 0;
+}
+
 int wk_engine_open(struct wk_engine *e, const struct job *job, char *err, size_t errlen) {
     return wk_engine_open_listed(e, job, NULL, err, errlen);
 }
@@ -281,38 +320,7 @@ int wk_engine_open_listed(struct wk_engine *e, const struct job *job, const stru
         e->chunk_samples = wk_tune_chunk(e->model, e->device, e->ds.c, e->ds.h, e->ds.w, e->chunk_samples, 1, NULL);
     }
     e->open_check_s = clock_now_s() - t;
-    e->mctx.model = e->model;
-    e->mctx.device = e->device;
-    e->mctx.seed = job->seed;
-    e->mctx.chunk_samples = e->chunk_samples;
-    e->mctx.classes = e->classes;
-    e->mctx.consts = &e->consts;
-    for (int ch = 0; ch < e->ds.c && ch < 3; ch++) {
-        e->mctx.mean[ch] = e->ds.mean[ch];
-        e->mctx.std[ch] = e->ds.std[ch];
-    }
-    /* Maps made elsewhere: each file mapped once, checked against the split. */
-    for (int i = 0; i < job->n_methods; i++)
-        if (job->methods[i].kind == JOB_M_PRECOMPUTED) {
-            if (wk_maps_open(job->methods[i].path, e->ds.n, e->ds.c, e->ds.h, e->ds.w, &e->maps[e->mctx.n_maps], err,
-                             errlen))
-                goto fail;
-            e->mctx.n_maps++;
-        }
-    e->mctx.maps = e->maps;
-    /* Baseline files: each checked against the split here, before any shard. */
-    for (int i = 0; i < job->n_methods; i++) {
-        const struct job_method *m = &job->methods[i];
-        if (!job_method_takes_baseline(m->kind) || m->baseline != JOB_BASE_FILE) continue;
-        char why[1536];
-        if (wk_base_file_open(m->baseline_path, e->ds.n, e->ds.c, e->ds.h, e->ds.w,
-                              &e->base_files[e->mctx.n_base_files], why, sizeof why)) {
-            snprintf(err, errlen, "methods.%d (%s) baseline: %s", i, job_method_label(m), why);
-            goto fail;
-        }
-        e->mctx.n_base_files++;
-    }
-    e->mctx.base_files = e->base_files;
+    if (open_method_ctx(e, job, err, errlen)) goto fail;
     /* Expected Gradients draws its references from the training split. */
     if (needs_train_split(job)) {
         t = clock_now_s();

@@ -1,6 +1,6 @@
 /* jobs/record.h — the record contract between the workers and the
  * coordinator: a shard's result is a fixed-size row of doubles whose layout
- * follows from the job alone; the workers fill it (worker/engine.c), the
+ * follows from the job alone; the workers fill it (worker/engine_run.c), the
  * coordinator folds rows in shard order and reports them
  * (coordinator/coord_report.c). Neither side needs the other's headers. */
 #ifndef RECAL_RECORD_H

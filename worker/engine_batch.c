@@ -228,8 +228,8 @@ static int maps_to_host(struct wk_engine *e, struct wk_shard_bufs *sb, struct ba
     const struct job *job = e->job;
     const long b = bs->bt.b, d = (long)e->ds.c * e->ds.h * e->ds.w, hw = sb->hw;
     const int64_t *ids = sb->ids;
-    int in_fig = 0;
-    for (long i = 0; i < b; i++) in_fig |= ids[i] - first < sb->n_ex;
+    int in_fig = 0; /* the batch holds one of the report's example images */
+    for (long i = 0; i < b; i++) in_fig |= wk_examples_row(e->ex_ids, e->n_ex_ids, first, count, (long)ids[i]) >= 0;
     if (sb->maps || sb->ranks || in_fig || (job->diffid && !wk_diffid_copies_on_device(e->device)) ||
         wk_metrics_read_maps(job, e->ds.n, ids, b))
         for (int s = 0; s < e->n_slots; s++)

@@ -71,6 +71,30 @@ for run, want in (("signed", [40, 3, 17]), ("default", None)):
 sys.exit(1 if bad else 0)
 EOF
 
+# An example outside its shard's first batch, with nothing else bringing the
+# maps to the host (a device-resident method, DiffID on the device, no saved
+# maps): its row holds its own map. The oracle is the same image's map saved
+# by outputs.attributions (checked against PyTorch in oracle/methods); the
+# engine once kept the map of the image at the same place in the batch before.
+for v in fig saved; do
+    extra=""
+    [ "$v" = saved ] && extra="--set outputs.attributions=true"
+    # shellcheck disable=SC2086
+    run "late-$v" 48 --set shard_images=48 --set shards_per_rank=0 --set 'outputs.examples=[40]' \
+        --set 'methods=[{name: ig_uniform, refs: 2, steps: 3, estimators: [valid_ip]}]' $extra ||
+        { echo "FAIL: the run late-$v"; cat "late-$v.out"; fails=$((fails + 1)); }
+done
+$py - "$work/report" <<'EOF' || fails=$((fails + 1))
+import os, sys
+import numpy as np
+d = sys.argv[1]
+ex = np.load(os.path.join(d, "late-fig", "figures", "examples-00000000.npy"))
+saved = np.load(os.path.join(d, "late-saved", "attributions", "shard-00000000-00000047.npy"))
+ok = ex.shape == (1, 2, 1, 28, 28) and np.array_equal(ex[0, 1], saved[40, 0])
+print(f"{'ok  ' if ok else 'FAIL'} late: example 40 (3rd batch of its shard) holds image 40's map")
+sys.exit(0 if ok else 1)
+EOF
+
 expect() { # expect PATTERN -- command...: exit 1 and PATTERN in its one line
     pat=$1
     shift 2

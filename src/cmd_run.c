@@ -26,7 +26,6 @@
 #include "run_roar.h"
 #include "run_stage.h"
 #include "run_startup.h"
-#include "shard_plan.h"
 
 /* One rank's run. */
 struct run_world {

@@ -12,11 +12,9 @@
 #include "log.h"
 #include "mpi_util.h"
 #include "progress.h"
-#include "record.h"
 #include "roar_stage.h"
 #include "run_listing.h"
 #include "run_stage.h"
-#include "shard_plan.h"
 #include "torch_shim.h"
 
 /* Rank 0: stage 1's start line. */
